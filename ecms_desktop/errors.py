@@ -1,0 +1,89 @@
+"""Typed errors with messages an accountant can act on.
+
+Every error the services raise on purpose derives from :class:`EcmsError`. The GUI has one presenter
+that turns them into dialogs; the CLI prints ``error: <message>`` and exits with status 1 (2 for
+usage errors). Unexpected exceptions are logged with a traceback and shown plainly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class EcmsError(Exception):
+    """Base of all expected errors: ``str(error)`` is a message the user can act on."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with the input, and where: a file, a row (1-based as a spreadsheet shows it),
+    a column or field, and what is wrong."""
+
+    message: str
+    file: str | None = None
+    row: int | None = None
+    column: str | None = None
+
+    def __str__(self) -> str:
+        where = []
+        if self.file:
+            where.append(self.file)
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.column:
+            where.append(f"column {self.column!r}")
+        return f"{', '.join(where)}: {self.message}" if where else self.message
+
+
+class ValidationError(EcmsError):
+    """The input is wrong; ``problems`` lists each thing wrong with where it is."""
+
+    def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
+        super().__init__(message)
+        self.problems: list[Problem] = list(problems or [])
+
+    def __str__(self) -> str:
+        if not self.problems:
+            return self.message
+        return self.message + "\n" + "\n".join(f"  {p}" for p in self.problems)
+
+
+class NotFoundError(EcmsError):
+    """A record the user named does not exist."""
+
+
+class ConflictError(EcmsError):
+    """Someone else changed the record meanwhile (optimistic locking), or a unique rule was broken."""
+
+
+class ExternalServiceError(EcmsError):
+    """A server outside the program (SMTP, a registry, a webhook, a shared database) failed."""
+
+
+class DatabaseError(EcmsError):
+    """The database cannot be used: unreachable, not an ECMS database, or newer than this program."""
+
+
+class DocumentError(EcmsError):
+    """A document cannot be used: corrupt, encrypted, unsupported, or too costly to read safely."""
+
+
+class Cancelled(EcmsError):
+    """The user cancelled a long operation; nothing half-done was kept."""
+
+    def __init__(self, message: str = "Cancelled by the user.") -> None:
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class ProgressReport:
+    """What a long operation tells its caller: done out of total, and what it is doing."""
+
+    done: int
+    total: int | None = None
+    text: str = ""
+    extra: dict[str, object] = field(default_factory=dict)

@@ -1,0 +1,5 @@
+import sys
+
+from ecms_desktop.cli import main
+
+sys.exit(main())

@@ -1,0 +1,53 @@
+"""``ecms audit verify`` and ``ecms audit log``."""
+
+from __future__ import annotations
+
+import argparse
+
+from ecms_desktop.cli.common import CliContext, add_format, print_json, print_table
+from ecms_desktop.services import audit
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("audit", help="the tamper-evident audit trail")
+    asub = p.add_subparsers(dest="audit_command", required=True)
+    v = asub.add_parser("verify", help="check the hash chain; names the first event that does not fit")
+    add_format(v)
+    v.set_defaults(func=cmd_verify)
+    lg = asub.add_parser("log", help="show events (all, or one certificate's)")
+    lg.add_argument("certificate_id", nargs="?", type=int)
+    lg.add_argument("--limit", type=int, default=None, help="only the last N events")
+    add_format(lg)
+    lg.set_defaults(func=cmd_log)
+
+
+def cmd_verify(ctx: CliContext, args: argparse.Namespace) -> int:
+    with ctx.db().reader() as s:
+        report = audit.verify_chain(s)
+    if args.format == "json":
+        print_json(report.__dict__, ctx.out)
+    elif report.ok:
+        print(f"Audit trail intact: {report.events} events, head {report.head_hash}", file=ctx.out)
+    else:
+        print(f"Audit trail BROKEN at event {report.first_bad_seq}: {report.problem}", file=ctx.out)
+    return 0 if report.ok else 1
+
+
+def cmd_log(ctx: CliContext, args: argparse.Namespace) -> int:
+    with ctx.db().reader() as s:
+        events = audit.list_events(s, certificate_id=args.certificate_id, limit=args.limit)
+    if args.format == "json":
+        print_json([e.__dict__ for e in events], ctx.out)
+        return 0
+
+    def change(e: audit.AuditEntry) -> str:
+        if e.after and e.before:
+            return "; ".join(f"{k}: {e.before.get(k)!r} -> {v!r}" for k, v in e.after.items())
+        if e.after:
+            return ", ".join(f"{k}={v!r}" for k, v in list(e.after.items())[:6])
+        return ""
+
+    print_table(["seq", "when (UTC)", "who", "action", "entity", "change"],
+                [(e.seq, e.occurred_at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action,
+                  f"{e.entity_type} {e.entity_id}", change(e)) for e in events], ctx.out)
+    return 0

@@ -1,0 +1,169 @@
+"""``ecms list``, ``ecms show`` and ``ecms import certificates``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ecms_desktop.cli.common import (
+    CliContext,
+    add_as_of,
+    add_format,
+    as_of,
+    print_csv,
+    print_json,
+    print_table,
+)
+from ecms_desktop.errors import ValidationError
+from ecms_desktop.models import Status
+from ecms_desktop.services.certificate_query import CertificateQuery, iter_rows
+from ecms_desktop.services.certificate_service import CertificateService
+from ecms_desktop.services.company_service import find_company, get_setting
+from ecms_desktop.services.customer_service import find_customer
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("list", help="list certificates with their status as of a date")
+    p.add_argument("--status", action="append", default=[], choices=[s.value for s in Status],
+                   help="only this status (repeatable)")
+    p.add_argument("--state", action="append", default=[], help="only certificates covering this state")
+    p.add_argument("--customer", default=None, help="customer number or name")
+    p.add_argument("--company", default=None)
+    p.add_argument("--form", default="")
+    p.add_argument("--text", default="", help="free text over customer, numbers and permit number")
+    p.add_argument("--expiring-within", type=int, default=None, metavar="DAYS")
+    add_as_of(p)
+    add_format(p, ("table", "csv", "json"))
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("show", help="show one certificate")
+    p.add_argument("id", type=int)
+    add_as_of(p)
+    add_format(p)
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("import", help="import records from a file")
+    isub = p.add_subparsers(dest="import_what", required=True)
+    c = isub.add_parser("certificates", help="certificates from .csv or .xlsx (all rows checked first)")
+    c.add_argument("file", type=Path)
+    c.add_argument("--company", default=None)
+    c.add_argument("--skip-invalid", action="store_true",
+                   help="import the good rows and report the bad ones (default: import nothing if any is bad)")
+    add_as_of(c)
+    c.set_defaults(func=cmd_import_certificates)
+
+
+def cmd_list(ctx: CliContext, args: argparse.Namespace) -> int:
+    db = ctx.db()
+    day = as_of(args)
+    with db.reader() as s:
+        company_id = find_company(s, args.company).id if args.company else None
+        customer_id = find_customer(s, company_id, args.customer).id if args.customer else None
+        window = get_setting(s, "expiring_soon_days", company_id)
+        form = ""
+        if args.form:
+            from ecms_desktop.rules import load_rules_pack
+
+            form = load_rules_pack().form(args.form).code
+        q = CertificateQuery(text=args.text, states=tuple(x.upper() for x in args.state),
+                             statuses=tuple(Status(x) for x in args.status), form_code=form,
+                             expiring_within_days=args.expiring_within, company_id=company_id,
+                             customer_id=customer_id, sort="id", as_of=day, window_days=window)
+        rows = iter_rows(s, q)
+        if args.format == "json":
+            _stream_json(ctx, rows)
+        elif args.format == "csv":
+            print_csv(["id", "customer_number", "customer_name", "form", "certificate_number", "exempt_reason",
+                       "states", "status", "expiry_date", "days_left", "review_state"],
+                      ((r.id, r.customer_number, r.customer_name, r.form_code, r.certificate_number,
+                        r.exempt_reason, ";".join(line.state for line in r.lines), r.status.value,
+                        r.expiry_date, r.days_left, r.review_state) for r in rows), ctx.out)
+        else:
+            print_table(["id", "customer", "number", "form", "cert no.", "states", "status", "expiry"],
+                        ((r.id, r.customer_name, r.customer_number, r.form_code, r.certificate_number,
+                          r.states, r.status.value, r.expiry_date or "none") for r in rows), ctx.out)
+    return 0
+
+
+def _stream_json(ctx: CliContext, rows) -> None:  # type: ignore[no-untyped-def]
+    """Write the JSON array row by row, so that 100,000 certificates do not sit in memory twice."""
+    out = ctx.out
+    out.write("[")
+    first = True
+    for r in rows:
+        item = {
+            "id": r.id, "customer_number": r.customer_number, "customer_name": r.customer_name,
+            "form": r.form_code, "certificate_number": r.certificate_number, "exempt_reason": r.exempt_reason,
+            "certificate_type": r.certificate_type, "review_state": r.review_state, "status": r.status.value,
+            "expiry_date": r.expiry_date.isoformat() if r.expiry_date else None, "days_left": r.days_left,
+            "lines": [{"state": line.state, "status": line.status.value,
+                       "expiry_date": line.expiry_date.isoformat() if line.expiry_date else None}
+                      for line in r.lines],
+        }
+        out.write(("\n  " if first else ",\n  ") + json.dumps(item, ensure_ascii=False))
+        first = False
+    out.write("\n]\n" if not first else "]\n")
+
+
+def cmd_show(ctx: CliContext, args: argparse.Namespace) -> int:
+    detail = CertificateService(ctx.db()).get(args.id, as_of(args))
+    if args.format == "json":
+        print_json(detail.to_json(), ctx.out)
+        return 0
+    d = detail.data
+    rows = [
+        ("Certificate", f"{detail.id} (version {detail.version})"),
+        ("Company", detail.company_name),
+        ("Customer", f"{detail.customer_name} ({detail.customer_number})"),
+        ("Form", d.form_code),
+        ("Certificate number", d.certificate_number),
+        ("Exempt reason", d.exempt_reason),
+        ("Type", d.certificate_type + (f" (PO {d.po_number})" if d.po_number else "")),
+        ("Purchaser", f"{d.purchaser_name}; {d.purchaser_address}".strip("; ")),
+        ("Permit / registration", d.purchaser_tax_id),
+        ("Signed", f"{'yes' if d.signed else 'no'} {d.signer_name} {d.signed_date or ''}".strip()),
+        ("Effective", d.effective_date or ""),
+        ("Review", f"{detail.review_state} {detail.review_reason}".strip()),
+        ("Status", f"{detail.status.value} as of {detail.as_of}"),
+    ]
+    if d.expiry_override:
+        rows.append(("Expiry set by hand", f"{d.expiry_override}: {d.expiry_override_reason}"))
+    print_table(["field", "value"], rows, ctx.out)
+    ctx.out.write("\n")
+    print_table(["state", "status", "expiry", "days left", "basis"],
+                [(line.state, line.status.value, line.expiry_date or "none", line.days_left, line.expiry_basis)
+                 for line in detail.lines], ctx.out)
+    if detail.documents:
+        ctx.out.write("\n")
+        print_table(["document", "name", "type", "pages", "received (UTC)", "sha256"],
+                    [(doc.id, doc.original_name, doc.media_type, doc.page_count,
+                      doc.received_at.strftime("%Y-%m-%d %H:%M:%S"), doc.sha256[:16]) for doc in detail.documents],
+                    ctx.out)
+    return 0
+
+
+def cmd_import_certificates(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.import_service import CertificateImporter
+
+    db = ctx.db()
+    with db.reader() as s:
+        company_id = find_company(s, args.company).id
+    importer = CertificateImporter(db)
+    try:
+        result = importer.import_file(args.file, company_id=company_id, skip_invalid=args.skip_invalid)
+    except ValidationError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        print("Nothing was imported.", file=sys.stderr)
+        return 1
+    print(f"Imported {result.imported} certificates ({result.customers_created} new customers, "
+          f"{result.documents_stored} documents) from {args.file}.", file=ctx.out)
+    if result.problems:
+        print(f"Skipped {result.skipped_rows} bad rows:", file=sys.stderr)
+        for problem in result.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,91 @@
+"""Shared pieces of the command-line tool: the database context, dates, output formats."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any, TextIO
+
+from ecms_desktop.services.audit import jsonable
+from ecms_desktop.services.database import Database, open_database
+
+
+class CliContext:
+    """The database a command works on, opened on first use."""
+
+    def __init__(self, url: str | None, out: TextIO | None = None) -> None:
+        self.url = url
+        self.out = out or sys.stdout
+        self._db: Database | None = None
+
+    def db(self, *, create: bool = True) -> Database:
+        if self._db is None:
+            self._db = open_database(self.url, create=create)
+        return self._db
+
+    def raw_db(self) -> Database:
+        """The database without the schema check (``ecms init`` creates or upgrades it)."""
+        if self._db is None:
+            self._db = Database(self.url)
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.dispose()
+            self._db = None
+
+
+def fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
+def parse_date(text: str) -> dt.date:
+    """argparse type for YYYY-MM-DD."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date in the form YYYY-MM-DD") from exc
+
+
+def add_as_of(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--as-of", type=parse_date, default=None, metavar="YYYY-MM-DD",
+                        help="the date the answer is for (default: today)")
+
+
+def as_of(args: argparse.Namespace) -> dt.date:
+    return args.as_of or dt.date.today()
+
+
+def add_format(parser: argparse.ArgumentParser, choices: Sequence[str] = ("table", "json")) -> None:
+    parser.add_argument("--format", choices=list(choices), default=choices[0], help="output format")
+
+
+def print_json(value: Any, out: TextIO) -> None:
+    json.dump(jsonable(value), out, indent=2, ensure_ascii=False)
+    out.write("\n")
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out: TextIO) -> None:
+    """A plain aligned text table."""
+    text_rows = [["" if v is None else str(v) for v in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in text_rows:
+        for i, cell in enumerate(row):
+            widths[i] = min(max(widths[i], len(cell)), 60)
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    out.write(fmt.format(*headers).rstrip() + "\n")
+    out.write("  ".join("-" * w for w in widths) + "\n")
+    for row in text_rows:
+        out.write(fmt.format(*[c[:60] for c in row]).rstrip() + "\n")
+
+
+def print_csv(headers: Sequence[str], rows: Iterable[Sequence[Any]], out: TextIO) -> None:
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(headers)
+    for row in rows:
+        writer.writerow(["" if v is None else jsonable(v) for v in row])

@@ -1,0 +1,132 @@
+"""``ecms init``, companies, business settings and company expiry policies."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ecms_desktop.cli.common import CliContext, add_format, print_json, print_table
+from ecms_desktop.services import audit
+from ecms_desktop.services.company_service import DEFAULT_SETTINGS, CompanyService, find_company
+from ecms_desktop.services.database import SchemaState
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("init", help="create the ECMS database, or upgrade an older one")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("company", help="companies (the seller's legal entities)")
+    csub = p.add_subparsers(dest="company_command", required=True)
+    a = csub.add_parser("add", help="add a company")
+    a.add_argument("name")
+    a.add_argument("--legal-name", default="")
+    a.add_argument("--address", default="")
+    a.add_argument("--city", default="")
+    a.add_argument("--state", default="")
+    a.add_argument("--zip", default="")
+    a.add_argument("--reply-to", default="")
+    a.add_argument("--registration", action="append", default=[], metavar="XX=NUMBER",
+                   help="the company's own permit number in a state (repeatable)")
+    a.set_defaults(func=cmd_company_add)
+    lst = csub.add_parser("list", help="list companies")
+    add_format(lst)
+    lst.set_defaults(func=cmd_company_list)
+
+    p = sub.add_parser("settings", help="business settings shared by everyone on the database")
+    ssub = p.add_subparsers(dest="settings_command", required=True)
+    g = ssub.add_parser("show", help="show the settings")
+    g.add_argument("--company", default=None)
+    g.set_defaults(func=cmd_settings_show)
+    s = ssub.add_parser("set", help="change a setting (value as JSON, e.g. 45 or [7, 14])")
+    s.add_argument("key", choices=sorted(DEFAULT_SETTINGS))
+    s.add_argument("value")
+    s.add_argument("--company", default=None, help="only for this company (default: all companies)")
+    s.set_defaults(func=cmd_settings_set)
+
+    p = sub.add_parser("policy", help="a company's own expiry policy for a state (audited)")
+    psub = p.add_subparsers(dest="policy_command", required=True)
+    ps = psub.add_parser("set", help="replace the rules pack's expiry policy for a state")
+    ps.add_argument("--company", default=None)
+    ps.add_argument("--state", required=True)
+    ps.add_argument("--purpose", choices=["resale", "exemption"], required=True)
+    ps.add_argument("--kind", choices=["none", "years", "end_of_year"], required=True)
+    ps.add_argument("--years", type=int, default=None)
+    ps.add_argument("--reason", required=True)
+    ps.set_defaults(func=cmd_policy_set)
+
+
+def cmd_init(ctx: CliContext, args: argparse.Namespace) -> int:
+    db = ctx.raw_db()
+    before = db.schema_info()
+    after = db.upgrade()
+    if before.state is SchemaState.CURRENT:
+        print(f"{db.display_url} is up to date (schema {', '.join(after.database_revisions)}).", file=ctx.out)
+        return 0
+    with db.transaction() as s:
+        action = "database.created" if before.state is SchemaState.EMPTY else "database.upgraded"
+        audit.record(s, action, "database", "schema",
+                     before={"revisions": list(before.database_revisions)},
+                     after={"revisions": list(after.database_revisions)})
+    verb = "Created" if before.state is SchemaState.EMPTY else "Upgraded"
+    print(f"{verb} {db.display_url} (schema {', '.join(after.database_revisions)}).", file=ctx.out)
+    return 0
+
+
+def cmd_company_add(ctx: CliContext, args: argparse.Namespace) -> int:
+    regs = {}
+    for item in args.registration:
+        state, _, number = item.partition("=")
+        if not number:
+            raise SystemExit(f"error: --registration takes XX=NUMBER, not {item!r}")
+        regs[state.strip().upper()] = number.strip()
+    info = CompanyService(ctx.db()).create(
+        args.name, legal_name=args.legal_name, address_line1=args.address, city=args.city, state=args.state,
+        postal_code=args.zip, reply_to_email=args.reply_to, registrations=regs)
+    print(f"Added company {info.id}: {info.name}", file=ctx.out)
+    return 0
+
+
+def cmd_company_list(ctx: CliContext, args: argparse.Namespace) -> int:
+    companies = CompanyService(ctx.db()).list()
+    if args.format == "json":
+        print_json([c.__dict__ for c in companies], ctx.out)
+    else:
+        print_table(["id", "name", "state", "reply-to", "registrations"],
+                    [(c.id, c.name, c.state, c.reply_to_email,
+                      ", ".join(f"{k}={v}" for k, v in c.registrations.items())) for c in companies], ctx.out)
+    return 0
+
+
+def _company_id(ctx: CliContext, name: str | None) -> int | None:
+    if name is None:
+        return None
+    with ctx.db().reader() as s:
+        return find_company(s, name).id
+
+
+def cmd_settings_show(ctx: CliContext, args: argparse.Namespace) -> int:
+    service = CompanyService(ctx.db())
+    company_id = _company_id(ctx, args.company)
+    print_table(["setting", "value"], [(k, json.dumps(service.get_setting(k, company_id)))
+                                       for k in sorted(DEFAULT_SETTINGS)], ctx.out)
+    return 0
+
+
+def cmd_settings_set(ctx: CliContext, args: argparse.Namespace) -> int:
+    try:
+        value = json.loads(args.value)
+    except json.JSONDecodeError:
+        value = args.value
+    CompanyService(ctx.db()).set_setting(args.key, value, _company_id(ctx, args.company))
+    print(f"{args.key} = {json.dumps(value)}", file=ctx.out)
+    return 0
+
+
+def cmd_policy_set(ctx: CliContext, args: argparse.Namespace) -> int:
+    with ctx.db().reader() as s:
+        company_id = find_company(s, args.company).id
+    CompanyService(ctx.db()).set_expiry_policy(company_id, args.state, args.purpose, args.kind, args.years,
+                                               args.reason)
+    print(f"Expiry policy for {args.state.upper()} {args.purpose} set to {args.kind}"
+          f"{f' {args.years} years' if args.years else ''}; affected certificates recomputed.", file=ctx.out)
+    return 0

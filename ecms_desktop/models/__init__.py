@@ -1,0 +1,31 @@
+"""ORM classes (SQLAlchemy 2, no Qt). Importing this package registers every table."""
+
+from .audit import AuditEvent, AuditHead
+from .base import Base, utcnow
+from .certificate import Certificate, CoverageLine
+from .company import Company, CompanyRegistration, ExpiryPolicyOverride, Setting
+from .customer import Customer, customer_number_key
+from .document import Document, DocumentFile
+from .enums import CertificateType, DocumentSource, ExemptReason, ReviewState, Status
+
+__all__ = [
+    "AuditEvent",
+    "AuditHead",
+    "Base",
+    "Certificate",
+    "CertificateType",
+    "Company",
+    "CompanyRegistration",
+    "CoverageLine",
+    "Customer",
+    "Document",
+    "DocumentFile",
+    "DocumentSource",
+    "ExemptReason",
+    "ExpiryPolicyOverride",
+    "ReviewState",
+    "Setting",
+    "Status",
+    "customer_number_key",
+    "utcnow",
+]

@@ -1,0 +1,61 @@
+"""Where ECMS Desktop keeps its files: platform folders (platformdirs), overridable by environment.
+
+- ``ECMS_DATA_DIR``: the folder for the local database and other data (default: the platform's user
+  data folder, e.g. ``~/.local/share/ecms-desktop`` on Linux).
+- ``ECMS_DATABASE_URL``: a full SQLAlchemy URL; wins over the data folder.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from importlib.resources.abc import Traversable
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "ecms-desktop"
+APP_AUTHOR = "ECMS"
+
+
+def data_dir() -> Path:
+    """The folder holding the local database (created on first use)."""
+    override = os.environ.get("ECMS_DATA_DIR")
+    path = Path(override) if override else Path(platformdirs.user_data_dir(APP_NAME, APP_AUTHOR))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def log_dir() -> Path:
+    """The folder for the application's log files."""
+    override = os.environ.get("ECMS_DATA_DIR")
+    path = Path(override) / "logs" if override else Path(platformdirs.user_log_dir(APP_NAME, APP_AUTHOR))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def default_database_url() -> str:
+    """``ECMS_DATABASE_URL`` if set, else a SQLite file in :func:`data_dir`."""
+    url = os.environ.get("ECMS_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{data_dir() / 'ecms.sqlite'}"
+
+
+def resource_root() -> Traversable:
+    """The packaged ``resources/`` folder (rules pack, templates, icons).
+
+    In an installed program it is the package ``ecms_desktop.resources``; in a source checkout
+    without an install it is the repository's ``resources/`` folder.
+    """
+    try:
+        return resources.files("ecms_desktop.resources")
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / "resources"
+
+
+def resource_path(*parts: str) -> Path:
+    """A file or folder under :func:`resource_root` as a real path."""
+    root = resource_root()
+    target = root.joinpath(*parts)
+    return Path(str(target))

@@ -1,0 +1,546 @@
+"""Certificates: create, read, edit with optimistic locking, review (approve, reject, archive).
+
+Every change is one transaction that also writes the audit event with the values before and after.
+Views and the CLI receive frozen DTOs, never live ORM objects.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.exc import StaleDataError
+
+from ecms_desktop.errors import ConflictError, NotFoundError, Problem, ValidationError
+from ecms_desktop.models import (
+    Certificate,
+    CertificateType,
+    CoverageLine,
+    Customer,
+    ExemptReason,
+    ExpiryPolicyOverride,
+    ReviewState,
+    Status,
+    utcnow,
+)
+from ecms_desktop.rules import RulesPack, load_rules_pack
+from ecms_desktop.rules.pack import UnknownFormError, UnknownStateError
+from ecms_desktop.services import audit
+from ecms_desktop.services.company_service import get_setting
+from ecms_desktop.services.database import Database
+from ecms_desktop.services.expiry import (
+    ExpiryDecision,
+    certificate_status,
+    compute_expiry,
+    days_left,
+    line_status,
+    override_expiry,
+)
+
+
+@dataclass(frozen=True)
+class LineInput:
+    """A state the certificate covers, with the purchaser's ID for that state where the form lists one."""
+
+    state: str
+    state_tax_id: str = ""
+    local_jurisdictions: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CertificateInput:
+    """The editable content of a certificate: what the form says plus the accountant's decisions."""
+
+    company_id: int
+    customer_id: int
+    form_code: str
+    lines: tuple[LineInput, ...]
+    exempt_reason: str = ExemptReason.RESALE.value
+    certificate_type: str = CertificateType.BLANKET.value
+    certificate_number: str = ""
+    purchaser_name: str = ""
+    purchaser_address: str = ""
+    purchaser_tax_id: str = ""
+    purchaser_ein: str = ""
+    business_type: str = ""
+    business_description: str = ""
+    property_description: str = ""
+    exemption_detail: str = ""
+    po_number: str = ""
+    signed: bool = False
+    signer_name: str = ""
+    signer_title: str = ""
+    signed_date: dt.date | None = None
+    effective_date: dt.date | None = None
+    expiry_override: dt.date | None = None
+    expiry_override_reason: str = ""
+    product_codes: tuple[str, ...] = ()
+    commodity_codes: tuple[str, ...] = ()
+    exempt_percent: Decimal | None = None
+    exempt_amount: Decimal | None = None
+    currency: str = "USD"
+    notes: str = ""
+    owner_email: str = ""
+
+    @property
+    def states(self) -> tuple[str, ...]:
+        return tuple(line.state for line in self.lines)
+
+
+_SCALAR_FIELDS = [f.name for f in fields(CertificateInput)
+                  if f.name not in ("lines", "company_id", "customer_id", "product_codes", "commodity_codes")]
+
+
+@dataclass(frozen=True)
+class LineDetail:
+    """A coverage line with its expiry and status as of the date asked."""
+
+    state: str
+    state_tax_id: str
+    local_jurisdictions: tuple[str, ...]
+    expiry_date: dt.date | None
+    expiry_basis: str
+    expiry_source: str
+    expiry_origin: str
+    status: Status
+    days_left: int | None
+    suspended_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """A file attached to a certificate (its bytes are fetched separately)."""
+
+    id: int
+    sha256: str
+    original_name: str
+    media_type: str
+    page_count: int
+    size: int
+    received_via: str
+    received_at: dt.datetime
+    view_rotation: int
+
+
+@dataclass(frozen=True)
+class CertificateDetail:
+    """Everything about one certificate for the edit form, ``ecms show`` and the audit pack."""
+
+    id: int
+    version: int
+    data: CertificateInput
+    company_name: str
+    customer_number: str
+    customer_name: str
+    customer_email: str
+    review_state: str
+    review_reason: str
+    reviewed_by: str
+    reviewed_at: dt.datetime | None
+    status: Status
+    expiry_date: dt.date | None
+    lines: tuple[LineDetail, ...]
+    documents: tuple[DocumentInfo, ...]
+    origin: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    as_of: dt.date
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (``ecms show --format json``)."""
+        out: dict[str, Any] = {"id": self.id, "version": self.version}
+        body = asdict(self.data)
+        body["lines"] = [asdict(line) for line in self.data.lines]
+        out.update({k: v for k, v in body.items() if k != "lines"})
+        out.update({
+            "company": self.company_name, "customer_number": self.customer_number,
+            "customer_name": self.customer_name, "customer_email": self.customer_email,
+            "review_state": self.review_state, "review_reason": self.review_reason,
+            "reviewed_by": self.reviewed_by, "reviewed_at": self.reviewed_at,
+            "status": self.status.value, "expiry_date": self.expiry_date, "as_of": self.as_of,
+            "lines": [{**asdict(line), "status": line.status.value} for line in self.lines],
+            "documents": [asdict(d) for d in self.documents],
+            "origin": self.origin, "created_at": self.created_at, "updated_at": self.updated_at,
+        })
+        return audit.jsonable(out)
+
+
+# -- expiry -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class ExpiryContext:
+    """The rules pack plus one company's expiry policy overrides, for computing line expiries."""
+
+    rules: RulesPack
+    overrides: dict[tuple[str, str], ExpiryPolicyOverride] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, session: Session, rules: RulesPack, company_id: int) -> ExpiryContext:
+        rows = session.execute(select(ExpiryPolicyOverride).where(
+            ExpiryPolicyOverride.company_id == company_id)).scalars()
+        return cls(rules, {(r.state, r.purpose): r for r in rows})
+
+    def decide(self, state: str, form_code: str, reason: str, *, effective: dt.date | None,
+               signed: dt.date | None, override: dt.date | None, override_reason: str) -> ExpiryDecision:
+        """The expiry of one line: set by hand > company policy > rules pack."""
+        if override is not None:
+            return override_expiry(override, override_reason)
+        purpose = "resale" if reason == ExemptReason.RESALE else "exemption"
+        company_rule = self.overrides.get((state, purpose))
+        if company_rule is not None:
+            rule = _CompanyRule(company_rule.kind, company_rule.years, "company policy",
+                                company_rule.reason, f"Company policy set by {company_rule.changed_by}",
+                                "n/a")
+            return compute_expiry(rule, effective=effective, signed=signed, origin="company")
+        return compute_expiry(self.rules.expiry_rule(state, form_code, reason), effective=effective,
+                              signed=signed)
+
+
+@dataclass(frozen=True)
+class _CompanyRule:
+    kind: str
+    years: int | None
+    basis: str
+    text: str
+    source: str
+    confidence: str
+
+
+def apply_expiry(cert: Certificate, ctx: ExpiryContext) -> None:
+    """Recompute every line's expiry and the certificate's earliest expiry."""
+    for line in cert.lines:
+        decision = ctx.decide(line.state, cert.form_code, cert.exempt_reason, effective=cert.effective_date,
+                              signed=cert.signed_date, override=cert.expiry_override,
+                              override_reason=cert.expiry_override_reason)
+        line.expiry_date = decision.expiry_date
+        line.expiry_basis = decision.basis
+        line.expiry_source = decision.source
+        line.expiry_origin = decision.origin
+    dates = [line.expiry_date for line in cert.lines if line.expiry_date is not None]
+    cert.expiry_date = min(dates) if dates else None
+
+
+def recompute_company_expiries(session: Session, company_id: int, state: str,
+                               rules: RulesPack | None = None) -> int:
+    """Recompute the expiry of a company's lines in one state (after a policy change). Returns how
+    many lines changed."""
+    ctx = ExpiryContext.load(session, rules or load_rules_pack(), company_id)
+    certs = session.execute(
+        select(Certificate).join(CoverageLine).where(Certificate.company_id == company_id,
+                                                     CoverageLine.state == state)
+        .options(selectinload(Certificate.lines))
+    ).unique().scalars().all()
+    changed = 0
+    for cert in certs:
+        before = {line.state: line.expiry_date for line in cert.lines}
+        apply_expiry(cert, ctx)
+        changed += sum(1 for line in cert.lines if before.get(line.state) != line.expiry_date)
+    return changed
+
+
+# -- input checks -----------------------------------------------------------------------------------
+
+
+def check_input(data: CertificateInput, rules: RulesPack) -> list[Problem]:
+    """Structural problems that make a certificate impossible to store (state-specific checks are
+    the validation engine's job and do not block saving)."""
+    problems: list[Problem] = []
+    try:
+        rules.form(data.form_code)
+    except UnknownFormError as exc:
+        problems.append(Problem(str(exc), column="form"))
+    if not data.lines:
+        problems.append(Problem("at least one state is required", column="state"))
+    seen: set[str] = set()
+    for line in data.lines:
+        try:
+            rules.state(line.state)
+        except UnknownStateError:
+            problems.append(Problem(f"unknown state {line.state!r}", column="state"))
+        if line.state in seen:
+            problems.append(Problem(f"state {line.state} is listed twice", column="state"))
+        seen.add(line.state)
+    if data.exempt_reason not in {r.value for r in ExemptReason}:
+        problems.append(Problem(f"unknown exempt reason {data.exempt_reason!r} (one of: "
+                                f"{', '.join(r.value for r in ExemptReason)})", column="exempt_reason"))
+    if data.certificate_type not in {t.value for t in CertificateType}:
+        problems.append(Problem("certificate type must be 'blanket' or 'single_use'", column="certificate_type"))
+    if data.expiry_override is not None and not data.expiry_override_reason.strip():
+        problems.append(Problem("an expiry date set by hand needs a reason", column="expiry_override_reason"))
+    if data.effective_date and data.expiry_override and data.expiry_override < data.effective_date:
+        problems.append(Problem("the expiry date is before the effective date", column="expiry_date"))
+    if data.exempt_percent is not None and not (Decimal(0) < data.exempt_percent <= Decimal(100)):
+        problems.append(Problem("exempt percent must be more than 0 and at most 100", column="exempt_percent"))
+    if data.exempt_amount is not None and data.exempt_amount <= 0:
+        problems.append(Problem("exempt amount must be positive", column="exempt_amount"))
+    if len(data.currency) != 3 or not data.currency.isalpha():
+        problems.append(Problem(f"currency {data.currency!r} is not a 3-letter code", column="currency"))
+    return problems
+
+
+def normalized_input(data: CertificateInput, rules: RulesPack) -> CertificateInput:
+    """Canonical spelling of codes: form code, upper-case states, trimmed text."""
+    try:
+        form_code = rules.form(data.form_code).code
+    except UnknownFormError:
+        form_code = data.form_code.strip()
+    lines = tuple(sorted((replace(line, state=line.state.strip().upper(),
+                                  state_tax_id=line.state_tax_id.strip()) for line in data.lines),
+                         key=lambda line: line.state))
+    changes: dict[str, Any] = {"form_code": form_code, "lines": lines,
+                               "currency": data.currency.strip().upper() or "USD",
+                               "product_codes": tuple(c.strip() for c in data.product_codes if c.strip()),
+                               "commodity_codes": tuple(c.strip() for c in data.commodity_codes if c.strip())}
+    for name in _SCALAR_FIELDS:
+        value = getattr(data, name)
+        if isinstance(value, str) and name not in changes:
+            changes[name] = value.strip()
+    return replace(data, **changes)
+
+
+def parse_decimal(text: str, column: str) -> Decimal | None:
+    """A decimal from user text, or a ValidationError naming the column."""
+    text = text.strip().replace(",", "")
+    if not text:
+        return None
+    try:
+        return Decimal(text.rstrip("%"))
+    except InvalidOperation as exc:
+        raise ValidationError(f"{column}: {text!r} is not a number",
+                              [Problem(f"{text!r} is not a number", column=column)]) from exc
+
+
+# -- mapping ----------------------------------------------------------------------------------------
+
+
+def _write(cert: Certificate, data: CertificateInput) -> None:
+    for name in _SCALAR_FIELDS:
+        setattr(cert, name, getattr(data, name))
+    cert.company_id = data.company_id
+    cert.customer_id = data.customer_id
+    cert.product_codes = list(data.product_codes)
+    cert.commodity_codes = list(data.commodity_codes)
+    existing = {line.state: line for line in cert.lines}
+    wanted = {line.state for line in data.lines}
+    for state, line in list(existing.items()):
+        if state not in wanted:
+            cert.lines.remove(line)
+    for line_in in data.lines:
+        line = existing.get(line_in.state)
+        if line is None:
+            line = CoverageLine(state=line_in.state)
+            cert.lines.append(line)
+        line.state_tax_id = line_in.state_tax_id
+        line.local_jurisdictions = list(line_in.local_jurisdictions)
+
+
+def input_of(cert: Certificate) -> CertificateInput:
+    """The editable content of a stored certificate."""
+    values = {name: getattr(cert, name) for name in _SCALAR_FIELDS}
+    return CertificateInput(
+        company_id=cert.company_id, customer_id=cert.customer_id,
+        lines=tuple(LineInput(line.state, line.state_tax_id, tuple(line.local_jurisdictions or ()))
+                    for line in cert.lines),
+        product_codes=tuple(cert.product_codes or ()), commodity_codes=tuple(cert.commodity_codes or ()),
+        **values,
+    )
+
+
+def snapshot(cert: Certificate) -> dict[str, Any]:
+    """The certificate's values for the audit trail."""
+    data = asdict(input_of(cert))
+    data["lines"] = [{"state": line.state, "state_tax_id": line.state_tax_id,
+                      "local_jurisdictions": list(line.local_jurisdictions or ()),
+                      "expiry_date": line.expiry_date, "expiry_origin": line.expiry_origin}
+                     for line in cert.lines]
+    data["review_state"] = cert.review_state
+    data["review_reason"] = cert.review_reason
+    return audit.jsonable(data)
+
+
+def detail_of(cert: Certificate, as_of: dt.date, window_days: int) -> CertificateDetail:
+    from ecms_desktop.models import Document  # noqa: F401 - relationship target
+
+    lines = tuple(
+        LineDetail(line.state, line.state_tax_id, tuple(line.local_jurisdictions or ()), line.expiry_date,
+                   line.expiry_basis, line.expiry_source, line.expiry_origin,
+                   line_status(cert.review_state, line.expiry_date, as_of, window_days),
+                   days_left(line.expiry_date, as_of), line.suspended_at)
+        for line in cert.lines
+    )
+    docs = tuple(
+        DocumentInfo(d.id, d.sha256, d.original_name, d.file.media_type, d.file.page_count, d.file.size,
+                     d.received_via, d.received_at, d.view_rotation)
+        for d in cert.documents
+    )
+    return CertificateDetail(
+        id=cert.id, version=cert.version, data=input_of(cert), company_name=cert.company.name,
+        customer_number=cert.customer.number, customer_name=cert.customer.legal_name,
+        customer_email=cert.customer.email, review_state=cert.review_state, review_reason=cert.review_reason,
+        reviewed_by=cert.reviewed_by, reviewed_at=cert.reviewed_at,
+        status=certificate_status(cert.review_state, [line.expiry_date for line in cert.lines], as_of,
+                                  window_days),
+        expiry_date=cert.expiry_date, lines=lines, documents=docs, origin=cert.origin,
+        created_at=cert.created_at, updated_at=cert.updated_at, as_of=as_of,
+    )
+
+
+# -- service ----------------------------------------------------------------------------------------
+
+
+class CertificateService:
+    """Certificate use cases for the GUI and the CLI."""
+
+    def __init__(self, db: Database, rules: RulesPack | None = None) -> None:
+        self.db = db
+        self.rules = rules or load_rules_pack()
+
+    def _load(self, session: Session, cert_id: int) -> Certificate:
+        cert = session.execute(
+            select(Certificate).where(Certificate.id == cert_id)
+            .options(selectinload(Certificate.lines), selectinload(Certificate.documents))
+        ).scalar_one_or_none()
+        if cert is None:
+            raise NotFoundError(f"There is no certificate {cert_id}.")
+        return cert
+
+    def get(self, cert_id: int, as_of: dt.date) -> CertificateDetail:
+        """One certificate with its lines' status as of a date."""
+        with self.db.reader() as s:
+            cert = self._load(s, cert_id)
+            return detail_of(cert, as_of, get_setting(s, "expiring_soon_days", cert.company_id))
+
+    def create(self, data: CertificateInput, *, as_of: dt.date, origin: str = "manual",
+               review_state: str = ReviewState.PENDING.value) -> CertificateDetail:
+        """Store a new certificate (pending review unless said otherwise) with computed expiries."""
+        with self.db.transaction() as s:
+            cert = create_certificate(s, self.rules, data, origin=origin, review_state=review_state)
+            return detail_of(cert, as_of, get_setting(s, "expiring_soon_days", cert.company_id))
+
+    def save(self, cert_id: int, data: CertificateInput, *, expected_version: int,
+             as_of: dt.date) -> CertificateDetail:
+        """Save an edit made on a copy. Refused as a conflict when someone else saved meanwhile."""
+        data = normalized_input(data, self.rules)
+        problems = check_input(data, self.rules)
+        if problems:
+            raise ValidationError("The certificate cannot be saved:", problems)
+        try:
+            with self.db.transaction() as s:
+                cert = self._load(s, cert_id)
+                _check_version(cert, expected_version)
+                before = snapshot(cert)
+                _write(cert, data)
+                apply_expiry(cert, ExpiryContext.load(s, self.rules, cert.company_id))
+                s.flush()
+                old, new = audit.diff(before, snapshot(cert))
+                if new:
+                    audit.record(s, "certificate.edited", "certificate", cert.id, company_id=cert.company_id,
+                                 certificate_id=cert.id, before=old, after=new)
+                return detail_of(cert, as_of, get_setting(s, "expiring_soon_days", cert.company_id))
+        except StaleDataError as exc:
+            raise _conflict(cert_id) from exc
+
+    def _review(self, cert_id: int, expected_version: int, new_state: str, reason: str, action: str,
+                as_of: dt.date, allowed_from: Sequence[str], details: dict[str, Any] | None = None
+                ) -> CertificateDetail:
+        try:
+            with self.db.transaction() as s:
+                cert = self._load(s, cert_id)
+                _check_version(cert, expected_version)
+                if cert.review_state not in allowed_from:
+                    raise ValidationError(f"Certificate {cert_id} is {cert.review_state}; it cannot be "
+                                          f"{action.split('.')[-1]} from that state.")
+                before = {"review_state": cert.review_state, "review_reason": cert.review_reason}
+                if new_state == ReviewState.ARCHIVED:
+                    cert.state_before_archive = cert.review_state
+                cert.review_state = new_state
+                cert.review_reason = reason
+                cert.reviewed_by = audit.current_actor()
+                cert.reviewed_at = utcnow()
+                s.flush()
+                audit.record(s, action, "certificate", cert.id, company_id=cert.company_id,
+                             certificate_id=cert.id, before=before,
+                             after={"review_state": new_state, "review_reason": reason}, details=details)
+                return detail_of(cert, as_of, get_setting(s, "expiring_soon_days", cert.company_id))
+        except StaleDataError as exc:
+            raise _conflict(cert_id) from exc
+
+    def approve(self, cert_id: int, *, expected_version: int, as_of: dt.date,
+                details: dict[str, Any] | None = None) -> CertificateDetail:
+        """Accept a pending certificate: from now on it covers sales."""
+        return self._review(cert_id, expected_version, ReviewState.APPROVED, "", "certificate.approved",
+                            as_of, (ReviewState.PENDING, ReviewState.REJECTED), details)
+
+    def reject(self, cert_id: int, reason: str, *, expected_version: int, as_of: dt.date) -> CertificateDetail:
+        """Refuse a certificate, with the reason (kept for the customer and the auditor)."""
+        if not reason.strip():
+            raise ValidationError("Say why the certificate is rejected.")
+        return self._review(cert_id, expected_version, ReviewState.REJECTED, reason.strip(),
+                            "certificate.rejected", as_of, (ReviewState.PENDING, ReviewState.APPROVED))
+
+    def archive(self, cert_id: int, reason: str, *, expected_version: int, as_of: dt.date) -> CertificateDetail:
+        """Take a certificate out of use (it no longer applies to new sales), with the reason."""
+        if not reason.strip():
+            raise ValidationError("Say why the certificate is archived.")
+        return self._review(cert_id, expected_version, ReviewState.ARCHIVED, reason.strip(),
+                            "certificate.archived", as_of,
+                            (ReviewState.PENDING, ReviewState.APPROVED, ReviewState.REJECTED))
+
+    def unarchive(self, cert_id: int, reason: str, *, expected_version: int, as_of: dt.date) -> CertificateDetail:
+        """Bring an archived certificate back to the review state it had."""
+        if not reason.strip():
+            raise ValidationError("Say why the certificate is brought back.")
+        with self.db.reader() as s:
+            cert = self._load(s, cert_id)
+            target = cert.state_before_archive or ReviewState.PENDING.value
+        return self._review(cert_id, expected_version, target, reason.strip(), "certificate.unarchived",
+                            as_of, (ReviewState.ARCHIVED,))
+
+
+def _check_version(cert: Certificate, expected_version: int) -> None:
+    if cert.version != expected_version:
+        raise ConflictError(
+            f"Certificate {cert.id} was changed by someone else meanwhile (your copy is version "
+            f"{expected_version}, the database has version {cert.version}). Nothing was overwritten: "
+            "reload it and make your change again."
+        )
+
+
+def _conflict(cert_id: int) -> ConflictError:
+    return ConflictError(f"Certificate {cert_id} was changed by someone else while you saved. Nothing was "
+                         "overwritten: reload it and make your change again.")
+
+
+def create_certificate(session: Session, rules: RulesPack, data: CertificateInput, *, origin: str,
+                       review_state: str = ReviewState.PENDING.value,
+                       ctx: ExpiryContext | None = None, record_audit: bool = True) -> Certificate:
+    """Add a certificate in the caller's transaction (used by the service, import and intake)."""
+    data = normalized_input(data, rules)
+    problems = check_input(data, rules)
+    if problems:
+        raise ValidationError("The certificate cannot be stored:", problems)
+    if session.get(Customer, data.customer_id) is None:
+        raise ValidationError("The certificate's customer does not exist.",
+                              [Problem("unknown customer", column="customer")])
+    cert = Certificate(origin=origin, review_state=review_state)
+    _write(cert, data)
+    if review_state != ReviewState.PENDING:
+        cert.reviewed_by, cert.reviewed_at = audit.current_actor(), utcnow()
+    apply_expiry(cert, ctx or ExpiryContext.load(session, rules, data.company_id))
+    session.add(cert)
+    session.flush()
+    if record_audit:
+        audit.record(session, "certificate.created", "certificate", cert.id, company_id=cert.company_id,
+                     certificate_id=cert.id, after=snapshot(cert), details={"origin": origin})
+    return cert
+
+
+def states_of(values: Iterable[str]) -> tuple[LineInput, ...]:
+    """Coverage lines for a list of state codes."""
+    return tuple(LineInput(state=v.strip().upper()) for v in values if v.strip())

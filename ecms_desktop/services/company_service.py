@@ -1,0 +1,164 @@
+"""Companies (the seller's legal entities), business settings and company expiry policies."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ecms_desktop.errors import NotFoundError, ValidationError
+from ecms_desktop.models import Company, CompanyRegistration, ExpiryPolicyOverride, Setting
+from ecms_desktop.services import audit
+from ecms_desktop.services.database import Database
+
+#: Business settings with their defaults. Stored per company (or for all companies) in the database.
+DEFAULT_SETTINGS: dict[str, Any] = {
+    "expiring_soon_days": 30,
+    "renewal_window_days": 60,
+    "renewal_reminder_days": [7, 14],
+    "renewal_escalation_days": 21,
+    "permit_check_max_age_days": 365,
+    "smtp_rate_per_minute": 600,
+}
+
+
+@dataclass(frozen=True)
+class CompanyInfo:
+    """A company as the views and the CLI see it."""
+
+    id: int
+    name: str
+    legal_name: str
+    address: str
+    state: str
+    reply_to_email: str
+    brand_color: str
+    has_logo: bool
+    registrations: dict[str, str]
+
+
+def _info(c: Company) -> CompanyInfo:
+    return CompanyInfo(c.id, c.name, c.legal_name or c.name, c.address_text(), c.state, c.reply_to_email,
+                       c.brand_color, c.logo_media_type is not None,
+                       {r.state: r.number for r in c.registrations})
+
+
+def find_company(session: Session, name_or_id: str | int | None) -> Company:
+    """The company named (by id or name, case-insensitive); the only one when none is named."""
+    if name_or_id is None or name_or_id == "":
+        companies = session.execute(select(Company).order_by(Company.id).limit(2)).scalars().all()
+        if len(companies) == 1:
+            return companies[0]
+        if not companies:
+            raise NotFoundError("There is no company yet: create one first (`ecms company add NAME`).")
+        raise ValidationError("There are several companies: say which one (--company NAME).")
+    if isinstance(name_or_id, int) or str(name_or_id).isdigit():
+        company = session.get(Company, int(name_or_id))
+        if company:
+            return company
+    wanted = str(name_or_id).strip().casefold()
+    for company in session.execute(select(Company)).scalars():
+        if company.name.casefold() == wanted or company.legal_name.casefold() == wanted:
+            return company
+    raise NotFoundError(f"No company named {name_or_id!r}.")
+
+
+class CompanyService:
+    """Create and change companies, their registrations, settings and expiry policies (audited)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def list(self) -> list[CompanyInfo]:
+        with self.db.reader() as s:
+            return [_info(c) for c in s.execute(select(Company).order_by(Company.name)).scalars()]
+
+    def create(self, name: str, *, legal_name: str = "", address_line1: str = "", city: str = "",
+               state: str = "", postal_code: str = "", reply_to_email: str = "",
+               registrations: dict[str, str] | None = None) -> CompanyInfo:
+        """Add a legal entity that sells and holds certificates."""
+        name = name.strip()
+        if not name:
+            raise ValidationError("A company needs a name.")
+        with self.db.transaction() as s:
+            if s.execute(select(Company).where(Company.name == name)).scalar_one_or_none():
+                raise ValidationError(f"A company named {name!r} exists already.")
+            company = Company(name=name, legal_name=legal_name or name, address_line1=address_line1,
+                              city=city, state=state.upper(), postal_code=postal_code,
+                              reply_to_email=reply_to_email)
+            for st, number in (registrations or {}).items():
+                company.registrations.append(CompanyRegistration(state=st.upper(), number=number))
+            s.add(company)
+            s.flush()
+            audit.record(s, "company.created", "company", company.id, company_id=company.id,
+                         after={"name": name, "legal_name": company.legal_name, "state": company.state})
+            return _info(company)
+
+    def get_setting(self, key: str, company_id: int | None = None) -> Any:
+        with self.db.reader() as s:
+            return get_setting(s, key, company_id)
+
+    def set_setting(self, key: str, value: Any, company_id: int | None = None) -> None:
+        """Change a business setting for one company (or all); audited."""
+        if key not in DEFAULT_SETTINGS:
+            raise ValidationError(f"Unknown setting {key!r}; known: {', '.join(sorted(DEFAULT_SETTINGS))}.")
+        if type(value) is not type(DEFAULT_SETTINGS[key]):
+            raise ValidationError(f"Setting {key!r} takes a {type(DEFAULT_SETTINGS[key]).__name__}.")
+        with self.db.transaction() as s:
+            old = get_setting(s, key, company_id)
+            row = s.execute(select(Setting).where(Setting.key == key, Setting.company_id.is_(None)
+                                                  if company_id is None else Setting.company_id == company_id)
+                            ).scalar_one_or_none()
+            if row is None:
+                s.add(Setting(company_id=company_id, key=key, value=value))
+            else:
+                row.value = value
+            audit.record(s, "setting.changed", "setting", key, company_id=company_id,
+                         before={key: old}, after={key: value})
+
+    def set_expiry_policy(self, company_id: int, state: str, purpose: str, kind: str, years: int | None,
+                          reason: str) -> None:
+        """Replace the rules pack's expiry policy for a state and purpose (resale/exemption) for one
+        company, e.g. renew Kentucky every 3 years instead of 4. Recomputes the expiry of that
+        company's affected certificate lines in the same transaction. Audited with the reason."""
+        from ecms_desktop.services.certificate_service import recompute_company_expiries
+
+        if purpose not in ("resale", "exemption"):
+            raise ValidationError("The purpose is 'resale' or 'exemption'.")
+        if kind not in ("none", "years", "end_of_year"):
+            raise ValidationError("The kind is 'none', 'years' or 'end_of_year'.")
+        if kind != "none" and (years is None or years < 1 or years > 20):
+            raise ValidationError("Give a number of years from 1 to 20.")
+        if not reason.strip():
+            raise ValidationError("Say why the company departs from the rules pack (the reason is audited).")
+        state = state.upper()
+        with self.db.transaction() as s:
+            row = s.execute(select(ExpiryPolicyOverride).where(
+                ExpiryPolicyOverride.company_id == company_id, ExpiryPolicyOverride.state == state,
+                ExpiryPolicyOverride.purpose == purpose)).scalar_one_or_none()
+            before = None if row is None else {"kind": row.kind, "years": row.years, "reason": row.reason}
+            if row is None:
+                row = ExpiryPolicyOverride(company_id=company_id, state=state, purpose=purpose)
+                s.add(row)
+            row.kind, row.years, row.reason = kind, (years if kind != "none" else None), reason.strip()
+            row.changed_by, row.changed_at = audit.current_actor(), dt.datetime.now(dt.UTC)
+            s.flush()
+            changed = recompute_company_expiries(s, company_id, state)
+            audit.record(s, "expiry_policy.changed", "expiry_policy", f"{company_id}:{state}:{purpose}",
+                         company_id=company_id, before=before,
+                         after={"kind": kind, "years": row.years, "reason": row.reason},
+                         details={"certificate_lines_recomputed": changed})
+
+
+def get_setting(session: Session, key: str, company_id: int | None = None) -> Any:
+    """A business setting: the company's own value, else the all-companies value, else the default."""
+    rows = session.execute(select(Setting).where(Setting.key == key)).scalars().all()
+    by_company = {r.company_id: r.value for r in rows}
+    if company_id is not None and company_id in by_company:
+        return by_company[company_id]
+    if None in by_company:
+        return by_company[None]
+    return DEFAULT_SETTINGS.get(key)

@@ -1,0 +1,116 @@
+"""Expiry dates and statuses: pure functions, no database, no clock (the caller passes "as of").
+
+Rules, as an accountant would read them:
+
+- A certificate is valid through its expiry date, inclusive.
+- An N-year period runs from the effective date (the signed date when there is none) and ends the
+  day before the N-th anniversary: effective 2026-03-15, 3 years, valid through 2029-03-14. An
+  anniversary on 29 February in a common year falls on 28 February.
+- ``end_of_year``: valid through 31 December of the effective year (the Florida annual resale
+  certificate); with ``years`` = N, through 31 December of the (N-1)-th following year.
+- ``none``: the state sets no expiry. That is a real state, not a missing value.
+- Status as of a date: ``expiring_soon`` from ``window`` days before the expiry date through the
+  expiry date itself; ``expired`` the day after the expiry date onwards.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+from ecms_desktop.models.enums import ReviewState, Status
+
+DEFAULT_EXPIRING_SOON_DAYS = 30
+
+
+class ExpiryRuleLike(Protocol):
+    kind: str
+    years: int | None
+    basis: str
+    text: str
+    source: str
+    confidence: str
+
+
+def anniversary(start: dt.date, years: int) -> dt.date:
+    """The same day ``years`` later; 29 February becomes 28 February in a common year."""
+    try:
+        return start.replace(year=start.year + years)
+    except ValueError:  # 29 February -> common year
+        return start.replace(year=start.year + years, day=28)
+
+
+@dataclass(frozen=True)
+class ExpiryDecision:
+    """An expiry date (``None``: no expiry) with the reason an auditor can read."""
+
+    expiry_date: dt.date | None
+    basis: str
+    source: str
+    origin: str  # rules | company | override
+
+
+def compute_expiry(rule: ExpiryRuleLike, *, effective: dt.date | None, signed: dt.date | None,
+                   origin: str = "rules") -> ExpiryDecision:
+    """Apply an expiry rule to a certificate's dates."""
+    start = effective or signed
+    label = {"company": "company policy"}.get(origin, rule.basis.replace("_", " "))
+    if rule.kind == "none":
+        return ExpiryDecision(None, f"No expiry ({label}): {rule.text}".strip(), rule.source, origin)
+    if start is None:
+        return ExpiryDecision(None, "Expiry not computed: the certificate has neither an effective nor a "
+                              "signed date", rule.source, origin)
+    years = rule.years or 1
+    if rule.kind == "years":
+        end = anniversary(start, years) - dt.timedelta(days=1)
+        what = f"{years} year{'s' if years != 1 else ''} from {start.isoformat()}"
+    elif rule.kind == "end_of_year":
+        end = dt.date(start.year + years - 1, 12, 31)
+        what = f"through 31 December of {end.year}"
+    else:
+        raise ValueError(f"unknown expiry rule kind {rule.kind!r}")
+    return ExpiryDecision(end, f"{what} ({label}): {rule.text}".strip(), rule.source, origin)
+
+
+def override_expiry(date: dt.date, reason: str) -> ExpiryDecision:
+    """An expiry date set by hand, with the reason kept."""
+    return ExpiryDecision(date, f"Set by hand: {reason}", "", "override")
+
+
+def line_status(review_state: str, expiry_date: dt.date | None, as_of: dt.date,
+                window_days: int = DEFAULT_EXPIRING_SOON_DAYS) -> Status:
+    """The badge of one coverage line as of a date."""
+    if review_state == ReviewState.PENDING:
+        return Status.PENDING_REVIEW
+    if review_state == ReviewState.REJECTED:
+        return Status.REJECTED
+    if review_state == ReviewState.ARCHIVED:
+        return Status.ARCHIVED
+    if expiry_date is None:
+        return Status.ACTIVE
+    if as_of > expiry_date:
+        return Status.EXPIRED
+    if as_of >= expiry_date - dt.timedelta(days=window_days):
+        return Status.EXPIRING_SOON
+    return Status.ACTIVE
+
+
+_SEVERITY = {Status.ACTIVE: 0, Status.EXPIRING_SOON: 1, Status.EXPIRED: 2}
+
+
+def certificate_status(review_state: str, line_expiries: Iterable[dt.date | None], as_of: dt.date,
+                       window_days: int = DEFAULT_EXPIRING_SOON_DAYS) -> Status:
+    """The certificate's badge: its review state, or for an approved certificate its worst line."""
+    statuses = [line_status(review_state, e, as_of, window_days) for e in line_expiries]
+    if review_state != ReviewState.APPROVED:
+        return line_status(review_state, None, as_of, window_days)
+    if not statuses:
+        return Status.ACTIVE
+    return max(statuses, key=lambda s: _SEVERITY[s])
+
+
+def days_left(expiry_date: dt.date | None, as_of: dt.date) -> int | None:
+    """Days from ``as_of`` to the expiry date (0 on the last valid day, negative once expired)."""
+    return None if expiry_date is None else (expiry_date - as_of).days

@@ -29,3 +29,4 @@ __all__ = [
     "customer_number_key",
     "utcnow",
 ]
+from . import renewal  # noqa: F401,E402

@@ -30,3 +30,4 @@ __all__ = [
     "utcnow",
 ]
 from . import renewal  # noqa: F401,E402
+from . import validation  # noqa: F401,E402

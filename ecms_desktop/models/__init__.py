@@ -31,3 +31,4 @@ __all__ = [
 ]
 from . import renewal  # noqa: F401,E402
 from . import validation  # noqa: F401,E402
+from . import transactions  # noqa: F401,E402

@@ -1,0 +1,251 @@
+"""The document viewer: pages, zoom, rotate, navigation, images, passwords and every bad file."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from ecms_desktop.services.document_sandbox import DocumentSandbox
+from ecms_desktop.views.pdf_viewer import DocumentViewer
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def make_pdf(pages: int = 3, *, landscape_page: int | None = None, password: str | None = None) -> bytes:
+    from reportlab.lib.pagesizes import landscape, letter
+    from reportlab.pdfgen import canvas
+
+    buf = io.BytesIO()
+    c = canvas.Canvas(buf, pagesize=letter, encrypt=password)
+    for i in range(pages):
+        if landscape_page == i:
+            c.setPageSize(landscape(letter))
+        else:
+            c.setPageSize(letter)
+        c.setFont("Helvetica-Bold", 28)
+        c.drawString(72, 700, f"Certificate page {i + 1}")
+        c.rect(72, 72, 200, 100, fill=1)
+        c.showPage()
+    c.save()
+    return buf.getvalue()
+
+
+def make_image(fmt: str, pages: int = 1) -> bytes:
+    """An image file made with PyMuPDF (PNG, JPEG; multi-page TIFF via Pillow-free PDF->TIFF is not
+    available, so TIFF comes from the shared corpus)."""
+    import pymupdf
+
+    pix = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 400, 520), False)
+    pix.set_rect(pix.irect, (240, 240, 240))
+    pix.set_rect(pymupdf.IRect(40, 40, 360, 120), (20, 60, 160))
+    return pix.tobytes(fmt)
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def sandboxes():
+    page, thumbs = DocumentSandbox(), DocumentSandbox()
+    yield page, thumbs
+    page.close()
+    thumbs.close()
+
+
+@pytest.fixture
+def viewer(qtbot, sandboxes):
+    v = DocumentViewer(sandboxes[0], thumbnail_sandbox=sandboxes[1], timeout=5, thumbnail_timeout=3)
+    qtbot.addWidget(v)
+    v.resize(900, 700)
+    v.show()
+    yield v
+    v.shutdown()
+    v.runner.wait(10000)
+
+
+def show(qtbot, viewer: DocumentViewer, data: bytes, name: str = "cert.pdf", rotation: int = 0) -> None:
+    with qtbot.waitSignal(viewer.page_painted, timeout=20000):
+        viewer.show_document(data, sha256=sha(data), name=name, rotation=rotation)
+
+
+def page_size(viewer: DocumentViewer) -> tuple[int, int]:
+    pm = viewer.page_label.pixmap()
+    return pm.width(), pm.height()
+
+
+def test_pages_and_navigation_by_keyboard(qtbot, viewer):
+    show(qtbot, viewer, make_pdf(4))
+    assert viewer.page_count == 4 and viewer.page_index == 0
+    assert viewer.page_total.text() == "/ 4"
+    assert viewer.message == ""
+    viewer.page_label.setFocus()
+    with qtbot.waitSignal(viewer.page_painted, timeout=10000):
+        qtbot.keyClick(viewer.scroll, Qt.Key.Key_PageDown)
+    assert viewer.page_index == 1 and viewer.page_edit.text() == "2"
+    with qtbot.waitSignal(viewer.page_painted, timeout=10000):
+        qtbot.keyClick(viewer.scroll, Qt.Key.Key_End)
+    assert viewer.page_index == 3
+    assert not viewer.next_button.isEnabled()
+    with qtbot.waitSignal(viewer.page_painted, timeout=10000):
+        qtbot.keyClick(viewer.scroll, Qt.Key.Key_PageUp)
+    assert viewer.page_index == 2
+    with qtbot.waitSignal(viewer.page_painted, timeout=10000):
+        qtbot.keyClick(viewer.scroll, Qt.Key.Key_Home)
+    assert viewer.page_index == 0 and not viewer.prev_button.isEnabled()
+    # Typing a page number.
+    viewer.page_edit.setText("3")
+    with qtbot.waitSignal(viewer.page_painted, timeout=10000):
+        qtbot.keyClick(viewer.page_edit, Qt.Key.Key_Return)
+    assert viewer.page_index == 2
+
+
+def test_thumbnails_fill_in_and_select_pages(qtbot, viewer):
+    show(qtbot, viewer, make_pdf(3))
+    assert viewer.thumbs.count() == 3
+    placeholder_key = viewer.thumbs.item(2).icon().cacheKey()
+    qtbot.waitUntil(lambda: viewer.thumbs.item(2).icon().cacheKey() != placeholder_key, timeout=20000)
+    with qtbot.waitSignal(viewer.page_painted, timeout=10000):
+        viewer.thumbs.setCurrentRow(2)
+    assert viewer.page_index == 2
+
+
+def test_zoom_fit_and_rotate(qtbot, viewer):
+    show(qtbot, viewer, make_pdf(2, landscape_page=1))
+    assert viewer.fit_mode == "width"
+    w_fit, h_fit = page_size(viewer)
+    assert w_fit <= viewer.scroll.viewport().width()
+    with qtbot.waitSignal(viewer.page_painted, timeout=10000):
+        viewer.set_zoom(1.0)
+    w100, h100 = page_size(viewer)
+    assert abs(w100 - 612) <= 2 and abs(h100 - 792) <= 2  # letter at 72 dpi
+    with qtbot.waitSignal(viewer.page_painted, timeout=10000):
+        qtbot.keyClick(viewer.scroll, Qt.Key.Key_Equal, Qt.KeyboardModifier.ControlModifier)
+    assert viewer.zoom > 1.0 and page_size(viewer)[0] > w100
+    with qtbot.waitSignal(viewer.page_painted, timeout=10000):
+        viewer.zoom_out()
+        viewer.zoom_out()
+    assert viewer.zoom < 1.0 and page_size(viewer)[0] < w100
+    with qtbot.waitSignal(viewer.page_painted, timeout=10000):
+        qtbot.mouseClick(viewer.fit_page_button, Qt.MouseButton.LeftButton)
+    w, h = page_size(viewer)
+    vp = viewer.scroll.viewport().size()
+    assert w <= vp.width() and h <= vp.height()
+    # Rotation: width and height swap, the caller is told, the file is untouched.
+    with qtbot.waitSignal(viewer.page_painted, timeout=10000):
+        viewer.set_zoom(1.0)
+    with qtbot.waitSignals([viewer.rotation_changed, viewer.page_painted], timeout=10000):
+        qtbot.mouseClick(viewer.rotate_right_button, Qt.MouseButton.LeftButton)
+    assert viewer.rotation == 90
+    assert abs(page_size(viewer)[0] - 792) <= 2
+    seen: list[int] = []
+    viewer.rotation_changed.connect(seen.append)
+    viewer.rotate_left()
+    viewer.rotate_left()
+    assert seen == [0, 270]
+    # A landscape page has its own size.
+    with qtbot.waitSignal(viewer.page_painted, timeout=10000):
+        viewer.set_rotation(0)
+    with qtbot.waitSignal(viewer.page_painted, timeout=10000):
+        viewer.next_page()
+    assert page_size(viewer)[0] > page_size(viewer)[1]
+
+
+def test_saved_rotation_is_applied(qtbot, viewer):
+    show(qtbot, viewer, make_pdf(1), rotation=90)
+    viewer.set_zoom(1.0)
+    qtbot.waitUntil(lambda: not viewer.busy and abs(page_size(viewer)[0] - 792) <= 2, timeout=10000)
+
+
+def test_stale_renders_are_dropped(qtbot, viewer):
+    show(qtbot, viewer, make_pdf(6))
+    for _ in range(5):
+        viewer.next_page()
+    viewer.first_page()
+    viewer.last_page()
+    qtbot.waitUntil(lambda: not viewer.busy, timeout=20000)
+    assert viewer.page_index == 5 and viewer.page_edit.text() == "6"
+    assert viewer.message == ""
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpg"])
+def test_images(qtbot, viewer, fmt):
+    data = make_image(fmt)
+    show(qtbot, viewer, data, name=f"scan.{fmt}")
+    assert viewer.page_count == 1
+    assert viewer.message == ""
+
+
+def test_multi_page_tiff(qtbot, viewer, shared_dir):
+    data = (shared_dir / "bad-pdfs" / "tiff-lzw.tiff").read_bytes()
+    show(qtbot, viewer, data, name="scan.tiff")
+    assert viewer.page_count >= 1
+
+
+def test_password_is_asked_for(qtbot, viewer):
+    data = make_pdf(2, password="s3cret")
+    asked: list[bool] = []
+    answers = iter(["wrong", "s3cret"])
+
+    def provider(name: str, wrong: bool) -> str | None:
+        asked.append(wrong)
+        return next(answers)
+
+    viewer.password_provider = provider
+    show(qtbot, viewer, data, name="locked.pdf")
+    assert asked == [False, True]
+    assert viewer.page_count == 2
+
+
+def test_password_refused_leaves_a_message_and_a_button(qtbot, viewer):
+    viewer.password_provider = lambda name, wrong: None
+    data = make_pdf(1, password="x")
+    with qtbot.waitSignal(viewer.message_shown, timeout=20000,
+                          check_params_cb=lambda text: "password" in text):
+        viewer.show_document(data, sha256=sha(data), name="locked.pdf")
+    qtbot.waitUntil(lambda: "password" in viewer.message and viewer.password_button.isVisible(), timeout=10000)
+
+
+def test_clear_shows_the_message(qtbot, viewer):
+    show(qtbot, viewer, make_pdf(1))
+    viewer.clear("No document attached")
+    assert viewer.message == "No document attached"
+    assert viewer.page_count == 0
+
+
+def _bad_files() -> list[str]:
+    folder = Path(__file__).resolve().parents[3] / "shared" / "bad-pdfs"
+    return sorted(p.name for p in folder.glob("*") if p.name != "SOURCES.md") if folder.is_dir() else []
+
+
+@pytest.mark.parametrize("name", _bad_files() or ["(shared folder absent)"])
+def test_every_bad_file_shows_a_page_or_a_message(qtbot, sandboxes, shared_dir, name):
+    """No bad file freezes, crashes or exhausts the viewer: a page or a clear message appears,
+    and the viewer still answers (shows a good document) afterwards."""
+    v = DocumentViewer(sandboxes[0], thumbnail_sandbox=sandboxes[1], timeout=3, probe_timeout=4,
+                       thumbnail_timeout=1, password_provider=lambda n, w: None)
+    qtbot.addWidget(v)
+    v.resize(600, 500)
+    v.show()
+    data = (shared_dir / "bad-pdfs" / name).read_bytes()
+    outcome: list[str] = []
+    v.page_painted.connect(lambda: outcome.append("page"))
+    v.message_shown.connect(lambda text: outcome.append("message:" + text))
+    v.show_document(data, sha256=sha(data), name=name)
+    qtbot.waitUntil(lambda: bool(outcome), timeout=30000)
+    if outcome[0].startswith("message:"):
+        text = outcome[0][len("message:"):]
+        assert name in text or "password" in text, text
+        assert "Traceback" not in text
+    else:
+        assert v.page_label.pixmap() is not None and not v.page_label.pixmap().isNull()
+    # Still responsive: a good document shows right after.
+    good = make_pdf(1)
+    with qtbot.waitSignal(v.page_painted, timeout=30000):
+        v.show_document(good, sha256=sha(good), name="good.pdf")
+    v.shutdown()
+    v.runner.wait(10000)

@@ -34,7 +34,7 @@ def current_actor() -> str:
         return name
     try:
         return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user database entry (containers)
+    except Exception:
         return "unknown"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, exists, false, func, literal, or_, select
 from sqlalchemy.orm import Session
@@ -142,11 +143,11 @@ def _conditions(q: CertificateQuery, *, with_status: bool = True) -> list[Column
     return conds
 
 
-def _order(q: CertificateQuery) -> list[ColumnElement[object]]:
+def _order(q: CertificateQuery) -> list[Any]:
     c = Certificate
     first_state = (select(func.min(CoverageLine.state)).where(CoverageLine.certificate_id == c.id)
                    .correlate(c).scalar_subquery())
-    keys: dict[str, ColumnElement[object]] = {
+    keys: dict[str, Any] = {
         "customer": func.lower(Customer.legal_name),
         "customer_number": Customer.number_key,
         "states": first_state,

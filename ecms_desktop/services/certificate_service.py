@@ -332,12 +332,19 @@ def _write(cert: Certificate, data: CertificateInput) -> None:
         if state not in wanted:
             cert.lines.remove(line)
     for line_in in data.lines:
-        line = existing.get(line_in.state)
-        if line is None:
+        found = existing.get(line_in.state)
+        if found is None:
             line = CoverageLine(state=line_in.state)
             cert.lines.append(line)
+        else:
+            line = found
         line.state_tax_id = line_in.state_tax_id
         line.local_jurisdictions = list(line_in.local_jurisdictions)
+
+
+def _sorted_lines(cert: Certificate) -> list[CoverageLine]:
+    """Lines in state order (new lines are appended in memory until the next load)."""
+    return sorted(cert.lines, key=lambda line: line.state)
 
 
 def input_of(cert: Certificate) -> CertificateInput:
@@ -346,7 +353,7 @@ def input_of(cert: Certificate) -> CertificateInput:
     return CertificateInput(
         company_id=cert.company_id, customer_id=cert.customer_id,
         lines=tuple(LineInput(line.state, line.state_tax_id, tuple(line.local_jurisdictions or ()))
-                    for line in cert.lines),
+                    for line in _sorted_lines(cert)),
         product_codes=tuple(cert.product_codes or ()), commodity_codes=tuple(cert.commodity_codes or ()),
         **values,
     )
@@ -358,7 +365,7 @@ def snapshot(cert: Certificate) -> dict[str, Any]:
     data["lines"] = [{"state": line.state, "state_tax_id": line.state_tax_id,
                       "local_jurisdictions": list(line.local_jurisdictions or ()),
                       "expiry_date": line.expiry_date, "expiry_origin": line.expiry_origin}
-                     for line in cert.lines]
+                     for line in _sorted_lines(cert)]
     data["review_state"] = cert.review_state
     data["review_reason"] = cert.review_reason
     return audit.jsonable(data)
@@ -372,7 +379,7 @@ def detail_of(cert: Certificate, as_of: dt.date, window_days: int) -> Certificat
                    line.expiry_basis, line.expiry_source, line.expiry_origin,
                    line_status(cert.review_state, line.expiry_date, as_of, window_days),
                    days_left(line.expiry_date, as_of), line.suspended_at)
-        for line in cert.lines
+        for line in _sorted_lines(cert)
     )
     docs = tuple(
         DocumentInfo(d.id, d.sha256, d.original_name, d.file.media_type, d.file.page_count, d.file.size,

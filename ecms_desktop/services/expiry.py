@@ -26,12 +26,20 @@ DEFAULT_EXPIRING_SOON_DAYS = 30
 
 
 class ExpiryRuleLike(Protocol):
-    kind: str
-    years: int | None
-    basis: str
-    text: str
-    source: str
-    confidence: str
+    """What an expiry rule offers (the rules pack's ExpiryRule, or a company's own policy)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def years(self) -> int | None: ...
+    @property
+    def basis(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def confidence(self) -> str: ...
 
 
 def anniversary(start: dt.date, years: int) -> dt.date:

@@ -66,7 +66,13 @@ class _Parsed:
     document: CheckedFile | None
 
 
-def _known_name(known: dict[str, Customer], number: str) -> str:
+@dataclass(frozen=True)
+class _KnownCustomer:
+    id: int
+    legal_name: str
+
+
+def _known_name(known: dict[str, _KnownCustomer], number: str) -> str:
     customer = known.get(customer_number_key(number))
     return customer.legal_name if customer is not None else ""
 
@@ -86,8 +92,9 @@ class CertificateImporter:
         parsed: list[_Parsed] = []
         problems: list[Problem] = []
         with self.db.reader() as s:
-            known = {c.number_key: c for c in s.execute(
-                select(Customer).where(Customer.company_id == company_id)).scalars()}
+            known = {key: _KnownCustomer(cid, name) for cid, key, name in s.execute(
+                select(Customer.id, Customer.number_key, Customer.legal_name)
+                .where(Customer.company_id == company_id))}
             existing = {(cid, form, num, eff) for cid, form, num, eff in s.execute(
                 select(Certificate.customer_id, Certificate.form_code, Certificate.certificate_number,
                        Certificate.effective_date).where(Certificate.company_id == company_id,
@@ -150,7 +157,7 @@ class CertificateImporter:
         return result
 
     def _parse_row(self, row: Row, errs: RowErrors, base: Path, company_id: int,
-                   known: dict[str, Customer], new_names: dict[str, str]) -> _Parsed | None:
+                   known: dict[str, _KnownCustomer], new_names: dict[str, str]) -> _Parsed | None:
         number = row.text("customer_number")
         name = row.text("customer_name")
         email = row.text("customer_email")
@@ -191,7 +198,7 @@ class CertificateImporter:
         signed = errs.date(row, "signed_date")
         effective = errs.date(row, "effective_date")
         expiry = errs.date(row, "expiry_date")
-        if signed is None and effective is None:
+        if not row.text("signed_date") and not row.text("effective_date"):
             errs.add("signed_date", "a signed date or an effective date is required")
         if expiry and (effective or signed) and expiry < (effective or signed):  # type: ignore[operator]
             errs.add("expiry_date", f"{expiry} is before the effective date {effective or signed}")

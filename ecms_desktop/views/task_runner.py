@@ -47,7 +47,7 @@ class _Job(QRunnable):
 
         try:
             result = self.work(progress, self.cancel_event.is_set)
-        except BaseException as exc:  # noqa: BLE001 - delivered to the GUI thread
+        except BaseException as exc:
             self.signals.finished.emit(None, exc)
         else:
             self.signals.finished.emit(result, None)

@@ -72,7 +72,7 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
 def test_a_database_from_a_newer_program_is_refused(db_url: str) -> None:
     db = Database(db_url)
     with db.engine.begin() as conn:
-        conn.execute(text("UPDATE alembic_version SET version_num = '9999_from_the_future'"))
+        conn.execute(text("INSERT INTO alembic_version (version_num) VALUES ('9999_from_the_future')"))
     with pytest.raises(DatabaseError, match=r"newer version of ECMS Desktop.*9999_from_the_future"):
         db.ensure_ready()
     with pytest.raises(DatabaseError, match="newer version"):

@@ -1,0 +1,363 @@
+"""The exemption determination engine: which certificate covers which sale, and why (pure, no DB, no Qt).
+
+:func:`determine` takes one sales line and the candidate certificates of its customer in its
+ship-to state, as plain frozen dataclasses, and returns a :class:`Result` that says whether the
+line is exempt, under which certificate, for how much, and - for every candidate - why it applied
+or why not.
+
+Conditions a certificate must meet to cover a line (all of them):
+
+1. **Customer**: the certificate belongs to the line's customer (matched on the normalised
+   customer number, so ``" c-1001 "`` and ``"C-1001"`` are one customer).
+2. **Jurisdiction**: the certificate has a coverage line for the ship-to state; where that line is
+   limited to local jurisdictions, the ship-to county, city or ZIP code must be one of them
+   (``"county:Travis"``, ``"city:Austin"``, ``"zip:78701"``, a ZIP prefix ``"787*"``, or a bare name
+   matched against county and city).
+3. **Validity**: the invoice date is on or after the effective date (the signed date when there is
+   none) and on or before the coverage line's expiry date (inclusive; no expiry date: no end).
+   A line that was valid on the invoice date counts even if it has expired since.
+4. **Status**: only approved certificates cover sales; pending, rejected and archived ones never do.
+   A line suspended (renewal loop) covers nothing invoiced on or after the day it was suspended.
+5. **Exempt reason**: where the sales line records a reason, it must be the certificate's.
+6. **Single use**: a single-use certificate covers only the sale whose PO number (or invoice number)
+   is the one on the certificate.
+7. **Products**: a certificate with a product-code list covers only lines with one of those codes; a
+   certificate with a commodity-code list only lines with one of those commodity codes (both lists:
+   both must match).
+8. **Currency**: the line's currency is the certificate's.
+
+Partial exemption: a certificate with an exempt percent exempts that share of each covered line; one
+with an exempt amount exempts at most that amount of each covered line (per line, so that the result
+never depends on the order lines are processed in). Amounts are rounded to the cent, half up.
+
+Precedence when several certificates cover the same line (deterministic, first difference wins):
+
+1. a single-use certificate for this PO/invoice number;
+2. a product- or commodity-limited certificate (the one written for these goods);
+3. the most specific jurisdiction: a coverage line limited to local jurisdictions over a statewide one;
+4. the latest effective date (the newest certificate);
+5. the lowest certificate id (the one recorded first).
+
+The other covering certificates are recorded as ``also_eligible`` with a conflict warning, so that
+the accountant can archive the one that should no longer apply.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+#: The precedence order, as shown to users (README, explanation of conflicts).
+PRECEDENCE = (
+    "single-use certificate for this PO/invoice number",
+    "product- or commodity-limited certificate",
+    "most specific jurisdiction (local over statewide)",
+    "latest effective date",
+    "lowest certificate id",
+)
+
+_CENT = Decimal("0.01")
+_ZERO = Decimal(0)
+_HUNDRED = Decimal(100)
+
+
+@dataclass(frozen=True, slots=True)
+class SaleLine:
+    """The facts of one sales line that the engine looks at. ``None`` means "not known" (used by the
+    status question "is this customer exempt here?"): the condition is then reported, not checked."""
+
+    invoice_number: str
+    line: int
+    invoice_date: dt.date
+    customer_key: str
+    ship_to_state: str
+    amount: Decimal = _ZERO
+    ship_to_county: str = ""
+    ship_to_city: str = ""
+    ship_to_zip: str = ""
+    product_code: str | None = ""
+    commodity_code: str | None = ""
+    currency: str | None = "USD"
+    exempt_reason: str = ""
+    po_number: str | None = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageFacts:
+    """One state a candidate certificate covers."""
+
+    coverage_line_id: int
+    state: str
+    expiry_date: dt.date | None = None
+    local_jurisdictions: tuple[str, ...] = ()
+    suspended_on: dt.date | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateCertificate:
+    """What the engine needs of a certificate (a snapshot: id and version identify it exactly)."""
+
+    certificate_id: int
+    customer_key: str
+    review_state: str
+    exempt_reason: str
+    lines: tuple[CoverageFacts, ...]
+    certificate_number: str = ""
+    version: int = 1
+    certificate_type: str = "blanket"
+    po_number: str = ""
+    #: Effective date, or the signed date when there is none.
+    effective_date: dt.date | None = None
+    product_codes: frozenset[str] = frozenset()
+    commodity_codes: frozenset[str] = frozenset()
+    currency: str = "USD"
+    exempt_percent: Decimal | None = None
+    exempt_amount: Decimal | None = None
+
+    def line_for(self, state: str) -> CoverageFacts | None:
+        for line in self.lines:
+            if line.state == state:
+                return line
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateOutcome:
+    """Why one candidate certificate applied or not."""
+
+    certificate_id: int
+    certificate_number: str
+    #: ``applied``, ``eligible`` (covers the line but lost on precedence) or ``not_applicable``.
+    outcome: str
+    reasons: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"certificate_id": self.certificate_id, "certificate_number": self.certificate_number,
+                "outcome": self.outcome, "reasons": list(self.reasons)}
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The determination for one line, with its evidence."""
+
+    exempt: bool
+    amount: Decimal
+    exempt_amount: Decimal
+    taxable_amount: Decimal
+    certificate: CandidateCertificate | None = None
+    coverage: CoverageFacts | None = None
+    also_eligible: tuple[int, ...] = ()
+    conflict_warning: str = ""
+    outcomes: tuple[CandidateOutcome, ...] = ()
+    summary: str = ""
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def certificate_id(self) -> int | None:
+        return self.certificate.certificate_id if self.certificate else None
+
+    @property
+    def certificate_number(self) -> str | None:
+        return self.certificate.certificate_number if self.certificate else None
+
+    def explanation(self) -> dict[str, Any]:
+        """The explanation as JSON: summary, conflict warning, and one entry per candidate."""
+        out: dict[str, Any] = {"summary": self.summary,
+                               "candidates": [o.to_json() for o in self.outcomes]}
+        if self.conflict_warning:
+            out["conflict"] = self.conflict_warning
+        if self.notes:
+            out["notes"] = list(self.notes)
+        return out
+
+
+def _cents(value: Decimal) -> Decimal:
+    return value.quantize(_CENT, rounding=ROUND_HALF_UP)
+
+
+def _local_match(entries: tuple[str, ...], line: SaleLine) -> str | None:
+    """The local entry the ship-to address matches, or None."""
+    county, city, zip_code = line.ship_to_county.casefold(), line.ship_to_city.casefold(), line.ship_to_zip
+    for entry in entries:
+        kind, sep, value = entry.partition(":")
+        if not sep:
+            kind, value = "", entry
+        kind, value = kind.strip().casefold(), value.strip()
+        folded = value.casefold()
+        if kind in ("county", "") and folded and folded == county:
+            return entry
+        if kind in ("city", "") and folded and folded == city:
+            return entry
+        if kind in ("zip", "") and value:
+            if value.endswith("*") and zip_code.startswith(value[:-1]):
+                return entry
+            if zip_code[:5] == value[:5] and value[:5].isdigit():
+                return entry
+    return None
+
+
+def check_candidate(line: SaleLine, cert: CandidateCertificate
+                    ) -> tuple[bool, list[str], CoverageFacts | None, list[str]]:
+    """Check every condition of one certificate against one line.
+
+    Returns (covers, reasons, coverage line, notes): ``reasons`` says why it covers or not, ``notes``
+    the limits of a certificate checked against unknown facts (status question).
+    """
+    fails: list[str] = []
+    passes: list[str] = []
+    notes: list[str] = []
+    if cert.customer_key != line.customer_key:
+        fails.append("belongs to another customer")
+    coverage = cert.line_for(line.ship_to_state)
+    if coverage is None:
+        states = ", ".join(c.state for c in cert.lines) or "no state"
+        fails.append(f"does not cover {line.ship_to_state} (covers {states})")
+    else:
+        if coverage.local_jurisdictions:
+            if not (line.ship_to_county or line.ship_to_city or line.ship_to_zip):
+                notes.append("limited to " + ", ".join(coverage.local_jurisdictions))
+            else:
+                hit = _local_match(coverage.local_jurisdictions, line)
+                if hit is None:
+                    where = ", ".join(p for p in (line.ship_to_county, line.ship_to_city, line.ship_to_zip) if p)
+                    fails.append(f"limited to {', '.join(coverage.local_jurisdictions)}; ship-to is {where}")
+                else:
+                    passes.append(f"covers {line.ship_to_state} locally ({hit})")
+        else:
+            passes.append(f"covers {line.ship_to_state}")
+        start = cert.effective_date
+        if start is None:
+            fails.append("has neither an effective nor a signed date")
+        elif line.invoice_date < start:
+            fails.append(f"not yet effective on {line.invoice_date} (effective {start})")
+        if coverage.expiry_date is not None and line.invoice_date > coverage.expiry_date:
+            fails.append(f"{coverage.state} line expired {coverage.expiry_date}, before the invoice date "
+                         f"{line.invoice_date}")
+        elif start is not None and line.invoice_date >= start:
+            until = coverage.expiry_date.isoformat() if coverage.expiry_date else "no expiry"
+            passes.append(f"valid on {line.invoice_date} ({start} to {until})")
+        if coverage.suspended_on is not None and line.invoice_date >= coverage.suspended_on:
+            fails.append(f"exempt status in {coverage.state} suspended on {coverage.suspended_on}")
+    if cert.review_state != "approved":
+        fails.append(f"is {cert.review_state.replace('_', ' ')}, not approved: it never covers sales")
+    if line.exempt_reason and line.exempt_reason != cert.exempt_reason:
+        fails.append(f"exempt reason is {cert.exempt_reason}; the sale claims {line.exempt_reason}")
+    if cert.certificate_type == "single_use":
+        wanted = cert.po_number.strip().casefold()
+        if line.po_number is None:
+            notes.append(f"single use for PO {cert.po_number}")
+        elif not wanted or wanted not in (line.po_number.strip().casefold(), line.invoice_number.strip().casefold()):
+            got = line.po_number or "none"
+            fails.append(f"single use for PO {cert.po_number or '(none given)'}; this sale's PO is {got}")
+        else:
+            passes.append(f"single use for this PO ({cert.po_number})")
+    if cert.product_codes:
+        if line.product_code is None:
+            notes.append("only products " + ", ".join(sorted(cert.product_codes)))
+        elif line.product_code not in cert.product_codes:
+            fails.append(f"product {line.product_code or '(none)'} is not in its list "
+                         f"({', '.join(sorted(cert.product_codes))})")
+        else:
+            passes.append(f"product {line.product_code} is in its list")
+    if cert.commodity_codes:
+        if line.commodity_code is None:
+            notes.append("only commodities " + ", ".join(sorted(cert.commodity_codes)))
+        elif line.commodity_code not in cert.commodity_codes:
+            fails.append(f"commodity {line.commodity_code or '(none)'} is not in its list "
+                         f"({', '.join(sorted(cert.commodity_codes))})")
+        else:
+            passes.append(f"commodity {line.commodity_code} is in its list")
+    if line.currency is not None and line.currency != cert.currency:
+        fails.append(f"currency {cert.currency}; the sale is in {line.currency}")
+    if fails:
+        return False, fails, coverage, notes
+    return True, passes, coverage, notes
+
+
+def _rank(cert: CandidateCertificate, coverage: CoverageFacts | None) -> tuple[int, int, int, int, int]:
+    effective = cert.effective_date.toordinal() if cert.effective_date else 0
+    return (
+        0 if cert.certificate_type == "single_use" else 1,
+        0 if (cert.product_codes or cert.commodity_codes) else 1,
+        0 if coverage is not None and coverage.local_jurisdictions else 1,
+        -effective,
+        cert.certificate_id,
+    )
+
+
+def _why_won(winner: CandidateCertificate, wc: CoverageFacts | None, other: CandidateCertificate,
+             oc: CoverageFacts | None) -> str:
+    a, b = _rank(winner, wc), _rank(other, oc)
+    for i, (x, y) in enumerate(zip(a, b, strict=True)):
+        if x != y:
+            return PRECEDENCE[i]
+    return PRECEDENCE[-1]  # pragma: no cover - ids differ
+
+
+def exempt_share(cert: CandidateCertificate, amount: Decimal) -> Decimal:
+    """The exempt part of a covered amount: all of it, a percentage, or at most a fixed amount."""
+    if cert.exempt_percent is not None:
+        return _cents(amount * cert.exempt_percent / _HUNDRED)
+    if cert.exempt_amount is not None:
+        return _cents(min(amount, cert.exempt_amount)) if amount > 0 else _cents(amount)
+    return _cents(amount)
+
+
+def determine(line: SaleLine, candidates: Sequence[CandidateCertificate]) -> Result:
+    """Decide whether ``line`` is exempt among ``candidates`` (the customer's certificates in the
+    ship-to state; others are reported as not applicable) and explain every candidate."""
+    amount = line.amount
+    if not candidates:
+        return Result(False, amount, _ZERO, _cents(amount),
+                      summary=f"taxable: customer has no certificate for {line.ship_to_state}")
+    covering: list[tuple[tuple[int, int, int, int, int], CandidateCertificate, CoverageFacts | None,
+                         list[str]]] = []
+    failing: dict[int, list[str]] = {}
+    notes: list[str] = []
+    for cert in candidates:
+        ok, reasons, coverage, cert_notes = check_candidate(line, cert)
+        if ok:
+            covering.append((_rank(cert, coverage), cert, coverage, reasons))
+            notes.extend(f"{cert.certificate_number or cert.certificate_id}: {n}" for n in cert_notes)
+        else:
+            failing[cert.certificate_id] = reasons
+    if not covering:
+        outcomes = tuple(CandidateOutcome(c.certificate_id, c.certificate_number, "not_applicable",
+                                          tuple(failing[c.certificate_id])) for c in candidates)
+        return Result(False, amount, _ZERO, _cents(amount), outcomes=outcomes,
+                      summary=f"taxable: none of {len(candidates)} certificate(s) covers this sale")
+    covering.sort(key=lambda item: item[0])
+    _, winner, coverage, win_reasons = covering[0]
+    exempt_amount = exempt_share(winner, amount)
+    taxable = _cents(amount) - exempt_amount
+    others = covering[1:]
+    outcomes_list: list[CandidateOutcome] = []
+    for cert in candidates:
+        if cert is winner:
+            outcomes_list.append(CandidateOutcome(cert.certificate_id, cert.certificate_number, "applied",
+                                                  tuple(win_reasons)))
+        elif cert.certificate_id in failing:
+            outcomes_list.append(CandidateOutcome(cert.certificate_id, cert.certificate_number, "not_applicable",
+                                                  tuple(failing[cert.certificate_id])))
+        else:
+            oc = next(item[2] for item in others if item[1] is cert)
+            outcomes_list.append(CandidateOutcome(
+                cert.certificate_id, cert.certificate_number, "eligible",
+                (f"also covers this sale; not chosen: {_why_won(winner, coverage, cert, oc)} "
+                 f"favours certificate {winner.certificate_number or winner.certificate_id}",)))
+    name = winner.certificate_number or f"id {winner.certificate_id}"
+    warning = ""
+    if others:
+        ids = ", ".join(str(o[1].certificate_number or o[1].certificate_id) for o in others)
+        warning = (f"{len(others) + 1} certificates cover this sale; {name} applied by precedence, "
+                   f"also eligible: {ids}")
+    partial = exempt_amount != _cents(amount)
+    summary = (f"{'partly ' if partial else ''}exempt under certificate {name} "
+               f"(version {winner.version}, {line.ship_to_state} line)"
+               + (f": {exempt_amount} of {_cents(amount)} exempt" if partial else ""))
+    return Result(True, amount, exempt_amount, taxable, winner, coverage,
+                  tuple(o[1].certificate_id for o in others), warning, tuple(outcomes_list), summary,
+                  tuple(notes))

@@ -1,0 +1,602 @@
+"""Running the determination engine over imported sales, the exposure report, and reprocessing.
+
+* :meth:`DeterminationService.run` decides every imported line that has no determination yet, in
+  batches (each batch one transaction; a cancelled or interrupted run keeps the finished batches and a
+  new run continues). Certificates are loaded once and indexed in memory by customer and state;
+  results are written with bulk ``executemany``.
+* Each determination keeps its evidence snapshot (certificate id, number and version, coverage line
+  and its expiry, review state, rules-pack version, explanation), so a later edit of the certificate
+  never rewrites why a past sale was exempt.
+* :meth:`DeterminationService.exposure`: sales sold exempt without a covering certificate, and
+  sales taxed although a valid certificate existed, by state, filing period and customer.
+* :meth:`DeterminationService.preview_reprocess` / :meth:`reprocess`: apply a certificate to the
+  customer's sales in a date range. A sale in a filed period is never changed: a negating entry and a
+  new entry go into the current open period. In an open period the determination is updated. Every
+  change is audited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from ecms_desktop.errors import Cancelled, NotFoundError, ValidationError
+from ecms_desktop.models import Certificate, CoverageLine, Customer, utcnow
+from ecms_desktop.models.transactions import Determination, DeterminationAdjustment, TransactionLine
+from ecms_desktop.rules import load_rules_pack
+from ecms_desktop.services import audit
+from ecms_desktop.services.database import Database
+from ecms_desktop.services.determination import (
+    CandidateCertificate,
+    CoverageFacts,
+    Result,
+    SaleLine,
+    determine,
+)
+from ecms_desktop.services.periods import PeriodBook
+
+Progress = Callable[[int, int, str], None]
+CancelCheck = Callable[[], bool]
+
+_TL = cast(Table, TransactionLine.__table__)
+_DET = cast(Table, Determination.__table__)
+_ADJ = cast(Table, DeterminationAdjustment.__table__)
+_ZERO = Decimal(0)
+
+EXPOSURE_UNSUPPORTED = "unsupported_claim"
+EXPOSURE_TAX_ON_EXEMPT = "tax_on_exempt"
+EXPOSURE_LABELS = {
+    EXPOSURE_UNSUPPORTED: "sold exempt without a covering certificate",
+    EXPOSURE_TAX_ON_EXEMPT: "tax collected although a valid certificate existed",
+}
+
+_LINE_COLS = (_TL.c.id, _TL.c.invoice_number, _TL.c.line, _TL.c.invoice_date, _TL.c.customer_key,
+              _TL.c.ship_to_state, _TL.c.amount, _TL.c.ship_to_county, _TL.c.ship_to_city, _TL.c.ship_to_zip,
+              _TL.c.product_code, _TL.c.commodity_code, _TL.c.currency, _TL.c.exempt_reason, _TL.c.po_number,
+              _TL.c.exempt_claimed, _TL.c.tax_collected)
+
+
+# -- candidates -------------------------------------------------------------------------------------
+
+
+CandidateIndex = dict[tuple[str, str], tuple[CandidateCertificate, ...]]
+
+
+def load_candidates(session: Session, company_id: int, customer_key: str | None = None) -> CandidateIndex:
+    """Every certificate of the company (or of one customer) as engine candidates, indexed by
+    (customer key, state). All review states are included so that explanations can say why a
+    pending or archived certificate did not apply."""
+    cert, line, cust = Certificate.__table__, CoverageLine.__table__, Customer.__table__
+    stmt = (select(cert.c.id, cert.c.certificate_number, cert.c.version, cert.c.review_state, cert.c.exempt_reason,
+                   cert.c.certificate_type, cert.c.po_number, cert.c.effective_date, cert.c.signed_date,
+                   cert.c.product_codes, cert.c.commodity_codes, cert.c.currency, cert.c.exempt_percent,
+                   cert.c.exempt_amount, cust.c.number_key, line.c.id.label("line_id"), line.c.state,
+                   line.c.expiry_date, line.c.local_jurisdictions, line.c.suspended_at)
+            .select_from(cert.join(cust, cust.c.id == cert.c.customer_id)
+                         .join(line, line.c.certificate_id == cert.c.id))
+            .where(cert.c.company_id == company_id).order_by(cert.c.id, line.c.state))
+    if customer_key is not None:
+        stmt = stmt.where(cust.c.number_key == customer_key)
+    rows_by_cert: dict[int, list[Any]] = {}
+    for row in session.execute(stmt):
+        rows_by_cert.setdefault(row.id, []).append(row)
+    index: dict[tuple[str, str], list[CandidateCertificate]] = defaultdict(list)
+    for rows in rows_by_cert.values():
+        r = rows[0]
+        lines = tuple(CoverageFacts(x.line_id, x.state, x.expiry_date, tuple(x.local_jurisdictions or ()),
+                                    x.suspended_at.date() if x.suspended_at else None) for x in rows)
+        candidate = CandidateCertificate(
+            certificate_id=r.id, customer_key=r.number_key, review_state=r.review_state,
+            exempt_reason=r.exempt_reason, lines=lines, certificate_number=r.certificate_number or "",
+            version=r.version, certificate_type=r.certificate_type, po_number=r.po_number or "",
+            effective_date=r.effective_date or r.signed_date,
+            product_codes=frozenset(r.product_codes or ()), commodity_codes=frozenset(r.commodity_codes or ()),
+            currency=r.currency, exempt_percent=r.exempt_percent, exempt_amount=r.exempt_amount)
+        for facts in lines:
+            index[(r.number_key, facts.state)].append(candidate)
+    return {k: tuple(v) for k, v in index.items()}
+
+
+def sale_of(row: Any) -> SaleLine:
+    """The engine's view of a stored transaction line (a Core row)."""
+    return SaleLine(row.invoice_number, row.line, row.invoice_date, row.customer_key, row.ship_to_state,
+                    row.amount, row.ship_to_county, row.ship_to_city, row.ship_to_zip, row.product_code,
+                    row.commodity_code, row.currency, row.exempt_reason, row.po_number)
+
+
+def classify_exposure(result: Result, exempt_claimed: bool, tax_collected: Decimal) -> tuple[str, Decimal]:
+    """(kind, amount) of the audit exposure of a determined sale, or ("", 0)."""
+    if exempt_claimed and result.taxable_amount > 0:
+        return EXPOSURE_UNSUPPORTED, result.taxable_amount
+    if result.exempt and tax_collected > 0:
+        return EXPOSURE_TAX_ON_EXEMPT, tax_collected
+    return "", _ZERO
+
+
+def _snapshot(result: Result, rules_version: str) -> dict[str, Any]:
+    cert, cov = result.certificate, result.coverage
+    return {
+        "exempt": result.exempt,
+        "certificate_id": cert.certificate_id if cert else None,
+        "certificate_number": cert.certificate_number if cert else "",
+        "certificate_version": cert.version if cert else None,
+        "coverage_line_id": cov.coverage_line_id if cov and cert else None,
+        "coverage_expiry": cov.expiry_date if cov and cert else None,
+        "certificate_status": cert.review_state if cert else "",
+        "rules_pack_version": rules_version,
+        "exempt_amount": result.exempt_amount,
+        "taxable_amount": result.taxable_amount,
+        "explanation": result.explanation(),
+    }
+
+
+def _determination_row(line_id: int, company_id: int, result: Result, rules_version: str, claimed: bool,
+                       tax: Decimal, origin: str, now: dt.datetime, state: str) -> dict[str, Any]:
+    row = _snapshot(result, rules_version)
+    kind, amount = classify_exposure(result, claimed, tax)
+    row.update(transaction_line_id=line_id, company_id=company_id, coverage_state=state if result.exempt else "",
+               also_eligible=list(result.also_eligible), conflict=bool(result.also_eligible),
+               exposure_kind=kind, exposure_amount=amount, origin=origin, determined_at=now)
+    return row
+
+
+# -- DTOs ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a determination run did."""
+
+    lines: int
+    exempt: int
+    taxable: int
+    conflicts: int
+    exposures: int
+    rules_pack_version: str
+
+
+@dataclass(frozen=True)
+class DeterminationRow:
+    """A determined sale as the CLI and the views show it."""
+
+    transaction_line_id: int
+    invoice_number: str
+    line: int
+    invoice_date: dt.date
+    customer_number: str
+    ship_to_state: str
+    amount: Decimal
+    exempt: bool
+    certificate_id: int | None
+    certificate_number: str | None
+    certificate_version: int | None
+    exempt_amount: Decimal
+    taxable_amount: Decimal
+    also_eligible: list[Any]
+    conflict: bool
+    exposure_kind: str
+    exposure_amount: Decimal
+    rules_pack_version: str
+    explanation: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return audit.jsonable({
+            "invoice_number": self.invoice_number, "line": self.line, "invoice_date": self.invoice_date,
+            "customer_number": self.customer_number, "ship_to_state": self.ship_to_state, "amount": self.amount,
+            "exempt": self.exempt, "certificate_id": self.certificate_id,
+            "certificate_number": self.certificate_number, "certificate_version": self.certificate_version,
+            "exempt_amount": self.exempt_amount, "taxable_amount": self.taxable_amount,
+            "also_eligible": self.also_eligible, "conflict": self.conflict,
+            "exposure": self.exposure_kind or None, "exposure_amount": self.exposure_amount,
+            "rules_pack_version": self.rules_pack_version, "explanation": self.explanation,
+        })
+
+
+@dataclass(frozen=True)
+class ExposureRow:
+    """Exposure of one customer in one state and filing period, of one kind."""
+
+    state: str
+    period: str
+    customer_number: str
+    kind: str
+    lines: int
+    sales_amount: Decimal
+    exposure_amount: Decimal
+    tax_collected: Decimal
+
+
+@dataclass(frozen=True)
+class ExposureReport:
+    date_from: dt.date
+    date_to: dt.date
+    rows: tuple[ExposureRow, ...]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((r.exposure_amount for r in self.rows), _ZERO)
+
+    def totals_by(self, dimension: str) -> list[tuple[str, Decimal]]:
+        """Exposure summed by ``state``, ``period`` or ``customer``, largest first."""
+        attr = {"state": "state", "period": "period", "customer": "customer_number"}[dimension]
+        sums: dict[str, Decimal] = defaultdict(lambda: _ZERO)
+        for r in self.rows:
+            sums[getattr(r, attr)] += r.exposure_amount
+        return sorted(sums.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+@dataclass(frozen=True)
+class ReprocessItem:
+    """The effect of reprocessing on one sale."""
+
+    transaction_line_id: int
+    invoice_number: str
+    line: int
+    invoice_date: dt.date
+    state: str
+    #: ``update`` (open period), ``adjust`` (filed period: negation + new entry), ``determine`` (first
+    #: determination) or ``unchanged``.
+    action: str
+    filed_period: str | None
+    adjustment_period: str | None
+    old_exempt: bool | None
+    old_certificate: str | None
+    old_exempt_amount: Decimal
+    new_exempt: bool
+    new_certificate: str | None
+    new_exempt_amount: Decimal
+
+
+@dataclass(frozen=True)
+class ReprocessPlan:
+    """What reprocessing a certificate over a date range would do (shown before confirming)."""
+
+    certificate_id: int
+    certificate_number: str
+    customer_number: str
+    date_from: dt.date
+    date_to: dt.date
+    prefer_customer_address: bool
+    as_of: dt.date
+    items: tuple[ReprocessItem, ...]
+
+    @property
+    def changes(self) -> list[ReprocessItem]:
+        return [i for i in self.items if i.action != "unchanged"]
+
+    def count(self, action: str) -> int:
+        return sum(1 for i in self.items if i.action == action)
+
+    @property
+    def exempt_delta(self) -> Decimal:
+        """Change in exempt sales amount (positive: more sales become exempt)."""
+        return sum((i.new_exempt_amount - i.old_exempt_amount for i in self.changes), _ZERO)
+
+    def to_json(self) -> dict[str, Any]:
+        return audit.jsonable({
+            "certificate_id": self.certificate_id, "certificate_number": self.certificate_number,
+            "customer_number": self.customer_number, "from": self.date_from, "to": self.date_to,
+            "prefer_customer_address": self.prefer_customer_address, "as_of": self.as_of,
+            "lines": len(self.items), "updated_in_open_periods": self.count("update"),
+            "adjusted_from_filed_periods": self.count("adjust"), "first_determinations": self.count("determine"),
+            "unchanged": self.count("unchanged"), "exempt_amount_change": self.exempt_delta,
+            "changes": [i.__dict__ for i in self.changes],
+        })
+
+
+# -- service ------------------------------------------------------------------------------------------
+
+
+class DeterminationService:
+    """Determination use cases for the GUI and the CLI."""
+
+    def __init__(self, db: Database, rules_version: str | None = None) -> None:
+        self.db = db
+        self.rules_version = rules_version or load_rules_pack().version
+
+    # run ------------------------------------------------------------------------------------------
+
+    def run(self, company_id: int, *, date_from: dt.date | None = None, date_to: dt.date | None = None,
+            batch: int = 25_000, progress: Progress | None = None, cancel: CancelCheck | None = None
+            ) -> RunSummary:
+        """Decide every imported line (in the date range) that has no determination yet."""
+        with self.db.reader() as s:
+            index = load_candidates(s, company_id)
+            todo = s.execute(self._pending(company_id, date_from, date_to, select(func.count()))).scalar_one()
+        counts = {"lines": 0, "exempt": 0, "conflicts": 0, "exposures": 0}
+        last_id = 0
+        version = self.rules_version
+        empty: tuple[CandidateCertificate, ...] = ()
+        while True:
+            if cancel and cancel():
+                raise Cancelled(f"Determination stopped after {counts['lines']} lines; those are kept and a new "
+                                "run continues with the rest.")
+            if progress:
+                progress(counts["lines"], todo, "Determining")
+            with self.db.transaction() as s:
+                rows = s.execute(self._pending(company_id, date_from, date_to, select(*_LINE_COLS))
+                                 .where(_TL.c.id > last_id).order_by(_TL.c.id).limit(batch)).all()
+                if not rows:
+                    break
+                now = utcnow()
+                out = []
+                for row in rows:
+                    line = sale_of(row)
+                    result = determine(line, index.get((line.customer_key, line.ship_to_state), empty))
+                    det = _determination_row(row.id, company_id, result, version, row.exempt_claimed,
+                                             row.tax_collected, "determine", now, row.ship_to_state)
+                    out.append(det)
+                    counts["exempt"] += result.exempt
+                    counts["conflicts"] += bool(result.also_eligible)
+                    counts["exposures"] += bool(det["exposure_kind"])
+                s.execute(insert(_DET), out)
+                counts["lines"] += len(rows)
+                last_id = rows[-1].id
+        if progress:
+            progress(counts["lines"], todo, "Done")
+        summary = RunSummary(counts["lines"], counts["exempt"], counts["lines"] - counts["exempt"],
+                             counts["conflicts"], counts["exposures"], version)
+        if summary.lines:
+            with self.db.transaction() as s:
+                audit.record(s, "determination.run", "company", company_id, company_id=company_id,
+                             details={**summary.__dict__, "from": date_from, "to": date_to})
+        return summary
+
+    @staticmethod
+    def _pending(company_id: int, date_from: dt.date | None, date_to: dt.date | None, stmt: Any) -> Any:
+        stmt = (stmt.select_from(_TL.outerjoin(_DET, _DET.c.transaction_line_id == _TL.c.id))
+                .where(_TL.c.company_id == company_id, _DET.c.transaction_line_id.is_(None)))
+        if date_from:
+            stmt = stmt.where(_TL.c.invoice_date >= date_from)
+        if date_to:
+            stmt = stmt.where(_TL.c.invoice_date <= date_to)
+        return stmt
+
+    # results ----------------------------------------------------------------------------------------
+
+    def iter_results(self, company_id: int, *, date_from: dt.date | None = None, date_to: dt.date | None = None,
+                     batch: int = 10_000) -> Iterator[DeterminationRow]:
+        """Stored determinations in invoice order, streamed in primary-key batches."""
+        last = 0
+        while True:
+            with self.db.reader() as s:
+                stmt = (select(_TL.c.id, _TL.c.invoice_number, _TL.c.line, _TL.c.invoice_date, _TL.c.customer_number,
+                               _TL.c.ship_to_state, _TL.c.amount, _DET)
+                        .select_from(_TL.join(_DET, _DET.c.transaction_line_id == _TL.c.id))
+                        .where(_TL.c.company_id == company_id, _TL.c.id > last).order_by(_TL.c.id).limit(batch))
+                if date_from:
+                    stmt = stmt.where(_TL.c.invoice_date >= date_from)
+                if date_to:
+                    stmt = stmt.where(_TL.c.invoice_date <= date_to)
+                rows = s.execute(stmt).all()
+            if not rows:
+                return
+            for r in rows:
+                yield DeterminationRow(r.id, r.invoice_number, r.line, r.invoice_date, r.customer_number,
+                                       r.ship_to_state, r.amount, r.exempt, r.certificate_id,
+                                       r.certificate_number or None, r.certificate_version, r.exempt_amount,
+                                       r.taxable_amount, list(r.also_eligible or []), r.conflict, r.exposure_kind,
+                                       r.exposure_amount, r.rules_pack_version, r.explanation)
+            last = rows[-1].id
+
+    def result_for(self, company_id: int, invoice_number: str, line: int) -> DeterminationRow:
+        with self.db.reader() as s:
+            line_id = s.execute(select(_TL.c.id).where(_TL.c.company_id == company_id,
+                                                       _TL.c.invoice_number == invoice_number,
+                                                       _TL.c.line == line)).scalar_one_or_none()
+        if line_id is None:
+            raise NotFoundError(f"There is no invoice {invoice_number} line {line}.")
+        for row in self.iter_results(company_id):
+            if row.transaction_line_id == line_id:
+                return row
+        raise NotFoundError(f"Invoice {invoice_number} line {line} has not been determined yet (run `ecms determine`).")
+
+    def adjustments(self, company_id: int, transaction_line_id: int | None = None) -> list[dict[str, Any]]:
+        """Correction entries (negations and re-creations), oldest first."""
+        with self.db.reader() as s:
+            stmt = select(_ADJ).where(_ADJ.c.company_id == company_id).order_by(_ADJ.c.id)
+            if transaction_line_id is not None:
+                stmt = stmt.where(_ADJ.c.transaction_line_id == transaction_line_id)
+            return [dict(r._mapping) for r in s.execute(stmt)]
+
+    # exposure ---------------------------------------------------------------------------------------
+
+    def exposure(self, company_id: int, date_from: dt.date, date_to: dt.date, *, state: str | None = None
+                 ) -> ExposureReport:
+        """Audit exposure by state, filing period and customer. Where a sale in a filed period was
+        corrected by reprocessing, the latest correction counts."""
+        if date_to < date_from:
+            raise ValidationError(f"The period ends ({date_to}) before it starts ({date_from}).")
+        groups: dict[tuple[str, str, str, str], list[Decimal]] = {}
+        with self.db.reader() as s:
+            book = PeriodBook.load(s, company_id)
+            latest = self._latest_recreations(s, company_id, date_from, date_to)
+            stmt = (select(_TL.c.id, _TL.c.invoice_date, _TL.c.ship_to_state, _TL.c.customer_number, _TL.c.amount,
+                           _TL.c.tax_collected, _TL.c.exempt_claimed, _DET.c.exposure_kind, _DET.c.exposure_amount)
+                    .select_from(_TL.join(_DET, _DET.c.transaction_line_id == _TL.c.id))
+                    .where(_TL.c.company_id == company_id, _TL.c.invoice_date.between(date_from, date_to)))
+            if state:
+                stmt = stmt.where(_TL.c.ship_to_state == state.upper())
+            if not latest:
+                stmt = stmt.where(_DET.c.exposure_kind != "")
+            for r in s.execute(stmt):
+                kind, amount = r.exposure_kind, r.exposure_amount
+                adj = latest.get(r.id)
+                if adj is not None:
+                    kind, amount = _exposure_of_entry(adj, r.exempt_claimed, r.tax_collected)
+                if not kind:
+                    continue
+                key = (r.ship_to_state, book.period(r.ship_to_state, r.invoice_date).label, r.customer_number, kind)
+                acc = groups.setdefault(key, [_ZERO, _ZERO, _ZERO, _ZERO])
+                acc[0] += 1
+                acc[1] += r.amount
+                acc[2] += amount
+                acc[3] += r.tax_collected
+        rows = tuple(ExposureRow(k[0], k[1], k[2], k[3], int(v[0]), v[1], v[2], v[3])
+                     for k, v in sorted(groups.items()))
+        return ExposureReport(date_from, date_to, rows)
+
+    @staticmethod
+    def _latest_recreations(session: Session, company_id: int, date_from: dt.date, date_to: dt.date
+                            ) -> dict[int, Any]:
+        sub = (select(func.max(_ADJ.c.id)).where(_ADJ.c.company_id == company_id, _ADJ.c.kind == "recreation")
+               .group_by(_ADJ.c.transaction_line_id))
+        stmt = (select(_ADJ.c.transaction_line_id, _ADJ.c.exempt, _ADJ.c.exempt_amount, _ADJ.c.taxable_amount)
+                .select_from(_ADJ.join(_TL, _TL.c.id == _ADJ.c.transaction_line_id))
+                .where(_ADJ.c.id.in_(sub), _TL.c.invoice_date.between(date_from, date_to)))
+        return {r.transaction_line_id: r for r in session.execute(stmt)}
+
+    # reprocessing -----------------------------------------------------------------------------------
+
+    def preview_reprocess(self, certificate_id: int, date_from: dt.date, date_to: dt.date, *,
+                          as_of: dt.date, prefer_customer_address: bool = False) -> ReprocessPlan:
+        """What reprocessing would change, without changing anything."""
+        with self.db.reader() as s:
+            plan, _ = self._plan(s, certificate_id, date_from, date_to, as_of, prefer_customer_address)
+        return plan
+
+    def reprocess(self, certificate_id: int, date_from: dt.date, date_to: dt.date, *, as_of: dt.date,
+                  prefer_customer_address: bool = False, reason: str = "") -> ReprocessPlan:
+        """Apply the certificate (and the customer's other current certificates, by the precedence) to
+        the customer's sales in the range, in one transaction, audited line by line."""
+        with self.db.transaction() as s:
+            plan, computed = self._plan(s, certificate_id, date_from, date_to, as_of, prefer_customer_address)
+            company_id = s.execute(select(Certificate.company_id).where(Certificate.id == certificate_id)).scalar_one()
+            now = utcnow()
+            actor = audit.current_actor()
+            events: list[audit.NewEvent] = []
+            why = reason or f"reprocessing certificate {plan.certificate_number or certificate_id}"
+            for item in plan.changes:
+                result, old, claimed, tax = computed[item.transaction_line_id]
+                new_row = _determination_row(item.transaction_line_id, company_id, result, self.rules_version,
+                                             claimed, tax, "reprocess", now, item.state)
+                if item.action == "determine":
+                    s.execute(insert(_DET), [new_row])
+                elif item.action == "update":
+                    values = {k: v for k, v in new_row.items() if k != "transaction_line_id"}
+                    s.execute(update(_DET).where(_DET.c.transaction_line_id == item.transaction_line_id)
+                              .values(**values))
+                else:  # adjust: the filed determination stays as it is
+                    base = {"company_id": company_id, "transaction_line_id": item.transaction_line_id,
+                            "state": item.state, "period": item.adjustment_period, "posted_on": as_of,
+                            "reason": why, "created_by": actor, "created_at": now}
+                    negation = {**base, "kind": "negation", "exempt": old["exempt"],
+                                "certificate_id": old["certificate_id"],
+                                "certificate_number": old["certificate_number"] or "",
+                                "certificate_version": old["certificate_version"],
+                                "coverage_line_id": old["coverage_line_id"], "coverage_expiry": old["coverage_expiry"],
+                                "certificate_status": old["certificate_status"] or "",
+                                "rules_pack_version": old["rules_pack_version"] or "",
+                                "exempt_amount": -old["exempt_amount"], "taxable_amount": -old["taxable_amount"],
+                                "explanation": {"summary": "reverses the entry reported in the filed period "
+                                                f"{item.filed_period}", "reversed": audit.jsonable(old["explanation"])}}
+                    snap = _snapshot(result, self.rules_version)
+                    recreation = {**base, "kind": "recreation", **{k: snap[k] for k in (
+                        "exempt", "certificate_id", "certificate_version", "coverage_line_id", "coverage_expiry",
+                        "rules_pack_version", "exempt_amount", "taxable_amount", "explanation")},
+                        "certificate_number": snap["certificate_number"] or "",
+                        "certificate_status": snap["certificate_status"] or ""}
+                    s.execute(insert(_ADJ), [negation, recreation])
+                events.append(audit.NewEvent(
+                    f"determination.reprocessed.{item.action}", "transaction_line", item.transaction_line_id,
+                    company_id=company_id, certificate_id=certificate_id,
+                    before={"exempt": item.old_exempt, "certificate": item.old_certificate,
+                            "exempt_amount": item.old_exempt_amount},
+                    after={"exempt": item.new_exempt, "certificate": item.new_certificate,
+                           "exempt_amount": item.new_exempt_amount},
+                    details={"invoice_number": item.invoice_number, "line": item.line,
+                             "filed_period": item.filed_period, "posted_to": item.adjustment_period}))
+            events.append(audit.NewEvent(
+                "certificate.reprocessed", "certificate", certificate_id, company_id=company_id,
+                certificate_id=certificate_id,
+                details={k: v for k, v in plan.to_json().items() if k != "changes"} | {"reason": why}))
+            audit.record_many(s, events)
+        return plan
+
+    def _plan(self, s: Session, certificate_id: int, date_from: dt.date, date_to: dt.date, as_of: dt.date,
+              prefer_customer_address: bool) -> tuple[ReprocessPlan, dict[int, Any]]:
+        if date_to < date_from:
+            raise ValidationError(f"The range ends ({date_to}) before it starts ({date_from}).")
+        cert = s.get(Certificate, certificate_id)
+        if cert is None:
+            raise NotFoundError(f"There is no certificate {certificate_id}.")
+        customer = s.get(Customer, cert.customer_id)
+        assert customer is not None
+        company_id = cert.company_id
+        states = {line.state for line in cert.lines}
+        index = load_candidates(s, company_id, customer.number_key)
+        book = PeriodBook.load(s, company_id)
+        rows = s.execute(select(*_LINE_COLS).where(
+            _TL.c.company_id == company_id, _TL.c.customer_key == customer.number_key,
+            _TL.c.invoice_date.between(date_from, date_to)).order_by(_TL.c.invoice_date, _TL.c.id)).all()
+        ids = [r.id for r in rows]
+        current = self._current(s, company_id, ids)
+        items: list[ReprocessItem] = []
+        computed: dict[int, Any] = {}
+        for r in rows:
+            line = sale_of(r)
+            if prefer_customer_address and customer.ship_to_state:
+                line = SaleLine(line.invoice_number, line.line, line.invoice_date, line.customer_key,
+                                customer.ship_to_state.upper(), line.amount, "", customer.ship_to_city,
+                                customer.ship_to_zip, line.product_code, line.commodity_code, line.currency,
+                                line.exempt_reason, line.po_number)
+            if line.ship_to_state not in states:
+                continue
+            result = determine(line, index.get((line.customer_key, line.ship_to_state), ()))
+            old = current.get(r.id)
+            filed = book.filed_period(r.ship_to_state, r.invoice_date)
+            new_cert = result.certificate_number if result.certificate else None
+            if old is None:
+                action = "determine"
+                old_exempt, old_cert, old_amount = None, None, _ZERO
+            else:
+                old_exempt, old_amount = old["exempt"], old["exempt_amount"]
+                old_cert = old["certificate_number"] or None
+                same = (old["exempt"] == result.exempt and old["certificate_id"] == result.certificate_id
+                        and old["exempt_amount"] == result.exempt_amount
+                        and old["taxable_amount"] == result.taxable_amount)
+                action = "unchanged" if same else ("adjust" if filed else "update")
+            adjustment_period = book.current_open(r.ship_to_state, as_of).label if action == "adjust" else None
+            items.append(ReprocessItem(r.id, r.invoice_number, r.line, r.invoice_date, r.ship_to_state, action,
+                                       filed, adjustment_period, old_exempt, old_cert, old_amount, result.exempt,
+                                       new_cert or (str(result.certificate_id) if result.certificate_id else None),
+                                       result.exempt_amount))
+            computed[r.id] = (result, old, r.exempt_claimed, r.tax_collected)
+        plan = ReprocessPlan(certificate_id, cert.certificate_number, customer.number, date_from, date_to,
+                             prefer_customer_address, as_of, tuple(items))
+        return plan, computed
+
+    @staticmethod
+    def _current(s: Session, company_id: int, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """What each line currently reports: its latest re-creation entry if it was corrected, else its
+        determination."""
+        out: dict[int, dict[str, Any]] = {}
+        cols = ("exempt", "certificate_id", "certificate_number", "certificate_version", "coverage_line_id",
+                "coverage_expiry", "certificate_status", "rules_pack_version", "exempt_amount", "taxable_amount",
+                "explanation")
+        for i in range(0, len(ids), 500):
+            chunk = list(ids[i:i + 500])
+            for r in s.execute(select(_DET).where(_DET.c.transaction_line_id.in_(chunk))):
+                out[r.transaction_line_id] = {c: getattr(r, c) for c in cols}
+            sub = (select(func.max(_ADJ.c.id)).where(_ADJ.c.kind == "recreation",
+                                                     _ADJ.c.transaction_line_id.in_(chunk))
+                   .group_by(_ADJ.c.transaction_line_id))
+            for r in s.execute(select(_ADJ).where(and_(_ADJ.c.id.in_(sub), _ADJ.c.company_id == company_id))):
+                out[r.transaction_line_id] = {c: getattr(r, c) for c in cols}
+        return out
+
+
+def _exposure_of_entry(entry: Any, claimed: bool, tax: Decimal) -> tuple[str, Decimal]:
+    if claimed and entry.taxable_amount > 0:
+        return EXPOSURE_UNSUPPORTED, entry.taxable_amount
+    if entry.exempt and tax > 0:
+        return EXPOSURE_TAX_ON_EXEMPT, tax
+    return "", _ZERO
+

@@ -1,0 +1,206 @@
+"""``ecms-desktop``: the review desk.
+
+    ecms-desktop [--db URL] [--select CERT_ID] [--as-of YYYY-MM-DD] [--view main|review]
+                 [--screenshot FILE.png] [--size WIDTHxHEIGHT] [--theme system|light|dark]
+
+Opens on the local database by default (``ECMS_DATABASE_URL`` or the SQLite file in the user data
+folder), creating an empty one if needed. With ``--screenshot`` the window is drawn offscreen; the
+program waits until the grid rows (and with ``--select`` the certificate's first page and form) are
+painted, saves the picture and exits 0 (1 when the database or the certificate cannot be opened,
+2 when the window was not ready within ``--timeout`` seconds; the picture is saved anyway).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("ecms_desktop.app")
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not WIDTHxHEIGHT, e.g. 1440x900") from None
+    if not (320 <= w <= 7680 and 240 <= h <= 4320):
+        raise argparse.ArgumentTypeError(f"{text}: the size must be between 320x240 and 7680x4320")
+    return w, h
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ecms-desktop", description="ECMS Desktop: the certificate review desk.")
+    p.add_argument("--db", metavar="URL", help="database URL or SQLite file (default: $ECMS_DATABASE_URL, "
+                   "else the local database in the user data folder)")
+    p.add_argument("--select", metavar="CERT_ID", type=int, help="select this certificate on start")
+    p.add_argument("--as-of", metavar="YYYY-MM-DD", type=_date, help="show statuses as of this date (default: today)")
+    p.add_argument("--view", choices=("main", "review"), default="main", help="open the main window or the review "
+                   "queue")
+    p.add_argument("--screenshot", metavar="FILE.png", type=Path, help="save a picture of the window and exit")
+    p.add_argument("--size", metavar="WIDTHxHEIGHT", type=_size, help="window size, e.g. 1440x900")
+    p.add_argument("--theme", choices=("system", "light", "dark"), help="appearance (default: as in Settings)")
+    p.add_argument("--timeout", type=float, default=60.0, help="screenshot mode: seconds to wait for the window")
+    p.add_argument("-v", "--verbose", action="store_true", help="log details to standard error")
+    return p
+
+
+class _Screenshot:
+    """Waits until the window is ready, saves the picture and ends the event loop."""
+
+    def __init__(self, app: Any, window: Any, args: argparse.Namespace) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.app, self.window, self.args = app, window, args
+        self.grid = self.counts = False
+        self.selection = args.select is None
+        self.review_ready = args.view != "review"
+        self.done = False
+        self.exit_code = 0
+        window.database_opened.connect(self._on_database_opened)
+        window.database_failed.connect(self._on_failed)
+        window.grid_ready.connect(self._on_grid_ready)
+        window.counts_updated.connect(self._on_counts)
+        window.selection_ready.connect(self._on_selection_ready)
+        window.selection_failed.connect(self._on_failed)
+        self.timer = QTimer()
+        self.timer.setSingleShot(True)
+        self.timer.timeout.connect(self._on_timeout)
+        self.timer.start(int(args.timeout * 1000))
+
+    def _on_database_opened(self, db: Any) -> None:
+        if db is None:
+            self._on_failed("no database")
+
+    def _on_failed(self, message: str) -> None:
+        print(f"ecms-desktop: {message}", file=sys.stderr)
+        self.exit_code = 1
+        self._finish(save=False)
+
+    def _on_counts(self, _counts: Any) -> None:
+        self.counts = True
+        self._check()
+
+    def _on_grid_ready(self) -> None:
+        if self.grid:
+            return
+        self.grid = True
+        if self.args.select is not None:
+            self.window.request_select(self.args.select)
+        if self.args.view == "review":
+            self.window.open_review_queue()
+            rw = self.window.review_window
+            if rw is None:
+                self._on_failed("the review queue is not available")
+                return
+            signal = getattr(rw, "ready", None) or getattr(rw, "page_painted", None)
+            if signal is not None:
+                signal.connect(self._on_review_ready)
+            else:
+                self._on_review_ready()
+        self._check()
+
+    def _on_review_ready(self, *_args: Any) -> None:
+        self.review_ready = True
+        self._check()
+
+    def _on_selection_ready(self) -> None:
+        self.selection = True
+        self._check()
+
+    def _check(self) -> None:
+        if self.grid and self.counts and self.selection and self.review_ready and not self.done:
+            from PySide6.QtCore import QTimer
+
+            QTimer.singleShot(50, lambda: self._finish(save=True))  # let queued paints run
+
+    def _on_timeout(self) -> None:
+        if self.done:
+            return
+        waiting = [name for name, ok in (("grid rows", self.grid), ("status counts", self.counts),
+                                         ("selected certificate", self.selection),
+                                         ("review queue", self.review_ready)) if not ok]
+        print(f"ecms-desktop: window not ready after {self.args.timeout:.0f} s (waiting for "
+              f"{', '.join(waiting)}); saving the picture anyway", file=sys.stderr)
+        self.exit_code = 2
+        self._finish(save=True)
+
+    def _finish(self, *, save: bool) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.timer.stop()
+        if save:
+            target = self.window
+            if self.args.view == "review" and self.window.review_window is not None:
+                target = self.window.review_window
+            picture = target.grab()
+            path: Path = self.args.screenshot
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not picture.save(str(path), "PNG"):
+                print(f"ecms-desktop: cannot write {path}", file=sys.stderr)
+                self.exit_code = 1
+        self.app.exit(self.exit_code)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if args.screenshot is not None:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+    from PySide6.QtWidgets import QApplication
+
+    from ecms_desktop import paths
+    from ecms_desktop.services import document_sandbox
+    from ecms_desktop.services.document_sandbox import DocumentSandbox
+    from ecms_desktop.views.main_window import MainWindow, ui_settings
+    from ecms_desktop.views.settings_dialog import THEME_KEY
+    from ecms_desktop.views.theme import apply_theme
+
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "ecms-desktop"])
+    app.setOrganizationName("ECMS")
+    app.setApplicationName("ECMS Desktop")
+    settings = ui_settings()
+    apply_theme(app, args.theme or str(settings.value(THEME_KEY, "system")))  # type: ignore[arg-type]
+
+    sandbox = DocumentSandbox()
+    window = MainWindow(None, as_of=args.as_of, settings=settings, sandbox=sandbox,
+                        interactive=args.screenshot is None)
+    if args.size:
+        window.resize(*args.size)
+    shot = _Screenshot(app, window, args) if args.screenshot is not None else None
+    window.show()
+    if args.screenshot is None and args.select is not None:
+        window.grid_ready.connect(lambda: window.request_select(args.select))
+    if args.screenshot is None and args.view == "review":
+        window.grid_ready.connect(window.open_review_queue)
+    window.open_database(args.db or paths.default_database_url(), create=True)
+    try:
+        code = app.exec()
+    finally:
+        if shot is None:
+            window.save_ui_state()
+        window.shutdown()
+        sandbox.close()
+        document_sandbox.close()
+        window.deleteLater()
+        app.processEvents()
+    return shot.exit_code if shot is not None else int(code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

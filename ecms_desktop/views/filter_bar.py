@@ -1,0 +1,137 @@
+"""The filter bar above the grid: free text (debounced), state, status, expiring within N days, form."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QSpinBox, QToolButton, QWidget
+
+from ecms_desktop.models import Status
+from ecms_desktop.views.theme import STATUS_ORDER
+
+DEBOUNCE_MS = 250
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the filter bar asks for (empty values do not filter)."""
+
+    text: str = ""
+    state: str = ""
+    status: Status | None = None
+    expiring_within_days: int | None = None
+    form_code: str = ""
+
+
+class FilterBar(QWidget):
+    """Emits ``filters_changed`` when the accountant changes a filter (typing is debounced)."""
+
+    filters_changed = Signal(object)  # Filters
+
+    def __init__(self, states: list[str] | None = None, forms: list[str] | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("filterBar")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(6, 4, 6, 4)
+        layout.setSpacing(6)
+
+        self.text_edit = QLineEdit(self)
+        self.text_edit.setObjectName("filterText")
+        self.text_edit.setPlaceholderText("Search customer, customer no., certificate no., permit no.")
+        self.text_edit.setClearButtonEnabled(True)
+        self.text_edit.setMinimumWidth(260)
+        layout.addWidget(self.text_edit, 3)
+
+        self.state_combo = QComboBox(self)
+        self.state_combo.setObjectName("filterState")
+        self.state_combo.setToolTip("Only certificates covering this state")
+        self.state_combo.addItem("All states", "")
+        for code in states or []:
+            self.state_combo.addItem(code, code)
+        layout.addWidget(self._label("State", self.state_combo))
+        layout.addWidget(self.state_combo)
+
+        self.status_combo = QComboBox(self)
+        self.status_combo.setObjectName("filterStatus")
+        self.status_combo.addItem("Any status", None)
+        for status in STATUS_ORDER:
+            self.status_combo.addItem(status.label, status.value)
+        layout.addWidget(self._label("Status", self.status_combo))
+        layout.addWidget(self.status_combo)
+
+        self.expiring_spin = QSpinBox(self)
+        self.expiring_spin.setObjectName("filterExpiring")
+        self.expiring_spin.setRange(0, 3650)
+        self.expiring_spin.setSpecialValueText("any time")
+        self.expiring_spin.setSuffix(" days")
+        self.expiring_spin.setToolTip("Approved certificates expiring within N days (0: no filter)")
+        layout.addWidget(self._label("Expiring within", self.expiring_spin))
+        layout.addWidget(self.expiring_spin)
+
+        self.form_combo = QComboBox(self)
+        self.form_combo.setObjectName("filterForm")
+        self.form_combo.addItem("All forms", "")
+        for code in forms or []:
+            self.form_combo.addItem(code, code)
+        self.form_combo.setMaxVisibleItems(20)
+        layout.addWidget(self._label("Form", self.form_combo))
+        layout.addWidget(self.form_combo)
+
+        self.clear_button = QToolButton(self)
+        self.clear_button.setObjectName("filterClear")
+        self.clear_button.setText("Clear")
+        self.clear_button.setToolTip("Clear all filters")
+        self.clear_button.clicked.connect(self.clear)
+        layout.addWidget(self.clear_button)
+
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(DEBOUNCE_MS)
+        self._debounce.timeout.connect(self._emit)
+        self._quiet = False
+        self.text_edit.textChanged.connect(self._debounce.start)
+        self.text_edit.returnPressed.connect(self._emit_now)
+        for combo in (self.state_combo, self.status_combo, self.form_combo):
+            combo.currentIndexChanged.connect(self._emit_now)
+        self.expiring_spin.valueChanged.connect(self._debounce.start)
+
+    def _label(self, text: str, buddy: QWidget) -> QLabel:
+        label = QLabel(text + ":", self)
+        label.setBuddy(buddy)
+        label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return label
+
+    def filters(self) -> Filters:
+        status_value = self.status_combo.currentData()
+        days = self.expiring_spin.value()
+        return Filters(text=self.text_edit.text().strip(), state=self.state_combo.currentData() or "",
+                       status=Status(status_value) if status_value else None,
+                       expiring_within_days=days or None, form_code=self.form_combo.currentData() or "")
+
+    def set_status(self, status: Status | None) -> None:
+        """Select a status (the status strip uses this) and emit once."""
+        index = self.status_combo.findData(status.value if status else None)
+        if index >= 0 and index != self.status_combo.currentIndex():
+            self.status_combo.setCurrentIndex(index)
+
+    def clear(self) -> None:
+        self._quiet = True
+        try:
+            self.text_edit.clear()
+            self.state_combo.setCurrentIndex(0)
+            self.status_combo.setCurrentIndex(0)
+            self.expiring_spin.setValue(0)
+            self.form_combo.setCurrentIndex(0)
+        finally:
+            self._quiet = False
+        self._emit_now()
+
+    def _emit_now(self) -> None:
+        self._debounce.stop()
+        self._emit()
+
+    def _emit(self) -> None:
+        if not self._quiet:
+            self.filters_changed.emit(self.filters())

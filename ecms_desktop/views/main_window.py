@@ -1,0 +1,1036 @@
+"""The review desk's main window: certificate grid | document viewer | certificate form.
+
+Composition: the grid is :class:`CertificateTableModel` + :class:`StatusBadgeDelegate`, filtered by
+the :class:`FilterBar` and the :class:`StatusStrip`; the right side holds GUI-B's
+``DocumentViewer`` and ``CertificateForm`` (imported lazily: a plain placeholder label appears
+only if they cannot be imported). Every database read or write goes through the task runner,
+except the grid's primary-key batches (see certificate_table_model).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QByteArray, QModelIndex, QPoint, QSettings, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QComboBox,
+    QFileDialog,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QSplitter,
+    QTableView,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ecms_desktop.errors import DatabaseError, EcmsError, ValidationError
+from ecms_desktop.models import Status
+from ecms_desktop.rules import RulesPack, load_rules_pack
+from ecms_desktop.services.certificate_query import CertificateQuery, count_by_status
+from ecms_desktop.services.company_service import CompanyInfo, CompanyService, get_setting
+from ecms_desktop.services.database import Database, display_url
+from ecms_desktop.views.certificate_table_model import COLUMN_KEYS, COLUMNS, STATUS_COLUMN, CertificateTableModel
+from ecms_desktop.views.database_dialog import (
+    DatabaseDialog,
+    choose_database_file,
+    choose_new_database_file,
+    recent_databases,
+    remember_database,
+    url_with_saved_password,
+)
+from ecms_desktop.views.error_presenter import present_error
+from ecms_desktop.views.filter_bar import FilterBar, Filters
+from ecms_desktop.views.help_overlay import HelpOverlay, shortcuts_of_menus
+from ecms_desktop.views.status_badge_delegate import StatusBadgeDelegate
+from ecms_desktop.views.status_strip import StatusStrip
+from ecms_desktop.views.task_runner import TaskRunner
+
+log = logging.getLogger(__name__)
+
+Work = Callable[[Callable[[int, int, str], None], Callable[[], bool]], Any]
+
+
+def ui_settings() -> QSettings:
+    """Per-user UI state (geometry, splitter sizes, columns, recent databases)."""
+    return QSettings("ECMS", "ECMS Desktop")
+
+
+def _load_panes() -> tuple[type | None, type | None, str]:
+    """GUI-B's viewer and form classes, or None with the reason."""
+    viewer_cls = form_cls = None
+    problems = []
+    try:
+        from ecms_desktop.views.pdf_viewer import DocumentViewer
+
+        viewer_cls = DocumentViewer
+    except Exception as exc:
+        problems.append(f"document viewer: {exc}")
+    try:
+        from ecms_desktop.views.certificate_form import CertificateForm
+
+        form_cls = CertificateForm
+    except Exception as exc:
+        problems.append(f"certificate form: {exc}")
+    return viewer_cls, form_cls, "; ".join(problems)
+
+
+class MainWindow(QMainWindow):
+    """The review desk."""
+
+    #: The database is open and the first query ran (or the database is None).
+    database_opened = Signal(object)
+    #: The grid has rows on screen (after a query finished and its first batch was loaded).
+    grid_ready = Signal()
+    #: The selected certificate's detail and first page are shown (or there is no document).
+    selection_ready = Signal()
+    #: A document intake finished (IntakeResult).
+    intake_finished = Signal(object)
+    #: Counts per status arrived.
+    counts_updated = Signal(object)
+    #: A certificate asked for with request_select cannot be shown (the message).
+    selection_failed = Signal(str)
+    #: A database could not be opened or failed (the message, password hidden).
+    database_failed = Signal(str)
+
+    def __init__(self, db: Database | None = None, *, rules: RulesPack | None = None,
+                 as_of: dt.date | None = None, runner: TaskRunner | None = None,
+                 settings: QSettings | None = None, sandbox: Any = None, interactive: bool = True) -> None:
+        super().__init__()
+        #: False in screenshot mode: problems are reported through signals, never by dialogs.
+        self.interactive = interactive
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("ECMS Desktop")
+        self.setAcceptDrops(True)
+        self.db: Database | None = None
+        self.rules = rules or load_rules_pack()
+        self.as_of = as_of or dt.date.today()
+        self.runner = runner or TaskRunner(self)
+        self.settings = settings or ui_settings()
+        self.sandbox = sandbox
+        self.companies: list[CompanyInfo] = []
+        self.company_id: int | None = None
+        self.window_days = 30
+        self.filters = Filters()
+        self.current_detail: Any = None
+        self.last_intake_result: Any = None
+        self._detail_generation = 0
+        self._grid_announced = False
+        self._pending_select: int | None = None
+        self._closing = False
+        self.review_window: Any = None
+
+        self._build_grid()
+        self._build_right()
+        self._build_layout()
+        self._build_actions()
+        self._restore_ui_state()
+        self._update_actions()
+        if db is not None:
+            self.set_database(db)
+
+    # ------------------------------------------------------------------ building
+
+    def _build_grid(self) -> None:
+        self.model = CertificateTableModel(None, self.runner, self)
+        self.table = QTableView(self)
+        self.table.setObjectName("certificateGrid")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setSortingEnabled(True)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.setShowGrid(False)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 12)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        self.badge_delegate = StatusBadgeDelegate(self.table)
+        self.table.setItemDelegateForColumn(STATUS_COLUMN, self.badge_delegate)
+        header = self.table.horizontalHeader()
+        header.setSectionsMovable(True)
+        header.setHighlightSections(False)
+        header.setStretchLastSection(False)
+        header.setSortIndicator(0, Qt.SortOrder.AscendingOrder)
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header.customContextMenuRequested.connect(self._on_header_context_menu)
+        widths = {"customer": 200, "customer_number": 84, "states": 64, "form": 104, "certificate_number": 124,
+                  "exempt_reason": 104, "expiry": 88, "days_left": 70, "status": 120, "review_state": 80}
+        for i, column in enumerate(COLUMNS):
+            self.table.setColumnWidth(i, widths.get(column.key, 100))
+        self.table.selectionModel().currentRowChanged.connect(self._on_grid_current_row_changed)
+        self.model.query_finished.connect(self._on_model_query_finished)
+        self.model.query_failed.connect(self._on_model_query_failed)
+        self.model.rows_loaded.connect(self._on_model_rows_loaded)
+
+    def _build_right(self) -> None:
+        viewer_cls, form_cls, problem = _load_panes()
+        self.panes_problem = problem
+        self.viewer: Any = None
+        self.form: Any = None
+        if viewer_cls is not None:
+            try:
+                self.viewer = viewer_cls(self.sandbox, self, runner=self.runner)
+            except TypeError:
+                self.viewer = viewer_cls(self.sandbox, self)
+            self.viewer.rotation_changed.connect(self._on_viewer_rotation_changed)
+            self.viewer.page_painted.connect(self._on_viewer_page_painted)
+        else:
+            self.viewer = self._placeholder("The document viewer is not available.", problem)
+        if form_cls is not None:
+            try:
+                self.form = form_cls(self.db, self.rules, self)
+            except Exception as exc:
+                log.exception("certificate form failed to start")
+                self.form = self._placeholder("The certificate form is not available.", str(exc))
+            else:
+                self.form.saved.connect(self._on_form_saved)
+                if hasattr(self.form, "archive_requested"):
+                    self.form.archive_requested.connect(self._on_form_archive_requested)
+        else:
+            self.form = self._placeholder("The certificate form is not available.", problem)
+        self.viewer.setObjectName(self.viewer.objectName() or "documentViewer")
+        self.form.setObjectName(self.form.objectName() or "certificateForm")
+
+    def _placeholder(self, text: str, detail: str) -> QLabel:
+        label = QLabel(text, self)
+        label.setObjectName("placeholder")
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        label.setWordWrap(True)
+        label.setToolTip(detail)
+        label.setMinimumWidth(200)
+        return label
+
+    def _has_form(self) -> bool:
+        return hasattr(self.form, "load")
+
+    def _has_viewer(self) -> bool:
+        return hasattr(self.viewer, "show_document")
+
+    def _build_layout(self) -> None:
+        self.filter_bar = FilterBar(sorted(self.rules.states), sorted(self.rules.forms), self)
+        self.filter_bar.filters_changed.connect(self._on_filter_bar_filters_changed)
+        self.status_strip = StatusStrip(self)
+        self.status_strip.status_clicked.connect(self._on_status_strip_status_clicked)
+
+        self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
+        self.splitter.setObjectName("mainSplitter")
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(self.viewer)
+        self.splitter.addWidget(self.form)
+        self.splitter.setStretchFactor(0, 5)
+        self.splitter.setStretchFactor(1, 3)
+        self.splitter.setStretchFactor(2, 3)
+        self.splitter.setSizes([700, 420, 420])
+
+        central = QWidget(self)
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.filter_bar)
+        layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.status_strip)
+        self.setCentralWidget(central)
+        self.help_overlay: HelpOverlay | None = None
+        self.rows_label = QLabel("", self)
+        self.rows_label.setObjectName("rowsLabel")
+        self.statusBar().addPermanentWidget(self.rows_label)
+
+    def _action(self, text: str, slot: Callable[[], Any], shortcut: QKeySequence | str | Sequence[Any] | None = None,
+                *, name: str, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        action.setObjectName(name)
+        if shortcut is not None:
+            if isinstance(shortcut, list | tuple):
+                action.setShortcuts([QKeySequence(s) for s in shortcut])
+            else:
+                action.setShortcut(QKeySequence(shortcut))
+        if tip:
+            action.setStatusTip(tip)
+            action.setToolTip(f"{text.replace('&', '').rstrip('.')}"
+                              + (f" ({action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)})"
+                                 if shortcut else ""))
+        action.triggered.connect(lambda _checked=False: slot())
+        self.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        K = QKeySequence.StandardKey
+        a = self._action
+        self.act_open_db = a("&Open database…", self.open_database_dialog, K.Open, name="actOpenDatabase",
+                             tip="Open another ECMS database (a file or a shared server)")
+        self.act_new_db = a("&New database…", self.new_database_dialog, K.New, name="actNewDatabase",
+                            tip="Create an empty ECMS database file")
+        self.act_import_docs = a("Import &documents…", self.import_documents_dialog, "Ctrl+I",
+                                 name="actImportDocuments", tip="Store certificate files as pending certificates")
+        self.act_attach_docs = a("&Attach documents to selected…", self.attach_documents_dialog, "Ctrl+Shift+I",
+                                 name="actAttachDocuments", tip="Add files to the selected certificate")
+        self.act_import_certs = a("Import &certificates (CSV/XLSX)…", self.import_certificates_dialog,
+                                  "Ctrl+Shift+M", name="actImportCertificates",
+                                  tip="Import certificates from a spreadsheet")
+        self.act_settings = a("&Settings…", self.open_settings, K.Preferences if not QKeySequence(
+            K.Preferences).isEmpty() else "Ctrl+,", name="actSettings", tip="Database, expiring-soon window, companies")
+        self.act_quit = a("&Quit", self.close, K.Quit if not QKeySequence(K.Quit).isEmpty() else "Ctrl+Q",
+                          name="actQuit")
+        self.act_find = a("&Find…", self._focus_search, K.Find, name="actFind", tip="Search the certificates")
+        self.act_clear_filters = a("&Clear filters", self.filter_bar.clear, "Ctrl+Shift+L", name="actClearFilters")
+        self.act_copy_number = a("&Copy certificate number", self._copy_certificate_number, K.Copy,
+                                 name="actCopyNumber")
+        self.act_refresh = a("&Refresh", self.refresh, K.Refresh if not QKeySequence(K.Refresh).isEmpty() else "F5",
+                             name="actRefresh", tip="Read the certificates again")
+        self.act_focus_grid = a("Go to &grid", lambda: self.table.setFocus(), "Ctrl+1", name="actFocusGrid")
+        self.act_focus_viewer = a("Go to &document", lambda: self.viewer.setFocus(), "Ctrl+2", name="actFocusViewer")
+        self.act_focus_form = a("Go to f&orm", lambda: self.form.setFocus(), "Ctrl+3", name="actFocusForm")
+        self.act_last_row = a("Go to &last row", self.go_to_last_row, "Ctrl+End", name="actLastRow")
+        self.act_approve = a("&Approve", self.approve_selected, "Ctrl+Return", name="actApprove",
+                             tip="Accept the selected certificate")
+        self.act_reject = a("&Reject…", self.reject_selected, "Ctrl+Shift+R", name="actReject",
+                            tip="Refuse the selected certificate, with a reason")
+        self.act_archive = a("Arc&hive…", self.archive_selected, "Ctrl+Shift+A", name="actArchive",
+                             tip="Take the selected certificate out of use, with a reason")
+        self.act_unarchive = a("&Unarchive…", self.unarchive_selected, "Ctrl+Shift+U", name="actUnarchive")
+        self.act_review = a("Review &queue", self.open_review_queue, "Ctrl+R", name="actReviewQueue",
+                            tip="Walk the pending certificates one by one")
+        self.act_shortcuts = a("&Keyboard shortcuts", self.show_shortcuts, ["F1", "Ctrl+/"], name="actShortcuts")
+
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        file_menu.addActions([self.act_open_db, self.act_new_db])
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self.recent_menu.setObjectName("recentMenu")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        file_menu.addSeparator()
+        file_menu.addActions([self.act_import_docs, self.act_attach_docs, self.act_import_certs])
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_settings)
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_quit)
+        edit_menu = bar.addMenu("&Edit")
+        edit_menu.addActions([self.act_find, self.act_clear_filters, self.act_copy_number])
+        view_menu = bar.addMenu("&View")
+        view_menu.addActions([self.act_refresh, self.act_focus_grid, self.act_focus_viewer, self.act_focus_form,
+                              self.act_last_row])
+        self.columns_menu = view_menu.addMenu("&Columns")
+        self.columns_menu.aboutToShow.connect(lambda: self._fill_columns_menu(self.columns_menu))
+        cert_menu = bar.addMenu("&Certificate")
+        cert_menu.addActions([self.act_approve, self.act_reject, self.act_archive, self.act_unarchive])
+        cert_menu.addSeparator()
+        cert_menu.addAction(self.act_review)
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self.act_shortcuts)
+        self.menus = [file_menu, edit_menu, view_menu, cert_menu, help_menu]
+
+        tb = QToolBar("Main", self)
+        tb.setObjectName("mainToolbar")
+        tb.setMovable(False)
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        tb.addActions([self.act_import_docs, self.act_review])
+        tb.addSeparator()
+        tb.addActions([self.act_approve, self.act_reject, self.act_archive])
+        tb.addSeparator()
+        tb.addAction(self.act_refresh)
+        self.company_label = QLabel("  Company: ", tb)
+        self.company_combo = QComboBox(tb)
+        self.company_combo.setObjectName("companySelector")
+        self.company_combo.setMinimumWidth(180)
+        self.company_combo.currentIndexChanged.connect(self._on_company_combo_index_changed)
+        spacer = QWidget(tb)
+        spacer.setSizePolicy(spacer.sizePolicy().horizontalPolicy().Expanding,
+                             spacer.sizePolicy().verticalPolicy().Preferred)
+        tb.addWidget(spacer)
+        self.company_label_action = tb.addWidget(self.company_label)
+        self.company_combo_action = tb.addWidget(self.company_combo)
+        tb.addAction(self.act_settings)
+        self.addToolBar(tb)
+        self.toolbar = tb
+        self._set_company_selector_visible(False)
+
+    def _set_company_selector_visible(self, visible: bool) -> None:
+        self.company_label_action.setVisible(visible)
+        self.company_combo_action.setVisible(visible)
+
+    # ------------------------------------------------------------------ UI state
+
+    def _restore_ui_state(self) -> None:
+        s = self.settings
+        geometry = s.value("main/geometry")
+        if isinstance(geometry, QByteArray | bytes):
+            self.restoreGeometry(QByteArray(geometry))
+        else:
+            self.resize(1440, 860)
+        sizes = s.value("main/splitter")
+        self._splitter_restored = isinstance(sizes, QByteArray | bytes) and self.splitter.restoreState(
+            QByteArray(sizes))
+        header = s.value("grid/header")
+        if not isinstance(header, QByteArray | bytes):
+            # "Review" repeats what the status says for most rows: offered in the column menu, hidden at first.
+            header_view = self.table.horizontalHeader()
+            header_view.setSectionHidden(COLUMN_KEYS.index("review_state"), True)
+            # The status badge is what the eye looks for first: shown right after the customer at first.
+            header_view.moveSection(header_view.visualIndex(STATUS_COLUMN), 1)
+        header = s.value("grid/header")
+        if isinstance(header, QByteArray | bytes):
+            self.table.horizontalHeader().restoreState(QByteArray(header))
+        self.table.horizontalHeader().setSortIndicatorShown(True)
+
+    def showEvent(self, event: Any) -> None:
+        super().showEvent(event)
+        if not self._splitter_restored:
+            self._splitter_restored = True
+            QTimer.singleShot(0, self._default_splitter_sizes)
+
+    def _default_splitter_sizes(self) -> None:
+        w = self.splitter.width()
+        self.splitter.setSizes([int(w * 0.5), int(w * 0.22), w - int(w * 0.5) - int(w * 0.22)])
+
+    def save_ui_state(self) -> None:
+        s = self.settings
+        s.setValue("main/geometry", self.saveGeometry())
+        s.setValue("main/splitter", self.splitter.saveState())
+        s.setValue("grid/header", self.table.horizontalHeader().saveState())
+        if self.company_id is not None:
+            s.setValue("main/company", self.company_id)
+        s.sync()
+
+    def _on_header_context_menu(self, pos: QPoint) -> None:
+        menu = QMenu(self)
+        self._fill_columns_menu(menu)
+        menu.popup(self.table.horizontalHeader().mapToGlobal(pos))
+
+    def _fill_columns_menu(self, menu: QMenu) -> None:
+        menu.clear()
+        header = self.table.horizontalHeader()
+        visible = sum(1 for i in range(len(COLUMNS)) if not header.isSectionHidden(i))
+        for i, column in enumerate(COLUMNS):
+            act = menu.addAction(column.title)
+            act.setCheckable(True)
+            act.setChecked(not header.isSectionHidden(i))
+            act.setEnabled(header.isSectionHidden(i) or visible > 1)
+            act.toggled.connect(lambda on, i=i: self.set_column_visible(i, on))
+
+    def set_column_visible(self, section: int, visible: bool) -> None:
+        self.table.horizontalHeader().setSectionHidden(section, not visible)
+        self.settings.setValue("grid/header", self.table.horizontalHeader().saveState())
+
+    # ------------------------------------------------------------------ database
+
+    def set_database(self, db: Database | None) -> None:
+        """Use an opened database: read companies and settings off the GUI thread, then query."""
+        old = self.db
+        self.db = db
+        self.model.set_database(db)
+        if self._has_form() and hasattr(self.form, "db"):
+            self.form.db = db
+        if old is not None and old is not db:
+            old.dispose()
+        self._clear_detail("")
+        if db is None:
+            self.setWindowTitle("ECMS Desktop")
+            self._update_actions()
+            self.database_opened.emit(None)
+            return
+        self.setWindowTitle(f"ECMS Desktop — {db.display_url}")
+        remember_database(self.settings, db.url)
+        wanted = self.settings.value("main/company")
+
+        def work(_p: Any, _c: Any) -> tuple[list[CompanyInfo], dict[int | None, int]]:
+            companies = CompanyService(db).list()
+            with db.reader() as s:
+                days = {c.id: int(get_setting(s, "expiring_soon_days", c.id)) for c in companies}
+                days[None] = int(get_setting(s, "expiring_soon_days", None))
+            return companies, days
+
+        def done(result: tuple[list[CompanyInfo], dict[int | None, int]]) -> None:
+            if self.db is not db:
+                return
+            self.companies, self._window_days_by_company = result
+            ids = [c.id for c in self.companies]
+            try:
+                wanted_id = int(wanted) if wanted is not None else None
+            except (TypeError, ValueError):
+                wanted_id = None
+            self.company_id = wanted_id if wanted_id in ids else (ids[0] if ids else None)
+            self._fill_company_combo()
+            self.window_days = self._window_days_by_company.get(self.company_id, 30)
+            self._update_actions()
+            self.database_opened.emit(db)
+            self.run_query()
+
+        self.runner.run(work, on_done=done, on_error=self._on_background_error, title="Opening database",
+                        parent=self)
+
+    def open_database(self, url: str, *, create: bool = False) -> None:
+        """Open (or with ``create``, create) a database through the task runner; an unreachable or
+        unusable one brings up the database dialog with the reason."""
+
+        def work(_p: Any, _c: Any) -> Database:
+            db = Database(url)
+            try:
+                db.ensure_ready(create=create)
+            except Exception:
+                db.dispose()
+                raise
+            return db
+
+        def failed(error: BaseException) -> None:
+            if isinstance(error, EcmsError):
+                self.show_database_problem(url, str(error))
+            else:
+                log.error("opening %s failed", display_url(url), exc_info=error)
+                self.show_database_problem(url, f"Unexpected error: {type(error).__name__}: {error}")
+
+        self.statusBar().showMessage(f"Opening {display_url(url)}…")
+        self.runner.run(work, on_done=self.set_database, on_error=failed, title="Opening database", parent=self)
+
+    def show_database_problem(self, url: str, message: str) -> None:
+        self.statusBar().showMessage("The database could not be opened.")
+        self.database_failed.emit(message)
+        if not self.interactive:
+            return
+        dialog = DatabaseDialog(url, recent_databases(self.settings), self, error=message)
+        self._database_dialog = dialog
+        dialog.accepted.connect(lambda: self._on_database_dialog_accepted(dialog))
+        dialog.open()
+
+    def _on_database_dialog_accepted(self, dialog: DatabaseDialog) -> None:
+        if dialog.chosen_url:
+            self.open_database(dialog.chosen_url, create=dialog.create)
+
+    def open_database_dialog(self) -> None:
+        dialog = DatabaseDialog(self.db.url if self.db else None, recent_databases(self.settings), self)
+        self._database_dialog = dialog
+        dialog.accepted.connect(lambda: self._on_database_dialog_accepted(dialog))
+        dialog.open()
+
+    def new_database_dialog(self) -> None:
+        url = choose_new_database_file(self)
+        if url:
+            self.open_database(url, create=True)
+
+    def _open_file_database(self) -> None:
+        url = choose_database_file(self)
+        if url:
+            self.open_database(url)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        recent = recent_databases(self.settings)
+        for url in recent:
+            act = self.recent_menu.addAction(display_url(url))
+            act.triggered.connect(lambda _=False, u=url: self.open_database(url_with_saved_password(u)))
+        if not recent:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+
+    def _fill_company_combo(self) -> None:
+        self.company_combo.blockSignals(True)
+        self.company_combo.clear()
+        for c in self.companies:
+            self.company_combo.addItem(c.name, c.id)
+        index = self.company_combo.findData(self.company_id)
+        self.company_combo.setCurrentIndex(max(index, 0))
+        self.company_combo.blockSignals(False)
+        self._set_company_selector_visible(len(self.companies) > 1)
+
+    def _on_company_combo_index_changed(self, index: int) -> None:
+        cid = self.company_combo.itemData(index)
+        if cid is None or cid == self.company_id:
+            return
+        self.company_id = int(cid)
+        self.window_days = getattr(self, "_window_days_by_company", {}).get(self.company_id, 30)
+        self.settings.setValue("main/company", self.company_id)
+        self._clear_detail("")
+        self.run_query()
+
+    # ------------------------------------------------------------------ querying
+
+    def current_query(self) -> CertificateQuery:
+        f = self.filters
+        q = self.model.query
+        return CertificateQuery(
+            text=f.text, states=(f.state,) if f.state else (), statuses=(f.status,) if f.status else (),
+            form_code=f.form_code, expiring_within_days=f.expiring_within_days, company_id=self.company_id,
+            sort=q.sort, descending=q.descending, as_of=self.as_of, window_days=self.window_days)
+
+    def run_query(self) -> None:
+        """Run the current filters: ids off the GUI thread, then counts per status."""
+        if self.db is None:
+            return
+        self._grid_announced = False
+        query = self.current_query()
+        self.statusBar().showMessage("Searching…")
+        self.model.set_query(query)
+        self.refresh_counts(query)
+
+    def refresh(self) -> None:
+        self.model.refresh()
+        self.refresh_counts(self.model.query)
+
+    def refresh_counts(self, query: CertificateQuery | None = None) -> None:
+        db = self.db
+        if db is None:
+            return
+        q = query or self.model.query
+
+        def work(_p: Any, _c: Any) -> dict[Status, int]:
+            with db.reader() as s:
+                return count_by_status(s, q)
+
+        def done(counts: dict[Status, int]) -> None:
+            if self.db is db and q == self.model.query:
+                self.status_strip.set_counts(counts)
+                self.counts_updated.emit(counts)
+
+        self.runner.run(work, on_done=done, on_error=self._on_background_error)
+
+    def _on_filter_bar_filters_changed(self, filters: Filters) -> None:
+        self.filters = filters
+        self.status_strip.set_selected(filters.status)
+        self.run_query()
+
+    def _on_status_strip_status_clicked(self, status: Status | None) -> None:
+        self.filter_bar.set_status(status)  # emits filters_changed
+
+    def _on_model_query_finished(self, total: int) -> None:
+        if self.model.canFetchMore():
+            self.model.fetchMore()
+        pending, self._pending_select = self._pending_select, None
+        if pending is not None and not self.select_certificate(pending):
+            self.selection_failed.emit(f"Certificate {pending} is not in the list.")
+        self.rows_label.setText(f"{total:,} certificate{'s' if total != 1 else ''}")
+        self.statusBar().clearMessage()
+        self._update_actions()
+        self._announce_grid()
+
+    def _on_model_rows_loaded(self, _loaded: int) -> None:
+        self._announce_grid()
+
+    def _announce_grid(self) -> None:
+        if not self._grid_announced and not self.model.busy:
+            self._grid_announced = True
+            QTimer.singleShot(0, self.grid_ready.emit)
+
+    def _on_model_query_failed(self, error: BaseException) -> None:
+        self.statusBar().showMessage("The search failed.", 5000)
+        if isinstance(error, DatabaseError) and self.db is not None:
+            self.show_database_problem(self.db.url, str(error))
+        else:
+            present_error(self, error)
+
+    def _on_background_error(self, error: BaseException) -> None:
+        if isinstance(error, DatabaseError) and self.db is not None:
+            self.show_database_problem(self.db.url, str(error))
+        elif self.interactive:
+            present_error(self, error)
+        else:
+            print(f"ecms-desktop: {type(error).__name__}: {error}", file=sys.stderr)
+
+    def go_to_last_row(self) -> None:
+        """Load every remaining batch and select the last certificate."""
+        if self.model.total == 0:
+            return
+        self.model.fetch_until(self.model.total - 1)
+        self.table.selectRow(self.model.rowCount() - 1)
+        self.table.scrollToBottom()
+
+    def _focus_search(self) -> None:
+        self.filter_bar.text_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.filter_bar.text_edit.selectAll()
+
+    def _copy_certificate_number(self) -> None:
+        row = self.model.row_data(self.table.currentIndex().row()) if self.table.currentIndex().isValid() else None
+        if row is not None:
+            QApplication.clipboard().setText(row.certificate_number or str(row.id))
+
+    # ------------------------------------------------------------------ selection
+
+    def selected_certificate_id(self) -> int | None:
+        index = self.table.currentIndex()
+        return self.model.certificate_id(index.row()) if index.isValid() else None
+
+    def select_certificate(self, cert_id: int) -> bool:
+        """Select ``cert_id`` if it is in the current result (loading batches up to it)."""
+        pos = self.model.position_of(cert_id)
+        if pos is None:
+            return False
+        self.model.fetch_until(pos)
+        self.table.selectRow(pos)
+        self.table.scrollTo(self.model.index(pos, 0), QAbstractItemView.ScrollHint.PositionAtCenter)
+        return True
+
+    def request_select(self, cert_id: int) -> None:
+        """Select ``cert_id``, switching company and clearing filters when needed (off the GUI thread
+        lookup); ``database_failed``-style problems are reported through ``selection_failed``."""
+        if self.select_certificate(cert_id):
+            return
+        db = self.db
+        if db is None:
+            self.selection_failed.emit(f"certificate {cert_id}: no database is open")
+            return
+
+        def work(_p: Any, _c: Any) -> int | None:
+            from ecms_desktop.models import Certificate
+
+            with db.reader() as s:
+                cert = s.get(Certificate, cert_id)
+                return None if cert is None else cert.company_id
+
+        def done(company_id: int | None) -> None:
+            if company_id is None:
+                self.selection_failed.emit(f"There is no certificate {cert_id}.")
+                return
+            self._pending_select = cert_id
+            if company_id != self.company_id:
+                self.company_id = company_id
+                self._fill_company_combo()
+                self.window_days = getattr(self, "_window_days_by_company", {}).get(company_id, 30)
+            self.filter_bar.clear()  # runs the query; _on_model_query_finished selects
+
+        self.runner.run(work, on_done=done, on_error=self._on_background_error)
+
+    def _on_grid_current_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self._update_actions()
+        cert_id = self.model.certificate_id(current.row()) if current.isValid() else None
+        if cert_id is None:
+            self._clear_detail("")
+            return
+        self.load_detail(cert_id)
+
+    def load_detail(self, cert_id: int) -> None:
+        """Read the certificate and its first document off the GUI thread, then show them."""
+        db = self.db
+        if db is None:
+            return
+        self._detail_generation += 1
+        generation = self._detail_generation
+        rules, as_of = self.rules, self.as_of
+        self._waiting_for_page = False
+
+        def work(_p: Any, _c: Any) -> tuple[Any, tuple[str, bytes] | None]:
+            from ecms_desktop.services.certificate_service import CertificateService
+            from ecms_desktop.services.document_service import DocumentService
+
+            detail = CertificateService(db, rules).get(cert_id, as_of)
+            blob = DocumentService(db).file_bytes(detail.documents[0].id) if detail.documents else None
+            return detail, blob
+
+        self.runner.run(work, on_done=lambda r: self._show_detail(generation, *r),
+                        on_error=self._on_background_error)
+
+    def _show_detail(self, generation: int, detail: Any, blob: tuple[str, bytes] | None) -> None:
+        if generation != self._detail_generation:
+            return
+        self.current_detail = detail
+        self._update_actions()
+        if self._has_form():
+            self.form.load(detail)
+        if self._has_viewer():
+            if blob is None:
+                self.viewer.clear("No document is attached to this certificate.\n"
+                                  "Drop a file here to attach it.")
+                self.selection_ready.emit()
+            else:
+                doc = detail.documents[0]
+                self._waiting_for_page = True
+                self.viewer.show_document(blob[1], sha256=blob[0], name=doc.original_name,
+                                          rotation=doc.view_rotation)
+        else:
+            self.selection_ready.emit()
+
+    def _clear_detail(self, message: str) -> None:
+        self._detail_generation += 1
+        self.current_detail = None
+        if self._has_form():
+            self.form.load(None)
+        if self._has_viewer():
+            self.viewer.clear(message)
+        self._update_actions()
+
+    def _on_viewer_page_painted(self) -> None:
+        if getattr(self, "_waiting_for_page", False):
+            self._waiting_for_page = False
+            self.selection_ready.emit()
+
+    def _on_viewer_rotation_changed(self, rotation: int) -> None:
+        detail, db = self.current_detail, self.db
+        if detail is None or db is None or not detail.documents:
+            return
+        doc_id = detail.documents[0].id
+
+        def work(_p: Any, _c: Any) -> None:
+            from ecms_desktop.services.document_service import DocumentService
+
+            DocumentService(db).set_rotation(doc_id, rotation)
+
+        self.runner.run(work, on_error=self._on_background_error)
+
+    def _on_form_saved(self, detail: Any) -> None:
+        self.current_detail = detail
+        self.model.reload_rows([detail.id])
+        self.refresh_counts()
+        self.statusBar().showMessage(f"Certificate {detail.id} saved.", 4000)
+
+    def _on_form_archive_requested(self, *_args: Any) -> None:
+        self.archive_selected()
+
+    # ------------------------------------------------------------------ review actions
+
+    def _update_actions(self) -> None:
+        has_db = self.db is not None
+        detail = self.current_detail
+        state = getattr(detail, "review_state", None)
+        self.act_import_docs.setEnabled(has_db)
+        self.act_import_certs.setEnabled(has_db)
+        self.act_attach_docs.setEnabled(has_db and detail is not None)
+        self.act_settings.setEnabled(has_db)
+        self.act_review.setEnabled(has_db)
+        self.act_approve.setEnabled(state in ("pending", "rejected"))
+        self.act_reject.setEnabled(state in ("pending", "approved"))
+        self.act_archive.setEnabled(state in ("pending", "approved", "rejected"))
+        self.act_unarchive.setEnabled(state == "archived")
+
+    def _review(self, verb: str, call: Callable[[Any, int, int, str], Any], *, needs_reason: bool) -> None:
+        detail, db = self.current_detail, self.db
+        if detail is None or db is None:
+            return
+        reason = ""
+        if needs_reason:
+            reason, ok = QInputDialog.getText(self, f"{verb} certificate {detail.id}",
+                                              f"Why is certificate {detail.id} ({detail.customer_name}) "
+                                              f"{verb.lower()}d? The reason is kept in the audit trail.")
+            if not ok:
+                return
+            if not reason.strip():
+                present_error(self, ValidationError(f"Say why the certificate is {verb.lower()}d."))
+                return
+        rules = self.rules
+
+        def work(_p: Any, _c: Any) -> Any:
+            from ecms_desktop.services.certificate_service import CertificateService
+
+            return call(CertificateService(db, rules), detail.id, detail.version, reason.strip())
+
+        def done(new_detail: Any) -> None:
+            self.model.reload_rows([new_detail.id])
+            self.refresh_counts()
+            if self.selected_certificate_id() == new_detail.id:
+                self.current_detail = new_detail
+                if self._has_form():
+                    self.form.load(new_detail)
+            self._update_actions()
+            self.statusBar().showMessage(f"Certificate {new_detail.id}: {new_detail.status.label}.", 4000)
+
+        self.runner.run(work, on_done=done, on_error=self._on_background_error)
+
+    def approve_selected(self) -> None:
+        as_of = self.as_of
+        self._review("Approve", lambda svc, cid, ver, _reason: svc.approve(cid, expected_version=ver, as_of=as_of),
+                     needs_reason=False)
+
+    def reject_selected(self) -> None:
+        as_of = self.as_of
+        self._review("Reject", lambda svc, cid, ver, reason: svc.reject(
+            cid, reason, expected_version=ver, as_of=as_of), needs_reason=True)
+
+    def archive_selected(self) -> None:
+        as_of = self.as_of
+        self._review("Archive", lambda svc, cid, ver, reason: svc.archive(
+            cid, reason, expected_version=ver, as_of=as_of), needs_reason=True)
+
+    def unarchive_selected(self) -> None:
+        as_of = self.as_of
+        self._review("Unarchive", lambda svc, cid, ver, reason: svc.unarchive(
+            cid, reason, expected_version=ver, as_of=as_of), needs_reason=True)
+
+    def open_review_queue(self) -> None:
+        if self.db is None:
+            return
+        try:
+            from ecms_desktop.views.review_queue import ReviewQueueWindow
+        except Exception as exc:
+            present_error(self, EcmsError(f"The review queue is not available in this build ({exc})."))
+            return
+        if self.review_window is not None and self.review_window.isVisible():
+            self.review_window.raise_()
+            self.review_window.activateWindow()
+            return
+        self.review_window = ReviewQueueWindow(self.db, self.rules, self.runner, self.as_of, self)
+        if hasattr(self.review_window, "destroyed"):
+            self.review_window.destroyed.connect(lambda *_: self.refresh())
+        self.review_window.show()
+
+    # ------------------------------------------------------------------ intake and import
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if self.db is not None and _local_files(event.mimeData().urls()):
+            event.acceptProposedAction()
+        else:
+            event.ignore()
+
+    def dragMoveEvent(self, event: Any) -> None:
+        if self.db is not None and _local_files(event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = _local_files(event.mimeData().urls())
+        if not paths or self.db is None:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+        # Dropped on the document or form side: attach to the selected certificate; elsewhere new ones.
+        target = self.childAt(event.position().toPoint())
+        attach = None
+        if self.current_detail is not None and target is not None and (
+                self._is_inside(target, self.viewer) or self._is_inside(target, self.form)):
+            attach = self.current_detail.id
+        self.receive_files(paths, attach_to=attach)
+
+    @staticmethod
+    def _is_inside(widget: QWidget, ancestor: QWidget) -> bool:
+        w: QWidget | None = widget
+        while w is not None:
+            if w is ancestor:
+                return True
+            w = w.parentWidget()
+        return False
+
+    def import_documents_dialog(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Import documents", str(self.settings.value("dirs/import", "")),
+                                                "Certificates (*.pdf *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)")
+        if paths:
+            self.settings.setValue("dirs/import", str(Path(paths[0]).parent))
+            self.receive_files([Path(p) for p in paths])
+
+    def attach_documents_dialog(self) -> None:
+        if self.current_detail is None:
+            return
+        paths, _ = QFileDialog.getOpenFileNames(self, f"Attach documents to certificate {self.current_detail.id}",
+                                                str(self.settings.value("dirs/import", "")),
+                                                "Certificates (*.pdf *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)")
+        if paths:
+            self.receive_files([Path(p) for p in paths], attach_to=self.current_detail.id)
+
+    def receive_files(self, paths: Sequence[Path], *, attach_to: int | None = None) -> None:
+        """Store files through the intake service (off the GUI thread, with progress and Cancel)."""
+        db, company_id = self.db, self.company_id
+        if db is None:
+            return
+        if company_id is None:
+            present_error(self, ValidationError("There is no company yet: add one in Settings > Companies "
+                                                "before receiving documents."))
+            return
+        rules = self.rules
+
+        def work(progress: Any, cancel: Any) -> Any:
+            from ecms_desktop.services.intake_service import IntakeService
+
+            return IntakeService(db, rules).receive_files(list(paths), company_id, attach_to=attach_to,
+                                                          progress=progress, cancel=cancel)
+
+        def done(result: Any) -> None:
+            self.last_intake_result = result
+            self.statusBar().showMessage(f"Documents: {result.summary()}.", 8000)
+            self.refresh()
+            if attach_to is not None and self.selected_certificate_id() == attach_to:
+                self.load_detail(attach_to)
+            if result.duplicates or result.refused:
+                box = QMessageBox(QMessageBox.Icon.Information, "Documents received",
+                                  f"{result.summary()}.", QMessageBox.StandardButton.Ok, self)
+                box.setObjectName("intakeReport")
+                box.setDetailedText("\n".join(item.message for item in result.items))
+                box.setInformativeText("\n".join(item.message for item in result.items
+                                                 if item.outcome != "stored")[:1500])
+                box.open()
+            self.intake_finished.emit(result)
+
+        self.runner.run(work, on_done=done, on_error=self._on_background_error,
+                        title=f"Receiving {len(paths)} document{'s' if len(paths) != 1 else ''}", parent=self)
+
+    def import_certificates_dialog(self) -> None:
+        if self.db is None or self.company_id is None:
+            present_error(self, ValidationError("Choose or add a company before importing certificates."))
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "Import certificates", str(self.settings.value("dirs/import", "")),
+                                              "Spreadsheets (*.csv *.xlsx)")
+        if path:
+            self.import_certificates(Path(path))
+
+    def import_certificates(self, path: Path) -> None:
+        db, company_id, rules = self.db, self.company_id, self.rules
+        if db is None or company_id is None:
+            return
+
+        def work(progress: Any, cancel: Any) -> Any:
+            from ecms_desktop.services.import_service import CertificateImporter
+
+            return CertificateImporter(db, rules).import_file(path, company_id=company_id, progress=progress,
+                                                              cancel=cancel)
+
+        def done(result: Any) -> None:
+            self.refresh()
+            self.statusBar().showMessage(f"{path.name}: {result.imported} certificates imported.", 8000)
+
+        self.runner.run(work, on_done=done, on_error=self._on_background_error,
+                        title=f"Importing {path.name}", parent=self)
+
+    # ------------------------------------------------------------------ settings and help
+
+    def open_settings(self) -> None:
+        if self.db is None:
+            return
+        from ecms_desktop.views.settings_dialog import SettingsDialog
+
+        dialog = SettingsDialog(self.db, self.runner, self.settings, company_id=self.company_id,
+                                companies=self.companies, expiring_soon_days=self.window_days, parent=self)
+        dialog.saved.connect(lambda: self.set_database(self.db))
+        dialog.open_database_requested.connect(lambda: QTimer.singleShot(0, self.open_database_dialog))
+        self.settings_dialog = dialog
+        dialog.open()
+
+    def show_shortcuts(self) -> None:
+        if self.help_overlay is None:
+            self.help_overlay = HelpOverlay(self, shortcuts_of_menus(self.menus))
+        self.help_overlay.open()
+
+    # ------------------------------------------------------------------ closing
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_ui_state()
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop background work and release the database and the document worker."""
+        if self._closing:
+            return
+        self._closing = True
+        self.runner.cancel_all()
+        if self._has_viewer() and hasattr(self.viewer, "shutdown"):
+            try:
+                self.viewer.shutdown()
+            except Exception:
+                log.exception("viewer shutdown failed")
+        if self.review_window is not None:
+            self.review_window.close()
+        self.runner.wait(10000)
+        if self.db is not None:
+            self.db.dispose()
+
+
+def _local_files(urls: Sequence[QUrl]) -> list[Path]:
+    return [Path(u.toLocalFile()) for u in urls if u.isLocalFile() and u.toLocalFile()]
+
+
+__all__ = ["MainWindow", "ui_settings"]

@@ -77,6 +77,8 @@ DEFAULT_MAX_IMAGE_PIXELS = 100_000_000
 MAX_FILE_BYTES = 256 * 1024 * 1024
 
 _WORKER_SCRIPT = Path(__file__).with_name("_document_worker.py")
+#: First argument that makes a frozen ECMS executable act as the document worker.
+WORKER_FLAG = "--document-worker"
 _FRAME_LIMIT = 512 * 1024 * 1024
 
 
@@ -349,11 +351,13 @@ class DocumentSandbox:
         if self._worker_command:
             return [*self._worker_command, "--memory-limit", str(self.memory_limit)]
         if getattr(sys, "frozen", False):
-            raise DocumentError("Documents cannot be opened: this build has no document worker configured.")
+            # A frozen build (PyInstaller) has no Python interpreter: the program itself serves as
+            # the worker when started with --document-worker (see ecms_desktop/app.py and cli).
+            start = [sys.executable, WORKER_FLAG]
+        else:
+            start = [sys.executable, "-I", str(_WORKER_SCRIPT)]
         return [
-            sys.executable,
-            "-I",
-            str(_WORKER_SCRIPT),
+            *start,
             "--memory-limit",
             str(self.memory_limit),
             "--cache-size",

@@ -1,0 +1,7 @@
+"""Frozen entry point of the `ecms` command-line tool."""
+
+import sys
+
+from ecms_desktop.cli import main
+
+sys.exit(main())

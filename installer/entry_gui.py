@@ -1,0 +1,12 @@
+"""Frozen entry point of the GUI (also serves as the document worker when started with --document-worker)."""
+
+import sys
+
+if sys.argv[1:2] == ["--document-worker"]:
+    from ecms_desktop.services import _document_worker
+
+    sys.exit(_document_worker.main(sys.argv[2:]))
+
+from ecms_desktop.app import main
+
+sys.exit(main())

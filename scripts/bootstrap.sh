@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Set up (or update) the project's virtual environment in .venv: Python packages from PyPI, and the
+# few system libraries Qt needs on a bare Debian/Ubuntu machine. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+  echo "ECMS Desktop needs Python 3.11 or newer (found: $("$PYTHON" --version 2>&1))." >&2
+  exit 1
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "== Creating the virtual environment in .venv"
+  "$PYTHON" -m venv .venv
+fi
+
+stamp=.venv/.ecms-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "== Installing ECMS Desktop and its test tools into .venv"
+  .venv/bin/python -m pip install --quiet --upgrade pip "setuptools>=77" wheel
+  .venv/bin/python -m pip install --quiet -e ".[test]"
+  touch "$stamp"
+fi
+
+# Qt's offscreen and xcb platforms need a few shared libraries that minimal images lack.
+if ! QT_QPA_PLATFORM=offscreen .venv/bin/python -c 'from PySide6.QtWidgets import QApplication; QApplication([])' \
+    >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
+    echo "== Installing the system libraries Qt needs (apt-get)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0 \
+      libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 fonts-dejavu-core >/dev/null
+  else
+    echo "Qt cannot start: install libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 (as root: apt-get)." >&2
+    exit 1
+  fi
+fi

@@ -117,7 +117,7 @@ def test_thumbnails_fill_in_and_select_pages(qtbot, viewer):
 def test_zoom_fit_and_rotate(qtbot, viewer):
     show(qtbot, viewer, make_pdf(2, landscape_page=1))
     assert viewer.fit_mode == "width"
-    w_fit, h_fit = page_size(viewer)
+    w_fit, _ = page_size(viewer)
     assert w_fit <= viewer.scroll.viewport().width()
     with qtbot.waitSignal(viewer.page_painted, timeout=10000):
         viewer.set_zoom(1.0)

@@ -1,0 +1,773 @@
+"""The certificate edit form, built from the rules pack for the certificate's state(s), form and reason.
+
+Edits are made on a copy; Save calls ``CertificateService.save`` once with the version the form was
+loaded with, so a change someone else saved meanwhile is never overwritten (the user is told and can
+reload). Archive / Unarchive ask for a reason. The History tab shows the audit trail.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ecms_desktop.errors import Cancelled, ConflictError, ValidationError
+from ecms_desktop.models.enums import ReviewState, Status
+from ecms_desktop.rules import RulesPack, UnknownFormError
+from ecms_desktop.services.certificate_service import CertificateDetail, CertificateInput, CertificateService, LineInput
+from ecms_desktop.services.database import Database
+from ecms_desktop.services.form_spec import (
+    ExpiryDecider,
+    FieldFinding,
+    FormSpec,
+    build_form_spec,
+    form_choices,
+    load_expiry_decider,
+    local_findings,
+    parse_date,
+    parse_states,
+)
+from ecms_desktop.views.error_presenter import present_error
+from ecms_desktop.views.form_builder import REQUIRED_MARK, SEVERITY_COLOURS, FormBuilder, MessageLabel
+from ecms_desktop.views.history_view import HistoryView
+from ecms_desktop.views.reason_dialog import ReasonDialog
+from ecms_desktop.views.task_runner import TaskRunner
+
+STATUS_COLOURS = {
+    Status.ACTIVE: ("#1b5e20", "#dcefdc"),
+    Status.EXPIRING_SOON: ("#7a4f00", "#fff0c8"),
+    Status.EXPIRED: ("#8e1b1b", "#f8dada"),
+    Status.PENDING_REVIEW: ("#1f4e8c", "#dde8f7"),
+    Status.REJECTED: ("#5c2a7a", "#eadcf3"),
+    Status.ARCHIVED: ("#444444", "#e4e4e4"),
+}
+_DATE_ATTRS = ("signed_date", "effective_date")
+#: Finding field names that are shown somewhere other than a generated field.
+_ALIASES = {"signature": "signed", "form_code": "form", "states": "state", "expiry_date": "expiry_override",
+            "expiry": "expiry_override", "lines": "state", "state_tax_id": "coverage"}
+
+
+def status_badge_style(status: Status) -> str:
+    fg, bg = STATUS_COLOURS.get(status, ("#333333", "#eeeeee"))
+    return (f"color: {fg}; background: {bg}; border: 1px solid {fg}; border-radius: 9px; "
+            "padding: 1px 9px; font-weight: bold;")
+
+
+def _date_text(value: dt.date | None) -> str:
+    return value.isoformat() if value else ""
+
+
+class CertificateForm(QWidget):
+    """Edit one certificate. ``load(detail)`` shows it (None empties the form); ``saved(detail)`` fires
+    after a save, archive or unarchive with the new :class:`CertificateDetail`; ``archive_requested()``
+    fires when the user asks to archive or unarchive (the form then asks the reason and does it
+    itself). ``show_findings(findings)`` shows validation messages next to their fields."""
+
+    saved = Signal(object)
+    archive_requested = Signal()
+    conflict_detected = Signal(str)
+    loaded = Signal(object)
+
+    def __init__(self, db: Database, rules: RulesPack, parent: QWidget | None = None, *,
+                 runner: TaskRunner | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("certificateForm")
+        self.db, self.rules = db, rules
+        self.runner = runner or TaskRunner(self, max_threads=2)
+        self.service = CertificateService(db, rules)
+        self.detail: CertificateDetail | None = None
+        self.spec: FormSpec | None = None
+        self._as_of = dt.date.today()
+        self._raw: dict[str, Any] = {}
+        self._states: tuple[str, ...] = ()
+        self._form_code = ""
+        self._reason = ""
+        self._decider: ExpiryDecider | None = None
+        self._decider_company: int | None = None
+        self._saving = False
+        self._reason_dialog: ReasonDialog | None = None
+        self._build()
+        self.load(None)
+
+    # ------------------------------------------------------------------ layout
+
+    def _build(self) -> None:
+        self.title = QLabel("")
+        self.title.setObjectName("formTitle")
+        self.title.setStyleSheet("font-size: 12pt; font-weight: bold;")
+        self.title.setWordWrap(True)
+        self.badge = QLabel("")
+        self.badge.setObjectName("statusBadge")
+        head = QHBoxLayout()
+        head.addWidget(self.title, 1)
+        head.addWidget(self.badge, 0, Qt.AlignmentFlag.AlignTop)
+
+        self.banner = QWidget()
+        self.banner.setObjectName("formBanner")
+        self.banner.setStyleSheet("#formBanner { background: #fdecea; border: 1px solid #c62828; }")
+        bl = QHBoxLayout(self.banner)
+        self.banner_label = QLabel("")
+        self.banner_label.setObjectName("bannerText")
+        self.banner_label.setWordWrap(True)
+        self.reload_button = QPushButton("Reload")
+        self.reload_button.setObjectName("reloadButton")
+        self.reload_button.setToolTip("Load the certificate as it is now in the database (your edits are dropped)")
+        self.reload_button.clicked.connect(self.reload)
+        bl.addWidget(self.banner_label, 1)
+        bl.addWidget(self.reload_button)
+        self.banner.setVisible(False)
+
+        # Selectors: the states, the form and the reason decide the rest of the form.
+        sel = QGroupBox("Certificate")
+        sel.setObjectName("group_selectors")
+        sf = QFormLayout(sel)
+        sf.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.states_edit = QLineEdit()
+        self.states_edit.setObjectName("field_states")
+        self.states_edit.setPlaceholderText("Two-letter codes, e.g. TX or WA, NC, OH")
+        self.states_edit.setToolTip("The state(s) the certificate covers. A multi-state form lists several.")
+        self.states_edit.editingFinished.connect(self._on_states_edit_editing_finished)
+        self.states_msg = MessageLabel("state")
+        self.form_combo = QComboBox()
+        self.form_combo.setObjectName("field_form")
+        self.form_combo.setToolTip("The certificate form the customer used")
+        self.form_combo.activated.connect(self._on_form_combo_activated)
+        self.form_msg = MessageLabel("form")
+        self.reason_combo = QComboBox()
+        self.reason_combo.setObjectName("field_exempt_reason")
+        self.reason_combo.setToolTip("The exempt reasons this form allows")
+        self.reason_combo.activated.connect(self._on_reason_combo_activated)
+        self.reason_msg = MessageLabel("exempt_reason")
+        for label, editor, msg in (("States", self.states_edit, self.states_msg),
+                                   ("Form", self.form_combo, self.form_msg),
+                                   ("Exempt reason", self.reason_combo, self.reason_msg)):
+            cell = QWidget()
+            v = QVBoxLayout(cell)
+            v.setContentsMargins(0, 0, 0, 0)
+            v.setSpacing(1)
+            v.addWidget(editor)
+            v.addWidget(msg)
+            lab = QLabel(label + REQUIRED_MARK)
+            lab.setBuddy(editor)
+            sf.addRow(lab, cell)
+        self.form_note = QLabel("")
+        self.form_note.setObjectName("formNote")
+        self.form_note.setWordWrap(True)
+        self.form_note.setStyleSheet("color: palette(mid);")
+        sf.addRow(self.form_note)
+
+        self.builder = FormBuilder()
+        self.builder.edited.connect(self._on_builder_edited)
+
+        # Coverage lines (multi-state forms) and the expiry.
+        self.coverage_box = QGroupBox("States covered")
+        self.coverage_box.setObjectName("group_coverage")
+        cl = QVBoxLayout(self.coverage_box)
+        self.coverage_table = QTableWidget(0, 6)
+        self.coverage_table.setObjectName("coverageTable")
+        self.coverage_table.setHorizontalHeaderLabels(["State", "Accepts form", "State ID", "Expiry", "Status",
+                                                       "Basis"])
+        self.coverage_table.verticalHeader().setVisible(False)
+        self.coverage_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.coverage_table.setEditTriggers(QAbstractItemView.EditTrigger.AllEditTriggers)
+        hh = self.coverage_table.horizontalHeader()
+        hh.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        hh.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
+        self.coverage_table.setMinimumHeight(120)
+        self.coverage_msg = MessageLabel("coverage")
+        cl.addWidget(self.coverage_table)
+        cl.addWidget(self.coverage_msg)
+
+        self.expiry_box = QGroupBox("Expiry")
+        self.expiry_box.setObjectName("group_expiry")
+        ef = QFormLayout(self.expiry_box)
+        ef.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.expiry_value = QLabel("")
+        self.expiry_value.setObjectName("expiryComputed")
+        self.expiry_value.setStyleSheet("font-weight: bold;")
+        self.expiry_basis = QLabel("")
+        self.expiry_basis.setObjectName("expiryBasis")
+        self.expiry_basis.setWordWrap(True)
+        self.expiry_source = QLabel("")
+        self.expiry_source.setObjectName("expirySource")
+        self.expiry_source.setWordWrap(True)
+        self.expiry_source.setStyleSheet("color: palette(mid); font-size: 8pt;")
+        self.expiry_printed = QLabel("")
+        self.expiry_printed.setObjectName("expiryPrinted")
+        self.expiry_printed.setWordWrap(True)
+        self.override_edit = QLineEdit()
+        self.override_edit.setObjectName("field_expiry_override")
+        self.override_edit.setPlaceholderText("YYYY-MM-DD (leave empty to use the computed date)")
+        self.override_edit.setToolTip("Set the expiry by hand (e.g. the date printed on the certificate); "
+                                      "a reason is then required")
+        self.override_edit.textChanged.connect(self._on_override_edit_text_changed)
+        self.override_edit.editingFinished.connect(self._refresh_expiry)
+        self.override_msg = MessageLabel("expiry_override")
+        self.override_reason_edit = QLineEdit()
+        self.override_reason_edit.setObjectName("field_expiry_override_reason")
+        self.override_reason_edit.setPlaceholderText("Why the computed expiry does not apply")
+        self.override_reason_msg = MessageLabel("expiry_override_reason")
+        self.override_reason_label = QLabel("Override reason")
+        self.override_reason_label.setTextFormat(Qt.TextFormat.RichText)
+        ef.addRow("Computed expiry", self.expiry_value)
+        ef.addRow("Basis", self.expiry_basis)
+        ef.addRow("Source", self.expiry_source)
+        ef.addRow(self.expiry_printed)
+        ef.addRow("Override date", self._stack(self.override_edit, self.override_msg))
+        ef.addRow(self.override_reason_label, self._stack(self.override_reason_edit, self.override_reason_msg))
+
+        self.general_msg = MessageLabel("general")
+
+        body = QWidget()
+        bv = QVBoxLayout(body)
+        bv.addWidget(sel)
+        bv.addWidget(self.general_msg)
+        bv.addWidget(self.builder)
+        bv.addWidget(self.coverage_box)
+        bv.addWidget(self.expiry_box)
+        bv.addStretch(1)
+        self.scroll = QScrollArea()
+        self.scroll.setObjectName("formScroll")
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setWidget(body)
+
+        self.history = HistoryView(self.db, self.runner)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("formTabs")
+        self.tabs.addTab(self.scroll, "Certificate")
+        self.tabs.addTab(self.history, "History")
+        self.tabs.currentChanged.connect(self._on_tabs_current_changed)
+
+        self.save_button = QPushButton("Save")
+        self.save_button.setObjectName("saveButton")
+        self.save_button.setToolTip("Save your changes (Ctrl+S)")
+        self.save_button.clicked.connect(self.save)
+        self.revert_button = QPushButton("Revert")
+        self.revert_button.setObjectName("revertButton")
+        self.revert_button.setToolTip("Drop your changes and show the certificate as stored")
+        self.revert_button.clicked.connect(self._on_revert_button_clicked)
+        self.archive_button = QPushButton("Archive…")
+        self.archive_button.setObjectName("archiveButton")
+        self.archive_button.clicked.connect(self.request_archive)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.archive_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.revert_button)
+        buttons.addWidget(self.save_button)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addLayout(head)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.tabs, 1)
+        layout.addLayout(buttons)
+
+        save_sc = QShortcut(QKeySequence.StandardKey.Save, self)
+        save_sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        save_sc.activated.connect(self.save)
+
+    @staticmethod
+    def _stack(editor: QWidget, msg: QLabel) -> QWidget:
+        cell = QWidget()
+        v = QVBoxLayout(cell)
+        v.setContentsMargins(0, 0, 0, 0)
+        v.setSpacing(1)
+        v.addWidget(editor)
+        v.addWidget(msg)
+        return cell
+
+    # ------------------------------------------------------------------ public API
+
+    def set_as_of(self, date: dt.date) -> None:
+        """The date statuses and expiries are shown as of."""
+        self._as_of = date
+        if self.detail is not None:
+            self._refresh_expiry()
+
+    @property
+    def as_of(self) -> dt.date:
+        return self._as_of
+
+    def load(self, detail: CertificateDetail | None) -> None:
+        """Show a certificate (a fresh copy to edit), or an empty, disabled form for None."""
+        self.detail = detail
+        self.banner.setVisible(False)
+        enabled = detail is not None
+        for w in (self.tabs, self.save_button, self.revert_button, self.archive_button):
+            w.setEnabled(enabled)
+        if detail is None:
+            self.title.setText("No certificate selected")
+            self.badge.setVisible(False)
+            self._raw, self._states, self._form_code, self._reason = {}, (), "", ""
+            self.spec = None
+            self.builder.clear()
+            self.builder.setVisible(False)
+            self.history.load(None)
+            return
+        self.builder.setVisible(True)
+        d = detail.data
+        self.title.setText(f"{detail.customer_name} ({detail.customer_number}) — certificate {detail.id}")
+        self.badge.setText(detail.status.label)
+        self.badge.setStyleSheet(status_badge_style(detail.status))
+        self.badge.setVisible(True)
+        self.archive_button.setText("Unarchive…" if detail.review_state == ReviewState.ARCHIVED else "Archive…")
+        self.archive_button.setToolTip("Bring the certificate back into use (asks why)"
+                                       if detail.review_state == ReviewState.ARCHIVED
+                                       else "Take the certificate out of use (asks why)")
+        self._raw = self._raw_from_input(d)
+        self._states = tuple(line.state for line in d.lines)
+        self._form_code, self._reason = d.form_code, d.exempt_reason
+        self.override_edit.setText(_date_text(d.expiry_override))
+        self.override_reason_edit.setText(d.expiry_override_reason)
+        if self._decider_company != d.company_id:
+            self._decider, self._decider_company = None, d.company_id
+            self._load_decider(d.company_id)
+        self._rebuild(keep_typed=False)
+        if self.tabs.currentWidget() is self.history:
+            self.history.load(detail.id)
+        else:
+            self.history.load(None)
+        self.loaded.emit(detail)
+
+    def reload(self) -> None:
+        """Load the stored certificate again (dropping edits); used after a conflict."""
+        if self.detail is None:
+            return
+        cert_id, as_of = self.detail.id, self._as_of
+        self.runner.run(lambda p, c: self.service.get(cert_id, as_of), on_done=self.load,
+                        on_error=lambda e: present_error(self, e))
+
+    def show_findings(self, findings: list[Any]) -> None:
+        """Show validation findings next to their fields (``.field``, ``.severity``, ``.message``,
+        ``.state``). Findings for a state go to that state's coverage line; others whose field is
+        not on the form go to the top of the form. Replaces the messages shown before."""
+        for label in self._message_labels():
+            label.set_items([])
+        rows: dict[str, list[tuple[str, str]]] = {}
+        for f in findings:
+            severity = str(getattr(f, "severity", "error") or "error")
+            message = str(getattr(f, "message", f))
+            state = str(getattr(f, "state", "") or "")
+            name = str(getattr(f, "field", "") or "")
+            name = _ALIASES.get(name, name)
+            if state and self.spec is not None and self.spec.multistate and name in ("coverage", "state", "form"):
+                rows.setdefault(state, []).append((severity, message))
+                self.coverage_msg.add(severity, f"{state}: {message}")
+                continue
+            label = self._label_for(name)
+            if label is None:
+                label = self.general_msg
+                if name and name not in ("general", ""):
+                    message = f"{name.replace('_', ' ').capitalize()}: {message}"
+            label.add(severity, message)
+        self._mark_coverage_rows(rows)
+
+    def findings_shown(self) -> dict[str, list[tuple[str, str]]]:
+        """The messages on screen by field (for tests and screenshots)."""
+        return {lab.objectName()[4:]: list(lab.items) for lab in self._message_labels() if lab.items}
+
+    def is_dirty(self) -> bool:
+        """Whether the form holds edits not saved yet."""
+        if self.detail is None:
+            return False
+        try:
+            return self.collect() != self.detail.data
+        except ValueError:
+            return True
+
+    def collect(self) -> CertificateInput:
+        """The certificate as edited (a new CertificateInput); ValueError for a date that cannot be read."""
+        assert self.detail is not None
+        raw = {**self._raw, **self.builder.raw_values()}
+        changes: dict[str, Any] = {}
+        errors: list[str] = []
+        for key, value in raw.items():
+            if key in _DATE_ATTRS:
+                try:
+                    changes[key] = parse_date(str(value or ""))
+                except ValueError as exc:
+                    errors.append(f"{key}: {exc}")
+            elif key in ("signed",):
+                changes[key] = bool(value)
+            elif key != "state_tax_ids":
+                changes[key] = value if value is not None else ""
+        try:
+            changes["expiry_override"] = parse_date(self.override_edit.text())
+        except ValueError as exc:
+            errors.append(f"expiry_override: {exc}")
+        changes["expiry_override_reason"] = (self.override_reason_edit.text()
+                                             if self.override_edit.text().strip() else "")
+        if errors:
+            raise ValueError("; ".join(errors))
+        ids = self._state_ids()
+        old_lines = {line.state: line for line in self.detail.data.lines}
+        lines = tuple(LineInput(s, ids.get(s, old_lines[s].state_tax_id if s in old_lines else ""),
+                                old_lines[s].local_jurisdictions if s in old_lines else ())
+                      for s in self._states)
+        changes.update(form_code=self._form_code, exempt_reason=self._reason, lines=lines)
+        known = set(CertificateInput.__dataclass_fields__)
+        return replace(self.detail.data, **{k: v for k, v in changes.items() if k in known})
+
+    def focus_first_field(self) -> str:
+        """Put the cursor where the accountant types next: the first empty required field, else the
+        first field. Returns the field's storage name."""
+        target = ""
+        for key in self.builder.order:
+            spec = self.builder.specs[key]
+            if spec.required and spec.kind != "info" and self.builder.is_empty(key):
+                target = key
+                break
+        if not target:
+            target = next((k for k in self.builder.order if self.builder.specs[k].kind != "info"), "")
+        editor = self.builder.editor(target) if target else None
+        if editor is not None:
+            self.tabs.setCurrentIndex(0)
+            editor.setFocus(Qt.FocusReason.OtherFocusReason)
+            self.scroll.ensureWidgetVisible(editor)
+        return target
+
+    def save(self) -> None:
+        """Save the edited copy once, with the version it was loaded with."""
+        if self.detail is None or self._saving:
+            return
+        try:
+            data = self.collect()
+        except ValueError as exc:
+            findings = []
+            for part in str(exc).split("; "):
+                name, _, text = part.partition(": ")
+                findings.append(FieldFinding(name, "error", text))
+            self.show_findings(findings)
+            return
+        self._run_change(lambda: self.service.save(self.detail.id, data,  # type: ignore[union-attr]
+                                                   expected_version=self.detail.version,  # type: ignore[union-attr]
+                                                   as_of=self._as_of))
+
+    def request_archive(self) -> None:
+        """Archive (or unarchive) after asking the reason."""
+        if self.detail is None:
+            return
+        self.archive_requested.emit()
+        archived = self.detail.review_state == ReviewState.ARCHIVED
+        dlg = ReasonDialog("Unarchive certificate" if archived else "Archive certificate",
+                           ("Why is this certificate brought back into use?" if archived else
+                            "Why is this certificate taken out of use? It will no longer cover new sales."),
+                           self, ok_text="Unarchive" if archived else "Archive",
+                           suggestions=() if archived else ("replaced by a newer certificate",
+                                                            "customer closed"))
+        self._reason_dialog = dlg
+        dlg.accepted.connect(lambda: self._archive(dlg.reason(), archived))
+        dlg.finished.connect(dlg.deleteLater)
+        dlg.open()
+
+    @property
+    def reason_dialog(self) -> ReasonDialog | None:
+        """The reason dialog currently open (tests type into it)."""
+        return self._reason_dialog
+
+    # ------------------------------------------------------------------ internals
+
+    def _archive(self, reason: str, archived: bool) -> None:
+        self._reason_dialog = None
+        if self.detail is None:
+            return
+        cert_id, version, as_of = self.detail.id, self.detail.version, self._as_of
+        if archived:
+            self._run_change(lambda: self.service.unarchive(cert_id, reason, expected_version=version, as_of=as_of))
+        else:
+            self._run_change(lambda: self.service.archive(cert_id, reason, expected_version=version, as_of=as_of))
+
+    def _run_change(self, call: Any) -> None:
+        self._saving = True
+        self.save_button.setEnabled(False)
+
+        def done(detail: CertificateDetail) -> None:
+            self._saving = False
+            self.save_button.setEnabled(True)
+            self.load(detail)
+            self.saved.emit(detail)
+
+        def failed(error: BaseException) -> None:
+            self._saving = False
+            self.save_button.setEnabled(True)
+            if isinstance(error, Cancelled):
+                return
+            if isinstance(error, ConflictError):
+                self.banner_label.setText(f"{error}\n\nYour edits are still in the form; press Reload to see the "
+                                          "current version (your edits will be dropped).")
+                self.banner.setVisible(True)
+                self.conflict_detected.emit(str(error))
+                return
+            if isinstance(error, ValidationError) and error.problems:
+                self.show_findings([FieldFinding(p.column or "general", "error", p.message)
+                                    for p in error.problems])
+                return
+            if isinstance(error, ValidationError):
+                self.show_findings([FieldFinding("general", "error", str(error))])
+                return
+            present_error(self, error)
+
+        self.runner.run(lambda p, c: call(), on_done=done, on_error=failed)
+
+    def _load_decider(self, company_id: int) -> None:
+        db, rules = self.db, self.rules
+
+        def done(decider: ExpiryDecider) -> None:
+            if self._decider_company == company_id:
+                self._decider = decider
+                if self.detail is not None:
+                    self._refresh_expiry()
+
+        self.runner.run(lambda p, c: load_expiry_decider(db, rules, company_id), on_done=done,
+                        on_error=lambda e: None)
+
+    @staticmethod
+    def _raw_from_input(d: CertificateInput) -> dict[str, Any]:
+        raw: dict[str, Any] = {}
+        for name in ("certificate_number", "purchaser_name", "purchaser_address", "purchaser_tax_id",
+                     "purchaser_ein", "business_type", "business_description", "property_description",
+                     "exemption_detail", "po_number", "signer_name", "signer_title", "notes",
+                     "certificate_type"):
+            raw[name] = getattr(d, name)
+        raw["signed"] = d.signed
+        raw["signed_date"] = _date_text(d.signed_date)
+        raw["effective_date"] = _date_text(d.effective_date)
+        raw["state_tax_ids"] = {line.state: line.state_tax_id for line in d.lines}
+        return raw
+
+    def _dates(self) -> tuple[dt.date | None, dt.date | None, dt.date | None]:
+        def safe(text: str) -> dt.date | None:
+            try:
+                return parse_date(text)
+            except ValueError:
+                return None
+        raw = self._raw
+        return (safe(str(raw.get("effective_date") or "")), safe(str(raw.get("signed_date") or "")),
+                safe(self.override_edit.text()))
+
+    def _make_spec(self) -> FormSpec:
+        effective, signed, override = self._dates()
+        raw = self._raw
+        present = [k for k, v in raw.items() if v not in (None, "", False) and not isinstance(v, dict)]
+        assert self.detail is not None
+        return build_form_spec(
+            self.rules, form_code=self._form_code, states=self._states, exempt_reason=self._reason,
+            certificate_type=str(raw.get("certificate_type") or "blanket"), effective_date=effective,
+            signed_date=signed, expiry_override=override,
+            expiry_override_reason=self.override_reason_edit.text(), state_tax_ids=self._state_ids(),
+            present=present, review_state=self.detail.review_state, as_of=self._as_of,
+            decide=self._decider,
+        )
+
+    def _state_ids(self) -> dict[str, str]:
+        ids = dict(self._raw.get("state_tax_ids") or {})
+        for r in range(self.coverage_table.rowCount()):
+            st, val = self.coverage_table.item(r, 0), self.coverage_table.item(r, 2)
+            if st is not None and val is not None and self.coverage_box.isVisible():
+                ids[st.text()] = val.text().strip()
+        return ids
+
+    def _rebuild(self, *, keep_typed: bool = True) -> None:
+        """Rebuild the generated fields for the current states, form and reason (values kept)."""
+        if self.detail is None:
+            return
+        if not keep_typed:
+            self.builder.clear()
+            self.coverage_table.setRowCount(0)
+        if self.builder.editors and keep_typed:
+            self._raw.update(self.builder.raw_values())
+        self._raw["state_tax_ids"] = self._state_ids()
+        self.states_edit.setText(", ".join(self._states))
+        self.form_combo.clear()
+        for choice in form_choices(self.rules, self._states, self._form_code):
+            label = choice.label if len(choice.label) < 70 else choice.label[:67] + "…"
+            if choice.multistate and not choice.accepted:
+                label += "  (not accepted in every state listed)"
+            self.form_combo.addItem(label, choice.code)
+        idx = self.form_combo.findData(self.rules.form(self._form_code).code if self._known_form() else
+                                       self._form_code)
+        self.form_combo.setCurrentIndex(max(idx, 0))
+        self.spec = spec = self._make_spec()
+        self.reason_combo.clear()
+        for code, label in spec.reasons:
+            self.reason_combo.addItem(label, code)
+        if not spec.reason_allowed:
+            self.reason_combo.addItem(f"{self._reason} (not on this form)", self._reason)
+        self.reason_combo.setCurrentIndex(max(self.reason_combo.findData(self._reason), 0))
+        note = spec.form_name
+        if spec.single_use_allowed:
+            note += " · may be used for a single purchase"
+        self.form_note.setText(note)
+        self.form_note.setToolTip(spec.form_note)
+        self.builder.build(spec, self._raw, seller=self.detail.company_name)
+        self._fill_coverage(spec)
+        self._fill_expiry(spec)
+        self._show_local_findings()
+
+    def _known_form(self) -> bool:
+        try:
+            self.rules.form(self._form_code)
+        except UnknownFormError:
+            return False
+        return True
+
+    def _refresh_expiry(self) -> None:
+        if self.detail is None or not self._states:
+            return
+        if self.builder.editors:
+            self._raw.update(self.builder.raw_values())
+        self._raw["state_tax_ids"] = self._state_ids()
+        self.spec = spec = self._make_spec()
+        self._fill_coverage(spec)
+        self._fill_expiry(spec)
+
+    def _fill_coverage(self, spec: FormSpec) -> None:
+        t = self.coverage_table
+        t.blockSignals(True)
+        t.setRowCount(len(spec.coverage))
+        for r, line in enumerate(spec.coverage):
+            status = line.status.label if line.status else ""
+            values = [line.state, "yes" if line.accepted else "NO", line.state_tax_id,
+                      _date_text(line.expiry_date) or "no expiry", status, line.expiry_basis]
+            for c, text in enumerate(values):
+                item = QTableWidgetItem(text)
+                if c != 2:
+                    item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+                else:
+                    item.setToolTip(f"{line.permit_label}: {line.permit_hint}")
+                if c == 1:
+                    item.setToolTip(line.acceptance_message)
+                    if not line.accepted:
+                        item.setForeground(QColor(SEVERITY_COLOURS["error"]))
+                if c == 5:
+                    item.setToolTip(f"{line.expiry_basis}\nSource: {line.expiry_source}")
+                t.setItem(r, c, item)
+        t.blockSignals(False)
+        self.coverage_box.setVisible(spec.multistate)
+        t.setFixedHeight(t.horizontalHeader().height() + sum(t.rowHeight(r) for r in range(t.rowCount())) + 6)
+
+    def _mark_coverage_rows(self, rows: dict[str, list[tuple[str, str]]]) -> None:
+        t = self.coverage_table
+        for r in range(t.rowCount()):
+            state_item = t.item(r, 0)
+            if state_item is None:
+                continue
+            items = rows.get(state_item.text(), [])
+            worst = "error" if any(s == "error" for s, _ in items) else ("warning" if items else "")
+            for c in range(t.columnCount()):
+                it = t.item(r, c)
+                if it is None:
+                    continue
+                if worst:
+                    it.setBackground(QColor("#fbe3e3" if worst == "error" else "#fff1cf"))
+                else:
+                    it.setData(Qt.ItemDataRole.BackgroundRole, None)
+            if items:
+                state_item.setToolTip("\n".join(m for _, m in items))
+
+    def _fill_expiry(self, spec: FormSpec) -> None:
+        e = spec.expiry
+        if e.override is not None:
+            value = f"{e.override.isoformat()} (set by hand)"
+        elif e.date is not None:
+            value = e.date.isoformat()
+            if self.detail is not None:
+                left = (e.date - self._as_of).days
+                value += f"  ({left} days left as of {self._as_of.isoformat()})" if left >= 0 else \
+                    f"  (expired {-left} days before {self._as_of.isoformat()})"
+        else:
+            value = "No expiry"
+        self.expiry_value.setText(value)
+        self.expiry_basis.setText(e.basis + (f" · confidence: {e.confidence}" if e.confidence else ""))
+        self.expiry_source.setText(e.source)
+        self.expiry_printed.setText(
+            "This form prints an expiration date: compare it with the computed date. If they differ, "
+            "type the printed date as the override with the reason." if e.printed_on_form else "")
+        self.expiry_printed.setVisible(e.printed_on_form)
+        self._on_override_edit_text_changed(self.override_edit.text())
+
+    def _show_local_findings(self) -> None:
+        if self.spec is None:
+            return
+        raw = {**self._raw, **self.builder.raw_values()}
+        raw["expiry_override_reason"] = self.override_reason_edit.text()
+        raw["state_tax_ids"] = self._state_ids()
+        self.show_findings(local_findings(self.spec, raw))
+
+    def _message_labels(self) -> list[MessageLabel]:
+        return [*self.builder.messages.values(), self.states_msg, self.form_msg, self.reason_msg,
+                self.coverage_msg, self.override_msg, self.override_reason_msg, self.general_msg]
+
+    def _label_for(self, name: str) -> MessageLabel | None:
+        fixed = {"state": self.states_msg, "form": self.form_msg, "exempt_reason": self.reason_msg,
+                 "coverage": self.coverage_msg, "expiry_override": self.override_msg,
+                 "expiry_override_reason": self.override_reason_msg, "general": self.general_msg}
+        if name in fixed:
+            return fixed[name]
+        return self.builder.message_label(name)
+
+    # ------------------------------------------------------------------ slots
+
+    def _on_states_edit_editing_finished(self) -> None:
+        states = parse_states(self.states_edit.text())
+        if states != self._states:
+            self._states = states
+            self._rebuild()
+
+    def _on_form_combo_activated(self, index: int) -> None:
+        code = self.form_combo.itemData(index)
+        if code and code != self._form_code:
+            self._form_code = code
+            if self.spec is not None:
+                form = self.rules.form(code)
+                if self._reason not in form.exempt_reasons and len(form.exempt_reasons) == 1:
+                    self._reason = form.exempt_reasons[0]
+            self._rebuild()
+
+    def _on_reason_combo_activated(self, index: int) -> None:
+        code = self.reason_combo.itemData(index)
+        if code and code != self._reason:
+            self._reason = code
+            self._rebuild()
+
+    def _on_builder_edited(self, attr: str) -> None:
+        if attr == "certificate_type":
+            self._rebuild()
+        elif attr in _DATE_ATTRS:
+            self._refresh_expiry()
+
+    def _on_override_edit_text_changed(self, text: str) -> None:
+        on = bool(text.strip())
+        self.override_reason_edit.setEnabled(on)
+        self.override_reason_edit.setProperty("required", on)
+        self.override_reason_label.setText("Override reason" + (REQUIRED_MARK if on else ""))
+
+    def _on_revert_button_clicked(self) -> None:
+        self.load(self.detail)
+
+    def _on_tabs_current_changed(self, index: int) -> None:
+        if self.tabs.widget(index) is self.history and self.detail is not None:
+            self.history.load(self.detail.id)
+
+
+__all__ = ["CertificateForm", "status_badge_style"]

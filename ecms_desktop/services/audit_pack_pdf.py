@@ -1,0 +1,650 @@
+"""The audit pack's PDF book: reportlab pages merged with the certificates' own pages by PyMuPDF.
+
+Order: a cover with the company's branding and the scope; a table of contents; for each customer
+and state a summary page followed by the pages of each certificate's stored documents; appendices
+with the validation findings, permit checks and the audit trail. Every page carries "Page N of M";
+the PDF's bookmarks are the table of contents, entry for entry.
+
+Stored documents came from customers and are untrusted: each is first probed in the document
+sandbox (a separate, memory-capped process with a time limit). A file the sandbox refuses gets a
+placeholder page saying why; images are rendered by the sandbox and placed on a page; PDFs that
+passed the probe are copied page by page with their annotations and form fields flattened into the
+page (no scripts, links or actions survive into the book). The original files are in the pack
+unchanged.
+
+Deterministic: reportlab runs in invariant mode and the final file gets fixed metadata dates (the
+generation time) and no random ID, so the same content and ``generated_at`` give the same bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+import pymupdf
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_RIGHT
+from reportlab.lib.pagesizes import letter
+from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
+from reportlab.lib.units import inch
+from reportlab.lib.utils import ImageReader
+from reportlab.platypus import (
+    BaseDocTemplate,
+    Flowable,
+    Frame,
+    KeepTogether,
+    LongTable,
+    PageBreak,
+    PageTemplate,
+    Paragraph,
+    Spacer,
+    Table,
+    TableStyle,
+)
+
+from ecms_desktop.errors import Cancelled, DocumentError
+from ecms_desktop.services.audit_pack_service import (
+    PackCertificate,
+    PackContent,
+    PackDocument,
+    PackLine,
+    SectionTable,
+)
+
+PAGE = letter
+MARGIN = 0.7 * inch
+PLACEHOLDER_REASON_LIMIT = 600
+
+
+@dataclass
+class PdfResult:
+    pages: int
+    problems: list[str] = field(default_factory=list)
+    toc: list[list[Any]] = field(default_factory=list)
+
+
+@dataclass
+class _DocPlan:
+    cert: PackCertificate
+    doc: PackDocument
+    path: Path
+    kind: str  # pdf | image | failed
+    pages: int
+    reason: str = ""
+
+
+@dataclass
+class _Group:
+    folder: str
+    label: str
+    state: str
+    items: list[tuple[PackCertificate, PackLine]]
+    docs: list[_DocPlan]
+
+    @property
+    def doc_pages(self) -> int:
+        return sum(d.pages for d in self.docs)
+
+
+def _color(hex_color: str) -> colors.Color:
+    try:
+        return colors.HexColor(hex_color if hex_color.startswith("#") else "#" + hex_color)
+    except Exception:
+        return colors.HexColor("#1F4E79")
+
+
+def _p(text: Any, style: ParagraphStyle) -> Paragraph:
+    return Paragraph(escape("" if text is None else str(text)).replace("\n", "<br/>"), style)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+class _Marker(Flowable):
+    """Zero-size flowable recording the page it lands on."""
+
+    def __init__(self, key: str, pages: dict[str, int]) -> None:
+        super().__init__()
+        self.key, self.pages = key, pages
+        self.width = self.height = 0
+
+    def wrap(self, availWidth: float, availHeight: float) -> tuple[float, float]:
+        return 0, 0
+
+    def draw(self) -> None:
+        self.pages[self.key] = self.canv.getPageNumber()
+
+
+class _Styles:
+    def __init__(self, brand: colors.Color) -> None:
+        base = getSampleStyleSheet()
+        self.body = ParagraphStyle("body", parent=base["BodyText"], fontName="Helvetica", fontSize=9, leading=11.5)
+        self.small = ParagraphStyle("small", parent=self.body, fontSize=7.5, leading=9)
+        self.cell = ParagraphStyle("cell", parent=self.body, fontSize=7.5, leading=9)
+        self.cell_bold = ParagraphStyle("cellb", parent=self.cell, fontName="Helvetica-Bold")
+        self.head = ParagraphStyle("head", parent=self.cell, fontName="Helvetica-Bold", textColor=colors.white)
+        self.h1 = ParagraphStyle("h1", parent=base["Heading1"], fontName="Helvetica-Bold", fontSize=18,
+                                 leading=22, textColor=brand, spaceAfter=6)
+        self.h2 = ParagraphStyle("h2", parent=base["Heading2"], fontName="Helvetica-Bold", fontSize=13,
+                                 leading=16, textColor=brand, spaceBefore=6, spaceAfter=4)
+        self.h3 = ParagraphStyle("h3", parent=base["Heading3"], fontName="Helvetica-Bold", fontSize=10.5,
+                                 leading=13, spaceBefore=8, spaceAfter=3)
+        self.cover_title = ParagraphStyle("ct", parent=self.h1, fontSize=26, leading=31, textColor=colors.white)
+        self.toc = [ParagraphStyle(f"toc{i}", parent=self.body, leftIndent=14 * i, fontSize=10 - i,
+                                   leading=13 - i, fontName="Helvetica-Bold" if i == 0 else "Helvetica")
+                    for i in range(3)]
+        self.toc_num = ParagraphStyle("tocn", parent=self.body, alignment=TA_RIGHT)
+
+
+def _kv_table(rows: Sequence[tuple[str, Any]], styles: _Styles, width: float, brand: colors.Color) -> Table:
+    data = [[_p(k, styles.cell_bold), _p(_fmt(v), styles.cell)] for k, v in rows]
+    t = Table(data, colWidths=[1.7 * inch, width - 1.7 * inch])
+    t.setStyle(TableStyle([
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#BFBFBF")),
+        ("BACKGROUND", (0, 0), (0, -1), colors.HexColor("#F2F2F2")),
+        ("TOPPADDING", (0, 0), (-1, -1), 2), ("BOTTOMPADDING", (0, 0), (-1, -1), 2),
+    ]))
+    return t
+
+
+def _data_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], widths: Sequence[float], styles: _Styles,
+                brand: colors.Color) -> LongTable:
+    data = [[_p(c, styles.head) for c in columns]]
+    data.extend([_p(_fmt(v), styles.cell) for v in row] for row in rows)
+    t = LongTable(data, colWidths=list(widths), repeatRows=1)
+    t.setStyle(TableStyle([
+        ("BACKGROUND", (0, 0), (-1, 0), brand),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#BFBFBF")),
+        ("ROWBACKGROUNDS", (0, 1), (-1, -1), [colors.white, colors.HexColor("#F7F7F7")]),
+        ("TOPPADDING", (0, 0), (-1, -1), 1.5), ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5),
+    ]))
+    return t
+
+
+# ================================================================================ document probing
+
+
+def _plan_documents(content: PackContent, files_root: Path, progress: Callable[[str], None],
+                    cancel: Callable[[], bool], problems: list[str]) -> list[_Group]:
+    from ecms_desktop.services.document_sandbox import DocumentSandbox
+
+    probed: dict[str, tuple[str, int, str]] = {}
+    groups: list[_Group] = []
+    with DocumentSandbox(cache_size=2) as sandbox:
+        for folder, label, state, items in content.groups():
+            docs: list[_DocPlan] = []
+            for cert, _line in items:
+                for doc in cert.documents:
+                    if cancel():
+                        raise Cancelled("The audit pack was cancelled; nothing was kept.")
+                    path = files_root / doc.path_for(state)
+                    if doc.sha256 not in probed:
+                        try:
+                            result = sandbox.probe(path.read_bytes(), filename=doc.original_name, timeout=20,
+                                                   sha256=doc.sha256)
+                            probed[doc.sha256] = (result.kind, result.page_count, "")
+                        except DocumentError as exc:
+                            probed[doc.sha256] = ("failed", 1, str(exc))
+                            problems.append(f"Certificate {cert.id}: {doc.original_name} could not be opened "
+                                            f"for the PDF book ({exc}); a placeholder page says so.")
+                        progress(f"Checked {doc.original_name}")
+                    kind, pages, reason = probed[doc.sha256]
+                    docs.append(_DocPlan(cert, doc, path, kind, pages if kind != "failed" else 1, reason))
+            groups.append(_Group(folder, label, state, list(items), docs))
+    return groups
+
+
+# ================================================================================ the reportlab parts
+
+
+class _Book:
+    def __init__(self, content: PackContent, groups: list[_Group]) -> None:
+        self.content = content
+        self.groups = groups
+        self.brand = _color(content.company.brand_color)
+        self.styles = _Styles(self.brand)
+        self.width = PAGE[0] - 2 * MARGIN
+
+    def _doc(self, buf: io.BytesIO, cover: bool) -> BaseDocTemplate:
+        title = f"Exemption certificate audit pack - {self.content.company.legal_name}"
+        doc = BaseDocTemplate(buf, pagesize=PAGE, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
+                              bottomMargin=MARGIN, title=title, author=self.content.company.legal_name,
+                              creator="ECMS Desktop", subject="Exemption certificates", invariant=1)
+        frame = Frame(MARGIN, MARGIN, self.width, PAGE[1] - 2 * MARGIN, id="body")
+        cover_frame = Frame(MARGIN, MARGIN, self.width, PAGE[1] - MARGIN - 2.25 * inch, id="cover")
+        templates = [PageTemplate("body", [frame], onPage=self._header)]
+        if cover:
+            templates.insert(0, PageTemplate("cover", [cover_frame], onPage=self._cover_band))
+        doc.addPageTemplates(templates)
+        return doc
+
+    def _cover_band(self, canv: Any, doc: Any) -> None:
+        c = self.content.company
+        canv.saveState()
+        canv.setFillColor(self.brand)
+        canv.rect(0, PAGE[1] - 2.0 * inch, PAGE[0], 2.0 * inch, stroke=0, fill=1)
+        x = MARGIN
+        if c.logo:
+            try:
+                img = ImageReader(io.BytesIO(c.logo))
+                iw, ih = img.getSize()
+                h = 1.1 * inch
+                w = min(h * iw / max(ih, 1), 2.2 * inch)
+                canv.setFillColor(colors.white)
+                canv.roundRect(x - 4, PAGE[1] - 1.55 * inch - 4, w + 8, h + 8, 4, stroke=0, fill=1)
+                canv.drawImage(img, x, PAGE[1] - 1.55 * inch, width=w, height=h, preserveAspectRatio=True,
+                               mask="auto")
+                x += w + 0.3 * inch
+            except Exception:
+                pass
+        canv.setFillColor(colors.white)
+        canv.setFont("Helvetica-Bold", 20)
+        canv.drawString(x, PAGE[1] - 0.9 * inch, c.legal_name[:60])
+        canv.setFont("Helvetica", 10)
+        for i, part in enumerate(c.address.splitlines()[:3]):
+            canv.drawString(x, PAGE[1] - 1.15 * inch - 12 * i, part[:90])
+        canv.restoreState()
+
+    def _header(self, canv: Any, doc: Any) -> None:
+        canv.saveState()
+        canv.setStrokeColor(self.brand)
+        canv.setLineWidth(1.5)
+        canv.line(MARGIN, PAGE[1] - MARGIN + 10, PAGE[0] - MARGIN, PAGE[1] - MARGIN + 10)
+        canv.setFont("Helvetica", 7.5)
+        canv.setFillColor(colors.HexColor("#595959"))
+        sel = self.content.selection
+        canv.drawString(MARGIN, PAGE[1] - MARGIN + 14, f"{self.content.company.legal_name[:70]} - exemption "
+                        "certificate audit pack")
+        canv.drawRightString(PAGE[0] - MARGIN, PAGE[1] - MARGIN + 14,
+                             f"Period {sel.date_from.isoformat()} to {sel.date_to.isoformat()}")
+        canv.restoreState()
+
+    # -- front part: cover, contents, summaries
+
+    def front(self, toc_numbers: dict[str, int] | None) -> tuple[bytes, dict[str, int]]:
+        marks: dict[str, int] = {}
+        st = self.styles
+        story: list[Any] = []
+        story += self._cover(st)
+        from reportlab.platypus.doctemplate import NextPageTemplate
+
+        story.append(NextPageTemplate("body"))
+        story.append(PageBreak())
+        story.append(_Marker("contents", marks))
+        story.append(Paragraph("Contents", st.h1))
+        rows = []
+        for key, level, title in self.entries():
+            if key in ("cover", "contents"):
+                continue
+            num = str(toc_numbers.get(key, 0)) if toc_numbers else "0000"
+            rows.append([_p(title, st.toc[min(level - 1, 2)]), Paragraph(num, st.toc_num)])
+        toc = LongTable(rows or [[_p("(nothing selected)", st.body), ""]],
+                        colWidths=[self.width - 0.8 * inch, 0.8 * inch])
+        toc.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("TOPPADDING", (0, 0), (-1, -1), 1),
+                                 ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
+                                 ("LINEBELOW", (0, 0), (-1, -1), 0.2, colors.HexColor("#E0E0E0"))]))
+        story.append(toc)
+        last_customer = None
+        for gi, group in enumerate(self.groups):
+            story.append(PageBreak())
+            if group.folder != last_customer:
+                story.append(_Marker(f"customer:{group.folder}", marks))
+                last_customer = group.folder
+            story.append(_Marker(f"group:{gi}", marks))
+            story += self._summary(group, gi, toc_numbers)
+        story.append(PageBreak())
+        story.append(_Marker("end", marks))
+        story.append(Paragraph("Appendices follow.", st.small))
+        buf = io.BytesIO()
+        self._doc(buf, cover=True).build(story)
+        return buf.getvalue(), marks
+
+    def _cover(self, st: _Styles) -> list[Any]:
+        c, sel = self.content.company, self.content.selection
+        out: list[Any] = [Spacer(1, 0.2 * inch), Paragraph("Exemption certificate audit pack", st.h1),
+                          _p(f"Sales-tax exemption and resale certificates held by {c.legal_name} for the period "
+                             f"{sel.date_from.isoformat()} to {sel.date_to.isoformat()}.", st.body),
+                          Spacer(1, 0.15 * inch)]
+        counts = self.content.counts_by_state_status()
+        rows = [
+            ("Seller", c.legal_name), ("Address", c.address),
+            ("Seller registrations", ", ".join(f"{s} {n}" for s, n in c.registrations) or "-"),
+            ("Contact", c.reply_to_email or "-"),
+            ("Period", f"{sel.date_from.isoformat()} to {sel.date_to.isoformat()}"),
+            ("States", ", ".join(sel.states) or "All states"),
+            ("Customers", ", ".join(sel.customers) or "All customers"),
+            ("Review states", ", ".join(sel.review_states) + " (held at some time during the period)"),
+            ("Certificates", f"{len(self.content.certificates)} certificates, "
+                             f"{sum(len(x.lines) for x in self.content.certificates)} state lines"),
+            ("Generated (UTC)", self.content.generated_at.strftime("%Y-%m-%d %H:%M:%S")),
+            ("Program", f"ECMS Desktop {self.content.program_version}; rules pack {self.content.rules_version}"),
+        ]
+        out.append(_kv_table(rows, st, self.width, self.brand))
+        if counts:
+            out.append(Paragraph("Certificate lines by state and status", st.h3))
+            out.append(_data_table(["State", "Status at end of period", "During the period", "Lines"],
+                                   counts, [0.7 * inch, 1.9 * inch, self.width - 3.4 * inch, 0.8 * inch],
+                                   st, self.brand))
+        out.append(Spacer(1, 0.15 * inch))
+        out.append(_p("Contents of this pack: this book; audit-pack.xlsx with the same data in sortable sheets; "
+                      "the original certificate files, byte for byte, under certificates/; manifest.json and "
+                      "SHA256SUMS with every file's SHA-256 and the head of the tamper-evident audit trail at "
+                      "generation time. The pages of each certificate in this book are copies of the stored "
+                      "files with a page number added.", st.small))
+        return out
+
+    def _summary(self, group: _Group, gi: int, nums: dict[str, int] | None) -> list[Any]:
+        st = self.styles
+        out: list[Any] = [Paragraph(escape(group.label), st.h1), Paragraph(f"State: {escape(group.state)}", st.h2)]
+        docs_by_cert: dict[int, list[_DocPlan]] = {}
+        for d in group.docs:
+            docs_by_cert.setdefault(d.cert.id, []).append(d)
+        for cert, line in group.items:
+            title = f"Certificate {cert.id}: {cert.form_code}"
+            if cert.certificate_number:
+                title += f" no. {cert.certificate_number}"
+            rows: list[tuple[str, Any]] = [
+                ("Form", f"{cert.form_code} {cert.form_name}".strip()),
+                ("Purchaser", "; ".join(x for x in (cert.purchaser_name, cert.purchaser_address) if x)),
+                ("Permit / registration", "; ".join(x for x in (cert.purchaser_tax_id,
+                                                                 f"{line.state}: {line.state_tax_id}"
+                                                                 if line.state_tax_id else "") if x)),
+                ("Exempt reason", f"{cert.exempt_reason} ({cert.certificate_type.replace('_', ' ')})"
+                                  + (f", PO {cert.po_number}" if cert.po_number else "")),
+                ("Signed", f"{'Yes' if cert.signed else 'No'} {cert.signer_name} {_fmt(cert.signed_date)}".strip()),
+                ("Effective", _fmt(cert.effective_date) or "(none; signed date applies)"),
+                ("Expiry in this state", (_fmt(line.expiry_date) or "No expiry") + (f" - {line.expiry_basis}"
+                                                                                     if line.expiry_basis else "")),
+                ("During the period", line.period_status),
+                ("Status at end of period", line.status_at_end.label),
+                ("Review state now", cert.review_state + (f" ({cert.review_reason})" if cert.review_reason else "")),
+                ("Validation", cert.validation_result),
+                ("Permit check", line.permit_check),
+            ]
+            for d in docs_by_cert.get(cert.id, []):
+                where = ""
+                key = f"doc:{gi}:{d.cert.id}:{d.doc.document_id}"
+                if nums and key in nums:
+                    where = f"; pages {nums[key]}-{nums[key] + d.pages - 1}" if d.pages > 1 else f"; page {nums[key]}"
+                note = f" - NOT INCLUDED: {d.reason}" if d.kind == "failed" else ""
+                rows.append(("File", f"{d.doc.path_for(group.state)} ({d.doc.media_type}, {d.doc.page_count} "
+                                     f"page{'s' if d.doc.page_count != 1 else ''}, received "
+                                     f"{_fmt(d.doc.received_at)} UTC via {d.doc.received_via}{where}){note}\n"
+                                     f"SHA-256 {d.doc.sha256}"))
+            if not docs_by_cert.get(cert.id):
+                rows.append(("File", "No document is on record for this certificate."))
+            out.append(KeepTogether([Paragraph(escape(title), st.h3), _kv_table(rows, st, self.width, self.brand)]))
+        return out
+
+    # -- contents entries (the same list makes the printed contents and the bookmarks)
+
+    def entries(self) -> list[tuple[str, int, str]]:
+        out: list[tuple[str, int, str]] = [("cover", 1, "Cover"), ("contents", 1, "Contents")]
+        last = None
+        for gi, group in enumerate(self.groups):
+            if group.folder != last:
+                out.append((f"customer:{group.folder}", 1, group.label))
+                last = group.folder
+            n = len(group.items)
+            out.append((f"group:{gi}", 2, f"{group.state} - {n} certificate{'s' if n != 1 else ''}"))
+            for d in group.docs:
+                label = f"Certificate {d.cert.id} {d.cert.form_code}"
+                if d.cert.certificate_number:
+                    label += f" no. {d.cert.certificate_number}"
+                label += f" - {d.doc.original_name}"
+                if d.kind == "failed":
+                    label += " (could not be included)"
+                out.append((f"doc:{gi}:{d.cert.id}:{d.doc.document_id}", 3, label))
+        for key, title in self.appendix_titles():
+            out.append((key, 1, title))
+        return out
+
+    def appendix_titles(self) -> list[tuple[str, str]]:
+        return [("appendix:findings", "Appendix A - Validation findings and permit checks"),
+                ("appendix:audit", "Appendix B - Audit trail of the included certificates")]
+
+    # -- appendix
+
+    def appendix(self, tables: dict[str, tuple[SectionTable, list[Sequence[Any]]]]) -> tuple[bytes, dict[str, int]]:
+        st = self.styles
+        marks: dict[str, int] = {}
+        story: list[Any] = []
+        w = self.width
+        story.append(_Marker("appendix:findings", marks))
+        story.append(Paragraph("Appendix A - Validation findings and permit checks", st.h1))
+        for key, cols, widths in (
+            ("findings", (0, 2, 3, 5, 6, 7, 8, 11), [0.5, 0.4, 0.95, 1.0, 0.55, 0.8, 0, 0.8]),
+            ("permit_checks", (0, 2, 3, 4, 5, 6, 7, 8), [0.5, 0.4, 0.95, 0.7, 0.6, 0.9, 0.6, 0]),
+        ):
+            table, rows = tables.get(key, (None, []))
+            title = table.title if table else key.replace("_", " ").capitalize()
+            story.append(Paragraph(escape(title), st.h2))
+            if table is None or not table.available:
+                story.append(_p(table.note if table else "Not available in this database.", st.body))
+                continue
+            if not rows:
+                story.append(_p("None recorded for the included certificates.", st.body))
+                continue
+            inch_w = [x * inch for x in widths]
+            inch_w[inch_w.index(0)] = w - sum(inch_w)
+            story.append(_data_table([table.columns[i].title for i in cols], [[r[i] for i in cols] for r in rows],
+                                     inch_w, st, self.brand))
+        story.append(PageBreak())
+        story.append(_Marker("appendix:audit", marks))
+        story.append(Paragraph("Appendix B - Audit trail of the included certificates", st.h1))
+        story.append(_p("Every event recorded for the included certificates and their documents, oldest first. "
+                        "Each event is hash-chained to the one before; manifest.json records the head of the "
+                        "chain when this pack was generated.", st.small))
+        story.append(Spacer(1, 4))
+        table, rows = tables.get("audit_trail", (None, []))
+        if table is None or not rows:
+            story.append(_p("No events.", st.body))
+        else:
+            audit_cols = (0, 1, 2, 3, 5, 6)
+            widths = [0.45 * inch, 1.05 * inch, 0.7 * inch, 1.35 * inch, 0.6 * inch]
+            widths.append(w - sum(widths))
+            story.append(_data_table([table.columns[i].title for i in audit_cols],
+                                     [[r[i] for i in audit_cols] for r in rows], widths, st, self.brand))
+        buf = io.BytesIO()
+        self._doc(buf, cover=False).build(story)
+        return buf.getvalue(), marks
+
+
+# ================================================================================ assembly
+
+
+def _placeholder(out: pymupdf.Document, plan: _DocPlan, state: str) -> None:
+    page = out.new_page(width=PAGE[0], height=PAGE[1])
+    rect = pymupdf.Rect(MARGIN, MARGIN + 20, PAGE[0] - MARGIN, PAGE[1] - MARGIN)
+    page.draw_rect(pymupdf.Rect(MARGIN - 10, MARGIN, PAGE[0] - MARGIN + 10, MARGIN + 190), color=(0.75, 0.1, 0.1),
+                   width=1.5)
+    reason = plan.reason[:PLACEHOLDER_REASON_LIMIT]
+    text = (f"Certificate {plan.cert.id}: this document could not be included in the book\n\n"
+            f"File: {plan.doc.original_name}\nReason: {reason}\n\n"
+            f"The original file is in this pack unchanged, at\n{plan.doc.path_for(state)}\n"
+            f"SHA-256 {plan.doc.sha256}")
+    page.insert_textbox(rect, text, fontsize=10, fontname="helv", color=(0.2, 0.2, 0.2))
+
+
+def _insert_image(out: pymupdf.Document, plan: _DocPlan, sandbox: Any, data: bytes) -> None:
+    for index in range(plan.pages):
+        rendered = sandbox.render_page(data, index, dpi=150, max_pixels=12_000_000, timeout=30,
+                                       filename=plan.doc.original_name, sha256=plan.doc.sha256)
+        pw, ph = PAGE
+        scale = min((pw - 2 * 36) / rendered.width, (ph - 2 * 36) / rendered.height, 72 / 150 * 1.0)
+        w, h = rendered.width * scale, rendered.height * scale
+        page = out.new_page(width=pw, height=ph)
+        x0, y0 = (pw - w) / 2, (ph - h) / 2
+        page.insert_image(pymupdf.Rect(x0, y0, x0 + w, y0 + h), stream=rendered.png)
+
+
+def _insert_pdf(out: pymupdf.Document, plan: _DocPlan, data: bytes) -> int:
+    src = pymupdf.open(stream=data, filetype="pdf")
+    try:
+        if src.needs_pass:
+            raise DocumentError("the file needs a password to be opened")
+        src.bake(annots=True, widgets=True)  # form fields and annotations become page content
+        before = out.page_count
+        out.insert_pdf(src, links=False, annots=False, widgets=False)
+        return out.page_count - before
+    finally:
+        src.close()
+
+
+def _stamp(page: pymupdf.Page, text: str, own: bool) -> None:
+    r = page.rect
+    fs = 7.5
+    width = pymupdf.get_text_length(text, fontname="helv", fontsize=fs)
+    if own:
+        origin = pymupdf.Point((r.width - width) / 2, r.height - 22)
+        page.insert_text(origin, text, fontsize=fs, fontname="helv", color=(0.35, 0.35, 0.35))
+        return
+    # a certificate's own page: a small label with a white backing in the bottom margin, upright
+    # whatever the page's /Rotate says
+    x0, y1 = r.width - width - 14, r.height - 4
+    box = pymupdf.Rect(x0 - 3, y1 - fs - 3, x0 + width + 3, y1 + 1)
+    mat = page.derotation_matrix
+    page.draw_rect(box * mat, color=None, fill=(1, 1, 1), fill_opacity=0.85, overlay=True)
+    page.insert_text(pymupdf.Point(x0, y1 - 2) * mat, text, fontsize=fs, fontname="helv", rotate=page.rotation,
+                     color=(0.25, 0.25, 0.25))
+
+
+def _pdf_date(when: dt.datetime) -> str:
+    return when.astimezone(dt.UTC).strftime("D:%Y%m%d%H%M%S+00'00'")
+
+
+def write_pdf(path: Path, content: PackContent, tables: dict[str, tuple[SectionTable, list[Sequence[Any]]]], *,
+              files_root: Path, progress: Callable[[str], None] | None = None,
+              cancel: Callable[[], bool] | None = None) -> PdfResult:
+    """Write ``audit-pack.pdf``; the certificate files are read from ``files_root`` (the pack)."""
+    from ecms_desktop.services.document_sandbox import DocumentSandbox
+
+    progress = progress or (lambda text: None)
+    cancel = cancel or (lambda: False)
+    problems: list[str] = []
+    groups = _plan_documents(content, files_root, progress, cancel, problems)
+    book = _Book(content, groups)
+
+    def check() -> None:
+        if cancel():
+            raise Cancelled("The audit pack was cancelled; nothing was kept.")
+
+    # the appendix first (its length does not depend on anything), then the front pages twice: the
+    # second time with the final page numbers in the contents (again if the contents grew a page)
+    appendix_bytes, appendix_marks = book.appendix(tables)
+    check()
+    front_bytes, marks = book.front(None)
+    numbers: dict[str, int] = {}
+    for _attempt in range(4):
+        check()
+        numbers = _final_numbers(book, marks, appendix_marks)
+        again, marks2 = book.front(numbers)
+        stable = marks2 == marks
+        front_bytes, marks = again, marks2
+        if stable:
+            break
+    numbers = _final_numbers(book, marks, appendix_marks)
+
+    front = pymupdf.open(stream=front_bytes, filetype="pdf")
+    appendix = pymupdf.open(stream=appendix_bytes, filetype="pdf")
+    out = pymupdf.open()
+    own_pages: set[int] = set()
+    labels: dict[int, str] = {}
+    group_starts = [marks[f"group:{gi}"] for gi in range(len(groups))] + [marks["end"]]
+    out.insert_pdf(front, from_page=0, to_page=group_starts[0] - 2)
+    own_pages.update(range(out.page_count))
+    with DocumentSandbox(cache_size=2) as sandbox:
+        for gi, group in enumerate(groups):
+            check()
+            start = out.page_count
+            out.insert_pdf(front, from_page=group_starts[gi] - 1, to_page=group_starts[gi + 1] - 2)
+            own_pages.update(range(start, out.page_count))
+            for plan in group.docs:
+                check()
+                first = out.page_count
+                if plan.kind != "failed":
+                    try:
+                        data = plan.path.read_bytes()
+                        if plan.kind == "image":
+                            _insert_image(out, plan, sandbox, data)
+                        else:
+                            _insert_pdf(out, plan, data)
+                    except Exception as exc:
+                        while out.page_count > first:
+                            out.delete_page(out.page_count - 1)
+                        plan.reason = str(exc) or type(exc).__name__
+                        plan.kind = "failed"
+                        problems.append(f"Certificate {plan.cert.id}: {plan.doc.original_name} could not be "
+                                        f"copied into the PDF book ({plan.reason}); a placeholder page says so.")
+                if plan.kind == "failed":
+                    _placeholder(out, plan, group.state)
+                    own_pages.add(out.page_count - 1)
+                added = out.page_count - first
+                if added != plan.pages:
+                    raise DocumentError(f"{plan.doc.original_name}: expected {plan.pages} pages in the book, "
+                                        f"got {added}")
+                for p in range(first, out.page_count):
+                    labels[p] = f"Certificate {plan.cert.id}"
+                progress(f"Added {plan.doc.original_name} to the PDF book")
+    appendix_start = out.page_count
+    out.insert_pdf(appendix)
+    own_pages.update(range(appendix_start, out.page_count))
+    front.close()
+    appendix.close()
+
+    total = out.page_count
+    for index in range(total):
+        page = out[index]
+        label = f"Page {index + 1} of {total}"
+        if index in labels:
+            label = f"{labels[index]} - {label}"
+        _stamp(page, label, index in own_pages)
+    if any(numbers[key] != appendix_start + page for key, page in appendix_marks.items()):
+        raise AssertionError("audit pack: the appendix page numbers do not match the plan")
+    toc = [[level, title, numbers.get(key, 1)] for key, level, title in book.entries()]
+    out.set_toc(toc)
+    stamp = _pdf_date(content.generated_at)
+    out.set_metadata({"title": f"Exemption certificate audit pack - {content.company.legal_name}",
+                      "author": content.company.legal_name, "subject": "Exemption certificates",
+                      "creator": f"ECMS Desktop {content.program_version}", "producer": "ECMS Desktop",
+                      "keywords": f"rules pack {content.rules_version}", "creationDate": stamp, "modDate": stamp})
+    out.save(str(path), garbage=3, deflate=True, no_new_id=True)
+    out.close()
+    return PdfResult(total, problems, toc)
+
+
+def _final_numbers(book: _Book, marks: dict[str, int], appendix_marks: dict[str, int]) -> dict[str, int]:
+    """Final page numbers (1-based) of every contents entry, given where the front part's markers fell,
+    how many certificate pages follow each summary, and where the appendix's markers fell."""
+    numbers = {"cover": 1, "contents": marks.get("contents", 2)}
+    inserted = 0
+    for gi, group in enumerate(book.groups):
+        start = marks[f"group:{gi}"] + inserted
+        numbers[f"group:{gi}"] = start
+        numbers.setdefault(f"customer:{group.folder}", start)
+        summary_len = marks.get(f"group:{gi + 1}", marks["end"]) - marks[f"group:{gi}"]
+        at = start + summary_len
+        for plan in group.docs:
+            numbers[f"doc:{gi}:{plan.cert.id}:{plan.doc.document_id}"] = at
+            at += plan.pages
+        inserted += group.doc_pages
+    front_pages = marks["end"] - 1 + inserted
+    for key, page in appendix_marks.items():
+        numbers[key] = front_pages + page
+    return numbers

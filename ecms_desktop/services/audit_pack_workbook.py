@@ -1,0 +1,239 @@
+"""The audit pack's Excel workbook (openpyxl, always in write-only mode so that a pack with
+100,000 coverage rows streams to disk instead of sitting in memory).
+
+Sheets, in a fixed order: Summary, then one sheet per section (certificates, coverage, validation
+findings, permit checks, renewal history, audit trail). Every sheet has a styled, frozen header row,
+an autofilter and sensible column widths; dates are real Excel dates and amounts real numbers.
+Text that begins with ``=``, ``+``, ``-`` or ``@`` (customer-supplied names, numbers, notes) is
+written as a string cell with Excel's quote prefix, never as a formula.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Protection, Side
+from openpyxl.utils import get_column_letter
+from openpyxl.workbook.child import INVALID_TITLE_REGEX
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+
+from ecms_desktop.errors import Cancelled
+from ecms_desktop.services.audit_pack_service import Column, PackContent, SectionTable
+
+#: Leading characters that spreadsheet programs read as the start of a formula.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+MAX_CELL_TEXT = 32767
+DATE_FORMAT = "yyyy-mm-dd"
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
+MONEY_FORMAT = "#,##0.00"
+
+
+def _hex(color: str) -> str:
+    color = color.strip().lstrip("#")
+    return color.upper() if len(color) == 6 and all(c in "0123456789abcdefABCDEF" for c in color) else "1F4E79"
+
+
+class _Styles:
+    def __init__(self, brand: str) -> None:
+        self.header_font = Font(bold=True, color="FFFFFF")
+        self.header_fill = PatternFill("solid", fgColor=_hex(brand))
+        self.header_align = Alignment(vertical="center", wrap_text=True)
+        self.header_border = Border(bottom=Side(style="thin", color="000000"))
+        self.title_font = Font(bold=True, size=16, color=_hex(brand))
+        self.subtitle_font = Font(bold=True, size=12)
+        self.label_font = Font(bold=True)
+        self.note_font = Font(italic=True, color="7F7F7F")
+
+
+def clean_text(value: str) -> str:
+    """Text safe for the XML inside .xlsx (control characters removed, length capped)."""
+    text = ILLEGAL_CHARACTERS_RE.sub("", value)
+    return text if len(text) <= MAX_CELL_TEXT else text[: MAX_CELL_TEXT - 1] + "…"
+
+
+def is_formula_like(text: str) -> bool:
+    return text.startswith(FORMULA_TRIGGERS)
+
+
+class _SheetWriter:
+    """Appends rows to a write-only sheet, turning values into typed cells."""
+
+    def __init__(self, ws: WriteOnlyWorksheet, styles: _Styles) -> None:
+        self.ws, self.styles, self.rows = ws, styles, 0
+
+    def text_cell(self, text: str, **style: Any) -> WriteOnlyCell:
+        cell = WriteOnlyCell(self.ws, value=clean_text(text))
+        # a string is a string: never let openpyxl store it as a formula
+        cell.data_type = "s"
+        if is_formula_like(text):
+            cell.quotePrefix = True
+            cell.protection = Protection(locked=True)
+        for key, value in style.items():
+            setattr(cell, key, value)
+        return cell
+
+    def value(self, value: Any, kind: str) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            if is_formula_like(value) or ILLEGAL_CHARACTERS_RE.search(value) or len(value) > MAX_CELL_TEXT:
+                return self.text_cell(value)
+            return value
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, dt.datetime):
+            if value.tzinfo is not None:
+                value = value.astimezone(dt.UTC).replace(tzinfo=None)
+            cell = WriteOnlyCell(self.ws, value=value.replace(microsecond=0))
+            cell.number_format = DATETIME_FORMAT
+            return cell
+        if isinstance(value, dt.date):
+            return value  # openpyxl gives plain dates the yyyy-mm-dd format
+        if isinstance(value, Decimal | float) and kind == "money":
+            cell = WriteOnlyCell(self.ws, value=value)
+            cell.number_format = MONEY_FORMAT
+            return cell
+        if isinstance(value, int | float | Decimal):
+            return value
+        return self.value(str(value), kind)
+
+    def header(self, titles: Sequence[str]) -> None:
+        s = self.styles
+        self.ws.append([self.text_cell(t, font=s.header_font, fill=s.header_fill, alignment=s.header_align,
+                                       border=s.header_border) for t in titles])
+        self.rows += 1
+
+    def append(self, row: Sequence[Any], columns: Sequence[Column]) -> None:
+        self.ws.append([self.value(v, c.kind) for v, c in zip(row, columns, strict=False)])
+        self.rows += 1
+
+    def raw(self, row: Sequence[Any]) -> None:
+        self.ws.append(list(row))
+        self.rows += 1
+
+
+def sheet_title(title: str, taken: set[str]) -> str:
+    base = INVALID_TITLE_REGEX.sub("_", title)[:31] or "Sheet"
+    name, n = base, 1
+    while name.casefold() in taken:
+        n += 1
+        suffix = f" ({n})"
+        name = base[: 31 - len(suffix)] + suffix
+    taken.add(name.casefold())
+    return name
+
+
+def _prepare(ws: WriteOnlyWorksheet, columns: Sequence[Column]) -> None:
+    for i, col in enumerate(columns, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = max(col.width, min(len(col.title) + 2, 40))
+    ws.freeze_panes = "A2"
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = "1:1"
+
+
+def write_workbook(path: Path, content: PackContent, *, cancel: Callable[[], bool] | None = None,
+                   keep_for_pdf: Iterable[str] | None = None) -> dict[str, tuple[SectionTable, list[Sequence[Any]]]]:
+    """Write ``audit-pack.xlsx``. Returns the rows of the sections that also go into the PDF
+    appendix (those marked ``in_pdf``), since section rows are streamed only once."""
+    cancel = cancel or (lambda: False)
+    styles = _Styles(content.company.brand_color)
+    wb = Workbook(write_only=True)
+    wb.properties.creator = "ECMS Desktop"
+    wb.properties.title = f"Exemption certificate audit pack - {content.company.legal_name}"
+    wb.properties.created = content.generated_at.astimezone(dt.UTC).replace(tzinfo=None)
+    wb.properties.modified = wb.properties.created
+    taken: set[str] = set()
+    summary_ws = wb.create_sheet(sheet_title("Summary", taken))
+    wanted = set(keep_for_pdf) if keep_for_pdf is not None else {t.key for t in content.sections if t.in_pdf}
+    kept: dict[str, tuple[SectionTable, list[Sequence[Any]]]] = {}
+    counts: list[tuple[str, str, int, str]] = []
+    for table in content.sections:
+        ws = wb.create_sheet(sheet_title(table.title, taken))
+        _prepare(ws, table.columns)
+        w = _SheetWriter(ws, styles)
+        w.header([c.title for c in table.columns])
+        keep: list[Sequence[Any]] | None = [] if table.key in wanted else None
+        if not table.available:
+            w.raw([w.text_cell(table.note or "Not available in this database.", font=styles.note_font)])
+        else:
+            for n, row in enumerate(table.rows):
+                if n % 2000 == 0 and cancel():
+                    raise Cancelled("The audit pack was cancelled; nothing was kept.")
+                w.append(row, table.columns)
+                if keep is not None:
+                    keep.append(row)
+        last = get_column_letter(len(table.columns))
+        ws.auto_filter.ref = f"A1:{last}{max(w.rows, 2)}"
+        counts.append((ws.title, table.title, w.rows - 1 if table.available else 0,
+                       table.note if not table.available else ""))
+        if keep is not None:
+            kept[table.key] = (table, keep)
+    _write_summary(summary_ws, styles, content, counts)
+    wb.save(path)
+    return kept
+
+
+def _write_summary(ws: WriteOnlyWorksheet, styles: _Styles, content: PackContent,
+                   sheets: Sequence[tuple[str, str, int, str]]) -> None:
+    widths = (34, 28, 30, 14, 60)
+    for i, width in enumerate(widths, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = width
+    ws.freeze_panes = "A4"
+    w = _SheetWriter(ws, styles)
+    sel = content.selection
+    company = content.company
+    w.raw([w.text_cell(company.legal_name, font=styles.title_font)])
+    w.raw([w.text_cell("Exemption certificate audit pack", font=styles.subtitle_font)])
+    w.raw([w.text_cell(f"Period {sel.date_from.isoformat()} to {sel.date_to.isoformat()}", font=styles.note_font)])
+    w.raw([])
+
+    def field(label: str, value: Any, kind: str = "text") -> None:
+        w.raw([w.text_cell(label, font=styles.label_font), w.value(value, kind)])
+
+    field("Company", company.name)
+    if company.address:
+        field("Address", company.address.replace("\n", ", "))
+    if company.registrations:
+        field("Company registrations", ", ".join(f"{s} {n}" for s, n in company.registrations))
+    field("Period from", sel.date_from, "date")
+    field("Period to", sel.date_to, "date")
+    field("States", ", ".join(sel.states) if sel.states else "All states")
+    field("Customers", ", ".join(sel.customers) if sel.customers else "All customers")
+    field("Review states (held during the period)", ", ".join(sel.review_states))
+    field("Selection", "Certificates whose validity (effective or signed date through each state line's "
+                       "expiry) overlaps the period in a selected state and that held a selected review "
+                       "state at some time during that overlap. Review history is taken from the "
+                       "audit trail, so certificates expired or archived since are included where they "
+                       "were in force.")
+    field("Certificates", len(content.certificates), "int")
+    field("Certificate state lines", sum(len(c.lines) for c in content.certificates), "int")
+    field("Generated at (UTC)", content.generated_at, "datetime")
+    field("Program version", f"ECMS Desktop {content.program_version}")
+    field("Rules pack version", content.rules_version)
+    field("Database", content.database)
+    field("Integrity", "Every file of the pack and its SHA-256 is listed in manifest.json and SHA256SUMS, "
+                       "with the head of the audit trail at generation time; check with "
+                       "`ecms audit-pack verify`.")
+    w.raw([])
+    w.raw([w.text_cell("Counts by state and status", font=styles.subtitle_font)])
+    head = dict(font=styles.header_font, fill=styles.header_fill, alignment=styles.header_align)
+    w.raw([w.text_cell(t, **head) for t in ("State", "Status at end of period", "During the period", "Lines")])
+    for state, status, in_force, n in content.counts_by_state_status():
+        w.raw([state, status, in_force, n])
+    if not content.certificates:
+        w.raw([w.text_cell("No certificate matches this selection.", font=styles.note_font)])
+    w.raw([])
+    w.raw([w.text_cell("Sheets", font=styles.subtitle_font)])
+    w.raw([w.text_cell(t, **head) for t in ("Sheet", "Contents", "Note", "Rows")])
+    for name, title, rows, note in sheets:
+        w.raw([name, title, w.value(note, "text") if note else "", rows])

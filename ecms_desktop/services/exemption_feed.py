@@ -220,14 +220,14 @@ def customer_status(db: Database, company_id: int, customer: str, *, as_of: dt.d
     """Is the customer exempt here on this date (for this product)? One answer per state it has a
     certificate for, or for the one state asked."""
     with db.reader() as s:
-        cust = find_customer(s, company_id, customer)
-        index = load_candidates(s, company_id, cust.number_key)
+        key = find_customer(s, company_id, customer).number_key
+        index = load_candidates(s, company_id, key)
     states = [state.upper()] if state else sorted({st for _, st in index})
     out = []
     for st in states:
-        probe = SaleLine("", 0, as_of, cust.number_key, st, Decimal(100), product_code=product,
+        probe = SaleLine("", 0, as_of, key, st, Decimal(100), product_code=product,
                          commodity_code=None, currency=None, po_number=None)
-        result = determine(probe, index.get((cust.number_key, st), ()))
+        result = determine(probe, index.get((key, st), ()))
         cert = result.certificate
         out.append(StateStatus(st, result.exempt, cert.certificate_id if cert else None,
                                (cert.certificate_number or None) if cert else None, cert.version if cert else None,
@@ -319,6 +319,7 @@ def deliver(db: Database, *, company_id: int | None = None,
             stmt_f = stmt_f.where(FeedFolder.company_id == company_id)
         hooks = s.execute(stmt_h).scalars().all()
         folders = s.execute(stmt_f).scalars().all()
+        s.expunge_all()  # plain snapshots: the reader's rollback must not expire them
     for hook in hooks:
         _deliver_webhook(db, hook, secret, max_attempts, backoff, timeout, batch, sleep, report)
     for folder in folders:
@@ -328,9 +329,11 @@ def deliver(db: Database, *, company_id: int | None = None,
 
 def _pending(db: Database, company_id: int, after: int, batch: int) -> list[ExemptionStatusEvent]:
     with db.reader() as s:
-        return list(s.execute(select(ExemptionStatusEvent).where(
+        events = list(s.execute(select(ExemptionStatusEvent).where(
             ExemptionStatusEvent.company_id == company_id, ExemptionStatusEvent.id > after)
             .order_by(ExemptionStatusEvent.id).limit(batch)).scalars())
+        s.expunge_all()
+        return events
 
 
 def _deliver_webhook(db: Database, hook: WebhookEndpoint, secret: Callable[[WebhookEndpoint], str | None],

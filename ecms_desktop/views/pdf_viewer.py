@@ -246,6 +246,7 @@ class DocumentViewer(QWidget):
         layout.addWidget(split, 1)
 
         ctx = Qt.ShortcutContext.WidgetWithChildrenShortcut
+        self._shortcuts: list[QShortcut] = []
         for keys, slot in (
             (QKeySequence.StandardKey.MoveToNextPage, self.next_page),
             (QKeySequence.StandardKey.MoveToPreviousPage, self.previous_page),
@@ -261,6 +262,7 @@ class DocumentViewer(QWidget):
             sc = QShortcut(QKeySequence(keys) if not isinstance(keys, QKeySequence) else keys, self)
             sc.setContext(ctx)
             sc.activated.connect(slot)
+            self._shortcuts.append(sc)
 
         self._resize_timer = QTimer(self)
         self._resize_timer.setSingleShot(True)
@@ -387,6 +389,12 @@ class DocumentViewer(QWidget):
 
     def rotate_right(self) -> None:
         self._rotate(90)
+
+    def set_shortcuts_enabled(self, on: bool) -> None:
+        """Turn the viewer's own keyboard shortcuts off when a window offers the same keys as actions
+        (two shortcuts for one key would cancel each other)."""
+        for sc in self._shortcuts:
+            sc.setEnabled(on)
 
     def shutdown(self) -> None:
         """Stop rendering and the worker processes this viewer started."""

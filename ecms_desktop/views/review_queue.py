@@ -1,0 +1,387 @@
+"""The review queue: walk the pending certificates one by one, document left, form right, keyboard first.
+
+Approve (Ctrl+Enter) saves any edits first, then approves; Reject (Ctrl+R) asks the reason. After
+either, the next pending certificate opens and the cursor lands where the accountant types next
+(the first empty required field). Every database read and write runs through the task runner.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QDialog,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QPlainTextEdit,
+    QSplitter,
+    QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ecms_desktop.rules import RulesPack
+from ecms_desktop.services.certificate_service import CertificateDetail, CertificateService
+from ecms_desktop.services.database import Database
+from ecms_desktop.services.document_sandbox import DocumentSandbox
+from ecms_desktop.services.document_service import DocumentService
+from ecms_desktop.services.review_queue_service import pending_certificate_ids
+from ecms_desktop.views.certificate_form import CertificateForm
+from ecms_desktop.views.error_presenter import present_error
+from ecms_desktop.views.pdf_viewer import SHORTCUTS as VIEWER_SHORTCUTS
+from ecms_desktop.views.pdf_viewer import DocumentViewer
+from ecms_desktop.views.reason_dialog import ReasonDialog
+from ecms_desktop.views.task_runner import TaskRunner
+
+#: (keys, what they do): shown in the help overlay (also available to the main window's overlay).
+SHORTCUTS: tuple[tuple[str, str], ...] = (
+    ("Alt+Right or J", "Next certificate (J/K when not typing in a field)"),
+    ("Alt+Left or K", "Previous certificate"),
+    ("Ctrl+Enter", "Approve (saves your edits first) and go to the next"),
+    ("Ctrl+R", "Reject with a reason and go to the next"),
+    ("Ctrl+S", "Save your edits"),
+    ("Tab / Shift+Tab", "Next / previous field"),
+    ("Ctrl+= / Ctrl+-", "Zoom the document in / out"),
+    ("PgDown / PgUp", "Next / previous page of the document"),
+    ("F1", "Show this help"),
+    ("Esc", "Close this help / the review queue"),
+)
+
+
+class ShortcutHelpDialog(QDialog):
+    """A small overlay listing the keyboard shortcuts."""
+
+    def __init__(self, shortcuts: tuple[tuple[str, str], ...], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("shortcutHelp")
+        self.setWindowTitle("Keyboard shortcuts")
+        table = QTableWidget(len(shortcuts), 2)
+        table.setHorizontalHeaderLabels(["Keys", "Does"])
+        table.verticalHeader().setVisible(False)
+        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        for r, (keys, what) in enumerate(shortcuts):
+            table.setItem(r, 0, QTableWidgetItem(keys))
+            table.setItem(r, 1, QTableWidgetItem(what))
+        table.resizeColumnsToContents()
+        table.horizontalHeader().setStretchLastSection(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(table)
+        self.resize(560, 40 + 30 * (len(shortcuts) + 1))
+
+
+class ReviewQueueWindow(QMainWindow):
+    """Walks the certificates pending review. ``reviewed(detail)`` fires after each approve/reject;
+    ``certificate_shown(id)`` when a certificate and its document are on screen; ``queue_loaded(n)``
+    when the list of pending certificates is read."""
+
+    reviewed = Signal(object)
+    certificate_shown = Signal(int)
+    queue_loaded = Signal(int)
+
+    def __init__(self, db: Database, rules: RulesPack, runner: TaskRunner, as_of: dt.date,
+                 parent: QWidget | None = None, *, company_id: int | None = None,
+                 sandbox: DocumentSandbox | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("reviewQueueWindow")
+        self.setWindowTitle("Review queue")
+        self.db, self.rules, self.runner, self.as_of = db, rules, runner, as_of
+        self.company_id = company_id
+        self.service = CertificateService(db, rules)
+        self.documents = DocumentService(db)
+        self.ids: list[int] = []
+        self.index = -1
+        self.detail: CertificateDetail | None = None
+        self._busy = False
+        self._reason_dialog: ReasonDialog | None = None
+        self._help: ShortcutHelpDialog | None = None
+
+        self.viewer = DocumentViewer(sandbox, runner=runner)
+        self.viewer.set_shortcuts_enabled(False)  # the window's actions carry the same keys
+        self.form = CertificateForm(db, rules, runner=runner)
+        self.form.set_as_of(as_of)
+        self.form.saved.connect(self._on_form_saved)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.viewer)
+        self.splitter.addWidget(self.form)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.empty = QLabel("Loading the review queue…")
+        self.empty.setObjectName("queueMessage")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setStyleSheet("font-size: 13pt; color: palette(mid);")
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.splitter)
+        self.stack.addWidget(self.empty)
+        self.stack.setCurrentIndex(1)
+        self.setCentralWidget(self.stack)
+        self.position = QLabel("")
+        self.position.setObjectName("queuePosition")
+        self.statusBar().addPermanentWidget(self.position)
+        self._build_actions()
+        self.resize(1400, 900)
+        self.refresh()
+
+    # ------------------------------------------------------------------ actions and menus
+
+    def _action(self, text: str, keys: list[str], tip: str, slot: Any, name: str) -> QAction:
+        act = QAction(text, self)
+        act.setObjectName(name)
+        act.setShortcuts([QKeySequence(k) for k in keys])
+        act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        shown = " or ".join(QKeySequence(k).toString(QKeySequence.SequenceFormat.NativeText) for k in keys[:2])
+        act.setToolTip(f"{tip} ({shown})")
+        act.setStatusTip(tip)
+        act.triggered.connect(slot)
+        self.addAction(act)
+        return act
+
+    def _build_actions(self) -> None:
+        self.approve_action = self._action("&Approve", ["Ctrl+Return", "Ctrl+Enter"],
+                                           "Approve this certificate (saves your edits first)", self.approve,
+                                           "approveAction")
+        self.reject_action = self._action("&Reject…", ["Ctrl+R"], "Reject this certificate with a reason",
+                                          self.reject, "rejectAction")
+        self.next_action = self._action("&Next", ["Alt+Right"], "Next pending certificate (or J)",
+                                        self.next, "nextAction")
+        self.prev_action = self._action("&Previous", ["Alt+Left"], "Previous pending certificate (or K)",
+                                        self.previous, "previousAction")
+        self.save_action = self._action("&Save edits", ["Ctrl+S"], "Save your edits", self.form.save,
+                                        "saveAction")
+        self.zoom_in_action = self._action("Zoom &in", ["Ctrl+=", "Ctrl++"], "Zoom the document in",
+                                           self.viewer.zoom_in, "zoomInAction")
+        self.zoom_out_action = self._action("Zoom &out", ["Ctrl+-"], "Zoom the document out",
+                                            self.viewer.zoom_out, "zoomOutAction")
+        self.next_page_action = self._action("Next &page", ["PgDown"], "Next page of the document",
+                                             self.viewer.next_page, "nextPageAction")
+        self.prev_page_action = self._action("Previous pa&ge", ["PgUp"], "Previous page of the document",
+                                             self.viewer.previous_page, "previousPageAction")
+        self.help_action = self._action("&Keyboard shortcuts", ["F1"], "Show the keyboard shortcuts",
+                                        self.show_help, "helpAction")
+        self.close_action = self._action("&Close queue", ["Ctrl+W"], "Close the review queue", self.close,
+                                         "closeAction")
+        menu = self.menuBar().addMenu("&Review")
+        for act in (self.approve_action, self.reject_action, None, self.next_action, self.prev_action, None,
+                    self.save_action, None, self.close_action):
+            menu.addSeparator() if act is None else menu.addAction(act)
+        view = self.menuBar().addMenu("&View")
+        for act in (self.zoom_in_action, self.zoom_out_action, self.next_page_action, self.prev_page_action):
+            view.addAction(act)
+        self.menuBar().addMenu("&Help").addAction(self.help_action)
+        bar = QToolBar("Review")
+        bar.setObjectName("reviewToolbar")
+        bar.setMovable(False)
+        bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        for act in (self.prev_action, self.next_action, None, self.approve_action, self.reject_action, None,
+                    self.help_action):
+            bar.addSeparator() if act is None else bar.addAction(act)
+        self.addToolBar(bar)
+        self._update_actions()
+
+    def _update_actions(self) -> None:
+        has = self.detail is not None and not self._busy
+        self.approve_action.setEnabled(has)
+        self.reject_action.setEnabled(has)
+        self.save_action.setEnabled(has)
+        self.next_action.setEnabled(not self._busy and self.index < len(self.ids) - 1)
+        self.prev_action.setEnabled(not self._busy and self.index > 0)
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def shortcuts(self) -> tuple[tuple[str, str], ...]:
+        return SHORTCUTS
+
+    @property
+    def reason_dialog(self) -> ReasonDialog | None:
+        return self._reason_dialog
+
+    def refresh(self) -> None:
+        """Read the pending certificates again and show the first."""
+        db, as_of, company = self.db, self.as_of, self.company_id
+
+        def done(ids: list[int]) -> None:
+            self.ids = ids
+            self.queue_loaded.emit(len(ids))
+            self.index = -1
+            if ids:
+                self.go_to(0)
+            else:
+                self._show_empty()
+
+        self.runner.run(lambda p, c: pending_certificate_ids(db, as_of=as_of, company_id=company),
+                        on_done=done, on_error=lambda e: present_error(self, e))
+
+    def go_to(self, index: int) -> None:
+        if not self.ids or self._busy:
+            return
+        index = max(0, min(index, len(self.ids) - 1))
+        self.index = index
+        cert_id, as_of = self.ids[index], self.as_of
+        self._busy = True
+        self._update_actions()
+        self._update_position()
+
+        def work(progress: Any, cancel: Any) -> tuple[CertificateDetail, tuple[str, bytes] | None]:
+            detail = self.service.get(cert_id, as_of)
+            doc = self.documents.file_bytes(detail.documents[-1].id) if detail.documents else None
+            return detail, doc
+
+        def done(result: tuple[CertificateDetail, tuple[str, bytes] | None]) -> None:
+            self._busy = False
+            detail, doc = result
+            if self.ids[self.index] != detail.id:
+                return
+            self._show(detail, doc)
+
+        def failed(error: BaseException) -> None:
+            self._busy = False
+            self._update_actions()
+            present_error(self, error)
+
+        self.runner.run(work, on_done=done, on_error=failed)
+
+    def next(self) -> None:
+        if self.index < len(self.ids) - 1:
+            self.go_to(self.index + 1)
+
+    def previous(self) -> None:
+        if self.index > 0:
+            self.go_to(self.index - 1)
+
+    def approve(self) -> None:
+        """Approve the certificate shown (saving edits first) and go to the next."""
+        if self.detail is None or self._busy:
+            return
+        try:
+            data = self.form.collect() if self.form.is_dirty() else None
+        except ValueError:
+            self.form.save()  # shows the unreadable dates next to their fields
+            return
+        detail = self.detail
+        service, as_of = self.service, self.as_of
+
+        def work(progress: Any, cancel: Any) -> CertificateDetail:
+            version = detail.version
+            if data is not None:
+                version = service.save(detail.id, data, expected_version=version, as_of=as_of).version
+            return service.approve(detail.id, expected_version=version, as_of=as_of)
+
+        self._run_review(work)
+
+    def reject(self) -> None:
+        """Ask the reason, reject the certificate shown and go to the next."""
+        if self.detail is None or self._busy:
+            return
+        dlg = ReasonDialog("Reject certificate", "Why is this certificate rejected? The reason is kept and can "
+                           "be sent to the customer.", self, ok_text="Reject",
+                           suggestions=("not signed", "wrong form for the state", "permit number missing"))
+        self._reason_dialog = dlg
+        detail, service, as_of = self.detail, self.service, self.as_of
+
+        def accepted() -> None:
+            reason = dlg.reason()
+            self._reason_dialog = None
+            self._run_review(lambda p, c: service.reject(detail.id, reason, expected_version=detail.version,
+                                                         as_of=as_of))
+
+        dlg.accepted.connect(accepted)
+        dlg.rejected.connect(lambda: setattr(self, "_reason_dialog", None))
+        dlg.finished.connect(dlg.deleteLater)
+        dlg.open()
+
+    def show_help(self) -> None:
+        if self._help is None:
+            self._help = ShortcutHelpDialog(SHORTCUTS + tuple(s for s in VIEWER_SHORTCUTS
+                                                               if s[0] not in {k for k, _ in SHORTCUTS}), self)
+        self._help.show()
+        self._help.raise_()
+
+    # ------------------------------------------------------------------ internals
+
+    def _run_review(self, work: Any) -> None:
+        self._busy = True
+        self._update_actions()
+
+        def done(new: CertificateDetail) -> None:
+            self._busy = False
+            self.reviewed.emit(new)
+            self.statusBar().showMessage(f"Certificate {new.id} {new.review_state}.", 5000)
+            # The certificate leaves the queue; the next one takes its place.
+            if new.id in self.ids:
+                pos = self.ids.index(new.id)
+                self.ids.pop(pos)
+                if pos < self.index or self.index >= len(self.ids):
+                    self.index = max(0, self.index - 1) if pos < self.index else len(self.ids) - 1
+            if not self.ids:
+                self._show_empty()
+                return
+            self.go_to(self.index)
+
+        def failed(error: BaseException) -> None:
+            self._busy = False
+            self._update_actions()
+            present_error(self, error)
+
+        self.runner.run(work, on_done=done, on_error=failed)
+
+    def _show(self, detail: CertificateDetail, doc: tuple[str, bytes] | None) -> None:
+        self.detail = detail
+        self.stack.setCurrentIndex(0)
+        self.form.load(detail)
+        if doc is not None:
+            sha, data = doc
+            info = detail.documents[-1]
+            self.viewer.show_document(data, sha256=sha, name=info.original_name, rotation=info.view_rotation)
+        else:
+            self.viewer.clear("No document is attached to this certificate.")
+        self._update_position()
+        self._update_actions()
+        self.form.focus_first_field()
+        self.certificate_shown.emit(detail.id)
+
+    def _show_empty(self) -> None:
+        self.detail = None
+        self.index = -1
+        self.form.load(None)
+        self.viewer.clear("")
+        self.empty.setText("No certificates are waiting for review.")
+        self.stack.setCurrentIndex(1)
+        self._update_position()
+        self._update_actions()
+
+    def _update_position(self) -> None:
+        if not self.ids or self.index < 0:
+            self.position.setText("Queue empty")
+            self.setWindowTitle("Review queue")
+            return
+        who = f" — {self.detail.customer_name}" if self.detail is not None else ""
+        self.position.setText(f"Certificate {self.index + 1} of {len(self.ids)}{who}")
+        self.setWindowTitle(f"Review queue ({self.index + 1}/{len(self.ids)})")
+
+    def _on_form_saved(self, detail: CertificateDetail) -> None:
+        self.detail = detail
+
+    def keyPressEvent(self, event: Any) -> None:
+        """J / K move through the queue when the focus is not in a text field (they reach the
+        window only when the focused widget did not use them)."""
+        focus = self.focusWidget()
+        typing = isinstance(focus, (QLineEdit, QPlainTextEdit))
+        if not typing and event.modifiers() == Qt.KeyboardModifier.NoModifier:
+            if event.key() == Qt.Key.Key_J:
+                self.next()
+                return
+            if event.key() == Qt.Key.Key_K:
+                self.previous()
+                return
+        super().keyPressEvent(event)
+
+    def closeEvent(self, event: Any) -> None:
+        self.viewer.shutdown()
+        super().closeEvent(event)

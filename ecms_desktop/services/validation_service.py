@@ -609,6 +609,11 @@ class ValidationEngine:
         return out
 
     def _ein(self, ein: str, st: str) -> list[Finding]:
+        if _SSN_SHAPE.match(ein) and looks_like_ssn(ein, None):
+            return [Finding("permit.ssn_like", RULES["permit.ssn_like"][0], st, "purchaser_ein",
+                            f"The EIN given ({mask_number(ein)}) is written like a Social Security number; "
+                            "ask the purchaser for its EIN (NN-NNNNNNN) and do not keep the SSN on file.",
+                            "python-stdnum us.ssn", "high")]
         try:
             us_ein.validate(ein)
         except InvalidComponent:

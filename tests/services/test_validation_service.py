@@ -181,6 +181,10 @@ def test_ein_and_ssn_checks(company_id=1, customer_id=1):
     assert {(f.rule, f.severity) for f in found} == {("permit.ssn_like", "warning"), ("permit.format", "error")}
     for f in found:
         assert "536" not in f.message and "***-**-1234" in f.message
+    ssn_as_ein = tx_input(company_id, customer_id, purchaser_ein="536-22-1234")
+    (f,) = engine.evaluate(subject_of(ssn_as_ein), AS_OF)
+    assert (f.rule, f.field) == ("permit.ssn_like", "purchaser_ein")
+    assert "536" not in f.message and "***-**-1234" in f.message
 
 
 def test_name_normalisation():

@@ -1,0 +1,336 @@
+"""``ecms renewals plan|send|failed``, ``ecms smtp set|test``, ``ecms forms add|list``,
+``ecms intake FILE... [--watch DIR]`` and ``ecms templates show|set|reset``."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+import time
+from pathlib import Path
+
+from ecms_desktop.cli.common import CliContext, add_as_of, add_format, as_of, print_json, print_table
+from ecms_desktop.errors import ValidationError
+from ecms_desktop.services import secrets
+from ecms_desktop.services.company_service import find_company
+from ecms_desktop.services.email_service import SECURITY_MODES, EmailService, SmtpSettings
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("renewals", help="renewal requests: plan, send, failures")
+    rsub = p.add_subparsers(dest="renewals_command", required=True)
+    pl = rsub.add_parser("plan", help="what is due as of a date: requests, reminders, escalations, suspensions")
+    pl.add_argument("--company", default=None)
+    add_as_of(pl)
+    add_format(pl)
+    pl.set_defaults(func=cmd_plan)
+    se = rsub.add_parser("send", help="carry out the plan and send the e-mails (effectively once)")
+    se.add_argument("--company", default=None)
+    se.add_argument("--only", type=int, nargs="+", default=None, metavar="ID",
+                    help="only these certificate ids")
+    se.add_argument("--dry-run", type=Path, default=None, metavar="DIR",
+                    help="write the messages as .eml files into DIR; nothing is sent or recorded")
+    se.add_argument("--password-stdin", action="store_true", help="read the SMTP password from standard input")
+    add_as_of(se)
+    se.set_defaults(func=cmd_send)
+    fa = rsub.add_parser("failed", help="messages the mail server refused for good (bad addresses)")
+    fa.add_argument("--company", default=None)
+    add_format(fa)
+    fa.set_defaults(func=cmd_failed)
+
+    p = sub.add_parser("smtp", help="the company's outgoing mail server")
+    ssub = p.add_subparsers(dest="smtp_command", required=True)
+    st = ssub.add_parser("set", help="set the SMTP server (the password goes to the OS keyring)")
+    st.add_argument("--company", default=None)
+    st.add_argument("--host", required=True)
+    st.add_argument("--port", type=int, required=True)
+    st.add_argument("--security", choices=SECURITY_MODES, required=True)
+    st.add_argument("--username", default="")
+    st.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    st.add_argument("--from", dest="from_address", required=True, metavar="ADDRESS")
+    st.set_defaults(func=cmd_smtp_set)
+    te = ssub.add_parser("test", help="connect and log in to the SMTP server")
+    te.add_argument("--company", default=None)
+    te.add_argument("--password-stdin", action="store_true")
+    te.set_defaults(func=cmd_smtp_test)
+
+    p = sub.add_parser("forms", help="the company's library of official fill-in forms")
+    fsub = p.add_subparsers(dest="forms_command", required=True)
+    fadd = fsub.add_parser("add", help="keep an official fill-in PDF for a form code")
+    fadd.add_argument("form_code")
+    fadd.add_argument("file", type=Path)
+    fadd.add_argument("--company", default=None)
+    fadd.set_defaults(func=cmd_forms_add)
+    fls = fsub.add_parser("list", help="list the forms library")
+    fls.add_argument("--company", default=None)
+    fls.set_defaults(func=cmd_forms_list)
+
+    p = sub.add_parser("intake", help="read returned forms back (PDF, image or .eml)")
+    p.add_argument("files", type=Path, nargs="*")
+    p.add_argument("--company", default=None)
+    p.add_argument("--watch", type=Path, default=None, metavar="DIR",
+                   help="keep reading new files dropped into DIR (handled ones move to DIR/done)")
+    p.add_argument("--interval", type=float, default=5.0, help="seconds between looks at the watched folder")
+    p.add_argument("--cycles", type=int, default=None, help=argparse.SUPPRESS)
+    add_as_of(p)
+    add_format(p)
+    p.set_defaults(func=cmd_intake)
+
+    p = sub.add_parser("templates", help="the company's renewal e-mail templates (Jinja2)")
+    tsub = p.add_subparsers(dest="templates_command", required=True)
+    for name, helptext in (("show", "print a template"), ("set", "replace a template from files"),
+                           ("reset", "go back to the built-in template")):
+        t = tsub.add_parser(name, help=helptext)
+        t.add_argument("kind", choices=("request", "reminder", "escalation"))
+        t.add_argument("--company", default=None)
+        if name == "set":
+            t.add_argument("--subject", default=None, help="the subject template text")
+            t.add_argument("--text-file", type=Path, default=None)
+            t.add_argument("--html-file", type=Path, default=None)
+        t.set_defaults(func={"show": cmd_templates_show, "set": cmd_templates_set,
+                             "reset": cmd_templates_reset}[name])
+
+
+def _company_id(ctx: CliContext, name: str | None) -> int:
+    with ctx.db().reader() as s:
+        return find_company(s, name).id
+
+
+def _renewals(ctx: CliContext):  # type: ignore[no-untyped-def]
+    from ecms_desktop.services.renewal_service import RenewalService
+
+    return RenewalService(ctx.db())
+
+
+def _read_stdin_password() -> str:
+    line = sys.stdin.readline()
+    if not line:
+        raise ValidationError("--password-stdin was given but standard input is empty.")
+    return line.rstrip("\r\n")
+
+
+def _password(args: argparse.Namespace, email: EmailService, settings: SmtpSettings) -> str | None:
+    """The SMTP password: --password-stdin, else the keyring, else ask (when there is a terminal)."""
+    if not settings.username:
+        return None
+    if getattr(args, "password_stdin", False):
+        return _read_stdin_password()
+    stored = email.stored_password(settings)
+    if stored:
+        return stored
+    status = secrets.keyring_status()
+    if not status.available:
+        print(f"note: {status.description}; the SMTP password is not stored and is asked each time.",
+              file=sys.stderr)
+    if sys.stdin.isatty():
+        return getpass.getpass(f"SMTP password for {settings.username}@{settings.host}: ")
+    raise ValidationError(f"The SMTP password of {settings.username} is needed: pass it with --password-stdin.")
+
+
+def cmd_plan(ctx: CliContext, args: argparse.Namespace) -> int:
+    company_id = _company_id(ctx, args.company)
+    plan = _renewals(ctx).plan(company_id, as_of(args))
+    if args.format == "json":
+        print_json({"as_of": plan.as_of, "company_id": company_id,
+                    "ladder": {"window_days": plan.ladder.window_days,
+                               "reminder_days": list(plan.ladder.reminder_days),
+                               "escalation_days": plan.ladder.escalation_days},
+                    "counts": plan.counts(),
+                    "items": [{"action": i.action.value, "certificate_id": i.certificate_id, "state": i.state,
+                               "customer_number": i.customer_number, "customer": i.customer_name,
+                               "recipient": i.recipient, "expiry_date": i.expiry_date, "days_left": i.days_left,
+                               "form": i.form_code, "token": i.token, "requested_on": i.requested_on,
+                               "number": i.number, "problem": i.problem} for i in plan.items]}, ctx.out)
+        return 0
+    print_table(["action", "cert", "state", "customer", "to", "expiry", "days", "form", "request", "note"],
+                [(f"{i.action.value}{f' {i.number}' if i.number else ''}", i.certificate_id, i.state,
+                  f"{i.customer_name} ({i.customer_number})", i.recipient, i.expiry_date, i.days_left, i.form_code,
+                  i.token or "", i.problem) for i in plan.items], ctx.out)
+    counts = plan.counts()
+    ctx.out.write(f"\n{len(plan.items)} steps due on {plan.as_of}: " +
+                  ", ".join(f"{v} {k}" for k, v in counts.items()) + "\n")
+    return 0
+
+
+def cmd_send(ctx: CliContext, args: argparse.Namespace) -> int:
+    company_id = _company_id(ctx, args.company)
+    service = _renewals(ctx)
+    password = None
+    if args.dry_run is None:
+        settings = service.email.require_profile(company_id)
+        password = _password(args, service.email, settings)
+
+    def progress(done: int, total: int, text: str) -> None:
+        if sys.stderr.isatty():
+            print(f"\r{text} ({done}/{total})", end="", file=sys.stderr, flush=True)
+
+    result = service.run(company_id, as_of(args), certificate_ids=args.only, dry_run_dir=args.dry_run,
+                         password=password, progress=progress)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    print(result.summary(), file=ctx.out)
+    for path in result.eml_files:
+        print(f"  wrote {path}", file=ctx.out)
+    for note in result.skipped:
+        print(f"  not sent: {note}", file=ctx.out)
+    status = 0
+    if result.delivery is not None:
+        for mid in result.delivery.resent_after_interruption:
+            print(f"  resent after an interrupted run (same Message-ID): {mid}", file=ctx.out)
+        for f in result.delivery.failed:
+            print(f"  REFUSED for {f.customer_name} <{f.to_address}>: {f.error}", file=ctx.out)
+            status = 1
+        if result.delivery.deferred:
+            status = 1
+    return status
+
+
+def cmd_failed(ctx: CliContext, args: argparse.Namespace) -> int:
+    company_id = _company_id(ctx, args.company)
+    failed = EmailService(ctx.db()).failed_messages(company_id)
+    if args.format == "json":
+        print_json([f.__dict__ for f in failed], ctx.out)
+    else:
+        print_table(["outbox", "customer", "to", "code", "error", "subject"],
+                    [(f.outbox_id, f.customer_name, f.to_address, f.code, f.error, f.subject) for f in failed],
+                    ctx.out)
+    return 0
+
+
+def cmd_smtp_set(ctx: CliContext, args: argparse.Namespace) -> int:
+    company_id = _company_id(ctx, args.company)
+    password = _read_stdin_password() if args.password_stdin else None
+    if password and not args.username:
+        raise ValidationError("A password was given without --username.")
+    saved = EmailService(ctx.db()).set_profile(company_id, host=args.host, port=args.port, security=args.security,
+                                               from_address=args.from_address, username=args.username,
+                                               password=password)
+    print(f"SMTP server saved: {saved.settings.describe()}.", file=ctx.out)
+    if args.username:
+        if saved.password_stored:
+            print(f"The password is kept in the operating system's keyring ({saved.keyring.description}).",
+                  file=ctx.out)
+        else:
+            print(f"The password is NOT stored: {saved.keyring.description}. It is asked each time "
+                  "(or give it with --password-stdin).", file=ctx.out)
+    return 0
+
+
+def cmd_smtp_test(ctx: CliContext, args: argparse.Namespace) -> int:
+    company_id = _company_id(ctx, args.company)
+    email = EmailService(ctx.db(), timeout=15)
+    settings = email.require_profile(company_id)
+    print(email.test_connection(company_id, _password(args, email, settings)), file=ctx.out)
+    return 0
+
+
+def cmd_forms_add(ctx: CliContext, args: argparse.Namespace) -> int:
+    company_id = _company_id(ctx, args.company)
+    info = _renewals(ctx).add_form(company_id, args.form_code, args.file)
+    print(f"{info['form_code']}: {args.file.name} stored ({info['sha256'][:16]}), {info['fields']} fill-in fields, "
+          f"{len(info['mapped_fields'])} known to the rules pack.", file=ctx.out)
+    if not info["mapped_fields"]:
+        print("warning: none of its fields is in the rules pack's field map for this form; requests will use "
+              "the generated fill-in form's values only where the names match.", file=ctx.out)
+    return 0
+
+
+def cmd_forms_list(ctx: CliContext, args: argparse.Namespace) -> int:
+    company_id = _company_id(ctx, args.company)
+    print_table(["form", "file", "fields", "sha256", "added"],
+                [(f["form_code"], f["original_name"], f["fields"], f["sha256"][:16], f["added_at"])
+                 for f in _renewals(ctx).forms(company_id)], ctx.out)
+    return 0
+
+
+def cmd_intake(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.returned_forms import ReturnedFormsService
+
+    if not args.files and args.watch is None:
+        raise ValidationError("Give the files to read, or --watch DIR.")
+    company_id = _company_id(ctx, args.company)
+    service = ReturnedFormsService(ctx.db())
+    day = as_of(args)
+    items = service.intake(args.files, company_id, as_of=day) if args.files else []
+    _print_intake(ctx, args, items)
+    status = 1 if any(i.outcome == "refused" for i in items) else 0
+    if args.watch is None:
+        return status
+    folder: Path = args.watch
+    if not folder.is_dir():
+        raise ValidationError(f"The watched folder {folder} does not exist.")
+    done, refused = folder / "done", folder / "refused"
+    done.mkdir(exist_ok=True)
+    refused.mkdir(exist_ok=True)
+    print(f"Watching {folder} (every {args.interval:g} s; Ctrl+C to stop).", file=sys.stderr)
+    cycle = 0
+    while args.cycles is None or cycle < args.cycles:
+        cycle += 1
+        ready = _settled_files(folder)
+        for path in ready:
+            found = service.intake([path], company_id, as_of=day)
+            _print_intake(ctx, args, found)
+            target = refused if any(i.outcome == "refused" for i in found) else done
+            path.replace(_free_name(target / path.name))
+        if args.cycles is not None and cycle >= args.cycles:
+            break
+        time.sleep(args.interval)
+    return status
+
+
+def _settled_files(folder: Path) -> list[Path]:
+    """Files in the folder whose size did not change over a short look (a copy still in progress is
+    left for the next round)."""
+    first = {p: p.stat().st_size for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")}
+    time.sleep(0.2)
+    return [p for p, size in first.items() if p.exists() and p.stat().st_size == size]
+
+
+def _free_name(path: Path) -> Path:
+    n, candidate = 1, path
+    while candidate.exists():
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+        n += 1
+    return candidate
+
+
+def _print_intake(ctx: CliContext, args: argparse.Namespace, items: list) -> None:  # type: ignore[type-arg]
+    if args.format == "json":
+        print_json([i.__dict__ for i in items], ctx.out)
+        return
+    for i in items:
+        extra = f" [{i.validation}]" if i.validation else ""
+        print(f"{i.outcome}: {i.message}{extra}", file=ctx.out)
+
+
+def cmd_templates_show(ctx: CliContext, args: argparse.Namespace) -> int:
+    src = _renewals(ctx).template(_company_id(ctx, args.company), args.kind)
+    origin = "company's own" if src.custom else "built-in"
+    ctx.out.write(f"# {args.kind} ({origin})\n## subject\n{src.subject}\n## text\n{src.text}\n## html\n{src.html}\n")
+    return 0
+
+
+def cmd_templates_set(ctx: CliContext, args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    service = _renewals(ctx)
+    company_id = _company_id(ctx, args.company)
+    src = service.template(company_id, args.kind)
+    changes = {}
+    if args.subject is not None:
+        changes["subject"] = args.subject
+    if args.text_file is not None:
+        changes["text"] = args.text_file.read_text("utf-8")
+    if args.html_file is not None:
+        changes["html"] = args.html_file.read_text("utf-8")
+    if not changes:
+        raise ValidationError("Give --subject, --text-file and/or --html-file.")
+    service.save_template(company_id, replace(src, custom=True, **changes))
+    print(f"The {args.kind} template of the company was saved.", file=ctx.out)
+    return 0
+
+
+def cmd_templates_reset(ctx: CliContext, args: argparse.Namespace) -> int:
+    _renewals(ctx).reset_template(_company_id(ctx, args.company), args.kind)
+    print(f"The {args.kind} e-mail uses the built-in template again.", file=ctx.out)
+    return 0

@@ -89,45 +89,76 @@ def _decimal(value: Any) -> Decimal:
 
 
 def _fast(cells: dict[str, Any], states: frozenset[str]) -> dict[str, Any]:
-    """Parse a row; raise on anything unusual (the slow path then says what)."""
-    invoice = _text(cells, "invoice_number")
-    customer = _text(cells, "customer_number")
-    state = _text(cells, "ship_to_state").upper()
+    """Parse a row; raise on anything unusual (the slow path then says what). CSV cells are text:
+    they take the inline path; other cell types (xlsx numbers, dates) go through :func:`_text`."""
+    g = cells.get
+    v = g("invoice_number")
+    invoice = v.strip() if v.__class__ is str else _text(cells, "invoice_number")
+    v = g("customer_number")
+    customer = v.strip() if v.__class__ is str else _text(cells, "customer_number")
+    v = g("ship_to_state")
+    state = (v.strip() if v.__class__ is str else _text(cells, "ship_to_state")).upper()
     if not invoice or not customer or state not in states or len(invoice) > 64 or len(customer) > 64:
         raise _RowError
-    line_value = cells.get("line")
-    line = int(line_value) if isinstance(line_value, int | float) else int(str(line_value).strip())
-    if line < 1 or (isinstance(line_value, float) and not line_value.is_integer()):
+    line_value: Any = cells["line"]
+    if line_value.__class__ is str:
+        line = int(line_value)
+    else:
+        line = int(line_value)
+        if isinstance(line_value, float) and not line_value.is_integer():
+            raise _RowError
+    if line < 1:
         raise _RowError
-    date_value = cells.get("invoice_date")
-    if isinstance(date_value, dt.datetime):
+    date_value = g("invoice_date")
+    if date_value.__class__ is str:
+        invoice_date = dt.date.fromisoformat(date_value.strip())
+    elif isinstance(date_value, dt.datetime):
         invoice_date = date_value.date()
     elif isinstance(date_value, dt.date):
         invoice_date = date_value
     else:
-        invoice_date = dt.date.fromisoformat(str(date_value).strip())
-    amount = _decimal(cells.get("amount"))
-    tax_value = cells.get("tax_collected")
-    tax = _decimal(tax_value) if tax_value not in (None, "") else _ZERO
+        raise _RowError
+    v = g("amount")
+    try:
+        amount = Decimal(v) if v.__class__ is str else _decimal(v)
+    except InvalidOperation:
+        amount = _decimal(v)
+    tax_value = g("tax_collected")
+    if not tax_value:
+        tax = _ZERO
+    else:
+        try:
+            tax = Decimal(tax_value) if tax_value.__class__ is str else _decimal(tax_value)
+        except InvalidOperation:
+            tax = _decimal(tax_value)
     if not amount.is_finite() or not tax.is_finite() or tax < 0:
         raise _RowError
-    currency = (_text(cells, "currency") or "USD").upper()
+    v = g("currency")
+    currency = ((v.strip() if v.__class__ is str else _text(cells, "currency")) or "USD").upper()
     if len(currency) != 3 or not currency.isalpha():
         raise _RowError
-    claimed = _YES[_text(cells, "exempt_claimed").casefold()]
-    reason = _text(cells, "exempt_reason").casefold().replace(" ", "_").replace("-", "_")
-    if reason and reason not in _REASONS:
-        raise _RowError
-    po = _text(cells, "po_number")
-    county, city, zip_code = _text(cells, "ship_to_county"), _text(cells, "ship_to_city"), _text(cells, "ship_to_zip")
-    product, commodity = _text(cells, "product_code"), _text(cells, "commodity_code")
-    if max(len(po), len(product), len(commodity)) > 64 or max(len(county), len(city)) > 100 or len(zip_code) > 20:
-        raise _RowError
-    return {"invoice_number": invoice, "line": line, "invoice_date": invoice_date, "customer_number": customer,
-            "customer_key": customer_number_key(customer), "ship_to_state": state, "ship_to_county": county,
-            "ship_to_city": city, "ship_to_zip": zip_code, "product_code": product, "commodity_code": commodity,
-            "amount": amount, "currency": currency, "tax_collected": tax, "exempt_claimed": claimed,
-            "exempt_reason": reason, "po_number": po}
+    v = g("exempt_claimed")
+    claimed = _YES[(v.strip() if v.__class__ is str else _text(cells, "exempt_claimed")).casefold()]
+    v = g("exempt_reason")
+    reason = v.strip() if v.__class__ is str else _text(cells, "exempt_reason")
+    if reason:
+        reason = reason.casefold().replace(" ", "_").replace("-", "_")
+        if reason not in _REASONS:
+            raise _RowError
+    out = {"invoice_number": invoice, "line": line, "invoice_date": invoice_date, "customer_number": customer,
+           "customer_key": customer_number_key(customer), "ship_to_state": state, "amount": amount,
+           "currency": currency, "tax_collected": tax, "exempt_claimed": claimed, "exempt_reason": reason}
+    for column, limit in _TEXT_LIMITS:
+        v = g(column)
+        value = "" if v is None else (v.strip() if v.__class__ is str else _text(cells, column))
+        if len(value) > limit:
+            raise _RowError
+        out[column] = value
+    return out
+
+
+_TEXT_LIMITS = (("ship_to_county", 100), ("ship_to_city", 100), ("ship_to_zip", 20), ("product_code", 64),
+                ("commodity_code", 64), ("po_number", 64))
 
 
 def _explain(row: Row, errs: RowErrors, states: frozenset[str]) -> None:
@@ -221,7 +252,7 @@ class TransactionImporter:
                     progress(i, total, f"Checking row {row.number}")
             try:
                 item = _fast(row.cells, states)
-            except (_RowError, ValueError, KeyError, InvalidOperation, TypeError):
+            except (_RowError, ValueError, KeyError, InvalidOperation, TypeError, AttributeError):
                 errs = RowErrors(table.name, row.number)
                 _explain(row, errs, states)
                 problems.extend(errs.problems)

@@ -778,10 +778,8 @@ def review_timeline(events: Sequence[tuple[dt.datetime, str]], current: str,
     out: list[tuple[dt.date, str]] = []
     for when, state in sorted(events, key=lambda e: e[0]):
         day = when.astimezone(dt.UTC).date()
-        if out and out[-1][0] == day:
-            out[-1] = (day, state)  # the state at the end of that day counts
-        elif not out or out[-1][1] != state:
-            out.append((day, state))
+        if not out or out[-1][1] != state:
+            out.append((day, state))  # several changes on one day: the last one holds from that day
     return tuple(out)
 
 

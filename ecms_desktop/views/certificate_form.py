@@ -153,6 +153,9 @@ class CertificateForm(QWidget):
         self.form_combo.setToolTip("The certificate form the customer used")
         self.form_combo.activated.connect(self._on_form_combo_activated)
         self.form_msg = MessageLabel("form")
+        for combo in (self.form_combo,):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(18)
         self.reason_combo = QComboBox()
         self.reason_combo.setObjectName("field_exempt_reason")
         self.reason_combo.setToolTip("The exempt reasons this form allows")
@@ -249,6 +252,7 @@ class CertificateForm(QWidget):
         self.scroll = QScrollArea()
         self.scroll.setObjectName("formScroll")
         self.scroll.setWidgetResizable(True)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.scroll.setWidget(body)
 
         self.history = HistoryView(self.db, self.runner)
@@ -372,7 +376,7 @@ class CertificateForm(QWidget):
             name = _ALIASES.get(name, name)
             if state and self.spec is not None and self.spec.multistate and name in ("coverage", "state", "form"):
                 rows.setdefault(state, []).append((severity, message))
-                self.coverage_msg.add(severity, f"{state}: {message}")
+                self.coverage_msg.add(severity, message if message.startswith(f"{state}:") else f"{state}: {message}")
                 continue
             label = self._label_for(name)
             if label is None:
@@ -602,7 +606,7 @@ class CertificateForm(QWidget):
         for choice in form_choices(self.rules, self._states, self._form_code):
             label = choice.label if len(choice.label) < 70 else choice.label[:67] + "…"
             if choice.multistate and not choice.accepted:
-                label += "  (not accepted in every state listed)"
+                label += "  (not all states)"
             self.form_combo.addItem(label, choice.code)
         idx = self.form_combo.findData(self.rules.form(self._form_code).code if self._known_form() else
                                        self._form_code)

@@ -157,12 +157,14 @@ class FormBuilder(QWidget):
             lab.setWordWrap(True)
             return lab
         if f.kind == "bool":
-            box = QCheckBox(f.label)
+            box = QCheckBox("Yes" if f.name == "signature" else "")
             box.setChecked(bool(value))
             box.toggled.connect(lambda _=False, a=f.attr: self.edited.emit(a))
             return box
         if f.kind == "choice":
             combo = QComboBox()
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(14)
             for code, label in f.choices:
                 combo.addItem(label, code)
             idx = combo.findData(value)

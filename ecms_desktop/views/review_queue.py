@@ -126,6 +126,7 @@ class ReviewQueueWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.position)
         self._build_actions()
         self.resize(1400, 900)
+        self.splitter.setSizes([760, 640])
         self.refresh()
 
     # ------------------------------------------------------------------ actions and menus

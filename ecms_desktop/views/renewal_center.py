@@ -1,0 +1,403 @@
+"""The Renewal center: what is due as of a date, a preview of each message, selection, sending with
+progress and Cancel, refused addresses, and the e-mail template editor with a live preview."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from dataclasses import replace
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QDate, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDateEdit,
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QPlainTextEdit,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ecms_desktop.errors import Cancelled, EcmsError
+from ecms_desktop.services.renewal_service import (
+    TEMPLATE_KINDS,
+    Action,
+    PlanItem,
+    RenewalPlan,
+    RenewalService,
+    RunResult,
+    TemplateSource,
+    render_template,
+    sample_context,
+)
+from ecms_desktop.views.error_presenter import present_error
+from ecms_desktop.views.task_runner import TaskRunner
+
+_ACTION_COLOURS = {Action.REQUEST: "#1F4E79", Action.REMINDER: "#8A6D00", Action.ESCALATION: "#B35900",
+                   Action.SUSPEND: "#A00000"}
+_AnyIndex = QModelIndex | QPersistentModelIndex
+
+
+class RenewalPlanTableModel(QAbstractTableModel):
+    """The plan's steps, one per row, with a check box to choose what is carried out."""
+
+    HEADERS = ("", "Step", "Customer", "State", "Certificate", "Expiry", "Days", "To", "Form", "Note")
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.items: list[PlanItem] = []
+        self.checked: set[str] = set()
+
+    def set_plan(self, plan: RenewalPlan | None) -> None:
+        self.beginResetModel()
+        self.items = list(plan.items) if plan else []
+        self.checked = {i.key for i in self.items if not i.problem}
+        self.endResetModel()
+
+    def rowCount(self, parent: _AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.items)
+
+    def columnCount(self, parent: _AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        return None
+
+    def flags(self, index: _AnyIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        base = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+        if index.column() == 0 and not self.items[index.row()].problem:
+            base |= Qt.ItemFlag.ItemIsUserCheckable
+        return base
+
+    def data(self, index: _AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or not 0 <= index.row() < len(self.items):
+            return None
+        item, col = self.items[index.row()], index.column()
+        if role == Qt.ItemDataRole.CheckStateRole and col == 0:
+            return Qt.CheckState.Checked if item.key in self.checked else Qt.CheckState.Unchecked
+        if role == Qt.ItemDataRole.DisplayRole:
+            step = item.action.value.capitalize() + (f" {item.number}" if item.number else "")
+            values = ("", step, f"{item.customer_name} ({item.customer_number})", item.state, item.certificate_id,
+                      item.expiry_date.isoformat(), item.days_left, item.recipient, item.form_code, item.problem)
+            return values[col]
+        if role == Qt.ItemDataRole.ForegroundRole and col == 1:
+            return QColor(_ACTION_COLOURS[item.action])
+        if role == Qt.ItemDataRole.ForegroundRole and col == 9 and item.problem:
+            return QColor("#A00000")
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return item.problem or (f"Request {item.token}" if item.token else None)
+        return None
+
+    def setData(self, index: _AnyIndex, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
+        if not index.isValid() or index.column() != 0 or role != Qt.ItemDataRole.CheckStateRole:
+            return False
+        item = self.items[index.row()]
+        if item.problem:
+            return False
+        state = Qt.CheckState(value) if isinstance(value, int) else value
+        if state == Qt.CheckState.Checked:
+            self.checked.add(item.key)
+        else:
+            self.checked.discard(item.key)
+        self.dataChanged.emit(index, index, [Qt.ItemDataRole.CheckStateRole])
+        return True
+
+    def set_all(self, checked: bool) -> None:
+        self.checked = {i.key for i in self.items if not i.problem} if checked else set()
+        if self.items:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self.items) - 1, 0),
+                                  [Qt.ItemDataRole.CheckStateRole])
+
+    def selected_keys(self) -> list[str]:
+        return [i.key for i in self.items if i.key in self.checked]
+
+
+class TemplateEditorWidget(QWidget):
+    """Edit the company's subject, text and HTML templates with a live preview."""
+
+    template_saved = Signal(str)
+
+    def __init__(self, service: RenewalService, company_id: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.service, self.company_id = service, company_id
+        self.kind = QComboBox()
+        self.kind.addItems(list(TEMPLATE_KINDS))
+        self.subject = QLineEdit()
+        self.text = QPlainTextEdit()
+        self.html = QPlainTextEdit()
+        self.preview = QTextBrowser()
+        self.preview.setOpenLinks(False)
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.save_button = QPushButton("Save template")
+        self.reset_button = QPushButton("Use built-in")
+        form = QFormLayout()
+        form.addRow("E-mail", self.kind)
+        form.addRow("Subject", self.subject)
+        left = QWidget()
+        lay = QVBoxLayout(left)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(form)
+        lay.addWidget(QLabel("Plain text"))
+        lay.addWidget(self.text, 1)
+        lay.addWidget(QLabel("HTML (values are escaped automatically)"))
+        lay.addWidget(self.html, 1)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.save_button)
+        buttons.addWidget(self.reset_button)
+        buttons.addStretch(1)
+        lay.addLayout(buttons)
+        split = QSplitter()
+        split.addWidget(left)
+        split.addWidget(self.preview)
+        outer = QVBoxLayout(self)
+        outer.addWidget(split, 1)
+        outer.addWidget(self.status)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(250)
+        self._timer.timeout.connect(self._render)
+        for editor in (self.text, self.html):
+            editor.textChanged.connect(self._timer.start)
+        self.subject.textChanged.connect(self._timer.start)
+        self.kind.currentTextChanged.connect(self._load)
+        self.save_button.clicked.connect(self._on_save_clicked)
+        self.reset_button.clicked.connect(self._on_reset_clicked)
+        self.rendered_subject = ""
+        self._load(self.kind.currentText())
+
+    def source(self) -> TemplateSource:
+        return TemplateSource(self.kind.currentText(), self.subject.text(), self.text.toPlainText(),
+                              self.html.toPlainText(), True)
+
+    def _load(self, kind: str) -> None:
+        try:
+            src = self.service.template(self.company_id, kind)
+        except EcmsError as exc:
+            present_error(self, exc)
+            return
+        self.subject.setText(src.subject)
+        self.text.setPlainText(src.text)
+        self.html.setPlainText(src.html)
+        self._render()
+
+    def _render(self) -> None:
+        try:
+            subject, _text, body = render_template(self.source(), sample_context(self.kind.currentText()))
+        except EcmsError as exc:
+            self.status.setText(f"<span style='color:#a00'>{html.escape(str(exc))}</span>")
+            self.save_button.setEnabled(False)
+            return
+        self.rendered_subject = subject
+        self.save_button.setEnabled(True)
+        self.status.setText(f"Subject: {html.escape(subject)}")
+        self.preview.setHtml(body)
+
+    def _on_save_clicked(self) -> None:
+        try:
+            self.service.save_template(self.company_id, self.source())
+        except EcmsError as exc:
+            present_error(self, exc)
+            return
+        self.status.setText("Saved.")
+        self.template_saved.emit(self.kind.currentText())
+
+    def _on_reset_clicked(self) -> None:
+        try:
+            self.service.reset_template(self.company_id, self.kind.currentText())
+        except EcmsError as exc:
+            present_error(self, exc)
+            return
+        self._load(self.kind.currentText())
+
+
+class RenewalCenterDialog(QDialog):
+    """Plan, preview and send the renewal ladder's steps for one company."""
+
+    batch_sent = Signal(object)
+    batch_failed = Signal(object)
+
+    def __init__(self, service: RenewalService, company_id: int, as_of: dt.date, *,
+                 runner: TaskRunner | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Renewal center")
+        self.resize(1100, 680)
+        self.service, self.company_id = service, company_id
+        self.runner = runner or TaskRunner(self)
+        self.date = QDateEdit(QDate(as_of.year, as_of.month, as_of.day))
+        self.date.setCalendarPopup(True)
+        self.date.setDisplayFormat("yyyy-MM-dd")
+        self.refresh_button = QPushButton("Refresh")
+        self.summary = QLabel()
+        top = QHBoxLayout()
+        top.addWidget(QLabel("As of"))
+        top.addWidget(self.date)
+        top.addWidget(self.refresh_button)
+        top.addWidget(self.summary, 1)
+
+        self.model = RenewalPlanTableModel(self)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QTableView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().hide()
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.preview_header = QLabel()
+        self.preview_header.setWordWrap(True)
+        self.preview_header.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.preview = QTextBrowser()
+        self.preview.setOpenLinks(False)
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.preview_header)
+        rl.addWidget(self.preview, 1)
+        split = QSplitter()
+        split.addWidget(self.table)
+        split.addWidget(right)
+        split.setSizes([620, 480])
+        self.select_all = QPushButton("Select all")
+        self.select_none = QPushButton("Select none")
+        self.send_button = QPushButton("Send selected")
+        self.send_button.setDefault(True)
+        self.failures = QListWidget()
+        self.failures.setMaximumHeight(90)
+        actions = QHBoxLayout()
+        actions.addWidget(self.select_all)
+        actions.addWidget(self.select_none)
+        actions.addStretch(1)
+        actions.addWidget(self.send_button)
+        plan_tab = QWidget()
+        pl = QVBoxLayout(plan_tab)
+        pl.addWidget(split, 1)
+        pl.addLayout(actions)
+        pl.addWidget(QLabel("Refused by the mail server (fix the customer's address):"))
+        pl.addWidget(self.failures)
+
+        self.templates = TemplateEditorWidget(service, company_id)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(plan_tab, "Plan")
+        self.tabs.addTab(self.templates, "Templates")
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.tabs, 1)
+        layout.addWidget(close)
+
+        self.refresh_button.clicked.connect(self.refresh)
+        self.date.dateChanged.connect(lambda _d: self.refresh())
+        self.select_all.clicked.connect(lambda: self.model.set_all(True))
+        self.select_none.clicked.connect(lambda: self.model.set_all(False))
+        self.send_button.clicked.connect(self._on_send_clicked)
+        self.table.selectionModel().currentRowChanged.connect(self._on_table_row_changed)
+        self.templates.template_saved.connect(lambda _k: self._show_preview(self.table.currentIndex()))
+        self.refresh()
+
+    def as_of(self) -> dt.date:
+        d = self.date.date()
+        return dt.date(d.year(), d.month(), d.day())
+
+    def refresh(self) -> None:
+        try:
+            plan = self.service.plan(self.company_id, self.as_of())
+            failed = self.service.email.failed_messages(self.company_id)
+        except EcmsError as exc:
+            present_error(self, exc)
+            return
+        self.model.set_plan(plan)
+        counts = plan.counts()
+        self.summary.setText(", ".join(f"{n} {k}" for k, n in counts.items()) + f" due on {plan.as_of}")
+        self.failures.clear()
+        for f in failed:
+            self.failures.addItem(f"{f.customer_name} <{f.to_address}>: {f.error}")
+        if plan.items:
+            self.table.selectRow(0)
+        else:
+            self.preview_header.setText("Nothing is due on this date.")
+            self.preview.clear()
+
+    def _on_table_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self._show_preview(current)
+
+    def _show_preview(self, index: QModelIndex) -> None:
+        if not index.isValid() or index.row() >= len(self.model.items):
+            return
+        item = self.model.items[index.row()]
+        try:
+            msg = self.service.preview(self.company_id, self.as_of(), item.key)
+        except EcmsError as exc:
+            self.preview_header.setText(html.escape(str(exc)))
+            self.preview.clear()
+            return
+        files = ", ".join(f"{name} ({size // 1024 + 1} KB)" for name, size in msg.attachments) or "none"
+        self.preview_header.setText(f"<b>To:</b> {html.escape(msg.to)}<br><b>Subject:</b> "
+                                    f"{html.escape(msg.subject)}<br><b>Attachments:</b> {html.escape(files)}")
+        self.preview.setHtml(msg.html)
+
+    def _password(self) -> str | None:
+        settings = self.service.email.get_profile(self.company_id)
+        if settings is None or not settings.username or self.service.email.stored_password(settings):
+            return None
+        text, ok = QInputDialog.getText(self, "SMTP password", f"Password for {settings.username}@{settings.host} "
+                                        "(no keyring on this computer, so it is not stored):",
+                                        QLineEdit.EchoMode.Password)
+        if not ok:
+            raise Cancelled()
+        return text
+
+    def _on_send_clicked(self) -> None:
+        keys = self.model.selected_keys()
+        if not keys:
+            return
+        try:
+            password = self._password()
+        except Cancelled:
+            return
+        as_of, company_id, service = self.as_of(), self.company_id, self.service
+        self.send_button.setEnabled(False)
+
+        def work(progress: Any, cancel: Any) -> RunResult:
+            return service.run(company_id, as_of, keys=keys, password=password, progress=progress, cancel=cancel)
+
+        self.runner.run(work, on_done=self._on_batch_done, on_error=self._on_batch_error,
+                        title="Sending renewal requests", parent=self)
+
+    def _on_batch_done(self, result: RunResult) -> None:
+        self.send_button.setEnabled(True)
+        self.refresh()
+        self.summary.setText(result.summary())
+        self.batch_sent.emit(result)
+
+    def _on_batch_error(self, error: BaseException) -> None:
+        self.send_button.setEnabled(True)
+        self.refresh()
+        if not isinstance(error, Cancelled):
+            present_error(self, error)
+        else:
+            self.summary.setText(str(error))
+        self.batch_failed.emit(error)
+
+
+def template_with(src: TemplateSource, **changes: str) -> TemplateSource:
+    """A copy of a template with some parts changed (helper for callers and tests)."""
+    return replace(src, **changes)

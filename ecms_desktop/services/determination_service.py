@@ -18,10 +18,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, func, insert, select, update
@@ -49,6 +51,12 @@ _TL = cast(Table, TransactionLine.__table__)
 _DET = cast(Table, Determination.__table__)
 _ADJ = cast(Table, DeterminationAdjustment.__table__)
 _ZERO = Decimal(0)
+_CENT = Decimal("0.01")
+
+
+def _money(value: Decimal | None) -> Decimal:
+    """Amounts as shown to users: to the cent (stored with 4 decimals)."""
+    return (value or _ZERO).quantize(_CENT)
 
 EXPOSURE_UNSUPPORTED = "unsupported_claim"
 EXPOSURE_TAX_ON_EXEMPT = "tax_on_exempt"
@@ -386,10 +394,11 @@ class DeterminationService:
                 return
             for r in rows:
                 yield DeterminationRow(r.id, r.invoice_number, r.line, r.invoice_date, r.customer_number,
-                                       r.ship_to_state, r.amount, r.exempt, r.certificate_id,
-                                       r.certificate_number or None, r.certificate_version, r.exempt_amount,
-                                       r.taxable_amount, list(r.also_eligible or []), r.conflict, r.exposure_kind,
-                                       r.exposure_amount, r.rules_pack_version, r.explanation)
+                                       r.ship_to_state, _money(r.amount), r.exempt, r.certificate_id,
+                                       r.certificate_number or None, r.certificate_version, _money(r.exempt_amount),
+                                       _money(r.taxable_amount), list(r.also_eligible or []), r.conflict,
+                                       r.exposure_kind, _money(r.exposure_amount), r.rules_pack_version,
+                                       r.explanation)
             last = rows[-1].id
 
     def result_for(self, company_id: int, invoice_number: str, line: int) -> DeterminationRow:
@@ -445,7 +454,7 @@ class DeterminationService:
                 acc[1] += r.amount
                 acc[2] += amount
                 acc[3] += r.tax_collected
-        rows = tuple(ExposureRow(k[0], k[1], k[2], k[3], int(v[0]), v[1], v[2], v[3])
+        rows = tuple(ExposureRow(k[0], k[1], k[2], k[3], int(v[0]), _money(v[1]), _money(v[2]), _money(v[3]))
                      for k, v in sorted(groups.items()))
         return ExposureReport(date_from, date_to, rows)
 
@@ -606,3 +615,45 @@ def _exposure_of_entry(entry: Any, claimed: bool, tax: Decimal) -> tuple[str, De
         return EXPOSURE_TAX_ON_EXEMPT, tax
     return "", _ZERO
 
+
+
+def write_exposure_xlsx(report: ExposureReport, path: Path) -> None:
+    """The exposure report as an Excel workbook: the detail sheet and one summary sheet per dimension.
+    Written to a temporary file and moved into place, so a failed run leaves no half-written file."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Exposure"
+    ws.append([f"Exposure {report.date_from} to {report.date_to}"])
+    ws["A1"].font = Font(bold=True, size=13)
+    headers = ["State", "Period", "Customer", "Exposure", "Lines", "Sales amount", "Amount at risk", "Tax collected"]
+    ws.append(headers)
+    for cell in ws[2]:
+        cell.font = Font(bold=True)
+    for r in report.rows:
+        ws.append([r.state, r.period, r.customer_number, EXPOSURE_LABELS[r.kind], r.lines, r.sales_amount,
+                   r.exposure_amount, r.tax_collected])
+    ws.append(["Total", "", "", "", sum(r.lines for r in report.rows), None, report.total, None])
+    ws[ws.max_row][0].font = Font(bold=True)
+    for row in ws.iter_rows(min_row=3, min_col=6, max_col=8):
+        for cell in row:
+            cell.number_format = "#,##0.00"
+    for col, width in zip("ABCDEFGH", (7, 9, 16, 48, 7, 14, 15, 14), strict=True):
+        ws.column_dimensions[col].width = width
+    ws.freeze_panes = "A3"
+    for dimension in ("state", "period", "customer"):
+        sheet = wb.create_sheet(f"By {dimension}")
+        sheet.append([dimension.capitalize(), "Amount at risk"])
+        for cell in sheet[1]:
+            cell.font = Font(bold=True)
+        for key, amount in report.totals_by(dimension):
+            sheet.append([key, amount])
+            sheet.cell(sheet.max_row, 2).number_format = "#,##0.00"
+        sheet.column_dimensions["A"].width = 16
+        sheet.column_dimensions["B"].width = 16
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    wb.save(tmp)
+    os.replace(tmp, path)

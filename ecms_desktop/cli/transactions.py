@@ -1,0 +1,312 @@
+"""Sales and determination from the command line: import lines, filing periods, determine, exposure,
+reprocessing, and the exemption status for the ERP."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ecms_desktop.cli.common import (
+    CliContext,
+    add_as_of,
+    add_format,
+    as_of,
+    parse_date,
+    print_json,
+    print_table,
+)
+from ecms_desktop.errors import ValidationError
+from ecms_desktop.services.company_service import find_company
+from ecms_desktop.services.periods import FREQUENCIES
+
+
+def _company(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--company", default=None, help="company name or id (default: the only one)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("transactions", help="invoice lines from the ERP")
+    tsub = p.add_subparsers(dest="transactions_command", required=True)
+    t = tsub.add_parser("import", help="import invoice lines from .csv or .xlsx (all rows checked first)")
+    t.add_argument("file", type=Path)
+    _company(t)
+    t.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("periods", help="filing periods per state")
+    psub = p.add_subparsers(dest="periods_command", required=True)
+    s = psub.add_parser("set", help="how often the company files in a state")
+    s.add_argument("--state", required=True)
+    s.add_argument("--frequency", required=True, choices=FREQUENCIES)
+    _company(s)
+    s.set_defaults(func=cmd_periods_set)
+    f = psub.add_parser("file", help="mark a state's return for a period as filed (its sales are frozen)")
+    f.add_argument("--state", required=True)
+    f.add_argument("--period", required=True, help="2026-09 (month), 2026-Q3 (quarter) or 2026 (year)")
+    _company(f)
+    f.set_defaults(func=cmd_periods_file)
+    lst = psub.add_parser("list", help="list filed periods")
+    _company(lst)
+    lst.set_defaults(func=cmd_periods_list)
+
+    d = sub.add_parser("determine", help="decide which certificate covers each imported sale")
+    d.add_argument("--from", dest="date_from", type=parse_date, default=None, metavar="YYYY-MM-DD")
+    d.add_argument("--to", dest="date_to", type=parse_date, default=None, metavar="YYYY-MM-DD")
+    _company(d)
+    add_format(d)
+    d.set_defaults(func=cmd_determine)
+
+    e = sub.add_parser("exposure", help="sales exempt without a certificate, or taxed despite one")
+    e.add_argument("--from", dest="date_from", type=parse_date, required=True, metavar="YYYY-MM-DD")
+    e.add_argument("--to", dest="date_to", type=parse_date, required=True, metavar="YYYY-MM-DD")
+    e.add_argument("--state", default=None)
+    e.add_argument("--out", type=Path, default=None, help="output file (required for xlsx)")
+    _company(e)
+    add_format(e, ("table", "json", "xlsx"))
+    e.set_defaults(func=cmd_exposure)
+
+    r = sub.add_parser("reprocess", help="apply a certificate to past sales (filed periods are never changed)")
+    r.add_argument("certificate_id", type=int)
+    r.add_argument("--from", dest="date_from", type=parse_date, required=True, metavar="YYYY-MM-DD")
+    r.add_argument("--to", dest="date_to", type=parse_date, required=True, metavar="YYYY-MM-DD")
+    r.add_argument("--prefer-customer-address", action="store_true",
+                   help="use the customer's ship-to address instead of the invoice's")
+    r.add_argument("--yes", action="store_true", help="apply without asking (after showing the preview)")
+    r.add_argument("--reason", default="")
+    add_as_of(r)
+    add_format(r)
+    r.set_defaults(func=cmd_reprocess)
+
+    x = sub.add_parser("exemptions", help="exemption status for the ERP")
+    xsub = x.add_subparsers(dest="exemptions_command", required=True)
+    st = xsub.add_parser("status", help="is this customer exempt here on this date (for this product)?")
+    st.add_argument("--customer", required=True)
+    st.add_argument("--state", default=None)
+    st.add_argument("--product", default=None)
+    _company(st)
+    add_as_of(st)
+    add_format(st)
+    st.set_defaults(func=cmd_status)
+    dl = xsub.add_parser("deliver", help="record expiries found by date, then run the connectors")
+    dl.add_argument("--max-attempts", type=int, default=5)
+    _company(dl)
+    add_as_of(dl)
+    dl.set_defaults(func=cmd_deliver)
+    hk = xsub.add_parser("add-webhook", help="register an ERP webhook (secret in the OS keyring)")
+    hk.add_argument("name")
+    hk.add_argument("url")
+    _company(hk)
+    hk.set_defaults(func=cmd_add_webhook)
+    fd = xsub.add_parser("add-folder", help="register a feed folder the ERP reads")
+    fd.add_argument("name")
+    fd.add_argument("path", type=Path)
+    fd.add_argument("--formats", default="csv,json")
+    _company(fd)
+    fd.set_defaults(func=cmd_add_folder)
+
+
+def _company_id(ctx: CliContext, args: argparse.Namespace) -> int:
+    with ctx.db().reader() as s:
+        return find_company(s, args.company).id
+
+
+def _problems(exc: ValidationError) -> int:
+    print(f"error: {exc.message}", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  {problem}", file=sys.stderr)
+    return 1
+
+
+def cmd_import(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.transaction_import import TransactionImporter
+
+    company_id = _company_id(ctx, args)
+    try:
+        result = TransactionImporter(ctx.db()).import_file(args.file, company_id=company_id)
+    except ValidationError as exc:
+        return _problems(exc)
+    print(f"Imported {args.file}: {result.inserted} new lines, {result.updated} changed, {result.unchanged} "
+          f"already present ({result.rows} rows).", file=ctx.out)
+    return 0
+
+
+def cmd_periods_set(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.periods import PeriodService
+
+    PeriodService(ctx.db()).set_frequency(_company_id(ctx, args), args.state, args.frequency)
+    print(f"{args.state.upper()} files {args.frequency}.", file=ctx.out)
+    return 0
+
+
+def cmd_periods_file(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.periods import PeriodService
+
+    info = PeriodService(ctx.db()).file(_company_id(ctx, args), args.state, args.period)
+    print(f"Filed {info.state} {info.period} ({info.start} to {info.end}): its sales are no longer changed.",
+          file=ctx.out)
+    return 0
+
+
+def cmd_periods_list(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.periods import PeriodService
+
+    rows = PeriodService(ctx.db()).list_filed(_company_id(ctx, args))
+    print_table(["state", "period", "from", "to"], [(r.state, r.period, r.start, r.end) for r in rows], ctx.out)
+    return 0
+
+
+def cmd_determine(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.determination_service import DeterminationService
+
+    company_id = _company_id(ctx, args)
+    svc = DeterminationService(ctx.db())
+    summary = svc.run(company_id, date_from=args.date_from, date_to=args.date_to)
+    rows = svc.iter_results(company_id, date_from=args.date_from, date_to=args.date_to)
+    if args.format == "json":
+        out = ctx.out
+        out.write("[")
+        first = True
+        for r in rows:
+            out.write(("\n  " if first else ",\n  ") + json.dumps(r.to_json(), ensure_ascii=False))
+            first = False
+        out.write("\n]\n" if not first else "]\n")
+        return 0
+    print(f"Determined {summary.lines} new lines ({summary.exempt} exempt, {summary.conflicts} with conflicts, "
+          f"{summary.exposures} exposures); rules pack {summary.rules_pack_version}.", file=ctx.out)
+    print_table(["invoice", "line", "date", "customer", "state", "amount", "exempt", "certificate", "exempt amt",
+                 "also eligible", "why"],
+                ((r.invoice_number, r.line, r.invoice_date, r.customer_number, r.ship_to_state, r.amount,
+                  "yes" if r.exempt else "no", r.certificate_number or "", r.exempt_amount,
+                  ",".join(str(x) for x in r.also_eligible), r.explanation.get("summary", "")) for r in rows),
+                ctx.out)
+    return 0
+
+
+def cmd_exposure(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.determination_service import EXPOSURE_LABELS, DeterminationService
+
+    report = DeterminationService(ctx.db()).exposure(_company_id(ctx, args), args.date_from, args.date_to,
+                                                     state=args.state)
+    if args.format == "xlsx":
+        if args.out is None:
+            print("error: --format xlsx needs --out FILE.xlsx", file=sys.stderr)
+            return 2
+        from ecms_desktop.services.determination_service import write_exposure_xlsx
+
+        write_exposure_xlsx(report, args.out)
+        print(f"Wrote {args.out} ({len(report.rows)} rows, total exposure {report.total}).", file=ctx.out)
+        return 0
+    if args.format == "json":
+        data = {"from": report.date_from, "to": report.date_to, "total": report.total,
+                "rows": [r.__dict__ for r in report.rows],
+                "by_state": report.totals_by("state"), "by_period": report.totals_by("period"),
+                "by_customer": report.totals_by("customer")}
+        if args.out:
+            with args.out.open("w", encoding="utf-8") as fh:
+                print_json(data, fh)
+        else:
+            print_json(data, ctx.out)
+        return 0
+    print_table(["state", "period", "customer", "exposure", "lines", "sales", "amount at risk", "tax collected"],
+                ((r.state, r.period, r.customer_number, EXPOSURE_LABELS[r.kind], r.lines, r.sales_amount,
+                  r.exposure_amount, r.tax_collected) for r in report.rows), ctx.out)
+    print(f"Total exposure {report.total} in {len(report.rows)} groups, {report.date_from} to {report.date_to}.",
+          file=ctx.out)
+    return 0
+
+
+def cmd_reprocess(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.determination_service import DeterminationService
+
+    svc = DeterminationService(ctx.db())
+    day = as_of(args)
+    plan = svc.preview_reprocess(args.certificate_id, args.date_from, args.date_to, as_of=day,
+                                 prefer_customer_address=args.prefer_customer_address)
+    if args.format == "json" and not args.yes:
+        print_json({"preview": plan.to_json(), "applied": False}, ctx.out)
+        return 0
+    if args.format != "json":
+        print(f"Reprocessing certificate {plan.certificate_number or plan.certificate_id} of customer "
+              f"{plan.customer_number}, {plan.date_from} to {plan.date_to}: {len(plan.items)} sales examined.",
+              file=ctx.out)
+        print(f"  {plan.count('update')} updated in open periods, {plan.count('adjust')} in filed periods get a "
+              f"negating and a new entry in the current open period, {plan.count('determine')} decided for the "
+              f"first time, {plan.count('unchanged')} unchanged. Exempt amount changes by {plan.exempt_delta}.",
+              file=ctx.out)
+        if plan.changes:
+            print_table(["invoice", "line", "date", "state", "action", "filed", "posted to", "before", "after"],
+                        ((i.invoice_number, i.line, i.invoice_date, i.state, i.action, i.filed_period or "",
+                          i.adjustment_period or "",
+                          f"{'exempt' if i.old_exempt else 'taxable'} {i.old_certificate or ''}".strip(),
+                          f"{'exempt' if i.new_exempt else 'taxable'} {i.new_certificate or ''}".strip())
+                         for i in plan.changes), ctx.out)
+        print("Reprocessing may lead to refunds of tax collected outside the statute of limitations; you are "
+              "responsible for any correspondence with the tax authorities.", file=ctx.out)
+    if not plan.changes:
+        print("Nothing to change.", file=ctx.out)
+        return 0
+    if not args.yes:
+        if not sys.stdin.isatty():
+            print("error: not confirmed: run again with --yes to apply these changes.", file=sys.stderr)
+            return 1
+        answer = input("Apply these changes? [y/N] ").strip().casefold()
+        if answer not in ("y", "yes"):
+            print("Nothing was changed.", file=ctx.out)
+            return 1
+    done = svc.reprocess(args.certificate_id, args.date_from, args.date_to, as_of=day,
+                         prefer_customer_address=args.prefer_customer_address, reason=args.reason)
+    if args.format == "json":
+        print_json({"preview": done.to_json(), "applied": True}, ctx.out)
+    else:
+        print(f"Applied {len(done.changes)} changes (audited).", file=ctx.out)
+    return 0
+
+
+def cmd_status(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.exemption_feed import customer_status
+
+    answers = customer_status(ctx.db(), _company_id(ctx, args), args.customer, as_of=as_of(args),
+                              state=args.state, product=args.product)
+    if args.format == "json":
+        print_json({"customer": args.customer, "as_of": as_of(args), "product": args.product,
+                    "states": [a.to_json() for a in answers]}, ctx.out)
+        return 0
+    print_table(["state", "exempt", "certificate", "version", "expires", "partial", "limits"],
+                ((a.state, "yes" if a.exempt else "no", a.certificate_number or "", a.certificate_version or "",
+                  a.expiry_date or ("none" if a.exempt else ""),
+                  f"{a.exempt_percent}%" if a.exempt_percent else (a.exempt_amount or ""), "; ".join(a.limits))
+                 for a in answers), ctx.out)
+    return 0
+
+
+def cmd_deliver(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.exemption_feed import deliver, emit_expiries
+
+    db = ctx.db()
+    company_id = _company_id(ctx, args)
+    found = emit_expiries(db, as_of(args), company_id=company_id)
+    report = deliver(db, company_id=company_id, max_attempts=args.max_attempts)
+    print(f"Recorded {found} expiries/suspensions.", file=ctx.out)
+    for name, count in sorted(report.delivered.items()):
+        print(f"{name}: delivered {count} events", file=ctx.out)
+    for name, error in sorted(report.failed.items()):
+        print(f"{name}: FAILED {error}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def cmd_add_webhook(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.exemption_feed import KEYRING_SERVICE, add_webhook
+
+    hook_id = add_webhook(ctx.db(), _company_id(ctx, args), args.name, args.url)
+    print(f"Webhook {args.name} added (id {hook_id}). Store its HMAC secret in the OS keyring, service "
+          f"{KEYRING_SERVICE!r}, or set ECMS_WEBHOOK_SECRET for headless runs.", file=ctx.out)
+    return 0
+
+
+def cmd_add_folder(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.exemption_feed import add_feed_folder
+
+    folder_id = add_feed_folder(ctx.db(), _company_id(ctx, args), args.name, args.path, formats=args.formats)
+    print(f"Feed folder {args.name} added (id {folder_id}): {args.path}", file=ctx.out)
+    return 0

@@ -1,0 +1,121 @@
+"""``ecms transactions import``, ``periods``, ``determine``, ``exposure``, ``reprocess``, ``exemptions``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from ecms_desktop.cli import main
+from ecms_desktop.services.certificate_service import CertificateInput, CertificateService, LineInput
+from ecms_desktop.services.customer_service import CustomerService
+
+HEADER = "invoice_number,line,invoice_date,customer_number,ship_to_state,amount,tax_collected,exempt_claimed\n"
+
+
+@pytest.fixture
+def setup(db, db_url, company_id, tmp_path):  # type: ignore[no-untyped-def]
+    cust = CustomerService(db).get_or_create(company_id, "C-1", legal_name="Customer One")
+    cert = CertificateService(db).create(CertificateInput(
+        company_id=company_id, customer_id=cust.id, form_code="TX-01-339", lines=(LineInput("TX"),),
+        certificate_number="TX-100", signed=True, signed_date=dt.date(2026, 1, 1),
+        effective_date=dt.date(2026, 5, 1)), as_of=dt.date(2026, 11, 1), review_state="approved")
+    path = tmp_path / "sales.csv"
+    path.write_text(HEADER + "A1,1,2026-02-10,C-1,TX,100,0,yes\nA2,1,2026-06-10,C-1,TX,40,0,yes\n"
+                    "A3,1,2026-06-11,C-9,TX,25,0,yes\n", encoding="utf-8")
+    return db_url, cert, path
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:  # type: ignore[no-untyped-def]
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_import_determine_json_and_exposure(setup, capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url, _cert, path = setup
+    code, out, _ = run(capsys, "--db", url, "transactions", "import", str(path))
+    assert code == 0 and "3 new lines" in out
+    code, out, _ = run(capsys, "--db", url, "transactions", "import", str(path))
+    assert "0 new lines" in out and "3 already present" in out
+    code, out, _ = run(capsys, "--db", url, "determine", "--format", "json")
+    rows = {r["invoice_number"]: r for r in json.loads(out)}
+    assert code == 0 and set(rows) == {"A1", "A2", "A3"}
+    assert rows["A2"]["exempt"] is True and rows["A2"]["certificate_number"] == "TX-100"
+    assert rows["A2"]["exempt_amount"] == "40.00" and rows["A2"]["also_eligible"] == []
+    assert rows["A1"]["exempt"] is False and rows["A1"]["certificate_number"] is None
+    assert "not yet effective" in json.dumps(rows["A1"]["explanation"])
+    code, out, _ = run(capsys, "--db", url, "exposure", "--from", "2026-01-01", "--to", "2026-12-31",
+                       "--format", "json")
+    data = json.loads(out)
+    assert data["total"] == "125.00" and {r["customer_number"] for r in data["rows"]} == {"C-1", "C-9"}
+    xlsx = tmp_path / "exposure.xlsx"
+    code, out, _ = run(capsys, "--db", url, "exposure", "--from", "2026-01-01", "--to", "2026-12-31",
+                       "--format", "xlsx", "--out", str(xlsx))
+    from openpyxl import load_workbook
+
+    wb = load_workbook(xlsx)
+    ws = wb["Exposure"]
+    assert [c.value for c in ws[2]][:4] == ["State", "Period", "Customer", "Exposure"]
+    assert ws.cell(ws.max_row, 7).value == 125 and wb.sheetnames == ["Exposure", "By state", "By period",
+                                                                       "By customer"]
+
+
+def test_bad_import_names_row_and_column(setup, capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url, _, _ = setup
+    bad = tmp_path / "bad.csv"
+    bad.write_text(HEADER + "B1,1,2026-02-30,C-1,TX,100,0,yes\n", encoding="utf-8")
+    code, _, err = run(capsys, "--db", url, "transactions", "import", str(bad))
+    assert code == 1 and "bad.csv, row 2, column 'invoice_date'" in err
+
+
+def test_periods_and_reprocess_with_confirmation(setup, capsys) -> None:  # type: ignore[no-untyped-def]
+    url, cert, path = setup
+    run(capsys, "--db", url, "transactions", "import", str(path))
+    run(capsys, "--db", url, "determine")
+    code, _, err = run(capsys, "--db", url, "periods", "file", "--state", "TX", "--period", "2026-Q1")
+    assert code == 1 and "TX files monthly" in err
+    assert run(capsys, "--db", url, "periods", "set", "--state", "TX", "--frequency", "quarterly")[0] == 0
+    code, out, _ = run(capsys, "--db", url, "periods", "file", "--state", "TX", "--period", "2026-Q1")
+    assert code == 0 and "Filed TX 2026-Q1" in out
+    # the certificate was in fact effective from January: fix it, then reprocess
+    svc = CertificateService(__import__("ecms_desktop.services.database", fromlist=["Database"]).Database(url))
+    detail = svc.get(cert.id, dt.date(2026, 11, 1))
+    from dataclasses import replace
+
+    svc.save(cert.id, replace(detail.data, effective_date=dt.date(2026, 1, 1)), expected_version=detail.version,
+             as_of=dt.date(2026, 11, 1))
+    code, out, err = run(capsys, "--db", url, "reprocess", str(cert.id), "--from", "2026-01-01", "--to",
+                         "2026-12-31", "--as-of", "2026-11-20")
+    assert code == 1 and "1 in filed periods" in out and "--yes" in err  # not confirmed: nothing applied
+    code, out, _ = run(capsys, "--db", url, "reprocess", str(cert.id), "--from", "2026-01-01", "--to",
+                       "2026-12-31", "--as-of", "2026-11-20", "--format", "json")
+    preview = json.loads(out)
+    assert preview["applied"] is False and preview["preview"]["adjusted_from_filed_periods"] == 1
+    code, out, _ = run(capsys, "--db", url, "reprocess", str(cert.id), "--from", "2026-01-01", "--to",
+                       "2026-12-31", "--as-of", "2026-11-20", "--yes")
+    assert code == 0 and "Applied 1 changes" in out
+    code, out, _ = run(capsys, "--db", url, "reprocess", str(cert.id), "--from", "2026-01-01", "--to",
+                       "2026-12-31", "--as-of", "2026-11-20", "--yes")
+    assert "Nothing to change" in out
+
+
+def test_exemption_status_json(setup, capsys) -> None:  # type: ignore[no-untyped-def]
+    url, _, _ = setup
+    code, out, _ = run(capsys, "--db", url, "exemptions", "status", "--customer", "c-1", "--state", "TX",
+                       "--as-of", "2026-06-01", "--format", "json")
+    data = json.loads(out)
+    assert code == 0 and data["states"][0]["exempt"] is True and data["states"][0]["certificate_number"] == "TX-100"
+    code, out, _ = run(capsys, "--db", url, "exemptions", "status", "--customer", "C-1", "--as-of", "2026-03-01",
+                       "--format", "json")
+    assert json.loads(out)["states"][0]["exempt"] is False
+
+
+def test_deliver_to_a_feed_folder(setup, capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    url, _, _ = setup
+    folder = tmp_path / "feed"
+    folder.mkdir()
+    assert run(capsys, "--db", url, "exemptions", "add-folder", "erp", str(folder))[0] == 0
+    code, out, _ = run(capsys, "--db", url, "exemptions", "deliver", "--as-of", "2026-11-20")
+    assert code == 0 and "folder erp: delivered 0 events" in out

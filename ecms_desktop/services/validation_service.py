@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import functools
 import hashlib
 import json
 import re
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, selectinload
 from stdnum.exceptions import InvalidComponent
 from stdnum.exceptions import ValidationError as StdnumValidationError
@@ -319,6 +320,7 @@ def mask_number(number: str) -> str:
     return f"***-**-{digits[-4:]}" if len(digits) >= 4 else "***"
 
 
+@functools.lru_cache(maxsize=65536)
 def normalize_name(name: str) -> str:
     """A business name for comparison: case-folded, punctuation and corporate suffixes removed."""
     text = name.casefold().replace("&", " and ")
@@ -341,6 +343,8 @@ def name_similarity(a: str, b: str) -> float:
             x, y = normalize_name(left), normalize_name(right)
             if not x or not y:
                 continue
+            if x == y:
+                return 1.0
             plain = difflib.SequenceMatcher(None, x, y).ratio()
             by_words = difflib.SequenceMatcher(None, " ".join(sorted(x.split())),
                                                " ".join(sorted(y.split()))).ratio()
@@ -353,11 +357,16 @@ def _name_parts(name: str) -> list[str]:
     return [p for p in (x.strip(" ,;-") for x in parts) if p] or [name]
 
 
+@functools.lru_cache(maxsize=65536)
+def _valid_ssn(digits: str) -> bool:
+    return len(digits) == 9 and us_ssn.is_valid(digits)
+
+
 def looks_like_ssn(number: str, pattern_matches: bool | None) -> bool:
     """A number in SSN shape (###-##-####) or nine digits forming a valid SSN where the state's
     permit format does not explain them."""
     digits = re.sub(r"\D", "", number)
-    if len(digits) != 9 or not us_ssn.is_valid(digits):
+    if not _valid_ssn(digits):
         return False
     return bool(_SSN_SHAPE.match(number)) or pattern_matches is not True
 
@@ -389,6 +398,7 @@ class ValidationEngine:
     def __init__(self, rules: RulesPack) -> None:
         self.rules = rules
         self._acceptance: dict[tuple[str, str, str], Acceptance] = {}
+        self._expiry_rules: dict[tuple[str, str, str], Any] = {}
         self._labels = {f.name: f.label for f in rules.fields}
 
     def label(self, field_name: str) -> str:
@@ -512,9 +522,16 @@ class ValidationEngine:
                                fmt.source, fmt.confidence))
         return out
 
+    def expiry_rule(self, state: str, form_code: str, reason: str) -> Any:
+        key = (state, form_code, reason)
+        found = self._expiry_rules.get(key)
+        if found is None:
+            found = self._expiry_rules[key] = self.rules.expiry_rule(state, form_code, reason)
+        return found
+
     def _rule_expiry(self, subject: Subject, state: str) -> dt.date | None:
         try:
-            rule = self.rules.expiry_rule(state, subject.form_code, subject.exempt_reason)
+            rule = self.expiry_rule(state, subject.form_code, subject.exempt_reason)
         except RulesPackError:  # unknown reason or state: reported elsewhere
             return None
         return compute_expiry(rule, effective=subject.values.get("effective_date"),
@@ -524,7 +541,7 @@ class ValidationEngine:
         out: list[Finding] = []
         st = line.state
         try:
-            rule = self.rules.expiry_rule(st, form.code, subject.exempt_reason)
+            rule = self.expiry_rule(st, form.code, subject.exempt_reason)
         except RulesPackError:
             return out
         by_rules = compute_expiry(rule, effective=subject.values.get("effective_date"),
@@ -858,39 +875,45 @@ class ValidationService:
                 raise NotFoundError(f"There is no certificate {', '.join(map(str, missing[:10]))}.")
             permits = _latest_permits(s, list(found))
             ages: dict[int, int] = {}
-            staged: list[tuple[Certificate, ValidationRun, list[Finding]]] = []
+            staged: list[tuple[Certificate, dict[str, Any], list[Finding]]] = []  # (cert, run row, findings)
+            ran_at, ran_by = utcnow(), audit.current_actor()
             for cert in certs:
                 if cert.company_id not in ages:
                     ages[cert.company_id] = _max_age(s, cert.company_id)
                 findings = self.engine.evaluate(subject_of(cert), as_of, permits=permits.get(cert.id, {}),
                                                 permit_max_age_days=ages[cert.company_id])
-                run = ValidationRun(
-                    certificate_id=cert.id, company_id=cert.company_id, rules_version=self.rules.version,
-                    as_of=as_of, trigger=trigger, ran_at=utcnow(), ran_by=audit.current_actor(),
-                    fingerprint=fingerprint(findings),
-                    error_count=sum(f.severity == "error" for f in findings),
-                    warning_count=sum(f.severity == "warning" for f in findings),
-                    info_count=sum(f.severity == "info" for f in findings),
-                    findings=[FindingRow(rule=f.rule, severity=f.severity, state=f.state, field=f.field,
-                                         message=f.message, source=f.source, confidence=f.confidence)
-                              for f in findings])
+                run: dict[str, Any] = {"certificate_id": cert.id, "company_id": cert.company_id,
+                       "rules_version": self.rules.version, "as_of": as_of, "trigger": trigger, "ran_at": ran_at,
+                       "ran_by": ran_by, "fingerprint": fingerprint(findings),
+                       "error_count": sum(f.severity == "error" for f in findings),
+                       "warning_count": sum(f.severity == "warning" for f in findings),
+                       "info_count": sum(f.severity == "info" for f in findings)}
                 staged.append((cert, run, findings))
-            s.add_all([run for _, run, _ in staged])
-            s.flush()
+            # Bulk inserts: one statement for the runs (ids returned in order), one for the findings.
+            run_ids = list(s.execute(insert(ValidationRun).returning(ValidationRun.id, sort_by_parameter_order=True),
+                                     [run for _, run, _ in staged]).scalars())
+            rows = [{"run_id": rid, "rule": f.rule, "severity": f.severity, "state": f.state, "field": f.field,
+                     "message": f.message, "source": f.source, "confidence": f.confidence}
+                    for rid, (_, _, findings) in zip(run_ids, staged, strict=True) for f in findings]
+            if rows:
+                s.execute(insert(FindingRow), rows)
+            for rid, (_, run, _) in zip(run_ids, staged, strict=True):
+                run["id"] = rid
             audit.record_many(s, [
                 audit.NewEvent("certificate.validated", "certificate", cert.id,
-                               after=_audit_payload(run, findings), company_id=cert.company_id,
+                               after=_audit_payload(ValidationRun(**run), findings), company_id=cert.company_id,
                                certificate_id=cert.id)
                 for cert, run, findings in staged])
             for cert, run, findings in staged:
                 result.validated += 1
-                result.errors += run.error_count
-                result.warnings += run.warning_count
-                result.infos += run.info_count
-                result.with_errors += int(run.error_count > 0)
-                result.with_warnings += int(run.warning_count > 0)
+                n_errors, n_warnings = run["error_count"], run["warning_count"]
+                result.errors += n_errors
+                result.warnings += n_warnings
+                result.infos += run["info_count"]
+                result.with_errors += int(n_errors > 0)
+                result.with_warnings += int(n_warnings > 0)
                 if collect:
-                    result.results.append(_result(run, cert.certificate_number, findings=findings))
+                    result.results.append(_result(ValidationRun(**run), cert.certificate_number, findings=findings))
 
     # -- approval
 

@@ -241,7 +241,6 @@ def _rules_decider(rules: RulesPack) -> ExpiryDecider:
         if override is not None:
             return override_expiry(override, override_reason)
         rule = rules.expiry_rule(state, form_code, reason)
-        # ExpiryRuleLike declares settable attributes; the frozen ExpiryRule fits it when read.
         return compute_expiry(rule, effective=effective, signed=signed)
 
     return decide

@@ -182,6 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         interactive=args.screenshot is None)
     if args.size:
         window.resize(*args.size)
+        if (window.width(), window.height()) != tuple(args.size):
+            print(f"ecms-desktop: the window cannot be smaller than {window.width()}x{window.height()}",
+                  file=sys.stderr)
     shot = _Screenshot(app, window, args) if args.screenshot is not None else None
     window.show()
     if args.screenshot is None and args.select is not None:

@@ -41,7 +41,7 @@ class FilterBar(QWidget):
         self.text_edit.setObjectName("filterText")
         self.text_edit.setPlaceholderText("Search customer, customer no., certificate no., permit no.")
         self.text_edit.setClearButtonEnabled(True)
-        self.text_edit.setMinimumWidth(260)
+        self.text_edit.setMinimumWidth(160)
         layout.addWidget(self.text_edit, 3)
 
         self.state_combo = QComboBox(self)

@@ -44,7 +44,7 @@ def _action_shortcuts(action: QAction) -> list[Shortcut]:
     keys = [k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts() if not k.isEmpty()]
     if not keys or action.isSeparator():
         return []
-    return [(action.text().replace("&", "").rstrip("."), " / ".join(keys))]
+    return [(action.text().replace("&", "").rstrip(".…"), " / ".join(keys))]
 
 
 class HelpOverlay(QWidget):

@@ -1,0 +1,183 @@
+"""The certificate grid's model: QAbstractItemModelTester with fetch-more, batches, SQL sorting and
+filtering, and a statement count showing that rows are not loaded one query per row."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtTest import QAbstractItemModelTester
+from sqlalchemy import event
+
+from ecms_desktop.models import ReviewState, Status
+from ecms_desktop.rules import load_rules_pack
+from ecms_desktop.services.certificate_query import CertificateQuery, count_by_status, matching_ids
+from ecms_desktop.services.certificate_service import CertificateInput, ExpiryContext, LineInput, create_certificate
+from ecms_desktop.services.customer_service import upsert_customer
+from ecms_desktop.views.certificate_table_model import CERT_ID_ROLE, COLUMN_KEYS, COLUMNS, CertificateTableModel
+from ecms_desktop.views.status_badge_delegate import STATUS_ROLE
+from ecms_desktop.views.task_runner import TaskRunner
+
+AS_OF = dt.date(2026, 6, 1)
+_PLAN = (  # (state, form, reason)
+    ("TX", "TX-01-339", "resale"), ("CA", "CA-CDTFA-230", "resale"), ("NY", "NY-ST-120", "resale"),
+    ("FL", "FL-DR-13", "resale"), ("OH", "OH-STEC-B", "resale"), ("IL", "IL-CRT-61", "resale"),
+)
+
+
+def seed_certificates(db: Any, company_id: int, n: int, *, customers: int = 25) -> list[int]:
+    """``n`` certificates spread over customers, states, signing dates and review states (real services,
+    one transaction)."""
+    rules = load_rules_pack()
+    ids: list[int] = []
+    with db.transaction() as s:
+        ctx = ExpiryContext.load(s, rules, company_id)
+        cache: dict[str, Any] = {}
+        for i in range(n):
+            c = i % customers
+            customer, _ = upsert_customer(s, company_id, f"C-{1000 + c}", legal_name=f"Buyer {c:02d} Supply LLC",
+                                          cache=cache)
+            state, form, reason = _PLAN[i % len(_PLAN)]
+            signed = dt.date(2021 + (i // 6) % 6, 1 + i % 12, 1 + i % 28)
+            review = (ReviewState.PENDING if i % 11 == 0 else ReviewState.REJECTED if i % 17 == 0
+                      else ReviewState.ARCHIVED if i % 23 == 0 else ReviewState.APPROVED).value
+            data = CertificateInput(company_id=company_id, customer_id=customer.id, form_code=form,
+                                    lines=(LineInput(state),), exempt_reason=reason,
+                                    certificate_number=f"EC-{i:05d}", purchaser_tax_id=f"P{i:07d}",
+                                    signed=True, signed_date=signed)
+            ids.append(create_certificate(s, rules, data, origin="manual", review_state=review, ctx=ctx,
+                                          record_audit=False).id)
+    return ids
+
+
+def wait_query(qtbot: Any, model: CertificateTableModel, query: CertificateQuery) -> None:
+    with qtbot.waitSignal(model.query_finished, timeout=10000):
+        model.set_query(query)
+
+
+@pytest.fixture
+def runner(qtbot: Any) -> Any:
+    r = TaskRunner()
+    yield r
+    r.wait()
+
+
+def test_model_passes_the_model_tester_with_fetch_more(qtbot, db, company_id, runner) -> None:
+    ids = seed_certificates(db, company_id, 450)
+    model = CertificateTableModel(db, runner, batch_size=200)
+    QAbstractItemModelTester(model, QAbstractItemModelTester.FailureReportingMode.Fatal)
+    wait_query(qtbot, model, CertificateQuery(company_id=company_id, as_of=AS_OF, sort="id"))
+    assert model.total == 450
+    assert model.rowCount() == 0 and model.canFetchMore()
+    model.fetchMore()
+    assert model.rowCount() == 200
+    while model.canFetchMore():
+        model.fetchMore()
+    assert model.rowCount() == 450
+    assert [model.index(r, 0).data(CERT_ID_ROLE) for r in range(model.rowCount())] == sorted(ids)
+    # sorting by another column runs a new query in SQL and the tester watches the reset
+    with qtbot.waitSignal(model.query_finished, timeout=10000):
+        model.sort(COLUMN_KEYS.index("certificate_number"), Qt.SortOrder.DescendingOrder)
+    model.fetchMore()
+    numbers = [model.index(r, COLUMN_KEYS.index("certificate_number")).data() for r in range(model.rowCount())]
+    assert numbers == sorted(numbers, reverse=True)
+    assert numbers[0] == "EC-00449"
+
+
+def test_rows_show_the_query_rows(qtbot, db, company_id, runner) -> None:
+    seed_certificates(db, company_id, 60)
+    model = CertificateTableModel(db, runner)
+    query = CertificateQuery(company_id=company_id, as_of=AS_OF, sort="id")
+    wait_query(qtbot, model, query)
+    model.fetchMore()
+    with db.reader() as s:
+        expected_counts = count_by_status(s, query)
+    seen: dict[Status, int] = {}
+    for r in range(model.rowCount()):
+        status = Status(model.index(r, COLUMN_KEYS.index("status")).data(STATUS_ROLE))
+        assert model.index(r, COLUMN_KEYS.index("status")).data() == status.label
+        seen[status] = seen.get(status, 0) + 1
+    assert seen == {k: v for k, v in expected_counts.items() if v}
+    assert len(seen) >= 4  # the seed covers several statuses
+    assert model.columnCount() == len(COLUMNS)
+    assert model.headerData(0, Qt.Orientation.Horizontal) == "Customer"
+    days = model.index(1, COLUMN_KEYS.index("days_left"))
+    assert int(days.data(Qt.ItemDataRole.TextAlignmentRole)) & int(Qt.AlignmentFlag.AlignRight)
+
+
+def test_filtering_runs_in_sql(qtbot, db, company_id, runner) -> None:
+    seed_certificates(db, company_id, 120)
+    model = CertificateTableModel(db, runner)
+    base = CertificateQuery(company_id=company_id, as_of=AS_OF)
+    for q in (CertificateQuery(company_id=company_id, as_of=AS_OF, states=("NY",)),
+              CertificateQuery(company_id=company_id, as_of=AS_OF, statuses=(Status.EXPIRED,)),
+              CertificateQuery(company_id=company_id, as_of=AS_OF, text="buyer 07"),
+              CertificateQuery(company_id=company_id, as_of=AS_OF, text="EC-0011"),
+              CertificateQuery(company_id=company_id, as_of=AS_OF, form_code="FL-DR-13"),
+              CertificateQuery(company_id=company_id, as_of=AS_OF, expiring_within_days=200)):
+        wait_query(qtbot, model, q)
+        while model.canFetchMore():
+            model.fetchMore()
+        with db.reader() as s:
+            expected = matching_ids(s, q)
+            everything = matching_ids(s, base)
+        shown = [model.index(r, 0).data(CERT_ID_ROLE) for r in range(model.rowCount())]
+        assert shown == expected
+        assert 0 < len(shown) < len(everything), q
+    wait_query(qtbot, model, CertificateQuery(company_id=company_id, as_of=AS_OF, states=("NY",)))
+    model.fetchMore()
+    assert {model.index(r, COLUMN_KEYS.index("states")).data() for r in range(model.rowCount())} == {"NY"}
+
+
+def test_grid_does_not_issue_a_query_per_row(qtbot, db, company_id, runner) -> None:
+    seed_certificates(db, company_id, 600)
+    model = CertificateTableModel(db, None, batch_size=200)  # synchronous: every statement is counted here
+    statements: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        model.set_query(CertificateQuery(company_id=company_id, as_of=AS_OF))
+        assert len(statements) == 1  # matching_ids
+        while model.canFetchMore():
+            model.fetchMore()
+        for r in range(model.rowCount()):  # reading every cell issues no statement
+            for c in range(model.columnCount()):
+                model.index(r, c).data()
+                model.index(r, c).data(Qt.ItemDataRole.ToolTipRole)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert model.rowCount() == 600
+    assert len(statements) == 1 + 3 * 2  # 3 batches of 200, two statements each
+
+
+def test_a_stale_query_result_is_ignored(qtbot, db, company_id, runner) -> None:
+    seed_certificates(db, company_id, 30)
+    model = CertificateTableModel(db, runner)
+    model.set_query(CertificateQuery(company_id=company_id, as_of=AS_OF))
+    with qtbot.waitSignal(model.query_finished, timeout=10000) as blocker:
+        model.set_query(CertificateQuery(company_id=company_id, as_of=AS_OF, states=("TX",)))
+    qtbot.waitUntil(lambda: not runner._running, timeout=10000)  # the first result arrived too, and was dropped
+    assert blocker.args == [5]
+    assert model.total == 5
+
+
+def test_reload_rows_after_a_change(qtbot, db, company_id, runner) -> None:
+    ids = seed_certificates(db, company_id, 12)
+    model = CertificateTableModel(db, runner)
+    wait_query(qtbot, model, CertificateQuery(company_id=company_id, as_of=AS_OF, sort="id"))
+    model.fetchMore()
+    from ecms_desktop.services.certificate_service import CertificateService
+
+    svc = CertificateService(db)
+    detail = svc.get(ids[1], AS_OF)
+    svc.archive(ids[1], "Customer closed", expected_version=detail.version, as_of=AS_OF)
+    with qtbot.waitSignal(model.dataChanged, timeout=2000):
+        model.reload_rows([ids[1]])
+    assert model.index(1, COLUMN_KEYS.index("status")).data(STATUS_ROLE) == Status.ARCHIVED.value
+    assert model.data(QModelIndex()) is None

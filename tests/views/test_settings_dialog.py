@@ -1,0 +1,71 @@
+"""Settings dialog: the expiring-soon window is saved in the database (audited) on OK only; a new
+company can be added; the database URL is shown without its password."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import QDialogButtonBox
+from sqlalchemy import select
+
+from ecms_desktop.models import AuditEvent
+from ecms_desktop.services.company_service import CompanyService
+from ecms_desktop.views.settings_dialog import THEME_KEY, SettingsDialog
+from ecms_desktop.views.task_runner import TaskRunner
+
+
+def make_dialog(qtbot, db, company_id, tmp_path: Path) -> SettingsDialog:  # type: ignore[no-untyped-def]
+    runner = TaskRunner()
+    settings = QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat)
+    dialog = SettingsDialog(db, runner, settings, company_id=company_id, companies=CompanyService(db).list(),
+                            expiring_soon_days=30)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    return dialog
+
+
+def test_ok_saves_the_expiring_soon_window(qtbot, db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    dialog = make_dialog(qtbot, db, company_id, tmp_path)
+    dialog.expiring_spin.setValue(45)
+    dialog.theme_combo.setCurrentIndex(dialog.theme_combo.findData("dark"))
+    assert CompanyService(db).get_setting("expiring_soon_days", company_id) == 30  # nothing before OK
+    with qtbot.waitSignal(dialog.saved, timeout=10000):
+        dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    assert CompanyService(db).get_setting("expiring_soon_days", company_id) == 45
+    assert CompanyService(db).get_setting("expiring_soon_days", None) == 30  # only this company
+    with db.reader() as s:
+        stmt = select(AuditEvent).where(AuditEvent.action == "setting.changed")
+        events = [e.after for e in s.execute(stmt).scalars()]
+    assert events == [{"expiring_soon_days": 45}]
+    assert dialog.qsettings.value(THEME_KEY) == "dark"
+    assert not dialog.isVisible()
+
+
+def test_cancel_saves_nothing(qtbot, db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    dialog = make_dialog(qtbot, db, company_id, tmp_path)
+    dialog.expiring_spin.setValue(60)
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel).click()
+    assert CompanyService(db).get_setting("expiring_soon_days", company_id) == 30
+
+
+def test_add_a_company_profile(qtbot, db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    dialog = make_dialog(qtbot, db, company_id, tmp_path)
+    assert dialog.f_name.text() == "Acme Supply Co" and dialog.f_name.isReadOnly()
+    assert "TX=32012345678" in dialog.f_regs.text()
+    dialog.add_company_button.click()
+    assert not dialog.f_name.isReadOnly()
+    dialog.f_name.setText("Beta Distribution")
+    dialog.f_state.setText("ca")
+    dialog.f_regs.setText("CA=SR-123-456789")
+    with qtbot.waitSignal(dialog.saved, timeout=10000):
+        dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    beta = next(c for c in CompanyService(db).list() if c.name == "Beta Distribution")
+    assert beta.state == "CA" and beta.registrations == {"CA": "SR-123-456789"}
+
+
+def test_database_url_without_password(qtbot, db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    dialog = make_dialog(qtbot, db, company_id, tmp_path)
+    assert dialog.url_label.text() == db.display_url
+    with qtbot.waitSignal(dialog.open_database_requested, timeout=2000):
+        dialog.findChild(type(dialog.add_company_button), "openOtherDatabase").click()

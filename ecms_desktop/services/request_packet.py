@@ -164,7 +164,7 @@ def _hex(color: str) -> tuple[float, float, float]:
 def cover_letter_pdf(data: PacketData, form: FormRule) -> bytes:
     """A one-page letter on the company's letterhead asking for the renewed certificate."""
     from reportlab.lib.pagesizes import letter
-    from reportlab.lib.utils import ImageReader, simpleSplit
+    from reportlab.lib.utils import simpleSplit
     from reportlab.pdfgen import canvas
 
     buf = io.BytesIO()
@@ -177,14 +177,7 @@ def cover_letter_pdf(data: PacketData, form: FormRule) -> bytes:
     r, g, b = _hex(data.brand_color)
     c.setFillColorRGB(r, g, b)
     c.rect(0, height - 72, width, 72, stroke=0, fill=1)
-    x_text = 54
-    if data.logo:
-        try:
-            c.drawImage(ImageReader(io.BytesIO(data.logo)), 54, height - 62, width=52, height=52,
-                        preserveAspectRatio=True, mask="auto")
-            x_text = 116
-        except Exception:
-            x_text = 54
+    x_text = 116 if data.logo else 54  # the logo is placed by PyMuPDF below (fast)
     c.setFillColorRGB(1, 1, 1)
     c.setFont("Helvetica-Bold", 16)
     c.drawString(x_text, height - 42, data.company_legal_name[:70])
@@ -236,7 +229,23 @@ def cover_letter_pdf(data: PacketData, form: FormRule) -> bytes:
     c.drawString(54, 40, f"Request {data.token} for certificate {data.certificate_id}, {data.state}.{reg}")
     c.showPage()
     c.save()
-    return buf.getvalue()
+    pdf = buf.getvalue()
+    if data.logo:
+        pdf = _with_logo(pdf, data.logo, height)
+    return pdf
+
+
+def _with_logo(pdf: bytes, logo: bytes, page_height: float) -> bytes:
+    """Place the company logo on the letterhead. PyMuPDF embeds it in C; reportlab's pure-Python
+    image encoding cost ~0.3 s per letter. A logo that cannot be read is left out."""
+    doc = pymupdf.open(stream=pdf, filetype="pdf")
+    try:
+        doc[0].insert_image(pymupdf.Rect(54, 10, 106, 62), stream=logo, keep_proportion=True)
+        return doc.tobytes(deflate=True)
+    except Exception:
+        return pdf
+    finally:
+        doc.close()
 
 
 def _address_part(pdf_field: str, address: Address) -> str:

@@ -58,7 +58,8 @@ class _Handler:
                 code = self.server.failures.pop(0)
                 self.server.refusals += 1
                 return f"{code} {'4.3.0 Temporary failure, try again' if code < 500 else '5.7.1 Rejected'}"
-            received = ReceivedMessage(str(envelope.mail_from), list(envelope.rcpt_tos), bytes(envelope.content))
+            data = bytes(envelope.content) if self.server.keep_data else b""
+            received = ReceivedMessage(str(envelope.mail_from), list(envelope.rcpt_tos), data)
             self.server.messages.append(received)
             count = len(self.server.messages)
         if self.server.hold_at is not None and count == self.server.hold_at:
@@ -77,7 +78,9 @@ def _free_port() -> int:
 class SmtpTestServer:
     """aiosmtpd on a free loopback port, run in a thread."""
 
-    def __init__(self, *, data_size_limit: int = 64 * 1024 * 1024) -> None:
+    def __init__(self, *, data_size_limit: int = 64 * 1024 * 1024, keep_data: bool = True) -> None:
+        #: With ``keep_data=False`` (benchmarks) only the envelope is kept, not the message bytes.
+        self.keep_data = keep_data
         self.messages: list[ReceivedMessage] = []
         self.failures: list[int] = []
         self.refused: dict[str, int] = {}

@@ -30,5 +30,5 @@ __all__ = [
     "utcnow",
 ]
 from . import renewal  # noqa: F401,E402
-from . import validation  # noqa: F401,E402
 from . import transactions  # noqa: F401,E402
+from . import validation  # noqa: F401,E402

@@ -47,8 +47,9 @@ def cmd_demo(ctx: CliContext, args: argparse.Namespace) -> int:
     out = ctx.out
     print(f"Demo data written to {db.display_url} in {result.seconds:.1f} s "
           f"(seed {result.seed}, statuses as of {result.as_of.isoformat()}).", file=out)
+    print(f"Companies: {', '.join(result.companies)} (default: {result.default_company}).", file=out)
     print_table(["what", "count"], [
-        ("companies", f"{len(result.companies)} ({', '.join(result.companies)}; default: {result.default_company})"),
+        ("companies", len(result.companies)),
         ("customers", result.customers),
         ("certificates", result.certificates),
         ("coverage lines", result.coverage_lines),

@@ -162,10 +162,17 @@ def _signature(c, x: float, y: float, w: float, name: str, rng: random.Random) -
         p = c.beginPath()
         p.moveTo(cx, base + rng.uniform(-1, 2))
         cap = rng.uniform(14, 22)
-        # The capital: up, over and back down through the baseline.
-        p.curveTo(cx + slant, base + cap, cx + slant + rng.uniform(8, 14), base + cap * 1.05,
-                  cx + rng.uniform(6, 10), base + cap * 0.45)
-        p.curveTo(cx + rng.uniform(2, 5), base + cap * 0.2, cx + rng.uniform(10, 14), base - 2, cx + 14, base + 2)
+        style = rng.randrange(3)
+        if style == 0:  # up, over and back down through the baseline
+            p.curveTo(cx + slant, base + cap, cx + slant + rng.uniform(8, 14), base + cap * 1.05,
+                      cx + rng.uniform(6, 10), base + cap * 0.45)
+            p.curveTo(cx + rng.uniform(2, 5), base + cap * 0.2, cx + rng.uniform(10, 14), base - 2, cx + 14, base + 2)
+        elif style == 1:  # a tall narrow loop
+            p.curveTo(cx + slant + 10, base + cap * 1.1, cx - 6, base + cap, cx + 2, base - 3)
+            p.curveTo(cx + 4, base + 6, cx + 10, base + 8, cx + 14, base + 1)
+        else:  # a wide swash crossing itself
+            p.curveTo(cx - 6, base + cap * 0.5, cx + 18, base + cap * 1.2, cx + 6, base + cap * 0.8)
+            p.curveTo(cx - 2, base + cap * 0.5, cx + 6, base - 4, cx + 14, base + 3)
         cx += 14
         for ch in word[1:][:9]:
             tall = ch.lower() in "bdfhklt" or rng.random() < 0.1
@@ -340,18 +347,17 @@ def _draw_form_page(c, d: CertificateDrawing, rng: random.Random, pages: int) ->
         c.drawString(0, 0, f"{d.signed_date.month}/{d.signed_date.day}/{d.signed_date.year}")
         c.restoreState()
 
-    # Instructions at the foot of the page, as on most state forms.
-    box_top = min(y - 36, 200)
-    if box_top > 90:
+    # Instructions at the foot of the page, as on most state forms (only where they fit whole).
+    notes = _wrap(_INSTRUCTIONS, "Helvetica", 6.6, full - 8)
+    box_top = 52 + 18 + 8 * len(notes)
+    if box_top < y - 40:
         c.setLineWidth(0.6)
         c.rect(left, 52, full, box_top - 52)
         c.setFont("Helvetica-Bold", 7)
         c.drawString(left + 4, box_top - 10, "Instructions")
         c.setFont("Helvetica", 6.6)
         ty = box_top - 20
-        for row in _wrap(_INSTRUCTIONS, "Helvetica", 6.6, full - 8):
-            if ty < 58:
-                break
+        for row in notes:
             c.drawString(left + 4, ty, row)
             ty -= 8
 

@@ -306,8 +306,9 @@ def _shape(items: Any, rng: random.Random) -> list[str]:
             out.append("".join(choices) or "0")
         elif op in (sre_c.MAX_REPEAT, sre_c.MIN_REPEAT):
             lo, hi, sub = av
-            if hi is sre_c.MAXREPEAT or hi > lo + 8:
-                hi = lo + (8 if lo == 0 else 6)
+            if hi is sre_c.MAXREPEAT or hi > lo + 8:  # open-ended: a plausible 6-9 more characters
+                lo = max(lo, 6)
+                hi = lo + 3
             for _ in range(rng.randint(lo, hi)):
                 out.extend(_shape(sub, rng))
         elif op is sre_c.SUBPATTERN:
@@ -346,9 +347,9 @@ class PermitNumbers:
         shapes = self._shapes_of(state, rng)
         if shapes:
             return "".join([rng.choice(c) for c in rng.choice(shapes)])
-        # No known format: 8-10 digits, sometimes with the state's code in front.
+        # No known format: 8-10 digits, sometimes grouped with a hyphen.
         digits = str(rng.randrange(10 ** 9, 10 ** 10))[: rng.choice((8, 9, 10))]
-        return digits if rng.random() < 0.7 else f"{state}-{digits[:7]}"
+        return digits if rng.random() < 0.7 else f"{digits[:3]}-{digits[3:]}"
 
 
 # -- plans (pure data, no database ids yet) ------------------------------------------------------
@@ -501,7 +502,8 @@ class _Planner:
         trade = rng.choice(_TRADES)
         state_name = self.rules.state(state).name
         if kind == "reseller":
-            name = rng.choice((f"{surname} {trade[0]}", f"{place} {trade[0]}", f"{surname} & {rng.choice(_SURNAMES)} "
+            partner = rng.choice([n for n in _SURNAMES if n != surname])
+            name = rng.choice((f"{surname} {trade[0]}", f"{place} {trade[0]}", f"{surname} & {partner} "
                                f"{trade[0]}")) + f" {rng.choice(_SUFFIX_BIZ)}"
         elif kind == "manufacturer":
             trade = rng.choice(_MFG)
@@ -604,7 +606,8 @@ class _Planner:
             if reason not in self.expiring_pool:
                 reason = ExemptReason.RESALE.value
             near = [p for p in pool if p[0] in (customer.ship[2], customer.bill[2])]
-            state, form = rng.choice(near) if near and rng.random() < 0.8 else rng.choice(pool)
+            registered = [p for p in pool if p[0] in _COMPANIES[customer.company]["states"]]
+            state, form = rng.choice(near) if near and rng.random() < 0.8 else rng.choice(registered or pool)
             if rng.random() < 0.25:
                 # A multistate SST certificate whose lines include a state with an expiry period.
                 sst = self.sst_states.get(reason, [])

@@ -30,7 +30,7 @@ from ecms_desktop.models import (
 )
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.rules.pack import UnknownFormError, UnknownStateError
-from ecms_desktop.services import audit
+from ecms_desktop.services import audit, exemption_feed
 from ecms_desktop.services.company_service import get_setting
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.expiry import (
@@ -442,6 +442,7 @@ class CertificateService:
                 cert = self._load(s, cert_id)
                 _check_version(cert, expected_version)
                 before = snapshot(cert)
+                exempt_before = exemption_feed.exempt_by_state(cert, as_of)
                 _write(cert, data)
                 apply_expiry(cert, ExpiryContext.load(s, self.rules, cert.company_id))
                 s.flush()
@@ -449,6 +450,8 @@ class CertificateService:
                 if new:
                     audit.record(s, "certificate.edited", "certificate", cert.id, company_id=cert.company_id,
                                  certificate_id=cert.id, before=old, after=new)
+                    # An approved certificate's edit can change where the customer is exempt: tell the ERP.
+                    exemption_feed.record_amendment(s, cert, exempt_before, as_of=as_of)
                 return detail_of(cert, as_of, get_setting(s, "expiring_soon_days", cert.company_id))
         except StaleDataError as exc:
             raise _conflict(cert_id) from exc
@@ -471,6 +474,9 @@ class CertificateService:
                 cert.reviewed_by = audit.current_actor()
                 cert.reviewed_at = utcnow()
                 s.flush()
+                # Approval, rejection, archive and unarchive change the customer's exempt status: the
+                # outbox event for the ERP is written in this same transaction.
+                exemption_feed.record_review_change(s, cert, before["review_state"], new_state, as_of=as_of)
                 audit.record(s, action, "certificate", cert.id, company_id=cert.company_id,
                              certificate_id=cert.id, before=before,
                              after={"review_state": new_state, "review_reason": reason}, details=details)

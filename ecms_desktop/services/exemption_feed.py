@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 
 EXEMPT = "exempt"
 NOT_EXEMPT = "not_exempt"
-REASONS = ("approval", "expiry", "suspension", "archive", "revocation", "reinstatement")
+REASONS = ("approval", "expiry", "suspension", "archive", "revocation", "reinstatement", "amendment")
 KEYRING_SERVICE = "ecms-desktop-webhook"
 CSV_COLUMNS = ("event_id", "idempotency_key", "customer_number", "state", "certificate_id", "certificate_number",
                "reason", "old_status", "new_status", "customer_exempt", "effective_date", "created_at")
@@ -142,6 +142,26 @@ def record_review_change(session: Session, certificate: Certificate, old_review_
         if before != after:
             events.append(record_status_change(session, certificate, line.state, EXEMPT if before else NOT_EXEMPT,
                                                EXEMPT if after else NOT_EXEMPT, reason, effective=on))
+    return events
+
+
+def exempt_by_state(certificate: Certificate, on: dt.date) -> dict[str, bool]:
+    """Whether each of the certificate's lines makes the customer exempt on ``on``."""
+    start = certificate.effective_date or certificate.signed_date
+    return {line.state: _line_exempt(certificate.review_state, line, on, start) for line in certificate.lines}
+
+
+def record_amendment(session: Session, certificate: Certificate, before: dict[str, bool], *,
+                     as_of: dt.date) -> list[ExemptionStatusEvent]:
+    """Outbox events for an edit of a certificate (states added or removed, dates changed): one per
+    state whose exempt status on ``as_of`` differs from ``before`` (see :func:`exempt_by_state`)."""
+    after = exempt_by_state(certificate, as_of)
+    events = []
+    for state in sorted(set(before) | set(after)):
+        old, new = before.get(state, False), after.get(state, False)
+        if old != new:
+            events.append(record_status_change(session, certificate, state, EXEMPT if old else NOT_EXEMPT,
+                                               EXEMPT if new else NOT_EXEMPT, "amendment", effective=as_of))
     return events
 
 

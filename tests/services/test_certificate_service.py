@@ -145,3 +145,28 @@ def test_company_policy_change_recomputes_and_is_audited(db, company_id) -> None
     with db.reader() as s:
         (event,) = [e for e in audit.list_events(s) if e.action == "expiry_policy.changed"]
     assert event.after["years"] == 3 and event.details["certificate_lines_recomputed"] == 1
+
+
+def test_review_decisions_and_edits_tell_the_erp_in_the_same_transaction(db, company_id) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy import select
+
+    from ecms_desktop.models.transactions import ExemptionStatusEvent
+
+    def events() -> list[tuple[str, str, str, str]]:
+        with db.reader() as s:
+            return [(e.state, e.reason, e.old_status, e.new_status) for e in
+                    s.execute(select(ExemptionStatusEvent).order_by(ExemptionStatusEvent.id)).scalars()]
+
+    detail = make_certificate(db, company_id, form="SST-F0003", states=("OH",), signed=D(2026, 1, 1))
+    assert events() == [("OH", "approval", "not_exempt", "exempt")]
+    service = CertificateService(db)
+    edited = service.save(detail.id, dataclasses.replace(detail.data, lines=(LineInput("MI"), LineInput("OH"))),
+                          expected_version=detail.version, as_of=AS_OF)
+    assert events()[-1] == ("MI", "amendment", "not_exempt", "exempt")
+    service.archive(edited.id, "closed", expected_version=edited.version, as_of=AS_OF)
+    assert sorted(events()[-2:]) == [("MI", "archive", "exempt", "not_exempt"),
+                                     ("OH", "archive", "exempt", "not_exempt")]
+    archived = service.get(edited.id, AS_OF)
+    before = len(events())
+    service.unarchive(archived.id, "mistake", expected_version=archived.version, as_of=AS_OF)
+    assert len(events()) == before + 2  # reinstated in both states

@@ -152,7 +152,8 @@ def cmd_import_certificates(ctx: CliContext, args: argparse.Namespace) -> int:
         company_id = find_company(s, args.company).id
     importer = CertificateImporter(db)
     try:
-        result = importer.import_file(args.file, company_id=company_id, skip_invalid=args.skip_invalid)
+        result = importer.import_file(args.file, company_id=company_id, skip_invalid=args.skip_invalid,
+                                      as_of=as_of(args))
     except ValidationError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         for problem in exc.problems:

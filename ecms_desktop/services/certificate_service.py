@@ -7,7 +7,7 @@ Views and the CLI receive frozen DTOs, never live ORM objects.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -41,6 +41,7 @@ from ecms_desktop.services.expiry import (
     line_status,
     override_expiry,
 )
+from ecms_desktop.services.validation_service import approval_gate, record_validation
 
 
 @dataclass(frozen=True)
@@ -427,7 +428,8 @@ class CertificateService:
                review_state: str = ReviewState.PENDING.value) -> CertificateDetail:
         """Store a new certificate (pending review unless said otherwise) with computed expiries."""
         with self.db.transaction() as s:
-            cert = create_certificate(s, self.rules, data, origin=origin, review_state=review_state)
+            cert = create_certificate(s, self.rules, data, origin=origin, review_state=review_state,
+                                      validate="save", as_of=as_of)
             return detail_of(cert, as_of, get_setting(s, "expiring_soon_days", cert.company_id))
 
     def save(self, cert_id: int, data: CertificateInput, *, expected_version: int,
@@ -446,6 +448,7 @@ class CertificateService:
                 _write(cert, data)
                 apply_expiry(cert, ExpiryContext.load(s, self.rules, cert.company_id))
                 s.flush()
+                record_validation(s, self.rules, cert, as_of=as_of, trigger="save")
                 old, new = audit.diff(before, snapshot(cert))
                 if new:
                     audit.record(s, "certificate.edited", "certificate", cert.id, company_id=cert.company_id,
@@ -457,8 +460,8 @@ class CertificateService:
             raise _conflict(cert_id) from exc
 
     def _review(self, cert_id: int, expected_version: int, new_state: str, reason: str, action: str,
-                as_of: dt.date, allowed_from: Sequence[str], details: dict[str, Any] | None = None
-                ) -> CertificateDetail:
+                as_of: dt.date, allowed_from: Sequence[str], details: dict[str, Any] | None = None,
+                gate: Callable[[Session, Certificate], dict[str, Any]] | None = None) -> CertificateDetail:
         try:
             with self.db.transaction() as s:
                 cert = self._load(s, cert_id)
@@ -467,6 +470,8 @@ class CertificateService:
                     raise ValidationError(f"Certificate {cert_id} is {cert.review_state}; it cannot be "
                                           f"{action.split('.')[-1]} from that state.")
                 before = {"review_state": cert.review_state, "review_reason": cert.review_reason}
+                if gate is not None:
+                    details = {**(details or {}), **gate(s, cert)}
                 if new_state == ReviewState.ARCHIVED:
                     cert.state_before_archive = cert.review_state
                 cert.review_state = new_state
@@ -485,10 +490,28 @@ class CertificateService:
             raise _conflict(cert_id) from exc
 
     def approve(self, cert_id: int, *, expected_version: int, as_of: dt.date,
+                acknowledge_warnings: bool = False, note: str = "",
                 details: dict[str, Any] | None = None) -> CertificateDetail:
-        """Accept a pending certificate: from now on it covers sales."""
-        return self._review(cert_id, expected_version, ReviewState.APPROVED, "", "certificate.approved",
-                            as_of, (ReviewState.PENDING, ReviewState.REJECTED), details)
+        """Accept a pending certificate: from now on it covers sales.
+
+        The validation engine runs first, in the same transaction: approval is refused while errors
+        remain, and warnings must be acknowledged (``acknowledge_warnings``), which is recorded with
+        who and when. A refused approval still leaves its validation run on file."""
+
+        def gate(session: Session, cert: Certificate) -> dict[str, Any]:
+            return approval_gate(session, self.rules, cert, as_of=as_of,
+                                 acknowledge_warnings=acknowledge_warnings, note=note)
+
+        try:
+            return self._review(cert_id, expected_version, ReviewState.APPROVED, "", "certificate.approved",
+                                as_of, (ReviewState.PENDING, ReviewState.REJECTED), details, gate=gate)
+        except ValidationError:
+            # The refused attempt rolled back; keep its validation run on file as evidence of the check.
+            with self.db.transaction() as s:
+                cert = s.get(Certificate, cert_id)
+                if cert is not None:
+                    record_validation(s, self.rules, cert, as_of=as_of, trigger="approval")
+            raise
 
     def reject(self, cert_id: int, reason: str, *, expected_version: int, as_of: dt.date) -> CertificateDetail:
         """Refuse a certificate, with the reason (kept for the customer and the auditor)."""
@@ -532,8 +555,12 @@ def _conflict(cert_id: int) -> ConflictError:
 
 def create_certificate(session: Session, rules: RulesPack, data: CertificateInput, *, origin: str,
                        review_state: str = ReviewState.PENDING.value,
-                       ctx: ExpiryContext | None = None, record_audit: bool = True) -> Certificate:
-    """Add a certificate in the caller's transaction (used by the service, import and intake)."""
+                       ctx: ExpiryContext | None = None, record_audit: bool = True,
+                       validate: str | None = None, as_of: dt.date | None = None) -> Certificate:
+    """Add a certificate in the caller's transaction (used by the service, import and intake).
+
+    With ``validate`` (the trigger: ``save``, ``import``, ``intake``, ...) the validation engine runs
+    at once and its run is stored, with its audit event, in the same transaction."""
     data = normalized_input(data, rules)
     problems = check_input(data, rules)
     if problems:
@@ -551,6 +578,8 @@ def create_certificate(session: Session, rules: RulesPack, data: CertificateInpu
     if record_audit:
         audit.record(session, "certificate.created", "certificate", cert.id, company_id=cert.company_id,
                      certificate_id=cert.id, after=snapshot(cert), details={"origin": origin})
+    if validate is not None:
+        record_validation(session, rules, cert, as_of=as_of or dt.date.today(), trigger=validate)
     return cert
 
 

@@ -8,6 +8,7 @@ imported: that is a finding for the validation engine, not an import error.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -85,6 +86,7 @@ class CertificateImporter:
         self.rules = rules or load_rules_pack()
 
     def import_file(self, path: Path, *, company_id: int, skip_invalid: bool = False,
+                    as_of: dt.date | None = None,
                     progress: Progress | None = None, cancel: CancelCheck | None = None) -> ImportResult:
         table = read_table(path, required=REQUIRED_COLUMNS, optional=OPTIONAL_COLUMNS)
         if not table.rows:
@@ -144,7 +146,7 @@ class CertificateImporter:
                 result.customers_created += int(created)
                 data = CertificateInput(**{**item.data.__dict__, "customer_id": customer.id})
                 cert = create_certificate(s, self.rules, data, origin="import", review_state=item.review_state,
-                                          ctx=ctx)
+                                          ctx=ctx, validate="import", as_of=as_of or dt.date.today())
                 if item.document is not None:
                     store_checked(s, item.document, received_via="import", certificate_id=cert.id,
                                   company_id=company_id)

@@ -26,6 +26,7 @@ before it, and nothing is half-written.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -181,14 +182,15 @@ class IntakeService:
                 cert_id = attach_to
                 message = f"{path.name}: stored and attached to certificate {attach_to}."
             else:
-                cert_id = self._pending_certificate(s, company_id, checked).id
+                cert_id = self._pending_certificate(s, company_id, checked, received_at.date()).id
                 message = f"{path.name}: stored as pending certificate {cert_id}."
             doc = store_checked(s, checked, received_via=received_via, certificate_id=cert_id,
                                 received_at=received_at, company_id=company_id)
             return IntakeItem(path, IntakeOutcome.STORED, message, document_id=doc.id,
                               certificate_id=cert_id, sha256=checked.sha256)
 
-    def _pending_certificate(self, s: Session, company_id: int, checked: CheckedFile) -> Certificate:
+    def _pending_certificate(self, s: Session, company_id: int, checked: CheckedFile,
+                             as_of: dt.date) -> Certificate:
         state = self._home_state(company_id, s)
         customer = self._intake_customer(s, company_id)
         data = CertificateInput(
@@ -198,7 +200,7 @@ class IntakeService:
                    "fill them in from the document during review."),
         )
         return create_certificate(s, self.rules, data, origin="intake",
-                                  review_state=ReviewState.PENDING.value)
+                                  review_state=ReviewState.PENDING.value, validate="intake", as_of=as_of)
 
     # -- checks and placeholders
 

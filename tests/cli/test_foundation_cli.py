@@ -83,7 +83,7 @@ def test_import_list_show_and_audit(url: str, tmp_path: Path) -> None:
     code, out, _ = ecms("--db", url, "audit", "verify")
     assert code == 0 and "intact" in out
     code, out, _ = ecms("--db", url, "audit", "log", str(fl_id), "--format", "json")
-    assert [e["action"] for e in json.loads(out)] == ["certificate.created"]
+    assert [e["action"] for e in json.loads(out)] == ["certificate.created", "certificate.validated"]
 
 
 def test_policy_change_through_the_cli_is_audited(url: str, tmp_path: Path) -> None:

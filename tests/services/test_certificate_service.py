@@ -82,9 +82,14 @@ def test_edit_is_audited_with_before_and_after(db, company_id) -> None:  # type:
                  expected_version=detail.version, as_of=AS_OF)
     with db.reader() as s:
         events = audit.list_events(s, certificate_id=detail.id)
-    assert [e.action for e in events] == ["certificate.created", "certificate.approved", "certificate.edited"]
-    edit = events[-1]
-    assert edit.before["purchaser_tax_id"] == "" and edit.after["purchaser_tax_id"] == "12345"
+    actions = [e.action for e in events]
+    assert [a for a in actions if a in ("certificate.created", "certificate.approved", "certificate.edited")] == [
+        "certificate.created", "certificate.approved", "certificate.edited"]
+    # validated on creation, at approval and on save, each run in the same transaction as the change
+    assert actions.count("certificate.validated") == 3
+    edit = next(e for e in events if e.action == "certificate.edited")
+    assert edit.before["purchaser_tax_id"] == detail.data.purchaser_tax_id != ""
+    assert edit.after["purchaser_tax_id"] == "12345"
     assert [line["state"] for line in edit.after["lines"]] == ["MI", "OH"]
 
 
@@ -170,3 +175,29 @@ def test_review_decisions_and_edits_tell_the_erp_in_the_same_transaction(db, com
     before = len(events())
     service.unarchive(archived.id, "mistake", expected_version=archived.version, as_of=AS_OF)
     assert len(events()) == before + 2  # reinstated in both states
+
+
+def test_approval_is_gated_by_validation(db, company_id) -> None:  # type: ignore[no-untyped-def]
+    """Errors block approval (the refused attempt's run stays on file); warnings need acknowledging."""
+    from ecms_desktop.services.validation_service import ValidationService
+
+    bare = make_certificate(db, company_id, form="CA-CDTFA-230", states=("CA",), approve=False,
+                            purchaser_address="", property_description="")
+    service = CertificateService(db)
+    with pytest.raises(ValidationError, match="cannot be approved") as info:
+        service.approve(bare.id, expected_version=bare.version, as_of=AS_OF, acknowledge_warnings=True)
+    assert {p.column for p in info.value.problems} >= {"purchaser_address", "property_description"}
+    assert service.get(bare.id, AS_OF).review_state == "pending"
+    history = ValidationService(db).history(bare.id)
+    assert history[0].trigger == "approval" and len(history[0].errors) >= 2  # newest first
+
+    mismatched = make_certificate(db, company_id, customer="C-9", name="Quite Different Name LLC", approve=False,
+                                  purchaser_name="Zenith Traders")
+    with pytest.raises(ValidationError, match="acknowledge"):
+        service.approve(mismatched.id, expected_version=mismatched.version, as_of=AS_OF)
+    approved = service.approve(mismatched.id, expected_version=mismatched.version, as_of=AS_OF,
+                               acknowledge_warnings=True, note="name changed after a merger")
+    assert approved.review_state == "approved"
+    with db.reader() as s:
+        actions = [e.action for e in audit.list_events(s, certificate_id=mismatched.id)]
+    assert "certificate.warnings_acknowledged" in actions

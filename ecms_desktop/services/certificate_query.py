@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from ecms_desktop.models import Certificate, CoverageLine, Customer, ReviewState, Status, customer_number_key
 from ecms_desktop.services.expiry import (
     DEFAULT_EXPIRING_SOON_DAYS,
-    certificate_status,
     days_left,
     line_status,
 )
@@ -213,7 +212,8 @@ def load_rows(session: Session, ids: Sequence[int], as_of: dt.date,
     for r in cert_rows:
         line_rows = tuple(LineRow(state, exp, line_status(r.review_state, exp, as_of, window_days))
                           for state, exp in lines.get(r.id, ()))
-        status = certificate_status(r.review_state, [lr.expiry_date for lr in line_rows], as_of, window_days)
+        # The worst line is the one with the earliest expiry, which the certificate row keeps.
+        status = line_status(r.review_state, r.expiry_date, as_of, window_days)
         by_id[r.id] = CertificateRow(
             r.id, r.version, r.company_id, r.customer_id, r.number, r.legal_name, r.form_code,
             r.certificate_number, r.exempt_reason, r.certificate_type, r.review_state, r.expiry_date,

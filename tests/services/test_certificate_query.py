@@ -97,3 +97,16 @@ def test_loading_a_batch_takes_two_statements_whatever_its_size(db, company_id) 
     assert len(rows) == 30 and all(len(r.lines) == 2 for r in rows)
     assert [r.id for r in rows] == ids
     assert len(statements) == 2
+
+
+def test_row_status_is_the_worst_line(db, company_id) -> None:  # type: ignore[no-untyped-def]
+    from ecms_desktop.services.expiry import certificate_status
+
+    _seed(db, company_id)
+    make_certificate(db, company_id, customer="C-600", name="Mixed Lines", form="SST-F0003",
+                     states=("OH", "KY", "WA"), signed=D(2022, 12, 1))
+    for day in (D(2026, 11, 22), D(2026, 12, 20), D(2027, 6, 1)):
+        with db.reader() as s:
+            for row in iter_rows(s, CertificateQuery(as_of=day)):
+                expected = certificate_status(row.review_state, [line.expiry_date for line in row.lines], day)
+                assert row.status is expected, (row.certificate_number, day)

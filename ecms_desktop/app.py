@@ -47,8 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "else the local database in the user data folder)")
     p.add_argument("--select", metavar="CERT_ID", type=int, help="select this certificate on start")
     p.add_argument("--as-of", metavar="YYYY-MM-DD", type=_date, help="show statuses as of this date (default: today)")
-    p.add_argument("--view", choices=("main", "review"), default="main", help="open the main window or the review "
-                   "queue")
+    p.add_argument("--view", choices=("main", "review", "settings", "shortcuts"), default="main",
+                   help="what to show: the main window, the review queue, or (for screenshots) the settings dialog "
+                   "or the shortcuts overlay")
     p.add_argument("--screenshot", metavar="FILE.png", type=Path, help="save a picture of the window and exit")
     p.add_argument("--size", metavar="WIDTHxHEIGHT", type=_size, help="window size, e.g. 1440x900")
     p.add_argument("--theme", choices=("system", "light", "dark"), help="appearance (default: as in Settings)")
@@ -99,7 +100,11 @@ class _Screenshot:
         self.grid = True
         if self.args.select is not None:
             self.window.request_select(self.args.select)
-        if self.args.view == "review":
+        if self.args.view == "settings":
+            self.window.open_settings()
+        elif self.args.view == "shortcuts":
+            self.window.show_shortcuts()
+        elif self.args.view == "review":
             self.window.open_review_queue()
             rw = self.window.review_window
             if rw is None:
@@ -146,6 +151,8 @@ class _Screenshot:
             target = self.window
             if self.args.view == "review" and self.window.review_window is not None:
                 target = self.window.review_window
+            elif self.args.view == "settings" and getattr(self.window, "settings_dialog", None) is not None:
+                target = self.window.settings_dialog
             picture = target.grab()
             path: Path = self.args.screenshot
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -175,6 +182,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     app.setOrganizationName("ECMS")
     app.setApplicationName("ECMS Desktop")
     settings = ui_settings()
+    if args.screenshot is not None:
+        # Pictures do not depend on (nor change) the user's saved layout.
+        import tempfile
+
+        from PySide6.QtCore import QSettings
+
+        fd, scratch = tempfile.mkstemp(prefix="ecms-screenshot-", suffix=".ini")
+        os.close(fd)
+        settings = QSettings(scratch, QSettings.Format.IniFormat)
     apply_theme(app, args.theme or str(settings.value(THEME_KEY, "system")))  # type: ignore[arg-type]
 
     sandbox = DocumentSandbox()
@@ -202,6 +218,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         document_sandbox.close()
         window.deleteLater()
         app.processEvents()
+        if args.screenshot is not None:
+            Path(settings.fileName()).unlink(missing_ok=True)
     return shot.exit_code if shot is not None else int(code)
 
 

@@ -1025,6 +1025,9 @@ class MainWindow(QMainWindow):
         if self.review_window is not None:
             self.review_window.close()
         self.runner.wait(10000)
+        # Deliver the finished work's queued results while the runner and this window still exist.
+        QApplication.sendPostedEvents()
+        QApplication.processEvents()
         if self.db is not None:
             self.db.dispose()
 

@@ -7,21 +7,25 @@ a line whose values changed is updated and its determination is cleared so that 
 ``ecms determine`` decides it again - unless it lies in a filed period, which is refused (filed
 returns are corrected by reprocessing, never by overwriting).
 
-Written for volume (a million lines): rows are parsed with a fast path and only a row that fails
-is parsed again with :class:`~ecms_desktop.services.tabular.RowErrors` to say exactly what is wrong;
-lines are inserted with bulk Core ``executemany`` in one transaction, never as ORM objects.
+Written for volume (a million lines): a CSV file is read row by row as plain lists with the
+:mod:`csv` module (the generic :func:`~ecms_desktop.services.tabular.read_table` builds a dict per row);
+every row goes through a fast parser, and only a row that fails is parsed again through
+:class:`~ecms_desktop.services.tabular.RowErrors` (the same path and messages as for .xlsx files) to
+say exactly what is wrong. Lines are inserted as plain tuples through the driver's ``executemany``
+(:class:`BulkInsert`, with the column types' own conversions) in one transaction.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, insert, select, tuple_, update
+from sqlalchemy import JSON, Boolean, Connection, Table, delete, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from ecms_desktop.errors import Cancelled, Problem, ValidationError
@@ -31,7 +35,7 @@ from ecms_desktop.rules import load_rules_pack
 from ecms_desktop.services import audit
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.periods import PeriodBook
-from ecms_desktop.services.tabular import Row, RowErrors, read_table
+from ecms_desktop.services.tabular import Row, RowErrors, header_key, read_table
 
 REQUIRED_COLUMNS = ("invoice_number", "line", "invoice_date", "customer_number", "ship_to_state", "amount")
 OPTIONAL_COLUMNS = ("ship_to_county", "ship_to_city", "ship_to_zip", "product_code", "commodity_code",
@@ -48,8 +52,88 @@ _ZERO = Decimal(0)
 _VALUE_COLUMNS = ("invoice_date", "customer_number", "ship_to_state", "ship_to_county", "ship_to_city",
                   "ship_to_zip", "product_code", "commodity_code", "amount", "currency", "tax_collected",
                   "exempt_claimed", "exempt_reason", "po_number")
-_BATCH = 20_000
+#: Stored columns of a line, in the order of the parsed tuples.
+_FIELDS = ("invoice_number", "line", "invoice_date", "customer_number", "customer_key", "ship_to_state",
+           "ship_to_county", "ship_to_city", "ship_to_zip", "product_code", "commodity_code", "amount", "currency",
+           "tax_collected", "exempt_claimed", "exempt_reason", "po_number")
+_INVOICE, _LINE, _DATE, _STATE = 0, 1, 2, 5
+_BATCH = 50_000
 _TL = cast(Table, TransactionLine.__table__)
+
+
+class BulkInsert:
+    """``INSERT`` of many rows given as plain tuples, through the driver's ``executemany``.
+
+    Core's ``insert()`` with a list of dicts spends most of its time building and processing one
+    parameter dict per row; for hundreds of thousands of rows this writes tuples directly. Each
+    column's value is converted by the column type's own bind processor for the dialect (what Core
+    would store: dates as ISO text and amounts as numbers on SQLite, native values on PostgreSQL);
+    JSON columns take text that the caller has already serialised (cast to JSONB on PostgreSQL).
+    """
+
+    def __init__(self, conn: Connection, table: Table, columns: Sequence[str],
+                 constants: dict[str, Any] | None = None) -> None:
+        """``columns``: the values of each row tuple; ``constants``: columns with the same value in every
+        row (converted once and appended to each row)."""
+        dialect = conn.dialect
+        constants = constants or {}
+        self.conn = conn
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        marks: list[str] = []
+        self.processors: list[tuple[int, Callable[[Any], Any]]] = []
+        suffix: list[Any] = []
+        for i, name in enumerate((*columns, *constants)):
+            impl = table.c[name].type.dialect_impl(dialect)
+            if i >= len(columns):
+                marks.append(mark)
+                proc = None if isinstance(impl, Boolean) else impl.bind_processor(dialect)
+                suffix.append(proc(constants[name]) if proc else constants[name])
+                continue
+            if isinstance(impl, JSON):
+                marks.append(f"CAST({mark} AS JSONB)" if dialect.name == "postgresql" else mark)
+                continue
+            marks.append(mark)
+            if isinstance(impl, Boolean):  # every driver takes Python booleans as they are
+                continue
+            proc = impl.bind_processor(dialect)
+            if proc is not None:
+                self.processors.append((i, proc))
+        self.suffix = tuple(suffix)
+        self.sql = f"INSERT INTO {table.name} ({', '.join((*columns, *constants))}) VALUES ({', '.join(marks)})"
+
+    def convert(self, row: Sequence[Any]) -> tuple[Any, ...]:
+        """One row as the driver takes it."""
+        if not self.processors:
+            return (*row, *self.suffix)
+        out = list(row)
+        for i, proc in self.processors:
+            out[i] = proc(out[i])
+        out.extend(self.suffix)
+        return tuple(out)
+
+    def execute(self, rows: Iterable[Sequence[Any]]) -> None:
+        batch = [self.convert(r) for r in rows]
+        if batch:
+            self.conn.exec_driver_sql(self.sql, batch)
+
+
+class _SqliteBulkCache:
+    """A larger page cache on the one connection that runs a bulk write (the index B-trees of a
+    million-line table do not fit the 2 MB default), restored afterwards. Durability settings (WAL,
+    ``synchronous=NORMAL``) are left as they are."""
+
+    def __init__(self, conn: Connection, kib: int = 262_144) -> None:
+        self.conn, self.kib = conn, kib
+        self.old: Any = None
+
+    def __enter__(self) -> None:
+        if self.conn.dialect.name == "sqlite":
+            self.old = self.conn.exec_driver_sql("PRAGMA cache_size").scalar()
+            self.conn.exec_driver_sql(f"PRAGMA cache_size=-{self.kib}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self.old is not None:
+            self.conn.exec_driver_sql(f"PRAGMA cache_size={int(self.old)}")
 
 
 @dataclass
@@ -161,6 +245,71 @@ _TEXT_LIMITS = (("ship_to_county", 100), ("ship_to_city", 100), ("ship_to_zip", 
                 ("commodity_code", 64), ("po_number", 64))
 
 
+#: Input columns in the order :func:`_fast_csv` takes their positions.
+_CSV_COLUMNS = ("invoice_number", "line", "invoice_date", "customer_number", "ship_to_state", "ship_to_county",
+                "ship_to_city", "ship_to_zip", "product_code", "commodity_code", "amount", "currency",
+                "tax_collected", "exempt_claimed", "exempt_reason", "po_number")
+
+
+def _fast_csv(v: list[str], pos: tuple[int, ...], states: frozenset[str], dates: dict[str, dt.date],
+              keys: dict[str, str]) -> tuple[Any, ...]:
+    """:func:`_fast` for a CSV row given as a list of text cells (``pos``: the cell of each of
+    :data:`_CSV_COLUMNS`, -1 for an absent column, whose cell the caller appended as ``""``); the
+    same checks, raising on anything unusual. Returns the values in :data:`_FIELDS` order."""
+    (p_inv, p_line, p_date, p_cust, p_state, p_county, p_city, p_zip, p_prod, p_comm, p_amount, p_cur, p_tax,
+     p_claim, p_reason, p_po) = pos
+    invoice = v[p_inv].strip()
+    customer = v[p_cust].strip()
+    state = v[p_state].strip().upper()
+    if not invoice or not customer or state not in states or len(invoice) > 64 or len(customer) > 64:
+        raise _RowError
+    line = int(v[p_line])
+    if line < 1:
+        raise _RowError
+    raw = v[p_date]
+    invoice_date = dates.get(raw)
+    if invoice_date is None:
+        invoice_date = dates[raw] = dt.date.fromisoformat(raw.strip())
+    raw = v[p_amount]
+    try:
+        amount = Decimal(raw)
+    except InvalidOperation:
+        amount = _decimal(raw)
+    raw = v[p_tax]
+    if not raw:
+        tax = _ZERO
+    else:
+        try:
+            tax = Decimal(raw)
+        except InvalidOperation:
+            tax = _decimal(raw)
+    if not amount.is_finite() or not tax.is_finite() or tax < 0:
+        raise _RowError
+    currency = (v[p_cur].strip() or "USD").upper()
+    if currency != "USD" and (len(currency) != 3 or not currency.isalpha()):
+        raise _RowError
+    claimed = _YES[v[p_claim].strip().casefold()]
+    reason = v[p_reason].strip()
+    if reason:
+        reason = reason.casefold().replace(" ", "_").replace("-", "_")
+        if reason not in _REASONS:
+            raise _RowError
+    county, city, zip_code = v[p_county].strip(), v[p_city].strip(), v[p_zip].strip()
+    product, commodity, po = v[p_prod].strip(), v[p_comm].strip(), v[p_po].strip()
+    if (len(county) > 100 or len(city) > 100 or len(zip_code) > 20 or len(product) > 64 or len(commodity) > 64
+            or len(po) > 64):
+        raise _RowError
+    key = keys.get(customer)
+    if key is None:
+        key = keys[customer] = customer_number_key(customer)
+    return (invoice, line, invoice_date, customer, key, state, county, city, zip_code, product, commodity, amount,
+            currency, tax, claimed, reason, po)
+
+
+def _as_tuple(item: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(item[c] for c in _FIELDS)
+
+
 def _explain(row: Row, errs: RowErrors, states: frozenset[str]) -> None:
     """The slow path: name every problem of a row the fast path refused."""
     for column, limit in (("invoice_number", 64), ("customer_number", 64), ("po_number", 64),
@@ -226,6 +375,46 @@ def _existing(session: Session, company_id: int, keys: list[tuple[str, int]]) ->
     return found
 
 
+@dataclass
+class _Checked:
+    """Every row of a file checked: the good lines (tuples in :data:`_FIELDS` order) and the problems."""
+
+    name: str
+    total: int = 0
+    items: list[tuple[Any, ...]] = field(default_factory=list)
+    #: (invoice number, line) -> row number of the good lines.
+    seen: dict[tuple[str, int], int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+
+    def add(self, item: tuple[Any, ...], number: int) -> None:
+        key = (item[_INVOICE], item[_LINE])
+        first = self.seen.get(key)
+        if first is not None:
+            self.problems.append(Problem(f"invoice {key[0]} line {key[1]} is already on row {first}",
+                                         file=self.name, row=number, column="line"))
+            return
+        self.seen[key] = number
+        self.items.append(item)
+
+    def check_slowly(self, row: Row, states: frozenset[str]) -> None:
+        """The general path (any cell types): fast parse, else name every problem of the row."""
+        try:
+            item = _fast(row.cells, states)
+        except (_RowError, ValueError, KeyError, InvalidOperation, TypeError, AttributeError):
+            errs = RowErrors(self.name, row.number)
+            _explain(row, errs, states)
+            self.problems.extend(errs.problems)
+            return
+        self.add(_as_tuple(item), row.number)
+
+
+def _progress_check(i: int, total: int, text: str, progress: Progress | None, cancel: CancelCheck | None) -> None:
+    if cancel and cancel():
+        raise Cancelled("Import cancelled; nothing was imported.")
+    if progress:
+        progress(i, total, text)
+
+
 class TransactionImporter:
     """Imports invoice lines for one company."""
 
@@ -236,60 +425,38 @@ class TransactionImporter:
     def import_file(self, path: Path, *, company_id: int, progress: Progress | None = None,
                     cancel: CancelCheck | None = None) -> TransactionImportResult:
         """Check every row, then store them all in one transaction (or nothing)."""
-        table = read_table(path, required=REQUIRED_COLUMNS, optional=OPTIONAL_COLUMNS)
-        total = len(table.rows)
+        checked = self._check_csv(path, progress, cancel) if path.suffix.lower() == ".csv" else None
+        if checked is None:  # .xlsx, or a CSV file whose header or encoding read_table must explain
+            checked = self._check_table(path, progress, cancel)
+        total, name = checked.total, checked.name
         if not total:
-            raise ValidationError(f"{table.name}: there are no data rows.")
-        parsed: list[dict[str, Any]] = []
-        problems: list[Problem] = []
-        seen: dict[tuple[str, int], int] = {}
-        states = self.states
-        for i, row in enumerate(table.rows):
-            if i % 50_000 == 0:
-                if cancel and cancel():
-                    raise Cancelled("Import cancelled; nothing was imported.")
-                if progress:
-                    progress(i, total, f"Checking row {row.number}")
-            try:
-                item = _fast(row.cells, states)
-            except (_RowError, ValueError, KeyError, InvalidOperation, TypeError, AttributeError):
-                errs = RowErrors(table.name, row.number)
-                _explain(row, errs, states)
-                problems.extend(errs.problems)
-                continue
-            key = (item["invoice_number"], item["line"])
-            first = seen.get(key)
-            if first is not None:
-                problems.append(Problem(f"invoice {key[0]} line {key[1]} is already on row {first}",
-                                        file=table.name, row=row.number, column="line"))
-                continue
-            seen[key] = row.number
-            item["_row"] = row.number
-            parsed.append(item)
-        if problems:
-            bad = len({p.row for p in problems})
-            raise ValidationError(f"{table.name}: {bad} of {total} rows have problems; nothing was imported.",
-                                  problems)
+            raise ValidationError(f"{name}: there are no data rows.")
+        if checked.problems:
+            bad = len({p.row for p in checked.problems})
+            raise ValidationError(f"{name}: {bad} of {total} rows have problems; nothing was imported.",
+                                  checked.problems)
         result = TransactionImportResult(rows=total)
         now = utcnow()
         tbl = _TL
         with self.db.transaction() as s:
-            existing = _existing(s, company_id, list(seen))
-            new_rows: list[dict[str, Any]] = []
+            existing = _existing(s, company_id, list(checked.seen))
+            new_rows: list[tuple[Any, ...]] = checked.items
             changed: list[tuple[int, dict[str, Any], Any]] = []
-            for item in parsed:
-                old = existing.get((item["invoice_number"], item["line"]))
-                if old is None:
-                    item.pop("_row")
-                    item["company_id"] = company_id
-                    item["imported_at"] = now
-                    new_rows.append(item)
-                elif any(getattr(old, c) != item[c] for c in _VALUE_COLUMNS):
-                    changed.append((old.id, item, old))
-                else:
-                    result.unchanged += 1
+            if existing:
+                new_rows = []
+                for t in checked.items:
+                    old = existing.get((t[_INVOICE], t[_LINE]))
+                    if old is None:
+                        new_rows.append(t)
+                        continue
+                    item = dict(zip(_FIELDS, t, strict=True))
+                    if any(getattr(old, c) != item[c] for c in _VALUE_COLUMNS):
+                        item["_row"] = checked.seen[(t[_INVOICE], t[_LINE])]
+                        changed.append((old.id, item, old))
+                    else:
+                        result.unchanged += 1
             if changed:
-                self._check_changes(s, company_id, table.name, changed)
+                self._check_changes(s, company_id, name, changed)
                 for line_id, item, _old in changed:
                     values = {c: item[c] for c in (*_VALUE_COLUMNS, "customer_key")}
                     s.execute(update(tbl).where(tbl.c.id == line_id).values(**values, imported_at=now))
@@ -298,18 +465,77 @@ class TransactionImporter:
                     res = s.execute(delete(Determination).where(Determination.transaction_line_id.in_(ids[i:i + 500])))
                     result.determinations_cleared += res.rowcount or 0  # type: ignore[attr-defined]
                 result.updated = len(changed)
-            for i in range(0, len(new_rows), _BATCH):
-                if cancel and cancel():
-                    raise Cancelled("Import cancelled; nothing was imported.")
-                if progress:
-                    progress(i, len(new_rows), "Storing lines")
-                s.execute(insert(tbl), new_rows[i:i + _BATCH])
+            conn = s.connection()
+            bulk = BulkInsert(conn, tbl, _FIELDS, {"company_id": company_id, "imported_at": now})
+            with _SqliteBulkCache(conn):
+                for i in range(0, len(new_rows), _BATCH):
+                    _progress_check(i, len(new_rows), "Storing lines", progress, cancel)
+                    bulk.execute(new_rows[i:i + _BATCH])
             result.inserted = len(new_rows)
             audit.record(s, "import.transactions", "import", path.name, company_id=company_id,
                          details={"file": path.name, "rows": total, "inserted": result.inserted,
                                   "updated": result.updated, "unchanged": result.unchanged,
                                   "determinations_cleared": result.determinations_cleared})
         return result
+
+    def _check_table(self, path: Path, progress: Progress | None, cancel: CancelCheck | None) -> _Checked:
+        """Any .csv or .xlsx file through :func:`read_table` (which also refuses bad files and headers)."""
+        table = read_table(path, required=REQUIRED_COLUMNS, optional=OPTIONAL_COLUMNS)
+        checked = _Checked(table.name, len(table.rows))
+        for i, row in enumerate(table.rows):
+            if i % 50_000 == 0:
+                _progress_check(i, checked.total, f"Checking row {row.number}", progress, cancel)
+            checked.check_slowly(row, self.states)
+        return checked
+
+    def _check_csv(self, path: Path, progress: Progress | None, cancel: CancelCheck | None) -> _Checked | None:
+        """A CSV file read as lists of text cells (the fast path for large files). ``None`` when the file
+        is missing, empty, not UTF-8, malformed or has a bad header: :func:`read_table` then says what."""
+        if not path.is_file():
+            return None
+        states = self.states
+        checked = _Checked(path.name)
+        dates: dict[str, dt.date] = {}
+        keys: dict[str, str] = {}
+        fast_errors = (_RowError, ValueError, KeyError, InvalidOperation, TypeError, AttributeError, IndexError)
+        try:
+            with path.open(encoding="utf-8-sig") as fh:  # universal newlines, as read_table reads it
+                reader = csv.reader(fh)
+                header = next(reader, None)
+                if header is None:
+                    return None
+                columns = tuple(header_key(h) for h in header)
+                known = {*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS}
+                if any(c not in columns for c in REQUIRED_COLUMNS) or any(c and c not in known for c in columns):
+                    return None
+                where = {c: i for i, c in enumerate(columns) if c}  # the last of repeated columns, as read_table
+                pos = tuple(where.get(c, -1) for c in _CSV_COLUMNS)
+                width = len(columns)
+                total = 0
+                for values in reader:
+                    if total % 50_000 == 0:
+                        _progress_check(total, 0, f"Checking row {reader.line_num}", progress, cancel)
+                    number = reader.line_num
+                    if len(values) >= width:
+                        values.append("")  # the cell of absent optional columns (position -1)
+                        try:
+                            item = _fast_csv(values, pos, states, dates, keys)
+                        except fast_errors:
+                            pass
+                        else:
+                            total += 1
+                            checked.add(item, number)
+                            continue
+                        values.pop()
+                    if all(not x.strip() for x in values):
+                        continue  # blank rows are skipped, as read_table does
+                    total += 1
+                    cells = {col: (values[i] if i < len(values) else None) for i, col in enumerate(columns) if col}
+                    checked.check_slowly(Row(number, cells), states)
+        except (UnicodeDecodeError, csv.Error):
+            return None
+        checked.total = total
+        return checked
 
     @staticmethod
     def _check_changes(session: Session, company_id: int, name: str,

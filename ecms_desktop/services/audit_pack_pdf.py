@@ -151,9 +151,14 @@ class _Styles:
 
 
 def _kv_table(rows: Sequence[tuple[str, Any]], styles: _Styles, width: float, brand: colors.Color) -> Table:
-    data = [[_p(k, styles.cell_bold), _p(_fmt(v), styles.cell)] for k, v in rows]
+    def cell(v: Any) -> Any:
+        text = _fmt(v)
+        return _p(text, styles.cell) if len(text) > 75 or "\n" in text else text
+
+    data = [[k, cell(v)] for k, v in rows]
     t = Table(data, colWidths=[1.7 * inch, width - 1.7 * inch])
     t.setStyle(TableStyle([
+        ("FONT", (0, 0), (0, -1), "Helvetica-Bold", 7.5), ("FONT", (1, 0), (1, -1), "Helvetica", 7.5),
         ("VALIGN", (0, 0), (-1, -1), "TOP"),
         ("GRID", (0, 0), (-1, -1), 0.25, colors.HexColor("#BFBFBF")),
         ("BACKGROUND", (0, 0), (0, -1), colors.HexColor("#F2F2F2")),
@@ -277,8 +282,8 @@ class _Book:
 
     # -- front part: cover, contents, summaries
 
-    def front(self, toc_numbers: dict[str, int] | None) -> tuple[bytes, dict[str, int]]:
-        marks: dict[str, int] = {}
+    def head(self, toc_numbers: dict[str, int] | None) -> bytes:
+        """Cover and contents (built again once the final page numbers are known)."""
         st = self.styles
         story: list[Any] = []
         story += self._cover(st)
@@ -286,33 +291,40 @@ class _Book:
 
         story.append(NextPageTemplate("body"))
         story.append(PageBreak())
-        story.append(_Marker("contents", marks))
         story.append(Paragraph("Contents", st.h1))
         rows = []
         for key, level, title in self.entries():
             if key in ("cover", "contents"):
                 continue
             num = str(toc_numbers.get(key, 0)) if toc_numbers else "0000"
-            rows.append([_p(title, st.toc[min(level - 1, 2)]), Paragraph(num, st.toc_num)])
+            rows.append([_p(title, st.toc[min(level - 1, 2)]), num])
         toc = LongTable(rows or [[_p("(nothing selected)", st.body), ""]],
                         colWidths=[self.width - 0.8 * inch, 0.8 * inch])
         toc.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("TOPPADDING", (0, 0), (-1, -1), 1),
-                                 ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
+                                 ("BOTTOMPADDING", (0, 0), (-1, -1), 1), ("ALIGN", (1, 0), (1, -1), "RIGHT"),
+                                 ("FONTSIZE", (1, 0), (1, -1), 9),
                                  ("LINEBELOW", (0, 0), (-1, -1), 0.2, colors.HexColor("#E0E0E0"))]))
         story.append(toc)
-        last_customer = None
+        buf = io.BytesIO()
+        self._doc(buf, cover=True).build(story)
+        return buf.getvalue()
+
+    def summaries(self) -> tuple[bytes, dict[str, int]]:
+        """One summary per customer and state, each starting on a new page; ``marks`` says where."""
+        marks: dict[str, int] = {}
+        st = self.styles
+        story: list[Any] = []
         for gi, group in enumerate(self.groups):
-            story.append(PageBreak())
-            if group.folder != last_customer:
-                story.append(_Marker(f"customer:{group.folder}", marks))
-                last_customer = group.folder
+            if gi:
+                story.append(PageBreak())
             story.append(_Marker(f"group:{gi}", marks))
-            story += self._summary(group, gi, toc_numbers)
-        story.append(PageBreak())
+            story += self._summary(group, gi, None)
+        if self.groups:
+            story.append(PageBreak())
         story.append(_Marker("end", marks))
         story.append(Paragraph("Appendices follow.", st.small))
         buf = io.BytesIO()
-        self._doc(buf, cover=True).build(story)
+        self._doc(buf, cover=False).build(story)
         return buf.getvalue(), marks
 
     def _cover(self, st: _Styles) -> list[Any]:
@@ -382,7 +394,7 @@ class _Book:
                 key = f"doc:{gi}:{d.cert.id}:{d.doc.document_id}"
                 if nums and key in nums:
                     where = f"; pages {nums[key]}-{nums[key] + d.pages - 1}" if d.pages > 1 else f"; page {nums[key]}"
-                note = f" - NOT INCLUDED: {d.reason}" if d.kind == "failed" else ""
+                note = f" - NOT INCLUDED: {d.reason}" if d.kind == "failed" else " - its pages follow"
                 rows.append(("File", f"{d.doc.path_for(group.state)} ({d.doc.media_type}, {d.doc.page_count} "
                                      f"page{'s' if d.doc.page_count != 1 else ''}, received "
                                      f"{_fmt(d.doc.received_at)} UTC via {d.doc.received_via}{where}){note}\n"
@@ -545,35 +557,38 @@ def write_pdf(path: Path, content: PackContent, tables: dict[str, tuple[SectionT
         if cancel():
             raise Cancelled("The audit pack was cancelled; nothing was kept.")
 
-    # the appendix first (its length does not depend on anything), then the front pages twice: the
-    # second time with the final page numbers in the contents (again if the contents grew a page)
+    # the appendix and the summaries once (their pages do not depend on anything else), then the
+    # cover and contents twice: the second time with the final page numbers
     appendix_bytes, appendix_marks = book.appendix(tables)
     check()
-    front_bytes, marks = book.front(None)
+    summary_bytes, marks = book.summaries()
+    check()
+    head_bytes = book.head(None)
+    head_pages = pymupdf.open(stream=head_bytes, filetype="pdf").page_count
     numbers: dict[str, int] = {}
     for _attempt in range(4):
         check()
-        numbers = _final_numbers(book, marks, appendix_marks)
-        again, marks2 = book.front(numbers)
-        stable = marks2 == marks
-        front_bytes, marks = again, marks2
-        if stable:
+        numbers = _final_numbers(book, head_pages, marks, appendix_marks)
+        head_bytes = book.head(numbers)
+        pages = pymupdf.open(stream=head_bytes, filetype="pdf").page_count
+        if pages == head_pages:
             break
-    numbers = _final_numbers(book, marks, appendix_marks)
+        head_pages = pages
 
-    front = pymupdf.open(stream=front_bytes, filetype="pdf")
+    head = pymupdf.open(stream=head_bytes, filetype="pdf")
+    summaries = pymupdf.open(stream=summary_bytes, filetype="pdf")
     appendix = pymupdf.open(stream=appendix_bytes, filetype="pdf")
     out = pymupdf.open()
     own_pages: set[int] = set()
     labels: dict[int, str] = {}
     group_starts = [marks[f"group:{gi}"] for gi in range(len(groups))] + [marks["end"]]
-    out.insert_pdf(front, from_page=0, to_page=group_starts[0] - 2)
+    out.insert_pdf(head)
     own_pages.update(range(out.page_count))
     with DocumentSandbox(cache_size=2) as sandbox:
         for gi, group in enumerate(groups):
             check()
             start = out.page_count
-            out.insert_pdf(front, from_page=group_starts[gi] - 1, to_page=group_starts[gi + 1] - 2)
+            out.insert_pdf(summaries, from_page=group_starts[gi] - 1, to_page=group_starts[gi + 1] - 2)
             own_pages.update(range(start, out.page_count))
             for plan in group.docs:
                 check()
@@ -605,8 +620,10 @@ def write_pdf(path: Path, content: PackContent, tables: dict[str, tuple[SectionT
     appendix_start = out.page_count
     out.insert_pdf(appendix)
     own_pages.update(range(appendix_start, out.page_count))
-    front.close()
-    appendix.close()
+    if any(numbers[key] != appendix_start + page for key, page in appendix_marks.items()):
+        raise AssertionError("audit pack: the appendix page numbers do not match the plan")
+    for d in (head, summaries, appendix):
+        d.close()
 
     total = out.page_count
     for index in range(total):
@@ -629,11 +646,12 @@ def write_pdf(path: Path, content: PackContent, tables: dict[str, tuple[SectionT
     return PdfResult(total, problems, toc)
 
 
-def _final_numbers(book: _Book, marks: dict[str, int], appendix_marks: dict[str, int]) -> dict[str, int]:
-    """Final page numbers (1-based) of every contents entry, given where the front part's markers fell,
-    how many certificate pages follow each summary, and where the appendix's markers fell."""
-    numbers = {"cover": 1, "contents": marks.get("contents", 2)}
-    inserted = 0
+def _final_numbers(book: _Book, head_pages: int, marks: dict[str, int],
+                   appendix_marks: dict[str, int]) -> dict[str, int]:
+    """Final page numbers (1-based) of every contents entry: the cover and contents come first, then
+    each summary followed by its certificates' pages, then the appendix."""
+    numbers = {"cover": 1, "contents": 2}
+    inserted = head_pages
     for gi, group in enumerate(book.groups):
         start = marks[f"group:{gi}"] + inserted
         numbers[f"group:{gi}"] = start

@@ -32,6 +32,7 @@ from ecms_desktop.services.audit_pack_service import (
 from ecms_desktop.services.certificate_service import CertificateInput, CertificateService, LineInput
 from ecms_desktop.services.customer_service import CustomerService
 from ecms_desktop.services.document_service import CheckedFile, sha256_of
+from tests.services.factories import permit_number
 
 TODAY = dt.date.today()
 PERIOD = (TODAY - dt.timedelta(days=180), TODAY + dt.timedelta(days=10))
@@ -74,14 +75,18 @@ def build_data(db, company_id: int) -> PackData:  # type: ignore[no-untyped-def]
     signed = PERIOD[0] - dt.timedelta(days=400)
 
     def cert(customer_id: int, states: list[str], number: str, *, signed_date: dt.date = signed,
-             approve: bool = True, override: dt.date | None = None) -> int:
+             approve: bool = True, override: dt.date | None = None, form: str = "") -> int:
+        form_code = form or ("MTC-UNIFORM" if len(states) > 1 else "TX-01-339")
         d = svc.create(CertificateInput(
-            company_id=company_id, customer_id=customer_id, form_code="MTC-UNIFORM" if len(states) > 1 else
-            "TX-01-339", lines=tuple(LineInput(s) for s in states), certificate_number=number,
-            purchaser_name="Widgets", purchaser_tax_id="12345678901", signed=True, signed_date=signed_date,
+            company_id=company_id, customer_id=customer_id, form_code=form_code,
+            lines=tuple(LineInput(s, state_tax_id=permit_number(s)) for s in states),
+            certificate_number=number, purchaser_name="Widgets", purchaser_address="1 Main St, Springfield",
+            purchaser_tax_id=permit_number(states[0]), business_description="Retail store",
+            property_description="Goods for resale", business_type="Retailer", signer_name="Pat Buyer",
+            signer_title="Owner", signed=True, signed_date=signed_date,
             expiry_override=override, expiry_override_reason="test" if override else ""), as_of=TODAY)
         if approve:
-            svc.approve(d.id, expected_version=d.version, as_of=TODAY)
+            svc.approve(d.id, expected_version=d.version, as_of=TODAY, acknowledge_warnings=True)
         return d.id
 
     included = {
@@ -94,7 +99,7 @@ def build_data(db, company_id: int) -> PackData:  # type: ignore[no-untyped-def]
     excluded = {
         "expired_before": cert(plain.id, ["TX"], "OLD-1", override=PERIOD[0] - dt.timedelta(days=1)),
         "pending": cert(plain.id, ["TX"], "PEN-1", approve=False),
-        "other_state": cert(plain.id, ["NY"], "NY-1"),
+        "other_state": cert(plain.id, ["NY"], "NY-1", form="NY-ST-120"),
     }
     detail = svc.get(included["archived"], TODAY)
     svc.archive(detail.id, "replaced by a newer certificate", expected_version=detail.version, as_of=TODAY)
@@ -351,3 +356,40 @@ def test_libreoffice_opens_the_workbook(pack, tmp_path: Path) -> None:  # type: 
     converted = pymupdf.open(out / "audit-pack.pdf")
     assert converted.page_count >= 1
     assert "Exemption certificate audit pack" in converted[0].get_text()
+
+
+def test_sections_from_validation_and_transactions(db, company_id, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from decimal import Decimal
+
+    from ecms_desktop.models.transactions import Determination, TransactionLine
+
+    data = build_data(db, company_id)
+    cid = data.included["evil"]
+    with db.transaction() as s:
+        line = TransactionLine(company_id=company_id, invoice_number="=INV-1", line=1, invoice_date=PERIOD[0],
+                               customer_number="C-1001", customer_key="c-1001", ship_to_state="TX",
+                               amount=Decimal("100.00"), exempt_claimed=True)
+        outside = TransactionLine(company_id=company_id, invoice_number="INV-0", line=1,
+                                  invoice_date=PERIOD[0] - dt.timedelta(days=1), customer_number="C-1001",
+                                  customer_key="c-1001", ship_to_state="TX", amount=Decimal("5"))
+        s.add_all([line, outside])
+        s.flush()
+        s.add(Determination(transaction_line_id=line.id, company_id=company_id, exempt=True, certificate_id=cid,
+                            certificate_number="-5+5", exempt_amount=Decimal("100.00"),
+                            explanation={"summary": "exempt under certificate", "candidates": [
+                                {"certificate_id": cid, "certificate_number": "-5+5", "outcome": "applied",
+                                 "reasons": ["ship-to TX is covered"]}]}))
+    result = generate(db, tmp_path / "pack")
+    wb = openpyxl.load_workbook(result.folder / "audit-pack.xlsx")
+    cov = list(wb["Coverage"].iter_rows(min_row=2))
+    assert len(cov) == 1
+    assert cov[0][0].value == "=INV-1" and cov[0][0].data_type == "s"
+    assert cov[0][5].value == 100 and cov[0][5].data_type == "n"
+    assert "ship-to TX is covered" in cov[0][13].value
+    findings = list(wb["Validation findings"].iter_rows(min_row=2, values_only=True))
+    assert findings, "validation runs on create: its findings are in the pack"
+    certs = wb["Certificates"]
+    header = [c.value for c in certs[1]]
+    assert all("not available" not in (r[header.index("Validation result")] or "")
+               for r in certs.iter_rows(min_row=2, values_only=True))
+    assert result.unavailable_sections == ()

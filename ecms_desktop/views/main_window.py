@@ -566,7 +566,7 @@ class MainWindow(QMainWindow):
 
     def run_query(self) -> None:
         """Run the current filters: ids off the GUI thread, then counts per status."""
-        if self.db is None:
+        if self.db is None or self._closing:
             return
         self._grid_announced = False
         query = self.current_query()
@@ -575,12 +575,14 @@ class MainWindow(QMainWindow):
         self.refresh_counts(query)
 
     def refresh(self) -> None:
+        if self._closing:
+            return
         self.model.refresh()
         self.refresh_counts(self.model.query)
 
     def refresh_counts(self, query: CertificateQuery | None = None) -> None:
         db = self.db
-        if db is None:
+        if db is None or self._closing:
             return
         q = query or self.model.query
 
@@ -711,7 +713,7 @@ class MainWindow(QMainWindow):
     def load_detail(self, cert_id: int) -> None:
         """Read the certificate and its first document off the GUI thread, then show them."""
         db = self.db
-        if db is None:
+        if db is None or self._closing:
             return
         self._detail_generation += 1
         generation = self._detail_generation
@@ -1024,10 +1026,15 @@ class MainWindow(QMainWindow):
                 log.exception("viewer shutdown failed")
         if self.review_window is not None:
             self.review_window.close()
-        self.runner.wait(10000)
-        # Deliver the finished work's queued results while the runner and this window still exist.
-        QApplication.sendPostedEvents()
-        QApplication.processEvents()
+        self.model.runner = None  # no more prefetches
+        # Deliver the finished work's queued results while the runner and this window still exist
+        # (a result may start follow-up work, refused below once closing, hence the loop).
+        for _ in range(50):
+            self.runner.wait(10000)
+            QApplication.sendPostedEvents()
+            QApplication.processEvents()
+            if not getattr(self.runner, "_running", None):
+                break
         if self.db is not None:
             self.db.dispose()
 

@@ -7,7 +7,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtCore import QCoreApplication, QModelIndex, Qt
 from PySide6.QtTest import QAbstractItemModelTester
 from sqlalchemy import event
 
@@ -62,6 +62,9 @@ def runner(qtbot: Any) -> Any:
     r = TaskRunner()
     yield r
     r.wait()
+    # Deliver queued results (e.g. a prefetch) while the runner still exists.
+    QCoreApplication.sendPostedEvents()
+    QCoreApplication.processEvents()
 
 
 def test_model_passes_the_model_tester_with_fetch_more(qtbot, db, company_id, runner) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
@@ -61,9 +62,18 @@ def test_validate_one_as_table_and_usage_errors(db, certs, capsys):
     assert code == 1 and "no certificate 999" in err
 
 
-def test_validate_stale_lists_unvalidated_then_nothing(db, certs, capsys):
+def test_validate_stale_lists_unvalidated_then_nothing(db, company_id, certs, capsys):
+    from ecms_desktop.rules import load_rules_pack
+    from ecms_desktop.services.certificate_service import create_certificate
+
     code, out, _ = run(db, capsys, "validate", "--stale", "--format", "json", "--as-of", "2026-11-20")
-    assert code == 0 and [d["id"] for d in json.loads(out)] == certs
+    assert code == 0 and json.loads(out) == []  # both were validated when created
+    detail = CertificateService(db).get(certs[0], AS_OF)
+    with db.transaction() as s:  # stored without validation, as bulk demo data is
+        never = create_certificate(s, load_rules_pack(), dataclasses.replace(detail.data, certificate_number="N-3"),
+                                   origin="demo").id
+    code, out, _ = run(db, capsys, "validate", "--stale", "--format", "json", "--as-of", "2026-11-20")
+    assert code == 0 and [d["id"] for d in json.loads(out)] == [never]
     run(db, capsys, "validate", "--stale", "--revalidate", "--as-of", "2026-11-20")
     code, out, _ = run(db, capsys, "validate", "--stale", "--format", "json", "--as-of", "2026-11-20")
     assert code == 0 and json.loads(out) == []

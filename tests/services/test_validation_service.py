@@ -58,6 +58,14 @@ def create(db, data: CertificateInput) -> int:
     return CertificateService(db).create(data, as_of=AS_OF).id
 
 
+def create_unvalidated(db, data: CertificateInput) -> int:
+    """A certificate stored without a validation run (as bulk demo data or older records are)."""
+    from ecms_desktop.services.certificate_service import create_certificate
+
+    with db.transaction() as s:
+        return create_certificate(s, load_rules_pack(), data, origin="demo").id
+
+
 def rules_of(result) -> set[str]:
     return {f.rule for f in result.findings}
 
@@ -72,7 +80,11 @@ def test_valid_certificate_has_no_findings_and_the_run_is_stored_with_its_audit_
     with db.reader() as s:
         run = s.get(ValidationRun, result.run_id)
         assert run is not None and run.trigger == "on_demand" and run.as_of == AS_OF
-        event = s.execute(select(AuditEvent).where(AuditEvent.action == "certificate.validated")).scalar_one()
+        # validated once when created (trigger "save") and once now, each with its audit event
+        events = s.execute(select(AuditEvent).where(AuditEvent.action == "certificate.validated")
+                           .order_by(AuditEvent.seq)).scalars().all()
+        assert len(events) == 2
+        event = events[-1]
         assert event.certificate_id == cert_id
         assert event.after["run_id"] == run.id
         assert event.after["rules_version"] == result.rules_version
@@ -114,13 +126,13 @@ def test_findings_are_stored_per_run_and_history_is_kept(db, company_id, custome
                                                          ("field.required", "signed_date")}
     second = service.validate(cert_id, as_of=AS_OF)
     assert second.run_id > first.run_id and second.fingerprint == first.fingerprint
-    history = service.history(cert_id)
-    assert [h.run_id for h in history] == [second.run_id, first.run_id]
-    assert [h.trigger for h in history] == ["on_demand", "save"]
+    history = service.history(cert_id)  # newest first; the oldest is the run made when it was created
+    assert [h.run_id for h in history[:2]] == [second.run_id, first.run_id]
+    assert [h.trigger for h in history] == ["on_demand", "save", "save"]
     latest = service.latest(cert_id)
     assert latest is not None and latest.run_id == second.run_id and len(latest.errors) == 2
     with db.reader() as s:
-        assert s.execute(select(func.count()).select_from(FindingRow)).scalar_one() == 4
+        assert s.execute(select(func.count()).select_from(FindingRow)).scalar_one() == 6
 
 
 def test_dates_and_override(db, company_id, customer_id):
@@ -206,9 +218,14 @@ def test_evaluate_is_pure_and_accepts_input_and_detail(db, company_id, customer_
         "purchaser.name_mismatch"]
     cert_id = create(db, data)
     detail = CertificateService(db).get(cert_id, AS_OF)
+
+    def runs() -> int:
+        with db.reader() as s:
+            return s.execute(select(func.count()).select_from(ValidationRun)).scalar_one()
+
+    stored = runs()  # the run made when the certificate was created
     assert [f.rule for f in service.evaluate(detail, AS_OF)] == ["purchaser.name_mismatch"]
-    with db.reader() as s:
-        assert s.execute(select(func.count()).select_from(ValidationRun)).scalar_one() == 0
+    assert runs() == stored == 1
 
 
 def test_approval_blocked_by_errors_then_needs_acknowledgement(db, company_id, customer_id):
@@ -262,8 +279,8 @@ def test_validate_many_progress_cancel_and_counts(db, company_id, customer_id):
     with pytest.raises(Cancelled):
         service.validate_many(ids, as_of=AS_OF, cancel=lambda: next(calls), batch_size=3)
     with db.reader() as s:
-        # 7 from the first call + one finished batch of 3 before the cancel
-        assert s.execute(select(func.count()).select_from(ValidationRun)).scalar_one() == 10
+        # 7 made at creation + 7 from the first call + one finished batch of 3 before the cancel
+        assert s.execute(select(func.count()).select_from(ValidationRun)).scalar_one() == 17
         assert audit.verify_chain(s).ok
 
 
@@ -271,7 +288,7 @@ def test_stale_certificates_after_a_rules_pack_change(db, company_id, customer_i
     cert_ok = create(db, tx_input(company_id, customer_id, certificate_number="S1"))
     cert_sst = create(db, tx_input(company_id, customer_id, certificate_number="S2", form_code="SST-F0003",
                                    business_type="retailer"))
-    never = create(db, tx_input(company_id, customer_id, certificate_number="S3"))
+    never = create_unvalidated(db, tx_input(company_id, customer_id, certificate_number="S3"))
     rules = load_rules_pack()
     service = ValidationService(db, rules)
     service.validate_many([cert_ok, cert_sst], as_of=AS_OF)

@@ -39,7 +39,7 @@ from stdnum.us import ein as us_ein
 from stdnum.us import ssn as us_ssn
 
 from ecms_desktop.errors import Cancelled, ConflictError, NotFoundError, Problem, ValidationError
-from ecms_desktop.models import Certificate, CertificateType, ReviewState, utcnow
+from ecms_desktop.models import Certificate, CertificateType, utcnow
 from ecms_desktop.models.validation import Finding as FindingRow
 from ecms_desktop.models.validation import PermitCheck, ValidationRun, WarningAcknowledgement
 from ecms_desktop.rules import RulesPack, load_rules_pack
@@ -921,35 +921,24 @@ class ValidationService:
                                 acknowledge_warnings: bool, note: str = "") -> ApprovalResult:
         """Approve a certificate only when its validation (run now, stored as evidence even when the
         approval is refused) shows no errors; warnings need ``acknowledge_warnings`` and the
-        acknowledgement is recorded with who and when. A stale ``expected_version`` is a conflict."""
-        with self.db.transaction() as s:
-            cert = self._load(s, cert_id)
-            _check_version(cert, expected_version)
-            run = record_validation(s, self.rules, cert, as_of=as_of, trigger="approval", engine=self.engine)
-            run_id = run.id
-        with self.db.transaction() as s:
-            cert = self._load(s, cert_id)
-            _check_version(cert, expected_version)
-            if cert.review_state not in (ReviewState.PENDING, ReviewState.REJECTED):
-                raise ValidationError(f"Certificate {cert_id} is {cert.review_state}; it cannot be approved "
-                                      "from that state.")
-            run = s.execute(select(ValidationRun).where(ValidationRun.id == run_id)
+        acknowledgement is recorded with who and when. A stale ``expected_version`` is a conflict.
+
+        The approval itself is :meth:`CertificateService.approve` (one code path for the GUI, the CLI
+        and this service: the validation gate, the audit event and the ERP outbox event)."""
+        from ecms_desktop.services.certificate_service import CertificateService
+
+        detail = CertificateService(self.db, self.rules).approve(
+            cert_id, expected_version=expected_version, as_of=as_of,
+            acknowledge_warnings=acknowledge_warnings, note=note)
+        with self.db.reader() as s:
+            run = s.execute(select(ValidationRun).where(ValidationRun.certificate_id == cert_id,
+                                                        ValidationRun.trigger == "approval")
+                            .order_by(ValidationRun.id.desc()).limit(1)
                             .options(selectinload(ValidationRun.findings))).scalar_one()
-            details = _gate(s, cert, run, acknowledge_warnings=acknowledge_warnings, note=note)
-            before = {"review_state": cert.review_state, "review_reason": cert.review_reason}
-            cert.review_state = ReviewState.APPROVED.value
-            cert.review_reason = ""
-            cert.reviewed_by = audit.current_actor()
-            cert.reviewed_at = utcnow()
-            s.flush()
-            audit.record(s, "certificate.approved", "certificate", cert.id, company_id=cert.company_id,
-                         certificate_id=cert.id, before=before,
-                         after={"review_state": ReviewState.APPROVED.value, "review_reason": ""}, details=details)
-            ack = None
-            if "acknowledgement_id" in details:
-                ack = s.get(WarningAcknowledgement, details["acknowledgement_id"])
-            return ApprovalResult(_result(run, cert.certificate_number, ack), details.get("acknowledgement_id"),
-                                  cert.version)
+            ack = s.execute(select(WarningAcknowledgement).where(WarningAcknowledgement.run_id == run.id)
+                            ).scalar_one_or_none()
+            return ApprovalResult(_result(run, detail.data.certificate_number, ack), ack.id if ack else None,
+                                  detail.version)
 
     # -- rules-pack changes
 

@@ -38,7 +38,7 @@ from stdnum.exceptions import ValidationError as StdnumValidationError
 from stdnum.us import ein as us_ein
 from stdnum.us import ssn as us_ssn
 
-from ecms_desktop.errors import Cancelled, ConflictError, NotFoundError, Problem, ValidationError
+from ecms_desktop.errors import Cancelled, NotFoundError, Problem, ValidationError
 from ecms_desktop.models import Certificate, CertificateType, utcnow
 from ecms_desktop.models.validation import Finding as FindingRow
 from ecms_desktop.models.validation import PermitCheck, ValidationRun, WarningAcknowledgement
@@ -1003,10 +1003,3 @@ class ValidationService:
         return self.validate_many(ids, as_of=as_of, trigger="revalidation", progress=progress, cancel=cancel,
                                   collect=False)
 
-
-def _check_version(cert: Certificate, expected_version: int) -> None:
-    if cert.version != expected_version:
-        raise ConflictError(
-            f"Certificate {cert.id} was changed by someone else meanwhile (your copy is version "
-            f"{expected_version}, the database has version {cert.version}). Nothing was approved: reload it "
-            "and look at it again.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,12 +39,26 @@ class CompanyInfo:
     brand_color: str
     has_logo: bool
     registrations: dict[str, str]
+    #: The address in its parts (``address`` above is the printable text).
+    address_line1: str = ""
+    city: str = ""
+    postal_code: str = ""
+    logo_media_type: str | None = None
 
 
 def _info(c: Company) -> CompanyInfo:
     return CompanyInfo(c.id, c.name, c.legal_name or c.name, c.address_text(), c.state, c.reply_to_email,
                        c.brand_color, c.logo_media_type is not None,
-                       {r.state: r.number for r in c.registrations})
+                       {r.state: r.number for r in c.registrations}, c.address_line1, c.city, c.postal_code,
+                       c.logo_media_type)
+
+
+_COLOUR_RE = re.compile(r"^#[0-9A-Fa-f]{6}$")
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: Logos go on cover letters and audit-pack covers: PNG or JPEG only.
+LOGO_MEDIA_TYPES: frozenset[str] = frozenset({"image/png", "image/jpeg"})
+#: Largest logo accepted (it is embedded in every request packet).
+MAX_LOGO_BYTES = 2 * 1024 * 1024
 
 
 def find_company(session: Session, name_or_id: str | int | None) -> Company:
@@ -95,6 +110,102 @@ class CompanyService:
             s.flush()
             audit.record(s, "company.created", "company", company.id, company_id=company.id,
                          after={"name": name, "legal_name": company.legal_name, "state": company.state})
+            return _info(company)
+
+    def get(self, company_id: int) -> CompanyInfo:
+        """One company's profile."""
+        with self.db.reader() as s:
+            company = s.get(Company, company_id)
+            if company is None:
+                raise NotFoundError(f"There is no company {company_id}.")
+            return _info(company)
+
+    def update(self, company_id: int, *, name: str | None = None, legal_name: str | None = None,
+               address_line1: str | None = None, city: str | None = None, state: str | None = None,
+               postal_code: str | None = None, reply_to_email: str | None = None,
+               registrations: dict[str, str] | None = None, brand_color: str | None = None,
+               logo: bytes | None = None, logo_media_type: str | None = None) -> CompanyInfo:
+        """Change a company's profile (what its renewal letters and audit packs show): only the
+        arguments given change; ``registrations`` replaces the whole list of state registrations;
+        ``logo`` must be a PNG or JPEG image (checked by its bytes, not its name). One transaction,
+        audited with the values before and after."""
+        changes: dict[str, Any] = {}
+        for key, value in (("name", name), ("legal_name", legal_name), ("address_line1", address_line1),
+                           ("city", city), ("postal_code", postal_code), ("reply_to_email", reply_to_email)):
+            if value is not None:
+                changes[key] = value.strip()
+        if name is not None and not changes["name"]:
+            raise ValidationError("A company needs a name.")
+        if state is not None:
+            changes["state"] = state.strip().upper()
+            if changes["state"] and not re.fullmatch(r"[A-Z]{2}", changes["state"]):
+                raise ValidationError(f"State {state!r}: use the two-letter code (for example TX).")
+        if reply_to_email and reply_to_email.strip() and not _EMAIL_RE.match(reply_to_email.strip()):
+            raise ValidationError(f"Reply-to e-mail {reply_to_email!r} is not an e-mail address.")
+        if brand_color is not None:
+            if not _COLOUR_RE.match(brand_color.strip()):
+                raise ValidationError(f"Brand colour {brand_color!r}: write it as #RRGGBB (for example #1F4E79).")
+            changes["brand_color"] = brand_color.strip().upper()
+        regs: dict[str, str] | None = None
+        if registrations is not None:
+            regs = {}
+            for st, number in registrations.items():
+                code, num = st.strip().upper(), number.strip()
+                if not re.fullmatch(r"[A-Z]{2}", code):
+                    raise ValidationError(f"Registration {st}={number}: the state is a two-letter code.")
+                if not num:
+                    raise ValidationError(f"Registration for {code}: the number is empty.")
+                regs[code] = num
+        if logo is not None:
+            from ecms_desktop.services.document_sandbox import sniff_media_type
+
+            sniffed = sniff_media_type(logo)
+            if sniffed not in LOGO_MEDIA_TYPES:
+                raise ValidationError("The logo must be a PNG or JPEG image"
+                                      + (f" (this file is {sniffed})." if sniffed else "."))
+            if logo_media_type is not None and logo_media_type != sniffed:
+                raise ValidationError(f"The logo is a {sniffed} image, not {logo_media_type}.")
+            if len(logo) > MAX_LOGO_BYTES:
+                raise ValidationError(f"The logo is {len(logo) // 1024} KB; use an image under "
+                                      f"{MAX_LOGO_BYTES // (1024 * 1024)} MB.")
+            logo_media_type = sniffed
+        elif logo_media_type is not None:
+            raise ValidationError("Give the logo's bytes with its media type.")
+        with self.db.transaction() as s:
+            company = s.get(Company, company_id)
+            if company is None:
+                raise NotFoundError(f"There is no company {company_id}.")
+            if "name" in changes and changes["name"] != company.name and s.execute(
+                    select(Company.id).where(Company.name == changes["name"], Company.id != company_id)).first():
+                raise ValidationError(f"A company named {changes['name']!r} exists already.")
+            before: dict[str, Any] = {}
+            after: dict[str, Any] = {}
+            for key, value in changes.items():
+                if getattr(company, key) != value:
+                    before[key], after[key] = getattr(company, key), value
+                    setattr(company, key, value)
+            if regs is not None:
+                old = {r.state: r.number for r in company.registrations}
+                if old != regs:
+                    before["registrations"], after["registrations"] = old, regs
+                    company.registrations.clear()
+                    s.flush()
+                    for st, number in sorted(regs.items()):
+                        company.registrations.append(CompanyRegistration(state=st, number=number))
+            if logo is not None:
+                import hashlib
+
+                old_logo = company.logo
+                new_sha = hashlib.sha256(logo).hexdigest()
+                old_sha = hashlib.sha256(old_logo).hexdigest() if old_logo else None
+                if new_sha != old_sha:
+                    before["logo"] = {"sha256": old_sha, "media_type": company.logo_media_type}
+                    after["logo"] = {"sha256": new_sha, "media_type": logo_media_type, "bytes": len(logo)}
+                    company.logo, company.logo_media_type = logo, logo_media_type
+            s.flush()
+            if after:
+                audit.record(s, "company.updated", "company", company.id, company_id=company.id,
+                             before=before, after=after)
             return _info(company)
 
     def get_setting(self, key: str, company_id: int | None = None) -> Any:

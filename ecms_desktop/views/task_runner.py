@@ -20,6 +20,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal, Slot
 from PySide6.QtWidgets import QProgressDialog, QWidget
+from shiboken6 import isValid
 
 from ecms_desktop.errors import Cancelled
 
@@ -119,6 +120,8 @@ class TaskRunner(QObject):
 
         @Slot(object, object)
         def on_finished(result: Any, error: BaseException | None) -> None:
+            if not (isValid(self) and isValid(task)):
+                return  # the runner (and its window) went away while the work ran: nobody to tell
             task.finished_flag = True
             if timer is not None:
                 timer.stop()

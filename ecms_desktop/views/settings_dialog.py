@@ -1,6 +1,7 @@
 """Settings: the database in use, the expiring-soon window (a business setting in the database,
 audited) and the companies' profiles. Per-user look (theme) is kept in QSettings.
 
+Company profiles (address, registrations, brand colour, logo) are edited here too.
 Nothing is written until OK; the save runs through the task runner and the dialog closes when it
 has succeeded (an error is shown and the dialog stays open).
 """
@@ -8,9 +9,10 @@ has succeeded (an error is shown and the dialog stays open).
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -21,7 +23,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QPlainTextEdit,
     QPushButton,
     QSpinBox,
     QTabWidget,
@@ -29,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ecms_desktop.errors import ValidationError
 from ecms_desktop.services.company_service import CompanyInfo, CompanyService
 from ecms_desktop.services.database import Database
 from ecms_desktop.views.error_presenter import present_error
@@ -137,22 +139,41 @@ class SettingsDialog(QDialog):
         form = QFormLayout(self.profile)
         self.f_name = QLineEdit(self.profile)
         self.f_legal = QLineEdit(self.profile)
-        self.f_address = QPlainTextEdit(self.profile)
-        self.f_address.setFixedHeight(64)
+        self.f_address = QLineEdit(self.profile)
+        self.f_address.setPlaceholderText("Street and number")
         self.f_city = QLineEdit(self.profile)
         self.f_state = QLineEdit(self.profile)
         self.f_state.setMaxLength(2)
         self.f_state.setFixedWidth(48)
         self.f_zip = QLineEdit(self.profile)
         self.f_reply = QLineEdit(self.profile)
+        self.f_reply.setPlaceholderText("Where customers' replies go, e.g. ar@yourcompany.com")
         self.f_regs = QLineEdit(self.profile)
         self.f_regs.setPlaceholderText("TX=32012345678, CA=SR-123-456789")
-        self.f_colour = QLabel(self.profile)
+        self.f_colour = QLineEdit(self.profile)
+        self.f_colour.setMaxLength(7)
+        self.f_colour.setFixedWidth(90)
+        self.f_colour.setPlaceholderText("#RRGGBB")
+        self.f_colour.setToolTip("The brand colour of renewal letters and audit-pack covers (#RRGGBB)")
+        self.colour_swatch = QLabel(self.profile)
+        self.colour_swatch.setObjectName("companyColourSwatch")
+        self.colour_swatch.setFixedSize(40, 22)
+        self.colour_button = QPushButton("Choose…", self.profile)
+        self.colour_button.setObjectName("chooseColour")
+        self.colour_button.clicked.connect(self._on_colour_button_clicked)
+        self.f_colour.textChanged.connect(self._on_colour_text_changed)
         self.f_logo = QLabel(self.profile)
+        self.f_logo.setObjectName("companyLogoPreview")
+        self.f_logo.setMinimumHeight(40)
+        self.logo_button = QPushButton("Choose logo…", self.profile)
+        self.logo_button.setObjectName("chooseLogo")
+        self.logo_button.setToolTip("A PNG or JPEG image for the letters' and audit packs' letterhead")
+        self.logo_button.clicked.connect(self._on_logo_button_clicked)
         for name, widget in (("companyName", self.f_name), ("companyLegalName", self.f_legal),
                              ("companyAddress", self.f_address), ("companyCity", self.f_city),
                              ("companyState", self.f_state), ("companyZip", self.f_zip),
-                             ("companyReplyTo", self.f_reply), ("companyRegistrations", self.f_regs)):
+                             ("companyReplyTo", self.f_reply), ("companyRegistrations", self.f_regs),
+                             ("companyColour", self.f_colour)):
             widget.setObjectName(name)
         form.addRow("Name:", self.f_name)
         form.addRow("Legal name:", self.f_legal)
@@ -165,13 +186,25 @@ class SettingsDialog(QDialog):
         form.addRow("State:", state_row)
         form.addRow("Reply-to e-mail:", self.f_reply)
         form.addRow("Registrations:", self.f_regs)
-        form.addRow("Brand colour:", self.f_colour)
-        form.addRow("Logo:", self.f_logo)
+        colour_row = QHBoxLayout()
+        colour_row.addWidget(self.f_colour)
+        colour_row.addWidget(self.colour_swatch)
+        colour_row.addWidget(self.colour_button)
+        colour_row.addStretch(1)
+        form.addRow("Brand colour:", colour_row)
+        logo_row = QHBoxLayout()
+        logo_row.addWidget(self.f_logo, 1)
+        logo_row.addWidget(self.logo_button)
+        form.addRow("Logo:", logo_row)
         self.profile_note = QLabel(self.profile)
         self.profile_note.setWordWrap(True)
         self.profile_note.setEnabled(False)
         form.addRow("", self.profile_note)
         layout.addWidget(self.profile, 2)
+        #: Edited profiles not saved yet, by company id (kept when switching between companies).
+        self._edits: dict[int, dict[str, object]] = {}
+        self._shown: CompanyInfo | None = None
+        self._logo_bytes: bytes | None = None
         self.company_list.currentRowChanged.connect(self._on_company_list_row_changed)
         if self.companies:
             row = next((i for i, c in enumerate(self.companies) if c.id == self.company_id), 0)
@@ -181,40 +214,135 @@ class SettingsDialog(QDialog):
         return page
 
     def _show_company(self, company: CompanyInfo | None) -> None:
-        editable = company is None and self._new_company is not None
         c = company
-        self.f_name.setText(c.name if c else "")
-        self.f_legal.setText(c.legal_name if c else "")
-        lines = (c.address.splitlines() if c else [])
-        self.f_address.setPlainText(lines[0] if lines else "")
-        self.f_city.setText("")
-        self.f_state.setText(c.state if c else "")
-        self.f_zip.setText("")
-        if c and len(lines) > 1:
-            self.f_address.setPlainText("\n".join(lines))
-        self.f_reply.setText(c.reply_to_email if c else "")
-        self.f_regs.setText(", ".join(f"{k}={v}" for k, v in sorted(c.registrations.items())) if c else "")
-        colour = c.brand_color if c else "#1F4E79"
-        self.f_colour.setText(f"<span style='background:{colour};color:{_text_on(colour)}'>&nbsp;{colour}&nbsp;</span>")
-        self.f_logo.setText(("a logo is stored" if c.has_logo else "no logo") if c else "")
-        for w in (self.f_name, self.f_legal, self.f_city, self.f_state, self.f_zip, self.f_reply, self.f_regs):
+        self._shown = c
+        edits = self._edits.get(c.id, {}) if c is not None else {}
+        fields = self._profile_fields(c) if c is not None else {
+            "name": "", "legal_name": "", "address_line1": "", "city": "", "state": "", "postal_code": "",
+            "reply_to_email": "", "registrations": {}, "brand_color": "#1F4E79"}
+        fields.update(edits)
+        self.f_name.setText(str(fields["name"]))
+        self.f_legal.setText(str(fields["legal_name"]))
+        self.f_address.setText(str(fields["address_line1"]))
+        self.f_city.setText(str(fields["city"]))
+        self.f_state.setText(str(fields["state"]))
+        self.f_zip.setText(str(fields["postal_code"]))
+        self.f_reply.setText(str(fields["reply_to_email"]))
+        regs = fields["registrations"]
+        self.f_regs.setText(", ".join(f"{k}={v}" for k, v in sorted(regs.items()))  # type: ignore[union-attr]
+                            if isinstance(regs, dict) else str(regs))
+        self.f_colour.setText(str(fields["brand_color"]))
+        logo = edits.get("logo")
+        self._logo_bytes = logo if isinstance(logo, bytes) else None
+        if self._logo_bytes is not None:
+            self._show_logo(self._logo_bytes)
+        else:
+            self.f_logo.setPixmap(QPixmap())
+            self.f_logo.setText(("A logo is stored." if c.has_logo else "No logo.") if c else "No logo.")
+        editable = c is not None or self._new_company is not None
+        for w in (self.f_name, self.f_legal, self.f_address, self.f_city, self.f_state, self.f_zip, self.f_reply,
+                  self.f_regs, self.f_colour):
             w.setReadOnly(not editable)
-        self.f_address.setReadOnly(not editable)
-        self.f_city.setVisible(True)
+        self.colour_button.setEnabled(editable)
+        self.logo_button.setEnabled(c is not None)
         self.profile_note.setText(
-            "Enter the new company's details; it is created when you press OK." if editable else
-            "Company profiles are shown here; changing an existing profile (and its brand colour and logo) "
-            "is not available in this version yet." if c else "There is no company yet: add one.")
+            "Enter the new company's details; it is created when you press OK." if c is None and editable else
+            "Changes are saved when you press OK, and recorded in the audit trail with the values before and "
+            "after." if c else "There is no company yet: add one.")
+
+    @staticmethod
+    def _profile_fields(c: CompanyInfo) -> dict[str, object]:
+        return {"name": c.name, "legal_name": c.legal_name, "address_line1": c.address_line1, "city": c.city,
+                "state": c.state, "postal_code": c.postal_code, "reply_to_email": c.reply_to_email,
+                "registrations": dict(c.registrations), "brand_color": c.brand_color}
+
+    def _typed_fields(self) -> dict[str, object]:
+        regs: dict[str, str] = {}
+        for part in self.f_regs.text().split(","):
+            if "=" in part:
+                st, num = part.split("=", 1)
+                if st.strip() and num.strip():
+                    regs[st.strip().upper()] = num.strip()
+        return {"name": self.f_name.text().strip(), "legal_name": self.f_legal.text().strip(),
+                "address_line1": self.f_address.text().strip(), "city": self.f_city.text().strip(),
+                "state": self.f_state.text().strip().upper(), "postal_code": self.f_zip.text().strip(),
+                "reply_to_email": self.f_reply.text().strip(), "registrations": regs,
+                "brand_color": self.f_colour.text().strip()}
+
+    def _remember_edits(self) -> None:
+        """Keep what was typed for the company on screen (only the fields that differ)."""
+        c = self._shown
+        if c is None:
+            return
+        stored = self._profile_fields(c)
+        typed = self._typed_fields()
+        changed: dict[str, object] = {k: v for k, v in typed.items()
+                                      if v != stored[k] and not (k == "brand_color" and str(v).upper()
+                                                                  == str(stored[k]).upper())}
+        if self._logo_bytes is not None:
+            changed["logo"] = self._logo_bytes
+        if changed:
+            self._edits[c.id] = changed
+        else:
+            self._edits.pop(c.id, None)
+
+    def profile_changes(self) -> dict[int, dict[str, object]]:
+        """The changed profile fields per company, as OK would save them."""
+        self._remember_edits()
+        return {cid: dict(v) for cid, v in self._edits.items()}
+
+    def set_logo(self, data: bytes) -> None:
+        """Use ``data`` as the shown company's new logo (checked by the service on OK)."""
+        self._logo_bytes = data
+        self._show_logo(data)
+
+    def _show_logo(self, data: bytes) -> None:
+        pixmap = QPixmap()
+        if pixmap.loadFromData(data):
+            self.f_logo.setPixmap(pixmap.scaledToHeight(40, Qt.TransformationMode.SmoothTransformation))
+        else:
+            self.f_logo.setText("New logo chosen (it could not be previewed).")
+
+    def _on_colour_text_changed(self, text: str) -> None:
+        colour = QColor(text.strip())
+        valid = len(text.strip()) == 7 and colour.isValid()
+        self.colour_swatch.setStyleSheet(f"background: {text.strip()}; border: 1px solid palette(mid);"
+                                         if valid else "border: 1px dashed #c62828;")
+        self.colour_swatch.setToolTip("" if valid else "Write the colour as #RRGGBB")
+
+    def _on_colour_button_clicked(self) -> None:
+        from PySide6.QtWidgets import QColorDialog
+
+        colour = QColorDialog.getColor(QColor(self.f_colour.text().strip() or "#1F4E79"), self, "Brand colour")
+        if colour.isValid():
+            self.f_colour.setText(colour.name().upper())
+
+    def _on_logo_button_clicked(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        path, _ = QFileDialog.getOpenFileName(self, "Company logo", "", "Images (*.png *.jpg *.jpeg)")
+        if path:
+            try:
+                data = Path(path).read_bytes()
+            except OSError as exc:
+                present_error(self, ValidationError(f"{path}: cannot be read ({exc.strerror})."))
+                return
+            self.set_logo(data)
 
     def _on_company_list_row_changed(self, row: int) -> None:
+        if self._new_company is None:
+            self._remember_edits()
         if 0 <= row < len(self.companies):
             self._new_company = None
             self._show_company(self.companies[row])
 
     def _on_add_company_clicked(self) -> None:
+        self._remember_edits()
         self._new_company = {}
+        self.company_list.blockSignals(True)
         self.company_list.clearSelection()
         self.company_list.setCurrentRow(-1)
+        self.company_list.blockSignals(False)
         self._show_company(None)
         self.f_name.setFocus()
 
@@ -227,26 +355,23 @@ class SettingsDialog(QDialog):
     def _new_company_fields(self) -> dict[str, object] | None:
         if self._new_company is None:
             return None
-        regs: dict[str, str] = {}
-        for part in self.f_regs.text().split(","):
-            if "=" in part:
-                st, num = part.split("=", 1)
-                if st.strip() and num.strip():
-                    regs[st.strip().upper()] = num.strip()
-        return {"name": self.f_name.text().strip(), "legal_name": self.f_legal.text().strip(),
-                "address_line1": self.f_address.toPlainText().strip(), "city": self.f_city.text().strip(),
-                "state": self.f_state.text().strip(), "postal_code": self.f_zip.text().strip(),
-                "reply_to_email": self.f_reply.text().strip(), "registrations": regs}
+        fields = self._typed_fields()
+        fields.pop("brand_color")
+        return fields
 
     def _on_ok_clicked(self) -> None:
         self.qsettings.setValue(THEME_KEY, self.theme_combo.currentData())
         days = self.expiring_spin.value()
         new_company = self._new_company_fields()
+        changes = self.profile_changes() if new_company is None else {
+            cid: dict(v) for cid, v in self._edits.items()}
         db, company_id = self.db, self.company_id
         change_days = days != self._initial_days
 
         def work(_progress: Callable[[int, int, str], None], _cancel: Callable[[], bool]) -> None:
             service = CompanyService(db)
+            for cid, fields in changes.items():
+                service.update(cid, **fields)  # type: ignore[arg-type]
             if new_company is not None:
                 service.create(**new_company)  # type: ignore[arg-type]
             if change_days:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QDialogButtonBox
+from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
 from sqlalchemy import select
 
 from ecms_desktop.models import AuditEvent
@@ -51,7 +51,7 @@ def test_cancel_saves_nothing(qtbot, db, company_id, tmp_path) -> None:  # type:
 
 def test_add_a_company_profile(qtbot, db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
     dialog = make_dialog(qtbot, db, company_id, tmp_path)
-    assert dialog.f_name.text() == "Acme Supply Co" and dialog.f_name.isReadOnly()
+    assert dialog.f_name.text() == "Acme Supply Co" and not dialog.f_name.isReadOnly()
     assert "TX=32012345678" in dialog.f_regs.text()
     dialog.add_company_button.click()
     assert not dialog.f_name.isReadOnly()
@@ -69,3 +69,59 @@ def test_database_url_without_password(qtbot, db, company_id, tmp_path) -> None:
     assert dialog.url_label.text() == db.display_url
     with qtbot.waitSignal(dialog.open_database_requested, timeout=2000):
         dialog.findChild(type(dialog.add_company_button), "openOtherDatabase").click()
+
+
+def _png(colour: str = "#336699") -> bytes:
+    from PySide6.QtCore import QBuffer, QIODevice
+    from PySide6.QtGui import QColor, QImage
+
+    image = QImage(24, 12, QImage.Format.Format_RGB32)
+    image.fill(QColor(colour))
+    buf = QBuffer()
+    buf.open(QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buf, "PNG")
+    return bytes(buf.data())
+
+
+def test_edit_a_company_profile_with_colour_and_logo(qtbot, db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    dialog = make_dialog(qtbot, db, company_id, tmp_path)
+    before = CompanyService(db).get(company_id)
+    dialog.f_legal.setText("Acme Supply Holdings LLC")
+    dialog.f_city.setText("Round Rock")
+    dialog.f_zip.setText("78664")
+    dialog.f_reply.setText("ar@acme.example")
+    dialog.f_regs.setText("TX=32012345678, OK=1234567")
+    dialog.f_colour.setText("#aa3300")
+    dialog.set_logo(_png())
+    assert not dialog.f_logo.pixmap().isNull()  # the new logo is previewed
+    assert CompanyService(db).get(company_id) == before  # nothing before OK
+    changes = dialog.profile_changes()[company_id]
+    assert set(changes) == {"legal_name", "city", "postal_code", "reply_to_email", "registrations",
+                            "brand_color", "logo"}
+    dialog.tabs.setCurrentIndex(2)
+    dialog.grab().save("/tmp/settings-companies.png")
+    with qtbot.waitSignal(dialog.saved, timeout=10000):
+        dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    after = CompanyService(db).get(company_id)
+    assert after.legal_name == "Acme Supply Holdings LLC" and after.city == "Round Rock"
+    assert after.postal_code == "78664" and after.reply_to_email == "ar@acme.example"
+    assert after.registrations == {"TX": "32012345678", "OK": "1234567"}
+    assert after.brand_color == "#AA3300" and after.has_logo and after.logo_media_type == "image/png"
+    with db.reader() as s:
+        events = [(e.before, e.after) for e in s.execute(
+            select(AuditEvent).where(AuditEvent.action == "company.updated")).scalars()]
+    assert len(events) == 1 and events[0][1]["legal_name"] == "Acme Supply Holdings LLC"
+    assert events[0][0]["legal_name"] == before.legal_name
+
+
+def test_a_bad_colour_keeps_the_dialog_open_and_saves_nothing(qtbot, db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    dialog = make_dialog(qtbot, db, company_id, tmp_path)
+    before = CompanyService(db).get(company_id)
+    dialog.f_colour.setText("#12G")
+    dialog.f_city.setText("Dallas")
+    dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    qtbot.waitUntil(lambda: dialog.findChild(QMessageBox, "errorBox") is not None, timeout=10000)
+    box = dialog.findChild(QMessageBox, "errorBox")
+    assert "#RRGGBB" in box.text()
+    assert dialog.isVisible() and dialog.buttons.isEnabled()
+    assert CompanyService(db).get(company_id) == before

@@ -6,7 +6,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, JsonType, Money, Percent, utcnow
@@ -35,6 +35,13 @@ class Certificate(Base):
                         name="exempt_percent"),
         Index("ix_certificate_company_expiry", "company_id", "expiry_date"),
         Index("ix_certificate_review_expiry", "review_state", "expiry_date"),
+        # Covers the status strip's counts (status = review state + earliest expiry) and the text filter.
+        Index("ix_certificate_company_status", "company_id", "review_state", "expiry_date", "customer_id"),
+        # Certificates of a customer in id order, covering the company filter (grid sorted by customer).
+        Index("ix_certificate_customer_company", "customer_id", "company_id"),
+        # A narrow index the free-text filter scans instead of the wide certificate rows.
+        Index("ix_certificate_company_numbers", "company_id", text("lower(certificate_number)"),
+              text("lower(purchaser_tax_id)")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

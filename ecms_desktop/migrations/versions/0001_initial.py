@@ -114,6 +114,8 @@ def upgrade() -> None:
     with op.batch_alter_table('customer', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_customer_company_id'), ['company_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_customer_number_key'), ['number_key'], unique=False)
+        batch_op.create_index('ix_customer_company_sort_name', ['company_id', sa.text('lower(legal_name)'), 'id'],
+                              unique=False)
 
     op.create_table('expiry_policy_override',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -195,6 +197,12 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_certificate_form_code'), ['form_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_certificate_purchaser_tax_id'), ['purchaser_tax_id'], unique=False)
         batch_op.create_index('ix_certificate_review_expiry', ['review_state', 'expiry_date'], unique=False)
+        batch_op.create_index('ix_certificate_company_status', ['company_id', 'review_state', 'expiry_date',
+                                                                'customer_id'], unique=False)
+        batch_op.create_index('ix_certificate_customer_company', ['customer_id', 'company_id'], unique=False)
+        batch_op.create_index('ix_certificate_company_numbers',
+                              ['company_id', sa.text('lower(certificate_number)'), sa.text('lower(purchaser_tax_id)')],
+                              unique=False)
 
     op.create_table('coverage_line',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -250,6 +258,9 @@ def downgrade() -> None:
 
     op.drop_table('coverage_line')
     with op.batch_alter_table('certificate', schema=None) as batch_op:
+        batch_op.drop_index('ix_certificate_company_numbers')
+        batch_op.drop_index('ix_certificate_customer_company')
+        batch_op.drop_index('ix_certificate_company_status')
         batch_op.drop_index('ix_certificate_review_expiry')
         batch_op.drop_index(batch_op.f('ix_certificate_purchaser_tax_id'))
         batch_op.drop_index(batch_op.f('ix_certificate_form_code'))
@@ -262,6 +273,7 @@ def downgrade() -> None:
     op.drop_table('setting')
     op.drop_table('expiry_policy_override')
     with op.batch_alter_table('customer', schema=None) as batch_op:
+        batch_op.drop_index('ix_customer_company_sort_name')
         batch_op.drop_index(batch_op.f('ix_customer_number_key'))
         batch_op.drop_index(batch_op.f('ix_customer_company_id'))
 

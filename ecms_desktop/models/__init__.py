@@ -1,5 +1,8 @@
 """ORM classes (SQLAlchemy 2, no Qt). Importing this package registers every table."""
 
+# The feature modules' tables must be registered too (migrations and comparisons use the metadata).
+from . import renewal, transactions, validation  # noqa: F401  # isort: skip
+
 from .audit import AuditEvent, AuditHead
 from .base import Base, utcnow
 from .certificate import Certificate, CoverageLine
@@ -29,6 +32,3 @@ __all__ = [
     "customer_number_key",
     "utcnow",
 ]
-from . import renewal  # noqa: F401,E402
-from . import transactions  # noqa: F401,E402
-from . import validation  # noqa: F401,E402

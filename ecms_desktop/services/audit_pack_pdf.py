@@ -519,22 +519,93 @@ def _insert_pdf(out: pymupdf.Document, plan: _DocPlan, data: bytes) -> int:
         src.close()
 
 
-def _stamp(page: pymupdf.Page, text: str, own: bool) -> None:
-    r = page.rect
-    fs = 7.5
-    width = pymupdf.get_text_length(text, fontname="helv", fontsize=fs)
-    if own:
-        origin = pymupdf.Point((r.width - width) / 2, r.height - 22)
-        page.insert_text(origin, text, fontsize=fs, fontname="helv", color=(0.35, 0.35, 0.35))
-        return
-    # a certificate's own page: a small label with a white backing in the bottom margin, upright
-    # whatever the page's /Rotate says
-    x0, y1 = r.width - width - 14, r.height - 4
-    box = pymupdf.Rect(x0 - 3, y1 - fs - 3, x0 + width + 3, y1 + 1)
-    mat = page.derotation_matrix
-    page.draw_rect(box * mat, color=None, fill=(1, 1, 1), fill_opacity=0.85, overlay=True)
-    page.insert_text(pymupdf.Point(x0, y1 - 2) * mat, text, fontsize=fs, fontname="helv", rotate=page.rotation,
-                     color=(0.25, 0.25, 0.25))
+STAMP_FONT_SIZE = 7.5
+_STAMP_FONT = "FPnum"
+_STAMP_GS = "GPnum"
+
+
+def _pdf_string(text: str) -> str:
+    raw = text.encode("cp1252", "replace").decode("latin-1")
+    return "(" + raw.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ")"
+
+
+def _num(value: float) -> str:
+    return f"{value:.3f}".rstrip("0").rstrip(".") or "0"
+
+
+def _ref(value: str) -> int:
+    return int(value.split()[0])
+
+
+class _Stamper:
+    """Adds "Page N of M" (and the certificate label) to every page of the book.
+
+    One small content stream per page appended to the page's /Contents (the existing content is
+    wrapped in q/Q by one shared stream), one shared Helvetica font and one transparency state in
+    the page's resources. This replaces PyMuPDF's ``insert_text``/``draw_rect``, which re-parse the
+    whole page content to balance the graphics state on every call (milliseconds per page)."""
+
+    def __init__(self, doc: pymupdf.Document) -> None:
+        self.doc = doc
+        self.font = self._object("<</Type/Font/Subtype/Type1/BaseFont/Helvetica/Encoding/WinAnsiEncoding>>")
+        self.gstate = self._object("<</Type/ExtGState/ca 0.85/CA 0.85>>")
+        self.push = self._object("<<>>", b"q\n")
+
+    def _object(self, source: str, stream: bytes | None = None) -> int:
+        xref = self.doc.get_new_xref()
+        self.doc.update_object(xref, source)
+        if stream is not None:
+            self.doc.update_stream(xref, stream, compress=False)
+        return xref
+
+    def _resource(self, page_xref: int, category: str, name: str, xref: int) -> None:
+        doc = self.doc
+        kind, value = doc.xref_get_key(page_xref, "Resources")
+        holder, prefix = (_ref(value), "") if kind == "xref" else (page_xref, "Resources/")
+        kind, value = doc.xref_get_key(holder, prefix + category)
+        if kind == "xref":
+            doc.xref_set_key(_ref(value), name, f"{xref} 0 R")
+        else:
+            doc.xref_set_key(holder, f"{prefix}{category}/{name}", f"{xref} 0 R")
+
+    def stamp(self, index: int, text: str, own: bool) -> None:
+        """``own``: a page this program drew (centred label); otherwise a certificate's page (a
+        small label with a white backing in the bottom-right margin, upright whatever its /Rotate)."""
+        doc = self.doc
+        fs = STAMP_FONT_SIZE
+        width = pymupdf.get_text_length(text, fontname="helv", fontsize=fs)
+        page = doc[index]
+        if not own and not page.is_wrapped:
+            page.wrap_contents()  # a customer's file with an unbalanced q/Q: balance it first
+        rect = page.rect
+        box = doc.xref_get_key(page.xref, "CropBox")
+        if box[0] != "array":
+            box = doc.xref_get_key(page.xref, "MediaBox")
+        try:
+            x0c, _y0c, _x1c, y1c = (float(v) for v in box[1].strip("[]").split())
+        except ValueError:
+            x0c, y1c = 0.0, rect.height
+        # visible (rotated, y down) coordinates -> PDF user space
+        m = page.derotation_matrix * pymupdf.Matrix(1, 0, 0, -1, x0c, y1c)
+        ops: list[str] = ["Q"]
+        if own:
+            origin = pymupdf.Point((rect.width - width) / 2, rect.height - 22) * m
+            gray = 0.35
+        else:
+            x0, y1 = rect.width - width - 14, rect.height - 4
+            r = pymupdf.Rect(x0 - 3, y1 - fs - 3, x0 + width + 3, y1 + 1) * m
+            ops.append(f"q /{_STAMP_GS} gs 1 g {_num(r.x0)} {_num(r.y0)} {_num(r.width)} {_num(r.height)} re f Q")
+            origin = pymupdf.Point(x0, y1 - 2) * m
+            gray = 0.25
+        ops.append(f"q BT /{_STAMP_FONT} {_num(fs)} Tf {_num(gray)} g {_num(m.a)} {_num(m.b)} {_num(-m.c)} "
+                   f"{_num(-m.d)} {_num(origin.x)} {_num(origin.y)} Tm {_pdf_string(text)} Tj ET Q")
+        stamp = self._object("<<>>", ("\n".join(ops) + "\n").encode("latin-1"))
+        kind, value = doc.xref_get_key(page.xref, "Contents")
+        old = value.strip("[]") if kind in ("array", "xref") else ""
+        doc.xref_set_key(page.xref, "Contents", f"[{self.push} 0 R {old} {stamp} 0 R]")
+        self._resource(page.xref, "Font", _STAMP_FONT, self.font)
+        if not own:
+            self._resource(page.xref, "ExtGState", _STAMP_GS, self.gstate)
 
 
 def _pdf_date(when: dt.datetime) -> str:
@@ -582,13 +653,17 @@ def write_pdf(path: Path, content: PackContent, tables: dict[str, tuple[SectionT
     own_pages: set[int] = set()
     labels: dict[int, str] = {}
     group_starts = [marks[f"group:{gi}"] for gi in range(len(groups))] + [marks["end"]]
-    out.insert_pdf(head)
+    # our own reportlab parts carry no links, annotations or form fields; not asking PyMuPDF to copy
+    # them also spares it a walk over every page of the source per call (widgets=True repairs
+    # radio-button groups on all source pages), and one graft map per source shares their fonts
+    out.insert_pdf(head, links=False, annots=False, widgets=False)
     own_pages.update(range(out.page_count))
     with DocumentSandbox(cache_size=2) as sandbox:
         for gi, group in enumerate(groups):
             check()
             start = out.page_count
-            out.insert_pdf(summaries, from_page=group_starts[gi] - 1, to_page=group_starts[gi + 1] - 2)
+            out.insert_pdf(summaries, from_page=group_starts[gi] - 1, to_page=group_starts[gi + 1] - 2,
+                           links=False, annots=False, widgets=False, final=int(gi == len(groups) - 1))
             own_pages.update(range(start, out.page_count))
             for plan in group.docs:
                 check()
@@ -618,7 +693,7 @@ def write_pdf(path: Path, content: PackContent, tables: dict[str, tuple[SectionT
                     labels[p] = f"Certificate {plan.cert.id}"
                 progress(f"Added {plan.doc.original_name} to the PDF book")
     appendix_start = out.page_count
-    out.insert_pdf(appendix)
+    out.insert_pdf(appendix, links=False, annots=False, widgets=False)
     own_pages.update(range(appendix_start, out.page_count))
     if any(numbers[key] != appendix_start + page for key, page in appendix_marks.items()):
         raise AssertionError("audit pack: the appendix page numbers do not match the plan")
@@ -626,12 +701,12 @@ def write_pdf(path: Path, content: PackContent, tables: dict[str, tuple[SectionT
         d.close()
 
     total = out.page_count
+    stamper = _Stamper(out)
     for index in range(total):
-        page = out[index]
         label = f"Page {index + 1} of {total}"
         if index in labels:
             label = f"{labels[index]} - {label}"
-        _stamp(page, label, index in own_pages)
+        stamper.stamp(index, label, index in own_pages)
     if any(numbers[key] != appendix_start + page for key, page in appendix_marks.items()):
         raise AssertionError("audit pack: the appendix page numbers do not match the plan")
     toc = [[level, title, numbers.get(key, 1)] for key, level, title in book.entries()]

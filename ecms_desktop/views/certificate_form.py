@@ -11,8 +11,8 @@ import datetime as dt
 from dataclasses import replace
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QKeySequence, QShortcut
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QColor, QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QScrollArea,
+    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -47,7 +48,14 @@ from ecms_desktop.services.form_spec import (
     parse_date,
     parse_states,
 )
+from ecms_desktop.services.validation_service import Finding, ValidationResult, ValidationService
 from ecms_desktop.views.error_presenter import present_error
+from ecms_desktop.views.findings_panel import (
+    FindingsPanel,
+    PermitCheckStatusWidget,
+    RecordCheckDialog,
+    field_labels,
+)
 from ecms_desktop.views.form_builder import REQUIRED_MARK, SEVERITY_COLOURS, FormBuilder, MessageLabel
 from ecms_desktop.views.history_view import HistoryView
 from ecms_desktop.views.reason_dialog import ReasonDialog
@@ -67,6 +75,14 @@ _ALIASES = {"signature": "signed", "form_code": "form", "states": "state", "expi
             "expiry": "expiry_override", "lines": "state", "state_tax_id": "coverage"}
 
 
+def _placed(f: Finding) -> Finding:
+    """A finding about a whole state line (no field) goes beside the form or the states."""
+    if f.field or not f.state:
+        return f
+    where = "form" if any(k in f.rule for k in ("refused", "not_accepted", "restriction")) else "state"
+    return replace(f, field=where)
+
+
 def status_badge_style(status: Status) -> str:
     fg, bg = STATUS_COLOURS.get(status, ("#333333", "#eeeeee"))
     return (f"color: {fg}; background: {bg}; border: 1px solid {fg}; border-radius: 9px; "
@@ -81,20 +97,43 @@ class CertificateForm(QWidget):
     """Edit one certificate. ``load(detail)`` shows it (None empties the form); ``saved(detail)`` fires
     after a save, archive or unarchive with the new :class:`CertificateDetail`; ``archive_requested()``
     fires when the user asks to archive or unarchive (the form then asks the reason and does it
-    itself). ``show_findings(findings)`` shows validation messages next to their fields."""
+    itself). ``show_findings(findings)`` shows validation messages next to their fields.
+
+    Validation: the validation engine's findings are shown beside their fields and in the findings
+    panel below the form - the stored latest run when a certificate is loaded, then live while
+    editing (``ValidationService.evaluate`` is pure and takes well under a millisecond, so it runs
+    on the GUI thread, debounced). Clicking a finding focuses its field. The permit-check status of
+    each state shows below, with "Record check…" for a manual check with evidence."""
 
     saved = Signal(object)
     archive_requested = Signal()
     conflict_detected = Signal(str)
     loaded = Signal(object)
+    #: The validation findings now shown (a list of Finding): live or the stored run.
+    findings_changed = Signal(object)
+    #: The stored validation run and permit checks of the loaded certificate arrived.
+    checks_loaded = Signal()
+    #: The user asked to approve from the findings panel ("Acknowledge and approve…").
+    approve_requested = Signal()
+    #: A manual permit check was recorded (PermitCheckInfo).
+    permit_check_recorded = Signal(object)
 
     def __init__(self, db: Database, rules: RulesPack, parent: QWidget | None = None, *,
                  runner: TaskRunner | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("certificateForm")
-        self.db, self.rules = db, rules
+        self._db = db
+        self.rules = rules
         self.runner = runner or TaskRunner(self, max_threads=2)
         self.service = CertificateService(db, rules)
+        self.validation = ValidationService(db, rules)
+        #: The engine's findings now shown; ``findings_live`` says whether they come from the edits.
+        self.engine_findings: list[Finding] = []
+        self.findings_live = False
+        self.stored_result: ValidationResult | None = None
+        self.permit_checks: dict[str, Any] = {}
+        self._checks_generation = 0
+        self._record_dialog: RecordCheckDialog | None = None
         self.detail: CertificateDetail | None = None
         self.spec: FormSpec | None = None
         self._as_of = dt.date.today()
@@ -108,6 +147,19 @@ class CertificateForm(QWidget):
         self._reason_dialog: ReasonDialog | None = None
         self._build()
         self.load(None)
+
+    @property
+    def db(self) -> Database:
+        return self._db
+
+    @db.setter
+    def db(self, db: Database) -> None:
+        """Use another database (the main window opens one after the form exists)."""
+        self._db = db
+        self.service = CertificateService(db, self.rules)
+        self.validation = ValidationService(db, self.rules)
+        if hasattr(self, "history"):
+            self.history.db = db
 
     # ------------------------------------------------------------------ layout
 
@@ -181,6 +233,11 @@ class CertificateForm(QWidget):
 
         self.builder = FormBuilder()
         self.builder.edited.connect(self._on_builder_edited)
+        self.builder.changed.connect(self._on_builder_changed)
+        self._live_timer = QTimer(self)
+        self._live_timer.setSingleShot(True)
+        self._live_timer.setInterval(200)
+        self._live_timer.timeout.connect(self.evaluate_live)
 
         # Coverage lines (multi-state forms) and the expiry.
         self.coverage_box = QGroupBox("States covered")
@@ -198,6 +255,7 @@ class CertificateForm(QWidget):
         hh.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
         self.coverage_table.setMinimumHeight(120)
         self.coverage_msg = MessageLabel("coverage")
+        self.coverage_table.itemChanged.connect(lambda _item: self._schedule_live())
         cl.addWidget(self.coverage_table)
         cl.addWidget(self.coverage_msg)
 
@@ -279,11 +337,39 @@ class CertificateForm(QWidget):
         buttons.addWidget(self.revert_button)
         buttons.addWidget(self.save_button)
 
+        labels = field_labels(self.validation.engine.label)
+        self.findings_panel = FindingsPanel(None, labels)
+        self.findings_panel.field_activated.connect(self._on_findings_panel_field_activated)
+        self.findings_panel.acknowledge_requested.connect(self.approve_requested)
+        self.permit_status = PermitCheckStatusWidget()
+        self.permit_status.check_requested.connect(self.record_permit_check)
+        self.permit_status.evidence_requested.connect(self.open_evidence)
+        checks = QWidget()
+        checks.setObjectName("checksPane")
+        cv = QVBoxLayout(checks)
+        cv.setContentsMargins(0, 4, 0, 0)
+        cv.setSpacing(3)
+        findings_title = QLabel("<b>Validation</b>")
+        findings_title.setObjectName("findingsTitle")
+        cv.addWidget(findings_title)
+        cv.addWidget(self.findings_panel, 1)
+        permit_title = QLabel("<b>Permit checks</b>")
+        cv.addWidget(permit_title)
+        cv.addWidget(self.permit_status)
+        self.checks_splitter = QSplitter(Qt.Orientation.Vertical)
+        self.checks_splitter.setObjectName("checksSplitter")
+        self.checks_splitter.setChildrenCollapsible(False)
+        self.checks_splitter.addWidget(self.tabs)
+        self.checks_splitter.addWidget(checks)
+        self.checks_splitter.setStretchFactor(0, 3)
+        self.checks_splitter.setStretchFactor(1, 1)
+        self.checks_splitter.setSizes([520, 220])
+
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addLayout(head)
         layout.addWidget(self.banner)
-        layout.addWidget(self.tabs, 1)
+        layout.addWidget(self.checks_splitter, 1)
         layout.addLayout(buttons)
 
         save_sc = QShortcut(QKeySequence.StandardKey.Save, self)
@@ -327,7 +413,16 @@ class CertificateForm(QWidget):
             self.builder.clear()
             self.builder.setVisible(False)
             self.history.load(None)
+            self._checks_generation += 1
+            self._live_timer.stop()
+            self.engine_findings, self.findings_live, self.stored_result = [], False, None
+            self.permit_checks = {}
+            self.findings_panel.set_findings([])
+            self.findings_panel.setEnabled(False)
+            self.permit_status.set_checks([], {}, as_of=self._as_of, max_age_days=365)
+            self.findings_changed.emit([])
             return
+        self.findings_panel.setEnabled(True)
         self.builder.setVisible(True)
         d = detail.data
         self.title.setText(f"{detail.customer_name} ({detail.customer_number}) — certificate {detail.id}")
@@ -346,7 +441,12 @@ class CertificateForm(QWidget):
         if self._decider_company != d.company_id:
             self._decider, self._decider_company = None, d.company_id
             self._load_decider(d.company_id)
+        self.stored_result = None
+        self.engine_findings, self.findings_live = [], False
         self._rebuild(keep_typed=False)
+        self._live_timer.stop()
+        self.evaluate_live(live=False)  # at once (pure); replaced by the stored run when it arrives
+        self.load_checks()
         if self.tabs.currentWidget() is self.history:
             self.history.load(detail.id)
         else:
@@ -627,6 +727,8 @@ class CertificateForm(QWidget):
         self._fill_coverage(spec)
         self._fill_expiry(spec)
         self._show_local_findings()
+        if keep_typed:  # the user changed the states, form, reason or type: check again
+            self._schedule_live()
 
     def _known_form(self) -> bool:
         try:
@@ -716,7 +818,201 @@ class CertificateForm(QWidget):
         raw = {**self._raw, **self.builder.raw_values()}
         raw["expiry_override_reason"] = self.override_reason_edit.text()
         raw["state_tax_ids"] = self._state_ids()
-        self.show_findings(local_findings(self.spec, raw))
+        local = local_findings(self.spec, raw)
+        # The engine's findings beside their fields; the form's own checks (unreadable dates, formats
+        # as typed) where the engine has nothing to say about that field.
+        engine: list[Finding] = []
+        seen: set[tuple[str, str, str]] = set()
+        for f in map(_placed, self.engine_findings):
+            # A multi-state form repeats a missing field per state line: once beside the field is enough.
+            key = (f.field, f.severity, f.message)
+            if key not in seen:
+                seen.add(key)
+                engine.append(f)
+        covered = {_ALIASES.get(f.field, f.field) for f in engine}
+        self.show_findings([*engine, *(f for f in local if _ALIASES.get(f.field, f.field) not in covered)])
+
+    # ------------------------------------------------------------------ validation and permit checks
+
+    def _schedule_live(self) -> None:
+        if self.detail is not None:
+            self._live_timer.start()
+
+    def evaluate_live(self, live: bool = True) -> list[Finding]:
+        """Run the validation engine on the form as edited (nothing stored) and show its findings."""
+        if self.detail is None:
+            return []
+        try:
+            data = self.collect()
+        except ValueError:
+            return self.engine_findings  # an unreadable date: the form's own message says so
+        findings = self.validation.evaluate(data, self._as_of, customer_name=self.detail.customer_name)
+        self._set_engine_findings(findings, live=live)
+        return findings
+
+    def _set_engine_findings(self, findings: list[Finding], *, live: bool,
+                             stored: ValidationResult | None = None) -> None:
+        self.engine_findings = list(findings)
+        self.findings_live = live
+        if stored is not None and not live:
+            self.findings_panel.set_result(stored)
+            self.findings_panel.summary.setText(
+                self.findings_panel.summary.text().replace(" - ", f" (stored check, {stored.ran_by}) - ", 1)
+                if stored.findings else self.findings_panel.summary.text())
+        else:
+            self.findings_panel.set_findings(self.engine_findings, checked_on=self._as_of,
+                                             rules_version=self.rules.version)
+        self._show_local_findings()
+        self.findings_changed.emit(list(self.engine_findings))
+
+    @property
+    def has_errors(self) -> bool:
+        """Whether errors remain (approval is blocked)."""
+        return any(f.severity == "error" for f in self.engine_findings)
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.engine_findings if f.severity == "warning"]
+
+    def load_checks(self) -> None:
+        """Read the stored latest validation run and the permit checks off the GUI thread."""
+        if self.detail is None:
+            return
+        self._checks_generation += 1
+        generation = self._checks_generation
+        db, rules, cert_id, company_id = self.db, self.rules, self.detail.id, self.detail.data.company_id
+
+        def work(_p: Any, _c: Any) -> tuple[ValidationResult | None, dict[str, Any], int]:
+            from ecms_desktop.services.company_service import get_setting
+            from ecms_desktop.services.permit_service import PermitService
+
+            latest = ValidationService(db, rules).latest(cert_id)
+            checks = PermitService(db, rules).latest_checks(cert_id)
+            with db.reader() as s:
+                max_age = int(get_setting(s, "permit_check_max_age_days", company_id))
+            return latest, checks, max_age
+
+        self.runner.run(work, on_done=lambda r: self._on_checks_loaded(generation, *r), on_error=lambda e: None)
+
+    def _on_checks_loaded(self, generation: int, latest: ValidationResult | None, checks: dict[str, Any],
+                          max_age: int) -> None:
+        if generation != self._checks_generation or self.detail is None:
+            return
+        from ecms_desktop.services.permit_service import lookup_link
+
+        self.permit_checks = checks
+        self._max_age = max_age
+        states = list(self._states)
+        ids = self._state_ids()
+        links = {}
+        for st in states:
+            number = ids.get(st) or str(self._raw.get("purchaser_tax_id") or "")
+            try:
+                links[st] = lookup_link(self.rules, st, number)
+            except Exception:  # an unknown state: no link
+                continue
+        self._links = links
+        self.permit_status.set_checks(states, checks, as_of=self._as_of, max_age_days=max_age, links=links)
+        if latest is not None and not self.findings_live:
+            self.stored_result = latest
+            self._set_engine_findings(list(latest.findings), live=False, stored=latest)
+        self.checks_loaded.emit()
+
+    def set_stored_result(self, result: ValidationResult) -> None:
+        """Show a validation run just stored (Validate now)."""
+        if self.detail is None or result.certificate_id != self.detail.id:
+            return
+        self.stored_result = result
+        self._set_engine_findings(list(result.findings), live=False, stored=result)
+
+    def focus_field(self, field: str, state: str = "") -> bool:
+        """Put the cursor in the field a finding is about (the state's coverage line on a multi-state
+        form). Returns whether a field was found."""
+        name = _ALIASES.get(field, field) if field else ("state" if state else "")
+        self.tabs.setCurrentIndex(0)
+        if state and self.spec is not None and self.spec.multistate and name in (
+                "coverage", "state", "form", "purchaser_tax_id", ""):
+            t = self.coverage_table
+            for r in range(t.rowCount()):
+                item = t.item(r, 0)
+                if item is not None and item.text() == state:
+                    t.setCurrentCell(r, 2)
+                    t.setFocus(Qt.FocusReason.OtherFocusReason)
+                    self.scroll.ensureWidgetVisible(t)
+                    return True
+        fixed: dict[str, QWidget] = {"state": self.states_edit, "form": self.form_combo,
+                                     "exempt_reason": self.reason_combo, "expiry_override": self.override_edit,
+                                     "expiry_override_reason": self.override_reason_edit,
+                                     "coverage": self.coverage_table}
+        editor = fixed.get(name) or (self.builder.editor(name) if name else None)
+        if editor is None or not editor.isVisibleTo(self):
+            return False
+        editor.setFocus(Qt.FocusReason.OtherFocusReason)
+        self.scroll.ensureWidgetVisible(editor)
+        return True
+
+    def record_permit_check(self, state: str) -> None:
+        """Ask for a manual check's result, source and evidence, then record it off the GUI thread."""
+        if self.detail is None:
+            return
+        number = self._state_ids().get(state) or str(self._raw.get("purchaser_tax_id") or "")
+        dlg = RecordCheckDialog(state, number, getattr(self, "_links", {}).get(state), self)
+        self._record_dialog = dlg
+        dlg.accepted.connect(lambda: self._record_check(state, number, dlg.values()))
+        dlg.finished.connect(dlg.deleteLater)
+        dlg.open()
+
+    @property
+    def record_dialog(self) -> RecordCheckDialog | None:
+        return self._record_dialog
+
+    def _record_check(self, state: str, number: str, values: dict[str, str]) -> None:
+        from pathlib import Path
+
+        from ecms_desktop.services.permit_service import PermitService
+
+        self._record_dialog = None
+        if self.detail is None:
+            return
+        if not values["evidence"]:
+            present_error(self, ValidationError("Attach the evidence of the lookup (a PDF or a screenshot)."))
+            return
+        db, rules, cert_id, as_of = self.db, self.rules, self.detail.id, self._as_of
+
+        def work(_p: Any, _c: Any) -> Any:
+            return PermitService(db, rules).record_manual_check(
+                cert_id, state=state, result=values["result"], evidence=Path(values["evidence"]),
+                source_url=values["source_url"], as_of=as_of, number=number or None, note=values["note"])
+
+        def done(info: Any) -> None:
+            self.findings_live = False
+            self.load_checks()
+            self.permit_check_recorded.emit(info)
+
+        self.runner.run(work, on_done=done, on_error=lambda e: present_error(self, e),
+                        title="Recording the permit check", parent=self)
+
+    def open_evidence(self, document_id: int) -> None:
+        """Open a permit check's evidence file with the system viewer (a copy in a temporary folder)."""
+        db = self.db
+
+        def work(_p: Any, _c: Any) -> str:
+            import tempfile
+            from pathlib import Path
+
+            from ecms_desktop.services.document_service import DocumentService
+
+            sha, data = DocumentService(db).file_bytes(document_id)
+            from ecms_desktop.services.document_sandbox import sniff_media_type
+
+            suffix = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}.get(
+                sniff_media_type(data) or "", ".bin")
+            path = Path(tempfile.gettempdir()) / f"ecms-evidence-{sha[:16]}{suffix}"
+            path.write_bytes(data)
+            return str(path)
+
+        self.runner.run(work, on_done=lambda p: QDesktopServices.openUrl(QUrl.fromLocalFile(p)),
+                        on_error=lambda e: present_error(self, e))
 
     def _message_labels(self) -> list[MessageLabel]:
         return [*self.builder.messages.values(), self.states_msg, self.form_msg, self.reason_msg,
@@ -754,6 +1050,12 @@ class CertificateForm(QWidget):
             self._reason = code
             self._rebuild()
 
+    def _on_builder_changed(self, _attr: str) -> None:
+        self._schedule_live()
+
+    def _on_findings_panel_field_activated(self, field: str, state: str) -> None:
+        self.focus_field(field, state)
+
     def _on_builder_edited(self, attr: str) -> None:
         if attr == "certificate_type":
             self._rebuild()
@@ -761,6 +1063,7 @@ class CertificateForm(QWidget):
             self._refresh_expiry()
 
     def _on_override_edit_text_changed(self, text: str) -> None:
+        self._schedule_live()
         on = bool(text.strip())
         self.override_reason_edit.setEnabled(on)
         self.override_reason_edit.setProperty("required", on)

@@ -2,8 +2,8 @@
 
 :class:`FindingsPanel` lists a certificate's validation findings (severity icon AND text, state,
 field, message); clicking one emits ``field_activated(field, state)`` so the form can focus the
-field; "Acknowledge warnings" emits ``acknowledge_requested`` (the desk then approves through
-``ValidationService.approve_with_validation(..., acknowledge_warnings=True)``).
+field; "Acknowledge and approve…" emits ``acknowledge_requested`` (the desk then shows
+:class:`AcknowledgeWarningsDialog` and approves with ``acknowledge_warnings=True``).
 
 :class:`PermitCheckStatusWidget` shows each state's latest permit check with its date, source and
 evidence, and the state's lookup link for a manual check. Both take plain DTOs from the services.
@@ -20,9 +20,16 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QLineEdit,
+    QPlainTextEdit,
     QPushButton,
     QStyle,
     QTableView,
@@ -141,7 +148,7 @@ class FindingsPanel(QWidget):
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
         header.setStretchLastSection(True)
-        self.acknowledge_button = QPushButton("Acknowledge warnings", self)
+        self.acknowledge_button = QPushButton("Acknowledge and approve…", self)
         self.acknowledge_button.setObjectName("acknowledgeWarnings")
         self.acknowledge_button.setToolTip("Record that you read the warnings and accept the certificate anyway "
                                            "(your name and the time are kept in the audit trail)")
@@ -212,6 +219,145 @@ class FindingsPanel(QWidget):
 
     def _on_acknowledge_clicked(self) -> None:
         self.acknowledge_requested.emit()
+
+
+#: The field names of the rules pack's vocabulary, for labels in the findings table.
+FIELD_NAMES: tuple[str, ...] = (
+    "purchaser_name", "purchaser_address", "purchaser_tax_id", "purchaser_ein", "seller_name", "seller_address",
+    "business_type", "business_description", "property_description", "exempt_reason", "exemption_detail",
+    "signature", "signer_name", "signer_title", "signed_date", "po_number", "effective_date", "expiry_date",
+    "home_state")
+
+
+def field_labels(label_of: Any) -> dict[str, str]:
+    """Labels for :data:`FIELD_NAMES` from a ``label(name) -> str`` callable (the validation engine's)."""
+    return {name: label_of(name) for name in FIELD_NAMES}
+
+
+class AcknowledgeWarningsDialog(QDialog):
+    """Before approving a certificate with warnings: list them, take an optional note, and approve
+    only on "Acknowledge and approve" (Ctrl+Enter). The acknowledgement is recorded with who and when."""
+
+    def __init__(self, warnings: Sequence[Finding], title: str, parent: QWidget | None = None,
+                 field_labels: Mapping[str, str] | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("acknowledgeWarningsDialog")
+        self.setWindowTitle(title)
+        self.setMinimumWidth(560)
+        layout = QVBoxLayout(self)
+        intro = QLabel(f"The validation found {len(warnings)} warning{'s' if len(warnings) != 1 else ''}. "
+                       "Approve only if you have checked them; your name, the time and your note are kept "
+                       "in the audit trail.")
+        intro.setWordWrap(True)
+        layout.addWidget(intro)
+        self.model = FindingsTableModel(self, field_labels)
+        self.model.set_findings(warnings)
+        table = QTableView(self)
+        table.setObjectName("acknowledgeTable")
+        table.setModel(self.model)
+        table.verticalHeader().hide()
+        table.setWordWrap(True)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        header = table.horizontalHeader()
+        for col in range(3):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        table.setMinimumHeight(min(60 + 44 * len(warnings), 260))
+        layout.addWidget(table, 1)
+        layout.addWidget(QLabel("Note (optional):"))
+        self.note_edit = QPlainTextEdit(self)
+        self.note_edit.setObjectName("acknowledgeNote")
+        self.note_edit.setTabChangesFocus(True)
+        self.note_edit.setPlaceholderText("e.g. permit confirmed by phone with the customer")
+        self.note_edit.setFixedHeight(self.fontMetrics().lineSpacing() * 3 + 12)
+        layout.addWidget(self.note_edit)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.ok_button = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.ok_button.setText("Acknowledge and approve")
+        self.ok_button.setObjectName("acknowledgeOk")
+        self.ok_button.setDefault(True)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        hint = QLabel("Ctrl+Enter to acknowledge and approve; Esc to go back.")
+        hint.setStyleSheet("color: palette(mid);")
+        layout.addWidget(hint)
+        layout.addWidget(self.buttons)
+        self.note_edit.setFocus()
+
+    def note(self) -> str:
+        return self.note_edit.toPlainText().strip()
+
+    def keyPressEvent(self, event: Any) -> None:
+        if (event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)
+                and event.modifiers() & Qt.KeyboardModifier.ControlModifier):
+            self.accept()
+            return
+        super().keyPressEvent(event)
+
+
+class RecordCheckDialog(QDialog):
+    """A reviewer's manual permit check: the result seen on the state's lookup page, where (the
+    prefilled link), and the evidence file (a PDF or a screenshot)."""
+
+    def __init__(self, state: str, number: str, link: LookupLink | None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("recordCheckDialog")
+        self.setWindowTitle(f"Record permit check - {state} {number}")
+        self.setMinimumWidth(520)
+        layout = QVBoxLayout(self)
+        if link is not None and link.url:
+            open_link = QLabel(f'Look the number up on <a href="{html.escape(link.url)}">'
+                               f"{html.escape(link.name or link.url)}</a>, save the result page as a PDF or a "
+                               "screenshot, and record what it said.")
+        else:
+            open_link = QLabel("The rules pack names no lookup page for this state: record where you checked.")
+        open_link.setObjectName("lookupLink")
+        open_link.setWordWrap(True)
+        open_link.setOpenExternalLinks(True)
+        open_link.setTextFormat(Qt.TextFormat.RichText)
+        layout.addWidget(open_link)
+        form = QFormLayout()
+        self.result_combo = QComboBox(self)
+        self.result_combo.setObjectName("checkResult")
+        for label, value in (("Active", "active"), ("NOT active", "inactive"), ("Not found", "not_found")):
+            self.result_combo.addItem(label, value)
+        self.source_edit = QLineEdit(link.url if link is not None and link.url else "", self)
+        self.source_edit.setObjectName("checkSource")
+        self.source_edit.setPlaceholderText("Where the number was looked up (URL)")
+        self.evidence_edit = QLineEdit(self)
+        self.evidence_edit.setObjectName("checkEvidence")
+        self.evidence_edit.setPlaceholderText("PDF or PNG/JPEG of the result page")
+        browse = QPushButton("Browse…", self)
+        browse.clicked.connect(self._on_browse_clicked)
+        evidence_row = QHBoxLayout()
+        evidence_row.addWidget(self.evidence_edit, 1)
+        evidence_row.addWidget(browse)
+        self.note_edit = QLineEdit(self)
+        self.note_edit.setObjectName("checkNote")
+        form.addRow("Number checked:", QLabel(html.escape(number)))
+        form.addRow("Result:", self.result_combo)
+        form.addRow("Source:", self.source_edit)
+        form.addRow("Evidence:", evidence_row)
+        form.addRow("Note:", self.note_edit)
+        layout.addLayout(form)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        self.buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Record check")
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout.addWidget(self.buttons)
+        self.state, self.number = state, number
+
+    def values(self) -> dict[str, str]:
+        return {"result": str(self.result_combo.currentData()), "source_url": self.source_edit.text().strip(),
+                "evidence": self.evidence_edit.text().strip(), "note": self.note_edit.text().strip()}
+
+    def _on_browse_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Evidence of the lookup", "",
+                                              "Evidence (*.pdf *.png *.jpg *.jpeg)")
+        if path:
+            self.evidence_edit.setText(path)
 
 
 class PermitCheckStatusWidget(QWidget):

@@ -75,6 +75,8 @@ class FormBuilder(QWidget):
     out; ``raw_values()`` reads it back; ``set_messages`` shows messages per field."""
 
     edited = Signal(str)  # the field's storage attribute, when the user finished editing it
+    #: Any keystroke or click that changes a field (for live validation; ``edited`` is for rebuilds).
+    changed = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -160,6 +162,7 @@ class FormBuilder(QWidget):
             box = QCheckBox("Yes" if f.name == "signature" else "")
             box.setChecked(bool(value))
             box.toggled.connect(lambda _=False, a=f.attr: self.edited.emit(a))
+            box.toggled.connect(lambda _=False, a=f.attr: self.changed.emit(a))
             return box
         if f.kind == "choice":
             combo = QComboBox()
@@ -170,17 +173,20 @@ class FormBuilder(QWidget):
             idx = combo.findData(value)
             combo.setCurrentIndex(max(idx, 0))
             combo.activated.connect(lambda _=0, a=f.attr: self.edited.emit(a))
+            combo.activated.connect(lambda _=0, a=f.attr: self.changed.emit(a))
             return combo
         if f.kind == "multiline":
             edit = PlainTextField()
             edit.setPlainText(str(value or ""))
             edit.setPlaceholderText(f.hint)
+            edit.textChanged.connect(lambda a=f.attr: self.changed.emit(a))
             return edit
         line = QLineEdit(str(value or ""))
         line.setPlaceholderText(f.hint)
         if f.kind == "date":
             line.setMaximumWidth(160)
         line.editingFinished.connect(lambda a=f.attr: self.edited.emit(a))
+        line.textEdited.connect(lambda _t="", a=f.attr: self.changed.emit(a))
         return line
 
     # -- reading and messages

@@ -83,7 +83,7 @@ def test_tx_form_specifics(qtbot, db, company_id, rules, form):
     assert "11 digits" in tax_id.placeholderText()
     # The 10-digit permit does not fit the high-confidence Texas format: an error under the field.
     msgs = form.findings_shown()
-    assert any("does not look like" in m for _, m in msgs["purchaser_tax_id"])
+    assert any("does not match" in m and "11 digits" in m for _, m in msgs["purchaser_tax_id"])
     assert form.builder.message_label("purchaser_tax_id").isVisible()
     assert "No expiry" in form.expiry_value.text()
     assert not form.coverage_box.isVisible()
@@ -255,3 +255,84 @@ def test_focus_lands_on_first_empty_required_field(qtbot, db, company_id, rules,
     form.activateWindow()
     assert form.focus_first_field() == "purchaser_address"
     qtbot.waitUntil(lambda: form.builder.editor("purchaser_address").hasFocus(), timeout=5000)
+
+
+# --------------------------------------------------------------------------- validation in the form
+
+
+def _panel_messages(form):
+    return [f.message for f in form.findings_panel.findings]
+
+
+def test_stored_run_on_load_then_live_findings_while_editing(qtbot, db, company_id, rules, form):
+    detail = make_cert(db, company_id, rules, **dict(CASES["TX"]))
+    with qtbot.waitSignal(form.checks_loaded, timeout=10000):
+        form.load(detail)
+    # The run stored when the certificate was created is shown, with who ran it.
+    assert form.stored_result is not None and not form.findings_live
+    assert form.stored_result.certificate_id == detail.id
+    assert "stored check" in form.findings_panel.summary.text()
+    assert form.has_errors and not form.findings_panel.acknowledge_button.isEnabled()
+    assert any("Purchaser address is missing" in m for m in _panel_messages(form))
+    # The same finding stands beside its field.
+    assert any("Purchaser address is missing" in m for _, m in form.findings_shown()["purchaser_address"])
+    # Typing the address: the live check drops that finding, beside the field and in the panel.
+    editor = form.builder.editor("purchaser_address")
+    editor.setFocus()
+    with qtbot.waitSignal(form.findings_changed, timeout=5000):
+        qtbot.keyClicks(editor, "1 Main St, Austin")
+    assert form.findings_live
+    assert not any("Purchaser address" in m for m in _panel_messages(form))
+    assert "purchaser_address" not in form.findings_shown()
+    assert "stored check" not in form.findings_panel.summary.text()
+    assert form.has_errors  # the other missing fields remain
+
+
+def test_complete_certificate_can_be_approved_and_clicking_a_finding_focuses_its_field(
+        qtbot, db, company_id, rules, form):
+    detail = make_cert(db, company_id, rules, form_code="TX-01-339", states=["TX"],
+                       purchaser_name="Lone Star Hardware LLC", purchaser_tax_id="32012345678",
+                       purchaser_address="1 Main St, Austin", business_description="Hardware store",
+                       property_description="Tools for resale", signed=True, signer_name="Pat Doe",
+                       signer_title="Owner", signed_date=dt.date(2026, 3, 15))
+    with qtbot.waitSignal(form.checks_loaded, timeout=10000):
+        form.load(detail)
+    assert not form.has_errors, _panel_messages(form)
+    # Clear the signer title: an error appears live; clicking it puts the cursor in the field.
+    title = form.builder.editor("signer_title")
+    title.setFocus()
+    title.selectAll()
+    with qtbot.waitSignal(form.findings_changed, timeout=5000):
+        qtbot.keyClick(title, Qt.Key.Key_Delete)
+    assert form.has_errors
+    row = next(r for r, f in enumerate(form.findings_panel.findings) if f.field == "signer_title")
+    form.save_button.setFocus()
+    table = form.findings_panel.table
+    rect = table.visualRect(form.findings_panel.model.index(row, 3))
+    qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    qtbot.waitUntil(lambda: form.focusWidget() is title, timeout=3000)
+
+
+def test_record_a_manual_permit_check_with_evidence(qtbot, db, company_id, rules, form, tmp_path):
+    from tests.views.test_pdf_viewer import make_pdf
+
+    detail = make_cert(db, company_id, rules, **dict(CASES["TX"]))
+    with qtbot.waitSignal(form.checks_loaded, timeout=10000):
+        form.load(detail)
+    row = form.permit_status.rows["TX"]
+    assert "not checked yet" in row.text() and "mycpa.cpa.state.tx.us" in row.text()  # the lookup link
+    form.record_permit_check("TX")
+    dlg = form.record_dialog
+    assert dlg is not None and dlg.isVisible()
+    assert dlg.source_edit.text().startswith("https://mycpa.cpa.state.tx.us/")  # prefilled
+    evidence = tmp_path / "lookup.pdf"
+    evidence.write_bytes(make_pdf(1))
+    dlg.evidence_edit.setText(str(evidence))
+    dlg.note_edit.setText("Active on the Comptroller site")
+    with qtbot.waitSignals([form.permit_check_recorded, form.checks_loaded], timeout=30000):
+        dlg.accept()
+    row = form.permit_status.rows["TX"]
+    assert "Active" in row.text() and "Evidence attached" in row.text() and AS_OF.isoformat() in row.text()
+    assert form.findChild(type(form.save_button), "permitEvidenceTX") is not None
+    check = form.permit_checks["TX"]
+    assert check.method == "manual" and check.evidence_document_id is not None

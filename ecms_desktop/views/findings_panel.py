@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
@@ -295,6 +295,30 @@ class AcknowledgeWarningsDialog(QDialog):
             self.accept()
             return
         super().keyPressEvent(event)
+
+
+def confirm_warnings(parent: QWidget | None, warnings: Sequence[Finding], title: str,
+                     on_confirmed: Callable[[bool, str], None],
+                     field_labels: Mapping[str, str] | None = None) -> AcknowledgeWarningsDialog | None:
+    """Approval step shared by the main window and the review queue: without warnings call
+    ``on_confirmed(False, "")`` at once; with warnings open :class:`AcknowledgeWarningsDialog` and
+    call ``on_confirmed(True, note)`` only when the reviewer acknowledges. Returns the dialog."""
+    if not warnings:
+        on_confirmed(False, "")
+        return None
+    dlg = AcknowledgeWarningsDialog(warnings, title, parent, field_labels)
+    dlg.accepted.connect(lambda: on_confirmed(True, dlg.note()))
+    dlg.finished.connect(dlg.deleteLater)
+    dlg.open()
+    return dlg
+
+
+def blocked_message(cert_id: int, findings: Sequence[Finding]) -> str:
+    """Why Approve is disabled, for the status bar and the action's tooltip."""
+    errors = [f for f in findings if f.severity == "error"]
+    first = errors[0].message if errors else ""
+    return (f"Certificate {cert_id} cannot be approved: {len(errors)} error{'s' if len(errors) != 1 else ''} "
+            f"remain{'s' if len(errors) == 1 else ''} (first: {first}). Correct them in the form first.")
 
 
 class RecordCheckDialog(QDialog):

@@ -1,6 +1,8 @@
 """The review queue: walk the pending certificates one by one, document left, form right, keyboard first.
 
-Approve (Ctrl+Enter) saves any edits first, then approves; Reject (Ctrl+R) asks the reason. After
+Approve (Ctrl+Enter) saves any edits first, then approves: it is disabled while the validation shows
+errors, and with warnings it first lists them and asks for an acknowledgement (Ctrl+Enter again
+acknowledges and approves). Reject (Ctrl+R) asks the reason. After
 either, the next pending certificate opens and the cursor lands where the accountant types next
 (the first empty required field). Every database read and write runs through the task runner.
 """
@@ -35,6 +37,7 @@ from ecms_desktop.services.document_service import DocumentService
 from ecms_desktop.services.review_queue_service import pending_certificate_ids
 from ecms_desktop.views.certificate_form import CertificateForm
 from ecms_desktop.views.error_presenter import present_error
+from ecms_desktop.views.findings_panel import AcknowledgeWarningsDialog, blocked_message, confirm_warnings
 from ecms_desktop.views.pdf_viewer import SHORTCUTS as VIEWER_SHORTCUTS
 from ecms_desktop.views.pdf_viewer import DocumentViewer
 from ecms_desktop.views.reason_dialog import ReasonDialog
@@ -101,12 +104,15 @@ class ReviewQueueWindow(QMainWindow):
         self._busy = False
         self._reason_dialog: ReasonDialog | None = None
         self._help: ShortcutHelpDialog | None = None
+        self._ack_dialog: AcknowledgeWarningsDialog | None = None
 
         self.viewer = DocumentViewer(sandbox, runner=runner)
         self.viewer.set_shortcuts_enabled(False)  # the window's actions carry the same keys
         self.form = CertificateForm(db, rules, runner=runner)
         self.form.set_as_of(as_of)
         self.form.saved.connect(self._on_form_saved)
+        self.form.findings_changed.connect(self._on_form_findings_changed)
+        self.form.approve_requested.connect(self.approve)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.viewer)
         self.splitter.addWidget(self.form)
@@ -187,7 +193,13 @@ class ReviewQueueWindow(QMainWindow):
 
     def _update_actions(self) -> None:
         has = self.detail is not None and not self._busy
-        self.approve_action.setEnabled(has)
+        blocked = has and self.form.has_errors
+        self.approve_action.setEnabled(has and not blocked)
+        tip = "Approve this certificate (saves your edits first) (Ctrl+Return)"
+        if blocked:
+            tip += " - not available now: " + blocked_message(self.detail.id,  # type: ignore[union-attr]
+                                                              self.form.engine_findings)
+        self.approve_action.setToolTip(tip)
         self.reject_action.setEnabled(has)
         self.save_action.setEnabled(has)
         self.next_action.setEnabled(not self._busy and self.index < len(self.ids) - 1)
@@ -202,6 +214,11 @@ class ReviewQueueWindow(QMainWindow):
     @property
     def reason_dialog(self) -> ReasonDialog | None:
         return self._reason_dialog
+
+    @property
+    def acknowledge_dialog(self) -> AcknowledgeWarningsDialog | None:
+        """The warnings dialog currently open (tests type into it)."""
+        return self._ack_dialog
 
     def refresh(self) -> None:
         """Read the pending certificates again and show the first."""
@@ -257,24 +274,42 @@ class ReviewQueueWindow(QMainWindow):
             self.go_to(self.index - 1)
 
     def approve(self) -> None:
-        """Approve the certificate shown (saving edits first) and go to the next."""
-        if self.detail is None or self._busy:
+        """Approve the certificate shown (saving edits first) and go to the next. Refused while the
+        validation shows errors; warnings are listed and need an acknowledgement first."""
+        if self.detail is None or self._busy or self._ack_dialog is not None:
             return
         try:
             data = self.form.collect() if self.form.is_dirty() else None
         except ValueError:
             self.form.save()  # shows the unreadable dates next to their fields
             return
+        findings = self.form.evaluate_live() if data is not None else self.form.engine_findings
+        if any(f.severity == "error" for f in findings):
+            self.statusBar().showMessage(blocked_message(self.detail.id, findings), 8000)
+            self._update_actions()
+            return
         detail = self.detail
         service, as_of = self.service, self.as_of
 
-        def work(progress: Any, cancel: Any) -> CertificateDetail:
-            version = detail.version
-            if data is not None:
-                version = service.save(detail.id, data, expected_version=version, as_of=as_of).version
-            return service.approve(detail.id, expected_version=version, as_of=as_of)
+        def confirmed(acknowledge: bool, note: str) -> None:
+            self._ack_dialog = None
+            if self.detail is not detail:
+                return
 
-        self._run_review(work)
+            def work(progress: Any, cancel: Any) -> CertificateDetail:
+                version = detail.version
+                if data is not None:
+                    version = service.save(detail.id, data, expected_version=version, as_of=as_of).version
+                return service.approve(detail.id, expected_version=version, as_of=as_of,
+                                       acknowledge_warnings=acknowledge, note=note)
+
+            self._run_review(work)
+
+        warnings = [f for f in findings if f.severity == "warning"]
+        self._ack_dialog = confirm_warnings(self, warnings, f"Approve certificate {detail.id} with warnings",
+                                            confirmed, self.form.findings_panel.model._labels)
+        if self._ack_dialog is not None:
+            self._ack_dialog.rejected.connect(lambda: setattr(self, "_ack_dialog", None))
 
     def reject(self) -> None:
         """Ask the reason, reject the certificate shown and go to the next."""
@@ -329,6 +364,8 @@ class ReviewQueueWindow(QMainWindow):
             self._busy = False
             self._update_actions()
             present_error(self, error)
+            if self.detail is not None:  # e.g. refused by the validation: show what it found
+                self.form.load_checks()
 
         self.runner.run(work, on_done=done, on_error=failed)
 
@@ -368,6 +405,9 @@ class ReviewQueueWindow(QMainWindow):
 
     def _on_form_saved(self, detail: CertificateDetail) -> None:
         self.detail = detail
+
+    def _on_form_findings_changed(self, _findings: Any) -> None:
+        self._update_actions()
 
     def keyPressEvent(self, event: Any) -> None:
         """J / K move through the queue when the focus is not in a text field (they reach the

@@ -13,9 +13,31 @@ from ecms_desktop.services.customer_service import CustomerService
 from ecms_desktop.services.document_service import DocumentService, check_bytes
 from ecms_desktop.views.review_queue import ReviewQueueWindow
 from ecms_desktop.views.task_runner import TaskRunner
+from tests.services.factories import permit_number
 from tests.views.test_pdf_viewer import make_pdf
 
 AS_OF = dt.date(2026, 6, 1)
+
+
+def _complete(name: str, state: str, **overrides):  # type: ignore[no-untyped-def]
+    """Every field the forms commonly require, filled (approval is gated by the validation)."""
+    values = dict(purchaser_name=name, purchaser_address="1 Main St, Springfield",
+                  purchaser_tax_id=permit_number(state), business_description="Retail store",
+                  property_description="Goods for resale", business_type="Retailer", signer_name="Pat Buyer",
+                  signer_title="Owner", signed=True, signed_date=dt.date(2026, 3, 15))
+    values.update(overrides)
+    return values
+
+
+#: (customer, state, form, certificate fields): complete but for the address (typed in the queue);
+#: incomplete (rejected); complete with a warning (the purchaser name only weakly matches the
+#: customer: acknowledged by keyboard); unsigned (errors: approval refused).
+QUEUE = [
+    ("Alpha Traders", "TX", "TX-01-339", _complete("Alpha Traders", "TX", purchaser_address="")),
+    ("Bravo Stores", "CA", "CA-CDTFA-230", {"purchaser_name": "Bravo Stores"}),
+    ("Charlie Retail", "NY", "NY-ST-120", _complete("Charlie Retail Holdings", "NY")),
+    ("Delta Supply", "TX", "TX-01-339", _complete("Delta Supply", "TX", signed=False, signer_title="")),
+]
 
 
 @pytest.fixture
@@ -23,12 +45,11 @@ def queue(qtbot, db, company_id):
     rules = load_rules_pack()
     service = CertificateService(db, rules)
     ids = []
-    for i, (name, state, form) in enumerate([("Alpha Traders", "TX", "TX-01-339"),
-                                             ("Bravo Stores", "CA", "CA-CDTFA-230"),
-                                             ("Charlie Retail", "NY", "NY-ST-120")]):
+    for i, (name, state, form, values) in enumerate(QUEUE):
         customer = CustomerService(db).get_or_create(company_id, f"C-{i}", name)
         detail = service.create(CertificateInput(company_id=company_id, customer_id=customer.id, form_code=form,
-                                                 lines=(LineInput(state),), purchaser_name=name), as_of=AS_OF)
+                                                 lines=(LineInput(state, permit_number(state)),), **values),
+                                as_of=AS_OF)
         DocumentService(db).attach(check_bytes(make_pdf(2), f"{name}.pdf"), certificate_id=detail.id)
         ids.append(detail.id)
     runner = TaskRunner()
@@ -47,13 +68,22 @@ def key(qtbot, win, k, mod=Qt.KeyboardModifier.NoModifier):
     qtbot.keyClick(win.focusWidget() or win, k, mod)
 
 
+def _reactivate(qtbot, win):
+    # The offscreen platform does not give activation back after a dialog.
+    win.activateWindow()
+    qtbot.waitUntil(win.isActiveWindow, timeout=5000)
+
+
 def test_review_by_keyboard(qtbot, queue):
     win, ids, service = queue
     assert win.ids == ids and win.detail.id == ids[0]
-    assert win.position.text().startswith("Certificate 1 of 3")
+    assert win.position.text().startswith("Certificate 1 of 4")
     # Focus lands on the first empty required field of the TX form (purchaser address).
     qtbot.waitUntil(lambda: win.focusWidget() is win.form.builder.editor("purchaser_address"), timeout=5000)
     qtbot.waitSignal(win.viewer.page_painted, timeout=20000, raising=False)
+    # The missing address is an error: Approve is disabled until it is typed.
+    assert win.form.has_errors and not win.approve_action.isEnabled()
+    assert "cannot be approved" in win.approve_action.toolTip()
     # Navigate: next, previous.
     with qtbot.waitSignal(win.certificate_shown, timeout=10000) as b:
         key(qtbot, win, Qt.Key.Key_Right, Qt.KeyboardModifier.AltModifier)
@@ -70,14 +100,17 @@ def test_review_by_keyboard(qtbot, queue):
     with qtbot.waitSignal(win.certificate_shown, timeout=10000) as b:
         qtbot.keyClick(win.form.save_button, Qt.Key.Key_K)
     assert b.args == [ids[0]]
-    # Typing J in a field types it.
+    # Typing J in a field types it; the live check then finds nothing left: Approve is enabled.
     qtbot.waitUntil(lambda: win.focusWidget() is win.form.builder.editor("purchaser_address"), timeout=5000)
     qtbot.keyClicks(win.focusWidget(), "1 Jay St")
     assert win.form.builder.editor("purchaser_address").toPlainText() == "1 Jay St"
     assert win.index == 0
-    # Approve with Ctrl+Enter: the edit is saved, the certificate approved, the next one shown.
+    qtbot.waitUntil(lambda: win.form.findings_live and win.approve_action.isEnabled(), timeout=5000)
+    # Approve with Ctrl+Enter: no warnings, so no question; the edit is saved, the certificate
+    # approved, the next one shown.
     with qtbot.waitSignals([win.reviewed, win.certificate_shown], timeout=20000):
         key(qtbot, win, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert win.acknowledge_dialog is None
     first = service.get(ids[0], AS_OF)
     assert first.review_state == "approved" and first.data.purchaser_address == "1 Jay St"
     assert win.ids == ids[1:] and win.detail.id == ids[1]
@@ -90,20 +123,70 @@ def test_review_by_keyboard(qtbot, queue):
         qtbot.keyClick(dlg.edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     second = service.get(ids[1], AS_OF)
     assert second.review_state == "rejected" and second.review_reason == "Not signed"
-    assert win.ids == [ids[2]] and win.detail.id == ids[2]
-    # Zoom by keyboard (the offscreen platform does not give activation back after a dialog).
-    win.activateWindow()
-    qtbot.waitUntil(win.isActiveWindow, timeout=5000)
+    assert win.ids == [ids[2], ids[3]] and win.detail.id == ids[2]
+    # Zoom by keyboard.
+    _reactivate(qtbot, win)
     qtbot.waitUntil(lambda: not win.viewer.busy and win.viewer.page_count == 2, timeout=20000)
     before = win.viewer.zoom
     key(qtbot, win, Qt.Key.Key_Equal, Qt.KeyboardModifier.ControlModifier)
     assert win.viewer.zoom > before
-    # Approve the last one: the queue is empty.
+
+
+def test_warnings_are_acknowledged_by_keyboard(qtbot, queue):
+    from ecms_desktop.services.validation_service import ValidationService
+
+    win, ids, service = queue
+    with qtbot.waitSignal(win.certificate_shown, timeout=10000):
+        win.go_to(2)
+    assert win.detail.id == ids[2]
+    qtbot.waitUntil(lambda: win.approve_action.isEnabled(), timeout=5000)
+    assert [f.field for f in win.form.warnings] == ["purchaser_name"] and not win.form.has_errors
+    # Ctrl+Enter lists the warnings and asks; nothing is approved yet.
+    key(qtbot, win, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: win.acknowledge_dialog is not None and win.acknowledge_dialog.isVisible(), timeout=5000)
+    dlg = win.acknowledge_dialog
+    assert dlg.model.rowCount() == 1 and "weakly" in dlg.model.finding(0).message
+    assert service.get(ids[2], AS_OF).review_state == "pending"
+    # Esc goes back without approving.
+    qtbot.keyClick(dlg.note_edit, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: win.acknowledge_dialog is None, timeout=5000)
+    assert service.get(ids[2], AS_OF).review_state == "pending"
+    _reactivate(qtbot, win)
+    key(qtbot, win, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: win.acknowledge_dialog is not None and win.acknowledge_dialog.isVisible(), timeout=5000)
+    dlg = win.acknowledge_dialog
+    qtbot.keyClicks(dlg.note_edit, "Holdings is the trading name")
+    with qtbot.waitSignals([win.reviewed, win.certificate_shown], timeout=20000):
+        qtbot.keyClick(dlg.note_edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert service.get(ids[2], AS_OF).review_state == "approved"
+    latest = ValidationService(service.db).latest(ids[2])
+    assert latest is not None and latest.acknowledged is not None  # who and when are on file
+    assert win.detail.id == ids[3]
+
+
+def test_approval_refused_while_errors_remain(qtbot, queue):
+    win, ids, service = queue
+    with qtbot.waitSignal(win.certificate_shown, timeout=10000):
+        win.go_to(3)
+    assert win.detail.id == ids[3]
+    qtbot.waitUntil(lambda: win.form.has_errors, timeout=5000)
+    assert not win.approve_action.isEnabled()
+    assert "cannot be approved" in win.approve_action.toolTip()
+    # The shortcut does nothing; calling approve directly says why in the status bar.
+    key(qtbot, win, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    win.approve()
+    assert "cannot be approved" in win.statusBar().currentMessage()
+    assert win.acknowledge_dialog is None and not win._busy
+    assert service.get(ids[3], AS_OF).review_state == "pending"
+    # Tick the signature and fill the title: Approve becomes available.
+    win.form.builder.editor("signature").setChecked(True)
+    title = win.form.builder.editor("signer_title")
+    title.setFocus()
+    qtbot.keyClicks(title, "Owner")
+    qtbot.waitUntil(lambda: win.approve_action.isEnabled(), timeout=5000)
     with qtbot.waitSignal(win.reviewed, timeout=20000):
         key(qtbot, win, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
-    qtbot.waitUntil(lambda: win.stack.currentIndex() == 1, timeout=10000)
-    assert "No certificates" in win.empty.text()
-    assert service.get(ids[2], AS_OF).review_state == "approved"
+    assert service.get(ids[3], AS_OF).review_state == "approved"
 
 
 def test_shortcuts_are_shown(qtbot, queue):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QDate, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
@@ -47,13 +48,16 @@ class AuditPackDialog(QDialog):
     pack_generated = Signal(object)  # AuditPackResult
 
     def __init__(self, service: AuditPackService, runner: TaskRunner, *, today: dt.date | None = None,
-                 default_folder: Path | None = None, parent: QWidget | None = None) -> None:
+                 default_folder: Path | None = None, parent: QWidget | None = None,
+                 choices: Any = None) -> None:
+        """``choices``: the service's ``choices()`` read beforehand off the GUI thread (the main
+        window does); read here when not given."""
         super().__init__(parent)
         self.setWindowTitle("Audit pack")
         self.service, self.runner = service, runner
         self.result: AuditPackResult | None = None
         self.task: Task | None = None
-        self._choices = service.choices()
+        self._choices = choices if choices is not None else service.choices()
         today = today or dt.date.today()
 
         self.company = QComboBox()

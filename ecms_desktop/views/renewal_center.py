@@ -234,6 +234,10 @@ class RenewalCenterDialog(QDialog):
 
     batch_sent = Signal(object)
     batch_failed = Signal(object)
+    #: The plan was read (off the GUI thread) and is shown.
+    plan_loaded = Signal(object)
+    #: The selected step's message preview is shown.
+    preview_shown = Signal()
 
     def __init__(self, service: RenewalService, company_id: int, as_of: dt.date, *,
                  runner: TaskRunner | None = None, parent: QWidget | None = None) -> None:
@@ -318,11 +322,23 @@ class RenewalCenterDialog(QDialog):
         return dt.date(d.year(), d.month(), d.day())
 
     def refresh(self) -> None:
-        try:
-            plan = self.service.plan(self.company_id, self.as_of())
-            failed = self.service.email.failed_messages(self.company_id)
-        except EcmsError as exc:
-            present_error(self, exc)
+        """Read the plan and the refused addresses off the GUI thread, then show them."""
+        service, company_id, as_of = self.service, self.company_id, self.as_of()
+        self._plan_generation = getattr(self, "_plan_generation", 0) + 1
+        generation = self._plan_generation
+        self.summary.setText("Reading the plan…")
+
+        def work(_p: Any, _c: Any) -> tuple[Any, Any]:
+            return service.plan(company_id, as_of), service.email.failed_messages(company_id)
+
+        def failed(error: BaseException) -> None:
+            self.summary.setText("")
+            present_error(self, error)
+
+        self.runner.run(work, on_done=lambda r: self._on_plan_read(generation, *r), on_error=failed)
+
+    def _on_plan_read(self, generation: int, plan: Any, failed: Any) -> None:
+        if generation != self._plan_generation:
             return
         self.model.set_plan(plan)
         counts = plan.counts()
@@ -331,10 +347,13 @@ class RenewalCenterDialog(QDialog):
         for f in failed:
             self.failures.addItem(f"{f.customer_name} <{f.to_address}>: {f.error}")
         if plan.items:
+            if self.table.currentIndex().row() == 0:
+                self._show_preview(self.model.index(0, 0))
             self.table.selectRow(0)
         else:
             self.preview_header.setText("Nothing is due on this date.")
             self.preview.clear()
+        self.plan_loaded.emit(plan)
 
     def _on_table_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         self._show_preview(current)
@@ -343,16 +362,28 @@ class RenewalCenterDialog(QDialog):
         if not index.isValid() or index.row() >= len(self.model.items):
             return
         item = self.model.items[index.row()]
-        try:
-            msg = self.service.preview(self.company_id, self.as_of(), item.key)
-        except EcmsError as exc:
-            self.preview_header.setText(html.escape(str(exc)))
-            self.preview.clear()
+        service, company_id, as_of = self.service, self.company_id, self.as_of()
+        self._preview_generation = getattr(self, "_preview_generation", 0) + 1
+        generation = self._preview_generation
+
+        def failed(error: BaseException) -> None:
+            if generation == self._preview_generation:
+                self.preview_header.setText(html.escape(str(error)) if isinstance(error, EcmsError)
+                                            else html.escape(f"The preview failed: {error}"))
+                self.preview.clear()
+                self.preview_shown.emit()
+
+        self.runner.run(lambda _p, _c: service.preview(company_id, as_of, item.key),
+                        on_done=lambda msg: self._on_preview_built(generation, msg), on_error=failed)
+
+    def _on_preview_built(self, generation: int, msg: Any) -> None:
+        if generation != self._preview_generation:
             return
         files = ", ".join(f"{name} ({size // 1024 + 1} KB)" for name, size in msg.attachments) or "none"
         self.preview_header.setText(f"<b>To:</b> {html.escape(msg.to)}<br><b>Subject:</b> "
                                     f"{html.escape(msg.subject)}<br><b>Attachments:</b> {html.escape(files)}")
         self.preview.setHtml(msg.html)
+        self.preview_shown.emit()
 
     def _password(self) -> str | None:
         settings = self.service.email.get_profile(self.company_id)

@@ -34,7 +34,8 @@ def dialog(qtbot, db, company_id, smtp):
     make_cert(db, company_id, "C-OLD", DAY0 - dt.timedelta(days=3))
     dlg = RenewalCenterDialog(RenewalService(db, RULES), company_id, DAY0)
     qtbot.addWidget(dlg)
-    dlg.show()
+    with qtbot.waitSignal(dlg.preview_shown, timeout=30000):  # plan and preview are read off the GUI thread
+        dlg.show()
     yield dlg
     dlg.runner.wait()
 
@@ -60,6 +61,7 @@ def test_plan_preview_selection_and_send(qtbot, dialog, smtp, tmp_path):
     assert sorted(m.rcpt_tos[0] for m in smtp.messages) == ["c-1@buyer.example", "c-3@buyer.example",
                                                           "c-old@buyer.example"]
     # after the run only the unchecked request is still due
+    qtbot.waitUntil(lambda: model.rowCount() == 1, timeout=30000)
     assert [model.index(r, 2).data() for r in range(model.rowCount())] == ["Customer C-2 (C-2)"]
 
 
@@ -80,5 +82,6 @@ def test_template_editor_live_preview_and_save(qtbot, dialog):
     src = dialog.service.template(dialog.company_id, "request")
     assert src.custom and src.subject.startswith("Please renew")
     dialog.tabs.setCurrentIndex(0)
-    dialog.refresh()
+    with qtbot.waitSignal(dialog.preview_shown, timeout=30000):
+        dialog.refresh()
     assert "Please renew, Customer C-" in dialog.preview_header.text()

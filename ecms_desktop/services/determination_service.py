@@ -18,15 +18,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, func, insert, select, update
+from sqlalchemy import String, Table, and_, func, insert, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from ecms_desktop.errors import Cancelled, NotFoundError, ValidationError
@@ -43,6 +44,7 @@ from ecms_desktop.services.determination import (
     determine,
 )
 from ecms_desktop.services.periods import PeriodBook
+from ecms_desktop.services.transaction_import import BulkInsert
 
 Progress = Callable[[int, int, str], None]
 CancelCheck = Callable[[], bool]
@@ -86,35 +88,67 @@ CandidateIndex = dict[tuple[str, str], tuple[CandidateCertificate, ...]]
 def load_candidates(session: Session, company_id: int, customer_key: str | None = None) -> CandidateIndex:
     """Every certificate of the company (or of one customer) as engine candidates, indexed by
     (customer key, state). All review states are included so that explanations can say why a
-    pending or archived certificate did not apply."""
+    pending or archived certificate did not apply.
+
+    One query, fetched at once; the JSON lists (product and commodity codes, local jurisdictions) are
+    read as text and each distinct text parsed once (most are ``[]``), so that a hundred thousand
+    certificates load in a few seconds."""
+    return index_candidates(candidate_rows(session, company_id, customer_key))
+
+
+def candidate_rows(session: Session, company_id: int, customer_key: str | None = None) -> list[tuple[Any, ...]]:
+    """The certificates and coverage lines :func:`index_candidates` builds the index from, as plain
+    tuples (they can be sent to a worker process)."""
     cert, line, cust = Certificate.__table__, CoverageLine.__table__, Customer.__table__
     stmt = (select(cert.c.id, cert.c.certificate_number, cert.c.version, cert.c.review_state, cert.c.exempt_reason,
                    cert.c.certificate_type, cert.c.po_number, cert.c.effective_date, cert.c.signed_date,
-                   cert.c.product_codes, cert.c.commodity_codes, cert.c.currency, cert.c.exempt_percent,
-                   cert.c.exempt_amount, cust.c.number_key, line.c.id.label("line_id"), line.c.state,
-                   line.c.expiry_date, line.c.local_jurisdictions, line.c.suspended_at)
+                   type_coerce(cert.c.product_codes, String), type_coerce(cert.c.commodity_codes, String),
+                   cert.c.currency, cert.c.exempt_percent, cert.c.exempt_amount, cust.c.number_key,
+                   line.c.id.label("line_id"), line.c.state, line.c.expiry_date,
+                   type_coerce(line.c.local_jurisdictions, String), line.c.suspended_at)
             .select_from(cert.join(cust, cust.c.id == cert.c.customer_id)
                          .join(line, line.c.certificate_id == cert.c.id))
             .where(cert.c.company_id == company_id).order_by(cert.c.id, line.c.state))
     if customer_key is not None:
         stmt = stmt.where(cust.c.number_key == customer_key)
-    rows_by_cert: dict[int, list[Any]] = {}
-    for row in session.execute(stmt):
-        rows_by_cert.setdefault(row.id, []).append(row)
+    return [tuple(r) for r in session.execute(stmt).all()]
+
+
+def index_candidates(rows: Sequence[tuple[Any, ...]]) -> CandidateIndex:
+    """The candidate index built from the rows of :func:`load_candidates`' query (ordered by certificate)."""
+    parsed: dict[str, tuple[str, ...]] = {}
+
+    def codes(value: Any) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, str):  # PostgreSQL's driver hands JSONB over already parsed
+            return tuple(value)
+        out = parsed.get(value)
+        if out is None:
+            out = parsed[value] = tuple(json.loads(value) or ())
+        return out
+
+    frozen: dict[tuple[str, ...], frozenset[str]] = {}
     index: dict[tuple[str, str], list[CandidateCertificate]] = defaultdict(list)
-    for rows in rows_by_cert.values():
-        r = rows[0]
-        lines = tuple(CoverageFacts(x.line_id, x.state, x.expiry_date, tuple(x.local_jurisdictions or ()),
-                                    x.suspended_at.date() if x.suspended_at else None) for x in rows)
+    i, n = 0, len(rows)
+    while i < n:
+        r = rows[i]
+        j = i + 1
+        while j < n and rows[j][0] == r[0]:
+            j += 1
+        lines = tuple(CoverageFacts(x[15], x[16], x[17], codes(x[18]), x[19].date() if x[19] else None)
+                      for x in rows[i:j])
+        products, commodities = codes(r[9]), codes(r[10])
         candidate = CandidateCertificate(
-            certificate_id=r.id, customer_key=r.number_key, review_state=r.review_state,
-            exempt_reason=r.exempt_reason, lines=lines, certificate_number=r.certificate_number or "",
-            version=r.version, certificate_type=r.certificate_type, po_number=r.po_number or "",
-            effective_date=r.effective_date or r.signed_date,
-            product_codes=frozenset(r.product_codes or ()), commodity_codes=frozenset(r.commodity_codes or ()),
-            currency=r.currency, exempt_percent=r.exempt_percent, exempt_amount=r.exempt_amount)
+            certificate_id=r[0], customer_key=r[14], review_state=r[3], exempt_reason=r[4], lines=lines,
+            certificate_number=r[1] or "", version=r[2], certificate_type=r[5], po_number=r[6] or "",
+            effective_date=r[7] or r[8],
+            product_codes=frozen.get(products) or frozen.setdefault(products, frozenset(products)),
+            commodity_codes=frozen.get(commodities) or frozen.setdefault(commodities, frozenset(commodities)),
+            currency=r[11], exempt_percent=r[12], exempt_amount=r[13])
         for facts in lines:
-            index[(r.number_key, facts.state)].append(candidate)
+            index[(r[14], facts.state)].append(candidate)
+        i = j
     return {k: tuple(v) for k, v in index.items()}
 
 
@@ -159,6 +193,159 @@ def _determination_row(line_id: int, company_id: int, result: Result, rules_vers
                also_eligible=list(result.also_eligible), conflict=bool(result.also_eligible),
                exposure_kind=kind, exposure_amount=amount, origin=origin, determined_at=now)
     return row
+
+
+# -- bulk run -----------------------------------------------------------------------------------------
+
+#: The columns :func:`_decide_batch` fills, in order (company, rules-pack version, origin and time are
+#: the same for a whole batch).
+_DET_COLUMNS = ("transaction_line_id", "exempt", "certificate_id", "certificate_number", "certificate_version",
+                "coverage_line_id", "coverage_state", "coverage_expiry", "certificate_status", "exempt_amount",
+                "taxable_amount", "also_eligible", "conflict", "explanation", "exposure_kind", "exposure_amount")
+_LINE_SQL_COLUMNS = ("id", "invoice_number", "line", "invoice_date", "customer_key", "ship_to_state", "amount",
+                     "ship_to_county", "ship_to_city", "ship_to_zip", "product_code", "commodity_code", "currency",
+                     "exempt_reason", "po_number", "exempt_claimed", "tax_collected")
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+class _LineReader:
+    """Pending transaction lines of a company in primary-key batches, as plain tuples read through the
+    driver (the same selection as :meth:`DeterminationService._pending`).
+
+    ``determined_through`` is the highest line id of the company that had a determination when the
+    run started: above it no line can have one yet (the run goes up in id order), so those batches are
+    read without the anti-join. :meth:`converters` says how to turn the driver's values into dates,
+    Decimals and booleans the way the column types do (nothing to do on PostgreSQL)."""
+
+    def __init__(self, conn: Any, company_id: int, date_from: dt.date | None, date_to: dt.date | None,
+                 determined_through: int) -> None:
+        dialect = conn.dialect
+        self.conn = conn
+        self.determined_through = determined_through
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        where = [f"t.company_id + 0 = {mark}", f"t.id > {mark}"]
+        self.params: list[Any] = [company_id]
+        date_bind = _TL.c.invoice_date.type.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
+        if date_from:
+            where.append(f"t.invoice_date >= {mark}")
+            self.params.append(date_bind(date_from))
+        if date_to:
+            where.append(f"t.invoice_date <= {mark}")
+            self.params.append(date_bind(date_to))
+        columns = ", ".join("t." + c for c in _LINE_SQL_COLUMNS)
+        self.sql = (f"SELECT {columns} FROM transaction_line t WHERE {' AND '.join(where)} "
+                    f"ORDER BY t.id LIMIT {mark}")
+        self.sql_pending = (f"SELECT {columns} FROM transaction_line t "
+                            "LEFT JOIN determination d ON d.transaction_line_id = t.id "
+                            f"WHERE {' AND '.join(where)} AND d.transaction_line_id IS NULL "
+                            f"ORDER BY t.id LIMIT {mark}")
+        self.sqlite = dialect.name == "sqlite"
+        self.to_date = _TL.c.invoice_date.type.dialect_impl(dialect).result_processor(dialect, None) \
+            if self.sqlite else None
+        self.to_decimal = _TL.c.amount.type.dialect_impl(dialect).result_processor(dialect, None) \
+            if self.sqlite else None
+
+    @property
+    def converters(self) -> tuple[Any, Any]:
+        return self.to_date, self.to_decimal
+
+    def batch(self, after_id: int, size: int) -> list[Any]:
+        params = (self.params[0], after_id, *self.params[1:], size)
+        sql = self.sql if after_id >= self.determined_through else self.sql_pending
+        return list(self.conn.exec_driver_sql(sql, params).fetchall())
+
+
+def _decide_batch(rows: Sequence[Any], converters: tuple[Any, Any], index: CandidateIndex, counts: list[int]
+                  ) -> Iterator[tuple[Any, ...]]:
+    """Decide each line; yield its row of :data:`_DET_COLUMNS` and count lines, exempt, conflicts and
+    exposures into ``counts``. ``converters``: :attr:`_LineReader.converters`."""
+    no_certificate: dict[str, str] = {}
+    empty_list = _json([])
+    n = exempt_n = conflicts = exposures = 0
+    cents, cent, half_up = Decimal.quantize, _CENT, ROUND_HALF_UP
+    to_date, to_decimal = converters
+    dates: dict[Any, Any] = {}
+    for (line_id, invoice, number, day, key, state, amount, county, city, zip_code, product, commodity, currency,
+         reason, po, claimed, tax) in rows:
+        n += 1
+        if to_decimal is not None:
+            amount = to_decimal(amount)
+        candidates = index.get((key, state))
+        if not candidates:
+            # What determine() returns for a line without candidates, without building its objects.
+            text = no_certificate.get(state)
+            if text is None:
+                text = no_certificate[state] = _json(
+                    determine(SaleLine("", 1, dt.date.min, key, state), ()).explanation())
+            taxable = cents(amount, cent, half_up)
+            if claimed and taxable > 0:
+                exposures += 1
+                yield (line_id, False, None, "", None, None, "", None, "", _ZERO, taxable, empty_list, False, text,
+                       EXPOSURE_UNSUPPORTED, taxable)
+            else:
+                yield (line_id, False, None, "", None, None, "", None, "", _ZERO, taxable, empty_list, False, text,
+                       "", _ZERO)
+            continue
+        if to_date is not None:
+            raw = day
+            day = dates.get(raw)
+            if day is None:
+                day = dates[raw] = to_date(raw)
+        if to_decimal is not None:
+            tax = to_decimal(tax)
+        result = determine(SaleLine(invoice, number, day, key, state, amount, county, city, zip_code, product,
+                                    commodity, currency, reason, po), candidates)
+        kind, at_stake = classify_exposure(result, bool(claimed), tax)
+        cert, cov = result.certificate, result.coverage
+        exempt_n += result.exempt
+        conflicts += bool(result.also_eligible)
+        exposures += bool(kind)
+        if cert is None:
+            yield (line_id, result.exempt, None, "", None, None, "", None, "", result.exempt_amount,
+                   result.taxable_amount, empty_list, False, _json(result.explanation()), kind, at_stake)
+        else:
+            also = list(result.also_eligible)
+            yield (line_id, result.exempt, cert.certificate_id, cert.certificate_number, cert.version,
+                   cov.coverage_line_id if cov else None, state if result.exempt else "",
+                   cov.expiry_date if cov else None, cert.review_state, result.exempt_amount, result.taxable_amount,
+                   _json(also) if also else empty_list, bool(also), _json(result.explanation()), kind, at_stake)
+    counts[0] += n
+    counts[1] += exempt_n
+    counts[2] += conflicts
+    counts[3] += exposures
+
+
+# The second CPU: a worker process decides part of each batch (the engine is pure Python and bound by
+# one core); the parent reads, decides the rest and writes. The worker gets the candidate rows once and
+# builds the same index; it never touches the database.
+_worker_state: dict[str, Any] = {}
+
+
+def _worker_init(candidate_rows: list[tuple[Any, ...]], sqlite: bool) -> None:
+    from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+    _worker_state["index"] = index_candidates(candidate_rows)
+    converters: tuple[Any, Any] = (None, None)
+    if sqlite:
+        dialect = sqlite_dialect.dialect()
+        converters = (_TL.c.invoice_date.type.dialect_impl(dialect).result_processor(dialect, None),
+                      _TL.c.amount.type.dialect_impl(dialect).result_processor(dialect, None))
+    _worker_state["converters"] = converters
+
+
+def _worker_decide(rows: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], list[int]]:
+    counts = [0, 0, 0, 0]
+    out = list(_decide_batch(rows, _worker_state["converters"], _worker_state["index"], counts))
+    return out, counts
+
+
+#: Below this many lines to decide, a run stays in one process (starting a worker costs ~1 s).
+PARALLEL_MIN_LINES = 50_000
+#: How many lines a worker decides for each line the parent decides (the parent also reads and writes).
+_WORKER_WEIGHT = 1.5
 
 
 # -- DTOs ---------------------------------------------------------------------------------------------
@@ -318,45 +505,82 @@ class DeterminationService:
     # run ------------------------------------------------------------------------------------------
 
     def run(self, company_id: int, *, date_from: dt.date | None = None, date_to: dt.date | None = None,
-            batch: int = 25_000, progress: Progress | None = None, cancel: CancelCheck | None = None
-            ) -> RunSummary:
-        """Decide every imported line (in the date range) that has no determination yet."""
+            batch: int = 50_000, progress: Progress | None = None, cancel: CancelCheck | None = None,
+            workers: int | None = None) -> RunSummary:
+        """Decide every imported line (in the date range) that has no determination yet.
+
+        Built for a million lines: the candidates are loaded once, the lines are read in primary-key
+        batches as plain tuples through the driver, a line whose customer has no certificate in its
+        state is decided without building engine objects (its explanation is the same text for every
+        such line of the state, serialised once), and the results are written as tuples with one
+        ``executemany`` per batch. Each batch is one transaction. ``workers``: extra processes that
+        decide part of each batch (default: one on a machine with two or more CPUs when there are at
+        least :data:`PARALLEL_MIN_LINES` lines; 0: none).
+        """
         with self.db.reader() as s:
-            index = load_candidates(s, company_id)
+            rows_of_candidates = candidate_rows(s, company_id)
             todo = s.execute(self._pending(company_id, date_from, date_to, select(func.count()))).scalar_one()
-        counts = {"lines": 0, "exempt": 0, "conflicts": 0, "exposures": 0}
+            determined_through = s.execute(select(func.max(_DET.c.transaction_line_id))
+                                           .where(_DET.c.company_id == company_id)).scalar_one() or 0
+        if workers is None:
+            workers = 1 if (os.cpu_count() or 1) >= 2 and todo >= PARALLEL_MIN_LINES else 0
+        pool = None
+        if workers > 0 and todo:
+            import multiprocessing
+            import threading
+
+            # fork (cheap, nothing re-imported) from a single-threaded program such as the command line;
+            # spawn from a threaded one (the GUI runs this in a worker thread of a Qt process).
+            method = "fork" if threading.active_count() == 1 and os.name == "posix" else "spawn"
+            pool = multiprocessing.get_context(method).Pool(
+                workers, _worker_init, (rows_of_candidates, self.db.dialect == "sqlite"))
+        try:
+            index = index_candidates(rows_of_candidates)
+            del rows_of_candidates
+            return self._run(company_id, date_from, date_to, batch, progress, cancel, index, todo,
+                             determined_through, pool, workers)
+        finally:
+            if pool is not None:
+                pool.terminate()
+                pool.join()
+
+    def _run(self, company_id: int, date_from: dt.date | None, date_to: dt.date | None, batch: int,
+             progress: Progress | None, cancel: CancelCheck | None, index: CandidateIndex, todo: int,
+             determined_through: int, pool: Any, workers: int) -> RunSummary:
+        counts = [0, 0, 0, 0]  # lines, exempt, conflicts, exposures
         last_id = 0
         version = self.rules_version
-        empty: tuple[CandidateCertificate, ...] = ()
         while True:
             if cancel and cancel():
-                raise Cancelled(f"Determination stopped after {counts['lines']} lines; those are kept and a new "
+                raise Cancelled(f"Determination stopped after {counts[0]} lines; those are kept and a new "
                                 "run continues with the rest.")
             if progress:
-                progress(counts["lines"], todo, "Determining")
+                progress(counts[0], todo, "Determining")
             with self.db.transaction() as s:
-                rows = s.execute(self._pending(company_id, date_from, date_to, select(*_LINE_COLS))
-                                 .where(_TL.c.id > last_id).order_by(_TL.c.id).limit(batch)).all()
+                conn = s.connection()
+                reader = _LineReader(conn, company_id, date_from, date_to, determined_through)
+                rows = reader.batch(last_id, batch)
                 if not rows:
                     break
-                now = utcnow()
-                out = []
-                for row in rows:
-                    line = sale_of(row)
-                    result = determine(line, index.get((line.customer_key, line.ship_to_state), empty))
-                    det = _determination_row(row.id, company_id, result, version, row.exempt_claimed,
-                                             row.tax_collected, "determine", now, row.ship_to_state)
-                    out.append(det)
-                    counts["exempt"] += result.exempt
-                    counts["conflicts"] += bool(result.also_eligible)
-                    counts["exposures"] += bool(det["exposure_kind"])
-                s.execute(insert(_DET), out)
-                counts["lines"] += len(rows)
-                last_id = rows[-1].id
+                writer = BulkInsert(conn, _DET, _DET_COLUMNS, {
+                    "company_id": company_id, "rules_pack_version": version, "origin": "determine",
+                    "determined_at": utcnow()})
+                if pool is not None and len(rows) >= 1_000:
+                    share = int(len(rows) * workers * _WORKER_WEIGHT / (workers * _WORKER_WEIGHT + 1))
+                    parts = [rows[i * share // workers:(i + 1) * share // workers] for i in range(workers)]
+                    pending = [pool.apply_async(_worker_decide, ([tuple(r) for r in part],)) for part in parts]
+                    writer.execute(_decide_batch(rows[share:], reader.converters, index, counts))
+                    for job in pending:
+                        decided, their_counts = job.get()
+                        writer.execute(decided)
+                        for k in range(4):
+                            counts[k] += their_counts[k]
+                else:
+                    writer.execute(_decide_batch(rows, reader.converters, index, counts))
+                last_id = rows[-1][0]
         if progress:
-            progress(counts["lines"], todo, "Done")
-        summary = RunSummary(counts["lines"], counts["exempt"], counts["lines"] - counts["exempt"],
-                             counts["conflicts"], counts["exposures"], version)
+            progress(counts[0], todo, "Done")
+        summary = RunSummary(counts[0], counts[1], counts[0] - counts[1], counts[2], counts[3], version)
         if summary.lines:
             with self.db.transaction() as s:
                 audit.record(s, "determination.run", "company", company_id, company_id=company_id,

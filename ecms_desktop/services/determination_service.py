@@ -344,6 +344,8 @@ def _worker_decide(rows: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], 
 
 #: Below this many lines to decide, a run stays in one process (starting a worker costs ~1 s).
 PARALLEL_MIN_LINES = 50_000
+#: A smaller batch is decided by the parent alone.
+_PARALLEL_MIN_BATCH = 1_000
 #: How many lines a worker decides for each line the parent decides (the parent also reads and writes).
 _WORKER_WEIGHT = 1.5
 
@@ -565,7 +567,7 @@ class DeterminationService:
                 writer = BulkInsert(conn, _DET, _DET_COLUMNS, {
                     "company_id": company_id, "rules_pack_version": version, "origin": "determine",
                     "determined_at": utcnow()})
-                if pool is not None and len(rows) >= 1_000:
+                if pool is not None and len(rows) >= _PARALLEL_MIN_BATCH:
                     share = int(len(rows) * workers * _WORKER_WEIGHT / (workers * _WORKER_WEIGHT + 1))
                     parts = [rows[i * share // workers:(i + 1) * share // workers] for i in range(workers)]
                     pending = [pool.apply_async(_worker_decide, ([tuple(r) for r in part],)) for part in parts]

@@ -162,3 +162,95 @@ def test_reprocess_rejects_a_backwards_range(db, company_id) -> None:  # type: i
     cert = make_cert(db, company_id)
     with pytest.raises(ValidationError, match="ends"):
         DeterminationService(db).preview_reprocess(cert.id, dt.date(2026, 2, 1), dt.date(2026, 1, 1), as_of=AS_OF)
+
+
+def _stored(db) -> dict[int, dict[str, object]]:  # type: ignore[no-untyped-def]
+    cols = ("exempt", "certificate_id", "certificate_number", "certificate_version", "coverage_line_id",
+            "coverage_state", "coverage_expiry", "certificate_status", "rules_pack_version", "exempt_amount",
+            "taxable_amount", "also_eligible", "conflict", "explanation", "exposure_kind", "exposure_amount", "origin")
+    with db.reader() as s:
+        return {r.transaction_line_id: {c: getattr(r, c) for c in cols}
+                for r in s.execute(select(Determination)).scalars()}
+
+
+SALES = ("A1,1,2026-03-01,C-1,TX,100,0,yes,P1,",      # covered by two: product-limited wins, conflict
+         "A2,1,2026-03-01,C-1,TX,80.555,8.25,no,P9,",  # only the statewide one: tax on exempt
+         "A3,1,2026-03-01,C-2,TX,50,0,yes,,",          # half exempt
+         "A4,1,2026-03-01,C-3,TX,70,0,yes,,PO-7",      # single use for this PO
+         "A5,1,2026-03-01,C-3,TX,70,0,yes,,PO-8",      # single use for another PO: taxable
+         "A6,1,2026-03-01,C-4,TX,30,0,yes,,",          # no certificate at all
+         "A7,1,2025-03-01,C-1,TX,30,0,no,P1,",         # before the certificates took effect
+         "A8,1,2026-03-01,C-1,OK,12.345,0,yes,,")      # no certificate in the state
+
+
+def _sales_with_certificates(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    make_cert(db, company_id, "C-1", certificate_number="ALL")
+    make_cert(db, company_id, "C-1", certificate_number="P1-ONLY", product_codes=("P1",))
+    make_cert(db, company_id, "C-2", certificate_number="HALF", exempt_percent=Decimal(50))
+    make_cert(db, company_id, "C-3", certificate_number="ONCE", certificate_type="single_use", po_number="PO-7")
+    import_lines(db, company_id, tmp_path, *SALES)
+
+
+def test_bulk_run_stores_exactly_what_the_engine_decides(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The bulk path (driver tuples, lines without candidates decided without engine objects) gives
+    each line the determination the engine and the evidence snapshot give it one by one."""
+    from ecms_desktop.services.determination import determine
+    from ecms_desktop.services.determination_service import (
+        _LINE_COLS,
+        _TL,
+        _determination_row,
+        load_candidates,
+        sale_of,
+    )
+
+    _sales_with_certificates(db, company_id, tmp_path)
+    svc = DeterminationService(db)
+    summary = svc.run(company_id, workers=0)
+    stored = _stored(db)
+    assert summary.lines == len(SALES) == len(stored)
+    with db.reader() as s:
+        index = load_candidates(s, company_id)
+        lines = s.execute(select(*_LINE_COLS).where(_TL.c.company_id == company_id)).all()
+    expected = {}
+    for r in lines:
+        result = determine(sale_of(r), index.get((r.customer_key, r.ship_to_state), ()))
+        row = _determination_row(r.id, company_id, result, svc.rules_version, r.exempt_claimed, r.tax_collected,
+                                 "determine", dt.datetime.now(dt.UTC), r.ship_to_state)
+        expected[r.id] = {k: row[k] for k in stored[r.id]}
+    assert stored == expected
+    by_invoice = {r.invoice_number: r for r in svc.iter_results(company_id)}
+    assert by_invoice["A1"].certificate_number == "P1-ONLY" and by_invoice["A1"].conflict
+    assert by_invoice["A2"].exposure_kind == "tax_on_exempt" and by_invoice["A2"].exposure_amount == Decimal("8.25")
+    assert by_invoice["A3"].exempt_amount == Decimal("25.00") and by_invoice["A3"].taxable_amount == Decimal("25.00")
+    assert by_invoice["A4"].certificate_number == "ONCE" and not by_invoice["A5"].exempt
+    assert by_invoice["A6"].explanation == {"summary": "taxable: customer has no certificate for TX", "candidates": []}
+    assert by_invoice["A8"].taxable_amount == Decimal("12.35") and by_invoice["A8"].exposure_kind == "unsupported_claim"
+
+
+def test_a_run_with_a_worker_process_decides_the_same(db, company_id, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from ecms_desktop.services import determination_service
+
+    _sales_with_certificates(db, company_id, tmp_path)
+    svc = DeterminationService(db)
+    svc.run(company_id, workers=0)
+    alone = _stored(db)
+    with db.transaction() as s:
+        s.execute(Determination.__table__.delete())
+    monkeypatch.setattr(determination_service, "_PARALLEL_MIN_BATCH", 1)
+    summary = svc.run(company_id, workers=1, batch=3)  # several batches, each split with the worker
+    assert summary.lines == len(SALES)
+    assert _stored(db) == alone
+
+
+def test_a_second_run_only_decides_new_lines_even_below_the_last_determined_one(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Lines above the highest determined id are read without the anti-join; lines below it with it."""
+    import_lines(db, company_id, tmp_path, "B1,1,2026-03-01,C-1,TX,10,0,yes,,", "B2,1,2026-03-01,C-1,TX,10,0,yes,,")
+    svc = DeterminationService(db)
+    assert svc.run(company_id, workers=0).lines == 2
+    with db.transaction() as s:  # forget the first line's determination: it lies below the last determined id
+        first = min(_stored(db))
+        s.execute(Determination.__table__.delete().where(Determination.transaction_line_id == first))
+    import_lines(db, company_id, tmp_path, "B1,1,2026-03-01,C-1,TX,10,0,yes,,", "B2,1,2026-03-01,C-1,TX,10,0,yes,,",
+                 "B3,1,2026-03-01,C-1,TX,10,0,yes,,")
+    assert svc.run(company_id, workers=0, batch=1).lines == 2  # B1 again and the new B3, not B2
+    assert len(_stored(db)) == 3

@@ -53,6 +53,7 @@ from ecms_desktop.views.database_dialog import (
 )
 from ecms_desktop.views.error_presenter import present_error
 from ecms_desktop.views.filter_bar import FilterBar, Filters
+from ecms_desktop.views.findings_panel import blocked_message, confirm_warnings
 from ecms_desktop.views.help_overlay import HelpOverlay, shortcuts_of_menus
 from ecms_desktop.views.status_badge_delegate import StatusBadgeDelegate
 from ecms_desktop.views.status_strip import StatusStrip
@@ -98,6 +99,13 @@ class MainWindow(QMainWindow):
     selection_ready = Signal()
     #: A document intake finished (IntakeResult).
     intake_finished = Signal(object)
+    #: Returned renewal forms were read back (a list of ReturnedItem).
+    returned_forms_received = Signal(object)
+    #: A window or dialog of another feature was opened (the widget).
+    tool_opened = Signal(object)
+    #: Validate now / Validate all / Verify permit finished (the service's result).
+    validation_finished = Signal(object)
+    permit_verified = Signal(object)
     #: Counts per status arrived.
     counts_updated = Signal(object)
     #: A certificate asked for with request_select cannot be shown (the message).
@@ -126,11 +134,14 @@ class MainWindow(QMainWindow):
         self.filters = Filters()
         self.current_detail: Any = None
         self.last_intake_result: Any = None
+        self.last_returned_items: Any = None
         self._detail_generation = 0
         self._grid_announced = False
         self._pending_select: int | None = None
         self._closing = False
         self.review_window: Any = None
+        self.tools: dict[str, Any] = {}
+        self._ack_dialog: Any = None
 
         self._build_grid()
         self._build_right()
@@ -191,12 +202,15 @@ class MainWindow(QMainWindow):
             self.viewer = self._placeholder("The document viewer is not available.", problem)
         if form_cls is not None:
             try:
-                self.form = form_cls(self.db, self.rules, self)
+                self.form = form_cls(self.db, self.rules, self, runner=self.runner)
+                self.form.set_as_of(self.as_of)
             except Exception as exc:
                 log.exception("certificate form failed to start")
                 self.form = self._placeholder("The certificate form is not available.", str(exc))
             else:
                 self.form.saved.connect(self._on_form_saved)
+                self.form.findings_changed.connect(self._on_form_findings_changed)
+                self.form.approve_requested.connect(self.approve_selected)
                 if hasattr(self.form, "archive_requested"):
                     self.form.archive_requested.connect(self._on_form_archive_requested)
         else:
@@ -305,6 +319,21 @@ class MainWindow(QMainWindow):
         self.act_review = a("Review &queue", self.open_review_queue, "Ctrl+R", name="actReviewQueue",
                             tip="Walk the pending certificates one by one")
         self.act_shortcuts = a("&Keyboard shortcuts", self.show_shortcuts, ["F1", "Ctrl+/"], name="actShortcuts")
+        self.act_validate = a("&Validate now", self.validate_selected, "Ctrl+Shift+V", name="actValidate",
+                              tip="Check the selected certificate against its states' rules and keep the result")
+        self.act_validate_all = a("Validate a&ll…", self.validate_all, None, name="actValidateAll",
+                                  tip="Check every certificate of the company (with progress and Cancel)")
+        self.act_verify_permit = a("&Verify permit", self.verify_permit_selected, "Ctrl+Shift+P",
+                                   name="actVerifyPermit",
+                                   tip="Check the purchaser's permit numbers with the states' registries")
+        self.act_renewals = a("&Renewal center…", self.open_renewal_center, "Ctrl+Shift+N", name="actRenewalCenter",
+                              tip="Plan, preview and send renewal requests")
+        self.act_exposure = a("&Exposure report…", self.open_exposure_report, "Ctrl+Shift+E", name="actExposure",
+                              tip="Exempt sales without a covering certificate, by state, period and customer")
+        self.act_reprocess = a("Re&process certificate…", self.open_reprocess_dialog, None, name="actReprocess",
+                               tip="Apply the selected certificate to its customer's sales in a date range")
+        self.act_audit_pack = a("&Audit pack…", self.open_audit_pack_dialog, "Ctrl+Shift+K", name="actAuditPack",
+                                tip="Build the documentation an auditor asked for: workbook, PDF book, files")
 
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
@@ -314,6 +343,8 @@ class MainWindow(QMainWindow):
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         file_menu.addSeparator()
         file_menu.addActions([self.act_import_docs, self.act_attach_docs, self.act_import_certs])
+        file_menu.addSeparator()
+        file_menu.addAction(self.act_audit_pack)
         file_menu.addSeparator()
         file_menu.addAction(self.act_settings)
         file_menu.addSeparator()
@@ -328,10 +359,16 @@ class MainWindow(QMainWindow):
         cert_menu = bar.addMenu("&Certificate")
         cert_menu.addActions([self.act_approve, self.act_reject, self.act_archive, self.act_unarchive])
         cert_menu.addSeparator()
+        cert_menu.addActions([self.act_validate, self.act_validate_all, self.act_verify_permit])
+        cert_menu.addSeparator()
         cert_menu.addAction(self.act_review)
+        renewals_menu = bar.addMenu("Re&newals")
+        renewals_menu.addAction(self.act_renewals)
+        tx_menu = bar.addMenu("&Transactions")
+        tx_menu.addActions([self.act_exposure, self.act_reprocess])
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.act_shortcuts)
-        self.menus = [file_menu, edit_menu, view_menu, cert_menu, help_menu]
+        self.menus = [file_menu, edit_menu, view_menu, cert_menu, renewals_menu, tx_menu, help_menu]
 
         tb = QToolBar("Main", self)
         tb.setObjectName("mainToolbar")
@@ -798,10 +835,30 @@ class MainWindow(QMainWindow):
         self.act_attach_docs.setEnabled(has_db and detail is not None)
         self.act_settings.setEnabled(has_db)
         self.act_review.setEnabled(has_db)
-        self.act_approve.setEnabled(state in ("pending", "rejected"))
+        blocked = self._approval_findings_blocking()
+        self.act_approve.setEnabled(state in ("pending", "rejected") and not blocked)
+        tip = "Approve (Ctrl+Return)"
+        if blocked and detail is not None:
+            tip += " - not available now: " + blocked_message(detail.id, self.form.engine_findings)
+        self.act_approve.setToolTip(tip)
         self.act_reject.setEnabled(state in ("pending", "approved"))
         self.act_archive.setEnabled(state in ("pending", "approved", "rejected"))
         self.act_unarchive.setEnabled(state == "archived")
+        has_company = has_db and self.company_id is not None
+        for act in (self.act_validate, self.act_verify_permit, self.act_reprocess):
+            act.setEnabled(has_db and detail is not None)
+        for act in (self.act_validate_all, self.act_renewals, self.act_exposure, self.act_audit_pack):
+            act.setEnabled(has_company)
+
+    def _approval_findings_blocking(self) -> bool:
+        """Errors in the validation of the certificate shown in the form block Approve."""
+        detail = self.current_detail
+        form_detail = getattr(self.form, "detail", None)
+        return (detail is not None and form_detail is not None and form_detail.id == detail.id
+                and bool(getattr(self.form, "has_errors", False)))
+
+    def _on_form_findings_changed(self, _findings: Any) -> None:
+        self._update_actions()
 
     def _review(self, verb: str, call: Callable[[Any, int, int, str], Any], *, needs_reason: bool) -> None:
         detail, db = self.current_detail, self.db
@@ -827,19 +884,61 @@ class MainWindow(QMainWindow):
         def done(new_detail: Any) -> None:
             self.model.reload_rows([new_detail.id])
             self.refresh_counts()
-            if self.selected_certificate_id() == new_detail.id:
+            if self.current_detail is not None and self.current_detail.id == new_detail.id:
                 self.current_detail = new_detail
                 if self._has_form():
                     self.form.load(new_detail)
             self._update_actions()
             self.statusBar().showMessage(f"Certificate {new_detail.id}: {new_detail.status.label}.", 4000)
 
-        self.runner.run(work, on_done=done, on_error=self._on_background_error)
+        def failed(error: BaseException) -> None:
+            self._on_background_error(error)
+            if self._has_form() and getattr(self.form, "detail", None) is not None:
+                self.form.load_checks()  # e.g. refused by the validation: show what it found
+
+        self.runner.run(work, on_done=done, on_error=failed)
 
     def approve_selected(self) -> None:
+        """Approve the selected certificate: refused while its validation shows errors; with warnings,
+        list them and approve only after the reviewer acknowledges them (with an optional note)."""
+        detail = self.current_detail
+        if detail is None or self.db is None or self._ack_dialog is not None:
+            return
+        if self._has_form() and getattr(self.form, "detail", None) is not None and self.form.detail.id == detail.id:
+            if self.form.is_dirty():
+                present_error(self, ValidationError(f"Certificate {detail.id} has edits that are not saved: save "
+                                                    "or revert them before approving."))
+                return
+            findings = list(self.form.engine_findings)
+        else:
+            from ecms_desktop.services.validation_service import ValidationService
+
+            findings = ValidationService(self.db, self.rules).evaluate(detail, self.as_of)  # pure, fast
+        if any(f.severity == "error" for f in findings):
+            self.statusBar().showMessage(blocked_message(detail.id, findings), 8000)
+            self._update_actions()
+            return
         as_of = self.as_of
-        self._review("Approve", lambda svc, cid, ver, _reason: svc.approve(cid, expected_version=ver, as_of=as_of),
-                     needs_reason=False)
+
+        def confirmed(acknowledge: bool, note: str) -> None:
+            self._ack_dialog = None
+            if self.current_detail is None or self.current_detail.id != detail.id:
+                return
+            self._review("Approve", lambda svc, cid, ver, _reason: svc.approve(
+                cid, expected_version=ver, as_of=as_of, acknowledge_warnings=acknowledge, note=note),
+                needs_reason=False)
+
+        warnings = [f for f in findings if f.severity == "warning"]
+        labels = self.form.findings_panel.model._labels if hasattr(self.form, "findings_panel") else None
+        self._ack_dialog = confirm_warnings(self, warnings, f"Approve certificate {detail.id} with warnings",
+                                            confirmed, labels)
+        if self._ack_dialog is not None:
+            self._ack_dialog.rejected.connect(lambda: setattr(self, "_ack_dialog", None))
+
+    @property
+    def acknowledge_dialog(self) -> Any:
+        """The warnings dialog currently open, if any."""
+        return self._ack_dialog
 
     def reject_selected(self) -> None:
         as_of = self.as_of
@@ -872,6 +971,161 @@ class MainWindow(QMainWindow):
         if hasattr(self.review_window, "destroyed"):
             self.review_window.destroyed.connect(lambda *_: self.refresh())
         self.review_window.show()
+
+    # ------------------------------------------------------------------ validation and permits
+
+    def validate_selected(self) -> None:
+        """Validate the selected certificate now and keep the run (with its audit event)."""
+        detail, db, rules, as_of = self.current_detail, self.db, self.rules, self.as_of
+        if detail is None or db is None:
+            return
+
+        def work(_p: Any, _c: Any) -> Any:
+            from ecms_desktop.services.validation_service import ValidationService
+
+            return ValidationService(db, rules).validate(detail.id, as_of=as_of)
+
+        def done(result: Any) -> None:
+            if self._has_form() and hasattr(self.form, "set_stored_result"):
+                self.form.set_stored_result(result)
+            self.statusBar().showMessage(
+                f"Certificate {result.certificate_id} validated: {len(result.errors)} errors, "
+                f"{len(result.warnings)} warnings (rules pack {result.rules_version}).", 8000)
+            self.validation_finished.emit(result)
+
+        self.runner.run(work, on_done=done, on_error=self._on_background_error, title="Validating", parent=self)
+
+    def validate_all(self) -> None:
+        """Validate every certificate of the company, in batches, with progress and Cancel."""
+        db, rules, as_of, company_id = self.db, self.rules, self.as_of, self.company_id
+        if db is None or company_id is None:
+            return
+
+        def work(progress: Any, cancel: Any) -> Any:
+            from ecms_desktop.services.validation_service import ValidationService
+
+            return ValidationService(db, rules).validate_many(None, as_of=as_of, company_id=company_id,
+                                                              progress=progress, cancel=cancel, collect=False)
+
+        def done(result: Any) -> None:
+            self.statusBar().showMessage(
+                f"{result.validated:,} certificates validated: {result.with_errors:,} with errors, "
+                f"{result.with_warnings:,} with warnings.", 15000)
+            if self.current_detail is not None and self._has_form():
+                self.form.load_checks()
+            self.validation_finished.emit(result)
+
+        def failed(error: BaseException) -> None:
+            from ecms_desktop.errors import Cancelled
+
+            if isinstance(error, Cancelled):
+                self.statusBar().showMessage(str(error), 15000)
+            else:
+                self._on_background_error(error)
+
+        self.runner.run(work, on_done=done, on_error=failed, title="Validating all certificates", parent=self)
+
+    def verify_permit_selected(self) -> None:
+        """Check the selected certificate's permit numbers with each state's verifier (recorded)."""
+        detail, db, rules, as_of = self.current_detail, self.db, self.rules, self.as_of
+        if detail is None or db is None:
+            return
+
+        def work(_p: Any, _c: Any) -> Any:
+            from ecms_desktop.services.permit_service import PermitService
+
+            return PermitService(db, rules).verify(detail.id, as_of=as_of)
+
+        def done(checks: Any) -> None:
+            if self._has_form() and hasattr(self.form, "load_checks"):
+                self.form.load_checks()
+            text = "; ".join(f"{c.state} {c.number_checked}: {c.result.replace('_', ' ')} ({c.source})"
+                             for c in checks)
+            self.statusBar().showMessage(f"Permit check recorded - {text}.", 15000)
+            self.permit_verified.emit(checks)
+
+        self.runner.run(work, on_done=done, on_error=self._on_background_error, title="Verifying permits",
+                        parent=self)
+
+    # ------------------------------------------------------------------ other windows
+
+    def _show_tool(self, key: str, widget: Any) -> Any:
+        old = self.tools.get(key)
+        if old is not None:
+            try:
+                old.close()
+                old.deleteLater()
+            except RuntimeError:  # already deleted by Qt
+                pass
+        self.tools[key] = widget
+        widget.show()
+        widget.raise_()
+        self.tool_opened.emit(widget)
+        return widget
+
+    def open_renewal_center(self) -> None:
+        """Renewals > Renewal center: the plan as of the desk's date, previews, sending."""
+        if self.db is None or self.company_id is None:
+            return
+        from ecms_desktop.services.renewal_service import RenewalService
+        from ecms_desktop.views.renewal_center import RenewalCenterDialog
+
+        dialog = RenewalCenterDialog(RenewalService(self.db, self.rules), self.company_id, self.as_of,
+                                     runner=self.runner, parent=self)
+        dialog.setObjectName("renewalCenter")
+        dialog.batch_sent.connect(lambda _r: self.refresh())
+        self._show_tool("renewals", dialog)
+
+    def open_exposure_report(self) -> None:
+        """Transactions > Exposure report, for the year to the desk's date."""
+        if self.db is None or self.company_id is None:
+            return
+        from ecms_desktop.views.exposure_view import ExposureView
+
+        view = ExposureView(self.db, self.company_id, runner=self.runner,
+                            date_from=self.as_of.replace(month=1, day=1), date_to=self.as_of, parent=self)
+        view.setObjectName("exposureView")
+        view.setWindowFlag(Qt.WindowType.Window, True)
+        view.setWindowTitle("Exposure report")
+        view.resize(1100, 720)
+        self._show_tool("exposure", view)
+        view.refresh()
+
+    def open_reprocess_dialog(self) -> None:
+        """Transactions > Reprocess certificate: the selected certificate over a date range."""
+        detail = self.current_detail
+        if self.db is None or detail is None:
+            return
+        from ecms_desktop.views.reprocess_dialog import ReprocessDialog
+
+        dialog = ReprocessDialog(self.db, detail.id, as_of=self.as_of, runner=self.runner,
+                                 date_from=self.as_of.replace(month=1, day=1), date_to=self.as_of, parent=self)
+        dialog.setObjectName("reprocessDialog")
+        dialog.reprocessed.connect(lambda _r: self.refresh())
+        self._show_tool("reprocess", dialog)
+
+    def open_audit_pack_dialog(self) -> None:
+        """File > Audit pack: the choices are read off the GUI thread, then the dialog opens."""
+        db, rules = self.db, self.rules
+        if db is None:
+            return
+        from ecms_desktop.services.audit_pack_service import AuditPackService
+
+        service = AuditPackService(db, rules)
+
+        def done(choices: Any) -> None:
+            from ecms_desktop.views.audit_pack_dialog import AuditPackDialog
+
+            folder = self.settings.value("dirs/audit_pack")
+            dialog = AuditPackDialog(service, self.runner, today=self.as_of, parent=self, choices=choices,
+                                     default_folder=Path(str(folder)) if folder else None)
+            dialog.setObjectName("auditPackDialog")
+            index = dialog.company.findData(self.company_id)
+            if index >= 0:
+                dialog.company.setCurrentIndex(index)
+            self._show_tool("audit_pack", dialog)
+
+        self.runner.run(lambda _p, _c: service.choices(), on_done=done, on_error=self._on_background_error)
 
     # ------------------------------------------------------------------ intake and import
 
@@ -925,7 +1179,10 @@ class MainWindow(QMainWindow):
             self.receive_files([Path(p) for p in paths], attach_to=self.current_detail.id)
 
     def receive_files(self, paths: Sequence[Path], *, attach_to: int | None = None) -> None:
-        """Store files through the intake service (off the GUI thread, with progress and Cancel)."""
+        """Store files off the GUI thread, with progress and Cancel: returned renewal forms (a PDF
+        carrying a request token, or an .eml) go to the returned-forms service, which matches them to
+        their request; other files to the intake service (new pending certificates, or attached to
+        ``attach_to``)."""
         db, company_id = self.db, self.company_id
         if db is None:
             return
@@ -933,29 +1190,54 @@ class MainWindow(QMainWindow):
             present_error(self, ValidationError("There is no company yet: add one in Settings > Companies "
                                                 "before receiving documents."))
             return
-        rules = self.rules
+        rules, as_of = self.rules, self.as_of
 
-        def work(progress: Any, cancel: Any) -> Any:
+        def work(progress: Any, cancel: Any) -> tuple[Any, Any]:
             from ecms_desktop.services.intake_service import IntakeService
+            from ecms_desktop.services.returned_forms import ReturnedFormsService
 
-            return IntakeService(db, rules).receive_files(list(paths), company_id, attach_to=attach_to,
-                                                          progress=progress, cancel=cancel)
+            returned = [p for p in paths if is_returned_form(p, rules)]
+            plain = [p for p in paths if p not in returned]
+            intake = (IntakeService(db, rules).receive_files(plain, company_id, attach_to=attach_to,
+                                                             progress=progress, cancel=cancel)
+                      if plain else None)
+            items = (ReturnedFormsService(db, rules).intake(returned, company_id, as_of=as_of, progress=progress,
+                                                             cancel=cancel)
+                     if returned else None)
+            return intake, items
 
-        def done(result: Any) -> None:
-            self.last_intake_result = result
-            self.statusBar().showMessage(f"Documents: {result.summary()}.", 8000)
+        def done(outcome: tuple[Any, Any]) -> None:
+            result, returned = outcome
+            messages = []
+            if result is not None:
+                self.last_intake_result = result
+                messages.append(f"Documents: {result.summary()}")
+            if returned is not None:
+                self.last_returned_items = returned
+                answered = sum(i.outcome in ("answered", "attached") for i in returned)
+                messages.append(f"Returned forms: {answered} matched to their request, "
+                                f"{len(returned) - answered} not matched")
+            self.statusBar().showMessage(". ".join(messages) + ".", 8000)
             self.refresh()
             if attach_to is not None and self.selected_certificate_id() == attach_to:
                 self.load_detail(attach_to)
-            if result.duplicates or result.refused:
-                box = QMessageBox(QMessageBox.Icon.Information, "Documents received",
-                                  f"{result.summary()}.", QMessageBox.StandardButton.Ok, self)
+            details = []
+            if result is not None and (result.duplicates or result.refused):
+                details += [item.message for item in result.items if item.outcome != "stored"]
+            if returned:
+                details += [item.message for item in returned]
+            if details:
+                box = QMessageBox(QMessageBox.Icon.Information, "Documents received", ". ".join(messages) + ".",
+                                  QMessageBox.StandardButton.Ok, self)
                 box.setObjectName("intakeReport")
-                box.setDetailedText("\n".join(item.message for item in result.items))
-                box.setInformativeText("\n".join(item.message for item in result.items
-                                                 if item.outcome != "stored")[:1500])
-                box.open()
-            self.intake_finished.emit(result)
+                box.setDetailedText("\n".join(details))
+                box.setInformativeText("\n".join(details)[:1500])
+                if self.interactive:
+                    box.open()
+            if result is not None:
+                self.intake_finished.emit(result)
+            if returned is not None:
+                self.returned_forms_received.emit(returned)
 
         self.runner.run(work, on_done=done, on_error=self._on_background_error,
                         title=f"Receiving {len(paths)} document{'s' if len(paths) != 1 else ''}", parent=self)
@@ -1039,8 +1321,46 @@ class MainWindow(QMainWindow):
             self.db.dispose()
 
 
+#: Largest file read in the GUI process to look for a request token (returned forms are small).
+_TOKEN_SCAN_LIMIT = 25 * 1024 * 1024
+
+
+def is_returned_form(path: Path, rules: RulesPack) -> bool:
+    """Whether a dropped file is a returned renewal form: an e-mail (matched to its request by the
+    token in its subject or attachments, else by its sender), or a PDF carrying a request token (the
+    hidden form field or the metadata we put in every request packet). Runs off the GUI thread."""
+    from ecms_desktop.services.request_packet import TOKEN_FIELD
+
+    suffix = path.suffix.lower()
+    if suffix == ".eml":
+        return True
+    if suffix != ".pdf":
+        return False
+    try:
+        if path.stat().st_size > _TOKEN_SCAN_LIMIT:
+            return False
+        data = path.read_bytes()
+    except OSError:
+        return False  # the intake service reports the unreadable file
+    if TOKEN_FIELD.encode() in data or b"ecms-request-token=" in data:
+        return True
+    if b"/ObjStm" not in data:
+        return False  # everything is in plain sight: no token
+    # Compressed object streams (a form saved again by a PDF reader): probe the file in the sandbox
+    # first (hostile files stay out of this process), then read its fields.
+    from ecms_desktop.errors import EcmsError
+    from ecms_desktop.services.document_service import check_bytes
+    from ecms_desktop.services.request_packet import read_form
+
+    try:
+        check_bytes(data, path.name)
+        return read_form(data, rules).token is not None
+    except (EcmsError, ValueError, RuntimeError):
+        return False
+
+
 def _local_files(urls: Sequence[QUrl]) -> list[Path]:
     return [Path(u.toLocalFile()) for u in urls if u.isLocalFile() and u.toLocalFile()]
 
 
-__all__ = ["MainWindow", "ui_settings"]
+__all__ = ["MainWindow", "is_returned_form", "ui_settings"]

@@ -204,3 +204,151 @@ def test_shortcuts_overlay_lists_menu_shortcuts(qtbot, window) -> None:  # type:
     assert "Approve" in entries and "Review queue" in entries and "Reject" in entries
     qtbot.keyClick(overlay, Qt.Key.Key_Escape)
     assert not overlay.isVisible()
+
+
+# --------------------------------------------------------------------------- integration of the other features
+
+
+def _select(qtbot, window: MainWindow, cert_id: int) -> None:  # type: ignore[no-untyped-def]
+    window.refresh()
+    qtbot.waitUntil(lambda: window.model.position_of(cert_id) is not None, timeout=15000)
+    with qtbot.waitSignal(window.form.checks_loaded, timeout=15000):
+        assert window.select_certificate(cert_id)
+    assert window.current_detail.id == cert_id
+
+
+def test_approve_is_disabled_while_errors_remain_and_warnings_are_acknowledged(
+        qtbot, window, db, company_id) -> None:  # type: ignore[no-untyped-def]
+    from ecms_desktop.services.validation_service import ValidationService
+    from tests.services.factories import make_certificate
+
+    broken = make_certificate(db, company_id, customer="W-1", name="Unsigned Co", approve=False,
+                              signer_title="")
+    warned = make_certificate(db, company_id, customer="W-2", name="Warned Holdings", approve=False,
+                              purchaser_name="Warned Holdings Group International")
+    _select(qtbot, window, broken.id)
+    assert window.form.has_errors and not window.act_approve.isEnabled()
+    assert "cannot be approved" in window.act_approve.toolTip()
+    window.approve_selected()  # called anyway (e.g. from a script): refused with the reason
+    assert "cannot be approved" in window.statusBar().currentMessage()
+    assert window.acknowledge_dialog is None
+
+    _select(qtbot, window, warned.id)
+    assert not window.form.has_errors and window.form.warnings, window.form.engine_findings
+    assert window.act_approve.isEnabled()
+    window.act_approve.trigger()
+    qtbot.waitUntil(lambda: window.acknowledge_dialog is not None and window.acknowledge_dialog.isVisible(),
+                    timeout=5000)
+    dlg = window.acknowledge_dialog
+    assert dlg.model.rowCount() == len(window.form.warnings)
+    dlg.note_edit.setPlainText("Same business, longer name")
+    dlg.ok_button.click()
+    from PySide6.QtWidgets import QMessageBox
+
+    def approved() -> bool:
+        box = window.findChild(QMessageBox, "errorBox")
+        assert box is None or not box.isVisible(), box.text()
+        return window.current_detail.review_state == "approved"
+
+    qtbot.waitUntil(approved, timeout=20000)
+    latest = ValidationService(db).latest(warned.id)
+    assert latest is not None and latest.acknowledged is not None
+
+
+def test_menus_open_the_other_features_with_the_database_and_date(qtbot, window, db, company_id) -> None:  # type: ignore[no-untyped-def]
+    from ecms_desktop.views.audit_pack_dialog import AuditPackDialog
+    from ecms_desktop.views.exposure_view import ExposureView
+    from ecms_desktop.views.renewal_center import RenewalCenterDialog
+    from ecms_desktop.views.reprocess_dialog import ReprocessDialog
+
+    titles = {m.title().replace("&", ""): [a.text().replace("&", "") for a in m.actions()] for m in window.menus}
+    assert "Renewal center…" in titles["Renewals"]
+    assert titles["Transactions"] == ["Exposure report…", "Reprocess certificate…"]
+    assert "Audit pack…" in titles["File"]
+    assert {"Validate now", "Validate all…", "Verify permit"} <= set(titles["Certificate"])
+
+    with qtbot.waitSignal(window.tool_opened, timeout=10000) as b:
+        window.act_renewals.trigger()
+    renewals = b.args[0]
+    assert isinstance(renewals, RenewalCenterDialog) and renewals.as_of() == AS_OF
+    assert renewals.company_id == company_id and renewals.service.db is db
+    qtbot.waitSignal(renewals.plan_loaded, timeout=20000, raising=False)
+
+    with qtbot.waitSignal(window.tool_opened, timeout=10000) as b:
+        window.act_exposure.trigger()
+    exposure = b.args[0]
+    assert isinstance(exposure, ExposureView) and exposure.db is db
+    assert exposure.to_edit.date().toPython() == AS_OF
+    qtbot.waitUntil(lambda: exposure.report is not None, timeout=20000)
+
+    with qtbot.waitSignal(window.tool_opened, timeout=10000) as b:
+        window.act_audit_pack.trigger()
+    pack = b.args[0]
+    assert isinstance(pack, AuditPackDialog) and pack.company.currentData() == company_id
+
+    cert_id = window.model.certificate_id(0)
+    _select(qtbot, window, cert_id)
+    with qtbot.waitSignal(window.tool_opened, timeout=10000) as b:
+        window.act_reprocess.trigger()
+    assert isinstance(b.args[0], ReprocessDialog)
+    for w in list(window.tools.values()):
+        w.close()
+
+
+def test_validate_now_validate_all_and_verify_permit(qtbot, window, db, company_id) -> None:  # type: ignore[no-untyped-def]
+    from ecms_desktop.services.permit_service import PermitService
+    from ecms_desktop.services.validation_service import ValidationService
+    from tests.services.factories import make_certificate
+
+    cert = make_certificate(db, company_id, customer="V-1", name="Verify Me Inc", approve=False)
+    _select(qtbot, window, cert.id)
+    runs_before = len(ValidationService(db).history(cert.id))
+    with qtbot.waitSignal(window.validation_finished, timeout=20000) as b:
+        window.act_validate.trigger()
+    assert b.args[0].certificate_id == cert.id and b.args[0].trigger == "on_demand"
+    assert len(ValidationService(db).history(cert.id)) == runs_before + 1
+    assert window.form.stored_result.run_id == b.args[0].run_id
+
+    with qtbot.waitSignal(window.validation_finished, timeout=60000) as b:
+        window.act_validate_all.trigger()
+    with db.reader() as s:
+        n = s.execute(select(func.count()).select_from(Certificate).where(Certificate.company_id == company_id)
+                      ).scalar_one()
+    assert b.args[0].validated == n
+    assert "validated" in window.statusBar().currentMessage()
+
+    with qtbot.waitSignal(window.permit_verified, timeout=20000) as b:
+        window.act_verify_permit.trigger()
+    assert [c.state for c in b.args[0]] == ["TX"]
+    assert PermitService(db).latest_checks(cert.id)["TX"].id == b.args[0][0].id
+    qtbot.waitUntil(lambda: "TX" in window.form.permit_checks, timeout=10000)
+
+
+def test_drop_a_returned_renewal_form_matches_its_request(qtbot, window, db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from ecms_desktop.models.renewal import RenewalRequest
+    from ecms_desktop.services.renewal_service import RenewalService
+    from ecms_desktop.views.main_window import is_returned_form
+    from tests.services.test_renewal_plan import DAY0, RULES
+    from tests.services.test_renewal_plan import make_cert as make_renewal_cert
+    from tests.services.test_request_packet import customer_fills
+    from tests.services.test_returned_forms import _sent_form
+
+    old = make_renewal_cert(db, company_id, "R-1", DAY0 + dt.timedelta(days=20))
+    RenewalService(db, RULES).run(company_id, DAY0, send=False)
+    token, form, _to = _sent_form(db, old)
+    filled = customer_fills(form, {"signer_name": "Dana Buyer", "signer_title": "Owner",
+                                   "signed_date": "2026-01-20", "property_description": "Tools"})
+    returned = tmp_path / "returned.pdf"
+    returned.write_bytes(filled)
+    plain = make_pdf(tmp_path / "scan.pdf", "a plain scan")
+    assert is_returned_form(returned, RULES) and not is_returned_form(plain, RULES)
+    with qtbot.waitSignals([window.returned_forms_received, window.intake_finished], timeout=60000):
+        drop(window, [returned, plain], window.table.viewport())
+    items = window.last_returned_items
+    assert [i.outcome for i in items] == ["answered"] and items[0].token == token
+    assert [i.outcome.value for i in window.last_intake_result.items] == ["stored"]  # the scan went to intake
+    with db.reader() as s:
+        req = s.execute(select(RenewalRequest).where(RenewalRequest.token == token)).scalar_one()
+        assert req.status == "answered" and req.result_certificate_id == items[0].certificate_id
+        new = s.get(Certificate, items[0].certificate_id)
+        assert new.review_state == "pending" and new.signer_name == "Dana Buyer"

@@ -106,3 +106,29 @@ def test_changing_a_line_in_a_filed_period_is_refused(db, company_id, tmp_path) 
         assert s.execute(select(func.count()).select_from(Determination)).scalar_one() == 2
         amounts = sorted(s.execute(select(TransactionLine.amount)).scalars())
     assert amounts == [Decimal("99.99"), Decimal("1250.50")]
+
+
+def _line_indexes(db) -> set[str]:  # type: ignore[no-untyped-def]
+    from sqlalchemy import inspect
+
+    with db.engine.connect() as conn:
+        return {ix["name"] for ix in inspect(conn).get_indexes("transaction_line")}
+
+
+def test_a_bulk_import_rebuilds_the_indexes_and_a_cancelled_one_keeps_them(db, company_id, tmp_path,  # type: ignore[no-untyped-def]
+                                                                           monkeypatch) -> None:
+    from ecms_desktop.errors import Cancelled
+    from ecms_desktop.services import transaction_import
+
+    wanted = {"ix_transaction_line_company_date", "ix_transaction_line_company_customer"}
+    assert wanted <= _line_indexes(db)
+    monkeypatch.setattr(transaction_import, "_REBUILD_MIN", 1)  # as for a large file
+    stages: list[str] = []
+    with pytest.raises(Cancelled):
+        TransactionImporter(db).import_file(write(tmp_path, *GOOD), company_id=company_id, cancel=lambda: bool(stages),
+                                            progress=lambda done, total, text: stages.append(text))
+    assert count(db) == 0 and wanted <= _line_indexes(db)
+    result = TransactionImporter(db).import_file(write(tmp_path, *GOOD), company_id=company_id)
+    assert result.inserted == 2 and wanted <= _line_indexes(db)
+    again = TransactionImporter(db).import_file(write(tmp_path, *GOOD), company_id=company_id)
+    assert (again.inserted, again.unchanged) == (0, 2)

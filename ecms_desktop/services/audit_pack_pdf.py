@@ -550,6 +550,8 @@ class _Stamper:
         self.font = self._object("<</Type/Font/Subtype/Type1/BaseFont/Helvetica/Encoding/WinAnsiEncoding>>")
         self.gstate = self._object("<</Type/ExtGState/ca 0.85/CA 0.85>>")
         self.push = self._object("<<>>", b"q\n")
+        self._done: set[tuple[int, str]] = set()
+        self._widths: dict[str, float] = {}
 
     def _object(self, source: str, stream: bytes | None = None) -> int:
         xref = self.doc.get_new_xref()
@@ -562,25 +564,40 @@ class _Stamper:
         doc = self.doc
         kind, value = doc.xref_get_key(page_xref, "Resources")
         holder, prefix = (_ref(value), "") if kind == "xref" else (page_xref, "Resources/")
+        if kind == "xref" and (holder, category) in self._done:
+            return
         kind, value = doc.xref_get_key(holder, prefix + category)
         if kind == "xref":
-            doc.xref_set_key(_ref(value), name, f"{xref} 0 R")
+            target = _ref(value)
+            if (target, name) not in self._done:  # a font dictionary shared by many pages: once
+                doc.xref_set_key(target, name, f"{xref} 0 R")
+                self._done.add((target, name))
         else:
             doc.xref_set_key(holder, f"{prefix}{category}/{name}", f"{xref} 0 R")
+        if not prefix:
+            self._done.add((holder, category))
+
+    def _width(self, text: str) -> float:
+        widths = self._widths
+        for ch in text:
+            if ch not in widths:
+                widths[ch] = pymupdf.get_text_length(ch, fontname="helv", fontsize=1)
+        return sum(widths[ch] for ch in text) * STAMP_FONT_SIZE
 
     def stamp(self, index: int, text: str, own: bool) -> None:
         """``own``: a page this program drew (centred label); otherwise a certificate's page (a
         small label with a white backing in the bottom-right margin, upright whatever its /Rotate)."""
         doc = self.doc
         fs = STAMP_FONT_SIZE
-        width = pymupdf.get_text_length(text, fontname="helv", fontsize=fs)
+        width = self._width(text)
         page = doc[index]
-        if not own and not page.is_wrapped:
-            page.wrap_contents()  # a customer's file with an unbalanced q/Q: balance it first
+        xref = page.xref
+        if not own:
+            page.wrap_contents()  # a customer's file with an unbalanced q/Q is balanced first
         rect = page.rect
-        box = doc.xref_get_key(page.xref, "CropBox")
+        box = doc.xref_get_key(xref, "CropBox")
         if box[0] != "array":
-            box = doc.xref_get_key(page.xref, "MediaBox")
+            box = doc.xref_get_key(xref, "MediaBox")
         try:
             x0c, _y0c, _x1c, y1c = (float(v) for v in box[1].strip("[]").split())
         except ValueError:
@@ -600,12 +617,12 @@ class _Stamper:
         ops.append(f"q BT /{_STAMP_FONT} {_num(fs)} Tf {_num(gray)} g {_num(m.a)} {_num(m.b)} {_num(-m.c)} "
                    f"{_num(-m.d)} {_num(origin.x)} {_num(origin.y)} Tm {_pdf_string(text)} Tj ET Q")
         stamp = self._object("<<>>", ("\n".join(ops) + "\n").encode("latin-1"))
-        kind, value = doc.xref_get_key(page.xref, "Contents")
+        kind, value = doc.xref_get_key(xref, "Contents")
         old = value.strip("[]") if kind in ("array", "xref") else ""
-        doc.xref_set_key(page.xref, "Contents", f"[{self.push} 0 R {old} {stamp} 0 R]")
-        self._resource(page.xref, "Font", _STAMP_FONT, self.font)
+        doc.xref_set_key(xref, "Contents", f"[{self.push} 0 R {old} {stamp} 0 R]")
+        self._resource(xref, "Font", _STAMP_FONT, self.font)
         if not own:
-            self._resource(page.xref, "ExtGState", _STAMP_GS, self.gstate)
+            self._resource(xref, "ExtGState", _STAMP_GS, self.gstate)
 
 
 def _pdf_date(when: dt.datetime) -> str:

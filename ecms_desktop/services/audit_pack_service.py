@@ -1199,8 +1199,7 @@ class AuditPackService:
             providers = list(self.providers) if self.providers is not None else default_providers()
             content.sections = [p.table(s, content) for p in providers]
             steps.tick("Writing the workbook…")
-            pdf_tables = write_workbook(work / WORKBOOK_NAME, content, cancel=cancel)
-            normalize_ooxml(work / WORKBOOK_NAME, when)
+            pdf_tables = write_workbook(work / WORKBOOK_NAME, content, cancel=cancel)  # dated ``when`` itself
             steps.tick("Workbook written", 5)
         # 3. the PDF book (reads the stored files from the pack folder, not the database)
         pdf = write_pdf(work / PDF_NAME, content, pdf_tables, files_root=work,

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QStackedWidget,
     QToolButton,
@@ -157,7 +158,7 @@ class DocumentViewer(QWidget):
         self.prev_button = tool("prevPage", "◀", "Previous page (PgUp)", self.previous_page)
         self.page_edit = QLineEdit()
         self.page_edit.setObjectName("pageNumber")
-        self.page_edit.setFixedWidth(44)
+        self.page_edit.setFixedWidth(36)
         self.page_edit.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.page_edit.setToolTip("Page number (type a number and press Enter)")
         self.page_edit.returnPressed.connect(self._on_page_edit_return)
@@ -166,24 +167,31 @@ class DocumentViewer(QWidget):
         self.page_total.setObjectName("pageTotal")
         bar.addWidget(self.page_total)
         self.next_button = tool("nextPage", "▶", "Next page (PgDown)", self.next_page)
-        bar.addSpacing(10)
+        bar.addSpacing(6)
         self.zoom_out_button = tool("zoomOut", "−", "Zoom out (Ctrl+-)", self.zoom_out)
         self.zoom_label = QLabel("100%")
         self.zoom_label.setObjectName("zoomLabel")
-        self.zoom_label.setMinimumWidth(42)
+        self.zoom_label.setMinimumWidth(38)
         self.zoom_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         bar.addWidget(self.zoom_label)
         self.zoom_in_button = tool("zoomIn", "+", "Zoom in (Ctrl+=)", self.zoom_in)
-        self.fit_width_button = tool("fitWidth", "Fit width", "Fit the page width (Ctrl+0)", self.fit_width)
-        self.fit_page_button = tool("fitPage", "Fit page", "Show the whole page", self.fit_page)
-        bar.addSpacing(10)
+        # Glyphs with tooltips keep the bar narrow: the viewer shares the window with the grid and the form.
+        self.fit_width_button = tool("fitWidth", "↔", "Fit width: the page as wide as the viewer (Ctrl+0)",
+                                     self.fit_width)
+        self.fit_page_button = tool("fitPage", "⤢", "Fit page: show the whole page", self.fit_page)
+        for b in (self.fit_width_button, self.fit_page_button):
+            b.setAccessibleName(b.toolTip().split(":")[0])
+        bar.addSpacing(6)
         self.rotate_left_button = tool("rotateLeft", "⟲", "Rotate left (Ctrl+[)", self.rotate_left)
         self.rotate_right_button = tool("rotateRight", "⟳", "Rotate right (Ctrl+])", self.rotate_right)
         bar.addStretch(1)
         self.name_label = QLabel("")
         self.name_label.setObjectName("documentName")
         self.name_label.setStyleSheet("color: palette(mid);")
-        bar.addWidget(self.name_label)
+        # The file name never widens the viewer: it is cut to the room left (full name in the tooltip).
+        self.name_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.name_label.setMinimumWidth(0)
+        bar.addWidget(self.name_label, 1)
 
         self.thumbs = QListWidget()
         self.thumbs.setObjectName("thumbnails")
@@ -312,6 +320,7 @@ class DocumentViewer(QWidget):
         self._doc_gen += 1
         self._doc = _Doc(bytes(data), sha256, name)
         self._page = 0
+        self._fit = "width"  # a new document opens at the viewer's width
         self._rotation = rotation % 360
         self._sizes.clear()
         self.thumbs.clear()

@@ -249,3 +249,25 @@ def test_every_bad_file_shows_a_page_or_a_message(qtbot, sandboxes, shared_dir, 
         v.show_document(good, sha256=sha(good), name="good.pdf")
     v.shutdown()
     v.runner.wait(10000)
+
+
+def test_compact_toolbar_and_fit_width_on_each_new_document(qtbot, viewer):
+    # The toolbar no longer forces a wide viewer: at 1440 px the grid, the viewer and the form fit.
+    assert viewer.minimumSizeHint().width() <= 400, viewer.minimumSizeHint()
+    long_name = "a-very-long-scanned-certificate-file-name-from-the-customer-portal-" * 3 + ".pdf"
+    show(qtbot, viewer, make_pdf(2), name=long_name)
+    assert viewer.minimumSizeHint().width() <= 400  # a long file name is cut, not widening the viewer
+    assert viewer.name_label.toolTip() == long_name
+    assert viewer.fit_width_button.toolTip().startswith("Fit width")
+    assert viewer.fit_mode == "width"
+    viewer.set_zoom(3.0)
+    qtbot.waitUntil(lambda: not viewer.busy, timeout=20000)
+    assert viewer.fit_mode is None and viewer.zoom == 3.0
+    # The next document opens at the viewer's width again, not at the zoom chosen for the last one.
+    show(qtbot, viewer, make_pdf(1), name="next.pdf")
+    qtbot.waitUntil(lambda: not viewer.busy, timeout=20000)
+    assert viewer.fit_mode == "width" and viewer.zoom < 3.0
+    first = viewer.zoom
+    viewer.fit_width()  # asking for fit width changes nothing: it was applied already
+    qtbot.waitUntil(lambda: not viewer.busy, timeout=20000)
+    assert abs(viewer.zoom - first) / first < 0.03

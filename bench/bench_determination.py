@@ -98,9 +98,13 @@ class Clock:
         c1 = os.times()
         self.wall = time.perf_counter() - self.t0
         self.cpu = (c1.user - self.c0.user) + (c1.system - self.c0.system)
+        #: CPU of worker processes that ended in the phase (the determination's worker).
+        self.child_cpu = (c1.children_user - self.c0.children_user) + (c1.children_system - self.c0.children_system)
+        self.cpu += self.child_cpu
 
     def __str__(self) -> str:
-        return f"{self.wall:.1f} s wall, {self.cpu:.1f} s CPU"
+        worker = f" of which {self.child_cpu:.1f} s in the worker" if self.child_cpu >= 0.05 else ""
+        return f"{self.wall:.1f} s wall, {self.cpu:.1f} s CPU{worker}"
 
 
 def read_baseline(db: Database, company_id: int, batch: int) -> int:

@@ -1,6 +1,7 @@
 """``ecms-desktop``: the review desk.
 
-    ecms-desktop [--db URL] [--select CERT_ID] [--as-of YYYY-MM-DD] [--view main|review]
+    ecms-desktop [--db URL] [--select CERT_ID] [--as-of YYYY-MM-DD]
+                 [--view main|review|settings|shortcuts|findings|renewals|exposure|audit-pack]
                  [--screenshot FILE.png] [--size WIDTHxHEIGHT] [--theme system|light|dark]
 
 Opens on the local database by default (``ECMS_DATABASE_URL`` or the SQLite file in the user data
@@ -47,15 +48,22 @@ def build_parser() -> argparse.ArgumentParser:
                    "else the local database in the user data folder)")
     p.add_argument("--select", metavar="CERT_ID", type=int, help="select this certificate on start")
     p.add_argument("--as-of", metavar="YYYY-MM-DD", type=_date, help="show statuses as of this date (default: today)")
-    p.add_argument("--view", choices=("main", "review", "settings", "shortcuts"), default="main",
-                   help="what to show: the main window, the review queue, or (for screenshots) the settings dialog "
-                   "or the shortcuts overlay")
+    p.add_argument("--view", choices=("main", "review", "settings", "shortcuts", "findings", "renewals", "exposure",
+                                      "audit-pack"), default="main",
+                   help="what to show: the main window, the review queue, or (for screenshots) the settings dialog, "
+                   "the shortcuts overlay, the selected certificate's form with its findings, the renewal center, "
+                   "the exposure report or the audit pack dialog")
     p.add_argument("--screenshot", metavar="FILE.png", type=Path, help="save a picture of the window and exit")
     p.add_argument("--size", metavar="WIDTHxHEIGHT", type=_size, help="window size, e.g. 1440x900")
     p.add_argument("--theme", choices=("system", "light", "dark"), help="appearance (default: as in Settings)")
     p.add_argument("--timeout", type=float, default=60.0, help="screenshot mode: seconds to wait for the window")
     p.add_argument("-v", "--verbose", action="store_true", help="log details to standard error")
     return p
+
+
+#: Screenshot views that open another feature's window from the main window (the action to call).
+_TOOL_VIEWS = {"renewals": "open_renewal_center", "exposure": "open_exposure_report",
+               "audit-pack": "open_audit_pack_dialog"}
 
 
 class _Screenshot:
@@ -67,7 +75,13 @@ class _Screenshot:
         self.app, self.window, self.args = app, window, args
         self.grid = self.counts = False
         self.selection = args.select is None
-        self.review_ready = args.view != "review"
+        self.review_ready = args.view not in ("review", *_TOOL_VIEWS)
+        # With --select, the form's stored validation run and permit checks are waited for too.
+        self.checks = args.select is None or not hasattr(window.form, "checks_loaded")
+        if not self.checks:
+            window.form.checks_loaded.connect(self._on_checks_loaded)
+        window.tool_opened.connect(self._on_tool_opened)
+        self.tool: Any = None
         self.done = False
         self.exit_code = 0
         window.database_opened.connect(self._on_database_opened)
@@ -104,17 +118,32 @@ class _Screenshot:
             self.window.open_settings()
         elif self.args.view == "shortcuts":
             self.window.show_shortcuts()
+        elif self.args.view in _TOOL_VIEWS:
+            getattr(self.window, _TOOL_VIEWS[self.args.view])()
         elif self.args.view == "review":
             self.window.open_review_queue()
             rw = self.window.review_window
             if rw is None:
                 self._on_failed("the review queue is not available")
                 return
-            signal = getattr(rw, "ready", None) or getattr(rw, "page_painted", None)
+            viewer = getattr(rw, "viewer", None)
+            signal = getattr(viewer, "page_painted", None) or getattr(rw, "certificate_shown", None)
             if signal is not None:
                 signal.connect(self._on_review_ready)
             else:
                 self._on_review_ready()
+        self._check()
+
+    def _on_tool_opened(self, widget: Any) -> None:
+        self.tool = widget
+        ready = getattr(widget, "preview_shown", None) or getattr(widget, "report_loaded", None)
+        if ready is not None:
+            ready.connect(self._on_review_ready)
+        else:
+            self._on_review_ready()
+
+    def _on_checks_loaded(self) -> None:
+        self.checks = True
         self._check()
 
     def _on_review_ready(self, *_args: Any) -> None:
@@ -126,8 +155,12 @@ class _Screenshot:
         self._check()
 
     def _check(self) -> None:
-        if self.grid and self.counts and self.selection and self.review_ready and not self.done:
+        if self.grid and self.counts and self.selection and self.review_ready and self.checks and not self.done:
             from PySide6.QtCore import QTimer
+
+            if getattr(self.window.viewer, "busy", False):  # a re-render after a layout change: wait for it
+                QTimer.singleShot(100, self._check)
+                return
 
             QTimer.singleShot(50, lambda: self._finish(save=True))  # let queued paints run
 
@@ -136,7 +169,8 @@ class _Screenshot:
             return
         waiting = [name for name, ok in (("grid rows", self.grid), ("status counts", self.counts),
                                          ("selected certificate", self.selection),
-                                         ("review queue", self.review_ready)) if not ok]
+                                         ("review queue or window", self.review_ready),
+                                         ("validation and permit checks", self.checks)) if not ok]
         print(f"ecms-desktop: window not ready after {self.args.timeout:.0f} s (waiting for "
               f"{', '.join(waiting)}); saving the picture anyway", file=sys.stderr)
         self.exit_code = 2
@@ -153,6 +187,10 @@ class _Screenshot:
                 target = self.window.review_window
             elif self.args.view == "settings" and getattr(self.window, "settings_dialog", None) is not None:
                 target = self.window.settings_dialog
+            elif self.args.view in _TOOL_VIEWS and self.tool is not None:
+                target = self.tool
+            elif self.args.view == "findings":
+                target = self.window.form
             picture = target.grab()
             path: Path = self.args.screenshot
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -282,12 +282,14 @@ class CertificateForm(QWidget):
         self.override_edit.setToolTip("Set the expiry by hand (e.g. the date printed on the certificate); "
                                       "a reason is then required")
         self.override_edit.textChanged.connect(self._on_override_edit_text_changed)
+        self.override_edit.textEdited.connect(lambda _t: self._schedule_live())
         self.override_edit.editingFinished.connect(self._refresh_expiry)
         self.override_msg = MessageLabel("expiry_override")
         self.override_reason_edit = QLineEdit()
         self.override_reason_edit.setObjectName("field_expiry_override_reason")
         self.override_reason_edit.setPlaceholderText("Why the computed expiry does not apply")
         self.override_reason_msg = MessageLabel("expiry_override_reason")
+        self.override_reason_edit.textEdited.connect(lambda _t: self._schedule_live())
         self.override_reason_label = QLabel("Override reason")
         self.override_reason_label.setTextFormat(Qt.TextFormat.RichText)
         ef.addRow("Computed expiry", self.expiry_value)
@@ -344,18 +346,23 @@ class CertificateForm(QWidget):
         self.permit_status = PermitCheckStatusWidget()
         self.permit_status.check_requested.connect(self.record_permit_check)
         self.permit_status.evidence_requested.connect(self.open_evidence)
-        checks = QWidget()
-        checks.setObjectName("checksPane")
-        cv = QVBoxLayout(checks)
-        cv.setContentsMargins(0, 4, 0, 0)
-        cv.setSpacing(3)
-        findings_title = QLabel("<b>Validation</b>")
-        findings_title.setObjectName("findingsTitle")
-        cv.addWidget(findings_title)
-        cv.addWidget(self.findings_panel, 1)
-        permit_title = QLabel("<b>Permit checks</b>")
-        cv.addWidget(permit_title)
-        cv.addWidget(self.permit_status)
+        # Findings and permit checks share the lower pane as tabs: each gets the whole height.
+        checks = QTabWidget()
+        checks.setObjectName("checksTabs")
+        checks.setDocumentMode(True)
+        permit_scroll = QScrollArea()
+        permit_scroll.setObjectName("permitScroll")
+        permit_scroll.setWidgetResizable(True)
+        permit_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        permit_page = QWidget()
+        pv = QVBoxLayout(permit_page)
+        pv.setContentsMargins(2, 2, 2, 2)
+        pv.addWidget(self.permit_status)
+        pv.addStretch(1)
+        permit_scroll.setWidget(permit_page)
+        checks.addTab(self.findings_panel, "Findings")
+        checks.addTab(permit_scroll, "Permit checks")
+        self.checks_tabs = checks
         self.checks_splitter = QSplitter(Qt.Orientation.Vertical)
         self.checks_splitter.setObjectName("checksSplitter")
         self.checks_splitter.setChildrenCollapsible(False)
@@ -363,7 +370,7 @@ class CertificateForm(QWidget):
         self.checks_splitter.addWidget(checks)
         self.checks_splitter.setStretchFactor(0, 3)
         self.checks_splitter.setStretchFactor(1, 1)
-        self.checks_splitter.setSizes([520, 220])
+        self.checks_splitter.setSizes([480, 260])
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -774,6 +781,14 @@ class CertificateForm(QWidget):
 
     def _mark_coverage_rows(self, rows: dict[str, list[tuple[str, str]]]) -> None:
         t = self.coverage_table
+        t.blockSignals(True)  # colouring is not an edit (no live re-check)
+        try:
+            self._colour_coverage_rows(rows)
+        finally:
+            t.blockSignals(False)
+
+    def _colour_coverage_rows(self, rows: dict[str, list[tuple[str, str]]]) -> None:
+        t = self.coverage_table
         for r in range(t.rowCount()):
             state_item = t.item(r, 0)
             if state_item is None:
@@ -863,6 +878,11 @@ class CertificateForm(QWidget):
             self.findings_panel.set_findings(self.engine_findings, checked_on=self._as_of,
                                              rules_version=self.rules.version)
         self._show_local_findings()
+        errors = sum(f.severity == "error" for f in self.engine_findings)
+        warnings = sum(f.severity == "warning" for f in self.engine_findings)
+        counts = ", ".join(f"{n} {w}{'s' if n != 1 else ''}"
+                           for n, w in ((errors, "error"), (warnings, "warning")) if n)
+        self.checks_tabs.setTabText(0, f"Findings ({counts})" if counts else "Findings")
         self.findings_changed.emit(list(self.engine_findings))
 
     @property
@@ -913,6 +933,8 @@ class CertificateForm(QWidget):
                 continue
         self._links = links
         self.permit_status.set_checks(states, checks, as_of=self._as_of, max_age_days=max_age, links=links)
+        unchecked = sum(st not in checks for st in states)
+        self.checks_tabs.setTabText(1, f"Permit checks ({unchecked} not checked)" if unchecked else "Permit checks")
         if latest is not None and not self.findings_live:
             self.stored_result = latest
             self._set_engine_findings(list(latest.findings), live=False, stored=latest)
@@ -1063,7 +1085,6 @@ class CertificateForm(QWidget):
             self._refresh_expiry()
 
     def _on_override_edit_text_changed(self, text: str) -> None:
-        self._schedule_live()
         on = bool(text.strip())
         self.override_reason_edit.setEnabled(on)
         self.override_reason_edit.setProperty("required", on)

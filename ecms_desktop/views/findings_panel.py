@@ -146,8 +146,12 @@ class FindingsPanel(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
+        # The field column stays narrow (full name in the tooltip): the message needs the room.
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(2, 120)
+        header.setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.acknowledge_button = QPushButton("Acknowledge and approve…", self)
         self.acknowledge_button.setObjectName("acknowledgeWarnings")
         self.acknowledge_button.setToolTip("Record that you read the warnings and accept the certificate anyway "

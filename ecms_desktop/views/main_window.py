@@ -431,7 +431,7 @@ class MainWindow(QMainWindow):
 
     def _default_splitter_sizes(self) -> None:
         w = self.splitter.width()
-        self.splitter.setSizes([int(w * 0.5), int(w * 0.22), w - int(w * 0.5) - int(w * 0.22)])
+        self.splitter.setSizes([int(w * 0.42), int(w * 0.25), w - int(w * 0.42) - int(w * 0.25)])
 
     def save_ui_state(self) -> None:
         s = self.settings
@@ -967,7 +967,8 @@ class MainWindow(QMainWindow):
             self.review_window.raise_()
             self.review_window.activateWindow()
             return
-        self.review_window = ReviewQueueWindow(self.db, self.rules, self.runner, self.as_of, self)
+        self.review_window = ReviewQueueWindow(self.db, self.rules, self.runner, self.as_of, self,
+                                               company_id=self.company_id, sandbox=self.sandbox)
         if hasattr(self.review_window, "destroyed"):
             self.review_window.destroyed.connect(lambda *_: self.refresh())
         self.review_window.show()

@@ -61,3 +61,24 @@ def test_unknown_certificate_exits_1(db, db_url, company_id, tmp_path) -> None: 
     proc = run_app(["--db", db_url, "--screenshot", str(tmp_path / "x.png"), "--select", "9999"], tmp_path)
     assert proc.returncode == 1
     assert "9999" in proc.stderr and "Fatal" not in proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("view, size", [("renewals", (1100, 680)), ("audit-pack", None), ("findings", None)])
+def test_screenshot_of_the_other_windows(db, db_url, company_id, tmp_path, view, size) -> None:  # type: ignore[no-untyped-def]
+    if not db_url.startswith("sqlite"):
+        pytest.skip("one backend is enough for the subprocess run")
+    ids = seed_certificates(db, company_id, 30)
+    out = tmp_path / f"{view}.png"
+    args = ["--db", db_url, "--screenshot", str(out), "--size", "1280x800", "--as-of", "2026-06-01", "--view", view]
+    if view == "findings":
+        args += ["--select", str(ids[0])]
+    proc = run_app(args, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Fatal" not in proc.stderr and "Traceback" not in proc.stderr
+    width, height = png_size(out)
+    if size is not None:
+        assert (width, height) == size  # the renewal center itself, not the main window
+    else:
+        assert (width, height) != (1280, 800) and width > 300  # the dialog or the form pane
+    assert out.stat().st_size > 5_000

@@ -44,7 +44,7 @@ from ecms_desktop.services.determination import (
     determine,
 )
 from ecms_desktop.services.periods import PeriodBook
-from ecms_desktop.services.transaction_import import BulkInsert
+from ecms_desktop.services.transaction_import import BulkInsert, _SqliteBulkCache
 
 Progress = Callable[[int, int, str], None]
 CancelCheck = Callable[[], bool]
@@ -325,20 +325,24 @@ _worker_state: dict[str, Any] = {}
 
 
 def _worker_init(candidate_rows: list[tuple[Any, ...]], sqlite: bool) -> None:
+    from sqlalchemy.dialects import postgresql as postgresql_dialect
     from sqlalchemy.dialects import sqlite as sqlite_dialect
 
     _worker_state["index"] = index_candidates(candidate_rows)
     converters: tuple[Any, Any] = (None, None)
+    dialect: Any = sqlite_dialect.dialect() if sqlite else postgresql_dialect.psycopg.dialect()
     if sqlite:
-        dialect = sqlite_dialect.dialect()
         converters = (_TL.c.invoice_date.type.dialect_impl(dialect).result_processor(dialect, None),
                       _TL.c.amount.type.dialect_impl(dialect).result_processor(dialect, None))
     _worker_state["converters"] = converters
+    _worker_state["writer"] = BulkInsert(None, _DET, _DET_COLUMNS, dialect=dialect)
 
 
 def _worker_decide(rows: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], list[int]]:
+    """Decide lines and convert the results for the driver (the parent only writes them)."""
     counts = [0, 0, 0, 0]
-    out = list(_decide_batch(rows, _worker_state["converters"], _worker_state["index"], counts))
+    process = _worker_state["writer"].process
+    out = [process(r) for r in _decide_batch(rows, _worker_state["converters"], _worker_state["index"], counts)]
     return out, counts
 
 
@@ -347,7 +351,7 @@ PARALLEL_MIN_LINES = 50_000
 #: A smaller batch is decided by the parent alone.
 _PARALLEL_MIN_BATCH = 1_000
 #: How many lines a worker decides for each line the parent decides (the parent also reads and writes).
-_WORKER_WEIGHT = 1.5
+_WORKER_WEIGHT = 4.0
 
 
 # -- DTOs ---------------------------------------------------------------------------------------------
@@ -552,6 +556,10 @@ class DeterminationService:
         counts = [0, 0, 0, 0]  # lines, exempt, conflicts, exposures
         last_id = 0
         version = self.rules_version
+        # With a worker the batches are pipelined: batch k+1 is read and sent to the worker before the
+        # results of batch k are written (in batch k+1's transaction), so that the worker decides while
+        # the parent reads and writes. A stop loses at most the undecided batch; a new run takes it up.
+        pending: list[Any] = []
         while True:
             if cancel and cancel():
                 raise Cancelled(f"Determination stopped after {counts[0]} lines; those are kept and a new "
@@ -562,23 +570,32 @@ class DeterminationService:
                 conn = s.connection()
                 reader = _LineReader(conn, company_id, date_from, date_to, determined_through)
                 rows = reader.batch(last_id, batch)
-                if not rows:
-                    break
                 writer = BulkInsert(conn, _DET, _DET_COLUMNS, {
                     "company_id": company_id, "rules_pack_version": version, "origin": "determine",
                     "determined_at": utcnow()})
-                if pool is not None and len(rows) >= _PARALLEL_MIN_BATCH:
-                    share = int(len(rows) * workers * _WORKER_WEIGHT / (workers * _WORKER_WEIGHT + 1))
-                    parts = [rows[i * share // workers:(i + 1) * share // workers] for i in range(workers)]
-                    pending = [pool.apply_async(_worker_decide, ([tuple(r) for r in part],)) for part in parts]
-                    writer.execute(_decide_batch(rows[share:], reader.converters, index, counts))
+                with _SqliteBulkCache(conn):
+                    if pool is not None and len(rows) >= _PARALLEL_MIN_BATCH:
+                        share = int(len(rows) * workers * _WORKER_WEIGHT / (workers * _WORKER_WEIGHT + 1))
+                        jobs: list[Any] = [
+                            pool.apply_async(_worker_decide, ([tuple(r) for r in rows[i * share // workers:
+                                                                                       (i + 1) * share // workers]],))
+                            for i in range(workers)]
+                        mine = [0, 0, 0, 0]
+                        decided = [writer.process(r) for r in _decide_batch(rows[share:], reader.converters, index,
+                                                                            mine)]
+                        jobs.append((decided, mine))
+                    else:
+                        jobs = []
+                        if rows:
+                            writer.execute(_decide_batch(rows, reader.converters, index, counts))
                     for job in pending:
-                        decided, their_counts = job.get()
-                        writer.execute(decided)
+                        decided, their_counts = job if isinstance(job, tuple) else job.get()
+                        writer.execute_processed(decided)
                         for k in range(4):
                             counts[k] += their_counts[k]
-                else:
-                    writer.execute(_decide_batch(rows, reader.converters, index, counts))
+                pending = jobs
+                if not rows:
+                    break
                 last_id = rows[-1][0]
         if progress:
             progress(counts[0], todo, "Done")

@@ -25,7 +25,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import JSON, Boolean, Connection, Index, Table, delete, func, select, tuple_, update
+from sqlalchemy import JSON, Boolean, Connection, Dialect, Index, Table, delete, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from ecms_desktop.errors import Cancelled, Problem, ValidationError
@@ -71,11 +71,14 @@ class BulkInsert:
     JSON columns take text that the caller has already serialised (cast to JSONB on PostgreSQL).
     """
 
-    def __init__(self, conn: Connection, table: Table, columns: Sequence[str],
-                 constants: dict[str, Any] | None = None) -> None:
+    def __init__(self, conn: Connection | None, table: Table, columns: Sequence[str],
+                 constants: dict[str, Any] | None = None, *, dialect: Dialect | None = None) -> None:
         """``columns``: the values of each row tuple; ``constants``: columns with the same value in every
-        row (converted once and appended to each row)."""
-        dialect = conn.dialect
+        row (converted once and appended to each row). Without a connection (``dialect`` given) it
+        only converts rows (:meth:`process`), e.g. in a worker process."""
+        if dialect is None:
+            assert conn is not None
+            dialect = conn.dialect
         constants = constants or {}
         self.conn = conn
         mark = "?" if dialect.paramstyle == "qmark" else "%s"
@@ -111,9 +114,27 @@ class BulkInsert:
         out.extend(self.suffix)
         return tuple(out)
 
+    def process(self, row: Sequence[Any]) -> tuple[Any, ...]:
+        """The row's own columns converted (without the constants): for :meth:`execute_processed`."""
+        if not self.processors:
+            return tuple(row)
+        out = list(row)
+        for i, proc in self.processors:
+            out[i] = proc(out[i])
+        return tuple(out)
+
     def execute(self, rows: Iterable[Sequence[Any]]) -> None:
         batch = [self.convert(r) for r in rows]
         if batch:
+            assert self.conn is not None
+            self.conn.exec_driver_sql(self.sql, batch)
+
+    def execute_processed(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Rows already converted by :meth:`process` (of an instance for the same dialect)."""
+        suffix = self.suffix
+        batch = [(*r, *suffix) for r in rows]
+        if batch:
+            assert self.conn is not None
             self.conn.exec_driver_sql(self.sql, batch)
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -512,6 +513,8 @@ def _insert_pdf(out: pymupdf.Document, plan: _DocPlan, data: bytes) -> int:
         if src.needs_pass:
             raise DocumentError("the file needs a password to be opened")
         src.bake(annots=True, widgets=True)  # form fields and annotations become page content
+        for index in range(src.page_count):
+            src[index].wrap_contents()  # a balanced graphics state, so the page-number stamp lands where meant
         before = out.page_count
         out.insert_pdf(src, links=False, annots=False, widgets=False)
         return out.page_count - before
@@ -535,6 +538,9 @@ def _num(value: float) -> str:
 
 def _ref(value: str) -> int:
     return int(value.split()[0])
+
+
+_REF = re.compile(r"(\d+)\s+\d+\s+R")
 
 
 class _Stamper:
@@ -584,32 +590,62 @@ class _Stamper:
                 widths[ch] = pymupdf.get_text_length(ch, fontname="helv", fontsize=1)
         return sum(widths[ch] for ch in text) * STAMP_FONT_SIZE
 
-    def stamp(self, index: int, text: str, own: bool) -> None:
-        """``own``: a page this program drew (centred label); otherwise a certificate's page (a
-        small label with a white backing in the bottom-right margin, upright whatever its /Rotate)."""
+    def page_xrefs(self) -> list[int]:
+        """The page objects in page order, read from the page tree (loading 3,000 pages one by one
+        through PyMuPDF costs milliseconds each once the document is being changed)."""
         doc = self.doc
-        fs = STAMP_FONT_SIZE
-        width = self._width(text)
-        page = doc[index]
-        xref = page.xref
-        if not own:
-            page.wrap_contents()  # a customer's file with an unbalanced q/Q is balanced first
-        rect = page.rect
+        out: list[int] = []
+
+        def walk(node: int, depth: int) -> None:
+            kind, value = doc.xref_get_key(node, "Kids")
+            if kind != "array" or depth > 64:
+                out.append(node)
+                return
+            for kid in _REF.findall(value):
+                walk(int(kid), depth + 1)
+
+        walk(_ref(doc.xref_get_key(doc.pdf_catalog(), "Pages")[1]), 0)
+        if len(out) != doc.page_count:
+            out = [doc.page_xref(i) for i in range(doc.page_count)]
+        return out
+
+    def _geometry(self, xref: int) -> tuple[pymupdf.Matrix, float, float]:
+        """(visible page coordinates -> PDF user space, visible width, visible height)."""
+        doc = self.doc
         box = doc.xref_get_key(xref, "CropBox")
         if box[0] != "array":
             box = doc.xref_get_key(xref, "MediaBox")
         try:
-            x0c, _y0c, _x1c, y1c = (float(v) for v in box[1].strip("[]").split())
+            x0, y0, x1, y1 = (float(v) for v in box[1].strip("[]").split())
         except ValueError:
-            x0c, y1c = 0.0, rect.height
-        # visible (rotated, y down) coordinates -> PDF user space
-        m = page.derotation_matrix * pymupdf.Matrix(1, 0, 0, -1, x0c, y1c)
+            x0, y0, x1, y1 = 0.0, 0.0, PAGE[0], PAGE[1]
+        x0, x1 = min(x0, x1), max(x0, x1)
+        y0, y1 = min(y0, y1), max(y0, y1)
+        w, h = x1 - x0, y1 - y0
+        try:
+            rotation = int(float(doc.xref_get_key(xref, "Rotate")[1])) % 360
+        except ValueError:
+            rotation = 0
+        # unrotated page space (y down, origin top-left of the box) -> visible (rotated) space
+        rotate = {90: pymupdf.Matrix(0, 1, -1, 0, h, 0), 180: pymupdf.Matrix(-1, 0, 0, -1, w, h),
+                  270: pymupdf.Matrix(0, -1, 1, 0, 0, w)}.get(rotation, pymupdf.Matrix(1, 0, 0, 1, 0, 0))
+        m = ~rotate * pymupdf.Matrix(1, 0, 0, -1, x0, y1)
+        return (m, h, w) if rotation in (90, 270) else (m, w, h)
+
+    def stamp(self, xref: int, text: str, own: bool) -> None:
+        """``own``: a page this program drew (centred label); otherwise a certificate's page (a
+        small label with a white backing in the bottom-right margin, upright whatever its /Rotate).
+        Customer pages were balanced (q/Q) before they were copied in."""
+        doc = self.doc
+        fs = STAMP_FONT_SIZE
+        width = self._width(text)
+        m, page_w, page_h = self._geometry(xref)
         ops: list[str] = ["Q"]
         if own:
-            origin = pymupdf.Point((rect.width - width) / 2, rect.height - 22) * m
+            origin = pymupdf.Point((page_w - width) / 2, page_h - 22) * m
             gray = 0.35
         else:
-            x0, y1 = rect.width - width - 14, rect.height - 4
+            x0, y1 = page_w - width - 14, page_h - 4
             r = pymupdf.Rect(x0 - 3, y1 - fs - 3, x0 + width + 3, y1 + 1) * m
             ops.append(f"q /{_STAMP_GS} gs 1 g {_num(r.x0)} {_num(r.y0)} {_num(r.width)} {_num(r.height)} re f Q")
             origin = pymupdf.Point(x0, y1 - 2) * m
@@ -719,11 +755,11 @@ def write_pdf(path: Path, content: PackContent, tables: dict[str, tuple[SectionT
 
     total = out.page_count
     stamper = _Stamper(out)
-    for index in range(total):
+    for index, xref in enumerate(stamper.page_xrefs()):
         label = f"Page {index + 1} of {total}"
         if index in labels:
             label = f"{labels[index]} - {label}"
-        stamper.stamp(index, label, index in own_pages)
+        stamper.stamp(xref, label, index in own_pages)
     if any(numbers[key] != appendix_start + page for key, page in appendix_marks.items()):
         raise AssertionError("audit pack: the appendix page numbers do not match the plan")
     toc = [[level, title, numbers.get(key, 1)] for key, level, title in book.entries()]

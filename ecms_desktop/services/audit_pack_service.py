@@ -618,7 +618,8 @@ def _permit_rows(session: Session, content: PackContent) -> Iterable[Sequence[An
             rows.append((c.certificate_id, names[c.certificate_id], c.state, _naive_utc(c.checked_at), c.checked_by,
                          c.method, c.number_checked, c.result,
                          c.source + (f" (data as of {c.as_of.isoformat()})" if c.as_of else ""), evidence))
-    rows.sort(key=lambda r: (list(names).index(r[0]) if len(names) < 2000 else r[0], r[2], r[3] or dt.datetime.min))
+    order = {cid: i for i, cid in enumerate(names)}
+    rows.sort(key=lambda r: (order[r[0]], r[2], r[3] or dt.datetime.min))
     return rows
 
 
@@ -1182,18 +1183,19 @@ class AuditPackService:
             docs = {d.sha256: d for c in content.certificates for d in c.documents}
             steps = _Steps(progress, cancel, total=3 * len(docs) + 2 * len(content.certificates) + 20)
             # 1. the original files, byte for byte
+            targets: dict[str, list[str]] = defaultdict(list)
+            for cert in content.certificates:
+                for d in cert.documents:
+                    targets[d.sha256].extend(rel for _state, rel in d.paths)
             for sha in sorted(docs):
                 data = s.execute(select(DocumentFile.data).where(DocumentFile.sha256 == sha)).scalar_one()
                 if hashlib.sha256(data).hexdigest() != sha:
                     problems.append(f"Stored file {docs[sha].original_name} no longer matches its recorded hash "
                                     f"{sha[:12]}…; it is included as stored.")
-                for cert in content.certificates:
-                    for d in cert.documents:
-                        if d.sha256 == sha:
-                            for _state, rel in d.paths:
-                                target = work / rel
-                                target.parent.mkdir(parents=True, exist_ok=True)
-                                target.write_bytes(data)
+                for rel in targets[sha]:
+                    target = work / rel
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(data)
                 steps.tick(f"Copying certificate files ({docs[sha].original_name})")
             # 2. the workbook (sections stream from this session)
             providers = list(self.providers) if self.providers is not None else default_providers()

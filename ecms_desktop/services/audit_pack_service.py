@@ -1171,6 +1171,8 @@ class AuditPackService:
     def _generate(self, selection: AuditPackSelection, out_dir: Path, work: Path, zip_path: Path | None,
                   when: dt.datetime, progress: Progress, cancel: CancelCheck, write_workbook: Any,
                   write_pdf: Any) -> AuditPackResult:
+        from ecms_desktop.services.audit_pack_pdf import ProbeJob
+
         problems: list[str] = []
         progress(0, 1, "Reading the certificates…")
         with self.db.reader() as s:
@@ -1197,15 +1199,27 @@ class AuditPackService:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_bytes(data)
                 steps.tick(f"Copying certificate files ({docs[sha].original_name})")
-            # 2. the workbook (sections stream from this session)
-            providers = list(self.providers) if self.providers is not None else default_providers()
-            content.sections = [p.table(s, content) for p in providers]
-            steps.tick("Writing the workbook…")
-            pdf_tables = write_workbook(work / WORKBOOK_NAME, content, cancel=cancel)  # dated ``when`` itself
-            steps.tick("Workbook written", 5)
+            # 2. the workbook (sections stream from this session), while the document sandbox checks
+            # the copied files for the PDF book on the other core
+            probes = ProbeJob(content, work, cancel)
+            try:
+                providers = list(self.providers) if self.providers is not None else default_providers()
+                content.sections = [p.table(s, content) for p in providers]
+                steps.tick("Writing the workbook…")
+                pdf_tables = write_workbook(work / WORKBOOK_NAME, content, cancel=cancel)  # dated ``when``
+                steps.tick("Workbook written", 5)
+            except BaseException:
+                probes.stop()
+                raise
         # 3. the PDF book (reads the stored files from the pack folder, not the database)
+        try:
+            probes.result()
+        except BaseException:
+            probes.stop()
+            raise
+        steps.tick("Checked the certificate files", len(docs))
         pdf = write_pdf(work / PDF_NAME, content, pdf_tables, files_root=work,
-                        progress=lambda text: steps.tick(text), cancel=cancel)
+                        progress=lambda text: steps.tick(text), cancel=cancel, probed=probes)
         problems.extend(pdf.problems)
         steps.tick("PDF written", 5)
         # 4. manifest and SHA256SUMS

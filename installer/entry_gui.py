@@ -1,6 +1,10 @@
 """Frozen entry point of the GUI (also serves as the document worker when started with --document-worker)."""
 
+import multiprocessing
 import sys
+
+# The determination run starts a worker process; in a frozen build it re-enters here.
+multiprocessing.freeze_support()
 
 if sys.argv[1:2] == ["--document-worker"]:
     from ecms_desktop.services import _document_worker

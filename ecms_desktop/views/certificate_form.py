@@ -11,6 +11,7 @@ import datetime as dt
 from dataclasses import replace
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QColor, QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
@@ -134,6 +135,8 @@ class CertificateForm(QWidget):
         self.permit_checks: dict[str, Any] = {}
         self._checks_generation = 0
         self._record_dialog: RecordCheckDialog | None = None
+        #: The service's reasons for refusing the last save (shown until the next load).
+        self._save_findings: list[Any] = []
         self.detail: CertificateDetail | None = None
         self.spec: FormSpec | None = None
         self._as_of = dt.date.today()
@@ -449,6 +452,7 @@ class CertificateForm(QWidget):
             self._decider, self._decider_company = None, d.company_id
             self._load_decider(d.company_id)
         self.stored_result = None
+        self._save_findings = []
         self.engine_findings, self.findings_live = [], False
         self._rebuild(keep_typed=False)
         self._live_timer.stop()
@@ -629,12 +633,12 @@ class CertificateForm(QWidget):
                 self.banner.setVisible(True)
                 self.conflict_detected.emit(str(error))
                 return
-            if isinstance(error, ValidationError) and error.problems:
-                self.show_findings([FieldFinding(p.column or "general", "error", p.message)
-                                    for p in error.problems])
-                return
             if isinstance(error, ValidationError):
-                self.show_findings([FieldFinding("general", "error", str(error))])
+                # Kept on screen (with the live findings) until the certificate is loaded again.
+                self._save_findings = ([FieldFinding(p.column or "general", "error", p.message)
+                                        for p in error.problems] if error.problems
+                                       else [FieldFinding("general", "error", str(error))])
+                self._show_local_findings()
                 return
             present_error(self, error)
 
@@ -845,7 +849,10 @@ class CertificateForm(QWidget):
                 seen.add(key)
                 engine.append(f)
         covered = {_ALIASES.get(f.field, f.field) for f in engine}
-        self.show_findings([*engine, *(f for f in local if _ALIASES.get(f.field, f.field) not in covered)])
+        shown = [*engine, *(f for f in local if _ALIASES.get(f.field, f.field) not in covered)]
+        texts = {(f.field, f.message) for f in shown}
+        shown += [f for f in self._save_findings if (f.field, f.message) not in texts]
+        self.show_findings(shown)
 
     # ------------------------------------------------------------------ validation and permit checks
 
@@ -916,8 +923,8 @@ class CertificateForm(QWidget):
 
     def _on_checks_loaded(self, generation: int, latest: ValidationResult | None, checks: dict[str, Any],
                           max_age: int) -> None:
-        if generation != self._checks_generation or self.detail is None:
-            return
+        if not shiboken6.isValid(self) or generation != self._checks_generation or self.detail is None:
+            return  # the form was closed (or moved on) while the checks were read
         from ecms_desktop.services.permit_service import lookup_link
 
         self.permit_checks = checks

@@ -62,6 +62,9 @@ def queue(qtbot, db, company_id):
     yield win, ids, service
     win.viewer.shutdown()
     runner.wait(10000)
+    from PySide6.QtWidgets import QApplication
+
+    QApplication.processEvents()  # deliver the last results while the window still exists
 
 
 def key(qtbot, win, k, mod=Qt.KeyboardModifier.NoModifier):
@@ -136,7 +139,7 @@ def test_warnings_are_acknowledged_by_keyboard(qtbot, queue):
     from ecms_desktop.services.validation_service import ValidationService
 
     win, ids, service = queue
-    with qtbot.waitSignal(win.certificate_shown, timeout=10000):
+    with qtbot.waitSignal(win.certificate_shown, timeout=30000):
         win.go_to(2)
     assert win.detail.id == ids[2]
     qtbot.waitUntil(lambda: win.approve_action.isEnabled(), timeout=5000)
@@ -166,7 +169,7 @@ def test_warnings_are_acknowledged_by_keyboard(qtbot, queue):
 
 def test_approval_refused_while_errors_remain(qtbot, queue):
     win, ids, service = queue
-    with qtbot.waitSignal(win.certificate_shown, timeout=10000):
+    with qtbot.waitSignal(win.certificate_shown, timeout=30000):
         win.go_to(3)
     assert win.detail.id == ids[3]
     qtbot.waitUntil(lambda: win.form.has_errors, timeout=5000)

@@ -372,10 +372,15 @@ def write_workbook(path: Path, content: PackContent, *, cancel: Callable[[], boo
 
 def _write_summary(ws: WriteOnlyWorksheet, styles: _Styles, content: PackContent,
                    sheets: Sequence[tuple[str, str, int, str]]) -> None:
-    widths = (34, 28, 30, 14, 60)
+    widths = (34, 64, 28, 10, 40)
     for i, width in enumerate(widths, start=1):
         ws.column_dimensions[get_column_letter(i)].width = width
     ws.freeze_panes = "A4"
+    # Printed, the summary fits the page width and long values wrap instead of running off the page.
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    wrap = Alignment(vertical="top", wrap_text=True)
     w = _SheetWriter(ws, styles)
     sel = content.selection
     company = content.company
@@ -385,7 +390,9 @@ def _write_summary(ws: WriteOnlyWorksheet, styles: _Styles, content: PackContent
     w.raw([])
 
     def field(label: str, value: Any, kind: str = "text") -> None:
-        w.raw([w.text_cell(label, font=styles.label_font), w.value(value, kind)])
+        is_text = kind == "text" and isinstance(value, str)
+        shown = w.text_cell(value, alignment=wrap) if is_text else w.value(value, kind)
+        w.raw([w.text_cell(label, font=styles.label_font, alignment=wrap), shown])
 
     field("Company", company.name)
     if company.address:

@@ -1048,26 +1048,6 @@ def write_zip(root: Path, target: Path, *, generated_at: dt.datetime, top: str) 
     os.replace(tmp, target)
 
 
-def normalize_ooxml(path: Path, generated_at: dt.datetime) -> None:
-    """Make an .xlsx deterministic: every zip entry dated ``generated_at`` and the document's
-    modified time set to it (openpyxl stamps the current time)."""
-    stamp = zip_date_time(generated_at)
-    iso = generated_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    tmp = path.with_name(path.name + ".norm")
-    with zipfile.ZipFile(path) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst:
-        for item in src.infolist():
-            data = src.read(item.filename)
-            if item.filename == "docProps/core.xml":
-                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)",
-                              rb"\g<1>" + iso.encode() + rb"\g<2>", data)
-            info = zipfile.ZipInfo(item.filename, date_time=stamp)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            info.create_system = 3
-            dst.writestr(info, data)
-    os.replace(tmp, path)
-
-
 # ================================================================================ orchestration
 
 

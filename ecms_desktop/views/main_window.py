@@ -41,7 +41,7 @@ from ecms_desktop.models import Status
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.services.certificate_query import CertificateQuery, count_by_status
 from ecms_desktop.services.company_service import CompanyInfo, CompanyService, get_setting
-from ecms_desktop.services.database import Database, display_url
+from ecms_desktop.services.database import Database, display_url, open_database
 from ecms_desktop.views.certificate_table_model import COLUMN_KEYS, COLUMNS, STATUS_COLUMN, CertificateTableModel
 from ecms_desktop.views.database_dialog import (
     DatabaseDialog,
@@ -514,13 +514,7 @@ class MainWindow(QMainWindow):
         unusable one brings up the database dialog with the reason."""
 
         def work(_p: Any, _c: Any) -> Database:
-            db = Database(url)
-            try:
-                db.ensure_ready(create=create)
-            except Exception:
-                db.dispose()
-                raise
-            return db
+            return open_database(url, create=create)
 
         def failed(error: BaseException) -> None:
             if isinstance(error, EcmsError):

@@ -137,6 +137,7 @@ class MainWindow(QMainWindow):
         self.last_returned_items: Any = None
         self._detail_generation = 0
         self._grid_announced = False
+        self._counts_pending = False  # status counts run after the rows of a new query are in
         self._pending_select: int | None = None
         self._closing = False
         self.review_window: Any = None
@@ -602,8 +603,10 @@ class MainWindow(QMainWindow):
         self._grid_announced = False
         query = self.current_query()
         self.statusBar().showMessage("Searching…")
+        # The counts follow once the rows are in (_on_model_query_finished): the two queries would
+        # otherwise compete for the same cores and delay the rows the accountant is waiting for.
+        self._counts_pending = True
         self.model.set_query(query)
-        self.refresh_counts(query)
 
     def refresh(self) -> None:
         if self._closing:
@@ -639,6 +642,9 @@ class MainWindow(QMainWindow):
     def _on_model_query_finished(self, total: int) -> None:
         if self.model.canFetchMore():
             self.model.fetchMore()
+        if self._counts_pending:
+            self._counts_pending = False
+            self.refresh_counts(self.model.query)
         pending, self._pending_select = self._pending_select, None
         if pending is not None and not self.select_certificate(pending):
             self.selection_failed.emit(f"Certificate {pending} is not in the list.")

@@ -148,8 +148,7 @@ def cmd_import_certificates(ctx: CliContext, args: argparse.Namespace) -> int:
     from ecms_desktop.services.import_service import CertificateImporter
 
     db = ctx.db()
-    with db.reader() as s:
-        company_id = find_company(s, args.company).id
+    company_id = ctx.company_id(args.company)
     importer = CertificateImporter(db)
     try:
         result = importer.import_file(args.file, company_id=company_id, skip_invalid=args.skip_invalid,

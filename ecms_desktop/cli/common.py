@@ -33,6 +33,13 @@ class CliContext:
             self._db = Database(self.url)
         return self._db
 
+    def company_id(self, name: str | None) -> int:
+        """The company named by ``--company`` (id or name), or the only one when none is named."""
+        from ecms_desktop.services.company_service import find_company
+
+        with self.db().reader() as s:
+            return find_company(s, name).id
+
     def close(self) -> None:
         if self._db is not None:
             self._db.dispose()

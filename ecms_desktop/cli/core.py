@@ -7,7 +7,7 @@ import json
 
 from ecms_desktop.cli.common import CliContext, add_format, print_json, print_table
 from ecms_desktop.services import audit
-from ecms_desktop.services.company_service import DEFAULT_SETTINGS, CompanyService, find_company
+from ecms_desktop.services.company_service import DEFAULT_SETTINGS, CompanyService
 from ecms_desktop.services.database import SchemaState
 
 
@@ -98,10 +98,8 @@ def cmd_company_list(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def _company_id(ctx: CliContext, name: str | None) -> int | None:
-    if name is None:
-        return None
-    with ctx.db().reader() as s:
-        return find_company(s, name).id
+    """A named company, or None for a setting that applies to every company."""
+    return None if name is None else ctx.company_id(name)
 
 
 def cmd_settings_show(ctx: CliContext, args: argparse.Namespace) -> int:
@@ -123,8 +121,7 @@ def cmd_settings_set(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_policy_set(ctx: CliContext, args: argparse.Namespace) -> int:
-    with ctx.db().reader() as s:
-        company_id = find_company(s, args.company).id
+    company_id = ctx.company_id(args.company)
     CompanyService(ctx.db()).set_expiry_policy(company_id, args.state, args.purpose, args.kind, args.years,
                                                args.reason)
     print(f"Expiry policy for {args.state.upper()} {args.purpose} set to {args.kind}"

@@ -12,7 +12,6 @@ from pathlib import Path
 from ecms_desktop.cli.common import CliContext, add_as_of, add_format, as_of, print_json, print_table
 from ecms_desktop.errors import ValidationError
 from ecms_desktop.services import secrets
-from ecms_desktop.services.company_service import find_company
 from ecms_desktop.services.email_service import SECURITY_MODES, EmailService, SmtpSettings
 
 
@@ -91,11 +90,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "reset": cmd_templates_reset}[name])
 
 
-def _company_id(ctx: CliContext, name: str | None) -> int:
-    with ctx.db().reader() as s:
-        return find_company(s, name).id
-
-
 def _renewals(ctx: CliContext):  # type: ignore[no-untyped-def]
     from ecms_desktop.services.renewal_service import RenewalService
 
@@ -128,7 +122,7 @@ def _password(args: argparse.Namespace, email: EmailService, settings: SmtpSetti
 
 
 def cmd_plan(ctx: CliContext, args: argparse.Namespace) -> int:
-    company_id = _company_id(ctx, args.company)
+    company_id = ctx.company_id(args.company)
     plan = _renewals(ctx).plan(company_id, as_of(args))
     if args.format == "json":
         print_json({"as_of": plan.as_of, "company_id": company_id,
@@ -153,7 +147,7 @@ def cmd_plan(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_send(ctx: CliContext, args: argparse.Namespace) -> int:
-    company_id = _company_id(ctx, args.company)
+    company_id = ctx.company_id(args.company)
     service = _renewals(ctx)
     password = None
     if args.dry_run is None:
@@ -186,7 +180,7 @@ def cmd_send(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_failed(ctx: CliContext, args: argparse.Namespace) -> int:
-    company_id = _company_id(ctx, args.company)
+    company_id = ctx.company_id(args.company)
     failed = EmailService(ctx.db()).failed_messages(company_id)
     if args.format == "json":
         print_json([f.__dict__ for f in failed], ctx.out)
@@ -198,7 +192,7 @@ def cmd_failed(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_smtp_set(ctx: CliContext, args: argparse.Namespace) -> int:
-    company_id = _company_id(ctx, args.company)
+    company_id = ctx.company_id(args.company)
     password = _read_stdin_password() if args.password_stdin else None
     if password and not args.username:
         raise ValidationError("A password was given without --username.")
@@ -217,7 +211,7 @@ def cmd_smtp_set(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_smtp_test(ctx: CliContext, args: argparse.Namespace) -> int:
-    company_id = _company_id(ctx, args.company)
+    company_id = ctx.company_id(args.company)
     email = EmailService(ctx.db(), timeout=15)
     settings = email.require_profile(company_id)
     print(email.test_connection(company_id, _password(args, email, settings)), file=ctx.out)
@@ -225,7 +219,7 @@ def cmd_smtp_test(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_forms_add(ctx: CliContext, args: argparse.Namespace) -> int:
-    company_id = _company_id(ctx, args.company)
+    company_id = ctx.company_id(args.company)
     info = _renewals(ctx).add_form(company_id, args.form_code, args.file)
     print(f"{info['form_code']}: {args.file.name} stored ({info['sha256'][:16]}), {info['fields']} fill-in fields, "
           f"{len(info['mapped_fields'])} known to the rules pack.", file=ctx.out)
@@ -236,7 +230,7 @@ def cmd_forms_add(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_forms_list(ctx: CliContext, args: argparse.Namespace) -> int:
-    company_id = _company_id(ctx, args.company)
+    company_id = ctx.company_id(args.company)
     print_table(["form", "file", "fields", "sha256", "added"],
                 [(f["form_code"], f["original_name"], f["fields"], f["sha256"][:16], f["added_at"])
                  for f in _renewals(ctx).forms(company_id)], ctx.out)
@@ -248,7 +242,7 @@ def cmd_intake(ctx: CliContext, args: argparse.Namespace) -> int:
 
     if not args.files and args.watch is None:
         raise ValidationError("Give the files to read, or --watch DIR.")
-    company_id = _company_id(ctx, args.company)
+    company_id = ctx.company_id(args.company)
     service = ReturnedFormsService(ctx.db())
     day = as_of(args)
     items = service.intake(args.files, company_id, as_of=day) if args.files else []
@@ -304,7 +298,7 @@ def _print_intake(ctx: CliContext, args: argparse.Namespace, items: list) -> Non
 
 
 def cmd_templates_show(ctx: CliContext, args: argparse.Namespace) -> int:
-    src = _renewals(ctx).template(_company_id(ctx, args.company), args.kind)
+    src = _renewals(ctx).template(ctx.company_id(args.company), args.kind)
     origin = "company's own" if src.custom else "built-in"
     ctx.out.write(f"# {args.kind} ({origin})\n## subject\n{src.subject}\n## text\n{src.text}\n## html\n{src.html}\n")
     return 0
@@ -314,7 +308,7 @@ def cmd_templates_set(ctx: CliContext, args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     service = _renewals(ctx)
-    company_id = _company_id(ctx, args.company)
+    company_id = ctx.company_id(args.company)
     src = service.template(company_id, args.kind)
     changes = {}
     if args.subject is not None:
@@ -331,6 +325,6 @@ def cmd_templates_set(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_templates_reset(ctx: CliContext, args: argparse.Namespace) -> int:
-    _renewals(ctx).reset_template(_company_id(ctx, args.company), args.kind)
+    _renewals(ctx).reset_template(ctx.company_id(args.company), args.kind)
     print(f"The {args.kind} e-mail uses the built-in template again.", file=ctx.out)
     return 0

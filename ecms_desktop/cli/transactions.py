@@ -18,7 +18,6 @@ from ecms_desktop.cli.common import (
     print_table,
 )
 from ecms_desktop.errors import ValidationError
-from ecms_desktop.services.company_service import find_company
 from ecms_desktop.services.periods import FREQUENCIES
 
 
@@ -106,11 +105,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     fd.set_defaults(func=cmd_add_folder)
 
 
-def _company_id(ctx: CliContext, args: argparse.Namespace) -> int:
-    with ctx.db().reader() as s:
-        return find_company(s, args.company).id
-
-
 def _problems(exc: ValidationError) -> int:
     print(f"error: {exc.message}", file=sys.stderr)
     for problem in exc.problems:
@@ -121,7 +115,7 @@ def _problems(exc: ValidationError) -> int:
 def cmd_import(ctx: CliContext, args: argparse.Namespace) -> int:
     from ecms_desktop.services.transaction_import import TransactionImporter
 
-    company_id = _company_id(ctx, args)
+    company_id = ctx.company_id(args.company)
     try:
         result = TransactionImporter(ctx.db()).import_file(args.file, company_id=company_id)
     except ValidationError as exc:
@@ -134,7 +128,7 @@ def cmd_import(ctx: CliContext, args: argparse.Namespace) -> int:
 def cmd_periods_set(ctx: CliContext, args: argparse.Namespace) -> int:
     from ecms_desktop.services.periods import PeriodService
 
-    PeriodService(ctx.db()).set_frequency(_company_id(ctx, args), args.state, args.frequency)
+    PeriodService(ctx.db()).set_frequency(ctx.company_id(args.company), args.state, args.frequency)
     print(f"{args.state.upper()} files {args.frequency}.", file=ctx.out)
     return 0
 
@@ -142,7 +136,7 @@ def cmd_periods_set(ctx: CliContext, args: argparse.Namespace) -> int:
 def cmd_periods_file(ctx: CliContext, args: argparse.Namespace) -> int:
     from ecms_desktop.services.periods import PeriodService
 
-    info = PeriodService(ctx.db()).file(_company_id(ctx, args), args.state, args.period)
+    info = PeriodService(ctx.db()).file(ctx.company_id(args.company), args.state, args.period)
     print(f"Filed {info.state} {info.period} ({info.start} to {info.end}): its sales are no longer changed.",
           file=ctx.out)
     return 0
@@ -151,7 +145,7 @@ def cmd_periods_file(ctx: CliContext, args: argparse.Namespace) -> int:
 def cmd_periods_list(ctx: CliContext, args: argparse.Namespace) -> int:
     from ecms_desktop.services.periods import PeriodService
 
-    rows = PeriodService(ctx.db()).list_filed(_company_id(ctx, args))
+    rows = PeriodService(ctx.db()).list_filed(ctx.company_id(args.company))
     print_table(["state", "period", "from", "to"], [(r.state, r.period, r.start, r.end) for r in rows], ctx.out)
     return 0
 
@@ -159,7 +153,7 @@ def cmd_periods_list(ctx: CliContext, args: argparse.Namespace) -> int:
 def cmd_determine(ctx: CliContext, args: argparse.Namespace) -> int:
     from ecms_desktop.services.determination_service import DeterminationService
 
-    company_id = _company_id(ctx, args)
+    company_id = ctx.company_id(args.company)
     svc = DeterminationService(ctx.db())
     summary = svc.run(company_id, date_from=args.date_from, date_to=args.date_to)
     rows = svc.iter_results(company_id, date_from=args.date_from, date_to=args.date_to)
@@ -186,7 +180,7 @@ def cmd_determine(ctx: CliContext, args: argparse.Namespace) -> int:
 def cmd_exposure(ctx: CliContext, args: argparse.Namespace) -> int:
     from ecms_desktop.services.determination_service import EXPOSURE_LABELS, DeterminationService
 
-    report = DeterminationService(ctx.db()).exposure(_company_id(ctx, args), args.date_from, args.date_to,
+    report = DeterminationService(ctx.db()).exposure(ctx.company_id(args.company), args.date_from, args.date_to,
                                                      state=args.state)
     if args.format == "xlsx":
         if args.out is None:
@@ -266,7 +260,7 @@ def cmd_reprocess(ctx: CliContext, args: argparse.Namespace) -> int:
 def cmd_status(ctx: CliContext, args: argparse.Namespace) -> int:
     from ecms_desktop.services.exemption_feed import customer_status
 
-    answers = customer_status(ctx.db(), _company_id(ctx, args), args.customer, as_of=as_of(args),
+    answers = customer_status(ctx.db(), ctx.company_id(args.company), args.customer, as_of=as_of(args),
                               state=args.state, product=args.product)
     if args.format == "json":
         print_json({"customer": args.customer, "as_of": as_of(args), "product": args.product,
@@ -284,7 +278,7 @@ def cmd_deliver(ctx: CliContext, args: argparse.Namespace) -> int:
     from ecms_desktop.services.exemption_feed import deliver, emit_expiries
 
     db = ctx.db()
-    company_id = _company_id(ctx, args)
+    company_id = ctx.company_id(args.company)
     found = emit_expiries(db, as_of(args), company_id=company_id)
     report = deliver(db, company_id=company_id, max_attempts=args.max_attempts)
     print(f"Recorded {found} expiries/suspensions.", file=ctx.out)
@@ -298,7 +292,7 @@ def cmd_deliver(ctx: CliContext, args: argparse.Namespace) -> int:
 def cmd_add_webhook(ctx: CliContext, args: argparse.Namespace) -> int:
     from ecms_desktop.services.exemption_feed import KEYRING_SERVICE, add_webhook
 
-    hook_id = add_webhook(ctx.db(), _company_id(ctx, args), args.name, args.url)
+    hook_id = add_webhook(ctx.db(), ctx.company_id(args.company), args.name, args.url)
     print(f"Webhook {args.name} added (id {hook_id}). Store its HMAC secret in the OS keyring, service "
           f"{KEYRING_SERVICE!r}, or set ECMS_WEBHOOK_SECRET for headless runs.", file=ctx.out)
     return 0
@@ -307,6 +301,6 @@ def cmd_add_webhook(ctx: CliContext, args: argparse.Namespace) -> int:
 def cmd_add_folder(ctx: CliContext, args: argparse.Namespace) -> int:
     from ecms_desktop.services.exemption_feed import add_feed_folder
 
-    folder_id = add_feed_folder(ctx.db(), _company_id(ctx, args), args.name, args.path, formats=args.formats)
+    folder_id = add_feed_folder(ctx.db(), ctx.company_id(args.company), args.name, args.path, formats=args.formats)
     print(f"Feed folder {args.name} added (id {folder_id}): {args.path}", file=ctx.out)
     return 0

@@ -202,6 +202,16 @@ class Database:
             session.close()
 
     @contextlib.contextmanager
+    def write_connection(self) -> Iterator[Connection]:
+        """One connection for a long job that commits in several units of work (``with conn.begin():``,
+        each begun IMMEDIATE on SQLite) and keeps something between them, such as temporary tables."""
+        try:
+            with self._write_engine.connect() as conn:
+                yield conn
+        except OperationalError as exc:
+            raise DatabaseError(f"The database {self.display_url} failed: {_first_line(exc)}") from exc
+
+    @contextlib.contextmanager
     def reader(self) -> Iterator[Session]:
         """A read-only session; whatever happens, nothing is committed."""
         session = self._sessions()

@@ -1,9 +1,11 @@
 """Running the determination engine over imported sales, the exposure report, and reprocessing.
 
 * :meth:`DeterminationService.run` decides every imported line that has no determination yet, in
-  batches (each batch one transaction; a cancelled or interrupted run keeps the finished batches and a
-  new run continues). Certificates are loaded once and indexed in memory by customer and state;
-  results are written with bulk ``executemany``.
+  windows of consecutive line ids (each window one transaction; a cancelled or interrupted run keeps
+  the finished windows and a new run continues). Certificates are loaded once and indexed in memory
+  by customer and state. Lines whose customer has no certificate in their state are decided by SQL
+  (``INSERT ... SELECT``, the same values the engine gives them); the others go through the engine,
+  in a worker process and in this one, and are written with bulk ``executemany``.
 * Each determination keeps its evidence snapshot (certificate id, number and version, coverage line
   and its expiry, review state, rules-pack version, explanation), so a later edit of the certificate
   never rewrites why a past sale was exempt.
@@ -20,14 +22,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import String, Table, and_, func, insert, select, type_coerce, update
+from sqlalchemy import Connection, String, Table, and_, func, insert, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from ecms_desktop.errors import Cancelled, NotFoundError, ValidationError
@@ -35,6 +38,7 @@ from ecms_desktop.models import Certificate, CoverageLine, Customer, utcnow
 from ecms_desktop.models.transactions import Determination, DeterminationAdjustment, TransactionLine
 from ecms_desktop.rules import load_rules_pack
 from ecms_desktop.services import audit
+from ecms_desktop.services.bulk import BulkInsert, SqliteBulkCache, paused_gc, worker_start_method
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.determination import (
     CandidateCertificate,
@@ -44,7 +48,6 @@ from ecms_desktop.services.determination import (
     determine,
 )
 from ecms_desktop.services.periods import PeriodBook
-from ecms_desktop.services.transaction_import import BulkInsert, _SqliteBulkCache
 
 Progress = Callable[[int, int, str], None]
 CancelCheck = Callable[[], bool]
@@ -207,42 +210,144 @@ _LINE_SQL_COLUMNS = ("id", "invoice_number", "line", "invoice_date", "customer_k
                      "exempt_reason", "po_number", "exempt_claimed", "tax_collected")
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+def _compact_encoder() -> Callable[[Any], str]:
+    """``json.dumps(value, separators=(",", ":"))``, with the C encoder built once instead of for every
+    call (the same encoder ``json.dumps`` builds; a run serialises hundreds of thousands of explanations)."""
+    from json import encoder
+
+    c_make_encoder = getattr(encoder, "c_make_encoder", None)
+    if c_make_encoder is None:  # pragma: no cover - CPython always has it
+        return lambda value: json.dumps(value, separators=(",", ":"))
+    make = c_make_encoder(None, json.JSONEncoder().default, encoder.encode_basestring_ascii, None, ":", ",",
+                                  False, False, True)
+    return lambda value: "".join(make(value, 0))
 
 
-class _LineReader:
-    """Pending transaction lines of a company in primary-key batches, as plain tuples read through the
-    driver (the same selection as :meth:`DeterminationService._pending`).
+_json = _compact_encoder()
+
+
+#: Temporary tables of a run (on its own connection): the (customer key, state) pairs that have candidate
+#: certificates, and the stored explanation of a line of each state whose customer has none there.
+_KEY_TABLE = "ecms_run_candidate_key"
+_TEXT_TABLE = "ecms_run_no_certificate"
+
+
+class _RunTables:
+    """The temporary tables of one run, created on its connection from the run's candidate index (so
+    that what SQL decides and what the engine decides come from the same snapshot of certificates)
+    and dropped at the end."""
+
+    def __init__(self, conn: Connection, keys: Iterable[tuple[str, str]], texts: dict[str, str]) -> None:
+        self.conn = conn
+        pg = conn.dialect.name == "postgresql"
+        self.schema = "pg_temp" if pg else "temp"
+        mark = "%s" if pg else "?"
+        self.driver = None if pg else conn.connection.driver_connection
+        if self.driver is not None:
+            # SQLite keeps temporary tables in a file with its own small cache unless told otherwise (a
+            # pragma set on the driver's connection, outside any transaction, and restored in drop()).
+            self.temp_store = self.driver.execute("PRAGMA temp_store").fetchone()[0]
+            self.driver.execute("PRAGMA temp_store=MEMORY")
+        with conn.begin():
+            self._drop()
+            conn.exec_driver_sql(f"CREATE TEMP TABLE {_KEY_TABLE} (customer_key VARCHAR(64) NOT NULL, "
+                                 "state VARCHAR(2) NOT NULL, PRIMARY KEY (customer_key, state))"
+                                 + ("" if pg else " WITHOUT ROWID"))
+            conn.exec_driver_sql(f"CREATE TEMP TABLE {_TEXT_TABLE} (state VARCHAR(2) PRIMARY KEY, "
+                                 f"explanation {'JSONB' if pg else 'TEXT'} NOT NULL)")
+            conn.exec_driver_sql(f"INSERT INTO {_KEY_TABLE} (customer_key, state) VALUES ({mark}, {mark})",
+                                 list(keys) or [("", "")])
+            conn.exec_driver_sql(f"INSERT INTO {_TEXT_TABLE} (state, explanation) VALUES ({mark}, "
+                                 f"{'CAST(%s AS JSONB)' if pg else '?'})", list(texts.items()))
+            if pg:
+                conn.exec_driver_sql(f"ANALYZE {_KEY_TABLE}")
+                conn.exec_driver_sql(f"ANALYZE {_TEXT_TABLE}")
+
+    def _drop(self) -> None:
+        for name in (_KEY_TABLE, _TEXT_TABLE):
+            self.conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.schema}.{name}")
+
+    def drop(self) -> None:
+        if self.conn.in_transaction():
+            self.conn.rollback()
+        with self.conn.begin():
+            self._drop()
+        if self.driver is not None:
+            self.driver.execute(f"PRAGMA temp_store={int(self.temp_store)}")
+
+
+class _Windows:
+    """Pending lines of a company in windows of consecutive ids, each decided in one transaction.
+
+    In each window, a line whose customer has no certificate in its ship-to state (most lines, in a
+    real ledger) is decided by SQL (:meth:`insert_without_candidates`: taxable, its state's
+    explanation, exposure where it was sold exempt) without being read into Python; the others are
+    read as plain driver tuples (:meth:`read_with_candidates`) for the engine. The amounts SQL
+    stores are those :func:`_decide_batch` stores: the amount to the cent, half up (exact: SQLite
+    works on the amount in ten-thousandths as an integer; PostgreSQL's ``round`` on numeric rounds half
+    away from zero).
 
     ``determined_through`` is the highest line id of the company that had a determination when the
-    run started: above it no line can have one yet (the run goes up in id order), so those batches are
-    read without the anti-join. :meth:`converters` says how to turn the driver's values into dates,
+    run started: above it no line can have one yet (the run goes up in id order), so those windows are
+    read without the anti-join. :attr:`converters` say how to turn the driver's values into dates,
     Decimals and booleans the way the column types do (nothing to do on PostgreSQL)."""
 
-    def __init__(self, conn: Any, company_id: int, date_from: dt.date | None, date_to: dt.date | None,
-                 determined_through: int) -> None:
+    def __init__(self, conn: Connection, company_id: int, date_from: dt.date | None, date_to: dt.date | None,
+                 determined_through: int, constants: dict[str, Any]) -> None:
         dialect = conn.dialect
         self.conn = conn
         self.determined_through = determined_through
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        where = [f"t.company_id + 0 = {mark}", f"t.id > {mark}"]
-        self.params: list[Any] = [company_id]
+        pg = dialect.name == "postgresql"
+        mark = "%s" if pg else "?"
+        self.mark = mark
+        where = [f"t.company_id + 0 = {mark}", f"t.id > {mark}", f"t.id <= {mark}"]
+        self.extra: list[Any] = []
         date_bind = _TL.c.invoice_date.type.dialect_impl(dialect).bind_processor(dialect) or (lambda v: v)
         if date_from:
             where.append(f"t.invoice_date >= {mark}")
-            self.params.append(date_bind(date_from))
+            self.extra.append(date_bind(date_from))
         if date_to:
             where.append(f"t.invoice_date <= {mark}")
-            self.params.append(date_bind(date_to))
+            self.extra.append(date_bind(date_to))
+        self.company_id = company_id
+        base = " AND ".join(where)
+        undetermined = " AND NOT EXISTS (SELECT 1 FROM determination d WHERE d.transaction_line_id = t.id)"
+        has_key = (f"EXISTS (SELECT 1 FROM {_KEY_TABLE} k WHERE k.customer_key = t.customer_key "
+                   "AND k.state = t.ship_to_state)")
+        has_text = f"EXISTS (SELECT 1 FROM {_TEXT_TABLE} x WHERE x.state = t.ship_to_state)"
         columns = ", ".join("t." + c for c in _LINE_SQL_COLUMNS)
-        self.sql = (f"SELECT {columns} FROM transaction_line t WHERE {' AND '.join(where)} "
-                    f"ORDER BY t.id LIMIT {mark}")
-        self.sql_pending = (f"SELECT {columns} FROM transaction_line t "
-                            "LEFT JOIN determination d ON d.transaction_line_id = t.id "
-                            f"WHERE {' AND '.join(where)} AND d.transaction_line_id IS NULL "
-                            f"ORDER BY t.id LIMIT {mark}")
-        self.sqlite = dialect.name == "sqlite"
+        read = (f"SELECT {columns} FROM transaction_line t WHERE {base}{{anti}} AND ({has_key} OR NOT {has_text}) "
+                "ORDER BY t.id")
+        self.read_sql = (read.format(anti=""), read.format(anti=undetermined))
+        self.window_sql = (f"SELECT t.id FROM transaction_line t WHERE t.company_id + 0 = {mark} AND t.id > {mark} "
+                           f"ORDER BY t.id LIMIT 1 OFFSET {mark}")
+        # The insert of lines without candidates, split in two statements so that the exposures can be
+        # counted: sold exempt with a taxable amount above zero, and the rest.
+        if pg:
+            taxable, false, empty = "round(t.amount, 2)", "false", "CAST('[]' AS JSONB)"
+            claimed_and_taxable = f"(t.exempt_claimed AND {taxable} > 0)"
+        else:
+            tenths = "CAST(round(t.amount * 10000) AS INTEGER)"  # ten-thousandths: the stored scale
+            taxable = (f"((CASE WHEN {tenths} >= 0 THEN ({tenths} + 50) / 100 ELSE -((50 - {tenths}) / 100) END) "
+                       "/ 100.0)")
+            false, empty = "0", "'[]'"
+            claimed_and_taxable = f"(t.exempt_claimed AND {tenths} >= 50)"
+        names = ("transaction_line_id", "exempt", "certificate_id", "certificate_number", "certificate_version",
+                 "coverage_line_id", "coverage_state", "coverage_expiry", "certificate_status", "exempt_amount",
+                 "taxable_amount", "also_eligible", "conflict", "explanation", "exposure_kind", "exposure_amount",
+                 *constants)
+        constant_values = BulkInsert(None, _DET, (), constants, dialect=dialect).suffix
+        insert = (f"INSERT INTO determination ({', '.join(names)}) "
+                  f"SELECT t.id, {false}, NULL, '', NULL, NULL, '', NULL, '', 0, {taxable}, {empty}, {false}, "
+                  f"x.explanation, {{kind}}, {{amount}}, {', '.join(mark for _ in constants)} "
+                  f"FROM transaction_line t JOIN {_TEXT_TABLE} x ON x.state = t.ship_to_state "
+                  f"WHERE {base}{{anti}} AND NOT {has_key} AND {{exposed}}")
+        self.insert_sql = tuple(
+            (insert.format(kind=mark, amount=taxable, exposed=claimed_and_taxable, anti=anti),
+             insert.format(kind=mark, amount="0", exposed=f"NOT {claimed_and_taxable}", anti=anti))
+            for anti in ("", undetermined))
+        self.constants = constant_values
+        self.sqlite = not pg
         self.to_date = _TL.c.invoice_date.type.dialect_impl(dialect).result_processor(dialect, None) \
             if self.sqlite else None
         self.to_decimal = _TL.c.amount.type.dialect_impl(dialect).result_processor(dialect, None) \
@@ -252,16 +357,38 @@ class _LineReader:
     def converters(self) -> tuple[Any, Any]:
         return self.to_date, self.to_decimal
 
-    def batch(self, after_id: int, size: int) -> list[Any]:
-        params = (self.params[0], after_id, *self.params[1:], size)
-        sql = self.sql if after_id >= self.determined_through else self.sql_pending
-        return list(self.conn.exec_driver_sql(sql, params).fetchall())
+    def end_after(self, after_id: int, size: int, last_id: int) -> int:
+        """The last id of the window of ``size`` lines of the company after ``after_id``."""
+        row = self.conn.exec_driver_sql(self.window_sql, (self.company_id, after_id, size - 1)).first()
+        return min(row[0], last_id) if row else last_id
+
+    def _params(self, after_id: int, through_id: int) -> tuple[Any, ...]:
+        return (self.company_id, after_id, through_id, *self.extra)
+
+    def insert_without_candidates(self, after_id: int, through_id: int) -> tuple[int, int]:
+        """Decide the window's lines without candidates in SQL; (lines, exposures)."""
+        exposed_sql, rest_sql = self.insert_sql[after_id < self.determined_through]
+        params = self._params(after_id, through_id)
+        exposed = self.conn.exec_driver_sql(exposed_sql, (EXPOSURE_UNSUPPORTED, *self.constants, *params)).rowcount
+        rest = self.conn.exec_driver_sql(rest_sql, ("", *self.constants, *params)).rowcount
+        return exposed + rest, exposed
+
+    def read_with_candidates(self, after_id: int, through_id: int) -> list[tuple[Any, ...]]:
+        """The window's lines with candidates, as the driver's own tuples (read on the driver's
+        connection, in the same transaction; no result rows built for them)."""
+        sql = self.read_sql[after_id < self.determined_through]
+        cursor = self.conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, self._params(after_id, through_id))
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
 
 
 def _decide_batch(rows: Sequence[Any], converters: tuple[Any, Any], index: CandidateIndex, counts: list[int]
                   ) -> Iterator[tuple[Any, ...]]:
     """Decide each line; yield its row of :data:`_DET_COLUMNS` and count lines, exempt, conflicts and
-    exposures into ``counts``. ``converters``: :attr:`_LineReader.converters`."""
+    exposures into ``counts``. ``converters``: :attr:`_Windows.converters`."""
     no_certificate: dict[str, str] = {}
     empty_list = _json([])
     n = exempt_n = conflicts = exposures = 0
@@ -318,40 +445,93 @@ def _decide_batch(rows: Sequence[Any], converters: tuple[Any, Any], index: Candi
     counts[3] += exposures
 
 
-# The second CPU: a worker process decides part of each batch (the engine is pure Python and bound by
-# one core); the parent reads, decides the rest and writes. The worker gets the candidate rows once and
-# builds the same index; it never touches the database.
+# The second CPU: a worker process reads and decides the first part of each window (the engine is
+# pure Python and bound by one core); the parent runs the SQL part, reads and decides the rest, and
+# writes every result (SQLite has one writer). The worker gets the candidate rows once and builds the
+# same index (and the same temporary key tables, on its own read-only connection), so that both
+# sides decide from one snapshot of the certificates.
 _worker_state: dict[str, Any] = {}
 
 
-def _worker_init(candidate_rows: list[tuple[Any, ...]], sqlite: bool) -> None:
-    from sqlalchemy.dialects import postgresql as postgresql_dialect
-    from sqlalchemy.dialects import sqlite as sqlite_dialect
+def _worker_init(candidate_rows: list[tuple[Any, ...]], url: str, company_id: int, date_from: dt.date | None,
+                 date_to: dt.date | None, determined_through: int, texts: dict[str, str]) -> None:
+    import gc
 
-    _worker_state["index"] = index_candidates(candidate_rows)
-    converters: tuple[Any, Any] = (None, None)
-    dialect: Any = sqlite_dialect.dialect() if sqlite else postgresql_dialect.psycopg.dialect()
-    if sqlite:
-        converters = (_TL.c.invoice_date.type.dialect_impl(dialect).result_processor(dialect, None),
-                      _TL.c.amount.type.dialect_impl(dialect).result_processor(dialect, None))
-    _worker_state["converters"] = converters
-    _worker_state["writer"] = BulkInsert(None, _DET, _DET_COLUMNS, dialect=dialect)
+    # This process only reads and decides lines: it holds the candidate index and builds tuples and
+    # strings without reference cycles, so the cyclic collector (which would walk the whole index again
+    # and again) stays off for its life, as in the parent's run (:func:`paused_gc`).
+    gc.disable()
+    _worker_state.update(index=index_candidates(candidate_rows), url=url, company_id=company_id, date_from=date_from,
+                         date_to=date_to, determined_through=determined_through, texts=texts)
 
 
-def _worker_decide(rows: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], list[int]]:
-    """Decide lines and convert the results for the driver (the parent only writes them)."""
+def _worker_windows() -> tuple[Any, _Windows]:
+    """The worker's read-only connection, with the run's temporary tables, and its window reader."""
+    if "windows" not in _worker_state:
+        st = _worker_state
+        db = Database(st["url"])
+        conn = db.engine.connect()
+        _RunTables(conn, st["index"].keys(), st["texts"])
+        windows = _Windows(conn, st["company_id"], st["date_from"], st["date_to"], st["determined_through"], {})
+        st.update(db=db, conn=conn, windows=windows, writer=BulkInsert(None, _DET, _DET_COLUMNS, dialect=conn.dialect))
+    return _worker_state["conn"], _worker_state["windows"]
+
+
+def _worker_decide(after_id: int, through_id: int) -> tuple[list[tuple[Any, ...]], list[int], float]:
+    """Read the lines with candidates in ``(after_id, through_id]``, decide them and convert the results
+    for the driver (the parent only writes them); also says how long that took (for :class:`_Balance`)."""
+    started = time.perf_counter()
+    conn, windows = _worker_windows()
+    with conn.begin():
+        rows = windows.read_with_candidates(after_id, through_id)
     counts = [0, 0, 0, 0]
     process = _worker_state["writer"].process
-    out = [process(r) for r in _decide_batch(rows, _worker_state["converters"], _worker_state["index"], counts)]
-    return out, counts
+    out = [process(r) for r in _decide_batch(rows, windows.converters, _worker_state["index"], counts)]
+    return out, counts, time.perf_counter() - started
+
+
+class _Balance:
+    """Which part of a window (by line id) the parent reads and decides itself, so that it and the
+    workers finish at the same time. The parent also runs the SQL part and writes every result (its
+    "fixed" time per window), so its part is what is left of the workers' time once that is done.
+    Learnt from the windows already run: the first goes to the workers alone; a side not yet measured
+    is taken to be as fast as the other. On a machine whose other core is busy the workers come out
+    slower and the parent takes more."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        #: Seconds per id of the window range: a worker reading and deciding, the parent doing the
+        #: same, and the parent's fixed work.
+        self.worker: float | None = None
+        self.parent: float | None = None
+        self.fixed: float | None = None
+
+    @staticmethod
+    def _mix(old: float | None, new: float) -> float:
+        return new if old is None else (old + new) / 2
+
+    def split(self, after_id: int, through_id: int) -> int:
+        """The id up to which the workers take the window ``(after_id, through_id]``; the parent takes
+        the rest."""
+        if self.worker is None or self.fixed is None:
+            return through_id
+        w = self.worker / self.workers
+        p = self.parent if self.parent is not None else self.worker
+        share = max(0.0, min(1.0, (w - self.fixed) / (p + w)))
+        return through_id - int((through_id - after_id) * share)
+
+    def learn(self, worker_seconds: float, worker_ids: int, parent_seconds: float, parent_ids: int,
+              fixed_seconds: float, window_ids: int) -> None:
+        if worker_ids:
+            self.worker = self._mix(self.worker, worker_seconds * self.workers / worker_ids)
+        if parent_ids:
+            self.parent = self._mix(self.parent, parent_seconds / parent_ids)
+        if window_ids:
+            self.fixed = self._mix(self.fixed, max(fixed_seconds, 0.0) / window_ids)
 
 
 #: Below this many lines to decide, a run stays in one process (starting a worker costs ~1 s).
 PARALLEL_MIN_LINES = 50_000
-#: A smaller batch is decided by the parent alone.
-_PARALLEL_MIN_BATCH = 1_000
-#: How many lines a worker decides for each line the parent decides (the parent also reads and writes).
-_WORKER_WEIGHT = 4.0
 
 
 # -- DTOs ---------------------------------------------------------------------------------------------
@@ -515,17 +695,20 @@ class DeterminationService:
             workers: int | None = None) -> RunSummary:
         """Decide every imported line (in the date range) that has no determination yet.
 
-        Built for a million lines: the candidates are loaded once, the lines are read in primary-key
-        batches as plain tuples through the driver, a line whose customer has no certificate in its
-        state is decided without building engine objects (its explanation is the same text for every
-        such line of the state, serialised once), and the results are written as tuples with one
-        ``executemany`` per batch. Each batch is one transaction. ``workers``: extra processes that
-        decide part of each batch (default: one on a machine with two or more CPUs when there are at
-        least :data:`PARALLEL_MIN_LINES` lines; 0: none).
+        Built for a million lines: the candidates are loaded once; the lines are taken in windows of
+        ``batch`` consecutive ids, each window one transaction (a cancelled or interrupted run keeps the
+        finished windows and a new run continues). In a window, the lines whose customer has no
+        certificate in their state are decided by one ``INSERT ... SELECT`` (see :class:`_Windows`); the
+        others are read as plain tuples through the driver, decided by the engine and written with one
+        ``executemany``. ``workers``: extra processes that decide part of each window (default: one
+        on a machine with two or more CPUs when there are at least :data:`PARALLEL_MIN_LINES` lines;
+        0: none).
         """
         with self.db.reader() as s:
             rows_of_candidates = candidate_rows(s, company_id)
-            todo = s.execute(self._pending(company_id, date_from, date_to, select(func.count()))).scalar_one()
+            todo, first = s.execute(self._pending(company_id, date_from, date_to,
+                                                  select(func.count(), func.min(_TL.c.id)))).one()
+            last = s.execute(select(func.max(_TL.c.id)).where(_same_company(company_id))).scalar() or 0
             determined_through = s.execute(select(func.max(_DET.c.transaction_line_id))
                                            .where(_DET.c.company_id == company_id)).scalar_one() or 0
         if workers is None:
@@ -533,70 +716,95 @@ class DeterminationService:
         pool = None
         if workers > 0 and todo:
             import multiprocessing
-            import threading
 
-            # fork (cheap, nothing re-imported) from a single-threaded program such as the command line;
-            # spawn from a threaded one (the GUI runs this in a worker thread of a Qt process).
-            method = "fork" if threading.active_count() == 1 and os.name == "posix" else "spawn"
-            pool = multiprocessing.get_context(method).Pool(
-                workers, _worker_init, (rows_of_candidates, self.db.dialect == "sqlite"))
+            pool = multiprocessing.get_context(worker_start_method()).Pool(
+                workers, _worker_init, (rows_of_candidates, self.db.url, company_id, date_from, date_to,
+                                        determined_through, self._texts()))
         try:
-            index = index_candidates(rows_of_candidates)
-            del rows_of_candidates
-            return self._run(company_id, date_from, date_to, batch, progress, cancel, index, todo,
-                             determined_through, pool, workers)
+            with paused_gc():
+                index = index_candidates(rows_of_candidates)
+                del rows_of_candidates
+                span = (first - 1, last) if todo else (last, last)
+                return self._run(company_id, date_from, date_to, batch, progress, cancel, index, todo, span,
+                                 determined_through, pool, workers)
         finally:
             if pool is not None:
                 pool.terminate()
                 pool.join()
 
+    @staticmethod
+    def _texts() -> dict[str, str]:
+        """The explanation stored for a line whose customer has no certificate in its state, by state."""
+        return {state: _json(determine(SaleLine("", 1, dt.date.min, "", state), ()).explanation())
+                for state in load_rules_pack().states}
+
     def _run(self, company_id: int, date_from: dt.date | None, date_to: dt.date | None, batch: int,
              progress: Progress | None, cancel: CancelCheck | None, index: CandidateIndex, todo: int,
-             determined_through: int, pool: Any, workers: int) -> RunSummary:
+             span: tuple[int, int], determined_through: int, pool: Any, workers: int) -> RunSummary:
         counts = [0, 0, 0, 0]  # lines, exempt, conflicts, exposures
-        last_id = 0
         version = self.rules_version
-        # With a worker the batches are pipelined: batch k+1 is read and sent to the worker before the
-        # results of batch k are written (in batch k+1's transaction), so that the worker decides while
-        # the parent reads and writes. A stop loses at most the undecided batch; a new run takes it up.
-        pending: list[Any] = []
-        while True:
-            if cancel and cancel():
-                raise Cancelled(f"Determination stopped after {counts[0]} lines; those are kept and a new "
-                                "run continues with the rest.")
-            if progress:
-                progress(counts[0], todo, "Determining")
-            with self.db.transaction() as s:
-                conn = s.connection()
-                reader = _LineReader(conn, company_id, date_from, date_to, determined_through)
-                rows = reader.batch(last_id, batch)
-                writer = BulkInsert(conn, _DET, _DET_COLUMNS, {
-                    "company_id": company_id, "rules_pack_version": version, "origin": "determine",
-                    "determined_at": utcnow()})
-                with _SqliteBulkCache(conn):
-                    if pool is not None and len(rows) >= _PARALLEL_MIN_BATCH:
-                        share = int(len(rows) * workers * _WORKER_WEIGHT / (workers * _WORKER_WEIGHT + 1))
-                        jobs: list[Any] = [
-                            pool.apply_async(_worker_decide, ([tuple(r) for r in rows[i * share // workers:
-                                                                                       (i + 1) * share // workers]],))
-                            for i in range(workers)]
-                        mine = [0, 0, 0, 0]
-                        decided = [writer.process(r) for r in _decide_batch(rows[share:], reader.converters, index,
-                                                                            mine)]
-                        jobs.append((decided, mine))
-                    else:
-                        jobs = []
-                        if rows:
-                            writer.execute(_decide_batch(rows, reader.converters, index, counts))
-                    for job in pending:
-                        decided, their_counts = job if isinstance(job, tuple) else job.get()
-                        writer.execute_processed(decided)
-                        for k in range(4):
-                            counts[k] += their_counts[k]
-                pending = jobs
-                if not rows:
-                    break
-                last_id = rows[-1][0]
+        after, last = span
+        constants = {"company_id": company_id, "rules_pack_version": version, "origin": "determine",
+                     "determined_at": utcnow()}
+        with self.db.write_connection() as conn:
+            tables = _RunTables(conn, index.keys(), self._texts())
+            try:
+                windows = _Windows(conn, company_id, date_from, date_to, determined_through, constants)
+                writer = BulkInsert(conn, _DET, _DET_COLUMNS, constants)
+                # With workers the windows are pipelined: the workers read and decide the first part of
+                # window k while the parent runs its SQL part and decides the rest; their results are
+                # written in window k+1's transaction. A stop loses at most the workers' part of one
+                # window; a new run takes it up.
+                pending: list[Any] = []
+                balance = _Balance(workers)
+                worker_span = 0  # ids of the window whose workers' results are pending
+                while True:
+                    if cancel and cancel():
+                        raise Cancelled(f"Determination stopped after {counts[0]} lines; those are kept and a "
+                                        "new run continues with the rest.")
+                    if progress:
+                        progress(counts[0], todo, "Determining")
+                    started = time.perf_counter()
+                    jobs: list[Any] = []
+                    through = split = after
+                    deciding = waiting = 0.0
+                    with conn.begin(), SqliteBulkCache(conn):
+                        if after < last:
+                            through = windows.end_after(after, batch, last)
+                            split = balance.split(after, through) if pool is not None else after
+                            step = (split - after) / workers if workers else 0
+                            jobs = [pool.apply_async(_worker_decide, (after + int(i * step),
+                                                                      split if i == workers - 1 else
+                                                                      after + int((i + 1) * step)))
+                                    for i in range(workers)] if split > after else []
+                            lines, exposures = windows.insert_without_candidates(after, through)
+                            counts[0] += lines
+                            counts[3] += exposures
+                            if split < through:
+                                t0 = time.perf_counter()
+                                rows = windows.read_with_candidates(split, through)
+                                if rows:
+                                    writer.execute(_decide_batch(rows, windows.converters, index, counts))
+                                deciding = time.perf_counter() - t0
+                        worker_seconds = 0.0
+                        for job in pending:
+                            t0 = time.perf_counter()
+                            decided, their_counts, seconds = job.get()
+                            waiting += time.perf_counter() - t0
+                            worker_seconds = max(worker_seconds, seconds)
+                            writer.execute_processed(decided)
+                            for k in range(4):
+                                counts[k] += their_counts[k]
+                    if pool is not None:
+                        balance.learn(worker_seconds, worker_span, deciding, through - split,
+                                      time.perf_counter() - started - deciding - waiting, through - after)
+                    worker_span = split - after
+                    pending = jobs
+                    if after >= last and not pending:
+                        break
+                    after = through
+            finally:
+                tables.drop()
         if progress:
             progress(counts[0], todo, "Done")
         summary = RunSummary(counts[0], counts[1], counts[0] - counts[1], counts[2], counts[3], version)

@@ -11,28 +11,37 @@ Written for volume (a million lines): a CSV file is read row by row as plain lis
 :mod:`csv` module (the generic :func:`~ecms_desktop.services.tabular.read_table` builds a dict per row);
 every row goes through a fast parser, and only a row that fails is parsed again through
 :class:`~ecms_desktop.services.tabular.RowErrors` (the same path and messages as for .xlsx files) to
-say exactly what is wrong. Lines are inserted as plain tuples through the driver's ``executemany``
-(:class:`BulkInsert`, with the column types' own conversions) in one transaction.
+say exactly what is wrong. The rows are checked in chunks, and the new lines of each chunk are
+inserted as soon as it is checked, as plain tuples through the driver's ``executemany``
+(:class:`~ecms_desktop.services.bulk.BulkInsert`, with the column types' own conversions), all in
+one transaction: a bad row anywhere, or a cancel, rolls everything back (the rest of the file is
+still checked, so that every problem is reported). A large file is read and checked by a worker
+process while this one stores what it has already checked. Amounts are kept to four decimals
+(rounded half up), as the column holds them on every database.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+import io
+import os
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import JSON, Boolean, Connection, Dialect, Index, Table, delete, func, select, tuple_, update
+from sqlalchemy import Connection, Index, Table, delete, func, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from ecms_desktop.errors import Cancelled, Problem, ValidationError
+from ecms_desktop.errors import Cancelled, EcmsError, Problem, ValidationError
 from ecms_desktop.models import ExemptReason, customer_number_key, utcnow
 from ecms_desktop.models.transactions import Determination, TransactionLine
 from ecms_desktop.rules import load_rules_pack
 from ecms_desktop.services import audit
+from ecms_desktop.services.bulk import BulkInsert, SqliteBulkCache, paused_gc, worker_start_method
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.periods import PeriodBook
 from ecms_desktop.services.tabular import Row, RowErrors, header_key, read_table
@@ -48,6 +57,10 @@ _YES = {"yes": True, "y": True, "true": True, "1": True, "x": True,
         "no": False, "n": False, "false": False, "0": False, "": False}
 _REASONS = frozenset(r.value for r in ExemptReason)
 _ZERO = Decimal(0)
+#: Amounts are stored with four decimals (``Numeric(18, 4)``): rounded half up on import, on every
+#: database alike, and at most 14 digits before the decimal point.
+_SCALE = Decimal("0.0001")
+_LIMIT = Decimal(10) ** 14
 #: Columns compared to decide whether a re-imported line changed.
 _VALUE_COLUMNS = ("invoice_date", "customer_number", "ship_to_state", "ship_to_county", "ship_to_city",
                   "ship_to_zip", "product_code", "commodity_code", "amount", "currency", "tax_collected",
@@ -61,118 +74,27 @@ _BATCH = 50_000
 _TL = cast(Table, TransactionLine.__table__)
 
 
-class BulkInsert:
-    """``INSERT`` of many rows given as plain tuples, through the driver's ``executemany``.
-
-    Core's ``insert()`` with a list of dicts spends most of its time building and processing one
-    parameter dict per row; for hundreds of thousands of rows this writes tuples directly. Each
-    column's value is converted by the column type's own bind processor for the dialect (what Core
-    would store: dates as ISO text and amounts as numbers on SQLite, native values on PostgreSQL);
-    JSON columns take text that the caller has already serialised (cast to JSONB on PostgreSQL).
-    """
-
-    def __init__(self, conn: Connection | None, table: Table, columns: Sequence[str],
-                 constants: dict[str, Any] | None = None, *, dialect: Dialect | None = None) -> None:
-        """``columns``: the values of each row tuple; ``constants``: columns with the same value in every
-        row (converted once and appended to each row). Without a connection (``dialect`` given) it
-        only converts rows (:meth:`process`), e.g. in a worker process."""
-        if dialect is None:
-            assert conn is not None
-            dialect = conn.dialect
-        constants = constants or {}
-        self.conn = conn
-        mark = "?" if dialect.paramstyle == "qmark" else "%s"
-        marks: list[str] = []
-        self.processors: list[tuple[int, Callable[[Any], Any]]] = []
-        suffix: list[Any] = []
-        for i, name in enumerate((*columns, *constants)):
-            impl = table.c[name].type.dialect_impl(dialect)
-            if i >= len(columns):
-                marks.append(mark)
-                proc = None if isinstance(impl, Boolean) else impl.bind_processor(dialect)
-                suffix.append(proc(constants[name]) if proc else constants[name])
-                continue
-            if isinstance(impl, JSON):
-                marks.append(f"CAST({mark} AS JSONB)" if dialect.name == "postgresql" else mark)
-                continue
-            marks.append(mark)
-            if isinstance(impl, Boolean):  # every driver takes Python booleans as they are
-                continue
-            proc = impl.bind_processor(dialect)
-            if proc is not None:
-                self.processors.append((i, proc))
-        self.suffix = tuple(suffix)
-        self.sql = f"INSERT INTO {table.name} ({', '.join((*columns, *constants))}) VALUES ({', '.join(marks)})"
-
-    def convert(self, row: Sequence[Any]) -> tuple[Any, ...]:
-        """One row as the driver takes it."""
-        if not self.processors:
-            return (*row, *self.suffix)
-        out = list(row)
-        for i, proc in self.processors:
-            out[i] = proc(out[i])
-        out.extend(self.suffix)
-        return tuple(out)
-
-    def process(self, row: Sequence[Any]) -> tuple[Any, ...]:
-        """The row's own columns converted (without the constants): for :meth:`execute_processed`."""
-        if not self.processors:
-            return tuple(row)
-        out = list(row)
-        for i, proc in self.processors:
-            out[i] = proc(out[i])
-        return tuple(out)
-
-    def execute(self, rows: Iterable[Sequence[Any]]) -> None:
-        batch = [self.convert(r) for r in rows]
-        if batch:
-            assert self.conn is not None
-            self.conn.exec_driver_sql(self.sql, batch)
-
-    def execute_processed(self, rows: Iterable[tuple[Any, ...]]) -> None:
-        """Rows already converted by :meth:`process` (of an instance for the same dialect)."""
-        suffix = self.suffix
-        batch = [(*r, *suffix) for r in rows]
-        if batch:
-            assert self.conn is not None
-            self.conn.exec_driver_sql(self.sql, batch)
-
-
 #: Fewest new lines for which the secondary indexes are dropped and built again after the insert.
 _REBUILD_MIN = 50_000
+#: Rows of the file checked and stored together (and the unit of progress and cancel).
+_CHUNK = 20_000
+#: From this size on, a CSV file is read and checked by a worker process while this one stores the
+#: lines it has already checked (starting the worker costs ~0.1 s with fork, ~1 s with spawn).
+PARALLEL_MIN_BYTES = 8_000_000
+#: The fewest bytes a data row of a CSV file takes (for estimating a file's lines from its size).
+_MIN_LINE_BYTES = 40
 
 
-def _rebuild_indexes(conn: Connection, new_lines: int) -> list[Index]:
-    """The secondary indexes of ``transaction_line`` to drop before a bulk insert and build afterwards,
+def _indexes_to_rebuild(conn: Connection, inserted: int, stored_before: int) -> list[Index]:
+    """The secondary indexes of ``transaction_line`` to drop during a bulk insert and build afterwards,
     inside the same transaction (measured: building them once after a large insert costs less than
     keeping them up to date row by row). Only on SQLite, where DDL is transactional and readers keep
-    seeing the committed schema, and only when the insert at least doubles the table; the unique key
-    that stops duplicate lines is never dropped."""
-    if conn.dialect.name != "sqlite" or new_lines < _REBUILD_MIN:
-        return []
-    highest = conn.execute(select(func.max(_TL.c.id))).scalar() or 0
-    if new_lines < highest:
+    seeing the committed schema, and only once the import has at least doubled the table (``inserted``
+    lines so far against ``stored_before``, the highest line id before it); the unique key that stops
+    duplicate lines is never dropped."""
+    if conn.dialect.name != "sqlite" or inserted < _REBUILD_MIN or inserted < stored_before:
         return []
     return sorted(_TL.indexes, key=lambda ix: str(ix.name))
-
-
-class _SqliteBulkCache:
-    """A larger page cache on the one connection that runs a bulk write (the index B-trees of a
-    million-line table do not fit the 2 MB default), restored afterwards. Durability settings (WAL,
-    ``synchronous=NORMAL``) are left as they are."""
-
-    def __init__(self, conn: Connection, kib: int = 262_144) -> None:
-        self.conn, self.kib = conn, kib
-        self.old: Any = None
-
-    def __enter__(self) -> None:
-        if self.conn.dialect.name == "sqlite":
-            self.old = self.conn.exec_driver_sql("PRAGMA cache_size").scalar()
-            self.conn.exec_driver_sql(f"PRAGMA cache_size=-{self.kib}")
-
-    def __exit__(self, *exc: object) -> None:
-        if self.old is not None:
-            self.conn.exec_driver_sql(f"PRAGMA cache_size={int(self.old)}")
 
 
 @dataclass
@@ -254,8 +176,9 @@ def _fast(cells: dict[str, Any], states: frozenset[str]) -> dict[str, Any]:
             tax = Decimal(tax_value) if tax_value.__class__ is str else _decimal(tax_value)
         except InvalidOperation:
             tax = _decimal(tax_value)
-    if not amount.is_finite() or not tax.is_finite() or tax < 0:
+    if not amount.is_finite() or not tax.is_finite() or tax < 0 or not -_LIMIT < amount < _LIMIT or tax >= _LIMIT:
         raise _RowError
+    amount, tax = amount.quantize(_SCALE, ROUND_HALF_UP), tax.quantize(_SCALE, ROUND_HALF_UP)
     v = g("currency")
     currency = ((v.strip() if v.__class__ is str else _text(cells, "currency")) or "USD").upper()
     if len(currency) != 3 or not currency.isalpha():
@@ -322,8 +245,9 @@ def _fast_csv(v: list[str], pos: tuple[int, ...], states: frozenset[str], dates:
             tax = Decimal(raw)
         except InvalidOperation:
             tax = _decimal(raw)
-    if not amount.is_finite() or not tax.is_finite() or tax < 0:
+    if not amount.is_finite() or not tax.is_finite() or tax < 0 or not -_LIMIT < amount < _LIMIT or tax >= _LIMIT:
         raise _RowError
+    amount, tax = amount.quantize(_SCALE, ROUND_HALF_UP), tax.quantize(_SCALE, ROUND_HALF_UP)
     currency = (v[p_cur].strip() or "USD").upper()
     if currency != "USD" and (len(currency) != 3 or not currency.isalpha()):
         raise _RowError
@@ -378,9 +302,14 @@ def _explain(row: Row, errs: RowErrors, states: frozenset[str]) -> None:
         errs.add("amount", "an amount is required")
     elif amount is not None and not amount.is_finite():
         errs.add("amount", f"{row.text('amount')!r} is not a number")
+    elif amount is not None and not -_LIMIT < amount < _LIMIT:
+        errs.add("amount", f"{row.text('amount')!r} is too large (at most 14 digits before the decimal point)")
     tax = errs.decimal(row, "tax_collected")
     if tax is not None and (not tax.is_finite() or tax < 0):
         errs.add("tax_collected", f"{row.text('tax_collected')!r} is not a tax amount (0 or more)")
+    elif tax is not None and tax >= _LIMIT:
+        errs.add("tax_collected", f"{row.text('tax_collected')!r} is too large (at most 14 digits before the "
+                 "decimal point)")
     currency = (row.text("currency") or "USD").upper()
     if len(currency) != 3 or not currency.isalpha():
         errs.add("currency", f"{currency!r} is not a 3-letter currency code")
@@ -414,37 +343,204 @@ def _existing(session: Session, company_id: int, keys: list[tuple[str, int]]) ->
     return found
 
 
+def _stored_keys(session: Session, company_id: int) -> set[tuple[str, int]]:
+    """(invoice number, line) of every line the company has stored."""
+    return {(r[0], r[1]) for r in session.execute(
+        select(_TL.c.invoice_number, _TL.c.line).where(_TL.c.company_id == company_id))}
+
+
+def _stored_among(session: Session, company_id: int, keys: list[tuple[str, int]]) -> set[tuple[str, int]]:
+    """Which of these (invoice number, line) keys the company has stored (looked up through the unique
+    key, 500 at a time)."""
+    found: set[tuple[str, int]] = set()
+    for i in range(0, len(keys), 500):
+        found.update((r[0], r[1]) for r in session.execute(
+            select(_TL.c.invoice_number, _TL.c.line).where(
+                _TL.c.company_id == company_id, tuple_(_TL.c.invoice_number, _TL.c.line).in_(keys[i:i + 500]))))
+    return found
+
+
+class _NotFast(Exception):
+    """The CSV fast path cannot read this file (missing, empty, not UTF-8, malformed, bad header):
+    :func:`read_table` then says what is wrong."""
+
+
 @dataclass
-class _Checked:
-    """Every row of a file checked: the good lines (tuples in :data:`_FIELDS` order) and the problems."""
+class _Chunk:
+    """The checked rows of one stretch of the file."""
 
-    name: str
-    total: int = 0
-    items: list[tuple[Any, ...]] = field(default_factory=list)
-    #: (invoice number, line) -> row number of the good lines.
-    seen: dict[tuple[str, int], int] = field(default_factory=dict)
+    #: Lines whose key is not stored yet, converted for the driver (:meth:`BulkInsert.process`).
+    new: list[tuple[Any, ...]] = field(default_factory=list)
+    #: Lines whose key is already stored (values in :data:`_FIELDS` order, row number): compared after
+    #: the whole file has been checked.
+    stored: list[tuple[tuple[Any, ...], int]] = field(default_factory=list)
+    #: Lines not sorted into those two yet (when the stored keys are looked up chunk by chunk): values
+    #: in :data:`_FIELDS` order and row number.
+    unsorted: list[tuple[tuple[Any, ...], int]] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    #: Data rows in this stretch.
+    rows: int = 0
+    #: Bytes of the file read so far (for progress; 0 when not known).
+    position: int = 0
 
-    def add(self, item: tuple[Any, ...], number: int) -> None:
+
+class _RowChecker:
+    """What every row goes through after it has been parsed: a line already on an earlier row is a
+    problem; a line already stored is kept for comparison; a new one is converted for the driver.
+    ``stored_keys``: the keys the company has stored, or ``None`` to leave the lines unsorted (the
+    importer then looks their keys up chunk by chunk)."""
+
+    def __init__(self, name: str, states: frozenset[str], stored_keys: set[tuple[str, int]] | None,
+                 convert: Callable[[tuple[Any, ...]], tuple[Any, ...]]) -> None:
+        self.name, self.states, self.stored_keys, self.convert = name, states, stored_keys, convert
+        #: (invoice number, line) -> row number of the good lines.
+        self.seen: dict[tuple[str, int], int] = {}
+
+    def add(self, item: tuple[Any, ...], number: int, chunk: _Chunk) -> None:
         key = (item[_INVOICE], item[_LINE])
         first = self.seen.get(key)
         if first is not None:
-            self.problems.append(Problem(f"invoice {key[0]} line {key[1]} is already on row {first}",
-                                         file=self.name, row=number, column="line"))
+            chunk.problems.append(Problem(f"invoice {key[0]} line {key[1]} is already on row {first}",
+                                          file=self.name, row=number, column="line"))
             return
         self.seen[key] = number
-        self.items.append(item)
+        if self.stored_keys is None:
+            chunk.unsorted.append((item, number))
+        elif key in self.stored_keys:
+            chunk.stored.append((item, number))
+        else:
+            chunk.new.append(self.convert(item))
 
-    def check_slowly(self, row: Row, states: frozenset[str]) -> None:
+    def check_slowly(self, row: Row, chunk: _Chunk) -> None:
         """The general path (any cell types): fast parse, else name every problem of the row."""
         try:
-            item = _fast(row.cells, states)
+            item = _fast(row.cells, self.states)
         except (_RowError, ValueError, KeyError, InvalidOperation, TypeError, AttributeError):
             errs = RowErrors(self.name, row.number)
-            _explain(row, errs, states)
-            self.problems.extend(errs.problems)
+            _explain(row, errs, self.states)
+            chunk.problems.extend(errs.problems)
             return
-        self.add(_as_tuple(item), row.number)
+        self.add(_as_tuple(item), row.number, chunk)
+
+
+def _csv_chunks(path: Path, checker: _RowChecker, size: int) -> Generator[_Chunk, None, None]:
+    """A CSV file read as lists of text cells (the fast path for large files), checked in chunks.
+    Raises :class:`_NotFast` when the file is missing, empty, not UTF-8, malformed or has a bad
+    header (possibly after some chunks: the caller then discards them)."""
+    if not path.is_file():
+        raise _NotFast
+    states = checker.states
+    dates: dict[str, dt.date] = {}
+    keys: dict[str, str] = {}
+    fast_errors = (_RowError, ValueError, KeyError, InvalidOperation, TypeError, AttributeError, IndexError)
+    add = checker.add
+    try:
+        with path.open("rb") as raw, io.TextIOWrapper(raw, encoding="utf-8-sig") as fh:
+            reader = csv.reader(fh)  # universal newlines, as read_table reads it
+            header = next(reader, None)
+            if header is None:
+                raise _NotFast
+            columns = tuple(header_key(h) for h in header)
+            known = {*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS}
+            if any(c not in columns for c in REQUIRED_COLUMNS) or any(c and c not in known for c in columns):
+                raise _NotFast
+            where = {c: i for i, c in enumerate(columns) if c}  # the last of repeated columns, as read_table
+            pos = tuple(where.get(c, -1) for c in _CSV_COLUMNS)
+            width = len(columns)
+            chunk = _Chunk()
+            for values in reader:
+                if chunk.rows >= size:
+                    chunk.position = raw.tell()
+                    yield chunk
+                    chunk = _Chunk()
+                number = reader.line_num
+                if len(values) >= width:
+                    values.append("")  # the cell of absent optional columns (position -1)
+                    try:
+                        item = _fast_csv(values, pos, states, dates, keys)
+                    except fast_errors:
+                        pass
+                    else:
+                        chunk.rows += 1
+                        add(item, number, chunk)
+                        continue
+                    values.pop()
+                if all(not x.strip() for x in values):
+                    continue  # blank rows are skipped, as read_table does
+                chunk.rows += 1
+                cells = {col: (values[i] if i < len(values) else None) for i, col in enumerate(columns) if col}
+                checker.check_slowly(Row(number, cells), chunk)
+            chunk.position = raw.tell()
+            yield chunk
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise _NotFast from exc
+
+
+def _table_chunks(path: Path, checker: _RowChecker, size: int) -> Generator[_Chunk, None, None]:
+    """Any .csv or .xlsx file through :func:`read_table` (which also refuses bad files and headers)."""
+    table = read_table(path, required=REQUIRED_COLUMNS, optional=OPTIONAL_COLUMNS)
+    checker.name = table.name
+    for i in range(0, len(table.rows), size):
+        chunk = _Chunk(rows=len(table.rows[i:i + size]))
+        for row in table.rows[i:i + size]:
+            checker.check_slowly(row, chunk)
+        yield chunk
+
+
+def _csv_worker(path: str, states: frozenset[str], stored_keys: set[tuple[str, int]], sqlite: bool,
+                size: int, pipe: Any) -> None:
+    """Worker process: read and check a CSV file and send its chunks (converted for the driver) to the
+    importing process; ``None`` at the end, ``"not-fast"`` for a file :func:`read_table` must explain, or
+    ``("error", text)``. It never touches the database."""
+    from sqlalchemy.dialects import postgresql as postgresql_dialect
+    from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+    dialect: Any = sqlite_dialect.dialect() if sqlite else postgresql_dialect.psycopg.dialect()
+    convert = BulkInsert(None, _TL, _FIELDS, dialect=dialect).process
+    try:
+        with paused_gc():
+            for chunk in _csv_chunks(Path(path), _RowChecker(Path(path).name, states, stored_keys, convert), size):
+                pipe.send(chunk)
+        pipe.send(None)
+    except _NotFast:
+        pipe.send("not-fast")
+    except BaseException as exc:  # reported to the importing process
+        pipe.send(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        pipe.close()
+
+
+def _from_worker(path: Path, states: frozenset[str], stored_keys: set[tuple[str, int]], sqlite: bool, size: int
+                 ) -> Generator[_Chunk, None, None]:
+    """The chunks of :func:`_csv_chunks` read and checked by a worker process (pipelined: it reads the
+    next chunk while this process stores the last one). Closing the iterator stops the worker."""
+    import multiprocessing
+
+    context: Any = multiprocessing.get_context(worker_start_method())
+    mine, theirs = context.Pipe(duplex=False)
+    worker = context.Process(target=_csv_worker, args=(str(path), states, stored_keys, sqlite, size, theirs),
+                             name="ecms-import-reader", daemon=True)
+    worker.start()
+    theirs.close()
+    try:
+        while True:
+            try:
+                message = mine.recv()
+            except EOFError:
+                raise EcmsError(f"{path.name}: the process reading the file stopped unexpectedly "
+                                   f"(exit code {worker.exitcode}); nothing was imported.") from None
+            if message is None:
+                return
+            if message == "not-fast":
+                raise _NotFast
+            if isinstance(message, tuple):
+                raise EcmsError(f"{path.name}: reading the file failed ({message[1]}); nothing was imported.")
+            yield message
+    finally:
+        mine.close()
+        if worker.is_alive():
+            worker.terminate()
+        worker.join()
 
 
 def _progress_check(i: int, total: int, text: str, progress: Progress | None, cancel: CancelCheck | None) -> None:
@@ -464,124 +560,122 @@ class TransactionImporter:
     def import_file(self, path: Path, *, company_id: int, progress: Progress | None = None,
                     cancel: CancelCheck | None = None) -> TransactionImportResult:
         """Check every row, then store them all in one transaction (or nothing)."""
-        checked = self._check_csv(path, progress, cancel) if path.suffix.lower() == ".csv" else None
-        if checked is None:  # .xlsx, or a CSV file whose header or encoding read_table must explain
-            checked = self._check_table(path, progress, cancel)
-        total, name = checked.total, checked.name
-        if not total:
-            raise ValidationError(f"{name}: there are no data rows.")
-        if checked.problems:
-            bad = len({p.row for p in checked.problems})
-            raise ValidationError(f"{name}: {bad} of {total} rows have problems; nothing was imported.",
-                                  checked.problems)
-        result = TransactionImportResult(rows=total)
+        with paused_gc():
+            return self._import_file(path, company_id, progress, cancel)
+
+    def _import_file(self, path: Path, company_id: int, progress: Progress | None, cancel: CancelCheck | None
+                     ) -> TransactionImportResult:
+        if path.suffix.lower() == ".csv":
+            try:
+                return self._store(path, company_id, True, progress, cancel)
+            except _NotFast:
+                pass  # read_table says what is wrong with the file (or reads it, for a header it can map)
+        return self._store(path, company_id, False, progress, cancel)
+
+    def _store(self, path: Path, company_id: int, fast: bool, progress: Progress | None,
+               cancel: CancelCheck | None) -> TransactionImportResult:
+        """Check the rows chunk by chunk and insert the new lines of each chunk as soon as it is checked,
+        all in one transaction: a problem anywhere (or a cancel) rolls everything back, and the rest of
+        the file is still checked so that every problem is reported. Lines already stored are compared
+        at the end: changed ones are updated (refused in filed periods), unchanged ones counted."""
         now = utcnow()
-        tbl = _TL
+        name = path.name
+        size = path.stat().st_size if fast else 0
         with self.db.transaction() as s:
-            existing = _existing(s, company_id, list(checked.seen))
-            new_rows: list[tuple[Any, ...]] = checked.items
-            changed: list[tuple[int, dict[str, Any], Any]] = []
-            if existing:
-                new_rows = []
-                for t in checked.items:
-                    old = existing.get((t[_INVOICE], t[_LINE]))
-                    if old is None:
-                        new_rows.append(t)
-                        continue
-                    item = dict(zip(_FIELDS, t, strict=True))
-                    if any(getattr(old, c) != item[c] for c in _VALUE_COLUMNS):
-                        item["_row"] = checked.seen[(t[_INVOICE], t[_LINE])]
-                        changed.append((old.id, item, old))
-                    else:
-                        result.unchanged += 1
-            if changed:
-                self._check_changes(s, company_id, name, changed)
-                for line_id, item, _old in changed:
-                    values = {c: item[c] for c in (*_VALUE_COLUMNS, "customer_key")}
-                    s.execute(update(tbl).where(tbl.c.id == line_id).values(**values, imported_at=now))
-                ids = [c[0] for c in changed]
-                for i in range(0, len(ids), 500):
-                    res = s.execute(delete(Determination).where(Determination.transaction_line_id.in_(ids[i:i + 500])))
-                    result.determinations_cleared += res.rowcount or 0  # type: ignore[attr-defined]
-                result.updated = len(changed)
             conn = s.connection()
-            bulk = BulkInsert(conn, tbl, _FIELDS, {"company_id": company_id, "imported_at": now})
-            rebuild = _rebuild_indexes(conn, len(new_rows))
-            with _SqliteBulkCache(conn):
-                for index in rebuild:
-                    index.drop(conn)
-                for i in range(0, len(new_rows), _BATCH):
-                    _progress_check(i, len(new_rows), "Storing lines", progress, cancel)
-                    bulk.execute(new_rows[i:i + _BATCH])
+            stored_before = s.execute(select(func.max(_TL.c.id))).scalar() or 0 if conn.dialect.name == "sqlite" else 0
+            bulk = BulkInsert(conn, _TL, _FIELDS, {"company_id": company_id, "imported_at": now})
+            # Which lines are stored already: nothing to look up for a company without lines; for a
+            # large file read by the worker, all of the company's keys (when that is not far more than
+            # the file's lines), so that it can sort the lines itself; otherwise chunk by chunk below.
+            has_lines = s.execute(select(_TL.c.id).where(_TL.c.company_id == company_id).limit(1)).first() is not None
+            stored_keys: set[tuple[str, int]] | None = None if has_lines else set()
+            parallel = fast and size >= PARALLEL_MIN_BYTES and (os.cpu_count() or 1) >= 2
+            if parallel and has_lines:
+                count = s.execute(select(func.count()).where(_TL.c.company_id == company_id)).scalar_one()
+                if count <= 10 * (size // _MIN_LINE_BYTES):
+                    stored_keys = _stored_keys(s, company_id)
+            checker = _RowChecker(name, self.states, stored_keys, bulk.process)
+            if not fast:
+                chunks = _table_chunks(path, checker, _CHUNK)
+            elif parallel and stored_keys is not None:
+                chunks = _from_worker(path, self.states, stored_keys, conn.dialect.name == "sqlite", _CHUNK)
+            else:
+                chunks = _csv_chunks(path, checker, _CHUNK)
+            total = inserted = 0
+            problems: list[Problem] = []
+            stored: list[tuple[tuple[Any, ...], int]] = []
+            rebuild: list[Index] = []
+            with SqliteBulkCache(conn), contextlib.closing(chunks):
+                _progress_check(0, size, "Checking and storing rows", progress, cancel)
+                for chunk in chunks:
+                    total += chunk.rows
+                    problems.extend(chunk.problems)
+                    _progress_check(chunk.position if fast else total, size, f"Checked {total:,} rows",
+                                    progress, cancel)
+                    if problems:
+                        continue  # nothing more is stored; the transaction is rolled back below
+                    stored.extend(chunk.stored)
+                    if chunk.unsorted:
+                        found = _stored_among(s, company_id, [(t[_INVOICE], t[_LINE]) for t, _ in chunk.unsorted])
+                        for item, number in chunk.unsorted:
+                            if (item[_INVOICE], item[_LINE]) in found:
+                                stored.append((item, number))
+                            else:
+                                chunk.new.append(bulk.process(item))
+                    if not chunk.new:
+                        continue
+                    if not rebuild:
+                        rebuild = _indexes_to_rebuild(conn, inserted + len(chunk.new), stored_before)
+                        for index in rebuild:
+                            index.drop(conn)
+                    bulk.execute_processed(chunk.new)
+                    inserted += len(chunk.new)
+                if not total:
+                    raise ValidationError(f"{name}: there are no data rows.")
+                if problems:
+                    bad = len({p.row for p in problems})
+                    raise ValidationError(f"{name}: {bad} of {total} rows have problems; nothing was imported.",
+                                          problems)
+                result = TransactionImportResult(rows=total, inserted=inserted)
+                if stored:
+                    self._update_stored(s, company_id, name, stored, now, result)
                 for index in rebuild:
                     if progress:
-                        progress(len(new_rows), len(new_rows), f"Building index {index.name}")
+                        progress(size or total, size or total, f"Building index {index.name}")
                     index.create(conn)
-            result.inserted = len(new_rows)
-            audit.record(s, "import.transactions", "import", path.name, company_id=company_id,
-                         details={"file": path.name, "rows": total, "inserted": result.inserted,
+            audit.record(s, "import.transactions", "import", name, company_id=company_id,
+                         details={"file": name, "rows": total, "inserted": result.inserted,
                                   "updated": result.updated, "unchanged": result.unchanged,
                                   "determinations_cleared": result.determinations_cleared})
         return result
 
-    def _check_table(self, path: Path, progress: Progress | None, cancel: CancelCheck | None) -> _Checked:
-        """Any .csv or .xlsx file through :func:`read_table` (which also refuses bad files and headers)."""
-        table = read_table(path, required=REQUIRED_COLUMNS, optional=OPTIONAL_COLUMNS)
-        checked = _Checked(table.name, len(table.rows))
-        for i, row in enumerate(table.rows):
-            if i % 50_000 == 0:
-                _progress_check(i, checked.total, f"Checking row {row.number}", progress, cancel)
-            checked.check_slowly(row, self.states)
-        return checked
-
-    def _check_csv(self, path: Path, progress: Progress | None, cancel: CancelCheck | None) -> _Checked | None:
-        """A CSV file read as lists of text cells (the fast path for large files). ``None`` when the file
-        is missing, empty, not UTF-8, malformed or has a bad header: :func:`read_table` then says what."""
-        if not path.is_file():
-            return None
-        states = self.states
-        checked = _Checked(path.name)
-        dates: dict[str, dt.date] = {}
-        keys: dict[str, str] = {}
-        fast_errors = (_RowError, ValueError, KeyError, InvalidOperation, TypeError, AttributeError, IndexError)
-        try:
-            with path.open(encoding="utf-8-sig") as fh:  # universal newlines, as read_table reads it
-                reader = csv.reader(fh)
-                header = next(reader, None)
-                if header is None:
-                    return None
-                columns = tuple(header_key(h) for h in header)
-                known = {*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS}
-                if any(c not in columns for c in REQUIRED_COLUMNS) or any(c and c not in known for c in columns):
-                    return None
-                where = {c: i for i, c in enumerate(columns) if c}  # the last of repeated columns, as read_table
-                pos = tuple(where.get(c, -1) for c in _CSV_COLUMNS)
-                width = len(columns)
-                total = 0
-                for values in reader:
-                    if total % 50_000 == 0:
-                        _progress_check(total, 0, f"Checking row {reader.line_num}", progress, cancel)
-                    number = reader.line_num
-                    if len(values) >= width:
-                        values.append("")  # the cell of absent optional columns (position -1)
-                        try:
-                            item = _fast_csv(values, pos, states, dates, keys)
-                        except fast_errors:
-                            pass
-                        else:
-                            total += 1
-                            checked.add(item, number)
-                            continue
-                        values.pop()
-                    if all(not x.strip() for x in values):
-                        continue  # blank rows are skipped, as read_table does
-                    total += 1
-                    cells = {col: (values[i] if i < len(values) else None) for i, col in enumerate(columns) if col}
-                    checked.check_slowly(Row(number, cells), states)
-        except (UnicodeDecodeError, csv.Error):
-            return None
-        checked.total = total
-        return checked
+    def _update_stored(self, s: Session, company_id: int, name: str, stored: list[tuple[tuple[Any, ...], int]],
+                       now: dt.datetime, result: TransactionImportResult) -> None:
+        """Lines of the file that were already stored: update the changed ones (clearing their
+        determinations), refuse changes in filed periods, count the unchanged ones."""
+        existing = _existing(s, company_id, [(t[_INVOICE], t[_LINE]) for t, _ in stored])
+        changed: list[tuple[int, dict[str, Any], Any]] = []
+        for t, number in stored:
+            old = existing[(t[_INVOICE], t[_LINE])]
+            item = dict(zip(_FIELDS, t, strict=True))
+            if any(getattr(old, c) != item[c] for c in _VALUE_COLUMNS):
+                item["_row"] = number
+                changed.append((old.id, item, old))
+            else:
+                result.unchanged += 1
+        if not changed:
+            return
+        self._check_changes(s, company_id, name, changed)
+        tbl = _TL
+        for line_id, item, _old in changed:
+            values = {c: item[c] for c in (*_VALUE_COLUMNS, "customer_key")}
+            s.execute(update(tbl).where(tbl.c.id == line_id).values(**values, imported_at=now))
+        ids = [c[0] for c in changed]
+        for i in range(0, len(ids), 500):
+            res = s.execute(delete(Determination).where(Determination.transaction_line_id.in_(ids[i:i + 500])))
+            result.determinations_cleared += res.rowcount or 0  # type: ignore[attr-defined]
+        result.updated = len(changed)
 
     @staticmethod
     def _check_changes(session: Session, company_id: int, name: str,

@@ -227,8 +227,53 @@ def test_bulk_run_stores_exactly_what_the_engine_decides(db, company_id, tmp_pat
     assert by_invoice["A8"].taxable_amount == Decimal("12.35") and by_invoice["A8"].exposure_kind == "unsupported_claim"
 
 
-def test_a_run_with_a_worker_process_decides_the_same(db, company_id, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(("workers", "split"), [(1, "learnt"), (1, "half"), (2, "half"), (2, "all to the parent")])
+def test_a_run_with_worker_processes_decides_the_same(db, company_id, tmp_path, monkeypatch, workers,  # type: ignore[no-untyped-def]
+                                                      split) -> None:
+    """Workers read and decide the first part of each window (by id), the parent the rest: whatever the
+    split, every line is stored once and exactly as a run in one process stores it."""
     from ecms_desktop.services import determination_service
+
+    _sales_with_certificates(db, company_id, tmp_path)
+    import_lines(db, company_id, tmp_path, *SALES, *(s.replace("A", "Z") for s in SALES))
+    svc = DeterminationService(db)
+    svc.run(company_id, workers=0)
+    alone = _stored(db)
+    with db.transaction() as s:
+        s.execute(Determination.__table__.delete())
+    if split == "half":
+        monkeypatch.setattr(determination_service._Balance, "split", lambda self, a, t: (a + t) // 2)
+    elif split == "all to the parent":
+        monkeypatch.setattr(determination_service._Balance, "split", lambda self, a, t: a)
+    summary = svc.run(company_id, workers=workers, batch=5)  # several windows
+    assert summary.lines == 2 * len(SALES)
+    assert _stored(db) == alone
+
+
+def test_the_balance_gives_the_parent_what_the_workers_leave_it() -> None:
+    from ecms_desktop.services.determination_service import _Balance
+
+    balance = _Balance(1)
+    assert balance.split(0, 100) == 100  # nothing measured yet: the first window goes to the worker
+    balance.learn(worker_seconds=2.0, worker_ids=100, parent_seconds=0.0, parent_ids=0, fixed_seconds=1.0,
+                  window_ids=100)
+    # worker 0.02 s an id, parent fixed 0.01 s an id and (not measured) as fast as the worker: the parent
+    # takes x of the window where 0.01 + 0.02 x = 0.02 (1 - x), x = 1/4
+    assert balance.split(0, 100) == 75
+    balance.learn(worker_seconds=1.5, worker_ids=75, parent_seconds=0.75, parent_ids=25, fixed_seconds=1.0,
+                  window_ids=100)
+    assert balance.split(0, 100) == 80  # the parent turned out slower (0.03 s an id): it takes less, 1/5
+    busy = _Balance(1)
+    busy.learn(worker_seconds=1.0, worker_ids=100, parent_seconds=0.0, parent_ids=0, fixed_seconds=3.0,
+               window_ids=100)
+    assert busy.split(0, 100) == 100  # the parent's own work already takes longer: the worker takes all
+
+
+def test_a_run_from_a_threaded_program_spawns_its_worker(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The GUI determines in a worker thread of a Qt process: the worker process is spawned there."""
+    import threading
+
+    from ecms_desktop.services.bulk import worker_start_method
 
     _sales_with_certificates(db, company_id, tmp_path)
     svc = DeterminationService(db)
@@ -236,9 +281,19 @@ def test_a_run_with_a_worker_process_decides_the_same(db, company_id, tmp_path, 
     alone = _stored(db)
     with db.transaction() as s:
         s.execute(Determination.__table__.delete())
-    monkeypatch.setattr(determination_service, "_PARALLEL_MIN_BATCH", 1)
-    summary = svc.run(company_id, workers=1, batch=3)  # several batches, each split with the worker
-    assert summary.lines == len(SALES)
+    out: list[object] = []
+
+    def work() -> None:
+        out.append(worker_start_method())
+        try:
+            out.append(svc.run(company_id, workers=1, batch=4).lines)
+        except Exception as exc:  # reported below
+            out.append(exc)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(120)
+    assert out == ["spawn", len(SALES)]
     assert _stored(db) == alone
 
 
@@ -254,3 +309,95 @@ def test_a_second_run_only_decides_new_lines_even_below_the_last_determined_one(
                  "B3,1,2026-03-01,C-1,TX,10,0,yes,,")
     assert svc.run(company_id, workers=0, batch=1).lines == 2  # B1 again and the new B3, not B2
     assert len(_stored(db)) == 3
+
+
+EDGE_AMOUNTS = ("12.345", "-12.345", "0.005", "0.0049", "0.004", "-0.005", "0", "2.675", "1.005", "1000000.005",
+                "80.555", "0.015", "-2.675", "99999999.9999", "1.00005", "3.14159")
+
+
+def test_lines_without_a_certificate_are_decided_in_sql_exactly_as_the_engine_decides(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The lines whose customer has no certificate in the state are written by one INSERT ... SELECT:
+    the taxable amount to the cent (half up, also for negative amounts and half cents that binary
+    floating point cannot hold), exposure when sold exempt, the state's explanation; the stored
+    values are the engine's, and on SQLite even the storage classes are the same."""
+    from sqlalchemy import text
+
+    from ecms_desktop.services.determination import determine
+    from ecms_desktop.services.determination_service import (
+        _LINE_COLS,
+        _TL,
+        _determination_row,
+        load_candidates,
+        sale_of,
+    )
+
+    make_cert(db, company_id, "C-1", certificate_number="ALL")
+    rows = []
+    for i, amount in enumerate(EDGE_AMOUNTS):
+        for customer, state in (("C-1", "TX"), ("C-1", "OK"), ("C-9", "TX")):  # engine, SQL, SQL
+            for claimed in ("yes", "no"):
+                rows.append(f"E{i}-{customer}-{state}-{claimed},1,2026-03-01,{customer},{state},{amount},"
+                            f"{'0' if claimed == 'yes' else '1.25'},{claimed},,")
+    import_lines(db, company_id, tmp_path, *rows)
+    svc = DeterminationService(db)
+    summary = svc.run(company_id, workers=0, batch=7)  # several windows
+    stored = _stored(db)
+    assert summary.lines == len(rows) == len(stored)
+    with db.reader() as s:
+        index = load_candidates(s, company_id)
+        lines = s.execute(select(*_LINE_COLS).where(_TL.c.company_id == company_id)).all()
+    expected = {}
+    for r in lines:
+        result = determine(sale_of(r), index.get((r.customer_key, r.ship_to_state), ()))
+        row = _determination_row(r.id, company_id, result, svc.rules_version, r.exempt_claimed, r.tax_collected,
+                                 "determine", dt.datetime.now(dt.UTC), r.ship_to_state)
+        expected[r.id] = {k: row[k] for k in stored[r.id]}
+    assert stored == expected
+    assert summary.exposures == sum(1 for v in stored.values() if v["exposure_kind"])
+    by_invoice = {r.invoice_number: r for r in svc.iter_results(company_id)}
+    assert by_invoice["E0-C-9-TX-yes"].taxable_amount == Decimal("12.35")
+    assert by_invoice["E1-C-9-TX-yes"].taxable_amount == Decimal("-12.35")
+    assert by_invoice["E1-C-9-TX-yes"].exposure_kind == ""  # a credit is not an uncovered sale
+    assert by_invoice["E2-C-9-TX-yes"].exposure_amount == Decimal("0.01")
+    assert by_invoice["E3-C-9-TX-yes"].exposure_kind == ""  # 0.0049 rounds to 0.00
+    assert by_invoice["E7-C-9-TX-yes"].taxable_amount == Decimal("2.68")
+    assert by_invoice["E14-C-1-OK-yes"].taxable_amount == Decimal("1.00")  # stored as 1.0001
+    assert by_invoice["E0-C-1-OK-no"].explanation == {
+        "summary": "taxable: customer has no certificate for OK", "candidates": []}
+    if db.dialect == "sqlite":
+        # Same storage classes and values as the engine's rows (REAL, INTEGER for whole amounts, TEXT).
+        def of(customer: str, state: str) -> set[tuple[str, ...]]:
+            with db.reader() as s:
+                return {tuple(r) for r in s.execute(text(
+                    "SELECT typeof(taxable_amount), typeof(exposure_amount), typeof(exempt_amount), "
+                    "typeof(explanation), typeof(also_eligible), typeof(exempt), typeof(determined_at), "
+                    "typeof(certificate_id), taxable_amount, exposure_amount FROM determination d "
+                    "JOIN transaction_line t ON t.id = d.transaction_line_id "
+                    "WHERE t.customer_number = :c AND t.ship_to_state = :st AND d.certificate_id IS NULL"),
+                    {"c": customer, "st": state})}
+
+        by_sql = of("C-9", "TX")
+        with db.transaction() as s:  # the same lines decided by the engine: give C-9 a pending certificate
+            s.execute(Determination.__table__.delete())
+        make_cert(db, company_id, "C-9", certificate_number="PENDING", review="pending")
+        svc.run(company_id, workers=0)
+        assert of("C-9", "TX") == by_sql
+
+
+def test_a_line_in_a_state_without_a_prepared_explanation_is_decided_by_the_engine(db, company_id, tmp_path,  # type: ignore[no-untyped-def]
+                                                                                    monkeypatch) -> None:
+    from ecms_desktop.services import determination_service
+
+    import_lines(db, company_id, tmp_path, "S1,1,2026-03-01,C-4,TX,30,0,yes,,", "S2,1,2026-03-01,C-4,OK,30,0,yes,,")
+    real = determination_service.load_rules_pack()
+
+    class WithoutTexas:
+        version = real.version
+        states = {k: v for k, v in real.states.items() if k != "TX"}
+
+    monkeypatch.setattr(determination_service, "load_rules_pack", lambda: WithoutTexas)
+    summary = DeterminationService(db, rules_version=real.version).run(company_id, workers=0)
+    assert summary.lines == 2 and summary.exposures == 2
+    texts = {r.invoice_number: r.explanation["summary"] for r in DeterminationService(db).iter_results(company_id)}
+    assert texts == {"S1": "taxable: customer has no certificate for TX",
+                     "S2": "taxable: customer has no certificate for OK"}

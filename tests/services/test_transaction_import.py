@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import String, func, select
 
 from ecms_desktop.errors import ValidationError
 from ecms_desktop.models.transactions import Determination, TransactionLine
@@ -71,6 +72,26 @@ def test_bad_rows_are_all_reported_and_nothing_is_imported(db, company_id, tmp_p
     assert count(db) == 0
 
 
+def test_amounts_are_stored_to_four_decimals_and_absurd_ones_are_refused(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Amounts are kept as the column holds them (four decimals, rounded half up) on every database, so
+    that SQLite and PostgreSQL store and decide the same; a number too large for the column is named."""
+    TransactionImporter(db).import_file(write(
+        tmp_path, "R1,1,2026-06-15,C-1,TX,,,,,,1.00005,USD,0.123449,no,,", "R1,2,2026-06-15,C-1,TX,,,,,,-2.00005,USD,"
+        "0,no,,"), company_id=company_id)
+    with db.reader() as s:
+        stored = {r.line: (r.amount, r.tax_collected) for r in s.execute(select(TransactionLine)).scalars()}
+    assert stored == {1: (Decimal("1.0001"), Decimal("0.1234")), 2: (Decimal("-2.0001"), Decimal(0))}
+    with pytest.raises(ValidationError) as info:
+        TransactionImporter(db).import_file(write(
+            tmp_path, "R2,1,2026-06-15,C-1,TX,,,,,,1e15,USD,0,no,,", "R2,2,2026-06-15,C-1,TX,,,,,,5,USD,"
+            "123456789012345,no,,", name="big.csv"), company_id=company_id)
+    messages = {(p.row, p.column): p.message for p in info.value.problems}
+    assert set(messages) == {(2, "amount"), (3, "tax_collected")}
+    assert "'1e15' is too large" in messages[(2, "amount")]
+    assert "too large" in messages[(3, "tax_collected")]
+    assert count(db) == 2
+
+
 def test_missing_columns_are_named(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "x.csv"
     path.write_text("invoice_number,line\nA,1\n", encoding="utf-8")
@@ -132,3 +153,162 @@ def test_a_bulk_import_rebuilds_the_indexes_and_a_cancelled_one_keeps_them(db, c
     assert result.inserted == 2 and wanted <= _line_indexes(db)
     again = TransactionImporter(db).import_file(write(tmp_path, *GOOD), company_id=company_id)
     assert (again.inserted, again.unchanged) == (0, 2)
+
+
+# -- a large file: read and checked by a worker process while the lines already checked are stored ------
+
+
+@pytest.fixture
+def via_worker(monkeypatch):  # type: ignore[no-untyped-def]
+    """Every CSV file goes through the worker process, in chunks of 3 rows; returns how often it ran."""
+    from ecms_desktop.services import transaction_import
+
+    runs: list[str] = []
+    real = transaction_import._from_worker
+
+    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
+        runs.append(args[0].name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(transaction_import, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(transaction_import, "_CHUNK", 3)
+    monkeypatch.setattr(transaction_import.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(transaction_import, "_from_worker", spy)
+    return runs
+
+
+def _lines(n: int, start: int = 0, amount: str = "10.50") -> list[str]:
+    return [f"W-{i // 2},{i % 2 + 1},2026-06-{i % 28 + 1:02d},C-{i % 5},TX,Travis,Austin,78701,P{i % 3},,{amount},USD,"
+            f"{'0' if i % 2 else '0.87'},{'yes' if i % 2 else 'no'},,PO-{i}" for i in range(start, start + n)]
+
+
+def _stored_lines(db, company_id) -> list[tuple[object, ...]]:  # type: ignore[no-untyped-def]
+    cols = [c for c in TransactionLine.__table__.c if c.name not in ("id", "company_id", "imported_at")]
+    with db.reader() as s:
+        return [tuple(r) for r in s.execute(select(*cols).where(TransactionLine.company_id == company_id)
+                                             .order_by(TransactionLine.invoice_number, TransactionLine.line))]
+
+
+def test_a_file_read_by_the_worker_process_is_stored_exactly_as_in_one_process(db, company_id, tmp_path,  # type: ignore[no-untyped-def]
+                                                                                via_worker) -> None:
+    from ecms_desktop.services.company_service import CompanyService
+
+    rows = [*GOOD, *_lines(20)]
+    other = CompanyService(db).create("Other Co").id
+    TransactionImporter(db).import_file(write(tmp_path, *rows), company_id=company_id)
+    assert via_worker == ["lines.csv"]
+    from ecms_desktop.services import transaction_import
+
+    transaction_import.PARALLEL_MIN_BYTES = 10**12  # (restored by monkeypatch) the same file in this process
+    result = TransactionImporter(db).import_file(write(tmp_path, *rows, name="again.csv"), company_id=other)
+    assert via_worker == ["lines.csv"] and result.inserted == 22
+    assert _stored_lines(db, company_id) == _stored_lines(db, other) and len(_stored_lines(db, other)) == 22
+
+
+def test_the_worker_reports_every_bad_row_and_nothing_is_stored(db, company_id, tmp_path, via_worker) -> None:  # type: ignore[no-untyped-def]
+    rows = _lines(10)
+    rows[1] = rows[1].replace("2026-06-02", "2026-13-02")          # row 3
+    rows[8] = rows[8].replace(",TX,", ",ZZ,")                      # row 10, in a later chunk
+    rows.append(rows[0])                                           # row 12 repeats row 2
+    with pytest.raises(ValidationError) as info:
+        TransactionImporter(db).import_file(write(tmp_path, *rows), company_id=company_id)
+    assert via_worker
+    assert {(p.row, p.column) for p in info.value.problems} == {(3, "invoice_date"), (10, "ship_to_state"),
+                                                                (12, "line")}
+    assert "3 of 11 rows have problems; nothing was imported" in info.value.message
+    assert count(db) == 0
+
+
+def test_a_file_that_turns_out_not_to_be_utf8_is_explained_and_nothing_is_stored(db, company_id, tmp_path,  # type: ignore[no-untyped-def]
+                                                                                   via_worker) -> None:
+    path = write(tmp_path, *_lines(12))
+    path.write_bytes(path.read_bytes() + "W-99,1,2026-06-01,C-\xe9,TX,,,,,,1,USD,0,no,,\n".encode("latin-1"))
+    with pytest.raises(ValidationError, match="UTF-8"):
+        TransactionImporter(db).import_file(path, company_id=company_id)
+    assert via_worker and count(db) == 0
+
+
+def test_a_reimport_through_the_worker_updates_changed_lines_and_counts_the_rest(db, company_id, tmp_path,  # type: ignore[no-untyped-def]
+                                                                                  via_worker) -> None:
+    importer = TransactionImporter(db)
+    importer.import_file(write(tmp_path, *_lines(8)), company_id=company_id)
+    again = importer.import_file(write(tmp_path, *_lines(6), *_lines(2, start=6, amount="99.00"), *_lines(4, start=8)),
+                                 company_id=company_id)
+    assert len(via_worker) == 2
+    assert (again.rows, again.inserted, again.updated, again.unchanged) == (12, 4, 2, 6)
+    with db.reader() as s:
+        amounts = dict(s.execute(select(TransactionLine.invoice_number + "/" + func.cast(TransactionLine.line, String),
+                                        TransactionLine.amount)).all())
+    assert amounts["W-3/1"] == Decimal("99.00") and amounts["W-0/1"] == Decimal("10.50") and len(amounts) == 12
+
+
+def test_a_cancelled_import_through_the_worker_stores_nothing_and_stops_the_worker(db, company_id, tmp_path,  # type: ignore[no-untyped-def]
+                                                                                    via_worker) -> None:
+    import multiprocessing
+
+    from ecms_desktop.errors import Cancelled
+
+    seen: list[int] = []
+    with pytest.raises(Cancelled):
+        TransactionImporter(db).import_file(write(tmp_path, *_lines(30)), company_id=company_id,
+                                            progress=lambda done, total, text: seen.append(done),
+                                            cancel=lambda: len(seen) > 2)
+    assert via_worker and count(db) == 0
+    assert not multiprocessing.active_children()
+
+
+def test_a_worker_that_dies_is_reported_and_nothing_is_stored(db, company_id, tmp_path, via_worker) -> None:  # type: ignore[no-untyped-def]
+    import multiprocessing
+    import signal
+
+    from ecms_desktop.errors import EcmsError
+
+    def kill_the_reader(done: int, total: int, text: str) -> None:
+        for child in multiprocessing.active_children():
+            if child.name == "ecms-import-reader":
+                os.kill(child.pid, signal.SIGKILL)  # type: ignore[arg-type]
+                child.join()
+
+    with pytest.raises(EcmsError, match=r"stopped unexpectedly \(exit code -9\); nothing was imported"):
+        TransactionImporter(db).import_file(write(tmp_path, *_lines(3000)), company_id=company_id,
+                                            progress=kill_the_reader)
+    assert via_worker and count(db) == 0
+
+
+def test_an_import_from_a_threaded_program_spawns_its_worker(db, company_id, tmp_path, via_worker) -> None:  # type: ignore[no-untyped-def]
+    """The GUI imports in a worker thread of a Qt process: there the worker process is spawned, not forked."""
+    import threading
+
+    from ecms_desktop.services.bulk import worker_start_method
+
+    results: list[object] = []
+    methods: list[str] = []
+
+    def work() -> None:
+        methods.append(worker_start_method())
+        try:
+            results.append(TransactionImporter(db).import_file(write(tmp_path, *_lines(9)), company_id=company_id))
+        except Exception as exc:  # reported below
+            results.append(exc)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(120)
+    assert methods == ["spawn"] and via_worker
+    assert getattr(results[0], "inserted", results[0]) == 9
+
+
+def test_a_small_file_for_a_company_with_many_lines_is_looked_up_chunk_by_chunk(db, company_id, tmp_path,  # type: ignore[no-untyped-def]
+                                                                                 via_worker, monkeypatch) -> None:
+    """Reading all of a large company's keys for a small file would cost more than the file: its lines
+    are then read in this process and looked up through the unique key, a chunk at a time."""
+    from ecms_desktop.services import transaction_import
+
+    importer = TransactionImporter(db)
+    importer.import_file(write(tmp_path, *_lines(12)), company_id=company_id)
+    monkeypatch.setattr(transaction_import, "_MIN_LINE_BYTES", 10**9)  # "the file has far fewer lines"
+    again = importer.import_file(write(tmp_path, *_lines(4, start=10), *_lines(1, start=20, amount="5")),
+                                 company_id=company_id)
+    assert via_worker == ["lines.csv"]  # only the first import went through the worker
+    assert (again.inserted, again.unchanged, again.updated) == (3, 2, 0)
+    assert count(db) == 15

@@ -20,6 +20,7 @@ import csv
 import datetime as dt
 import os
 import random
+import resource
 import sys
 import tempfile
 import time
@@ -60,7 +61,7 @@ def seed_certificates(db: Database, company_id: int, n_certs: int, n_customers: 
             })
         for i in range(0, len(certs), 20_000):
             s.execute(insert(Certificate), certs[i:i + 20_000])
-        cert_rows = s.execute(select(Certificate.id)).scalars().all()
+        cert_rows = s.execute(select(Certificate.id).order_by(Certificate.id)).scalars().all()
         lines = []
         for cid in cert_rows:
             states = rng.sample(STATES, 2 if rng.random() < 0.2 else 1)
@@ -175,6 +176,8 @@ def main() -> int:
     print(f"import + determination: {t_import.wall + t_det.wall:.1f} s wall, {t_import.cpu + t_det.cpu:.1f} s CPU "
           f"(goal < 60 s)")
     print(f"load average (1/5/15 min) at the start {start_load}, at the end {load()}; {os.cpu_count()} CPUs")
+    print(f"peak memory (max RSS): this process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB, "
+          f"largest worker process {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024:.0f} MB")
     db.dispose()
     return 0
 

@@ -31,9 +31,11 @@ from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Connection, String, Table, and_, func, insert, select, type_coerce, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from ecms_desktop.errors import Cancelled, NotFoundError, ValidationError
+from ecms_desktop.errors import Cancelled, DatabaseError, NotFoundError, ValidationError
 from ecms_desktop.models import Certificate, CoverageLine, Customer, utcnow
 from ecms_desktop.models.transactions import Determination, DeterminationAdjustment, TransactionLine
 from ecms_desktop.rules import load_rules_pack
@@ -61,7 +63,7 @@ _CENT = Decimal("0.01")
 
 def _money(value: Decimal | None) -> Decimal:
     """Amounts as shown to users: to the cent (stored with 4 decimals)."""
-    return (value or _ZERO).quantize(_CENT)
+    return (value or _ZERO).quantize(_CENT, ROUND_HALF_UP)
 
 EXPOSURE_UNSUPPORTED = "unsupported_claim"
 EXPOSURE_TAX_ON_EXEMPT = "tax_on_exempt"
@@ -470,7 +472,11 @@ def _worker_windows() -> tuple[Any, _Windows]:
     if "windows" not in _worker_state:
         st = _worker_state
         db = Database(st["url"])
-        conn = db.engine.connect()
+        try:
+            conn = db.engine.connect()
+        except OperationalError as exc:
+            raise DatabaseError(f"The determination's worker process cannot open {db.display_url}: "
+                                f"{str(exc.orig).strip()}") from None
         _RunTables(conn, st["index"].keys(), st["texts"])
         windows = _Windows(conn, st["company_id"], st["date_from"], st["date_to"], st["determined_through"], {})
         st.update(db=db, conn=conn, windows=windows, writer=BulkInsert(None, _DET, _DET_COLUMNS, dialect=conn.dialect))
@@ -713,6 +719,8 @@ class DeterminationService:
                                            .where(_DET.c.company_id == company_id)).scalar_one() or 0
         if workers is None:
             workers = 1 if (os.cpu_count() or 1) >= 2 and todo >= PARALLEL_MIN_LINES else 0
+        if self.db.dialect == "sqlite" and make_url(self.db.url).database in (None, "", ":memory:"):
+            workers = 0  # a worker could not open the same database
         pool = None
         if workers > 0 and todo:
             import multiprocessing

@@ -191,9 +191,9 @@ def _sales_with_certificates(db, company_id, tmp_path) -> None:  # type: ignore[
     import_lines(db, company_id, tmp_path, *SALES)
 
 
-def test_bulk_run_stores_exactly_what_the_engine_decides(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    """The bulk path (driver tuples, lines without candidates decided without engine objects) gives
-    each line the determination the engine and the evidence snapshot give it one by one."""
+def _as_the_engine_decides(db, company_id, svc, stored):  # type: ignore[no-untyped-def]
+    """What the engine and the evidence snapshot give each stored line, one by one (the columns of
+    ``stored``)."""
     from ecms_desktop.services.determination import determine
     from ecms_desktop.services.determination_service import (
         _LINE_COLS,
@@ -203,11 +203,6 @@ def test_bulk_run_stores_exactly_what_the_engine_decides(db, company_id, tmp_pat
         sale_of,
     )
 
-    _sales_with_certificates(db, company_id, tmp_path)
-    svc = DeterminationService(db)
-    summary = svc.run(company_id, workers=0)
-    stored = _stored(db)
-    assert summary.lines == len(SALES) == len(stored)
     with db.reader() as s:
         index = load_candidates(s, company_id)
         lines = s.execute(select(*_LINE_COLS).where(_TL.c.company_id == company_id)).all()
@@ -217,7 +212,18 @@ def test_bulk_run_stores_exactly_what_the_engine_decides(db, company_id, tmp_pat
         row = _determination_row(r.id, company_id, result, svc.rules_version, r.exempt_claimed, r.tax_collected,
                                  "determine", dt.datetime.now(dt.UTC), r.ship_to_state)
         expected[r.id] = {k: row[k] for k in stored[r.id]}
-    assert stored == expected
+    return expected
+
+
+def test_bulk_run_stores_exactly_what_the_engine_decides(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The bulk path (driver tuples, lines without candidates decided without engine objects) gives
+    each line the determination the engine and the evidence snapshot give it one by one."""
+    _sales_with_certificates(db, company_id, tmp_path)
+    svc = DeterminationService(db)
+    summary = svc.run(company_id, workers=0)
+    stored = _stored(db)
+    assert summary.lines == len(SALES) == len(stored)
+    assert stored == _as_the_engine_decides(db, company_id, svc, stored)
     by_invoice = {r.invoice_number: r for r in svc.iter_results(company_id)}
     assert by_invoice["A1"].certificate_number == "P1-ONLY" and by_invoice["A1"].conflict
     assert by_invoice["A2"].exposure_kind == "tax_on_exempt" and by_invoice["A2"].exposure_amount == Decimal("8.25")
@@ -322,15 +328,6 @@ def test_lines_without_a_certificate_are_decided_in_sql_exactly_as_the_engine_de
     values are the engine's, and on SQLite even the storage classes are the same."""
     from sqlalchemy import text
 
-    from ecms_desktop.services.determination import determine
-    from ecms_desktop.services.determination_service import (
-        _LINE_COLS,
-        _TL,
-        _determination_row,
-        load_candidates,
-        sale_of,
-    )
-
     make_cert(db, company_id, "C-1", certificate_number="ALL")
     rows = []
     for i, amount in enumerate(EDGE_AMOUNTS):
@@ -343,20 +340,12 @@ def test_lines_without_a_certificate_are_decided_in_sql_exactly_as_the_engine_de
     summary = svc.run(company_id, workers=0, batch=7)  # several windows
     stored = _stored(db)
     assert summary.lines == len(rows) == len(stored)
-    with db.reader() as s:
-        index = load_candidates(s, company_id)
-        lines = s.execute(select(*_LINE_COLS).where(_TL.c.company_id == company_id)).all()
-    expected = {}
-    for r in lines:
-        result = determine(sale_of(r), index.get((r.customer_key, r.ship_to_state), ()))
-        row = _determination_row(r.id, company_id, result, svc.rules_version, r.exempt_claimed, r.tax_collected,
-                                 "determine", dt.datetime.now(dt.UTC), r.ship_to_state)
-        expected[r.id] = {k: row[k] for k in stored[r.id]}
-    assert stored == expected
+    assert stored == _as_the_engine_decides(db, company_id, svc, stored)
     assert summary.exposures == sum(1 for v in stored.values() if v["exposure_kind"])
     by_invoice = {r.invoice_number: r for r in svc.iter_results(company_id)}
     assert by_invoice["E0-C-9-TX-yes"].taxable_amount == Decimal("12.35")
     assert by_invoice["E1-C-9-TX-yes"].taxable_amount == Decimal("-12.35")
+    assert by_invoice["E1-C-9-TX-yes"].amount == Decimal("-12.35")  # shown rounded the same way (half up)
     assert by_invoice["E1-C-9-TX-yes"].exposure_kind == ""  # a credit is not an uncovered sale
     assert by_invoice["E2-C-9-TX-yes"].exposure_amount == Decimal("0.01")
     assert by_invoice["E3-C-9-TX-yes"].exposure_kind == ""  # 0.0049 rounds to 0.00

@@ -257,8 +257,9 @@ class _RunTables:
                                  + ("" if pg else " WITHOUT ROWID"))
             conn.exec_driver_sql(f"CREATE TEMP TABLE {_TEXT_TABLE} (state VARCHAR(2) PRIMARY KEY, "
                                  f"explanation {'JSONB' if pg else 'TEXT'} NOT NULL)")
-            conn.exec_driver_sql(f"INSERT INTO {_KEY_TABLE} (customer_key, state) VALUES ({mark}, {mark})",
-                                 list(keys) or [("", "")])
+            rows = list(keys)
+            if rows:  # a company without certificates: every line is decided by SQL
+                conn.exec_driver_sql(f"INSERT INTO {_KEY_TABLE} (customer_key, state) VALUES ({mark}, {mark})", rows)
             conn.exec_driver_sql(f"INSERT INTO {_TEXT_TABLE} (state, explanation) VALUES ({mark}, "
                                  f"{'CAST(%s AS JSONB)' if pg else '?'})", list(texts.items()))
             if pg:

@@ -722,20 +722,21 @@ class DeterminationService:
             workers = 1 if (os.cpu_count() or 1) >= 2 and todo >= PARALLEL_MIN_LINES else 0
         if self.db.dialect == "sqlite" and make_url(self.db.url).database in (None, "", ":memory:"):
             workers = 0  # a worker could not open the same database
+        texts = self._texts()
         pool = None
         if workers > 0 and todo:
             import multiprocessing
 
             pool = multiprocessing.get_context(worker_start_method()).Pool(
                 workers, _worker_init, (rows_of_candidates, self.db.url, company_id, date_from, date_to,
-                                        determined_through, self._texts()))
+                                        determined_through, texts))
         try:
             with paused_gc():
                 index = index_candidates(rows_of_candidates)
                 del rows_of_candidates
                 span = (first - 1, last) if todo else (last, last)
                 return self._run(company_id, date_from, date_to, batch, progress, cancel, index, todo, span,
-                                 determined_through, pool, workers)
+                                 determined_through, texts, pool, workers)
         finally:
             if pool is not None:
                 pool.terminate()
@@ -749,14 +750,15 @@ class DeterminationService:
 
     def _run(self, company_id: int, date_from: dt.date | None, date_to: dt.date | None, batch: int,
              progress: Progress | None, cancel: CancelCheck | None, index: CandidateIndex, todo: int,
-             span: tuple[int, int], determined_through: int, pool: Any, workers: int) -> RunSummary:
+             span: tuple[int, int], determined_through: int, texts: dict[str, str], pool: Any, workers: int
+             ) -> RunSummary:
         counts = [0, 0, 0, 0]  # lines, exempt, conflicts, exposures
         version = self.rules_version
         after, last = span
         constants = {"company_id": company_id, "rules_pack_version": version, "origin": "determine",
                      "determined_at": utcnow()}
         with self.db.write_connection() as conn:
-            tables = _RunTables(conn, index.keys(), self._texts())
+            tables = _RunTables(conn, index.keys(), texts)
             try:
                 windows = _Windows(conn, company_id, date_from, date_to, determined_through, constants)
                 writer = BulkInsert(conn, _DET, _DET_COLUMNS, constants)

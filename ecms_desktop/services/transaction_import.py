@@ -69,8 +69,7 @@ _VALUE_COLUMNS = ("invoice_date", "customer_number", "ship_to_state", "ship_to_c
 _FIELDS = ("invoice_number", "line", "invoice_date", "customer_number", "customer_key", "ship_to_state",
            "ship_to_county", "ship_to_city", "ship_to_zip", "product_code", "commodity_code", "amount", "currency",
            "tax_collected", "exempt_claimed", "exempt_reason", "po_number")
-_INVOICE, _LINE, _DATE, _STATE = 0, 1, 2, 5
-_BATCH = 50_000
+_INVOICE, _LINE = 0, 1
 _TL = cast(Table, TransactionLine.__table__)
 
 

@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
+from shiboken6 import isValid
 
 from ecms_desktop.errors import Cancelled, DocumentError
 from ecms_desktop.services.document_sandbox import DocumentSandbox, PasswordRequired, WrongPassword
@@ -451,12 +452,14 @@ class DocumentViewer(QWidget):
         self._probing += 1
 
         def done_(result: Any) -> None:
-            self._probing -= 1
-            done(result)
+            if self._alive():
+                self._probing -= 1
+                done(result)
 
         def failed_(error: BaseException) -> None:
-            self._probing -= 1
-            failed(error)
+            if self._alive():
+                self._probing -= 1
+                failed(error)
 
         self.runner.run(work, on_done=done_, on_error=failed_)
 
@@ -528,6 +531,8 @@ class DocumentViewer(QWidget):
                         on_error=lambda e: self._on_render_finished(req, None, e))
 
     def _on_render_finished(self, req: _Request, page: Any, error: BaseException | None) -> None:
+        if not self._alive():
+            return
         self._in_flight = None
         current = req.gen == self._gen and req.doc is self._doc
         if current and error is None and page is not None:
@@ -683,6 +688,11 @@ class DocumentViewer(QWidget):
             self._own_sandboxes.append(self._thumb_sandbox)
         return self._thumb_sandbox
 
+    def _alive(self) -> bool:
+        """Whether this viewer and its widgets still exist: a shared task runner can outlive the viewer
+        and deliver a result after it was closed (seen in CI as "QListWidget already deleted")."""
+        return isValid(self) and isValid(self.thumbs) and isValid(self.page_label)
+
     def _maybe_next_thumbnail(self) -> None:
         """Thumbnails render one at a time in their own worker, after the page is on screen."""
         doc = self._doc
@@ -700,6 +710,8 @@ class DocumentViewer(QWidget):
                                             sha256=doc.sha256)
 
         def finished(result: Any, error: BaseException | None) -> None:
+            if not self._alive():
+                return
             self._thumb_busy = False
             if key != (self._doc_gen, self._rotation) or doc is not self._doc:
                 self._maybe_next_thumbnail()

@@ -271,3 +271,29 @@ def test_compact_toolbar_and_fit_width_on_each_new_document(qtbot, viewer):
     viewer.fit_width()  # asking for fit width changes nothing: it was applied already
     qtbot.waitUntil(lambda: not viewer.busy, timeout=20000)
     assert abs(viewer.zoom - first) / first < 0.03
+
+
+def test_a_viewer_closed_while_its_shared_runner_works_ignores_the_late_results(qtbot, sandboxes):
+    """A task runner shared with the window outlives a viewer that is closed and deleted while pages and
+    thumbnails still render: their results arrive afterwards and must find nothing to touch (seen in CI
+    as "Internal C++ object (QListWidget) already deleted")."""
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    from ecms_desktop.views.task_runner import TaskRunner
+
+    owner = QWidget()
+    qtbot.addWidget(owner)
+    runner = TaskRunner(owner, max_threads=2)
+    v = DocumentViewer(sandboxes[0], runner=runner, thumbnail_sandbox=sandboxes[1], timeout=5, thumbnail_timeout=3)
+    v.resize(900, 700)
+    v.show()
+    data = make_pdf(6)
+    with qtbot.waitSignal(v.page_painted, timeout=20000):  # thumbnails start rendering once the page is shown
+        v.show_document(data, sha256=sha(data), name="late.pdf")
+    assert v._thumb_busy
+    v.deleteLater()
+    QApplication.processEvents()
+    assert runner.wait(20000)
+    for _ in range(20):  # deliver every queued result (pytest-qt fails the test on an exception here)
+        QApplication.processEvents()
+        qtbot.wait(10)

@@ -273,7 +273,7 @@ def test_compact_toolbar_and_fit_width_on_each_new_document(qtbot, viewer):
     assert abs(viewer.zoom - first) / first < 0.03
 
 
-def test_a_viewer_closed_while_its_shared_runner_works_ignores_the_late_results(qtbot, sandboxes):
+def test_a_viewer_closed_while_its_shared_runner_works_ignores_the_late_results(qtbot):
     """A task runner shared with the window outlives a viewer that is closed and deleted while pages and
     thumbnails still render: their results arrive afterwards and must find nothing to touch (seen in CI
     as "Internal C++ object (QListWidget) already deleted")."""
@@ -284,7 +284,8 @@ def test_a_viewer_closed_while_its_shared_runner_works_ignores_the_late_results(
     owner = QWidget()
     qtbot.addWidget(owner)
     runner = TaskRunner(owner, max_threads=2)
-    v = DocumentViewer(sandboxes[0], runner=runner, thumbnail_sandbox=sandboxes[1], timeout=5, thumbnail_timeout=3)
+    page_sandbox, thumb_sandbox = DocumentSandbox(), DocumentSandbox()  # its own: it outlives the viewer
+    v = DocumentViewer(page_sandbox, runner=runner, thumbnail_sandbox=thumb_sandbox, timeout=20, thumbnail_timeout=20)
     v.resize(900, 700)
     v.show()
     data = make_pdf(6)
@@ -297,3 +298,5 @@ def test_a_viewer_closed_while_its_shared_runner_works_ignores_the_late_results(
     for _ in range(20):  # deliver every queued result (pytest-qt fails the test on an exception here)
         QApplication.processEvents()
         qtbot.wait(10)
+    page_sandbox.close()
+    thumb_sandbox.close()

@@ -68,6 +68,18 @@ class DatabaseError(EcmsError):
     """The database cannot be used: unreachable, not an ECMS database, or newer than this program."""
 
 
+class DatabaseBusyError(DatabaseError):
+    """Another writer holds the database longer than the program waits (a bounded wait ran out).
+
+    Nothing was written; the same action can simply be tried again. The GUI keeps the user's edit
+    and offers to retry; the CLI exits with status 1 and says so."""
+
+
+class DatabaseDamagedError(DatabaseError):
+    """The database file itself is damaged (``database disk image is malformed`` and the like); the
+    message names the file and says to restore it from a backup."""
+
+
 class DocumentError(EcmsError):
     """A document cannot be used: corrupt, encrypted, unsupported, or too costly to read safely."""
 

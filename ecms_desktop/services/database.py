@@ -24,9 +24,14 @@ from sqlalchemy.exc import DatabaseError as SADatabaseError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ecms_desktop import paths
-from ecms_desktop.errors import DatabaseError
+from ecms_desktop.errors import DatabaseBusyError, DatabaseError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+#: How long a unit of work waits for another writer's lock before it gives up with
+#: :class:`DatabaseBusyError` (SQLite's busy timeout; PostgreSQL's ``lock_timeout``). Writers hold
+#: locks for short transactions only, so a wait this long means something else is wrong.
+DEFAULT_LOCK_TIMEOUT_S = 20.0
 
 
 def display_url(url: str) -> str:
@@ -82,8 +87,11 @@ class Database:
     per thread; sessions never cross threads.
     """
 
-    def __init__(self, url: str | None = None, *, echo: bool = False) -> None:
+    def __init__(self, url: str | None = None, *, echo: bool = False,
+                 lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S) -> None:
         self.url = normalize_url(url or paths.default_database_url())
+        #: Seconds a unit of work waits for another writer before :class:`DatabaseBusyError`.
+        self.lock_timeout = lock_timeout
         self.display_url = display_url(self.url)
         try:
             sa_url = make_url(self.url)
@@ -97,18 +105,23 @@ class Database:
                 parent = Path(database).expanduser().resolve().parent
                 if not parent.exists():
                     raise DatabaseError(f"Cannot open {self.display_url}: the folder {parent} does not exist.")
-            kwargs["connect_args"] = {"timeout": 30}
+            kwargs["connect_args"] = {"timeout": lock_timeout}
             if database in ("", ":memory:"):
                 kwargs["poolclass"] = None
         elif self.dialect == "postgresql":
             kwargs["pool_pre_ping"] = True
-            kwargs["connect_args"] = {"connect_timeout": 10, "application_name": "ecms-desktop"}
+            kwargs["connect_args"] = {
+                "connect_timeout": 10,
+                "application_name": "ecms-desktop",
+                # Every lock wait is bounded (row locks, the audit head, table locks).
+                "options": f"-c lock_timeout={max(1, int(lock_timeout * 1000))}",
+            }
         try:
             self.engine: Engine = create_engine(self.url, **{k: v for k, v in kwargs.items() if v is not None})
         except (ArgumentError, ImportError) as exc:
             raise DatabaseError(f"Cannot use {self.display_url}: {exc}") from exc
         if self.dialect == "sqlite":
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, lock_timeout)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_engine = (
             self.engine.execution_options(ecms_write=True) if self.dialect == "sqlite" else self.engine
@@ -183,6 +196,7 @@ class Database:
             with self.engine.connect() as conn:
                 yield conn
         except OperationalError as exc:
+            self._raise_if_busy(exc)
             raise DatabaseError(f"Cannot reach {self.display_url}: {_first_line(exc)}") from exc
         except SADatabaseError as exc:
             if "file is not a database" in str(exc):
@@ -197,6 +211,7 @@ class Database:
             with session.begin():
                 yield session
         except OperationalError as exc:
+            self._raise_if_busy(exc)
             raise DatabaseError(f"The database {self.display_url} failed: {_first_line(exc)}") from exc
         finally:
             session.close()
@@ -209,6 +224,7 @@ class Database:
             with self._write_engine.connect() as conn:
                 yield conn
         except OperationalError as exc:
+            self._raise_if_busy(exc)
             raise DatabaseError(f"The database {self.display_url} failed: {_first_line(exc)}") from exc
 
     @contextlib.contextmanager
@@ -218,13 +234,31 @@ class Database:
         try:
             yield session
         except OperationalError as exc:
+            self._raise_if_busy(exc)
             raise DatabaseError(f"The database {self.display_url} failed: {_first_line(exc)}") from exc
         finally:
             session.rollback()
             session.close()
 
+    def _raise_if_busy(self, exc: OperationalError) -> None:
+        if is_busy_error(exc):
+            raise DatabaseBusyError(
+                f"The database {self.display_url} is busy: another program or desk has been writing to it "
+                f"for more than {self.lock_timeout:g} s. Nothing was saved; try again in a moment."
+            ) from exc
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def is_busy_error(exc: BaseException) -> bool:
+    """True when a database error means "another writer holds the lock" (SQLite ``database is
+    locked``/``busy``; PostgreSQL ``lock_not_available`` from ``lock_timeout``)."""
+    orig = getattr(exc, "orig", exc)
+    if getattr(orig, "sqlstate", None) == "55P03":
+        return True
+    text = str(orig).lower()
+    return "database is locked" in text or "database is busy" in text or "database table is locked" in text
 
 
 def _first_line(exc: BaseException) -> str:
@@ -232,7 +266,7 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, lock_timeout: float) -> None:
     """Foreign keys on, WAL journal, and transactions that SQLAlchemy (not pysqlite) begins; a write
     unit of work begins IMMEDIATE so that two writers queue instead of failing half-way."""
 
@@ -241,7 +275,7 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={max(1, int(lock_timeout * 1000))}")
         try:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")

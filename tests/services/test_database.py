@@ -154,3 +154,24 @@ def test_expression_indexes_for_the_grid_exist(db) -> None:  # type: ignore[no-u
             names = {ix["name"] for t in ("customer", "certificate") for ix in inspect(conn).get_indexes(t)}
     assert {"ix_customer_company_sort_name", "ix_certificate_company_numbers", "ix_certificate_company_status",
             "ix_certificate_customer_company"} <= names
+
+
+def test_a_writer_waiting_on_another_writers_lock_gives_up_with_a_busy_error(db_url: str) -> None:
+    """Every lock wait is bounded: a unit of work that cannot get the write lock (SQLite) or the audit
+    head's row lock (PostgreSQL) within ``lock_timeout`` says the database is busy, and writes nothing."""
+    from ecms_desktop.errors import DatabaseBusyError
+    from ecms_desktop.services import audit
+    from ecms_desktop.services.database import Database
+
+    holder = Database(db_url)
+    waiter = Database(db_url, lock_timeout=0.5)
+    try:
+        with holder.transaction() as session:
+            audit.record(session, "test.holding", "test", 1)  # holds the write lock / the head row
+            with pytest.raises(DatabaseBusyError, match=r"busy.*try again"), waiter.transaction() as other:
+                audit.record(other, "test.waiting", "test", 2)
+        with waiter.reader() as session:
+            assert [e.action for e in audit.list_events(session)] == ["test.holding"]
+    finally:
+        holder.dispose()
+        waiter.dispose()

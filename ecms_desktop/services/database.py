@@ -110,12 +110,11 @@ class Database:
                 kwargs["poolclass"] = None
         elif self.dialect == "postgresql":
             kwargs["pool_pre_ping"] = True
-            kwargs["connect_args"] = {
-                "connect_timeout": 10,
-                "application_name": "ecms-desktop",
-                # Every lock wait is bounded (row locks, the audit head, table locks).
-                "options": f"-c lock_timeout={max(1, int(lock_timeout * 1000))}",
-            }
+            # Every lock wait is bounded (row locks, the audit head, table locks); options given in
+            # the URL (such as a search_path) are kept.
+            options = " ".join(filter(None, [str(sa_url.query.get("options") or ""),
+                                             f"-c lock_timeout={max(1, int(lock_timeout * 1000))}"]))
+            kwargs["connect_args"] = {"connect_timeout": 10, "application_name": "ecms-desktop", "options": options}
         try:
             self.engine: Engine = create_engine(self.url, **{k: v for k, v in kwargs.items() if v is not None})
         except (ArgumentError, ImportError) as exc:

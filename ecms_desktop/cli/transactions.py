@@ -313,9 +313,11 @@ def cmd_failed(ctx: CliContext, args: argparse.Namespace) -> int:
     if not problems:
         print("Every connector delivers.", file=ctx.out)
         return 0
-    print_table(["connector", "name", "kind", "event", "customer", "state", "HTTP", "problem"],
-                ((p.connector, p.name, "permanent" if p.permanent else "transient", p.event_id or "",
-                  p.customer_number, p.state, p.http_status or "", p.message) for p in problems), ctx.out)
+    for p in problems:
+        where = (f" at event {p.event_id} (customer {p.customer_number}, {p.state}"
+                 f"{f', HTTP {p.http_status}' if p.http_status else ''})" if p.event_id else "")
+        kind = "stopped, not retried" if p.permanent else "failing, retried"
+        print(f"{p.connector} {p.name}: {kind}{where}\n  {p.message}", file=ctx.out)
     return 0
 
 

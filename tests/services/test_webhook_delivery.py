@@ -241,7 +241,8 @@ def test_ecms_exemptions_deliver_failed_retry_show_it_to_the_user(db, company_id
     assert "delivered 0 events" in out
     assert main(["--db", db.url, "exemptions", "failed"]) == 0
     out, _ = capsys.readouterr()
-    assert "permanent" in out and str(event) in out and "C-1" in out and "302" in out
+    assert f"webhook erp: stopped, not retried at event {event} (customer C-1, TX, HTTP 302)" in out
+    assert "https://erp.example/new-hook" in out
     assert main(["--db", db.url, "exemptions", "deliver", "--as-of", "2026-06-01"]) == 1
     capsys.readouterr()
     assert len(handler.posts) == 1  # not retried by the next run

@@ -4,15 +4,23 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import getpass
+import logging
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ecms_desktop.cli.common import CliContext, add_as_of, add_format, as_of, print_json, print_table
-from ecms_desktop.errors import ValidationError
+from ecms_desktop.errors import EcmsError, ValidationError
 from ecms_desktop.services import secrets
 from ecms_desktop.services.email_service import SECURITY_MODES, EmailService, SmtpSettings
+
+if TYPE_CHECKING:
+    from ecms_desktop.services.returned_forms import ReturnedFormsService
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -257,27 +265,77 @@ def cmd_intake(ctx: CliContext, args: argparse.Namespace) -> int:
     done.mkdir(exist_ok=True)
     refused.mkdir(exist_ok=True)
     print(f"Watching {folder} (every {args.interval:g} s; Ctrl+C to stop).", file=sys.stderr)
+    stuck: dict[Path, tuple[int, int]] = {}  # files that could not be moved aside: (size, mtime) when seen
     cycle = 0
     while args.cycles is None or cycle < args.cycles:
         cycle += 1
-        ready = _settled_files(folder)
-        for path in ready:
-            found = service.intake([path], company_id, as_of=day)
-            _print_intake(ctx, args, found)
-            target = refused if any(i.outcome == "refused" for i in found) else done
-            path.replace(_free_name(target / path.name))
+        for path in _settled_files(folder):
+            _watch_one(ctx, args, service, company_id, day, path, done, refused, stuck)
         if args.cycles is not None and cycle >= args.cycles:
             break
         time.sleep(args.interval)
     return status
 
 
+def _watch_one(ctx: CliContext, args: argparse.Namespace, service: ReturnedFormsService, company_id: int,
+               day: dt.date, path: Path, done: Path, refused: Path, stuck: dict[Path, tuple[int, int]]) -> None:
+    """Read one file of the watched folder and move it to ``done/`` or ``refused/``. Nothing a file
+    does stops the watcher: a file the sandbox refuses is recorded as refused with its reason; a file
+    refused before that could not be moved aside is not read again; a database that is busy leaves
+    the file for the next look."""
+    from ecms_desktop.services.returned_forms import ReturnedItem
+
+    try:
+        stat = path.stat()
+    except OSError:
+        return  # gone meanwhile
+    if stuck.get(path) == (stat.st_size, stat.st_mtime_ns):
+        return
+    stuck.pop(path, None)
+    try:
+        before = service.refused_before(company_id, path.read_bytes())
+        found = ([ReturnedItem(path.name, "refused", f"{path.name}: not read again, {before}")] if before
+                 else service.intake([path], company_id, as_of=day))
+    except OSError as exc:
+        print(f"error: {path.name}: cannot be read ({exc.strerror}); it is tried again at the next look.",
+              file=sys.stderr)
+        return
+    except EcmsError as exc:  # the database is busy or gone: the file waits for the next look
+        print(f"error: {path.name}: {exc} The file is tried again at the next look.", file=sys.stderr)
+        return
+    except Exception as exc:  # a fault of this program: keep watching, set the file aside
+        log.exception("intake of %s failed", path)
+        found = [ReturnedItem(path.name, "refused", f"{path.name}: could not be read because of an error in "
+                              f"this program ({type(exc).__name__}); it was set aside in refused/.")]
+    _print_intake(ctx, args, found)
+    target = refused if any(i.outcome == "refused" for i in found) else done
+    try:
+        path.replace(_free_name(target / path.name))
+    except OSError as exc:
+        stuck[path] = (stat.st_size, stat.st_mtime_ns)
+        print(f"warning: {path.name} could not be moved to {target.name}/ ({exc.strerror}); it is not read "
+              "again while it stays unchanged.", file=sys.stderr)
+
+
 def _settled_files(folder: Path) -> list[Path]:
     """Files in the folder whose size did not change over a short look (a copy still in progress is
     left for the next round)."""
-    first = {p: p.stat().st_size for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")}
+    first: dict[Path, int] = {}
+    for p in sorted(folder.iterdir()):
+        try:
+            if p.is_file() and not p.name.startswith("."):
+                first[p] = p.stat().st_size
+        except OSError:
+            continue
     time.sleep(0.2)
-    return [p for p, size in first.items() if p.exists() and p.stat().st_size == size]
+    settled = []
+    for p, size in first.items():
+        try:
+            if p.stat().st_size == size:
+                settled.append(p)
+        except OSError:
+            continue
+    return settled
 
 
 def _free_name(path: Path) -> Path:

@@ -92,6 +92,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     _company(dl)
     add_as_of(dl)
     dl.set_defaults(func=cmd_deliver)
+    fl = xsub.add_parser("failed", help="connectors whose deliveries fail (a webhook stopped at a refused event)")
+    _company(fl)
+    add_format(fl)
+    fl.set_defaults(func=cmd_failed)
+    rt = xsub.add_parser("retry", help="let a stopped webhook try again from the event it stopped at")
+    rt.add_argument("name")
+    rt.add_argument("--url", default=None, help="the webhook's corrected address")
+    _company(rt)
+    rt.set_defaults(func=cmd_retry)
+    sk = xsub.add_parser("skip", help="give up the event a webhook stopped at (the ERP never receives it)")
+    sk.add_argument("name")
+    sk.add_argument("--reason", required=True)
+    _company(sk)
+    sk.set_defaults(func=cmd_skip)
     hk = xsub.add_parser("add-webhook", help="register an ERP webhook (secret in the OS keyring)")
     hk.add_argument("name")
     hk.add_argument("url")
@@ -287,6 +301,42 @@ def cmd_deliver(ctx: CliContext, args: argparse.Namespace) -> int:
     for name, error in sorted(report.failed.items()):
         print(f"{name}: FAILED {error}", file=sys.stderr)
     return 1 if report.failed else 0
+
+
+def cmd_failed(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.exemption_feed import feed_problems
+
+    problems = feed_problems(ctx.db(), ctx.company_id(args.company))
+    if args.format == "json":
+        print_json([p.__dict__ for p in problems], ctx.out)
+        return 0
+    if not problems:
+        print("Every connector delivers.", file=ctx.out)
+        return 0
+    for p in problems:
+        where = (f" at event {p.event_id} (customer {p.customer_number}, {p.state}"
+                 f"{f', HTTP {p.http_status}' if p.http_status else ''})" if p.event_id else "")
+        kind = "stopped, not retried" if p.permanent else "failing, retried"
+        print(f"{p.connector} {p.name}: {kind}{where}\n  {p.message}", file=ctx.out)
+    return 0
+
+
+def cmd_retry(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.exemption_feed import release_webhook
+
+    held = release_webhook(ctx.db(), ctx.company_id(args.company), args.name, url=args.url)
+    where = f" from event {held}" if held is not None else ""
+    print(f"Webhook {args.name} will try again{where} at the next `ecms exemptions deliver`.", file=ctx.out)
+    return 0
+
+
+def cmd_skip(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.exemption_feed import skip_held_event
+
+    skipped = skip_held_event(ctx.db(), ctx.company_id(args.company), args.name, reason=args.reason)
+    print(f"Event {skipped} is skipped for webhook {args.name} (audited); the next delivery goes on after it.",
+          file=ctx.out)
+    return 0
 
 
 def cmd_add_webhook(ctx: CliContext, args: argparse.Namespace) -> int:

@@ -49,6 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--state", default=None, help="state checked (needed for a multi-state certificate)")
     c.add_argument("--number", default=None, help="number checked (default: the certificate's)")
     c.add_argument("--note", default="")
+    c.add_argument("--name", default="", metavar="HOLDER",
+                   help="the holder's name the page shows (compared with the purchaser)")
     add_as_of(c)
     c.set_defaults(func=cmd_permits_check)
 
@@ -141,9 +143,9 @@ def cmd_permits_verify(ctx: CliContext, args: argparse.Namespace) -> int:
 def cmd_permits_check(ctx: CliContext, args: argparse.Namespace) -> int:
     check = PermitService(ctx.db()).record_manual_check(
         args.id, state=args.state, result=args.result, evidence=args.evidence, source_url=args.source,
-        as_of=as_of(args), number=args.number, note=args.note)
+        as_of=as_of(args), number=args.number, note=args.note, name_on_record=args.name)
     ctx.out.write(f"Recorded manual check {check.id}: {check.state} {check.number_checked} is "
-                  f"{check.result.replace('_', ' ')} (evidence {check.evidence_sha256[:12]}...).\n")
+                  f"{check.result.replace('_', ' ')} (evidence {check.evidence_sha256[:12]}...). {check.message}\n")
     return 0
 
 

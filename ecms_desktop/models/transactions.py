@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -248,6 +249,12 @@ class WebhookEndpoint(Base):
     next_attempt_at: Mapped[dt.datetime | None]
     consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
+    #: A delivery of this event was refused for good (a redirect, a 4xx other than 408/429): the
+    #: endpoint stops there, in event order, until the user retries or skips it (``last_error`` says why).
+    held_event_id: Mapped[int | None] = mapped_column(_BIGINT)
+    held_at: Mapped[dt.datetime | None]
+    #: The HTTP status of that refusal.
+    held_status: Mapped[int | None] = mapped_column(Integer)
 
 
 class FeedFolder(Base):
@@ -283,6 +290,8 @@ class DeliveryAttempt(Base):
     ok: Mapped[bool] = mapped_column(Boolean)
     #: HTTP status, when there was a response.
     http_status: Mapped[int | None] = mapped_column(Integer)
+    #: The failure will not go away by trying again (a redirect, a 4xx other than 408/429).
+    permanent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     error: Mapped[str] = mapped_column(Text, default="")
     #: Files written by a feed-folder delivery.
     files: Mapped[list[Any]] = mapped_column(JsonType, default=list)

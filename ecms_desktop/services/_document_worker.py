@@ -11,9 +11,12 @@ is ``struct.pack("!II", len(header), len(blob)) + header + blob`` where ``header
 ``blob`` raw bytes (the document on the way in, a PNG on the way out). The parent never unpickles
 anything that comes from the worker.
 
-Requests: ``{"op": "probe" | "render" | "ping" | "quit", "sha": ..., "media_type": ...,
-"password": ..., ...}``. If the request has no blob and the worker no longer holds that document,
-it answers ``{"ok": false, "kind": "need_data"}`` and the parent resends it with the bytes.
+Requests: ``{"op": "probe" | "render" | "fields" | "email" | "ping" | "quit", "sha": ...,
+"media_type": ..., "password": ..., ...}``. ``fields`` reads a PDF's form fields, metadata keywords
+and (when it has no text fields) its text; ``email`` parses an e-mail message and hands back its
+sender, date, subject and attachments; both answer with a JSON document in the blob. If the
+request has no blob and the worker no longer holds that document, it answers
+``{"ok": false, "kind": "need_data"}`` and the parent resends it with the bytes.
 
 Replies: ``{"ok": true, ...}`` or ``{"ok": false, "kind": <failure kind>, "detail": <text>,
 "restart": <bool>}``; the parent turns the kind into an accountant-readable message.
@@ -53,6 +56,16 @@ _JS_RE = re.compile(rb"/S\s*/JavaScript\b|/JS\s*[(<\d]|/JavaScript\s*\d+\s+\d+\s
 _LAUNCH_RE = re.compile(rb"/S\s*/Launch\b", re.IGNORECASE)
 _EMBEDDED_RE = re.compile(rb"/Type\s*/EmbeddedFile\b|/Subtype\s*/FileAttachment\b|/EmbeddedFiles\b")
 _MEMORY_RE = re.compile(r"malloc|out of memory|cannot allocate|memory", re.IGNORECASE)
+
+#: Bounds on what a ``fields`` answer carries back (a crafted form with a million fields or a
+#: megabyte-long value must not make the answer itself a problem).
+MAX_FIELDS = 5000
+MAX_FIELD_TEXT = 4000
+#: Field types that hold text; a PDF without any is a scan or a printout, whose text is read instead.
+TEXT_FIELD_TYPES = frozenset({"Text", "ComboBox", "ListBox"})
+#: Bounds on an ``email`` answer.
+MAX_ATTACHMENTS = 200
+MAX_HEADER_TEXT = 2000
 
 
 class Failure(Exception):
@@ -274,6 +287,10 @@ class Worker:
                 return self._probe(entry, req), b""
             if op == "render":
                 return self._render(entry, req)
+            if op == "fields":
+                return self._fields(entry, req)
+            if op == "email":
+                return _parse_email(entry.data)
             raise Failure("protocol", f"unknown operation {op!r}")
         except Failure as f:
             return {"ok": False, "kind": f.kind, "detail": f.detail, "restart": f.restart}, b""
@@ -461,6 +478,55 @@ class Worker:
             if not result["has_embedded_files"] and _EMBEDDED_RE.search(text):
                 result["has_embedded_files"] = True
 
+    # -- form fields
+
+    def _fields(self, entry: _Entry, req: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+        """Every form field (page, name, type, value), the metadata keywords and, for a PDF without
+        text fields, its text up to ``text_limit`` characters."""
+        od = self._open(entry, req)
+        if not od.doc.is_pdf:
+            raise Failure("unsupported", od.media_type)
+        doc = od.doc
+        fields: list[list[Any]] = []
+        truncated = False
+        for index in range(od.page_count):
+            try:
+                page = doc.load_page(index)
+                widgets = list(page.widgets())
+            except MemoryError:
+                raise
+            except Exception as exc:
+                raise _read_failure(index, exc) from None
+            for widget in widgets:
+                if len(fields) >= MAX_FIELDS:
+                    truncated = True
+                    break
+                value = widget.field_value
+                fields.append([index, str(widget.field_name or "")[:MAX_FIELD_TEXT],
+                               str(widget.field_type_string or ""),
+                               value[:MAX_FIELD_TEXT] if isinstance(value, str) else None])
+        text = ""
+        limit = int(req.get("text_limit", 0))
+        if limit > 0 and not any(f[2] in TEXT_FIELD_TYPES for f in fields):
+            parts: list[str] = []
+            size = 0
+            for index in range(od.page_count):
+                if size >= limit:
+                    break
+                try:
+                    chunk = doc.load_page(index).get_text()
+                except MemoryError:
+                    raise
+                except Exception as exc:
+                    raise _read_failure(index, exc) from None
+                parts.append(chunk)
+                size += len(chunk)
+            text = "".join(parts)[:limit]
+        keywords = str((doc.metadata or {}).get("keywords") or "")[:MAX_FIELD_TEXT]
+        body = json.dumps({"keywords": keywords, "fields": fields, "text": text, "truncated": truncated})
+        header = {"ok": True, "page_count": od.page_count, "mupdf_warnings": self._warnings()[:20]}
+        return header, body.encode("utf-8")
+
     # -- render
 
     def _render(self, entry: _Entry, req: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
@@ -523,6 +589,51 @@ class Worker:
             "mupdf_warnings": self._warnings()[:20],
         }
         return header, png
+
+
+def _parse_email(raw: bytes) -> tuple[dict[str, Any], bytes]:
+    """Sender address, Date (ISO 8601, or "" when absent or not a date), subject and every attached
+    part of an e-mail. The attachments travel in the blob, one after the other, with their names,
+    content types and lengths in the JSON document that precedes them (its length is in the header)."""
+    import email
+    import email.policy
+    import email.utils
+
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    sender = email.utils.parseaddr(str(msg.get("From", ""))[:MAX_HEADER_TEXT])[1].strip().lower()
+    sent_at = ""
+    date = msg.get("Date")
+    if date:
+        try:
+            when = email.utils.parsedate_to_datetime(str(date)[:MAX_HEADER_TEXT])
+            sent_at = when.isoformat()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            sent_at = ""
+    subject = str(msg.get("Subject", ""))[:MAX_HEADER_TEXT]
+    parts: list[list[Any]] = []
+    blobs: list[bytes] = []
+    truncated = False
+    iter_attachments = getattr(msg, "iter_attachments", None)
+    for att in iter_attachments() if iter_attachments is not None else ():
+        if len(parts) >= MAX_ATTACHMENTS:
+            truncated = True
+            break
+        payload = att.get_payload(decode=True)
+        if not isinstance(payload, bytes):
+            payload = b""
+        parts.append([str(att.get_filename() or "")[:255], att.get_content_type(), len(payload)])
+        blobs.append(payload)
+    meta = json.dumps({"sender": sender, "sent_at": sent_at, "subject": subject, "parts": parts,
+                       "truncated": truncated}).encode("utf-8")
+    return {"ok": True, "meta_length": len(meta)}, meta + b"".join(blobs)
+
+
+def _read_failure(index: int, exc: Exception) -> Failure:
+    """A page whose fields or text cannot be read: out of memory (the worker restarts), or damaged."""
+    detail = _short(exc)
+    if _MEMORY_RE.search(detail) or re.search(r"\b(?:c|m|re)alloc\b", detail):
+        return Failure("memory", detail, restart=True)
+    return Failure("unreadable_page", f"{index + 1}\x00{detail}")
 
 
 def _close(doc: Any) -> None:

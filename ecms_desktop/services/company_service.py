@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ecms_desktop.errors import NotFoundError, ValidationError
+from ecms_desktop.errors import DocumentError, NotFoundError, ValidationError
 from ecms_desktop.models import Company, CompanyRegistration, ExpiryPolicyOverride, Setting
 from ecms_desktop.services import audit
 from ecms_desktop.services.database import Database
@@ -59,6 +59,9 @@ _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 LOGO_MEDIA_TYPES: frozenset[str] = frozenset({"image/png", "image/jpeg"})
 #: Largest logo accepted (it is embedded in every request packet).
 MAX_LOGO_BYTES = 2 * 1024 * 1024
+#: Largest logo in pixels: a letterhead needs a few hundred; 16 MP (4000 x 4000) is generous, and
+#: keeps what every request packet decodes small.
+MAX_LOGO_PIXELS = 16_000_000
 
 
 def find_company(session: Session, name_or_id: str | int | None) -> Company:
@@ -79,6 +82,33 @@ def find_company(session: Session, name_or_id: str | int | None) -> Company:
         if company.name.casefold() == wanted or company.legal_name.casefold() == wanted:
             return company
     raise NotFoundError(f"No company named {name_or_id!r}.")
+
+
+def _checked_logo(logo: bytes, media_type: str | None) -> str:
+    """The logo's media type, after checking its bytes: a PNG or JPEG, within the size and pixel
+    limits, that the document sandbox can open (it is embedded in every request packet)."""
+    from ecms_desktop.services._document_worker import image_pixel_size
+    from ecms_desktop.services.document_sandbox import probe_document, sniff_media_type
+
+    sniffed = sniff_media_type(logo)
+    if sniffed is None or sniffed not in LOGO_MEDIA_TYPES:
+        raise ValidationError("The logo must be a PNG or JPEG image"
+                              + (f" (this file is {sniffed})." if sniffed else "."))
+    if media_type is not None and media_type != sniffed:
+        raise ValidationError(f"The logo is a {sniffed} image, not {media_type}.")
+    if len(logo) > MAX_LOGO_BYTES:
+        raise ValidationError(f"The logo is {len(logo) // 1024} KB; use an image under "
+                              f"{MAX_LOGO_BYTES // (1024 * 1024)} MB.")
+    size = image_pixel_size(logo, sniffed)
+    if size is None or size[0] * size[1] > MAX_LOGO_PIXELS or 0 in size:
+        shown = f" ({size[0]:,} x {size[1]:,} pixels)" if size else ""
+        raise ValidationError(f"The logo{shown} is not an image of at most {MAX_LOGO_PIXELS // 1_000_000} "
+                              "megapixels; use a smaller PNG or JPEG.")
+    try:
+        probe_document(logo, filename="The logo")
+    except DocumentError as exc:
+        raise ValidationError(str(exc)) from exc
+    return sniffed
 
 
 class CompanyService:
@@ -157,18 +187,7 @@ class CompanyService:
                     raise ValidationError(f"Registration for {code}: the number is empty.")
                 regs[code] = num
         if logo is not None:
-            from ecms_desktop.services.document_sandbox import sniff_media_type
-
-            sniffed = sniff_media_type(logo)
-            if sniffed not in LOGO_MEDIA_TYPES:
-                raise ValidationError("The logo must be a PNG or JPEG image"
-                                      + (f" (this file is {sniffed})." if sniffed else "."))
-            if logo_media_type is not None and logo_media_type != sniffed:
-                raise ValidationError(f"The logo is a {sniffed} image, not {logo_media_type}.")
-            if len(logo) > MAX_LOGO_BYTES:
-                raise ValidationError(f"The logo is {len(logo) // 1024} KB; use an image under "
-                                      f"{MAX_LOGO_BYTES // (1024 * 1024)} MB.")
-            logo_media_type = sniffed
+            logo_media_type = _checked_logo(logo, logo_media_type)
         elif logo_media_type is not None:
             raise ValidationError("Give the logo's bytes with its media type.")
         with self.db.transaction() as s:

@@ -16,6 +16,8 @@ Public API (no Qt here; the views turn :attr:`RenderedPage.png` into a ``QImage`
 - :func:`probe_document` -- what the file is, how many pages, whether it is protected or carries
   scripts; refuses unusable files with :class:`~ecms_desktop.errors.DocumentError`.
 - :func:`render_page` / :func:`render_thumbnail` -- a page as PNG bytes.
+- :func:`read_form_fields` -- a PDF's fill-in fields, metadata keywords and (without fields) text.
+- :func:`read_email` -- an e-mail's sender, date, subject and attachments.
 - :class:`DocumentSandbox` -- owns one long-lived worker; the module functions share a default one.
 
 Embedded JavaScript, launch actions and attachments are never run, opened or extracted; their
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import datetime as dt
 import hashlib
 import json
 import os
@@ -53,6 +56,10 @@ __all__ = [
     "DEFAULT_MAX_PAGES",
     "DEFAULT_MEMORY_LIMIT",
     "DocumentSandbox",
+    "EmailAttachment",
+    "EmailContent",
+    "FormField",
+    "FormFields",
     "PasswordRequired",
     "ProbeResult",
     "RenderedPage",
@@ -60,6 +67,8 @@ __all__ = [
     "close",
     "default_sandbox",
     "probe_document",
+    "read_email",
+    "read_form_fields",
     "render_page",
     "render_thumbnail",
     "sniff_media_type",
@@ -140,6 +149,50 @@ class RenderedPage:
     dpi: float = 0.0
 
 
+@dataclass(frozen=True)
+class FormField:
+    """One fill-in field of a PDF form: 0-based page, field name, type (``Text``, ``ComboBox``,
+    ``ListBox``, ``CheckBox``, ``RadioButton``, ``Button``, ``Signature``) and its text value (None
+    for fields whose value is not text)."""
+
+    page: int
+    name: str
+    type: str
+    value: str | None
+
+
+@dataclass(frozen=True)
+class FormFields:
+    """What a PDF says as data: its fields, its metadata keywords and, when it has no fields, its
+    text (cut at the limit asked for). ``truncated`` is True when the form had more fields than
+    are read back."""
+
+    fields: tuple[FormField, ...]
+    keywords: str
+    text: str
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class EmailAttachment:
+    """One attached part of an e-mail: its file name (as the sender named it), content type and bytes."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class EmailContent:
+    """An e-mail read in the sandbox: the sender's address (lower case), its Date header (None when
+    absent or not a date), the subject and the attachments."""
+
+    sender: str
+    sent_at: dt.datetime | None
+    subject: str
+    attachments: tuple[EmailAttachment, ...]
+
+
 # --------------------------------------------------------------------------------- sniffing
 
 
@@ -186,6 +239,7 @@ _TYPE_NAMES = {
     "image/jp2": "JPEG 2000 image",
     "image/gif": "GIF image",
     "image/bmp": "BMP image",
+    "message/rfc822": "e-mail",
 }
 
 
@@ -538,6 +592,78 @@ class DocumentSandbox:
             sha256=sha256,
         )
 
+    def read_form_fields(
+        self,
+        data: bytes,
+        *,
+        filename: str = "",
+        password: str | None = None,
+        text_limit: int = 20_000,
+        timeout: float = 15.0,
+        sha256: str | None = None,
+    ) -> FormFields:
+        """Read a PDF's fill-in fields; see :func:`read_form_fields`."""
+        name = filename or "The document"
+        media_type = self._check_bytes(data, name)
+        if media_type != "application/pdf":
+            raise DocumentError(f"{name}: is a {_TYPE_NAMES[media_type]}, not a PDF form.")
+        _, blob = self._call(
+            {"op": "fields", "text_limit": int(text_limit)},
+            data,
+            media_type=media_type,
+            password=password,
+            timeout=timeout,
+            name=name,
+            sha256=sha256,
+            what=f"its form fields and text took longer than {timeout:g} s to read; it may be damaged",
+        )
+        body = _json_body(blob, name)
+        fields = tuple(
+            FormField(int(f[0]), str(f[1]), str(f[2]), f[3] if isinstance(f[3], str) else None)
+            for f in body.get("fields", ())
+        )
+        return FormFields(fields, str(body.get("keywords", "")), str(body.get("text", "")),
+                          bool(body.get("truncated")))
+
+    def read_email(self, data: bytes, *, filename: str = "", timeout: float = 15.0) -> EmailContent:
+        """Parse an e-mail message; see :func:`read_email`."""
+        name = filename or "The e-mail"
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError("data must be bytes")
+        if len(data) == 0:
+            raise DocumentError(f"{name}: the file is empty (0 bytes).")
+        if len(data) > MAX_FILE_BYTES:
+            raise DocumentError(
+                f"{name}: the file is too large ({len(data) / 1e6:.0f} MB; the limit is "
+                f"{MAX_FILE_BYTES / 1e6:.0f} MB)."
+            )
+        header, blob = self._call(
+            {"op": "email"},
+            data,
+            media_type="message/rfc822",
+            password=None,
+            timeout=timeout,
+            name=name,
+            sha256=None,
+            what=f"took longer than {timeout:g} s to read; it may be damaged",
+        )
+        meta_length = int(header.get("meta_length", 0))
+        body = _json_body(blob[:meta_length], name)
+        attachments: list[EmailAttachment] = []
+        offset = meta_length
+        for filename_, content_type, length in body.get("parts", ()):
+            attachments.append(EmailAttachment(str(filename_), str(content_type),
+                                               bytes(blob[offset:offset + int(length)])))
+            offset += int(length)
+        sent_at = None
+        if body.get("sent_at"):
+            with contextlib.suppress(ValueError):
+                sent_at = dt.datetime.fromisoformat(str(body["sent_at"]))
+                if sent_at.tzinfo is None:
+                    sent_at = sent_at.replace(tzinfo=dt.UTC)
+        return EmailContent(str(body.get("sender", "")), sent_at, str(body.get("subject", "")),
+                            tuple(attachments))
+
     # -- internals
 
     def _render(
@@ -694,6 +820,16 @@ class DocumentSandbox:
         return header, blob
 
 
+def _json_body(blob: bytes, name: str) -> dict[str, Any]:
+    try:
+        body = json.loads(bytes(blob).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        body = None
+    if not isinstance(body, dict):
+        raise DocumentError(f"{name}: the document reader gave an answer this program does not understand.")
+    return body
+
+
 def _failure_to_error(header: dict[str, Any], name: str, media_type: str) -> DocumentError:
     kind = str(header.get("kind", ""))
     detail = str(header.get("detail", "") or "")
@@ -732,6 +868,9 @@ def _failure_to_error(header: dict[str, Any], name: str, media_type: str) -> Doc
     if kind == "bad_page":
         page, why = ([*detail.split("\x00"), "", ""])[:2]
         return DocumentError(f"{name}: page {page} cannot be displayed; the file is damaged ({why}).")
+    if kind == "unreadable_page":
+        page, why = ([*detail.split("\x00"), "", ""])[:2]
+        return DocumentError(f"{name}: page {page} cannot be read; the file is damaged ({why}).")
     if kind == "image_too_large":
         width, height, pixel_limit = (int(x) for x in detail.split("x")[:3])
         return DocumentError(
@@ -830,6 +969,27 @@ def render_thumbnail(
         timeout=timeout,
         filename=filename,
     )
+
+
+def read_form_fields(
+    data: bytes, *, filename: str = "", password: str | None = None, text_limit: int = 20_000,
+    timeout: float = 15.0
+) -> FormFields:
+    """Read the fill-in fields of a PDF (a returned form, or a form added to the library) in the
+    worker process: page, name, type and value of each field, the metadata keywords and, when the
+    PDF has no fields, its text up to ``text_limit`` characters (to find a token printed on a
+    scan). Raises :class:`~ecms_desktop.errors.DocumentError` naming ``filename`` when the file is
+    not a PDF, is damaged, or takes longer than ``timeout`` seconds or too much memory to read."""
+    return default_sandbox().read_form_fields(
+        data, filename=filename, password=password, text_limit=text_limit, timeout=timeout
+    )
+
+
+def read_email(data: bytes, *, filename: str = "", timeout: float = 15.0) -> EmailContent:
+    """Parse an e-mail (``.eml``) in the worker process: sender, Date header, subject and every
+    attachment. Raises :class:`~ecms_desktop.errors.DocumentError` naming ``filename`` when the
+    message cannot be parsed within ``timeout`` seconds and the memory limit."""
+    return default_sandbox().read_email(data, filename=filename, timeout=timeout)
 
 
 def close() -> None:

@@ -8,8 +8,14 @@ through :func:`emit_expiries`). Connectors then deliver the events in order, at 
 * **HTTP webhook**: one JSON event per ``POST``; headers ``Idempotency-Key`` (the event's key, the
   same on every retry), ``X-ECMS-Event-Id``, ``X-ECMS-Timestamp`` and ``X-ECMS-Signature:
   sha256=<hex>``, the HMAC-SHA256 of ``"<timestamp>.<body>"`` with the endpoint's secret (kept in
-  the OS keyring). A failure is retried with exponential back-off; after the last try the endpoint
-  waits (back-off across runs) and the next run starts again from the first undelivered event.
+  the OS keyring). Only a 2xx answer delivers an event. A redirect is never followed (it would turn
+  the POST into a body-less GET): it is a failure that names the new location. Transient failures
+  (no connection, a time-out, 408, 429, 5xx) are retried with exponential back-off and jitter, or
+  after the server's ``Retry-After``; after the last try the endpoint waits (back-off across runs)
+  and the next run starts again from the first undelivered event. Any other answer (a redirect, a
+  4xx) is permanent: the endpoint stops at that event - events go out in order - and is listed by
+  :func:`feed_problems` until the user retries it (:func:`release_webhook`, after correcting the
+  URL or the ERP) or skips the event (:func:`skip_held_event`, audited).
 * **Feed folder**: the events of a run as ``exemption-status-<first>-<last>.csv`` and ``.json``,
   each written to a temporary file in the folder and moved into place with ``os.replace``, so the
   ERP never reads a half-written file (a repeated run rewrites the same names with the same content).
@@ -22,12 +28,15 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import email.utils
 import hashlib
 import hmac
+import http.client
 import io
 import json
 import logging
 import os
+import random
 import tempfile
 import time
 import urllib.error
@@ -317,20 +326,115 @@ class DeliveryReport:
     files: list[str] = field(default_factory=list)
 
 
+#: HTTP answers worth trying again: the request timed out, too many requests, and server errors.
+TRANSIENT_STATUSES: frozenset[int] = frozenset({408, 429})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How a webhook delivery is retried within one run.
+
+    The wait before try ``n + 1`` is drawn from ``[d/2, d]`` with ``d = min(cap, base * 2**(n-1))``
+    ("equal jitter": many desks retrying at once do not hit the ERP in step), or the server's
+    ``Retry-After`` when that is longer. A wait longer than ``max_wait`` ends the run for the
+    endpoint instead of sleeping: it waits across runs (``next_attempt_at``)."""
+
+    max_attempts: int = 5
+    base: float = 1.0
+    cap: float = 30.0
+    max_wait: float = 60.0
+
+    def backoff(self, attempt: int, rand: Callable[[], float]) -> float:
+        """Seconds to wait after failed try number ``attempt`` (1-based), with jitter."""
+        if self.base <= 0:
+            return 0.0
+        full = min(self.cap, self.base * 2 ** (attempt - 1))
+        return full / 2 + rand() * full / 2
+
+
+def retry_after_seconds(value: str | None, now: dt.datetime) -> float | None:
+    """The ``Retry-After`` header as seconds from ``now``: delta-seconds or an HTTP-date (RFC 9110);
+    None when absent or unreadable, 0 for a date in the past."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(int(text))
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """How one POST went."""
+
+    ok: bool
+    transient: bool
+    status: int | None
+    error: str
+    retry_after: float | None = None
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Never follow a redirect: urllib would re-send a 301/302/303 as a GET without the event."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any,
+                         newurl: str) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def _post(url: str, body: bytes, headers: dict[str, str], timeout: float, now: dt.datetime) -> _Answer:
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    try:
+        with _OPENER.open(request, timeout=timeout) as response:
+            status = int(response.status)
+    except urllib.error.HTTPError as exc:
+        status = int(exc.code)
+        reason = f"HTTP {status} {exc.reason}".strip()
+        if 300 <= status < 400:
+            where = exc.headers.get("Location") if exc.headers is not None else None
+            to = f" to {where}" if where else " (no new location given)"
+            return _Answer(False, False, status, f"{reason}: the endpoint redirects{to}; a delivery never follows "
+                           "a redirect (the event would be lost): correct the webhook's URL")
+        if status in TRANSIENT_STATUSES or status >= 500:
+            after = retry_after_seconds(exc.headers.get("Retry-After") if exc.headers is not None else None, now)
+            return _Answer(False, True, status, reason, after)
+        return _Answer(False, False, status, f"{reason}: the ERP refused the event")
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+        why = getattr(exc, "reason", exc) or type(exc).__name__
+        return _Answer(False, True, None, f"cannot reach {url}: {why}")
+    if 200 <= status < 300:
+        return _Answer(True, False, status, "")
+    # 1xx as a final answer or 3xx that urllib did not raise: never a delivery.
+    return _Answer(False, False, status, f"HTTP {status}: not a success answer")
+
+
 def _attempt(db: Database, kind: str, connector_id: int, first: int, last: int, n: int, ok: bool,
-             status: int | None = None, error: str = "", files: list[str] | None = None) -> None:
+             status: int | None = None, error: str = "", files: list[str] | None = None,
+             permanent: bool = False) -> None:
     with db.transaction() as s:
         s.add(DeliveryAttempt(connector_kind=kind, connector_id=connector_id, first_event_id=first,
                               last_event_id=last, attempt=n, ok=ok, http_status=status, error=error[:2000],
-                              files=files or []))
+                              files=files or [], permanent=permanent))
 
 
 def deliver(db: Database, *, company_id: int | None = None,
             secret: Callable[[WebhookEndpoint], str | None] = keyring_secret, max_attempts: int = 5,
             backoff: float = 1.0, timeout: float = 10.0, batch: int = 500,
-            sleep: Callable[[float], None] = time.sleep) -> DeliveryReport:
-    """Deliver undelivered events through every enabled connector, in event order, at least once."""
+            sleep: Callable[[float], None] = time.sleep, clock: Callable[[], dt.datetime] = utcnow,
+            rand: Callable[[], float] = random.random) -> DeliveryReport:
+    """Deliver undelivered events through every enabled connector, in event order, at least once.
+    ``clock`` (aware UTC), ``rand`` (0..1) and ``sleep`` make the retry schedule reproducible."""
     report = DeliveryReport()
+    policy = RetryPolicy(max_attempts=max(1, max_attempts), base=backoff)
     with db.reader() as s:
         stmt_h = select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True)).order_by(WebhookEndpoint.id)
         stmt_f = select(FeedFolder).where(FeedFolder.enabled.is_(True)).order_by(FeedFolder.id)
@@ -341,7 +445,7 @@ def deliver(db: Database, *, company_id: int | None = None,
         folders = s.execute(stmt_f).scalars().all()
         s.expunge_all()  # plain snapshots: the reader's rollback must not expire them
     for hook in hooks:
-        _deliver_webhook(db, hook, secret, max_attempts, backoff, timeout, batch, sleep, report)
+        _deliver_webhook(db, hook, secret, policy, timeout, batch, sleep, clock, rand, report)
     for folder in folders:
         _deliver_folder(db, folder, batch, report)
     return report
@@ -356,11 +460,23 @@ def _pending(db: Database, company_id: int, after: int, batch: int) -> list[Exem
         return events
 
 
+def held_message(hook: WebhookEndpoint) -> str:
+    """What the user reads about an endpoint stopped at a permanently refused event."""
+    since = f" since {hook.held_at:%Y-%m-%d %H:%M} UTC" if hook.held_at else ""
+    return (f"stopped at event {hook.held_event_id}{since}: {hook.last_error}. It is not retried: correct the "
+            f"endpoint, then `ecms exemptions retry {hook.name}` (--url for a new address), or skip the event "
+            f"with `ecms exemptions skip {hook.name} --reason ...`")
+
+
 def _deliver_webhook(db: Database, hook: WebhookEndpoint, secret: Callable[[WebhookEndpoint], str | None],
-                     max_attempts: int, backoff: float, timeout: float, batch: int,
-                     sleep: Callable[[float], None], report: DeliveryReport) -> None:
+                     policy: RetryPolicy, timeout: float, batch: int, sleep: Callable[[float], None],
+                     clock: Callable[[], dt.datetime], rand: Callable[[], float], report: DeliveryReport) -> None:
     label = f"webhook {hook.name}"
-    if hook.next_attempt_at is not None and hook.next_attempt_at > utcnow():
+    if hook.held_event_id is not None:
+        report.failed[label] = held_message(hook)
+        report.delivered[label] = 0
+        return
+    if hook.next_attempt_at is not None and hook.next_attempt_at > clock():
         report.failed[label] = f"waiting after failures until {hook.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC"
         return
     key = secret(hook)
@@ -376,36 +492,27 @@ def _deliver_webhook(db: Database, hook: WebhookEndpoint, secret: Callable[[Webh
             break
         for event in events:
             body = json.dumps(event.payload, sort_keys=True, separators=(",", ":")).encode()
-            error, status = "", None
-            for n in range(1, max_attempts + 1):
-                stamp = str(int(time.time()))
-                request = urllib.request.Request(hook.url, data=body, method="POST", headers={
+            answer = _Answer(False, True, None, "not tried")
+            wait_across_runs: float | None = None
+            n = 0
+            for n in range(1, policy.max_attempts + 1):
+                stamp = str(int(clock().timestamp()))
+                answer = _post(hook.url, body, {
                     "Content-Type": "application/json", "Idempotency-Key": event.idempotency_key,
                     "X-ECMS-Event-Id": str(event.id), "X-ECMS-Timestamp": stamp,
-                    "X-ECMS-Signature": sign(key, stamp, body), "User-Agent": "ecms-desktop"})
-                try:
-                    with urllib.request.urlopen(request, timeout=timeout) as response:
-                        status = response.status
-                    error = ""
-                except urllib.error.HTTPError as exc:
-                    status, error = exc.code, f"HTTP {exc.code} {exc.reason}"
-                except (urllib.error.URLError, OSError) as exc:
-                    status, error = None, f"cannot reach {hook.url}: {getattr(exc, 'reason', exc)}"
-                ok = not error and status is not None and 200 <= status < 300
-                _attempt(db, "webhook", hook.id, event.id, event.id, n, ok, status, error)
-                if ok:
+                    "X-ECMS-Signature": sign(key, stamp, body), "User-Agent": "ecms-desktop"}, timeout, clock())
+                _attempt(db, "webhook", hook.id, event.id, event.id, n, answer.ok, answer.status, answer.error,
+                         permanent=not answer.ok and not answer.transient)
+                if answer.ok or not answer.transient:
                     break
-                if n < max_attempts:
-                    sleep(backoff * 2 ** (n - 1))
-            if error:
-                with db.transaction() as s:
-                    row = s.get(WebhookEndpoint, hook.id)
-                    assert row is not None
-                    row.consecutive_failures += 1
-                    wait = min(3600.0, 60.0 * 2 ** (row.consecutive_failures - 1))
-                    row.next_attempt_at = utcnow() + dt.timedelta(seconds=wait)
-                    row.last_error = error
-                report.failed[label] = f"event {event.id}: {error} after {max_attempts} tries"
+                wait = max(policy.backoff(n, rand), answer.retry_after or 0.0)
+                if wait > policy.max_wait:
+                    wait_across_runs = wait  # the server asked for a long pause: end this run
+                    break
+                if n < policy.max_attempts:
+                    sleep(wait)
+            if not answer.ok:
+                _webhook_failed(db, hook, event, answer, n, wait_across_runs, clock, label, report)
                 report.delivered[label] = delivered
                 return
             with db.transaction() as s:
@@ -418,6 +525,119 @@ def _deliver_webhook(db: Database, hook: WebhookEndpoint, secret: Callable[[Webh
             after = event.id
             delivered += 1
     report.delivered[label] = delivered
+
+
+def _webhook_failed(db: Database, hook: WebhookEndpoint, event: ExemptionStatusEvent, answer: _Answer, tries: int,
+                    wait_across_runs: float | None, clock: Callable[[], dt.datetime], label: str,
+                    report: DeliveryReport) -> None:
+    now = clock()
+    with db.transaction() as s:
+        row = s.get(WebhookEndpoint, hook.id)
+        assert row is not None
+        row.last_error = answer.error[:2000]
+        if not answer.transient:
+            # Refused for good: stop at this event (events go out in order) until the user acts.
+            row.held_event_id, row.held_at, row.held_status = event.id, now, answer.status
+            audit.record(s, "exemption_feed.delivery_refused", "webhook_endpoint", row.id, company_id=row.company_id,
+                         details={"event_id": event.id, "http_status": answer.status, "error": answer.error})
+            report.failed[label] = held_message(row)
+            return
+        row.consecutive_failures += 1
+        wait = min(3600.0, 60.0 * 2 ** (row.consecutive_failures - 1))
+        wait = max(wait, wait_across_runs or 0.0, answer.retry_after or 0.0)
+        row.next_attempt_at = now + dt.timedelta(seconds=wait)
+        tried = f"after {tries} {'try' if tries == 1 else 'tries'}"
+        report.failed[label] = (f"event {event.id}: {answer.error} {tried}; trying again after "
+                                f"{row.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC")
+
+
+@dataclass(frozen=True)
+class FeedProblem:
+    """A connector that needs the user: stopped at an event refused for good, or failing for now."""
+
+    connector: str
+    name: str
+    permanent: bool
+    message: str
+    event_id: int | None = None
+    customer_number: str = ""
+    state: str = ""
+    http_status: int | None = None
+    since: dt.datetime | None = None
+
+
+def feed_problems(db: Database, company_id: int | None = None) -> list[FeedProblem]:
+    """Every enabled connector whose deliveries fail: webhooks stopped at a refused event (with the
+    event's customer and state), webhooks waiting after transient failures, folders that cannot be
+    written. For ``ecms exemptions failed`` and the desk."""
+    out: list[FeedProblem] = []
+    with db.reader() as s:
+        hooks = select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True)).order_by(WebhookEndpoint.id)
+        folders = select(FeedFolder).where(FeedFolder.enabled.is_(True), FeedFolder.last_error != "").order_by(
+            FeedFolder.id)
+        if company_id is not None:
+            hooks = hooks.where(WebhookEndpoint.company_id == company_id)
+            folders = folders.where(FeedFolder.company_id == company_id)
+        for hook in s.execute(hooks).scalars():
+            if hook.held_event_id is not None:
+                event = s.get(ExemptionStatusEvent, hook.held_event_id)
+                out.append(FeedProblem("webhook", hook.name, True, held_message(hook), hook.held_event_id,
+                                       event.customer_number if event else "", event.state if event else "",
+                                       hook.held_status, hook.held_at))
+            elif hook.last_error:
+                when = (f"; trying again after {hook.next_attempt_at:%Y-%m-%d %H:%M:%S} UTC"
+                        if hook.next_attempt_at else "")
+                out.append(FeedProblem("webhook", hook.name, False, f"{hook.last_error}{when}",
+                                       since=hook.next_attempt_at))
+        for folder in s.execute(folders).scalars():
+            out.append(FeedProblem("folder", folder.name, False, folder.last_error))
+    return out
+
+
+def _held_hook(s: Session, company_id: int, name: str) -> WebhookEndpoint:
+    hook = s.execute(select(WebhookEndpoint).where(WebhookEndpoint.company_id == company_id,
+                                                   WebhookEndpoint.name == name.strip())).scalar_one_or_none()
+    if hook is None:
+        raise NotFoundError(f"There is no webhook named {name!r}.")
+    return hook
+
+
+def release_webhook(db: Database, company_id: int, name: str, *, url: str | None = None) -> int | None:
+    """Let a stopped (or waiting) webhook try again at the next delivery, from the event it stopped
+    at; ``url`` corrects its address first (audited). Returns the event it will start with."""
+    if url is not None and not (url.startswith("http://") or url.startswith("https://")):
+        raise ValidationError(f"{url!r} is not an http(s) URL.")
+    with db.transaction() as s:
+        hook = _held_hook(s, company_id, name)
+        before = {"url": hook.url, "held_event_id": hook.held_event_id, "last_error": hook.last_error}
+        if url is not None:
+            hook.url = url.strip()
+        held = hook.held_event_id
+        hook.held_event_id = hook.held_at = hook.held_status = None
+        hook.next_attempt_at = None
+        hook.consecutive_failures = 0
+        hook.last_error = ""
+        audit.record(s, "exemption_feed.webhook_released", "webhook_endpoint", hook.id, company_id=company_id,
+                     before=before, after={"url": hook.url, "held_event_id": None})
+        return held
+
+
+def skip_held_event(db: Database, company_id: int, name: str, *, reason: str) -> int:
+    """Give up delivering the event a webhook stopped at (the ERP will not receive it; say why): the
+    webhook goes on with the next event at the next delivery. Audited. Returns the skipped event."""
+    if not reason.strip():
+        raise ValidationError("Say why the event is skipped (--reason): the ERP will never receive it.")
+    with db.transaction() as s:
+        hook = _held_hook(s, company_id, name)
+        if hook.held_event_id is None:
+            raise ValidationError(f"The webhook {hook.name!r} is not stopped at an event.")
+        skipped = hook.held_event_id
+        audit.record(s, "exemption_feed.event_skipped", "webhook_endpoint", hook.id, company_id=company_id,
+                     details={"event_id": skipped, "reason": reason.strip(), "error": hook.last_error})
+        hook.delivered_through = max(hook.delivered_through, skipped)
+        hook.held_event_id = hook.held_at = hook.held_status = None
+        hook.last_error = ""
+        return skipped
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

@@ -26,7 +26,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,7 +34,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, selectinload
 
 from ecms_desktop.errors import Cancelled, DocumentError, NotFoundError, Problem, ValidationError
-from ecms_desktop.models import Certificate, utcnow
+from ecms_desktop.models import Certificate, Customer, utcnow
 from ecms_desktop.models.validation import (
     CHECK_RESULTS,
     PermitCheck,
@@ -45,6 +45,7 @@ from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.rules.pack import UnknownStateError
 from ecms_desktop.services import audit
 from ecms_desktop.services.database import Database
+from ecms_desktop.services.name_match import NameVerdict, compare_holder, normalize_name
 from ecms_desktop.services.tabular import Row, header_key, read_table
 
 Progress = Callable[[int, int, str], None]
@@ -205,9 +206,10 @@ class RegistrySnapshotVerifier:
         active = entry.status == "active" and (entry.end_date is None or entry.end_date >= snap.data_date)
         result = "active" if active else "inactive"
         ended = f", ended {entry.end_date.isoformat()}" if entry.end_date else ""
-        return VerificationOutcome(result, source, snap.data_date, entry.legal_name, snapshot_id=snap.id,
+        holder = registry_holder(entry)
+        return VerificationOutcome(result, source, snap.data_date, holder, snapshot_id=snap.id,
                                    message=f"The {source} lists {number} as {result}{ended}: "
-                                           f"{entry.legal_name or '(no name)'}.")
+                                           f"{holder or '(no name)'}.")
 
 
 class HttpVerifier:
@@ -255,6 +257,31 @@ class HttpVerifier:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def registry_holder(entry: PermitRegistryEntry) -> str:
+    """The holder as a registry row names it: the legal name, and the outlet's trade name as a
+    "d/b/a" when the file has one (the name matcher compares each)."""
+    dba = str((entry.extra or {}).get("dba_name") or "").strip()
+    legal = (entry.legal_name or "").strip()
+    if dba and normalize_name(dba) != normalize_name(legal):
+        return f"{legal} d/b/a {dba}" if legal else dba
+    return legal
+
+
+def holder_note(cert: Certificate, customer_name: str, holder: str) -> str:
+    """What the check says about whose permit it is: the holder on record against the purchaser
+    (see :func:`~ecms_desktop.services.name_match.compare_holder`); "" when there is no name."""
+    found = compare_holder(holder, cert.purchaser_name or "", customer_name)
+    if found is None:
+        return ""
+    if found.verdict is NameVerdict.MATCH:
+        return f" The holder matches the purchaser {found.right!r}."
+    if found.verdict is NameVerdict.WEAK:
+        return (f" The holder {found.left!r} only weakly matches the purchaser {found.right!r} (similarity "
+                f"{found.similarity:.0%}): confirm they are the same business.")
+    return (f" The holder {found.left!r} is NOT the purchaser {found.right!r} (similarity {found.similarity:.0%}): "
+            "this is someone else's permit.")
 
 
 def lookup_link(rules: RulesPack, state: str, number: str) -> LookupLink:
@@ -351,12 +378,17 @@ def record_permit_checks(session: Session, rules: RulesPack, cert: Certificate, 
     verifier (the latest registry snapshot by default) in the caller's transaction. Lines without a
     number are skipped; a state without a registry is recorded as ``unavailable``."""
     default = RegistrySnapshotVerifier(rules)
+    customer = session.get(Customer, cert.customer_id)
+    customer_name = customer.legal_name if customer is not None else ""
     out = []
     for state, number in line_numbers(cert):
         if not number or (states is not None and state not in states):
             continue
         verifier = (verifiers or {}).get(state, default)
         outcome = verifier.verify(session, state, number, as_of=as_of)
+        note = holder_note(cert, customer_name, outcome.name_on_record)
+        if note:
+            outcome = replace(outcome, message=outcome.message + note)
         out.append(record_check(session, cert, state, number, verifier.method, outcome))
     return out
 
@@ -509,9 +541,11 @@ class PermitService:
 
     def record_manual_check(self, cert_id: int, *, state: str | None, result: str, evidence: Path,
                             source_url: str, as_of: dt.date, number: str | None = None,
-                            note: str = "") -> PermitCheckInfo:
+                            note: str = "", name_on_record: str = "") -> PermitCheckInfo:
         """Record a reviewer's lookup on a state's web site with its evidence (PDF or image of the
-        result page, probed and stored by hash). ``state`` may be omitted for a one-state certificate."""
+        result page, probed and stored by hash). ``state`` may be omitted for a one-state certificate.
+        ``name_on_record`` is the holder's name the page shows; it is compared with the purchaser like
+        a registry's (someone else's permit is an error of the next validation)."""
         from ecms_desktop.services.document_service import check_file, store_checked
 
         if result not in ("active", "inactive", "not_found"):
@@ -539,8 +573,11 @@ class PermitService:
         with self.db.transaction() as s:
             cert = self._load(s, cert_id)
             doc = store_checked(s, checked, received_via="upload", company_id=cert.company_id)
-            outcome = VerificationOutcome(result, source_url.strip(), as_of,
-                                          message=note.strip() or f"Looked up by hand on {source_url.strip()}.")
+            holder = name_on_record.strip()
+            customer = s.get(Customer, cert.customer_id)
+            message = (note.strip() or f"Looked up by hand on {source_url.strip()}.") + holder_note(
+                cert, customer.legal_name if customer is not None else "", holder)
+            outcome = VerificationOutcome(result, source_url.strip(), as_of, holder, message=message)
             check = record_check(s, cert, state, checked_number, "manual", outcome,
                                  evidence_document_id=doc.id, evidence_sha256=checked.sha256)
             return _info(check)

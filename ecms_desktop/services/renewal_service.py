@@ -51,6 +51,7 @@ from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.services import audit
 from ecms_desktop.services.company_service import CompanyService, get_setting
 from ecms_desktop.services.database import Database
+from ecms_desktop.services.document_sandbox import read_form_fields
 from ecms_desktop.services.email_service import (
     DeliveryReport,
     EmailService,
@@ -637,21 +638,13 @@ class RenewalService:
 
 
 def _field_names(pdf: bytes, name: str) -> list[str]:
-    import pymupdf
-
-    try:
-        doc: Any = pymupdf.open(stream=pdf, filetype="pdf")
-    except Exception as exc:
-        raise DocumentError(f"{name}: cannot be opened as a PDF ({exc}).") from exc
-    try:
-        seen: list[str] = []
-        for page in doc:
-            for widget in page.widgets():
-                if widget.field_name and widget.field_name not in seen:
-                    seen.append(widget.field_name)
-        return seen
-    finally:
-        doc.close()
+    """The names of a PDF's fill-in fields, in order, read in the document sandbox (a form added to
+    the library comes from outside, like any other PDF)."""
+    seen: list[str] = []
+    for found in read_form_fields(pdf, filename=name, text_limit=0).fields:
+        if found.name and found.name not in seen:
+            seen.append(found.name)
+    return seen
 
 
 def _safe(text: str) -> str:

@@ -29,6 +29,7 @@ import pymupdf as _pymupdf
 from ecms_desktop.errors import DocumentError
 from ecms_desktop.rules import RulesPack
 from ecms_desktop.rules.pack import FormRule, UnknownFormError
+from ecms_desktop.services.document_sandbox import FormFields, read_form_fields
 
 #: Hidden field holding the request token in every form we send.
 TOKEN_FIELD = "ecms_request_token"
@@ -38,6 +39,8 @@ TOKEN_RE = re.compile(r"\bRQ-[0-9A-Z]{10}\b")
 pymupdf: Any = _pymupdf  # the bindings are not typed well enough for mypy
 _KEYWORDS_RE = re.compile(r"ecms-request-token=(RQ-[0-9A-Z]{10})")
 _FORM_KW_RE = re.compile(r"ecms-form=([A-Z0-9-]+)")
+#: Field types whose value is the customer's text (check boxes and buttons are not read back).
+_VALUE_FIELD_TYPES = frozenset({"Text", "ComboBox", "ListBox"})
 
 #: Certificate fields we fill in for the customer; everything else (signature, dates, reasons,
 #: checkboxes) is the customer's to complete.
@@ -449,32 +452,26 @@ class FormReadback:
     raw: dict[str, str]
     values: dict[str, str]
     has_fields: bool
+    #: What the sandbox read from the PDF (to map it again for another form code).
+    fields: FormFields | None = None
 
 
-def read_form(pdf: bytes, rules: RulesPack, form_code: str | None = None) -> FormReadback:
-    """Read a returned form's fields. The form code comes from the generated form's hidden field or
-    the metadata, else ``form_code`` (the request's); official forms are mapped through the rules
-    pack's ``pdf_field_map``, generated ones by their field names."""
-    try:
-        doc = pymupdf.open(stream=pdf, filetype="pdf")
-    except Exception as exc:
-        raise DocumentError(f"The returned file is not a readable PDF: {exc}") from exc
-    try:
-        keywords = (doc.metadata or {}).get("keywords") or ""
-        entries: list[tuple[int, str, str]] = []
-        for page in doc:
-            for widget in page.widgets():
-                if widget.field_type not in (pymupdf.PDF_WIDGET_TYPE_TEXT, pymupdf.PDF_WIDGET_TYPE_COMBOBOX,
-                                             pymupdf.PDF_WIDGET_TYPE_LISTBOX):
-                    continue
-                value = widget.field_value
-                entries.append((page.number or 0, widget.field_name or "",
-                                value.strip() if isinstance(value, str) else ""))
-        text = ""
-        if not entries:
-            text = "".join(page.get_text() for page in doc)[:20000]
-    finally:
-        doc.close()
+def read_form(pdf: bytes, rules: RulesPack, form_code: str | None = None, *,
+              filename: str = "") -> FormReadback:
+    """Read a returned form's fields. The PDF is parsed only in the document sandbox's worker
+    process (:func:`~ecms_desktop.services.document_sandbox.read_form_fields`): a returned file is
+    untrusted. Raises :class:`~ecms_desktop.errors.DocumentError` naming the file when it cannot be
+    read within the worker's time and memory limits. See :func:`form_readback` for the mapping."""
+    return form_readback(read_form_fields(pdf, filename=filename or "The returned form"), rules, form_code)
+
+
+def form_readback(found: FormFields, rules: RulesPack, form_code: str | None = None) -> FormReadback:
+    """What the fields read from a returned form mean. The form code comes from the generated
+    form's hidden field or the metadata, else ``form_code`` (the request's); official forms are
+    mapped through the rules pack's ``pdf_field_map``, generated ones by their field names."""
+    entries = [(f.page, f.name, f.value.strip() if isinstance(f.value, str) else "")
+               for f in found.fields if f.type in _VALUE_FIELD_TYPES]
+    keywords, text = found.keywords, (found.text if not entries else "")
     raw = {name: value for _page, name, value in entries if value}
     token = raw.get(TOKEN_FIELD)
     if not token:
@@ -514,7 +511,7 @@ def read_form(pdf: bytes, rules: RulesPack, form_code: str | None = None) -> For
                 if value not in seen:
                     seen.append(value)
             values[cert_field] = "; ".join(seen)
-    return FormReadback(token, code, raw, values, bool(entries))
+    return FormReadback(token, code, raw, values, bool(entries), found)
 
 
 def _join_address(parts: list[tuple[str, str]]) -> str:

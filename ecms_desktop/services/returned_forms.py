@@ -9,27 +9,29 @@ For each file:
 - the request is found by its token (the hidden form field, the PDF metadata, or the e-mail
   subject), else by the sender's address: the customer with that e-mail address and its open
   request (the one for the returned form when there are several);
-- a filled fill-in form's field values are read (PyMuPDF) and mapped back to certificate fields (the
-  rules pack's ``pdf_field_map`` for official forms, the field names for generated ones);
+- a filled fill-in form's field values are read and mapped back to certificate fields (the rules
+  pack's ``pdf_field_map`` for official forms, the field names for generated ones);
 - a new *pending* certificate is created with those values, the file stored with it, the request
   closed as ``answered`` - all in one transaction, audited (``renewal.answered``);
 - the validation engine runs at once when it is installed
   (``ecms_desktop.services.validation_service``).
 
 A file that matches no request is stored (evidence of arrival) and reported as ``unmatched``.
+
+Returned files are untrusted: the e-mail, the probe and the form's fields and text are all parsed in
+the document sandbox's worker process, which has time and memory limits. A file that cannot be read
+within them is **refused** with the reason, nothing of it is stored, and the refusal is recorded
+(an :class:`~ecms_desktop.models.renewal.IntakeRecord` with outcome ``refused``) so that a watched
+folder does not read it again at every start.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import email
-import email.policy
-import email.utils
 import logging
 import mimetypes
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +45,9 @@ from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.services import audit
 from ecms_desktop.services.certificate_service import CertificateInput, LineInput, create_certificate
 from ecms_desktop.services.database import Database
+from ecms_desktop.services.document_sandbox import read_email, read_form_fields, sniff_media_type
 from ecms_desktop.services.document_service import CheckedFile, check_bytes, sha256_of, store_checked
-from ecms_desktop.services.request_packet import TOKEN_RE, FormReadback, parse_form_date, read_form
+from ecms_desktop.services.request_packet import TOKEN_RE, FormReadback, form_readback, parse_form_date
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +89,21 @@ class _Part:
     subject_token: str | None = None
 
 
+class _Unread:
+    """The fields of a part were not read yet."""
+
+
+_UNREAD = _Unread()
+
+
 class ReturnedFormsService:
     """Read returned forms back for one company (``ecms intake``, drag and drop, watched folder)."""
 
-    def __init__(self, db: Database, rules: RulesPack | None = None) -> None:
+    def __init__(self, db: Database, rules: RulesPack | None = None, *, read_timeout: float = 15.0) -> None:
         self.db = db
         self.rules = rules or load_rules_pack()
+        #: Seconds the sandbox may spend on parsing one e-mail or reading one form's fields and text.
+        self.read_timeout = read_timeout
 
     def intake(self, paths: Sequence[Path | str], company_id: int, *, as_of: dt.date | None = None,
                progress: Progress | None = None, cancel: CancelCheck | None = None) -> list[ReturnedItem]:
@@ -111,7 +123,7 @@ class ReturnedFormsService:
             if path.suffix.lower() == ".eml":
                 out.extend(self.intake_email(data, path.name, company_id, as_of=as_of))
             else:
-                out.append(self._receive(_Part(path.name, data), company_id, as_of, {}))
+                out.append(self._receive(_Part(path.name, data), company_id, as_of, {}, _UNREAD))
         if progress:
             progress(len(files), len(files), f"{len(out)} files read")
         return out
@@ -119,39 +131,50 @@ class ReturnedFormsService:
     def intake_email(self, raw: bytes, name: str, company_id: int, *,
                      as_of: dt.date | None = None) -> list[ReturnedItem]:
         """An e-mail with attached forms: the Date header, the sender and the subject's token travel
-        with each attachment. Attachments with form fields are read first."""
-        msg: EmailMessage = email.message_from_bytes(raw, policy=email.policy.default)
-        sender = email.utils.parseaddr(str(msg.get("From", "")))[1].strip().lower()
-        sent_at = None
-        if msg.get("Date"):
-            try:
-                sent_at = email.utils.parsedate_to_datetime(str(msg["Date"]))
-                if sent_at.tzinfo is None:
-                    sent_at = sent_at.replace(tzinfo=dt.UTC)
-            except (TypeError, ValueError):
-                sent_at = None
-        m = TOKEN_RE.search(str(msg.get("Subject", "")))
+        with each attachment. Attachments with form fields are read first. The message is parsed in
+        the document sandbox; one that cannot be parsed there is refused."""
+        try:
+            msg = read_email(raw, filename=name, timeout=self.read_timeout)
+        except DocumentError as exc:
+            return [self._refuse(company_id, name, sha256_of(raw), str(exc))]
+        m = TOKEN_RE.search(msg.subject)
         token = m.group(0) if m else None
         parts: list[_Part] = []
-        for att in msg.iter_attachments():
-            filename = att.get_filename() or "attachment"
-            ctype = att.get_content_type()
+        for att in msg.attachments:
+            filename = att.filename or "attachment"
+            ctype = att.content_type
             suffix = Path(filename).suffix.lower()
             if not (ctype == "application/pdf" or ctype.startswith("image/") or suffix in _ACCEPTED_SUFFIXES):
                 continue
-            payload = att.get_payload(decode=True)
-            if isinstance(payload, bytes) and payload:
-                parts.append(_Part(f"{name}: {filename}", payload, sender, sent_at, token))
+            if att.data:
+                parts.append(_Part(f"{name}: {filename}", att.data, msg.sender, msg.sent_at, token))
         if not parts:
-            return [ReturnedItem(name, "refused", f"{name}: the e-mail has no PDF or image attached.")]
-        parts.sort(key=lambda p: 0 if _has_fields(p.data) else 1)
+            return [self._refuse(company_id, name, sha256_of(raw), f"{name}: the e-mail has no PDF or image attached.")]
+        reads = {id(p): self._read_fields(p) for p in parts}
+
+        def fields_first(part: _Part) -> int:
+            read = reads[id(part)]
+            return 0 if isinstance(read, FormReadback) and read.has_fields else 1
+
+        parts.sort(key=fields_first)
         made: dict[int, int] = {}
-        return [self._receive(p, company_id, as_of, made) for p in parts]
+        return [self._receive(p, company_id, as_of, made, reads[id(p)]) for p in parts]
+
+    def _read_fields(self, part: _Part) -> FormReadback | DocumentError | None:
+        """The form fields of a PDF part, read in the sandbox (None for an image; the error when the
+        worker could not read it)."""
+        if sniff_media_type(part.data) != "application/pdf":
+            return None
+        try:
+            return form_readback(read_form_fields(part.data, filename=part.name, timeout=self.read_timeout),
+                                 self.rules)
+        except DocumentError as exc:
+            return exc
 
     # -- one file
 
-    def _receive(self, part: _Part, company_id: int, as_of: dt.date | None,
-                 made: dict[int, int]) -> ReturnedItem:
+    def _receive(self, part: _Part, company_id: int, as_of: dt.date | None, made: dict[int, int],
+                 read: FormReadback | DocumentError | _Unread | None) -> ReturnedItem:
         sha = sha256_of(part.data)
         with self.db.reader() as s:
             dup = s.execute(select(Document.id, Document.certificate_id).where(Document.sha256 == sha)
@@ -164,22 +187,24 @@ class ReturnedFormsService:
         try:
             checked = check_bytes(part.data, part.name)
         except DocumentError as exc:
-            return ReturnedItem(part.name, "refused", str(exc))
+            return self._refuse(company_id, part.name, sha, str(exc), part)
         except EcmsError as exc:
-            return ReturnedItem(part.name, "refused", f"{part.name}: {exc}")
-        readback: FormReadback | None = None
-        if checked.media_type == "application/pdf":
-            try:
-                readback = read_form(part.data, self.rules)
-            except DocumentError as exc:
-                log.warning("form fields of %s not read: %s", part.name, exc)
+            return self._refuse(company_id, part.name, sha, f"{part.name}: {exc}", part)
+        if isinstance(read, _Unread):
+            read = self._read_fields(part) if checked.media_type == "application/pdf" else None
+        if isinstance(read, DocumentError):
+            # The probe passed but the form's fields or text could not be read within the worker's
+            # limits: such a file is not kept as a returned form (it may be hostile).
+            return self._refuse(company_id, part.name, sha, str(read), part)
+        readback = read if checked.media_type == "application/pdf" else None
         token = (readback.token if readback else None) or part.subject_token
         received_at = utcnow()
         with self.db.transaction() as s:
             request, matched_by = self._match(s, company_id, token, part.sender,
                                               readback.form_code if readback else None)
-            if request is not None and readback is not None and readback.form_code is None:
-                readback = read_form(part.data, self.rules, request.form_code)
+            if (request is not None and readback is not None and readback.form_code is None
+                    and readback.fields is not None):
+                readback = form_readback(readback.fields, self.rules, request.form_code)
             values = dict(readback.values) if readback else {}
             if request is not None and request.id in made:
                 cert_id = made[request.id]
@@ -224,6 +249,26 @@ class ReturnedFormsService:
                                 request.token, matched_by, request.id, cert.id, doc.id, values)
         validation = self._validate(item.certificate_id, as_of)
         return ReturnedItem(**{**item.__dict__, "validation": validation})
+
+    def _refuse(self, company_id: int, name: str, sha: str, reason: str, part: _Part | None = None) -> ReturnedItem:
+        """Record that a returned file was refused, and why (nothing of the file is stored)."""
+        with self.db.transaction() as s:
+            s.add(IntakeRecord(company_id=company_id, sha256=sha, source_name=name[:255], received_at=utcnow(),
+                               sent_at=part.sent_at if part else None, sender=(part.sender if part else "")[:320],
+                               matched_by="none", values={"reason": reason[:2000]}, outcome="refused"))
+        return ReturnedItem(name, "refused", reason)
+
+    def refused_before(self, company_id: int, data: bytes) -> str | None:
+        """The reason a file with these bytes was refused before (None if it never was): a watched
+        folder that cannot move a refused file aside does not read it again."""
+        sha = sha256_of(data)
+        with self.db.reader() as s:
+            row = s.execute(select(IntakeRecord).where(IntakeRecord.company_id == company_id,
+                                                       IntakeRecord.sha256 == sha, IntakeRecord.outcome == "refused")
+                            .order_by(IntakeRecord.id.desc()).limit(1)).scalar_one_or_none()
+            if row is None:
+                return None
+            return f"refused on {row.received_at:%Y-%m-%d %H:%M} UTC: {row.values.get('reason', '')}"
 
     def _match(self, s: Session, company_id: int, token: str | None, sender: str,
                form_code: str | None) -> tuple[RenewalRequest | None, str]:
@@ -298,19 +343,6 @@ class ReturnedFormsService:
             log.exception("validation of certificate %s after intake failed", cert_id)
             return f"validation failed: {exc}"
         return "validated"
-
-
-def _has_fields(data: bytes) -> bool:
-    import pymupdf
-
-    try:
-        doc: Any = pymupdf.open(stream=data, filetype="pdf")
-    except Exception:
-        return False
-    try:
-        return any(True for page in doc for _w in page.widgets())
-    finally:
-        doc.close()
 
 
 def media_type_of(name: str) -> str:

@@ -7,8 +7,9 @@ accountant understands, the state, and the source and confidence of the rule beh
 
 What a state accepts, which fields a form needs, permit formats, expiry policies and multistate-form
 restrictions all come from the rules pack (``resources/rules``). This module holds only the few
-engine settings that are not state rules (severity of each rule id, the name-similarity thresholds,
-corporate suffixes) and it keeps them as data tables below, not as code paths.
+engine settings that are not state rules (severity of each rule id) and it keeps them as data tables
+below, not as code paths; business names are compared by :mod:`~ecms_desktop.services.name_match`,
+the one name matcher of the program.
 
 Runs are stored with the certificate (:class:`~ecms_desktop.models.validation.ValidationRun`) and in
 the audit trail (``certificate.validated``) with the rules-pack version, in one transaction. When the
@@ -21,7 +22,6 @@ No Qt here: the GUI, the CLI and the other services call it.
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import functools
 import hashlib
 import json
@@ -47,6 +47,7 @@ from ecms_desktop.rules.pack import Acceptance, FormRule, RulesPackError, Unknow
 from ecms_desktop.services import audit
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.expiry import compute_expiry
+from ecms_desktop.services.name_match import NameVerdict, compare_holder, compare_names
 
 Progress = Callable[[int, int, str], None]
 CancelCheck = Callable[[], bool]
@@ -83,6 +84,8 @@ RULES: Mapping[str, tuple[str, str]] = {
     "permit.inactive": ("error", "Permit not active"),
     "permit.not_found": ("warning", "Permit not found in the registry"),
     "permit.check_stale": ("info", "Permit check is old"),
+    "permit.holder_mismatch": ("error", "Permit belongs to another business"),
+    "permit.holder_weak_match": ("warning", "Permit holder's name only weakly matches the purchaser"),
 }
 
 #: Certificate attribute holding each field of the rules-pack vocabulary. Fields missing here are
@@ -106,14 +109,8 @@ FIELD_ATTRIBUTES: Mapping[str, str] = {
     "effective_date": "effective_date",
 }
 
-#: Purchaser-name comparison: ratios at or above ``strong`` match; below it the names are a weak
-#: match (warning); below ``weak`` they do not match (warning with a stronger message).
-NAME_MATCH_THRESHOLDS: Mapping[str, float] = {"strong": 0.90, "weak": 0.60}
-#: Words dropped from the end of a business name before comparing (after removing dots).
-CORPORATE_SUFFIXES: frozenset[str] = frozenset({
-    "inc", "incorporated", "llc", "llp", "lp", "lllp", "pllc", "ltd", "limited", "co", "company",
-    "corp", "corporation", "pc", "pa", "plc", "gmbh", "na",
-})
+#: The source named on findings that compare business names.
+NAME_SOURCE = "ECMS name comparison (case, punctuation, corporate suffixes and d/b/a names handled)"
 #: Words that mark a certificate as a partial exemption when found in its explanation or notes
 #: (the certificate has no partial flag of its own).
 PARTIAL_MARKERS: tuple[str, ...] = ("partial",)
@@ -309,6 +306,8 @@ class PermitStatus:
     checked_on: dt.date
     method: str
     source: str
+    #: The holder's name the registry, the service or the reviewer recorded ("" when none).
+    name_on_record: str = ""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -318,43 +317,6 @@ def mask_number(number: str) -> str:
     """``123-45-6789`` -> ``***-**-6789`` (only the last four digits are shown)."""
     digits = re.sub(r"\D", "", number)
     return f"***-**-{digits[-4:]}" if len(digits) >= 4 else "***"
-
-
-@functools.lru_cache(maxsize=65536)
-def normalize_name(name: str) -> str:
-    """A business name for comparison: case-folded, punctuation and corporate suffixes removed."""
-    text = name.casefold().replace("&", " and ")
-    text = re.sub(r"[.,']", "", text)
-    text = re.sub(r"[^\w\s]", " ", text)
-    words = text.split()
-    if words and words[0] == "the":
-        words = words[1:]
-    while len(words) > 1 and words[-1] in CORPORATE_SUFFIXES:
-        words.pop()
-    return " ".join(words)
-
-
-def name_similarity(a: str, b: str) -> float:
-    """Similarity of two business names, 0..1 (the better of plain and word-sorted comparison; a
-    "d/b/a" name is compared in each of its parts)."""
-    best = 0.0
-    for left in _name_parts(a):
-        for right in _name_parts(b):
-            x, y = normalize_name(left), normalize_name(right)
-            if not x or not y:
-                continue
-            if x == y:
-                return 1.0
-            plain = difflib.SequenceMatcher(None, x, y).ratio()
-            by_words = difflib.SequenceMatcher(None, " ".join(sorted(x.split())),
-                                               " ".join(sorted(y.split()))).ratio()
-            best = max(best, plain, by_words)
-    return best
-
-
-def _name_parts(name: str) -> list[str]:
-    parts = re.split(r"\b(?:d/?b/?a|doing business as|t/a)\b", name, flags=re.IGNORECASE)
-    return [p for p in (x.strip(" ,;-") for x in parts) if p] or [name]
 
 
 @functools.lru_cache(maxsize=65536)
@@ -485,6 +447,7 @@ class ValidationEngine:
         # Latest permit check.
         if permits is not None and st_code in permits:
             out.extend(self._permit_status(st.name, st_code, permits[st_code], as_of, max_age))
+            out.extend(self._permit_holder(subject, st.name, st_code, permits[st_code]))
         return out
 
     def _has(self, subject: Subject, line: LineSubject, name: str, number: str) -> bool:
@@ -587,6 +550,25 @@ class ValidationEngine:
                                "verify the permit again.", status.source, ""))
         return out
 
+    def _permit_holder(self, subject: Subject, state_name: str, st: str, status: PermitStatus) -> list[Finding]:
+        """The holder the check recorded against the purchaser: someone else's permit is an error, a
+        weak match a warning, both names shown."""
+        found = compare_holder(status.name_on_record, str(subject.values.get("purchaser_name") or ""),
+                               subject.customer_name or "")
+        if found is None or found.verdict is NameVerdict.MATCH:
+            return []
+        when = status.checked_on.isoformat()
+        if found.verdict is NameVerdict.MISMATCH:
+            return [Finding("permit.holder_mismatch", RULES["permit.holder_mismatch"][0], st, "purchaser_tax_id",
+                            f"The {state_name} permit checked on {when} belongs to {found.left!r} ({status.method}: "
+                            f"{status.source}), not to the purchaser {found.right!r} (similarity "
+                            f"{found.similarity:.0%}): the number is someone else's. Ask the purchaser for its own "
+                            "permit number.", NAME_SOURCE, "high")]
+        return [Finding("permit.holder_weak_match", RULES["permit.holder_weak_match"][0], st, "purchaser_tax_id",
+                        f"The {state_name} permit checked on {when} is held by {found.left!r} ({status.method}: "
+                        f"{status.source}), which only weakly matches the purchaser {found.right!r} (similarity "
+                        f"{found.similarity:.0%}); confirm they are the same business.", NAME_SOURCE, "medium")]
+
     # ----------------------------------------------------------------- whole certificate
 
     def _whole(self, subject: Subject, form: FormRule, as_of: dt.date, st: str) -> list[Finding]:
@@ -644,14 +626,14 @@ class ValidationEngine:
         return []
 
     def _name(self, purchaser: str, customer: str, st: str) -> list[Finding]:
-        ratio = name_similarity(purchaser, customer)
-        if ratio >= NAME_MATCH_THRESHOLDS["strong"]:
+        found = compare_names(purchaser, customer)
+        if found.verdict is NameVerdict.MATCH:
             return []
-        how = "only weakly matches" if ratio >= NAME_MATCH_THRESHOLDS["weak"] else "does not match"
+        how = "only weakly matches" if found.verdict is NameVerdict.WEAK else "does not match"
         return [Finding("purchaser.name_mismatch", RULES["purchaser.name_mismatch"][0], st, "purchaser_name",
                         f"The purchaser name on the certificate, {purchaser!r}, {how} the customer's legal "
-                        f"name {customer!r} (similarity {ratio:.0%}); confirm they are the same business.",
-                        "ECMS name comparison (corporate suffixes ignored)", "")]
+                        f"name {customer!r} (similarity {found.similarity:.0%}); confirm they are the same "
+                        "business.", NAME_SOURCE, "")]
 
 
 # --------------------------------------------------------------------------- storage (in a session)
@@ -663,11 +645,11 @@ def _latest_permits(session: Session, cert_ids: Sequence[int]) -> dict[int, dict
         return out
     rows = session.execute(
         select(PermitCheck.certificate_id, PermitCheck.state, PermitCheck.result, PermitCheck.as_of,
-               PermitCheck.method, PermitCheck.source)
+               PermitCheck.method, PermitCheck.source, PermitCheck.name_on_record)
         .where(PermitCheck.certificate_id.in_(cert_ids), PermitCheck.result != "unavailable")
         .order_by(PermitCheck.id))
-    for cid, state, result, as_of, method, source in rows:
-        out.setdefault(cid, {})[state] = PermitStatus(result, as_of, method, source)
+    for cid, state, result, as_of, method, source, name in rows:
+        out.setdefault(cid, {})[state] = PermitStatus(result, as_of, method, source, name or "")
     return out
 
 

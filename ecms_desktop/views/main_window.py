@@ -108,6 +108,7 @@ class MainWindow(QMainWindow):
     permit_verified = Signal(object)
     #: Counts per status arrived.
     counts_updated = Signal(object)
+    feed_status_updated = Signal(object)  # list of exemption_feed.FeedProblem
     #: A certificate asked for with request_select cannot be shown (the message).
     selection_failed = Signal(str)
     #: A database could not be opened or failed (the message, password hidden).
@@ -263,6 +264,10 @@ class MainWindow(QMainWindow):
         self.rows_label = QLabel("", self)
         self.rows_label.setObjectName("rowsLabel")
         self.statusBar().addPermanentWidget(self.rows_label)
+        self.feed_label = QLabel("", self)  # shown only when the ERP feed fails
+        self.feed_label.setObjectName("feedProblems")
+        self.feed_label.setVisible(False)
+        self.statusBar().addPermanentWidget(self.feed_label)
 
     def _action(self, text: str, slot: Callable[[], Any], shortcut: QKeySequence | str | Sequence[Any] | None = None,
                 *, name: str, tip: str = "") -> QAction:
@@ -506,6 +511,7 @@ class MainWindow(QMainWindow):
             self._update_actions()
             self.database_opened.emit(db)
             self.run_query()
+            self.refresh_feed_status()
 
         self.runner.run(work, on_done=done, on_error=self._on_background_error, title="Opening database",
                         parent=self)
@@ -585,6 +591,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("main/company", self.company_id)
         self._clear_detail("")
         self.run_query()
+        self.refresh_feed_status()
 
     # ------------------------------------------------------------------ querying
 
@@ -613,6 +620,35 @@ class MainWindow(QMainWindow):
             return
         self.model.refresh()
         self.refresh_counts(self.model.query)
+        self.refresh_feed_status()
+
+    def refresh_feed_status(self) -> None:
+        """Say in the status bar when the ERP feed fails: a webhook stopped at an event the ERP refused
+        for good (not retried until someone acts), or connectors failing for now; details as tooltip."""
+        db, company_id = self.db, self.company_id
+        if db is None or self._closing:
+            return
+
+        def work(_p: Any, _c: Any) -> list[Any]:
+            from ecms_desktop.services.exemption_feed import feed_problems
+
+            return feed_problems(db, company_id)
+
+        def done(problems: list[Any]) -> None:
+            if self.db is not db or self.company_id != company_id:
+                return
+            stopped = sum(p.permanent for p in problems)
+            if stopped:
+                text = f"ERP feed stopped ({stopped} connector{'s' if stopped != 1 else ''})"
+            else:
+                text = f"ERP feed failing ({len(problems)})" if problems else ""
+            self.feed_label.setText(text)
+            self.feed_label.setStyleSheet("color: #b71c1c; font-weight: bold;" if stopped else "color: #8a5a00;")
+            self.feed_label.setToolTip("\n".join(f"{p.connector} {p.name}: {p.message}" for p in problems))
+            self.feed_label.setVisible(bool(problems))
+            self.feed_status_updated.emit(problems)
+
+        self.runner.run(work, on_done=done, on_error=lambda error: log.warning("ERP feed status: %s", error))
 
     def refresh_counts(self, query: CertificateQuery | None = None) -> None:
         db = self.db

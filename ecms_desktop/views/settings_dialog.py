@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QColor, QPixmap
+from PySide6.QtGui import QColor, QImage, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -30,9 +30,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ecms_desktop.errors import ValidationError
+from ecms_desktop.errors import DocumentError, ValidationError
 from ecms_desktop.services.company_service import CompanyInfo, CompanyService
 from ecms_desktop.services.database import Database
+from ecms_desktop.services.document_sandbox import render_thumbnail
 from ecms_desktop.views.error_presenter import present_error
 from ecms_desktop.views.task_runner import TaskRunner
 
@@ -297,11 +298,15 @@ class SettingsDialog(QDialog):
         self._show_logo(data)
 
     def _show_logo(self, data: bytes) -> None:
-        pixmap = QPixmap()
-        if pixmap.loadFromData(data):
-            self.f_logo.setPixmap(pixmap.scaledToHeight(40, Qt.TransformationMode.SmoothTransformation))
-        else:
-            self.f_logo.setText("New logo chosen (it could not be previewed).")
+        # The chosen file is decoded by the document worker (time and memory limits), never here.
+        try:
+            thumb = render_thumbnail(data, max_side=160, filename="The logo", timeout=5.0)
+        except DocumentError as exc:
+            self.f_logo.setPixmap(QPixmap())
+            self.f_logo.setText(f"New logo chosen; it cannot be previewed: {exc}")
+            return
+        pixmap = QPixmap.fromImage(QImage.fromData(thumb.png, "PNG"))
+        self.f_logo.setPixmap(pixmap.scaledToHeight(40, Qt.TransformationMode.SmoothTransformation))
 
     def _on_colour_text_changed(self, text: str) -> None:
         colour = QColor(text.strip())

@@ -76,3 +76,12 @@ def test_update_refuses_a_duplicate_name(db, company_id):
     other = service.create("Other Co")
     with pytest.raises(ValidationError, match="exists already"):
         service.update(other.id, name=service.get(company_id).name)
+
+
+@pytest.mark.parametrize("name", ["jpeg-corrupt-49069x6528.jpg", "jpeg-huge-height-47232.jpg"])
+def test_a_logo_with_huge_pixel_counts_is_refused_before_anything_decodes_it(db, company_id, shared_dir, name):
+    service = CompanyService(db)
+    before = service.get(company_id)
+    with pytest.raises(ValidationError, match="megapixels"):
+        service.update(company_id, logo=(shared_dir / "bad-pdfs" / name).read_bytes())
+    assert service.get(company_id) == before

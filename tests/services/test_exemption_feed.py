@@ -133,9 +133,10 @@ def test_webhook_fails_then_recovers_with_the_same_idempotency_key(db, company_i
     feed.add_webhook(db, company_id, "erp", url)
     handler.failures_left = 2
     waits: list[float] = []
-    report = feed.deliver(db, secret=lambda hook: SECRET, max_attempts=4, backoff=0.5, sleep=waits.append)
+    report = feed.deliver(db, secret=lambda hook: SECRET, max_attempts=4, backoff=0.5, sleep=waits.append,
+                          rand=lambda: 1.0)
     assert report.delivered == {"webhook erp": 2} and not report.failed
-    assert waits == [0.5, 1.0]  # exponential back-off between tries
+    assert waits == [0.5, 1.0]  # exponential back-off between tries (the top of its jitter range)
     statuses = [r[0] for r in handler.received]
     assert statuses == [500, 500, 200, 200]
     keys = [r[1]["Idempotency-Key"] for r in handler.received]

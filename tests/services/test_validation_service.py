@@ -18,13 +18,12 @@ from ecms_desktop.rules import load_rules_pack
 from ecms_desktop.services import audit
 from ecms_desktop.services.certificate_service import CertificateInput, CertificateService, LineInput
 from ecms_desktop.services.customer_service import upsert_customer
+from ecms_desktop.services.name_match import name_similarity, normalize_name
 from ecms_desktop.services.validation_service import (
     RULES,
     ValidationEngine,
     ValidationService,
     mask_number,
-    name_similarity,
-    normalize_name,
     subject_of,
 )
 

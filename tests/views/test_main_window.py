@@ -352,3 +352,38 @@ def test_drop_a_returned_renewal_form_matches_its_request(qtbot, window, db, com
         assert req.status == "answered" and req.result_certificate_id == items[0].certificate_id
         new = s.get(Certificate, items[0].certificate_id)
         assert new.review_state == "pending" and new.signer_name == "Dana Buyer"
+
+
+def test_the_desk_shows_an_erp_feed_stopped_at_a_refused_event(qtbot, db, company_id, ui_settings) -> None:  # type: ignore[no-untyped-def]
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from ecms_desktop.services import exemption_feed as feed
+    from tests.services.test_exemption_feed import SECRET, approve_with_event, make_cert
+    from tests.services.test_webhook_delivery import _Erp
+
+    handler = type("Erp", (_Erp,), {"plan": [(301, {"Location": "https://erp.example/v2/hook"}, 0.0)],
+                                    "posts": [], "gets": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        cert = make_cert(db, company_id, states=("TX",))
+        approve_with_event(db, cert.id)
+        feed.add_webhook(db, company_id, "erp", f"http://127.0.0.1:{server.server_address[1]}/hook")
+        feed.deliver(db, secret=lambda hook: SECRET, backoff=0, sleep=lambda _s: None)
+    finally:
+        server.shutdown()
+        server.server_close()
+    window = MainWindow(None, as_of=AS_OF, settings=ui_settings)
+    qtbot.addWidget(window)
+    window.show()
+    with qtbot.waitSignal(window.feed_status_updated, timeout=30000) as shown:
+        window.set_database(db)
+    assert [p.name for p in shown.args[0]] == ["erp"]
+    assert window.feed_label.isVisibleTo(window) and "ERP feed stopped" in window.feed_label.text()
+    assert "https://erp.example/v2/hook" in window.feed_label.toolTip()
+    feed.release_webhook(db, company_id, "erp")
+    with qtbot.waitSignal(window.feed_status_updated, timeout=30000):
+        window.refresh()
+    assert not window.feed_label.isVisibleTo(window)
+    window.shutdown()

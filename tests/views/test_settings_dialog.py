@@ -125,3 +125,12 @@ def test_a_bad_colour_keeps_the_dialog_open_and_saves_nothing(qtbot, db, company
     assert "#RRGGBB" in box.text()
     assert dialog.isVisible() and dialog.buttons.isEnabled()
     assert CompanyService(db).get(company_id) == before
+
+
+def test_a_hostile_logo_is_previewed_only_through_the_document_worker(qtbot, db, company_id, tmp_path,
+                                                                      shared_dir) -> None:  # type: ignore[no-untyped-def]
+    # 1,170 bytes claiming 49069 x 6528 pixels: decoding it in this process would take 2.7 GB.
+    dialog = make_dialog(qtbot, db, company_id, tmp_path)
+    dialog.set_logo((shared_dir / "bad-pdfs" / "jpeg-corrupt-49069x6528.jpg").read_bytes())
+    assert dialog.f_logo.pixmap().isNull()
+    assert "cannot be previewed" in dialog.f_logo.text() and "megapixels" in dialog.f_logo.text()

@@ -212,8 +212,8 @@ class Refusals:
                     f"{form_code or '(no form)'} for {reason}: {exc}")
         if not acc.refused:
             return ""
-        return (f"{state} does not accept {form_code} for {reason}: {acc.message} (rules pack {self.rules.version}, "
-                f"rule {acc.rule}; source: {acc.source}; confidence: {acc.confidence})")
+        return (f"{state} does not accept {form_code} for {reason}: {acc.message} (rule {acc.rule}; "
+                f"source: {acc.source}; confidence: {acc.confidence})")
 
 
 @functools.lru_cache(maxsize=1)

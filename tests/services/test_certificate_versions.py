@@ -240,6 +240,20 @@ def test_a_policy_change_raises_the_version_of_the_certificates_it_recomputes(db
     assert event.before and event.after and event.before["lines"] != event.after["lines"]
 
 
+def test_a_renewal_suspension_raises_the_version_and_refuses_the_older_copy(db, company_id) -> None:  # type: ignore[no-untyped-def]
+    from ecms_desktop.services.renewal_service import RenewalService
+
+    detail = make_certificate(db, company_id, expiry_override=dt.date(2026, 10, 31),
+                              expiry_override_reason="customer's permit ends in October")
+    result = RenewalService(db).run(company_id, AS_OF, send=False)
+    assert result.suspended == 1
+    assert _version(db, detail.id) == detail.version + 1
+    with pytest.raises(ConflictError, match="Exempt status suspended") as info:
+        CertificateService(db).save(detail.id, dataclasses.replace(detail.data, notes="renewal asked"),
+                                    expected_version=detail.version, as_of=AS_OF)
+    assert "TX" in str(info.value)
+
+
 # -- real races: two desks, each with its own database connection -----------------------------------------
 
 

@@ -125,7 +125,8 @@ def cmd_show(ctx: CliContext, args: argparse.Namespace) -> int:
         ("Permit / registration", d.purchaser_tax_id),
         ("Signed", f"{'yes' if d.signed else 'no'} {d.signer_name} {d.signed_date or ''}".strip()),
         ("Effective", d.effective_date or ""),
-        ("Review", f"{detail.review_state} {detail.review_reason}".strip()),
+        ("Review", f"{detail.review_state} {detail.review_reason}".strip()
+         + (f" (decided on version {detail.reviewed_version})" if detail.reviewed_version else "")),
         ("Status", f"{detail.status.value} as of {detail.as_of}"),
     ]
     if d.expiry_override:

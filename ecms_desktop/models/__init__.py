@@ -2,6 +2,8 @@
 
 # The feature modules' tables must be registered too (migrations and comparisons use the metadata).
 from . import renewal, transactions, validation  # noqa: F401  # isort: skip
+# A certificate's version covers its lines and documents too (flush hook, for every ORM write).
+from . import versioning  # noqa: F401  # isort: skip
 
 from .audit import AuditEvent, AuditHead
 from .base import Base, utcnow

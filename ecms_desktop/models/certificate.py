@@ -88,6 +88,9 @@ class Certificate(Base):
     state_before_archive: Mapped[str | None] = mapped_column(String(20))
     reviewed_by: Mapped[str] = mapped_column(String(100), default="")
     reviewed_at: Mapped[dt.datetime | None]
+    #: The version the last review decision (approve, reject, archive, unarchive) was made on: what
+    #: the reviewer saw. The decision itself raises ``version`` by one.
+    reviewed_version: Mapped[int | None] = mapped_column(Integer)
     #: Only sales lines with one of these product codes are exempt (empty: all products).
     product_codes: Mapped[list[str]] = mapped_column(JsonType, default=list)
     #: Only sales lines with one of these commodity codes are exempt (empty: all).
@@ -104,10 +107,15 @@ class Certificate(Base):
     origin: Mapped[str] = mapped_column(String(20), default="manual")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
-    #: Optimistic-locking version: a save with an older version is refused as a conflict.
+    #: Optimistic-locking version of everything the certificate is: its fields, its coverage lines and
+    #: its attached documents (see :mod:`ecms_desktop.models.versioning`). A change made from an older
+    #: version is refused as a conflict.
     version: Mapped[int] = mapped_column(Integer, default=1)
 
-    __mapper_args__ = {"version_id_col": version}
+    # The ORM checks the version on every UPDATE ("WHERE version = the one read"); raising it is left
+    # to models.versioning, which raises it once per transaction for any change of the certificate,
+    # its lines or its documents.
+    __mapper_args__ = {"version_id_col": version, "version_id_generator": False}
 
     company: Mapped[Company] = relationship()
     customer: Mapped[Customer] = relationship(back_populates="certificates")

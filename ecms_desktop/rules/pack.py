@@ -28,7 +28,9 @@ __all__ = [
     "CONFIDENCE_LEVELS",
     "EXPIRY_BASES",
     "EXPIRY_KINDS",
+    "REFUSAL_RULES",
     "Acceptance",
+    "AcceptanceTable",
     "ExemptReason",
     "ExpiryRule",
     "FieldDef",
@@ -311,13 +313,20 @@ class StateRule:
         return None
 
 
+#: The rule id of a refusal, by form (any other form: ``form.not_accepted``).
+REFUSAL_RULES: Mapping[str, str] = {SST_FORM_CODE: "sst.refused", MTC_FORM_CODE: "mtc.refused"}
+
+
 @dataclass(frozen=True)
 class Acceptance:
     """Answer of :meth:`RulesPack.form_acceptance`.
 
     ``restriction`` is the state's condition in plain words (empty when none);
     ``requires_fields`` are fields the state's restriction demands in addition to the
-    form's own; ``message`` explains the decision for a user.
+    form's own; ``message`` explains the decision for a user. ``no_sales_tax``: the state
+    levies no statewide sales tax, so there is nothing to accept (``accepted`` is false but
+    nothing is refused). ``rule`` is the stable id of a refusal (``form.not_accepted``,
+    ``sst.refused``, ``mtc.refused``; empty otherwise).
     """
 
     accepted: bool
@@ -326,6 +335,31 @@ class Acceptance:
     source: str
     confidence: str
     message: str
+    no_sales_tax: bool = False
+    rule: str = ""
+
+    @property
+    def refused(self) -> bool:
+        """The state taxes sales and does not take this form for this reason: a certificate on it is
+        not valid there (validation reports an error; determination never covers a sale with it)."""
+        return not self.accepted and not self.no_sales_tax
+
+
+class AcceptanceTable:
+    """:meth:`RulesPack.form_acceptance` remembered per (state, form, reason), for code that asks the
+    same question many times (the validation of many certificates, the determination of many sales)."""
+
+    def __init__(self, rules: RulesPack) -> None:
+        self.rules = rules
+        self._answers: dict[tuple[str, str, str], Acceptance] = {}
+
+    def __call__(self, state: str, form_code: str, reason: str) -> Acceptance:
+        """The answer; raises :class:`RulesPackError` for an unknown state, form or reason."""
+        key = (state, form_code, reason)
+        found = self._answers.get(key)
+        if found is None:
+            found = self._answers[key] = self.rules.form_acceptance(state, form_code, reason)
+        return found
 
 
 # --------------------------------------------------------------------------- the pack
@@ -392,12 +426,19 @@ class RulesPack:
         return st.expiry_for(reason)
 
     def form_acceptance(self, state: str, form_code: str, reason: str) -> Acceptance:
-        """Whether ``state`` accepts a certificate on ``form_code`` for ``reason``."""
+        """Whether ``state`` accepts a certificate on ``form_code`` for ``reason``: the one place that
+        decides it, for validation (an error) and determination (no coverage) alike."""
         self._check_reason(reason)
         st = self.state(state)
         form = self.form(form_code)
         if not st.has_sales_tax:
             return self._no_sales_tax(st, form, reason)
+        answer = self._acceptance(st, form, reason)
+        if answer.accepted:
+            return answer
+        return replace(answer, rule=REFUSAL_RULES.get(form.code, "form.not_accepted"))
+
+    def _acceptance(self, st: StateRule, form: FormRule, reason: str) -> Acceptance:
         refused = st.refusal(form.code, reason)
         if refused is not None:
             return Acceptance(False, "", (), refused.source, refused.confidence, refused.message)
@@ -453,7 +494,8 @@ class RulesPack:
             restriction = st.mtc.restriction
             requires = st.mtc.requires_fields
             message += f"; local jurisdictions only: {st.mtc.restriction}"
-        return Acceptance(False, restriction, requires, st.mtc.source, st.confidence["overall"], message)
+        return Acceptance(False, restriction, requires, st.mtc.source, st.confidence["overall"], message,
+                          no_sales_tax=True)
 
     @staticmethod
     def _sst_acceptance(st: StateRule, reason: str) -> Acceptance:

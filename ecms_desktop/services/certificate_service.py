@@ -18,6 +18,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from ecms_desktop.errors import ConflictError, NotFoundError, Problem, ValidationError
 from ecms_desktop.models import (
+    AuditEvent,
     Certificate,
     CertificateType,
     CoverageLine,
@@ -41,6 +42,7 @@ from ecms_desktop.services.expiry import (
     line_status,
     override_expiry,
 )
+from ecms_desktop.services.history_service import ACTION_LABELS
 from ecms_desktop.services.validation_service import approval_gate, record_validation
 
 
@@ -143,6 +145,8 @@ class CertificateDetail:
     review_reason: str
     reviewed_by: str
     reviewed_at: dt.datetime | None
+    #: The version the last review decision was made on (None: no decision recorded with it).
+    reviewed_version: int | None
     status: Status
     expiry_date: dt.date | None
     lines: tuple[LineDetail, ...]
@@ -163,7 +167,8 @@ class CertificateDetail:
             "customer_name": self.customer_name, "customer_email": self.customer_email,
             "review_state": self.review_state, "review_reason": self.review_reason,
             "reviewed_by": self.reviewed_by, "reviewed_at": self.reviewed_at,
-            "status": self.status.value, "expiry_date": self.expiry_date, "as_of": self.as_of,
+            "reviewed_version": self.reviewed_version, "status": self.status.value,
+            "expiry_date": self.expiry_date, "as_of": self.as_of,
             "lines": [{**asdict(line), "status": line.status.value} for line in self.lines],
             "documents": [asdict(d) for d in self.documents],
             "origin": self.origin, "created_at": self.created_at, "updated_at": self.updated_at,
@@ -230,18 +235,30 @@ def apply_expiry(cert: Certificate, ctx: ExpiryContext) -> None:
 def recompute_company_expiries(session: Session, company_id: int, state: str,
                                rules: RulesPack | None = None) -> int:
     """Recompute the expiry of a company's lines in one state (after a policy change). Returns how
-    many lines changed."""
+    many lines changed. Each certificate whose expiry changes gets a new version and its own audit
+    event ``certificate.expiry_recomputed`` in the caller's transaction."""
     ctx = ExpiryContext.load(session, rules or load_rules_pack(), company_id)
     certs = session.execute(
         select(Certificate).join(CoverageLine).where(Certificate.company_id == company_id,
                                                      CoverageLine.state == state)
-        .options(selectinload(Certificate.lines))
+        .order_by(Certificate.id).options(selectinload(Certificate.lines)).with_for_update(of=Certificate)
     ).unique().scalars().all()
     changed = 0
+    events: list[audit.NewEvent] = []
     for cert in certs:
-        before = {line.state: line.expiry_date for line in cert.lines}
+        before = snapshot(cert)
+        expiries = {line.state: line.expiry_date for line in cert.lines}
         apply_expiry(cert, ctx)
-        changed += sum(1 for line in cert.lines if before.get(line.state) != line.expiry_date)
+        n = sum(1 for line in cert.lines if expiries.get(line.state) != line.expiry_date)
+        if n:
+            changed += n
+            events.append(audit.NewEvent(
+                "certificate.expiry_recomputed", "certificate", cert.id, company_id=company_id,
+                certificate_id=cert.id, before={"lines": before["lines"]}, after={"lines": snapshot(cert)["lines"]},
+                details={"state": state, "reason": f"the company's expiry policy for {state} changed"}))
+    if events:
+        session.flush()
+        audit.record_many(session, events)
     return changed
 
 
@@ -391,7 +408,7 @@ def detail_of(cert: Certificate, as_of: dt.date, window_days: int) -> Certificat
         id=cert.id, version=cert.version, data=input_of(cert), company_name=cert.company.name,
         customer_number=cert.customer.number, customer_name=cert.customer.legal_name,
         customer_email=cert.customer.email, review_state=cert.review_state, review_reason=cert.review_reason,
-        reviewed_by=cert.reviewed_by, reviewed_at=cert.reviewed_at,
+        reviewed_by=cert.reviewed_by, reviewed_at=cert.reviewed_at, reviewed_version=cert.reviewed_version,
         status=certificate_status(cert.review_state, [line.expiry_date for line in cert.lines], as_of,
                                   window_days),
         expiry_date=cert.expiry_date, lines=lines, documents=docs, origin=cert.origin,
@@ -441,8 +458,7 @@ class CertificateService:
             raise ValidationError("The certificate cannot be saved:", problems)
         try:
             with self.db.transaction() as s:
-                cert = self._load(s, cert_id)
-                _check_version(cert, expected_version)
+                cert = certificate_for_change(s, cert_id, expected_version)
                 before = snapshot(cert)
                 exempt_before = exemption_feed.exempt_by_state(cert, as_of)
                 _write(cert, data)
@@ -457,15 +473,23 @@ class CertificateService:
                     exemption_feed.record_amendment(s, cert, exempt_before, as_of=as_of)
                 return detail_of(cert, as_of, get_setting(s, "expiring_soon_days", cert.company_id))
         except StaleDataError as exc:
-            raise _conflict(cert_id) from exc
+            raise self._lost_race(cert_id, expected_version) from exc
+
+    def _lost_race(self, cert_id: int, expected_version: int) -> ConflictError:
+        """The conflict when another transaction changed the certificate between our read and our write
+        (the version-checked UPDATE found a newer row): read what it did, now that it is committed."""
+        with self.db.reader() as s:
+            version = s.execute(select(Certificate.version).where(Certificate.id == cert_id)).scalar_one_or_none()
+            if version is None:
+                return ConflictError(f"Certificate {cert_id} was deleted by someone else while you saved.")
+            return conflict_error(s, cert_id, expected_version, version)
 
     def _review(self, cert_id: int, expected_version: int, new_state: str, reason: str, action: str,
                 as_of: dt.date, allowed_from: Sequence[str], details: dict[str, Any] | None = None,
                 gate: Callable[[Session, Certificate], dict[str, Any]] | None = None) -> CertificateDetail:
         try:
             with self.db.transaction() as s:
-                cert = self._load(s, cert_id)
-                _check_version(cert, expected_version)
+                cert = certificate_for_change(s, cert_id, expected_version)
                 if cert.review_state not in allowed_from:
                     raise ValidationError(f"Certificate {cert_id} is {cert.review_state}; it cannot be "
                                           f"{action.split('.')[-1]} from that state.")
@@ -478,6 +502,9 @@ class CertificateService:
                 cert.review_reason = reason
                 cert.reviewed_by = audit.current_actor()
                 cert.reviewed_at = utcnow()
+                # The decision is about what the reviewer saw: this version (the decision raises it).
+                cert.reviewed_version = expected_version
+                details = {**(details or {}), "version": expected_version}
                 s.flush()
                 # Approval, rejection, archive and unarchive change the customer's exempt status: the
                 # outbox event for the ERP is written in this same transaction.
@@ -487,7 +514,7 @@ class CertificateService:
                              after={"review_state": new_state, "review_reason": reason}, details=details)
                 return detail_of(cert, as_of, get_setting(s, "expiring_soon_days", cert.company_id))
         except StaleDataError as exc:
-            raise _conflict(cert_id) from exc
+            raise self._lost_race(cert_id, expected_version) from exc
 
     def approve(self, cert_id: int, *, expected_version: int, as_of: dt.date,
                 acknowledge_warnings: bool = False, note: str = "",
@@ -539,18 +566,63 @@ class CertificateService:
                             as_of, (ReviewState.ARCHIVED,))
 
 
-def _check_version(cert: Certificate, expected_version: int) -> None:
+#: Audit actions that change what a certificate is (each raises its version); the latest of them
+#: says who changed a certificate and how when an older copy is refused.
+CHANGE_ACTIONS = ("certificate.created", "certificate.edited", "certificate.approved", "certificate.rejected",
+                  "certificate.archived", "certificate.unarchived", "certificate.expiry_recomputed",
+                  "document.received", "coverage.suspended")
+
+
+def certificate_for_change(session: Session, cert_id: int, expected_version: int) -> Certificate:
+    """The certificate a user changes, locked for the rest of the caller's transaction (row lock on
+    PostgreSQL; SQLite's write transaction already holds the database), with its lines and documents.
+
+    A user's change is of a version: when the certificate's version is no longer ``expected_version``
+    (anything it is changed meanwhile: fields, state lines, documents, review), :class:`ConflictError`
+    says who changed it and how, and nothing is written."""
+    cert = session.execute(
+        select(Certificate).where(Certificate.id == cert_id).with_for_update()
+        .options(selectinload(Certificate.lines), selectinload(Certificate.documents))
+    ).scalar_one_or_none()
+    if cert is None:
+        raise NotFoundError(f"There is no certificate {cert_id}.")
     if cert.version != expected_version:
-        raise ConflictError(
-            f"Certificate {cert.id} was changed by someone else meanwhile (your copy is version "
-            f"{expected_version}, the database has version {cert.version}). Nothing was overwritten: "
-            "reload it and make your change again."
-        )
+        raise conflict_error(session, cert_id, expected_version, cert.version)
+    return cert
 
 
-def _conflict(cert_id: int) -> ConflictError:
-    return ConflictError(f"Certificate {cert_id} was changed by someone else while you saved. Nothing was "
-                         "overwritten: reload it and make your change again.")
+def conflict_error(session: Session, cert_id: int, expected_version: int, version: int) -> ConflictError:
+    """The refusal of a change made on version ``expected_version`` of a certificate now at ``version``,
+    naming the latest change recorded in the audit trail (who, when, what)."""
+    last = session.execute(
+        select(AuditEvent).where(AuditEvent.certificate_id == cert_id, AuditEvent.action.in_(CHANGE_ACTIONS))
+        .order_by(AuditEvent.seq.desc()).limit(1)
+    ).scalar_one_or_none()
+    latest = ""
+    if last is not None:
+        what = _what_changed(last)
+        latest = (f" Last change: {ACTION_LABELS.get(last.action, last.action)} by {last.actor} on "
+                  f"{last.occurred_at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC{': ' + what if what else ''}.")
+    return ConflictError(
+        f"Certificate {cert_id} was changed by someone else meanwhile (your copy is version {expected_version}, "
+        f"the database has version {version}).{latest} Nothing was overwritten: reload it and make your change "
+        "again."
+    )
+
+
+def _what_changed(event: AuditEvent) -> str:
+    after, details = event.after or {}, event.details or {}
+    if event.action == "certificate.edited":
+        return "changed " + ", ".join(sorted(after))
+    if event.action == "document.received":
+        return f"attached {after.get('original_name', 'a document')}"
+    if event.action == "coverage.suspended":
+        return f"exempt status in {details.get('state', '?')} suspended"
+    if event.action == "certificate.expiry_recomputed":
+        return f"expiry of the {details.get('state', '?')} line recomputed: {details.get('reason', '')}".rstrip(": ")
+    if event.action in ("certificate.rejected", "certificate.archived", "certificate.unarchived"):
+        return str(after.get("review_reason") or "")
+    return ""
 
 
 def create_certificate(session: Session, rules: RulesPack, data: CertificateInput, *, origin: str,

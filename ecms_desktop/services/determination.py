@@ -13,18 +13,22 @@ Conditions a certificate must meet to cover a line (all of them):
    limited to local jurisdictions, the ship-to county, city or ZIP code must be one of them
    (``"county:Travis"``, ``"city:Austin"``, ``"zip:78701"``, a ZIP prefix ``"787*"``, or a bare name
    matched against county and city).
-3. **Validity**: the invoice date is on or after the effective date (the signed date when there is
+3. **Acceptance**: the ship-to state accepts the certificate's form for its exempt reason, as the
+   rules pack says (:meth:`RulesPack.form_acceptance`, the same answer validation gives): an SST
+   certificate never covers Texas resale, an MTC certificate never covers New York, whatever the
+   certificate's review state. The explanation names the rule, the rules pack's message and its source.
+4. **Validity**: the invoice date is on or after the effective date (the signed date when there is
    none) and on or before the coverage line's expiry date (inclusive; no expiry date: no end).
    A line that was valid on the invoice date counts even if it has expired since.
-4. **Status**: only approved certificates cover sales; pending, rejected and archived ones never do.
+5. **Status**: only approved certificates cover sales; pending, rejected and archived ones never do.
    A line suspended (renewal loop) covers nothing invoiced on or after the day it was suspended.
-5. **Exempt reason**: where the sales line records a reason, it must be the certificate's.
-6. **Single use**: a single-use certificate covers only the sale whose PO number (or invoice number)
+6. **Exempt reason**: where the sales line records a reason, it must be the certificate's.
+7. **Single use**: a single-use certificate covers only the sale whose PO number (or invoice number)
    is the one on the certificate.
-7. **Products**: a certificate with a product-code list covers only lines with one of those codes; a
+8. **Products**: a certificate with a product-code list covers only lines with one of those codes; a
    certificate with a commodity-code list only lines with one of those commodity codes (both lists:
    both must match).
-8. **Currency**: the line's currency is the certificate's.
+9. **Currency**: the line's currency is the certificate's.
 
 Partial exemption: a certificate with an exempt percent exempts that share of each covered line; one
 with an exempt amount exempts at most that amount of each covered line (per line, so that the result
@@ -45,10 +49,13 @@ the accountant can archive the one that should no longer apply.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+
+from ecms_desktop.rules import AcceptanceTable, RulesPack, RulesPackError, load_rules_pack
 
 #: The precedence order, as shown to users (README, explanation of conflicts).
 PRECEDENCE = (
@@ -104,6 +111,8 @@ class CandidateCertificate:
     customer_key: str
     review_state: str
     exempt_reason: str
+    #: The rules-pack form code: whether each state accepts it for ``exempt_reason`` is condition 3.
+    form_code: str
     lines: tuple[CoverageFacts, ...]
     certificate_number: str = ""
     version: int = 1
@@ -178,6 +187,41 @@ def _cents(value: Decimal) -> Decimal:
     return value.quantize(_CENT, rounding=ROUND_HALF_UP)
 
 
+class Refusals:
+    """Why a state does not accept a form for an exempt reason, in the words of the rules pack (empty
+    text: it accepts it). The decision is :meth:`RulesPack.form_acceptance`'s; this only phrases it
+    for explanations and remembers it per (state, form, reason), since a run asks millions of times."""
+
+    def __init__(self, rules: RulesPack) -> None:
+        self.rules = rules
+        self._acceptance = AcceptanceTable(rules)
+        self._texts: dict[tuple[str, str, str], str] = {}
+
+    def __call__(self, state: str, form_code: str, reason: str) -> str:
+        key = (state, form_code, reason)
+        text = self._texts.get(key)
+        if text is None:
+            text = self._texts[key] = self._explain(state, form_code, reason)
+        return text
+
+    def _explain(self, state: str, form_code: str, reason: str) -> str:
+        try:
+            acc = self._acceptance(state, form_code, reason)
+        except RulesPackError as exc:
+            return (f"the rules pack {self.rules.version} cannot tell whether {state} accepts "
+                    f"{form_code or '(no form)'} for {reason}: {exc}")
+        if not acc.refused:
+            return ""
+        return (f"{state} does not accept {form_code} for {reason}: {acc.message} (rule {acc.rule}; "
+                f"source: {acc.source}; confidence: {acc.confidence})")
+
+
+@functools.lru_cache(maxsize=1)
+def default_refusals() -> Refusals:
+    """:class:`Refusals` of the program's own rules pack (one per process)."""
+    return Refusals(load_rules_pack())
+
+
 def _local_match(entries: tuple[str, ...], line: SaleLine) -> str | None:
     """The local entry the ship-to address matches, or None."""
     county, city, zip_code = line.ship_to_county.casefold(), line.ship_to_city.casefold(), line.ship_to_zip
@@ -199,9 +243,10 @@ def _local_match(entries: tuple[str, ...], line: SaleLine) -> str | None:
     return None
 
 
-def check_candidate(line: SaleLine, cert: CandidateCertificate
+def check_candidate(line: SaleLine, cert: CandidateCertificate, refusals: Refusals | None = None
                     ) -> tuple[bool, list[str], CoverageFacts | None, list[str]]:
-    """Check every condition of one certificate against one line.
+    """Check every condition of one certificate against one line (``refusals``: the rules pack's
+    acceptance of forms, the program's own pack by default).
 
     Returns (covers, reasons, coverage line, notes): ``reasons`` says why it covers or not, ``notes``
     the limits of a certificate checked against unknown facts (status question).
@@ -216,6 +261,9 @@ def check_candidate(line: SaleLine, cert: CandidateCertificate
         states = ", ".join(c.state for c in cert.lines) or "no state"
         fails.append(f"does not cover {line.ship_to_state} (covers {states})")
     else:
+        refusal = (refusals or default_refusals())(coverage.state, cert.form_code, cert.exempt_reason)
+        if refusal:
+            fails.append(refusal)
         if coverage.local_jurisdictions:
             if not (line.ship_to_county or line.ship_to_city or line.ship_to_zip):
                 notes.append("limited to " + ", ".join(coverage.local_jurisdictions))
@@ -306,19 +354,22 @@ def exempt_share(cert: CandidateCertificate, amount: Decimal) -> Decimal:
     return _cents(amount)
 
 
-def determine(line: SaleLine, candidates: Sequence[CandidateCertificate]) -> Result:
+def determine(line: SaleLine, candidates: Sequence[CandidateCertificate], refusals: Refusals | None = None
+              ) -> Result:
     """Decide whether ``line`` is exempt among ``candidates`` (the customer's certificates in the
-    ship-to state; others are reported as not applicable) and explain every candidate."""
+    ship-to state; others are reported as not applicable) and explain every candidate. ``refusals``:
+    which state accepts which form, from the program's own rules pack unless given."""
     amount = line.amount
     if not candidates:
         return Result(False, amount, _ZERO, _cents(amount),
                       summary=f"taxable: customer has no certificate for {line.ship_to_state}")
+    refusals = refusals or default_refusals()
     covering: list[tuple[tuple[int, int, int, int, int], CandidateCertificate, CoverageFacts | None,
                          list[str]]] = []
     failing: dict[int, list[str]] = {}
     notes: list[str] = []
     for cert in candidates:
-        ok, reasons, coverage, cert_notes = check_candidate(line, cert)
+        ok, reasons, coverage, cert_notes = check_candidate(line, cert, refusals)
         if ok:
             covering.append((_rank(cert, coverage), cert, coverage, reasons))
             notes.extend(f"{cert.certificate_number or cert.certificate_id}: {n}" for n in cert_notes)

@@ -47,6 +47,7 @@ from ecms_desktop.services.determination import (
     CoverageFacts,
     Result,
     SaleLine,
+    default_refusals,
     determine,
 )
 from ecms_desktop.services.periods import PeriodBook
@@ -110,7 +111,7 @@ def candidate_rows(session: Session, company_id: int, customer_key: str | None =
                    type_coerce(cert.c.product_codes, String), type_coerce(cert.c.commodity_codes, String),
                    cert.c.currency, cert.c.exempt_percent, cert.c.exempt_amount, cust.c.number_key,
                    line.c.id.label("line_id"), line.c.state, line.c.expiry_date,
-                   type_coerce(line.c.local_jurisdictions, String), line.c.suspended_at)
+                   type_coerce(line.c.local_jurisdictions, String), line.c.suspended_at, cert.c.form_code)
             .select_from(cert.join(cust, cust.c.id == cert.c.customer_id)
                          .join(line, line.c.certificate_id == cert.c.id))
             .where(cert.c.company_id == company_id).order_by(cert.c.id, line.c.state))
@@ -145,7 +146,8 @@ def index_candidates(rows: Sequence[tuple[Any, ...]]) -> CandidateIndex:
                       for x in rows[i:j])
         products, commodities = codes(r[9]), codes(r[10])
         candidate = CandidateCertificate(
-            certificate_id=r[0], customer_key=r[14], review_state=r[3], exempt_reason=r[4], lines=lines,
+            certificate_id=r[0], customer_key=r[14], review_state=r[3], exempt_reason=r[4], form_code=r[20],
+            lines=lines,
             certificate_number=r[1] or "", version=r[2], certificate_type=r[5], po_number=r[6] or "",
             effective_date=r[7] or r[8],
             product_codes=frozen.get(products) or frozen.setdefault(products, frozenset(products)),
@@ -397,6 +399,7 @@ def _decide_batch(rows: Sequence[Any], converters: tuple[Any, Any], index: Candi
     n = exempt_n = conflicts = exposures = 0
     cents, cent, half_up = Decimal.quantize, _CENT, ROUND_HALF_UP
     to_date, to_decimal = converters
+    refusals = default_refusals()
     dates: dict[Any, Any] = {}
     for (line_id, invoice, number, day, key, state, amount, county, city, zip_code, product, commodity, currency,
          reason, po, claimed, tax) in rows:
@@ -427,7 +430,7 @@ def _decide_batch(rows: Sequence[Any], converters: tuple[Any, Any], index: Candi
         if to_decimal is not None:
             tax = to_decimal(tax)
         result = determine(SaleLine(invoice, number, day, key, state, amount, county, city, zip_code, product,
-                                    commodity, currency, reason, po), candidates)
+                                    commodity, currency, reason, po), candidates, refusals)
         kind, at_stake = classify_exposure(result, bool(claimed), tax)
         cert, cov = result.certificate, result.coverage
         exempt_n += result.exempt

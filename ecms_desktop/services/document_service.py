@@ -15,8 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ecms_desktop.errors import DocumentError, NotFoundError, ValidationError
-from ecms_desktop.models import Certificate, Document, DocumentFile, utcnow
+from ecms_desktop.models import Document, DocumentFile, utcnow
 from ecms_desktop.services import audit
+from ecms_desktop.services.certificate_service import certificate_for_change
 from ecms_desktop.services.database import Database
 
 #: Largest file accepted (a 200-page 100 MB scan is fine; beyond this is almost surely a mistake).
@@ -110,12 +111,12 @@ class DocumentService:
             data = s.execute(select(DocumentFile.data).where(DocumentFile.sha256 == doc.sha256)).scalar_one()
             return doc.sha256, data
 
-    def attach(self, checked: CheckedFile, *, certificate_id: int, received_via: str = "upload") -> int:
-        """Attach a probed file to an existing certificate."""
+    def attach(self, checked: CheckedFile, *, certificate_id: int, expected_version: int,
+               received_via: str = "upload") -> int:
+        """Attach a probed file to an existing certificate, as the user saw it (``expected_version``:
+        refused as a conflict when the certificate changed meanwhile). Raises its version."""
         with self.db.transaction() as s:
-            cert = s.get(Certificate, certificate_id)
-            if cert is None:
-                raise NotFoundError(f"There is no certificate {certificate_id}.")
+            cert = certificate_for_change(s, certificate_id, expected_version)
             return store_checked(s, checked, received_via=received_via, certificate_id=certificate_id,
                                  company_id=cert.company_id).id
 

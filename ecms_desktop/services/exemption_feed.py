@@ -57,7 +57,7 @@ from ecms_desktop.models.transactions import DeliveryAttempt, ExemptionStatusEve
 from ecms_desktop.services import audit
 from ecms_desktop.services.customer_service import find_customer
 from ecms_desktop.services.database import Database
-from ecms_desktop.services.determination import SaleLine, determine
+from ecms_desktop.services.determination import SaleLine, default_refusals, determine
 from ecms_desktop.services.determination_service import load_candidates
 
 log = logging.getLogger(__name__)
@@ -73,8 +73,13 @@ CSV_COLUMNS = ("event_id", "idempotency_key", "customer_number", "state", "certi
 # -- recording ----------------------------------------------------------------------------------------
 
 
-def _line_exempt(review_state: str, line: CoverageLine, on: dt.date, effective: dt.date | None) -> bool:
+def _line_exempt(review_state: str, line: CoverageLine, on: dt.date, effective: dt.date | None, form_code: str,
+                 reason: str) -> bool:
+    """Whether one coverage line makes the customer exempt on ``on``: what the determination engine
+    decides for a sale of that day (approved, the state accepts the form for the reason, in force)."""
     if review_state != ReviewState.APPROVED:
+        return False
+    if default_refusals()(line.state, form_code, reason):
         return False
     if effective is not None and on < effective:
         return False
@@ -87,11 +92,13 @@ def customer_exempt_in(session: Session, customer_id: int, state: str, on: dt.da
     """Whether any approved certificate line of the customer makes it exempt in ``state`` on ``on``."""
     session.flush()
     rows = session.execute(
-        select(Certificate.review_state, Certificate.effective_date, Certificate.signed_date, CoverageLine)
+        select(Certificate.review_state, Certificate.effective_date, Certificate.signed_date, Certificate.form_code,
+               Certificate.exempt_reason, CoverageLine)
         .join(CoverageLine, CoverageLine.certificate_id == Certificate.id)
         .where(Certificate.customer_id == customer_id, CoverageLine.state == state,
                Certificate.review_state == ReviewState.APPROVED.value)).all()
-    return any(_line_exempt(r.review_state, r.CoverageLine, on, r.effective_date or r.signed_date) for r in rows)
+    return any(_line_exempt(r.review_state, r.CoverageLine, on, r.effective_date or r.signed_date, r.form_code,
+                            r.exempt_reason) for r in rows)
 
 
 def record_status_change(session: Session, certificate: Certificate, state: str, old: str, new: str,
@@ -145,9 +152,10 @@ def record_review_change(session: Session, certificate: Certificate, old_review_
     else:
         reason = "revocation"
     events = []
+    form, exempt_reason = certificate.form_code, certificate.exempt_reason
     for line in certificate.lines:
-        before = _line_exempt(old_review_state, line, on, start)
-        after = _line_exempt(new_review_state, line, on, start)
+        before = _line_exempt(old_review_state, line, on, start, form, exempt_reason)
+        after = _line_exempt(new_review_state, line, on, start, form, exempt_reason)
         if before != after:
             events.append(record_status_change(session, certificate, line.state, EXEMPT if before else NOT_EXEMPT,
                                                EXEMPT if after else NOT_EXEMPT, reason, effective=on))
@@ -157,7 +165,8 @@ def record_review_change(session: Session, certificate: Certificate, old_review_
 def exempt_by_state(certificate: Certificate, on: dt.date) -> dict[str, bool]:
     """Whether each of the certificate's lines makes the customer exempt on ``on``."""
     start = certificate.effective_date or certificate.signed_date
-    return {line.state: _line_exempt(certificate.review_state, line, on, start) for line in certificate.lines}
+    return {line.state: _line_exempt(certificate.review_state, line, on, start, certificate.form_code,
+                                     certificate.exempt_reason) for line in certificate.lines}
 
 
 def record_amendment(session: Session, certificate: Certificate, before: dict[str, bool], *,
@@ -188,7 +197,10 @@ def emit_expiries(db: Database, as_of: dt.date, *, company_id: int | None = None
                 .order_by(Certificate.id, CoverageLine.state))
         if company_id is not None:
             stmt = stmt.where(Certificate.company_id == company_id)
+        refusals = default_refusals()
         for cert, line in s.execute(stmt).all():
+            if refusals(line.state, cert.form_code, cert.exempt_reason):
+                continue  # never made the customer exempt there: nothing to withdraw
             expired = line.expiry_date is not None and line.expiry_date < as_of
             if expired and line.expiry_date is not None and (cert.id, line.state, "expiry") not in done:
                 record_status_change(s, cert, line.state, EXEMPT, NOT_EXEMPT, "expiry",

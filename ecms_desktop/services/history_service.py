@@ -17,6 +17,8 @@ ACTION_LABELS: dict[str, str] = {
     "certificate.rejected": "Rejected",
     "certificate.archived": "Archived",
     "certificate.unarchived": "Brought back from the archive",
+    "certificate.expiry_recomputed": "Expiry recomputed",
+    "coverage.suspended": "Exempt status suspended",
     "document.received": "Document received",
     "document.rotation_saved": "Document rotation saved",
 }

@@ -48,7 +48,12 @@ from ecms_desktop.models import (
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.rules.pack import UnknownStateError
 from ecms_desktop.services import audit
-from ecms_desktop.services.certificate_service import CertificateInput, LineInput, create_certificate
+from ecms_desktop.services.certificate_service import (
+    CertificateInput,
+    LineInput,
+    certificate_for_change,
+    create_certificate,
+)
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.document_service import CheckedFile, check_file, sha256_of, store_checked
 
@@ -137,15 +142,21 @@ class IntakeService:
         self.rules = rules or load_rules_pack()
 
     def receive_files(self, paths: Sequence[Path | str], company_id: int, *, attach_to: int | None = None,
-                      received_via: str = "upload", progress: Progress | None = None,
-                      cancel: CancelCheck | None = None) -> IntakeResult:
+                      expected_version: int | None = None, received_via: str = "upload",
+                      progress: Progress | None = None, cancel: CancelCheck | None = None) -> IntakeResult:
         """Probe and store each file; create a pending certificate per new file, or attach every new
-        file to certificate ``attach_to``. Returns what happened to each file. Raises
-        :class:`Cancelled` (files already handled stay stored) and :class:`NotFoundError` /
-        :class:`ValidationError` when the target certificate or the company cannot take files."""
+        file to certificate ``attach_to`` as the user saw it (``expected_version``, required with
+        ``attach_to``: attaching changes the certificate, so it is refused with :class:`ConflictError`
+        when someone else changed the certificate meanwhile; each attached file raises the version).
+        Returns what happened to each file. Raises :class:`Cancelled` (files already handled stay
+        stored) and :class:`NotFoundError` / :class:`ValidationError` when the target certificate or
+        the company cannot take files."""
         files = [Path(p) for p in paths]
         result = IntakeResult()
+        version = expected_version
         if attach_to is not None:
+            if version is None:
+                raise ValueError("attaching files to a certificate needs the version the user saw")
             self._check_target(attach_to, company_id)
         else:
             self._home_state(company_id)  # fail early, before probing, when there is none
@@ -155,21 +166,25 @@ class IntakeService:
                                 f"{len(result.stored)} stored.")
             if progress:
                 progress(n, len(files), f"Checking {path.name}")
-            result.items.append(self._receive_one(path, company_id, attach_to, received_via))
+            item, version = self._receive_one(path, company_id, attach_to, version, received_via)
+            result.items.append(item)
         if progress:
             progress(len(files), len(files), result.summary())
         return result
 
     # -- one file
 
-    def _receive_one(self, path: Path, company_id: int, attach_to: int | None,
-                     received_via: str) -> IntakeItem:
+    def _receive_one(self, path: Path, company_id: int, attach_to: int | None, version: int | None,
+                     received_via: str) -> tuple[IntakeItem, int | None]:
+        """What happened to one file, and the target certificate's version afterwards."""
         try:
             checked = check_file(path)
         except DocumentError as exc:
-            return IntakeItem(path, IntakeOutcome.REFUSED, str(exc))
+            return IntakeItem(path, IntakeOutcome.REFUSED, str(exc)), version
         received_at = utcnow()
         with self.db.transaction() as s:
+            target = (certificate_for_change(s, attach_to, version)
+                      if attach_to is not None and version is not None else None)
             first = s.execute(select(Document.id, Document.certificate_id).where(
                 Document.sha256 == checked.sha256).order_by(Document.id).limit(1)).first()
             if first is not None:
@@ -177,17 +192,20 @@ class IntakeService:
                 return IntakeItem(path, IntakeOutcome.DUPLICATE,
                                   f"{path.name}: already stored as document {first.id}{where}; "
                                   "nothing new was stored.", document_id=first.id,
-                                  certificate_id=first.certificate_id, sha256=checked.sha256)
-            if attach_to is not None:
-                cert_id = attach_to
-                message = f"{path.name}: stored and attached to certificate {attach_to}."
+                                  certificate_id=first.certificate_id, sha256=checked.sha256), version
+            if target is not None:
+                cert_id = target.id
+                message = f"{path.name}: stored and attached to certificate {cert_id}."
             else:
                 cert_id = self._pending_certificate(s, company_id, checked, received_at.date()).id
                 message = f"{path.name}: stored as pending certificate {cert_id}."
             doc = store_checked(s, checked, received_via=received_via, certificate_id=cert_id,
                                 received_at=received_at, company_id=company_id)
+            if target is not None:
+                s.flush()
+                version = target.version  # raised by the attachment
             return IntakeItem(path, IntakeOutcome.STORED, message, document_id=doc.id,
-                              certificate_id=cert_id, sha256=checked.sha256)
+                              certificate_id=cert_id, sha256=checked.sha256), version
 
     def _pending_certificate(self, s: Session, company_id: int, checked: CheckedFile,
                              as_of: dt.date) -> Certificate:

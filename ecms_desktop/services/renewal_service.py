@@ -433,6 +433,12 @@ class RenewalService:
         with self.db.transaction() as s:
             plan = self._plan(s, company_id, as_of)
             items = [i for i in plan.items if chosen(i)]
+            # A suspension changes the certificate (and raises its version): lock those certificates
+            # first, in id order, before the audit trail's head, as every other change does.
+            suspended = sorted({i.certificate_id for i in items if i.action is Action.SUSPEND})
+            if suspended:
+                s.execute(select(Certificate.id).where(Certificate.id.in_(suspended)).order_by(Certificate.id)
+                          .with_for_update()).all()
             composer = _Composer(self, s, company_id, as_of)
             for n, item in enumerate(items):
                 if progress:

@@ -43,7 +43,14 @@ from ecms_desktop.models import Certificate, CertificateType, utcnow
 from ecms_desktop.models.validation import Finding as FindingRow
 from ecms_desktop.models.validation import PermitCheck, ValidationRun, WarningAcknowledgement
 from ecms_desktop.rules import RulesPack, load_rules_pack
-from ecms_desktop.rules.pack import Acceptance, FormRule, RulesPackError, UnknownFormError, UnknownStateError
+from ecms_desktop.rules.pack import (
+    Acceptance,
+    AcceptanceTable,
+    FormRule,
+    RulesPackError,
+    UnknownFormError,
+    UnknownStateError,
+)
 from ecms_desktop.services import audit
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.expiry import compute_expiry
@@ -359,7 +366,7 @@ class ValidationEngine:
 
     def __init__(self, rules: RulesPack) -> None:
         self.rules = rules
-        self._acceptance: dict[tuple[str, str, str], Acceptance] = {}
+        self._acceptance = AcceptanceTable(rules)
         self._expiry_rules: dict[tuple[str, str, str], Any] = {}
         self._labels = {f.name: f.label for f in rules.fields}
 
@@ -367,11 +374,7 @@ class ValidationEngine:
         return self._labels.get(field_name, field_name.replace("_", " ").capitalize())
 
     def acceptance(self, state: str, form_code: str, reason: str) -> Acceptance:
-        key = (state, form_code, reason)
-        found = self._acceptance.get(key)
-        if found is None:
-            found = self._acceptance[key] = self.rules.form_acceptance(state, form_code, reason)
-        return found
+        return self._acceptance(state, form_code, reason)
 
     def evaluate(self, subject: Subject, as_of: dt.date, *,
                  permits: Mapping[str, PermitStatus] | None = None,
@@ -412,9 +415,8 @@ class ValidationEngine:
                                f"{acc.message}. No exemption certificate is needed for {st.name} sales tax; "
                                "check that this coverage line is meant (local taxes may apply).",
                                acc.source, acc.confidence))
-        elif not acc.accepted:
-            rule = {"SST-F0003": "sst.refused", "MTC-UNIFORM": "mtc.refused"}.get(form.code, "form.not_accepted")
-            out.append(Finding(rule, "error", st_code, "", f"{acc.message}.", acc.source, acc.confidence))
+        elif acc.refused:
+            out.append(Finding(acc.rule, "error", st_code, "", f"{acc.message}.", acc.source, acc.confidence))
         elif acc.restriction and form.is_multistate:
             rule = "sst.restriction" if form.code == "SST-F0003" else "mtc.restriction"
             out.append(Finding(rule, RULES[rule][0], st_code, "",

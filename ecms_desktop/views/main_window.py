@@ -1184,11 +1184,11 @@ class MainWindow(QMainWindow):
         event.acceptProposedAction()
         # Dropped on the document or form side: attach to the selected certificate; elsewhere new ones.
         target = self.childAt(event.position().toPoint())
-        attach = None
         if self.current_detail is not None and target is not None and (
                 self._is_inside(target, self.viewer) or self._is_inside(target, self.form)):
-            attach = self.current_detail.id
-        self.receive_files(paths, attach_to=attach)
+            self.receive_files(paths, attach_to=self.current_detail.id, expected_version=self.current_detail.version)
+        else:
+            self.receive_files(paths)
 
     @staticmethod
     def _is_inside(widget: QWidget, ancestor: QWidget) -> bool:
@@ -1213,13 +1213,15 @@ class MainWindow(QMainWindow):
                                                 str(self.settings.value("dirs/import", "")),
                                                 "Certificates (*.pdf *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)")
         if paths:
-            self.receive_files([Path(p) for p in paths], attach_to=self.current_detail.id)
+            self.receive_files([Path(p) for p in paths], attach_to=self.current_detail.id,
+                               expected_version=self.current_detail.version)
 
-    def receive_files(self, paths: Sequence[Path], *, attach_to: int | None = None) -> None:
+    def receive_files(self, paths: Sequence[Path], *, attach_to: int | None = None,
+                      expected_version: int | None = None) -> None:
         """Store files off the GUI thread, with progress and Cancel: returned renewal forms (a PDF
         carrying a request token, or an .eml) go to the returned-forms service, which matches them to
         their request; other files to the intake service (new pending certificates, or attached to
-        ``attach_to``)."""
+        ``attach_to``, as of the version the user sees: ``expected_version``)."""
         db, company_id = self.db, self.company_id
         if db is None:
             return
@@ -1236,6 +1238,7 @@ class MainWindow(QMainWindow):
             returned = [p for p in paths if is_returned_form(p, rules)]
             plain = [p for p in paths if p not in returned]
             intake = (IntakeService(db, rules).receive_files(plain, company_id, attach_to=attach_to,
+                                                             expected_version=expected_version,
                                                              progress=progress, cancel=cancel)
                       if plain else None)
             items = (ReturnedFormsService(db, rules).intake(returned, company_id, as_of=as_of, progress=progress,

@@ -22,6 +22,7 @@ def sale(**kw) -> SaleLine:  # type: ignore[no-untyped-def]
 def cert(cid: int = 1, **kw) -> CandidateCertificate:  # type: ignore[no-untyped-def]
     lines = kw.pop("lines", (CoverageFacts(cid * 10, "TX", D(2027, 1, 1)),))
     base = dict(certificate_id=cid, customer_key="c-1", review_state="approved", exempt_reason="resale",
+                form_code="TX-01-339",
                 lines=lines, certificate_number=f"N{cid}", version=1, effective_date=D(2026, 1, 1))
     base.update(kw)
     return CandidateCertificate(**base)

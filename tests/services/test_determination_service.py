@@ -24,9 +24,9 @@ HEADER = ("invoice_number,line,invoice_date,customer_number,ship_to_state,amount
           "product_code,po_number\n")
 
 
-def make_cert(db, company_id, customer="C-1", *, state="TX", review="approved", **kw):  # type: ignore[no-untyped-def]
+def make_cert(db, company_id, customer="C-1", *, state="TX", form="TX-01-339", review="approved", **kw):  # type: ignore[no-untyped-def]
     cust = CustomerService(db).get_or_create(company_id, customer, legal_name=f"Customer {customer}")
-    data = CertificateInput(company_id=company_id, customer_id=cust.id, form_code="TX-01-339",
+    data = CertificateInput(company_id=company_id, customer_id=cust.id, form_code=form,
                             lines=(LineInput(state),), signed=True, signed_date=dt.date(2026, 1, 1),
                             effective_date=dt.date(2026, 1, 1), **kw)
     return CertificateService(db).create(data, as_of=AS_OF, review_state=review)
@@ -143,7 +143,7 @@ def test_reprocessing_adjusts_filed_periods_and_updates_open_ones(db, company_id
 def test_reprocess_with_customer_address(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from ecms_desktop.models import Customer
 
-    cert = make_cert(db, company_id, "C-1", state="OK")
+    cert = make_cert(db, company_id, "C-1", state="OK", form="OK-RESALE")  # Oklahoma's own resale form
     with db.transaction() as s:
         cust = s.execute(select(Customer).where(Customer.number == "C-1")).scalar_one()
         cust.ship_to_state = "OK"

@@ -69,7 +69,7 @@ def test_attach_to_selected_certificate(db, company_id, tmp_path: Path) -> None:
     cert_id = first.certificate_ids[0]
     before = count(db, Certificate)
     result = IntakeService(db).receive_files([make_pdf(tmp_path / "p2.pdf", "page two")], company_id,
-                                             attach_to=cert_id, received_via="scan")
+                                             attach_to=cert_id, expected_version=1, received_via="scan")
     assert result.items[0].outcome is IntakeOutcome.STORED
     assert result.items[0].certificate_id == cert_id
     assert count(db, Certificate) == before
@@ -126,11 +126,12 @@ def test_company_without_home_state_is_told_what_to_do(db, tmp_path: Path) -> No
 def test_attach_to_unknown_or_foreign_certificate(db, company_id, tmp_path: Path) -> None:
     pdf = make_pdf(tmp_path / "x.pdf", "x")
     with pytest.raises(NotFoundError, match="certificate 999"):
-        IntakeService(db).receive_files([pdf], company_id, attach_to=999)
+        IntakeService(db).receive_files([pdf], company_id, attach_to=999, expected_version=1)
     other = CompanyService(db).create("Other Co", state="CA")
     cert = IntakeService(db).receive_files([pdf], other.id).certificate_ids[0]
     with db.reader() as s:
         assert s.get(Company, other.id).state == "CA"  # type: ignore[union-attr]
     assert CertificateService(db).get(cert, AS_OF).data.form_code == "CA-CDTFA-230"
     with pytest.raises(ValidationError, match="another company"):
-        IntakeService(db).receive_files([make_pdf(tmp_path / "y.pdf", "y")], company_id, attach_to=cert)
+        IntakeService(db).receive_files([make_pdf(tmp_path / "y.pdf", "y")], company_id, attach_to=cert,
+                                        expected_version=1)

@@ -50,7 +50,8 @@ def queue(qtbot, db, company_id):
         detail = service.create(CertificateInput(company_id=company_id, customer_id=customer.id, form_code=form,
                                                  lines=(LineInput(state, permit_number(state)),), **values),
                                 as_of=AS_OF)
-        DocumentService(db).attach(check_bytes(make_pdf(2), f"{name}.pdf"), certificate_id=detail.id)
+        DocumentService(db).attach(check_bytes(make_pdf(2), f"{name}.pdf"), certificate_id=detail.id,
+                                   expected_version=detail.version)
         ids.append(detail.id)
     runner = TaskRunner()
     win = ReviewQueueWindow(db, rules, runner, AS_OF)

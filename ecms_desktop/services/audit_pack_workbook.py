@@ -67,7 +67,7 @@ class _Styles:
 
 
 class _SheetWriter(SheetWriter):
-    """The safe sheet writer with the pack's header style and its section columns' kinds."""
+    """The safe sheet writer with the pack's header style."""
 
     def __init__(self, ws: WriteOnlyWorksheet, styles: _Styles) -> None:
         super().__init__(ws)
@@ -77,9 +77,6 @@ class _SheetWriter(SheetWriter):
         s = self.styles
         super().header(titles, **(style or dict(font=s.header_font, fill=s.header_fill, alignment=s.header_align,
                                                 border=s.header_border)))
-
-    def append(self, row: Sequence[Any], columns: Sequence[Any] = (), **style: Any) -> None:
-        super().append(row, [c.kind for c in columns], **style)
 
 
 #: Characters that need attention in cell text: XML escapes, characters XML 1.0 cannot carry.

@@ -24,7 +24,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
 
 import pymupdf
 from reportlab.lib import colors
@@ -56,6 +55,7 @@ from ecms_desktop.services.audit_pack_service import (
     PackLine,
     SectionTable,
 )
+from ecms_desktop.services.pdf_text import draw_string, fits_base_font, markup, register_fonts
 
 PAGE = letter
 MARGIN = 0.7 * inch
@@ -99,8 +99,29 @@ def _color(hex_color: str) -> colors.Color:
         return colors.HexColor("#1F4E79")
 
 
-def _p(text: Any, style: ParagraphStyle) -> Paragraph:
-    return Paragraph(escape("" if text is None else str(text)).replace("\n", "<br/>"), style)
+#: The most lines one table cell may take in the book (a heading: HEADING_LINES); longer text is cut
+#: there with an ellipsis, so that no value can outgrow a page. The workbook has every value whole.
+MAX_CELL_LINES = 30
+HEADING_LINES = 3
+#: The frame's width, for paragraphs outside tables.
+BODY_WIDTH = PAGE[0] - 2 * MARGIN
+
+
+def _shown(text: str, width: float, size: float, lines: int = MAX_CELL_LINES) -> str:
+    """``text`` cut with an ellipsis to what surely fits in ``lines`` lines ``width`` points wide, every
+    character counted as wide as the font size (the widest Latin and CJK characters are)."""
+    limit = max(int(width / size), 1) * lines
+    pieces = text.split("\n")
+    if len(text) <= limit and len(pieces) <= lines:
+        return text
+    text = "\n".join(pieces[:lines])
+    return text if len(text) <= limit and len(pieces) <= lines else text[: limit - 1].rstrip() + "…"
+
+
+def _p(text: Any, style: ParagraphStyle, width: float = BODY_WIDTH, lines: int = MAX_CELL_LINES) -> Paragraph:
+    """A paragraph of plain text in any script (see :mod:`ecms_desktop.services.pdf_text`)."""
+    shown = _shown("" if text is None else str(text), width, style.fontSize, lines)
+    return Paragraph(markup(shown, style.fontName), style)
 
 
 def _fmt(value: Any) -> str:
@@ -152,9 +173,11 @@ class _Styles:
 
 
 def _kv_table(rows: Sequence[tuple[str, Any]], styles: _Styles, width: float, brand: colors.Color) -> Table:
+    room = width - 1.7 * inch - 2 * CELL_PADDING
+
     def cell(v: Any) -> Any:
         text = _fmt(v)
-        return _p(text, styles.cell) if len(text) > 75 or "\n" in text else text
+        return _p(text, styles.cell, room) if len(text) > 75 or "\n" in text or not fits_base_font(text) else text
 
     data = [[k, cell(v)] for k, v in rows]
     t = Table(data, colWidths=[1.7 * inch, width - 1.7 * inch])
@@ -176,7 +199,7 @@ def _plain(text: str, font: str, size: float, width: float) -> bool:
     """Whether ``text`` can be a plain table cell instead of a Paragraph: one line that fits and
     that a Paragraph would draw the same (no newline, no doubled or edge spaces). Plain cells cost
     a fraction of a Paragraph's markup parse and line breaking, which dominate long tables."""
-    return ("\n" not in text and len(text) < 200 and text == " ".join(text.split())
+    return ("\n" not in text and len(text) < 200 and text == " ".join(text.split()) and fits_base_font(text)
             and stringWidth(text, font, size) <= width)
 
 
@@ -189,7 +212,7 @@ def _data_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], widths: S
         cells: list[Any] = []
         for i, v in enumerate(row):
             text = _fmt(v)
-            cells.append(text if _plain(text, font, size, room[i]) else _p(text, styles.cell))
+            cells.append(text if _plain(text, font, size, room[i]) else _p(text, styles.cell, room[i]))
         data.append(cells)
     t = LongTable(data, colWidths=list(widths), repeatRows=1)
     t.setStyle(TableStyle([
@@ -287,6 +310,7 @@ class _Book:
         self.content = content
         self.groups = groups
         self.brand = _color(content.company.brand_color)
+        register_fonts()
         self.styles = _Styles(self.brand)
         self.width = PAGE[0] - 2 * MARGIN
 
@@ -324,10 +348,10 @@ class _Book:
                 pass
         canv.setFillColor(colors.white)
         canv.setFont("Helvetica-Bold", 20)
-        canv.drawString(x, PAGE[1] - 0.9 * inch, c.legal_name[:60])
+        draw_string(canv, x, PAGE[1] - 0.9 * inch, _shown(c.legal_name, 60 * 20, 20, 1), "Helvetica-Bold", 20)
         canv.setFont("Helvetica", 10)
         for i, part in enumerate(c.address.splitlines()[:3]):
-            canv.drawString(x, PAGE[1] - 1.15 * inch - 12 * i, part[:90])
+            draw_string(canv, x, PAGE[1] - 1.15 * inch - 12 * i, _shown(part, 90 * 10, 10, 1), "Helvetica", 10)
         canv.restoreState()
 
     def _header(self, canv: Any, doc: Any) -> None:
@@ -338,8 +362,9 @@ class _Book:
         canv.setFont("Helvetica", 7.5)
         canv.setFillColor(colors.HexColor("#595959"))
         sel = self.content.selection
-        canv.drawString(MARGIN, PAGE[1] - MARGIN + 14, f"{self.content.company.legal_name[:70]} - exemption "
-                        "certificate audit pack")
+        name = _shown(self.content.company.legal_name, 70 * 7.5, 7.5, 1)
+        draw_string(canv, MARGIN, PAGE[1] - MARGIN + 14, f"{name} - exemption certificate audit pack", "Helvetica",
+                    7.5)
         canv.drawRightString(PAGE[0] - MARGIN, PAGE[1] - MARGIN + 14,
                              f"Period {sel.date_from.isoformat()} to {sel.date_to.isoformat()}")
         canv.restoreState()
@@ -370,7 +395,7 @@ class _Book:
                 row_styles += [("FONT", (0, r), (0, r), style.fontName, style.fontSize, style.leading),
                                ("LEFTPADDING", (0, r), (0, r), CELL_PADDING + style.leftIndent)]
             else:
-                rows.append([_p(title, style), num])
+                rows.append([_p(title, style, title_width - 2 * CELL_PADDING - style.leftIndent, HEADING_LINES), num])
         toc = LongTable(rows or [[_p("(nothing selected)", st.body), ""]],
                         colWidths=[title_width, 0.8 * inch])
         toc.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("TOPPADDING", (0, 0), (-1, -1), 1),
@@ -436,7 +461,7 @@ class _Book:
 
     def _summary(self, group: _Group, gi: int, nums: dict[str, int] | None) -> list[Any]:
         st = self.styles
-        out: list[Any] = [Paragraph(escape(group.label), st.h1), Paragraph(f"State: {escape(group.state)}", st.h2)]
+        out: list[Any] = [_p(group.label, st.h1, lines=HEADING_LINES), _p(f"State: {group.state}", st.h2)]
         docs_by_cert: dict[int, list[_DocPlan]] = {}
         for d in group.docs:
             docs_by_cert.setdefault(d.cert.id, []).append(d)
@@ -474,7 +499,8 @@ class _Book:
                                      f"SHA-256 {d.doc.sha256}"))
             if not docs_by_cert.get(cert.id):
                 rows.append(("File", "No document is on record for this certificate."))
-            out.append(KeepTogether([Paragraph(escape(title), st.h3), _kv_table(rows, st, self.width, self.brand)]))
+            out.append(KeepTogether([_p(title, st.h3, lines=HEADING_LINES),
+                                     _kv_table(rows, st, self.width, self.brand)]))
         return out
 
     # -- contents entries (the same list makes the printed contents and the bookmarks)
@@ -519,7 +545,7 @@ class _Book:
         ):
             table, rows = tables.get(key, (None, []))
             title = table.title if table else key.replace("_", " ").capitalize()
-            story.append(Paragraph(escape(title), st.h2))
+            story.append(_p(title, st.h2))
             if table is None or not table.available:
                 story.append(_p(table.note if table else "Not available in this database.", st.body))
                 continue
@@ -613,18 +639,34 @@ def _stamp_part(part: pymupdf.Document, first: int, last: int, at: int, numbers:
         stamp_page(part[index], numbers.text(at + offset), own=True)
 
 
-def _placeholder(out: pymupdf.Document, plan: _DocPlan, state: str, numbers: _Numbers) -> None:
-    page = out.new_page(width=PAGE[0], height=PAGE[1])
-    rect = pymupdf.Rect(MARGIN, MARGIN + 20, PAGE[0] - MARGIN, PAGE[1] - MARGIN)
-    page.draw_rect(pymupdf.Rect(MARGIN - 10, MARGIN, PAGE[0] - MARGIN + 10, MARGIN + 190), color=(0.75, 0.1, 0.1),
-                   width=1.5)
-    reason = plan.reason[:PLACEHOLDER_REASON_LIMIT]
+def _placeholder(out: pymupdf.Document, plan: _DocPlan, state: str, numbers: _Numbers, styles: _Styles) -> None:
+    """A page in place of a file that could not be copied into the book, saying why (drawn by
+    reportlab like our other pages, so a file name in any script prints)."""
+    from reportlab.pdfgen.canvas import Canvas
+
     text = (f"Certificate {plan.cert.id}: this document could not be included in the book\n\n"
-            f"File: {plan.doc.original_name}\nReason: {reason}\n\n"
+            f"File: {plan.doc.original_name}\nReason: {plan.reason[:PLACEHOLDER_REASON_LIMIT]}\n\n"
             f"The original file is in this pack unchanged, at\n{plan.doc.path_for(state)}\n"
             f"SHA-256 {plan.doc.sha256}")
-    page.insert_textbox(rect, text, fontsize=10, fontname="helv", color=(0.2, 0.2, 0.2))
-    stamp_page(page, numbers.text(out.page_count - 1, f"Certificate {plan.cert.id}"), own=True)
+    style = ParagraphStyle("placeholder", parent=styles.body, fontSize=10, leading=12,
+                           textColor=colors.Color(0.2, 0.2, 0.2))
+    para = _p(text, style)
+    _w, height = para.wrap(BODY_WIDTH, PAGE[1] - 2 * MARGIN - 40)
+    buf = io.BytesIO()
+    canv = Canvas(buf, pagesize=PAGE, invariant=1)
+    top = PAGE[1] - MARGIN
+    canv.setStrokeColorRGB(0.75, 0.1, 0.1)
+    canv.setLineWidth(1.5)
+    canv.rect(MARGIN - 10, top - height - 30, BODY_WIDTH + 20, height + 30, stroke=1, fill=0)
+    para.drawOn(canv, MARGIN, top - height - 15)
+    canv.showPage()
+    canv.save()
+    page = pymupdf.open(stream=buf.getvalue(), filetype="pdf")
+    try:
+        stamp_page(page[0], numbers.text(out.page_count, f"Certificate {plan.cert.id}"), own=True)
+        out.insert_pdf(page, links=False, annots=False, widgets=False)
+    finally:
+        page.close()
 
 
 def _insert_image(out: pymupdf.Document, plan: _DocPlan, sandbox: Any, data: bytes, numbers: _Numbers) -> None:
@@ -738,7 +780,7 @@ def write_pdf(path: Path, content: PackContent, tables: dict[str, tuple[SectionT
                         problems.append(f"Certificate {plan.cert.id}: {plan.doc.original_name} could not be "
                                         f"copied into the PDF book ({plan.reason}); a placeholder page says so.")
                 if plan.kind == "failed":
-                    _placeholder(out, plan, group.state, stamps)
+                    _placeholder(out, plan, group.state, stamps, book.styles)
                 added = out.page_count - first
                 if added != plan.pages:
                     raise DocumentError(f"{plan.doc.original_name}: expected {plan.pages} pages in the book, "
@@ -754,7 +796,7 @@ def write_pdf(path: Path, content: PackContent, tables: dict[str, tuple[SectionT
     total = out.page_count
     if total != stamps.total:
         raise AssertionError(f"audit pack: the book has {total} pages, {stamps.total} were numbered")
-    toc = [[level, title, numbers.get(key, 1)] for key, level, title in book.entries()]
+    toc = [[level, _shown(title, 200, 1, 1), numbers.get(key, 1)] for key, level, title in book.entries()]
     out.set_toc(toc)
     stamp = _pdf_date(content.generated_at)
     out.set_metadata({"title": f"Exemption certificate audit pack - {content.company.legal_name}",

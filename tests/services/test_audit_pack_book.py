@@ -94,3 +94,62 @@ def test_the_book_of_real_forms_passes_qpdf_check(db, company_id, shared_dir, tm
     output = run.stdout + run.stderr
     assert run.returncode == 0 and "WARNING" not in output, output
     assert "No syntax or stream encoding errors found" in output
+
+
+NAMES = {"arabic": "شركة النور للتجارة", "chinese": "北京华联商厦有限公司", "hebrew": "חברת האור בע״מ"}
+
+
+def test_customer_names_in_arabic_chinese_and_hebrew_print_in_the_book(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import unicodedata
+
+    for key, name in NAMES.items():
+        make_certificate(db, company_id, customer=f"C-{key}", name=name, certificate_number=f"N-{key}")
+    result = AuditPackService(db).generate(AuditPackSelection(*PERIOD), tmp_path / "pack", generated_at=GENERATED,
+                                           make_zip=False)
+    book = pymupdf.open(result.folder / "audit-pack.pdf")
+    toc = book.get_toc()
+    for name in NAMES.values():
+        (page,) = [p for level, title, p in toc if level == 1 and title.startswith(name)]
+        # reading order and letters as stored (Arabic is drawn in its joined presentation forms)
+        text = unicodedata.normalize("NFKC", book[page - 1].get_text())
+        assert name in text, f"{name!r} is not on its summary page: {text[:200]!r}"
+        fonts = {f[3] for f in book[page - 1].get_fonts()}
+        assert any("DejaVuSans" in f for f in fonts), f"the shipped font is embedded: {fonts}"
+        assert unicodedata.normalize("NFKC", book[1].get_text()).count(name) == 1, "in the contents"
+    chinese_page = next(p for level, title, p in toc if level == 1 and title.startswith(NAMES["chinese"]))
+    assert any("DroidSansFallback" in f[3] for f in book[chinese_page - 1].get_fonts())
+    # nothing of the names drawn as a missing glyph: every character maps back to itself
+    assert "\ufffd" not in "".join(p.get_text() for p in book)
+
+
+def test_a_4000_character_name_is_cut_in_the_book_and_whole_in_the_workbook(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import openpyxl
+    from sqlalchemy import select, update
+
+    from ecms_desktop.models import Certificate, Customer
+
+    long_name = ("Wholesale Distribution of Everything " * 120)[:4000]
+    one_word = "W" * 4000
+    a = make_certificate(db, company_id, customer="C-LONG", name="Long Name Inc", certificate_number="L-1",
+                         purchaser_address=long_name, business_description=one_word)
+    b = make_certificate(db, company_id, customer="C-WORD", name="One Word Inc", certificate_number="L-2",
+                         purchaser_address=one_word)
+    stored_names = db.engine.dialect.name == "sqlite"  # PostgreSQL's name column holds 300 characters
+    if stored_names:  # a database holding such names (written before any limit), as the issue found them
+        with db.transaction() as s:
+            for cert, name in ((a, long_name), (b, one_word)):
+                s.execute(update(Certificate).where(Certificate.id == cert.id).values(purchaser_name=name))
+                owner = select(Certificate.customer_id).where(Certificate.id == cert.id).scalar_subquery()
+                s.execute(update(Customer).where(Customer.id == owner).values(legal_name=name))
+    result = AuditPackService(db).generate(AuditPackSelection(*PERIOD), tmp_path / "pack", generated_at=GENERATED,
+                                           make_zip=False)
+    book = pymupdf.open(result.folder / "audit-pack.pdf")
+    text = "".join(p.get_text() for p in book).replace("\n", "")
+    assert "Wholesale Distribution of Everything Wholesale" in text and "WWWWWWWWWW" in text
+    assert "…" in text, "where space is limited the value is cut with an ellipsis"
+    assert long_name not in text and one_word not in text
+    if stored_names:
+        ws = openpyxl.load_workbook(result.folder / "audit-pack.xlsx")["Certificates"]
+        header = [c.value for c in ws[1]]
+        customers = {row[header.index("Customer")] for row in ws.iter_rows(min_row=2, values_only=True)}
+        assert {long_name, one_word} <= customers, "the workbook holds every name whole"

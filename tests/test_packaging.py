@@ -39,6 +39,8 @@ def test_wheel_carries_data_files_and_licences(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "ecms_desktop/resources/rules/states/TX.json" in names
     assert "ecms_desktop/resources/rules/pack.json" in names
+    assert "ecms_desktop/resources/fonts/DejaVuSans.ttf" in names  # the audit-pack book's fonts
+    assert "ecms_desktop/resources/fonts/DroidSansFallbackFull.ttf" in names
     assert "ecms_desktop/migrations/script.py.mako" in names
     assert "ecms_desktop/migrations/versions/0001_initial.py" in names
     assert any(n.endswith("licenses/LICENSE") for n in names)

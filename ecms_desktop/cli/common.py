@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime as dt
 import json
 import sys
@@ -92,7 +91,9 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out: Text
 
 
 def print_csv(headers: Sequence[str], rows: Iterable[Sequence[Any]], out: TextIO) -> None:
-    writer = csv.writer(out, lineterminator="\n")
+    """CSV with the header first; text a spreadsheet would run as a formula is escaped."""
+    from ecms_desktop.services.safe_export import CsvWriter  # openpyxl only when needed
+
+    writer = CsvWriter(out)
     writer.writerow(headers)
-    for row in rows:
-        writer.writerow(["" if v is None else jsonable(v) for v in row])
+    writer.writerows(rows)

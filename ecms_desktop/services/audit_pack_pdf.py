@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from xml.sax.saxutils import escape
 
 import pymupdf
 from reportlab.lib import colors
@@ -57,6 +55,7 @@ from ecms_desktop.services.audit_pack_service import (
     PackLine,
     SectionTable,
 )
+from ecms_desktop.services.pdf_text import draw_string, fits_base_font, markup, register_fonts
 
 PAGE = letter
 MARGIN = 0.7 * inch
@@ -100,8 +99,29 @@ def _color(hex_color: str) -> colors.Color:
         return colors.HexColor("#1F4E79")
 
 
-def _p(text: Any, style: ParagraphStyle) -> Paragraph:
-    return Paragraph(escape("" if text is None else str(text)).replace("\n", "<br/>"), style)
+#: The most lines one table cell may take in the book (a heading: HEADING_LINES); longer text is cut
+#: there with an ellipsis, so that no value can outgrow a page. The workbook has every value whole.
+MAX_CELL_LINES = 30
+HEADING_LINES = 3
+#: The frame's width, for paragraphs outside tables.
+BODY_WIDTH = PAGE[0] - 2 * MARGIN
+
+
+def _shown(text: str, width: float, size: float, lines: int = MAX_CELL_LINES) -> str:
+    """``text`` cut with an ellipsis to what surely fits in ``lines`` lines ``width`` points wide, every
+    character counted as wide as the font size (the widest Latin and CJK characters are)."""
+    limit = max(int(width / size), 1) * lines
+    pieces = text.split("\n")
+    if len(text) <= limit and len(pieces) <= lines:
+        return text
+    text = "\n".join(pieces[:lines])
+    return text if len(text) <= limit and len(pieces) <= lines else text[: limit - 1].rstrip() + "…"
+
+
+def _p(text: Any, style: ParagraphStyle, width: float = BODY_WIDTH, lines: int = MAX_CELL_LINES) -> Paragraph:
+    """A paragraph of plain text in any script (see :mod:`ecms_desktop.services.pdf_text`)."""
+    shown = _shown("" if text is None else str(text), width, style.fontSize, lines)
+    return Paragraph(markup(shown, style.fontName), style)
 
 
 def _fmt(value: Any) -> str:
@@ -153,9 +173,11 @@ class _Styles:
 
 
 def _kv_table(rows: Sequence[tuple[str, Any]], styles: _Styles, width: float, brand: colors.Color) -> Table:
+    room = width - 1.7 * inch - 2 * CELL_PADDING
+
     def cell(v: Any) -> Any:
         text = _fmt(v)
-        return _p(text, styles.cell) if len(text) > 75 or "\n" in text else text
+        return _p(text, styles.cell, room) if len(text) > 75 or "\n" in text or not fits_base_font(text) else text
 
     data = [[k, cell(v)] for k, v in rows]
     t = Table(data, colWidths=[1.7 * inch, width - 1.7 * inch])
@@ -177,7 +199,7 @@ def _plain(text: str, font: str, size: float, width: float) -> bool:
     """Whether ``text`` can be a plain table cell instead of a Paragraph: one line that fits and
     that a Paragraph would draw the same (no newline, no doubled or edge spaces). Plain cells cost
     a fraction of a Paragraph's markup parse and line breaking, which dominate long tables."""
-    return ("\n" not in text and len(text) < 200 and text == " ".join(text.split())
+    return ("\n" not in text and len(text) < 200 and text == " ".join(text.split()) and fits_base_font(text)
             and stringWidth(text, font, size) <= width)
 
 
@@ -190,7 +212,7 @@ def _data_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], widths: S
         cells: list[Any] = []
         for i, v in enumerate(row):
             text = _fmt(v)
-            cells.append(text if _plain(text, font, size, room[i]) else _p(text, styles.cell))
+            cells.append(text if _plain(text, font, size, room[i]) else _p(text, styles.cell, room[i]))
         data.append(cells)
     t = LongTable(data, colWidths=list(widths), repeatRows=1)
     t.setStyle(TableStyle([
@@ -288,6 +310,7 @@ class _Book:
         self.content = content
         self.groups = groups
         self.brand = _color(content.company.brand_color)
+        register_fonts()
         self.styles = _Styles(self.brand)
         self.width = PAGE[0] - 2 * MARGIN
 
@@ -325,10 +348,10 @@ class _Book:
                 pass
         canv.setFillColor(colors.white)
         canv.setFont("Helvetica-Bold", 20)
-        canv.drawString(x, PAGE[1] - 0.9 * inch, c.legal_name[:60])
+        draw_string(canv, x, PAGE[1] - 0.9 * inch, _shown(c.legal_name, 60 * 20, 20, 1), "Helvetica-Bold", 20)
         canv.setFont("Helvetica", 10)
         for i, part in enumerate(c.address.splitlines()[:3]):
-            canv.drawString(x, PAGE[1] - 1.15 * inch - 12 * i, part[:90])
+            draw_string(canv, x, PAGE[1] - 1.15 * inch - 12 * i, _shown(part, 90 * 10, 10, 1), "Helvetica", 10)
         canv.restoreState()
 
     def _header(self, canv: Any, doc: Any) -> None:
@@ -339,8 +362,9 @@ class _Book:
         canv.setFont("Helvetica", 7.5)
         canv.setFillColor(colors.HexColor("#595959"))
         sel = self.content.selection
-        canv.drawString(MARGIN, PAGE[1] - MARGIN + 14, f"{self.content.company.legal_name[:70]} - exemption "
-                        "certificate audit pack")
+        name = _shown(self.content.company.legal_name, 70 * 7.5, 7.5, 1)
+        draw_string(canv, MARGIN, PAGE[1] - MARGIN + 14, f"{name} - exemption certificate audit pack", "Helvetica",
+                    7.5)
         canv.drawRightString(PAGE[0] - MARGIN, PAGE[1] - MARGIN + 14,
                              f"Period {sel.date_from.isoformat()} to {sel.date_to.isoformat()}")
         canv.restoreState()
@@ -371,7 +395,7 @@ class _Book:
                 row_styles += [("FONT", (0, r), (0, r), style.fontName, style.fontSize, style.leading),
                                ("LEFTPADDING", (0, r), (0, r), CELL_PADDING + style.leftIndent)]
             else:
-                rows.append([_p(title, style), num])
+                rows.append([_p(title, style, title_width - 2 * CELL_PADDING - style.leftIndent, HEADING_LINES), num])
         toc = LongTable(rows or [[_p("(nothing selected)", st.body), ""]],
                         colWidths=[title_width, 0.8 * inch])
         toc.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("TOPPADDING", (0, 0), (-1, -1), 1),
@@ -437,7 +461,7 @@ class _Book:
 
     def _summary(self, group: _Group, gi: int, nums: dict[str, int] | None) -> list[Any]:
         st = self.styles
-        out: list[Any] = [Paragraph(escape(group.label), st.h1), Paragraph(f"State: {escape(group.state)}", st.h2)]
+        out: list[Any] = [_p(group.label, st.h1, lines=HEADING_LINES), _p(f"State: {group.state}", st.h2)]
         docs_by_cert: dict[int, list[_DocPlan]] = {}
         for d in group.docs:
             docs_by_cert.setdefault(d.cert.id, []).append(d)
@@ -475,7 +499,8 @@ class _Book:
                                      f"SHA-256 {d.doc.sha256}"))
             if not docs_by_cert.get(cert.id):
                 rows.append(("File", "No document is on record for this certificate."))
-            out.append(KeepTogether([Paragraph(escape(title), st.h3), _kv_table(rows, st, self.width, self.brand)]))
+            out.append(KeepTogether([_p(title, st.h3, lines=HEADING_LINES),
+                                     _kv_table(rows, st, self.width, self.brand)]))
         return out
 
     # -- contents entries (the same list makes the printed contents and the bookmarks)
@@ -520,7 +545,7 @@ class _Book:
         ):
             table, rows = tables.get(key, (None, []))
             title = table.title if table else key.replace("_", " ").capitalize()
-            story.append(Paragraph(escape(title), st.h2))
+            story.append(_p(title, st.h2))
             if table is None or not table.available:
                 story.append(_p(table.note if table else "Not available in this database.", st.body))
                 continue
@@ -555,20 +580,96 @@ class _Book:
 # ================================================================================ assembly
 
 
-def _placeholder(out: pymupdf.Document, plan: _DocPlan, state: str) -> None:
-    page = out.new_page(width=PAGE[0], height=PAGE[1])
-    rect = pymupdf.Rect(MARGIN, MARGIN + 20, PAGE[0] - MARGIN, PAGE[1] - MARGIN)
-    page.draw_rect(pymupdf.Rect(MARGIN - 10, MARGIN, PAGE[0] - MARGIN + 10, MARGIN + 190), color=(0.75, 0.1, 0.1),
-                   width=1.5)
-    reason = plan.reason[:PLACEHOLDER_REASON_LIMIT]
+STAMP_FONT_SIZE = 7.5
+
+
+def stamp_page(page: pymupdf.Page, text: str, own: bool) -> None:
+    """Print ``text`` ("Page N of M", with the certificate's label) on ``page`` through PyMuPDF's own
+    drawing API, which wraps the existing content (whatever form its /Contents takes) in a balanced
+    graphics state before adding to it.
+
+    ``own``: a page this program drew (centred grey line at the foot); otherwise a certificate's page
+    (a small label on a white backing in the bottom-right margin, upright whatever its /Rotate)."""
+    fs = STAMP_FONT_SIZE
+    width = _stamp_width(text)
+    visible = page.rect  # the page as shown (rotated), origin top-left
+    to_page = page.derotation_matrix  # shown -> unrotated page coordinates, which the API takes
+    shape = page.new_shape()
+    if own:
+        origin = pymupdf.Point((visible.width - width) / 2, visible.height - 22)
+        gray = 0.35
+    else:
+        x0, y1 = visible.width - width - 14, visible.height - 4
+        shape.draw_rect(pymupdf.Rect(x0 - 3, y1 - fs - 3, x0 + width + 3, y1 + 1) * to_page)
+        shape.finish(color=None, fill=(1, 1, 1), fill_opacity=0.85)
+        origin = pymupdf.Point(x0, y1 - 2)
+        gray = 0.25
+    shape.insert_text(origin * to_page, text, fontsize=fs, fontname="helv", color=(gray, gray, gray),
+                      rotate=page.rotation)
+    shape.commit(overlay=True)
+
+
+_CHAR_WIDTHS: dict[str, float] = {}
+
+
+def _stamp_width(text: str) -> float:
+    """The label's width in Helvetica (per-character widths cached: measuring a whole string makes
+    PyMuPDF load the font each time)."""
+    for ch in text:
+        if ch not in _CHAR_WIDTHS:
+            _CHAR_WIDTHS[ch] = pymupdf.get_text_length(ch, fontname="helv", fontsize=1)
+    return sum(_CHAR_WIDTHS[ch] for ch in text) * STAMP_FONT_SIZE
+
+
+class _Numbers:
+    """The label each page of the book gets, by its final (0-based) position."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+
+    def text(self, index: int, label: str = "") -> str:
+        number = f"Page {index + 1} of {self.total}"
+        return f"{label} - {number}" if label else number
+
+
+def _stamp_part(part: pymupdf.Document, first: int, last: int, at: int, numbers: _Numbers) -> None:
+    """Stamp pages ``first``..``last`` of one of our own reportlab parts, which land in the book from
+    position ``at`` on (stamped in the small part, not in the large book being assembled)."""
+    for offset, index in enumerate(range(first, last + 1)):
+        stamp_page(part[index], numbers.text(at + offset), own=True)
+
+
+def _placeholder(out: pymupdf.Document, plan: _DocPlan, state: str, numbers: _Numbers, styles: _Styles) -> None:
+    """A page in place of a file that could not be copied into the book, saying why (drawn by
+    reportlab like our other pages, so a file name in any script prints)."""
+    from reportlab.pdfgen.canvas import Canvas
+
     text = (f"Certificate {plan.cert.id}: this document could not be included in the book\n\n"
-            f"File: {plan.doc.original_name}\nReason: {reason}\n\n"
+            f"File: {plan.doc.original_name}\nReason: {plan.reason[:PLACEHOLDER_REASON_LIMIT]}\n\n"
             f"The original file is in this pack unchanged, at\n{plan.doc.path_for(state)}\n"
             f"SHA-256 {plan.doc.sha256}")
-    page.insert_textbox(rect, text, fontsize=10, fontname="helv", color=(0.2, 0.2, 0.2))
+    style = ParagraphStyle("placeholder", parent=styles.body, fontSize=10, leading=12,
+                           textColor=colors.Color(0.2, 0.2, 0.2))
+    para = _p(text, style)
+    _w, height = para.wrap(BODY_WIDTH, PAGE[1] - 2 * MARGIN - 40)
+    buf = io.BytesIO()
+    canv = Canvas(buf, pagesize=PAGE, invariant=1)
+    top = PAGE[1] - MARGIN
+    canv.setStrokeColorRGB(0.75, 0.1, 0.1)
+    canv.setLineWidth(1.5)
+    canv.rect(MARGIN - 10, top - height - 30, BODY_WIDTH + 20, height + 30, stroke=1, fill=0)
+    para.drawOn(canv, MARGIN, top - height - 15)
+    canv.showPage()
+    canv.save()
+    page = pymupdf.open(stream=buf.getvalue(), filetype="pdf")
+    try:
+        stamp_page(page[0], numbers.text(out.page_count, f"Certificate {plan.cert.id}"), own=True)
+        out.insert_pdf(page, links=False, annots=False, widgets=False)
+    finally:
+        page.close()
 
 
-def _insert_image(out: pymupdf.Document, plan: _DocPlan, sandbox: Any, data: bytes) -> None:
+def _insert_image(out: pymupdf.Document, plan: _DocPlan, sandbox: Any, data: bytes, numbers: _Numbers) -> None:
     for index in range(plan.pages):
         rendered = sandbox.render_page(data, index, dpi=150, max_pixels=12_000_000, timeout=30,
                                        filename=plan.doc.original_name, sha256=plan.doc.sha256)
@@ -578,160 +679,22 @@ def _insert_image(out: pymupdf.Document, plan: _DocPlan, sandbox: Any, data: byt
         page = out.new_page(width=pw, height=ph)
         x0, y0 = (pw - w) / 2, (ph - h) / 2
         page.insert_image(pymupdf.Rect(x0, y0, x0 + w, y0 + h), stream=rendered.png)
+        stamp_page(page, numbers.text(out.page_count - 1, f"Certificate {plan.cert.id}"), own=False)
 
 
-def _insert_pdf(out: pymupdf.Document, plan: _DocPlan, data: bytes) -> int:
+def _insert_pdf(out: pymupdf.Document, plan: _DocPlan, data: bytes, numbers: _Numbers) -> int:
     src = pymupdf.open(stream=data, filetype="pdf")
     try:
         if src.needs_pass:
             raise DocumentError("the file needs a password to be opened")
         src.bake(annots=True, widgets=True)  # form fields and annotations become page content
-        for index in range(src.page_count):
-            src[index].wrap_contents()  # a balanced graphics state, so the page-number stamp lands where meant
         before = out.page_count
+        for index in range(src.page_count):  # stamped in the small source, where loading a page is cheap
+            stamp_page(src[index], numbers.text(before + index, f"Certificate {plan.cert.id}"), own=False)
         out.insert_pdf(src, links=False, annots=False, widgets=False)
         return out.page_count - before
     finally:
         src.close()
-
-
-STAMP_FONT_SIZE = 7.5
-_STAMP_FONT = "FPnum"
-_STAMP_GS = "GPnum"
-
-
-def _pdf_string(text: str) -> str:
-    raw = text.encode("cp1252", "replace").decode("latin-1")
-    return "(" + raw.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ")"
-
-
-def _num(value: float) -> str:
-    return f"{value:.3f}".rstrip("0").rstrip(".") or "0"
-
-
-def _ref(value: str) -> int:
-    return int(value.split()[0])
-
-
-_REF = re.compile(r"(\d+)\s+\d+\s+R")
-
-
-class _Stamper:
-    """Adds "Page N of M" (and the certificate label) to every page of the book.
-
-    One small content stream per page appended to the page's /Contents (the existing content is
-    wrapped in q/Q by one shared stream), one shared Helvetica font and one transparency state in
-    the page's resources. This replaces PyMuPDF's ``insert_text``/``draw_rect``, which re-parse the
-    whole page content to balance the graphics state on every call (milliseconds per page)."""
-
-    def __init__(self, doc: pymupdf.Document) -> None:
-        self.doc = doc
-        self.font = self._object("<</Type/Font/Subtype/Type1/BaseFont/Helvetica/Encoding/WinAnsiEncoding>>")
-        self.gstate = self._object("<</Type/ExtGState/ca 0.85/CA 0.85>>")
-        self.push = self._object("<<>>", b"q\n")
-        self._done: set[tuple[int, str]] = set()
-        self._widths: dict[str, float] = {}
-
-    def _object(self, source: str, stream: bytes | None = None) -> int:
-        xref = self.doc.get_new_xref()
-        self.doc.update_object(xref, source)
-        if stream is not None:
-            self.doc.update_stream(xref, stream, compress=False)
-        return xref
-
-    def _resource(self, page_xref: int, category: str, name: str, xref: int) -> None:
-        doc = self.doc
-        kind, value = doc.xref_get_key(page_xref, "Resources")
-        holder, prefix = (_ref(value), "") if kind == "xref" else (page_xref, "Resources/")
-        if kind == "xref" and (holder, category) in self._done:
-            return
-        kind, value = doc.xref_get_key(holder, prefix + category)
-        if kind == "xref":
-            target = _ref(value)
-            if (target, name) not in self._done:  # a font dictionary shared by many pages: once
-                doc.xref_set_key(target, name, f"{xref} 0 R")
-                self._done.add((target, name))
-        else:
-            doc.xref_set_key(holder, f"{prefix}{category}/{name}", f"{xref} 0 R")
-        if not prefix:
-            self._done.add((holder, category))
-
-    def _width(self, text: str) -> float:
-        widths = self._widths
-        for ch in text:
-            if ch not in widths:
-                widths[ch] = pymupdf.get_text_length(ch, fontname="helv", fontsize=1)
-        return sum(widths[ch] for ch in text) * STAMP_FONT_SIZE
-
-    def page_xrefs(self) -> list[int]:
-        """The page objects in page order, read from the page tree (loading 3,000 pages one by one
-        through PyMuPDF costs milliseconds each once the document is being changed)."""
-        doc = self.doc
-        out: list[int] = []
-
-        def walk(node: int, depth: int) -> None:
-            kind, value = doc.xref_get_key(node, "Kids")
-            if kind != "array" or depth > 64:
-                out.append(node)
-                return
-            for kid in _REF.findall(value):
-                walk(int(kid), depth + 1)
-
-        walk(_ref(doc.xref_get_key(doc.pdf_catalog(), "Pages")[1]), 0)
-        if len(out) != doc.page_count:
-            out = [doc.page_xref(i) for i in range(doc.page_count)]
-        return out
-
-    def _geometry(self, xref: int) -> tuple[pymupdf.Matrix, float, float]:
-        """(visible page coordinates -> PDF user space, visible width, visible height)."""
-        doc = self.doc
-        box = doc.xref_get_key(xref, "CropBox")
-        if box[0] != "array":
-            box = doc.xref_get_key(xref, "MediaBox")
-        try:
-            x0, y0, x1, y1 = (float(v) for v in box[1].strip("[]").split())
-        except ValueError:
-            x0, y0, x1, y1 = 0.0, 0.0, PAGE[0], PAGE[1]
-        x0, x1 = min(x0, x1), max(x0, x1)
-        y0, y1 = min(y0, y1), max(y0, y1)
-        w, h = x1 - x0, y1 - y0
-        try:
-            rotation = int(float(doc.xref_get_key(xref, "Rotate")[1])) % 360
-        except ValueError:
-            rotation = 0
-        # unrotated page space (y down, origin top-left of the box) -> visible (rotated) space
-        rotate = {90: pymupdf.Matrix(0, 1, -1, 0, h, 0), 180: pymupdf.Matrix(-1, 0, 0, -1, w, h),
-                  270: pymupdf.Matrix(0, -1, 1, 0, 0, w)}.get(rotation, pymupdf.Matrix(1, 0, 0, 1, 0, 0))
-        m = ~rotate * pymupdf.Matrix(1, 0, 0, -1, x0, y1)
-        return (m, h, w) if rotation in (90, 270) else (m, w, h)
-
-    def stamp(self, xref: int, text: str, own: bool) -> None:
-        """``own``: a page this program drew (centred label); otherwise a certificate's page (a
-        small label with a white backing in the bottom-right margin, upright whatever its /Rotate).
-        Customer pages were balanced (q/Q) before they were copied in."""
-        doc = self.doc
-        fs = STAMP_FONT_SIZE
-        width = self._width(text)
-        m, page_w, page_h = self._geometry(xref)
-        ops: list[str] = ["Q"]
-        if own:
-            origin = pymupdf.Point((page_w - width) / 2, page_h - 22) * m
-            gray = 0.35
-        else:
-            x0, y1 = page_w - width - 14, page_h - 4
-            r = pymupdf.Rect(x0 - 3, y1 - fs - 3, x0 + width + 3, y1 + 1) * m
-            ops.append(f"q /{_STAMP_GS} gs 1 g {_num(r.x0)} {_num(r.y0)} {_num(r.width)} {_num(r.height)} re f Q")
-            origin = pymupdf.Point(x0, y1 - 2) * m
-            gray = 0.25
-        ops.append(f"q BT /{_STAMP_FONT} {_num(fs)} Tf {_num(gray)} g {_num(m.a)} {_num(m.b)} {_num(-m.c)} "
-                   f"{_num(-m.d)} {_num(origin.x)} {_num(origin.y)} Tm {_pdf_string(text)} Tj ET Q")
-        stamp = self._object("<<>>", ("\n".join(ops) + "\n").encode("latin-1"))
-        kind, value = doc.xref_get_key(xref, "Contents")
-        old = value.strip("[]") if kind in ("array", "xref") else ""
-        doc.xref_set_key(xref, "Contents", f"[{self.push} 0 R {old} {stamp} 0 R]")
-        self._resource(xref, "Font", _STAMP_FONT, self.font)
-        if not own:
-            self._resource(xref, "ExtGState", _STAMP_GS, self.gstate)
 
 
 def _pdf_date(when: dt.datetime) -> str:
@@ -781,21 +744,24 @@ def write_pdf(path: Path, content: PackContent, tables: dict[str, tuple[SectionT
     summaries = pymupdf.open(stream=summary_bytes, filetype="pdf")
     appendix = pymupdf.open(stream=appendix_bytes, filetype="pdf")
     out = pymupdf.open()
-    own_pages: set[int] = set()
-    labels: dict[int, str] = {}
     group_starts = [marks[f"group:{gi}"] for gi in range(len(groups))] + [marks["end"]]
+    # every page's number is known before assembly: each page is stamped in its (small) source
+    # before it is copied in, never by loading pages of the large book being assembled
+    stamps = _Numbers(head.page_count + marks["end"] - 1 + sum(g.doc_pages for g in groups) + appendix.page_count)
     # our own reportlab parts carry no links, annotations or form fields; not asking PyMuPDF to copy
     # them also spares it a walk over every page of the source per call (widgets=True repairs
     # radio-button groups on all source pages), and one graft map per source shares their fonts
+    _stamp_part(head, 0, head.page_count - 1, 0, stamps)
+    for gi in range(len(groups)):  # all before the first copy: the copies share one graft map
+        _stamp_part(summaries, group_starts[gi] - 1, group_starts[gi + 1] - 2, numbers[f"group:{gi}"] - 1, stamps)
     out.insert_pdf(head, links=False, annots=False, widgets=False)
-    own_pages.update(range(out.page_count))
     with DocumentSandbox(cache_size=2) as sandbox:
         for gi, group in enumerate(groups):
             check()
-            start = out.page_count
+            if out.page_count != numbers[f"group:{gi}"] - 1:
+                raise AssertionError("audit pack: the summary page numbers do not match the plan")
             out.insert_pdf(summaries, from_page=group_starts[gi] - 1, to_page=group_starts[gi + 1] - 2,
                            links=False, annots=False, widgets=False, final=int(gi == len(groups) - 1))
-            own_pages.update(range(start, out.page_count))
             for plan in group.docs:
                 check()
                 first = out.page_count
@@ -803,9 +769,9 @@ def write_pdf(path: Path, content: PackContent, tables: dict[str, tuple[SectionT
                     try:
                         data = plan.path.read_bytes()
                         if plan.kind == "image":
-                            _insert_image(out, plan, sandbox, data)
+                            _insert_image(out, plan, sandbox, data, stamps)
                         else:
-                            _insert_pdf(out, plan, data)
+                            _insert_pdf(out, plan, data, stamps)
                     except Exception as exc:
                         while out.page_count > first:
                             out.delete_page(out.page_count - 1)
@@ -814,33 +780,23 @@ def write_pdf(path: Path, content: PackContent, tables: dict[str, tuple[SectionT
                         problems.append(f"Certificate {plan.cert.id}: {plan.doc.original_name} could not be "
                                         f"copied into the PDF book ({plan.reason}); a placeholder page says so.")
                 if plan.kind == "failed":
-                    _placeholder(out, plan, group.state)
-                    own_pages.add(out.page_count - 1)
+                    _placeholder(out, plan, group.state, stamps, book.styles)
                 added = out.page_count - first
                 if added != plan.pages:
                     raise DocumentError(f"{plan.doc.original_name}: expected {plan.pages} pages in the book, "
                                         f"got {added}")
-                for p in range(first, out.page_count):
-                    labels[p] = f"Certificate {plan.cert.id}"
                 progress(f"Added {plan.doc.original_name} to the PDF book")
     appendix_start = out.page_count
-    out.insert_pdf(appendix, links=False, annots=False, widgets=False)
-    own_pages.update(range(appendix_start, out.page_count))
     if any(numbers[key] != appendix_start + page for key, page in appendix_marks.items()):
         raise AssertionError("audit pack: the appendix page numbers do not match the plan")
+    _stamp_part(appendix, 0, appendix.page_count - 1, appendix_start, stamps)
+    out.insert_pdf(appendix, links=False, annots=False, widgets=False)
     for d in (head, summaries, appendix):
         d.close()
-
     total = out.page_count
-    stamper = _Stamper(out)
-    for index, xref in enumerate(stamper.page_xrefs()):
-        label = f"Page {index + 1} of {total}"
-        if index in labels:
-            label = f"{labels[index]} - {label}"
-        stamper.stamp(xref, label, index in own_pages)
-    if any(numbers[key] != appendix_start + page for key, page in appendix_marks.items()):
-        raise AssertionError("audit pack: the appendix page numbers do not match the plan")
-    toc = [[level, title, numbers.get(key, 1)] for key, level, title in book.entries()]
+    if total != stamps.total:
+        raise AssertionError(f"audit pack: the book has {total} pages, {stamps.total} were numbered")
+    toc = [[level, _shown(title, 200, 1, 1), numbers.get(key, 1)] for key, level, title in book.entries()]
     out.set_toc(toc)
     stamp = _pdf_date(content.generated_at)
     out.set_metadata({"title": f"Exemption certificate audit pack - {content.company.legal_name}",

@@ -2,23 +2,29 @@
 and nothing was added.
 
 Works on the pack folder or its ``.zip``. ``SHA256SUMS`` is checked too (it also holds the hash of
-``manifest.json`` itself); with a database at hand, :func:`verify_against_audit_trail` confirms that
+``manifest.json`` itself). A zip is untrusted input: an entry that cannot be read is reported as
+changed, never as a traceback, and the zip's own structure (every header, date and size, as the
+program writes it) is checked too, so that no byte of it can change unnoticed. With a database at hand,
+:func:`verify_against_audit_trail` confirms that
 the manifest is the one recorded in the audit trail when the pack was generated, which proves that
 the manifest itself was not rewritten.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
+import struct
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ecms_desktop.errors import ValidationError
-from ecms_desktop.services.audit_pack_service import MANIFEST_FORMAT, MANIFEST_NAME, SUMS_NAME
+from ecms_desktop.services.audit_pack_service import MANIFEST_FORMAT, MANIFEST_NAME, SUMS_NAME, zip_date_time
 
 
 @dataclass
@@ -63,8 +69,12 @@ class _Source:
         self.prefix = ""
         if path.is_dir():
             self.root = path
-        elif path.is_file() and zipfile.is_zipfile(path):
-            self.zip = zipfile.ZipFile(path)
+        elif path.is_file() and _looks_like_zip(path):
+            try:
+                self.zip = zipfile.ZipFile(path)
+            except Exception as exc:  # any failure to parse an untrusted archive is damage, told plainly
+                raise ValidationError(f"{path} is damaged: it is not a readable zip file ({_why(exc)}). "
+                                      "Take the pack again from where it was kept, or rebuild it.") from exc
             names = [n for n in self.zip.namelist() if not n.endswith("/")]
             manifests = sorted((n for n in names if n.rsplit("/", 1)[-1] == MANIFEST_NAME), key=len)
             if manifests:
@@ -101,6 +111,14 @@ class _Source:
             h.update(block)
         return h.hexdigest()
 
+    def readable(self, rel: str, report: VerifyReport) -> bytes | None:
+        """The entry's bytes, or None with the damage reported (a zip entry that cannot be read)."""
+        try:
+            return self.read(rel)
+        except Exception as exc:  # untrusted archive: every failure to read it is damage, not a crash
+            report.problems.append(f"{rel} cannot be read from the zip: {_why(exc)}.")
+            return None
+
     def close(self) -> None:
         if self.zip is not None:
             self.zip.close()
@@ -117,7 +135,11 @@ def verify_pack(path: Path | str) -> VerifyReport:
             report.missing.append(MANIFEST_NAME)
             report.problems.append("The pack has no manifest.json, so its files cannot be checked.")
             return report
-        raw = src.read(MANIFEST_NAME)
+        raw = src.readable(MANIFEST_NAME, report)
+        if raw is None:
+            report.changed.append(MANIFEST_NAME)
+            report.problems.append("The pack's manifest.json cannot be read, so its files cannot be checked.")
+            return report
         report.manifest_sha256 = hashlib.sha256(raw).hexdigest()
         try:
             manifest = json.loads(raw)
@@ -133,17 +155,121 @@ def verify_pack(path: Path | str) -> VerifyReport:
                 report.missing.append(rel)
                 continue
             report.files_checked += 1
-            if src.sha256(rel) != files[rel]:
+            try:
+                digest = src.sha256(rel)
+            except Exception as exc:  # untrusted archive: a damaged entry is a changed file
+                report.problems.append(f"{rel} cannot be read from the zip: {_why(exc)}.")
+                digest = ""
+            if digest != files[rel]:
                 report.changed.append(rel)
         known = set(files) | {MANIFEST_NAME, SUMS_NAME}
         report.extra.extend(sorted(present - known))
         if SUMS_NAME not in present:
             report.missing.append(SUMS_NAME)
         else:
-            _check_sums(src.read(SUMS_NAME).decode("utf-8", "replace"), files, report)
+            sums = src.readable(SUMS_NAME, report)
+            if sums is None:
+                report.changed.append(SUMS_NAME)
+            else:
+                _check_sums(sums.decode("utf-8", "replace"), files, report)
+        if src.zip is not None:
+            report.problems.extend(zip_structure_problems(path, src.zip, manifest.get("generated_at")))
     finally:
         src.close()
     return report
+
+
+def _why(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _looks_like_zip(path: Path) -> bool:
+    """A zip by its directory, its name, or the local-header signature a damaged one still starts with."""
+    if zipfile.is_zipfile(path) or path.suffix.lower() == ".zip":
+        return True
+    with path.open("rb") as f:
+        return f.read(4) == b"PK\x03\x04"
+
+
+_LOCAL = struct.Struct("<4s5H3L2H")  # local file header, 30 bytes
+_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")  # central directory record, 46 bytes
+_END = struct.Struct("<4s4H2LH")  # end of central directory, 22 bytes
+
+
+def zip_structure_problems(path: Path, zf: zipfile.ZipFile, generated_at: Any) -> list[str]:
+    """What in the zip's structure differs from how the program writes a pack's zip
+    (:func:`~ecms_desktop.services.audit_pack_service.write_zip`), read byte for byte: each entry's
+    local header and directory record carry the generation time, the permissions, no extra field and
+    no comment, and agree with each other; each entry's deflate stream ends exactly where its size
+    says; the entries, the directory and its end record follow each other with no byte between or
+    after. Together with the entries' CRC and SHA-256 this leaves no byte of the zip unchecked."""
+    try:
+        when = zip_date_time(dt.datetime.fromisoformat(str(generated_at)))
+    except (TypeError, ValueError):
+        return ["manifest.json has no valid generation time, so the zip's dates cannot be checked."]
+    dos_time = (when[3] << 11) | (when[4] << 5) | (when[5] // 2)
+    dos_date = ((when[0] - 1980) << 9) | (when[1] << 5) | when[2]
+    problems: list[str] = []
+    infos = zf.infolist()
+    with path.open("rb") as f:
+        size = f.seek(0, 2)
+        at = 0  # where the next entry must start
+        for info in sorted(infos, key=lambda i: i.header_offset):
+            raw = _raw_name(info)
+            f.seek(info.header_offset)
+            header = f.read(_LOCAL.size + len(raw))
+            if len(header) != _LOCAL.size + len(raw) or info.header_offset != at:
+                problems.append(f"The zip's header of {info.filename} is misplaced or cut off.")
+                break
+            fields = _LOCAL.unpack(header[:_LOCAL.size])
+            if (fields != (b"PK\x03\x04", 20, info.flag_bits, zipfile.ZIP_DEFLATED, dos_time, dos_date, info.CRC,
+                           info.compress_size, info.file_size, len(raw), 0) or header[_LOCAL.size:] != raw):
+                problems.append(f"The zip's header of {info.filename} was altered.")
+            if not _deflate_ends_exactly(f, info.compress_size):
+                problems.append(f"The zip's data of {info.filename} was altered.")
+            at = info.header_offset + len(header) + info.compress_size
+        start = getattr(zf, "start_dir", at)
+        if start != at:
+            problems.append("The zip holds bytes between its last file and its directory.")
+        f.seek(start)
+        for info in infos:  # directory order
+            raw = _raw_name(info)
+            record = f.read(_CENTRAL.size + len(raw))
+            flags = 0x800 if not info.filename.isascii() else 0
+            if (len(record) != _CENTRAL.size + len(raw) or record[_CENTRAL.size:] != raw
+                    or _CENTRAL.unpack(record[:_CENTRAL.size]) != (
+                        b"PK\x01\x02", 20, 3, 20, 0, flags, zipfile.ZIP_DEFLATED, dos_time, dos_date, info.CRC,
+                        info.compress_size, info.file_size, len(raw), 0, 0, 0, 0, 0o644 << 16, info.header_offset)):
+                problems.append(f"The zip's directory record of {info.filename} was altered.")
+        directory = f.tell() - start
+        end = f.read(_END.size + 1)
+        if len(end) != _END.size or f.tell() != size or _END.unpack(end) != (
+                b"PK\x05\x06", 0, 0, len(infos), len(infos), directory, start, 0):
+            problems.append("The zip's end record was altered, or bytes were added after it.")
+    return problems
+
+
+def _deflate_ends_exactly(f: Any, size: int) -> bool:
+    """Whether the next ``size`` bytes of ``f`` are one complete deflate stream and nothing more."""
+    stream = zlib.decompressobj(-15)
+    left = size
+    try:
+        while left:
+            block = f.read(min(left, 1 << 20))
+            if not block:
+                return False
+            left -= len(block)
+            stream.decompress(block, 0)
+            if stream.eof and (left or stream.unused_data):
+                return False
+        stream.flush()
+    except zlib.error:
+        return False
+    return stream.eof and not stream.unused_data
+
+
+def _raw_name(info: zipfile.ZipInfo) -> bytes:
+    return info.filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437")
 
 
 def _check_sums(text: str, files: dict[str, str], report: VerifyReport) -> None:

@@ -4,8 +4,8 @@
 Sheets, in a fixed order: Summary, then one sheet per section (certificates, coverage, validation
 findings, permit checks, renewal history, audit trail). Every sheet has a styled, frozen header row,
 an autofilter and sensible column widths; dates are real Excel dates and amounts real numbers.
-Text that begins with ``=``, ``+``, ``-`` or ``@`` (customer-supplied names, numbers, notes) is
-written as a string cell with Excel's quote prefix, never as a formula.
+Text is always a string cell; text a spreadsheet would take for a formula (customer-supplied names,
+numbers, notes) gets Excel's quote prefix, by the one rule of :mod:`ecms_desktop.services.safe_export`.
 
 Speed: openpyxl builds a cell object and an XML element per cell (~1 ms per 14-column row even in
 write-only mode), too slow for 100,000 coverage rows. So the section sheets' *data rows* are written
@@ -30,10 +30,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.styles import Alignment, Border, Font, PatternFill, Protection, Side
+from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.datetime import to_excel
 from openpyxl.workbook.child import INVALID_TITLE_REGEX
@@ -41,13 +39,14 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from ecms_desktop.errors import Cancelled
 from ecms_desktop.services.audit_pack_service import Column, PackContent, SectionTable
-
-#: Leading characters that spreadsheet programs read as the start of a formula.
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-MAX_CELL_TEXT = 32767
-DATE_FORMAT = "yyyy-mm-dd"
-DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
-MONEY_FORMAT = "#,##0.00"
+from ecms_desktop.services.safe_export import (
+    MAX_CELL_TEXT,
+    MONEY_FORMAT,
+    SheetWriter,
+    clean_text,
+    is_formula_like,
+    new_workbook,
+)
 
 
 def _hex(color: str) -> str:
@@ -67,71 +66,17 @@ class _Styles:
         self.note_font = Font(italic=True, color="7F7F7F")
 
 
-def clean_text(value: str) -> str:
-    """Text safe for the XML inside .xlsx (control characters removed, length capped)."""
-    text = ILLEGAL_CHARACTERS_RE.sub("", value)
-    return text if len(text) <= MAX_CELL_TEXT else text[: MAX_CELL_TEXT - 1] + "…"
-
-
-def is_formula_like(text: str) -> bool:
-    return text.startswith(FORMULA_TRIGGERS)
-
-
-class _SheetWriter:
-    """Appends rows to a write-only sheet, turning values into typed cells."""
+class _SheetWriter(SheetWriter):
+    """The safe sheet writer with the pack's header style."""
 
     def __init__(self, ws: WriteOnlyWorksheet, styles: _Styles) -> None:
-        self.ws, self.styles, self.rows = ws, styles, 0
+        super().__init__(ws)
+        self.styles = styles
 
-    def text_cell(self, text: str, **style: Any) -> WriteOnlyCell:
-        cell = WriteOnlyCell(self.ws, value=clean_text(text))
-        # a string is a string: never let openpyxl store it as a formula
-        cell.data_type = "s"
-        if is_formula_like(text):
-            cell.quotePrefix = True
-            cell.protection = Protection(locked=True)
-        for key, value in style.items():
-            setattr(cell, key, value)
-        return cell
-
-    def value(self, value: Any, kind: str) -> Any:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            if is_formula_like(value) or ILLEGAL_CHARACTERS_RE.search(value) or len(value) > MAX_CELL_TEXT:
-                return self.text_cell(value)
-            return value
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, dt.datetime):
-            if value.tzinfo is not None:
-                value = value.astimezone(dt.UTC).replace(tzinfo=None)
-            cell = WriteOnlyCell(self.ws, value=value.replace(microsecond=0))
-            cell.number_format = DATETIME_FORMAT
-            return cell
-        if isinstance(value, dt.date):
-            return value  # openpyxl gives plain dates the yyyy-mm-dd format
-        if isinstance(value, Decimal | float) and kind == "money":
-            cell = WriteOnlyCell(self.ws, value=value)
-            cell.number_format = MONEY_FORMAT
-            return cell
-        if isinstance(value, int | float | Decimal):
-            return value
-        return self.value(str(value), kind)
-
-    def header(self, titles: Sequence[str]) -> None:
+    def header(self, titles: Sequence[str], **style: Any) -> None:
         s = self.styles
-        self.ws.append([self.text_cell(t, font=s.header_font, fill=s.header_fill, alignment=s.header_align,
-                                       border=s.header_border) for t in titles])
-        self.rows += 1
-
-    def append(self, row: Sequence[Any], columns: Sequence[Column]) -> None:
-        self.ws.append([self.value(v, c.kind) for v, c in zip(row, columns, strict=False)])
-        self.rows += 1
-
-    def raw(self, row: Sequence[Any]) -> None:
-        self.ws.append(list(row))
-        self.rows += 1
+        super().header(titles, **(style or dict(font=s.header_font, fill=s.header_fill, alignment=s.header_align,
+                                                border=s.header_border)))
 
 
 #: Characters that need attention in cell text: XML escapes, characters XML 1.0 cannot carry.
@@ -187,7 +132,7 @@ class FastRows:
 
     def _text(self, ref: str, text: str) -> str:
         style = ""
-        if text.startswith(FORMULA_TRIGGERS):
+        if is_formula_like(text):
             style = f' s="{self.s_quoted}"'
         if len(text) > MAX_CELL_TEXT or _SPECIAL.search(text):
             text = clean_text(text)
@@ -316,7 +261,7 @@ def write_workbook(path: Path, content: PackContent, *, cancel: Callable[[], boo
     since section rows are streamed only once."""
     cancel = cancel or (lambda: False)
     styles = _Styles(content.company.brand_color)
-    wb = Workbook(write_only=True)
+    wb = new_workbook()
     wb.properties.creator = "ECMS Desktop"
     wb.properties.title = f"Exemption certificate audit pack - {content.company.legal_name}"
     wb.properties.created = content.generated_at.astimezone(dt.UTC).replace(tzinfo=None)

@@ -1084,40 +1084,37 @@ def _exposure_of_entry(entry: Any, claimed: bool, tax: Decimal) -> tuple[str, De
 
 def write_exposure_xlsx(report: ExposureReport, path: Path) -> None:
     """The exposure report as an Excel workbook: the detail sheet and one summary sheet per dimension.
-    Written to a temporary file and moved into place, so a failed run leaves no half-written file."""
-    from openpyxl import Workbook
+    Customer and invoice text is never a formula (:mod:`ecms_desktop.services.safe_export`); amounts
+    are numbers. Written to a temporary file and moved into place, so a failed run leaves no
+    half-written file."""
     from openpyxl.styles import Font
 
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "Exposure"
-    ws.append([f"Exposure {report.date_from} to {report.date_to}"])
-    ws["A1"].font = Font(bold=True, size=13)
-    headers = ["State", "Period", "Customer", "Exposure", "Lines", "Sales amount", "Amount at risk", "Tax collected"]
-    ws.append(headers)
-    for cell in ws[2]:
-        cell.font = Font(bold=True)
-    for r in report.rows:
-        ws.append([r.state, r.period, r.customer_number, EXPOSURE_LABELS[r.kind], r.lines, r.sales_amount,
-                   r.exposure_amount, r.tax_collected])
-    ws.append(["Total", "", "", "", sum(r.lines for r in report.rows), None, report.total, None])
-    ws[ws.max_row][0].font = Font(bold=True)
-    for row in ws.iter_rows(min_row=3, min_col=6, max_col=8):
-        for cell in row:
-            cell.number_format = "#,##0.00"
+    from ecms_desktop.services.safe_export import SheetWriter, new_workbook
+
+    bold = Font(bold=True)
+    money = ("text", "text", "text", "text", "int", "money", "money", "money")
+    wb = new_workbook()
+    ws = wb.create_sheet("Exposure")
     for col, width in zip("ABCDEFGH", (7, 9, 16, 48, 7, 14, 15, 14), strict=True):
         ws.column_dimensions[col].width = width
     ws.freeze_panes = "A3"
+    sheet = SheetWriter(ws)
+    sheet.raw([sheet.text_cell(f"Exposure {report.date_from} to {report.date_to}", font=Font(bold=True, size=13))])
+    sheet.header(["State", "Period", "Customer", "Exposure", "Lines", "Sales amount", "Amount at risk",
+                  "Tax collected"], font=bold)
+    for r in report.rows:
+        sheet.append([r.state, r.period, r.customer_number, EXPOSURE_LABELS[r.kind], r.lines, r.sales_amount,
+                      r.exposure_amount, r.tax_collected], money)
+    sheet.raw([sheet.text_cell("Total", font=bold), None, None, None, sum(r.lines for r in report.rows), None,
+               sheet.value(report.total, "money"), None])
     for dimension in ("state", "period", "customer"):
-        sheet = wb.create_sheet(f"By {dimension}")
-        sheet.append([dimension.capitalize(), "Amount at risk"])
-        for cell in sheet[1]:
-            cell.font = Font(bold=True)
+        ws = wb.create_sheet(f"By {dimension}")
+        ws.column_dimensions["A"].width = 16
+        ws.column_dimensions["B"].width = 16
+        sheet = SheetWriter(ws)
+        sheet.header([dimension.capitalize(), "Amount at risk"], font=bold)
         for key, amount in report.totals_by(dimension):
-            sheet.append([key, amount])
-            sheet.cell(sheet.max_row, 2).number_format = "#,##0.00"
-        sheet.column_dimensions["A"].width = 16
-        sheet.column_dimensions["B"].width = 16
+            sheet.append([key, amount], ("text", "money"))
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     wb.save(tmp)

@@ -26,7 +26,6 @@ product)?" with the same engine that decides sales.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import email.utils
 import hashlib
@@ -59,6 +58,7 @@ from ecms_desktop.services.customer_service import find_customer
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.determination import SaleLine, default_refusals, determine
 from ecms_desktop.services.determination_service import load_candidates
+from ecms_desktop.services.safe_export import CsvWriter
 
 log = logging.getLogger(__name__)
 
@@ -688,9 +688,9 @@ def _deliver_folder(db: Database, folder: FeedFolder, batch: int, report: Delive
                 written.append(str(target))
             if "csv" in formats:
                 buf = io.StringIO()
-                writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
-                writer.writeheader()
-                writer.writerows(payloads)
+                writer = CsvWriter(buf)
+                writer.writerow(CSV_COLUMNS)
+                writer.writerows([p.get(c) for c in CSV_COLUMNS] for p in payloads)
                 target = base / f"{stem}.csv"
                 _write_atomic(target, buf.getvalue().encode())
                 written.append(str(target))

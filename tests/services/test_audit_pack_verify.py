@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import zipfile
@@ -85,3 +86,55 @@ def test_not_a_pack(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     report = verify_pack(tmp_path / "empty")
     assert report.missing == ["manifest.json"] and not report.ok
+
+
+def _structure_offsets(data: bytes) -> list[int]:
+    """Every byte of the zip's headers, directory and end record (the data in between is sampled)."""
+    import zipfile as zf_module
+
+    with zf_module.ZipFile(io.BytesIO(data)) as zf:
+        infos = zf.infolist()
+        start = zf.start_dir  # type: ignore[attr-defined]
+    out: list[int] = []
+    for info in infos:
+        out += range(info.header_offset, info.header_offset + 30 + len(info.filename.encode()))
+    return out + list(range(start, len(data)))
+
+
+def test_a_zip_with_overwritten_bytes_is_reported_plainly_at_any_offset(db, company_id, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Overwrite bytes of a pack's zip at many offsets (every header and directory byte, and a sample
+    of the data): ``ecms audit-pack verify`` exits 1 with a plain message every time, never a
+    traceback and never "OK"."""
+    import datetime as dt
+    import random
+
+    from ecms_desktop.cli import main
+    from ecms_desktop.services import document_service
+    from ecms_desktop.services.audit_pack_service import AuditPackSelection, AuditPackService
+    from tests.services.factories import make_certificate
+    from tests.services.test_audit_pack import make_pdf
+
+    cert = make_certificate(db, company_id)
+    with db.transaction() as s:
+        document_service.store_checked(s, document_service.check_bytes(make_pdf("fuzz", 1), "c.pdf"),
+                                       received_via="upload", certificate_id=cert.id, company_id=company_id)
+    made = AuditPackService(db).generate(AuditPackSelection(dt.date(2026, 1, 1), dt.date(2026, 12, 31)),
+                                         tmp_path / "pack")
+    assert verify_pack(made.zip_path).ok
+    original = made.zip_path.read_bytes()
+    rng = random.Random(11)
+    offsets = sorted(set(_structure_offsets(original)) | set(range(0, len(original), max(len(original) // 400, 1))))
+    damaged = tmp_path / "damaged.zip"
+    seen: set[str] = set()
+    for offset in offsets:
+        data = bytearray(original)
+        data[offset] = (data[offset] + rng.randrange(1, 256)) % 256  # always a different byte
+        damaged.write_bytes(bytes(data))
+        code = main(["audit-pack", "verify", str(damaged)])
+        out, err = capsys.readouterr()
+        text = out + err
+        assert code == 1, f"offset {offset}: exit {code}\n{text}"
+        assert "Traceback" not in text and ("FAILED" in text or "error: " in text), f"offset {offset}: {text}"
+        seen.add(text.splitlines()[0].split(":")[0][:40])
+    assert len(offsets) > 600
+    assert any(s.startswith("CHANGED") for s in seen) and any(s.startswith("error") for s in seen), seen

@@ -45,7 +45,7 @@ def _write(tmp_path: Path, rows: list[tuple[Any, ...]]) -> Path:
     _SheetWriter(fast_ws, styles).header([c.title for c in COLUMNS])
     fast = FastRows(fast_ws, styles, COLUMNS, tmp_path / "rows.xml", first_row=2)
     for row in rows:
-        slow.append(row, COLUMNS)
+        slow.append(row, [c.kind for c in COLUMNS])
         fast.append(row)
     fast.close()
     assert fast.rows == len(rows)

@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
     QComboBox,
-    QFileDialog,
     QHeaderView,
     QInputDialog,
     QLabel,
@@ -52,6 +51,7 @@ from ecms_desktop.views.database_dialog import (
     url_with_saved_password,
 )
 from ecms_desktop.views.error_presenter import present_error
+from ecms_desktop.views.file_dialogs import get_open_file_name, get_open_file_names
 from ecms_desktop.views.filter_bar import FilterBar, Filters
 from ecms_desktop.views.findings_panel import blocked_message, confirm_warnings
 from ecms_desktop.views.help_overlay import HelpOverlay, shortcuts_of_menus
@@ -1164,8 +1164,8 @@ class MainWindow(QMainWindow):
         return False
 
     def import_documents_dialog(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Import documents", str(self.settings.value("dirs/import", "")),
-                                                "Certificates (*.pdf *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)")
+        paths = get_open_file_names(self, "Import documents", str(self.settings.value("dirs/import", "")),
+                                    "Certificates (*.pdf *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)")
         if paths:
             self.settings.setValue("dirs/import", str(Path(paths[0]).parent))
             self.receive_files([Path(p) for p in paths])
@@ -1173,9 +1173,9 @@ class MainWindow(QMainWindow):
     def attach_documents_dialog(self) -> None:
         if self.current_detail is None:
             return
-        paths, _ = QFileDialog.getOpenFileNames(self, f"Attach documents to certificate {self.current_detail.id}",
-                                                str(self.settings.value("dirs/import", "")),
-                                                "Certificates (*.pdf *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)")
+        paths = get_open_file_names(self, f"Attach documents to certificate {self.current_detail.id}",
+                                    str(self.settings.value("dirs/import", "")),
+                                    "Certificates (*.pdf *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)")
         if paths:
             self.receive_files([Path(p) for p in paths], attach_to=self.current_detail.id)
 
@@ -1247,8 +1247,8 @@ class MainWindow(QMainWindow):
         if self.db is None or self.company_id is None:
             present_error(self, ValidationError("Choose or add a company before importing certificates."))
             return
-        path, _ = QFileDialog.getOpenFileName(self, "Import certificates", str(self.settings.value("dirs/import", "")),
-                                              "Spreadsheets (*.csv *.xlsx)")
+        path = get_open_file_name(self, "Import certificates", str(self.settings.value("dirs/import", "")),
+                                  "Spreadsheets (*.csv *.xlsx)")
         if path:
             self.import_certificates(Path(path))
 
@@ -1337,12 +1337,13 @@ def is_returned_form(path: Path, rules: RulesPack) -> bool:
         return True
     if suffix != ".pdf":
         return False
+    from ecms_desktop.errors import DocumentError
+    from ecms_desktop.services.user_files import read_user_file
+
     try:
-        if path.stat().st_size > _TOKEN_SCAN_LIMIT:
-            return False
-        data = path.read_bytes()
-    except OSError:
-        return False  # the intake service reports the unreadable file
+        data = read_user_file(path, max_bytes=_TOKEN_SCAN_LIMIT)
+    except DocumentError:
+        return False  # the intake service reports the unreadable (or refused) file
     if TOKEN_FIELD.encode() in data or b"ecms-request-token=" in data:
         return True
     if b"/ObjStm" not in data:

@@ -8,8 +8,9 @@ when they are polished).
 
 from __future__ import annotations
 
-from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt
-from PySide6.QtWidgets import QAbstractSpinBox, QComboBox, QWidget
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, QPointF, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QAbstractScrollArea, QAbstractSpinBox, QApplication, QComboBox, QWidget
 
 _VALUE_WIDGETS = (QComboBox, QAbstractSpinBox)  # QAbstractSpinBox covers spin boxes and date edits
 
@@ -19,15 +20,33 @@ class WheelGuard(QObject):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         kind = event.type()
-        if kind == QEvent.Type.Wheel:
-            if isinstance(watched, _VALUE_WIDGETS) and not watched.hasFocus():
-                event.ignore()  # filtered and ignored: Qt passes the wheel on to the parent (the scroll area)
+        if kind == QEvent.Type.Wheel and isinstance(watched, QWidget):
+            # The value widget itself, or its inner line edit (a spin box's, an editable combo's).
+            target = watched if isinstance(watched, _VALUE_WIDGETS) else watched.parentWidget()
+            if isinstance(target, _VALUE_WIDGETS) and not target.hasFocus():
+                assert isinstance(event, QWheelEvent)
+                _scroll_around(target, event)
+                event.accept()  # handled: the value stays as it is
                 return True
         elif kind == QEvent.Type.Polish and isinstance(watched, _VALUE_WIDGETS):
             widget: QWidget = watched
             if widget.focusPolicy() == Qt.FocusPolicy.WheelFocus:
                 widget.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         return False
+
+
+def _scroll_around(widget: QWidget, event: QWheelEvent) -> None:
+    """Hand the wheel to the nearest scroll area around ``widget`` (the form scrolls on)."""
+    parent = widget.parentWidget()
+    while parent is not None and not isinstance(parent, QAbstractScrollArea):
+        parent = parent.parentWidget()
+    if parent is None:
+        return
+    viewport = parent.viewport()
+    position = QPointF(viewport.mapFromGlobal(event.globalPosition().toPoint()))
+    QApplication.sendEvent(viewport, QWheelEvent(position, event.globalPosition(), event.pixelDelta(),
+                                                 event.angleDelta(), event.buttons(), event.modifiers(),
+                                                 event.phase(), event.inverted(), event.source()))
 
 
 def install_wheel_guard() -> None:

@@ -304,11 +304,15 @@ class ReviewQueueWindow(QMainWindow):
             if self.detail is not detail:
                 return
 
+            # Kept across a Retry (busy database): edits already saved are not saved twice.
+            pending: dict[str, Any] = {"version": detail.version, "data": data}
+
             def work(progress: Any, cancel: Any) -> CertificateDetail:
-                version = detail.version
-                if data is not None:
-                    version = service.save(detail.id, data, expected_version=version, as_of=as_of).version
-                return service.approve(detail.id, expected_version=version, as_of=as_of,
+                if pending["data"] is not None:
+                    pending["version"] = service.save(detail.id, pending["data"], expected_version=pending["version"],
+                                                      as_of=as_of).version
+                    pending["data"] = None
+                return service.approve(detail.id, expected_version=pending["version"], as_of=as_of,
                                        acknowledge_warnings=acknowledge, note=note)
 
             self._run_review(work)

@@ -287,3 +287,54 @@ def test_unsaved_edits_in_the_queue_ask_save_discard_or_cancel(qtbot, queue):
     _answer(qtbot, win, "Discard")
     qtbot.waitUntil(lambda: not win.isVisible(), timeout=5000)
     assert service.get(ids[1], AS_OF).data.purchaser_name == "Bravo Stores"
+
+
+def test_approving_on_a_busy_database_keeps_the_edit_and_retries(qtbot, tmp_path, _sqlite_template):
+    import shutil
+    import sqlite3
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from ecms_desktop.services.company_service import CompanyService
+    from ecms_desktop.services.database import Database
+
+    path = tmp_path / "busy.sqlite"
+    shutil.copy(_sqlite_template, path)
+    setup = Database(str(path))
+    company = CompanyService(setup).create("Acme Supply Co", state="TX").id
+    rules = load_rules_pack()
+    name, state, form, values = QUEUE[0]
+    customer = CustomerService(setup).get_or_create(company, "C-0", name)
+    cert = CertificateService(setup, rules).create(
+        CertificateInput(company_id=company, customer_id=customer.id, form_code=form,
+                         lines=(LineInput(state, permit_number(state)),), **values), as_of=AS_OF)
+    setup.dispose()
+    db = Database(str(path), lock_timeout=0.3)
+    runner = TaskRunner()
+    win = ReviewQueueWindow(db, rules, runner, AS_OF)
+    qtbot.addWidget(win)
+    with qtbot.waitSignal(win.certificate_shown, timeout=20000):
+        win.show()
+    _reactivate(qtbot, win)
+    address = win.form.builder.editor("purchaser_address")
+    address.setFocus()
+    qtbot.keyClicks(address, "1 Busy St")
+    qtbot.waitUntil(win.approve_action.isEnabled, timeout=5000)
+    other = sqlite3.connect(path, isolation_level=None, timeout=0)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another program holds the write lock
+        key(qtbot, win, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+        qtbot.waitUntil(lambda: win.findChild(QMessageBox, "databaseBusyBox") is not None, timeout=20000)
+        box = win.findChild(QMessageBox, "databaseBusyBox")
+        assert "is busy" in box.text() and "edits are still in the form" in box.informativeText()
+        assert address.toPlainText() == "1 Busy St" and win.detail.id == cert.id
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    with qtbot.waitSignal(win.reviewed, timeout=20000):
+        box.button(QMessageBox.StandardButton.Retry).click()
+    stored = CertificateService(db, rules).get(cert.id, AS_OF)
+    assert stored.review_state == "approved" and stored.data.purchaser_address == "1 Busy St"
+    win.viewer.shutdown()
+    runner.wait(10000)
+    db.dispose()

@@ -817,7 +817,12 @@ class MainWindow(QMainWindow):
         self.current_detail = detail
         self._update_actions()
         if self._has_form():
-            self.form.load(detail)
+            shown = self.form.detail
+            if shown is not None and shown.id == detail.id and self.form.is_dirty():
+                # Read again (e.g. a document was attached): the unsaved edits in the form are kept.
+                self.statusBar().showMessage(f"Certificate {detail.id}: your unsaved edits are kept.", 6000)
+            else:
+                self.form.load(detail)
         if self._has_viewer():
             if blob is None:
                 self.viewer.clear("No document is attached to this certificate.\n"
@@ -1327,7 +1332,7 @@ class MainWindow(QMainWindow):
 
         dialog = SettingsDialog(self.db, self.runner, self.settings, company_id=self.company_id,
                                 companies=self.companies, expiring_soon_days=self.window_days, parent=self)
-        dialog.saved.connect(lambda: self.set_database(self.db))
+        dialog.saved.connect(lambda: self.leave_form(lambda: self.set_database(self.db)))
         dialog.open_database_requested.connect(lambda: QTimer.singleShot(0, self.open_database_dialog))
         self.settings_dialog = dialog
         dialog.open()

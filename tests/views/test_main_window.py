@@ -418,3 +418,16 @@ def test_switching_company_with_unsaved_edits_asks_first(qtbot, db, company_id, 
         assert w.company_id == other and len(shown_ids(w)) == 3 and not w.form.is_dirty()
     finally:
         w.shutdown()
+
+
+def test_attaching_a_document_keeps_the_unsaved_edits_of_the_certificate(qtbot, window, db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cert_id = window.model.certificate_id(0)
+    with qtbot.waitSignal(window.form.checks_loaded, timeout=15000):
+        window.table.selectRow(0)
+    window.form.builder.editor("certificate_number").setText("EDITED-BEFORE-DROP")
+    with qtbot.waitSignals([window.intake_finished, window.selection_ready], timeout=30000):
+        drop(window, [make_pdf(tmp_path / "page-2.pdf", "second page")], window.form)
+    assert window.current_detail.id == cert_id and len(window.current_detail.documents) >= 1
+    assert window.form.builder.editor("certificate_number").text() == "EDITED-BEFORE-DROP"
+    assert window.form.is_dirty()
+    window.form.load(window.form.detail)  # discard, so that closing does not ask

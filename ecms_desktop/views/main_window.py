@@ -768,7 +768,7 @@ class MainWindow(QMainWindow):
         if self._restoring_selection:
             return
         cert_id = self.model.certificate_id(current.row()) if current.isValid() else None
-        shown = getattr(self.form, "detail", None) if self._has_form() else None
+        shown = self.form.detail if self._has_form() else None
         if shown is not None and shown.id != cert_id and self.form.is_dirty():
             # The form holds unsaved edits of another certificate: ask before it is replaced.
             self.leave_form(lambda: self._show_selected(cert_id), lambda: self._restore_selection(shown.id))

@@ -165,6 +165,8 @@ class CertificateForm(QWidget):
         self._saving = False
         #: A save asked for while another runs: (on_saved, on_failed), run when that one ends.
         self._queued_save: tuple[Any, Any] | None = None
+        #: Called with True/False when the running save (or archive) ends (leave() waits for it).
+        self._after_save: list[Callable[[bool], None]] = []
         #: >0 while a record is being put on screen: edit signals then are not the user's edits.
         self._loading = 0
         self._unsaved_box: QMessageBox | None = None
@@ -636,11 +638,12 @@ class CertificateForm(QWidget):
         """Before the form is given another certificate (or closes): with unsaved edits ask Save /
         Discard / Cancel. ``proceed()`` runs at once when there is nothing to save, after Discard, or
         after the save succeeded; Cancel (or a failed save) keeps the edits and calls ``cancelled()``."""
-        if not self.is_dirty() and not self._saving:
-            proceed()
+        if self._saving:  # a save is running: decide once it has ended (its edits are then stored)
+            self._after_save.append(lambda ok: self.leave(proceed, cancelled) if ok else
+                                    (cancelled() if cancelled else None))
             return
-        if not self.is_dirty():  # a save is running: go on once it is stored
-            self.save(lambda _d: proceed(), cancelled)
+        if not self.is_dirty():
+            proceed()
             return
         if self._unsaved_box is not None:  # already asking
             if cancelled:
@@ -732,6 +735,11 @@ class CertificateForm(QWidget):
             queued, self._queued_save = self._queued_save, None
             return queued
 
+        def tell_waiting(ok: bool) -> None:
+            waiting, self._after_save = self._after_save, []
+            for callback in waiting:
+                callback(ok)
+
         def done(detail: CertificateDetail) -> None:
             if not shiboken6.isValid(self):
                 return
@@ -755,6 +763,8 @@ class CertificateForm(QWidget):
                 on_saved(detail)
             if queued is not None:
                 self.save(*queued)
+            else:
+                tell_waiting(True)
 
         def failed(error: BaseException) -> None:
             if not shiboken6.isValid(self):
@@ -763,16 +773,21 @@ class CertificateForm(QWidget):
             self.save_failed.emit(error)
             if on_failed:
                 on_failed()
+            tell_waiting(False)  # whoever waited to move on stays with the edits
             if isinstance(error, Cancelled):
                 return
             if isinstance(error, DatabaseBusyError):
-                offer_retry(self, error, retry, what="Your edits are still in the form.")
+                # Retry saves what the form holds then (a save queued meanwhile included).
+                again = (lambda: self.save(*queued)) if queued is not None else retry
+                offer_retry(self, error, again, what="Your edits are still in the form.")
                 return
             if isinstance(error, ConflictError):
                 self.banner_label.setText(f"{error}\n\nYour edits are still in the form; press Reload to see the "
                                           "current version (your edits will be dropped).")
                 self.banner.setVisible(True)
                 self.conflict_detected.emit(str(error))
+                if queued is not None and queued[1]:
+                    queued[1]()  # a save queued meanwhile would meet the same conflict
                 return
             if isinstance(error, ValidationError):
                 # Kept on screen (with the live findings) until the certificate is loaded again.
@@ -783,7 +798,7 @@ class CertificateForm(QWidget):
             else:
                 present_error(self, error)
             if queued is not None:
-                self.save(*queued)
+                self.save(*queued)  # asked for after more typing (e.g. the missing reason): runs now
 
         self.runner.run(lambda p, c: call(), on_done=done, on_error=failed)
 

@@ -864,7 +864,8 @@ class MainWindow(QMainWindow):
         self.runner.run(work, on_error=self._on_background_error)
 
     def _on_form_saved(self, detail: Any) -> None:
-        self.current_detail = detail
+        if self.current_detail is None or self.current_detail.id == detail.id:
+            self.current_detail = detail
         self.model.reload_rows([detail.id])
         self.refresh_counts()
         self.statusBar().showMessage(f"Certificate {detail.id} saved.", 4000)

@@ -424,7 +424,8 @@ class ReviewQueueWindow(QMainWindow):
         self.setWindowTitle(f"Review queue ({self.index + 1}/{len(self.ids)})")
 
     def _on_form_saved(self, detail: CertificateDetail) -> None:
-        self.detail = detail
+        if self.detail is not None and self.detail.id == detail.id:
+            self.detail = detail
 
     def _on_form_findings_changed(self, _findings: Any) -> None:
         self._update_actions()

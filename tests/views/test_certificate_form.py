@@ -465,3 +465,16 @@ def test_a_busy_database_keeps_the_edit_and_offers_retry(qtbot, tmp_path, _sqlit
     assert CertificateService(db, rules).get(detail.id, AS_OF).data.purchaser_name == "Edited While Busy LLC"
     form.runner.wait(10000)
     db.dispose()
+
+
+def test_a_save_queued_behind_a_refused_one_still_runs(qtbot, db, company_id, rules, form):
+    """The race the FL test met under load: the second Save (with the missing reason typed) arrives
+    while the first (refused: no reason) still runs; it must run after it, not vanish."""
+    form.load(make_cert(db, company_id, rules, **dict(CASES["FL"])))
+    qtbot.keyClicks(form.override_edit, "2027-01-31")
+    form.save()  # refused by the service: no reason
+    qtbot.keyClicks(form.override_reason_edit, "Printed expiry on the certificate")
+    with qtbot.waitSignal(form.saved, timeout=20000) as blocker:
+        form.save()  # the first is still running: queued
+    assert blocker.args[0].expiry_date == dt.date(2027, 1, 31)
+    assert CertificateService(db, rules).get(form.detail.id, AS_OF).data.expiry_override == dt.date(2027, 1, 31)

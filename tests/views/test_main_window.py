@@ -431,3 +431,18 @@ def test_attaching_a_document_keeps_the_unsaved_edits_of_the_certificate(qtbot, 
     assert window.form.builder.editor("certificate_number").text() == "EDITED-BEFORE-DROP"
     assert window.form.is_dirty()
     window.form.load(window.form.detail)  # discard, so that closing does not ask
+
+
+def test_dropping_the_open_database_files_refuses_them_without_reading(qtbot, window, db) -> None:  # type: ignore[no-untyped-def]
+    if db.dialect != "sqlite":
+        pytest.skip("the database's own files exist on SQLite only")
+    from sqlalchemy.engine import make_url
+
+    path = Path(make_url(db.url).database or "")
+    files = [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
+    assert len(files) >= 2
+    with qtbot.waitSignal(window.intake_finished, timeout=30000) as blocker:
+        drop(window, files, window.table.viewport())
+    items = blocker.args[0].items
+    assert [i.outcome.value for i in items] == ["refused"] * len(files)
+    assert all("ECMS database in use" in i.message for i in items), [i.message for i in items]

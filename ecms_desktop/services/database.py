@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ecms_desktop import paths
 from ecms_desktop.errors import DatabaseBusyError, DatabaseError
+from ecms_desktop.services import user_files
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -105,6 +106,8 @@ class Database:
                 parent = Path(database).expanduser().resolve().parent
                 if not parent.exists():
                     raise DatabaseError(f"Cannot open {self.display_url}: the folder {parent} does not exist.")
+                # Nothing but SQLite may open its files in this process (POSIX locks: see user_files).
+                user_files.protect_database_file(self, Path(database).expanduser().resolve())
             kwargs["connect_args"] = {"timeout": lock_timeout}
             if database in ("", ":memory:"):
                 kwargs["poolclass"] = None

@@ -47,6 +47,7 @@ from ecms_desktop.services import audit
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.name_match import NameVerdict, compare_holder, normalize_name
 from ecms_desktop.services.tabular import Row, header_key, read_table
+from ecms_desktop.services.user_files import refuse_database_file
 
 Progress = Callable[[int, int, str], None]
 CancelCheck = Callable[[], bool]
@@ -436,6 +437,7 @@ class PermitService:
             raise ValidationError("Say which column holds the permit number (--map COLUMN=permit_number).")
         if len(set(cmap.values())) != len(cmap):
             raise ValidationError("Each registry field can come from one column only.")
+        refuse_database_file(path)  # before _header opens it
         others = [c for c in _header(path) if c and c not in cmap]
         table = read_table(path, required=list(cmap), optional=others)
         if not table.rows:

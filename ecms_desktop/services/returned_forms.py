@@ -46,8 +46,9 @@ from ecms_desktop.services import audit
 from ecms_desktop.services.certificate_service import CertificateInput, LineInput, create_certificate
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.document_sandbox import read_email, read_form_fields, sniff_media_type
-from ecms_desktop.services.document_service import CheckedFile, check_bytes, sha256_of, store_checked
+from ecms_desktop.services.document_service import MAX_FILE_BYTES, CheckedFile, check_bytes, sha256_of, store_checked
 from ecms_desktop.services.request_packet import TOKEN_RE, FormReadback, form_readback, parse_form_date
+from ecms_desktop.services.user_files import read_user_file
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +117,9 @@ class ReturnedFormsService:
             if progress:
                 progress(n, len(files), f"Reading {path.name}")
             try:
-                data = path.read_bytes()
-            except OSError as exc:
-                out.append(ReturnedItem(path.name, "refused", f"{path.name}: cannot be read ({exc.strerror})."))
+                data = read_user_file(path, max_bytes=MAX_FILE_BYTES)
+            except DocumentError as exc:
+                out.append(ReturnedItem(path.name, "refused", f"{exc}."))
                 continue
             if path.suffix.lower() == ".eml":
                 out.extend(self.intake_email(data, path.name, company_id, as_of=as_of))

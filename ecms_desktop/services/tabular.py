@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ecms_desktop.errors import Problem, ValidationError
+from ecms_desktop.services.user_files import refuse_database_file
 
 
 def header_key(text: str) -> str:
@@ -53,6 +54,7 @@ def read_table(path: Path, *, required: Sequence[str], optional: Sequence[str] =
     name = path.name
     if not path.exists():
         raise ValidationError(f"{name}: file not found ({path}).")
+    refuse_database_file(path)
     suffix = path.suffix.lower()
     try:
         if suffix == ".csv":

@@ -45,6 +45,7 @@ from ecms_desktop.services.bulk import BulkInsert, SqliteBulkCache, paused_gc, w
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.periods import PeriodBook
 from ecms_desktop.services.tabular import Row, RowErrors, header_key, read_table
+from ecms_desktop.services.user_files import refuse_database_file
 
 REQUIRED_COLUMNS = ("invoice_number", "line", "invoice_date", "customer_number", "ship_to_state", "amount")
 OPTIONAL_COLUMNS = ("ship_to_county", "ship_to_city", "ship_to_zip", "product_code", "commodity_code",
@@ -559,6 +560,7 @@ class TransactionImporter:
     def import_file(self, path: Path, *, company_id: int, progress: Progress | None = None,
                     cancel: CancelCheck | None = None) -> TransactionImportResult:
         """Check every row, then store them all in one transaction (or nothing)."""
+        refuse_database_file(path)
         with paused_gc():
             return self._import_file(path, company_id, progress, cancel)
 

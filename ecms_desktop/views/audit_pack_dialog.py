@@ -16,7 +16,6 @@ from PySide6.QtWidgets import (
     QDateEdit,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
@@ -31,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from ecms_desktop.errors import Cancelled
 from ecms_desktop.services.audit_pack_service import AuditPackResult, AuditPackSelection, AuditPackService
+from ecms_desktop.views.file_dialogs import get_existing_directory
 from ecms_desktop.views.task_runner import Task, TaskRunner
 
 
@@ -141,8 +141,8 @@ class AuditPackDialog(QDialog):
                 self.customers.addItem(item)
 
     def _on_browse_clicked(self) -> None:
-        chosen = QFileDialog.getExistingDirectory(self, "Folder in which to create the audit pack",
-                                                  str(Path(self.folder.text()).parent))
+        chosen = get_existing_directory(self, "Folder in which to create the audit pack",
+                                        str(Path(self.folder.text()).parent))
         if chosen:
             self.folder.setText(str(Path(chosen) / Path(self.folder.text()).name))
 

@@ -7,7 +7,9 @@ reload). Archive / Unarchive ask for a reason. The History tab shows the audit t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -23,6 +25,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPushButton,
     QScrollArea,
     QSplitter,
@@ -33,7 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ecms_desktop.errors import Cancelled, ConflictError, ValidationError
+from ecms_desktop.errors import Cancelled, ConflictError, DatabaseBusyError, ValidationError
 from ecms_desktop.models.enums import ReviewState, Status
 from ecms_desktop.rules import RulesPack, UnknownFormError
 from ecms_desktop.services.certificate_service import CertificateDetail, CertificateInput, CertificateService, LineInput
@@ -50,7 +53,7 @@ from ecms_desktop.services.form_spec import (
     parse_states,
 )
 from ecms_desktop.services.validation_service import Finding, ValidationResult, ValidationService
-from ecms_desktop.views.error_presenter import present_error
+from ecms_desktop.views.error_presenter import offer_retry, present_error
 from ecms_desktop.views.findings_panel import (
     FindingsPanel,
     PermitCheckStatusWidget,
@@ -61,6 +64,7 @@ from ecms_desktop.views.form_builder import REQUIRED_MARK, SEVERITY_COLOURS, For
 from ecms_desktop.views.history_view import HistoryView
 from ecms_desktop.views.reason_dialog import ReasonDialog
 from ecms_desktop.views.task_runner import TaskRunner
+from ecms_desktop.views.wheel_guard import install_wheel_guard
 
 STATUS_COLOURS = {
     Status.ACTIVE: ("#1b5e20", "#dcefdc"),
@@ -94,6 +98,15 @@ def _date_text(value: dt.date | None) -> str:
     return value.isoformat() if value else ""
 
 
+class UnreadableInput(ValueError):
+    """What the form holds cannot be read (a date that is not a date): one finding per field, each
+    message whole (never joined into one string and split again)."""
+
+    def __init__(self, findings: list[FieldFinding]) -> None:
+        super().__init__("\n".join(f"{f.field}: {f.message}" for f in findings))
+        self.findings = findings
+
+
 class CertificateForm(QWidget):
     """Edit one certificate. ``load(detail)`` shows it (None empties the form); ``saved(detail)`` fires
     after a save, archive or unarchive with the new :class:`CertificateDetail`; ``archive_requested()``
@@ -118,10 +131,13 @@ class CertificateForm(QWidget):
     approve_requested = Signal()
     #: A manual permit check was recorded (PermitCheckInfo).
     permit_check_recorded = Signal(object)
+    #: A save (or archive) was refused or failed (the error); the edits are still in the form.
+    save_failed = Signal(object)
 
     def __init__(self, db: Database, rules: RulesPack, parent: QWidget | None = None, *,
                  runner: TaskRunner | None = None) -> None:
         super().__init__(parent)
+        install_wheel_guard()  # before any combo box exists: the wheel scrolls the form, not values
         self.setObjectName("certificateForm")
         self._db = db
         self.rules = rules
@@ -147,6 +163,13 @@ class CertificateForm(QWidget):
         self._decider: ExpiryDecider | None = None
         self._decider_company: int | None = None
         self._saving = False
+        #: A save asked for while another runs: (on_saved, on_failed), run when that one ends.
+        self._queued_save: tuple[Any, Any] | None = None
+        #: Called with True/False when the running save (or archive) ends (leave() waits for it).
+        self._after_save: list[Callable[[bool], None]] = []
+        #: >0 while a record is being put on screen: edit signals then are not the user's edits.
+        self._loading = 0
+        self._unsaved_box: QMessageBox | None = None
         self._reason_dialog: ReasonDialog | None = None
         self._build()
         self.load(None)
@@ -258,7 +281,7 @@ class CertificateForm(QWidget):
         hh.setSectionResizeMode(5, QHeaderView.ResizeMode.Stretch)
         self.coverage_table.setMinimumHeight(120)
         self.coverage_msg = MessageLabel("coverage")
-        self.coverage_table.itemChanged.connect(lambda _item: self._schedule_live())
+        self.coverage_table.itemChanged.connect(lambda _item: self._schedule_live())  # guarded while loading
         cl.addWidget(self.coverage_table)
         cl.addWidget(self.coverage_msg)
 
@@ -286,7 +309,7 @@ class CertificateForm(QWidget):
                                       "a reason is then required")
         self.override_edit.textChanged.connect(self._on_override_edit_text_changed)
         self.override_edit.textEdited.connect(lambda _t: self._schedule_live())
-        self.override_edit.editingFinished.connect(self._refresh_expiry)
+        self.override_edit.editingFinished.connect(self._on_override_edit_editing_finished)
         self.override_msg = MessageLabel("expiry_override")
         self.override_reason_edit = QLineEdit()
         self.override_reason_edit.setObjectName("field_expiry_override_reason")
@@ -408,8 +431,23 @@ class CertificateForm(QWidget):
     def as_of(self) -> dt.date:
         return self._as_of
 
+    @contextlib.contextmanager
+    def _quiet(self) -> Iterator[None]:
+        """Putting a record on screen: the edit handlers ignore what the widgets report meanwhile
+        (they belong to the user's edits of the record shown, never to a record being loaded)."""
+        self._loading += 1
+        try:
+            yield
+        finally:
+            self._loading -= 1
+
     def load(self, detail: CertificateDetail | None) -> None:
-        """Show a certificate (a fresh copy to edit), or an empty, disabled form for None."""
+        """Show a certificate (a fresh copy to edit), or an empty, disabled form for None. Loading is
+        atomic with respect to edits: nothing of the record shown before reaches the new one."""
+        with self._quiet():
+            self._load(detail)
+
+    def _load(self, detail: CertificateDetail | None) -> None:
         self.detail = detail
         self.banner.setVisible(False)
         enabled = detail is not None
@@ -505,23 +543,26 @@ class CertificateForm(QWidget):
         """Whether the form holds edits not saved yet."""
         if self.detail is None:
             return False
+        if parse_states(self.states_edit.text()) != self._states:
+            return True  # states typed but not yet applied (the field still has the focus)
         try:
             return self.collect() != self.detail.data
         except ValueError:
             return True
 
     def collect(self) -> CertificateInput:
-        """The certificate as edited (a new CertificateInput); ValueError for a date that cannot be read."""
+        """The certificate as edited (a new CertificateInput); :class:`UnreadableInput` (a ValueError)
+        names each field that cannot be read, such as a date that is not a date."""
         assert self.detail is not None
         raw = {**self._raw, **self.builder.raw_values()}
         changes: dict[str, Any] = {}
-        errors: list[str] = []
+        errors: list[FieldFinding] = []
         for key, value in raw.items():
             if key in _DATE_ATTRS:
                 try:
                     changes[key] = parse_date(str(value or ""))
                 except ValueError as exc:
-                    errors.append(f"{key}: {exc}")
+                    errors.append(FieldFinding(key, "error", str(exc)))
             elif key in ("signed",):
                 changes[key] = bool(value)
             elif key != "state_tax_ids":
@@ -529,11 +570,11 @@ class CertificateForm(QWidget):
         try:
             changes["expiry_override"] = parse_date(self.override_edit.text())
         except ValueError as exc:
-            errors.append(f"expiry_override: {exc}")
+            errors.append(FieldFinding("expiry_override", "error", str(exc)))
         changes["expiry_override_reason"] = (self.override_reason_edit.text()
                                              if self.override_edit.text().strip() else "")
         if errors:
-            raise ValueError("; ".join(errors))
+            raise UnreadableInput(errors)
         ids = self._state_ids()
         old_lines = {line.state: line for line in self.detail.data.lines}
         lines = tuple(LineInput(s, ids.get(s, old_lines[s].state_tax_id if s in old_lines else ""),
@@ -561,22 +602,86 @@ class CertificateForm(QWidget):
             self.scroll.ensureWidgetVisible(editor)
         return target
 
-    def save(self) -> None:
-        """Save the edited copy once, with the version it was loaded with."""
-        if self.detail is None or self._saving:
+    @property
+    def saving(self) -> bool:
+        """Whether a save (or archive) is running."""
+        return self._saving
+
+    def save(self, on_saved: Callable[[CertificateDetail], None] | None = None,
+             on_failed: Callable[[], None] | None = None) -> None:
+        """Save the edited copy once, with the version it was loaded with. A save asked for while
+        another runs is queued (the button says so) and runs when that one ends, never dropped.
+        ``on_saved(detail)`` / ``on_failed()`` follow the outcome (the edits stay in the form on failure)."""
+        if self.detail is None:
+            if on_failed:
+                on_failed()
+            return
+        if self._saving:
+            self._queued_save = (on_saved, on_failed)
+            self.save_button.setText("Save (queued)")
             return
         try:
             data = self.collect()
-        except ValueError as exc:
-            findings = []
-            for part in str(exc).split("; "):
-                name, _, text = part.partition(": ")
-                findings.append(FieldFinding(name, "error", text))
-            self.show_findings(findings)
+        except UnreadableInput as exc:
+            self._save_findings = list(exc.findings)
+            self._show_local_findings()
+            self.save_failed.emit(exc)
+            if on_failed:
+                on_failed()
             return
-        self._run_change(lambda: self.service.save(self.detail.id, data,  # type: ignore[union-attr]
-                                                   expected_version=self.detail.version,  # type: ignore[union-attr]
-                                                   as_of=self._as_of))
+        cert_id, version, as_of = self.detail.id, self.detail.version, self._as_of
+        self._run_change(lambda: self.service.save(cert_id, data, expected_version=version, as_of=as_of),
+                         retry=lambda: self.save(on_saved, on_failed), sent=data,
+                         on_saved=on_saved, on_failed=on_failed)
+
+    def leave(self, proceed: Callable[[], None], cancelled: Callable[[], None] | None = None) -> None:
+        """Before the form is given another certificate (or closes): with unsaved edits ask Save /
+        Discard / Cancel. ``proceed()`` runs at once when there is nothing to save, after Discard, or
+        after the save succeeded; Cancel (or a failed save) keeps the edits and calls ``cancelled()``."""
+        if self._saving:  # a save is running: decide once it has ended (its edits are then stored)
+            self._after_save.append(lambda ok: self.leave(proceed, cancelled) if ok else
+                                    (cancelled() if cancelled else None))
+            return
+        if not self.is_dirty():
+            proceed()
+            return
+        if self._unsaved_box is not None:  # already asking
+            if cancelled:
+                cancelled()
+            return
+        detail = self.detail
+        assert detail is not None
+        buttons = (QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                   | QMessageBox.StandardButton.Cancel)
+        box = QMessageBox(QMessageBox.Icon.Question, "Unsaved edits",
+                          f"Certificate {detail.id} ({detail.customer_name}) has edits that are not saved.",
+                          buttons, self.window())
+        box.setObjectName("unsavedEditsBox")
+        box.setInformativeText("Save them, discard them, or cancel to go back to the form with your edits.")
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        box.setEscapeButton(QMessageBox.StandardButton.Cancel)
+        self._unsaved_box = box
+
+        def answered(_result: int) -> None:
+            self._unsaved_box = None
+            clicked = box.standardButton(box.clickedButton()) if box.clickedButton() else None
+            box.deleteLater()
+            if clicked == QMessageBox.StandardButton.Save:
+                self.save(lambda _d: proceed(), cancelled)
+            elif clicked == QMessageBox.StandardButton.Discard:
+                if self.detail is detail:
+                    self.load(detail)  # back to the stored certificate: the edits are gone, as asked
+                proceed()
+            elif cancelled:
+                cancelled()
+
+        box.finished.connect(answered)
+        box.open()
+
+    @property
+    def unsaved_dialog(self) -> QMessageBox | None:
+        """The Save / Discard / Cancel question now open, if any."""
+        return self._unsaved_box
 
     def request_archive(self) -> None:
         """Archive (or unarchive) after asking the reason."""
@@ -608,30 +713,81 @@ class CertificateForm(QWidget):
             return
         cert_id, version, as_of = self.detail.id, self.detail.version, self._as_of
         if archived:
-            self._run_change(lambda: self.service.unarchive(cert_id, reason, expected_version=version, as_of=as_of))
+            call = lambda: self.service.unarchive(cert_id, reason, expected_version=version, as_of=as_of)  # noqa: E731
         else:
-            self._run_change(lambda: self.service.archive(cert_id, reason, expected_version=version, as_of=as_of))
+            call = lambda: self.service.archive(cert_id, reason, expected_version=version, as_of=as_of)  # noqa: E731
+        self._run_change(call, retry=lambda: self._archive(reason, archived))
 
-    def _run_change(self, call: Any) -> None:
+    def _run_change(self, call: Callable[[], CertificateDetail], *, retry: Callable[[], None],
+                    sent: CertificateInput | None = None,
+                    on_saved: Callable[[CertificateDetail], None] | None = None,
+                    on_failed: Callable[[], None] | None = None) -> None:
+        """Run a change off the GUI thread. ``sent`` is the data a save stores: edits typed while it
+        runs stay in the form. A busy database is said plainly, with Retry."""
         self._saving = True
         self.save_button.setEnabled(False)
+        self.save_button.setText("Saving…")
+
+        def finish() -> tuple[Any, Any] | None:
+            self._saving = False
+            self.save_button.setEnabled(self.detail is not None)
+            self.save_button.setText("Save")
+            queued, self._queued_save = self._queued_save, None
+            return queued
+
+        def tell_waiting(ok: bool) -> None:
+            waiting, self._after_save = self._after_save, []
+            for callback in waiting:
+                callback(ok)
 
         def done(detail: CertificateDetail) -> None:
-            self._saving = False
-            self.save_button.setEnabled(True)
-            self.load(detail)
-            self.saved.emit(detail)
+            if not shiboken6.isValid(self):
+                return
+            queued = finish()
+            shown = self.detail
+            if shown is None or shown.id != detail.id:
+                self.saved.emit(detail)  # the form moved on meanwhile: never show this one again
+            else:
+                try:
+                    edited_meanwhile = sent is not None and self.collect() != sent
+                except ValueError:
+                    edited_meanwhile = True
+                if queued is not None or edited_meanwhile:
+                    self.detail = detail  # the new version; what was typed since stays in the form
+                    self.badge.setText(detail.status.label)
+                    self.badge.setStyleSheet(status_badge_style(detail.status))
+                else:
+                    self.load(detail)
+                self.saved.emit(detail)
+            if on_saved:
+                on_saved(detail)
+            if queued is not None:
+                self.save(*queued)
+            else:
+                tell_waiting(True)
 
         def failed(error: BaseException) -> None:
-            self._saving = False
-            self.save_button.setEnabled(True)
+            if not shiboken6.isValid(self):
+                return
+            queued = finish()
+            self.save_failed.emit(error)
+            if on_failed:
+                on_failed()
+            tell_waiting(False)  # whoever waited to move on stays with the edits
             if isinstance(error, Cancelled):
+                return
+            if isinstance(error, DatabaseBusyError):
+                # Retry saves what the form holds then (a save queued meanwhile included).
+                again = (lambda: self.save(*queued)) if queued is not None else retry
+                offer_retry(self, error, again, what="Your edits are still in the form.")
                 return
             if isinstance(error, ConflictError):
                 self.banner_label.setText(f"{error}\n\nYour edits are still in the form; press Reload to see the "
                                           "current version (your edits will be dropped).")
                 self.banner.setVisible(True)
                 self.conflict_detected.emit(str(error))
+                if queued is not None and queued[1]:
+                    queued[1]()  # a save queued meanwhile would meet the same conflict
                 return
             if isinstance(error, ValidationError):
                 # Kept on screen (with the live findings) until the certificate is loaded again.
@@ -639,8 +795,10 @@ class CertificateForm(QWidget):
                                         for p in error.problems] if error.problems
                                        else [FieldFinding("general", "error", str(error))])
                 self._show_local_findings()
-                return
-            present_error(self, error)
+            else:
+                present_error(self, error)
+            if queued is not None:
+                self.save(*queued)  # asked for after more typing (e.g. the missing reason): runs now
 
         self.runner.run(lambda p, c: call(), on_done=done, on_error=failed)
 
@@ -706,6 +864,13 @@ class CertificateForm(QWidget):
         """Rebuild the generated fields for the current states, form and reason (values kept)."""
         if self.detail is None:
             return
+        with self._quiet():
+            self._rebuild_fields(keep_typed)
+        if keep_typed:  # the user changed the states, form, reason or type: check again
+            self._schedule_live()
+
+    def _rebuild_fields(self, keep_typed: bool) -> None:
+        assert self.detail is not None
         if not keep_typed:
             self.builder.clear()
             self.coverage_table.setRowCount(0)
@@ -738,8 +903,6 @@ class CertificateForm(QWidget):
         self._fill_coverage(spec)
         self._fill_expiry(spec)
         self._show_local_findings()
-        if keep_typed:  # the user changed the states, form, reason or type: check again
-            self._schedule_live()
 
     def _known_form(self) -> bool:
         try:
@@ -857,7 +1020,7 @@ class CertificateForm(QWidget):
     # ------------------------------------------------------------------ validation and permit checks
 
     def _schedule_live(self) -> None:
-        if self.detail is not None:
+        if self.detail is not None and not self._loading:
             self._live_timer.start()
 
     def evaluate_live(self, live: bool = True) -> list[Finding]:
@@ -1058,12 +1221,16 @@ class CertificateForm(QWidget):
     # ------------------------------------------------------------------ slots
 
     def _on_states_edit_editing_finished(self) -> None:
+        if self._loading:
+            return
         states = parse_states(self.states_edit.text())
         if states != self._states:
             self._states = states
             self._rebuild()
 
     def _on_form_combo_activated(self, index: int) -> None:
+        if self._loading:
+            return
         code = self.form_combo.itemData(index)
         if code and code != self._form_code:
             self._form_code = code
@@ -1074,6 +1241,8 @@ class CertificateForm(QWidget):
             self._rebuild()
 
     def _on_reason_combo_activated(self, index: int) -> None:
+        if self._loading:
+            return
         code = self.reason_combo.itemData(index)
         if code and code != self._reason:
             self._reason = code
@@ -1086,9 +1255,15 @@ class CertificateForm(QWidget):
         self.focus_field(field, state)
 
     def _on_builder_edited(self, attr: str) -> None:
+        if self._loading:
+            return
         if attr == "certificate_type":
             self._rebuild()
         elif attr in _DATE_ATTRS:
+            self._refresh_expiry()
+
+    def _on_override_edit_editing_finished(self) -> None:
+        if not self._loading:
             self._refresh_expiry()
 
     def _on_override_edit_text_changed(self, text: str) -> None:

@@ -15,7 +15,6 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -29,6 +28,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from ecms_desktop.services.database import display_url, normalize_url
+from ecms_desktop.views.file_dialogs import get_open_file_name, get_save_file_name
 
 log = logging.getLogger(__name__)
 
@@ -96,15 +96,15 @@ def remember_database(settings: QSettings, url: str) -> list[str]:
 
 def choose_database_file(parent: QWidget | None, start: str = "") -> str | None:
     """File > Open database: an existing SQLite file, as a URL."""
-    path, _ = QFileDialog.getOpenFileName(parent, "Open database", start,
-                                          "ECMS databases (*.sqlite *.db *.sqlite3);;All files (*)")
+    path = get_open_file_name(parent, "Open database", start,
+                              "ECMS databases (*.sqlite *.db *.sqlite3);;All files (*)", show_database=True)
     return f"sqlite:///{Path(path).resolve()}" if path else None
 
 
 def choose_new_database_file(parent: QWidget | None, start: str = "") -> str | None:
     """File > New database: where to create an empty SQLite database, as a URL."""
-    path, _ = QFileDialog.getSaveFileName(parent, "New database", start or "ecms.sqlite",
-                                          "ECMS databases (*.sqlite)")
+    path = get_save_file_name(parent, "New database", start or "ecms.sqlite", "ECMS databases (*.sqlite)",
+                              show_database=True)
     if not path:
         return None
     p = Path(path)

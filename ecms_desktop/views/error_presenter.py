@@ -4,12 +4,14 @@ logged with a traceback and shown plainly."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from ecms_desktop.errors import (
     Cancelled,
     ConflictError,
+    DatabaseBusyError,
     DatabaseError,
     DocumentError,
     EcmsError,
@@ -21,6 +23,7 @@ from ecms_desktop.errors import (
 log = logging.getLogger(__name__)
 
 _TITLES: list[tuple[type[EcmsError], str]] = [
+    (DatabaseBusyError, "The database is busy"),
     (ValidationError, "Please check the input"),
     (ConflictError, "Changed by someone else"),
     (NotFoundError, "Not found"),
@@ -54,3 +57,25 @@ def present_error(parent: QWidget | None, error: BaseException) -> None:
                       error_title(error), error_text(error), QMessageBox.StandardButton.Ok, parent)
     box.setObjectName("errorBox")
     box.open() if parent is not None else box.exec()
+
+
+def offer_retry(parent: QWidget, error: BaseException, retry: Callable[[], None], *, what: str = "") -> bool:
+    """A busy database (another desk or program is writing): say so plainly and offer Retry / Cancel;
+    Retry calls ``retry()``. Returns False (and shows nothing) for any other error."""
+    if not isinstance(error, DatabaseBusyError):
+        return False
+    box = QMessageBox(QMessageBox.Icon.Warning, error_title(error), error_text(error),
+                      QMessageBox.StandardButton.Retry | QMessageBox.StandardButton.Cancel, parent)
+    box.setObjectName("databaseBusyBox")
+    box.setInformativeText(f"{what} Retry when the other program has finished, or cancel.".strip())
+    box.setDefaultButton(QMessageBox.StandardButton.Retry)
+
+    def answered(_result: int) -> None:
+        clicked = box.clickedButton()
+        box.deleteLater()
+        if clicked is not None and box.standardButton(clicked) == QMessageBox.StandardButton.Retry:
+            retry()
+
+    box.finished.connect(answered)
+    box.open()
+    return True

@@ -23,7 +23,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
     QDialogButtonBox,
-    QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QHeaderView,
@@ -39,6 +38,7 @@ from PySide6.QtWidgets import (
 
 from ecms_desktop.services.permit_service import LookupLink, PermitCheckInfo
 from ecms_desktop.services.validation_service import Finding
+from ecms_desktop.views.file_dialogs import get_open_file_name
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -382,8 +382,7 @@ class RecordCheckDialog(QDialog):
                 "evidence": self.evidence_edit.text().strip(), "note": self.note_edit.text().strip()}
 
     def _on_browse_clicked(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Evidence of the lookup", "",
-                                              "Evidence (*.pdf *.png *.jpg *.jpeg)")
+        path = get_open_file_name(self, "Evidence of the lookup", "", "Evidence (*.pdf *.png *.jpg *.jpeg)")
         if path:
             self.evidence_edit.setText(path)
 

@@ -93,17 +93,21 @@ class FormBuilder(QWidget):
         self._build(spec, raw, seller)
 
     def clear(self) -> None:
-        """Remove every field."""
+        """Remove every field. The old editors fall silent first: removing the focused one would
+        otherwise report an "edit" (``editingFinished`` on losing focus) with the old record's values
+        into whatever the form shows next."""
+        for editor in self.editors.values():
+            editor.blockSignals(True)
+        self.editors.clear()
+        self.messages.clear()
+        self.specs.clear()
+        self.order.clear()
         while self._layout.count():
             item = self._layout.takeAt(0)
             w = item.widget()
             if w is not None:
                 w.setParent(None)
                 w.deleteLater()
-        self.editors.clear()
-        self.messages.clear()
-        self.specs.clear()
-        self.order.clear()
 
     def _build(self, spec: FormSpec, raw: dict[str, Any], seller: str) -> None:
         for group, title in GROUPS:

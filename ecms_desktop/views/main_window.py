@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
     QComboBox,
-    QFileDialog,
     QHeaderView,
     QInputDialog,
     QLabel,
@@ -36,7 +35,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ecms_desktop.errors import DatabaseError, EcmsError, ValidationError
+from ecms_desktop.errors import DatabaseBusyError, DatabaseError, EcmsError, ValidationError
 from ecms_desktop.models import Status
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.services.certificate_query import CertificateQuery, count_by_status
@@ -51,13 +50,15 @@ from ecms_desktop.views.database_dialog import (
     remember_database,
     url_with_saved_password,
 )
-from ecms_desktop.views.error_presenter import present_error
+from ecms_desktop.views.error_presenter import offer_retry, present_error
+from ecms_desktop.views.file_dialogs import get_open_file_name, get_open_file_names
 from ecms_desktop.views.filter_bar import FilterBar, Filters
 from ecms_desktop.views.findings_panel import blocked_message, confirm_warnings
 from ecms_desktop.views.help_overlay import HelpOverlay, shortcuts_of_menus
 from ecms_desktop.views.status_badge_delegate import StatusBadgeDelegate
 from ecms_desktop.views.status_strip import StatusStrip
 from ecms_desktop.views.task_runner import TaskRunner
+from ecms_desktop.views.wheel_guard import install_wheel_guard
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,7 @@ class MainWindow(QMainWindow):
                  as_of: dt.date | None = None, runner: TaskRunner | None = None,
                  settings: QSettings | None = None, sandbox: Any = None, interactive: bool = True) -> None:
         super().__init__()
+        install_wheel_guard()  # before any combo or spin box exists
         #: False in screenshot mode: problems are reported through signals, never by dialogs.
         self.interactive = interactive
         self.setObjectName("mainWindow")
@@ -141,6 +143,8 @@ class MainWindow(QMainWindow):
         self._counts_pending = False  # status counts run after the rows of a new query are in
         self._pending_select: int | None = None
         self._closing = False
+        self._close_confirmed = False  # unsaved edits were saved or discarded: close without asking again
+        self._restoring_selection = False  # putting the grid back where the unsaved edits are
         self.review_window: Any = None
         self.tools: dict[str, Any] = {}
         self._ack_dialog: Any = None
@@ -518,8 +522,19 @@ class MainWindow(QMainWindow):
 
     def open_database(self, url: str, *, create: bool = False) -> None:
         """Open (or with ``create``, create) a database through the task runner; an unreachable or
-        unusable one brings up the database dialog with the reason."""
+        unusable one brings up the database dialog with the reason. Unsaved edits are saved or
+        discarded first (the accountant is asked)."""
+        self.leave_form(lambda: self._open_database(url, create=create))
 
+    def leave_form(self, proceed: Callable[[], None], cancelled: Callable[[], None] | None = None) -> None:
+        """Run ``proceed`` once the form's unsaved edits are saved or discarded (asked: Save / Discard
+        / Cancel); Cancel keeps the edits and calls ``cancelled``."""
+        if self._has_form():
+            self.form.leave(proceed, cancelled)
+        else:
+            proceed()
+
+    def _open_database(self, url: str, *, create: bool = False) -> None:
         def work(_p: Any, _c: Any) -> Database:
             return open_database(url, create=create)
 
@@ -586,7 +601,16 @@ class MainWindow(QMainWindow):
         cid = self.company_combo.itemData(index)
         if cid is None or cid == self.company_id:
             return
-        self.company_id = int(cid)
+        if self._has_form() and self.form.is_dirty():
+            self._fill_company_combo()  # shows the current company until the edits are dealt with
+            self.leave_form(lambda: self._switch_company(int(cid)))
+            return
+        self._switch_company(int(cid))
+
+    def _switch_company(self, cid: int) -> None:
+        if cid != self.company_id:
+            self.company_id = cid
+            self._fill_company_combo()
         self.window_days = getattr(self, "_window_days_by_company", {}).get(self.company_id, 30)
         self.settings.setValue("main/company", self.company_id)
         self._clear_detail("")
@@ -705,7 +729,7 @@ class MainWindow(QMainWindow):
             present_error(self, error)
 
     def _on_background_error(self, error: BaseException) -> None:
-        if isinstance(error, DatabaseError) and self.db is not None:
+        if isinstance(error, DatabaseError) and not isinstance(error, DatabaseBusyError) and self.db is not None:
             self.show_database_problem(self.db.url, str(error))
         elif self.interactive:
             present_error(self, error)
@@ -777,11 +801,30 @@ class MainWindow(QMainWindow):
 
     def _on_grid_current_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         self._update_actions()
+        if self._restoring_selection:
+            return
         cert_id = self.model.certificate_id(current.row()) if current.isValid() else None
+        shown = self.form.detail if self._has_form() else None
+        if shown is not None and shown.id != cert_id and self.form.is_dirty():
+            # The form holds unsaved edits of another certificate: ask before it is replaced.
+            self.leave_form(lambda: self._show_selected(cert_id), lambda: self._restore_selection(shown.id))
+            return
+        self._show_selected(cert_id)
+
+    def _show_selected(self, cert_id: int | None) -> None:
         if cert_id is None:
             self._clear_detail("")
-            return
-        self.load_detail(cert_id)
+        else:
+            self.load_detail(cert_id)
+
+    def _restore_selection(self, cert_id: int) -> None:
+        """Cancel: the grid goes back to the certificate whose edits are in the form."""
+        self._restoring_selection = True
+        try:
+            self.select_certificate(cert_id)
+        finally:
+            self._restoring_selection = False
+        self._update_actions()
 
     def load_detail(self, cert_id: int) -> None:
         """Read the certificate and its first document off the GUI thread, then show them."""
@@ -810,7 +853,12 @@ class MainWindow(QMainWindow):
         self.current_detail = detail
         self._update_actions()
         if self._has_form():
-            self.form.load(detail)
+            shown = self.form.detail
+            if shown is not None and shown.id == detail.id and self.form.is_dirty():
+                # Read again (e.g. a document was attached): the unsaved edits in the form are kept.
+                self.statusBar().showMessage(f"Certificate {detail.id}: your unsaved edits are kept.", 6000)
+            else:
+                self.form.load(detail)
         if self._has_viewer():
             if blob is None:
                 self.viewer.clear("No document is attached to this certificate.\n"
@@ -852,7 +900,8 @@ class MainWindow(QMainWindow):
         self.runner.run(work, on_error=self._on_background_error)
 
     def _on_form_saved(self, detail: Any) -> None:
-        self.current_detail = detail
+        if self.current_detail is None or self.current_detail.id == detail.id:
+            self.current_detail = detail
         self.model.reload_rows([detail.id])
         self.refresh_counts()
         self.statusBar().showMessage(f"Certificate {detail.id} saved.", 4000)
@@ -897,6 +946,9 @@ class MainWindow(QMainWindow):
         self._update_actions()
 
     def _review(self, verb: str, call: Callable[[Any, int, int, str], Any], *, needs_reason: bool) -> None:
+        if self._has_form() and self.form.is_dirty():
+            self.leave_form(lambda: self._review(verb, call, needs_reason=needs_reason))
+            return
         detail, db = self.current_detail, self.db
         if detail is None or db is None:
             return
@@ -928,6 +980,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Certificate {new_detail.id}: {new_detail.status.label}.", 4000)
 
         def failed(error: BaseException) -> None:
+            if offer_retry(self, error, lambda: self.runner.run(work, on_done=done, on_error=failed)):
+                return
             self._on_background_error(error)
             if self._has_form() and getattr(self.form, "detail", None) is not None:
                 self.form.load_checks()  # e.g. refused by the validation: show what it found
@@ -1200,8 +1254,8 @@ class MainWindow(QMainWindow):
         return False
 
     def import_documents_dialog(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Import documents", str(self.settings.value("dirs/import", "")),
-                                                "Certificates (*.pdf *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)")
+        paths = get_open_file_names(self, "Import documents", str(self.settings.value("dirs/import", "")),
+                                    "Certificates (*.pdf *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)")
         if paths:
             self.settings.setValue("dirs/import", str(Path(paths[0]).parent))
             self.receive_files([Path(p) for p in paths])
@@ -1209,9 +1263,9 @@ class MainWindow(QMainWindow):
     def attach_documents_dialog(self) -> None:
         if self.current_detail is None:
             return
-        paths, _ = QFileDialog.getOpenFileNames(self, f"Attach documents to certificate {self.current_detail.id}",
-                                                str(self.settings.value("dirs/import", "")),
-                                                "Certificates (*.pdf *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)")
+        paths = get_open_file_names(self, f"Attach documents to certificate {self.current_detail.id}",
+                                    str(self.settings.value("dirs/import", "")),
+                                    "Certificates (*.pdf *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)")
         if paths:
             self.receive_files([Path(p) for p in paths], attach_to=self.current_detail.id,
                                expected_version=self.current_detail.version)
@@ -1286,8 +1340,8 @@ class MainWindow(QMainWindow):
         if self.db is None or self.company_id is None:
             present_error(self, ValidationError("Choose or add a company before importing certificates."))
             return
-        path, _ = QFileDialog.getOpenFileName(self, "Import certificates", str(self.settings.value("dirs/import", "")),
-                                              "Spreadsheets (*.csv *.xlsx)")
+        path = get_open_file_name(self, "Import certificates", str(self.settings.value("dirs/import", "")),
+                                  "Spreadsheets (*.csv *.xlsx)")
         if path:
             self.import_certificates(Path(path))
 
@@ -1318,7 +1372,7 @@ class MainWindow(QMainWindow):
 
         dialog = SettingsDialog(self.db, self.runner, self.settings, company_id=self.company_id,
                                 companies=self.companies, expiring_soon_days=self.window_days, parent=self)
-        dialog.saved.connect(lambda: self.set_database(self.db))
+        dialog.saved.connect(lambda: self.leave_form(lambda: self.set_database(self.db)))
         dialog.open_database_requested.connect(lambda: QTimer.singleShot(0, self.open_database_dialog))
         self.settings_dialog = dialog
         dialog.open()
@@ -1331,6 +1385,25 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ closing
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if not self._close_confirmed and not self._closing:
+            forms = [self.form] if self._has_form() else []
+            if self.review_window is not None and self.review_window.isVisible():
+                forms.insert(0, self.review_window.form)
+            dirty = [f for f in forms if f.is_dirty() or f.saving]
+            if dirty:
+                event.ignore()  # each form with unsaved edits asks first: Save / Discard / Cancel
+
+                def ask(remaining: list[Any]) -> None:
+                    if remaining:
+                        remaining[0].leave(lambda: ask(remaining[1:]))
+                        return
+                    if self.review_window is not None:
+                        self.review_window.close_without_asking()
+                    self._close_confirmed = True
+                    self.close()
+
+                ask(dirty)
+                return
         self.save_ui_state()
         self.shutdown()
         super().closeEvent(event)
@@ -1376,12 +1449,13 @@ def is_returned_form(path: Path, rules: RulesPack) -> bool:
         return True
     if suffix != ".pdf":
         return False
+    from ecms_desktop.errors import DocumentError
+    from ecms_desktop.services.user_files import read_user_file
+
     try:
-        if path.stat().st_size > _TOKEN_SCAN_LIMIT:
-            return False
-        data = path.read_bytes()
-    except OSError:
-        return False  # the intake service reports the unreadable file
+        data = read_user_file(path, max_bytes=_TOKEN_SCAN_LIMIT)
+    except DocumentError:
+        return False  # the intake service reports the unreadable (or refused) file
     if TOKEN_FIELD.encode() in data or b"ecms-request-token=" in data:
         return True
     if b"/ObjStm" not in data:

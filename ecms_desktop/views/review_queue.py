@@ -36,7 +36,7 @@ from ecms_desktop.services.document_sandbox import DocumentSandbox
 from ecms_desktop.services.document_service import DocumentService
 from ecms_desktop.services.review_queue_service import pending_certificate_ids
 from ecms_desktop.views.certificate_form import CertificateForm
-from ecms_desktop.views.error_presenter import present_error
+from ecms_desktop.views.error_presenter import offer_retry, present_error
 from ecms_desktop.views.findings_panel import AcknowledgeWarningsDialog, blocked_message, confirm_warnings
 from ecms_desktop.views.pdf_viewer import SHORTCUTS as VIEWER_SHORTCUTS
 from ecms_desktop.views.pdf_viewer import DocumentViewer
@@ -105,6 +105,7 @@ class ReviewQueueWindow(QMainWindow):
         self._reason_dialog: ReasonDialog | None = None
         self._help: ShortcutHelpDialog | None = None
         self._ack_dialog: AcknowledgeWarningsDialog | None = None
+        self._close_confirmed = False  # unsaved edits were saved or discarded: close without asking
 
         self.viewer = DocumentViewer(sandbox, runner=runner)
         self.viewer.set_shortcuts_enabled(False)  # the window's actions carry the same keys
@@ -229,7 +230,7 @@ class ReviewQueueWindow(QMainWindow):
             self.queue_loaded.emit(len(ids))
             self.index = -1
             if ids:
-                self.go_to(0)
+                self._go_to(0)
             else:
                 self._show_empty()
 
@@ -237,6 +238,13 @@ class ReviewQueueWindow(QMainWindow):
                         on_done=done, on_error=lambda e: present_error(self, e))
 
     def go_to(self, index: int) -> None:
+        """Show the certificate at ``index`` of the queue; unsaved edits of the one shown are saved or
+        discarded first (asked: Save / Discard / Cancel, which stays here with the edits)."""
+        if not self.ids or self._busy:
+            return
+        self.form.leave(lambda: self._go_to(index))
+
+    def _go_to(self, index: int) -> None:
         if not self.ids or self._busy:
             return
         index = max(0, min(index, len(self.ids) - 1))
@@ -296,11 +304,15 @@ class ReviewQueueWindow(QMainWindow):
             if self.detail is not detail:
                 return
 
+            # Kept across a Retry (busy database): edits already saved are not saved twice.
+            pending: dict[str, Any] = {"version": detail.version, "data": data}
+
             def work(progress: Any, cancel: Any) -> CertificateDetail:
-                version = detail.version
-                if data is not None:
-                    version = service.save(detail.id, data, expected_version=version, as_of=as_of).version
-                return service.approve(detail.id, expected_version=version, as_of=as_of,
+                if pending["data"] is not None:
+                    pending["version"] = service.save(detail.id, pending["data"], expected_version=pending["version"],
+                                                      as_of=as_of).version
+                    pending["data"] = None
+                return service.approve(detail.id, expected_version=pending["version"], as_of=as_of,
                                        acknowledge_warnings=acknowledge, note=note)
 
             self._run_review(work)
@@ -312,7 +324,13 @@ class ReviewQueueWindow(QMainWindow):
             self._ack_dialog.rejected.connect(lambda: setattr(self, "_ack_dialog", None))
 
     def reject(self) -> None:
-        """Ask the reason, reject the certificate shown and go to the next."""
+        """Ask the reason, reject the certificate shown and go to the next (unsaved edits are saved
+        or discarded first: asked)."""
+        if self.detail is None or self._busy:
+            return
+        self.form.leave(self._ask_reject_reason)
+
+    def _ask_reject_reason(self) -> None:
         if self.detail is None or self._busy:
             return
         dlg = ReasonDialog("Reject certificate", "Why is this certificate rejected? The reason is kept and can "
@@ -358,11 +376,13 @@ class ReviewQueueWindow(QMainWindow):
             if not self.ids:
                 self._show_empty()
                 return
-            self.go_to(self.index)
+            self._go_to(self.index)  # this certificate's edits went with the approval (or were dealt with)
 
         def failed(error: BaseException) -> None:
             self._busy = False
             self._update_actions()
+            if offer_retry(self, error, lambda: self._run_review(work), what="Your edits are still in the form."):
+                return
             present_error(self, error)
             if self.detail is not None:  # e.g. refused by the validation: show what it found
                 self.form.load_checks()
@@ -404,7 +424,8 @@ class ReviewQueueWindow(QMainWindow):
         self.setWindowTitle(f"Review queue ({self.index + 1}/{len(self.ids)})")
 
     def _on_form_saved(self, detail: CertificateDetail) -> None:
-        self.detail = detail
+        if self.detail is not None and self.detail.id == detail.id:
+            self.detail = detail
 
     def _on_form_findings_changed(self, _findings: Any) -> None:
         self._update_actions()
@@ -423,6 +444,15 @@ class ReviewQueueWindow(QMainWindow):
                 return
         super().keyPressEvent(event)
 
+    def close_without_asking(self) -> None:
+        """Close now (the unsaved edits were already saved or discarded)."""
+        self._close_confirmed = True
+        self.close()
+
     def closeEvent(self, event: Any) -> None:
+        if not self._close_confirmed and (self.form.is_dirty() or self.form.saving):
+            event.ignore()  # asked first: Save / Discard / Cancel
+            self.form.leave(self.close_without_asking)
+            return
         self.viewer.shutdown()
         super().closeEvent(event)

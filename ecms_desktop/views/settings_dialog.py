@@ -30,14 +30,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ecms_desktop.errors import DocumentError, ValidationError
+from ecms_desktop.errors import DocumentError
 from ecms_desktop.services.company_service import CompanyInfo, CompanyService
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.document_sandbox import render_thumbnail
+from ecms_desktop.services.user_files import read_user_file
 from ecms_desktop.views.error_presenter import present_error
+from ecms_desktop.views.file_dialogs import get_open_file_name
 from ecms_desktop.views.task_runner import TaskRunner
 
 THEME_KEY = "ui/theme"
+#: Largest logo file read (a logo is a small picture; anything larger is a mistake).
+_LOGO_MAX_BYTES = 10 * 1024 * 1024
 
 
 class SettingsDialog(QDialog):
@@ -323,14 +327,12 @@ class SettingsDialog(QDialog):
             self.f_colour.setText(colour.name().upper())
 
     def _on_logo_button_clicked(self) -> None:
-        from PySide6.QtWidgets import QFileDialog
-
-        path, _ = QFileDialog.getOpenFileName(self, "Company logo", "", "Images (*.png *.jpg *.jpeg)")
+        path = get_open_file_name(self, "Company logo", "", "Images (*.png *.jpg *.jpeg)")
         if path:
             try:
-                data = Path(path).read_bytes()
-            except OSError as exc:
-                present_error(self, ValidationError(f"{path}: cannot be read ({exc.strerror})."))
+                data = read_user_file(Path(path), max_bytes=_LOGO_MAX_BYTES)
+            except DocumentError as exc:
+                present_error(self, exc)
                 return
             self.set_logo(data)
 

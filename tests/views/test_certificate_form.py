@@ -112,8 +112,9 @@ def test_fl_expiry_is_end_of_year_and_override_needs_reason(qtbot, db, company_i
     assert not form.override_reason_edit.isEnabled()
     qtbot.keyClicks(form.override_edit, "2027-01-31")
     assert form.override_reason_edit.isEnabled() and form.override_reason_edit.property("required")
-    form.save()  # no reason yet: refused with a message next to the reason field
-    qtbot.waitUntil(lambda: "expiry_override_reason" in form.findings_shown(), timeout=10000)
+    with qtbot.waitSignal(form.save_failed, timeout=10000):  # the save itself, not the form's own check
+        form.save()  # no reason yet: refused with a message next to the reason field
+    assert "expiry_override_reason" in form.findings_shown()
     assert CertificateService(db, rules).get(form.detail.id, AS_OF).data.expiry_override is None
     qtbot.keyClicks(form.override_reason_edit, "Printed expiry on the certificate")
     with qtbot.waitSignal(form.saved, timeout=10000) as blocker:
@@ -336,3 +337,144 @@ def test_record_a_manual_permit_check_with_evidence(qtbot, db, company_id, rules
     assert form.findChild(type(form.save_button), "permitEvidenceTX") is not None
     check = form.permit_checks["TX"]
     assert check.method == "manual" and check.evidence_document_id is not None
+
+
+# --------------------------------------------------------------------------- integrity at the desk
+
+
+def _edit(qtbot, form, kind):  # type: ignore[no-untyped-def]
+    """Change one field of the kind given the way a user does, leaving the focus in it."""
+    if kind == "states":
+        editor = form.states_edit
+    elif kind == "override":
+        editor = form.override_edit
+    else:
+        editor = form.builder.editor({"line": "purchaser_name", "date": "signed_date", "combo": "certificate_type",
+                                      "check": "signature", "text": "purchaser_address"}[kind])
+    editor.setFocus(Qt.FocusReason.OtherFocusReason)
+    qtbot.waitUntil(editor.hasFocus, timeout=3000)
+    if kind == "check":
+        qtbot.keyClick(editor, Qt.Key.Key_Space)
+    elif kind == "combo":
+        qtbot.keyClick(editor, Qt.Key.Key_Down if editor.currentIndex() == 0 else Qt.Key.Key_Up)
+    elif kind == "text":
+        qtbot.keyClicks(editor, " Suite 9")
+    else:
+        editor.selectAll()
+        qtbot.keyClicks(editor, {"line": "Someone Else Entirely LLC", "date": "2026-04-30", "states": "TX, OK",
+                                 "override": "2027-01-31"}[kind])
+    return editor
+
+
+EDITOR_KINDS = ("line", "date", "combo", "check", "text", "states", "override")
+
+
+@pytest.mark.parametrize("kind", EDITOR_KINDS)
+def test_loading_another_certificate_never_takes_values_of_the_one_being_edited(
+        qtbot, db, company_id, rules, form, kind):
+    a = make_cert(db, company_id, rules, **dict(CASES["TX"]), number="A-1", purchaser_address="1 A Street",
+                  purchaser_ein="12-3456789", certificate_number="CERT-A")
+    b = make_cert(db, company_id, rules, form_code="TX-01-339", states=["TX"], number="B-2",
+                  name="Bravo Buyers Inc", purchaser_name="Bravo Buyers Inc", purchaser_tax_id="32099999999",
+                  purchaser_address="2 B Avenue", certificate_number="CERT-B", signed=True,
+                  certificate_type="single_use", po_number="PO-7", signed_date=dt.date(2026, 1, 5))
+    form.activateWindow()
+    qtbot.waitUntil(form.isActiveWindow, timeout=5000)
+    form.load(a)
+    _edit(qtbot, form, kind)
+    assert form.is_dirty()
+    form.load(b)  # what the queue and the grid do: the edited field still has the focus
+    qtbot.wait(50)  # let queued focus and timer events run
+    assert form.detail.id == b.id
+    assert form.collect() == b.data, "values of certificate A reached certificate B"
+    assert not form.is_dirty()
+    assert form.builder.editor("purchaser_name").text() == "Bravo Buyers Inc"
+    # Moving the focus on (as the user does next) brings nothing of A in either.
+    form.save_button.setFocus()
+    qtbot.wait(50)
+    assert form.collect() == b.data and not form.is_dirty()
+
+
+def test_a_date_message_containing_a_semicolon_stays_whole_beside_its_field(qtbot, db, company_id, rules, form):
+    form.load(make_cert(db, company_id, rules, **dict(CASES["TX"])))
+    date = form.builder.editor("signed_date")
+    date.selectAll()
+    qtbot.keyClicks(date, "15.03.2026")
+    form.save()  # refused at once: the date cannot be read
+    shown = form.findings_shown()
+    assert ("error", "'15.03.2026' is not a date; type it as YYYY-MM-DD or MM/DD/YYYY") in shown["signed_date"]
+    assert not any("type it as" in m for _, m in shown.get("general", [])), shown.get("general")
+
+
+def test_a_save_asked_for_while_another_runs_is_queued_not_dropped(qtbot, db, company_id, rules, form):
+    detail = make_cert(db, company_id, rules, **dict(CASES["TX"]))
+    form.load(detail)
+    name = form.builder.editor("purchaser_name")
+    name.setText("First Save LLC")
+    saves = []
+    form.saved.connect(saves.append)
+    form.save()
+    assert not form.save_button.isEnabled()  # running
+    name.setText("Second Save LLC")  # typed while the first save runs, then saved again
+    form.save()
+    assert form.save_button.text() == "Save (queued)"
+    qtbot.waitUntil(lambda: len(saves) == 2 and form.save_button.isEnabled(), timeout=20000)
+    stored = CertificateService(db, rules).get(detail.id, AS_OF)
+    assert stored.data.purchaser_name == "Second Save LLC" and stored.version == detail.version + 2
+    assert not form.is_dirty() and form.save_button.text() == "Save"
+
+
+def test_a_busy_database_keeps_the_edit_and_offers_retry(qtbot, tmp_path, _sqlite_template, rules):
+    import shutil
+    import sqlite3
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from ecms_desktop.services.company_service import CompanyService
+    from ecms_desktop.services.database import Database
+
+    path = tmp_path / "busy.sqlite"
+    shutil.copy(_sqlite_template, path)
+    setup = Database(str(path))
+    company = CompanyService(setup).create("Acme Supply Co", state="TX").id
+    detail = make_cert(setup, company, rules, **dict(CASES["TX"]))
+    setup.dispose()
+    db = Database(str(path), lock_timeout=0.3)  # a desk that gives up quickly
+    form = CertificateForm(db, rules)
+    form.set_as_of(AS_OF)
+    qtbot.addWidget(form)
+    form.show()
+    form.load(detail)
+    name = form.builder.editor("purchaser_name")
+    name.setText("Edited While Busy LLC")
+    other = sqlite3.connect(path, isolation_level=None, timeout=0)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another program holds the write lock
+        form.save()
+        qtbot.waitUntil(lambda: form.findChild(QMessageBox, "databaseBusyBox") is not None, timeout=20000)
+        box = form.findChild(QMessageBox, "databaseBusyBox")
+        assert "is busy" in box.text() and box.windowTitle() == "The database is busy"
+        assert box.button(QMessageBox.StandardButton.Retry) is not None
+        assert name.text() == "Edited While Busy LLC" and form.is_dirty()  # nothing lost
+        assert CertificateService(db, rules).get(detail.id, AS_OF).data.purchaser_name != "Edited While Busy LLC"
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    with qtbot.waitSignal(form.saved, timeout=20000):
+        box.button(QMessageBox.StandardButton.Retry).click()
+    assert CertificateService(db, rules).get(detail.id, AS_OF).data.purchaser_name == "Edited While Busy LLC"
+    form.runner.wait(10000)
+    db.dispose()
+
+
+def test_a_save_queued_behind_a_refused_one_still_runs(qtbot, db, company_id, rules, form):
+    """The race the FL test met under load: the second Save (with the missing reason typed) arrives
+    while the first (refused: no reason) still runs; it must run after it, not vanish."""
+    form.load(make_cert(db, company_id, rules, **dict(CASES["FL"])))
+    qtbot.keyClicks(form.override_edit, "2027-01-31")
+    form.save()  # refused by the service: no reason
+    qtbot.keyClicks(form.override_reason_edit, "Printed expiry on the certificate")
+    with qtbot.waitSignal(form.saved, timeout=20000) as blocker:
+        form.save()  # the first is still running: queued
+    assert blocker.args[0].expiry_date == dt.date(2027, 1, 31)
+    assert CertificateService(db, rules).get(form.detail.id, AS_OF).data.expiry_override == dt.date(2027, 1, 31)

@@ -387,3 +387,97 @@ def test_the_desk_shows_an_erp_feed_stopped_at_a_refused_event(qtbot, db, compan
         window.refresh()
     assert not window.feed_label.isVisibleTo(window)
     window.shutdown()
+
+
+# --------------------------------------------------------------------------- unsaved edits at the desk
+
+
+def _answer(qtbot, form, button):  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QMessageBox
+
+    qtbot.waitUntil(lambda: form.unsaved_dialog is not None and form.unsaved_dialog.isVisible(), timeout=5000)
+    form.unsaved_dialog.button(getattr(QMessageBox.StandardButton, button)).click()
+    qtbot.waitUntil(lambda: form.unsaved_dialog is None, timeout=5000)
+
+
+def test_unsaved_edits_are_never_dropped_without_asking(qtbot, window, db) -> None:  # type: ignore[no-untyped-def]
+    from ecms_desktop.services.certificate_service import CertificateService
+
+    first, second = window.model.certificate_id(0), window.model.certificate_id(1)
+    with qtbot.waitSignal(window.form.checks_loaded, timeout=15000):
+        window.table.selectRow(0)
+    name = window.form.builder.editor("certificate_number")
+    name.setText("EDITED-1")
+    # Another row: Cancel puts the grid back and keeps the edit.
+    window.table.selectRow(1)
+    _answer(qtbot, window.form, "Cancel")
+    assert window.selected_certificate_id() == first and window.form.detail.id == first
+    assert window.form.builder.editor("certificate_number").text() == "EDITED-1"
+    # Another row again: Save stores the edit, then the row is shown.
+    window.table.selectRow(1)
+    with qtbot.waitSignal(window.selection_ready, timeout=20000):
+        _answer(qtbot, window.form, "Save")
+    qtbot.waitUntil(lambda: window.form.detail is not None and window.form.detail.id == second, timeout=10000)
+    assert CertificateService(db).get(first, AS_OF).data.certificate_number == "EDITED-1"
+    # Closing the window: Cancel keeps it open with the edit; Discard closes without saving.
+    window.form.builder.editor("certificate_number").setText("EDITED-2")
+    window.close()
+    _answer(qtbot, window.form, "Cancel")
+    assert window.isVisible() and window.form.builder.editor("certificate_number").text() == "EDITED-2"
+    # Opening another database asks as well (Cancel: nothing happens).
+    window.open_database(db.url)
+    _answer(qtbot, window.form, "Cancel")
+    assert window.db is db and window.form.is_dirty()
+    window.close()
+    _answer(qtbot, window.form, "Discard")
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
+    assert CertificateService(db).get(second, AS_OF).data.certificate_number != "EDITED-2"
+
+
+def test_switching_company_with_unsaved_edits_asks_first(qtbot, db, company_id, ui_settings) -> None:  # type: ignore[no-untyped-def]
+    seed_certificates(db, company_id, 6)
+    other = CompanyService(db).create("Beta Distribution", state="CA").id
+    seed_certificates(db, other, 3)
+    w = open_window(qtbot, db, ui_settings)
+    try:
+        with qtbot.waitSignal(w.form.checks_loaded, timeout=15000):
+            w.table.selectRow(0)
+        w.form.builder.editor("certificate_number").setText("EDITED-C")
+        w.company_combo.setCurrentIndex(w.company_combo.findData(other))
+        _answer(qtbot, w.form, "Cancel")
+        assert w.company_id == company_id and w.company_combo.currentData() == company_id
+        assert w.form.builder.editor("certificate_number").text() == "EDITED-C"
+        w.company_combo.setCurrentIndex(w.company_combo.findData(other))
+        with qtbot.waitSignal(w.model.query_finished, timeout=10000):
+            _answer(qtbot, w.form, "Discard")
+        assert w.company_id == other and len(shown_ids(w)) == 3 and not w.form.is_dirty()
+    finally:
+        w.shutdown()
+
+
+def test_attaching_a_document_keeps_the_unsaved_edits_of_the_certificate(qtbot, window, db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    cert_id = window.model.certificate_id(0)
+    with qtbot.waitSignal(window.form.checks_loaded, timeout=15000):
+        window.table.selectRow(0)
+    window.form.builder.editor("certificate_number").setText("EDITED-BEFORE-DROP")
+    with qtbot.waitSignals([window.intake_finished, window.selection_ready], timeout=30000):
+        drop(window, [make_pdf(tmp_path / "page-2.pdf", "second page")], window.form)
+    assert window.current_detail.id == cert_id and len(window.current_detail.documents) >= 1
+    assert window.form.builder.editor("certificate_number").text() == "EDITED-BEFORE-DROP"
+    assert window.form.is_dirty()
+    window.form.load(window.form.detail)  # discard, so that closing does not ask
+
+
+def test_dropping_the_open_database_files_refuses_them_without_reading(qtbot, window, db) -> None:  # type: ignore[no-untyped-def]
+    if db.dialect != "sqlite":
+        pytest.skip("the database's own files exist on SQLite only")
+    from sqlalchemy.engine import make_url
+
+    path = Path(make_url(db.url).database or "")
+    files = [p for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm")) if p.exists()]
+    assert len(files) >= 2
+    with qtbot.waitSignal(window.intake_finished, timeout=30000) as blocker:
+        drop(window, files, window.table.viewport())
+    items = blocker.args[0].items
+    assert [i.outcome.value for i in items] == ["refused"] * len(files)
+    assert all("ECMS database in use" in i.message for i in items), [i.message for i in items]

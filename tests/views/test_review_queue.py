@@ -199,3 +199,143 @@ def test_shortcuts_are_shown(qtbot, queue):
     assert "Ctrl+Return" in win.approve_action.toolTip() or "Ctrl+Enter" in win.approve_action.toolTip()
     key(qtbot, win, Qt.Key.Key_F1)
     qtbot.waitUntil(lambda: win._help is not None and win._help.isVisible(), timeout=5000)
+
+
+# --------------------------------------------------------------------------- integrity of the queue
+
+
+def _answer(qtbot, win, button):  # type: ignore[no-untyped-def]
+    from PySide6.QtWidgets import QMessageBox
+
+    qtbot.waitUntil(lambda: win.form.unsaved_dialog is not None and win.form.unsaved_dialog.isVisible(), timeout=5000)
+    box = win.form.unsaved_dialog
+    assert "not saved" in box.text()
+    box.button(getattr(QMessageBox.StandardButton, button)).click()
+
+
+def test_approving_after_editing_a_date_saves_nothing_into_the_next_certificate(qtbot, queue):
+    """The reported case: edit a date of A, Ctrl+Enter: B must show B, and saving B writes B's values."""
+    from tests.views.test_certificate_form import _edit
+
+    win, ids, service = queue
+    qtbot.waitUntil(lambda: win.focusWidget() is win.form.builder.editor("purchaser_address"), timeout=5000)
+    qtbot.keyClicks(win.focusWidget(), "1 Jay St")
+    _edit(qtbot, win.form, "date")  # the focus stays in the date field
+    qtbot.waitUntil(lambda: win.approve_action.isEnabled(), timeout=5000)
+    with qtbot.waitSignals([win.reviewed, win.certificate_shown], timeout=20000):
+        key(qtbot, win, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    first = service.get(ids[0], AS_OF)
+    assert first.review_state == "approved" and first.data.signed_date == dt.date(2026, 4, 30)
+    second = service.get(ids[1], AS_OF)
+    assert win.detail.id == ids[1] and win.form.collect() == second.data, "A's values reached B"
+    assert "Bravo Stores" in win.form.title.text() and not win.form.is_dirty()
+    win.form.save_button.setFocus()  # the focus moves on, then Save
+    win.form.save()
+    win.form.runner.wait(10000)
+    qtbot.wait(50)
+    assert service.get(ids[1], AS_OF).data == second.data
+
+
+@pytest.mark.parametrize("kind", ["line", "date", "combo", "check", "text", "states", "override"])
+def test_walking_the_queue_after_editing_each_kind_of_field_never_mixes_records(qtbot, queue, kind):
+    from tests.views.test_certificate_form import _edit
+
+    win, ids, service = queue
+    for step, (move, expected) in enumerate([(Qt.Key.Key_Right, 1), (Qt.Key.Key_Right, 2), (Qt.Key.Key_Left, 1)]):
+        _reactivate(qtbot, win)
+        _edit(qtbot, win.form, kind)
+        assert win.form.is_dirty()
+        key(qtbot, win, move, Qt.KeyboardModifier.AltModifier)  # the focus is still in the edited field
+        with qtbot.waitSignal(win.certificate_shown, timeout=20000) as shown:
+            _answer(qtbot, win, "Discard")
+        assert shown.args == [ids[expected]], step
+        stored = service.get(ids[expected], AS_OF)
+        assert win.form.collect() == stored.data, f"step {step}: values of another certificate are shown"
+        assert not win.form.is_dirty()
+    assert [service.get(i, AS_OF).version for i in ids] == [1, 1, 1, 1]  # nothing was written anywhere
+
+
+def test_unsaved_edits_in_the_queue_ask_save_discard_or_cancel(qtbot, queue):
+    win, ids, service = queue
+    name = win.form.builder.editor("purchaser_name")
+    name.setFocus()
+    name.selectAll()
+    qtbot.keyClicks(name, "Alpha Traders Renamed")
+    # Next: Cancel stays here with the edit.
+    key(qtbot, win, Qt.Key.Key_Right, Qt.KeyboardModifier.AltModifier)
+    _answer(qtbot, win, "Cancel")
+    qtbot.waitUntil(lambda: win.form.unsaved_dialog is None, timeout=5000)
+    assert win.detail.id == ids[0] and name.text() == "Alpha Traders Renamed" and win.form.is_dirty()
+    # Next again: Save stores the edit, then the next certificate is shown.
+    _reactivate(qtbot, win)
+    key(qtbot, win, Qt.Key.Key_Right, Qt.KeyboardModifier.AltModifier)
+    with qtbot.waitSignal(win.certificate_shown, timeout=20000) as shown:
+        _answer(qtbot, win, "Save")
+    assert shown.args == [ids[1]]
+    assert service.get(ids[0], AS_OF).data.purchaser_name == "Alpha Traders Renamed"
+    # Reject with unsaved edits asks too (Cancel: nothing rejected, no reason asked).
+    _reactivate(qtbot, win)
+    win.form.builder.editor("purchaser_name").setText("Bravo Edited")
+    win.reject()
+    _answer(qtbot, win, "Cancel")
+    assert win.reason_dialog is None and service.get(ids[1], AS_OF).review_state == "pending"
+    # Closing the queue with unsaved edits asks; Cancel keeps it open, Discard closes it.
+    win.close()
+    _answer(qtbot, win, "Cancel")
+    qtbot.waitUntil(lambda: win.form.unsaved_dialog is None, timeout=5000)
+    assert win.isVisible() and win.form.builder.editor("purchaser_name").text() == "Bravo Edited"
+    win.close()
+    _answer(qtbot, win, "Discard")
+    qtbot.waitUntil(lambda: not win.isVisible(), timeout=5000)
+    assert service.get(ids[1], AS_OF).data.purchaser_name == "Bravo Stores"
+
+
+def test_approving_on_a_busy_database_keeps_the_edit_and_retries(qtbot, tmp_path, _sqlite_template):
+    import shutil
+    import sqlite3
+
+    from PySide6.QtWidgets import QMessageBox
+
+    from ecms_desktop.services.company_service import CompanyService
+    from ecms_desktop.services.database import Database
+
+    path = tmp_path / "busy.sqlite"
+    shutil.copy(_sqlite_template, path)
+    setup = Database(str(path))
+    company = CompanyService(setup).create("Acme Supply Co", state="TX").id
+    rules = load_rules_pack()
+    name, state, form, values = QUEUE[0]
+    customer = CustomerService(setup).get_or_create(company, "C-0", name)
+    cert = CertificateService(setup, rules).create(
+        CertificateInput(company_id=company, customer_id=customer.id, form_code=form,
+                         lines=(LineInput(state, permit_number(state)),), **values), as_of=AS_OF)
+    setup.dispose()
+    db = Database(str(path), lock_timeout=0.3)
+    runner = TaskRunner()
+    win = ReviewQueueWindow(db, rules, runner, AS_OF)
+    qtbot.addWidget(win)
+    with qtbot.waitSignal(win.certificate_shown, timeout=20000):
+        win.show()
+    _reactivate(qtbot, win)
+    address = win.form.builder.editor("purchaser_address")
+    address.setFocus()
+    qtbot.keyClicks(address, "1 Busy St")
+    qtbot.waitUntil(win.approve_action.isEnabled, timeout=5000)
+    other = sqlite3.connect(path, isolation_level=None, timeout=0)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # another program holds the write lock
+        key(qtbot, win, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+        qtbot.waitUntil(lambda: win.findChild(QMessageBox, "databaseBusyBox") is not None, timeout=20000)
+        box = win.findChild(QMessageBox, "databaseBusyBox")
+        assert "is busy" in box.text() and "edits are still in the form" in box.informativeText()
+        assert address.toPlainText() == "1 Busy St" and win.detail.id == cert.id
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    with qtbot.waitSignal(win.reviewed, timeout=20000):
+        box.button(QMessageBox.StandardButton.Retry).click()
+    stored = CertificateService(db, rules).get(cert.id, AS_OF)
+    assert stored.review_state == "approved" and stored.data.purchaser_address == "1 Busy St"
+    win.viewer.shutdown()
+    runner.wait(10000)
+    db.dispose()

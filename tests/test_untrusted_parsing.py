@@ -35,6 +35,8 @@ ALLOWED_CALLS: dict[tuple[str, str], str] = {
     ("services/demo_documents.py", "_scan_pixmaps"): "demo data: renders a PDF this program generated",
     ("services/demo_documents.py", "scan_pdf"): "demo data: builds a new PDF",
     ("services/audit_pack_pdf.py", "write_pdf"): "joins the cover, summaries and appendices this program wrote",
+    ("services/audit_pack_pdf.py", "_placeholder"):
+        "opens the page this program has just drawn with reportlab in place of a file it could not include",
     ("services/audit_pack_pdf.py", "_insert_pdf"):
         "copies stored certificate PDFs (each probed in the sandbox when it was received) into the book; "
         "NOT yet done in the worker: the book's page stamper belongs to the audit-pack work",

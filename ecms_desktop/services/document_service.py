@@ -18,6 +18,7 @@ from ecms_desktop.errors import DocumentError, NotFoundError, ValidationError
 from ecms_desktop.models import Certificate, Document, DocumentFile, utcnow
 from ecms_desktop.services import audit
 from ecms_desktop.services.database import Database
+from ecms_desktop.services.user_files import read_user_file
 
 #: Largest file accepted (a 200-page 100 MB scan is fine; beyond this is almost surely a mistake).
 MAX_FILE_BYTES = 200 * 1024 * 1024
@@ -40,22 +41,10 @@ def sha256_of(data: bytes) -> str:
 
 
 def check_file(path: Path, *, display_name: str | None = None, password: str | None = None) -> CheckedFile:
-    """Read and probe a file from disk; DocumentError says what is wrong with it."""
+    """Read and probe a file from disk; DocumentError says what is wrong with it (a device, a named
+    pipe or a folder is refused without being read, see :func:`read_user_file`)."""
     name = display_name or path.name
-    try:
-        size = path.stat().st_size
-    except FileNotFoundError as exc:
-        raise DocumentError(f"{name}: file not found ({path})") from exc
-    except OSError as exc:
-        raise DocumentError(f"{name}: cannot be read ({exc.strerror})") from exc
-    if path.is_dir():
-        raise DocumentError(f"{name}: is a folder, not a file")
-    if size > MAX_FILE_BYTES:
-        raise DocumentError(f"{name}: {size / 1e6:.0f} MB is larger than the {MAX_FILE_BYTES // 2**20} MB limit")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DocumentError(f"{name}: cannot be read ({exc.strerror})") from exc
+    data = read_user_file(path, max_bytes=MAX_FILE_BYTES, name=name)
     return check_bytes(data, name, password=password)
 
 

@@ -41,7 +41,7 @@ from ecms_desktop.services.expiry import (
     line_status,
     override_expiry,
 )
-from ecms_desktop.services.field_limits import limits_of, text_list_problem
+from ecms_desktop.services.field_limits import currency_problem, date_problem, limits_of, text_list_problem
 from ecms_desktop.services.tabular import parse_number
 from ecms_desktop.services.validation_service import (
     accept_findings,
@@ -308,8 +308,13 @@ def check_input(data: CertificateInput, rules: RulesPack) -> list[Problem]:
     if amount is not None and "exempt_amount" not in unstorable and amount <= 0:
         problems.append(Problem(f"exempt amount must be positive (it is {amount} with the "
                                 f"{limits['exempt_amount'].scale} decimals stored)", column="exempt_amount"))
-    if "currency" not in unstorable and (len(data.currency) != 3 or not data.currency.isalpha()):
-        problems.append(Problem(f"currency {data.currency!r} is not a 3-letter code", column="currency"))
+    found = currency_problem(data.currency) if "currency" not in unstorable else None
+    if found is not None:
+        problems.append(Problem(found, column="currency"))
+    for name in ("signed_date", "effective_date", "expiry_override"):
+        found = date_problem(getattr(data, name))
+        if found is not None:
+            problems.append(Problem(found, column=_FIELD_COLUMNS.get(name, name)))
     return problems
 
 

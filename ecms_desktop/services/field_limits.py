@@ -11,6 +11,7 @@ The limits come from the column definitions, never from numbers repeated in code
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import re
 from dataclasses import dataclass
@@ -22,6 +23,10 @@ from sqlalchemy import BigInteger, Integer, Numeric, String, inspect
 #: Characters no database here stores in text: NUL (PostgreSQL refuses it, in JSONB too) and lone
 #: UTF-16 surrogates (not encodable as UTF-8).
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+#: The dates the program works with: a certificate signed in year 1 or a sale in 9999 is a typing
+#: mistake, and expiry arithmetic near the end of the calendar would fail.
+FIRST_DATE, LAST_DATE = dt.date(1900, 1, 1), dt.date(2199, 12, 31)
+_CURRENCY = re.compile(r"[A-Z]{3}")
 #: Integer range of each integer column type (PostgreSQL's; SQLite's is wider).
 _INT_RANGES = {BigInteger: (-(2**63), 2**63 - 1), Integer: (-(2**31), 2**31 - 1)}
 
@@ -126,3 +131,15 @@ def text_list_problem(values: Any) -> str | None:
         if bad is not None:
             return f"{str(value)[:40]!r} {bad}"
     return None
+
+
+def date_problem(value: dt.date | None) -> str | None:
+    """What is wrong with a date the program is to store, or None (see :data:`FIRST_DATE`)."""
+    if value is not None and not FIRST_DATE <= value <= LAST_DATE:
+        return f"{value.isoformat()} is not a plausible date (between {FIRST_DATE.year} and {LAST_DATE.year})"
+    return None
+
+
+def currency_problem(code: str) -> str | None:
+    """What is wrong with a currency code (three letters A-Z, as ISO 4217), or None."""
+    return None if _CURRENCY.fullmatch(code) else f"{code[:20]!r} is not a 3-letter currency code"

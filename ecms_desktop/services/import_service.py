@@ -346,7 +346,7 @@ class CertificateImporter:
             column = problem.column or ""
             if column == "purchaser_name" and not row.text("purchaser_name"):
                 column = "customer_name"  # the purchaser's name was taken from the customer's
-            if not errs.has(column) and column not in ("form", "state"):
+            if not errs.has(column):
                 errs.add(column, problem.message)
         if errs.problems or form is None or reason is None or ctype is None or review is None:
             return None

@@ -44,7 +44,7 @@ from ecms_desktop.rules import load_rules_pack
 from ecms_desktop.services import audit
 from ecms_desktop.services.bulk import BulkInsert, SqliteBulkCache, paused_gc, worker_start_method
 from ecms_desktop.services.database import Database
-from ecms_desktop.services.field_limits import limit, limits_of
+from ecms_desktop.services.field_limits import FIRST_DATE, LAST_DATE, currency_problem, date_problem, limit, limits_of
 from ecms_desktop.services.periods import PeriodBook
 from ecms_desktop.services.tabular import Row, RowErrors, header_key, layout_problems, parse_number, read_table
 
@@ -134,7 +134,7 @@ def _decimal(value: Any) -> Decimal:
         return Decimal(str(value))
     text = str(value).strip()
     if not text:
-        return _ZERO
+        raise _RowError  # a blank amount is not 0 (the general path says it is required)
     return parse_number(text, money=True)
 
 
@@ -183,11 +183,13 @@ def _fast(cells: dict[str, Any], states: frozenset[str]) -> dict[str, Any]:
         invoice_date = date_value
     else:
         raise _RowError
+    if not FIRST_DATE <= invoice_date <= LAST_DATE:
+        raise _RowError
     v = g("amount")
     amount = _plain_decimal(v) if v.__class__ is str else _decimal(v)
     tax_value = g("tax_collected")
     if tax_value.__class__ is str:
-        tax = _plain_decimal(tax_value) if tax_value else _ZERO
+        tax = _plain_decimal(tax_value) if tax_value.strip() else _ZERO
     else:
         tax = _decimal(tax_value) if tax_value is not None else _ZERO
     if not amount.is_finite() or not tax.is_finite() or tax < 0 or not -_LIMIT < amount < _LIMIT or tax >= _LIMIT:
@@ -195,7 +197,7 @@ def _fast(cells: dict[str, Any], states: frozenset[str]) -> dict[str, Any]:
     amount, tax = amount.quantize(_SCALE, ROUND_HALF_UP), tax.quantize(_SCALE, ROUND_HALF_UP)
     v = g("currency")
     currency = ((v.strip() if v.__class__ is str else _text(cells, "currency")) or "USD").upper()
-    if len(currency) != 3 or not currency.isalpha():
+    if currency_problem(currency) is not None:
         raise _RowError
     v = g("exempt_claimed")
     claimed = _YES[(v.strip() if v.__class__ is str else _text(cells, "exempt_claimed")).casefold()]
@@ -254,15 +256,18 @@ def _fast_csv(v: list[str], pos: tuple[int, ...], states: frozenset[str], dates:
     raw = v[p_date]
     invoice_date = dates.get(raw)
     if invoice_date is None:
-        invoice_date = dates[raw] = dt.date.fromisoformat(raw.strip())
+        invoice_date = dt.date.fromisoformat(raw.strip())
+        if not FIRST_DATE <= invoice_date <= LAST_DATE:
+            raise _RowError
+        dates[raw] = invoice_date
     amount = _plain_decimal(v[p_amount])
     raw = v[p_tax]
-    tax = _plain_decimal(raw) if raw else _ZERO
+    tax = _plain_decimal(raw) if raw and raw.strip() else _ZERO
     if not amount.is_finite() or not tax.is_finite() or tax < 0 or not -_LIMIT < amount < _LIMIT or tax >= _LIMIT:
         raise _RowError
     amount, tax = amount.quantize(_SCALE, ROUND_HALF_UP), tax.quantize(_SCALE, ROUND_HALF_UP)
     currency = (v[p_cur].strip() or "USD").upper()
-    if currency != "USD" and (len(currency) != 3 or not currency.isalpha()):
+    if currency != "USD" and currency_problem(currency) is not None:
         raise _RowError
     claimed = _YES[v[p_claim].strip().casefold()]
     reason = v[p_reason].strip()
@@ -318,7 +323,10 @@ def _explain(row: Row, errs: RowErrors, states: frozenset[str]) -> None:
         found = limits["line"].integer_problem(int(float(line_text)) if "." in line_text else int(line_text))
         if found is not None:
             errs.add("line", f"line number {found}")
-    errs.date(row, "invoice_date", required=True)
+    invoice_date = errs.date(row, "invoice_date", required=True)
+    found = date_problem(invoice_date)
+    if found is not None:
+        errs.add("invoice_date", found)
     amount = errs.decimal(row, "amount", money=True)
     if amount is None and not errs.has("amount"):
         errs.add("amount", "an amount is required")
@@ -334,8 +342,9 @@ def _explain(row: Row, errs: RowErrors, states: frozenset[str]) -> None:
         if found is not None:
             errs.add("tax_collected", found)
     currency = (row.text("currency") or "USD").upper()
-    if len(currency) != 3 or not currency.isalpha():
-        errs.add("currency", f"{currency[:20]!r} is not a 3-letter currency code")
+    found = currency_problem(currency)
+    if found is not None:
+        errs.add("currency", found)
     if row.text("exempt_claimed").casefold() not in _YES:
         errs.add("exempt_claimed", f"{row.text('exempt_claimed')[:20]!r} is not yes or no")
     errs.choice(row, "exempt_reason", sorted(_REASONS), default="")

@@ -634,12 +634,17 @@ def test_values_outside_the_named_columns_make_the_row_an_error(db, company_id, 
     ("notes", "note \x00", "NUL character"),
     ("product_codes", "P-1;P\x00", "NUL character"),
     ("document", "scan\x00.pdf", "NUL character"),
+    ("signed_date", "9999-12-31", "not a plausible date (between 1900 and 2199)"),
+    ("effective_date", "0001-01-01", "not a plausible date"),
+    ("state", "OH;oh", "state OH is listed twice"),
+    ("currency", "\u00c4\u00d6\u00dc", "is not a 3-letter currency code"),
 ])
 def test_values_a_column_cannot_hold_are_row_errors_on_every_database(db, company_id, tmp_path, column, value,  # type: ignore[no-untyped-def]
                                                                        expected) -> None:
     """SQLite stored these and PostgreSQL failed with a DataError traceback (or both failed): each is now
     a row-and-column error, with the same message on both databases."""
-    path = write_csv(tmp_path / "certs.csv", [{**GOOD, column: value}])
+    row = {**GOOD, column: value, **({"form": "SST-F0003", "business_type": "retailer"} if column == "state" else {})}
+    path = write_csv(tmp_path / "certs.csv", [row])
     (problem,) = _refused(db, company_id, path).problems
     assert (problem.row, problem.column) == (2, column) and expected in problem.message
 

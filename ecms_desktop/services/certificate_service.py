@@ -20,6 +20,7 @@ from ecms_desktop.errors import ConflictError, NotFoundError, Problem, Validatio
 from ecms_desktop.models import (
     Certificate,
     CertificateType,
+    Company,
     CoverageLine,
     Customer,
     ExemptReason,
@@ -616,28 +617,36 @@ def create_certificate(session: Session, rules: RulesPack, data: CertificateInpu
     problems = check_input(data, rules)
     if problems:
         raise ValidationError("The certificate cannot be stored:", problems)
-    if session.get(Customer, data.customer_id) is None:
+    customer = session.get(Customer, data.customer_id)
+    if customer is None:
         raise ValidationError("The certificate's customer does not exist.",
                               [Problem("unknown customer", column="customer")])
     day = as_of or dt.date.today()
     wants_approval = gate and review_state == ReviewState.APPROVED
     if wants_approval and validate is None:
         validate = "save"
+    company = session.get(Company, data.company_id)
+    if company is None:
+        raise ValidationError("The certificate's company does not exist.",
+                              [Problem("unknown company", column="company")])
     cert = Certificate(origin=origin, review_state=review_state)
     _write(cert, data)
-    if review_state != ReviewState.PENDING:
-        cert.reviewed_by, cert.reviewed_at = audit.current_actor(), utcnow()
     apply_expiry(cert, ctx or ExpiryContext.load(session, rules, data.company_id))
-    session.add(cert)
-    session.flush()
-    findings = evaluate_certificate(session, rules, cert, as_of=day) if validate is not None else []
+    findings = []
+    if validate is not None:  # before the certificate is stored, so that it is stored once, as decided
+        cert.customer, cert.company = customer, company
+        findings = evaluate_certificate(session, rules, cert, as_of=day)
     details: dict[str, Any] = {"origin": origin}
     blocking = [f for f in findings if f.severity in ("error", "warning")]
     if wants_approval and blocking and not accept_findings_reason.strip():
-        cert.review_state, cert.reviewed_by, cert.reviewed_at = ReviewState.PENDING.value, "", None
+        cert.review_state = ReviewState.PENDING.value
         errors = sum(f.severity == "error" for f in blocking)
         details["held_for_review"] = (f"asked for as approved; validation found {errors} error(s) and "
                                       f"{len(blocking) - errors} warning(s)")
+    if cert.review_state != ReviewState.PENDING:
+        cert.reviewed_by, cert.reviewed_at = audit.current_actor(), utcnow()
+    session.add(cert)
+    session.flush()
     if record_audit:
         audit.record(session, "certificate.created", "certificate", cert.id, company_id=cert.company_id,
                      certificate_id=cert.id, after=snapshot(cert), details=details)

@@ -707,9 +707,14 @@ def _audit_payload(run: ValidationRun, findings: Sequence[Finding]) -> dict[str,
 
 def evaluate_certificate(session: Session, rules: RulesPack, cert: Certificate, *, as_of: dt.date,
                          engine: ValidationEngine | None = None) -> list[Finding]:
-    """The findings for ``cert`` (an ORM certificate, flushed in the caller's transaction) as of a date,
-    with its latest permit checks; nothing is stored (see :func:`store_run`)."""
+    """The findings for ``cert`` (an ORM certificate in the caller's transaction) as of a date, with its
+    latest permit checks; nothing is stored (see :func:`store_run`). A certificate not stored yet (no
+    id; its customer and company set) has no permit checks, and is not flushed by this."""
     eng = engine or ValidationEngine(rules)
+    if cert.id is None:
+        with session.no_autoflush:
+            return eng.evaluate(subject_of(cert), as_of, permits={},
+                                permit_max_age_days=_max_age(session, cert.company_id))
     session.flush()
     permits = _latest_permits(session, [cert.id]).get(cert.id, {})
     return eng.evaluate(subject_of(cert), as_of, permits=permits,

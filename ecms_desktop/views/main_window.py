@@ -1265,7 +1265,11 @@ class MainWindow(QMainWindow):
 
         def done(result: Any) -> None:
             self.refresh()
-            self.statusBar().showMessage(f"{path.name}: {result.imported} certificates imported.", 8000)
+            held = (f"; {result.held_for_review} held for review because of their findings"
+                    if result.held_for_review else "")
+            self.statusBar().showMessage(
+                f"{path.name}: {result.imported} certificates imported ({result.with_errors} with errors, "
+                f"{result.with_warnings} with warnings){held}.", 15000)
 
         self.runner.run(work, on_done=done, on_error=self._on_background_error,
                         title=f"Importing {path.name}", parent=self)

@@ -144,3 +144,21 @@ def test_errors_are_messages_not_tracebacks(tmp_path: Path) -> None:
     assert code == 1 and "no certificate 42" in err
     code, _, err = ecms("list", "--as-of", "2026-02-30")
     assert code == 2 and "YYYY-MM-DD" in err
+
+
+def test_import_accept_findings_needs_a_reason_and_is_reported(url: str, tmp_path: Path) -> None:
+    csv_path = tmp_path / "certs.csv"
+    csv_path.write_text(HEADER + "C-1,Blue LLC,,TX,SST-F0003,S-1,resale,32098765432,blanket,,2026-03-15,,,,\n",
+                        encoding="utf-8")
+    ecms("--db", url, "company", "add", "Acme")
+    code, _, err = ecms("--db", url, "import", "certificates", str(csv_path), "--accept-findings")
+    assert code == 2 and "--accept-findings needs --reason" in err
+    code, _, err = ecms("--db", url, "import", "certificates", str(csv_path), "--reason", "why")
+    assert code == 2 and "--reason goes with --accept-findings" in err
+    code, out, err = ecms("--db", url, "import", "certificates", str(csv_path), "--as-of", "2026-11-22",
+                          "--accept-findings", "--reason", "approved in the old system")
+    assert code == 0, err
+    assert "Validation: 1 with errors" in out
+    assert "1 certificate approved with its findings accepted (reason recorded: 'approved in the old system')" in out
+    code, out, _ = ecms("--db", url, "list", "--format", "json", "--as-of", "2026-11-22")
+    assert [r["review_state"] for r in json.loads(out)] == ["approved"]

@@ -136,9 +136,11 @@ def _garbled(text: str) -> str | None:
     return None if found is None else text[max(0, found.start() - 10):found.end() + 10].strip()
 
 
-def read_table(path: Path, *, required: Sequence[str], optional: Sequence[str] = ()) -> Table:
+def read_table(path: Path, *, required: Sequence[str], optional: Sequence[str] = (),
+               other_columns: bool = False) -> Table:
     """Read a .csv or .xlsx file; refuse it (ValidationError) when unreadable or its header is wrong
-    (a required column missing, an unknown column, a column twice)."""
+    (a required column missing, an unknown column - unless ``other_columns`` accepts any other
+    column, as a registry's own file has - or a column twice)."""
     name = path.name
     suffix = path.suffix.lower()
     if suffix not in (".csv", ".xlsx", ".xlsm"):
@@ -158,7 +160,7 @@ def read_table(path: Path, *, required: Sequence[str], optional: Sequence[str] =
         raise ValidationError(f"{name}: the header row lacks required columns: {', '.join(missing)}.",
                               [Problem(f"missing column {c!r}", file=name, row=1, column=c) for c in missing])
     known = set(required) | set(optional)
-    unknown = [c for c in columns if c and c not in known]
+    unknown = [] if other_columns else [c for c in columns if c and c not in known]
     if unknown:
         raise ValidationError(f"{name}: unknown columns: {', '.join(unknown)}.",
                               [Problem(f"unknown column {c!r} (expected: {', '.join(sorted(known))})",

@@ -738,3 +738,26 @@ def test_csv_files_in_other_encodings_are_refused_by_name(db, company_id, tmp_pa
     path.write_bytes(data)
     error = _refused(db, company_id, path)
     assert expected in error.message and "UTF-8" in error.message, label
+
+
+def test_an_import_that_waits_too_long_for_another_writer_says_so_and_imports_nothing(  # type: ignore[no-untyped-def]
+        db, db_url, company_id, tmp_path) -> None:
+    """While another desk holds the write (the audit chain's lock), an import waits a bounded time and then
+    says plainly that the database is busy and to try again; nothing is half-imported, and the retry works."""
+    from ecms_desktop.errors import DatabaseBusyError
+    from ecms_desktop.services import audit
+    from ecms_desktop.services.database import Database
+
+    path = write_csv(tmp_path / "certs.csv", [GOOD])
+    holder, impatient = Database(db_url), Database(db_url, lock_timeout=1)
+    try:
+        before = counts(db)
+        with holder.transaction() as s:
+            audit.head_seq(s, lock=True)
+            with pytest.raises(DatabaseBusyError, match="try again"):
+                CertificateImporter(impatient).import_file(path, company_id=company_id, as_of=AS_OF)
+        assert counts(db) == before
+        assert CertificateImporter(impatient).import_file(path, company_id=company_id, as_of=AS_OF).imported == 1
+    finally:
+        holder.dispose()
+        impatient.dispose()

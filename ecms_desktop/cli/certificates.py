@@ -51,6 +51,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--company", default=None)
     c.add_argument("--skip-invalid", action="store_true",
                    help="import the good rows and report the bad ones (default: import nothing if any is bad)")
+    c.add_argument("--documents", type=Path, default=None, metavar="DIR",
+                   help="the folder the 'document' paths are read from (default: the import file's folder); "
+                        "no document is read from outside it")
+    c.add_argument("--accept-findings", action="store_true",
+                   help="store rows asked for as approved as approved even when validation finds errors or "
+                        "warnings (needs --reason; recorded per certificate with who and when)")
+    c.add_argument("--reason", default="", metavar="TEXT",
+                   help="why the findings are accepted (with --accept-findings)")
     add_as_of(c)
     c.set_defaults(func=cmd_import_certificates)
 
@@ -148,12 +156,20 @@ def cmd_show(ctx: CliContext, args: argparse.Namespace) -> int:
 def cmd_import_certificates(ctx: CliContext, args: argparse.Namespace) -> int:
     from ecms_desktop.services.import_service import CertificateImporter
 
+    if args.accept_findings and not args.reason.strip():
+        print("error: --accept-findings needs --reason TEXT: say why the findings are accepted (it is recorded "
+              "with each certificate).", file=sys.stderr)
+        return 2
+    if args.reason.strip() and not args.accept_findings:
+        print("error: --reason goes with --accept-findings.", file=sys.stderr)
+        return 2
     db = ctx.db()
     company_id = ctx.company_id(args.company)
     importer = CertificateImporter(db)
     try:
         result = importer.import_file(args.file, company_id=company_id, skip_invalid=args.skip_invalid,
-                                      as_of=as_of(args))
+                                      as_of=as_of(args), documents_dir=args.documents,
+                                      accept_findings_reason=args.reason if args.accept_findings else "")
     except ValidationError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         for problem in exc.problems:
@@ -162,6 +178,17 @@ def cmd_import_certificates(ctx: CliContext, args: argparse.Namespace) -> int:
         return 1
     print(f"Imported {result.imported} certificates ({result.customers_created} new customers, "
           f"{result.documents_stored} documents) from {args.file}.", file=ctx.out)
+    print(f"Validation: {result.with_errors} with errors, {result.with_warnings} with warnings.", file=ctx.out)
+    if result.held_for_review:
+        one = result.held_for_review == 1
+        print(f"{result.held_for_review} certificate{'' if one else 's'} asked for as approved "
+              f"{'is' if one else 'are'} pending review because of {'its' if one else 'their'} findings: correct "
+              "and approve them in the review queue, or import with --accept-findings --reason TEXT.", file=ctx.out)
+    if result.accepted_with_findings:
+        one = result.accepted_with_findings == 1
+        print(f"{result.accepted_with_findings} certificate{'' if one else 's'} approved with "
+              f"{'its' if one else 'their'} findings accepted (reason recorded: {args.reason.strip()!r}).",
+              file=ctx.out)
     if result.problems:
         print(f"Skipped {result.skipped_rows} bad rows:", file=sys.stderr)
         for problem in result.problems:

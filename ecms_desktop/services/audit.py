@@ -106,6 +106,18 @@ def _lock_head(session: Session) -> AuditHead:
     return head
 
 
+def head_seq(session: Session, *, lock: bool = False) -> int:
+    """The sequence number of the chain's last event (0 for an empty chain).
+
+    With ``lock`` the head is locked first, as :func:`record` does: from here on the caller's unit of
+    work is serialised with every other writer of the chain, so it can check again what it read
+    before (nothing was written meanwhile when the number is unchanged, since every change is
+    audited) and then write without racing anyone."""
+    if lock:
+        return _lock_head(session).last_seq
+    return session.execute(select(AuditHead.last_seq).where(AuditHead.id == 1)).scalar() or 0
+
+
 def record_many(session: Session, events: Iterable[NewEvent], *, actor: str | None = None,
                 at: dt.datetime | None = None) -> list[AuditEvent]:
     """Append events in the caller's transaction, in order, holding the chain head locked."""

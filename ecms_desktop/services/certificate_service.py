@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -21,6 +21,7 @@ from ecms_desktop.models import (
     AuditEvent,
     Certificate,
     CertificateType,
+    Company,
     CoverageLine,
     Customer,
     ExemptReason,
@@ -42,8 +43,16 @@ from ecms_desktop.services.expiry import (
     line_status,
     override_expiry,
 )
+from ecms_desktop.services.field_limits import currency_problem, date_problem, limits_of, text_list_problem
 from ecms_desktop.services.history_service import ACTION_LABELS
-from ecms_desktop.services.validation_service import approval_gate, record_validation
+from ecms_desktop.services.tabular import parse_number
+from ecms_desktop.services.validation_service import (
+    accept_findings,
+    approval_gate,
+    evaluate_certificate,
+    record_validation,
+    store_run,
+)
 
 
 @dataclass(frozen=True)
@@ -293,13 +302,43 @@ def check_input(data: CertificateInput, rules: RulesPack) -> list[Problem]:
         problems.append(Problem("an expiry date set by hand needs a reason", column="expiry_override_reason"))
     if data.effective_date and data.expiry_override and data.expiry_override < data.effective_date:
         problems.append(Problem("the expiry date is before the effective date", column="expiry_date"))
-    if data.exempt_percent is not None and not (Decimal(0) < data.exempt_percent <= Decimal(100)):
-        problems.append(Problem("exempt percent must be more than 0 and at most 100", column="exempt_percent"))
-    if data.exempt_amount is not None and data.exempt_amount <= 0:
-        problems.append(Problem("exempt amount must be positive", column="exempt_amount"))
-    if len(data.currency) != 3 or not data.currency.isalpha():
-        problems.append(Problem(f"currency {data.currency!r} is not a 3-letter code", column="currency"))
+    # What the database columns can hold (the same on SQLite and PostgreSQL; see field_limits).
+    limits = limits_of(Certificate)
+    unstorable: set[str] = set()
+    for name in _SCALAR_FIELDS:
+        found = limits[name].problem(getattr(data, name)) if name in limits else None
+        if found is not None:
+            unstorable.add(name)
+            problems.append(Problem(found, column=_FIELD_COLUMNS.get(name, name)))
+    for name in ("product_codes", "commodity_codes"):
+        found = text_list_problem(getattr(data, name))
+        if found is not None:
+            problems.append(Problem(found, column=name))
+    line_limit = limits_of(CoverageLine)["state_tax_id"]
+    for line in data.lines:
+        found = line_limit.text_problem(line.state_tax_id) or text_list_problem(line.local_jurisdictions)
+        if found is not None:
+            problems.append(Problem(f"{line.state}: {found}", column="state_tax_id"))
+    percent, amount = data.exempt_percent, data.exempt_amount
+    if percent is not None and "exempt_percent" not in unstorable and not Decimal(0) < percent <= Decimal(100):
+        problems.append(Problem(f"exempt percent must be more than 0 and at most 100 (it is {percent} with the "
+                                f"{limits['exempt_percent'].scale} decimals stored)", column="exempt_percent"))
+    if amount is not None and "exempt_amount" not in unstorable and amount <= 0:
+        problems.append(Problem(f"exempt amount must be positive (it is {amount} with the "
+                                f"{limits['exempt_amount'].scale} decimals stored)", column="exempt_amount"))
+    found = currency_problem(data.currency) if "currency" not in unstorable else None
+    if found is not None:
+        problems.append(Problem(found, column="currency"))
+    for name in ("signed_date", "effective_date", "expiry_override"):
+        found = date_problem(getattr(data, name))
+        if found is not None:
+            problems.append(Problem(found, column=_FIELD_COLUMNS.get(name, name)))
     return problems
+
+
+#: Where a problem with an input field is shown when the field has another name in the form and the
+#: import (their column names).
+_FIELD_COLUMNS = {"form_code": "form", "expiry_override": "expiry_date"}
 
 
 def normalized_input(data: CertificateInput, rules: RulesPack) -> CertificateInput:
@@ -319,19 +358,23 @@ def normalized_input(data: CertificateInput, rules: RulesPack) -> CertificateInp
         value = getattr(data, name)
         if isinstance(value, str) and name not in changes:
             changes[name] = value.strip()
+    # Amounts and percentages as the columns keep them (rounded half up), on every database alike.
+    limits = limits_of(Certificate)
+    for name in ("exempt_percent", "exempt_amount"):
+        value = getattr(data, name)
+        if value is not None and limits[name].number_problem(value) is None:
+            changes[name] = limits[name].fit(value)
     return replace(data, **changes)
 
 
 def parse_decimal(text: str, column: str) -> Decimal | None:
-    """A decimal from user text, or a ValidationError naming the column."""
-    text = text.strip().replace(",", "")
-    if not text:
+    """A decimal from user text (``1,250.50``, ``12.5%``), or a ValidationError naming the column."""
+    if not text.strip():
         return None
     try:
-        return Decimal(text.rstrip("%"))
-    except InvalidOperation as exc:
-        raise ValidationError(f"{column}: {text!r} is not a number",
-                              [Problem(f"{text!r} is not a number", column=column)]) from exc
+        return parse_number(text, percent=True)
+    except ValueError as exc:
+        raise ValidationError(f"{column}: {exc}", [Problem(str(exc), column=column)]) from exc
 
 
 # -- mapping ----------------------------------------------------------------------------------------
@@ -628,30 +671,61 @@ def _what_changed(event: AuditEvent) -> str:
 def create_certificate(session: Session, rules: RulesPack, data: CertificateInput, *, origin: str,
                        review_state: str = ReviewState.PENDING.value,
                        ctx: ExpiryContext | None = None, record_audit: bool = True,
-                       validate: str | None = None, as_of: dt.date | None = None) -> Certificate:
+                       validate: str | None = None, as_of: dt.date | None = None,
+                       gate: bool = False, accept_findings_reason: str = "") -> Certificate:
     """Add a certificate in the caller's transaction (used by the service, import and intake).
 
     With ``validate`` (the trigger: ``save``, ``import``, ``intake``, ...) the validation engine runs
-    at once and its run is stored, with its audit event, in the same transaction."""
+    at once and its run is stored, with its audit event, in the same transaction.
+
+    With ``gate`` (the import of records approved in another system), a certificate asked for as
+    *approved* passes the approval gate first, as one approved at the desk does: it is validated
+    (trigger ``validate``, else ``save``) and stored approved only when the validation finds neither
+    errors nor warnings, or when ``accept_findings_reason`` says why the user accepts them (recorded
+    per certificate with who and when, see
+    :func:`~ecms_desktop.services.validation_service.accept_findings`). Otherwise it is stored
+    pending review with its findings; its ``certificate.created`` event says it was held."""
     data = normalized_input(data, rules)
     problems = check_input(data, rules)
     if problems:
         raise ValidationError("The certificate cannot be stored:", problems)
-    if session.get(Customer, data.customer_id) is None:
+    customer = session.get(Customer, data.customer_id)
+    if customer is None:
         raise ValidationError("The certificate's customer does not exist.",
                               [Problem("unknown customer", column="customer")])
+    day = as_of or dt.date.today()
+    wants_approval = gate and review_state == ReviewState.APPROVED
+    if wants_approval and validate is None:
+        validate = "save"
+    company = session.get(Company, data.company_id)
+    if company is None:
+        raise ValidationError("The certificate's company does not exist.",
+                              [Problem("unknown company", column="company")])
     cert = Certificate(origin=origin, review_state=review_state)
     _write(cert, data)
-    if review_state != ReviewState.PENDING:
-        cert.reviewed_by, cert.reviewed_at = audit.current_actor(), utcnow()
     apply_expiry(cert, ctx or ExpiryContext.load(session, rules, data.company_id))
+    findings = []
+    if validate is not None:  # before the certificate is stored, so that it is stored once, as decided
+        cert.customer, cert.company = customer, company
+        findings = evaluate_certificate(session, rules, cert, as_of=day)
+    details: dict[str, Any] = {"origin": origin}
+    blocking = [f for f in findings if f.severity in ("error", "warning")]
+    if wants_approval and blocking and not accept_findings_reason.strip():
+        cert.review_state = ReviewState.PENDING.value
+        errors = sum(f.severity == "error" for f in blocking)
+        details["held_for_review"] = (f"asked for as approved; validation found {errors} error(s) and "
+                                      f"{len(blocking) - errors} warning(s)")
+    if cert.review_state != ReviewState.PENDING:
+        cert.reviewed_by, cert.reviewed_at = audit.current_actor(), utcnow()
     session.add(cert)
     session.flush()
     if record_audit:
         audit.record(session, "certificate.created", "certificate", cert.id, company_id=cert.company_id,
-                     certificate_id=cert.id, after=snapshot(cert), details={"origin": origin})
+                     certificate_id=cert.id, after=snapshot(cert), details=details)
     if validate is not None:
-        record_validation(session, rules, cert, as_of=as_of or dt.date.today(), trigger=validate)
+        run = store_run(session, cert, findings, rules_version=rules.version, as_of=day, trigger=validate)
+        if wants_approval and blocking and cert.review_state == ReviewState.APPROVED:
+            accept_findings(session, cert, run, reason=accept_findings_reason)
     return cert
 
 

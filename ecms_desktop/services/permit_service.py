@@ -18,7 +18,6 @@ No Qt here.
 from __future__ import annotations
 
 import contextlib
-import csv
 import datetime as dt
 import hashlib
 import json
@@ -47,7 +46,6 @@ from ecms_desktop.services import audit
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.name_match import NameVerdict, compare_holder, normalize_name
 from ecms_desktop.services.tabular import Row, header_key, read_table
-from ecms_desktop.services.user_files import refuse_database_file
 
 Progress = Callable[[int, int, str], None]
 CancelCheck = Callable[[], bool]
@@ -329,27 +327,6 @@ def _parse_date(text: Any) -> dt.date | None:
     raise ValueError(value)
 
 
-def _header(path: Path) -> list[str]:
-    """The header row's column keys (to accept every other column of a registry file)."""
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            with path.open(encoding="utf-8-sig", newline="") as fh:
-                return [header_key(h) for h in next(csv.reader(fh), [])]
-        if suffix in (".xlsx", ".xlsm"):
-            from openpyxl import load_workbook
-
-            wb = load_workbook(path, read_only=True, data_only=True)
-            try:
-                first = next(wb.worksheets[0].iter_rows(values_only=True, max_row=1), ())
-            finally:
-                wb.close()
-            return [header_key(h) for h in first if h is not None]
-    except (OSError, UnicodeDecodeError, csv.Error):
-        return []  # read_table reports the problem properly
-    return []
-
-
 def record_check(session: Session, cert: Certificate, state: str, number: str, method: str,
                  outcome: VerificationOutcome, *, evidence_document_id: int | None = None,
                  evidence_sha256: str = "") -> PermitCheck:
@@ -437,9 +414,7 @@ class PermitService:
             raise ValidationError("Say which column holds the permit number (--map COLUMN=permit_number).")
         if len(set(cmap.values())) != len(cmap):
             raise ValidationError("Each registry field can come from one column only.")
-        refuse_database_file(path)  # before _header opens it
-        others = [c for c in _header(path) if c and c not in cmap]
-        table = read_table(path, required=list(cmap), optional=others)
+        table = read_table(path, required=list(cmap), other_columns=True)
         if not table.rows:
             raise ValidationError(f"{table.name}: there are no data rows.")
         by_field = {v: k for k, v in cmap.items()}

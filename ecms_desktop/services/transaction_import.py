@@ -26,6 +26,7 @@ import contextlib
 import csv
 import datetime as dt
 import io
+import mmap
 import os
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -43,8 +44,9 @@ from ecms_desktop.rules import load_rules_pack
 from ecms_desktop.services import audit
 from ecms_desktop.services.bulk import BulkInsert, SqliteBulkCache, paused_gc, worker_start_method
 from ecms_desktop.services.database import Database
+from ecms_desktop.services.field_limits import FIRST_DATE, LAST_DATE, currency_problem, date_problem, limit, limits_of
 from ecms_desktop.services.periods import PeriodBook
-from ecms_desktop.services.tabular import Row, RowErrors, header_key, read_table
+from ecms_desktop.services.tabular import Row, RowErrors, header_key, layout_problems, parse_number, read_table
 from ecms_desktop.services.user_files import refuse_database_file
 
 REQUIRED_COLUMNS = ("invoice_number", "line", "invoice_date", "customer_number", "ship_to_state", "amount")
@@ -58,10 +60,13 @@ _YES = {"yes": True, "y": True, "true": True, "1": True, "x": True,
         "no": False, "n": False, "false": False, "0": False, "": False}
 _REASONS = frozenset(r.value for r in ExemptReason)
 _ZERO = Decimal(0)
-#: Amounts are stored with four decimals (``Numeric(18, 4)``): rounded half up on import, on every
-#: database alike, and at most 14 digits before the decimal point.
-_SCALE = Decimal("0.0001")
-_LIMIT = Decimal(10) ** 14
+#: Amounts are stored as the ``amount`` column keeps them (``Numeric(18, 4)``: four decimals, at most 14
+#: digits before the point): rounded half up on import, on every database alike.
+_AMOUNT = limit(TransactionLine, "amount")
+_SCALE = Decimal(1).scaleb(-(_AMOUNT.scale or 0))
+_LIMIT = Decimal(10) ** ((_AMOUNT.precision or 0) - (_AMOUNT.scale or 0))
+#: The largest line number the ``line`` column holds.
+_LINE_MAX = limit(TransactionLine, "line").max_int or 0
 #: Columns compared to decide whether a re-imported line changed.
 _VALUE_COLUMNS = ("invoice_date", "customer_number", "ship_to_state", "ship_to_county", "ship_to_city",
                   "ship_to_zip", "product_code", "commodity_code", "amount", "currency", "tax_collected",
@@ -123,14 +128,27 @@ def _text(cells: dict[str, Any], column: str) -> str:
 
 
 def _decimal(value: Any) -> Decimal:
+    """An amount from a cell: a number cell, or text as :func:`parse_number` reads it (ValueError)."""
     if isinstance(value, Decimal):
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
         return Decimal(str(value))
-    text = str(value).strip().replace(",", "").replace("$", "")
+    text = str(value).strip()
     if not text:
-        return _ZERO
-    return Decimal(text)
+        raise _RowError  # a blank amount is not 0 (the general path says it is required)
+    return parse_number(text, money=True)
+
+
+def _plain_decimal(text: str) -> Decimal:
+    """The fast reading of an amount's text: ``Decimal`` itself when the text is plain ASCII without
+    ``_`` (``Decimal`` also reads ``1_000`` and other scripts' digits), else :func:`_decimal`."""
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        return _decimal(text)
+    if "_" in text or not text.isascii():
+        raise _RowError
+    return value
 
 
 def _fast(cells: dict[str, Any], states: frozenset[str]) -> dict[str, Any]:
@@ -143,16 +161,19 @@ def _fast(cells: dict[str, Any], states: frozenset[str]) -> dict[str, Any]:
     customer = v.strip() if v.__class__ is str else _text(cells, "customer_number")
     v = g("ship_to_state")
     state = (v.strip() if v.__class__ is str else _text(cells, "ship_to_state")).upper()
-    if not invoice or not customer or state not in states or len(invoice) > 64 or len(customer) > 64:
+    if not invoice or not customer or state not in states or len(invoice) > _TEXT_MAX["invoice_number"] \
+            or len(customer) > _TEXT_MAX["customer_number"]:
         raise _RowError
     line_value: Any = cells["line"]
     if line_value.__class__ is str:
         line = int(line_value)
+        if "_" in line_value or not line_value.isascii():
+            raise _RowError
     else:
         line = int(line_value)
         if isinstance(line_value, float) and not line_value.is_integer():
             raise _RowError
-    if line < 1:
+    if not 1 <= line <= _LINE_MAX:
         raise _RowError
     date_value = g("invoice_date")
     if date_value.__class__ is str:
@@ -163,25 +184,21 @@ def _fast(cells: dict[str, Any], states: frozenset[str]) -> dict[str, Any]:
         invoice_date = date_value
     else:
         raise _RowError
+    if not FIRST_DATE <= invoice_date <= LAST_DATE:
+        raise _RowError
     v = g("amount")
-    try:
-        amount = Decimal(v) if v.__class__ is str else _decimal(v)
-    except InvalidOperation:
-        amount = _decimal(v)
+    amount = _plain_decimal(v) if v.__class__ is str else _decimal(v)
     tax_value = g("tax_collected")
-    if not tax_value:
-        tax = _ZERO
+    if tax_value.__class__ is str:
+        tax = _plain_decimal(tax_value) if tax_value.strip() else _ZERO
     else:
-        try:
-            tax = Decimal(tax_value) if tax_value.__class__ is str else _decimal(tax_value)
-        except InvalidOperation:
-            tax = _decimal(tax_value)
+        tax = _decimal(tax_value) if tax_value is not None else _ZERO
     if not amount.is_finite() or not tax.is_finite() or tax < 0 or not -_LIMIT < amount < _LIMIT or tax >= _LIMIT:
         raise _RowError
     amount, tax = amount.quantize(_SCALE, ROUND_HALF_UP), tax.quantize(_SCALE, ROUND_HALF_UP)
     v = g("currency")
     currency = ((v.strip() if v.__class__ is str else _text(cells, "currency")) or "USD").upper()
-    if len(currency) != 3 or not currency.isalpha():
+    if currency_problem(currency) is not None:
         raise _RowError
     v = g("exempt_claimed")
     claimed = _YES[(v.strip() if v.__class__ is str else _text(cells, "exempt_claimed")).casefold()]
@@ -191,20 +208,27 @@ def _fast(cells: dict[str, Any], states: frozenset[str]) -> dict[str, Any]:
         reason = reason.casefold().replace(" ", "_").replace("-", "_")
         if reason not in _REASONS:
             raise _RowError
+    key = customer_number_key(customer)
     out = {"invoice_number": invoice, "line": line, "invoice_date": invoice_date, "customer_number": customer,
-           "customer_key": customer_number_key(customer), "ship_to_state": state, "amount": amount,
+           "customer_key": key, "ship_to_state": state, "amount": amount,
            "currency": currency, "tax_collected": tax, "exempt_claimed": claimed, "exempt_reason": reason}
-    for column, limit in _TEXT_LIMITS:
+    if len(key) > _TEXT_MAX["customer_key"] or "\x00" in invoice or "\x00" in customer:
+        raise _RowError
+    for column in _OPTIONAL_TEXT:
         v = g(column)
         value = "" if v is None else (v.strip() if v.__class__ is str else _text(cells, column))
-        if len(value) > limit:
+        if len(value) > _TEXT_MAX[column] or "\x00" in value:
             raise _RowError
         out[column] = value
     return out
 
 
-_TEXT_LIMITS = (("ship_to_county", 100), ("ship_to_city", 100), ("ship_to_zip", 20), ("product_code", 64),
-                ("commodity_code", 64), ("po_number", 64))
+#: The longest text each column holds (from the model).
+_TEXT_MAX = {name: lim.max_length for name, lim in limits_of(TransactionLine).items() if lim.max_length is not None}
+_OPTIONAL_TEXT = ("ship_to_county", "ship_to_city", "ship_to_zip", "product_code", "commodity_code", "po_number")
+# The same as plain names for the CSV fast path (a global name is cheaper than a dict look-up per row).
+(_INVOICE_MAX, _CUSTOMER_MAX, _KEY_MAX, _COUNTY_MAX, _CITY_MAX, _ZIP_MAX, _PRODUCT_MAX, _COMMODITY_MAX, _PO_MAX) = (
+    _TEXT_MAX[c] for c in ("invoice_number", "customer_number", "customer_key", *_OPTIONAL_TEXT))
 
 
 #: Input columns in the order :func:`_fast_csv` takes their positions.
@@ -223,33 +247,28 @@ def _fast_csv(v: list[str], pos: tuple[int, ...], states: frozenset[str], dates:
     invoice = v[p_inv].strip()
     customer = v[p_cust].strip()
     state = v[p_state].strip().upper()
-    if not invoice or not customer or state not in states or len(invoice) > 64 or len(customer) > 64:
+    if (not invoice or not customer or state not in states or len(invoice) > _INVOICE_MAX
+            or len(customer) > _CUSTOMER_MAX):
         raise _RowError
-    line = int(v[p_line])
-    if line < 1:
+    raw = v[p_line]
+    line = int(raw)
+    if not 1 <= line <= _LINE_MAX or "_" in raw or not raw.isascii():
         raise _RowError
     raw = v[p_date]
     invoice_date = dates.get(raw)
     if invoice_date is None:
-        invoice_date = dates[raw] = dt.date.fromisoformat(raw.strip())
-    raw = v[p_amount]
-    try:
-        amount = Decimal(raw)
-    except InvalidOperation:
-        amount = _decimal(raw)
+        invoice_date = dt.date.fromisoformat(raw.strip())
+        if not FIRST_DATE <= invoice_date <= LAST_DATE:
+            raise _RowError
+        dates[raw] = invoice_date
+    amount = _plain_decimal(v[p_amount])
     raw = v[p_tax]
-    if not raw:
-        tax = _ZERO
-    else:
-        try:
-            tax = Decimal(raw)
-        except InvalidOperation:
-            tax = _decimal(raw)
+    tax = _plain_decimal(raw) if raw and raw.strip() else _ZERO
     if not amount.is_finite() or not tax.is_finite() or tax < 0 or not -_LIMIT < amount < _LIMIT or tax >= _LIMIT:
         raise _RowError
     amount, tax = amount.quantize(_SCALE, ROUND_HALF_UP), tax.quantize(_SCALE, ROUND_HALF_UP)
     currency = (v[p_cur].strip() or "USD").upper()
-    if currency != "USD" and (len(currency) != 3 or not currency.isalpha()):
+    if currency != "USD" and currency_problem(currency) is not None:
         raise _RowError
     claimed = _YES[v[p_claim].strip().casefold()]
     reason = v[p_reason].strip()
@@ -259,12 +278,14 @@ def _fast_csv(v: list[str], pos: tuple[int, ...], states: frozenset[str], dates:
             raise _RowError
     county, city, zip_code = v[p_county].strip(), v[p_city].strip(), v[p_zip].strip()
     product, commodity, po = v[p_prod].strip(), v[p_comm].strip(), v[p_po].strip()
-    if (len(county) > 100 or len(city) > 100 or len(zip_code) > 20 or len(product) > 64 or len(commodity) > 64
-            or len(po) > 64):
+    if (len(county) > _COUNTY_MAX or len(city) > _CITY_MAX or len(zip_code) > _ZIP_MAX or len(product) > _PRODUCT_MAX
+            or len(commodity) > _COMMODITY_MAX or len(po) > _PO_MAX):
         raise _RowError
     key = keys.get(customer)
     if key is None:
         key = keys[customer] = customer_number_key(customer)
+        if len(key) > _KEY_MAX:
+            raise _RowError
     return (invoice, line, invoice_date, customer, key, state, county, city, zip_code, product, commodity, amount,
             currency, tax, claimed, reason, po)
 
@@ -275,46 +296,58 @@ def _as_tuple(item: dict[str, Any]) -> tuple[Any, ...]:
 
 def _explain(row: Row, errs: RowErrors, states: frozenset[str]) -> None:
     """The slow path: name every problem of a row the fast path refused."""
-    for column, limit in (("invoice_number", 64), ("customer_number", 64), ("po_number", 64),
-                          ("product_code", 64), ("commodity_code", 64), ("ship_to_county", 100),
-                          ("ship_to_city", 100), ("ship_to_zip", 20)):
-        if len(row.text(column)) > limit:
-            errs.add(column, f"longer than {limit} characters")
+    limits = limits_of(TransactionLine)
+    for column in ("invoice_number", "customer_number", *_OPTIONAL_TEXT):
+        found = limits[column].text_problem(row.text(column))
+        if found is not None:
+            errs.add(column, found)
+    number = row.text("customer_number")
+    if not errs.has("customer_number") and limits["customer_key"].text_problem(customer_number_key(number)):
+        errs.add("customer_number", f"is {len(customer_number_key(number)):,} characters long once its case is "
+                 f"folded for matching; at most {limits['customer_key'].max_length} can be stored")
     if not row.text("invoice_number"):
         errs.add("invoice_number", "an invoice number is required")
-    if not row.text("customer_number"):
+    if not number:
         errs.add("customer_number", "a customer number is required")
     state = row.text("ship_to_state").upper()
     if state not in states:
-        errs.add("ship_to_state", f"{row.text('ship_to_state')!r} is not a US state or DC code"
+        errs.add("ship_to_state", f"{row.text('ship_to_state')[:20]!r} is not a US state or DC code"
                  if state else "a two-letter ship-to state is required")
     line_text = row.text("line")
-    try:
-        value = float(line_text)
-        if value < 1 or not value.is_integer():
-            raise ValueError
-    except ValueError:
-        errs.add("line", f"{line_text!r} is not a line number (1, 2, ...)" if line_text
-                 else "a line number is required")
-    errs.date(row, "invoice_date", required=True)
-    amount = errs.decimal(row, "amount")
-    if amount is None and not any(p.column == "amount" for p in errs.problems):
+    if not line_text:
+        errs.add("line", "a line number is required")
+    elif not (line_text.isascii() and line_text.isdigit()) or int(line_text) < 1:
+        value = row.cells.get("line")
+        if not (isinstance(value, float) and value.is_integer() and value >= 1):
+            errs.add("line", f"{line_text[:40]!r} is not a line number (1, 2, ...)")
+    if line_text and not errs.has("line"):
+        found = limits["line"].integer_problem(int(float(line_text)) if "." in line_text else int(line_text))
+        if found is not None:
+            errs.add("line", f"line number {found}")
+    invoice_date = errs.date(row, "invoice_date", required=True)
+    found = date_problem(invoice_date)
+    if found is not None:
+        errs.add("invoice_date", found)
+    amount = errs.decimal(row, "amount", money=True)
+    if amount is None and not errs.has("amount"):
         errs.add("amount", "an amount is required")
-    elif amount is not None and not amount.is_finite():
-        errs.add("amount", f"{row.text('amount')!r} is not a number")
-    elif amount is not None and not -_LIMIT < amount < _LIMIT:
-        errs.add("amount", f"{row.text('amount')!r} is too large (at most 14 digits before the decimal point)")
-    tax = errs.decimal(row, "tax_collected")
-    if tax is not None and (not tax.is_finite() or tax < 0):
+    elif amount is not None:
+        found = limits["amount"].number_problem(amount, repr(row.text("amount")))
+        if found is not None:
+            errs.add("amount", found)
+    tax = errs.decimal(row, "tax_collected", money=True)
+    if tax is not None and tax.is_finite() and tax < 0:
         errs.add("tax_collected", f"{row.text('tax_collected')!r} is not a tax amount (0 or more)")
-    elif tax is not None and tax >= _LIMIT:
-        errs.add("tax_collected", f"{row.text('tax_collected')!r} is too large (at most 14 digits before the "
-                 "decimal point)")
+    elif tax is not None:
+        found = limits["tax_collected"].number_problem(tax, repr(row.text("tax_collected")))
+        if found is not None:
+            errs.add("tax_collected", found)
     currency = (row.text("currency") or "USD").upper()
-    if len(currency) != 3 or not currency.isalpha():
-        errs.add("currency", f"{currency!r} is not a 3-letter currency code")
+    found = currency_problem(currency)
+    if found is not None:
+        errs.add("currency", found)
     if row.text("exempt_claimed").casefold() not in _YES:
-        errs.add("exempt_claimed", f"{row.text('exempt_claimed')!r} is not yes or no")
+        errs.add("exempt_claimed", f"{row.text('exempt_claimed')[:20]!r} is not yes or no")
     errs.choice(row, "exempt_reason", sorted(_REASONS), default="")
     if not errs.problems:  # pragma: no cover - the fast path and this one disagree
         errs.add("", "this row cannot be read")
@@ -414,9 +447,11 @@ class _RowChecker:
     def check_slowly(self, row: Row, chunk: _Chunk) -> None:
         """The general path (any cell types): fast parse, else name every problem of the row."""
         try:
+            if row.layout_problems:
+                raise _RowError
             item = _fast(row.cells, self.states)
         except (_RowError, ValueError, KeyError, InvalidOperation, TypeError, AttributeError):
-            errs = RowErrors(self.name, row.number)
+            errs = RowErrors.for_row(self.name, row)
             _explain(row, errs, self.states)
             chunk.problems.extend(errs.problems)
             return
@@ -427,8 +462,8 @@ def _csv_chunks(path: Path, checker: _RowChecker, size: int) -> Generator[_Chunk
     """A CSV file read as lists of text cells (the fast path for large files), checked in chunks.
     Raises :class:`_NotFast` when the file is missing, empty, not UTF-8, malformed or has a bad
     header (possibly after some chunks: the caller then discards them)."""
-    if not path.is_file():
-        raise _NotFast
+    if not path.is_file() or _has_nul(path):
+        raise _NotFast  # read_table refuses the file, or names each cell with a NUL character
     states = checker.states
     dates: dict[str, dt.date] = {}
     keys: dict[str, str] = {}
@@ -444,17 +479,20 @@ def _csv_chunks(path: Path, checker: _RowChecker, size: int) -> Generator[_Chunk
             known = {*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS}
             if any(c not in columns for c in REQUIRED_COLUMNS) or any(c and c not in known for c in columns):
                 raise _NotFast
-            where = {c: i for i, c in enumerate(columns) if c}  # the last of repeated columns, as read_table
+            where = {c: i for i, c in enumerate(columns) if c}
+            if len(where) != len(columns):
+                raise _NotFast  # a column twice or without a name: read_table says so
             pos = tuple(where.get(c, -1) for c in _CSV_COLUMNS)
             width = len(columns)
             chunk = _Chunk()
+            number = 1  # rows as a spreadsheet numbers them (a value with a line break is one row)
             for values in reader:
                 if chunk.rows >= size:
                     chunk.position = raw.tell()
                     yield chunk
                     chunk = _Chunk()
-                number = reader.line_num
-                if len(values) >= width:
+                number += 1
+                if len(values) == width or (len(values) > width and not any(x.strip() for x in values[width:])):
                     values.append("")  # the cell of absent optional columns (position -1)
                     try:
                         item = _fast_csv(values, pos, states, dates, keys)
@@ -469,11 +507,21 @@ def _csv_chunks(path: Path, checker: _RowChecker, size: int) -> Generator[_Chunk
                     continue  # blank rows are skipped, as read_table does
                 chunk.rows += 1
                 cells = {col: (values[i] if i < len(values) else None) for i, col in enumerate(columns) if col}
-                checker.check_slowly(Row(number, cells), chunk)
+                checker.check_slowly(Row(number, cells, layout_problems(values, columns)), chunk)
             chunk.position = raw.tell()
             yield chunk
     except (UnicodeDecodeError, csv.Error) as exc:
         raise _NotFast from exc
+
+
+def _has_nul(path: Path) -> bool:
+    """Whether the file holds a NUL byte anywhere (searched at memory speed, without reading it into
+    Python): such a file takes the general path, which names each cell that holds one."""
+    with path.open("rb") as fh:
+        if os.fstat(fh.fileno()).st_size == 0:
+            return False
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
+            return view.find(b"\x00") != -1
 
 
 def _table_chunks(path: Path, checker: _RowChecker, size: int) -> Generator[_Chunk, None, None]:

@@ -1,5 +1,11 @@
 """Reading files the user names (dropped, chosen in a dialog, in a watched folder, named in an
-import) without ever opening the open database's own files.
+import): regular files only, within a size limit, and never the open database's own files.
+
+A path in an import file or typed by the user can name anything the user can read: ``/dev/zero``
+(which reads until memory runs out), a named pipe (which blocks until someone writes to it), a
+socket or a folder. A file is opened without blocking, checked with ``fstat`` on the open descriptor
+(so that it cannot be swapped between check and read) to be a regular file, and read to at most
+``max_bytes`` (a file that grows while it is read is still caught).
 
 SQLite keeps its locks as POSIX advisory locks, and those belong to a process and a file: when this
 process opens *any* descriptor on the database file (or its ``-wal``/``-shm``) and closes it, the
@@ -30,6 +36,8 @@ _COMPANIONS: tuple[tuple[str, str], ...] = (
     ("-shm", "shared-memory index"),
     ("-journal", "rollback journal"),
 )
+
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 _lock = threading.Lock()
 #: Database files opened by this process, by the object that holds them open (kept while it lives).
@@ -87,48 +95,58 @@ def refuse_database_file(path: Path, name: str | None = None) -> None:
             "is never read by the program (reading it would disturb the database's locks). Choose another file.")
 
 
+def _megabytes(size: int) -> str:
+    return f"{size / 2**20:,.0f} MB" if size >= 2**20 else f"{size:,} bytes"
+
+
 def read_user_file(path: Path, *, max_bytes: int, name: str | None = None) -> bytes:
-    """The bytes of a file the user named: refused (DocumentError, saying what is wrong) when it is one
-    of the open database's files, missing, a folder, a device or pipe, or larger than ``max_bytes``.
-    Opened non-blocking and checked with ``fstat`` before anything is read, so a named pipe or a
-    device never hangs or floods the program."""
+    """The bytes of a file the user named, or :class:`DocumentError` saying plainly why it cannot be
+    read: one of the open database's files, missing, a folder, a device or pipe, no permission, or
+    larger than ``max_bytes``. ``name``: how the file is called in messages (default: its name)."""
     path = Path(path)
     shown = name or path.name
     refuse_database_file(path, shown)
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
-        fd = os.open(path, flags)
+        fd = os.open(path, _OPEN_FLAGS)
     except FileNotFoundError as exc:
         raise DocumentError(f"{shown}: file not found ({path})") from exc
     except IsADirectoryError as exc:
         raise DocumentError(f"{shown}: is a folder, not a file") from exc
-    except (OSError, ValueError) as exc:
+    except PermissionError as exc:
+        raise DocumentError(f"{shown}: you have no permission to read it") from exc
+    except (OSError, ValueError) as exc:  # ValueError: a NUL character in the path
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise DocumentError(f"{shown}: cannot be read ({reason})") from exc
+        raise DocumentError(f"{shown}: cannot be opened ({reason})") from exc
     try:
-        st = os.fstat(fd)
-        if stat.S_ISDIR(st.st_mode):
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
             raise DocumentError(f"{shown}: is a folder, not a file")
-        if not stat.S_ISREG(st.st_mode):
-            raise DocumentError(f"{shown}: is not a regular file (a device, pipe or socket) and is not read")
-        if st.st_size > max_bytes:
-            raise DocumentError(f"{shown}: {st.st_size / 1e6:.0f} MB is larger than the "
-                                f"{max_bytes // 2**20} MB limit")
-        chunks: list[bytes] = []
-        total = 0
-        while True:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                break
-            total += len(chunk)
-            if total > max_bytes:  # the file grew while it was read
-                raise DocumentError(f"{shown}: larger than the {max_bytes // 2**20} MB limit")
-            chunks.append(chunk)
-        return b"".join(chunks)
-    except OSError as exc:
-        raise DocumentError(f"{shown}: cannot be read ({exc.strerror})") from exc
-    finally:
+        if not stat.S_ISREG(info.st_mode):
+            kind = ("a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)
+                    else "a named pipe" if stat.S_ISFIFO(info.st_mode)
+                    else "a socket" if stat.S_ISSOCK(info.st_mode) else "something else")
+            raise DocumentError(f"{shown}: is {kind}, not a regular file; only regular files are read")
+        if info.st_size > max_bytes:
+            raise DocumentError(f"{shown}: {_megabytes(info.st_size)} is larger than the "
+                                f"{_megabytes(max_bytes)} limit")
+    except BaseException:
         os.close(fd)
+        raise
+    with os.fdopen(fd, "rb", buffering=0) as fh:
+        try:
+            chunks: list[bytes] = []
+            total = 0
+            while total <= max_bytes:
+                chunk = fh.read(min(max_bytes + 1 - total, 16 * 2**20))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                total += len(chunk)
+        except OSError as exc:
+            raise DocumentError(f"{shown}: cannot be read ({exc.strerror or exc})") from exc
+    if total > max_bytes:
+        raise DocumentError(f"{shown}: is larger than the {_megabytes(max_bytes)} limit")
+    return b"".join(chunks)
 
 
 __all__ = ["database_file_kind", "database_files", "protect_database_file", "read_user_file",

@@ -689,16 +689,28 @@ def _audit_payload(run: ValidationRun, findings: Sequence[Finding]) -> dict[str,
             "findings": [f"{f.severity}:{f.rule}:{f.state}:{f.field}" for f in findings]}
 
 
+def evaluate_certificate(session: Session, rules: RulesPack, cert: Certificate, *, as_of: dt.date,
+                         engine: ValidationEngine | None = None) -> list[Finding]:
+    """The findings for ``cert`` (an ORM certificate in the caller's transaction) as of a date, with its
+    latest permit checks; nothing is stored (see :func:`store_run`). A certificate not stored yet (no
+    id; its customer and company set) has no permit checks, and is not flushed by this."""
+    eng = engine or ValidationEngine(rules)
+    if cert.id is None:
+        with session.no_autoflush:
+            return eng.evaluate(subject_of(cert), as_of, permits={},
+                                permit_max_age_days=_max_age(session, cert.company_id))
+    session.flush()
+    permits = _latest_permits(session, [cert.id]).get(cert.id, {})
+    return eng.evaluate(subject_of(cert), as_of, permits=permits,
+                        permit_max_age_days=_max_age(session, cert.company_id))
+
+
 def record_validation(session: Session, rules: RulesPack, cert: Certificate, *, as_of: dt.date,
                       trigger: str, engine: ValidationEngine | None = None) -> ValidationRun:
     """HOOK for certificate save / import / intake: validate ``cert`` (an ORM certificate already
     flushed in the caller's transaction) and store the run plus its audit event in that transaction.
     Never raises for findings; errors only block approval."""
-    eng = engine or ValidationEngine(rules)
-    session.flush()
-    permits = _latest_permits(session, [cert.id]).get(cert.id, {})
-    findings = eng.evaluate(subject_of(cert), as_of, permits=permits,
-                            permit_max_age_days=_max_age(session, cert.company_id))
+    findings = evaluate_certificate(session, rules, cert, as_of=as_of, engine=engine)
     return store_run(session, cert, findings, rules_version=rules.version, as_of=as_of, trigger=trigger)
 
 
@@ -728,20 +740,40 @@ def _gate(session: Session, cert: Certificate, run: ValidationRun, *, acknowledg
                 "read them and acknowledge them to approve.",
                 [Problem(f"{f.state + ': ' if f.state else ''}{f.message}", column=f.field or None)
                  for f in warnings])
-        ack = WarningAcknowledgement(
-            certificate_id=cert.id, run_id=run.id, acknowledged_by=audit.current_actor(),
-            acknowledged_at=utcnow(), note=note,
-            warnings=[{"rule": f.rule, "state": f.state, "field": f.field, "message": f.message}
-                      for f in warnings])
-        session.add(ack)
-        session.flush()
-        audit.record(session, "certificate.warnings_acknowledged", "certificate", cert.id,
-                     company_id=cert.company_id, certificate_id=cert.id,
-                     after={"run_id": run.id, "acknowledgement_id": ack.id, "warnings": ack.warnings,
-                            "note": note})
+        ack = _acknowledge(session, cert, run, warnings, note, "certificate.warnings_acknowledged", "warnings")
         details["acknowledgement_id"] = ack.id
         details["acknowledged_warnings"] = len(warnings)
     return details
+
+
+def _acknowledge(session: Session, cert: Certificate, run: ValidationRun, findings: Sequence[Any], note: str,
+                 action: str, key: str) -> WarningAcknowledgement:
+    """Record who accepted which findings of a run, when and why (``note``), with its audit event."""
+    listed = [{"rule": f.rule, "state": f.state, "field": f.field, "message": f.message} for f in findings]
+    if key == "findings":  # errors and warnings together: say which is which
+        listed = [{**item, "severity": f.severity} for item, f in zip(listed, findings, strict=True)]
+    ack = WarningAcknowledgement(certificate_id=cert.id, run_id=run.id, acknowledged_by=audit.current_actor(),
+                                 acknowledged_at=utcnow(), note=note, warnings=listed)
+    session.add(ack)
+    session.flush()
+    audit.record(session, action, "certificate", cert.id, company_id=cert.company_id, certificate_id=cert.id,
+                 after={"run_id": run.id, "acknowledgement_id": ack.id, key: ack.warnings, "note": note})
+    return ack
+
+
+def accept_findings(session: Session, cert: Certificate, run: ValidationRun, *, reason: str
+                    ) -> WarningAcknowledgement | None:
+    """Record, in the caller's transaction, that the user accepts ``cert`` as approved despite the
+    errors and warnings of ``run`` (an import of certificates approved in an earlier system, with
+    ``--accept-findings --reason``): who, when and why, per certificate, as an acknowledgement of the
+    run (as the desk's acknowledgement of warnings) and a ``certificate.findings_accepted`` audit
+    event listing the findings. Nothing is recorded when the run found neither."""
+    if not reason.strip():
+        raise ValidationError("Say why the certificate is accepted despite its findings.")
+    accepted = [f for f in run.findings if f.severity in ("error", "warning")]
+    if not accepted:
+        return None
+    return _acknowledge(session, cert, run, accepted, reason.strip(), "certificate.findings_accepted", "findings")
 
 
 def _result(run: ValidationRun, number: str, ack: WarningAcknowledgement | None = None,

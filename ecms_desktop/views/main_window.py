@@ -137,6 +137,8 @@ class MainWindow(QMainWindow):
         self.filters = Filters()
         self.current_detail: Any = None
         self.last_intake_result: Any = None
+        #: The report of the last certificate import (opened when interactive).
+        self.import_report: QMessageBox | None = None
         self.last_returned_items: Any = None
         self._detail_generation = 0
         self._grid_announced = False
@@ -1346,19 +1348,33 @@ class MainWindow(QMainWindow):
             self.import_certificates(Path(path))
 
     def import_certificates(self, path: Path) -> None:
-        db, company_id, rules = self.db, self.company_id, self.rules
+        db, company_id, rules, as_of = self.db, self.company_id, self.rules, self.as_of
         if db is None or company_id is None:
             return
 
         def work(progress: Any, cancel: Any) -> Any:
             from ecms_desktop.services.import_service import CertificateImporter
 
-            return CertificateImporter(db, rules).import_file(path, company_id=company_id, progress=progress,
-                                                              cancel=cancel)
+            return CertificateImporter(db, rules).import_file(path, company_id=company_id, as_of=as_of,
+                                                              progress=progress, cancel=cancel)
 
         def done(result: Any) -> None:
             self.refresh()
-            self.statusBar().showMessage(f"{path.name}: {result.imported} certificates imported.", 8000)
+            held = (f"; {result.held_for_review} held for review because of their findings"
+                    if result.held_for_review else "")
+            summary = (f"{path.name}: {result.imported} certificates imported ({result.with_errors} with errors, "
+                       f"{result.with_warnings} with warnings){held}.")
+            self.statusBar().showMessage(summary, 15000)
+            # The status bar is cleared when the grid reloads: the summary stays in a report.
+            box = QMessageBox(QMessageBox.Icon.Information, "Certificates imported", summary,
+                              QMessageBox.StandardButton.Ok, self)
+            box.setObjectName("importReport")
+            if result.held_for_review:
+                box.setInformativeText("Certificates held for review wait in the review queue: correct them and "
+                                       "approve them there.")
+            self.import_report = box
+            if self.interactive:
+                box.open()
 
         self.runner.run(work, on_done=done, on_error=self._on_background_error,
                         title=f"Importing {path.name}", parent=self)

@@ -45,19 +45,28 @@ def test_init_creates_then_reports_up_to_date(url: str) -> None:
 
 
 def test_import_list_show_and_audit(url: str, tmp_path: Path) -> None:
+    """(R-1 and F-1 carry every field their forms require, so they stay approved; this test used to
+    import them without those fields and expect them active. R-4 lacks them and lands pending.)"""
     csv_path = tmp_path / "certs.csv"
-    csv_path.write_text(HEADER +
-                        "C-1,Bluebonnet Resale LLC,,TX,TX-01-339,R-1,resale,32098765432,blanket,,2026-03-15,,,,\n"
-                        "C-2,Sunshine Co,,FL,fl dr-13,F-1,resale,,blanket,,2026-02-01,,,,\n"
-                        "C-3,Lakes Supply,,OH;MI,SST-F0003,S-1,resale,,blanket,,2025-05-01,,,pending,\n",
+    extra = ",purchaser_address,property_description,business_description,signer_title\n"
+    csv_path.write_text(HEADER.rstrip("\n") + extra +
+                        "C-1,Bluebonnet Resale LLC,,TX,TX-01-339,R-1,resale,32098765432,blanket,,2026-03-15,,,,,"
+                        "1 Main St Austin TX,goods for resale,retail store,Owner\n"
+                        "C-2,Sunshine Co,,FL,fl dr-13,F-1,resale,78-8012345678-9,blanket,,2026-02-01,,,,,"
+                        "2 Beach Rd Miami FL,,,\n"
+                        "C-3,Lakes Supply,,OH;MI,SST-F0003,S-1,resale,,blanket,,2025-05-01,,,pending,,,,,\n"
+                        "C-4,Half Done LLC,,TX,TX-01-339,R-4,resale,32098765432,blanket,,2026-03-15,,,,,,,,\n",
                         encoding="utf-8")
     assert ecms("--db", url, "company", "add", "Acme", "--state", "TX", "--registration", "TX=32012345678")[0] == 0
-    code, out, _ = ecms("--db", url, "import", "certificates", str(csv_path))
-    assert code == 0 and "Imported 3 certificates" in out
+    code, out, _ = ecms("--db", url, "import", "certificates", str(csv_path), "--as-of", "2026-11-22")
+    assert code == 0 and "Imported 4 certificates" in out
+    assert "Validation: 2 with errors, 0 with warnings." in out
+    assert "1 certificate asked for as approved is pending review" in out
 
     code, out, _ = ecms("--db", url, "list", "--format", "json", "--as-of", "2026-12-10")
     rows = {r["certificate_number"]: r for r in json.loads(out)}
-    assert set(rows) == {"R-1", "F-1", "S-1"}
+    assert set(rows) == {"R-1", "F-1", "S-1", "R-4"}
+    assert rows["R-4"]["status"] == "pending_review"
     for row in rows.values():
         assert {"id", "customer_number", "customer_name", "form", "certificate_number", "status",
                 "expiry_date", "lines"} <= set(row)
@@ -135,3 +144,21 @@ def test_errors_are_messages_not_tracebacks(tmp_path: Path) -> None:
     assert code == 1 and "no certificate 42" in err
     code, _, err = ecms("list", "--as-of", "2026-02-30")
     assert code == 2 and "YYYY-MM-DD" in err
+
+
+def test_import_accept_findings_needs_a_reason_and_is_reported(url: str, tmp_path: Path) -> None:
+    csv_path = tmp_path / "certs.csv"
+    csv_path.write_text(HEADER + "C-1,Blue LLC,,TX,SST-F0003,S-1,resale,32098765432,blanket,,2026-03-15,,,,\n",
+                        encoding="utf-8")
+    ecms("--db", url, "company", "add", "Acme")
+    code, _, err = ecms("--db", url, "import", "certificates", str(csv_path), "--accept-findings")
+    assert code == 2 and "--accept-findings needs --reason" in err
+    code, _, err = ecms("--db", url, "import", "certificates", str(csv_path), "--reason", "why")
+    assert code == 2 and "--reason goes with --accept-findings" in err
+    code, out, err = ecms("--db", url, "import", "certificates", str(csv_path), "--as-of", "2026-11-22",
+                          "--accept-findings", "--reason", "approved in the old system")
+    assert code == 0, err
+    assert "Validation: 1 with errors" in out
+    assert "1 certificate approved with its findings accepted (reason recorded: 'approved in the old system')" in out
+    code, out, _ = ecms("--db", url, "list", "--format", "json", "--as-of", "2026-11-22")
+    assert [r["review_state"] for r in json.loads(out)] == ["approved"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ecms_desktop.errors import DocumentError
+from ecms_desktop.errors import DocumentError, ValidationError
 from ecms_desktop.services.company_service import CompanyService
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.document_service import check_file
@@ -74,7 +74,7 @@ def test_intake_and_imports_refuse_the_database_files_with_a_message(live):
     assert "write-ahead log of the ECMS database in use" in result.items[1].message
     csv_alias = path.parent / "e.csv"
     os.link(path, csv_alias)
-    with pytest.raises(DocumentError, match="database file of the ECMS database in use"):
+    with pytest.raises(ValidationError, match="database file of the ECMS database in use"):
         read_table(csv_alias, required=["a"])
 
 

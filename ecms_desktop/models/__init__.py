@@ -3,7 +3,7 @@
 # The feature modules' tables must be registered too (migrations and comparisons use the metadata).
 from . import renewal, transactions, validation  # noqa: F401  # isort: skip
 
-from .audit import AuditEvent, AuditHead
+from .audit import AuditDigest, AuditEvent, AuditHead
 from .base import Base, utcnow
 from .certificate import Certificate, CoverageLine
 from .company import Company, CompanyRegistration, ExpiryPolicyOverride, Setting
@@ -12,6 +12,7 @@ from .document import Document, DocumentFile
 from .enums import CertificateType, DocumentSource, ExemptReason, ReviewState, Status
 
 __all__ = [
+    "AuditDigest",
     "AuditEvent",
     "AuditHead",
     "Base",

@@ -10,7 +10,7 @@ from ecms_desktop.cli.common import CliContext, add_format, print_json
 from ecms_desktop.errors import ValidationError
 from ecms_desktop.services.anchors import Anchor
 from ecms_desktop.services.backup import backup_database, describe_restore, restore_database
-from ecms_desktop.services.database import Database
+from ecms_desktop.services.database import Database, damaged_message
 from ecms_desktop.services.integrity_check import CheckReport, anchors_from_path, check_database
 
 
@@ -77,6 +77,8 @@ def cmd_check(ctx: CliContext, args: argparse.Namespace) -> int:
         print_json(report.to_json(), ctx.out)
     else:
         print_report(report, ctx)
+    if report.damaged:
+        print(f"error: {damaged_message(report.database, 'its own integrity check failed')}", file=sys.stderr)
     return 0 if report.ok else 1
 
 

@@ -97,6 +97,11 @@ class CheckReport:
     def ok(self) -> bool:
         return not self.problems and not self.unlisted
 
+    @property
+    def damaged(self) -> bool:
+        """The database file itself failed its own check (restore it from a backup)."""
+        return any(p.area == "database" for p in self.problems)
+
     def summary(self) -> str:
         if self.ok:
             return (f"{self.database}: intact ({self.events} events, {sum(self.records.values())} records and "
@@ -116,11 +121,12 @@ class CheckReport:
         }
 
 
-def verify_and_anchor(db: Database, source: str) -> CheckReport:
-    """The cheapest check (the anchors, an empty trail, the head), run when a program opens or closes
-    the database; when it passes, the head is written to the anchors file as ``source`` (``start``,
-    ``exit``). A head that fails is never anchored: that would vouch for a rewritten trail."""
-    report = check_database(db, level="anchors")
+def verify_and_anchor(db: Database, source: str, *, level: str = "anchors") -> CheckReport:
+    """A cheap check (``anchors``: the anchors, an empty trail, the head; ``quick``: also SQLite's
+    quick_check on a small file), run when a program opens or closes the database; when it passes, the
+    head is written to the anchors file as ``source`` (``start``, ``exit``). A head that fails is never
+    anchored: that would vouch for a rewritten trail."""
+    report = check_database(db, level=level)
     already = any(a.held and not a.anchor.pending and a.anchor.seq == report.head_seq for a in report.anchors)
     if report.ok and db.anchor_key is not None and report.head_seq and not already:
         AnchorBook().add(db.anchor_key, report.head_seq, report.head_hash, source)
@@ -195,20 +201,29 @@ class _Check:
             self.progress(min(self.done, self.total), self.total, text)
 
     def run(self) -> CheckReport:
-        if not self.quick:
-            self.total = self._count_work()
-        self.tick(0, "Checking the database file")
-        if self.level != "anchors":
-            self._own_check()
-        head_seq, head_hash = audit.head_of(self.session)
-        events = audit.count_events(self.session)
-        self.tick(0, "Checking the audit trail")
-        self._chain(head_seq, head_hash, events)
-        anchor_checks = self._anchors(head_seq, events)
-        if not self.quick:
-            for name, kind in state_digest.KINDS.items():
-                self.records[name] = self._records(name, kind)
-            self.files = self._files()
+        head_seq, head_hash, events = 0, audit.GENESIS_HASH, 0
+        anchor_checks: list[AnchorCheck] = []
+        try:
+            if not self.quick:
+                self.total = self._count_work()
+            self.tick(0, "Checking the database file")
+            if self.level != "anchors":
+                self._own_check()
+            head_seq, head_hash = audit.head_of(self.session)
+            events = audit.count_events(self.session)
+            self.tick(0, "Checking the audit trail")
+            self._chain(head_seq, head_hash, events)
+            anchor_checks = self._anchors(head_seq, events)
+            if not self.quick:
+                for name, kind in state_digest.KINDS.items():
+                    self.records[name] = self._records(name, kind)
+                self.files = self._files()
+        except Exception as exc:
+            if not is_damage_error(exc):
+                raise
+            # What was found so far is reported; what could not be read is the damage itself.
+            detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            self.add("database", "", f"the database file is damaged and could not be read to the end ({detail})")
         return CheckReport(self.db.display_url, self.quick, events, head_seq, head_hash, tuple(self.problems),
                            self.unlisted, tuple(anchor_checks), self.records, self.files, tuple(self.notes))
 

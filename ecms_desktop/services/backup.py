@@ -299,7 +299,7 @@ def _backup_pg(db: Database, partial: Path, progress: Progress | None, cancel: C
                     "--verbose", "--no-password"]
             with _pg_process(args, _pg_env(db), cancel, line) as proc:
                 held = [a for a in local if not a.pending and a.seq <= head[0]]
-                report = check_database(db, anchors=held, connection=conn, progress=None, cancel=cancel)
+                report = check_database(db, anchors=held, connection=conn, local_anchors=False, cancel=cancel)
             if proc.returncode != 0:
                 raise DatabaseError(_pg_failure("pg_dump", proc))
     return head, report

@@ -32,7 +32,7 @@ from sqlalchemy import Connection, Table, func, select
 from sqlalchemy.orm import Session
 
 from ecms_desktop.errors import Cancelled, DatabaseDamagedError, ValidationError
-from ecms_desktop.models import AuditEvent, Document, DocumentFile
+from ecms_desktop.models import AuditEvent, AuditHead, Document, DocumentFile
 from ecms_desktop.services import audit, state_digest
 from ecms_desktop.services.anchors import Anchor, AnchorBook
 from ecms_desktop.services.backup_format import BackupFormatError, describe_backup
@@ -135,14 +135,15 @@ def verify_and_anchor(db: Database, source: str, *, level: str = "anchors") -> C
 
 def check_database(db: Database, *, anchors: Sequence[Anchor] = (), quick: bool = False, level: str | None = None,
                    progress: Progress | None = None, cancel: CancelCheck | None = None,
-                   connection: Connection | None = None) -> CheckReport:
+                   connection: Connection | None = None, local_anchors: bool = True) -> CheckReport:
     """Check the database (see the module docstring). ``anchors``: more anchors than the anchors
     file's, e.g. read from backups and audit packs with :func:`anchors_from_path`. ``connection``: check
-    in that connection's open transaction (the snapshot a PostgreSQL backup dumps). ``level``: ``full``
+    in that connection's open transaction (the snapshot a PostgreSQL backup dumps; ``local_anchors`` false
+    then leaves out the anchors file, whose newer anchors that snapshot cannot hold). ``level``: ``full``
     (default), ``quick`` (same as ``quick=True``: no record digests, SQLite's quick_check on a small file)
     or ``anchors`` (only the anchors, the head and an empty trail)."""
     level = level or ("quick" if quick else "full")
-    local = AnchorBook().anchors(db.anchor_key) if db.anchor_key else []
+    local = AnchorBook().anchors(db.anchor_key) if db.anchor_key and local_anchors else []
     try:
         if connection is not None:
             session = Session(bind=connection)
@@ -262,9 +263,18 @@ class _Check:
 
     def _chain(self, head_seq: int, head_hash: str, events: int) -> None:
         if events == 0:
-            self.add("audit trail", "", "the audit trail is empty: `ecms init` records the creation of every ECMS "
-                     "database, so its events were deleted" + (" (its head still records event "
-                                                                f"{head_seq})" if head_seq else ""))
+            # A database that had events and now has none is never intact: its head row, its anchors or
+            # its records say it had some (`ecms init` records the creation of every database).
+            had = [why for why, found in (
+                (f"its head records event {head_seq}", self.session.get(AuditHead, 1) is not None),
+                ("anchors record its events", bool(self.local or self.given)),
+                ("it holds records", any(self.conn.execute(select(kind.pk).limit(1)).first() is not None
+                                         for kind in state_digest.KINDS.values()))) if found]
+            if had:
+                self.add("audit trail", "", f"the audit trail is empty, yet {' and '.join(had)}: its events were "
+                         "deleted")
+            else:
+                self.notes.append("The audit trail has no events yet: this schema was not made by `ecms init`.")
             return
         if self.quick:
             last = self.session.execute(select(AuditEvent.seq, AuditEvent.hash)

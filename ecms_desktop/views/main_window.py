@@ -543,15 +543,20 @@ class MainWindow(QMainWindow):
         if report.ok:
             return
         self.statusBar().showMessage("This database does not match its audit trail: see File > Check database.")
-        if self.interactive:
+        if self.interactive:  # not modal: the desk stays usable while the user reads it
             self._show_report("Database check", "This database does not match its audit trail's anchors or is "
                               "damaged. Run File > Check database… for the full check; restore a backup if "
-                              "records were changed outside ECMS Desktop.", report_lines(report), ok=False)
+                              "records were changed outside ECMS Desktop.", report_lines(report), ok=False,
+                              modal=False)
 
-    def _show_report(self, title: str, headline: str, lines: list[str], *, ok: bool) -> None:
+    def _show_report(self, title: str, headline: str, lines: list[str], *, ok: bool, modal: bool = True) -> None:
         dialog = IntegrityReportDialog(title, headline, lines, ok=ok, parent=self)
         self._report_dialog = dialog
-        dialog.open()
+        if modal:
+            dialog.open()
+        else:
+            dialog.setModal(False)
+            dialog.show()
 
     def backup_dialog(self) -> None:
         """File > Back up…: choose the file, then back up through the task runner."""

@@ -14,7 +14,7 @@ import getpass
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
@@ -67,7 +67,8 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _payload(event: AuditEvent) -> dict[str, Any]:
+def _payload(event: Any) -> dict[str, Any]:
+    """The hashed content of an event (an :class:`AuditEvent` or a row of its table)."""
     payload = {
         "seq": event.seq,
         "occurred_at": event.occurred_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
@@ -91,7 +92,8 @@ def _hash_payload(prev_hash: str, payload: Mapping[str, Any]) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + canonical).hexdigest()
 
 
-def event_hash(prev_hash: str, event: AuditEvent) -> str:
+def event_hash(prev_hash: str, event: Any) -> str:
+    """The hash of an event (an :class:`AuditEvent` or a row of its table) after ``prev_hash``."""
     return _hash_payload(prev_hash, _payload(event))
 
 
@@ -225,15 +227,18 @@ class ChainReport:
     problem: str = ""
 
 
-def verify_chain(session: Session, *, batch: int = 5000) -> ChainReport:
+def verify_chain(session: Session, *, batch: int = 5000,
+                 progress: Callable[[int], None] | None = None) -> ChainReport:
     """Recompute the whole chain (each event with its state digests) and compare it with the stored
-    hashes and the stored head. Reads in batches: memory does not grow with the trail."""
+    hashes and the stored head. Reads in batches: memory does not grow with the trail; ``progress``
+    is told how many events each batch held."""
     expected_seq, prev, count = 1, GENESIS_HASH, 0
     last_id = 0
     while True:
-        rows = session.execute(
-            select(AuditEvent).where(AuditEvent.seq > last_id).order_by(AuditEvent.seq).limit(batch)
-        ).scalars().all()
+        table = AuditEvent.__table__
+        rows = session.execute(  # plain rows: no ORM objects to build for a long trail
+            select(table).where(table.c.seq > last_id).order_by(table.c.seq).limit(batch)
+        ).all()
         if not rows:
             break
         states = _state_hashes(session, rows[0].seq, rows[-1].seq)
@@ -259,7 +264,8 @@ def verify_chain(session: Session, *, batch: int = 5000) -> ChainReport:
             expected_seq += 1
             count += 1
             last_id = event.seq
-        session.expunge_all()
+        if progress is not None:
+            progress(len(rows))
     head = session.get(AuditHead, 1)
     head_seq, head_hash = (head.last_seq, head.last_hash) if head else (0, GENESIS_HASH)
     if head_seq != count or head_hash != prev:

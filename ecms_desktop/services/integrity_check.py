@@ -283,8 +283,7 @@ class _Check:
                 self.add("audit trail", f"event {last.seq}", f"the chain's head records event {head_seq}, but the "
                          f"last event is {last.seq}: events at the end were removed or the head was altered")
             return
-        report = audit.verify_chain(self.session)
-        self.tick(events, "Checked the audit trail")
+        report = audit.verify_chain(self.session, progress=lambda n: self.tick(n, "Checking the audit trail"))
         if not report.ok:
             self.add("audit trail", f"event {report.first_bad_seq}", report.problem)
 

@@ -87,46 +87,84 @@ _ALL = "ecms_state_all"            # session.info: kind names to digest in full 
 _NEW_LINES_AFTER = "ecms_state_new_lines_after"  # session.info: transaction lines above this id are new
 
 
-def _canon(column_type: Any, value: Any) -> Any:
-    """A stored value in the canonical form described in the module docstring."""
-    if value is None:
-        return None
-    t = column_type.impl if isinstance(column_type, TypeDecorator) else column_type
-    if isinstance(t, Boolean):
-        return bool(value)
-    if isinstance(t, Integer):
-        return int(value)
-    if isinstance(t, Numeric) and not isinstance(t, Float):
+def _text(value: Any) -> Any:
+    return value if value is None or isinstance(value, str) else str(value)
+
+
+def _integer(value: Any) -> Any:
+    return None if value is None else int(value)
+
+
+def _boolean(value: Any) -> Any:
+    return None if value is None else bool(value)
+
+
+def _number(scale: int | None) -> Callable[[Any], Any]:
+    step = Decimal(1).scaleb(-scale) if scale is not None else None
+
+    def canon(value: Any) -> Any:
+        if value is None:
+            return None
         try:
             number = value if isinstance(value, Decimal) else Decimal(str(value))
-            if t.scale is not None:
-                number = number.quantize(Decimal(1).scaleb(-t.scale))
-            return format(number, "f")
+            return format(number.quantize(step) if step is not None else number, "f")
         except (InvalidOperation, ValueError):
             return str(value)
+    return canon
+
+
+def _timestamp(value: Any) -> Any:
+    if value is None:
+        return None
+    if not isinstance(value, dt.datetime):
+        return str(value)
+    moment = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    return moment.isoformat(timespec="microseconds")
+
+
+def _date(value: Any) -> Any:
+    if value is None:
+        return None
+    return value.isoformat() if isinstance(value, dt.date) else str(value)
+
+
+def _binary(value: Any) -> Any:
+    return None if value is None else hashlib.sha256(bytes(value)).hexdigest()
+
+
+def _canon_of(column_type: Any) -> Callable[[Any], Any]:
+    """How a stored value of this column type takes the canonical form described in the module
+    docstring."""
+    t = column_type.impl if isinstance(column_type, TypeDecorator) else column_type
+    if isinstance(t, Boolean):
+        return _boolean
+    if isinstance(t, Integer):
+        return _integer
+    if isinstance(t, Numeric) and not isinstance(t, Float):
+        return _number(t.scale)
     if isinstance(t, DateTime):
-        if not isinstance(value, dt.datetime):
-            return str(value)
-        moment = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-        return moment.isoformat(timespec="microseconds")
+        return _timestamp
     if isinstance(t, Date):
-        return value.isoformat() if isinstance(value, dt.date) else str(value)
+        return _date
     if isinstance(t, JSON):
-        return audit.jsonable(value)
+        return audit.jsonable
     if isinstance(t, LargeBinary):
-        return hashlib.sha256(bytes(value)).hexdigest()
-    return str(value) if not isinstance(value, str) else value
+        return _binary
+    return _text
+
+
+_FORMS: dict[tuple[str, tuple[str, ...]], list[tuple[str, Callable[[Any], Any]]]] = {}
 
 
 def _row_form(table: Table, row: Mapping[str, Any], skip: Sequence[str] = ()) -> dict[str, Any]:
-    form = {}
-    for column in table.columns:
-        if column.name in skip:
-            continue
-        if column.name not in row:
-            raise KeyError(f"{table.name}.{column.name} is needed to compute the record's digest")
-        form[column.name] = _canon(column.type, row[column.name])
-    return form
+    spec = _FORMS.get((table.name, tuple(skip)))
+    if spec is None:
+        spec = _FORMS[(table.name, tuple(skip))] = [(c.name, _canon_of(c.type)) for c in table.columns
+                                                    if c.name not in skip]
+    try:
+        return {name: canon(row[name]) for name, canon in spec}
+    except KeyError as exc:
+        raise KeyError(f"{table.name}.{exc.args[0]} is needed to compute the record's digest") from exc
 
 
 def _sha(form: Any) -> str:

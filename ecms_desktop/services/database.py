@@ -141,6 +141,8 @@ class Database:
                 parent = self.path.parent
                 if not parent.exists():
                     raise DatabaseError(f"Cannot open {self.display_url}: the folder {parent} does not exist.")
+            else:
+                self.anchor_key = None  # an in-memory database lives and dies with this object
             kwargs["connect_args"] = {"timeout": lock_timeout}
             if database in ("", ":memory:"):
                 kwargs["poolclass"] = None

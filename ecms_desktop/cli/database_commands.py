@@ -111,7 +111,10 @@ def cmd_restore(ctx: CliContext, args: argparse.Namespace) -> int:
         print(f"Restore {args.file} (taken {info.taken_at or 'at an unknown time'}, audit trail to event "
               f"{info.head_seq}) into {target.display_url}, replacing what is there now (it is kept aside)?",
               file=ctx.out)
-        replace = input("Type yes to restore: ").strip().lower() == "yes"
+        try:
+            replace = input("Type yes to restore: ").strip().lower() == "yes"
+        except EOFError:
+            replace = False
         if not replace:
             print("Nothing was restored.", file=ctx.out)
             return 1

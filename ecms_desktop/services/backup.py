@@ -119,6 +119,8 @@ def _check_target(db: Database, target: Path, overwrite: bool) -> Path:
 def backup_database(db: Database, target: Path, *, overwrite: bool = False, progress: Progress | None = None,
                     cancel: CancelCheck | None = None) -> BackupResult:
     """Write a consistent, checked backup of ``db`` to ``target`` (see the module docstring)."""
+    if db.dialect == "sqlite" and db.path is None:
+        raise DatabaseError("An in-memory database cannot be backed up.")
     target = _check_target(db, target, overwrite)
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
     try:

@@ -391,11 +391,12 @@ def touch_all(session: Session) -> None:
 
 def _after_flush(session: Session, _context: Any) -> None:
     touched = session.info.setdefault(_TOUCHED, {})
-    for obj in (*session.new, *session.dirty, *session.deleted):
+    changed = [*session.new, *session.deleted]
+    changed.extend(obj for obj in session.dirty
+                   if type(obj) in _OF_CLASS and session.is_modified(obj, include_collections=False))
+    for obj in changed:
         spec = _OF_CLASS.get(type(obj))
         if spec is None:
-            continue
-        if obj in session.dirty and not session.is_modified(obj, include_collections=False):
             continue
         key = spec[1](obj)
         if key is not None:

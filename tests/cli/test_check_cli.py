@@ -381,3 +381,32 @@ def test_the_check_streams_and_says_what_it_checked(built: tuple[str, Engine]) -
     assert report["files"] == 1 and report["events"] > 5
     assert any(a["held"] for a in report["anchors"])
 
+
+
+def test_ordinary_work_through_the_command_line_passes_the_check(built: tuple[str, Engine], tmp_path: Path) -> None:
+    """Every kind of change the commands make is digested as committed: after all of them the check passes."""
+    url, _engine = built
+    evidence = tmp_path / "lookup.pdf"
+    page = pymupdf.open()
+    page.new_page().insert_text((72, 72), "Comptroller lookup: permit 32098765432 active")
+    page.save(evidence)
+    page.close()
+    steps = [
+        ("policy", "set", "--state", "FL", "--purpose", "resale", "--kind", "years", "--years", "2", "--reason",
+         "our own rule"),
+        ("permits", "check", "1", "--result", "active", "--evidence", str(evidence), "--source",
+         "https://comptroller.example/lookup", "--as-of", "2026-11-01"),
+        ("periods", "set", "--state", "TX", "--frequency", "monthly"),
+        ("determine", "--from", "2026-01-01", "--to", "2026-12-31"),
+        ("periods", "file", "--state", "TX", "--period", "2026-04"),
+        ("reprocess", "1", "--from", "2026-01-01", "--to", "2026-12-31", "--yes", "--reason", "late certificate",
+         "--as-of", "2026-11-01"),
+        ("intake", str(evidence), "--as-of", "2026-11-01"),
+        ("validate", "--all", "--as-of", "2026-11-02"),
+        ("settings", "set", "expiring_soon_days", "20", "--company", "Acme"),
+    ]
+    for step in steps:
+        code, out, err = ecms("--db", url, *step)
+        assert code == 0, (step, out, err)
+    code, out, err = ecms("--db", url, "check")
+    assert code == 0 and "Result: intact." in out, out + err

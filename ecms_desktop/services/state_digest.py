@@ -269,11 +269,33 @@ class LineBlockKind:
         text_ = json.dumps([list(r) for r in rows], separators=(",", ":"), ensure_ascii=False, default=str)
         return hashlib.sha256(text_.encode()).hexdigest()
 
+    def _blocks(self, conn: Connection, lo: int, hi: int) -> list[tuple[str, str]]:
+        """The digests of the blocks holding lines with ids from ``lo`` up to ``hi`` (excluded), read
+        in one pass."""
+        out: list[tuple[str, str]] = []
+        block: int | None = None
+        rows: list[Any] = []
+        for r in conn.execute(self._range, {"lo": lo, "hi": hi}):
+            b = r[0] // LINE_BLOCK
+            if b != block and rows:
+                out.append((str(block), self._block_digest(rows)))
+                rows = []
+            block = b
+            rows.append(r)
+        if rows:
+            out.append((str(block), self._block_digest(rows)))
+        return out
+
     def read(self, conn: Connection, keys: Sequence[str]) -> dict[str, str | None]:
-        found: dict[str, str | None] = {}
-        for block in sorted({int(k) for k in keys}):
-            rows = conn.execute(self._range, {"lo": block * LINE_BLOCK, "hi": (block + 1) * LINE_BLOCK}).all()
-            found[str(block)] = self._block_digest(rows) if rows else None
+        blocks = sorted({int(k) for k in keys})
+        found: dict[str, str | None] = {str(b): None for b in blocks}
+        start = 0
+        while start < len(blocks):  # runs of consecutive blocks (an import's new lines) in one query each
+            end = start
+            while end + 1 < len(blocks) and blocks[end + 1] == blocks[end] + 1 and end - start < 50:
+                end += 1
+            found.update(self._blocks(conn, blocks[start] * LINE_BLOCK, (blocks[end] + 1) * LINE_BLOCK))
+            start = end + 1
         return found
 
     def scan(self, conn: Connection, batch: int = 20 * LINE_BLOCK) -> Iterator[list[tuple[str, str]]]:
@@ -285,20 +307,8 @@ class LineBlockKind:
             if first is None:
                 return
             end = (int(first) // LINE_BLOCK + batch // LINE_BLOCK) * LINE_BLOCK
-            out: list[tuple[str, str]] = []
-            block: int | None = None
-            rows: list[Any] = []
-            for r in conn.execute(self._range, {"lo": after + 1, "hi": end}):
-                b = r[0] // LINE_BLOCK
-                if b != block and rows:
-                    out.append((str(block), self._block_digest(rows)))
-                    rows = []
-                block = b
-                rows.append(r)
-            if rows:
-                out.append((str(block), self._block_digest(rows)))
+            yield self._blocks(conn, after + 1, end)
             after = end - 1
-            yield out
 
     def count(self, conn: Connection) -> int:
         return int(conn.execute(select(func.count(func.distinct(self.pk // LINE_BLOCK)))

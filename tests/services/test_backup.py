@@ -243,7 +243,8 @@ def test_restore_refuses_a_file_that_is_not_an_ecms_backup(sqlite_backup: tuple[
 def test_restore_refuses_a_backup_from_a_newer_program(sqlite_backup: tuple[str, Path]) -> None:
     url, backup = sqlite_backup
     con = sqlite3.connect(backup)
-    con.execute("UPDATE alembic_version SET version_num = '9999_from_the_future'")
+    con.execute("UPDATE alembic_version SET version_num = '9999_from_the_future' "
+                "WHERE version_num = (SELECT min(version_num) FROM alembic_version)")  # one of the heads
     con.commit()
     con.close()
     code, _, err = ecms("--db", url, "restore", str(backup), "--yes")

@@ -163,35 +163,15 @@ class Database:
         self._write_engine = (
             self.engine.execution_options(ecms_write=True) if self.dialect == "sqlite" else self.engine
         )
-        self._write_sessions = sessionmaker(self._write_engine, expire_on_commit=False)
+        # The anchor key travels in each session's info: the listeners hold no reference to this
+        # object, which is freed like any other once its owner lets it go.
+        self._write_sessions = sessionmaker(self._write_engine, expire_on_commit=False,
+                                            info={_ANCHOR_KEY: self.anchor_key})
         state_digest.install(self._write_sessions)
         if self.anchor_key is not None:
-            event.listen(self._write_sessions, "before_commit", self._on_session_before_commit)
-            event.listen(self._write_sessions, "after_commit", self._on_session_after_commit)
-            event.listen(self._write_sessions, "after_rollback", self._on_session_after_rollback)
-
-    # -- anchors ----------------------------------------------------------------------------------
-
-    _PENDING = "ecms_pending_anchor"
-
-    def _on_session_before_commit(self, session: Session) -> None:
-        if session.in_nested_transaction():
-            return
-        head = audit.last_event_of(session)
-        if head is not None and self.anchor_key is not None:
-            session.info[self._PENDING] = head
-            anchors.AnchorBook().add(self.anchor_key, head[0], head[1], "write", pending=True)
-
-    def _on_session_after_commit(self, session: Session) -> None:
-        head = session.info.pop(self._PENDING, None)
-        session.info.pop(audit.LAST_EVENT_KEY, None)
-        if head is not None and self.anchor_key is not None:
-            anchors.AnchorBook().confirm(self.anchor_key, head[0], head[1])
-
-    def _on_session_after_rollback(self, session: Session) -> None:
-        head = session.info.pop(self._PENDING, None)
-        if head is not None and self.anchor_key is not None:
-            anchors.AnchorBook().discard(self.anchor_key, head[0], head[1])
+            event.listen(self._write_sessions, "before_commit", _anchor_before_commit)
+            event.listen(self._write_sessions, "after_commit", _anchor_after_commit)
+            event.listen(self._write_sessions, "after_rollback", _anchor_after_rollback)
 
     # -- schema -----------------------------------------------------------------------------------
 
@@ -361,6 +341,35 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+_ANCHOR_KEY = "ecms_anchor_key"
+_PENDING = "ecms_pending_anchor"
+
+
+def _anchor_before_commit(session: Session) -> None:
+    """Write this unit of work's head to the anchors file as pending, just before its commit."""
+    if session.in_nested_transaction():
+        return
+    head = audit.last_event_of(session)
+    key = session.info.get(_ANCHOR_KEY)
+    if head is not None and key is not None:
+        session.info[_PENDING] = head
+        anchors.AnchorBook().add(key, head[0], head[1], "write", pending=True)
+
+
+def _anchor_after_commit(session: Session) -> None:
+    head = session.info.pop(_PENDING, None)
+    key = session.info.get(_ANCHOR_KEY)
+    if head is not None and key is not None:
+        anchors.AnchorBook().confirm(key, head[0], head[1])
+
+
+def _anchor_after_rollback(session: Session) -> None:
+    head = session.info.pop(_PENDING, None)
+    key = session.info.get(_ANCHOR_KEY)
+    if head is not None and key is not None:
+        anchors.AnchorBook().discard(key, head[0], head[1])
 
 
 def is_busy_error(exc: BaseException) -> bool:

@@ -218,3 +218,23 @@ def test_a_read_only_database_file_is_refused_without_writing(ecms_file: Path, t
     code, _, err = ecms("--db", str(path), "list")
     assert code == 1 and "read-only" in err and str(path) in err
     assert _fingerprint(path) == before
+
+
+def test_a_database_let_go_is_freed_with_its_anchor_listeners(tmp_path: Path) -> None:
+    """The anchors' commit listeners must not keep a Database alive (a window that opens database after
+    database, or the file guard that protects the files of open databases, relies on it)."""
+    import gc
+    import weakref
+
+    from ecms_desktop.services.company_service import CompanyService
+    from ecms_desktop.services.database import Database
+    from ecms_desktop.services.database_setup import initialize_database
+
+    db = Database(f"sqlite:///{tmp_path / 'freed.sqlite'}")
+    initialize_database(db)
+    CompanyService(db).create("Acme")  # a commit that wrote its anchor
+    ref = weakref.ref(db)
+    db.dispose()
+    del db
+    gc.collect()
+    assert ref() is None

@@ -78,7 +78,7 @@ def main() -> int:
     app = QApplication.instance() or QApplication([])
     settings = QSettings(f"/tmp/ecms-bench-desk-ui-{os.getpid()}.ini", QSettings.Format.IniFormat)
     db = Database(url)
-    db.ensure_ready(create=False)
+    db.ensure_ready()
     with db.reader() as s:
         total_all = s.execute(select(func.count()).select_from(Certificate)).scalar_one()
     print(f"database: {db.display_url}  certificates: {total_all:,}")

@@ -5,10 +5,12 @@
                  [--screenshot FILE.png] [--size WIDTHxHEIGHT] [--theme system|light|dark]
 
 Opens on the local database by default (``ECMS_DATABASE_URL`` or the SQLite file in the user data
-folder), creating an empty one if needed. With ``--screenshot`` the window is drawn offscreen; the
-program waits until the grid rows (and with ``--select`` the certificate's first page and form) are
-painted, saves the picture and exits 0 (1 when the database or the certificate cannot be opened,
-2 when the window was not ready within ``--timeout`` seconds; the picture is saved anyway).
+folder); on the first run, when there is none yet, it offers to create it. A database named with
+``--db`` must exist (``ecms init`` or File > New database creates one). With ``--screenshot`` the
+window is drawn offscreen; the program waits until the grid rows (and with ``--select`` the
+certificate's first page and form) are painted, saves the picture and exits 0 (1 when the database
+or the certificate cannot be opened, 2 when the window was not ready within ``--timeout`` seconds;
+the picture is saved anyway).
 """
 
 from __future__ import annotations
@@ -245,7 +247,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         window.grid_ready.connect(lambda: window.request_select(args.select))
     if args.screenshot is None and args.view == "review":
         window.grid_ready.connect(window.open_review_queue)
-    window.open_database(args.db or paths.default_database_url(), create=True)
+    # Only the default local database may be created here (after asking, on the first run); a database
+    # named with --db must exist: a mistyped path is never silently a new, empty database.
+    window.open_database(args.db or paths.default_database_url(), offer_create=args.db is None)
     try:
         code = app.exec()
     finally:

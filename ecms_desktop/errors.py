@@ -75,6 +75,11 @@ class DatabaseBusyError(DatabaseError):
     and offers to retry; the CLI exits with status 1 and says so."""
 
 
+class DatabaseMissingError(DatabaseError):
+    """The database named does not exist (a mistyped path is never silently a new, empty database);
+    only ``ecms init`` and File > New database create one."""
+
+
 class DatabaseDamagedError(DatabaseError):
     """The database file itself is damaged (``database disk image is malformed`` and the like); the
     message names the file and says to restore it from a backup."""

@@ -94,7 +94,7 @@ def db(db_url: str):  # type: ignore[no-untyped-def]
     from ecms_desktop.services.database import Database
 
     database = Database(db_url)
-    database.ensure_ready(create=False)
+    database.ensure_ready()
     yield database
     database.dispose()
 

@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "ecms_desktop.cli.renewals",
     "ecms_desktop.cli.transactions",
     "ecms_desktop.cli.audit_pack",
+    "ecms_desktop.cli.database_commands",
 )
 
 
@@ -74,8 +75,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         return fail("interrupted")
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a bug: the details go to the log file, the user gets a plain message
+        return fail(unexpected(exc))
     finally:
         ctx.close()
+
+
+def unexpected(exc: BaseException) -> str:
+    """Log an unexpected error with its traceback in the log folder and say so plainly."""
+    from ecms_desktop import paths
+
+    where = "standard error"
+    try:
+        path = paths.log_dir() / "ecms.log"
+        handler = logging.FileHandler(path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger = logging.getLogger("ecms_desktop.cli")
+        logger.addHandler(handler)
+        try:
+            logger.error("unexpected error", exc_info=exc)
+        finally:
+            logger.removeHandler(handler)
+            handler.close()
+        where = str(path)
+    except OSError:
+        logging.getLogger("ecms_desktop.cli").error("unexpected error", exc_info=exc)
+    return f"unexpected error ({type(exc).__name__}: {exc}); the details were written to {where}"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -80,7 +80,7 @@ def cmd_verify(ctx: CliContext, args: argparse.Namespace) -> int:
     from ecms_desktop.services.audit_pack_verify import verify_against_audit_trail, verify_pack
 
     report = verify_pack(args.pack)
-    recorded = verify_against_audit_trail(report, ctx.db(create=False)) if args.check_database else ""
+    recorded = verify_against_audit_trail(report, ctx.db()) if args.check_database else ""
     if args.format == "json":
         data = report.to_json()
         data["audit_trail"] = recorded

@@ -9,8 +9,10 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
+from ecms_desktop.errors import EcmsError
 from ecms_desktop.services.audit import jsonable
 from ecms_desktop.services.database import Database, open_database
+from ecms_desktop.services.integrity_check import verify_and_anchor
 
 
 class CliContext:
@@ -20,10 +22,20 @@ class CliContext:
         self.url = url
         self.out = out or sys.stdout
         self._db: Database | None = None
+        self._opened = False
 
-    def db(self, *, create: bool = True) -> Database:
+    def db(self, *, warn: bool = True) -> Database:
+        """The database, opened and checked (never created: ``ecms init`` does that). The cheap part of
+        ``ecms check`` runs on opening (a warning when it fails, unless ``warn`` is false) and the head is
+        anchored on exit."""
         if self._db is None:
-            self._db = open_database(self.url, create=create)
+            self._db = open_database(self.url)
+            self._opened = True
+            report = verify_and_anchor(self._db, "start")
+            if not report.ok and warn:
+                print(f"warning: {self._db.display_url} does not match its audit trail's anchors ("
+                      f"{report.problems[0] if report.problems else 'see ecms check'}); run `ecms check`.",
+                      file=sys.stderr)
         return self._db
 
     def raw_db(self) -> Database:
@@ -41,8 +53,15 @@ class CliContext:
 
     def close(self) -> None:
         if self._db is not None:
-            self._db.dispose()
-            self._db = None
+            try:
+                if self._opened:
+                    verify_and_anchor(self._db, "exit")
+            except EcmsError:
+                pass  # the command already reported what is wrong with the database
+            finally:
+                self._db.dispose()
+                self._db = None
+                self._opened = False
 
 
 def fail(message: str) -> int:

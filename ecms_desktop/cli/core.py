@@ -6,9 +6,8 @@ import argparse
 import json
 
 from ecms_desktop.cli.common import CliContext, add_format, print_json, print_table
-from ecms_desktop.services import audit
 from ecms_desktop.services.company_service import DEFAULT_SETTINGS, CompanyService
-from ecms_desktop.services.database import SchemaState
+from ecms_desktop.services.database_setup import initialize_database
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,18 +56,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_init(ctx: CliContext, args: argparse.Namespace) -> int:
     db = ctx.raw_db()
-    before = db.schema_info()
-    after = db.upgrade()
-    if before.state is SchemaState.CURRENT:
-        print(f"{db.display_url} is up to date (schema {', '.join(after.database_revisions)}).", file=ctx.out)
+    result = initialize_database(db)
+    schema = ", ".join(result.after.database_revisions)
+    if result.action == "current":
+        print(f"{db.display_url} is up to date (schema {schema}).", file=ctx.out)
         return 0
-    with db.transaction() as s:
-        action = "database.created" if before.state is SchemaState.EMPTY else "database.upgraded"
-        audit.record(s, action, "database", "schema",
-                     before={"revisions": list(before.database_revisions)},
-                     after={"revisions": list(after.database_revisions)})
-    verb = "Created" if before.state is SchemaState.EMPTY else "Upgraded"
-    print(f"{verb} {db.display_url} (schema {', '.join(after.database_revisions)}).", file=ctx.out)
+    print(f"{result.action.capitalize()} {db.display_url} (schema {schema}).", file=ctx.out)
+    if result.baseline_records:
+        print(f"Integrity baseline: {result.baseline_records} records digested into the audit trail; changes made "
+              "outside ECMS Desktop from now on are found by `ecms check`.", file=ctx.out)
     return 0
 
 

@@ -5,7 +5,7 @@ from . import renewal, transactions, validation  # noqa: F401  # isort: skip
 # A certificate's version covers its lines and documents too (flush hook, for every ORM write).
 from . import versioning  # noqa: F401  # isort: skip
 
-from .audit import AuditEvent, AuditHead
+from .audit import AuditDigest, AuditEvent, AuditHead
 from .base import Base, utcnow
 from .certificate import Certificate, CoverageLine
 from .company import Company, CompanyRegistration, ExpiryPolicyOverride, Setting
@@ -14,6 +14,7 @@ from .document import Document, DocumentFile
 from .enums import CertificateType, DocumentSource, ExemptReason, ReviewState, Status
 
 __all__ = [
+    "AuditDigest",
     "AuditEvent",
     "AuditHead",
     "Base",

@@ -1,9 +1,10 @@
 """The audit trail: append events in the caller's transaction, verify the hash chain, read history.
 
 Each event's hash is SHA-256 over the previous event's hash and this event's canonical content
-(sequence number, time, actor, action, entity, before/after values). Changing, deleting or
-reordering any stored event breaks the chain from there on, and :func:`verify_chain` names the
-first event that no longer fits.
+(sequence number, time, actor, action, entity, before/after values, and the hash of the state
+digests its unit of work left, see :mod:`ecms_desktop.services.state_digest`). Changing, deleting
+or reordering any stored event or digest breaks the chain from there on, and :func:`verify_chain`
+names the first event that no longer fits.
 """
 
 from __future__ import annotations
@@ -13,18 +14,22 @@ import getpass
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
-from ecms_desktop.models import AuditEvent, AuditHead, utcnow
+from ecms_desktop.models import AuditDigest, AuditEvent, AuditHead, utcnow
 
 GENESIS_HASH = "0" * 64
+#: ``session.info`` key: the last event this unit of work appended (seq, previous hash, payload), which
+#: carries the unit of work's state digests (see :func:`seal_last_event`).
+LAST_EVENT_KEY = "ecms_audit_last_event"
 
 
 def current_actor() -> str:
@@ -62,7 +67,8 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _canonical(event: AuditEvent) -> bytes:
+def _payload(event: Any) -> dict[str, Any]:
+    """The hashed content of an event (an :class:`AuditEvent` or a row of its table)."""
     payload = {
         "seq": event.seq,
         "occurred_at": event.occurred_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
@@ -76,11 +82,59 @@ def _canonical(event: AuditEvent) -> bytes:
         "after": event.after,
         "details": event.details,
     }
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    if event.state_sha256 is not None:  # events written before state digests existed hash as they did
+        payload["state"] = event.state_sha256
+    return payload
 
 
-def event_hash(prev_hash: str, event: AuditEvent) -> str:
-    return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + _canonical(event)).hexdigest()
+def _hash_payload(prev_hash: str, payload: Mapping[str, Any]) -> str:
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + canonical).hexdigest()
+
+
+def event_hash(prev_hash: str, event: Any) -> str:
+    """The hash of an event (an :class:`AuditEvent` or a row of its table) after ``prev_hash``."""
+    return _hash_payload(prev_hash, _payload(event))
+
+
+def state_line(entity_type: str, entity_key: str, digest: str | None) -> bytes:
+    """One digest as it enters an event's ``state_sha256`` (in the digests' ``n`` order)."""
+    return f"{entity_type}\t{entity_key}\t{digest or '-'}\n".encode()
+
+
+def seal_last_event(session: Session, state_sha256: str) -> AuditEvent | None:
+    """Put the state hash of this unit of work's digests on its last event and hash that event again
+    (it is the chain's head: the head row stays locked until the commit)."""
+    last = session.info.get(LAST_EVENT_KEY)
+    if last is None:
+        raise RuntimeError("no audit event was written in this unit of work to carry the state digests")
+    seq, prev, payload = last
+    payload = {**payload, "state": state_sha256}
+    new_hash = _hash_payload(prev, payload)
+    session.execute(update(AuditEvent).where(AuditEvent.seq == seq)
+                    .values(state_sha256=state_sha256, hash=new_hash)
+                    .execution_options(synchronize_session=False))
+    session.execute(update(AuditHead).where(AuditHead.id == 1, AuditHead.last_seq == seq)
+                    .values(last_hash=new_hash).execution_options(synchronize_session=False))
+    session.info[LAST_EVENT_KEY] = (seq, prev, payload)
+    # Keep objects still in the session in step with the rows (later events chain from the head).
+    event = session.identity_map.get((AuditEvent, (seq,), None))
+    if event is not None:
+        set_committed_value(event, "state_sha256", state_sha256)
+        set_committed_value(event, "hash", new_hash)
+    head = session.identity_map.get((AuditHead, (1,), None))
+    if head is not None and head.last_seq == seq:
+        set_committed_value(head, "last_hash", new_hash)
+    return event
+
+
+def last_event_of(session: Session) -> tuple[int, str] | None:
+    """(seq, hash) of the last event this unit of work appended, if any."""
+    last = session.info.get(LAST_EVENT_KEY)
+    if last is None:
+        return None
+    seq, prev, payload = last
+    return seq, _hash_payload(prev, payload)
 
 
 @dataclass(frozen=True)
@@ -141,9 +195,12 @@ def record_many(session: Session, events: Iterable[NewEvent], *, actor: str | No
             before=jsonable(dict(new.before)) if new.before is not None else None,
             after=jsonable(dict(new.after)) if new.after is not None else None,
             details=jsonable(dict(new.details)) if new.details is not None else None,
+            state_sha256=None,
             prev_hash=prev,
         )
-        event.hash = event_hash(prev, event)
+        payload = _payload(event)
+        event.hash = _hash_payload(prev, payload)
+        session.info[LAST_EVENT_KEY] = (seq, prev, payload)
         prev = event.hash
         written.append(event)
     session.add_all(written)
@@ -182,16 +239,21 @@ class ChainReport:
     problem: str = ""
 
 
-def verify_chain(session: Session, *, batch: int = 5000) -> ChainReport:
-    """Recompute the whole chain and compare it with the stored hashes and the stored head."""
+def verify_chain(session: Session, *, batch: int = 5000,
+                 progress: Callable[[int], None] | None = None) -> ChainReport:
+    """Recompute the whole chain (each event with its state digests) and compare it with the stored
+    hashes and the stored head. Reads in batches: memory does not grow with the trail; ``progress``
+    is told how many events each batch held."""
     expected_seq, prev, count = 1, GENESIS_HASH, 0
     last_id = 0
     while True:
-        rows = session.execute(
-            select(AuditEvent).where(AuditEvent.seq > last_id).order_by(AuditEvent.seq).limit(batch)
-        ).scalars().all()
+        table = AuditEvent.__table__
+        rows = session.execute(  # plain rows: no ORM objects to build for a long trail
+            select(table).where(table.c.seq > last_id).order_by(table.c.seq).limit(batch)
+        ).all()
         if not rows:
             break
+        states = _state_hashes(session, rows[0].seq, rows[-1].seq)
         for event in rows:
             if event.seq != expected_seq:
                 what = "is missing" if event.seq > expected_seq else "is out of order"
@@ -205,18 +267,43 @@ def verify_chain(session: Session, *, batch: int = 5000) -> ChainReport:
                 return ChainReport(False, count, event.seq, prev, event.seq,
                                    f"event {event.seq} ({event.action} on {event.entity_type} "
                                    f"{event.entity_id}) was altered after it was written")
+            if states.pop(event.seq, None) != event.state_sha256:
+                return ChainReport(False, count, event.seq, prev, event.seq,
+                                   f"the record digests of event {event.seq} ({event.action} on "
+                                   f"{event.entity_type} {event.entity_id}) were altered, added or removed "
+                                   "after they were written")
             prev = event.hash
             expected_seq += 1
             count += 1
             last_id = event.seq
-        session.expunge_all()
+        if progress is not None:
+            progress(len(rows))
     head = session.get(AuditHead, 1)
     head_seq, head_hash = (head.last_seq, head.last_hash) if head else (0, GENESIS_HASH)
     if head_seq != count or head_hash != prev:
         return ChainReport(False, count, head_seq, head_hash, count + 1 if head_seq > count else head_seq,
                            f"the chain ends at event {count} but its head records event {head_seq}: "
                            "events at the end were removed or the head was altered")
+    stray = session.execute(select(func.min(AuditDigest.seq)).where(
+        (AuditDigest.seq > count) | (AuditDigest.seq < 1))).scalar()
+    if stray is not None:
+        return ChainReport(False, count, head_seq, head_hash, int(stray),
+                           f"record digests are stored for event {stray}, which is not in the chain")
     return ChainReport(True, count, head_seq, head_hash)
+
+
+def _state_hashes(session: Session, first: int, last: int) -> dict[int, str]:
+    """The state hash of the stored digests of each event from ``first`` to ``last``, streamed."""
+    hashes: dict[int, Any] = {}
+    stmt = (select(AuditDigest.seq, AuditDigest.entity_type, AuditDigest.entity_key, AuditDigest.digest)
+            .where(AuditDigest.seq >= first, AuditDigest.seq <= last)
+            .order_by(AuditDigest.seq, AuditDigest.n))
+    for seq, entity_type, entity_key, digest in session.execute(stmt, execution_options={"yield_per": 20000}):
+        h = hashes.get(seq)
+        if h is None:
+            h = hashes[seq] = hashlib.sha256()
+        h.update(state_line(entity_type, entity_key, digest))
+    return {seq: h.hexdigest() for seq, h in hashes.items()}
 
 
 @dataclass(frozen=True)
@@ -255,6 +342,17 @@ def list_events(session: Session, *, certificate_id: int | None = None, entity_t
         stmt = stmt.order_by(None).order_by(AuditEvent.seq.desc()).limit(limit)
         return [_entry(e) for e in reversed(session.execute(stmt).scalars().all())]
     return [_entry(e) for e in session.execute(stmt).scalars()]
+
+
+def head_of(session: Session) -> tuple[int, str]:
+    """The chain's head as stored: (last event number, its hash); (0, genesis) for an empty trail."""
+    head = session.get(AuditHead, 1)
+    return (head.last_seq, head.last_hash) if head is not None else (0, GENESIS_HASH)
+
+
+def count_digests(session: Session, seq: int) -> int:
+    """How many record digests event ``seq`` carries."""
+    return session.execute(select(func.count()).select_from(AuditDigest).where(AuditDigest.seq == seq)).scalar_one()
 
 
 def count_events(session: Session) -> int:

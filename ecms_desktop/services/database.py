@@ -1,12 +1,23 @@
 """Opening the database: a local SQLite file by default or a shared PostgreSQL, schema by Alembic.
 
-A database is refused with a clear message when it cannot be reached, when it is not an ECMS
-database, or when a newer program has upgraded it.
+A database is refused with a clear message when it cannot be reached, does not exist, is damaged,
+is not an ECMS database, or when a newer program has upgraded it. Only :meth:`Database.upgrade`
+(``ecms init``, File > New database) creates one. An SQLite file is looked at read-only (SQLite's
+``immutable`` or ``mode=ro``) before anything else, so a file that is refused is never written to:
+no journal-mode switch, no ``-wal``/``-shm`` files.
+
+The write sessions keep the audit trail's tamper evidence: the state digests of every record a unit
+of work changed (:mod:`~ecms_desktop.services.state_digest`) and the chain's head in the anchors file
+(:mod:`~ecms_desktop.services.anchors`) around every commit that wrote events.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
+import sqlite3
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
@@ -24,8 +35,10 @@ from sqlalchemy.exc import DatabaseError as SADatabaseError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ecms_desktop import paths
-from ecms_desktop.errors import DatabaseBusyError, DatabaseError
-from ecms_desktop.services import user_files
+from ecms_desktop.errors import DatabaseBusyError, DatabaseDamagedError, DatabaseError, DatabaseMissingError
+from ecms_desktop.services import anchors, audit, state_digest, user_files
+
+log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -53,6 +66,8 @@ def normalize_url(url: str) -> str:
 
 
 class SchemaState(StrEnum):
+    #: An SQLite file that does not exist (yet).
+    MISSING = "missing"
     EMPTY = "empty"
     CURRENT = "current"
     OUTDATED = "outdated"
@@ -81,6 +96,21 @@ def program_heads() -> tuple[str, ...]:
     return tuple(sorted(ScriptDirectory.from_config(_alembic_config()).get_heads()))
 
 
+def known_revisions() -> frozenset[str]:
+    """Every schema revision this program knows."""
+    return frozenset(rev.revision for rev in ScriptDirectory.from_config(_alembic_config()).walk_revisions())
+
+
+def revisions_include(revisions: tuple[str, ...], wanted: str) -> bool:
+    """Whether a database at ``revisions`` has had the migration ``wanted`` applied."""
+    script = ScriptDirectory.from_config(_alembic_config())
+    for rev in revisions:
+        for ancestor in script.iterate_revisions(rev, "base"):
+            if ancestor is not None and ancestor.revision == wanted:
+                return True
+    return False
+
+
 class Database:
     """A connection pool to one ECMS database and the factory for its sessions.
 
@@ -89,7 +119,7 @@ class Database:
     """
 
     def __init__(self, url: str | None = None, *, echo: bool = False,
-                 lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S) -> None:
+                 lock_timeout: float = DEFAULT_LOCK_TIMEOUT_S, keep_anchors: bool = True) -> None:
         self.url = normalize_url(url or paths.default_database_url())
         #: Seconds a unit of work waits for another writer before :class:`DatabaseBusyError`.
         self.lock_timeout = lock_timeout
@@ -99,15 +129,22 @@ class Database:
         except ArgumentError as exc:
             raise DatabaseError(f"Not a database URL: {self.url!r} ({exc}).") from exc
         self.dialect = sa_url.get_backend_name()
+        #: The SQLite file (None for a server or an in-memory database).
+        self.path: Path | None = None
+        #: This database's name in the anchors file; None: no anchors are kept (a scratch copy).
+        self.anchor_key: str | None = anchors.database_key(self.url) if keep_anchors else None
         kwargs: dict[str, Any] = {"echo": echo}
         if self.dialect == "sqlite":
             database = sa_url.database or ""
             if database and database != ":memory:":
-                parent = Path(database).expanduser().resolve().parent
+                self.path = Path(database).expanduser().resolve()
+                parent = self.path.parent
                 if not parent.exists():
                     raise DatabaseError(f"Cannot open {self.display_url}: the folder {parent} does not exist.")
                 # Nothing but SQLite may open its files in this process (POSIX locks: see user_files).
-                user_files.protect_database_file(self, Path(database).expanduser().resolve())
+                user_files.protect_database_file(self, self.path)
+            else:
+                self.anchor_key = None  # an in-memory database lives and dies with this object
             kwargs["connect_args"] = {"timeout": lock_timeout}
             if database in ("", ":memory:"):
                 kwargs["poolclass"] = None
@@ -128,20 +165,39 @@ class Database:
         self._write_engine = (
             self.engine.execution_options(ecms_write=True) if self.dialect == "sqlite" else self.engine
         )
-        self._write_sessions = sessionmaker(self._write_engine, expire_on_commit=False)
+        # The anchor key travels in each session's info: the listeners hold no reference to this
+        # object, which is freed like any other once its owner lets it go.
+        self._write_sessions = sessionmaker(self._write_engine, expire_on_commit=False,
+                                            info={_ANCHOR_KEY: self.anchor_key})
+        state_digest.install(self._write_sessions)
+        if self.anchor_key is not None:
+            event.listen(self._write_sessions, "before_commit", _anchor_before_commit)
+            event.listen(self._write_sessions, "after_commit", _anchor_after_commit)
+            event.listen(self._write_sessions, "after_rollback", _anchor_after_rollback)
 
     # -- schema -----------------------------------------------------------------------------------
 
     def schema_info(self) -> SchemaInfo:
-        """What is in the database compared with what this program expects."""
+        """What is in the database compared with what this program expects. An SQLite file is read
+        without writing anything to it; one that is not a database or is damaged is refused here."""
         heads = program_heads()
-        with self._connect() as conn:
-            tables = tuple(sorted(inspect(conn).get_table_names()))
+        if self.path is not None:
+            found = _probe_sqlite_file(self.path, self.display_url)
+            if found is None:
+                return SchemaInfo(SchemaState.MISSING, (), heads, ())
+            tables, revs = found
             if not tables:
                 return SchemaInfo(SchemaState.EMPTY, (), heads, tables)
             if "alembic_version" not in tables or "certificate" not in tables:
                 return SchemaInfo(SchemaState.FOREIGN, (), heads, tables)
-            revs = tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
+        else:
+            with self._connect() as conn:
+                tables = tuple(sorted(inspect(conn).get_table_names()))
+                if not tables:
+                    return SchemaInfo(SchemaState.EMPTY, (), heads, tables)
+                if "alembic_version" not in tables or "certificate" not in tables:
+                    return SchemaInfo(SchemaState.FOREIGN, (), heads, tables)
+                revs = tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
         script = ScriptDirectory.from_config(_alembic_config())
         known = {rev.revision for rev in script.walk_revisions()}
         if any(rev not in known for rev in revs):
@@ -151,25 +207,43 @@ class Database:
         return SchemaInfo(SchemaState.OUTDATED, revs, heads, tables)
 
     def upgrade(self) -> SchemaInfo:
-        """Create the schema in an empty database or upgrade an older ECMS one to this program's."""
+        """Create the schema in a new or empty database or upgrade an older ECMS one to this program's
+        (``ecms init`` and File > New database call it through
+        :func:`~ecms_desktop.services.database_setup.initialize_database`, which audits it)."""
         info = self.schema_info()
         self._refuse(info, allow_outdated=True)
-        if info.state in (SchemaState.EMPTY, SchemaState.OUTDATED):
+        if info.state in (SchemaState.MISSING, SchemaState.EMPTY, SchemaState.OUTDATED):
+            self._refuse_read_only(creating=info.state is SchemaState.MISSING)
             with self._connect() as conn:
                 command.upgrade(_alembic_config(conn), "heads")
                 conn.commit()
         return self.schema_info()
 
-    def ensure_ready(self, *, create: bool = True) -> SchemaInfo:
-        """Check the schema before use: an empty database is created when ``create`` is true;
-        anything but the current schema is refused with a message saying what to do."""
+    def ensure_ready(self) -> SchemaInfo:
+        """Check the database before use: anything but an ECMS database with this program's schema
+        (a missing file, an empty or foreign database, an older or newer schema) is refused with a
+        message saying what to do. Nothing is created or written here."""
         info = self.schema_info()
-        if info.state is SchemaState.EMPTY and create:
-            return self.upgrade()
         self._refuse(info, allow_outdated=False)
+        self._refuse_read_only(creating=False)
         return info
 
+    def _refuse_read_only(self, *, creating: bool) -> None:
+        if self.path is None:
+            return
+        folder_ok = os.access(self.path.parent, os.W_OK)
+        if creating and not folder_ok:
+            raise DatabaseError(f"Cannot create {self.display_url}: the folder {self.path.parent} is read-only.")
+        if not creating and not (os.access(self.path, os.W_OK) and folder_ok):
+            raise DatabaseError(
+                f"{self.display_url} is read-only (the file or its folder): ECMS Desktop writes to its "
+                "database, since every action goes into the audit trail. Make it writable, or open a copy.")
+
     def _refuse(self, info: SchemaInfo, *, allow_outdated: bool) -> None:
+        if info.state is SchemaState.MISSING and not allow_outdated:
+            raise DatabaseMissingError(
+                f"{self.display_url} does not exist. Check the path (a mistyped name would be a new, empty "
+                "database); `ecms init` (or File > New database) creates a new database.")
         if info.state is SchemaState.FOREIGN:
             shown = ", ".join(info.tables[:6]) + (" ..." if len(info.tables) > 6 else "")
             raise DatabaseError(
@@ -183,7 +257,8 @@ class Database:
                 f"{', '.join(info.program_heads)}). Install the newer program to open it."
             )
         if info.state is SchemaState.EMPTY and not allow_outdated:
-            raise DatabaseError(f"{self.display_url} is empty: run `ecms init` to create the ECMS schema.")
+            raise DatabaseError(f"{self.display_url} is an empty database, not an ECMS one: run `ecms init` "
+                                "to create the ECMS schema in it.")
         if info.state is SchemaState.OUTDATED and not allow_outdated:
             raise DatabaseError(
                 f"{self.display_url} has an older ECMS schema ({', '.join(info.database_revisions)}): "
@@ -199,10 +274,10 @@ class Database:
                 yield conn
         except OperationalError as exc:
             self._raise_if_busy(exc)
+            self._raise_if_damaged(exc)
             raise DatabaseError(f"Cannot reach {self.display_url}: {_first_line(exc)}") from exc
         except SADatabaseError as exc:
-            if "file is not a database" in str(exc):
-                raise DatabaseError(f"{self.display_url} is not a database file.") from exc
+            self._raise_if_damaged(exc)
             raise
 
     @contextlib.contextmanager
@@ -214,7 +289,11 @@ class Database:
                 yield session
         except OperationalError as exc:
             self._raise_if_busy(exc)
+            self._raise_if_damaged(exc)
             raise DatabaseError(f"The database {self.display_url} failed: {_first_line(exc)}") from exc
+        except SADatabaseError as exc:
+            self._raise_if_damaged(exc)
+            raise
         finally:
             session.close()
 
@@ -227,7 +306,11 @@ class Database:
                 yield conn
         except OperationalError as exc:
             self._raise_if_busy(exc)
+            self._raise_if_damaged(exc)
             raise DatabaseError(f"The database {self.display_url} failed: {_first_line(exc)}") from exc
+        except SADatabaseError as exc:
+            self._raise_if_damaged(exc)
+            raise
 
     @contextlib.contextmanager
     def reader(self) -> Iterator[Session]:
@@ -237,10 +320,19 @@ class Database:
             yield session
         except OperationalError as exc:
             self._raise_if_busy(exc)
+            self._raise_if_damaged(exc)
             raise DatabaseError(f"The database {self.display_url} failed: {_first_line(exc)}") from exc
+        except SADatabaseError as exc:
+            self._raise_if_damaged(exc)
+            raise
         finally:
-            session.rollback()
+            with contextlib.suppress(SADatabaseError):
+                session.rollback()
             session.close()
+
+    def _raise_if_damaged(self, exc: BaseException) -> None:
+        if is_damage_error(exc):
+            raise DatabaseDamagedError(damaged_message(self.display_url, _first_line(exc))) from exc
 
     def _raise_if_busy(self, exc: OperationalError) -> None:
         if is_busy_error(exc):
@@ -253,6 +345,35 @@ class Database:
         self.engine.dispose()
 
 
+_ANCHOR_KEY = "ecms_anchor_key"
+_PENDING = "ecms_pending_anchor"
+
+
+def _anchor_before_commit(session: Session) -> None:
+    """Write this unit of work's head to the anchors file as pending, just before its commit."""
+    if session.in_nested_transaction():
+        return
+    head = audit.last_event_of(session)
+    key = session.info.get(_ANCHOR_KEY)
+    if head is not None and key is not None:
+        session.info[_PENDING] = head
+        anchors.AnchorBook().add(key, head[0], head[1], "write", pending=True)
+
+
+def _anchor_after_commit(session: Session) -> None:
+    head = session.info.pop(_PENDING, None)
+    key = session.info.get(_ANCHOR_KEY)
+    if head is not None and key is not None:
+        anchors.AnchorBook().confirm(key, head[0], head[1])
+
+
+def _anchor_after_rollback(session: Session) -> None:
+    head = session.info.pop(_PENDING, None)
+    key = session.info.get(_ANCHOR_KEY)
+    if head is not None and key is not None:
+        anchors.AnchorBook().discard(key, head[0], head[1])
+
+
 def is_busy_error(exc: BaseException) -> bool:
     """True when a database error means "another writer holds the lock" (SQLite ``database is
     locked``/``busy``; PostgreSQL ``lock_not_available`` from ``lock_timeout``)."""
@@ -261,6 +382,76 @@ def is_busy_error(exc: BaseException) -> bool:
         return True
     text = str(orig).lower()
     return "database is locked" in text or "database is busy" in text or "database table is locked" in text
+
+
+_DAMAGE_NAMES = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+#: PostgreSQL: data_corrupted, index_corrupted.
+_DAMAGE_STATES = ("XX001", "XX002")
+
+
+def is_damage_error(exc: BaseException) -> bool:
+    """True when a database error means the database itself is damaged (SQLite ``database disk image
+    is malformed``, ``file is not a database``; PostgreSQL ``data_corrupted``)."""
+    orig = getattr(exc, "orig", None) or exc
+    name = str(getattr(orig, "sqlite_errorname", "") or "")
+    if name.startswith(_DAMAGE_NAMES):
+        return True
+    if getattr(orig, "sqlstate", None) in _DAMAGE_STATES:
+        return True
+    text = str(orig).lower()
+    return "database disk image is malformed" in text or "file is not a database" in text
+
+
+def damaged_message(shown: str, detail: str) -> str:
+    return (f"The database {shown} is damaged ({detail}). Nothing more was written to it. Restore it from "
+            "your latest backup (`ecms restore BACKUP_FILE`, made with `ecms backup`), or ask whoever looks "
+            "after your data; keep the damaged file for them.")
+
+
+def _probe_sqlite_file(path: Path, shown: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """The tables and Alembic revisions of an SQLite file, read without writing anything to it (None:
+    there is no such file). Only SQLite itself opens the file: a plain open and close of a database
+    file would drop the POSIX locks other connections of this process hold on it."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise DatabaseError(f"Cannot open {shown}: {exc.strerror or exc}.") from exc
+    if stat.S_ISDIR(st.st_mode):
+        raise DatabaseError(f"{shown} is a folder, not a database file.")
+    if not stat.S_ISREG(st.st_mode):
+        raise DatabaseError(f"{shown} is not a regular file (a device, a pipe or a socket), not a database.")
+    if not os.access(path, os.R_OK):
+        raise DatabaseError(f"{shown} cannot be read: permission denied.")
+    if st.st_size == 0:
+        return (), ()
+    # While a -wal file exists another program may have the database open (or left it so): read it
+    # with mode=ro, which reads the WAL's commits too. Otherwise read the file as immutable: no lock,
+    # no journal, no -shm (mode=ro would create -wal and -shm files beside a WAL-mode database).
+    live = Path(f"{path}-wal").exists()
+    uri = f"{path.as_uri()}?{'mode=ro' if live else 'immutable=1'}"
+    try:
+        con = sqlite3.connect(uri, uri=True, timeout=DEFAULT_LOCK_TIMEOUT_S)
+    except sqlite3.Error as exc:
+        raise DatabaseError(f"Cannot open {shown}: {exc}.") from exc
+    try:
+        tables = tuple(sorted(r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")))
+        revs: tuple[str, ...] = ()
+        if "alembic_version" in tables:
+            revs = tuple(sorted(r[0] for r in con.execute("SELECT version_num FROM alembic_version")))
+        return tables, revs
+    except sqlite3.DatabaseError as exc:
+        if is_damage_error(exc) and getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB":
+            raise DatabaseError(f"{shown} is not a database file (ECMS Desktop databases are SQLite files "
+                                "or a PostgreSQL server); nothing was written to it.") from exc
+        if is_damage_error(exc):
+            raise DatabaseDamagedError(damaged_message(shown, str(exc))) from exc
+        if is_busy_error(exc):
+            raise DatabaseBusyError(f"{shown} is locked by another program; try again in a moment.") from exc
+        raise DatabaseError(f"Cannot read {shown}: {exc}.") from exc
+    finally:
+        con.close()
 
 
 def _first_line(exc: BaseException) -> str:
@@ -293,11 +484,12 @@ def _configure_sqlite(engine: Engine, lock_timeout: float) -> None:
             conn.exec_driver_sql("BEGIN")
 
 
-def open_database(url: str | None = None, *, create: bool = True) -> Database:
-    """Open and check a database; see :meth:`Database.ensure_ready`."""
+def open_database(url: str | None = None) -> Database:
+    """Open and check an existing ECMS database; see :meth:`Database.ensure_ready` (nothing is created:
+    :func:`~ecms_desktop.services.database_setup.initialize_database` does that)."""
     db = Database(url)
     try:
-        db.ensure_ready(create=create)
+        db.ensure_ready()
     except Exception:
         db.dispose()
         raise

@@ -64,7 +64,7 @@ from ecms_desktop.models import (
 )
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.rules.pack import MTC_FORM_CODE, SST_FORM_CODE, FormRule
-from ecms_desktop.services import audit
+from ecms_desktop.services import audit, state_digest
 from ecms_desktop.services.certificate_query import CertificateQuery, count_by_status
 from ecms_desktop.services.certificate_service import ExpiryContext
 from ecms_desktop.services.company_service import find_company, get_setting
@@ -1106,6 +1106,7 @@ class _Writer:
                 } for p in part]
                 ids = self.s.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
                                      rows).scalars().all()
+                state_digest.touch(self.s, "customer", ids)
                 for p, new_id in zip(part, ids, strict=True):
                     self.customer_ids[p.index] = new_id
                 events = [audit.NewEvent("customer.created", "customer", new_id,
@@ -1168,6 +1169,7 @@ class _Writer:
             })
         ids = s.execute(insert(cert_table).returning(cert_table.c.id, sort_by_parameter_order=True),
                         rows).scalars().all()
+        state_digest.touch(s, "certificate", ids)
         line_rows = []
         doc_rows = []
         events = []
@@ -1209,7 +1211,8 @@ class _Writer:
                 details={"origin": "demo"}))
         s.execute(insert(line_table), line_rows)
         if doc_rows:
-            s.execute(insert(doc_table), doc_rows)
+            doc_ids = s.execute(insert(doc_table).returning(doc_table.c.id), doc_rows).scalars()
+            state_digest.touch(s, "document", doc_ids)
         self.n_lines += len(line_rows)
         audit.record_many(s, events, actor=self.actor)
         self.n_events += len(events)

@@ -41,7 +41,7 @@ from ecms_desktop.errors import Cancelled, EcmsError, Problem, ValidationError
 from ecms_desktop.models import ExemptReason, customer_number_key, utcnow
 from ecms_desktop.models.transactions import Determination, TransactionLine
 from ecms_desktop.rules import load_rules_pack
-from ecms_desktop.services import audit
+from ecms_desktop.services import audit, state_digest
 from ecms_desktop.services.bulk import BulkInsert, SqliteBulkCache, paused_gc, worker_start_method
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.field_limits import FIRST_DATE, LAST_DATE, currency_problem, date_problem, limit, limits_of
@@ -634,6 +634,7 @@ class TransactionImporter:
             conn = s.connection()
             stored_before = s.execute(select(func.max(_TL.c.id))).scalar() or 0 if conn.dialect.name == "sqlite" else 0
             bulk = BulkInsert(conn, _TL, _FIELDS, {"company_id": company_id, "imported_at": now})
+            state_digest.note_new_transaction_lines(s)
             # Which lines are stored already: nothing to look up for a company without lines; for a
             # large file read by the worker, all of the company's keys (when that is not far more than
             # the file's lines), so that it can sort the lines itself; otherwise chunk by chunk below.
@@ -720,6 +721,7 @@ class TransactionImporter:
         for line_id, item, _old in changed:
             values = {c: item[c] for c in (*_VALUE_COLUMNS, "customer_key")}
             s.execute(update(tbl).where(tbl.c.id == line_id).values(**values, imported_at=now))
+        state_digest.touch_transaction_lines(s, [c[0] for c in changed])
         ids = [c[0] for c in changed]
         for i in range(0, len(ids), 500):
             res = s.execute(delete(Determination).where(Determination.transaction_line_id.in_(ids[i:i + 500])))

@@ -51,7 +51,7 @@ from ecms_desktop.rules.pack import (
     UnknownFormError,
     UnknownStateError,
 )
-from ecms_desktop.services import audit
+from ecms_desktop.services import audit, state_digest
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.expiry import compute_expiry
 from ecms_desktop.services.name_match import NameVerdict, compare_holder, compare_names
@@ -913,6 +913,7 @@ class ValidationService:
                     for rid, (_, _, findings) in zip(run_ids, staged, strict=True) for f in findings]
             if rows:
                 s.execute(insert(FindingRow), rows)
+            state_digest.touch(s, "validation_run", run_ids)
             for rid, (_, run, _) in zip(run_ids, staged, strict=True):
                 run["id"] = rid
             audit.record_many(s, [

@@ -35,12 +35,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ecms_desktop.errors import DatabaseBusyError, DatabaseError, EcmsError, ValidationError
+from ecms_desktop.errors import (
+    Cancelled,
+    DatabaseBusyError,
+    DatabaseError,
+    DatabaseMissingError,
+    EcmsError,
+    ValidationError,
+)
 from ecms_desktop.models import Status
 from ecms_desktop.rules import RulesPack, load_rules_pack
+from ecms_desktop.services.backup import BackupResult
 from ecms_desktop.services.certificate_query import CertificateQuery, count_by_status
 from ecms_desktop.services.company_service import CompanyInfo, CompanyService, get_setting
 from ecms_desktop.services.database import Database, display_url, open_database
+from ecms_desktop.services.database_setup import initialize_database
+from ecms_desktop.services.integrity_check import CheckReport
 from ecms_desktop.views.certificate_table_model import COLUMN_KEYS, COLUMNS, STATUS_COLUMN, CertificateTableModel
 from ecms_desktop.views.database_dialog import (
     DatabaseDialog,
@@ -49,6 +59,17 @@ from ecms_desktop.views.database_dialog import (
     recent_databases,
     remember_database,
     url_with_saved_password,
+)
+from ecms_desktop.views.database_operations import (
+    BACKUP_DIR_KEY,
+    IntegrityReportDialog,
+    anchor_on_exit,
+    backup_headline,
+    choose_backup_file,
+    report_lines,
+    run_backup,
+    run_check,
+    run_start_check,
 )
 from ecms_desktop.views.error_presenter import offer_retry, present_error
 from ecms_desktop.views.file_dialogs import get_open_file_name, get_open_file_names
@@ -114,6 +135,10 @@ class MainWindow(QMainWindow):
     selection_failed = Signal(str)
     #: A database could not be opened or failed (the message, password hidden).
     database_failed = Signal(str)
+    #: File > Back up… finished (BackupResult); File > Check database… or the check on start
+    #: finished (CheckReport).
+    backup_finished = Signal(object)
+    integrity_checked = Signal(object)
 
     def __init__(self, db: Database | None = None, *, rules: RulesPack | None = None,
                  as_of: dt.date | None = None, runner: TaskRunner | None = None,
@@ -346,6 +371,10 @@ class MainWindow(QMainWindow):
                                tip="Apply the selected certificate to its customer's sales in a date range")
         self.act_audit_pack = a("&Audit pack…", self.open_audit_pack_dialog, "Ctrl+Shift+K", name="actAuditPack",
                                 tip="Build the documentation an auditor asked for: workbook, PDF book, files")
+        self.act_backup = a("&Back up…", self.backup_dialog, None, name="actBackup",
+                            tip="Write a consistent, checked copy of the whole database (safe while others work)")
+        self.act_check = a("Chec&k database…", self.check_database, None, name="actCheckDatabase",
+                           tip="Check the database, its audit trail and every record against the trail")
 
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
@@ -357,6 +386,8 @@ class MainWindow(QMainWindow):
         file_menu.addActions([self.act_import_docs, self.act_attach_docs, self.act_import_certs])
         file_menu.addSeparator()
         file_menu.addAction(self.act_audit_pack)
+        file_menu.addSeparator()
+        file_menu.addActions([self.act_backup, self.act_check])
         file_menu.addSeparator()
         file_menu.addAction(self.act_settings)
         file_menu.addSeparator()
@@ -518,15 +549,84 @@ class MainWindow(QMainWindow):
             self.database_opened.emit(db)
             self.run_query()
             self.refresh_feed_status()
+            run_start_check(self.runner, db, on_done=lambda report: self._on_start_check_done(db, report),
+                            on_error=self._on_background_error)
 
         self.runner.run(work, on_done=done, on_error=self._on_background_error, title="Opening database",
                         parent=self)
 
-    def open_database(self, url: str, *, create: bool = False) -> None:
+    def _on_start_check_done(self, db: Database, report: CheckReport) -> None:
+        if self.db is not db:
+            return
+        self.integrity_checked.emit(report)
+        if report.ok:
+            return
+        self.statusBar().showMessage("This database does not match its audit trail: see File > Check database.")
+        if self.interactive:  # not modal: the desk stays usable while the user reads it
+            self._show_report("Database check", "This database does not match its audit trail's anchors or is "
+                              "damaged. Run File > Check database… for the full check; restore a backup if "
+                              "records were changed outside ECMS Desktop.", report_lines(report), ok=False,
+                              modal=False)
+
+    def _show_report(self, title: str, headline: str, lines: list[str], *, ok: bool, modal: bool = True) -> None:
+        dialog = IntegrityReportDialog(title, headline, lines, ok=ok, parent=self)
+        self._report_dialog = dialog
+        if modal:
+            dialog.open()
+        else:
+            dialog.setModal(False)
+            dialog.show()
+
+    def backup_dialog(self) -> None:
+        """File > Back up…: choose the file, then back up through the task runner."""
+        db = self.db
+        if db is None:
+            return
+        target = choose_backup_file(self, db, str(self.settings.value(BACKUP_DIR_KEY, "") or ""), dt.date.today())
+        if target is not None:
+            self.settings.setValue(BACKUP_DIR_KEY, str(target.parent))
+            self.backup_to(target)
+
+    def backup_to(self, target: Path) -> None:
+        db = self.db
+        if db is None:
+            return
+
+        def done(result: BackupResult) -> None:
+            self.statusBar().showMessage(f"Backed up to {result.path}.", 8000)
+            self.backup_finished.emit(result)
+            if self.interactive:
+                self._show_report("Backup", backup_headline(result), report_lines(result.check), ok=result.check.ok)
+
+        run_backup(self.runner, self, db, target, on_done=done, on_error=self._on_operation_error)
+
+    def check_database(self) -> None:
+        """File > Check database…: the whole ``ecms check`` through the task runner."""
+        db = self.db
+        if db is None:
+            return
+
+        def done(report: CheckReport) -> None:
+            self.integrity_checked.emit(report)
+            if self.interactive:
+                self._show_report("Database check", report.summary(), report_lines(report), ok=report.ok)
+
+        run_check(self.runner, self, db, on_done=done, on_error=self._on_operation_error)
+
+    def _on_operation_error(self, error: BaseException) -> None:
+        if isinstance(error, Cancelled):
+            self.statusBar().showMessage("Cancelled.", 5000)
+        elif self.interactive:
+            present_error(self, error)
+        else:
+            print(f"ecms-desktop: {type(error).__name__}: {error}", file=sys.stderr)
+
+    def open_database(self, url: str, *, create: bool = False, offer_create: bool = False) -> None:
         """Open (or with ``create``, create) a database through the task runner; an unreachable or
-        unusable one brings up the database dialog with the reason. Unsaved edits are saved or
-        discarded first (the accountant is asked)."""
-        self.leave_form(lambda: self._open_database(url, create=create))
+        unusable one brings up the database dialog with the reason. ``offer_create``: a database that does
+        not exist yet (the default local one on the first run) may be created after asking. Unsaved edits
+        are saved or discarded first (the accountant is asked)."""
+        self.leave_form(lambda: self._open_database(url, create=create, offer_create=offer_create))
 
     def leave_form(self, proceed: Callable[[], None], cancelled: Callable[[], None] | None = None) -> None:
         """Run ``proceed`` once the form's unsaved edits are saved or discarded (asked: Save / Discard
@@ -536,11 +636,28 @@ class MainWindow(QMainWindow):
         else:
             proceed()
 
-    def _open_database(self, url: str, *, create: bool = False) -> None:
+    def _open_database(self, url: str, *, create: bool = False, offer_create: bool = False) -> None:
         def work(_p: Any, _c: Any) -> Database:
-            return open_database(url, create=create)
+            if create:
+                db = Database(url)
+                try:
+                    initialize_database(db)
+                    db.ensure_ready()
+                except BaseException:
+                    db.dispose()
+                    raise
+                return db
+            return open_database(url)
 
         def failed(error: BaseException) -> None:
+            if isinstance(error, DatabaseMissingError) and offer_create and self.interactive:
+                answer = QMessageBox.question(
+                    self, "No database yet",
+                    f"There is no ECMS database at {display_url(url)} yet.\n\nCreate a new, empty one there?",
+                    QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
+                if answer == QMessageBox.StandardButton.Yes:
+                    self.open_database(url, create=True)
+                    return
             if isinstance(error, EcmsError):
                 self.show_database_problem(url, str(error))
             else:
@@ -922,6 +1039,8 @@ class MainWindow(QMainWindow):
         self.act_attach_docs.setEnabled(has_db and detail is not None)
         self.act_settings.setEnabled(has_db)
         self.act_review.setEnabled(has_db)
+        self.act_backup.setEnabled(has_db)
+        self.act_check.setEnabled(has_db)
         blocked = self._approval_findings_blocking()
         self.act_approve.setEnabled(state in ("pending", "rejected") and not blocked)
         tip = "Approve (Ctrl+Return)"
@@ -1447,6 +1566,7 @@ class MainWindow(QMainWindow):
             if not getattr(self.runner, "_running", None):
                 break
         if self.db is not None:
+            anchor_on_exit(self.db)
             self.db.dispose()
 
 

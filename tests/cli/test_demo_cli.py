@@ -12,6 +12,7 @@ from ecms_desktop.cli import main
 
 def test_demo_then_list_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite:///{tmp_path / 'demo.sqlite'}"
+    assert main(["--db", url, "init"]) == 0
     assert main(["--db", url, "demo", "--certificates", "50", "--seed", "1", "--as-of", "2026-11-22"]) == 0
     out = capsys.readouterr().out
     assert "certificates" in out and "50" in out
@@ -35,6 +36,7 @@ def test_demo_then_list_json(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 
 def test_demo_refuses_a_database_with_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = f"sqlite:///{tmp_path / 'demo.sqlite'}"
+    assert main(["--db", url, "init"]) == 0
     assert main(["--db", url, "company", "add", "Acme Supply Co"]) == 0
     capsys.readouterr()
     assert main(["--db", url, "demo", "--certificates", "10", "--as-of", "2026-11-22"]) == 1

@@ -29,7 +29,10 @@ def ecms(*args: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'cli.sqlite'}"
+    """A database created with ``ecms init`` (the only way one comes to be)."""
+    created = f"sqlite:///{tmp_path / 'cli.sqlite'}"
+    assert ecms("--db", created, "init")[0] == 0
+    return created
 
 
 def test_version() -> None:
@@ -37,7 +40,8 @@ def test_version() -> None:
     assert code == 0 and out.strip() == f"ecms {__version__}"
 
 
-def test_init_creates_then_reports_up_to_date(url: str) -> None:
+def test_init_creates_then_reports_up_to_date(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new.sqlite'}"
     code, out, _ = ecms("--db", url, "init")
     assert code == 0 and out.startswith("Created")
     code, out, _ = ecms("--db", url, "init")
@@ -140,6 +144,7 @@ def test_errors_are_messages_not_tracebacks(tmp_path: Path) -> None:
     con.close()
     code, _, err = ecms("--db", f"sqlite:///{foreign}", "list")
     assert code == 1 and err.startswith("error: ") and "not an ECMS Desktop database" in err
+    assert ecms("--db", f"sqlite:///{tmp_path / 'x.sqlite'}", "init")[0] == 0
     code, _, err = ecms("--db", f"sqlite:///{tmp_path / 'x.sqlite'}", "show", "42")
     assert code == 1 and "no certificate 42" in err
     code, _, err = ecms("list", "--as-of", "2026-02-30")

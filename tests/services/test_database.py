@@ -34,9 +34,9 @@ def test_migrations_create_exactly_the_models_schema(db) -> None:  # type: ignor
 def test_empty_sqlite_file_is_created_and_reported_current(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'new.sqlite'}"
     db = Database(url)
-    assert db.schema_info().state is SchemaState.EMPTY
+    assert db.schema_info().state is SchemaState.MISSING
     with pytest.raises(DatabaseError, match="ecms init"):
-        db.ensure_ready(create=False)
+        db.ensure_ready()
     info = db.upgrade()
     assert info.state is SchemaState.CURRENT
     assert set(info.database_revisions) == set(program_heads())

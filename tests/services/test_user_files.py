@@ -28,7 +28,7 @@ def live(tmp_path, _sqlite_template):  # type: ignore[no-untyped-def]
     path.parent.mkdir()
     shutil.copy(_sqlite_template, path)
     db = Database(str(path))
-    db.ensure_ready(create=False)
+    db.ensure_ready()
     company = CompanyService(db).create("Acme", state="TX").id
     assert Path(f"{path}-wal").exists() and Path(f"{path}-shm").exists()
     yield db, path, company

@@ -72,7 +72,7 @@ def test_file_dialog_on_the_database_folder_keeps_every_commit_visible(qtbot, tm
     shutil.copy(_sqlite_template, path)
     (folder / "scan.pdf").write_bytes(b"%PDF-1.4\n%%EOF\n")
     db = Database(str(path))
-    db.ensure_ready(create=False)
+    db.ensure_ready()
     CompanyService(db).create("Before Dialog Co", state="TX")  # the WAL and its index now exist
     window = MainWindow(None, as_of=AS_OF, settings=QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(window)

@@ -1,7 +1,7 @@
 """webhook hold: a delivery refused for good (a redirect, a 4xx) stops the endpoint at that event
 
-Revision ID: 0005_external
-Revises: 0004
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-06
 """
 from __future__ import annotations
@@ -11,8 +11,8 @@ from alembic import op
 
 import ecms_desktop.models.base
 
-revision = "0005_external"
-down_revision = "0004"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -4,6 +4,7 @@ templates and the migrations, and `ecms` works from it in a folder of its own.""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -29,8 +30,14 @@ def test_every_package_folder_is_listed_in_pyproject() -> None:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
+    # Built from a clean copy: setuptools' build/ folder in the working tree keeps files that were
+    # since removed or renamed (an old migration would ship beside its new name), and two test
+    # workers building there at once would race.
+    source = tmp_path_factory.mktemp("source") / "ecms-desktop"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(out), str(REPO)], check=True, capture_output=True, timeout=300)
+                    "-w", str(out), str(source)], check=True, capture_output=True, timeout=300)
     (path,) = out.glob("ecms_desktop-*.whl")
     return path
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from ecms_desktop.errors import NotFoundError, Problem, ValidationError
 from ecms_desktop.models import Customer, customer_number_key
-from ecms_desktop.services import audit
+from ecms_desktop.services import audit, state_digest
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.field_limits import limits_of
 
@@ -100,6 +100,7 @@ def upsert_customer(session: Session, company_id: int, number: str, *, legal_nam
         customer = session.execute(select(Customer).where(Customer.company_id == company_id,
                                                           Customer.number_key == key)).scalar_one()
         if new_id is not None:
+            state_digest.touch(session, "customer", [customer.id])  # inserted with a Core statement
             audit.record(session, "customer.created", "customer", customer.id, company_id=company_id,
                          after={"number": customer.number, "legal_name": customer.legal_name,
                                 "email": customer.email})

@@ -171,8 +171,14 @@ def test_a_backup_never_overwrites_a_file_unasked_nor_the_database_itself(live_u
     code, _, err = ecms("--db", live_url, "backup", str(existing))
     assert code == 1 and "already exists" in err and existing.read_bytes() == b"precious"
     if live_url.startswith("sqlite"):
-        code, _, err = ecms("--db", live_url, "backup", live_url.removeprefix("sqlite:///"), "--overwrite")
-        assert code == 1 and "is the database itself" in err
+        live = Path(live_url.removeprefix("sqlite:///"))
+        code, _, err = ecms("--db", live_url, "backup", str(live), "--overwrite")
+        assert code == 1 and "is the database file of the database in use" in err
+        alias = tmp_path / "alias.sqlite"  # another name of the same file is the database too
+        os.link(live, alias)
+        before = live.read_bytes()
+        code, _, err = ecms("--db", live_url, "backup", str(alias), "--overwrite")
+        assert code == 1 and "database in use" in err and live.read_bytes() == before
 
 
 def test_a_cancelled_backup_leaves_no_file(live_url: str, tmp_path: Path) -> None:

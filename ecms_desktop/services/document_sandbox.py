@@ -254,19 +254,57 @@ class _Timeout(Exception):
     pass
 
 
+class _Spawner:
+    """Starts the worker processes, all from one thread that lives as long as the program.
+
+    A worker asks Linux to kill it when its parent goes away (``PR_SET_PDEATHSIG``, so that no worker
+    outlives a crashed program), and for Linux the parent is the *thread* that started it: a worker
+    started from a short-lived thread (the audit pack's probe thread, a view's loader) would be killed
+    when that thread ends, in the middle of another thread's call."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._requests: queue.Queue[tuple[list[str], queue.Queue[subprocess.Popen[bytes] | BaseException]]] = (
+            queue.Queue())
+
+    def popen(self, command: list[str]) -> subprocess.Popen[bytes]:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._serve, name="document-worker-spawner", daemon=True)
+                self._thread.start()
+        answer: queue.Queue[subprocess.Popen[bytes] | BaseException] = queue.Queue(maxsize=1)
+        self._requests.put((command, answer))
+        started = answer.get()
+        if isinstance(started, BaseException):
+            raise started
+        return started
+
+    def _serve(self) -> None:
+        while True:
+            command, answer = self._requests.get()
+            try:
+                creationflags = getattr(subprocess, "CREATE_NO_WINDOW", 0) if os.name == "nt" else 0
+                answer.put(subprocess.Popen(
+                    command,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    close_fds=True,
+                    creationflags=creationflags,
+                ))
+            except BaseException as exc:  # handed to the thread that asked
+                answer.put(exc)
+
+
+_spawner = _Spawner()
+
+
 class _Worker:
     """One worker process, its pipes, and a reader thread that queues the replies."""
 
     def __init__(self, command: Sequence[str]) -> None:
-        creationflags = getattr(subprocess, "CREATE_NO_WINDOW", 0) if os.name == "nt" else 0
-        self.proc = subprocess.Popen(
-            list(command),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            close_fds=True,
-            creationflags=creationflags,
-        )
+        self.proc = _spawner.popen(list(command))
         self.replies: queue.Queue[tuple[dict[str, Any], bytes] | None] = queue.Queue()
         #: sha256 of documents the worker holds (a hint; the worker says "need_data" if not).
         self.known: OrderedDict[str, None] = OrderedDict()

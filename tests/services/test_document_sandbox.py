@@ -361,3 +361,28 @@ def test_cancel_from_another_thread(sandbox: DocumentSandbox) -> None:
     canceller.join(10)
     assert not sandbox.cancel()  # nothing in flight any more
     assert sandbox.render_page(make_pdf([(200, 200)]), 0, dpi=72).width == 200
+
+
+def test_a_worker_started_by_a_thread_that_ended_keeps_serving() -> None:
+    # Linux kills a worker (PR_SET_PDEATHSIG) when the *thread* that started it ends; a sandbox is used
+    # from short-lived threads (the audit pack's probe thread, a view's loader), so its worker must not
+    # be started by them.
+    data = make_pdf([(612, 792)])
+    with DocumentSandbox() as box:
+        native: list[int] = []
+
+        def first_call() -> None:
+            native.append(threading.get_native_id())
+            box.probe(data, filename="first.pdf")
+
+        starter = threading.Thread(target=first_call)
+        starter.start()
+        starter.join(60)
+        pid = box.worker_pid
+        assert pid is not None
+        task = Path(f"/proc/self/task/{native[0]}")
+        while task.exists():  # until the thread has really ended in the kernel, not only in Python
+            threading.Event().wait(0.01)
+        assert box.render_page(data, 0, dpi=36, filename="second.pdf").width == 306
+        assert box.worker_pid == pid and box.restarts == 0, "the same worker still serves"
+

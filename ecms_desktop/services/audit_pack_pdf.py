@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import queue
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -270,8 +272,6 @@ class ProbeJob:
     fails or is cancelled). :func:`write_pdf` goes on with the same worker and stops it when done."""
 
     def __init__(self, content: PackContent, files_root: Path, cancel: Callable[[], bool] | None = None) -> None:
-        import threading
-
         self.sandbox = DocumentSandbox(cache_size=2)
         self._cancel = cancel or (lambda: False)
         self._stop = threading.Event()
@@ -658,9 +658,6 @@ class _Copies:
     Documents planned as failed are skipped. :meth:`stop` ends the thread (and a call in flight)."""
 
     def __init__(self, sandbox: DocumentSandbox, jobs: list[tuple[_DocPlan, list[str]]]) -> None:
-        import queue
-        import threading
-
         self._sandbox = sandbox
         self._queue: queue.Queue[_Copy | BaseException] = queue.Queue(maxsize=COPY_AHEAD)
         self._stop = threading.Event()
@@ -688,8 +685,6 @@ class _Copies:
                 return
 
     def _put(self, item: _Copy | BaseException) -> bool:
-        import queue
-
         while not self._stop.is_set():
             try:
                 self._queue.put(item, timeout=0.2)
@@ -700,8 +695,6 @@ class _Copies:
 
     def next(self, plan: _DocPlan, check: Callable[[], None]) -> _Copy:
         """The copy of ``plan`` (the next one in book order), waiting for the worker."""
-        import queue
-
         while True:
             check()
             try:

@@ -34,12 +34,12 @@ ALLOWED_CALLS: dict[tuple[str, str], str] = {
         "in the sandbox when it was added (`ecms forms add`)",
     ("services/demo_documents.py", "_scan_pixmaps"): "demo data: renders a PDF this program generated",
     ("services/demo_documents.py", "scan_pdf"): "demo data: builds a new PDF",
-    ("services/audit_pack_pdf.py", "write_pdf"): "joins the cover, summaries and appendices this program wrote",
+    ("services/audit_pack_pdf.py", "_assemble"): "joins the cover, summaries and appendices this program wrote",
     ("services/audit_pack_pdf.py", "_placeholder"):
         "opens the page this program has just drawn with reportlab in place of a file it could not include",
-    ("services/audit_pack_pdf.py", "_insert_pdf"):
-        "copies stored certificate PDFs (each probed in the sandbox when it was received) into the book; "
-        "NOT yet done in the worker: the book's page stamper belongs to the audit-pack work",
+    ("services/audit_pack_pdf.py", "_insert_copy"):
+        "copies pages from the PDF the document worker wrote of a stored document (MuPDF's own "
+        "serialisation of its stamped pages); the stored customer file itself is opened only in the worker",
     ("views/pdf_viewer.py", "DocumentViewer._show_page"): "a PNG the document worker rendered",
     ("views/pdf_viewer.py", "DocumentViewer._maybe_next_thumbnail"): "a PNG the document worker rendered",
     ("views/settings_dialog.py", "SettingsDialog._show_logo"): "a PNG the document worker rendered of the logo",

@@ -11,10 +11,12 @@ is ``struct.pack("!II", len(header), len(blob)) + header + blob`` where ``header
 ``blob`` raw bytes (the document on the way in, a PNG on the way out). The parent never unpickles
 anything that comes from the worker.
 
-Requests: ``{"op": "probe" | "render" | "fields" | "email" | "ping" | "quit", "sha": ...,
+Requests: ``{"op": "probe" | "render" | "fields" | "email" | "book" | "ping" | "quit", "sha": ...,
 "media_type": ..., "password": ..., ...}``. ``fields`` reads a PDF's form fields, metadata keywords
 and (when it has no text fields) its text; ``email`` parses an e-mail message and hands back its
-sender, date, subject and attachments; both answer with a JSON document in the blob. If the
+sender, date, subject and attachments; both answer with a JSON document in the blob. ``book`` makes
+the document's pages for the audit pack's PDF book, each stamped with the label it is given, and
+answers with that new PDF in the blob (see :meth:`Worker._book`). If the
 request has no blob and the worker no longer holds that document, it answers
 ``{"ok": false, "kind": "need_data"}`` and the parent resends it with the bytes.
 
@@ -234,6 +236,51 @@ def _short(exc: BaseException) -> str:
     return text.splitlines()[0][:200].rstrip(".") if text else type(exc).__name__
 
 
+#: Font size of the page label ("Certificate N - Page X of Y") of the audit pack's book.
+STAMP_FONT_SIZE = 7.5
+_CHAR_WIDTHS: dict[str, float] = {}
+
+
+def stamp_page(page: Any, text: str, own: bool) -> None:
+    """Print ``text`` (a page label of the audit pack's book) on ``page`` through PyMuPDF's own drawing
+    API, which wraps the existing content (whatever form its /Contents takes) in a balanced graphics
+    state before adding to it.
+
+    ``own``: a page the program drew (centred grey line at the foot); otherwise a certificate's page
+    (a small label on a white backing in the bottom-right margin, upright whatever its /Rotate).
+    Used by the worker for customer pages and by the book's writer for its own pages."""
+    import pymupdf
+
+    fs = STAMP_FONT_SIZE
+    width = _stamp_width(text)
+    visible = page.rect  # the page as shown (rotated), origin top-left
+    to_page = page.derotation_matrix  # shown -> unrotated page coordinates, which the API takes
+    shape = page.new_shape()
+    if own:
+        origin = pymupdf.Point((visible.width - width) / 2, visible.height - 22)
+        gray = 0.35
+    else:
+        x0, y1 = visible.width - width - 14, visible.height - 4
+        shape.draw_rect(pymupdf.Rect(x0 - 3, y1 - fs - 3, x0 + width + 3, y1 + 1) * to_page)
+        shape.finish(color=None, fill=(1, 1, 1), fill_opacity=0.85)
+        origin = pymupdf.Point(x0, y1 - 2)
+        gray = 0.25
+    shape.insert_text(origin * to_page, text, fontsize=fs, fontname="helv", color=(gray, gray, gray),
+                      rotate=page.rotation)
+    shape.commit(overlay=True)
+
+
+def _stamp_width(text: str) -> float:
+    """The label's width in Helvetica (per-character widths cached: measuring a whole string makes
+    PyMuPDF load the font each time)."""
+    import pymupdf
+
+    for ch in text:
+        if ch not in _CHAR_WIDTHS:
+            _CHAR_WIDTHS[ch] = pymupdf.get_text_length(ch, fontname="helv", fontsize=1)
+    return sum(_CHAR_WIDTHS[ch] for ch in text) * STAMP_FONT_SIZE
+
+
 def _page_ranges(pages: list[int]) -> str:
     parts: list[str] = []
     start = prev = pages[0]
@@ -291,6 +338,8 @@ class Worker:
                 return self._fields(entry, req)
             if op == "email":
                 return _parse_email(entry.data)
+            if op == "book":
+                return self._book(entry, req)
             raise Failure("protocol", f"unknown operation {op!r}")
         except Failure as f:
             return {"ok": False, "kind": f.kind, "detail": f.detail, "restart": f.restart}, b""
@@ -321,10 +370,15 @@ class Worker:
 
     # -- opening
 
+    @staticmethod
+    def _key(req: dict[str, Any]) -> str:
+        password = req.get("password")
+        return f"{req['media_type']}\x00{password if password is not None else ''}"
+
     def _open(self, entry: _Entry, req: dict[str, Any]) -> _OpenDoc:
         media_type = str(req["media_type"])
         password = req.get("password")
-        key = f"{media_type}\x00{password if password is not None else ''}"
+        key = self._key(req)
         od = entry.docs.get(key)
         if od is not None:
             return od
@@ -530,8 +584,24 @@ class Worker:
     # -- render
 
     def _render(self, entry: _Entry, req: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
-        pymupdf = self.pymupdf
         od = self._open(entry, req)
+        pix, zoom, scaled_down = self._pixmap(od, req)
+        png = encode_png(pix.width, pix.height, pix.n, pix.stride, pix.samples_mv)
+        header = {
+            "ok": True,
+            "width": pix.width,
+            "height": pix.height,
+            "page_count": od.page_count,
+            "scaled_down": scaled_down,
+            "dpi": zoom * 72.0,
+            "mupdf_warnings": self._warnings()[:20],
+        }
+        return header, png
+
+    def _pixmap(self, od: _OpenDoc, req: dict[str, Any]) -> tuple[Any, float, bool]:
+        """Page ``page_index`` of ``od`` as an RGB pixmap without alpha (``dpi`` or, for a thumbnail,
+        ``max_side``; within ``max_pixels``): the pixmap, its zoom and whether it was scaled down."""
+        pymupdf = self.pymupdf
         index = int(req["page_index"])
         if not 0 <= index < od.page_count:
             raise Failure("no_such_page", f"{index + 1}\x00{od.page_count}")
@@ -578,17 +648,56 @@ class Worker:
             pix = pymupdf.Pixmap(pix, target[0], target[1], None)
         if pix.alpha:
             pix = pymupdf.Pixmap(pix, 0)
-        png = encode_png(pix.width, pix.height, pix.n, pix.stride, pix.samples_mv)
-        header = {
-            "ok": True,
-            "width": pix.width,
-            "height": pix.height,
-            "page_count": od.page_count,
-            "scaled_down": scaled_down,
-            "dpi": zoom * 72.0,
-            "mupdf_warnings": self._warnings()[:20],
-        }
-        return header, png
+        return pix, zoom, scaled_down
+
+    # -- the audit pack's book
+
+    def _book(self, entry: _Entry, req: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+        """The document's pages for the audit pack's PDF book, as a new PDF written here.
+
+        A PDF's pages have their form fields and annotations flattened into the page content and are
+        copied alone into a new document (no catalog, scripts, actions, attachments, links, outlines
+        or form of the original), then written by MuPDF with garbage collection: what the parent gets
+        is MuPDF's own serialisation, which it only copies pages from. An image becomes one page of
+        ``page_size`` points per frame, rendered at ``dpi`` (within ``max_pixels``) and centred within
+        ``margin``, at most at its natural size. Page ``i`` is stamped with ``stamps[i]``; the stamps
+        must be as many as the pages (the parent laid out the book with the probed page count)."""
+        pymupdf = self.pymupdf
+        stamps = [str(text) for text in req.get("stamps", ())]
+        od = self._open(entry, req)
+        if len(stamps) != od.page_count:
+            raise Failure("page_count_changed", f"{od.page_count}\x00{len(stamps)}")
+        out = pymupdf.open()
+        try:
+            if od.doc.is_pdf:
+                # baked and stamped in place, so the document leaves the cache (closed below)
+                entry.docs.pop(self._key(req), None)
+                try:
+                    src = od.doc
+                    src.bake(annots=True, widgets=True)
+                    for index, text in enumerate(stamps):
+                        stamp_page(src[index], text, own=False)
+                    out.insert_pdf(src, links=False, annots=False, widgets=False)
+                finally:
+                    _close(od.doc)
+            else:
+                pw, ph = (float(x) for x in req.get("page_size", (612.0, 792.0)))
+                margin = float(req.get("margin", 36.0))
+                dpi = float(req.get("dpi", 150.0))
+                for index, text in enumerate(stamps):
+                    pix, _zoom, _scaled = self._pixmap(od, {**req, "page_index": index, "dpi": dpi})
+                    scale = min((pw - 2 * margin) / pix.width, (ph - 2 * margin) / pix.height, 72 / dpi)
+                    w, h = pix.width * scale, pix.height * scale
+                    page = out.new_page(width=pw, height=ph)
+                    x0, y0 = (pw - w) / 2, (ph - h) / 2
+                    page.insert_image(pymupdf.Rect(x0, y0, x0 + w, y0 + h), pixmap=pix)
+                    stamp_page(page, text, own=False)
+            if out.page_count != len(stamps):
+                raise Failure("page_count_changed", f"{out.page_count}\x00{len(stamps)}")
+            pdf = out.tobytes(garbage=1, no_new_id=True)
+        finally:
+            _close(out)
+        return {"ok": True, "page_count": len(stamps), "mupdf_warnings": self._warnings()[:20]}, pdf
 
 
 def _parse_email(raw: bytes) -> tuple[dict[str, Any], bytes]:

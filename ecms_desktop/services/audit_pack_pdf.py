@@ -5,12 +5,14 @@ and state a summary page followed by the pages of each certificate's stored docu
 with the validation findings, permit checks and the audit trail. Every page carries "Page N of M";
 the PDF's bookmarks are the table of contents, entry for entry.
 
-Stored documents came from customers and are untrusted: each is first probed in the document
-sandbox (a separate, memory-capped process with a time limit). A file the sandbox refuses gets a
-placeholder page saying why; images are rendered by the sandbox and placed on a page; PDFs that
-passed the probe are copied page by page with their annotations and form fields flattened into the
-page (no scripts, links or actions survive into the book). The original files are in the pack
-unchanged.
+Stored documents came from customers and are untrusted, and this process never opens them: the
+document sandbox (one separate, memory-capped worker process with a time limit per call) probes each
+while the workbook is written, and later makes each document's pages for the book, stamped with their
+page numbers, as a new PDF of its own writing (form fields and annotations flattened into the page; no
+scripts, links, actions or attachments survive; an image becomes a page with the image on it). This
+process only copies pages from those PDFs. A file the sandbox refuses, or cannot copy in time or
+within its memory, gets a placeholder page saying why, and the book is laid out again around it. The
+original files are in the pack unchanged.
 
 Deterministic: reportlab runs in invariant mode and the final file gets fixed metadata dates (the
 generation time) and no random ID, so the same content and ``generated_at`` give the same bytes.
@@ -20,6 +22,8 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import queue
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +52,7 @@ from reportlab.platypus import (
 )
 
 from ecms_desktop.errors import Cancelled, DocumentError
+from ecms_desktop.services._document_worker import stamp_page
 from ecms_desktop.services.audit_pack_service import (
     PackCertificate,
     PackContent,
@@ -55,6 +60,7 @@ from ecms_desktop.services.audit_pack_service import (
     PackLine,
     SectionTable,
 )
+from ecms_desktop.services.document_sandbox import DocumentSandbox
 from ecms_desktop.services.pdf_text import draw_string, fits_base_font, markup, register_fonts
 
 PAGE = letter
@@ -231,32 +237,29 @@ def _data_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], widths: S
 
 
 def _plan_documents(content: PackContent, files_root: Path, progress: Callable[[str], None],
-                    cancel: Callable[[], bool], problems: list[str]) -> list[_Group]:
-    from ecms_desktop.services.document_sandbox import DocumentSandbox
-
+                    cancel: Callable[[], bool], problems: list[str], sandbox: DocumentSandbox) -> list[_Group]:
     probed: dict[str, tuple[str, int, str]] = {}
     groups: list[_Group] = []
-    with DocumentSandbox(cache_size=2) as sandbox:
-        for folder, label, state, items in content.groups():
-            docs: list[_DocPlan] = []
-            for cert, _line in items:
-                for doc in cert.documents:
-                    if cancel():
-                        raise Cancelled("The audit pack was cancelled; nothing was kept.")
-                    path = files_root / doc.path_for(state)
-                    if doc.sha256 not in probed:
-                        try:
-                            result = sandbox.probe(path.read_bytes(), filename=doc.original_name, timeout=20,
-                                                   sha256=doc.sha256)
-                            probed[doc.sha256] = (result.kind, result.page_count, "")
-                        except DocumentError as exc:
-                            probed[doc.sha256] = ("failed", 1, str(exc))
-                            problems.append(f"Certificate {cert.id}: {doc.original_name} could not be opened "
-                                            f"for the PDF book ({exc}); a placeholder page says so.")
-                        progress(f"Checked {doc.original_name}")
-                    kind, pages, reason = probed[doc.sha256]
-                    docs.append(_DocPlan(cert, doc, path, kind, pages if kind != "failed" else 1, reason))
-            groups.append(_Group(folder, label, state, list(items), docs))
+    for folder, label, state, items in content.groups():
+        docs: list[_DocPlan] = []
+        for cert, _line in items:
+            for doc in cert.documents:
+                if cancel():
+                    raise Cancelled("The audit pack was cancelled; nothing was kept.")
+                path = files_root / doc.path_for(state)
+                if doc.sha256 not in probed:
+                    try:
+                        result = sandbox.probe(path.read_bytes(), filename=doc.original_name, timeout=20,
+                                               sha256=doc.sha256)
+                        probed[doc.sha256] = (result.kind, result.page_count, "")
+                    except DocumentError as exc:
+                        probed[doc.sha256] = ("failed", 1, str(exc))
+                        problems.append(f"Certificate {cert.id}: {doc.original_name} could not be opened "
+                                        f"for the PDF book ({exc}); a placeholder page says so.")
+                    progress(f"Checked {doc.original_name}")
+                kind, pages, reason = probed[doc.sha256]
+                docs.append(_DocPlan(cert, doc, path, kind, pages if kind != "failed" else 1, reason))
+        groups.append(_Group(folder, label, state, list(items), docs))
     return groups
 
 
@@ -265,11 +268,11 @@ class ProbeJob:
 
     The sandbox is a separate process, so the probes run on the other core while this process
     writes the workbook; the thread itself mostly waits on the sandbox's pipe. :meth:`result` waits
-    for the plan; :meth:`stop` cancels and waits (call it when the pack fails or is cancelled)."""
+    for the plan; :meth:`stop` cancels, waits and stops the sandbox's worker (call it when the pack
+    fails or is cancelled). :func:`write_pdf` goes on with the same worker and stops it when done."""
 
     def __init__(self, content: PackContent, files_root: Path, cancel: Callable[[], bool] | None = None) -> None:
-        import threading
-
+        self.sandbox = DocumentSandbox(cache_size=2)
         self._cancel = cancel or (lambda: False)
         self._stop = threading.Event()
         self._groups: list[_Group] | None = None
@@ -286,7 +289,8 @@ class ProbeJob:
 
         try:
             self._groups = _plan_documents(content, files_root, counted,
-                                           lambda: self._stop.is_set() or self._cancel(), self.problems)
+                                           lambda: self._stop.is_set() or self._cancel(), self.problems,
+                                           self.sandbox)
         except BaseException as exc:  # handed to the caller's thread by result()
             self._error = exc
 
@@ -299,7 +303,9 @@ class ProbeJob:
 
     def stop(self) -> None:
         self._stop.set()
+        self.sandbox.cancel()
         self._thread.join()
+        self.sandbox.close()
 
 
 # ================================================================================ the reportlab parts
@@ -580,47 +586,6 @@ class _Book:
 # ================================================================================ assembly
 
 
-STAMP_FONT_SIZE = 7.5
-
-
-def stamp_page(page: pymupdf.Page, text: str, own: bool) -> None:
-    """Print ``text`` ("Page N of M", with the certificate's label) on ``page`` through PyMuPDF's own
-    drawing API, which wraps the existing content (whatever form its /Contents takes) in a balanced
-    graphics state before adding to it.
-
-    ``own``: a page this program drew (centred grey line at the foot); otherwise a certificate's page
-    (a small label on a white backing in the bottom-right margin, upright whatever its /Rotate)."""
-    fs = STAMP_FONT_SIZE
-    width = _stamp_width(text)
-    visible = page.rect  # the page as shown (rotated), origin top-left
-    to_page = page.derotation_matrix  # shown -> unrotated page coordinates, which the API takes
-    shape = page.new_shape()
-    if own:
-        origin = pymupdf.Point((visible.width - width) / 2, visible.height - 22)
-        gray = 0.35
-    else:
-        x0, y1 = visible.width - width - 14, visible.height - 4
-        shape.draw_rect(pymupdf.Rect(x0 - 3, y1 - fs - 3, x0 + width + 3, y1 + 1) * to_page)
-        shape.finish(color=None, fill=(1, 1, 1), fill_opacity=0.85)
-        origin = pymupdf.Point(x0, y1 - 2)
-        gray = 0.25
-    shape.insert_text(origin * to_page, text, fontsize=fs, fontname="helv", color=(gray, gray, gray),
-                      rotate=page.rotation)
-    shape.commit(overlay=True)
-
-
-_CHAR_WIDTHS: dict[str, float] = {}
-
-
-def _stamp_width(text: str) -> float:
-    """The label's width in Helvetica (per-character widths cached: measuring a whole string makes
-    PyMuPDF load the font each time)."""
-    for ch in text:
-        if ch not in _CHAR_WIDTHS:
-            _CHAR_WIDTHS[ch] = pymupdf.get_text_length(ch, fontname="helv", fontsize=1)
-    return sum(_CHAR_WIDTHS[ch] for ch in text) * STAMP_FONT_SIZE
-
-
 class _Numbers:
     """The label each page of the book gets, by its final (0-based) position."""
 
@@ -669,30 +634,93 @@ def _placeholder(out: pymupdf.Document, plan: _DocPlan, state: str, numbers: _Nu
         page.close()
 
 
-def _insert_image(out: pymupdf.Document, plan: _DocPlan, sandbox: Any, data: bytes, numbers: _Numbers) -> None:
-    for index in range(plan.pages):
-        rendered = sandbox.render_page(data, index, dpi=150, max_pixels=12_000_000, timeout=30,
-                                       filename=plan.doc.original_name, sha256=plan.doc.sha256)
-        pw, ph = PAGE
-        scale = min((pw - 2 * 36) / rendered.width, (ph - 2 * 36) / rendered.height, 72 / 150 * 1.0)
-        w, h = rendered.width * scale, rendered.height * scale
-        page = out.new_page(width=pw, height=ph)
-        x0, y0 = (pw - w) / 2, (ph - h) / 2
-        page.insert_image(pymupdf.Rect(x0, y0, x0 + w, y0 + h), stream=rendered.png)
-        stamp_page(page, numbers.text(out.page_count - 1, f"Certificate {plan.cert.id}"), own=False)
+#: Time limit for the worker to copy one stored document into the book: a base, plus this per page.
+COPY_TIMEOUT = 30.0
+COPY_TIMEOUT_PER_PAGE = 1.0
+#: How many copies the worker makes ahead of the one being inserted (bounds the memory they hold).
+COPY_AHEAD = 8
+#: How an image document is placed on its page: rendered at this resolution, within this many pixels,
+#: centred within this margin (points).
+IMAGE_DPI, IMAGE_MAX_PIXELS, IMAGE_MARGIN = 150, 12_000_000, 36
 
 
-def _insert_pdf(out: pymupdf.Document, plan: _DocPlan, data: bytes, numbers: _Numbers) -> int:
-    src = pymupdf.open(stream=data, filetype="pdf")
+@dataclass
+class _Copy:
+    plan: _DocPlan
+    pdf: bytes | None
+    reason: str = ""
+
+
+class _Copies:
+    """The book's copies of the stored documents, in book order: the document worker makes each (see
+    :meth:`DocumentSandbox.book_pages`) on a background thread, up to :data:`COPY_AHEAD` ahead of the one
+    this thread is copying pages from, so that the worker and this process work at the same time.
+    Documents planned as failed are skipped. :meth:`stop` ends the thread (and a call in flight)."""
+
+    def __init__(self, sandbox: DocumentSandbox, jobs: list[tuple[_DocPlan, list[str]]]) -> None:
+        self._sandbox = sandbox
+        self._queue: queue.Queue[_Copy | BaseException] = queue.Queue(maxsize=COPY_AHEAD)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(jobs,), name="audit-pack-copies", daemon=True)
+        self._thread.start()
+
+    def _run(self, jobs: list[tuple[_DocPlan, list[str]]]) -> None:
+        for plan, stamps in jobs:
+            if self._stop.is_set():
+                return
+            try:
+                data = plan.path.read_bytes()
+                pages = self._sandbox.book_pages(
+                    data, stamps, page_size=PAGE, margin=IMAGE_MARGIN, dpi=IMAGE_DPI, max_pixels=IMAGE_MAX_PIXELS,
+                    filename=plan.doc.original_name, sha256=plan.doc.sha256,
+                    timeout=COPY_TIMEOUT + COPY_TIMEOUT_PER_PAGE * len(stamps))
+                item: _Copy | BaseException = _Copy(plan, pages.pdf)
+            except DocumentError as exc:
+                item = _Copy(plan, None, str(exc) or type(exc).__name__)
+            except OSError as exc:
+                item = _Copy(plan, None, f"the copy in the pack could not be read ({exc.strerror or exc})")
+            except BaseException as exc:  # handed to the assembling thread
+                item = exc
+            if not self._put(item) or isinstance(item, BaseException):
+                return
+
+    def _put(self, item: _Copy | BaseException) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def next(self, plan: _DocPlan, check: Callable[[], None]) -> _Copy:
+        """The copy of ``plan`` (the next one in book order), waiting for the worker."""
+        while True:
+            check()
+            try:
+                item = self._queue.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            if isinstance(item, BaseException):
+                raise item
+            if item.plan is not plan:
+                raise AssertionError("audit pack: the copies do not follow the book's order")
+            return item
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._sandbox.cancel()
+        self._thread.join()
+
+
+def _insert_copy(out: pymupdf.Document, pdf: bytes, pages: int) -> None:
+    """Copy the pages of a PDF the document worker wrote (see :class:`_Copies`) to the end of ``out``.
+    The customer's own file is never opened here; this is MuPDF's fresh serialisation of its pages."""
+    src = pymupdf.open(stream=pdf, filetype="pdf")
     try:
-        if src.needs_pass:
-            raise DocumentError("the file needs a password to be opened")
-        src.bake(annots=True, widgets=True)  # form fields and annotations become page content
-        before = out.page_count
-        for index in range(src.page_count):  # stamped in the small source, where loading a page is cheap
-            stamp_page(src[index], numbers.text(before + index, f"Certificate {plan.cert.id}"), own=False)
+        if src.page_count != pages:
+            raise DocumentError(f"the copy has {src.page_count} pages, not {pages}")
         out.insert_pdf(src, links=False, annots=False, widgets=False)
-        return out.page_count - before
     finally:
         src.close()
 
@@ -705,97 +733,37 @@ def write_pdf(path: Path, content: PackContent, tables: dict[str, tuple[SectionT
               files_root: Path, progress: Callable[[str], None] | None = None,
               cancel: Callable[[], bool] | None = None, probed: ProbeJob | None = None) -> PdfResult:
     """Write ``audit-pack.pdf``; the certificate files are read from ``files_root`` (the pack).
-    ``probed``: the files' probes, started earlier with :class:`ProbeJob` (else probed here)."""
-    from ecms_desktop.services.document_sandbox import DocumentSandbox
-
+    ``probed``: the files' probes, started earlier with :class:`ProbeJob` (else probed here); its
+    sandbox's worker then makes the book's copies too, and is stopped here."""
     progress = progress or (lambda text: None)
     cancel = cancel or (lambda: False)
     problems: list[str] = []
-    if probed is not None:
-        groups, found = probed.result()
-        problems.extend(found)
-    else:
-        groups = _plan_documents(content, files_root, progress, cancel, problems)
-    book = _Book(content, groups)
 
     def check() -> None:
         if cancel():
             raise Cancelled("The audit pack was cancelled; nothing was kept.")
 
-    # the appendix and the summaries once (their pages do not depend on anything else), then the
-    # cover and contents twice: the second time with the final page numbers
-    appendix_bytes, appendix_marks = book.appendix(tables)
-    check()
-    summary_bytes, marks = book.summaries()
-    check()
-    head_bytes = book.head(None)
-    head_pages = pymupdf.open(stream=head_bytes, filetype="pdf").page_count
-    numbers: dict[str, int] = {}
-    for _attempt in range(4):
+    sandbox = probed.sandbox if probed is not None else DocumentSandbox(cache_size=2)
+    try:
+        if probed is not None:
+            groups, found = probed.result()
+            problems.extend(found)
+        else:
+            groups = _plan_documents(content, files_root, progress, cancel, problems, sandbox)
+        book = _Book(content, groups)
+        appendix_bytes, appendix_marks = book.appendix(tables)  # does not depend on the documents' pages
         check()
-        numbers = _final_numbers(book, head_pages, marks, appendix_marks)
-        head_bytes = book.head(numbers)
-        pages = pymupdf.open(stream=head_bytes, filetype="pdf").page_count
-        if pages == head_pages:
-            break
-        head_pages = pages
-
-    head = pymupdf.open(stream=head_bytes, filetype="pdf")
-    summaries = pymupdf.open(stream=summary_bytes, filetype="pdf")
-    appendix = pymupdf.open(stream=appendix_bytes, filetype="pdf")
-    out = pymupdf.open()
-    group_starts = [marks[f"group:{gi}"] for gi in range(len(groups))] + [marks["end"]]
-    # every page's number is known before assembly: each page is stamped in its (small) source
-    # before it is copied in, never by loading pages of the large book being assembled
-    stamps = _Numbers(head.page_count + marks["end"] - 1 + sum(g.doc_pages for g in groups) + appendix.page_count)
-    # our own reportlab parts carry no links, annotations or form fields; not asking PyMuPDF to copy
-    # them also spares it a walk over every page of the source per call (widgets=True repairs
-    # radio-button groups on all source pages), and one graft map per source shares their fonts
-    _stamp_part(head, 0, head.page_count - 1, 0, stamps)
-    for gi in range(len(groups)):  # all before the first copy: the copies share one graft map
-        _stamp_part(summaries, group_starts[gi] - 1, group_starts[gi + 1] - 2, numbers[f"group:{gi}"] - 1, stamps)
-    out.insert_pdf(head, links=False, annots=False, widgets=False)
-    with DocumentSandbox(cache_size=2) as sandbox:
-        for gi, group in enumerate(groups):
-            check()
-            if out.page_count != numbers[f"group:{gi}"] - 1:
-                raise AssertionError("audit pack: the summary page numbers do not match the plan")
-            out.insert_pdf(summaries, from_page=group_starts[gi] - 1, to_page=group_starts[gi + 1] - 2,
-                           links=False, annots=False, widgets=False, final=int(gi == len(groups) - 1))
-            for plan in group.docs:
-                check()
-                first = out.page_count
-                if plan.kind != "failed":
-                    try:
-                        data = plan.path.read_bytes()
-                        if plan.kind == "image":
-                            _insert_image(out, plan, sandbox, data, stamps)
-                        else:
-                            _insert_pdf(out, plan, data, stamps)
-                    except Exception as exc:
-                        while out.page_count > first:
-                            out.delete_page(out.page_count - 1)
-                        plan.reason = str(exc) or type(exc).__name__
-                        plan.kind = "failed"
-                        problems.append(f"Certificate {plan.cert.id}: {plan.doc.original_name} could not be "
-                                        f"copied into the PDF book ({plan.reason}); a placeholder page says so.")
-                if plan.kind == "failed":
-                    _placeholder(out, plan, group.state, stamps, book.styles)
-                added = out.page_count - first
-                if added != plan.pages:
-                    raise DocumentError(f"{plan.doc.original_name}: expected {plan.pages} pages in the book, "
-                                        f"got {added}")
-                progress(f"Added {plan.doc.original_name} to the PDF book")
-    appendix_start = out.page_count
-    if any(numbers[key] != appendix_start + page for key, page in appendix_marks.items()):
-        raise AssertionError("audit pack: the appendix page numbers do not match the plan")
-    _stamp_part(appendix, 0, appendix.page_count - 1, appendix_start, stamps)
-    out.insert_pdf(appendix, links=False, annots=False, widgets=False)
-    for d in (head, summaries, appendix):
-        d.close()
+        while True:
+            out, numbers, failures = _assemble(book, appendix_bytes, appendix_marks, sandbox, progress, check)
+            if not failures:
+                break
+            # a document the worker could not copy gets a placeholder page instead of its pages: that
+            # changes the page numbers and the summaries, so the book is laid out again
+            out.close()
+            _mark_failed(groups, failures, problems)
+    finally:
+        sandbox.close()
     total = out.page_count
-    if total != stamps.total:
-        raise AssertionError(f"audit pack: the book has {total} pages, {stamps.total} were numbered")
     toc = [[level, _shown(title, 200, 1, 1), numbers.get(key, 1)] for key, level, title in book.entries()]
     out.set_toc(toc)
     stamp = _pdf_date(content.generated_at)
@@ -806,6 +774,123 @@ def write_pdf(path: Path, content: PackContent, tables: dict[str, tuple[SectionT
     out.save(str(path), garbage=3, deflate=True, no_new_id=True)
     out.close()
     return PdfResult(total, problems, toc)
+
+
+def _mark_failed(groups: list[_Group], failures: list[_Copy], problems: list[str]) -> None:
+    """Plan a placeholder page for every place a document that could not be copied appears (the same
+    file under another state too: it is the same bytes)."""
+    reasons = {f.plan.doc.sha256: f.reason for f in failures}
+    told: set[tuple[int, int]] = set()
+    for group in groups:
+        for plan in group.docs:
+            reason = reasons.get(plan.doc.sha256)
+            if reason is None or plan.kind == "failed":
+                continue
+            plan.kind, plan.pages, plan.reason = "failed", 1, reason
+            if (plan.cert.id, plan.doc.document_id) not in told:
+                told.add((plan.cert.id, plan.doc.document_id))
+                problems.append(f"Certificate {plan.cert.id}: {plan.doc.original_name} could not be copied into "
+                                f"the PDF book ({reason}); a placeholder page says so.")
+
+
+def _assemble(book: _Book, appendix_bytes: bytes, appendix_marks: dict[str, int], sandbox: DocumentSandbox,
+              progress: Callable[[str], None], check: Callable[[], None],
+              ) -> tuple[pymupdf.Document, dict[str, int], list[_Copy]]:
+    """Lay out the book as planned and put it together: the book, its contents entries' page numbers,
+    and the documents the worker could not copy (when there are any, the book is not complete: the
+    caller plans placeholders for them and calls again)."""
+    groups = book.groups
+    summary_bytes, marks = book.summaries()
+    check()
+    head_pages = pymupdf.open(stream=book.head(None), filetype="pdf").page_count
+    summaries = pymupdf.open(stream=summary_bytes, filetype="pdf")
+    appendix = pymupdf.open(stream=appendix_bytes, filetype="pdf")
+    out = pymupdf.open()
+    copies: _Copies | None = None
+    failures: list[_Copy] = []
+    try:
+        # every page's number is known before assembly: each page is stamped in its (small) source
+        # before it is copied in, never by loading pages of the large book being assembled
+        for _attempt in range(4):
+            check()
+            numbers = _final_numbers(book, head_pages, marks, appendix_marks)
+            stamps = _Numbers(head_pages + marks["end"] - 1 + sum(g.doc_pages for g in groups) + appendix.page_count)
+            # the worker starts on the documents while the cover and contents are built with these numbers
+            copies = _Copies(sandbox, _copy_jobs(groups, numbers, stamps))
+            head_bytes = book.head(numbers)
+            pages = pymupdf.open(stream=head_bytes, filetype="pdf").page_count
+            if pages == head_pages:
+                break
+            copies.stop()  # the contents took more or fewer pages: every number after them moves
+            copies, head_pages = None, pages
+        if copies is None:
+            raise AssertionError("audit pack: the contents' page count does not settle")
+        head = pymupdf.open(stream=head_bytes, filetype="pdf")
+        group_starts = [marks[f"group:{gi}"] for gi in range(len(groups))] + [marks["end"]]
+        # our own reportlab parts carry no links, annotations or form fields; not asking PyMuPDF to copy
+        # them also spares it a walk over every page of the source per call (widgets=True repairs
+        # radio-button groups on all source pages), and one graft map per source shares their fonts
+        _stamp_part(head, 0, head.page_count - 1, 0, stamps)
+        for gi in range(len(groups)):  # all before the first copy: the copies share one graft map
+            _stamp_part(summaries, group_starts[gi] - 1, group_starts[gi + 1] - 2, numbers[f"group:{gi}"] - 1,
+                        stamps)
+        out.insert_pdf(head, links=False, annots=False, widgets=False)
+        head.close()
+        for gi, group in enumerate(groups):
+            check()
+            if not failures:
+                if out.page_count != numbers[f"group:{gi}"] - 1:
+                    raise AssertionError("audit pack: the summary page numbers do not match the plan")
+                out.insert_pdf(summaries, from_page=group_starts[gi] - 1, to_page=group_starts[gi + 1] - 2,
+                               links=False, annots=False, widgets=False, final=int(gi == len(groups) - 1))
+            for plan in group.docs:
+                first = out.page_count
+                if plan.kind != "failed":
+                    copy = copies.next(plan, check)
+                    if copy.pdf is not None and not failures:
+                        try:
+                            _insert_copy(out, copy.pdf, plan.pages)
+                        except Exception as exc:
+                            copy = _Copy(plan, None, str(exc) or type(exc).__name__)
+                    if copy.pdf is None:
+                        failures.append(copy)  # the rest are still made, to learn of every failure at once
+                if failures:
+                    continue
+                if plan.kind == "failed":
+                    _placeholder(out, plan, group.state, stamps, book.styles)
+                added = out.page_count - first
+                if added != plan.pages:
+                    raise DocumentError(f"{plan.doc.original_name}: expected {plan.pages} pages in the book, "
+                                        f"got {added}")
+                progress(f"Added {plan.doc.original_name} to the PDF book")
+        if not failures:
+            appendix_start = out.page_count
+            if any(numbers[key] != appendix_start + page for key, page in appendix_marks.items()):
+                raise AssertionError("audit pack: the appendix page numbers do not match the plan")
+            _stamp_part(appendix, 0, appendix.page_count - 1, appendix_start, stamps)
+            out.insert_pdf(appendix, links=False, annots=False, widgets=False)
+            if out.page_count != stamps.total:
+                raise AssertionError(f"audit pack: the book has {out.page_count} pages, {stamps.total} were numbered")
+    except BaseException:
+        out.close()
+        raise
+    finally:
+        if copies is not None:
+            copies.stop()
+        summaries.close()
+        appendix.close()
+    return out, numbers, failures
+
+
+def _copy_jobs(groups: list[_Group], numbers: dict[str, int], stamps: _Numbers) -> list[tuple[_DocPlan, list[str]]]:
+    """Each document to copy, in book order, with the label of each of its pages."""
+    jobs = []
+    for gi, group in enumerate(groups):
+        for plan in group.docs:
+            if plan.kind != "failed":
+                first = numbers[f"doc:{gi}:{plan.cert.id}:{plan.doc.document_id}"] - 1
+                jobs.append((plan, [stamps.text(first + i, f"Certificate {plan.cert.id}") for i in range(plan.pages)]))
+    return jobs
 
 
 def _final_numbers(book: _Book, head_pages: int, marks: dict[str, int],

@@ -18,6 +18,8 @@ Public API (no Qt here; the views turn :attr:`RenderedPage.png` into a ``QImage`
 - :func:`render_page` / :func:`render_thumbnail` -- a page as PNG bytes.
 - :func:`read_form_fields` -- a PDF's fill-in fields, metadata keywords and (without fields) text.
 - :func:`read_email` -- an e-mail's sender, date, subject and attachments.
+- :meth:`DocumentSandbox.book_pages` -- a document's pages for the audit pack's book, stamped, as a
+  new PDF written by the worker (the caller only copies pages from it).
 - :class:`DocumentSandbox` -- owns one long-lived worker; the module functions share a default one.
 
 Embedded JavaScript, launch actions and attachments are never run, opened or extracted; their
@@ -55,6 +57,7 @@ __all__ = [
     "DEFAULT_MAX_IMAGE_PIXELS",
     "DEFAULT_MAX_PAGES",
     "DEFAULT_MEMORY_LIMIT",
+    "BookPages",
     "DocumentSandbox",
     "EmailAttachment",
     "EmailContent",
@@ -147,6 +150,17 @@ class RenderedPage:
     page_count: int
     scaled_down: bool = False
     dpi: float = 0.0
+
+
+@dataclass(frozen=True)
+class BookPages:
+    """A stored document's pages as they go into the audit pack's book: ``pdf`` is a new PDF the worker
+    wrote (MuPDF's own serialisation, garbage-collected) holding only the pages, each stamped with its
+    label, with form fields and annotations flattened and nothing else of the original file (no
+    scripts, actions, attachments or links); an image is one page per frame with the image on it."""
+
+    pdf: bytes
+    page_count: int
 
 
 @dataclass(frozen=True)
@@ -254,19 +268,57 @@ class _Timeout(Exception):
     pass
 
 
+class _Spawner:
+    """Starts the worker processes, all from one thread that lives as long as the program.
+
+    A worker asks Linux to kill it when its parent goes away (``PR_SET_PDEATHSIG``, so that no worker
+    outlives a crashed program), and for Linux the parent is the *thread* that started it: a worker
+    started from a short-lived thread (the audit pack's probe thread, a view's loader) would be killed
+    when that thread ends, in the middle of another thread's call."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._requests: queue.Queue[tuple[list[str], queue.Queue[subprocess.Popen[bytes] | BaseException]]] = (
+            queue.Queue())
+
+    def popen(self, command: list[str]) -> subprocess.Popen[bytes]:
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._serve, name="document-worker-spawner", daemon=True)
+                self._thread.start()
+        answer: queue.Queue[subprocess.Popen[bytes] | BaseException] = queue.Queue(maxsize=1)
+        self._requests.put((command, answer))
+        started = answer.get()
+        if isinstance(started, BaseException):
+            raise started
+        return started
+
+    def _serve(self) -> None:
+        while True:
+            command, answer = self._requests.get()
+            try:
+                creationflags = getattr(subprocess, "CREATE_NO_WINDOW", 0) if os.name == "nt" else 0
+                answer.put(subprocess.Popen(
+                    command,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    close_fds=True,
+                    creationflags=creationflags,
+                ))
+            except BaseException as exc:  # handed to the thread that asked
+                answer.put(exc)
+
+
+_spawner = _Spawner()
+
+
 class _Worker:
     """One worker process, its pipes, and a reader thread that queues the replies."""
 
     def __init__(self, command: Sequence[str]) -> None:
-        creationflags = getattr(subprocess, "CREATE_NO_WINDOW", 0) if os.name == "nt" else 0
-        self.proc = subprocess.Popen(
-            list(command),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            close_fds=True,
-            creationflags=creationflags,
-        )
+        self.proc = _spawner.popen(list(command))
         self.replies: queue.Queue[tuple[dict[str, Any], bytes] | None] = queue.Queue()
         #: sha256 of documents the worker holds (a hint; the worker says "need_data" if not).
         self.known: OrderedDict[str, None] = OrderedDict()
@@ -625,6 +677,44 @@ class DocumentSandbox:
         return FormFields(fields, str(body.get("keywords", "")), str(body.get("text", "")),
                           bool(body.get("truncated")))
 
+    def book_pages(
+        self,
+        data: bytes,
+        stamps: Sequence[str],
+        *,
+        page_size: tuple[float, float] = (612.0, 792.0),
+        margin: float = 36.0,
+        dpi: float = 150.0,
+        max_pixels: int = 12_000_000,
+        filename: str = "",
+        timeout: float = 30.0,
+        sha256: str | None = None,
+    ) -> BookPages:
+        """The pages of a stored document for the audit pack's PDF book, made in the worker (see
+        :class:`BookPages`): page ``i`` carries ``stamps[i]``, so ``stamps`` has one label per page of
+        the document as probed. An image is rendered at ``dpi`` (within ``max_pixels``) and centred on
+        a page of ``page_size`` points within ``margin``. Raises
+        :class:`~ecms_desktop.errors.DocumentError` naming ``filename`` when the document cannot be
+        copied (damaged, a different page count than ``stamps``, too slow or too large)."""
+        name = filename or "The document"
+        media_type = self._check_bytes(data, name)
+        if not stamps:
+            raise ValueError("stamps must hold one label per page")
+        header, pdf = self._call(
+            {"op": "book", "stamps": [str(text) for text in stamps], "page_size": [float(x) for x in page_size],
+             "margin": float(margin), "dpi": float(dpi), "max_pixels": int(max_pixels)},
+            data,
+            media_type=media_type,
+            password=None,
+            timeout=timeout,
+            name=name,
+            sha256=sha256,
+            what=f"took longer than {timeout:g} s to copy into the book; it may be damaged",
+        )
+        if not pdf.startswith(b"%PDF-") or int(header.get("page_count", -1)) != len(stamps):
+            raise DocumentError(f"{name}: the document reader gave an answer this program does not understand.")
+        return BookPages(pdf, len(stamps))
+
     def read_email(self, data: bytes, *, filename: str = "", timeout: float = 15.0) -> EmailContent:
         """Parse an e-mail message; see :func:`read_email`."""
         name = filename or "The e-mail"
@@ -871,6 +961,10 @@ def _failure_to_error(header: dict[str, Any], name: str, media_type: str) -> Doc
     if kind == "unreadable_page":
         page, why = ([*detail.split("\x00"), "", ""])[:2]
         return DocumentError(f"{name}: page {page} cannot be read; the file is damaged ({why}).")
+    if kind == "page_count_changed":
+        found, expected = ([*detail.split("\x00"), "", ""])[:2]
+        return DocumentError(f"{name}: the file now reads as {found} page(s), not the {expected} it was checked "
+                             "with; it may be damaged.")
     if kind == "image_too_large":
         width, height, pixel_limit = (int(x) for x in detail.split("x")[:3])
         return DocumentError(

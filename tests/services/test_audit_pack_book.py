@@ -14,7 +14,7 @@ import pymupdf
 import pytest
 
 from ecms_desktop.services import document_service
-from ecms_desktop.services.audit_pack_pdf import STAMP_FONT_SIZE
+from ecms_desktop.services._document_worker import STAMP_FONT_SIZE
 from ecms_desktop.services.audit_pack_service import AuditPackResult, AuditPackSelection, AuditPackService
 from tests.services.factories import make_certificate
 

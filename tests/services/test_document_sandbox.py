@@ -361,3 +361,71 @@ def test_cancel_from_another_thread(sandbox: DocumentSandbox) -> None:
     canceller.join(10)
     assert not sandbox.cancel()  # nothing in flight any more
     assert sandbox.render_page(make_pdf([(200, 200)]), 0, dpi=72).width == 200
+
+
+def test_a_worker_started_by_a_thread_that_ended_keeps_serving() -> None:
+    # Linux kills a worker (PR_SET_PDEATHSIG) when the *thread* that started it ends; a sandbox is used
+    # from short-lived threads (the audit pack's probe thread, a view's loader), so its worker must not
+    # be started by them.
+    data = make_pdf([(612, 792)])
+    with DocumentSandbox() as box:
+        native: list[int] = []
+
+        def first_call() -> None:
+            native.append(threading.get_native_id())
+            box.probe(data, filename="first.pdf")
+
+        starter = threading.Thread(target=first_call)
+        starter.start()
+        starter.join(60)
+        pid = box.worker_pid
+        assert pid is not None
+        task = Path(f"/proc/self/task/{native[0]}")
+        while task.exists():  # until the thread has really ended in the kernel, not only in Python
+            threading.Event().wait(0.01)
+        assert box.render_page(data, 0, dpi=36, filename="second.pdf").width == 306
+        assert box.worker_pid == pid and box.restarts == 0, "the same worker still serves"
+
+
+def test_book_pages_are_a_new_stamped_pdf_of_the_pages_only(sandbox: DocumentSandbox) -> None:
+    doc = pymupdf.open()
+    for i in range(2):
+        page = doc.new_page(width=612, height=792)
+        page.insert_text((72, 100), f"CUSTOMER PAGE {i + 1}", fontsize=14)
+        widget = pymupdf.Widget()
+        widget.field_name, widget.field_type = f"name{i}", pymupdf.PDF_WIDGET_TYPE_TEXT
+        widget.field_value, widget.rect = f"FILLED VALUE {i + 1}", pymupdf.Rect(72, 200, 300, 220)
+        page.add_widget(widget)
+        page.insert_link({"kind": pymupdf.LINK_URI, "from": pymupdf.Rect(72, 300, 200, 320),
+                          "uri": "https://example.com/"})
+    doc.set_metadata({"title": "Customer's own title"})
+    doc.embfile_add("attached.txt", b"attached")
+    doc.set_page_labels([{"startpage": 0, "prefix": "X-", "style": "D", "firstpagenum": 1}])
+    data = doc.tobytes()
+    copy = sandbox.book_pages(data, ["Certificate 7 - Page 10 of 20", "Certificate 7 - Page 11 of 20"],
+                              filename="form.pdf")
+    assert copy.page_count == 2
+    book = pymupdf.open(stream=copy.pdf, filetype="pdf")
+    assert book.page_count == 2 and not book.is_form_pdf and book.embfile_count() == 0
+    assert book.metadata["title"] == "" and book.get_page_labels() == []
+    for i in range(2):
+        text = book[i].get_text()
+        assert f"CUSTOMER PAGE {i + 1}" in text and f"FILLED VALUE {i + 1}" in text, "fields flattened"
+        assert f"Certificate 7 - Page {10 + i} of 20" in text
+        assert not list(book[i].annots()) and not book[i].get_links()
+    with pytest.raises(DocumentError, match=r"form\.pdf: the file now reads as 2 page\(s\), not the 3"):
+        sandbox.book_pages(data, ["a", "b", "c"], filename="form.pdf")
+
+
+def test_book_pages_of_an_image_are_a_page_with_the_image(sandbox: DocumentSandbox) -> None:
+    png = make_pixmap(300, 200).tobytes("png")
+    copy = sandbox.book_pages(png, ["Certificate 3 - Page 5 of 9"], filename="scan.png")
+    page = pymupdf.open(stream=copy.pdf, filetype="pdf")[0]
+    assert page.rect == pymupdf.Rect(0, 0, 612, 792)
+    (xref, *_rest), = page.get_images()
+    placed = page.get_image_rects(xref)[0]
+    # 300 x 200 pixels (96 dpi when the file does not say) rendered at 150 dpi and placed at their
+    # natural size, 225 x 150 points, centred
+    assert abs(placed.width - 225) < 1.5 and abs(placed.height - 150) < 1.5
+    assert abs(placed.x0 + placed.x1 - 612) < 1 and abs(placed.y0 + placed.y1 - 792) < 1
+    assert "Certificate 3 - Page 5 of 9" in page.get_text()

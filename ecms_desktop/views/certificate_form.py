@@ -15,7 +15,7 @@ from typing import Any
 
 import shiboken6
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QColor, QDesktopServices, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QColor, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -405,9 +405,15 @@ class CertificateForm(QWidget):
         layout.addWidget(self.checks_splitter, 1)
         layout.addLayout(buttons)
 
-        save_sc = QShortcut(QKeySequence.StandardKey.Save, self)
-        save_sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        save_sc.activated.connect(self.save)
+        #: Ctrl+S while the focus is in the form. A window that hosts the form and wants Ctrl+S
+        #: everywhere widens this action's context instead of adding a second Ctrl+S, which Qt would
+        #: find ambiguous and ignore.
+        self.save_action = QAction("&Save edits", self)
+        self.save_action.setObjectName("saveAction")
+        self.save_action.setShortcut(QKeySequence.StandardKey.Save)
+        self.save_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.save_action.triggered.connect(self._on_save_action_triggered)
+        self.addAction(self.save_action)
 
     @staticmethod
     def _stack(editor: QWidget, msg: QLabel) -> QWidget:
@@ -1271,6 +1277,9 @@ class CertificateForm(QWidget):
         self.override_reason_edit.setEnabled(on)
         self.override_reason_edit.setProperty("required", on)
         self.override_reason_label.setText("Override reason" + (REQUIRED_MARK if on else ""))
+
+    def _on_save_action_triggered(self) -> None:
+        self.save()
 
     def _on_revert_button_clicked(self) -> None:
         self.load(self.detail)

@@ -132,8 +132,11 @@ class ReviewQueueWindow(QMainWindow):
         self.position.setObjectName("queuePosition")
         self.statusBar().addPermanentWidget(self.position)
         self._build_actions()
-        self.resize(1400, 900)
-        self.splitter.setSizes([760, 640])
+        # 1400 x 900 where the screen has room, never larger than the screen (1280 x 800 laptops).
+        room = self.screen().availableGeometry()
+        width, height = min(1400, room.width()), min(900, room.height())
+        self.resize(width, height)
+        self.splitter.setSizes([width * 54 // 100, width * 46 // 100])
         self.refresh()
 
     # ------------------------------------------------------------------ actions and menus
@@ -160,8 +163,11 @@ class ReviewQueueWindow(QMainWindow):
                                         self.next, "nextAction")
         self.prev_action = self._action("&Previous", ["Alt+Left"], "Previous pending certificate (or K)",
                                         self.previous, "previousAction")
-        self.save_action = self._action("&Save edits", ["Ctrl+S"], "Save your edits", self.form.save,
-                                        "saveAction")
+        # The form's own Save action, widened to the whole window (a second Ctrl+S would be ambiguous).
+        self.save_action = self.form.save_action
+        self.save_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.save_action.setToolTip("Save your edits (Ctrl+S)")
+        self.save_action.setStatusTip("Save your edits")
         self.zoom_in_action = self._action("Zoom &in", ["Ctrl+=", "Ctrl++"], "Zoom the document in",
                                            self.viewer.zoom_in, "zoomInAction")
         self.zoom_out_action = self._action("Zoom &out", ["Ctrl+-"], "Zoom the document out",

@@ -340,3 +340,29 @@ def test_approving_on_a_busy_database_keeps_the_edit_and_retries(qtbot, tmp_path
     win.viewer.shutdown()
     runner.wait(10000)
     db.dispose()
+
+
+@pytest.mark.parametrize("where", ["form", "viewer"])
+def test_ctrl_s_saves_the_edits_wherever_the_focus_is_in_the_queue(qtbot, queue, where):
+    """Ctrl+S is one shortcut in the queue window: with the form's own Save shortcut beside the
+    window's, Qt found it ambiguous and nothing was saved while the cursor was in a field."""
+    from tests.views.test_certificate_form import _edit
+
+    win, ids, service = queue
+    _edit(qtbot, win.form, "line")
+    if where == "viewer":
+        win.viewer.setFocus(Qt.FocusReason.OtherFocusReason)
+        qtbot.waitUntil(lambda: win.form.focusWidget() is None or not win.form.isAncestorOf(win.focusWidget()),
+                        timeout=3000)
+    with qtbot.waitSignal(win.form.saved, timeout=20000):
+        key(qtbot, win, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
+    assert service.get(ids[0], AS_OF).data.purchaser_name == "Someone Else Entirely LLC"
+    assert not win.form.is_dirty()
+
+
+def test_the_queue_window_fits_the_screen(qtbot, queue):
+    """On a 1280 x 800 screen the queue opened 1400 x 900: its Approve badge and field column were
+    off screen."""
+    win, _, _ = queue
+    room = win.screen().availableGeometry()
+    assert win.width() <= room.width() and win.height() <= room.height()

@@ -481,3 +481,9 @@ def test_dropping_the_open_database_files_refuses_them_without_reading(qtbot, wi
     items = blocker.args[0].items
     assert [i.outcome.value for i in items] == ["refused"] * len(files)
     assert all("ECMS database in use" in i.message for i in items), [i.message for i in items]
+
+
+def test_no_key_of_the_main_window_is_ambiguous(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    from tests.helpers.shortcuts import ambiguous_shortcuts
+
+    assert ambiguous_shortcuts(window) == {}

@@ -366,3 +366,10 @@ def test_the_queue_window_fits_the_screen(qtbot, queue):
     win, _, _ = queue
     room = win.screen().availableGeometry()
     assert win.width() <= room.width() and win.height() <= room.height()
+
+
+def test_no_key_of_the_queue_is_ambiguous(qtbot, queue):
+    from tests.helpers.shortcuts import ambiguous_shortcuts
+
+    win, _, _ = queue
+    assert ambiguous_shortcuts(win) == {}

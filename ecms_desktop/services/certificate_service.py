@@ -7,10 +7,10 @@ Views and the CLI receive frozen DTOs, never live ORM objects.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -104,6 +104,7 @@ class CertificateInput:
         return tuple(line.state for line in self.lines)
 
 
+_INPUT_FIELDS = tuple(f.name for f in fields(CertificateInput))
 _SCALAR_FIELDS = [f.name for f in fields(CertificateInput)
                   if f.name not in ("lines", "company_id", "customer_id", "product_codes", "commodity_codes")]
 
@@ -188,18 +189,29 @@ class CertificateDetail:
 # -- expiry -----------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class CompanyExpiryPolicy:
+    """A company's own expiry rule for one state and purpose (a copy of its stored override)."""
+
+    kind: str
+    years: int | None
+    reason: str
+    changed_by: str
+
+
 @dataclass
 class ExpiryContext:
     """The rules pack plus one company's expiry policy overrides, for computing line expiries."""
 
     rules: RulesPack
-    overrides: dict[tuple[str, str], ExpiryPolicyOverride] = field(default_factory=dict)
+    overrides: dict[tuple[str, str], CompanyExpiryPolicy] = field(default_factory=dict)
 
     @classmethod
     def load(cls, session: Session, rules: RulesPack, company_id: int) -> ExpiryContext:
         rows = session.execute(select(ExpiryPolicyOverride).where(
             ExpiryPolicyOverride.company_id == company_id)).scalars()
-        return cls(rules, {(r.state, r.purpose): r for r in rows})
+        return cls(rules, {(r.state, r.purpose): CompanyExpiryPolicy(r.kind, r.years, r.reason, r.changed_by)
+                           for r in rows})
 
     def decide(self, state: str, form_code: str, reason: str, *, effective: dt.date | None,
                signed: dt.date | None, override: dt.date | None, override_reason: str) -> ExpiryDecision:
@@ -422,14 +434,40 @@ def input_of(cert: Certificate) -> CertificateInput:
 
 def snapshot(cert: Certificate) -> dict[str, Any]:
     """The certificate's values for the audit trail."""
-    data = asdict(input_of(cert))
-    data["lines"] = [{"state": line.state, "state_tax_id": line.state_tax_id,
-                      "local_jurisdictions": list(line.local_jurisdictions or ()),
-                      "expiry_date": line.expiry_date, "expiry_origin": line.expiry_origin}
-                     for line in _sorted_lines(cert)]
-    data["review_state"] = cert.review_state
-    data["review_reason"] = cert.review_reason
-    return audit.jsonable(data)
+    lines = [{"state": line.state, "state_tax_id": line.state_tax_id,
+              "local_jurisdictions": line.local_jurisdictions, "expiry_date": line.expiry_date,
+              "expiry_origin": line.expiry_origin} for line in cert.lines]
+    return snapshot_values(input_of(cert), lines, cert.review_state, cert.review_reason)
+
+
+def snapshot_values(data: CertificateInput, lines: Iterable[Mapping[str, Any]], review_state: str,
+                    review_reason: str) -> dict[str, Any]:
+    """The audit trail's values of a certificate from its content, its lines' stored values (state,
+    purchaser number, local limits, expiry and its origin) and its review state."""
+    out: dict[str, Any] = {name: getattr(data, name) for name in _INPUT_FIELDS}  # shallow: asdict copies deeply
+    out["lines"] = [{"state": ln["state"], "state_tax_id": ln["state_tax_id"],
+                     "local_jurisdictions": list(ln["local_jurisdictions"] or ()),
+                     "expiry_date": ln["expiry_date"], "expiry_origin": ln["expiry_origin"]}
+                    for ln in sorted(lines, key=lambda ln: ln["state"])]
+    out["review_state"] = review_state
+    out["review_reason"] = review_reason
+    return cast(dict[str, Any], audit.jsonable(out))
+
+
+def gate_decision(review_state: str, *, gate: bool, findings: Sequence[Any], accept_findings_reason: str
+                  ) -> tuple[str, dict[str, Any], bool]:
+    """The approval gate of a new certificate (see :func:`create_certificate`): the review state it is
+    stored in, what its ``certificate.created`` event says about that, and whether its findings are
+    accepted with the reason given."""
+    wants_approval = gate and review_state == ReviewState.APPROVED
+    blocking = [f for f in findings if f.severity in ("error", "warning")]
+    details: dict[str, Any] = {}
+    if wants_approval and blocking and not accept_findings_reason.strip():
+        errors = sum(f.severity == "error" for f in blocking)
+        details["held_for_review"] = (f"asked for as approved; validation found {errors} error(s) and "
+                                      f"{len(blocking) - errors} warning(s)")
+        return ReviewState.PENDING.value, details, False
+    return review_state, details, wants_approval and bool(blocking)
 
 
 def detail_of(cert: Certificate, as_of: dt.date, window_days: int) -> CertificateDetail:
@@ -708,13 +746,9 @@ def create_certificate(session: Session, rules: RulesPack, data: CertificateInpu
     if validate is not None:  # before the certificate is stored, so that it is stored once, as decided
         cert.customer, cert.company = customer, company
         findings = evaluate_certificate(session, rules, cert, as_of=day)
-    details: dict[str, Any] = {"origin": origin}
-    blocking = [f for f in findings if f.severity in ("error", "warning")]
-    if wants_approval and blocking and not accept_findings_reason.strip():
-        cert.review_state = ReviewState.PENDING.value
-        errors = sum(f.severity == "error" for f in blocking)
-        details["held_for_review"] = (f"asked for as approved; validation found {errors} error(s) and "
-                                      f"{len(blocking) - errors} warning(s)")
+    cert.review_state, gated, accepted = gate_decision(review_state, gate=gate, findings=findings,
+                                                       accept_findings_reason=accept_findings_reason)
+    details: dict[str, Any] = {"origin": origin, **gated}
     if cert.review_state != ReviewState.PENDING:
         cert.reviewed_by, cert.reviewed_at = audit.current_actor(), utcnow()
     session.add(cert)
@@ -724,7 +758,7 @@ def create_certificate(session: Session, rules: RulesPack, data: CertificateInpu
                      certificate_id=cert.id, after=snapshot(cert), details=details)
     if validate is not None:
         run = store_run(session, cert, findings, rules_version=rules.version, as_of=day, trigger=validate)
-        if wants_approval and blocking and cert.review_state == ReviewState.APPROVED:
+        if accepted:
             accept_findings(session, cert, run, reason=accept_findings_reason)
     return cert
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ecms_desktop.errors import NotFoundError, Problem, ValidationError
@@ -62,8 +63,6 @@ def _insert_if_absent(session: Session, values: dict[str, object]) -> int | None
     """``INSERT ... ON CONFLICT DO NOTHING`` of a customer: its new id, or None when another writer
     already stored this number (the statement then waits for that writer's transaction, and the row
     is read afterwards) - never a unique-key error."""
-    from sqlalchemy.dialects import postgresql, sqlite
-
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     stmt = (insert(Customer).values(**values)
             .on_conflict_do_nothing(index_elements=[Customer.company_id, Customer.number_key])

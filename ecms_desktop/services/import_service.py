@@ -17,32 +17,53 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ecms_desktop.errors import Cancelled, ConflictError, DocumentError, Problem, ValidationError
-from ecms_desktop.models import Certificate, CertificateType, Customer, ExemptReason, ReviewState, customer_number_key
-from ecms_desktop.models.validation import ValidationRun
+from ecms_desktop.errors import Cancelled, ConflictError, DocumentError, NotFoundError, Problem, ValidationError
+from ecms_desktop.models import (
+    Certificate,
+    CertificateType,
+    Company,
+    Customer,
+    DocumentFile,
+    ExemptReason,
+    ReviewState,
+    customer_number_key,
+    utcnow,
+)
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.rules.pack import UnknownFormError, UnknownStateError
 from ecms_desktop.services import audit
+from ecms_desktop.services.certificate_bulk import (
+    BulkPlan,
+    IdSource,
+    NewCustomer,
+    PreparedCertificate,
+    highest_ids,
+    plan_certificates,
+    prepare_certificate,
+    write_plan,
+)
 from ecms_desktop.services.certificate_service import (
     CertificateInput,
     ExpiryContext,
     LineInput,
     check_input,
-    create_certificate,
     normalized_input,
 )
-from ecms_desktop.services.customer_service import customer_problems, upsert_customer
+from ecms_desktop.services.customer_service import customer_problems
 from ecms_desktop.services.database import Database
-from ecms_desktop.services.document_service import CheckedFile, check_file, store_checked
+from ecms_desktop.services.document_service import CheckedFile, check_file
 from ecms_desktop.services.tabular import Row, RowErrors, read_table, split_list
+from ecms_desktop.services.validation_service import ValidationEngine, permit_max_age, seller_of
 
 REQUIRED_COLUMNS = ("customer_number", "customer_name", "customer_email", "state", "form", "certificate_number",
                     "exempt_reason", "purchaser_tax_id", "certificate_type", "po_number", "signed_date",
@@ -76,6 +97,8 @@ class ImportResult:
     held_for_review: int = 0
     #: Rows stored approved although validation found errors or warnings, accepted with the reason.
     accepted_with_findings: int = 0
+    #: Seconds the write took: how long the database's writer and the audit trail were held.
+    write_seconds: float = 0.0
 
 
 @dataclass
@@ -93,6 +116,7 @@ class _Parsed:
 class _KnownCustomer:
     id: int
     legal_name: str
+    email: str
 
 
 def _known_name(known: dict[str, _KnownCustomer], number: str) -> str:
@@ -139,18 +163,73 @@ class _Documents:
         return found if found.name == text else dataclasses.replace(found, name=text)
 
 
+class _Restage(Exception):
+    """What the rows were checked against changed before the write began: check them again."""
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What the checking of an import's rows read from the database (all of it copied, none of it live)."""
+
+    head: int
+    known: dict[str, _KnownCustomer]
+    existing: set[tuple[int, str, str, object]]
+    seller: tuple[str, str]
+    expiry: ExpiryContext
+    permit_max_age: int
+    highest: dict[str, int]
+
+    @classmethod
+    def read(cls, s: Session, rules: RulesPack, company_id: int) -> _Context:
+        company = s.get(Company, company_id)
+        if company is None:
+            raise NotFoundError(f"There is no company {company_id}.")
+        return cls(head=audit.head_seq(s), known=CertificateImporter._known_customers(s, company_id),
+                   existing=CertificateImporter._stored_keys(s, company_id), seller=seller_of(company),
+                   expiry=ExpiryContext.load(s, rules, company_id), permit_max_age=permit_max_age(s, company_id),
+                   highest=highest_ids(s.connection()))
+
+    def same_for(self, other: _Context, keys: set[str]) -> bool:
+        """Whether the certificates of these customers would be decided the same under ``other``."""
+        return (self.seller == other.seller and self.permit_max_age == other.permit_max_age
+                and self.expiry.overrides == other.expiry.overrides
+                and {k: self.known.get(k) for k in keys} == {k: other.known.get(k) for k in keys})
+
+
+@dataclass
+class _Staged:
+    context: _Context
+    parsed: list[_Parsed]
+    prepared: list[PreparedCertificate]
+    new_customers: dict[str, NewCustomer]  # number key -> the customer to create
+    emails: dict[str, str]                 # number key of a known customer -> e-mail to fill in
+    problems: list[Problem]
+    stored_files: set[str]                 # the documents' SHA-256 already stored
+    plan: BulkPlan | None = None
+
+
+#: How many times an import checks its rows again when what they were checked against changed before
+#: its write could begin (a colleague changed the company's expiry policy or a customer meanwhile).
+_ATTEMPTS = 3
+
+
 class CertificateImporter:
     """Imports certificates for one company."""
 
     def __init__(self, db: Database, rules: RulesPack | None = None) -> None:
         self.db = db
         self.rules = rules or load_rules_pack()
+        self.engine = ValidationEngine(self.rules)
 
     def import_file(self, path: Path, *, company_id: int, skip_invalid: bool = False,
                     as_of: dt.date | None = None, documents_dir: Path | None = None,
                     accept_findings_reason: str = "",
                     progress: Progress | None = None, cancel: CancelCheck | None = None) -> ImportResult:
         """Check every row, then store them all in one transaction (or nothing).
+
+        Everything is decided before the write begins (rows checked, documents read, expiries computed,
+        certificates validated, the approval gate applied), so the write itself is short and holds the
+        database's writer and the audit trail for seconds, not minutes, while other desks work.
 
         ``documents_dir``: the folder ``document`` paths are read from (default: the import file's).
         ``accept_findings_reason``: store rows asked for as approved as approved even when validation
@@ -164,66 +243,125 @@ class CertificateImporter:
         if not folder.is_dir():
             raise ValidationError(f"The documents folder {folder} does not exist.")
         documents = _Documents(folder)
+        for _attempt in range(_ATTEMPTS):
+            staged = self._stage(table, documents, company_id, day, accept_findings_reason, progress, cancel)
+            bad_rows = len({p.row for p in staged.problems})
+            if staged.problems and not skip_invalid:
+                raise ValidationError(f"{table.name}: {bad_rows} of {len(table.rows)} rows have problems; "
+                                      "nothing was imported.", staged.problems)
+            result = ImportResult(skipped_rows=bad_rows, problems=staged.problems)
+            if not staged.parsed:
+                return result
+            try:
+                started = time.perf_counter()
+                with self.db.transaction() as s:
+                    self._write(s, table, staged, company_id, day, skip_invalid, accept_findings_reason, result,
+                                progress, cancel)
+                    audit.record(s, "import.certificates", "import", path.name, company_id=company_id,
+                                 details={"file": path.name, "source": table.source, "rows": len(table.rows),
+                                          "imported": result.imported, "skipped_rows": result.skipped_rows,
+                                          "customers_created": result.customers_created,
+                                          "with_errors": result.with_errors, "with_warnings": result.with_warnings,
+                                          "held_for_review": result.held_for_review,
+                                          "accepted_with_findings": result.accepted_with_findings,
+                                          "accept_findings_reason": accept_findings_reason.strip()})
+                result.write_seconds = time.perf_counter() - started
+                return result
+            except _Restage:
+                continue
+            except IntegrityError as exc:
+                raise ConflictError(f"{table.name}: another import or desk stored the same records while this "
+                                    "one ran; nothing was imported. Run the import again.") from exc
+        raise ConflictError(f"{table.name}: the company's settings or customers kept changing while the rows were "
+                            "checked; nothing was imported. Run the import again.")
+
+    # -- staging ----------------------------------------------------------------------------------
+
+    def _stage(self, table: Any, documents: _Documents, company_id: int, day: dt.date, accept_findings_reason: str,
+               progress: Progress | None, cancel: CancelCheck | None) -> _Staged:
+        """Check every row and decide every certificate, reading the database but writing nothing."""
+        with self.db.reader() as s:
+            context = _Context.read(s, self.rules, company_id)
+        known = context.known
         parsed: list[_Parsed] = []
         problems: list[Problem] = []
-        with self.db.reader() as s:
-            seen_seq = audit.head_seq(s)
-            known = self._known_customers(s, company_id)
-            existing = self._stored_keys(s, company_id)
         new_names: dict[str, str] = {}
+        total = len(table.rows)
         for i, row in enumerate(table.rows):
-            if cancel and cancel():
-                raise Cancelled("Import cancelled; nothing was imported.")
-            if progress:
-                progress(i, len(table.rows), f"Checking row {row.number}")
+            if i % 200 == 0:
+                if cancel and cancel():
+                    raise Cancelled("Import cancelled; nothing was imported.")
+                if progress:
+                    progress(i, total, f"Checking row {row.number}")
             errs = RowErrors.for_row(table.name, row)
             item = self._parse_row(row, errs, documents, company_id, known, new_names)
             if errs.problems:
                 problems.extend(errs.problems)
             elif item is not None:
                 parsed.append(item)
-        parsed = self._without_duplicates(table.name, parsed, known, existing, problems)
-        bad_rows = len({p.row for p in problems})
-        if problems and not skip_invalid:
-            raise ValidationError(f"{table.name}: {bad_rows} of {len(table.rows)} rows have problems; "
-                                  "nothing was imported.", problems)
-        result = ImportResult(skipped_rows=bad_rows, problems=problems)
-        if not parsed:
-            return result
-        try:
-            with self.db.transaction() as s:
-                # Serialised with every other writer from here on; if anyone wrote since the rows were
-                # checked (another import of the same file, say), the duplicates are checked again.
-                if audit.head_seq(s, lock=True) != seen_seq:
-                    known = self._known_customers(s, company_id)
-                    late: list[Problem] = []
-                    parsed = self._without_duplicates(table.name, parsed, known, self._stored_keys(s, company_id),
-                                                      late, meanwhile=True)
-                    if late and not skip_invalid:
-                        raise ValidationError(f"{table.name}: {len({p.row for p in late})} rows were imported by "
-                                              "someone else meanwhile; nothing was imported.", late)
-                    problems.extend(late)
-                    result.skipped_rows = len({p.row for p in problems})
-                self._store(s, parsed, company_id, day, accept_findings_reason, result, progress, cancel)
-                audit.record(s, "import.certificates", "import", path.name, company_id=company_id,
-                             details={"file": path.name, "source": table.source, "rows": len(table.rows),
-                                      "imported": result.imported, "skipped_rows": result.skipped_rows,
-                                      "customers_created": result.customers_created,
-                                      "with_errors": result.with_errors, "with_warnings": result.with_warnings,
-                                      "held_for_review": result.held_for_review,
-                                      "accepted_with_findings": result.accepted_with_findings,
-                                      "accept_findings_reason": accept_findings_reason.strip()})
-        except IntegrityError as exc:
-            raise ConflictError(f"{table.name}: another import or desk stored the same records while this one "
-                                "ran; nothing was imported. Run the import again.") from exc
-        return result
+        parsed = self._without_duplicates(table.name, parsed, known, context.existing, problems)
+        new_customers: dict[str, NewCustomer] = {}
+        emails: dict[str, str] = {}
+        for item in parsed:
+            key = customer_number_key(item.customer_number)
+            customer = known.get(key)
+            if customer is None:
+                found = new_customers.setdefault(key, NewCustomer(item.customer_number.strip(), key,
+                                                                  item.customer_name.strip(), ""))
+                found.email = found.email or item.customer_email.strip()
+            elif item.customer_email.strip() and not customer.email and key not in emails:
+                emails[key] = item.customer_email.strip()
+        actor, now = audit.current_actor(), utcnow()
+        prepared: list[PreparedCertificate] = []
+        for n, item in enumerate(parsed):
+            if n % 200 == 0:
+                if cancel and cancel():
+                    raise Cancelled("Import cancelled; nothing was imported.")
+                if progress:
+                    progress(n, len(parsed), f"Validating row {item.row}")
+            key = customer_number_key(item.customer_number)
+            customer = known.get(key)
+            prepared.append(prepare_certificate(
+                self.engine, item.data, ctx=context.expiry,
+                customer_name=customer.legal_name if customer is not None else new_customers[key].legal_name,
+                seller=context.seller, permit_max_age_days=context.permit_max_age, origin="import",
+                review_state=item.review_state, as_of=day, trigger="import", gate=True,
+                accept_findings_reason=accept_findings_reason, actor=actor, now=now))
+            prepared[-1].document = item.document
+        hashes = sorted({item.document.sha256 for item in parsed if item.document is not None})
+        with self.db.reader() as s:
+            stored_files = _stored_files(s, hashes)
+        staged = _Staged(context, parsed, prepared, new_customers, emails, problems, stored_files)
+        if parsed:
+            if progress:
+                progress(len(parsed), len(parsed), "Preparing the write")
+            if self.db.dialect == "postgresql":  # ids drawn from the sequences now are this import's
+                with self.db.write_connection() as conn:
+                    staged.plan = self._plan(staged, company_id, day, IdSource(conn=conn), actor, now, cancel)
+            else:
+                staged.plan = self._plan(staged, company_id, day, IdSource(highest=context.highest), actor, now,
+                                         cancel)
+        return staged
+
+    def _plan(self, staged: _Staged, company_id: int, day: dt.date, ids: IdSource, actor: str, now: dt.datetime,
+              cancel: CancelCheck | None) -> BulkPlan:
+        keys = [customer_number_key(item.customer_number) for item in staged.parsed]
+        wanted = set(keys)
+        return plan_certificates(
+            staged.prepared, keys,
+            known_customers={k: c.id for k, c in staged.context.known.items() if k in wanted},
+            new_customers={k: c for k, c in staged.new_customers.items() if k in wanted},
+            emails={k: e for k, e in staged.emails.items() if k in wanted}, company_id=company_id, ids=ids,
+            stored_files=staged.stored_files, rules_version=self.rules.version, as_of=day, received_via="import",
+            actor=actor, now=now, cancel=cancel)
 
     # -- checking ---------------------------------------------------------------------------------
 
     @staticmethod
     def _known_customers(s: Session, company_id: int) -> dict[str, _KnownCustomer]:
-        return {key: _KnownCustomer(cid, name) for cid, key, name in s.execute(
-            select(Customer.id, Customer.number_key, Customer.legal_name).where(Customer.company_id == company_id))}
+        return {key: _KnownCustomer(cid, name, email) for cid, key, name, email in s.execute(
+            select(Customer.id, Customer.number_key, Customer.legal_name, Customer.email)
+            .where(Customer.company_id == company_id))}
 
     @staticmethod
     def _stored_keys(s: Session, company_id: int) -> set[tuple[int, str, str, object]]:
@@ -342,7 +480,8 @@ class CertificateImporter:
             notes=row.text("notes"),
         )
         # What the certificate service refuses to store (the desk's form gets the same messages).
-        for problem in check_input(normalized_input(data, self.rules), self.rules):
+        data = normalized_input(data, self.rules)
+        for problem in check_input(data, self.rules):
             column = problem.column or ""
             if column == "purchaser_name" and not row.text("purchaser_name"):
                 column = "customer_name"  # the purchaser's name was taken from the customer's
@@ -355,50 +494,63 @@ class CertificateImporter:
 
     # -- storing ----------------------------------------------------------------------------------
 
-    def _store(self, s: Session, parsed: list[_Parsed], company_id: int, day: dt.date, accept_findings_reason: str,
-               result: ImportResult, progress: Progress | None, cancel: CancelCheck | None) -> None:
-        cache: dict[str, Customer] = {}
-        ctx = ExpiryContext.load(s, self.rules, company_id)
-        for n, item in enumerate(parsed):
-            if cancel and cancel():
-                raise Cancelled("Import cancelled; nothing was imported.")
-            if progress:
-                progress(n, len(parsed), f"Importing row {item.row}")
-            customer, created = upsert_customer(s, company_id, item.customer_number,
-                                                legal_name=item.customer_name, email=item.customer_email,
-                                                cache=cache)
-            result.customers_created += int(created)
-            data = dataclasses.replace(item.data, customer_id=customer.id)
-            cert = create_certificate(s, self.rules, data, origin="import", review_state=item.review_state,
-                                      ctx=ctx, validate="import", as_of=day, gate=True,
-                                      accept_findings_reason=accept_findings_reason)
-            if item.document is not None:
-                store_checked(s, item.document, received_via="import", certificate_id=cert.id,
-                              company_id=company_id)
-                result.documents_stored += 1
-            result.certificate_ids.append(cert.id)
+    def _write(self, s: Session, table: Any, staged: _Staged, company_id: int, day: dt.date, skip_invalid: bool,
+               accept_findings_reason: str, result: ImportResult, progress: Progress | None,
+               cancel: CancelCheck | None) -> None:
+        """The short write of what the staging planned, in the caller's transaction."""
+        # Serialised with every other writer from here on. If anyone wrote since the rows were checked,
+        # what they were decided against is read again: if it changed for these rows they are checked
+        # again (outside this transaction); else the duplicates are checked again (another import of the
+        # same file, say), and the plan is made again here only if its ids or documents were taken.
+        context = staged.context
+        plan = cast(BulkPlan, staged.plan)
+        if audit.head_seq(s, lock=True) != context.head:
+            now_context = _Context.read(s, self.rules, company_id)
+            keys = {customer_number_key(item.customer_number) for item in staged.parsed}
+            if not context.same_for(now_context, keys):
+                raise _Restage
+            late: list[Problem] = []
+            kept = self._without_duplicates(table.name, staged.parsed, now_context.known, now_context.existing,
+                                            late, meanwhile=True)
+            if late and not skip_invalid:
+                raise ValidationError(f"{table.name}: {len({p.row for p in late})} rows were imported by "
+                                      "someone else meanwhile; nothing was imported.", late)
+            hashes = sorted({item.document.sha256 for item in kept if item.document is not None})
+            files = _stored_files(s, hashes)
+            conn = s.connection()
+            if late or files != staged.stored_files & set(hashes) or not cast(IdSource, plan.ids).still_free(conn):
+                keep = {id(item) for item in kept}
+                staged.prepared = [p for item, p in zip(staged.parsed, staged.prepared, strict=True)
+                                   if id(item) in keep]
+                staged.parsed = kept
+                staged.stored_files = files
+                result.problems.extend(late)
+                result.skipped_rows = len({p.row for p in result.problems})
+                if not kept:
+                    return
+                ids = IdSource(conn=conn) if self.db.dialect == "postgresql" else IdSource(highest=highest_ids(conn))
+                plan = self._plan(staged, company_id, day, ids, audit.current_actor(), utcnow(), cancel)
+        write_plan(s, plan, progress=progress, cancel=cancel)
+        result.customers_created = len(plan.rows["customer"])
+        result.documents_stored = plan.documents
+        for item, prep in zip(staged.parsed, staged.prepared, strict=True):
+            result.certificate_ids.append(cast(int, prep.id))
             result.imported += 1
-            if item.review_state == ReviewState.APPROVED and cert.review_state != ReviewState.APPROVED:
+            errors = any(f.severity == "error" for f in prep.findings)
+            warnings = any(f.severity == "warning" for f in prep.findings)
+            result.with_errors += int(errors)
+            result.with_warnings += int(warnings)
+            state = prep.row["review_state"]
+            if item.review_state == ReviewState.APPROVED and state != ReviewState.APPROVED:
                 result.held_for_review += 1
-        self._count_findings(s, result)
-
-    @staticmethod
-    def _count_findings(s: Session, result: ImportResult) -> None:
-        """How many imported certificates have errors / warnings (from their stored import runs)."""
-        approved: set[int] = set()
-        for chunk in _chunks(result.certificate_ids, 500):
-            for cid, errors, warnings, state in s.execute(
-                    select(ValidationRun.certificate_id, ValidationRun.error_count, ValidationRun.warning_count,
-                           Certificate.review_state)
-                    .join(Certificate, Certificate.id == ValidationRun.certificate_id)
-                    .where(ValidationRun.certificate_id.in_(chunk), ValidationRun.trigger == "import")):
-                result.with_errors += int(errors > 0)
-                result.with_warnings += int(warnings > 0)
-                if state == ReviewState.APPROVED and (errors or warnings):
-                    approved.add(cid)
-        result.accepted_with_findings = len(approved)
+            if state == ReviewState.APPROVED and (errors or warnings):
+                result.accepted_with_findings += 1
 
 
-def _chunks(items: list[int], size: int) -> Iterable[list[int]]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
+def _stored_files(s: Session, hashes: list[str]) -> set[str]:
+    """Which of these document SHA-256 are stored already."""
+    found: set[str] = set()
+    for start in range(0, len(hashes), 500):
+        found.update(s.execute(select(DocumentFile.sha256).where(DocumentFile.sha256.in_(hashes[start:start + 500])))
+                     .scalars())
+    return found

@@ -325,6 +325,9 @@ class LineBlockKind:
 
 CERTIFICATE = RecordKind("certificate", Certificate.__table__,
                          [_Child(cast(Table, CoverageLine.__table__), "certificate_id", ("state",))])
+VALIDATION_RUN = RecordKind(
+    "validation_run", ValidationRun.__table__,
+    [_Child(cast(Table, Finding.__table__), "run_id", ("rule", "state", "field", "severity", "message"))])
 TRANSACTION_LINES = LineBlockKind()
 
 #: Every kind of tracked record, by name.
@@ -334,8 +337,7 @@ KINDS: dict[str, RecordKind | LineBlockKind] = {k.name: k for k in (
     RecordKind("company", Company.__table__,
                [_Child(cast(Table, CompanyRegistration.__table__), "company_id", ("state",))]),
     RecordKind("document", Document.__table__),
-    RecordKind("validation_run", ValidationRun.__table__,
-               [_Child(cast(Table, Finding.__table__), "run_id", ("rule", "state", "field", "severity", "message"))]),
+    VALIDATION_RUN,
     RecordKind("warning_acknowledgement", WarningAcknowledgement.__table__),
     RecordKind("setting", Setting.__table__),
     RecordKind("expiry_policy", ExpiryPolicyOverride.__table__),

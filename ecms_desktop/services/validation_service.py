@@ -274,8 +274,7 @@ def subject_of(obj: Any, *, customer_name: str | None = None) -> Subject:
             obj.customer.legal_name if obj.customer is not None else None)
         lines = tuple(LineSubject(ln.state, ln.state_tax_id or "", ln.expiry_date, True) for ln in obj.lines)
         company = obj.company
-        seller = ((company.legal_name or company.name, company.address_text()) if company is not None
-                  else ("(company)", "(company)"))
+        seller = seller_of(company) if company is not None else ("(company)", "(company)")
         return _subject(obj, lines, name, obj.id, obj.certificate_number, seller)
     data = getattr(obj, "data", None)
     if data is not None and hasattr(obj, "lines") and hasattr(obj, "customer_name"):  # CertificateDetail
@@ -290,6 +289,20 @@ def subject_of(obj: Any, *, customer_name: str | None = None) -> Subject:
         lines = tuple(LineSubject(ln.state.strip().upper(), ln.state_tax_id.strip()) for ln in obj.lines)
         return _subject(obj, lines, customer_name, None, obj.certificate_number, ("(company)", "(company)"))
     raise TypeError(f"cannot validate a {type(obj).__name__}")
+
+
+def subject_of_new(data: Any, expiries: Mapping[str, dt.date | None], *, customer_name: str | None,
+                   seller: tuple[str, str]) -> Subject:
+    """The :class:`Subject` of a certificate about to be stored, from its input (a ``CertificateInput``),
+    the expiry of each of its lines and the seller's name and address: what :func:`subject_of` gives
+    for the same certificate built as an ORM object, without building one."""
+    lines = tuple(LineSubject(ln.state, ln.state_tax_id or "", expiries.get(ln.state), True) for ln in data.lines)
+    return _subject(data, lines, customer_name, None, data.certificate_number, seller)
+
+
+def seller_of(company: Any) -> tuple[str, str]:
+    """The seller's name and address the engine checks, from a company."""
+    return company.legal_name or company.name, company.address_text()
 
 
 def _subject(src: Any, lines: tuple[LineSubject, ...], customer_name: str | None, cert_id: int | None,
@@ -655,6 +668,11 @@ def _latest_permits(session: Session, cert_ids: Sequence[int]) -> dict[int, dict
     return out
 
 
+def permit_max_age(session: Session, company_id: int) -> int:
+    """How old a permit check may be, in days, before the engine asks for a new one (a company setting)."""
+    return _max_age(session, company_id)
+
+
 def _max_age(session: Session, company_id: int) -> int:
     from ecms_desktop.services.company_service import get_setting
 
@@ -683,9 +701,17 @@ def store_run(session: Session, cert: Certificate, findings: Sequence[Finding], 
 
 
 def _audit_payload(run: ValidationRun, findings: Sequence[Finding]) -> dict[str, Any]:
-    return {"run_id": run.id, "rules_version": run.rules_version, "as_of": run.as_of, "trigger": run.trigger,
-            "errors": run.error_count, "warnings": run.warning_count, "infos": run.info_count,
-            "fingerprint": run.fingerprint,
+    return audit_payload_of({"id": run.id, "rules_version": run.rules_version, "as_of": run.as_of,
+                             "trigger": run.trigger, "error_count": run.error_count,
+                             "warning_count": run.warning_count, "info_count": run.info_count,
+                             "fingerprint": run.fingerprint}, findings)
+
+
+def audit_payload_of(run: Mapping[str, Any], findings: Sequence[Any]) -> dict[str, Any]:
+    """The ``after`` of a ``certificate.validated`` event, from the run's column values."""
+    return {"run_id": run["id"], "rules_version": run["rules_version"], "as_of": run["as_of"],
+            "trigger": run["trigger"], "errors": run["error_count"], "warnings": run["warning_count"],
+            "infos": run["info_count"], "fingerprint": run["fingerprint"],
             "findings": [f"{f.severity}:{f.rule}:{f.state}:{f.field}" for f in findings]}
 
 
@@ -749,9 +775,7 @@ def _gate(session: Session, cert: Certificate, run: ValidationRun, *, acknowledg
 def _acknowledge(session: Session, cert: Certificate, run: ValidationRun, findings: Sequence[Any], note: str,
                  action: str, key: str) -> WarningAcknowledgement:
     """Record who accepted which findings of a run, when and why (``note``), with its audit event."""
-    listed = [{"rule": f.rule, "state": f.state, "field": f.field, "message": f.message} for f in findings]
-    if key == "findings":  # errors and warnings together: say which is which
-        listed = [{**item, "severity": f.severity} for item, f in zip(listed, findings, strict=True)]
+    listed = acknowledged_findings(findings, with_severity=key == "findings")
     ack = WarningAcknowledgement(certificate_id=cert.id, run_id=run.id, acknowledged_by=audit.current_actor(),
                                  acknowledged_at=utcnow(), note=note, warnings=listed)
     session.add(ack)
@@ -759,6 +783,15 @@ def _acknowledge(session: Session, cert: Certificate, run: ValidationRun, findin
     audit.record(session, action, "certificate", cert.id, company_id=cert.company_id, certificate_id=cert.id,
                  after={"run_id": run.id, "acknowledgement_id": ack.id, key: ack.warnings, "note": note})
     return ack
+
+
+def acknowledged_findings(findings: Sequence[Any], *, with_severity: bool) -> list[dict[str, str]]:
+    """The findings an acknowledgement lists (with their severity when errors and warnings are accepted
+    together)."""
+    listed = [{"rule": f.rule, "state": f.state, "field": f.field, "message": f.message} for f in findings]
+    if with_severity:  # errors and warnings together: say which is which
+        listed = [{**item, "severity": f.severity} for item, f in zip(listed, findings, strict=True)]
+    return listed
 
 
 def accept_findings(session: Session, cert: Certificate, run: ValidationRun, *, reason: str

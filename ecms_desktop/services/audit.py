@@ -20,11 +20,12 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ecms_desktop.models import AuditDigest, AuditEvent, AuditHead, utcnow
+from ecms_desktop.services.bulk import BulkInsert
 
 GENESIS_HASH = "0" * 64
 #: ``session.info`` key: the last event this unit of work appended (seq, previous hash, payload), which
@@ -223,14 +224,14 @@ class PreparedEvent:
     """An event decided before the chain head is locked: every column but its number and hashes, and
     the canonical text of its hashed content without its number (``seq`` sorts last among the keys of
     the content, so the text is completed by appending it). Preparing 200,000 events of an import
-    takes seconds; chaining them under the lock (:func:`append_prepared`) then costs one SHA-256 each."""
+    takes seconds; chaining them under the lock (:func:`append_encoded`) then costs one SHA-256 each."""
 
     row: dict[str, Any]
     body: bytes
 
 
 def prepare_event(new: NewEvent, *, actor: str, at: dt.datetime, json_safe: bool = False) -> PreparedEvent:
-    """An event to append later with :func:`append_prepared`, as it will be stored (``at``: its time).
+    """An event to append later with :func:`append_encoded`, as it will be stored (``at``: its time).
     ``json_safe``: the event's values are already what :func:`jsonable` makes of them (built from
     JSON-safe values by the caller), so they are stored and hashed as given."""
     def safe(value: Mapping[str, Any] | None) -> Any:
@@ -248,31 +249,40 @@ def prepare_event(new: NewEvent, *, actor: str, at: dt.datetime, json_safe: bool
     return PreparedEvent(row, text[:-1].encode())
 
 
-def append_prepared(session: Session, events: Iterable[PreparedEvent], *, batch: int = 5000) -> int:
-    """Append prepared events in the caller's transaction with bulk statements, chained from the head
-    (locked), with the same numbers and hashes :func:`record_many` would give them. Returns the number
-    of the last event appended."""
+#: The columns of an event row encoded ahead of its chaining (see :func:`append_encoded`).
+ENCODED_EVENT_COLUMNS = tuple(c.name for c in AuditEvent.__table__.columns
+                              if c.name not in ("seq", "prev_hash", "hash"))
+
+
+def append_encoded(session: Session, events: Iterable[tuple[tuple[Any, ...], bytes]], *, batch: int = 20000
+                   ) -> int:
+    """Append events prepared with :func:`prepare_event` and encoded as driver values (the columns of
+    :data:`ENCODED_EVENT_COLUMNS`, see :class:`~ecms_desktop.services.certificate_bulk.RowEncoder`), in
+    the caller's transaction, chained from the head (locked) with the numbers and hashes
+    :func:`record_many` would give them. Returns the number of the last event appended.
+
+    The unit of work's last event is then not known as a payload: the caller records one more event
+    with :func:`record` (an import's own event), which carries the unit of work's record digests."""
     head = _lock_head(session)
-    table = cast(Table, AuditEvent.__table__)
+    insert_ = BulkInsert(session.connection(), cast(Table, AuditEvent.__table__),
+                         ("seq", "prev_hash", "hash", *ENCODED_EVENT_COLUMNS))
     seq, prev = head.last_seq, head.last_hash
-    last: dict[str, Any] | None = None
-    rows: list[dict[str, Any]] = []
-    for event in events:
+    first = seq
+    rows: list[tuple[Any, ...]] = []
+    sha256 = hashlib.sha256
+    for values, body in events:
         seq += 1
-        digest = hashlib.sha256(prev.encode("ascii") + b"\n" + event.body + b',"seq":' + str(seq).encode() + b"}")
-        row = event.row
-        row["seq"], row["prev_hash"], row["hash"] = seq, prev, digest.hexdigest()
-        prev = row["hash"]
-        last = row
-        rows.append(row)
+        digest = sha256(prev.encode("ascii") + b"\n" + body + b',"seq":' + str(seq).encode() + b"}").hexdigest()
+        rows.append((seq, prev, digest, *values))
+        prev = digest
         if len(rows) >= batch:
-            session.execute(insert(table), rows)
+            insert_.execute_processed(rows)
             rows = []
     if rows:
-        session.execute(insert(table), rows)
-    if last is None:
-        return head.last_seq
-    session.info[LAST_EVENT_KEY] = (seq, last["prev_hash"], _payload_of(last))
+        insert_.execute_processed(rows)
+    if seq == first:
+        return seq
+    session.info.pop(LAST_EVENT_KEY, None)
     session.execute(update(AuditHead).where(AuditHead.id == 1).values(last_seq=seq, last_hash=prev)
                     .execution_options(synchronize_session=False))
     set_committed_value(head, "last_seq", seq)

@@ -1,19 +1,21 @@
 """Many new certificates at once: decided in memory first, then written in one short transaction.
 
 An import of 100,000 certificates must neither take minutes nor hold the database's writer (and the
-audit trail's head) for minutes while every desk waits. So the work is split in three:
+audit trail's head) for minutes while every desk waits. So the work is split:
 
 1. :func:`prepare_certificate`, outside any transaction: every value of the certificate row and of its
    coverage lines (expiries computed as :func:`~ecms_desktop.services.certificate_service.apply_expiry`
    does), the validation findings (as :func:`~ecms_desktop.services.validation_service.evaluate_certificate`
    finds them for a certificate not stored yet), and the approval gate's decision (as
    :func:`~ecms_desktop.services.certificate_service.create_certificate` decides it). Pure.
-2. :func:`plan_certificates`, still before the write: ids (:class:`IdSource`), every row of the
-   certificates, their lines, validation runs with findings, acknowledgements of accepted findings,
-   documents and new customers; the records' digests (see :mod:`~ecms_desktop.services.state_digest`);
-   and the audit events, prepared up to their numbers (see :func:`~ecms_desktop.services.audit.prepare_event`).
-3. :func:`write_plan`, in the write transaction: bulk statements, and the events chained from the
-   head (one SHA-256 each).
+2. :func:`certificate_rows`, still before the write, with ids reserved beforehand (:class:`IdSource`):
+   the rows of the certificate, its lines, its validation run with findings and the acknowledgement of
+   accepted findings, as tuples the driver takes (:class:`RowEncoder`); the records' digests (see
+   :mod:`~ecms_desktop.services.state_digest`); and the audit events, prepared up to their numbers
+   (see :func:`~ecms_desktop.services.audit.prepare_event`). Both steps run in worker processes for a
+   large import (:mod:`~ecms_desktop.services.import_rows`).
+3. :func:`write_set`, in the write transaction: the rows through the driver in bulk, and the events
+   chained from the head (one SHA-256 each).
 
 The rows and events written are those :func:`~ecms_desktop.services.certificate_service.create_certificate`
 writes for the same certificate (the customers created come first); ``tests/services/test_certificate_bulk.py``
@@ -23,26 +25,35 @@ compares the two paths.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, func, insert, select, text, update
+from sqlalchemy import JSON, Connection, Dialect, Table, func, select, text, update
 from sqlalchemy.orm import Session
 
 from ecms_desktop.errors import Cancelled
-from ecms_desktop.models import Certificate, CoverageLine, Customer, Document, DocumentFile, ReviewState
+from ecms_desktop.models import (
+    AuditEvent,
+    Certificate,
+    CoverageLine,
+    Customer,
+    Document,
+    DocumentFile,
+    ReviewState,
+)
 from ecms_desktop.models.validation import Finding as FindingRow
 from ecms_desktop.models.validation import ValidationRun, WarningAcknowledgement
 from ecms_desktop.services import audit, state_digest
+from ecms_desktop.services.bulk import BulkInsert
 from ecms_desktop.services.certificate_service import (
     CertificateInput,
     ExpiryContext,
     gate_decision,
     snapshot_values,
 )
-from ecms_desktop.services.document_service import CheckedFile
-from ecms_desktop.services.state_digest import VALIDATION_RUN
+from ecms_desktop.services.state_digest import VALIDATION_RUN, RecordKind
 from ecms_desktop.services.validation_service import (
     Finding,
     ValidationEngine,
@@ -67,7 +78,13 @@ _TABLES: dict[str, Table] = {t.name: t for t in (
 #: The order the rows are inserted in (each after the rows it refers to).
 _ORDER = ("customer", "certificate", "coverage_line", "validation_run", "validation_finding", "warning_acknowledgement",
           "document_file", "document")
+#: The columns each table's row tuples hold: all, but the ids of coverage lines and findings, which the
+#: database assigns (no digest or event names them).
+_COLUMNS = {name: tuple(c.name for c in table.columns
+                        if not (c.name == "id" and name in ("coverage_line", "validation_finding")))
+            for name, table in _TABLES.items()}
 _BATCH = 5000
+_ACK_KIND = cast(RecordKind, state_digest.KINDS["warning_acknowledgement"])
 
 
 @dataclass
@@ -81,10 +98,6 @@ class PreparedCertificate:
     created_details: dict[str, Any]
     accept_reason: str                   # non-empty: the findings are accepted with this reason
     snapshot: dict[str, Any]             # the ``after`` of ``certificate.created`` (customer_id set later)
-    document: CheckedFile | None = None
-    #: Set by :func:`plan_certificates`: the certificate's id and its validation run's row.
-    id: int | None = None
-    run: dict[str, Any] | None = None
 
 
 class _Defaults:
@@ -117,11 +130,12 @@ class _Defaults:
 _SCALARS = tuple(f.name for f in fields(CertificateInput)
                  if f.name not in ("lines", "customer_id", "product_codes", "commodity_codes"))
 CERTIFICATE_DEFAULTS = _Defaults(_CERTIFICATE)
+CUSTOMER_DEFAULTS = _Defaults(_CUSTOMER)
+DOCUMENT_DEFAULTS = _Defaults(_DOCUMENT)
+FILE_DEFAULTS = _Defaults(cast(Table, DocumentFile.__table__))
 _LINE_DEFAULTS = _Defaults(_LINE)
 _RUN_DEFAULTS = _Defaults(_RUN)
 _ACK_DEFAULTS = _Defaults(_ACK)
-_DOCUMENT_DEFAULTS = _Defaults(cast(Table, Document.__table__))
-_FILE_DEFAULTS = _Defaults(cast(Table, DocumentFile.__table__))
 
 
 def prepare_certificate(engine: ValidationEngine, data: CertificateInput, *, ctx: ExpiryContext,
@@ -186,6 +200,14 @@ class IdSource:
         self._next[table.name] = start + n
         return list(range(start, start + n))
 
+    @staticmethod
+    def table(name: str) -> Table:
+        return _TABLES[name]
+
+    @staticmethod
+    def tables(*names: str) -> list[tuple[str, Table]]:
+        return [(name, _TABLES[name]) for name in names]
+
     def still_free(self, conn: Connection) -> bool:
         """Whether the ids handed out are still unused (always, when drawn from sequences)."""
         if self._conn is not None:
@@ -199,161 +221,167 @@ def highest_ids(conn: Connection) -> dict[str, int]:
             for name, table in _TABLES.items() if "id" in table.c}
 
 
+#: The columns of ``audit_event`` a row tuple of :class:`RowEncoder` holds (its number and hashes are
+#: put in front when the events are chained, see :func:`~ecms_desktop.services.audit.append_encoded`).
+EncodedEvent = tuple[tuple[Any, ...], bytes]
+
+
+class RowEncoder:
+    """Rows of the tables a bulk write of certificates fills, as tuples the database driver takes:
+    every column in table order, JSON values serialised, each value converted by its column type's own
+    bind processor for the dialect (see :class:`~ecms_desktop.services.bulk.BulkInsert`). Needs no
+    connection, so worker processes encode the rows they prepare."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self.columns = _COLUMNS
+        self._json = {name: tuple(i for i, column in enumerate(columns)
+                                  if isinstance(_TABLES[name].c[column].type.dialect_impl(dialect), JSON))
+                      for name, columns in _COLUMNS.items()}
+        self._inserts = {name: BulkInsert(None, table, self.columns[name], dialect=dialect)
+                         for name, table in _TABLES.items()}
+        event_table = cast(Table, AuditEvent.__table__)
+        self._event_json = tuple(i for i, name in enumerate(audit.ENCODED_EVENT_COLUMNS)
+                                 if isinstance(event_table.c[name].type.dialect_impl(dialect), JSON))
+        self._event_insert = BulkInsert(None, event_table, audit.ENCODED_EVENT_COLUMNS, dialect=dialect)
+
+    def row(self, table: str, values: Mapping[str, Any]) -> tuple[Any, ...]:
+        out = [values[name] for name in self.columns[table]]
+        for i in self._json[table]:
+            out[i] = _json_text(out[i])
+        return self._inserts[table].process(out)
+
+    def event(self, event: audit.PreparedEvent) -> EncodedEvent:
+        out = [event.row[name] for name in audit.ENCODED_EVENT_COLUMNS]
+        for i in self._event_json:
+            out[i] = _json_text(out[i])
+        return self._event_insert.process(out), event.body
+
+
+def _json_text(value: Any) -> str:
+    """A JSON column's value as stored (``None`` is JSON ``null``, as the ORM stores it)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 @dataclass
-class NewCustomer:
-    """A customer an import creates (its id from the :class:`IdSource`)."""
+class CertificateRows:
+    """One new certificate's rows, records' digests and audit events, ready to write."""
 
-    number: str
-    number_key: str
-    legal_name: str
-    email: str
-
-
-@dataclass
-class BulkPlan:
-    """Every row, digest and audit event of a bulk write, computed before the write (see
-    :func:`plan_certificates`); :func:`write_plan` only executes it."""
-
-    rows: dict[str, list[dict[str, Any]]]           # table name -> rows, in the order they are inserted
-    digests: dict[str, dict[int, str]]              # record kind -> id -> digest, computed here
-    touched: dict[str, list[int]]                   # record kind -> ids digested from the database at commit
-    events: list[audit.PreparedEvent]
-    customer_ids: dict[str, int]                    # number key -> id, of every customer the rows name
-    updates: list[tuple[int, str]] = field(default_factory=list)  # (customer id, e-mail filled in)
-    documents: int = 0
-    ids: IdSource | None = None
+    id: int
+    rows: dict[str, list[tuple[Any, ...]]]
+    events: list[EncodedEvent]
+    digests: list[tuple[str, int, str]]       # (record kind, id, digest) computed from the values written
+    review_state: str
+    errors: bool
+    warnings: bool
 
 
-def plan_certificates(items: Sequence[PreparedCertificate], customer_keys: Sequence[str], *,
-                      known_customers: Mapping[str, int], new_customers: Mapping[str, NewCustomer],
-                      emails: Mapping[str, str], company_id: int, ids: IdSource, stored_files: set[str],
-                      rules_version: str, as_of: dt.date, received_via: str, actor: str, now: dt.datetime,
-                      cancel: CancelCheck | None = None) -> BulkPlan:
-    """Compute the bulk write of prepared certificates (``customer_keys[i]`` the customer number key of
-    ``items[i]``, either known or new) without writing: ids, rows, the records' digests and the audit
-    events in the order the one-by-one path writes them (the customers created and edited first).
-    ``stored_files``: which of the documents' SHA-256 are stored already."""
-    customer_ids = dict(known_customers)
-    events: list[audit.PreparedEvent] = []
-
-    def event(new: audit.NewEvent) -> None:
-        events.append(audit.prepare_event(new, actor=actor, at=now, json_safe=True))
-
-    new_rows: list[dict[str, Any]] = []
-    for customer, cid in zip(new_customers.values(), ids.take(_CUSTOMER, len(new_customers)), strict=True):
-        customer_ids[customer.number_key] = cid
-        new_rows.append({"id": cid, "company_id": company_id, "number": customer.number,
-                         "number_key": customer.number_key, "legal_name": customer.legal_name,
-                         "email": customer.email, "created_at": now})
-        event(audit.NewEvent("customer.created", "customer", cid, company_id=company_id,
-                             after={"number": customer.number, "legal_name": customer.legal_name,
-                                    "email": customer.email}))
-    updates: list[tuple[int, str]] = []
-    for key, email in emails.items():
-        updates.append((known_customers[key], email))
-        event(audit.NewEvent("customer.edited", "customer", known_customers[key], company_id=company_id,
-                             before={"email": ""}, after={"email": email}))
-
-    cert_ids = ids.take(_CERTIFICATE, len(items))
-    run_ids = ids.take(_RUN, len(items))
-    accepted = [item for item in items if item.accept_reason]
-    ack_ids = iter(ids.take(_ACK, len(accepted)))
-    with_docs = [item for item in items if item.document is not None]
-    doc_ids = iter(ids.take(_DOCUMENT, len(with_docs)))
-    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in _TABLES}
-    rows["customer"] = new_rows
-    cert_digests: dict[int, str] = {}
-    run_digests: dict[int, str] = {}
-    files_seen = set(stored_files)
-    for n, (item, key, cid, rid) in enumerate(zip(items, customer_keys, cert_ids, run_ids, strict=True)):
-        if cancel is not None and n % 1000 == 0 and cancel():
-            raise Cancelled("Import cancelled; nothing was imported.")
-        customer_id = customer_ids[key]
-        item.id = cid
-        row = {**item.row, "id": cid, "customer_id": customer_id}
-        rows["certificate"].append(row)
-        lines = [{**ln, "certificate_id": cid} for ln in item.lines]
-        rows["coverage_line"].extend(lines)
-        cert_digests[cid] = state_digest.certificate_digest(row, item.lines)
-        fs = item.findings
-        run = _RUN_DEFAULTS.row({
-            "id": rid, "certificate_id": cid, "company_id": company_id, "rules_version": rules_version,
-            "as_of": as_of, "trigger": item.trigger, "ran_at": now, "ran_by": actor, "fingerprint": fingerprint(fs),
-            "error_count": sum(f.severity == "error" for f in fs),
-            "warning_count": sum(f.severity == "warning" for f in fs),
-            "info_count": sum(f.severity == "info" for f in fs)})
-        item.run = run
-        rows["validation_run"].append(run)
-        mine = [{"run_id": rid, "rule": f.rule, "severity": f.severity, "state": f.state, "field": f.field,
+def certificate_rows(item: PreparedCertificate, encoder: RowEncoder, *, cert_id: int, run_id: int, ack_id: int,
+                     customer_id: int, company_id: int, rules_version: str, as_of: dt.date, actor: str,
+                     now: dt.datetime) -> CertificateRows:
+    """Everything one prepared certificate writes (its document aside): its row and lines, its
+    validation run with findings, the acknowledgement of accepted findings (``ack_id`` then used), their
+    digests and the audit events ``certificate.created``, ``certificate.validated`` and
+    ``certificate.findings_accepted``, as :func:`~ecms_desktop.services.certificate_service.create_certificate`
+    writes them."""
+    row = item.row
+    row["id"], row["customer_id"] = cert_id, customer_id
+    for ln in item.lines:
+        ln["certificate_id"] = cert_id
+    fs = item.findings
+    run = _RUN_DEFAULTS.row({
+        "id": run_id, "certificate_id": cert_id, "company_id": company_id, "rules_version": rules_version,
+        "as_of": as_of, "trigger": item.trigger, "ran_at": now, "ran_by": actor, "fingerprint": fingerprint(fs),
+        "error_count": sum(f.severity == "error" for f in fs),
+        "warning_count": sum(f.severity == "warning" for f in fs),
+        "info_count": sum(f.severity == "info" for f in fs)})
+    findings = [{"run_id": run_id, "rule": f.rule, "severity": f.severity, "state": f.state, "field": f.field,
                  "message": f.message, "source": f.source, "confidence": f.confidence} for f in fs]
-        rows["validation_finding"].extend(mine)
-        run_digests[rid] = VALIDATION_RUN.digest(run, [mine])
-
-        event(audit.NewEvent("certificate.created", "certificate", cid, after={**item.snapshot,
-                                                                              "customer_id": customer_id},
-                             details=item.created_details, company_id=company_id, certificate_id=cid))
-        validated = audit_payload_of(run, fs)
-        validated["as_of"] = as_of.isoformat()
-        event(audit.NewEvent("certificate.validated", "certificate", cid, company_id=company_id, certificate_id=cid,
-                             after=validated))
-        if item.accept_reason:
-            ack_id = next(ack_ids)
-            listed = acknowledged_findings([f for f in fs if f.severity in ("error", "warning")], with_severity=True)
-            rows["warning_acknowledgement"].append(_ACK_DEFAULTS.row({
-                "id": ack_id, "certificate_id": cid, "run_id": rid, "acknowledged_by": actor, "acknowledged_at": now,
-                "note": item.accept_reason, "warnings": listed}))
-            event(audit.NewEvent("certificate.findings_accepted", "certificate", cid, company_id=company_id,
-                                 certificate_id=cid, after={"run_id": rid, "acknowledgement_id": ack_id,
-                                                            "findings": listed, "note": item.accept_reason}))
-        doc = item.document
-        if doc is not None:
-            doc_id = next(doc_ids)
-            if doc.sha256 not in files_seen:
-                rows["document_file"].append(_FILE_DEFAULTS.row({
-                    "sha256": doc.sha256, "size": len(doc.data), "media_type": doc.media_type,
-                    "page_count": doc.page_count, "data": doc.data, "created_at": now}))
-            rows["document"].append(_DOCUMENT_DEFAULTS.row({
-                "id": doc_id, "certificate_id": cid, "sha256": doc.sha256, "original_name": doc.name[:255],
-                "received_via": received_via, "received_at": now, "sent_at": None, "received_by": actor}))
-            event(audit.NewEvent("document.received", "document", doc_id, company_id=company_id, certificate_id=cid,
-                                 after=audit.jsonable({
-                                     "sha256": doc.sha256, "original_name": doc.name[:255],
-                                     "media_type": doc.media_type, "pages": doc.page_count, "size": len(doc.data),
-                                     "received_via": received_via, "received_at": now, "sent_at": None}),
-                                 details={"already_stored": doc.sha256 in files_seen}))
-            files_seen.add(doc.sha256)
-    touched = {"customer": [r["id"] for r in new_rows] + [cid for cid, _ in updates],
-               "warning_acknowledgement": [r["id"] for r in rows["warning_acknowledgement"]],
-               "document": [r["id"] for r in rows["document"]]}
-    return BulkPlan(rows=rows, digests={"certificate": cert_digests, "validation_run": run_digests},
-                    touched=touched, events=events, customer_ids=customer_ids, updates=updates,
-                    documents=len(rows["document"]), ids=ids)
+    rows: dict[str, list[tuple[Any, ...]]] = {
+        "certificate": [encoder.row("certificate", row)],
+        "coverage_line": [encoder.row("coverage_line", ln) for ln in item.lines],
+        "validation_run": [encoder.row("validation_run", run)],
+        "validation_finding": [encoder.row("validation_finding", f) for f in findings],
+    }
+    digests = [("certificate", cert_id, state_digest.certificate_digest(row, item.lines)),
+               ("validation_run", run_id, VALIDATION_RUN.digest(run, [findings]))]
+    item.snapshot["customer_id"] = customer_id
+    validated = audit_payload_of(run, fs)
+    validated["as_of"] = as_of.isoformat()
+    new_events = [
+        audit.NewEvent("certificate.created", "certificate", cert_id, after=item.snapshot,
+                       details=item.created_details, company_id=company_id, certificate_id=cert_id),
+        audit.NewEvent("certificate.validated", "certificate", cert_id, company_id=company_id,
+                       certificate_id=cert_id, after=validated)]
+    if item.accept_reason:
+        listed = acknowledged_findings([f for f in fs if f.severity in ("error", "warning")], with_severity=True)
+        ack = _ACK_DEFAULTS.row({"id": ack_id, "certificate_id": cert_id, "run_id": run_id, "acknowledged_by": actor,
+                                 "acknowledged_at": now, "note": item.accept_reason, "warnings": listed})
+        rows["warning_acknowledgement"] = [encoder.row("warning_acknowledgement", ack)]
+        digests.append(("warning_acknowledgement", ack_id, _ACK_KIND.digest(ack)))
+        new_events.append(audit.NewEvent("certificate.findings_accepted", "certificate", cert_id,
+                                         company_id=company_id, certificate_id=cert_id,
+                                         after={"run_id": run_id, "acknowledgement_id": ack_id, "findings": listed,
+                                                "note": item.accept_reason}))
+    # Every value above is JSON-safe as built (the snapshot and payloads), so it is not copied again.
+    events = [encoder.event(audit.prepare_event(e, actor=actor, at=now, json_safe=True)) for e in new_events]
+    return CertificateRows(cert_id, rows, events, digests, row["review_state"],
+                           any(f.severity == "error" for f in fs), any(f.severity == "warning" for f in fs))
 
 
-def write_plan(session: Session, plan: BulkPlan, *, progress: Progress | None = None,
-               cancel: CancelCheck | None = None) -> int:
-    """Execute a :class:`BulkPlan` in the caller's transaction: the rows, the customers' e-mails, the
-    records' digests and the audit events (chained from the head, locked). Returns the number of the
-    last event appended."""
-    total = sum(len(r) for r in plan.rows.values())
+@dataclass
+class WriteSet:
+    """Everything a bulk write inserts, in order: rows per table, audit events, records' digests."""
+
+    rows: dict[str, list[tuple[Any, ...]]] = field(default_factory=lambda: {name: [] for name in _ORDER})
+    events: list[EncodedEvent] = field(default_factory=list)
+    digests: dict[str, dict[int, str]] = field(default_factory=dict)
+    touched: dict[str, list[int]] = field(default_factory=dict)
+    updates: list[tuple[int, str]] = field(default_factory=list)   # (customer id, e-mail filled in)
+
+    def add_rows(self, table: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        self.rows[table].extend(rows)
+
+    def add(self, part: CertificateRows) -> None:
+        for table, rows in part.rows.items():
+            self.rows[table].extend(rows)
+        self.events.extend(part.events)
+        for kind, key, digest in part.digests:
+            self.digests.setdefault(kind, {})[key] = digest
+
+    def touch(self, kind: str, key: int) -> None:
+        self.touched.setdefault(kind, []).append(key)
+
+
+def write_set(session: Session, ws: WriteSet, *, progress: Progress | None = None,
+              cancel: CancelCheck | None = None) -> int:
+    """Execute a :class:`WriteSet` in the caller's transaction: the rows (plain tuples through the
+    driver), the customers' e-mails, the records' digests and the audit events, chained from the head
+    (locked). Returns the number of the last event appended."""
+    conn = session.connection()
+    total = sum(len(r) for r in ws.rows.values())
     done = 0
     for name in _ORDER:
-        rows = plan.rows[name]
+        rows = ws.rows[name]
+        if not rows:
+            continue
+        insert_ = BulkInsert(conn, _TABLES[name], _COLUMNS[name])
         for start in range(0, len(rows), _BATCH):
             if cancel is not None and cancel():
                 raise Cancelled("Import cancelled; nothing was imported.")
             if progress is not None:
                 progress(done, total, "Writing")
-            session.execute(insert(_TABLES[name]), rows[start:start + _BATCH])
+            insert_.execute_processed(rows[start:start + _BATCH])
             done += len(rows[start:start + _BATCH])
-    for customer_id, email in plan.updates:
-        session.execute(update(_TABLES["customer"]).where(_TABLES["customer"].c.id == customer_id,
-                                                         _TABLES["customer"].c.email == "").values(email=email))
-    for kind, digests in plan.digests.items():
+    customers = _TABLES["customer"]
+    for customer_id, email in ws.updates:
+        session.execute(update(customers).where(customers.c.id == customer_id, customers.c.email == "")
+                        .values(email=email))
+    for kind, digests in ws.digests.items():
         state_digest.touch(session, kind, digests)
-    for kind, keys in plan.touched.items():
+    for kind, keys in ws.touched.items():
         if keys:
             state_digest.touch(session, kind, keys)
     if progress is not None:
         progress(total, total, "Writing the audit trail")
-    return audit.append_prepared(session, plan.events)
+    return audit.append_encoded(session, ws.events)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects import sqlite
 
 from ecms_desktop.models import AuditEvent, Certificate, CoverageLine, Customer, Document
 from ecms_desktop.models.validation import Finding, ValidationRun, WarningAcknowledgement
@@ -23,6 +24,7 @@ from ecms_desktop.services.company_service import CompanyService
 from ecms_desktop.services.customer_service import upsert_customer
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.document_service import store_checked
+from ecms_desktop.services.import_rows import RowChecker, StageJob
 from ecms_desktop.services.import_service import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, CertificateImporter, _Documents
 from ecms_desktop.services.integrity_check import check_database
 from ecms_desktop.services.tabular import RowErrors, read_table
@@ -69,6 +71,16 @@ def _rows_of_file(tmp_path: Path) -> list[dict[str, str]]:
     ]
 
 
+def _job_for(rows: list[Any], docs: _Documents, company_id: int) -> StageJob:
+    """A job carrying what the row checker reads: the documents, no stored customers."""
+    return StageJob(file_name="certs.csv", rows=rows, first_index=0, company_id=company_id, known={},
+                    first_named={}, customer_ids={}, new_names={},
+                    documents={r.text("document"): docs.probe(r.text("document")) for r in rows
+                               if r.text("document")},
+                    seller=("", ""), expiry_policies={}, permit_max_age=0, as_of=AS_OF, accept_findings_reason="",
+                    actor="", now=dt.datetime.now(dt.UTC), ids={}, dialect=sqlite.dialect)
+
+
 def test_an_import_stores_the_rows_and_events_that_creating_the_certificates_one_by_one_stores(
         tmp_path: Path) -> None:
     rows = _rows_of_file(tmp_path)
@@ -88,10 +100,11 @@ def test_an_import_stores_the_rows_and_events_that_creating_the_certificates_one
     # The same certificates through the one-by-one path, as the import used to store them.
     table = read_table(path, required=REQUIRED_COLUMNS, optional=OPTIONAL_COLUMNS)
     docs = _Documents(tmp_path)
+    checker = RowChecker(importer.rules, _job_for(table.rows, docs, companies[1]))
     with one.transaction() as s:
         cache: dict[str, Customer] = {}
-        for row in table.rows:
-            item = importer._parse_row(row, RowErrors.for_row(table.name, row), docs, companies[1], {}, {})
+        for i, row in enumerate(table.rows):
+            item = checker.parse(i, row, RowErrors.for_row(table.name, row))
             assert item is not None
             customer, _ = upsert_customer(s, companies[1], item.customer_number, legal_name=item.customer_name,
                                           email=item.customer_email, cache=cache)
@@ -99,7 +112,7 @@ def test_an_import_stores_the_rows_and_events_that_creating_the_certificates_one
                                       origin="import", review_state=item.review_state, validate="import",
                                       as_of=AS_OF, gate=True)
             if item.document is not None:
-                store_checked(s, item.document, received_via="import", certificate_id=cert.id,
+                store_checked(s, docs.get(row.text("document")), received_via="import", certificate_id=cert.id,
                               company_id=companies[1])
 
     for model, order in ((Certificate, ["certificate_number"]), (CoverageLine, ["state", "expiry_date"]),
@@ -131,3 +144,29 @@ def test_findings_accepted_with_a_reason_are_recorded_per_certificate_and_the_da
     assert {e["acknowledgement_id"] for e in events} == {i for i, _ in acks}
     report = check_database(db)
     assert report.ok, report.problems
+
+
+def test_rows_checked_by_worker_processes_are_stored_as_when_checked_in_one_process(tmp_path: Path) -> None:
+    """A large file is checked in chunks by worker processes; what is stored does not depend on it."""
+    rows = [{**GOOD, "certificate_number": f"R-{i}", "customer_number": f"C-{i % 40}",
+             "customer_name": f"Buyer {i % 40} LLC" if i < 40 else "", "purchaser_tax_id": "12" if i % 7 == 0
+             else GOOD["purchaser_tax_id"], "state": "KS;KY" if i % 5 == 0 else "TX",
+             "form": "SST-F0003" if i % 5 == 0 else "TX-01-339", "business_type": "retailer"}
+            for i in range(2500)]
+    path = write_csv(tmp_path / "certs.csv", rows)
+    stored = []
+    for workers in (0, 2):
+        db = Database(f"sqlite:///{tmp_path / f'w{workers}.db'}")
+        db.upgrade()
+        company = CompanyService(db).create("Acme Supply Co", legal_name="Acme Supply Company LLC",
+                                            address_line1="100 Main St", city="Austin", state="TX",
+                                            postal_code="78701").id
+        result = CertificateImporter(db).import_file(path, company_id=company, as_of=AS_OF, workers=workers)
+        assert result.imported == 2500 and result.customers_created == 40
+        stored.append([_rows(db, model, order) for model, order in (
+            (Certificate, ["certificate_number"]), (CoverageLine, ["state", "expiry_date"]),
+            (Customer, ["number_key"]), (Finding, ["id"]))] + [_events(db)])
+        report = check_database(db)
+        assert report.ok, report.problems
+        db.dispose()
+    assert stored[0] == stored[1]

@@ -44,9 +44,12 @@ def current_actor() -> str:
         return "unknown"
 
 
+_PLAIN = (str, int, bool, type(None))
+
+
 def jsonable(value: Any) -> Any:
     """A JSON-safe copy of ``value`` (dates as ISO text, decimals as text), stable for hashing."""
-    if value is None or isinstance(value, bool | int | str):
+    if type(value) in _PLAIN or value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
         return repr(value)
@@ -59,7 +62,7 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, Enum):
         return jsonable(value.value)
     if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
+        return {str(k): v if type(v) in _PLAIN else jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         items = [jsonable(v) for v in value]
         return sorted(items, key=repr) if isinstance(value, set | frozenset) else items
@@ -224,10 +227,16 @@ class PreparedEvent:
     """An event decided before the chain head is locked: every column but its number and hashes, and
     the canonical text of its hashed content without its number (``seq`` sorts last among the keys of
     the content, so the text is completed by appending it). Preparing 200,000 events of an import
-    takes seconds; chaining them under the lock (:func:`append_encoded`) then costs one SHA-256 each."""
+    takes seconds; chaining them under the lock (:func:`append_encoded`) then costs one SHA-256 each.
+    ``json``: the JSON text of its ``before``, ``after`` and ``details`` (what the columns store)."""
 
     row: dict[str, Any]
     body: bytes
+    json: dict[str, str]
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def prepare_event(new: NewEvent, *, actor: str, at: dt.datetime, json_safe: bool = False) -> PreparedEvent:
@@ -243,10 +252,16 @@ def prepare_event(new: NewEvent, *, actor: str, at: dt.datetime, json_safe: bool
            "entity_id": str(new.entity_id), "company_id": new.company_id, "certificate_id": new.certificate_id,
            "before": safe(new.before), "after": safe(new.after), "details": safe(new.details),
            "state_sha256": None}
-    payload = _payload_of({**row, "seq": 0})
-    del payload["seq"]
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return PreparedEvent(row, text[:-1].encode())
+    texts = {name: _canonical(row[name]) for name in ("before", "after", "details")}
+    # The canonical text of the content (as :func:`_hash_payload` writes it: keys sorted, no spaces),
+    # built from its parts so that the JSON values are serialised once, for the hash and the columns.
+    dump = _canonical
+    body = (f'{{"action":{dump(new.action)},"actor":{dump(actor)},"after":{texts["after"]},'
+            f'"before":{texts["before"]},"certificate_id":{dump(new.certificate_id)},'
+            f'"company_id":{dump(new.company_id)},"details":{texts["details"]},"entity_id":{dump(row["entity_id"])},'
+            f'"entity_type":{dump(new.entity_type)},'
+            f'"occurred_at":{dump(at.astimezone(dt.UTC).isoformat(timespec="microseconds"))}')
+    return PreparedEvent(row, body.encode(), texts)
 
 
 #: The columns of an event row encoded ahead of its chaining (see :func:`append_encoded`).

@@ -240,10 +240,8 @@ class RowEncoder:
                       for name, columns in _COLUMNS.items()}
         self._inserts = {name: BulkInsert(None, table, self.columns[name], dialect=dialect)
                          for name, table in _TABLES.items()}
-        event_table = cast(Table, AuditEvent.__table__)
-        self._event_json = tuple(i for i, name in enumerate(audit.ENCODED_EVENT_COLUMNS)
-                                 if isinstance(event_table.c[name].type.dialect_impl(dialect), JSON))
-        self._event_insert = BulkInsert(None, event_table, audit.ENCODED_EVENT_COLUMNS, dialect=dialect)
+        self._event_insert = BulkInsert(None, cast(Table, AuditEvent.__table__), audit.ENCODED_EVENT_COLUMNS,
+                                        dialect=dialect)
 
     def row(self, table: str, values: Mapping[str, Any]) -> tuple[Any, ...]:
         out = [values[name] for name in self.columns[table]]
@@ -252,9 +250,8 @@ class RowEncoder:
         return self._inserts[table].process(out)
 
     def event(self, event: audit.PreparedEvent) -> EncodedEvent:
-        out = [event.row[name] for name in audit.ENCODED_EVENT_COLUMNS]
-        for i in self._event_json:
-            out[i] = _json_text(out[i])
+        texts = event.json
+        out = [texts[name] if name in texts else event.row[name] for name in audit.ENCODED_EVENT_COLUMNS]
         return self._event_insert.process(out), event.body
 
 

@@ -10,7 +10,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -451,7 +451,7 @@ def snapshot_values(data: CertificateInput, lines: Iterable[Mapping[str, Any]], 
                     for ln in sorted(lines, key=lambda ln: ln["state"])]
     out["review_state"] = review_state
     out["review_reason"] = review_reason
-    return cast(dict[str, Any], audit.jsonable(out))
+    return {k: v if type(v) is str or v is None else audit.jsonable(v) for k, v in out.items()}
 
 
 def gate_decision(review_state: str, *, gate: bool, findings: Sequence[Any], accept_findings_reason: str

@@ -155,16 +155,23 @@ def _canon_of(column_type: Any) -> Callable[[Any], Any]:
     return _text
 
 
-_FORMS: dict[tuple[str, tuple[str, ...]], list[tuple[str, Callable[[Any], Any]]]] = {}
+_FORMS: dict[tuple[str, tuple[str, ...]], tuple[tuple[str, ...], tuple[tuple[str, Callable[[Any], Any]], ...]]] = {}
 
 
 def _row_form(table: Table, row: Mapping[str, Any], skip: Sequence[str] = ()) -> dict[str, Any]:
     spec = _FORMS.get((table.name, tuple(skip)))
     if spec is None:
-        spec = _FORMS[(table.name, tuple(skip))] = [(c.name, _canon_of(c.type)) for c in table.columns
-                                                    if c.name not in skip]
+        columns = [(c.name, _canon_of(c.type)) for c in table.columns if c.name not in skip]
+        spec = _FORMS[(table.name, tuple(skip))] = (tuple(name for name, canon in columns if canon is _text),
+                                                    tuple((name, canon) for name, canon in columns
+                                                          if canon is not _text))
+    texts, others = spec
     try:
-        return {name: canon(row[name]) for name, canon in spec}
+        # Text columns inline (most columns, and this runs for every record an import writes).
+        form = {name: v if v is None or type(v) is str else str(v) for name in texts for v in (row[name],)}
+        for name, canon in others:
+            form[name] = canon(row[name])
+        return form
     except KeyError as exc:
         raise KeyError(f"{table.name}.{exc.args[0]} is needed to compute the record's digest") from exc
 

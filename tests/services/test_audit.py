@@ -109,3 +109,29 @@ def test_values_are_stored_json_safe(db) -> None:  # type: ignore[no-untyped-def
         assert event.after == {"d": "2026-03-15", "m": "12.50", "l": ["a", "b"], "n": None}
         assert s.execute(text("SELECT count(*) FROM audit_event")).scalar() == 1
     assert _verify(db).ok
+
+
+def test_a_prepared_event_hashes_as_the_same_event_recorded_one_by_one(db) -> None:  # type: ignore[no-untyped-def]
+    """Bulk writes prepare events before the head is locked; their canonical text must be the one
+    ``record`` hashes, whatever the values hold (quotes, control characters, non-Latin text, nesting)."""
+    import datetime as dt
+    import hashlib
+
+    from ecms_desktop.services.audit import GENESIS_HASH, NewEvent, event_hash, prepare_event
+
+    at = dt.datetime(2026, 12, 6, 5, 1, 2, 345678, tzinfo=dt.UTC)
+    for after in ({"name": 'Zenith "Holdings"\t\\ LP\u2028', "lines": [{"state": "TX", "n": 1}], "none": None},
+                  {"name": "شركة الرياض — 北京贸易 — חברה", "ok": True, "amount": "12.5000", "ctl": "\x01\x1f"},
+                  None):
+        new = NewEvent("certificate.created", "certificate", 7, before={"x": [1, "two"]} if after else None,
+                       after=after, details={"origin": "import"}, company_id=3, certificate_id=7)
+        prepared = prepare_event(new, actor="Pat Doe", at=at)
+        row = {**prepared.row, "seq": 41, "state_sha256": None}
+        canonical = prepared.body + b',"seq":41}'
+        got = hashlib.sha256(GENESIS_HASH.encode() + b"\n" + canonical).hexdigest()
+
+        class Row:
+            pass
+        stored = Row()
+        stored.__dict__.update(row)
+        assert got == event_hash(GENESIS_HASH, stored)

@@ -10,8 +10,8 @@ digests) on the imported database.
 from __future__ import annotations
 
 import dataclasses
-import json
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 

@@ -18,12 +18,14 @@ import datetime as dt
 import multiprocessing
 import re
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Dialect
 
-from ecms_desktop.errors import Cancelled, DocumentError, Problem
+from ecms_desktop.errors import Cancelled, DocumentError, EcmsError, Problem
 from ecms_desktop.models import CertificateType, ExemptReason, ReviewState, customer_number_key
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.rules.pack import UnknownFormError, UnknownStateError
@@ -307,7 +309,16 @@ def stage_chunks(jobs: list[StageJob], rules: RulesPack, *, workers: int, total:
             report(stage_chunk(job), len(job.rows))
         return results
     context: Any = multiprocessing.get_context(worker_start_method())
-    with context.Pool(workers) as pool:  # terminated on leaving, cancelled or not
-        for job, result in zip(jobs, pool.imap(stage_chunk, jobs), strict=True):
+    # An executor rather than a Pool: a worker that dies (killed, out of memory) breaks it with an
+    # error instead of leaving the import waiting for ever.
+    executor = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    try:
+        for job, result in zip(jobs, executor.map(stage_chunk, jobs), strict=True):
             report(result, len(job.rows))
+    except BrokenProcessPool as exc:
+        raise EcmsError("A process checking the rows of the file stopped unexpectedly; nothing was imported. "
+                        "Run the import again (a file this large needs about 1 GB of free memory per 100,000 "
+                        "rows).") from exc
+    finally:
+        executor.shutdown(wait=False, cancel_futures=True)
     return results

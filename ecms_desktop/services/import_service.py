@@ -38,6 +38,7 @@ from ecms_desktop.errors import ConflictError, DocumentError, NotFoundError, Pro
 from ecms_desktop.models import Certificate, Company, Customer, DocumentFile, customer_number_key, utcnow
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.services import audit
+from ecms_desktop.services.bulk import paused_gc
 from ecms_desktop.services.certificate_bulk import (
     CUSTOMER_DEFAULTS,
     DOCUMENT_DEFAULTS,
@@ -220,45 +221,52 @@ class CertificateImporter:
         (default: one per CPU, up to 4, for files of :data:`~ecms_desktop.services.import_rows.PARALLEL_MIN_ROWS`
         rows or more; 0: all in this process)."""
         day = as_of or dt.date.today()
-        table = read_table(path, required=REQUIRED_COLUMNS, optional=OPTIONAL_COLUMNS)
-        if not table.rows:
-            raise ValidationError(f"{table.name}: there are no data rows.")
         folder = documents_dir if documents_dir is not None else path.parent
-        if not folder.is_dir():
-            raise ValidationError(f"The documents folder {folder} does not exist.")
-        documents = _Documents(folder)
-        if workers is None:
-            workers = min(os.cpu_count() or 1, 4) if len(table.rows) >= PARALLEL_MIN_ROWS else 0
-        for _attempt in range(_ATTEMPTS):
-            staged = self._stage(table, documents, company_id, day, accept_findings_reason, workers, progress,
-                                 cancel)
-            bad_rows = len({p.row for p in staged.problems})
-            if staged.problems and not skip_invalid:
-                raise ValidationError(f"{table.name}: {bad_rows} of {len(table.rows)} rows have problems; "
-                                      "nothing was imported.", staged.problems)
-            result = ImportResult(skipped_rows=bad_rows, problems=staged.problems)
-            if not staged.rows:
-                return result
-            try:
-                started = time.perf_counter()
-                with self.db.transaction() as s:
-                    self._write(s, table, staged, company_id, skip_invalid, documents, result, progress, cancel)
-                    audit.record(s, "import.certificates", "import", path.name, company_id=company_id,
-                                 details={"file": path.name, "source": table.source, "rows": len(table.rows),
-                                          "imported": result.imported, "skipped_rows": result.skipped_rows,
-                                          "customers_created": result.customers_created,
-                                          "with_errors": result.with_errors, "with_warnings": result.with_warnings,
-                                          "held_for_review": result.held_for_review,
-                                          "accepted_with_findings": result.accepted_with_findings,
-                                          "accept_findings_reason": accept_findings_reason.strip()})
-                result.write_seconds = time.perf_counter() - started
-                return result
-            except _Restage:
-                continue
-            except IntegrityError as exc:
-                raise ConflictError(f"{table.name}: another import or desk stored the same records while this "
-                                    "one ran; nothing was imported. Run the import again.") from exc
-        raise ConflictError(f"{table.name}: other desks kept changing the company's settings, its customers or "
+        documents: _Documents | None = None
+        with paused_gc():  # hundreds of thousands of small objects, no reference cycles among them
+            for _attempt in range(_ATTEMPTS):
+                # Read for each attempt, and let go of before the write: 100,000 parsed rows are ~200 MB.
+                table = read_table(path, required=REQUIRED_COLUMNS, optional=OPTIONAL_COLUMNS)
+                name, source, total = table.name, table.source, len(table.rows)
+                if not total:
+                    raise ValidationError(f"{name}: there are no data rows.")
+                if documents is None:
+                    if not folder.is_dir():
+                        raise ValidationError(f"The documents folder {folder} does not exist.")
+                    documents = _Documents(folder)
+                if workers is None:
+                    workers = min(os.cpu_count() or 1, 4) if total >= PARALLEL_MIN_ROWS else 0
+                staged = self._stage(table, documents, company_id, day, accept_findings_reason, workers, progress,
+                                     cancel)
+                del table
+                bad_rows = len({p.row for p in staged.problems})
+                if staged.problems and not skip_invalid:
+                    raise ValidationError(f"{name}: {bad_rows} of {total} rows have problems; nothing was imported.",
+                                          staged.problems)
+                result = ImportResult(skipped_rows=bad_rows, problems=staged.problems)
+                if not staged.rows:
+                    return result
+                try:
+                    started = time.perf_counter()
+                    with self.db.transaction() as s:
+                        self._write(s, name, staged, company_id, skip_invalid, documents, result, progress, cancel)
+                        audit.record(s, "import.certificates", "import", path.name, company_id=company_id,
+                                     details={"file": path.name, "source": source, "rows": total,
+                                              "imported": result.imported, "skipped_rows": result.skipped_rows,
+                                              "customers_created": result.customers_created,
+                                              "with_errors": result.with_errors,
+                                              "with_warnings": result.with_warnings,
+                                              "held_for_review": result.held_for_review,
+                                              "accepted_with_findings": result.accepted_with_findings,
+                                              "accept_findings_reason": accept_findings_reason.strip()})
+                    result.write_seconds = time.perf_counter() - started
+                    return result
+                except _Restage:
+                    continue
+                except IntegrityError as exc:
+                    raise ConflictError(f"{name}: another import or desk stored the same records while this one "
+                                        "ran; nothing was imported. Run the import again.") from exc
+        raise ConflictError(f"{path.name}: other desks kept changing the company's settings, its customers or "
                             "its certificates while the rows were checked; nothing was imported. Run the import "
                             "again.")
 
@@ -350,7 +358,7 @@ class CertificateImporter:
 
     # -- storing ----------------------------------------------------------------------------------
 
-    def _write(self, s: Session, table: Table, staged: _Staged, company_id: int, skip_invalid: bool,
+    def _write(self, s: Session, name: str, staged: _Staged, company_id: int, skip_invalid: bool,
                documents: _Documents, result: ImportResult, progress: Progress | None,
                cancel: CancelCheck | None) -> None:
         """The short write of what the staging decided, in the caller's transaction."""
@@ -365,10 +373,10 @@ class CertificateImporter:
                     or not staged.ids.still_free(s.connection())):
                 raise _Restage
             late: list[Problem] = []
-            rows = self._without_duplicates(table.name, rows, now_context.known, now_context.existing, late,
+            rows = self._without_duplicates(name, rows, now_context.known, now_context.existing, late,
                                             meanwhile=True)
             if late and not skip_invalid:
-                raise ValidationError(f"{table.name}: {len({p.row for p in late})} rows were imported by "
+                raise ValidationError(f"{name}: {len({p.row for p in late})} rows were imported by "
                                       "someone else meanwhile; nothing was imported.", late)
             result.problems.extend(late)
             result.skipped_rows = len({p.row for p in result.problems})
@@ -401,20 +409,19 @@ class CertificateImporter:
             ws.events.append(encoder.event(audit.prepare_event(new, actor=actor, at=now, json_safe=True)))
 
         emails: dict[str, str] = {}
-        created: set[str] = set()
+        created: dict[str, str] = {}  # number key -> the number as the first row gives it
         for item in rows:
             key, email = item.customer_key, item.customer_email.strip()
             if key in staged.new_customers:
                 if key not in created:
-                    created.add(key)
+                    created[key] = item.customer_number.strip()
                     emails[key] = email
                 elif email and not emails[key]:
                     emails[key] = email
             elif email and not staged.context.known[key].email and key not in emails:
                 emails[key] = email
-        for key in created:
+        for key, number in created.items():
             cid, name = staged.new_customers[key]
-            number = next(r.customer_number for r in rows if r.customer_key == key).strip()
             ws.add_rows("customer", [encoder.row("customer", CUSTOMER_DEFAULTS.row({
                 "id": cid, "company_id": company_id, "number": number, "number_key": key, "legal_name": name,
                 "email": emails[key], "created_at": now}))])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -152,7 +152,7 @@ class CertificateForm(QWidget):
         self._checks_generation = 0
         self._record_dialog: RecordCheckDialog | None = None
         #: The service's reasons for refusing the last save (shown until the next load).
-        self._save_findings: list[Any] = []
+        self._save_findings: list[FieldFinding] = []
         self.detail: CertificateDetail | None = None
         self.spec: FormSpec | None = None
         self._as_of = dt.date.today()
@@ -335,16 +335,16 @@ class CertificateForm(QWidget):
         bv.addWidget(self.coverage_box)
         bv.addWidget(self.expiry_box)
         bv.addStretch(1)
-        self.scroll = QScrollArea()
-        self.scroll.setObjectName("formScroll")
-        self.scroll.setWidgetResizable(True)
-        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.scroll.setWidget(body)
+        self.form_scroll = QScrollArea()
+        self.form_scroll.setObjectName("formScroll")
+        self.form_scroll.setWidgetResizable(True)
+        self.form_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.form_scroll.setWidget(body)
 
         self.history = HistoryView(self.db, self.runner)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("formTabs")
-        self.tabs.addTab(self.scroll, "Certificate")
+        self.tabs.addTab(self.form_scroll, "Certificate")
         self.tabs.addTab(self.history, "History")
         self.tabs.currentChanged.connect(self._on_tabs_current_changed)
 
@@ -516,19 +516,18 @@ class CertificateForm(QWidget):
         self.runner.run(lambda p, c: self.service.get(cert_id, as_of), on_done=self.load,
                         on_error=lambda e: present_error(self, e))
 
-    def show_findings(self, findings: list[Any]) -> None:
-        """Show validation findings next to their fields (``.field``, ``.severity``, ``.message``,
-        ``.state``). Findings for a state go to that state's coverage line; others whose field is
-        not on the form go to the top of the form. Replaces the messages shown before."""
-        for label in self._message_labels():
-            label.set_items([])
+    def show_findings(self, findings: Sequence[Finding | FieldFinding]) -> None:
+        """Show validation findings (the engine's or the form's own) next to their fields. Findings
+        for a state go to that state's coverage line; others whose field is not on the form go to the
+        top of the form. Replaces the messages shown before."""
+        for message_label in self._message_labels():
+            message_label.set_items([])
         rows: dict[str, list[tuple[str, str]]] = {}
         for f in findings:
-            severity = str(getattr(f, "severity", "error") or "error")
-            message = str(getattr(f, "message", f))
-            state = str(getattr(f, "state", "") or "")
-            name = str(getattr(f, "field", "") or "")
-            name = _ALIASES.get(name, name)
+            severity = f.severity or "error"
+            message = f.message
+            state = f.state
+            name = _ALIASES.get(f.field, f.field)
             if state and self.spec is not None and self.spec.multistate and name in ("coverage", "state", "form"):
                 rows.setdefault(state, []).append((severity, message))
                 self.coverage_msg.add(severity, message if message.startswith(f"{state}:") else f"{state}: {message}")
@@ -605,7 +604,7 @@ class CertificateForm(QWidget):
         if editor is not None:
             self.tabs.setCurrentIndex(0)
             editor.setFocus(Qt.FocusReason.OtherFocusReason)
-            self.scroll.ensureWidgetVisible(editor)
+            self.form_scroll.ensureWidgetVisible(editor)
         return target
 
     @property
@@ -1018,7 +1017,8 @@ class CertificateForm(QWidget):
                 seen.add(key)
                 engine.append(f)
         covered = {_ALIASES.get(f.field, f.field) for f in engine}
-        shown = [*engine, *(f for f in local if _ALIASES.get(f.field, f.field) not in covered)]
+        shown: list[Finding | FieldFinding] = [*engine, *(f for f in local
+                                                          if _ALIASES.get(f.field, f.field) not in covered)]
         texts = {(f.field, f.message) for f in shown}
         shown += [f for f in self._save_findings if (f.field, f.message) not in texts]
         self.show_findings(shown)
@@ -1136,7 +1136,7 @@ class CertificateForm(QWidget):
                 if item is not None and item.text() == state:
                     t.setCurrentCell(r, 2)
                     t.setFocus(Qt.FocusReason.OtherFocusReason)
-                    self.scroll.ensureWidgetVisible(t)
+                    self.form_scroll.ensureWidgetVisible(t)
                     return True
         fixed: dict[str, QWidget] = {"state": self.states_edit, "form": self.form_combo,
                                      "exempt_reason": self.reason_combo, "expiry_override": self.override_edit,
@@ -1146,7 +1146,7 @@ class CertificateForm(QWidget):
         if editor is None or not editor.isVisibleTo(self):
             return False
         editor.setFocus(Qt.FocusReason.OtherFocusReason)
-        self.scroll.ensureWidgetVisible(editor)
+        self.form_scroll.ensureWidgetVisible(editor)
         return True
 
     def record_permit_check(self, state: str) -> None:
@@ -1209,8 +1209,10 @@ class CertificateForm(QWidget):
             path.write_bytes(data)
             return str(path)
 
-        self.runner.run(work, on_done=lambda p: QDesktopServices.openUrl(QUrl.fromLocalFile(p)),
-                        on_error=lambda e: present_error(self, e))
+        def done(path: str) -> None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+
+        self.runner.run(work, on_done=done, on_error=lambda e: present_error(self, e))
 
     def _message_labels(self) -> list[MessageLabel]:
         return [*self.builder.messages.values(), self.states_msg, self.form_msg, self.reason_msg,

@@ -83,7 +83,8 @@ from ecms_desktop.views.wheel_guard import install_wheel_guard
 
 log = logging.getLogger(__name__)
 
-Work = Callable[[Callable[[int, int, str], None], Callable[[], bool]], Any]
+#: A shortcut as QKeySequence takes it: a sequence, a platform's standard key, or text like "Ctrl+I".
+KeyChoice = QKeySequence | QKeySequence.StandardKey | str
 
 
 def ui_settings() -> QSettings:
@@ -300,12 +301,12 @@ class MainWindow(QMainWindow):
         self.feed_label.setVisible(False)
         self.statusBar().addPermanentWidget(self.feed_label)
 
-    def _action(self, text: str, slot: Callable[[], Any], shortcut: QKeySequence | str | Sequence[Any] | None = None,
+    def _action(self, text: str, slot: Callable[[], Any], shortcut: KeyChoice | list[KeyChoice] | None = None,
                 *, name: str, tip: str = "") -> QAction:
         action = QAction(text, self)
         action.setObjectName(name)
         if shortcut is not None:
-            if isinstance(shortcut, list | tuple):
+            if isinstance(shortcut, list):
                 action.setShortcuts([QKeySequence(s) for s in shortcut])
             else:
                 action.setShortcut(QKeySequence(shortcut))
@@ -529,7 +530,8 @@ class MainWindow(QMainWindow):
         def work(_p: Any, _c: Any) -> tuple[list[CompanyInfo], dict[int | None, int]]:
             companies = CompanyService(db).list()
             with db.reader() as s:
-                days = {c.id: int(get_setting(s, "expiring_soon_days", c.id)) for c in companies}
+                days: dict[int | None, int] = {c.id: int(get_setting(s, "expiring_soon_days", c.id))
+                                               for c in companies}
                 days[None] = int(get_setting(s, "expiring_soon_days", None))
             return companies, days
 
@@ -679,7 +681,7 @@ class MainWindow(QMainWindow):
 
     def _on_database_dialog_accepted(self, dialog: DatabaseDialog) -> None:
         if dialog.chosen_url:
-            self.open_database(dialog.chosen_url, create=dialog.create)
+            self.open_database(dialog.chosen_url, create=dialog.create_new)
 
     def open_database_dialog(self) -> None:
         dialog = DatabaseDialog(self.db.url if self.db else None, recent_databases(self.settings), self)
@@ -1100,8 +1102,11 @@ class MainWindow(QMainWindow):
             self._update_actions()
             self.statusBar().showMessage(f"Certificate {new_detail.id}: {new_detail.status.label}.", 4000)
 
+        def retry() -> None:
+            self.runner.run(work, on_done=done, on_error=failed)
+
         def failed(error: BaseException) -> None:
-            if offer_retry(self, error, lambda: self.runner.run(work, on_done=done, on_error=failed)):
+            if offer_retry(self, error, retry):
                 return
             self._on_background_error(error)
             if self._has_form() and getattr(self.form, "detail", None) is not None:

@@ -199,13 +199,13 @@ class ReviewQueueWindow(QMainWindow):
         self._update_actions()
 
     def _update_actions(self) -> None:
-        has = self.detail is not None and not self._busy
+        detail = self.detail
+        has = detail is not None and not self._busy
         blocked = has and self.form.has_errors
         self.approve_action.setEnabled(has and not blocked)
         tip = "Approve this certificate (saves your edits first) (Ctrl+Return)"
-        if blocked:
-            tip += " - not available now: " + blocked_message(self.detail.id,  # type: ignore[union-attr]
-                                                              self.form.engine_findings)
+        if blocked and detail is not None:
+            tip += " - not available now: " + blocked_message(detail.id, self.form.engine_findings)
         self.approve_action.setToolTip(tip)
         self.reject_action.setEnabled(has)
         self.save_action.setEnabled(has)

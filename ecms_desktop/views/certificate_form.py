@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 
 from ecms_desktop.errors import Cancelled, ConflictError, DatabaseBusyError, ValidationError
 from ecms_desktop.models.enums import ReviewState, Status
-from ecms_desktop.rules import RulesPack, UnknownFormError
+from ecms_desktop.rules import RulesPack, UnknownFormError, UnknownStateError
 from ecms_desktop.services.certificate_service import CertificateDetail, CertificateInput, CertificateService, LineInput
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.form_spec import (
@@ -52,7 +52,13 @@ from ecms_desktop.services.form_spec import (
     parse_date,
     parse_states,
 )
-from ecms_desktop.services.validation_service import Finding, ValidationResult, ValidationService
+from ecms_desktop.services.validation_service import (
+    Finding,
+    ValidationEngine,
+    ValidationResult,
+    ValidationService,
+    subject_of,
+)
 from ecms_desktop.views.error_presenter import offer_retry, present_error
 from ecms_desktop.views.findings_panel import (
     FindingsPanel,
@@ -134,7 +140,7 @@ class CertificateForm(QWidget):
     #: A save (or archive) was refused or failed (the error); the edits are still in the form.
     save_failed = Signal(object)
 
-    def __init__(self, db: Database, rules: RulesPack, parent: QWidget | None = None, *,
+    def __init__(self, db: Database | None, rules: RulesPack, parent: QWidget | None = None, *,
                  runner: TaskRunner | None = None) -> None:
         super().__init__(parent)
         install_wheel_guard()  # before any combo box exists: the wheel scrolls the form, not values
@@ -142,13 +148,15 @@ class CertificateForm(QWidget):
         self._db = db
         self.rules = rules
         self.runner = runner or TaskRunner(self, max_threads=2)
-        self.service = CertificateService(db, rules)
-        self.validation = ValidationService(db, rules)
+        #: The rules engine, for the live findings (pure: it needs no database).
+        self.engine = ValidationEngine(rules)
         #: The engine's findings now shown; ``findings_live`` says whether they come from the edits.
         self.engine_findings: list[Finding] = []
         self.findings_live = False
         self.stored_result: ValidationResult | None = None
         self.permit_checks: dict[str, Any] = {}
+        #: The lookup page of each state's permit registry, for the number on the form.
+        self._links: dict[str, Any] = {}
         self._checks_generation = 0
         self._record_dialog: RecordCheckDialog | None = None
         #: The service's reasons for refusing the last save (shown until the next load).
@@ -175,17 +183,22 @@ class CertificateForm(QWidget):
         self.load(None)
 
     @property
-    def db(self) -> Database:
+    def db(self) -> Database | None:
         return self._db
 
     @db.setter
-    def db(self, db: Database) -> None:
+    def db(self, db: Database | None) -> None:
         """Use another database (the main window opens one after the form exists)."""
         self._db = db
-        self.service = CertificateService(db, self.rules)
-        self.validation = ValidationService(db, self.rules)
-        if hasattr(self, "history"):
-            self.history.db = db
+        self.history.db = db
+
+    def _database(self) -> Database:
+        """The open database: the form holds a certificate only while one is open."""
+        assert self._db is not None, "no database is open"
+        return self._db
+
+    def _certificates(self) -> CertificateService:
+        return CertificateService(self._database(), self.rules)
 
     # ------------------------------------------------------------------ layout
 
@@ -365,7 +378,7 @@ class CertificateForm(QWidget):
         buttons.addWidget(self.revert_button)
         buttons.addWidget(self.save_button)
 
-        labels = field_labels(self.validation.engine.label)
+        labels = field_labels(self.engine.label)
         self.findings_panel = FindingsPanel(None, labels)
         self.findings_panel.field_activated.connect(self._on_findings_panel_field_activated)
         self.findings_panel.acknowledge_requested.connect(self.approve_requested)
@@ -512,8 +525,8 @@ class CertificateForm(QWidget):
         """Load the stored certificate again (dropping edits); used after a conflict."""
         if self.detail is None:
             return
-        cert_id, as_of = self.detail.id, self._as_of
-        self.runner.run(lambda p, c: self.service.get(cert_id, as_of), on_done=self.load,
+        cert_id, as_of, service = self.detail.id, self._as_of, self._certificates()
+        self.runner.run(lambda p, c: service.get(cert_id, as_of), on_done=self.load,
                         on_error=lambda e: present_error(self, e))
 
     def show_findings(self, findings: Sequence[Finding | FieldFinding]) -> None:
@@ -634,8 +647,8 @@ class CertificateForm(QWidget):
             if on_failed:
                 on_failed()
             return
-        cert_id, version, as_of = self.detail.id, self.detail.version, self._as_of
-        self._run_change(lambda: self.service.save(cert_id, data, expected_version=version, as_of=as_of),
+        cert_id, version, as_of, service = self.detail.id, self.detail.version, self._as_of, self._certificates()
+        self._run_change(lambda: service.save(cert_id, data, expected_version=version, as_of=as_of),
                          retry=lambda: self.save(on_saved, on_failed), sent=data,
                          on_saved=on_saved, on_failed=on_failed)
 
@@ -716,11 +729,11 @@ class CertificateForm(QWidget):
         self._reason_dialog = None
         if self.detail is None:
             return
-        cert_id, version, as_of = self.detail.id, self.detail.version, self._as_of
+        cert_id, version, as_of, service = self.detail.id, self.detail.version, self._as_of, self._certificates()
         if archived:
-            call = lambda: self.service.unarchive(cert_id, reason, expected_version=version, as_of=as_of)  # noqa: E731
+            call = lambda: service.unarchive(cert_id, reason, expected_version=version, as_of=as_of)  # noqa: E731
         else:
-            call = lambda: self.service.archive(cert_id, reason, expected_version=version, as_of=as_of)  # noqa: E731
+            call = lambda: service.archive(cert_id, reason, expected_version=version, as_of=as_of)  # noqa: E731
         self._run_change(call, retry=lambda: self._archive(reason, archived))
 
     def _run_change(self, call: Callable[[], CertificateDetail], *, retry: Callable[[], None],
@@ -808,7 +821,7 @@ class CertificateForm(QWidget):
         self.runner.run(lambda p, c: call(), on_done=done, on_error=failed)
 
     def _load_decider(self, company_id: int) -> None:
-        db, rules = self.db, self.rules
+        db, rules = self._database(), self.rules
 
         def done(decider: ExpiryDecider) -> None:
             if self._decider_company == company_id:
@@ -1037,7 +1050,7 @@ class CertificateForm(QWidget):
             data = self.collect()
         except ValueError:
             return self.engine_findings  # an unreadable date: the form's own message says so
-        findings = self.validation.evaluate(data, self._as_of, customer_name=self.detail.customer_name)
+        findings = self.engine.evaluate(subject_of(data, customer_name=self.detail.customer_name), self._as_of)
         self._set_engine_findings(findings, live=live)
         return findings
 
@@ -1076,7 +1089,7 @@ class CertificateForm(QWidget):
             return
         self._checks_generation += 1
         generation = self._checks_generation
-        db, rules, cert_id, company_id = self.db, self.rules, self.detail.id, self.detail.data.company_id
+        db, rules, cert_id, company_id = self._database(), self.rules, self.detail.id, self.detail.data.company_id
 
         def work(_p: Any, _c: Any) -> tuple[ValidationResult | None, dict[str, Any], int]:
             from ecms_desktop.services.company_service import get_setting
@@ -1105,7 +1118,7 @@ class CertificateForm(QWidget):
             number = ids.get(st) or str(self._raw.get("purchaser_tax_id") or "")
             try:
                 links[st] = lookup_link(self.rules, st, number)
-            except Exception:  # an unknown state: no link
+            except UnknownStateError:  # no such state in the rules pack: no link
                 continue
         self._links = links
         self.permit_status.set_checks(states, checks, as_of=self._as_of, max_age_days=max_age, links=links)
@@ -1154,7 +1167,7 @@ class CertificateForm(QWidget):
         if self.detail is None:
             return
         number = self._state_ids().get(state) or str(self._raw.get("purchaser_tax_id") or "")
-        dlg = RecordCheckDialog(state, number, getattr(self, "_links", {}).get(state), self)
+        dlg = RecordCheckDialog(state, number, self._links.get(state), self)
         self._record_dialog = dlg
         dlg.accepted.connect(lambda: self._record_check(state, number, dlg.values()))
         dlg.finished.connect(dlg.deleteLater)
@@ -1175,7 +1188,7 @@ class CertificateForm(QWidget):
         if not values["evidence"]:
             present_error(self, ValidationError("Attach the evidence of the lookup (a PDF or a screenshot)."))
             return
-        db, rules, cert_id, as_of = self.db, self.rules, self.detail.id, self._as_of
+        db, rules, cert_id, as_of = self._database(), self.rules, self.detail.id, self._as_of
 
         def work(_p: Any, _c: Any) -> Any:
             return PermitService(db, rules).record_manual_check(
@@ -1192,7 +1205,7 @@ class CertificateForm(QWidget):
 
     def open_evidence(self, document_id: int) -> None:
         """Open a permit check's evidence file with the system viewer (a copy in a temporary folder)."""
-        db = self.db
+        db = self._database()
 
         def work(_p: Any, _c: Any) -> str:
             import tempfile

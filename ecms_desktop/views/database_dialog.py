@@ -57,7 +57,7 @@ def _store_password(url: str) -> None:
         import keyring
 
         keyring.set_password(_KEYRING_SERVICE, url_without_password(url), str(u.password))
-    except Exception as exc:
+    except Exception as exc:  # each keyring backend raises its own errors (none installed, locked, D-Bus down)
         log.info("password not kept (no keyring): %s", exc)
 
 
@@ -73,7 +73,7 @@ def url_with_saved_password(url: str) -> str:
         import keyring
 
         password = keyring.get_password(_KEYRING_SERVICE, url_without_password(url))
-    except Exception:
+    except Exception:  # each keyring backend raises its own errors: then the user types the password
         password = None
     return u.set(password=password).render_as_string(hide_password=False) if password else url
 

@@ -1,10 +1,9 @@
 """The review desk's main window: certificate grid | document viewer | certificate form.
 
 Composition: the grid is :class:`CertificateTableModel` + :class:`StatusBadgeDelegate`, filtered by
-the :class:`FilterBar` and the :class:`StatusStrip`; the right side holds GUI-B's
-``DocumentViewer`` and ``CertificateForm`` (imported lazily: a plain placeholder label appears
-only if they cannot be imported). Every database read or write goes through the task runner,
-except the grid's primary-key batches (see certificate_table_model).
+the :class:`FilterBar` and the :class:`StatusStrip`; the right side holds the :class:`DocumentViewer`
+and the :class:`CertificateForm`. Every database read or write goes through the task runner, except
+the grid's primary-key batches (see certificate_table_model).
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QByteArray, QModelIndex, QPoint, QSettings, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDragMoveEvent, QDropEvent, QKeySequence, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -47,10 +46,16 @@ from ecms_desktop.models import Status
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.services.backup import BackupResult
 from ecms_desktop.services.certificate_query import CertificateQuery, count_by_status
+from ecms_desktop.services.certificate_service import CertificateDetail
 from ecms_desktop.services.company_service import CompanyInfo, CompanyService, get_setting
 from ecms_desktop.services.database import Database, display_url, open_database
 from ecms_desktop.services.database_setup import initialize_database
+from ecms_desktop.services.document_sandbox import DocumentSandbox
+from ecms_desktop.services.intake_service import IntakeResult
 from ecms_desktop.services.integrity_check import CheckReport
+from ecms_desktop.services.returned_forms import ReturnedItem
+from ecms_desktop.services.validation_service import Finding
+from ecms_desktop.views.certificate_form import CertificateForm
 from ecms_desktop.views.certificate_table_model import COLUMN_KEYS, COLUMNS, STATUS_COLUMN, CertificateTableModel
 from ecms_desktop.views.database_dialog import (
     DatabaseDialog,
@@ -74,8 +79,10 @@ from ecms_desktop.views.database_operations import (
 from ecms_desktop.views.error_presenter import offer_retry, present_error
 from ecms_desktop.views.file_dialogs import get_open_file_name, get_open_file_names
 from ecms_desktop.views.filter_bar import FilterBar, Filters
-from ecms_desktop.views.findings_panel import blocked_message, confirm_warnings
+from ecms_desktop.views.findings_panel import AcknowledgeWarningsDialog, blocked_message, confirm_warnings
 from ecms_desktop.views.help_overlay import HelpOverlay, shortcuts_of_menus
+from ecms_desktop.views.pdf_viewer import DocumentViewer
+from ecms_desktop.views.review_queue import ReviewQueueWindow
 from ecms_desktop.views.status_badge_delegate import StatusBadgeDelegate
 from ecms_desktop.views.status_strip import StatusStrip
 from ecms_desktop.views.task_runner import TaskRunner
@@ -90,25 +97,6 @@ KeyChoice = QKeySequence | QKeySequence.StandardKey | str
 def ui_settings() -> QSettings:
     """Per-user UI state (geometry, splitter sizes, columns, recent databases)."""
     return QSettings("ECMS", "ECMS Desktop")
-
-
-def _load_panes() -> tuple[type | None, type | None, str]:
-    """GUI-B's viewer and form classes, or None with the reason."""
-    viewer_cls = form_cls = None
-    problems = []
-    try:
-        from ecms_desktop.views.pdf_viewer import DocumentViewer
-
-        viewer_cls = DocumentViewer
-    except Exception as exc:
-        problems.append(f"document viewer: {exc}")
-    try:
-        from ecms_desktop.views.certificate_form import CertificateForm
-
-        form_cls = CertificateForm
-    except Exception as exc:
-        problems.append(f"certificate form: {exc}")
-    return viewer_cls, form_cls, "; ".join(problems)
 
 
 class MainWindow(QMainWindow):
@@ -143,7 +131,8 @@ class MainWindow(QMainWindow):
 
     def __init__(self, db: Database | None = None, *, rules: RulesPack | None = None,
                  as_of: dt.date | None = None, runner: TaskRunner | None = None,
-                 settings: QSettings | None = None, sandbox: Any = None, interactive: bool = True) -> None:
+                 settings: QSettings | None = None, sandbox: DocumentSandbox | None = None,
+                 interactive: bool = True) -> None:
         super().__init__()
         install_wheel_guard()  # before any combo or spin box exists
         #: False in screenshot mode: problems are reported through signals, never by dialogs.
@@ -160,22 +149,25 @@ class MainWindow(QMainWindow):
         self.companies: list[CompanyInfo] = []
         self.company_id: int | None = None
         self.window_days = 30
+        #: The expiring-soon window of each company (None: all companies), read with the companies.
+        self._window_days_by_company: dict[int | None, int] = {}
         self.filters = Filters()
-        self.current_detail: Any = None
-        self.last_intake_result: Any = None
+        self.current_detail: CertificateDetail | None = None
+        self.last_intake_result: IntakeResult | None = None
         #: The report of the last certificate import (opened when interactive).
         self.import_report: QMessageBox | None = None
-        self.last_returned_items: Any = None
+        self.last_returned_items: list[ReturnedItem] | None = None
         self._detail_generation = 0
+        self._waiting_for_page = False  # the selection is announced once the viewer painted the page
         self._grid_announced = False
         self._counts_pending = False  # status counts run after the rows of a new query are in
         self._pending_select: int | None = None
         self._closing = False
         self._close_confirmed = False  # unsaved edits were saved or discarded: close without asking again
         self._restoring_selection = False  # putting the grid back where the unsaved edits are
-        self.review_window: Any = None
-        self.tools: dict[str, Any] = {}
-        self._ack_dialog: Any = None
+        self.review_window: ReviewQueueWindow | None = None
+        self.tools: dict[str, QWidget] = {}
+        self._ack_dialog: AcknowledgeWarningsDialog | None = None
 
         self._build_grid()
         self._build_right()
@@ -221,51 +213,15 @@ class MainWindow(QMainWindow):
         self.model.rows_loaded.connect(self._on_model_rows_loaded)
 
     def _build_right(self) -> None:
-        viewer_cls, form_cls, problem = _load_panes()
-        self.panes_problem = problem
-        self.viewer: Any = None
-        self.form: Any = None
-        if viewer_cls is not None:
-            try:
-                self.viewer = viewer_cls(self.sandbox, self, runner=self.runner)
-            except TypeError:
-                self.viewer = viewer_cls(self.sandbox, self)
-            self.viewer.rotation_changed.connect(self._on_viewer_rotation_changed)
-            self.viewer.page_painted.connect(self._on_viewer_page_painted)
-        else:
-            self.viewer = self._placeholder("The document viewer is not available.", problem)
-        if form_cls is not None:
-            try:
-                self.form = form_cls(self.db, self.rules, self, runner=self.runner)
-                self.form.set_as_of(self.as_of)
-            except Exception as exc:
-                log.exception("certificate form failed to start")
-                self.form = self._placeholder("The certificate form is not available.", str(exc))
-            else:
-                self.form.saved.connect(self._on_form_saved)
-                self.form.findings_changed.connect(self._on_form_findings_changed)
-                self.form.approve_requested.connect(self.approve_selected)
-                if hasattr(self.form, "archive_requested"):
-                    self.form.archive_requested.connect(self._on_form_archive_requested)
-        else:
-            self.form = self._placeholder("The certificate form is not available.", problem)
-        self.viewer.setObjectName(self.viewer.objectName() or "documentViewer")
-        self.form.setObjectName(self.form.objectName() or "certificateForm")
-
-    def _placeholder(self, text: str, detail: str) -> QLabel:
-        label = QLabel(text, self)
-        label.setObjectName("placeholder")
-        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        label.setWordWrap(True)
-        label.setToolTip(detail)
-        label.setMinimumWidth(200)
-        return label
-
-    def _has_form(self) -> bool:
-        return hasattr(self.form, "load")
-
-    def _has_viewer(self) -> bool:
-        return hasattr(self.viewer, "show_document")
+        self.viewer = DocumentViewer(self.sandbox, self, runner=self.runner)
+        self.viewer.rotation_changed.connect(self._on_viewer_rotation_changed)
+        self.viewer.page_painted.connect(self._on_viewer_page_painted)
+        self.form = CertificateForm(self.db, self.rules, self, runner=self.runner)
+        self.form.set_as_of(self.as_of)
+        self.form.saved.connect(self._on_form_saved)
+        self.form.findings_changed.connect(self._on_form_findings_changed)
+        self.form.approve_requested.connect(self.approve_selected)
+        self.form.archive_requested.connect(self._on_form_archive_requested)
 
     def _build_layout(self) -> None:
         self.filter_bar = FilterBar(sorted(self.rules.states), sorted(self.rules.forms), self)
@@ -467,7 +423,7 @@ class MainWindow(QMainWindow):
             self.table.horizontalHeader().restoreState(QByteArray(header))
         self.table.horizontalHeader().setSortIndicatorShown(True)
 
-    def showEvent(self, event: Any) -> None:
+    def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if not self._splitter_restored:
             self._splitter_restored = True
@@ -513,8 +469,7 @@ class MainWindow(QMainWindow):
         old = self.db
         self.db = db
         self.model.set_database(db)
-        if self._has_form() and hasattr(self.form, "db"):
-            self.form.db = db
+        self.form.db = db
         if old is not None and old is not db:
             old.dispose()
         self._clear_detail("")
@@ -633,10 +588,7 @@ class MainWindow(QMainWindow):
     def leave_form(self, proceed: Callable[[], None], cancelled: Callable[[], None] | None = None) -> None:
         """Run ``proceed`` once the form's unsaved edits are saved or discarded (asked: Save / Discard
         / Cancel); Cancel keeps the edits and calls ``cancelled``."""
-        if self._has_form():
-            self.form.leave(proceed, cancelled)
-        else:
-            proceed()
+        self.form.leave(proceed, cancelled)
 
     def _open_database(self, url: str, *, create: bool = False, offer_create: bool = False) -> None:
         def work(_p: Any, _c: Any) -> Database:
@@ -722,7 +674,7 @@ class MainWindow(QMainWindow):
         cid = self.company_combo.itemData(index)
         if cid is None or cid == self.company_id:
             return
-        if self._has_form() and self.form.is_dirty():
+        if self.form.is_dirty():
             self._fill_company_combo()  # shows the current company until the edits are dealt with
             self.leave_form(lambda: self._switch_company(int(cid)))
             return
@@ -732,7 +684,7 @@ class MainWindow(QMainWindow):
         if cid != self.company_id:
             self.company_id = cid
             self._fill_company_combo()
-        self.window_days = getattr(self, "_window_days_by_company", {}).get(self.company_id, 30)
+        self.window_days = self._window_days_by_company.get(self.company_id, 30)
         self.settings.setValue("main/company", self.company_id)
         self._clear_detail("")
         self.run_query()
@@ -915,7 +867,7 @@ class MainWindow(QMainWindow):
             if company_id != self.company_id:
                 self.company_id = company_id
                 self._fill_company_combo()
-                self.window_days = getattr(self, "_window_days_by_company", {}).get(company_id, 30)
+                self.window_days = self._window_days_by_company.get(company_id, 30)
             self.filter_bar.clear()  # runs the query; _on_model_query_finished selects
 
         self.runner.run(work, on_done=done, on_error=self._on_background_error)
@@ -925,7 +877,7 @@ class MainWindow(QMainWindow):
         if self._restoring_selection:
             return
         cert_id = self.model.certificate_id(current.row()) if current.isValid() else None
-        shown = self.form.detail if self._has_form() else None
+        shown = self.form.detail
         if shown is not None and shown.id != cert_id and self.form.is_dirty():
             # The form holds unsaved edits of another certificate: ask before it is replaced.
             self.leave_form(lambda: self._show_selected(cert_id), lambda: self._restore_selection(shown.id))
@@ -968,42 +920,36 @@ class MainWindow(QMainWindow):
         self.runner.run(work, on_done=lambda r: self._show_detail(generation, *r),
                         on_error=self._on_background_error)
 
-    def _show_detail(self, generation: int, detail: Any, blob: tuple[str, bytes] | None) -> None:
+    def _show_detail(self, generation: int, detail: CertificateDetail, blob: tuple[str, bytes] | None) -> None:
         if generation != self._detail_generation:
             return
         self.current_detail = detail
         self._update_actions()
-        if self._has_form():
-            shown = self.form.detail
-            if shown is not None and shown.id == detail.id and self.form.is_dirty():
-                # Read again (e.g. a document was attached): the unsaved edits in the form are kept.
-                self.statusBar().showMessage(f"Certificate {detail.id}: your unsaved edits are kept.", 6000)
-            else:
-                self.form.load(detail)
-        if self._has_viewer():
-            if blob is None:
-                self.viewer.clear("No document is attached to this certificate.\n"
-                                  "Drop a file here to attach it.")
-                self.selection_ready.emit()
-            else:
-                doc = detail.documents[0]
-                self._waiting_for_page = True
-                self.viewer.show_document(blob[1], sha256=blob[0], name=doc.original_name,
-                                          rotation=doc.view_rotation)
+        shown = self.form.detail
+        if shown is not None and shown.id == detail.id and self.form.is_dirty():
+            # Read again (e.g. a document was attached): the unsaved edits in the form are kept.
+            self.statusBar().showMessage(f"Certificate {detail.id}: your unsaved edits are kept.", 6000)
         else:
+            self.form.load(detail)
+        if blob is None:
+            self.viewer.clear("No document is attached to this certificate.\n"
+                              "Drop a file here to attach it.")
             self.selection_ready.emit()
+        else:
+            doc = detail.documents[0]
+            self._waiting_for_page = True
+            self.viewer.show_document(blob[1], sha256=blob[0], name=doc.original_name,
+                                      rotation=doc.view_rotation)
 
     def _clear_detail(self, message: str) -> None:
         self._detail_generation += 1
         self.current_detail = None
-        if self._has_form():
-            self.form.load(None)
-        if self._has_viewer():
-            self.viewer.clear(message)
+        self.form.load(None)
+        self.viewer.clear(message)
         self._update_actions()
 
     def _on_viewer_page_painted(self) -> None:
-        if getattr(self, "_waiting_for_page", False):
+        if self._waiting_for_page:
             self._waiting_for_page = False
             self.selection_ready.emit()
 
@@ -1020,14 +966,14 @@ class MainWindow(QMainWindow):
 
         self.runner.run(work, on_error=self._on_background_error)
 
-    def _on_form_saved(self, detail: Any) -> None:
+    def _on_form_saved(self, detail: CertificateDetail) -> None:
         if self.current_detail is None or self.current_detail.id == detail.id:
             self.current_detail = detail
         self.model.reload_rows([detail.id])
         self.refresh_counts()
         self.statusBar().showMessage(f"Certificate {detail.id} saved.", 4000)
 
-    def _on_form_archive_requested(self, *_args: Any) -> None:
+    def _on_form_archive_requested(self) -> None:
         self.archive_selected()
 
     # ------------------------------------------------------------------ review actions
@@ -1035,7 +981,7 @@ class MainWindow(QMainWindow):
     def _update_actions(self) -> None:
         has_db = self.db is not None
         detail = self.current_detail
-        state = getattr(detail, "review_state", None)
+        state = detail.review_state if detail is not None else None
         self.act_import_docs.setEnabled(has_db)
         self.act_import_certs.setEnabled(has_db)
         self.act_attach_docs.setEnabled(has_db and detail is not None)
@@ -1061,15 +1007,15 @@ class MainWindow(QMainWindow):
     def _approval_findings_blocking(self) -> bool:
         """Errors in the validation of the certificate shown in the form block Approve."""
         detail = self.current_detail
-        form_detail = getattr(self.form, "detail", None)
+        form_detail = self.form.detail
         return (detail is not None and form_detail is not None and form_detail.id == detail.id
-                and bool(getattr(self.form, "has_errors", False)))
+                and self.form.has_errors)
 
-    def _on_form_findings_changed(self, _findings: Any) -> None:
+    def _on_form_findings_changed(self, _findings: list[Finding]) -> None:
         self._update_actions()
 
     def _review(self, verb: str, call: Callable[[Any, int, int, str], Any], *, needs_reason: bool) -> None:
-        if self._has_form() and self.form.is_dirty():
+        if self.form.is_dirty():
             self.leave_form(lambda: self._review(verb, call, needs_reason=needs_reason))
             return
         detail, db = self.current_detail, self.db
@@ -1097,8 +1043,7 @@ class MainWindow(QMainWindow):
             self.refresh_counts()
             if self.current_detail is not None and self.current_detail.id == new_detail.id:
                 self.current_detail = new_detail
-                if self._has_form():
-                    self.form.load(new_detail)
+                self.form.load(new_detail)
             self._update_actions()
             self.statusBar().showMessage(f"Certificate {new_detail.id}: {new_detail.status.label}.", 4000)
 
@@ -1109,7 +1054,7 @@ class MainWindow(QMainWindow):
             if offer_retry(self, error, retry):
                 return
             self._on_background_error(error)
-            if self._has_form() and getattr(self.form, "detail", None) is not None:
+            if self.form.detail is not None:
                 self.form.load_checks()  # e.g. refused by the validation: show what it found
 
         self.runner.run(work, on_done=done, on_error=failed)
@@ -1120,7 +1065,8 @@ class MainWindow(QMainWindow):
         detail = self.current_detail
         if detail is None or self.db is None or self._ack_dialog is not None:
             return
-        if self._has_form() and getattr(self.form, "detail", None) is not None and self.form.detail.id == detail.id:
+        form_detail = self.form.detail
+        if form_detail is not None and form_detail.id == detail.id:
             if self.form.is_dirty():
                 present_error(self, ValidationError(f"Certificate {detail.id} has edits that are not saved: save "
                                                     "or revert them before approving."))
@@ -1145,14 +1091,14 @@ class MainWindow(QMainWindow):
                 needs_reason=False)
 
         warnings = [f for f in findings if f.severity == "warning"]
-        labels = self.form.findings_panel.model._labels if hasattr(self.form, "findings_panel") else None
+        labels = self.form.findings_panel.labels
         self._ack_dialog = confirm_warnings(self, warnings, f"Approve certificate {detail.id} with warnings",
                                             confirmed, labels)
         if self._ack_dialog is not None:
             self._ack_dialog.rejected.connect(lambda: setattr(self, "_ack_dialog", None))
 
     @property
-    def acknowledge_dialog(self) -> Any:
+    def acknowledge_dialog(self) -> AcknowledgeWarningsDialog | None:
         """The warnings dialog currently open, if any."""
         return self._ack_dialog
 
@@ -1174,19 +1120,13 @@ class MainWindow(QMainWindow):
     def open_review_queue(self) -> None:
         if self.db is None:
             return
-        try:
-            from ecms_desktop.views.review_queue import ReviewQueueWindow
-        except Exception as exc:
-            present_error(self, EcmsError(f"The review queue is not available in this build ({exc})."))
-            return
         if self.review_window is not None and self.review_window.isVisible():
             self.review_window.raise_()
             self.review_window.activateWindow()
             return
         self.review_window = ReviewQueueWindow(self.db, self.rules, self.runner, self.as_of, self,
                                                company_id=self.company_id, sandbox=self.sandbox)
-        if hasattr(self.review_window, "destroyed"):
-            self.review_window.destroyed.connect(lambda *_: self.refresh())
+        self.review_window.destroyed.connect(lambda *_: self.refresh())
         self.review_window.show()
 
     # ------------------------------------------------------------------ validation and permits
@@ -1203,8 +1143,7 @@ class MainWindow(QMainWindow):
             return ValidationService(db, rules).validate(detail.id, as_of=as_of)
 
         def done(result: Any) -> None:
-            if self._has_form() and hasattr(self.form, "set_stored_result"):
-                self.form.set_stored_result(result)
+            self.form.set_stored_result(result)
             self.statusBar().showMessage(
                 f"Certificate {result.certificate_id} validated: {len(result.errors)} errors, "
                 f"{len(result.warnings)} warnings (rules pack {result.rules_version}).", 8000)
@@ -1228,7 +1167,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(
                 f"{result.validated:,} certificates validated: {result.with_errors:,} with errors, "
                 f"{result.with_warnings:,} with warnings.", 15000)
-            if self.current_detail is not None and self._has_form():
+            if self.current_detail is not None:
                 self.form.load_checks()
             self.validation_finished.emit(result)
 
@@ -1254,8 +1193,7 @@ class MainWindow(QMainWindow):
             return PermitService(db, rules).verify(detail.id, as_of=as_of)
 
         def done(checks: Any) -> None:
-            if self._has_form() and hasattr(self.form, "load_checks"):
-                self.form.load_checks()
+            self.form.load_checks()
             text = "; ".join(f"{c.state} {c.number_checked}: {c.result.replace('_', ' ')} ({c.source})"
                              for c in checks)
             self.statusBar().showMessage(f"Permit check recorded - {text}.", 15000)
@@ -1266,7 +1204,7 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ other windows
 
-    def _show_tool(self, key: str, widget: Any) -> Any:
+    def _show_tool(self, key: str, widget: QWidget) -> None:
         old = self.tools.get(key)
         if old is not None:
             try:
@@ -1278,7 +1216,6 @@ class MainWindow(QMainWindow):
         widget.show()
         widget.raise_()
         self.tool_opened.emit(widget)
-        return widget
 
     def open_renewal_center(self) -> None:
         """Renewals > Renewal center: the plan as of the desk's date, previews, sending."""
@@ -1352,7 +1289,7 @@ class MainWindow(QMainWindow):
         else:
             event.ignore()
 
-    def dragMoveEvent(self, event: Any) -> None:
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
         if self.db is not None and _local_files(event.mimeData().urls()):
             event.acceptProposedAction()
 
@@ -1526,14 +1463,14 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if not self._close_confirmed and not self._closing:
-            forms = [self.form] if self._has_form() else []
+            forms = [self.form]
             if self.review_window is not None and self.review_window.isVisible():
                 forms.insert(0, self.review_window.form)
             dirty = [f for f in forms if f.is_dirty() or f.saving]
             if dirty:
                 event.ignore()  # each form with unsaved edits asks first: Save / Discard / Cancel
 
-                def ask(remaining: list[Any]) -> None:
+                def ask(remaining: list[CertificateForm]) -> None:
                     if remaining:
                         remaining[0].leave(lambda: ask(remaining[1:]))
                         return
@@ -1554,11 +1491,10 @@ class MainWindow(QMainWindow):
             return
         self._closing = True
         self.runner.cancel_all()
-        if self._has_viewer() and hasattr(self.viewer, "shutdown"):
-            try:
-                self.viewer.shutdown()
-            except Exception:
-                log.exception("viewer shutdown failed")
+        try:
+            self.viewer.shutdown()
+        except Exception:  # closing must go on: the database is still to be anchored and released
+            log.exception("viewer shutdown failed")
         if self.review_window is not None:
             self.review_window.close()
         self.model.runner = None  # no more prefetches
@@ -1568,7 +1504,7 @@ class MainWindow(QMainWindow):
             self.runner.wait(10000)
             QApplication.sendPostedEvents()
             QApplication.processEvents()
-            if not getattr(self.runner, "_running", None):
+            if not self.runner.busy:
                 break
         if self.db is not None:
             anchor_on_exit(self.db)

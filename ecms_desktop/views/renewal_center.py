@@ -246,6 +246,9 @@ class RenewalCenterDialog(QDialog):
         self.resize(1100, 680)
         self.service, self.company_id = service, company_id
         self.runner = runner or TaskRunner(self)
+        # Each plan or preview read is numbered: a late answer to an older read is dropped.
+        self._plan_generation = 0
+        self._preview_generation = 0
         self.date = QDateEdit(qdate(as_of))
         self.date.setCalendarPopup(True)
         self.date.setDisplayFormat("yyyy-MM-dd")
@@ -323,7 +326,7 @@ class RenewalCenterDialog(QDialog):
     def refresh(self) -> None:
         """Read the plan and the refused addresses off the GUI thread, then show them."""
         service, company_id, as_of = self.service, self.company_id, self.as_of()
-        self._plan_generation = getattr(self, "_plan_generation", 0) + 1
+        self._plan_generation += 1
         generation = self._plan_generation
         self.summary.setText("Reading the plan…")
 
@@ -362,7 +365,7 @@ class RenewalCenterDialog(QDialog):
             return
         item = self.model.items[index.row()]
         service, company_id, as_of = self.service, self.company_id, self.as_of()
-        self._preview_generation = getattr(self, "_preview_generation", 0) + 1
+        self._preview_generation += 1
         generation = self._preview_generation
 
         def failed(error: BaseException) -> None:

@@ -325,7 +325,7 @@ class ReviewQueueWindow(QMainWindow):
 
         warnings = [f for f in findings if f.severity == "warning"]
         self._ack_dialog = confirm_warnings(self, warnings, f"Approve certificate {detail.id} with warnings",
-                                            confirmed, self.form.findings_panel.model._labels)
+                                            confirmed, self.form.findings_panel.labels)
         if self._ack_dialog is not None:
             self._ack_dialog.rejected.connect(lambda: setattr(self, "_ack_dialog", None))
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import shiboken6
@@ -40,7 +42,10 @@ from ecms_desktop.errors import Cancelled, ConflictError, DatabaseBusyError, Val
 from ecms_desktop.models.enums import ReviewState, Status
 from ecms_desktop.rules import RulesPack, UnknownFormError, UnknownStateError
 from ecms_desktop.services.certificate_service import CertificateDetail, CertificateInput, CertificateService, LineInput
+from ecms_desktop.services.company_service import CompanyService
 from ecms_desktop.services.database import Database
+from ecms_desktop.services.document_sandbox import sniff_media_type
+from ecms_desktop.services.document_service import DocumentService
 from ecms_desktop.services.form_spec import (
     ExpiryDecider,
     FieldFinding,
@@ -52,6 +57,7 @@ from ecms_desktop.services.form_spec import (
     parse_date,
     parse_states,
 )
+from ecms_desktop.services.permit_service import PermitCheckInfo, PermitService, lookup_link
 from ecms_desktop.services.validation_service import (
     Finding,
     ValidationEngine,
@@ -1092,14 +1098,9 @@ class CertificateForm(QWidget):
         db, rules, cert_id, company_id = self._database(), self.rules, self.detail.id, self.detail.data.company_id
 
         def work(_p: Any, _c: Any) -> tuple[ValidationResult | None, dict[str, Any], int]:
-            from ecms_desktop.services.company_service import get_setting
-            from ecms_desktop.services.permit_service import PermitService
-
             latest = ValidationService(db, rules).latest(cert_id)
             checks = PermitService(db, rules).latest_checks(cert_id)
-            with db.reader() as s:
-                max_age = int(get_setting(s, "permit_check_max_age_days", company_id))
-            return latest, checks, max_age
+            return latest, checks, CompanyService(db).permit_check_max_age_days(company_id)
 
         self.runner.run(work, on_done=lambda r: self._on_checks_loaded(generation, *r), on_error=lambda e: None)
 
@@ -1107,8 +1108,6 @@ class CertificateForm(QWidget):
                           max_age: int) -> None:
         if not shiboken6.isValid(self) or generation != self._checks_generation or self.detail is None:
             return  # the form was closed (or moved on) while the checks were read
-        from ecms_desktop.services.permit_service import lookup_link
-
         self.permit_checks = checks
         self._max_age = max_age
         states = list(self._states)
@@ -1178,10 +1177,6 @@ class CertificateForm(QWidget):
         return self._record_dialog
 
     def _record_check(self, state: str, number: str, values: dict[str, str]) -> None:
-        from pathlib import Path
-
-        from ecms_desktop.services.permit_service import PermitService
-
         self._record_dialog = None
         if self.detail is None:
             return
@@ -1190,12 +1185,12 @@ class CertificateForm(QWidget):
             return
         db, rules, cert_id, as_of = self._database(), self.rules, self.detail.id, self._as_of
 
-        def work(_p: Any, _c: Any) -> Any:
+        def work(_p: Any, _c: Any) -> PermitCheckInfo:
             return PermitService(db, rules).record_manual_check(
                 cert_id, state=state, result=values["result"], evidence=Path(values["evidence"]),
                 source_url=values["source_url"], as_of=as_of, number=number or None, note=values["note"])
 
-        def done(info: Any) -> None:
+        def done(info: PermitCheckInfo) -> None:
             self.findings_live = False
             self.load_checks()
             self.permit_check_recorded.emit(info)
@@ -1208,14 +1203,7 @@ class CertificateForm(QWidget):
         db = self._database()
 
         def work(_p: Any, _c: Any) -> str:
-            import tempfile
-            from pathlib import Path
-
-            from ecms_desktop.services.document_service import DocumentService
-
             sha, data = DocumentService(db).file_bytes(document_id)
-            from ecms_desktop.services.document_sandbox import sniff_media_type
-
             suffix = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}.get(
                 sniff_media_type(data) or "", ".bin")
             path = Path(tempfile.gettempdir()) / f"ecms-evidence-{sha[:16]}{suffix}"

@@ -45,9 +45,9 @@ from ecms_desktop.errors import (
 from ecms_desktop.models import Status
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.services.backup import BackupResult
-from ecms_desktop.services.certificate_query import CertificateQuery, count_by_status
-from ecms_desktop.services.certificate_service import CertificateDetail
-from ecms_desktop.services.company_service import CompanyInfo, CompanyService, get_setting
+from ecms_desktop.services.certificate_query import CertificateQuery, CertificateQueryService
+from ecms_desktop.services.certificate_service import CertificateDetail, CertificateService
+from ecms_desktop.services.company_service import CompanyInfo, CompanyService
 from ecms_desktop.services.database import Database, display_url, open_database
 from ecms_desktop.services.database_setup import initialize_database
 from ecms_desktop.services.document_sandbox import DocumentSandbox
@@ -483,12 +483,9 @@ class MainWindow(QMainWindow):
         wanted = self.settings.value("main/company")
 
         def work(_p: Any, _c: Any) -> tuple[list[CompanyInfo], dict[int | None, int]]:
-            companies = CompanyService(db).list()
-            with db.reader() as s:
-                days: dict[int | None, int] = {c.id: int(get_setting(s, "expiring_soon_days", c.id))
-                                               for c in companies}
-                days[None] = int(get_setting(s, "expiring_soon_days", None))
-            return companies, days
+            service = CompanyService(db)
+            companies = service.list()
+            return companies, service.expiring_soon_windows(c.id for c in companies)
 
         def done(result: tuple[list[CompanyInfo], dict[int | None, int]]) -> None:
             if self.db is not db:
@@ -754,8 +751,7 @@ class MainWindow(QMainWindow):
         q = query or self.model.query
 
         def work(_p: Any, _c: Any) -> dict[Status, int]:
-            with db.reader() as s:
-                return count_by_status(s, q)
+            return CertificateQueryService(db).count_by_status(q)
 
         def done(counts: dict[Status, int]) -> None:
             if self.db is db and q == self.model.query:
@@ -853,11 +849,7 @@ class MainWindow(QMainWindow):
             return
 
         def work(_p: Any, _c: Any) -> int | None:
-            from ecms_desktop.models import Certificate
-
-            with db.reader() as s:
-                cert = s.get(Certificate, cert_id)
-                return None if cert is None else cert.company_id
+            return CertificateService(db).company_of(cert_id)
 
         def done(company_id: int | None) -> None:
             if company_id is None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -41,28 +40,23 @@ from PySide6.QtWidgets import (
 from ecms_desktop.errors import Cancelled, ConflictError, DatabaseBusyError, ValidationError
 from ecms_desktop.models.enums import ReviewState, Status
 from ecms_desktop.rules import RulesPack, UnknownFormError, UnknownStateError
-from ecms_desktop.services.certificate_service import CertificateDetail, CertificateInput, CertificateService, LineInput
-from ecms_desktop.services.company_service import CompanyService
+from ecms_desktop.services.certificate_service import CertificateDetail, CertificateInput, LineInput
 from ecms_desktop.services.database import Database
-from ecms_desktop.services.document_sandbox import sniff_media_type
-from ecms_desktop.services.document_service import DocumentService
 from ecms_desktop.services.form_spec import (
     ExpiryDecider,
     FieldFinding,
     FormSpec,
     build_form_spec,
     form_choices,
-    load_expiry_decider,
     local_findings,
     parse_date,
     parse_states,
 )
-from ecms_desktop.services.permit_service import PermitCheckInfo, PermitService, lookup_link
+from ecms_desktop.services.permit_service import LookupLink, PermitCheckInfo, lookup_link
 from ecms_desktop.services.validation_service import (
     Finding,
     ValidationEngine,
     ValidationResult,
-    ValidationService,
     subject_of,
 )
 from ecms_desktop.views.error_presenter import offer_retry, present_error
@@ -74,6 +68,8 @@ from ecms_desktop.views.findings_panel import (
 )
 from ecms_desktop.views.form_builder import REQUIRED_MARK, SEVERITY_COLOURS, FormBuilder, MessageLabel
 from ecms_desktop.views.history_view import HistoryView
+from ecms_desktop.views.operations import Operation, certificates, validation
+from ecms_desktop.views.operations.validation import StoredChecks
 from ecms_desktop.views.reason_dialog import ReasonDialog
 from ecms_desktop.views.task_runner import TaskRunner
 from ecms_desktop.views.wheel_guard import install_wheel_guard
@@ -160,9 +156,9 @@ class CertificateForm(QWidget):
         self.engine_findings: list[Finding] = []
         self.findings_live = False
         self.stored_result: ValidationResult | None = None
-        self.permit_checks: dict[str, Any] = {}
+        self.permit_checks: dict[str, PermitCheckInfo] = {}
         #: The lookup page of each state's permit registry, for the number on the form.
-        self._links: dict[str, Any] = {}
+        self._links: dict[str, LookupLink] = {}
         self._checks_generation = 0
         self._record_dialog: RecordCheckDialog | None = None
         #: The service's reasons for refusing the last save (shown until the next load).
@@ -202,9 +198,6 @@ class CertificateForm(QWidget):
         """The open database: the form holds a certificate only while one is open."""
         assert self._db is not None, "no database is open"
         return self._db
-
-    def _certificates(self) -> CertificateService:
-        return CertificateService(self._database(), self.rules)
 
     # ------------------------------------------------------------------ layout
 
@@ -531,9 +524,8 @@ class CertificateForm(QWidget):
         """Load the stored certificate again (dropping edits); used after a conflict."""
         if self.detail is None:
             return
-        cert_id, as_of, service = self.detail.id, self._as_of, self._certificates()
-        self.runner.run(lambda p, c: service.get(cert_id, as_of), on_done=self.load,
-                        on_error=lambda e: present_error(self, e))
+        certificates.reload_certificate(self._database(), self.rules, self.detail.id, self._as_of) \
+            .success(self.load).failure(lambda error: present_error(self, error)).run(self.runner)
 
     def show_findings(self, findings: Sequence[Finding | FieldFinding]) -> None:
         """Show validation findings (the engine's or the form's own) next to their fields. Findings
@@ -653,9 +645,9 @@ class CertificateForm(QWidget):
             if on_failed:
                 on_failed()
             return
-        cert_id, version, as_of, service = self.detail.id, self.detail.version, self._as_of, self._certificates()
-        self._run_change(lambda: service.save(cert_id, data, expected_version=version, as_of=as_of),
-                         retry=lambda: self.save(on_saved, on_failed), sent=data,
+        operation = certificates.save_certificate(self._database(), self.rules, self.detail.id, self.detail.version,
+                                                  data, as_of=self._as_of)
+        self._run_change(operation, retry=lambda: self.save(on_saved, on_failed), sent=data,
                          on_saved=on_saved, on_failed=on_failed)
 
     def leave(self, proceed: Callable[[], None], cancelled: Callable[[], None] | None = None) -> None:
@@ -735,14 +727,12 @@ class CertificateForm(QWidget):
         self._reason_dialog = None
         if self.detail is None:
             return
-        cert_id, version, as_of, service = self.detail.id, self.detail.version, self._as_of, self._certificates()
-        if archived:
-            call = lambda: service.unarchive(cert_id, reason, expected_version=version, as_of=as_of)  # noqa: E731
-        else:
-            call = lambda: service.archive(cert_id, reason, expected_version=version, as_of=as_of)  # noqa: E731
-        self._run_change(call, retry=lambda: self._archive(reason, archived))
+        change = certificates.unarchive_certificate if archived else certificates.archive_certificate
+        operation = change(self._database(), self.rules, self.detail.id, self.detail.version, reason,
+                           as_of=self._as_of)
+        self._run_change(operation, retry=lambda: self._archive(reason, archived))
 
-    def _run_change(self, call: Callable[[], CertificateDetail], *, retry: Callable[[], None],
+    def _run_change(self, operation: Operation[CertificateDetail], *, retry: Callable[[], None],
                     sent: CertificateInput | None = None,
                     on_saved: Callable[[CertificateDetail], None] | None = None,
                     on_failed: Callable[[], None] | None = None) -> None:
@@ -824,19 +814,18 @@ class CertificateForm(QWidget):
             if queued is not None:
                 self.save(*queued)  # asked for after more typing (e.g. the missing reason): runs now
 
-        self.runner.run(lambda p, c: call(), on_done=done, on_error=failed)
+        operation.success(done).failure(failed).run(self.runner)
 
     def _load_decider(self, company_id: int) -> None:
-        db, rules = self._database(), self.rules
+        validation.read_expiry_decider(self._database(), self.rules, company_id) \
+            .success(lambda decider: self._on_decider_read(company_id, decider)) \
+            .failure(lambda _error: None).run(self.runner)  # the rules pack's expiry is shown meanwhile
 
-        def done(decider: ExpiryDecider) -> None:
-            if self._decider_company == company_id:
-                self._decider = decider
-                if self.detail is not None:
-                    self._refresh_expiry()
-
-        self.runner.run(lambda p, c: load_expiry_decider(db, rules, company_id), on_done=done,
-                        on_error=lambda e: None)
+    def _on_decider_read(self, company_id: int, decider: ExpiryDecider) -> None:
+        if self._decider_company == company_id:
+            self._decider = decider
+            if self.detail is not None:
+                self._refresh_expiry()
 
     @staticmethod
     def _raw_from_input(d: CertificateInput) -> dict[str, Any]:
@@ -1095,21 +1084,15 @@ class CertificateForm(QWidget):
             return
         self._checks_generation += 1
         generation = self._checks_generation
-        db, rules, cert_id, company_id = self._database(), self.rules, self.detail.id, self.detail.data.company_id
+        validation.read_checks(self._database(), self.rules, self.detail.id, self.detail.data.company_id) \
+            .success(lambda stored: self._on_checks_loaded(generation, stored)) \
+            .failure(lambda _error: None).run(self.runner)  # the live findings stay on screen
 
-        def work(_p: Any, _c: Any) -> tuple[ValidationResult | None, dict[str, Any], int]:
-            latest = ValidationService(db, rules).latest(cert_id)
-            checks = PermitService(db, rules).latest_checks(cert_id)
-            return latest, checks, CompanyService(db).permit_check_max_age_days(company_id)
-
-        self.runner.run(work, on_done=lambda r: self._on_checks_loaded(generation, *r), on_error=lambda e: None)
-
-    def _on_checks_loaded(self, generation: int, latest: ValidationResult | None, checks: dict[str, Any],
-                          max_age: int) -> None:
+    def _on_checks_loaded(self, generation: int, stored: StoredChecks) -> None:
         if not shiboken6.isValid(self) or generation != self._checks_generation or self.detail is None:
             return  # the form was closed (or moved on) while the checks were read
+        latest, checks, max_age = stored.latest, stored.permit_checks, stored.max_age_days
         self.permit_checks = checks
-        self._max_age = max_age
         states = list(self._states)
         ids = self._state_ids()
         links = {}
@@ -1183,37 +1166,23 @@ class CertificateForm(QWidget):
         if not values["evidence"]:
             present_error(self, ValidationError("Attach the evidence of the lookup (a PDF or a screenshot)."))
             return
-        db, rules, cert_id, as_of = self._database(), self.rules, self.detail.id, self._as_of
+        validation.record_permit_check(self._database(), self.rules, self.detail.id, state=state, number=number,
+                                       values=values, as_of=self._as_of) \
+            .success(self._on_permit_check_recorded).failure(lambda error: present_error(self, error)) \
+            .run(self.runner, parent=self)
 
-        def work(_p: Any, _c: Any) -> PermitCheckInfo:
-            return PermitService(db, rules).record_manual_check(
-                cert_id, state=state, result=values["result"], evidence=Path(values["evidence"]),
-                source_url=values["source_url"], as_of=as_of, number=number or None, note=values["note"])
-
-        def done(info: PermitCheckInfo) -> None:
-            self.findings_live = False
-            self.load_checks()
-            self.permit_check_recorded.emit(info)
-
-        self.runner.run(work, on_done=done, on_error=lambda e: present_error(self, e),
-                        title="Recording the permit check", parent=self)
+    def _on_permit_check_recorded(self, info: PermitCheckInfo) -> None:
+        self.findings_live = False
+        self.load_checks()
+        self.permit_check_recorded.emit(info)
 
     def open_evidence(self, document_id: int) -> None:
         """Open a permit check's evidence file with the system viewer (a copy in a temporary folder)."""
-        db = self._database()
+        certificates.copy_evidence(self._database(), document_id) \
+            .success(self._on_evidence_copied).failure(lambda error: present_error(self, error)).run(self.runner)
 
-        def work(_p: Any, _c: Any) -> str:
-            sha, data = DocumentService(db).file_bytes(document_id)
-            suffix = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}.get(
-                sniff_media_type(data) or "", ".bin")
-            path = Path(tempfile.gettempdir()) / f"ecms-evidence-{sha[:16]}{suffix}"
-            path.write_bytes(data)
-            return str(path)
-
-        def done(path: str) -> None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(path))
-
-        self.runner.run(work, on_done=done, on_error=lambda e: present_error(self, e))
+    def _on_evidence_copied(self, path: Path) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
 
     def _message_labels(self) -> list[MessageLabel]:
         return [*self.builder.messages.values(), self.states_msg, self.form_msg, self.reason_msg,

@@ -44,17 +44,22 @@ from ecms_desktop.errors import (
 )
 from ecms_desktop.models import Status
 from ecms_desktop.rules import RulesPack, load_rules_pack
+from ecms_desktop.services.audit_pack_service import AuditPackService, PackChoices
 from ecms_desktop.services.backup import BackupResult
-from ecms_desktop.services.certificate_query import CertificateQuery, CertificateQueryService
-from ecms_desktop.services.certificate_service import CertificateDetail, CertificateService
-from ecms_desktop.services.company_service import CompanyInfo, CompanyService
-from ecms_desktop.services.database import Database, display_url, open_database
-from ecms_desktop.services.database_setup import initialize_database
+from ecms_desktop.services.certificate_query import CertificateQuery
+from ecms_desktop.services.certificate_service import CertificateDetail
+from ecms_desktop.services.company_service import CompanyInfo
+from ecms_desktop.services.database import Database, display_url
 from ecms_desktop.services.document_sandbox import DocumentSandbox
+from ecms_desktop.services.exemption_feed import FeedProblem
+from ecms_desktop.services.import_service import ImportResult
 from ecms_desktop.services.intake_service import IntakeResult
 from ecms_desktop.services.integrity_check import CheckReport
+from ecms_desktop.services.permit_service import PermitCheckInfo
+from ecms_desktop.services.renewal_service import RenewalService
 from ecms_desktop.services.returned_forms import ReturnedItem
-from ecms_desktop.services.validation_service import Finding
+from ecms_desktop.services.validation_service import Finding, ManyResult, ValidationResult, ValidationService
+from ecms_desktop.views.audit_pack_dialog import AuditPackDialog
 from ecms_desktop.views.certificate_form import CertificateForm
 from ecms_desktop.views.certificate_table_model import COLUMN_KEYS, COLUMNS, STATUS_COLUMN, CertificateTableModel
 from ecms_desktop.views.database_dialog import (
@@ -65,24 +70,28 @@ from ecms_desktop.views.database_dialog import (
     remember_database,
     url_with_saved_password,
 )
-from ecms_desktop.views.database_operations import (
-    BACKUP_DIR_KEY,
-    IntegrityReportDialog,
-    anchor_on_exit,
-    backup_headline,
-    choose_backup_file,
-    report_lines,
-    run_backup,
-    run_check,
-    run_start_check,
-)
 from ecms_desktop.views.error_presenter import offer_retry, present_error
+from ecms_desktop.views.exposure_view import ExposureView
 from ecms_desktop.views.file_dialogs import get_open_file_name, get_open_file_names
 from ecms_desktop.views.filter_bar import FilterBar, Filters
 from ecms_desktop.views.findings_panel import AcknowledgeWarningsDialog, blocked_message, confirm_warnings
 from ecms_desktop.views.help_overlay import HelpOverlay, shortcuts_of_menus
+from ecms_desktop.views.integrity_report import (
+    BACKUP_DIR_KEY,
+    IntegrityReportDialog,
+    backup_headline,
+    choose_backup_file,
+    report_lines,
+)
+from ecms_desktop.views.operations import Operation, audit_pack, certificates, database, erp_feed, intake, validation
+from ecms_desktop.views.operations.certificates import ShownCertificate
+from ecms_desktop.views.operations.database import DeskCompanies
+from ecms_desktop.views.operations.intake import ReceivedFiles
 from ecms_desktop.views.pdf_viewer import DocumentViewer
+from ecms_desktop.views.renewal_center import RenewalCenterDialog
+from ecms_desktop.views.reprocess_dialog import ReprocessDialog
 from ecms_desktop.views.review_queue import ReviewQueueWindow
+from ecms_desktop.views.settings_dialog import SettingsDialog
 from ecms_desktop.views.status_badge_delegate import StatusBadgeDelegate
 from ecms_desktop.views.status_strip import StatusStrip
 from ecms_desktop.views.task_runner import TaskRunner
@@ -92,6 +101,8 @@ log = logging.getLogger(__name__)
 
 #: A shortcut as QKeySequence takes it: a sequence, a platform's standard key, or text like "Ctrl+I".
 KeyChoice = QKeySequence | QKeySequence.StandardKey | str
+#: Makes the review operation for a certificate (as the user sees it) and the reason given.
+ReviewOperation = Callable[[Database, CertificateDetail, str], Operation[CertificateDetail]]
 
 
 def ui_settings() -> QSettings:
@@ -480,34 +491,28 @@ class MainWindow(QMainWindow):
             return
         self.setWindowTitle(f"ECMS Desktop — {db.display_url}")
         remember_database(self.settings, db.url)
+        database.read_companies(db).success(lambda companies: self._on_companies_read(db, companies)) \
+            .failure(self._on_background_error).run(self.runner, parent=self)
+
+    def _on_companies_read(self, db: Database, read: DeskCompanies) -> None:
+        if self.db is not db:
+            return
+        self.companies, self._window_days_by_company = read.companies, read.expiring_soon_days
+        ids = [c.id for c in self.companies]
         wanted = self.settings.value("main/company")
-
-        def work(_p: Any, _c: Any) -> tuple[list[CompanyInfo], dict[int | None, int]]:
-            service = CompanyService(db)
-            companies = service.list()
-            return companies, service.expiring_soon_windows(c.id for c in companies)
-
-        def done(result: tuple[list[CompanyInfo], dict[int | None, int]]) -> None:
-            if self.db is not db:
-                return
-            self.companies, self._window_days_by_company = result
-            ids = [c.id for c in self.companies]
-            try:
-                wanted_id = int(wanted) if wanted is not None else None
-            except (TypeError, ValueError):
-                wanted_id = None
-            self.company_id = wanted_id if wanted_id in ids else (ids[0] if ids else None)
-            self._fill_company_combo()
-            self.window_days = self._window_days_by_company.get(self.company_id, 30)
-            self._update_actions()
-            self.database_opened.emit(db)
-            self.run_query()
-            self.refresh_feed_status()
-            run_start_check(self.runner, db, on_done=lambda report: self._on_start_check_done(db, report),
-                            on_error=self._on_background_error)
-
-        self.runner.run(work, on_done=done, on_error=self._on_background_error, title="Opening database",
-                        parent=self)
+        try:
+            wanted_id = int(wanted) if isinstance(wanted, int | str) else None
+        except ValueError:
+            wanted_id = None
+        self.company_id = wanted_id if wanted_id in ids else (ids[0] if ids else None)
+        self._fill_company_combo()
+        self.window_days = self._window_days_by_company.get(self.company_id, 30)
+        self._update_actions()
+        self.database_opened.emit(db)
+        self.run_query()
+        self.refresh_feed_status()
+        database.check_on_start(db).success(lambda report: self._on_start_check_done(db, report)) \
+            .failure(self._on_background_error).run(self.runner)
 
     def _on_start_check_done(self, db: Database, report: CheckReport) -> None:
         if self.db is not db:
@@ -546,13 +551,14 @@ class MainWindow(QMainWindow):
         if db is None:
             return
 
-        def done(result: BackupResult) -> None:
-            self.statusBar().showMessage(f"Backed up to {result.path}.", 8000)
-            self.backup_finished.emit(result)
-            if self.interactive:
-                self._show_report("Backup", backup_headline(result), report_lines(result.check), ok=result.check.ok)
+        database.back_up(db, target).success(self._on_backed_up).failure(self._on_operation_error) \
+            .run(self.runner, parent=self)
 
-        run_backup(self.runner, self, db, target, on_done=done, on_error=self._on_operation_error)
+    def _on_backed_up(self, result: BackupResult) -> None:
+        self.statusBar().showMessage(f"Backed up to {result.path}.", 8000)
+        self.backup_finished.emit(result)
+        if self.interactive:
+            self._show_report("Backup", backup_headline(result), report_lines(result.check), ok=result.check.ok)
 
     def check_database(self) -> None:
         """File > Check database…: the whole ``ecms check`` through the task runner."""
@@ -560,12 +566,12 @@ class MainWindow(QMainWindow):
         if db is None:
             return
 
-        def done(report: CheckReport) -> None:
-            self.integrity_checked.emit(report)
-            if self.interactive:
-                self._show_report("Database check", report.summary(), report_lines(report), ok=report.ok)
+        database.check(db).success(self._on_checked).failure(self._on_operation_error).run(self.runner, parent=self)
 
-        run_check(self.runner, self, db, on_done=done, on_error=self._on_operation_error)
+    def _on_checked(self, report: CheckReport) -> None:
+        self.integrity_checked.emit(report)
+        if self.interactive:
+            self._show_report("Database check", report.summary(), report_lines(report), ok=report.ok)
 
     def _on_operation_error(self, error: BaseException) -> None:
         if isinstance(error, Cancelled):
@@ -588,35 +594,26 @@ class MainWindow(QMainWindow):
         self.form.leave(proceed, cancelled)
 
     def _open_database(self, url: str, *, create: bool = False, offer_create: bool = False) -> None:
-        def work(_p: Any, _c: Any) -> Database:
-            if create:
-                db = Database(url)
-                try:
-                    initialize_database(db)
-                    db.ensure_ready()
-                except BaseException:
-                    db.dispose()
-                    raise
-                return db
-            return open_database(url)
-
-        def failed(error: BaseException) -> None:
-            if isinstance(error, DatabaseMissingError) and offer_create and self.interactive:
-                answer = QMessageBox.question(
-                    self, "No database yet",
-                    f"There is no ECMS database at {display_url(url)} yet.\n\nCreate a new, empty one there?",
-                    QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
-                if answer == QMessageBox.StandardButton.Yes:
-                    self.open_database(url, create=True)
-                    return
-            if isinstance(error, EcmsError):
-                self.show_database_problem(url, str(error))
-            else:
-                log.error("opening %s failed", display_url(url), exc_info=error)
-                self.show_database_problem(url, f"Unexpected error: {type(error).__name__}: {error}")
-
         self.statusBar().showMessage(f"Opening {display_url(url)}…")
-        self.runner.run(work, on_done=self.set_database, on_error=failed, title="Opening database", parent=self)
+        operation = database.create_database(url) if create else database.open_database(url)
+        operation.success(self.set_database) \
+            .failure(lambda error: self._on_open_failed(url, error, offer_create=offer_create)) \
+            .run(self.runner, parent=self)
+
+    def _on_open_failed(self, url: str, error: BaseException, *, offer_create: bool) -> None:
+        if isinstance(error, DatabaseMissingError) and offer_create and self.interactive:
+            answer = QMessageBox.question(
+                self, "No database yet",
+                f"There is no ECMS database at {display_url(url)} yet.\n\nCreate a new, empty one there?",
+                QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
+            if answer == QMessageBox.StandardButton.Yes:
+                self.open_database(url, create=True)
+                return
+        if isinstance(error, EcmsError):
+            self.show_database_problem(url, str(error))
+        else:
+            log.error("opening %s failed", display_url(url), exc_info=error)
+            self.show_database_problem(url, f"Unexpected error: {type(error).__name__}: {error}")
 
     def show_database_problem(self, url: str, message: str) -> None:
         self.statusBar().showMessage("The database could not be opened.")
@@ -723,42 +720,36 @@ class MainWindow(QMainWindow):
         if db is None or self._closing:
             return
 
-        def work(_p: Any, _c: Any) -> list[Any]:
-            from ecms_desktop.services.exemption_feed import feed_problems
+        erp_feed.read_feed_problems(db, company_id) \
+            .success(lambda problems: self._on_feed_problems_read(db, company_id, problems)) \
+            .failure(lambda error: log.warning("ERP feed status: %s", error)).run(self.runner)
 
-            return feed_problems(db, company_id)
-
-        def done(problems: list[Any]) -> None:
-            if self.db is not db or self.company_id != company_id:
-                return
-            stopped = sum(p.permanent for p in problems)
-            if stopped:
-                text = f"ERP feed stopped ({stopped} connector{'s' if stopped != 1 else ''})"
-            else:
-                text = f"ERP feed failing ({len(problems)})" if problems else ""
-            self.feed_label.setText(text)
-            self.feed_label.setStyleSheet("color: #b71c1c; font-weight: bold;" if stopped else "color: #8a5a00;")
-            self.feed_label.setToolTip("\n".join(f"{p.connector} {p.name}: {p.message}" for p in problems))
-            self.feed_label.setVisible(bool(problems))
-            self.feed_status_updated.emit(problems)
-
-        self.runner.run(work, on_done=done, on_error=lambda error: log.warning("ERP feed status: %s", error))
+    def _on_feed_problems_read(self, db: Database, company_id: int | None, problems: list[FeedProblem]) -> None:
+        if self.db is not db or self.company_id != company_id:
+            return
+        stopped = sum(p.permanent for p in problems)
+        if stopped:
+            text = f"ERP feed stopped ({stopped} connector{'s' if stopped != 1 else ''})"
+        else:
+            text = f"ERP feed failing ({len(problems)})" if problems else ""
+        self.feed_label.setText(text)
+        self.feed_label.setStyleSheet("color: #b71c1c; font-weight: bold;" if stopped else "color: #8a5a00;")
+        self.feed_label.setToolTip("\n".join(f"{p.connector} {p.name}: {p.message}" for p in problems))
+        self.feed_label.setVisible(bool(problems))
+        self.feed_status_updated.emit(problems)
 
     def refresh_counts(self, query: CertificateQuery | None = None) -> None:
         db = self.db
         if db is None or self._closing:
             return
         q = query or self.model.query
+        certificates.count_statuses(db, q).success(lambda counts: self._on_statuses_counted(db, q, counts)) \
+            .failure(self._on_background_error).run(self.runner)
 
-        def work(_p: Any, _c: Any) -> dict[Status, int]:
-            return CertificateQueryService(db).count_by_status(q)
-
-        def done(counts: dict[Status, int]) -> None:
-            if self.db is db and q == self.model.query:
-                self.status_strip.set_counts(counts)
-                self.counts_updated.emit(counts)
-
-        self.runner.run(work, on_done=done, on_error=self._on_background_error)
+    def _on_statuses_counted(self, db: Database, query: CertificateQuery, counts: dict[Status, int]) -> None:
+        if self.db is db and query == self.model.query:
+            self.status_strip.set_counts(counts)
+            self.counts_updated.emit(counts)
 
     def _on_filter_bar_filters_changed(self, filters: Filters) -> None:
         self.filters = filters
@@ -848,21 +839,19 @@ class MainWindow(QMainWindow):
             self.selection_failed.emit(f"certificate {cert_id}: no database is open")
             return
 
-        def work(_p: Any, _c: Any) -> int | None:
-            return CertificateService(db).company_of(cert_id)
+        certificates.find_company(db, cert_id).success(lambda company_id: self._on_company_found(cert_id, company_id)) \
+            .failure(self._on_background_error).run(self.runner)
 
-        def done(company_id: int | None) -> None:
-            if company_id is None:
-                self.selection_failed.emit(f"There is no certificate {cert_id}.")
-                return
-            self._pending_select = cert_id
-            if company_id != self.company_id:
-                self.company_id = company_id
-                self._fill_company_combo()
-                self.window_days = self._window_days_by_company.get(company_id, 30)
-            self.filter_bar.clear()  # runs the query; _on_model_query_finished selects
-
-        self.runner.run(work, on_done=done, on_error=self._on_background_error)
+    def _on_company_found(self, cert_id: int, company_id: int | None) -> None:
+        if company_id is None:
+            self.selection_failed.emit(f"There is no certificate {cert_id}.")
+            return
+        self._pending_select = cert_id
+        if company_id != self.company_id:
+            self.company_id = company_id
+            self._fill_company_combo()
+            self.window_days = self._window_days_by_company.get(company_id, 30)
+        self.filter_bar.clear()  # runs the query; _on_model_query_finished selects
 
     def _on_grid_current_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         self._update_actions()
@@ -898,23 +887,15 @@ class MainWindow(QMainWindow):
             return
         self._detail_generation += 1
         generation = self._detail_generation
-        rules, as_of = self.rules, self.as_of
         self._waiting_for_page = False
+        certificates.load_certificate(db, self.rules, cert_id, self.as_of) \
+            .success(lambda shown: self._show_detail(generation, shown)) \
+            .failure(self._on_background_error).run(self.runner)
 
-        def work(_p: Any, _c: Any) -> tuple[Any, tuple[str, bytes] | None]:
-            from ecms_desktop.services.certificate_service import CertificateService
-            from ecms_desktop.services.document_service import DocumentService
-
-            detail = CertificateService(db, rules).get(cert_id, as_of)
-            blob = DocumentService(db).file_bytes(detail.documents[0].id) if detail.documents else None
-            return detail, blob
-
-        self.runner.run(work, on_done=lambda r: self._show_detail(generation, *r),
-                        on_error=self._on_background_error)
-
-    def _show_detail(self, generation: int, detail: CertificateDetail, blob: tuple[str, bytes] | None) -> None:
+    def _show_detail(self, generation: int, shown_certificate: ShownCertificate) -> None:
         if generation != self._detail_generation:
             return
+        detail = shown_certificate.detail
         self.current_detail = detail
         self._update_actions()
         shown = self.form.detail
@@ -923,14 +904,15 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Certificate {detail.id}: your unsaved edits are kept.", 6000)
         else:
             self.form.load(detail)
-        if blob is None:
+        stored = shown_certificate.document
+        if stored is None:
             self.viewer.clear("No document is attached to this certificate.\n"
                               "Drop a file here to attach it.")
             self.selection_ready.emit()
         else:
             doc = detail.documents[0]
             self._waiting_for_page = True
-            self.viewer.show_document(blob[1], sha256=blob[0], name=doc.original_name,
+            self.viewer.show_document(stored.data, sha256=stored.sha256, name=doc.original_name,
                                       rotation=doc.view_rotation)
 
     def _clear_detail(self, message: str) -> None:
@@ -949,14 +931,8 @@ class MainWindow(QMainWindow):
         detail, db = self.current_detail, self.db
         if detail is None or db is None or not detail.documents:
             return
-        doc_id = detail.documents[0].id
-
-        def work(_p: Any, _c: Any) -> None:
-            from ecms_desktop.services.document_service import DocumentService
-
-            DocumentService(db).set_rotation(doc_id, rotation)
-
-        self.runner.run(work, on_error=self._on_background_error)
+        certificates.rotate_document(db, detail.documents[0].id, rotation).failure(self._on_background_error) \
+            .run(self.runner)
 
     def _on_form_saved(self, detail: CertificateDetail) -> None:
         if self.current_detail is None or self.current_detail.id == detail.id:
@@ -1006,9 +982,9 @@ class MainWindow(QMainWindow):
     def _on_form_findings_changed(self, _findings: list[Finding]) -> None:
         self._update_actions()
 
-    def _review(self, verb: str, call: Callable[[Any, int, int, str], Any], *, needs_reason: bool) -> None:
+    def _review(self, verb: str, operation_for: ReviewOperation, *, needs_reason: bool) -> None:
         if self.form.is_dirty():
-            self.leave_form(lambda: self._review(verb, call, needs_reason=needs_reason))
+            self.leave_form(lambda: self._review(verb, operation_for, needs_reason=needs_reason))
             return
         detail, db = self.current_detail, self.db
         if detail is None or db is None:
@@ -1023,33 +999,28 @@ class MainWindow(QMainWindow):
             if not reason.strip():
                 present_error(self, ValidationError(f"Say why the certificate is {verb.lower()}d."))
                 return
-        rules = self.rules
+        operation = operation_for(db, detail, reason.strip())
+        operation.success(self._on_reviewed).failure(lambda error: self._on_review_failed(operation, error))
+        operation.run(self.runner)
 
-        def work(_p: Any, _c: Any) -> Any:
-            from ecms_desktop.services.certificate_service import CertificateService
+    def _on_reviewed(self, new_detail: CertificateDetail) -> None:
+        self.model.reload_rows([new_detail.id])
+        self.refresh_counts()
+        if self.current_detail is not None and self.current_detail.id == new_detail.id:
+            self.current_detail = new_detail
+            self.form.load(new_detail)
+        self._update_actions()
+        self.statusBar().showMessage(f"Certificate {new_detail.id}: {new_detail.status.label}.", 4000)
 
-            return call(CertificateService(db, rules), detail.id, detail.version, reason.strip())
-
-        def done(new_detail: Any) -> None:
-            self.model.reload_rows([new_detail.id])
-            self.refresh_counts()
-            if self.current_detail is not None and self.current_detail.id == new_detail.id:
-                self.current_detail = new_detail
-                self.form.load(new_detail)
-            self._update_actions()
-            self.statusBar().showMessage(f"Certificate {new_detail.id}: {new_detail.status.label}.", 4000)
-
+    def _on_review_failed(self, operation: Operation[CertificateDetail], error: BaseException) -> None:
         def retry() -> None:
-            self.runner.run(work, on_done=done, on_error=failed)
+            operation.run(self.runner)
 
-        def failed(error: BaseException) -> None:
-            if offer_retry(self, error, retry):
-                return
-            self._on_background_error(error)
-            if self.form.detail is not None:
-                self.form.load_checks()  # e.g. refused by the validation: show what it found
-
-        self.runner.run(work, on_done=done, on_error=failed)
+        if offer_retry(self, error, retry):
+            return
+        self._on_background_error(error)
+        if self.form.detail is not None:
+            self.form.load_checks()  # e.g. refused by the validation: show what it found
 
     def approve_selected(self) -> None:
         """Approve the selected certificate: refused while its validation shows errors; with warnings,
@@ -1065,29 +1036,29 @@ class MainWindow(QMainWindow):
                 return
             findings = list(self.form.engine_findings)
         else:
-            from ecms_desktop.services.validation_service import ValidationService
-
             findings = ValidationService(self.db, self.rules).evaluate(detail, self.as_of)  # pure, fast
         if any(f.severity == "error" for f in findings):
             self.statusBar().showMessage(blocked_message(detail.id, findings), 8000)
             self._update_actions()
             return
-        as_of = self.as_of
+        rules, as_of = self.rules, self.as_of
 
         def confirmed(acknowledge: bool, note: str) -> None:
             self._ack_dialog = None
             if self.current_detail is None or self.current_detail.id != detail.id:
                 return
-            self._review("Approve", lambda svc, cid, ver, _reason: svc.approve(
-                cid, expected_version=ver, as_of=as_of, acknowledge_warnings=acknowledge, note=note),
+            self._review("Approve", lambda db, d, _reason: certificates.approve_certificate(
+                db, rules, d.id, d.version, as_of=as_of, acknowledge_warnings=acknowledge, note=note),
                 needs_reason=False)
 
         warnings = [f for f in findings if f.severity == "warning"]
-        labels = self.form.findings_panel.labels
         self._ack_dialog = confirm_warnings(self, warnings, f"Approve certificate {detail.id} with warnings",
-                                            confirmed, labels)
+                                            confirmed, self.form.findings_panel.labels)
         if self._ack_dialog is not None:
-            self._ack_dialog.rejected.connect(lambda: setattr(self, "_ack_dialog", None))
+            self._ack_dialog.rejected.connect(self._on_ack_dialog_rejected)
+
+    def _on_ack_dialog_rejected(self) -> None:
+        self._ack_dialog = None
 
     @property
     def acknowledge_dialog(self) -> AcknowledgeWarningsDialog | None:
@@ -1095,19 +1066,19 @@ class MainWindow(QMainWindow):
         return self._ack_dialog
 
     def reject_selected(self) -> None:
-        as_of = self.as_of
-        self._review("Reject", lambda svc, cid, ver, reason: svc.reject(
-            cid, reason, expected_version=ver, as_of=as_of), needs_reason=True)
+        rules, as_of = self.rules, self.as_of
+        self._review("Reject", lambda db, d, reason: certificates.reject_certificate(
+            db, rules, d.id, d.version, reason, as_of=as_of), needs_reason=True)
 
     def archive_selected(self) -> None:
-        as_of = self.as_of
-        self._review("Archive", lambda svc, cid, ver, reason: svc.archive(
-            cid, reason, expected_version=ver, as_of=as_of), needs_reason=True)
+        rules, as_of = self.rules, self.as_of
+        self._review("Archive", lambda db, d, reason: certificates.archive_certificate(
+            db, rules, d.id, d.version, reason, as_of=as_of), needs_reason=True)
 
     def unarchive_selected(self) -> None:
-        as_of = self.as_of
-        self._review("Unarchive", lambda svc, cid, ver, reason: svc.unarchive(
-            cid, reason, expected_version=ver, as_of=as_of), needs_reason=True)
+        rules, as_of = self.rules, self.as_of
+        self._review("Unarchive", lambda db, d, reason: certificates.unarchive_certificate(
+            db, rules, d.id, d.version, reason, as_of=as_of), needs_reason=True)
 
     def open_review_queue(self) -> None:
         if self.db is None:
@@ -1125,74 +1096,54 @@ class MainWindow(QMainWindow):
 
     def validate_selected(self) -> None:
         """Validate the selected certificate now and keep the run (with its audit event)."""
-        detail, db, rules, as_of = self.current_detail, self.db, self.rules, self.as_of
+        detail, db = self.current_detail, self.db
         if detail is None or db is None:
             return
+        validation.validate_certificate(db, self.rules, detail.id, as_of=self.as_of).success(self._on_validated) \
+            .failure(self._on_background_error).run(self.runner, parent=self)
 
-        def work(_p: Any, _c: Any) -> Any:
-            from ecms_desktop.services.validation_service import ValidationService
-
-            return ValidationService(db, rules).validate(detail.id, as_of=as_of)
-
-        def done(result: Any) -> None:
-            self.form.set_stored_result(result)
-            self.statusBar().showMessage(
-                f"Certificate {result.certificate_id} validated: {len(result.errors)} errors, "
-                f"{len(result.warnings)} warnings (rules pack {result.rules_version}).", 8000)
-            self.validation_finished.emit(result)
-
-        self.runner.run(work, on_done=done, on_error=self._on_background_error, title="Validating", parent=self)
+    def _on_validated(self, result: ValidationResult) -> None:
+        self.form.set_stored_result(result)
+        self.statusBar().showMessage(
+            f"Certificate {result.certificate_id} validated: {len(result.errors)} errors, "
+            f"{len(result.warnings)} warnings (rules pack {result.rules_version}).", 8000)
+        self.validation_finished.emit(result)
 
     def validate_all(self) -> None:
         """Validate every certificate of the company, in batches, with progress and Cancel."""
-        db, rules, as_of, company_id = self.db, self.rules, self.as_of, self.company_id
+        db, company_id = self.db, self.company_id
         if db is None or company_id is None:
             return
+        validation.validate_all(db, self.rules, company_id=company_id, as_of=self.as_of) \
+            .success(self._on_all_validated).failure(self._on_validate_all_failed).run(self.runner, parent=self)
 
-        def work(progress: Any, cancel: Any) -> Any:
-            from ecms_desktop.services.validation_service import ValidationService
+    def _on_all_validated(self, result: ManyResult) -> None:
+        self.statusBar().showMessage(
+            f"{result.validated:,} certificates validated: {result.with_errors:,} with errors, "
+            f"{result.with_warnings:,} with warnings.", 15000)
+        if self.current_detail is not None:
+            self.form.load_checks()
+        self.validation_finished.emit(result)
 
-            return ValidationService(db, rules).validate_many(None, as_of=as_of, company_id=company_id,
-                                                              progress=progress, cancel=cancel, collect=False)
-
-        def done(result: Any) -> None:
-            self.statusBar().showMessage(
-                f"{result.validated:,} certificates validated: {result.with_errors:,} with errors, "
-                f"{result.with_warnings:,} with warnings.", 15000)
-            if self.current_detail is not None:
-                self.form.load_checks()
-            self.validation_finished.emit(result)
-
-        def failed(error: BaseException) -> None:
-            from ecms_desktop.errors import Cancelled
-
-            if isinstance(error, Cancelled):
-                self.statusBar().showMessage(str(error), 15000)
-            else:
-                self._on_background_error(error)
-
-        self.runner.run(work, on_done=done, on_error=failed, title="Validating all certificates", parent=self)
+    def _on_validate_all_failed(self, error: BaseException) -> None:
+        if isinstance(error, Cancelled):
+            self.statusBar().showMessage(str(error), 15000)
+        else:
+            self._on_background_error(error)
 
     def verify_permit_selected(self) -> None:
         """Check the selected certificate's permit numbers with each state's verifier (recorded)."""
-        detail, db, rules, as_of = self.current_detail, self.db, self.rules, self.as_of
+        detail, db = self.current_detail, self.db
         if detail is None or db is None:
             return
+        validation.verify_permits(db, self.rules, detail.id, as_of=self.as_of).success(self._on_permits_verified) \
+            .failure(self._on_background_error).run(self.runner, parent=self)
 
-        def work(_p: Any, _c: Any) -> Any:
-            from ecms_desktop.services.permit_service import PermitService
-
-            return PermitService(db, rules).verify(detail.id, as_of=as_of)
-
-        def done(checks: Any) -> None:
-            self.form.load_checks()
-            text = "; ".join(f"{c.state} {c.number_checked}: {c.result.replace('_', ' ')} ({c.source})"
-                             for c in checks)
-            self.statusBar().showMessage(f"Permit check recorded - {text}.", 15000)
-            self.permit_verified.emit(checks)
-
-        self.runner.run(work, on_done=done, on_error=self._on_background_error, title="Verifying permits",
-                        parent=self)
+    def _on_permits_verified(self, checks: list[PermitCheckInfo]) -> None:
+        self.form.load_checks()
+        text = "; ".join(f"{c.state} {c.number_checked}: {c.result.replace('_', ' ')} ({c.source})" for c in checks)
+        self.statusBar().showMessage(f"Permit check recorded - {text}.", 15000)
+        self.permit_verified.emit(checks)
 
     # ------------------------------------------------------------------ other windows
 
@@ -1213,9 +1164,6 @@ class MainWindow(QMainWindow):
         """Renewals > Renewal center: the plan as of the desk's date, previews, sending."""
         if self.db is None or self.company_id is None:
             return
-        from ecms_desktop.services.renewal_service import RenewalService
-        from ecms_desktop.views.renewal_center import RenewalCenterDialog
-
         dialog = RenewalCenterDialog(RenewalService(self.db, self.rules), self.company_id, self.as_of,
                                      runner=self.runner, parent=self)
         dialog.setObjectName("renewalCenter")
@@ -1226,8 +1174,6 @@ class MainWindow(QMainWindow):
         """Transactions > Exposure report, for the year to the desk's date."""
         if self.db is None or self.company_id is None:
             return
-        from ecms_desktop.views.exposure_view import ExposureView
-
         view = ExposureView(self.db, self.company_id, runner=self.runner,
                             date_from=self.as_of.replace(month=1, day=1), date_to=self.as_of, parent=self)
         view.setObjectName("exposureView")
@@ -1242,8 +1188,6 @@ class MainWindow(QMainWindow):
         detail = self.current_detail
         if self.db is None or detail is None:
             return
-        from ecms_desktop.views.reprocess_dialog import ReprocessDialog
-
         dialog = ReprocessDialog(self.db, detail.id, as_of=self.as_of, runner=self.runner,
                                  date_from=self.as_of.replace(month=1, day=1), date_to=self.as_of, parent=self)
         dialog.setObjectName("reprocessDialog")
@@ -1255,23 +1199,19 @@ class MainWindow(QMainWindow):
         db, rules = self.db, self.rules
         if db is None:
             return
-        from ecms_desktop.services.audit_pack_service import AuditPackService
-
         service = AuditPackService(db, rules)
+        audit_pack.read_pack_choices(service).success(lambda choices: self._open_audit_pack(service, choices)) \
+            .failure(self._on_background_error).run(self.runner)
 
-        def done(choices: Any) -> None:
-            from ecms_desktop.views.audit_pack_dialog import AuditPackDialog
-
-            folder = self.settings.value("dirs/audit_pack")
-            dialog = AuditPackDialog(service, self.runner, today=self.as_of, parent=self, choices=choices,
-                                     default_folder=Path(str(folder)) if folder else None)
-            dialog.setObjectName("auditPackDialog")
-            index = dialog.company.findData(self.company_id)
-            if index >= 0:
-                dialog.company.setCurrentIndex(index)
-            self._show_tool("audit_pack", dialog)
-
-        self.runner.run(lambda _p, _c: service.choices(), on_done=done, on_error=self._on_background_error)
+    def _open_audit_pack(self, service: AuditPackService, choices: PackChoices) -> None:
+        folder = self.settings.value("dirs/audit_pack")
+        dialog = AuditPackDialog(service, self.runner, today=self.as_of, parent=self, choices=choices,
+                                 default_folder=Path(str(folder)) if folder else None)
+        dialog.setObjectName("auditPackDialog")
+        index = dialog.company.findData(self.company_id)
+        if index >= 0:
+            dialog.company.setCurrentIndex(index)
+        self._show_tool("audit_pack", dialog)
 
     # ------------------------------------------------------------------ intake and import
 
@@ -1338,58 +1278,43 @@ class MainWindow(QMainWindow):
             present_error(self, ValidationError("There is no company yet: add one in Settings > Companies "
                                                 "before receiving documents."))
             return
-        rules, as_of = self.rules, self.as_of
+        intake.receive_files(db, self.rules, paths, company_id=company_id, as_of=self.as_of, attach_to=attach_to,
+                      expected_version=expected_version) \
+            .success(lambda received: self._on_files_received(received, attach_to)) \
+            .failure(self._on_background_error).run(self.runner, parent=self)
 
-        def work(progress: Any, cancel: Any) -> tuple[Any, Any]:
-            from ecms_desktop.services.intake_service import IntakeService
-            from ecms_desktop.services.returned_forms import ReturnedFormsService
-
-            returned = [p for p in paths if is_returned_form(p, rules)]
-            plain = [p for p in paths if p not in returned]
-            intake = (IntakeService(db, rules).receive_files(plain, company_id, attach_to=attach_to,
-                                                             expected_version=expected_version,
-                                                             progress=progress, cancel=cancel)
-                      if plain else None)
-            items = (ReturnedFormsService(db, rules).intake(returned, company_id, as_of=as_of, progress=progress,
-                                                             cancel=cancel)
-                     if returned else None)
-            return intake, items
-
-        def done(outcome: tuple[Any, Any]) -> None:
-            result, returned = outcome
-            messages = []
-            if result is not None:
-                self.last_intake_result = result
-                messages.append(f"Documents: {result.summary()}")
-            if returned is not None:
-                self.last_returned_items = returned
-                answered = sum(i.outcome in ("answered", "attached") for i in returned)
-                messages.append(f"Returned forms: {answered} matched to their request, "
-                                f"{len(returned) - answered} not matched")
-            self.statusBar().showMessage(". ".join(messages) + ".", 8000)
-            self.refresh()
-            if attach_to is not None and self.selected_certificate_id() == attach_to:
-                self.load_detail(attach_to)
-            details = []
-            if result is not None and (result.duplicates or result.refused):
-                details += [item.message for item in result.items if item.outcome != "stored"]
-            if returned:
-                details += [item.message for item in returned]
-            if details:
-                box = QMessageBox(QMessageBox.Icon.Information, "Documents received", ". ".join(messages) + ".",
-                                  QMessageBox.StandardButton.Ok, self)
-                box.setObjectName("intakeReport")
-                box.setDetailedText("\n".join(details))
-                box.setInformativeText("\n".join(details)[:1500])
-                if self.interactive:
-                    box.open()
-            if result is not None:
-                self.intake_finished.emit(result)
-            if returned is not None:
-                self.returned_forms_received.emit(returned)
-
-        self.runner.run(work, on_done=done, on_error=self._on_background_error,
-                        title=f"Receiving {len(paths)} document{'s' if len(paths) != 1 else ''}", parent=self)
+    def _on_files_received(self, received: ReceivedFiles, attach_to: int | None) -> None:
+        result, returned = received.intake, received.returned
+        messages = []
+        if result is not None:
+            self.last_intake_result = result
+            messages.append(f"Documents: {result.summary()}")
+        if returned is not None:
+            self.last_returned_items = returned
+            answered = sum(i.outcome in ("answered", "attached") for i in returned)
+            messages.append(f"Returned forms: {answered} matched to their request, "
+                            f"{len(returned) - answered} not matched")
+        self.statusBar().showMessage(". ".join(messages) + ".", 8000)
+        self.refresh()
+        if attach_to is not None and self.selected_certificate_id() == attach_to:
+            self.load_detail(attach_to)
+        details = []
+        if result is not None and (result.duplicates or result.refused):
+            details += [item.message for item in result.items if item.outcome != "stored"]
+        if returned:
+            details += [item.message for item in returned]
+        if details:
+            box = QMessageBox(QMessageBox.Icon.Information, "Documents received", ". ".join(messages) + ".",
+                              QMessageBox.StandardButton.Ok, self)
+            box.setObjectName("intakeReport")
+            box.setDetailedText("\n".join(details))
+            box.setInformativeText("\n".join(details)[:1500])
+            if self.interactive:
+                box.open()
+        if result is not None:
+            self.intake_finished.emit(result)
+        if returned is not None:
+            self.returned_forms_received.emit(returned)
 
     def import_certificates_dialog(self) -> None:
         if self.db is None or self.company_id is None:
@@ -1405,40 +1330,33 @@ class MainWindow(QMainWindow):
         if db is None or company_id is None:
             return
 
-        def work(progress: Any, cancel: Any) -> Any:
-            from ecms_desktop.services.import_service import CertificateImporter
+        intake.import_certificates(db, rules, path, company_id=company_id, as_of=as_of) \
+            .success(lambda result: self._on_certificates_imported(path, result)) \
+            .failure(self._on_background_error).run(self.runner, parent=self)
 
-            return CertificateImporter(db, rules).import_file(path, company_id=company_id, as_of=as_of,
-                                                              progress=progress, cancel=cancel)
-
-        def done(result: Any) -> None:
-            self.refresh()
-            held = (f"; {result.held_for_review} held for review because of their findings"
-                    if result.held_for_review else "")
-            summary = (f"{path.name}: {result.imported} certificates imported ({result.with_errors} with errors, "
-                       f"{result.with_warnings} with warnings){held}.")
-            self.statusBar().showMessage(summary, 15000)
-            # The status bar is cleared when the grid reloads: the summary stays in a report.
-            box = QMessageBox(QMessageBox.Icon.Information, "Certificates imported", summary,
-                              QMessageBox.StandardButton.Ok, self)
-            box.setObjectName("importReport")
-            if result.held_for_review:
-                box.setInformativeText("Certificates held for review wait in the review queue: correct them and "
-                                       "approve them there.")
-            self.import_report = box
-            if self.interactive:
-                box.open()
-
-        self.runner.run(work, on_done=done, on_error=self._on_background_error,
-                        title=f"Importing {path.name}", parent=self)
+    def _on_certificates_imported(self, path: Path, result: ImportResult) -> None:
+        self.refresh()
+        held = (f"; {result.held_for_review} held for review because of their findings"
+                if result.held_for_review else "")
+        summary = (f"{path.name}: {result.imported} certificates imported ({result.with_errors} with errors, "
+                   f"{result.with_warnings} with warnings){held}.")
+        self.statusBar().showMessage(summary, 15000)
+        # The status bar is cleared when the grid reloads: the summary stays in a report.
+        box = QMessageBox(QMessageBox.Icon.Information, "Certificates imported", summary,
+                          QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("importReport")
+        if result.held_for_review:
+            box.setInformativeText("Certificates held for review wait in the review queue: correct them and "
+                                   "approve them there.")
+        self.import_report = box
+        if self.interactive:
+            box.open()
 
     # ------------------------------------------------------------------ settings and help
 
     def open_settings(self) -> None:
         if self.db is None:
             return
-        from ecms_desktop.views.settings_dialog import SettingsDialog
-
         dialog = SettingsDialog(self.db, self.runner, self.settings, company_id=self.company_id,
                                 companies=self.companies, expiring_soon_days=self.window_days, parent=self)
         dialog.saved.connect(lambda: self.leave_form(lambda: self.set_database(self.db)))
@@ -1499,51 +1417,12 @@ class MainWindow(QMainWindow):
             if not self.runner.busy:
                 break
         if self.db is not None:
-            anchor_on_exit(self.db)
+            database.anchor_on_exit(self.db)
             self.db.dispose()
-
-
-#: Largest file read in the GUI process to look for a request token (returned forms are small).
-_TOKEN_SCAN_LIMIT = 25 * 1024 * 1024
-
-
-def is_returned_form(path: Path, rules: RulesPack) -> bool:
-    """Whether a dropped file is a returned renewal form: an e-mail (matched to its request by the
-    token in its subject or attachments, else by its sender), or a PDF carrying a request token (the
-    hidden form field or the metadata we put in every request packet). Runs off the GUI thread."""
-    from ecms_desktop.services.request_packet import TOKEN_FIELD
-
-    suffix = path.suffix.lower()
-    if suffix == ".eml":
-        return True
-    if suffix != ".pdf":
-        return False
-    from ecms_desktop.errors import DocumentError
-    from ecms_desktop.services.user_files import read_user_file
-
-    try:
-        data = read_user_file(path, max_bytes=_TOKEN_SCAN_LIMIT)
-    except DocumentError:
-        return False  # the intake service reports the unreadable (or refused) file
-    if TOKEN_FIELD.encode() in data or b"ecms-request-token=" in data:
-        return True
-    if b"/ObjStm" not in data:
-        return False  # everything is in plain sight: no token
-    # Compressed object streams (a form saved again by a PDF reader): probe the file in the sandbox
-    # first (hostile files stay out of this process), then read its fields.
-    from ecms_desktop.errors import EcmsError
-    from ecms_desktop.services.document_service import check_bytes
-    from ecms_desktop.services.request_packet import read_form
-
-    try:
-        check_bytes(data, path.name)
-        return read_form(data, rules).token is not None
-    except (EcmsError, ValueError, RuntimeError):
-        return False
 
 
 def _local_files(urls: Sequence[QUrl]) -> list[Path]:
     return [Path(u.toLocalFile()) for u in urls if u.isLocalFile() and u.toLocalFile()]
 
 
-__all__ = ["MainWindow", "is_returned_form", "ui_settings"]
+__all__ = ["MainWindow", "ui_settings"]

@@ -56,7 +56,7 @@ def test_file_back_up_writes_a_checked_backup_through_the_task_runner(
         qtbot: Any, created: Database, settings: QSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     window = open_window(qtbot, created, settings)
     target = tmp_path / "chosen-backup.sqlite"
-    monkeypatch.setattr("ecms_desktop.views.main_window.choose_backup_file", lambda *_a: target)
+    monkeypatch.setattr("ecms_desktop.views.main_window.database_menu.choose_backup_file", lambda *_a: target)
     progress: list[tuple[int, int, str]] = []
     real_run = window.runner.run
 
@@ -163,7 +163,7 @@ def test_a_named_database_that_does_not_exist_is_not_offered_for_creation(
 def test_file_new_database_creates_it_with_its_first_event(
         qtbot: Any, settings: QSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"sqlite:///{tmp_path / 'new-desk.sqlite'}"
-    monkeypatch.setattr("ecms_desktop.views.main_window.choose_new_database_file", lambda *_a: url)
+    monkeypatch.setattr("ecms_desktop.views.main_window.database_menu.choose_new_database_file", lambda *_a: url)
     window = MainWindow(None, as_of=AS_OF, settings=settings, interactive=False)
     qtbot.addWidget(window)
     with qtbot.waitSignal(window.database_opened, timeout=20000) as signal:

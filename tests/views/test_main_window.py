@@ -102,7 +102,7 @@ def test_status_strip_filters_and_follows_the_filter_bar(qtbot, window) -> None:
 def test_splitter_and_columns_are_remembered(qtbot, window, db, ui_settings) -> None:  # type: ignore[no-untyped-def]
     window.splitter.setSizes([900, 200, 300])
     sizes = window.splitter.sizes()
-    window.set_column_visible(COLUMN_KEYS.index("exempt_reason"), False)
+    window.table.set_column_visible(COLUMN_KEYS.index("exempt_reason"), False)
     window.table.setColumnWidth(0, 333)
     window.save_ui_state()
     again = MainWindow(None, as_of=AS_OF, settings=ui_settings)

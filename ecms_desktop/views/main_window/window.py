@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Callable
-from typing import Any
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -55,7 +54,7 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, ToolsMixin):
 
     # ------------------------------------------------------------------ actions, menus, toolbar
 
-    def _action(self, text: str, slot: Callable[[], Any], shortcut: KeyChoice | list[KeyChoice] | None = None,
+    def _action(self, text: str, slot: Callable[[], object], shortcut: KeyChoice | list[KeyChoice] | None = None,
                 *, name: str, tip: str = "") -> QAction:
         action = QAction(text, self)
         action.setObjectName(name)

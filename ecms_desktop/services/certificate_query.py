@@ -1,7 +1,8 @@
 """Finding certificates: filters and sort run in SQL; rows load in primary-key batches.
 
 The grid asks :func:`matching_ids` once per filter change, then :func:`load_rows` for each batch it
-shows (two statements per batch, however many rows). ``ecms list`` streams the same rows.
+shows (two statements per batch, however many rows), through :class:`CertificateQueryService` (one
+short read each). ``ecms list`` streams the same rows.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sqlalchemy import ColumnElement, and_, case, exists, false, func, literal, 
 from sqlalchemy.orm import Session
 
 from ecms_desktop.models import Certificate, CoverageLine, Customer, ReviewState, Status, customer_number_key
+from ecms_desktop.services.database import Database
 from ecms_desktop.services.expiry import (
     DEFAULT_EXPIRING_SOON_DAYS,
     days_left,
@@ -239,3 +241,26 @@ def iter_rows(session: Session, q: CertificateQuery, batch: int = 1000) -> Itera
     ids = matching_ids(session, q)
     for start in range(0, len(ids), batch):
         yield from load_rows(session, ids[start:start + batch], q.as_of, q.window_days)
+
+
+class CertificateQueryService:
+    """The certificate grid's reads, each in its own short read transaction (callable from any thread)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def matching_ids(self, query: CertificateQuery) -> list[int]:
+        """The ids of every certificate matching the query, in display order."""
+        with self.db.reader() as s:
+            return matching_ids(s, query)
+
+    def count_by_status(self, query: CertificateQuery) -> dict[Status, int]:
+        """How many certificates of each status match the query's other filters."""
+        with self.db.reader() as s:
+            return count_by_status(s, query)
+
+    def load_rows(self, ids: Sequence[int], as_of: dt.date,
+                  window_days: int = DEFAULT_EXPIRING_SOON_DAYS) -> list[CertificateRow]:
+        """The rows of these certificates, in the same order (two statements)."""
+        with self.db.reader() as s:
+            return load_rows(s, ids, as_of, window_days)

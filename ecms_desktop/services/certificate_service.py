@@ -522,6 +522,11 @@ class CertificateService:
             cert = self._load(s, cert_id)
             return detail_of(cert, as_of, get_setting(s, "expiring_soon_days", cert.company_id))
 
+    def company_of(self, cert_id: int) -> int | None:
+        """The company holding certificate ``cert_id``, or None when there is no such certificate."""
+        with self.db.reader() as s:
+            return s.execute(select(Certificate.company_id).where(Certificate.id == cert_id)).scalar_one_or_none()
+
     def create(self, data: CertificateInput, *, as_of: dt.date, origin: str = "manual",
                review_state: str = ReviewState.PENDING.value) -> CertificateDetail:
         """Store a new certificate (pending review unless said otherwise) with computed expiries."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -230,6 +231,20 @@ class CompanyService:
     def get_setting(self, key: str, company_id: int | None = None) -> Any:
         with self.db.reader() as s:
             return get_setting(s, key, company_id)
+
+    def expiring_soon_windows(self, company_ids: Iterable[int]) -> dict[int | None, int]:
+        """How many days before its expiry a certificate counts as expiring soon, for each company and
+        (under None) for all companies, read together."""
+        with self.db.reader() as s:
+            windows: dict[int | None, int] = {cid: int(get_setting(s, "expiring_soon_days", cid))
+                                              for cid in company_ids}
+            windows[None] = int(get_setting(s, "expiring_soon_days", None))
+        return windows
+
+    def permit_check_max_age_days(self, company_id: int | None) -> int:
+        """How old a permit check may be, in days, before the company wants it done again."""
+        with self.db.reader() as s:
+            return int(get_setting(s, "permit_check_max_age_days", company_id))
 
     def set_setting(self, key: str, value: Any, company_id: int | None = None) -> None:
         """Change a business setting for one company (or all); audited."""

@@ -7,7 +7,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QDate, QUrl, Signal
+from PySide6.QtCore import QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -30,16 +30,9 @@ from PySide6.QtWidgets import (
 
 from ecms_desktop.errors import Cancelled
 from ecms_desktop.services.audit_pack_service import AuditPackResult, AuditPackSelection, AuditPackService
+from ecms_desktop.views.dates import pydate, qdate
 from ecms_desktop.views.file_dialogs import get_existing_directory
 from ecms_desktop.views.task_runner import Task, TaskRunner
-
-
-def _qdate(day: dt.date) -> QDate:
-    return QDate(day.year, day.month, day.day)
-
-
-def _pydate(day: QDate) -> dt.date:
-    return dt.date(day.year(), day.month(), day.day())
 
 
 class AuditPackDialog(QDialog):
@@ -55,7 +48,7 @@ class AuditPackDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Audit pack")
         self.service, self.runner = service, runner
-        self.result: AuditPackResult | None = None
+        self.pack_result: AuditPackResult | None = None
         self.task: Task | None = None
         self._choices = choices if choices is not None else service.choices()
         today = today or dt.date.today()
@@ -73,8 +66,8 @@ class AuditPackDialog(QDialog):
             widget.setMaximumHeight(130)
         for state in self._choices.states:
             self.states.addItem(state)
-        self.date_from = QDateEdit(_qdate(dt.date(today.year - 1, 1, 1)))
-        self.date_to = QDateEdit(_qdate(dt.date(today.year - 1, 12, 31)))
+        self.date_from = QDateEdit(qdate(dt.date(today.year - 1, 1, 1)))
+        self.date_to = QDateEdit(qdate(dt.date(today.year - 1, 12, 31)))
         for edit in (self.date_from, self.date_to):
             edit.setCalendarPopup(True)
             edit.setDisplayFormat("yyyy-MM-dd")
@@ -149,7 +142,7 @@ class AuditPackDialog(QDialog):
     def selection(self) -> AuditPackSelection:
         """The choices as a selection for the service."""
         return AuditPackSelection(
-            date_from=_pydate(self.date_from.date()), date_to=_pydate(self.date_to.date()),
+            date_from=pydate(self.date_from.date()), date_to=pydate(self.date_to.date()),
             company=self.company.currentData(),
             customers=tuple(str(i.data(256)) for i in self.customers.selectedItems()),
             states=tuple(i.text() for i in self.states.selectedItems()),
@@ -180,7 +173,7 @@ class AuditPackDialog(QDialog):
 
     def _on_task_done(self, result: AuditPackResult) -> None:
         self.task = None
-        self.result = result
+        self.pack_result = result
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
         lines = [f"Written to {result.folder}",
@@ -214,5 +207,5 @@ class AuditPackDialog(QDialog):
         self.reject()
 
     def _on_open_clicked(self) -> None:
-        if self.result is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.result.folder)))
+        if self.pack_result is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.pack_result.folder)))

@@ -1,13 +1,13 @@
 """The certificate grid's item model: ids from the query service, rows loaded in primary-key batches.
 
-``set_query`` runs :func:`~ecms_desktop.services.certificate_query.matching_ids` off the GUI thread
-(one statement, the only one that may scan many rows); the view then pulls rows through
-``canFetchMore``/``fetchMore``, each batch being :func:`load_rows` over at most ``batch_size`` primary
-keys (two statements per batch). Loading 200 rows takes ~9 ms on 100,000 certificates (bench/README.md
-"Review desk"), over a 5 ms GUI-thread budget, so the next batch is prefetched on the task runner
-after each fetchMore and fetchMore usually only inserts cached rows; if the view asks before the
-prefetch arrived, fetchMore loads the batch itself. Rows are cached by id. Sorting builds a new
-query sorted in SQL.
+``set_query`` asks :class:`~ecms_desktop.services.certificate_query.CertificateQueryService` for the
+matching ids off the GUI thread (one statement, the only one that may scan many rows); the view then
+pulls rows through ``canFetchMore``/``fetchMore``, each batch being the service's ``load_rows`` over at
+most ``batch_size`` primary keys (two statements per batch). Loading 200 rows takes ~9 ms on 100,000
+certificates (bench/README.md "Review desk"), over a 5 ms GUI-thread budget, so the next batch is
+prefetched on the task runner after each fetchMore and fetchMore usually only inserts cached rows; if
+the view asks before the prefetch arrived, fetchMore loads the batch itself. Rows are cached by id.
+Sorting builds a new query sorted in SQL.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
 
-from ecms_desktop.services.certificate_query import CertificateQuery, CertificateRow, load_rows, matching_ids
+from ecms_desktop.services.certificate_query import CertificateQuery, CertificateQueryService, CertificateRow
 from ecms_desktop.services.database import Database
 from ecms_desktop.views.status_badge_delegate import STATUS_ROLE
 from ecms_desktop.views.task_runner import TaskRunner
@@ -109,8 +109,7 @@ class CertificateTableModel(QAbstractTableModel):
         self.busy = True
 
         def work(_progress: Callable[[int, int, str], None], _cancel: Callable[[], bool]) -> list[int]:
-            with db.reader() as s:
-                return matching_ids(s, query)
+            return CertificateQueryService(db).matching_ids(query)
 
         if self.runner is None:
             try:
@@ -180,8 +179,7 @@ class CertificateTableModel(QAbstractTableModel):
         self._prefetching = True
 
         def work(_p: Callable[[int, int, str], None], _c: Callable[[], bool]) -> list[CertificateRow]:
-            with db.reader() as s:
-                return load_rows(s, wanted, query.as_of, query.window_days)
+            return CertificateQueryService(db).load_rows(wanted, query.as_of, query.window_days)
 
         def done(rows: list[CertificateRow]) -> None:
             self._prefetching = False
@@ -203,9 +201,8 @@ class CertificateTableModel(QAbstractTableModel):
         missing = [i for i in ids if i not in self._cache]
         if not missing or self.db is None:
             return
-        with self.db.reader() as s:
-            for row in load_rows(s, missing, self.query.as_of, self.query.window_days):
-                self._cache[row.id] = row
+        for row in CertificateQueryService(self.db).load_rows(missing, self.query.as_of, self.query.window_days):
+            self._cache[row.id] = row
 
     def reload_rows(self, cert_ids: Sequence[int]) -> None:
         """Read these certificates again (after a save) and repaint their rows."""

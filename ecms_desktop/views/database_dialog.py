@@ -57,7 +57,7 @@ def _store_password(url: str) -> None:
         import keyring
 
         keyring.set_password(_KEYRING_SERVICE, url_without_password(url), str(u.password))
-    except Exception as exc:
+    except Exception as exc:  # each keyring backend raises its own errors (none installed, locked, D-Bus down)
         log.info("password not kept (no keyring): %s", exc)
 
 
@@ -73,7 +73,7 @@ def url_with_saved_password(url: str) -> str:
         import keyring
 
         password = keyring.get_password(_KEYRING_SERVICE, url_without_password(url))
-    except Exception:
+    except Exception:  # each keyring backend raises its own errors: then the user types the password
         password = None
     return u.set(password=password).render_as_string(hide_password=False) if password else url
 
@@ -82,7 +82,9 @@ def recent_databases(settings: QSettings) -> list[str]:
     value = settings.value(RECENT_KEY, [])
     if isinstance(value, str):
         value = [value]
-    return [str(v) for v in (value or []) if v]
+    if not isinstance(value, list):  # nothing stored yet (None)
+        return []
+    return [str(v) for v in value if v]
 
 
 def remember_database(settings: QSettings, url: str) -> list[str]:
@@ -127,7 +129,8 @@ class DatabaseDialog(QDialog):
         self.setWindowTitle("Cannot open the database" if error else "Choose a database")
         self.setMinimumWidth(560)
         self.chosen_url: str | None = None
-        self.create = False
+        #: The chosen database is to be created (empty) rather than opened.
+        self.create_new = False
         layout = QVBoxLayout(self)
 
         if error:
@@ -186,7 +189,7 @@ class DatabaseDialog(QDialog):
 
     def choose(self, url: str, *, create: bool = False) -> None:
         self.chosen_url = url
-        self.create = create
+        self.create_new = create
         self.accept()
 
     def _on_recent_activated(self, item: QListWidgetItem) -> None:

@@ -7,7 +7,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QDate, QModelIndex, QPersistentModelIndex, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QComboBox,
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.determination_service import EXPOSURE_LABELS, DeterminationService, ExposureReport
+from ecms_desktop.views.dates import pydate, qdate
 from ecms_desktop.views.error_presenter import present_error
 from ecms_desktop.views.task_runner import TaskRunner
 
@@ -147,8 +148,8 @@ class ExposureView(QWidget):
         self.runner = runner or TaskRunner(self)
         self.report: ExposureReport | None = None
         today = dt.date.today()
-        self.from_edit = QDateEdit(QDate(date_from or today.replace(month=1, day=1)))
-        self.to_edit = QDateEdit(QDate(date_to or today))
+        self.from_edit = QDateEdit(qdate(date_from or today.replace(month=1, day=1)))
+        self.to_edit = QDateEdit(qdate(date_to or today))
         for edit in (self.from_edit, self.to_edit):
             edit.setCalendarPopup(True)
             edit.setDisplayFormat("yyyy-MM-dd")
@@ -185,7 +186,7 @@ class ExposureView(QWidget):
 
     def refresh(self) -> None:
         """Load the report off the GUI thread."""
-        start, end = self.from_edit.date().toPython(), self.to_edit.date().toPython()
+        start, end = pydate(self.from_edit.date()), pydate(self.to_edit.date())
         state = self.state_edit.text().strip().upper() or None
         service = DeterminationService(self.db)
         company_id = self.company_id

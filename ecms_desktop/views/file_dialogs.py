@@ -32,7 +32,7 @@ class StatOnlyIconProvider(QFileIconProvider):
                                                             _IconType.Trashcan, _IconType.Network,
                                                             _IconType.Drive, _IconType.Folder, _IconType.File)}
 
-    def icon(self, what: QFileInfo | QFileIconProvider.IconType) -> QIcon:  # type: ignore[override]
+    def icon(self, what: QFileInfo | QFileIconProvider.IconType) -> QIcon:
         if not isinstance(what, QFileInfo):
             return QIcon(self._icons.get(what, self._icons[_IconType.File]))
         if what.isRoot():
@@ -65,17 +65,24 @@ class _HideDatabaseFiles(QSortFilterProxyModel):
         return found is None or (self.show_database and found[0] == "database file")
 
 
+class _StatOnlyFileDialog(QFileDialog):
+    """A Qt file dialog holding on to its icon provider (Qt does not own it: without a reference the
+    provider would be collected while the dialog still asks it for icons)."""
+
+    def __init__(self, parent: QWidget | None, caption: str, directory: str, name_filter: str) -> None:
+        super().__init__(parent, caption, directory, name_filter)
+        self.icon_provider = StatOnlyIconProvider()
+        self.setIconProvider(self.icon_provider)
+
+
 def file_dialog(parent: QWidget | None, caption: str, directory: str = "", name_filter: str = "", *,
                 mode: QFileDialog.FileMode = QFileDialog.FileMode.ExistingFile,
                 accept: QFileDialog.AcceptMode = QFileDialog.AcceptMode.AcceptOpen,
                 show_database: bool = False) -> QFileDialog:
     """A file dialog that never opens the files it lists and hides the open database's files."""
-    dialog = QFileDialog(parent, caption, directory, name_filter)
+    dialog = _StatOnlyFileDialog(parent, caption, directory, name_filter)
     dialog.setObjectName("fileDialog")
     dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
-    provider = StatOnlyIconProvider()
-    dialog.setIconProvider(provider)
-    dialog._ecms_icon_provider = provider  # type: ignore[attr-defined]  # the dialog does not own it
     dialog.setProxyModel(_HideDatabaseFiles(dialog, show_database=show_database))
     dialog.setFileMode(mode)
     dialog.setAcceptMode(accept)

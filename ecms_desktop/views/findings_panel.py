@@ -79,6 +79,11 @@ class FindingsTableModel(QAbstractTableModel):
     def finding(self, row: int) -> Finding:
         return self._findings[row]
 
+    @property
+    def labels(self) -> Mapping[str, str]:
+        """The form's label of each field name (a finding's field is shown by its label)."""
+        return self._labels
+
     def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self._findings)
 
@@ -182,6 +187,11 @@ class FindingsPanel(QWidget):
     def has_errors(self) -> bool:
         """True while errors remain: the review desk keeps Approve disabled."""
         return any(f.severity == "error" for f in self.findings)
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        """The form's label of each field name."""
+        return self.model.labels
 
     def set_findings(self, findings: Sequence[Finding], *, checked_on: dt.date | None = None,
                      rules_version: str = "", acknowledged: tuple[str, dt.datetime] | None = None) -> None:

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPlainTextEdit,
+    QTableWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -104,7 +105,7 @@ class FormBuilder(QWidget):
         self.order.clear()
         while self._layout.count():
             item = self._layout.takeAt(0)
-            w = item.widget()
+            w = item.widget() if item is not None else None
             if w is not None:
                 w.setParent(None)
                 w.deleteLater()
@@ -265,7 +266,7 @@ def _describe(w: QWidget) -> str:
         bits.append(f"items={items}")
     elif isinstance(w, QGroupBox):
         bits.append(repr(w.title()))
-    if hasattr(w, "rowCount") and hasattr(w, "item"):
+    if isinstance(w, QTableWidget):
         rows = []
         for r in range(w.rowCount()):
             cells = []

@@ -36,9 +36,10 @@ def shortcuts_of_menus(menus: Iterable[QMenu]) -> list[Section]:
 
 
 def _action_shortcuts(action: QAction) -> list[Shortcut]:
-    if action.menu() is not None:
+    submenu = action.menu()
+    if isinstance(submenu, QMenu):
         out: list[Shortcut] = []
-        for sub in action.menu().actions():
+        for sub in submenu.actions():
             out.extend(_action_shortcuts(sub))
         return out
     keys = [k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts() if not k.isEmpty()]
@@ -61,15 +62,20 @@ class HelpOverlay(QWidget):
         parent.installEventFilter(self)
 
     def open(self) -> None:
-        self.setGeometry(self.parentWidget().rect())
+        self._cover_parent()
         self.raise_()
         self.show()
         self.setFocus(Qt.FocusReason.ShortcutFocusReason)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if watched is self.parentWidget() and event.type() == QEvent.Type.Resize and self.isVisible():
-            self.setGeometry(self.parentWidget().rect())
+            self._cover_parent()
         return False
+
+    def _cover_parent(self) -> None:
+        parent = self.parentWidget()
+        if parent is not None:
+            self.setGeometry(parent.rect())
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         self.hide()

@@ -63,7 +63,7 @@ class HistoryView(QWidget):
 
     loaded = Signal(int)
 
-    def __init__(self, db: Database, runner: TaskRunner, parent: QWidget | None = None) -> None:
+    def __init__(self, db: Database | None, runner: TaskRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("historyView")
         self.db, self.runner = db, runner
@@ -97,11 +97,11 @@ class HistoryView(QWidget):
         self._cert_id = certificate_id
         self.model.set_entries([])
         self.detail.clear()
-        if certificate_id is None:
+        db = self.db
+        if certificate_id is None or db is None:
             self.status.setText("")
             return
         self.status.setText("Loading history…")
-        db = self.db
 
         def done(entries: list[HistoryEntry]) -> None:
             if certificate_id != self._cert_id:

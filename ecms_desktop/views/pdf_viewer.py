@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QIcon, QImage, QKeySequence, QPainter, QPixmap, QShortcut
+from PySide6.QtGui import QColor, QIcon, QKeySequence, QPainter, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QInputDialog,
@@ -36,6 +36,7 @@ from shiboken6 import isValid
 
 from ecms_desktop.errors import Cancelled, DocumentError
 from ecms_desktop.services.document_sandbox import DocumentSandbox, PasswordRequired, WrongPassword
+from ecms_desktop.views.images import png_image
 from ecms_desktop.views.task_runner import TaskRunner
 
 #: Zoom steps (1.0 = 100 %, 72 dpi times the screen's pixel ratio).
@@ -207,12 +208,12 @@ class DocumentViewer(QWidget):
         self.thumbs.currentRowChanged.connect(self._on_thumbs_current_row_changed)
 
         self.page_label = _PageLabel()
-        self.scroll = QScrollArea()
-        self.scroll.setObjectName("pageArea")
-        self.scroll.setWidget(self.page_label)
-        self.scroll.setWidgetResizable(False)
-        self.scroll.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.scroll.setStyleSheet("QScrollArea { background: palette(dark); }")
+        self.page_area = QScrollArea()
+        self.page_area.setObjectName("pageArea")
+        self.page_area.setWidget(self.page_label)
+        self.page_area.setWidgetResizable(False)
+        self.page_area.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.page_area.setStyleSheet("QScrollArea { background: palette(dark); }")
 
         msg_box = QWidget()
         msg_layout = QVBoxLayout(msg_box)
@@ -232,7 +233,7 @@ class DocumentViewer(QWidget):
         msg_layout.addStretch(2)
 
         self.stack = QStackedWidget()
-        self.stack.addWidget(self.scroll)
+        self.stack.addWidget(self.page_area)
         self.stack.addWidget(msg_box)
 
         self.warning_label = QLabel("")
@@ -492,7 +493,7 @@ class DocumentViewer(QWidget):
             w, h = size
             if self._rotation in (90, 270):
                 w, h = h, w
-            vp = self.scroll.viewport().size()
+            vp = self.page_area.viewport().size()
             avail_w = max(vp.width() - 24, 100)
             avail_h = max(vp.height() - 24, 100)
             zoom = avail_w / w
@@ -563,7 +564,7 @@ class DocumentViewer(QWidget):
         self._maybe_next_thumbnail()
 
     def _show_page(self, page: Any, req: _Request) -> None:
-        image = QImage.fromData(page.png, "PNG")
+        image = png_image(page.png)
         if image.isNull():
             self._show_message(f"{req.doc.name}: page {req.page + 1} could not be displayed.")
             return
@@ -719,7 +720,7 @@ class DocumentViewer(QWidget):
             item = self.thumbs.item(index)
             if item is not None:
                 if result is not None:
-                    img = QImage.fromData(result.png, "PNG")
+                    img = png_image(result.png)
                     if not img.isNull():
                         item.setIcon(QIcon(QPixmap.fromImage(img)))
                 elif error is not None and not isinstance(error, Cancelled):

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from dataclasses import replace
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QDate, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
     QComboBox,
@@ -44,6 +43,7 @@ from ecms_desktop.services.renewal_service import (
     render_template,
     sample_context,
 )
+from ecms_desktop.views.dates import pydate, qdate
 from ecms_desktop.views.error_presenter import present_error
 from ecms_desktop.views.task_runner import TaskRunner
 
@@ -246,7 +246,10 @@ class RenewalCenterDialog(QDialog):
         self.resize(1100, 680)
         self.service, self.company_id = service, company_id
         self.runner = runner or TaskRunner(self)
-        self.date = QDateEdit(QDate(as_of.year, as_of.month, as_of.day))
+        # Each plan or preview read is numbered: a late answer to an older read is dropped.
+        self._plan_generation = 0
+        self._preview_generation = 0
+        self.date = QDateEdit(qdate(as_of))
         self.date.setCalendarPopup(True)
         self.date.setDisplayFormat("yyyy-MM-dd")
         self.refresh_button = QPushButton("Refresh")
@@ -318,13 +321,12 @@ class RenewalCenterDialog(QDialog):
         self.refresh()
 
     def as_of(self) -> dt.date:
-        d = self.date.date()
-        return dt.date(d.year(), d.month(), d.day())
+        return pydate(self.date.date())
 
     def refresh(self) -> None:
         """Read the plan and the refused addresses off the GUI thread, then show them."""
         service, company_id, as_of = self.service, self.company_id, self.as_of()
-        self._plan_generation = getattr(self, "_plan_generation", 0) + 1
+        self._plan_generation += 1
         generation = self._plan_generation
         self.summary.setText("Reading the plan…")
 
@@ -363,7 +365,7 @@ class RenewalCenterDialog(QDialog):
             return
         item = self.model.items[index.row()]
         service, company_id, as_of = self.service, self.company_id, self.as_of()
-        self._preview_generation = getattr(self, "_preview_generation", 0) + 1
+        self._preview_generation += 1
         generation = self._preview_generation
 
         def failed(error: BaseException) -> None:
@@ -428,7 +430,3 @@ class RenewalCenterDialog(QDialog):
             self.summary.setText(str(error))
         self.batch_failed.emit(error)
 
-
-def template_with(src: TemplateSource, **changes: str) -> TemplateSource:
-    """A copy of a template with some parts changed (helper for callers and tests)."""
-    return replace(src, **changes)

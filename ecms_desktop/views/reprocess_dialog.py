@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from PySide6.QtCore import QDate, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QDateEdit,
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.determination_service import DeterminationService, ReprocessPlan
+from ecms_desktop.views.dates import pydate, qdate
 from ecms_desktop.views.error_presenter import present_error
 from ecms_desktop.views.task_runner import TaskRunner
 
@@ -47,8 +48,8 @@ class ReprocessDialog(QDialog):
         self.certificate_id, self.as_of = certificate_id, as_of
         self.runner = runner or TaskRunner(self)
         self.plan: ReprocessPlan | None = None
-        self.from_edit = QDateEdit(QDate(date_from or as_of.replace(month=1, day=1)))
-        self.to_edit = QDateEdit(QDate(date_to or as_of))
+        self.from_edit = QDateEdit(qdate(date_from or as_of.replace(month=1, day=1)))
+        self.to_edit = QDateEdit(qdate(date_to or as_of))
         for edit in (self.from_edit, self.to_edit):
             edit.setCalendarPopup(True)
             edit.setDisplayFormat("yyyy-MM-dd")
@@ -89,7 +90,7 @@ class ReprocessDialog(QDialog):
         self.resize(760, 480)
 
     def _range(self) -> tuple[dt.date, dt.date]:
-        return self.from_edit.date().toPython(), self.to_edit.date().toPython()
+        return pydate(self.from_edit.date()), pydate(self.to_edit.date())
 
     def _on_inputs_changed(self, *_: object) -> None:
         """Any change of the inputs invalidates the preview (and the acknowledgement)."""

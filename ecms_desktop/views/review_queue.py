@@ -199,13 +199,13 @@ class ReviewQueueWindow(QMainWindow):
         self._update_actions()
 
     def _update_actions(self) -> None:
-        has = self.detail is not None and not self._busy
+        detail = self.detail
+        has = detail is not None and not self._busy
         blocked = has and self.form.has_errors
         self.approve_action.setEnabled(has and not blocked)
         tip = "Approve this certificate (saves your edits first) (Ctrl+Return)"
-        if blocked:
-            tip += " - not available now: " + blocked_message(self.detail.id,  # type: ignore[union-attr]
-                                                              self.form.engine_findings)
+        if blocked and detail is not None:
+            tip += " - not available now: " + blocked_message(detail.id, self.form.engine_findings)
         self.approve_action.setToolTip(tip)
         self.reject_action.setEnabled(has)
         self.save_action.setEnabled(has)
@@ -325,7 +325,7 @@ class ReviewQueueWindow(QMainWindow):
 
         warnings = [f for f in findings if f.severity == "warning"]
         self._ack_dialog = confirm_warnings(self, warnings, f"Approve certificate {detail.id} with warnings",
-                                            confirmed, self.form.findings_panel.model._labels)
+                                            confirmed, self.form.findings_panel.labels)
         if self._ack_dialog is not None:
             self._ack_dialog.rejected.connect(lambda: setattr(self, "_ack_dialog", None))
 

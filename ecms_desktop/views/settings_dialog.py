@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QPixmap
+from PySide6.QtGui import QColor, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -37,6 +37,7 @@ from ecms_desktop.services.document_sandbox import render_thumbnail
 from ecms_desktop.services.user_files import read_user_file
 from ecms_desktop.views.error_presenter import present_error
 from ecms_desktop.views.file_dialogs import get_open_file_name
+from ecms_desktop.views.images import png_image
 from ecms_desktop.views.task_runner import TaskRunner
 
 THEME_KEY = "ui/theme"
@@ -222,7 +223,7 @@ class SettingsDialog(QDialog):
         c = company
         self._shown = c
         edits = self._edits.get(c.id, {}) if c is not None else {}
-        fields = self._profile_fields(c) if c is not None else {
+        fields: dict[str, object] = self._profile_fields(c) if c is not None else {
             "name": "", "legal_name": "", "address_line1": "", "city": "", "state": "", "postal_code": "",
             "reply_to_email": "", "registrations": {}, "brand_color": "#1F4E79"}
         fields.update(edits)
@@ -234,7 +235,7 @@ class SettingsDialog(QDialog):
         self.f_zip.setText(str(fields["postal_code"]))
         self.f_reply.setText(str(fields["reply_to_email"]))
         regs = fields["registrations"]
-        self.f_regs.setText(", ".join(f"{k}={v}" for k, v in sorted(regs.items()))  # type: ignore[union-attr]
+        self.f_regs.setText(", ".join(f"{k}={v}" for k, v in sorted(regs.items()))
                             if isinstance(regs, dict) else str(regs))
         self.f_colour.setText(str(fields["brand_color"]))
         logo = edits.get("logo")
@@ -309,7 +310,7 @@ class SettingsDialog(QDialog):
             self.f_logo.setPixmap(QPixmap())
             self.f_logo.setText(f"New logo chosen; it cannot be previewed: {exc}")
             return
-        pixmap = QPixmap.fromImage(QImage.fromData(thumb.png, "PNG"))
+        pixmap = QPixmap.fromImage(png_image(thumb.png))
         self.f_logo.setPixmap(pixmap.scaledToHeight(40, Qt.TransformationMode.SmoothTransformation))
 
     def _on_colour_text_changed(self, text: str) -> None:

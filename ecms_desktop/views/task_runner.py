@@ -153,6 +153,11 @@ class TaskRunner(QObject):
         self.pool.start(_Job(work, signals, task.cancel_event))
         return task
 
+    @property
+    def busy(self) -> bool:
+        """Whether work started here has not reported back yet."""
+        return bool(self._running)
+
     def cancel_all(self) -> None:
         for task in list(self._running):
             task.cancel()

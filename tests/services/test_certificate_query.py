@@ -9,6 +9,7 @@ from sqlalchemy import event
 from ecms_desktop.models import Status
 from ecms_desktop.services.certificate_query import (
     CertificateQuery,
+    CertificateQueryService,
     count_by_status,
     iter_rows,
     load_rows,
@@ -110,3 +111,19 @@ def test_row_status_is_the_worst_line(db, company_id) -> None:  # type: ignore[n
             for row in iter_rows(s, CertificateQuery(as_of=day)):
                 expected = certificate_status(row.review_state, [line.expiry_date for line in row.lines], day)
                 assert row.status is expected, (row.certificate_number, day)
+
+
+def test_query_service_reads_what_the_session_functions_read(db, company_id) -> None:  # type: ignore[no-untyped-def]
+    """The grid's reads through the service, each in its own read: the same ids, counts and rows."""
+    ids = _seed(db, company_id)
+    service = CertificateQueryService(db)
+    query = CertificateQuery(as_of=AS_OF, sort="customer")
+    with db.reader() as s:
+        expected_ids = matching_ids(s, query)
+        expected_counts = count_by_status(s, query)
+        expected_rows = load_rows(s, expected_ids, AS_OF)
+    assert service.matching_ids(query) == expected_ids and len(expected_ids) == len(ids)
+    assert service.count_by_status(query) == expected_counts
+    assert service.load_rows(expected_ids, AS_OF) == expected_rows
+    assert CertificateService(db).company_of(ids["fl_soon"]) == company_id
+    assert CertificateService(db).company_of(max(ids.values()) + 1000) is None

@@ -85,3 +85,14 @@ def test_a_logo_with_huge_pixel_counts_is_refused_before_anything_decodes_it(db,
     with pytest.raises(ValidationError, match="megapixels"):
         service.update(company_id, logo=(shared_dir / "bad-pdfs" / name).read_bytes())
     assert service.get(company_id) == before
+
+
+def test_expiring_soon_windows_and_permit_check_age_per_company(db, company_id):
+    service = CompanyService(db)
+    other = service.create("Second Company").id
+    service.set_setting("expiring_soon_days", 45, company_id)
+    service.set_setting("expiring_soon_days", 60, None)
+    service.set_setting("permit_check_max_age_days", 90, other)
+    assert service.expiring_soon_windows([company_id, other]) == {company_id: 45, other: 60, None: 60}
+    assert service.permit_check_max_age_days(other) == 90
+    assert service.permit_check_max_age_days(company_id) == 365  # the default

@@ -10,7 +10,8 @@ from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 
 from ecms_desktop.services.audit_pack_service import AuditPackService
-from ecms_desktop.views.audit_pack_dialog import AuditPackDialog, _qdate
+from ecms_desktop.views.audit_pack_dialog import AuditPackDialog
+from ecms_desktop.views.dates import qdate
 from ecms_desktop.views.task_runner import TaskRunner
 from tests.services.test_audit_pack import PERIOD, build_data
 
@@ -21,8 +22,8 @@ def dialog(qtbot, db, company_id, tmp_path: Path):  # type: ignore[no-untyped-de
     runner = TaskRunner()
     dlg = AuditPackDialog(AuditPackService(db), runner, default_folder=tmp_path)
     qtbot.addWidget(dlg)
-    dlg.date_from.setDate(_qdate(PERIOD[0]))
-    dlg.date_to.setDate(_qdate(PERIOD[1]))
+    dlg.date_from.setDate(qdate(PERIOD[0]))
+    dlg.date_to.setDate(qdate(PERIOD[1]))
     yield dlg
     runner.cancel_all()
     runner.wait()
@@ -56,7 +57,7 @@ def test_cancel_stops_and_keeps_nothing(qtbot, dialog, tmp_path: Path) -> None: 
     if "Cancelled" in dialog.status.text():
         assert not (tmp_path / "cancelled").exists()
     else:  # the pack finished before the cancel could take effect
-        assert dialog.result is not None
+        assert dialog.pack_result is not None
     assert dialog.generate_button.isEnabled()
 
 

@@ -165,7 +165,7 @@ def test_a_stale_query_result_is_ignored(qtbot, db, company_id, runner) -> None:
     model.set_query(CertificateQuery(company_id=company_id, as_of=AS_OF))
     with qtbot.waitSignal(model.query_finished, timeout=10000) as blocker:
         model.set_query(CertificateQuery(company_id=company_id, as_of=AS_OF, states=("TX",)))
-    qtbot.waitUntil(lambda: not runner._running, timeout=10000)  # the first result arrived too, and was dropped
+    qtbot.waitUntil(lambda: not runner.busy, timeout=10000)  # the first result arrived too, and was dropped
     assert blocker.args == [5]
     assert model.total == 5
 

@@ -19,7 +19,7 @@ from ecms_desktop.services.backup_format import describe_backup
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.database_setup import initialize_database
 from ecms_desktop.services.integrity_check import CheckReport
-from ecms_desktop.views import database_operations
+from ecms_desktop.views import integrity_report
 from ecms_desktop.views.main_window import MainWindow
 
 AS_OF = dt.date(2026, 6, 1)
@@ -56,7 +56,7 @@ def test_file_back_up_writes_a_checked_backup_through_the_task_runner(
         qtbot: Any, created: Database, settings: QSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     window = open_window(qtbot, created, settings)
     target = tmp_path / "chosen-backup.sqlite"
-    monkeypatch.setattr("ecms_desktop.views.main_window.choose_backup_file", lambda *_a: target)
+    monkeypatch.setattr("ecms_desktop.views.main_window.database_menu.choose_backup_file", lambda *_a: target)
     progress: list[tuple[int, int, str]] = []
     real_run = window.runner.run
 
@@ -74,7 +74,7 @@ def test_file_back_up_writes_a_checked_backup_through_the_task_runner(
     assert any("Copying the database" in text for _d, _t, text in progress)
     info = describe_backup(target)
     assert info.kind == "sqlite" and info.head_seq == result.head_seq
-    assert settings.value(database_operations.BACKUP_DIR_KEY) == str(tmp_path)
+    assert settings.value(integrity_report.BACKUP_DIR_KEY) == str(tmp_path)
     with created.reader() as s:  # the backup itself is audited
         assert audit.list_events(s)[-1].action == "database.backed_up"
     window.shutdown()
@@ -94,7 +94,7 @@ def test_file_check_database_reports_a_record_changed_outside_the_program(
         window.act_check.trigger()
     report: CheckReport = signal.args[0]
     assert not report.ok and any("certificate 7: differs" in str(p) for p in report.problems)
-    lines = database_operations.report_lines(report)
+    lines = integrity_report.report_lines(report)
     assert any("certificate 7" in line for line in lines) and lines[-2].startswith("Result:")
     window.shutdown()
 
@@ -163,7 +163,7 @@ def test_a_named_database_that_does_not_exist_is_not_offered_for_creation(
 def test_file_new_database_creates_it_with_its_first_event(
         qtbot: Any, settings: QSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"sqlite:///{tmp_path / 'new-desk.sqlite'}"
-    monkeypatch.setattr("ecms_desktop.views.main_window.choose_new_database_file", lambda *_a: url)
+    monkeypatch.setattr("ecms_desktop.views.main_window.database_menu.choose_new_database_file", lambda *_a: url)
     window = MainWindow(None, as_of=AS_OF, settings=settings, interactive=False)
     qtbot.addWidget(window)
     with qtbot.waitSignal(window.database_opened, timeout=20000) as signal:

@@ -102,7 +102,7 @@ def test_status_strip_filters_and_follows_the_filter_bar(qtbot, window) -> None:
 def test_splitter_and_columns_are_remembered(qtbot, window, db, ui_settings) -> None:  # type: ignore[no-untyped-def]
     window.splitter.setSizes([900, 200, 300])
     sizes = window.splitter.sizes()
-    window.set_column_visible(COLUMN_KEYS.index("exempt_reason"), False)
+    window.table.set_column_visible(COLUMN_KEYS.index("exempt_reason"), False)
     window.table.setColumnWidth(0, 333)
     window.save_ui_state()
     again = MainWindow(None, as_of=AS_OF, settings=ui_settings)
@@ -327,7 +327,7 @@ def test_validate_now_validate_all_and_verify_permit(qtbot, window, db, company_
 def test_drop_a_returned_renewal_form_matches_its_request(qtbot, window, db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from ecms_desktop.models.renewal import RenewalRequest
     from ecms_desktop.services.renewal_service import RenewalService
-    from ecms_desktop.views.main_window import is_returned_form
+    from ecms_desktop.views.operations.intake import is_returned_form
     from tests.services.test_renewal_plan import DAY0, RULES
     from tests.services.test_renewal_plan import make_cert as make_renewal_cert
     from tests.services.test_request_packet import customer_fills

@@ -85,17 +85,17 @@ def test_pages_and_navigation_by_keyboard(qtbot, viewer):
     assert viewer.message == ""
     viewer.page_label.setFocus()
     with qtbot.waitSignal(viewer.page_painted, timeout=10000):
-        qtbot.keyClick(viewer.scroll, Qt.Key.Key_PageDown)
+        qtbot.keyClick(viewer.page_area, Qt.Key.Key_PageDown)
     assert viewer.page_index == 1 and viewer.page_edit.text() == "2"
     with qtbot.waitSignal(viewer.page_painted, timeout=10000):
-        qtbot.keyClick(viewer.scroll, Qt.Key.Key_End)
+        qtbot.keyClick(viewer.page_area, Qt.Key.Key_End)
     assert viewer.page_index == 3
     assert not viewer.next_button.isEnabled()
     with qtbot.waitSignal(viewer.page_painted, timeout=10000):
-        qtbot.keyClick(viewer.scroll, Qt.Key.Key_PageUp)
+        qtbot.keyClick(viewer.page_area, Qt.Key.Key_PageUp)
     assert viewer.page_index == 2
     with qtbot.waitSignal(viewer.page_painted, timeout=10000):
-        qtbot.keyClick(viewer.scroll, Qt.Key.Key_Home)
+        qtbot.keyClick(viewer.page_area, Qt.Key.Key_Home)
     assert viewer.page_index == 0 and not viewer.prev_button.isEnabled()
     # Typing a page number.
     viewer.page_edit.setText("3")
@@ -118,13 +118,13 @@ def test_zoom_fit_and_rotate(qtbot, viewer):
     show(qtbot, viewer, make_pdf(2, landscape_page=1))
     assert viewer.fit_mode == "width"
     w_fit, _ = page_size(viewer)
-    assert w_fit <= viewer.scroll.viewport().width()
+    assert w_fit <= viewer.page_area.viewport().width()
     with qtbot.waitSignal(viewer.page_painted, timeout=10000):
         viewer.set_zoom(1.0)
     w100, h100 = page_size(viewer)
     assert abs(w100 - 612) <= 2 and abs(h100 - 792) <= 2  # letter at 72 dpi
     with qtbot.waitSignal(viewer.page_painted, timeout=10000):
-        qtbot.keyClick(viewer.scroll, Qt.Key.Key_Equal, Qt.KeyboardModifier.ControlModifier)
+        qtbot.keyClick(viewer.page_area, Qt.Key.Key_Equal, Qt.KeyboardModifier.ControlModifier)
     assert viewer.zoom > 1.0 and page_size(viewer)[0] > w100
     with qtbot.waitSignal(viewer.page_painted, timeout=10000):
         viewer.zoom_out()
@@ -133,7 +133,7 @@ def test_zoom_fit_and_rotate(qtbot, viewer):
     with qtbot.waitSignal(viewer.page_painted, timeout=10000):
         qtbot.mouseClick(viewer.fit_page_button, Qt.MouseButton.LeftButton)
     w, h = page_size(viewer)
-    vp = viewer.scroll.viewport().size()
+    vp = viewer.page_area.viewport().size()
     assert w <= vp.width() and h <= vp.height()
     # Rotation: width and height swap, the caller is told, the file is untouched.
     with qtbot.waitSignal(viewer.page_painted, timeout=10000):

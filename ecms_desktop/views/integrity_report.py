@@ -1,28 +1,18 @@
-"""File > Back up…, File > Check database…, the check on start and the anchor on exit: named operations
-run through the window's task runner (progress and Cancel), with their results shown in one dialog.
-
-The work itself is the services' (``services/backup.py``, ``services/integrity_check.py``), the same the
-``ecms backup`` and ``ecms check`` commands use.
-"""
+"""What File > Back up… and File > Check database… (and the check on start) show: the report's text,
+one dialog for it, and where a backup goes. The work itself is in ``views/operations/database.py``."""
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
-from ecms_desktop.services.backup import BackupResult, backup_database
+from ecms_desktop.services.backup import BackupResult
 from ecms_desktop.services.database import Database
-from ecms_desktop.services.integrity_check import CheckReport, check_database, verify_and_anchor
+from ecms_desktop.services.integrity_check import CheckReport
 from ecms_desktop.views.file_dialogs import get_save_file_name
-from ecms_desktop.views.task_runner import TaskRunner
-
-log = logging.getLogger(__name__)
 
 BACKUP_DIR_KEY = "dirs/backup"
 
@@ -86,37 +76,6 @@ def choose_backup_file(parent: QWidget | None, db: Database, folder: str, today:
     pattern = "SQLite backups (*.sqlite)" if db.dialect == "sqlite" else "PostgreSQL archives (*.dump)"
     path = get_save_file_name(parent, "Back up the database", start, f"{pattern};;All files (*)")
     return Path(path) if path else None
-
-
-def run_backup(runner: TaskRunner, parent: QWidget, db: Database, target: Path, *,
-               on_done: Callable[[BackupResult], None], on_error: Callable[[BaseException], None]) -> Any:
-    """Back up off the GUI thread with progress and Cancel. The file dialog already asked whether to
-    replace an existing file, so an existing one is replaced."""
-    return runner.run(lambda progress, cancel: backup_database(db, target, overwrite=True, progress=progress,
-                                                               cancel=cancel),
-                      on_done=on_done, on_error=on_error, title="Backing up the database", parent=parent)
-
-
-def run_check(runner: TaskRunner, parent: QWidget, db: Database, *, on_done: Callable[[CheckReport], None],
-              on_error: Callable[[BaseException], None]) -> Any:
-    return runner.run(lambda progress, cancel: check_database(db, progress=progress, cancel=cancel),
-                      on_done=on_done, on_error=on_error, title="Checking the database", parent=parent)
-
-
-def run_start_check(runner: TaskRunner, db: Database, *, on_done: Callable[[CheckReport], None],
-                    on_error: Callable[[BaseException], None]) -> Any:
-    """The cheap check on opening a database (anchors, the head, SQLite's quick_check on a small file),
-    quietly in the background; the head is anchored when it passes."""
-    return runner.run(lambda _p, _c: verify_and_anchor(db, "start", level="quick"), on_done=on_done,
-                      on_error=on_error, show_progress=False)
-
-
-def anchor_on_exit(db: Database) -> None:
-    """Anchor the head as the program closes the database (when the cheap check passes)."""
-    try:
-        verify_and_anchor(db, "exit")
-    except Exception:  # closing must never fail on this
-        log.warning("the audit chain's head was not anchored on exit", exc_info=True)
 
 
 def backup_headline(result: BackupResult) -> str:

@@ -7,35 +7,13 @@ Exit status: 0 success, 1 an error the message explains, 2 a usage error.
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 from collections.abc import Sequence
 
 from ecms_desktop import __version__
-from ecms_desktop.cli.common import CliContext, fail
+from ecms_desktop.cli.common import CliContext, Command, fail
 from ecms_desktop.errors import EcmsError
-
-#: Command groups, each a module with ``register(subparsers)``.
-COMMAND_MODULES = (
-    "ecms_desktop.cli.core",
-    "ecms_desktop.cli.certificates",
-    "ecms_desktop.cli.audit_commands",
-    "ecms_desktop.cli.demo",
-    "ecms_desktop.cli.validation",
-    "ecms_desktop.cli.renewals",
-    "ecms_desktop.cli.transactions",
-    "ecms_desktop.cli.audit_pack",
-    "ecms_desktop.cli.database_commands",
-)
-
-
-def _available_modules() -> list[str]:
-    found = []
-    for name in COMMAND_MODULES:
-        if importlib.util.find_spec(name) is not None:
-            found.append(name)
-    return found
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,9 +25,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--db", metavar="URL", help="database URL or SQLite file path "
                         "(default: $ECMS_DATABASE_URL, else the local database in the user data folder)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to standard error")
+    parser.set_defaults(func=None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in _available_modules():
-        importlib.import_module(name).register(sub)
+    # The command groups are imported here, not at the top, so that ``ecms --document-worker`` (a frozen
+    # build's document worker) starts without them.
+    from ecms_desktop.cli import (
+        audit_commands,
+        audit_pack,
+        certificates,
+        core,
+        database_commands,
+        demo,
+        renewals,
+        transactions,
+        validation,
+    )
+
+    for group in (core, certificates, audit_commands, demo, validation, renewals, transactions, audit_pack,
+                  database_commands):
+        group.register(sub)
     return parser
 
 
@@ -63,12 +57,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(args_list)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    if not getattr(args, "func", None):
+    command: Command | None = args.func
+    if command is None:
         parser.print_help()
         return 2
     ctx = CliContext(args.db)
     try:
-        return int(args.func(ctx, args) or 0)
+        return command(ctx, args)
     except EcmsError as exc:
         return fail(str(exc))
     except KeyboardInterrupt:

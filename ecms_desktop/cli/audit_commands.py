@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from ecms_desktop.cli.common import CliContext, add_format, print_json, print_table
+from ecms_desktop.cli.common import CliContext, Subparsers, add_format, print_json, print_table
 from ecms_desktop.services import audit
 from ecms_desktop.services.integrity_check import check_database
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("audit", help="the tamper-evident audit trail")
     asub = p.add_subparsers(dest="audit_command", required=True)
     v = asub.add_parser("verify", help="check the hash chain; names the first event that does not fit")

@@ -6,11 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from ecms_desktop.cli.common import CliContext, add_format, parse_date, print_json
+from ecms_desktop.cli.common import CliContext, Subparsers, add_format, parse_date, print_json
 from ecms_desktop.models import ReviewState
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "audit-pack", help="build an audit pack (workbook, PDF book, certificate files, manifest) or verify one",
         description="Build an audit pack for a period: `ecms audit-pack --out DIR --from D --to D [...]`. "

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from ecms_desktop.cli.common import (
     CliContext,
+    Subparsers,
     add_as_of,
     add_format,
     as_of,
@@ -18,13 +20,13 @@ from ecms_desktop.cli.common import (
 )
 from ecms_desktop.errors import ValidationError
 from ecms_desktop.models import Status
-from ecms_desktop.services.certificate_query import CertificateQuery, iter_rows
+from ecms_desktop.services.certificate_query import CertificateQuery, CertificateRow, iter_rows
 from ecms_desktop.services.certificate_service import CertificateService
 from ecms_desktop.services.company_service import find_company, get_setting
 from ecms_desktop.services.customer_service import find_customer
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("list", help="list certificates with their status as of a date")
     p.add_argument("--status", action="append", default=[], choices=[s.value for s in Status],
                    help="only this status (repeatable)")
@@ -95,7 +97,7 @@ def cmd_list(ctx: CliContext, args: argparse.Namespace) -> int:
     return 0
 
 
-def _stream_json(ctx: CliContext, rows) -> None:  # type: ignore[no-untyped-def]
+def _stream_json(ctx: CliContext, rows: Iterable[CertificateRow]) -> None:
     """Write the JSON array row by row, so that 100,000 certificates do not sit in memory twice."""
     out = ctx.out
     out.write("[")

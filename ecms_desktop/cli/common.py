@@ -6,13 +6,18 @@ import argparse
 import datetime as dt
 import json
 import sys
-from collections.abc import Iterable, Sequence
-from typing import Any, TextIO
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TextIO, TypeAlias
 
 from ecms_desktop.errors import EcmsError
 from ecms_desktop.services.audit import jsonable
 from ecms_desktop.services.database import Database, open_database
 from ecms_desktop.services.integrity_check import verify_and_anchor
+
+#: What each command module's ``register`` receives: the ``ecms`` parser's sub-commands.
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+#: A command: runs on the context with the parsed arguments, returns the exit status.
+Command: TypeAlias = "Callable[[CliContext, argparse.Namespace], int]"
 
 
 class CliContext:

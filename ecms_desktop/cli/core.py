@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 
-from ecms_desktop.cli.common import CliContext, add_format, print_json, print_table
+from ecms_desktop.cli.common import CliContext, Subparsers, add_format, print_json, print_table
 from ecms_desktop.services.company_service import DEFAULT_SETTINGS, CompanyService
 from ecms_desktop.services.database_setup import initialize_database
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("init", help="create the ECMS database, or upgrade an older one")
     p.set_defaults(func=cmd_init)
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ecms_desktop.cli.common import CliContext, add_format, print_json
+from ecms_desktop.cli.common import CliContext, Subparsers, add_format, print_json
 from ecms_desktop.errors import ValidationError
 from ecms_desktop.services.anchors import Anchor
 from ecms_desktop.services.backup import backup_database, describe_restore, restore_database
@@ -14,7 +14,7 @@ from ecms_desktop.services.database import Database, damaged_message
 from ecms_desktop.services.integrity_check import CheckReport, anchors_from_path, check_database
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("check", help="check the database: its own integrity, the audit chain, its anchors, and "
                        "every record and stored file against the audit trail")
     p.add_argument("--anchor", action="append", default=[], type=Path, metavar="PATH",

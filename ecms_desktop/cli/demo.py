@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ecms_desktop.cli.common import CliContext, add_as_of, as_of, print_table
+from ecms_desktop.cli.common import CliContext, Subparsers, add_as_of, as_of, print_table
 from ecms_desktop.services.demo_service import DemoOptions, DemoService
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "demo", help="fill an empty database with demo companies, customers, certificates and documents",
         description="Make realistic demo data: three companies, their customers across many states and "

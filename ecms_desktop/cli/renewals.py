@@ -9,21 +9,23 @@ import getpass
 import logging
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ecms_desktop.cli.common import CliContext, add_as_of, add_format, as_of, print_json, print_table
+from ecms_desktop.cli.common import CliContext, Subparsers, add_as_of, add_format, as_of, print_json, print_table
 from ecms_desktop.errors import EcmsError, ValidationError
 from ecms_desktop.services import secrets
 from ecms_desktop.services.email_service import SECURITY_MODES, EmailService, SmtpSettings
 
 if TYPE_CHECKING:
-    from ecms_desktop.services.returned_forms import ReturnedFormsService
+    from ecms_desktop.services.renewal_service import RenewalService
+    from ecms_desktop.services.returned_forms import ReturnedFormsService, ReturnedItem
 
 log = logging.getLogger(__name__)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("renewals", help="renewal requests: plan, send, failures")
     rsub = p.add_subparsers(dest="renewals_command", required=True)
     pl = rsub.add_parser("plan", help="what is due as of a date: requests, reminders, escalations, suspensions")
@@ -98,7 +100,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                              "reset": cmd_templates_reset}[name])
 
 
-def _renewals(ctx: CliContext):  # type: ignore[no-untyped-def]
+def _renewals(ctx: CliContext) -> RenewalService:
     from ecms_desktop.services.renewal_service import RenewalService
 
     return RenewalService(ctx.db())
@@ -346,7 +348,7 @@ def _free_name(path: Path) -> Path:
     return candidate
 
 
-def _print_intake(ctx: CliContext, args: argparse.Namespace, items: list) -> None:  # type: ignore[type-arg]
+def _print_intake(ctx: CliContext, args: argparse.Namespace, items: Sequence[ReturnedItem]) -> None:
     if args.format == "json":
         print_json([i.__dict__ for i in items], ctx.out)
         return

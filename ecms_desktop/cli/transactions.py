@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ecms_desktop.cli.common import (
     CliContext,
+    Subparsers,
     add_as_of,
     add_format,
     as_of,
@@ -25,7 +26,7 @@ def _company(p: argparse.ArgumentParser) -> None:
     p.add_argument("--company", default=None, help="company name or id (default: the only one)")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("transactions", help="invoice lines from the ERP")
     tsub = p.add_subparsers(dest="transactions_command", required=True)
     t = tsub.add_parser("import", help="import invoice lines from .csv or .xlsx (all rows checked first)")

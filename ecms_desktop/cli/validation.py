@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ecms_desktop.cli.common import CliContext, add_as_of, add_format, as_of, print_json, print_table
+from ecms_desktop.cli.common import CliContext, Subparsers, add_as_of, add_format, as_of, print_json, print_table
 from ecms_desktop.errors import ValidationError
 from ecms_desktop.services.permit_service import REGISTRY_FIELDS, PermitCheckInfo, PermitService
 from ecms_desktop.services.validation_service import ValidationResult, ValidationService
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("validate", help="check certificates against their states' rules (runs are stored)")
     p.add_argument("id", type=int, nargs="?", help="certificate id")
     p.add_argument("--all", action="store_true", help="every certificate")

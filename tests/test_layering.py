@@ -42,3 +42,18 @@ def test_cli_does_not_import_qt() -> None:
     offenders = [str(f) for f in (PACKAGE / "cli").rglob("*.py")
                  if any(m.split(".")[0] == "PySide6" or m.startswith("ecms_desktop.views") for m in _imports(f))]
     assert offenders == []
+
+
+def test_cli_reaches_data_only_through_services() -> None:
+    """The command line opens no session and no transaction of its own: the services own the unit of
+    work (and write its audit event), as they do for the GUI."""
+    offenders: dict[str, list[str]] = {}
+    for f in sorted((PACKAGE / "cli").rglob("*.py")):
+        tree = ast.parse(f.read_text(encoding="utf-8"), filename=str(f))
+        found = sorted({m for m in _imports(f) if m.split(".")[0] == "sqlalchemy"}
+                       | {f"{node.attr}()" for node in ast.walk(tree)
+                          if isinstance(node, ast.Attribute) and node.attr in ("reader", "transaction", "Session")}
+                       | {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and node.id == "Session"})
+        if found:
+            offenders[str(f.relative_to(PACKAGE))] = found
+    assert offenders == {}

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 
 from ecms_desktop.cli.common import CliContext, Subparsers, add_format, print_json, print_table
-from ecms_desktop.services import audit
-from ecms_desktop.services.integrity_check import check_database
+from ecms_desktop.services.audit import AuditEntry
+from ecms_desktop.services.history_service import audit_log
+from ecms_desktop.services.integrity_check import check_database, verify_chain
 
 
 def register(sub: Subparsers) -> None:
@@ -24,8 +25,7 @@ def register(sub: Subparsers) -> None:
 
 def cmd_verify(ctx: CliContext, args: argparse.Namespace) -> int:
     db = ctx.db(warn=False)
-    with db.reader() as s:
-        report = audit.verify_chain(s)
+    report = verify_chain(db)
     # The chain alone cannot see a rewrite by someone who can write the database: its anchors can,
     # and an empty trail is never intact (the database's creation is its first event).
     anchored = check_database(db, level="anchors")
@@ -46,13 +46,12 @@ def cmd_verify(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_log(ctx: CliContext, args: argparse.Namespace) -> int:
-    with ctx.db().reader() as s:
-        events = audit.list_events(s, certificate_id=args.certificate_id, limit=args.limit)
+    events = audit_log(ctx.db(), certificate_id=args.certificate_id, limit=args.limit)
     if args.format == "json":
         print_json([e.__dict__ for e in events], ctx.out)
         return 0
 
-    def change(e: audit.AuditEntry) -> str:
+    def change(e: AuditEntry) -> str:
         if e.after and e.before:
             return "; ".join(f"{k}: {e.before.get(k)!r} -> {v!r}" for k, v in e.after.items())
         if e.after:

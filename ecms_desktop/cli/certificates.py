@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from ecms_desktop.cli.common import (
@@ -20,10 +21,9 @@ from ecms_desktop.cli.common import (
 )
 from ecms_desktop.errors import ValidationError
 from ecms_desktop.models import Status
-from ecms_desktop.services.certificate_query import CertificateQuery, CertificateRow, iter_rows
+from ecms_desktop.rules import load_rules_pack
+from ecms_desktop.services.certificate_query import CertificateQuery, CertificateQueryService, CertificateRow
 from ecms_desktop.services.certificate_service import CertificateService
-from ecms_desktop.services.company_service import find_company, get_setting
-from ecms_desktop.services.customer_service import find_customer
 
 
 def register(sub: Subparsers) -> None:
@@ -66,34 +66,26 @@ def register(sub: Subparsers) -> None:
 
 
 def cmd_list(ctx: CliContext, args: argparse.Namespace) -> int:
-    db = ctx.db()
-    day = as_of(args)
-    with db.reader() as s:
-        company_id = find_company(s, args.company).id if args.company else None
-        customer_id = find_customer(s, company_id, args.customer).id if args.customer else None
-        window = get_setting(s, "expiring_soon_days", company_id)
-        form = ""
-        if args.form:
-            from ecms_desktop.rules import load_rules_pack
-
-            form = load_rules_pack().form(args.form).code
-        q = CertificateQuery(text=args.text, states=tuple(x.upper() for x in args.state),
-                             statuses=tuple(Status(x) for x in args.status), form_code=form,
-                             expiring_within_days=args.expiring_within, company_id=company_id,
-                             customer_id=customer_id, sort="id", as_of=day, window_days=window)
-        rows = iter_rows(s, q)
-        if args.format == "json":
-            _stream_json(ctx, rows)
-        elif args.format == "csv":
-            print_csv(["id", "customer_number", "customer_name", "form", "certificate_number", "exempt_reason",
-                       "states", "status", "expiry_date", "days_left", "review_state"],
-                      ((r.id, r.customer_number, r.customer_name, r.form_code, r.certificate_number,
-                        r.exempt_reason, ";".join(line.state for line in r.lines), r.status.value,
-                        r.expiry_date, r.days_left, r.review_state) for r in rows), ctx.out)
-        else:
-            print_table(["id", "customer", "number", "form", "cert no.", "states", "status", "expiry"],
-                        ((r.id, r.customer_name, r.customer_number, r.form_code, r.certificate_number,
-                          r.states, r.status.value, r.expiry_date or "none") for r in rows), ctx.out)
+    service = CertificateQueryService(ctx.db())
+    q = service.with_names_resolved(CertificateQuery(
+        text=args.text, states=tuple(x.upper() for x in args.state), statuses=tuple(Status(x) for x in args.status),
+        expiring_within_days=args.expiring_within, sort="id", as_of=as_of(args)),
+        company=args.company, customer=args.customer)
+    if args.form:
+        q = replace(q, form_code=load_rules_pack().form(args.form).code)
+    rows = service.stream_rows(q)
+    if args.format == "json":
+        _stream_json(ctx, rows)
+    elif args.format == "csv":
+        print_csv(["id", "customer_number", "customer_name", "form", "certificate_number", "exempt_reason",
+                   "states", "status", "expiry_date", "days_left", "review_state"],
+                  ((r.id, r.customer_number, r.customer_name, r.form_code, r.certificate_number,
+                    r.exempt_reason, ";".join(line.state for line in r.lines), r.status.value,
+                    r.expiry_date, r.days_left, r.review_state) for r in rows), ctx.out)
+    else:
+        print_table(["id", "customer", "number", "form", "cert no.", "states", "status", "expiry"],
+                    ((r.id, r.customer_name, r.customer_number, r.form_code, r.certificate_number,
+                      r.states, r.status.value, r.expiry_date or "none") for r in rows), ctx.out)
     return 0
 
 

@@ -11,6 +11,7 @@ from typing import Any, TextIO, TypeAlias
 
 from ecms_desktop.errors import EcmsError
 from ecms_desktop.services.audit import jsonable
+from ecms_desktop.services.company_service import CompanyService
 from ecms_desktop.services.database import Database, open_database
 from ecms_desktop.services.integrity_check import verify_and_anchor
 
@@ -51,10 +52,7 @@ class CliContext:
 
     def company_id(self, name: str | None) -> int:
         """The company named by ``--company`` (id or name), or the only one when none is named."""
-        from ecms_desktop.services.company_service import find_company
-
-        with self.db().reader() as s:
-            return find_company(s, name).id
+        return CompanyService(self.db()).find_id(name)
 
     def close(self) -> None:
         if self._db is not None:

@@ -2,20 +2,23 @@
 
 The grid asks :func:`matching_ids` once per filter change, then :func:`load_rows` for each batch it
 shows (two statements per batch, however many rows), through :class:`CertificateQueryService` (one
-short read each). ``ecms list`` streams the same rows.
+short read each). ``ecms list`` streams the same rows (:meth:`~CertificateQueryService.with_names_resolved`,
+then :meth:`~CertificateQueryService.stream_rows`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, exists, false, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from ecms_desktop.models import Certificate, CoverageLine, Customer, ReviewState, Status, customer_number_key
+from ecms_desktop.services.company_service import find_company, get_setting
+from ecms_desktop.services.customer_service import find_customer
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.expiry import (
     DEFAULT_EXPIRING_SOON_DAYS,
@@ -264,3 +267,20 @@ class CertificateQueryService:
         """The rows of these certificates, in the same order (two statements)."""
         with self.db.reader() as s:
             return load_rows(s, ids, as_of, window_days)
+
+    def with_names_resolved(self, q: CertificateQuery, *, company: str | None = None,
+                            customer: str | None = None) -> CertificateQuery:
+        """``q`` for the company and the customer given by name or number (none: every company, every
+        customer), with the expiring-soon window of that company (or the one set for all companies).
+        Raises :class:`~ecms_desktop.errors.NotFoundError` for a name that matches nothing."""
+        with self.db.reader() as s:
+            company_id = find_company(s, company).id if company else None
+            customer_id = find_customer(s, company_id, customer).id if customer else None
+            window = get_setting(s, "expiring_soon_days", company_id)
+        return replace(q, company_id=company_id, customer_id=customer_id, window_days=window)
+
+    def stream_rows(self, q: CertificateQuery, batch: int = 1000) -> Iterator[CertificateRow]:
+        """Every matching row in display order, loaded in batches within one read transaction, so that
+        a very long list is never held in memory at once (``ecms list``)."""
+        with self.db.reader() as s:
+            yield from iter_rows(s, q, batch)

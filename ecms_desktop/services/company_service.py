@@ -118,6 +118,11 @@ class CompanyService:
     def __init__(self, db: Database) -> None:
         self.db = db
 
+    def find_id(self, name_or_id: str | int | None) -> int:
+        """The id of the company named (by id or name, case-insensitive); the only one when none is named."""
+        with self.db.reader() as s:
+            return find_company(s, name_or_id).id
+
     def list(self) -> list[CompanyInfo]:
         with self.db.reader() as s:
             return [_info(c) for c in s.execute(select(Company).order_by(Company.name)).scalars()]

@@ -1,4 +1,5 @@
-"""A certificate's history for the History tab: every recorded change, oldest first (Qt-free)."""
+"""The audit trail read by people: a certificate's history for the History tab, every recorded change
+oldest first, and the log of ``ecms audit log`` (Qt-free)."""
 
 from __future__ import annotations
 
@@ -72,3 +73,10 @@ def certificate_history(db: Database, certificate_id: int) -> list[HistoryEntry]
                      summarize(e.action, e.before, e.after, e.details), e.before, e.after, e.details)
         for e in events
     ]
+
+
+def audit_log(db: Database, *, certificate_id: int | None = None, limit: int | None = None) -> list[audit.AuditEntry]:
+    """The audit trail's events, oldest first: all of them, or one certificate's (and its documents');
+    with ``limit``, only the last ``limit`` events."""
+    with db.reader() as s:
+        return audit.list_events(s, certificate_id=certificate_id, limit=limit)

@@ -133,6 +133,13 @@ def verify_and_anchor(db: Database, source: str, *, level: str = "anchors") -> C
     return report
 
 
+def verify_chain(db: Database) -> audit.ChainReport:
+    """The audit trail's hash chain checked from its first event to its head, with the record digests
+    each event carries (``ecms audit verify``; the anchors are :func:`check_database`'s part)."""
+    with db.reader() as s:
+        return audit.verify_chain(s)
+
+
 def check_database(db: Database, *, anchors: Sequence[Anchor] = (), quick: bool = False, level: str | None = None,
                    progress: Progress | None = None, cancel: CancelCheck | None = None,
                    connection: Connection | None = None, local_anchors: bool = True) -> CheckReport:

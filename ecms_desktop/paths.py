@@ -43,15 +43,10 @@ def default_database_url() -> str:
 
 
 def resource_root() -> Traversable:
-    """The packaged ``resources/`` folder (rules pack, templates, icons).
-
-    In an installed program it is the package ``ecms_desktop.resources``; in a source checkout
-    without an install it is the repository's ``resources/`` folder.
-    """
-    try:
-        return resources.files("ecms_desktop.resources")
-    except ModuleNotFoundError:
-        return Path(__file__).resolve().parent.parent / "resources"
+    """The packaged ``resources/`` folder (rules pack, templates, fonts): the package
+    ``ecms_desktop.resources`` (pyproject.toml maps the repository's ``resources/`` to it, in an
+    editable install too; the PyInstaller build ships it under the same name)."""
+    return resources.files("ecms_desktop.resources")
 
 
 def resource_path(*parts: str) -> Path:

@@ -69,8 +69,6 @@ def cmd_build(ctx: CliContext, args: argparse.Namespace) -> int:
     print(f"{result.certificates} certificates ({result.lines} state lines), {result.documents} documents, "
           f"{result.pdf_pages} PDF pages, {result.files} files.", file=out)
     print(f"Manifest SHA-256 {result.manifest_sha256} (audit event {result.audit_seq}).", file=out)
-    for title in result.unavailable_sections:
-        print(f"Note: {title} is not available in this database.", file=out)
     for problem in result.problems:
         print(f"Warning: {problem}", file=sys.stderr)
     return 0

@@ -117,7 +117,7 @@ def _password(args: argparse.Namespace, email: EmailService, settings: SmtpSetti
     """The SMTP password: --password-stdin, else the keyring, else ask (when there is a terminal)."""
     if not settings.username:
         return None
-    if getattr(args, "password_stdin", False):
+    if args.password_stdin:
         return _read_stdin_password()
     stored = email.stored_password(settings)
     if stored:

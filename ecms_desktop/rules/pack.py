@@ -24,6 +24,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Protocol
 
+from ecms_desktop.paths import resource_root
+
 __all__ = [
     "CONFIDENCE_LEVELS",
     "EXPIRY_BASES",
@@ -999,21 +1001,8 @@ def _accepts(st: StateRule, form: FormRule, reason: str) -> bool:
 
 
 def default_rules_dir() -> _Traversable:
-    """Location of the packaged rules pack.
-
-    ``importlib.resources.files("ecms_desktop.resources") / "rules"`` when the package
-    data is installed (pyproject maps the top-level ``resources/`` directory to
-    ``ecms_desktop.resources``); otherwise the repository's ``resources/rules``.
-    """
-    try:
-        from importlib.resources import files
-
-        candidate = files("ecms_desktop.resources").joinpath("rules")
-        if candidate.joinpath("pack.json").is_file():
-            return candidate
-    except (ModuleNotFoundError, TypeError, FileNotFoundError):
-        pass
-    return Path(__file__).resolve().parents[2] / "resources" / "rules"
+    """Location of the packaged rules pack: ``rules`` in :func:`ecms_desktop.paths.resource_root`."""
+    return resource_root().joinpath("rules")
 
 
 @functools.lru_cache(maxsize=1)

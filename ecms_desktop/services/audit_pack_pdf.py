@@ -549,12 +549,8 @@ class _Book:
             ("findings", (0, 2, 3, 5, 6, 7, 8, 11), [0.5, 0.4, 0.95, 1.0, 0.55, 0.8, 0, 0.8]),
             ("permit_checks", (0, 2, 3, 4, 5, 6, 7, 8), [0.5, 0.4, 0.95, 0.7, 0.6, 0.9, 0.6, 0]),
         ):
-            table, rows = tables.get(key, (None, []))
-            title = table.title if table else key.replace("_", " ").capitalize()
-            story.append(_p(title, st.h2))
-            if table is None or not table.available:
-                story.append(_p(table.note if table else "Not available in this database.", st.body))
-                continue
+            table, rows = tables[key]
+            story.append(_p(table.title, st.h2))
             if not rows:
                 story.append(_p("None recorded for the included certificates.", st.body))
                 continue
@@ -569,8 +565,8 @@ class _Book:
                         "Each event is hash-chained to the one before; manifest.json records the head of the "
                         "chain when this pack was generated.", st.small))
         story.append(Spacer(1, 4))
-        table, rows = tables.get("audit_trail", (None, []))
-        if table is None or not rows:
+        table, rows = tables["audit_trail"]
+        if not rows:
             story.append(_p("No events.", st.body))
         else:
             audit_cols = (0, 1, 2, 3, 5, 6)

@@ -12,9 +12,8 @@ states at some time during that overlap (by default ``approved``: the certificat
 force). The review history comes from the audit trail, so a certificate archived since, or expired
 since, is included where it was in force, and its status *during the period* is stated.
 
-Data owned by other parts of the program (validation findings, permit checks, renewal history,
-sales coverage) is read by small **section providers**; a section whose tables are not in this
-database says "not available in this database" instead of failing.
+Each table of the pack (certificates, sales coverage, validation findings, permit checks, renewal
+history, audit trail) is read by a small **section provider**.
 
 Determinism: rows and sheets are in a fixed order, reportlab runs in invariant mode, the zip
 entries and the workbook's parts carry the generation time, so two runs over unchanged data with
@@ -26,7 +25,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib
 import json
 import os
 import re
@@ -39,7 +37,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import inspect, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from ecms_desktop import __version__
@@ -76,7 +74,6 @@ PACK_EVENT = "audit_pack.generated"
 #: Review-state changes read from the audit trail to know a certificate's state on each day.
 REVIEW_ACTIONS = ("certificate.created", "certificate.approved", "certificate.rejected",
                   "certificate.archived", "certificate.unarchived")
-NOT_AVAILABLE = "not available in this database"
 
 
 def _no_progress(done: int, total: int, text: str = "") -> None:
@@ -167,8 +164,8 @@ class PackLine:
     in_force_ranges: tuple[tuple[dt.date, dt.date], ...]
     #: The status during the period in words, e.g. "In force 2026-01-01 to 2026-03-14; expired 2026-03-14".
     period_status: str
-    #: The latest permit check of this line, in words (or why there is none).
-    permit_check: str = NOT_AVAILABLE
+    #: The latest permit check of this line, in words ("not checked" when there is none).
+    permit_check: str
 
 
 @dataclass(frozen=True)
@@ -202,7 +199,8 @@ class PackCertificate:
     documents: tuple[PackDocument, ...]
     #: review-state changes from the audit trail: (UTC date, state)
     review_history: tuple[tuple[dt.date, str], ...]
-    validation_result: str = NOT_AVAILABLE
+    #: The latest validation run, in words ("not validated" when there is none).
+    validation_result: str
 
     @property
     def start_date(self) -> dt.date | None:
@@ -232,8 +230,6 @@ class SectionTable:
     title: str
     columns: tuple[Column, ...]
     rows: Iterable[Sequence[Any]]
-    available: bool = True
-    note: str = ""
     in_pdf: bool = False
 
 
@@ -278,29 +274,12 @@ _IN_FORCE_LABEL = {"in_force": "In force throughout", "partly": "In force part o
 
 
 class SectionProvider(Protocol):
-    """Reads one section's rows through a Qt-free function. ``available`` says whether the data's
-    tables exist in this database (another part of the program owns them)."""
+    """Reads one section's rows through a Qt-free function."""
 
     key: str
     title: str
 
-    def available(self, session: Session) -> tuple[bool, str]: ...
-
     def table(self, session: Session, content: PackContent) -> SectionTable: ...
-
-
-def _module(name: str) -> Any | None:
-    try:
-        if importlib.util.find_spec(name) is None:
-            return None
-        return importlib.import_module(name)
-    except ImportError:
-        return None
-
-
-def _has_tables(session: Session, *names: str) -> bool:
-    insp = inspect(session.connection())
-    return all(insp.has_table(n) for n in names)
 
 
 def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -313,20 +292,12 @@ def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
 
 
 def _text(value: Any) -> str:
+    """A JSON value as text (a list or an object as canonical JSON)."""
     if value is None:
         return ""
     if isinstance(value, dict | list):
         return json.dumps(audit.jsonable(value), sort_keys=True, ensure_ascii=False)
-    return str(getattr(value, "value", value))
-
-
-def _attr(obj: Any, *names: str, default: Any = None) -> Any:
-    for name in names:
-        if hasattr(obj, name):
-            value = getattr(obj, name)
-            if value is not None:
-                return value
-    return default
+    return str(value)
 
 
 CERTIFICATE_COLUMNS = (
@@ -347,9 +318,6 @@ class CertificatesProvider:
     """One row per certificate and state line."""
 
     key, title = "certificates", "Certificates"
-
-    def available(self, session: Session) -> tuple[bool, str]:
-        return True, ""
 
     def table(self, session: Session, content: PackContent) -> SectionTable:
         def rows() -> Iterator[tuple[Any, ...]]:
@@ -401,9 +369,6 @@ class AuditTrailProvider:
 
     key, title = "audit_trail", "Audit trail"
 
-    def available(self, session: Session) -> tuple[bool, str]:
-        return True, ""
-
     def table(self, session: Session, content: PackContent) -> SectionTable:
         ids = [c.id for c in content.certificates]
 
@@ -424,40 +389,22 @@ def _chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:
         yield list(items[i:i + size])
 
 
-# -- sections owned by other parts of the program (validation, permits, renewals, transactions) --------
+# -- sections on validation, permits, renewals and sales --------------------------------------------
 
 
-class _OptionalProvider:
-    """A section whose data lives in another engineer's tables; "not available" when absent."""
+class _RowsProvider:
+    """A section read by one function over the included certificates."""
 
     key = ""
     title = ""
-    module = ""
-    tables: tuple[str, ...] = ()
     columns: tuple[Column, ...] = ()
     in_pdf = False
 
-    def available(self, session: Session) -> tuple[bool, str]:
-        mod = _module(self.module)
-        if mod is None:
-            return False, f"{self.title}: {NOT_AVAILABLE} (this program has no {self.module.rsplit('.', 1)[-1]} data)."
-        if not _has_tables(session, *self.tables):
-            return False, f"{self.title}: {NOT_AVAILABLE} (its tables have not been created here)."
-        return True, ""
-
     def table(self, session: Session, content: PackContent) -> SectionTable:
-        ok, note = self.available(session)
-        if not ok:
-            return SectionTable(self.key, self.title, self.columns, (), available=False, note=note,
-                                in_pdf=self.in_pdf)
         return SectionTable(self.key, self.title, self.columns, self.rows(session, content), in_pdf=self.in_pdf)
 
     def rows(self, session: Session, content: PackContent) -> Iterable[Sequence[Any]]:
-        return ()
-
-    def per_certificate(self, session: Session, cert_ids: Sequence[int]) -> dict[int, str]:
-        """A one-cell summary per certificate for the certificates sheet (empty when unavailable)."""
-        return {}
+        raise NotImplementedError
 
 
 FINDING_COLUMNS = (
@@ -489,56 +436,41 @@ COVERAGE_COLUMNS = (
 )
 
 
-class ValidationFindingsProvider(_OptionalProvider):
+class ValidationFindingsProvider(_RowsProvider):
     key, title = "findings", "Validation findings"
-    module = "ecms_desktop.models.validation"
-    tables = ("validation_run", "validation_finding")
     columns = FINDING_COLUMNS
     in_pdf = True
 
     def rows(self, session: Session, content: PackContent) -> Iterable[Sequence[Any]]:
         return _finding_rows(session, content)
 
-    def per_certificate(self, session: Session, cert_ids: Sequence[int]) -> dict[int, str]:
-        return _validation_results(session, cert_ids)
 
-
-class PermitChecksProvider(_OptionalProvider):
+class PermitChecksProvider(_RowsProvider):
     key, title = "permit_checks", "Permit checks"
-    module = "ecms_desktop.models.validation"
-    tables = ("permit_check",)
     columns = PERMIT_COLUMNS
     in_pdf = True
 
     def rows(self, session: Session, content: PackContent) -> Iterable[Sequence[Any]]:
         return _permit_rows(session, content)
 
-    def per_certificate(self, session: Session, cert_ids: Sequence[int]) -> dict[int, str]:
-        return _permit_results(session, cert_ids)
 
-
-class RenewalHistoryProvider(_OptionalProvider):
+class RenewalHistoryProvider(_RowsProvider):
     key, title = "renewals", "Renewal history"
-    module = "ecms_desktop.models.renewal"
-    tables = ("renewal_request", "renewal_step", "outbox_message")
     columns = RENEWAL_COLUMNS
 
     def rows(self, session: Session, content: PackContent) -> Iterable[Sequence[Any]]:
         return _renewal_rows(session, content)
 
 
-class CoverageProvider(_OptionalProvider):
+class CoverageProvider(_RowsProvider):
     key, title = "coverage", "Coverage"
-    module = "ecms_desktop.models.transactions"
-    tables = ("transaction_line", "determination")
     columns = COVERAGE_COLUMNS
 
     def rows(self, session: Session, content: PackContent) -> Iterable[Sequence[Any]]:
         return _coverage_rows(session, content)
 
 
-# Readers of other parts' tables (validation/permits: issue 4, renewals: issue 5, transactions: issue 6).
-# Each is only called when its provider found the tables; written here against their models.
+# The readers of the sections above, and the one-cell summaries of the certificates sheet.
 
 
 def _customers_by_cert(content: PackContent) -> dict[int, str]:
@@ -592,8 +524,9 @@ def _finding_rows(session: Session, content: PackContent) -> Iterable[Sequence[A
     return rows
 
 
-def _validation_results(session: Session, cert_ids: Sequence[int]) -> dict[Any, str]:
-    out: dict[Any, str] = {}
+def _validation_results(session: Session, cert_ids: Sequence[int]) -> dict[int, str]:
+    """The latest validation run of each certificate, in words."""
+    out: dict[int, str] = {}
     for cid, run in _latest_runs(session, cert_ids).items():
         parts = [f"{n} {label}{'s' if n != 1 else ''}" for n, label in
                  ((run.error_count, "error"), (run.warning_count, "warning")) if n]
@@ -623,10 +556,11 @@ def _permit_rows(session: Session, content: PackContent) -> Iterable[Sequence[An
     return rows
 
 
-def _permit_results(session: Session, cert_ids: Sequence[int]) -> dict[Any, str]:
+def _permit_results(session: Session, cert_ids: Sequence[int]) -> dict[tuple[int, str], str]:
+    """The latest permit check of each certificate line (certificate id, state), in words."""
     from ecms_desktop.models.validation import PermitCheck
 
-    out: dict[Any, str] = {}
+    out: dict[tuple[int, str], str] = {}
     for chunk in _chunks(list(cert_ids), 500):
         for c in session.execute(select(PermitCheck).where(PermitCheck.certificate_id.in_(chunk))
                                  .order_by(PermitCheck.id)).scalars():
@@ -716,7 +650,7 @@ def _coverage_rows(session: Session, content: PackContent) -> Iterator[Sequence[
                ", ".join(str(x) for x in also or ()), explanation_text(expl))
 
 
-def default_providers() -> list[Any]:
+def default_providers() -> list[SectionProvider]:
     """The pack's tables in workbook order (after the summary sheet)."""
     return [CertificatesProvider(), CoverageProvider(), ValidationFindingsProvider(), PermitChecksProvider(),
             RenewalHistoryProvider(), AuditTrailProvider()]
@@ -865,8 +799,7 @@ def describe_period(timeline: Sequence[tuple[dt.date, str]], start: dt.date | No
 
 
 def gather(session: Session, selection: AuditPackSelection, *, generated_at: dt.datetime, database: str,
-           rules: RulesPack | None = None, providers: Sequence[Any] | None = None,
-           window_days: int = 30) -> PackContent:
+           rules: RulesPack | None = None, window_days: int = 30) -> PackContent:
     """Read everything the pack needs in one session. Certificates in pack order: customer number,
     then certificate id; lines in state order."""
     from ecms_desktop.services.company_service import get_setting
@@ -895,14 +828,8 @@ def gather(session: Session, selection: AuditPackSelection, *, generated_at: dt.
         stmt = stmt.where(Certificate.customer_id.in_(customer_ids))
     ids = sorted(session.execute(stmt).scalars().all())
 
-    providers = list(providers) if providers is not None else default_providers()
-    summaries: dict[str, dict[Any, str]] = {}
-    for provider in providers:
-        per = getattr(provider, "per_certificate", None)
-        if per is not None and provider.available(session)[0]:
-            summaries[provider.key] = per(session, ids)
-    validation = summaries.get("findings")
-    permits = summaries.get("permit_checks")
+    validation = _validation_results(session, ids)
+    permits = _permit_results(session, ids)
 
     history: dict[int, list[tuple[dt.datetime, str]]] = defaultdict(list)
     for chunk in _chunks(ids, 500):
@@ -953,7 +880,7 @@ def gather(session: Session, selection: AuditPackSelection, *, generated_at: dt.
             if suspended is not None and suspended <= sel.date_to and status in (Status.ACTIVE,
                                                                                  Status.EXPIRING_SOON):
                 status = Status.EXPIRED
-            permit = NOT_AVAILABLE if permits is None else permits.get((cert.id, line.state), "not checked")
+            permit = permits.get((cert.id, line.state), "not checked")
             lines.append(PackLine(line.state, line.state_tax_id, line.expiry_date, line.expiry_basis, status,
                                   code, tuple(ranges), words, permit))
         if not lines:
@@ -990,7 +917,7 @@ def gather(session: Session, selection: AuditPackSelection, *, generated_at: dt.
             review_state=cert.review_state, review_reason=cert.review_reason,
             all_states=tuple(line.state for line in cert.lines), lines=tuple(lines), documents=tuple(docs),
             review_history=recorded,
-            validation_result=NOT_AVAILABLE if validation is None else validation.get(cert.id, "not validated")))
+            validation_result=validation.get(cert.id, "not validated")))
     brand = CompanyBrand(company.id, company.name, company.legal_name or company.name, company.address_text(),
                          company.brand_color or "#1F4E79", company.logo, company.logo_media_type,
                          company.reply_to_email, tuple((r.state, r.number) for r in company.registrations))
@@ -1065,7 +992,6 @@ class AuditPackResult:
     manifest_sha256: str
     audit_seq: int
     generated_at: dt.datetime
-    unavailable_sections: tuple[str, ...]
     problems: tuple[str, ...]
 
 
@@ -1095,11 +1021,9 @@ class _Steps:
 class AuditPackService:
     """Generate and describe audit packs (the GUI dialog and ``ecms audit-pack`` use this)."""
 
-    def __init__(self, db: Database, rules: RulesPack | None = None,
-                 providers: Sequence[Any] | None = None) -> None:
+    def __init__(self, db: Database, rules: RulesPack | None = None) -> None:
         self.db = db
         self.rules = rules or load_rules_pack()
-        self.providers = providers
 
     def choices(self) -> PackChoices:
         """Companies, customers and states to choose from."""
@@ -1158,8 +1082,7 @@ class AuditPackService:
         with self.db.reader() as s:
             chain = audit.verify_chain(s)
             s.expunge_all()
-            content = gather(s, selection, generated_at=when, database=self.db.display_url, rules=self.rules,
-                             providers=self.providers)
+            content = gather(s, selection, generated_at=when, database=self.db.display_url, rules=self.rules)
             if not chain.ok:
                 problems.append(f"The audit trail did not verify at generation time: {chain.problem}")
             docs = {d.sha256: d for c in content.certificates for d in c.documents}
@@ -1183,8 +1106,7 @@ class AuditPackService:
             # the copied files for the PDF book on the other core
             probes = ProbeJob(content, work, cancel)
             try:
-                providers = list(self.providers) if self.providers is not None else default_providers()
-                content.sections = [p.table(s, content) for p in providers]
+                content.sections = [p.table(s, content) for p in default_providers()]
                 steps.tick("Writing the workbook…")
                 pdf_tables = write_workbook(work / WORKBOOK_NAME, content, cancel=cancel)  # dated ``when``
                 steps.tick("Workbook written", 5)
@@ -1239,8 +1161,7 @@ class AuditPackService:
         steps.tick("Recorded in the audit trail", 0)
         lines = sum(len(c.lines) for c in content.certificates)
         return AuditPackResult(out_dir, zip_path, len(content.certificates), lines, len(docs), pdf.pages,
-                               len(manifest["files"]) + 2, manifest_sha, seq, when,
-                               tuple(t.title for t in content.sections if not t.available), tuple(problems))
+                               len(manifest["files"]) + 2, manifest_sha, seq, when, tuple(problems))
 
     def _manifest(self, root: Path, content: PackContent, chain: audit.ChainReport,
                   problems: Sequence[str]) -> dict[str, Any]:
@@ -1277,7 +1198,8 @@ class AuditPackService:
                 "by_state_and_status": [{"state": s, "status_at_end": st, "in_force": f, "lines": n}
                                         for s, st, f, n in content.counts_by_state_status()],
             },
-            "sections": [{"key": t.key, "title": t.title, "available": t.available, "note": t.note}
+            # "available" and "note" stay in the manifest format (ecms-audit-pack/1): every section is.
+            "sections": [{"key": t.key, "title": t.title, "available": True, "note": ""}
                          for t in content.sections],
             "problems": list(problems),
             "files": files,

@@ -270,7 +270,7 @@ def write_workbook(path: Path, content: PackContent, *, cancel: Callable[[], boo
     summary_ws = wb.create_sheet(sheet_title("Summary", taken))
     wanted = set(keep_for_pdf) if keep_for_pdf is not None else {t.key for t in content.sections if t.in_pdf}
     kept: dict[str, tuple[SectionTable, list[Sequence[Any]]]] = {}
-    counts: list[tuple[str, str, int, str]] = []
+    counts: list[tuple[str, str, int]] = []
     scratch = Path(tempfile.mkdtemp(prefix=".xlsx-rows-", dir=path.parent))
     try:
         fast: list[tuple[WriteOnlyWorksheet, FastRows]] = []
@@ -280,27 +280,21 @@ def write_workbook(path: Path, content: PackContent, *, cancel: Callable[[], boo
             w = _SheetWriter(ws, styles)
             w.header([c.title for c in table.columns])
             keep: list[Sequence[Any]] | None = [] if table.key in wanted else None
-            rows = 0
-            if not table.available:
-                w.raw([w.text_cell(table.note or "Not available in this database.", font=styles.note_font)])
-                rows = 1
-            else:
-                writer = FastRows(ws, styles, table.columns, scratch / f"sheet-{index}.xml", first_row=2)
-                fast.append((ws, writer))
-                try:
-                    for n, row in enumerate(table.rows):
-                        if n % 2000 == 0 and cancel():
-                            raise Cancelled("The audit pack was cancelled; nothing was kept.")
-                        writer.append(row)
-                        if keep is not None:
-                            keep.append(row)
-                finally:
-                    writer.close()
-                rows = writer.rows
+            writer = FastRows(ws, styles, table.columns, scratch / f"sheet-{index}.xml", first_row=2)
+            fast.append((ws, writer))
+            try:
+                for n, row in enumerate(table.rows):
+                    if n % 2000 == 0 and cancel():
+                        raise Cancelled("The audit pack was cancelled; nothing was kept.")
+                    writer.append(row)
+                    if keep is not None:
+                        keep.append(row)
+            finally:
+                writer.close()
+            rows = writer.rows
             last = get_column_letter(len(table.columns))
             ws.auto_filter.ref = f"A1:{last}{max(rows + 1, 2)}"
-            counts.append((ws.title, table.title, rows if table.available else 0,
-                           table.note if not table.available else ""))
+            counts.append((ws.title, table.title, rows))
             if keep is not None:
                 kept[table.key] = (table, keep)
         _write_summary(summary_ws, styles, content, counts)
@@ -316,7 +310,7 @@ def write_workbook(path: Path, content: PackContent, *, cancel: Callable[[], boo
 
 
 def _write_summary(ws: WriteOnlyWorksheet, styles: _Styles, content: PackContent,
-                   sheets: Sequence[tuple[str, str, int, str]]) -> None:
+                   sheets: Sequence[tuple[str, str, int]]) -> None:
     widths = (34, 64, 28, 10, 40)
     for i, width in enumerate(widths, start=1):
         ws.column_dimensions[get_column_letter(i)].width = width
@@ -373,6 +367,6 @@ def _write_summary(ws: WriteOnlyWorksheet, styles: _Styles, content: PackContent
         w.raw([w.text_cell("No certificate matches this selection.", font=styles.note_font)])
     w.raw([])
     w.raw([w.text_cell("Sheets", font=styles.subtitle_font)])
-    w.raw([w.text_cell(t, **head) for t in ("Sheet", "Contents", "Note", "Rows")])
-    for name, title, rows, note in sheets:
-        w.raw([name, title, w.value(note, "text") if note else "", rows])
+    w.raw([w.text_cell(t, **head) for t in ("Sheet", "Contents", "Rows")])
+    for name, title, rows in sheets:
+        w.raw([name, title, rows])

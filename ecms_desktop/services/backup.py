@@ -240,9 +240,22 @@ def _need_tool(name: str) -> str:
     return tool
 
 
+@dataclass(frozen=True)
+class _PgRun:
+    """A PostgreSQL client tool run: the process and the lines of its standard error, read as they come."""
+
+    proc: subprocess.Popen[str]
+    errors: list[str]
+
+    def failure(self, name: str) -> str:
+        """What went wrong, in the tool's own words (its last error lines)."""
+        errors = [line for line in self.errors if "error" in line.lower()] or self.errors[-3:]
+        return f"{name} failed (exit status {self.proc.returncode}): " + " / ".join(errors[-3:])
+
+
 @contextlib.contextmanager
 def _pg_process(args: list[str], env: dict[str, str], cancel: CancelCheck | None,
-                on_line: Callable[[str], None] | None = None) -> Iterator[subprocess.Popen[str]]:
+                on_line: Callable[[str], None] | None = None) -> Iterator[_PgRun]:
     proc = subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
@@ -256,9 +269,8 @@ def _pg_process(args: list[str], env: dict[str, str], cancel: CancelCheck | None
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    proc.errors = lines  # type: ignore[attr-defined]
     try:
-        yield proc
+        yield _PgRun(proc, lines)
         while proc.poll() is None:
             if cancel is not None and cancel():
                 proc.terminate()
@@ -271,12 +283,6 @@ def _pg_process(args: list[str], env: dict[str, str], cancel: CancelCheck | None
             proc.kill()
             proc.wait()
         reader.join(5)
-
-
-def _pg_failure(name: str, proc: subprocess.Popen[str]) -> str:
-    errors = [line for line in getattr(proc, "errors", []) if "error" in line.lower()] or \
-        getattr(proc, "errors", [])[-3:]
-    return f"{name} failed (exit status {proc.returncode}): " + " / ".join(errors[-3:])
 
 
 def _backup_pg(db: Database, partial: Path, progress: Progress | None, cancel: CancelCheck | None
@@ -303,11 +309,11 @@ def _backup_pg(db: Database, partial: Path, progress: Progress | None, cancel: C
 
             args = [tool, "--format=custom", f"--file={partial}", f"--schema={schema}", f"--snapshot={snapshot}",
                     "--verbose", "--no-password"]
-            with _pg_process(args, _pg_env(db), cancel, line) as proc:
+            with _pg_process(args, _pg_env(db), cancel, line) as run:
                 held = [a for a in local if not a.pending and a.seq <= head[0]]
                 report = check_database(db, anchors=held, connection=conn, local_anchors=False, cancel=cancel)
-            if proc.returncode != 0:
-                raise DatabaseError(_pg_failure("pg_dump", proc))
+            if run.proc.returncode != 0:
+                raise DatabaseError(run.failure("pg_dump"))
     return head, report
 
 
@@ -488,10 +494,10 @@ def _restore_pg(db: Database, source: Path, info: BackupInfo, replace: bool, pro
         if progress is not None:
             progress(0, 0, "Keeping the database being replaced")
         with _pg_process([_need_tool("pg_dump"), "--format=custom", f"--file={previous}", f"--schema={schema}",
-                          "--no-password"], _pg_env(db), cancel) as proc:
+                          "--no-password"], _pg_env(db), cancel) as run:
             pass
-        if proc.returncode != 0:
-            raise DatabaseError(_pg_failure("pg_dump", proc) + " Nothing was restored.")
+        if run.proc.returncode != 0:
+            raise DatabaseError(run.failure("pg_dump") + " Nothing was restored.")
     # Every entry of the archive but the schema itself (it exists, and may hold other objects).
     listing = subprocess.run([tool, "--list", str(source)], capture_output=True, text=True, check=True).stdout
     entries = [line for line in listing.splitlines()
@@ -504,10 +510,10 @@ def _restore_pg(db: Database, source: Path, info: BackupInfo, replace: bool, pro
         args = [tool, "--clean", "--if-exists", "--single-transaction", "--exit-on-error", "--no-owner",
                 "--no-privileges", f"--use-list={list_file}", f"--dbname={make_url(db.url).database}",
                 "--no-password", str(source)]
-        with _pg_process(args, _pg_env(db), cancel) as proc:
+        with _pg_process(args, _pg_env(db), cancel) as run:
             pass
-        if proc.returncode != 0:
-            raise DatabaseError(_pg_failure("pg_restore", proc) + " Nothing was restored (one transaction).")
+        if run.proc.returncode != 0:
+            raise DatabaseError(run.failure("pg_restore") + " Nothing was restored (one transaction).")
     finally:
         list_file.unlink(missing_ok=True)
     fresh = Database(db.url)

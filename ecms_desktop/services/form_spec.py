@@ -501,7 +501,7 @@ def spec_for_input(rules: RulesPack, data: Any, *, review_state: str | None = No
                    decide: ExpiryDecider | None = None) -> FormSpec:
     """The spec for a :class:`~ecms_desktop.services.certificate_service.CertificateInput`."""
     present = [name for name in _FIELD_INFO if _FIELD_INFO[name].attr
-               and getattr(data, _FIELD_INFO[name].attr, None) not in (None, "", False)]
+               and getattr(data, _FIELD_INFO[name].attr) not in (None, "", False)]
     return build_form_spec(
         rules, form_code=data.form_code, states=[line.state for line in data.lines],
         exempt_reason=data.exempt_reason, certificate_type=data.certificate_type,

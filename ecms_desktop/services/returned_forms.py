@@ -42,7 +42,7 @@ from ecms_desktop.errors import Cancelled, DocumentError, EcmsError
 from ecms_desktop.models import Certificate, Customer, Document, DocumentSource, ExemptReason, utcnow
 from ecms_desktop.models.renewal import IntakeRecord, RenewalRequest
 from ecms_desktop.rules import RulesPack, load_rules_pack
-from ecms_desktop.services import audit
+from ecms_desktop.services import audit, validation_service
 from ecms_desktop.services.certificate_service import CertificateInput, LineInput, create_certificate
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.document_sandbox import read_email, read_form_fields, sniff_media_type
@@ -330,16 +330,12 @@ class ReturnedFormsService:
         s.flush()
 
     def _validate(self, cert_id: int | None, as_of: dt.date | None) -> str:
-        """Run the validation engine on the new certificate when it is installed."""
+        """Validate the new certificate and store the run; a failure is told, never undoes the intake."""
         if cert_id is None:
             return ""
         try:
-            from ecms_desktop.services import validation_service
-        except ImportError:
-            return "validation engine not installed"
-        try:
-            engine: Any = validation_service.ValidationService(self.db, self.rules)
-            engine.validate(cert_id, as_of=as_of or dt.date.today(), trigger="intake")
+            service = validation_service.ValidationService(self.db, self.rules)
+            service.validate(cert_id, as_of=as_of or dt.date.today(), trigger="intake")
         except Exception as exc:
             log.exception("validation of certificate %s after intake failed", cert_id)
             return f"validation failed: {exc}"

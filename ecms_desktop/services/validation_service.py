@@ -276,8 +276,11 @@ def subject_of(obj: Any, *, customer_name: str | None = None) -> Subject:
         company = obj.company
         seller = seller_of(company) if company is not None else ("(company)", "(company)")
         return _subject(obj, lines, name, obj.id, obj.certificate_number, seller)
-    data = getattr(obj, "data", None)
-    if data is not None and hasattr(obj, "lines") and hasattr(obj, "customer_name"):  # CertificateDetail
+    # certificate_service imports this module (it validates what it stores): its classes are imported here.
+    from ecms_desktop.services.certificate_service import CertificateDetail, CertificateInput
+
+    if isinstance(obj, CertificateDetail):
+        data = obj.data
         stored = {ln.state: ln for ln in obj.lines}
         lines = tuple(
             LineSubject(ln.state, ln.state_tax_id,
@@ -285,7 +288,7 @@ def subject_of(obj: Any, *, customer_name: str | None = None) -> Subject:
             for ln in data.lines)
         name = customer_name if customer_name is not None else obj.customer_name
         return _subject(data, lines, name, obj.id, data.certificate_number, (obj.company_name, "(company)"))
-    if hasattr(obj, "form_code") and hasattr(obj, "lines"):  # CertificateInput
+    if isinstance(obj, CertificateInput):
         lines = tuple(LineSubject(ln.state.strip().upper(), ln.state_tax_id.strip()) for ln in obj.lines)
         return _subject(obj, lines, customer_name, None, obj.certificate_number, ("(company)", "(company)"))
     raise TypeError(f"cannot validate a {type(obj).__name__}")

@@ -179,7 +179,6 @@ class AuditPackDialog(QDialog):
         lines = [f"Written to {result.folder}",
                  f"{result.certificates} certificates ({result.lines} state lines), {result.documents} "
                  f"documents, {result.pdf_pages} PDF pages."]
-        lines += [f"{title}: not available in this database." for title in result.unavailable_sections]
         lines += [f"Note: {p}" for p in result.problems[:5]]
         self.status.setText("\n".join(lines))
         self.generate_button.setEnabled(True)

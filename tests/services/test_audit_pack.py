@@ -392,4 +392,6 @@ def test_sections_from_validation_and_transactions(db, company_id, tmp_path: Pat
     header = [c.value for c in certs[1]]
     assert all("not available" not in (r[header.index("Validation result")] or "")
                for r in certs.iter_rows(min_row=2, values_only=True))
-    assert result.unavailable_sections == ()
+    manifest = json.loads((result.folder / "manifest.json").read_text(encoding="utf-8"))
+    assert [s["key"] for s in manifest["sections"]] == ["certificates", "coverage", "findings", "permit_checks",
+                                                        "renewals", "audit_trail"]

@@ -101,8 +101,8 @@ def _company_id(ctx: CliContext, name: str | None) -> int | None:
 def cmd_settings_show(ctx: CliContext, args: argparse.Namespace) -> int:
     service = CompanyService(ctx.db())
     company_id = _company_id(ctx, args.company)
-    print_table(["setting", "value"], [(k, json.dumps(service.get_setting(k, company_id)))
-                                       for k in sorted(DEFAULT_SETTINGS)], ctx.out)
+    settings = service.settings(company_id).as_json()
+    print_table(["setting", "value"], [(k, json.dumps(settings[k])) for k in sorted(settings)], ctx.out)
     return 0
 
 

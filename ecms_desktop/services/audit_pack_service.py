@@ -55,7 +55,7 @@ from ecms_desktop.models import (
 )
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.services import audit
-from ecms_desktop.services.company_service import find_company
+from ecms_desktop.services.company_service import business_settings, find_company
 from ecms_desktop.services.customer_service import find_customer
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.expiry import line_status
@@ -802,15 +802,13 @@ def gather(session: Session, selection: AuditPackSelection, *, generated_at: dt.
            rules: RulesPack | None = None, window_days: int = 30) -> PackContent:
     """Read everything the pack needs in one session. Certificates in pack order: customer number,
     then certificate id; lines in state order."""
-    from ecms_desktop.services.company_service import get_setting
-
     rules = rules or load_rules_pack()
     sel = selection.checked()
     company = find_company(session, sel.company)
     customer_ids: list[int] = []
     for wanted in sel.customers:
         customer_ids.append(find_customer(session, company.id, wanted).id)
-    window_days = int(get_setting(session, "expiring_soon_days", company.id) or window_days)
+    window_days = business_settings(session, company.id).expiring_soon_days or window_days
 
     start_col = Certificate.effective_date
     stmt = (

@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, and_, case, exists, false, func, literal, 
 from sqlalchemy.orm import Session
 
 from ecms_desktop.models import Certificate, CoverageLine, Customer, ReviewState, Status, customer_number_key
-from ecms_desktop.services.company_service import find_company, get_setting
+from ecms_desktop.services.company_service import business_settings, find_company
 from ecms_desktop.services.customer_service import find_customer
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.expiry import (
@@ -276,7 +276,7 @@ class CertificateQueryService:
         with self.db.reader() as s:
             company_id = find_company(s, company).id if company else None
             customer_id = find_customer(s, company_id, customer).id if customer else None
-            window = get_setting(s, "expiring_soon_days", company_id)
+            window = business_settings(s, company_id).expiring_soon_days
         return replace(q, company_id=company_id, customer_id=customer_id, window_days=window)
 
     def stream_rows(self, q: CertificateQuery, batch: int = 1000) -> Iterator[CertificateRow]:

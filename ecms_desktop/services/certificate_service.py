@@ -33,7 +33,7 @@ from ecms_desktop.models import (
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.rules.pack import UnknownFormError, UnknownStateError
 from ecms_desktop.services import audit, exemption_feed
-from ecms_desktop.services.company_service import get_setting
+from ecms_desktop.services.company_service import business_settings
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.expiry import (
     ExpiryDecision,
@@ -520,7 +520,7 @@ class CertificateService:
         """One certificate with its lines' status as of a date."""
         with self.db.reader() as s:
             cert = self._load(s, cert_id)
-            return detail_of(cert, as_of, get_setting(s, "expiring_soon_days", cert.company_id))
+            return detail_of(cert, as_of, business_settings(s, cert.company_id).expiring_soon_days)
 
     def company_of(self, cert_id: int) -> int | None:
         """The company holding certificate ``cert_id``, or None when there is no such certificate."""
@@ -533,7 +533,7 @@ class CertificateService:
         with self.db.transaction() as s:
             cert = create_certificate(s, self.rules, data, origin=origin, review_state=review_state,
                                       validate="save", as_of=as_of)
-            return detail_of(cert, as_of, get_setting(s, "expiring_soon_days", cert.company_id))
+            return detail_of(cert, as_of, business_settings(s, cert.company_id).expiring_soon_days)
 
     def save(self, cert_id: int, data: CertificateInput, *, expected_version: int,
              as_of: dt.date) -> CertificateDetail:
@@ -557,7 +557,7 @@ class CertificateService:
                                  certificate_id=cert.id, before=old, after=new)
                     # An approved certificate's edit can change where the customer is exempt: tell the ERP.
                     exemption_feed.record_amendment(s, cert, exempt_before, as_of=as_of)
-                return detail_of(cert, as_of, get_setting(s, "expiring_soon_days", cert.company_id))
+                return detail_of(cert, as_of, business_settings(s, cert.company_id).expiring_soon_days)
         except StaleDataError as exc:
             raise self._lost_race(cert_id, expected_version) from exc
 
@@ -598,7 +598,7 @@ class CertificateService:
                 audit.record(s, action, "certificate", cert.id, company_id=cert.company_id,
                              certificate_id=cert.id, before=before,
                              after={"review_state": new_state, "review_reason": reason}, details=details)
-                return detail_of(cert, as_of, get_setting(s, "expiring_soon_days", cert.company_id))
+                return detail_of(cert, as_of, business_settings(s, cert.company_id).expiring_soon_days)
         except StaleDataError as exc:
             raise self._lost_race(cert_id, expected_version) from exc
 

@@ -5,26 +5,52 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ecms_desktop.errors import DocumentError, NotFoundError, ValidationError
 from ecms_desktop.models import Company, CompanyRegistration, ExpiryPolicyOverride, Setting
 from ecms_desktop.services import audit
 from ecms_desktop.services.database import Database
+from ecms_desktop.services.expiry import DEFAULT_EXPIRING_SOON_DAYS
 
-#: Business settings with their defaults. Stored per company (or for all companies) in the database.
-DEFAULT_SETTINGS: dict[str, Any] = {
-    "expiring_soon_days": 30,
-    "renewal_window_days": 60,
-    "renewal_reminder_days": [7, 14],
-    "renewal_escalation_days": 21,
-    "permit_check_max_age_days": 365,
-    "smtp_rate_per_minute": 600,
-}
+SettingValue = int | list[int]
+
+
+@dataclass(frozen=True)
+class BusinessSettings:
+    """The business settings in force for one company: stored in the database, so that everyone on a
+    shared database works with the same ones. Each is the company's own value, else the value set for
+    all companies, else the default below (see :func:`business_settings`)."""
+
+    #: Days before its expiry from which a certificate counts as expiring soon.
+    expiring_soon_days: int = DEFAULT_EXPIRING_SOON_DAYS
+    #: Days before expiry when the renewal request goes out.
+    renewal_window_days: int = 60
+    #: Days after the request on which reminders go out.
+    renewal_reminder_days: tuple[int, ...] = (7, 14)
+    #: Days after the request on which the customer's account owner is told (0: never).
+    renewal_escalation_days: int = 21
+    #: How old a permit check may be, in days, before it is done again.
+    permit_check_max_age_days: int = 365
+    #: Most renewal e-mails sent per minute (0: no limit).
+    smtp_rate_per_minute: int = 600
+
+    def as_json(self) -> dict[str, SettingValue]:
+        """The settings as stored (JSON values), by name."""
+        out: dict[str, SettingValue] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+#: Business settings with their defaults, as stored (JSON values). Stored per company (or for all
+#: companies) in the database.
+DEFAULT_SETTINGS: dict[str, SettingValue] = BusinessSettings().as_json()
 
 
 @dataclass(frozen=True)
@@ -233,23 +259,23 @@ class CompanyService:
                              before=before, after=after)
             return _info(company)
 
-    def get_setting(self, key: str, company_id: int | None = None) -> Any:
+    def settings(self, company_id: int | None = None) -> BusinessSettings:
+        """The business settings in force for a company (``None``: those set for all companies)."""
         with self.db.reader() as s:
-            return get_setting(s, key, company_id)
+            return business_settings(s, company_id)
 
     def expiring_soon_windows(self, company_ids: Iterable[int]) -> dict[int | None, int]:
         """How many days before its expiry a certificate counts as expiring soon, for each company and
         (under None) for all companies, read together."""
         with self.db.reader() as s:
-            windows: dict[int | None, int] = {cid: int(get_setting(s, "expiring_soon_days", cid))
+            windows: dict[int | None, int] = {cid: business_settings(s, cid).expiring_soon_days
                                               for cid in company_ids}
-            windows[None] = int(get_setting(s, "expiring_soon_days", None))
+            windows[None] = business_settings(s, None).expiring_soon_days
         return windows
 
     def permit_check_max_age_days(self, company_id: int | None) -> int:
         """How old a permit check may be, in days, before the company wants it done again."""
-        with self.db.reader() as s:
-            return int(get_setting(s, "permit_check_max_age_days", company_id))
+        return self.settings(company_id).permit_check_max_age_days
 
     def set_setting(self, key: str, value: Any, company_id: int | None = None) -> None:
         """Change a business setting for one company (or all); audited."""
@@ -257,8 +283,10 @@ class CompanyService:
             raise ValidationError(f"Unknown setting {key!r}; known: {', '.join(sorted(DEFAULT_SETTINGS))}.")
         if type(value) is not type(DEFAULT_SETTINGS[key]):
             raise ValidationError(f"Setting {key!r} takes a {type(DEFAULT_SETTINGS[key]).__name__}.")
+        if isinstance(value, list) and any(type(item) is not int for item in value):
+            raise ValidationError(f"Setting {key!r} takes a list of whole numbers.")
         with self.db.transaction() as s:
-            old = get_setting(s, key, company_id)
+            old = business_settings(s, company_id).as_json()[key]
             row = s.execute(select(Setting).where(Setting.key == key, Setting.company_id.is_(None)
                                                   if company_id is None else Setting.company_id == company_id)
                             ).scalar_one_or_none()
@@ -303,12 +331,22 @@ class CompanyService:
                          details={"certificate_lines_recomputed": changed})
 
 
-def get_setting(session: Session, key: str, company_id: int | None = None) -> Any:
-    """A business setting: the company's own value, else the all-companies value, else the default."""
-    rows = session.execute(select(Setting).where(Setting.key == key)).scalars().all()
-    by_company = {r.company_id: r.value for r in rows}
-    if company_id is not None and company_id in by_company:
-        return by_company[company_id]
-    if None in by_company:
-        return by_company[None]
-    return DEFAULT_SETTINGS.get(key)
+def business_settings(session: Session, company_id: int | None = None) -> BusinessSettings:
+    """The business settings in force for a company, read in one statement: for each setting the
+    company's own value, else the value set for all companies, else the default. ``company_id`` None:
+    the values set for all companies, else the defaults."""
+    stmt = select(Setting.company_id, Setting.key, Setting.value)
+    if company_id is None:
+        stmt = stmt.where(Setting.company_id.is_(None))
+    else:
+        stmt = stmt.where(or_(Setting.company_id.is_(None), Setting.company_id == company_id))
+    stored: dict[str, Any] = {}
+    # the all-companies rows first, so that the company's own value overrides them
+    for _company, key, value in sorted(session.execute(stmt), key=lambda row: row[0] is not None):
+        stored[key] = value
+    typed: dict[str, Any] = {}
+    for f in fields(BusinessSettings):
+        if f.name in stored:
+            value = stored[f.name]
+            typed[f.name] = tuple(int(d) for d in value) if isinstance(DEFAULT_SETTINGS[f.name], list) else int(value)
+    return BusinessSettings(**typed)

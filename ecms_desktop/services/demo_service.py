@@ -67,7 +67,7 @@ from ecms_desktop.rules.pack import MTC_FORM_CODE, SST_FORM_CODE, FormRule
 from ecms_desktop.services import audit, state_digest
 from ecms_desktop.services.certificate_query import CertificateQuery, count_by_status
 from ecms_desktop.services.certificate_service import ExpiryContext
-from ecms_desktop.services.company_service import find_company, get_setting
+from ecms_desktop.services.company_service import business_settings, find_company
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.demo_documents import (
     CertificateDrawing,
@@ -960,10 +960,10 @@ class DemoService:
                 company = s.execute(select(Company).where(Company.name == name)).scalar_one_or_none()
                 if company is None:
                     contexts.append(ExpiryContext(self.rules))
-                    windows.append(int(get_setting(s, "expiring_soon_days", None)))
+                    windows.append(business_settings(s, None).expiring_soon_days)
                 else:
                     contexts.append(ExpiryContext.load(s, self.rules, company.id))
-                    windows.append(int(get_setting(s, "expiring_soon_days", company.id)))
+                    windows.append(business_settings(s, company.id).expiring_soon_days)
         _refuse_unless_empty(existing, options.add, self.db.display_url)
 
         planner = _Planner(self.rules, options, contexts, windows, taken, names)
@@ -1063,7 +1063,7 @@ class _Writer:
             self.progress(min(self.done, self.total), self.total, text)
 
     def window_of_default(self) -> int:
-        return int(get_setting(self.s, "expiring_soon_days", self.company_ids[0]))
+        return business_settings(self.s, self.company_ids[0]).expiring_soon_days
 
     def companies(self) -> None:
         events = []

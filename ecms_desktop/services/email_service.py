@@ -41,7 +41,7 @@ from ecms_desktop.errors import Cancelled, ExternalServiceError, NotFoundError, 
 from ecms_desktop.models import Company, Customer, utcnow
 from ecms_desktop.models.renewal import OutboxMessage, SmtpProfile
 from ecms_desktop.services import audit, secrets
-from ecms_desktop.services.company_service import get_setting
+from ecms_desktop.services.company_service import business_settings
 from ecms_desktop.services.database import Database
 
 Progress = Callable[[int, int, str], None]
@@ -285,8 +285,8 @@ class EmailService:
             ids = list(s.execute(select(OutboxMessage.id).where(
                 OutboxMessage.company_id == company_id, OutboxMessage.state.in_(("pending", "sending")))
                 .order_by(OutboxMessage.id)).scalars())
-            rate = rate_per_minute if rate_per_minute is not None else int(
-                get_setting(s, "smtp_rate_per_minute", company_id) or 0)
+            rate = (rate_per_minute if rate_per_minute is not None
+                    else business_settings(s, company_id).smtp_rate_per_minute)
         report = DeliveryReport()
         if not ids:
             return report

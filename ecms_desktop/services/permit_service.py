@@ -43,6 +43,7 @@ from ecms_desktop.models.validation import (
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.rules.pack import UnknownStateError
 from ecms_desktop.services import audit
+from ecms_desktop.services.company_service import business_settings
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.name_match import NameVerdict, compare_holder, normalize_name
 from ecms_desktop.services.tabular import Row, header_key, read_table
@@ -589,8 +590,6 @@ class PermitService:
         """Coverage lines whose latest check is older than the company's ``permit_check_max_age_days``
         (and, with ``include_unchecked``, lines with a number never checked). Archived and rejected
         certificates are left out."""
-        from ecms_desktop.services.company_service import get_setting
-
         with self.db.reader() as s:
             latest = (select(PermitCheck.certificate_id, PermitCheck.state, func.max(PermitCheck.id).label("id"))
                       .group_by(PermitCheck.certificate_id, PermitCheck.state).subquery())
@@ -605,7 +604,7 @@ class PermitService:
             out: list[StaleCheck] = []
             for cert in s.execute(q).scalars():
                 if cert.company_id not in ages:
-                    ages[cert.company_id] = int(get_setting(s, "permit_check_max_age_days", cert.company_id))
+                    ages[cert.company_id] = business_settings(s, cert.company_id).permit_check_max_age_days
                 max_age = ages[cert.company_id]
                 for state, number in line_numbers(cert):
                     if not number:

@@ -49,7 +49,7 @@ from ecms_desktop.models import (
 from ecms_desktop.models.renewal import EmailTemplate, FormLibraryEntry, RenewalRequest, RenewalStep
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.services import audit
-from ecms_desktop.services.company_service import CompanyService, get_setting
+from ecms_desktop.services.company_service import CompanyService, business_settings
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.document_sandbox import read_form_fields
 from ecms_desktop.services.email_service import (
@@ -86,10 +86,10 @@ class Ladder:
 
     @classmethod
     def load(cls, session: Session, company_id: int) -> Ladder:
-        window = int(get_setting(session, "renewal_window_days", company_id))
-        reminders = tuple(sorted(int(d) for d in (get_setting(session, "renewal_reminder_days", company_id) or [])))
-        escalation = get_setting(session, "renewal_escalation_days", company_id)
-        return cls(window, reminders, int(escalation) if escalation and int(escalation) > 0 else None)
+        settings = business_settings(session, company_id)
+        escalation = settings.renewal_escalation_days
+        return cls(settings.renewal_window_days, tuple(sorted(settings.renewal_reminder_days)),
+                   escalation if escalation > 0 else None)
 
 
 @dataclass(frozen=True)

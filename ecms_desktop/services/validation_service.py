@@ -52,6 +52,7 @@ from ecms_desktop.rules.pack import (
     UnknownStateError,
 )
 from ecms_desktop.services import audit, state_digest
+from ecms_desktop.services.company_service import business_settings
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.expiry import compute_expiry
 from ecms_desktop.services.name_match import NameVerdict, compare_holder, compare_names
@@ -673,13 +674,7 @@ def _latest_permits(session: Session, cert_ids: Sequence[int]) -> dict[int, dict
 
 def permit_max_age(session: Session, company_id: int) -> int:
     """How old a permit check may be, in days, before the engine asks for a new one (a company setting)."""
-    return _max_age(session, company_id)
-
-
-def _max_age(session: Session, company_id: int) -> int:
-    from ecms_desktop.services.company_service import get_setting
-
-    return int(get_setting(session, "permit_check_max_age_days", company_id))
+    return business_settings(session, company_id).permit_check_max_age_days
 
 
 def store_run(session: Session, cert: Certificate, findings: Sequence[Finding], *, rules_version: str,
@@ -727,11 +722,11 @@ def evaluate_certificate(session: Session, rules: RulesPack, cert: Certificate, 
     if cert.id is None:
         with session.no_autoflush:
             return eng.evaluate(subject_of(cert), as_of, permits={},
-                                permit_max_age_days=_max_age(session, cert.company_id))
+                                permit_max_age_days=permit_max_age(session, cert.company_id))
     session.flush()
     permits = _latest_permits(session, [cert.id]).get(cert.id, {})
     return eng.evaluate(subject_of(cert), as_of, permits=permits,
-                        permit_max_age_days=_max_age(session, cert.company_id))
+                        permit_max_age_days=permit_max_age(session, cert.company_id))
 
 
 def record_validation(session: Session, rules: RulesPack, cert: Certificate, *, as_of: dt.date,
@@ -931,7 +926,7 @@ class ValidationService:
             ran_at, ran_by = utcnow(), audit.current_actor()
             for cert in certs:
                 if cert.company_id not in ages:
-                    ages[cert.company_id] = _max_age(s, cert.company_id)
+                    ages[cert.company_id] = permit_max_age(s, cert.company_id)
                 findings = self.engine.evaluate(subject_of(cert), as_of, permits=permits.get(cert.id, {}),
                                                 permit_max_age_days=ages[cert.company_id])
                 run: dict[str, Any] = {"certificate_id": cert.id, "company_id": cert.company_id,
@@ -1024,7 +1019,7 @@ class ValidationService:
                     .options(selectinload(Certificate.lines), selectinload(Certificate.customer),
                      selectinload(Certificate.company))).scalars()}
                 permits = _latest_permits(s, list(certs))
-                ages = {cid: _max_age(s, cid) for cid in {c.company_id for c in certs.values()}}
+                ages = {cid: permit_max_age(s, cid) for cid in {c.company_id for c in certs.values()}}
                 for cid, run_id, version, fp in chunk:
                     cert = certs[cid]
                     now = fingerprint(self.engine.evaluate(subject_of(cert), as_of, permits=permits.get(cid, {}),

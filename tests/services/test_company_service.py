@@ -96,3 +96,37 @@ def test_expiring_soon_windows_and_permit_check_age_per_company(db, company_id):
     assert service.expiring_soon_windows([company_id, other]) == {company_id: 45, other: 60, None: 60}
     assert service.permit_check_max_age_days(other) == 90
     assert service.permit_check_max_age_days(company_id) == 365  # the default
+
+
+def test_business_settings_are_typed_with_the_company_value_over_the_all_companies_value(db, company_id):
+    from ecms_desktop.services.company_service import BusinessSettings, business_settings
+
+    service = CompanyService(db)
+    assert service.settings(company_id) == BusinessSettings()  # nothing stored: the defaults
+    service.set_setting("expiring_soon_days", 45, None)
+    service.set_setting("renewal_reminder_days", [10, 3], None)
+    service.set_setting("expiring_soon_days", 20, company_id)
+    other = service.create("Other Co").id
+    mine, theirs, everyone = service.settings(company_id), service.settings(other), service.settings(None)
+    assert mine.expiring_soon_days == 20 and theirs.expiring_soon_days == 45 and everyone.expiring_soon_days == 45
+    assert mine.renewal_reminder_days == (10, 3)  # as stored, a tuple of whole numbers
+    assert mine.smtp_rate_per_minute == BusinessSettings().smtp_rate_per_minute
+    with db.reader() as s:
+        assert business_settings(s, company_id) == mine
+    assert mine.as_json()["renewal_reminder_days"] == [10, 3]
+
+
+@pytest.mark.parametrize(("key", "value", "words"), [
+    ("expiring_soon_days", "45", "takes a int"),
+    ("expiring_soon_days", True, "takes a int"),
+    ("renewal_reminder_days", 7, "takes a list"),
+    ("renewal_reminder_days", [7, "14"], "list of whole numbers"),
+    ("no_such_setting", 1, "Unknown setting"),
+])
+def test_a_setting_of_the_wrong_type_is_refused_and_nothing_changes(db, company_id, key, value, words):
+    from ecms_desktop.services.company_service import BusinessSettings
+
+    service = CompanyService(db)
+    with pytest.raises(ValidationError, match=words):
+        service.set_setting(key, value, company_id)
+    assert service.settings(company_id) == BusinessSettings()

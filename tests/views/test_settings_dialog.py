@@ -29,11 +29,11 @@ def test_ok_saves_the_expiring_soon_window(qtbot, db, company_id, tmp_path) -> N
     dialog = make_dialog(qtbot, db, company_id, tmp_path)
     dialog.expiring_spin.setValue(45)
     dialog.theme_combo.setCurrentIndex(dialog.theme_combo.findData("dark"))
-    assert CompanyService(db).get_setting("expiring_soon_days", company_id) == 30  # nothing before OK
+    assert CompanyService(db).settings(company_id).expiring_soon_days == 30  # nothing before OK
     with qtbot.waitSignal(dialog.saved, timeout=10000):
         dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
-    assert CompanyService(db).get_setting("expiring_soon_days", company_id) == 45
-    assert CompanyService(db).get_setting("expiring_soon_days", None) == 30  # only this company
+    assert CompanyService(db).settings(company_id).expiring_soon_days == 45
+    assert CompanyService(db).settings(None).expiring_soon_days == 30  # only this company
     with db.reader() as s:
         stmt = select(AuditEvent).where(AuditEvent.action == "setting.changed")
         events = [e.after for e in s.execute(stmt).scalars()]
@@ -46,7 +46,7 @@ def test_cancel_saves_nothing(qtbot, db, company_id, tmp_path) -> None:  # type:
     dialog = make_dialog(qtbot, db, company_id, tmp_path)
     dialog.expiring_spin.setValue(60)
     dialog.buttons.button(QDialogButtonBox.StandardButton.Cancel).click()
-    assert CompanyService(db).get_setting("expiring_soon_days", company_id) == 30
+    assert CompanyService(db).settings(company_id).expiring_soon_days == 30
 
 
 def test_add_a_company_profile(qtbot, db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]

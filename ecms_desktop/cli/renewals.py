@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from ecms_desktop.cli.common import CliContext, Subparsers, add_as_of, add_format, as_of, print_json, print_table
 from ecms_desktop.errors import EcmsError, ValidationError
-from ecms_desktop.services import secrets
+from ecms_desktop.services import password_keyring
 from ecms_desktop.services.email_service import SECURITY_MODES, EmailService, SmtpSettings
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ def _password(args: argparse.Namespace, email: EmailService, settings: SmtpSetti
     stored = email.stored_password(settings)
     if stored:
         return stored
-    status = secrets.keyring_status()
+    status = password_keyring.keyring_status()
     if not status.available:
         print(f"note: {status.description}; the SMTP password is not stored and is asked each time.",
               file=sys.stderr)

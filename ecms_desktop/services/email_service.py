@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 from ecms_desktop.errors import Cancelled, ExternalServiceError, NotFoundError, ValidationError
 from ecms_desktop.models import Company, Customer, utcnow
 from ecms_desktop.models.renewal import OutboxMessage, SmtpProfile
-from ecms_desktop.services import audit, secrets
+from ecms_desktop.services import audit, password_keyring
 from ecms_desktop.services.company_service import business_settings
 from ecms_desktop.services.database import Database
 
@@ -63,7 +63,7 @@ class SmtpSettings:
 
     @property
     def keyring_account(self) -> str:
-        return secrets.smtp_account(self.company_id, self.host, self.username)
+        return password_keyring.smtp_account(self.company_id, self.host, self.username)
 
     def describe(self) -> str:
         who = f" as {self.username}" if self.username else ""
@@ -76,7 +76,7 @@ class ProfileSaved:
 
     settings: SmtpSettings
     password_stored: bool
-    keyring: secrets.KeyringStatus
+    keyring: password_keyring.KeyringStatus
 
 
 @dataclass(frozen=True)
@@ -236,8 +236,8 @@ class EmailService:
             row.username, row.from_address = username, from_address
             s.flush()
             settings = _settings(row)
-            status = secrets.keyring_status()
-            stored = bool(password) and username != "" and secrets.store_password(settings.keyring_account,
+            status = password_keyring.keyring_status()
+            stored = bool(password) and username != "" and password_keyring.store_password(settings.keyring_account,
                                                                                   password or "")
             audit.record(s, "smtp.settings_changed", "smtp_profile", company_id, company_id=company_id,
                          before=before, after=_public(settings),
@@ -246,7 +246,7 @@ class EmailService:
 
     def stored_password(self, settings: SmtpSettings) -> str | None:
         """The password kept in the keyring for these settings, if any."""
-        return secrets.get_password(settings.keyring_account) if settings.username else None
+        return password_keyring.get_password(settings.keyring_account) if settings.username else None
 
     def test_connection(self, company_id: int, password: str | None = None) -> str:
         """Connect, say hello, log in and quit; a message saying what worked, or ExternalServiceError."""
@@ -355,7 +355,7 @@ class EmailService:
         stored = self.stored_password(settings)
         if stored:
             return stored
-        status = secrets.keyring_status()
+        status = password_keyring.keyring_status()
         reason = ("no password is stored in the keyring" if status.available
                   else f"{status.description}, so the password is not stored")
         raise ValidationError(f"The SMTP server {settings.host} needs the password of {settings.username}: "

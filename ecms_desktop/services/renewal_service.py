@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import secrets as pysecrets
+import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -258,7 +258,7 @@ def sample_context(kind: str = "request") -> dict[str, Any]:
 
 def new_token() -> str:
     """A fresh request token, e.g. ``RQ-7K2M9QXD4T`` (no 0/O/1/I to misread)."""
-    return "RQ-" + "".join(pysecrets.choice(_TOKEN_ALPHABET) for _ in range(10))
+    return "RQ-" + "".join(secrets.choice(_TOKEN_ALPHABET) for _ in range(10))
 
 
 def form_for_line(rules: RulesPack, cert_form: str, state: str, reason: str) -> str:

@@ -7,7 +7,7 @@ usage errors). Unexpected exceptions are logged with a traceback and shown plain
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 class EcmsError(Exception):
@@ -94,13 +94,3 @@ class Cancelled(EcmsError):
 
     def __init__(self, message: str = "Cancelled by the user.") -> None:
         super().__init__(message)
-
-
-@dataclass(frozen=True)
-class ProgressReport:
-    """What a long operation tells its caller: done out of total, and what it is doing."""
-
-    done: int
-    total: int | None = None
-    text: str = ""
-    extra: dict[str, object] = field(default_factory=dict)

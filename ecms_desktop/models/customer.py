@@ -62,8 +62,3 @@ class Customer(Base):
     company: Mapped[Company] = relationship(back_populates="customers")
     parent: Mapped[Customer | None] = relationship(remote_side=[id])
     certificates: Mapped[list[Certificate]] = relationship(back_populates="customer")
-
-    def bill_to_text(self) -> str:
-        """The bill-to address on one line."""
-        return ", ".join(p for p in (self.bill_to_line1, self.bill_to_city,
-                                     f"{self.bill_to_state} {self.bill_to_zip}".strip()) if p)

@@ -94,10 +94,6 @@ class AnchorBook:
         entry = self._load().get("databases", {}).get(key, {})
         return [Anchor(**{**a, "where": str(self.path)}) for a in entry.get("anchors", [])]
 
-    def superseded(self, key: str) -> list[dict[str, Any]]:
-        """Anchors set aside when a new database was created or a backup restored at the same place."""
-        return list(self._load().get("databases", {}).get(key, {}).get("superseded", []))
-
     # -- writing (never fails the caller: a problem is logged)
 
     def add(self, key: str, seq: int, hash_: str, source: str, *, pending: bool = False) -> None:

@@ -31,7 +31,6 @@ from typing import Any
 
 import pymupdf
 from reportlab.lib import colors
-from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.pagesizes import letter
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import inch
@@ -163,7 +162,6 @@ class _Styles:
         self.body = ParagraphStyle("body", parent=base["BodyText"], fontName="Helvetica", fontSize=9, leading=11.5)
         self.small = ParagraphStyle("small", parent=self.body, fontSize=7.5, leading=9)
         self.cell = ParagraphStyle("cell", parent=self.body, fontSize=7.5, leading=9)
-        self.cell_bold = ParagraphStyle("cellb", parent=self.cell, fontName="Helvetica-Bold")
         self.head = ParagraphStyle("head", parent=self.cell, fontName="Helvetica-Bold", textColor=colors.white)
         self.h1 = ParagraphStyle("h1", parent=base["Heading1"], fontName="Helvetica-Bold", fontSize=18,
                                  leading=22, textColor=brand, spaceAfter=6)
@@ -171,11 +169,9 @@ class _Styles:
                                  leading=16, textColor=brand, spaceBefore=6, spaceAfter=4)
         self.h3 = ParagraphStyle("h3", parent=base["Heading3"], fontName="Helvetica-Bold", fontSize=10.5,
                                  leading=13, spaceBefore=8, spaceAfter=3)
-        self.cover_title = ParagraphStyle("ct", parent=self.h1, fontSize=26, leading=31, textColor=colors.white)
         self.toc = [ParagraphStyle(f"toc{i}", parent=self.body, leftIndent=14 * i, fontSize=10 - i,
                                    leading=13 - i, fontName="Helvetica-Bold" if i == 0 else "Helvetica")
                     for i in range(3)]
-        self.toc_num = ParagraphStyle("tocn", parent=self.body, alignment=TA_RIGHT)
 
 
 def _kv_table(rows: Sequence[tuple[str, Any]], styles: _Styles, width: float, brand: colors.Color) -> Table:

@@ -33,7 +33,7 @@ import unicodedata
 import zipfile
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -41,7 +41,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from ecms_desktop import __version__
-from ecms_desktop.errors import Cancelled, NotFoundError, ValidationError
+from ecms_desktop.errors import Cancelled, ValidationError
 from ecms_desktop.models import (
     AuditEvent,
     Certificate,
@@ -925,12 +925,6 @@ def gather(session: Session, selection: AuditPackSelection, *, generated_at: dt.
     return content
 
 
-def _replace(cert: PackCertificate, **changes: Any) -> PackCertificate:
-    from dataclasses import replace
-
-    return replace(cert, **changes)
-
-
 def _extension(media_type: str) -> str:
     return {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg", "image/tiff": ".tif",
             "image/gif": ".gif", "image/bmp": ".bmp", "image/webp": ".webp"}.get(media_type, ".bin")
@@ -1204,23 +1198,11 @@ class AuditPackService:
         }
 
 
-def selection_json(selection: AuditPackSelection) -> dict[str, Any]:
-    return audit.jsonable(asdict(selection))
-
-
 def find_pack_events(db: Database, manifest_sha256: str) -> list[audit.AuditEntry]:
     """The audit events that recorded a pack with this manifest hash (usually one)."""
     with db.reader() as s:
         events = audit.list_events(s, entity_type="audit_pack", entity_id=manifest_sha256[:16])
     return [e for e in events if (e.after or {}).get("manifest_sha256") == manifest_sha256]
-
-
-def ensure_company(db: Database, company: str | int | None) -> int:
-    with db.reader() as s:
-        try:
-            return find_company(s, company).id
-        except NotFoundError:
-            raise
 
 
 __all__ = [

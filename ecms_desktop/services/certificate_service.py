@@ -45,7 +45,6 @@ from ecms_desktop.services.expiry import (
 )
 from ecms_desktop.services.field_limits import currency_problem, date_problem, limits_of, text_list_problem
 from ecms_desktop.services.history_service import ACTION_LABELS
-from ecms_desktop.services.tabular import parse_number
 from ecms_desktop.services.validation_service import (
     accept_findings,
     approval_gate,
@@ -377,16 +376,6 @@ def normalized_input(data: CertificateInput, rules: RulesPack) -> CertificateInp
         if value is not None and limits[name].number_problem(value) is None:
             changes[name] = limits[name].fit(value)
     return replace(data, **changes)
-
-
-def parse_decimal(text: str, column: str) -> Decimal | None:
-    """A decimal from user text (``1,250.50``, ``12.5%``), or a ValidationError naming the column."""
-    if not text.strip():
-        return None
-    try:
-        return parse_number(text, percent=True)
-    except ValueError as exc:
-        raise ValidationError(f"{column}: {exc}", [Problem(str(exc), column=column)]) from exc
 
 
 # -- mapping ----------------------------------------------------------------------------------------
@@ -766,8 +755,3 @@ def create_certificate(session: Session, rules: RulesPack, data: CertificateInpu
         if accepted:
             accept_findings(session, cert, run, reason=accept_findings_reason)
     return cert
-
-
-def states_of(values: Iterable[str]) -> tuple[LineInput, ...]:
-    """Coverage lines for a list of state codes."""
-    return tuple(LineInput(state=v.strip().upper()) for v in values if v.strip())

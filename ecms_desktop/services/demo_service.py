@@ -67,7 +67,7 @@ from ecms_desktop.rules.pack import MTC_FORM_CODE, SST_FORM_CODE, FormRule
 from ecms_desktop.services import audit, state_digest
 from ecms_desktop.services.certificate_query import CertificateQuery, count_by_status
 from ecms_desktop.services.certificate_service import ExpiryContext
-from ecms_desktop.services.company_service import business_settings, find_company
+from ecms_desktop.services.company_service import business_settings
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.demo_documents import (
     CertificateDrawing,
@@ -1224,20 +1224,3 @@ def _at(day: dt.date, salt: int) -> dt.datetime:
     """A working-hours UTC time on ``day`` (deterministic, so the data repeats with the seed)."""
     minutes = 13 * 60 + (salt * 37) % (8 * 60)
     return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC) + dt.timedelta(minutes=minutes)
-
-
-def default_company_name(session: Session) -> str | None:
-    """The demo's default company, if the demo wrote one (the one its summary event names first)."""
-    from ecms_desktop.models import AuditEvent
-
-    event = session.execute(select(AuditEvent).where(AuditEvent.action == "demo.generated")
-                            .order_by(AuditEvent.seq.desc()).limit(1)).scalar_one_or_none()
-    if event is None or not event.details:
-        return None
-    names = event.details.get("companies") or []
-    if not names:
-        return None
-    try:
-        return find_company(session, names[0]).name
-    except Exception:  # renamed or removed since
-        return None

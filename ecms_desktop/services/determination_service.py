@@ -866,18 +866,6 @@ class DeterminationService:
                                        r.explanation)
             last = rows[-1].id
 
-    def result_for(self, company_id: int, invoice_number: str, line: int) -> DeterminationRow:
-        with self.db.reader() as s:
-            line_id = s.execute(select(_TL.c.id).where(_TL.c.company_id == company_id,
-                                                       _TL.c.invoice_number == invoice_number,
-                                                       _TL.c.line == line)).scalar_one_or_none()
-        if line_id is None:
-            raise NotFoundError(f"There is no invoice {invoice_number} line {line}.")
-        for row in self.iter_results(company_id):
-            if row.transaction_line_id == line_id:
-                return row
-        raise NotFoundError(f"Invoice {invoice_number} line {line} has not been determined yet (run `ecms determine`).")
-
     def adjustments(self, company_id: int, transaction_line_id: int | None = None) -> list[dict[str, Any]]:
         """Correction entries (negations and re-creations), oldest first."""
         with self.db.reader() as s:

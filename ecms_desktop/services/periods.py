@@ -36,9 +36,6 @@ class Period:
     start: dt.date
     end: dt.date
 
-    def contains(self, day: dt.date) -> bool:
-        return self.start <= day <= self.end
-
     def next(self) -> Period:
         return period_of(self.end + dt.timedelta(days=1), self.frequency)
 
@@ -106,9 +103,6 @@ class PeriodBook:
             if start <= day <= end:
                 return label
         return None
-
-    def is_filed(self, state: str, day: dt.date) -> bool:
-        return self.filed_period(state, day) is not None
 
     def current_open(self, state: str, as_of: dt.date) -> Period:
         """The open period that receives corrections as of a date: the period containing ``as_of``,

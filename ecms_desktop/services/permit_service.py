@@ -130,10 +130,6 @@ class PermitCheckInfo:
     evidence_document_id: int | None
     evidence_sha256: str
 
-    def is_older_than(self, days: int, as_of: dt.date) -> bool:
-        return (as_of - self.as_of).days > days
-
-
 @dataclass(frozen=True)
 class VerificationOutcome:
     """What a verifier found for one number."""

@@ -234,11 +234,11 @@ def cover_letter_pdf(data: PacketData, form: FormRule) -> bytes:
     c.save()
     pdf = buf.getvalue()
     if data.logo:
-        pdf = _with_logo(pdf, data.logo, height)
+        pdf = _with_logo(pdf, data.logo)
     return pdf
 
 
-def _with_logo(pdf: bytes, logo: bytes, page_height: float) -> bytes:
+def _with_logo(pdf: bytes, logo: bytes) -> bytes:
     """Place the company logo on the letterhead. PyMuPDF embeds it in C; reportlab's pure-Python
     image encoding cost ~0.3 s per letter. A logo that cannot be read is left out."""
     doc = pymupdf.open(stream=pdf, filetype="pdf")

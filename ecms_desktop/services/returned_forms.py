@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import mimetypes
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -340,10 +339,6 @@ class ReturnedFormsService:
             log.exception("validation of certificate %s after intake failed", cert_id)
             return f"validation failed: {exc}"
         return "validated"
-
-
-def media_type_of(name: str) -> str:
-    return mimetypes.guess_type(name)[0] or "application/octet-stream"
 
 
 __all__ = ["CheckedFile", "ReturnedFormsService", "ReturnedItem"]

@@ -35,7 +35,6 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 #: Excel's limit on the text of one cell.
 MAX_CELL_TEXT = 32767
-DATE_FORMAT = "yyyy-mm-dd"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 MONEY_FORMAT = "#,##0.00"
 

@@ -174,7 +174,6 @@ class FindingsPanel(QWidget):
         self.table.clicked.connect(self._on_table_clicked)
         self.table.activated.connect(self._on_table_clicked)
         self.acknowledge_button.clicked.connect(self._on_acknowledge_clicked)
-        self._acknowledged: tuple[str, dt.datetime] | None = None
         self.set_findings([])
 
     # -- state
@@ -197,7 +196,6 @@ class FindingsPanel(QWidget):
                      rules_version: str = "", acknowledged: tuple[str, dt.datetime] | None = None) -> None:
         """Show findings (from ``ValidationService.evaluate`` live, or a stored ``ValidationResult``)."""
         self.model.set_findings(findings)
-        self._acknowledged = acknowledged
         errors = sum(f.severity == "error" for f in findings)
         warnings = sum(f.severity == "warning" for f in findings)
         infos = len(findings) - errors - warnings

@@ -228,10 +228,6 @@ class FormBuilder(QWidget):
         spec = self.specs.get(name)
         return self.messages.get(spec.name) if spec else None
 
-    def clear_messages(self) -> None:
-        for label in self.messages.values():
-            label.set_items([])
-
     def is_empty(self, key: str) -> bool:
         editor = self.editors.get(key)
         if isinstance(editor, QCheckBox):

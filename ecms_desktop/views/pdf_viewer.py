@@ -681,7 +681,6 @@ class DocumentViewer(QWidget):
         self.thumbs.blockSignals(False)
         self.thumbs.setVisible(self.thumbnails_enabled and doc.page_count > 1)
         self._thumb_next = 0
-        self._thumb_gen = (self._doc_gen, self._rotation)
 
     def _thumbnail_sandbox(self) -> DocumentSandbox:
         if self._thumb_sandbox is None:
@@ -740,4 +739,3 @@ class DocumentViewer(QWidget):
         if self._thumb_busy and self._thumb_sandbox is not None:
             self._thumb_sandbox.cancel()
         self._thumb_next = 1 << 30
-

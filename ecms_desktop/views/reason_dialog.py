@@ -10,8 +10,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit,
 class ReasonDialog(QDialog):
     """A small dialog with a prompt and a reason field; OK stays disabled until a reason is typed.
 
-    Use ``open()`` and connect ``accepted`` (then read :meth:`reason`), or the blocking helper
-    :func:`ask_reason`. Ctrl+Enter accepts.
+    Use ``open()`` and connect ``accepted`` (then read :meth:`reason`). Ctrl+Enter accepts.
     """
 
     def __init__(self, title: str, prompt: str, parent: QWidget | None = None, *, ok_text: str = "OK",
@@ -62,9 +61,3 @@ class ReasonDialog(QDialog):
     def accept(self) -> None:
         if self.reason():
             super().accept()
-
-
-def ask_reason(parent: QWidget | None, title: str, prompt: str, *, ok_text: str = "OK") -> str | None:
-    """Ask for a reason and wait; None when cancelled."""
-    dlg = ReasonDialog(title, prompt, parent, ok_text=ok_text)
-    return dlg.reason() if dlg.exec() == QDialog.DialogCode.Accepted else None

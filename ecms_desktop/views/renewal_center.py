@@ -181,7 +181,6 @@ class TemplateEditorWidget(QWidget):
         self.kind.currentTextChanged.connect(self._load)
         self.save_button.clicked.connect(self._on_save_clicked)
         self.reset_button.clicked.connect(self._on_reset_clicked)
-        self.rendered_subject = ""
         self._load(self.kind.currentText())
 
     def source(self) -> TemplateSource:
@@ -206,7 +205,6 @@ class TemplateEditorWidget(QWidget):
             self.status.setText(f"<span style='color:#a00'>{html.escape(str(exc))}</span>")
             self.save_button.setEnabled(False)
             return
-        self.rendered_subject = subject
         self.save_button.setEnabled(True)
         self.status.setText(f"Subject: {html.escape(subject)}")
         self.preview.setHtml(body)
@@ -429,4 +427,3 @@ class RenewalCenterDialog(QDialog):
         else:
             self.summary.setText(str(error))
         self.batch_failed.emit(error)
-

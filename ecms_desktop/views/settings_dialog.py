@@ -397,7 +397,3 @@ class SettingsDialog(QDialog):
     def _on_save_failed(self, error: BaseException) -> None:
         self.buttons.setEnabled(True)
         present_error(self, error)
-
-
-def _text_on(colour: str) -> str:
-    return "#000000" if QColor(colour).lightness() > 140 else "#FFFFFF"

@@ -5,11 +5,12 @@ The rules pack is versioned JSON data (see ``resources/rules/README.md``):
 * ``pack.json`` - version, exempt reason codes and the certificate field vocabulary;
 * ``states/XX.json`` - one file per state + DC;
 * ``forms/*.json`` - the multistate forms (SST F0003, MTC uniform certificate);
-* ``schema/*.schema.json`` - JSON Schemas (draft 2020-12) used by the tests.
+* ``schema/*.schema.json`` - the JSON Schemas (draft 2020-12) every file is checked against.
 
-Loading validates structure strictly *without* jsonschema (unknown keys, bad enum
-values, unknown field names or reason codes raise :class:`RulesPackError` naming the
-file and the JSON path), and returns frozen dataclasses.
+Loading checks each file strictly against its schema (unknown keys, bad enum values, unknown
+field names or reason codes raise :class:`RulesPackError` naming the file, the JSON path and the
+problem in words), then what a schema cannot say (file names, form codes across files), and
+returns frozen dataclasses.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from ecms_desktop.paths import resource_root
 
@@ -64,20 +65,6 @@ EXPIRY_BASES: tuple[str, ...] = (
     "recommendation",
     "practice",
     "not_applicable",
-)
-PURPOSES: tuple[str, ...] = ("resale", "exemption", "both")
-SST_MEMBERSHIPS: tuple[str, ...] = ("full", "associate", "none")
-MTC_ACCEPTANCE: tuple[str, ...] = ("yes", "restricted", "no", "n/a")
-CONFIDENCE_KEYS: tuple[str, ...] = (
-    "overall",
-    "form",
-    "mtc",
-    "sst",
-    "expiry",
-    "exempt_forms",
-    "good_faith",
-    "permit_format",
-    "verification",
 )
 
 
@@ -570,314 +557,238 @@ class _Traversable(Protocol):
     def read_text(self, encoding: str | None = None) -> str: ...
 
 
-class _Checker:
-    """Strict structural checks with file + JSON-path error messages."""
+#: JSON types in words, for messages.
+_TYPE_WORDS = {"object": "an object", "array": "a list", "string": "a string", "boolean": "true or false",
+               "integer": "a whole number", "number": "a number", "null": "null"}
 
-    def __init__(self, file: str, reasons: Iterable[str], fields: Iterable[str]) -> None:
-        self.file = file
-        self.reasons = frozenset(reasons)
-        self.fields = frozenset(fields)
 
-    def fail(self, path: str, message: str) -> RulesPackError:
-        return RulesPackError(f"{self.file}: {path}: {message}")
+def _shown(value: Any) -> str:
+    """A JSON value as a message shows it: scalars as written, objects and lists by kind."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return json.dumps(value, ensure_ascii=False)
 
-    def obj(
-        self, value: Any, path: str, required: Iterable[str], optional: Iterable[str] = ()
-    ) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(path, f"expected an object, got {type(value).__name__}")
-        req = tuple(required)
-        allowed = set(req) | set(optional)
-        for key in value:
-            if key not in allowed:
-                raise self.fail(f"{path}.{key}", f"unknown key {key!r}")
-        for key in req:
-            if key not in value:
-                raise self.fail(f"{path}.{key}", f"missing required key {key!r}")
-        return value
 
-    def str_(self, value: Any, path: str, *, nonempty: bool = False) -> str:
-        if not isinstance(value, str):
-            raise self.fail(path, f"expected a string, got {type(value).__name__}")
-        if nonempty and not value.strip():
-            raise self.fail(path, "must not be empty")
-        return value
-
-    def opt_str(self, value: Any, path: str) -> str | None:
-        return None if value is None else self.str_(value, path)
-
-    def bool_(self, value: Any, path: str) -> bool:
-        if not isinstance(value, bool):
-            raise self.fail(path, f"expected true/false, got {value!r}")
-        return value
-
-    def opt_int(self, value: Any, path: str) -> int | None:
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise self.fail(path, f"expected a positive integer or null, got {value!r}")
-        return value
-
-    def enum(self, value: Any, path: str, allowed: Iterable[str]) -> str:
-        options = tuple(allowed)
-        if value not in options:
-            raise self.fail(path, f"{value!r} is not one of {', '.join(options)}")
-        return str(value)
-
-    def list_(self, value: Any, path: str) -> list[Any]:
-        if not isinstance(value, list):
-            raise self.fail(path, f"expected a list, got {type(value).__name__}")
-        return value
-
-    def reasons_(self, value: Any, path: str) -> tuple[str, ...]:
-        items = self.list_(value, path)
-        for i, item in enumerate(items):
-            if item not in self.reasons:
-                raise self.fail(f"{path}[{i}]", f"unknown exempt reason code {item!r}")
-        if len(set(items)) != len(items):
-            raise self.fail(path, "duplicate reason codes")
-        return tuple(items)
-
-    def fields_(self, value: Any, path: str) -> tuple[str, ...]:
-        items = self.list_(value, path)
-        for i, item in enumerate(items):
-            if item not in self.fields:
-                raise self.fail(f"{path}[{i}]", f"unknown certificate field name {item!r}")
-        if len(set(items)) != len(items):
-            raise self.fail(path, "duplicate field names")
-        return tuple(items)
-
-    def confidence(self, value: Any, path: str) -> str:
-        return self.enum(value, path, CONFIDENCE_LEVELS)
-
-    def source(self, value: Any, path: str) -> str:
-        return self.str_(value, path, nonempty=True)
-
-    def expiry(self, value: Any, path: str) -> ExpiryRule:
-        d = self.obj(value, path, ("kind", "years", "basis", "text", "source", "confidence"))
-        kind = self.enum(d["kind"], f"{path}.kind", EXPIRY_KINDS)
-        years = self.opt_int(d["years"], f"{path}.years")
-        if kind == "none" and years is not None:
-            raise self.fail(f"{path}.years", "must be null when kind is 'none'")
-        if kind != "none" and years is None:
-            raise self.fail(f"{path}.years", f"must be a positive integer when kind is {kind!r}")
-        return ExpiryRule(
-            kind=kind,
-            years=years,
-            basis=self.enum(d["basis"], f"{path}.basis", EXPIRY_BASES),
-            text=self.str_(d["text"], f"{path}.text", nonempty=True),
-            source=self.source(d["source"], f"{path}.source"),
-            confidence=self.confidence(d["confidence"], f"{path}.confidence"),
-        )
-
-    def pdf_map(self, value: Any, path: str) -> Mapping[str, str]:
-        if not isinstance(value, dict):
-            raise self.fail(path, "expected an object")
-        for key, target in value.items():
-            if target not in self.fields:
-                raise self.fail(f"{path}[{key!r}]", f"unknown certificate field name {target!r}")
-        return _freeze_map(value)
-
-    def by_reason(self, value: Any, path: str) -> Mapping[str, tuple[str, ...]]:
-        if not isinstance(value, dict):
-            raise self.fail(path, "expected an object")
-        out: dict[str, tuple[str, ...]] = {}
-        for key, fields in value.items():
-            if key not in self.reasons:
-                raise self.fail(f"{path}.{key}", f"unknown exempt reason code {key!r}")
-            out[key] = self.fields_(fields, f"{path}.{key}")
-        return _freeze_map(out)
-
-    def form(self, value: Any, path: str, *, states: tuple[str, ...], multistate: bool) -> FormRule:
-        base = (
-            "code",
-            "name",
-            "purpose",
-            "exempt_reasons",
-            "required_fields",
-            "single_use_allowed",
-            "expiry",
-            "pdf_field_map",
-            "note",
-            "source",
-            "confidence",
-        )
-        if multistate:
-            required = (*base, "issuer")
-            optional: tuple[str, ...] = (
-                "number",
-                "revision",
-                "reason_letters",
-                "reason_letter_labels",
-                "required_fields_by_reason",
-            )
+def _json_path(parts: Iterable[str | int]) -> str:
+    """``$.forms[0].required_fields[2]``; keys that are not plain names as ``['PDF field 1']``."""
+    out = "$"
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part.isidentifier():
+            out += f".{part}"
         else:
-            required = (*base, "number")
-            optional = ("required_fields_by_reason",)
-        d = self.obj(value, path, required, optional)
-        code = self.str_(d["code"], f"{path}.code", nonempty=True)
-        if normalize_form_code(code) != code:
-            raise self.fail(f"{path}.code", f"form code {code!r} is not normalised")
-        letters: dict[str, str] = {}
-        if "reason_letters" in d:
-            raw = d["reason_letters"]
-            if not isinstance(raw, dict):
-                raise self.fail(f"{path}.reason_letters", "expected an object")
-            for letter, reason in raw.items():
-                if reason not in self.reasons:
-                    raise self.fail(
-                        f"{path}.reason_letters.{letter}", f"unknown exempt reason code {reason!r}"
-                    )
-                letters[letter] = reason
-        if "reason_letter_labels" in d and not isinstance(d["reason_letter_labels"], dict):
-            raise self.fail(f"{path}.reason_letter_labels", "expected an object")
-        reasons = self.reasons_(d["exempt_reasons"], f"{path}.exempt_reasons")
-        if not reasons:
-            raise self.fail(f"{path}.exempt_reasons", "must list at least one reason")
-        return FormRule(
-            code=code,
-            number=self.str_(d.get("number", ""), f"{path}.number"),
-            name=self.str_(d["name"], f"{path}.name", nonempty=True),
-            purpose=self.enum(d["purpose"], f"{path}.purpose", PURPOSES),
-            exempt_reasons=reasons,
-            required_fields=self.fields_(d["required_fields"], f"{path}.required_fields"),
-            single_use_allowed=self.bool_(d["single_use_allowed"], f"{path}.single_use_allowed"),
-            expiry=None if d["expiry"] is None else self.expiry(d["expiry"], f"{path}.expiry"),
-            pdf_field_map=self.pdf_map(d["pdf_field_map"], f"{path}.pdf_field_map"),
-            note=self.str_(d["note"], f"{path}.note"),
-            source=self.source(d["source"], f"{path}.source"),
-            confidence=self.confidence(d["confidence"], f"{path}.confidence"),
-            states=states,
-            issuer=self.str_(d.get("issuer", ""), f"{path}.issuer"),
-            revision=self.str_(d.get("revision", ""), f"{path}.revision"),
-            required_fields_by_reason=self.by_reason(
-                d.get("required_fields_by_reason", {}), f"{path}.required_fields_by_reason"
-            ),
-            reason_letters=_freeze_map(letters),
-        )
+            out += f"[{part!r}]"
+    return out
 
-    def state(self, value: Any, expected_code: str) -> StateRule:
-        p = "$"
-        d = self.obj(
-            value,
-            p,
-            (
-                "state",
-                "name",
-                "has_sales_tax",
-                "sales_tax_note",
-                "sst",
-                "mtc",
-                "forms",
-                "refused_forms",
-                "expiry",
-                "permit",
-                "good_faith",
-                "confidence",
-                "sources",
-            ),
-        )
-        code = self.str_(d["state"], f"{p}.state")
-        if code != expected_code:
-            raise self.fail(f"{p}.state", f"{code!r} does not match the file name {expected_code!r}")
-        s = self.obj(
-            d["sst"], f"{p}.sst", ("membership", "resale_only", "restriction", "note", "source", "confidence")
-        )
-        sst = SstRule(
-            membership=self.enum(s["membership"], f"{p}.sst.membership", SST_MEMBERSHIPS),
-            resale_only=self.bool_(s["resale_only"], f"{p}.sst.resale_only"),
-            restriction=self.str_(s["restriction"], f"{p}.sst.restriction"),
-            note=self.str_(s["note"], f"{p}.sst.note"),
-            source=self.source(s["source"], f"{p}.sst.source"),
-            confidence=self.confidence(s["confidence"], f"{p}.sst.confidence"),
-        )
-        m = self.obj(
-            d["mtc"],
-            f"{p}.mtc",
-            ("acceptance", "allowed_reasons", "requires_fields", "restriction", "source", "confidence"),
-        )
-        mtc = MtcRule(
-            acceptance=self.enum(m["acceptance"], f"{p}.mtc.acceptance", MTC_ACCEPTANCE),
-            allowed_reasons=self.reasons_(m["allowed_reasons"], f"{p}.mtc.allowed_reasons"),
-            requires_fields=self.fields_(m["requires_fields"], f"{p}.mtc.requires_fields"),
-            restriction=self.str_(m["restriction"], f"{p}.mtc.restriction"),
-            source=self.source(m["source"], f"{p}.mtc.source"),
-            confidence=self.confidence(m["confidence"], f"{p}.mtc.confidence"),
-        )
-        if mtc.acceptance in ("no", "n/a") and mtc.allowed_reasons:
-            raise self.fail(f"{p}.mtc.allowed_reasons", "must be empty when the MTC form is not accepted")
-        if mtc.acceptance in ("yes", "restricted") and not mtc.allowed_reasons:
-            raise self.fail(f"{p}.mtc.allowed_reasons", "must list the reasons the MTC form is accepted for")
-        forms = tuple(
-            self.form(f, f"{p}.forms[{i}]", states=(code,), multistate=False)
-            for i, f in enumerate(self.list_(d["forms"], f"{p}.forms"))
-        )
-        for i, form in enumerate(forms):
-            if not form.code.startswith(code + "-"):
-                raise self.fail(f"{p}.forms[{i}].code", f"{form.code!r} must start with {code + '-'!r}")
-        refused = []
-        for i, r in enumerate(self.list_(d["refused_forms"], f"{p}.refused_forms")):
-            rp = f"{p}.refused_forms[{i}]"
-            rd = self.obj(r, rp, ("code", "reasons", "message", "source", "confidence"))
-            refused.append(
-                RefusedForm(
-                    code=normalize_form_code(self.str_(rd["code"], f"{rp}.code", nonempty=True)),
-                    reasons=self.reasons_(rd["reasons"], f"{rp}.reasons"),
-                    message=self.str_(rd["message"], f"{rp}.message", nonempty=True),
-                    source=self.source(rd["source"], f"{rp}.source"),
-                    confidence=self.confidence(rd["confidence"], f"{rp}.confidence"),
-                )
-            )
-        e = self.obj(d["expiry"], f"{p}.expiry", ("resale", "exemption"))
-        pm = self.obj(
-            d["permit"],
-            f"{p}.permit",
-            ("label", "pattern", "display", "strip", "confidence", "source", "lookup_url", "lookup_name"),
-        )
-        pattern = self.opt_str(pm["pattern"], f"{p}.permit.pattern")
-        if pattern is not None:
+
+def _inline_refs(schema: dict[str, Any], label: str) -> dict[str, Any]:
+    """The schema with every local ``$ref`` (``#/$defs/...``) replaced by what it names: jsonschema
+    validates the rules pack about twice as fast without resolving references on the way."""
+
+    def inline(node: Any, seen: tuple[str, ...]) -> Any:
+        if isinstance(node, list):
+            return [inline(v, seen) for v in node]
+        if not isinstance(node, dict):
+            return node
+        if "$ref" not in node:
+            return {k: inline(v, seen) for k, v in node.items() if k != "$defs"}
+        ref = node["$ref"]
+        if not ref.startswith("#/") or ref in seen:
+            raise RulesPackError(f"{label}: {ref}: only local, non-recursive references are supported")
+        target: Any = schema
+        try:
+            for part in ref[2:].split("/"):
+                target = target[part]
+        except (KeyError, TypeError):
+            raise RulesPackError(f"{label}: {ref}: the reference names nothing in the schema") from None
+        resolved = inline(target, (*seen, ref))
+        rest = {k: inline(v, seen) for k, v in node.items() if k != "$ref"}
+        if set(rest) <= {"description", "title"}:
+            return {**resolved, **rest}
+        return {"allOf": [resolved], **rest}
+
+    return cast(dict[str, Any], inline(schema, ()))
+
+
+class _SchemaCheck:
+    """One kind of rules-pack file checked against the JSON Schema the pack ships for it
+    (``schema/<kind>.schema.json``), with messages that name the file, the JSON path and what is
+    wrong in words (``states/TX.json: $.mtc.surprise: unknown key 'surprise'``)."""
+
+    def __init__(self, root: _Traversable, schema_file: str) -> None:
+        # jsonschema (and its referencing machinery) is imported when a pack is loaded, not with this
+        # module: it takes about 0.1 s, which commands that never read the rules should not pay.
+        import jsonschema
+
+        label = f"schema/{schema_file}"
+        raw: dict[str, Any] = _read_json(root.joinpath("schema", schema_file), label)
+        if not isinstance(raw, dict):
+            raise RulesPackError(f"{label}: not a JSON Schema (expected an object)")
+        # The schemas themselves are checked against JSON Schema's meta-schema by tests/rules, not on
+        # every start (that alone takes longer than checking the whole pack).
+        self.schema = _inline_refs(raw, label)
+        self.validator = jsonschema.Draft202012Validator(self.schema, format_checker=jsonschema.FormatChecker())
+        self.best_match = jsonschema.exceptions.best_match
+        self.schema_error = jsonschema.SchemaError
+        self.label = label
+        # The pack's vocabularies, named in messages about an unknown value.
+        defs = raw.get("$defs", {})
+        self.vocabularies: dict[tuple[Any, ...], str] = {}
+        if "field" in defs:
+            self.vocabularies[tuple(defs["field"]["enum"])] = "unknown certificate field name"
+        if "reason" in defs:
+            self.vocabularies[tuple(defs["reason"]["enum"])] = "unknown exempt reason code"
+
+    def check(self, data: Any, label: str) -> dict[str, Any]:
+        """``data`` when it fits the schema; else :class:`RulesPackError` for the most relevant problem."""
+        try:
+            error = self.best_match(self.validator.iter_errors(data))
+        except self.schema_error as exc:
+            raise RulesPackError(f"{self.label}: not a valid JSON Schema: {exc.message}") from None
+        if error is not None:
+            path, message = self._describe(error)
+            raise RulesPackError(f"{label}: {path}: {message}")
+        return cast(dict[str, Any], data)
+
+    def _describe(self, error: Any) -> tuple[str, str]:
+        path: list[str | int] = list(error.absolute_path)
+        kind, value, limit = error.validator, error.instance, error.validator_value
+        when = self._condition(list(error.absolute_schema_path))
+        if "propertyNames" in error.absolute_schema_path:
+            path.append(value)  # the key itself is what is wrong
+        if kind == "additionalProperties":
+            known = error.schema.get("properties", {})
+            extra = next(k for k in value if k not in known)
+            path.append(extra)
+            message = f"unknown key {extra!r}"
+        elif kind == "required":
+            missing = next(k for k in limit if k not in value)
+            path.append(missing)
+            message = f"missing required key {missing!r}"
+        elif kind == "enum":
+            vocabulary = self.vocabularies.get(tuple(limit))
+            message = (f"{vocabulary} {value!r}" if vocabulary
+                       else f"{value!r} is not one of {', '.join(str(v) for v in limit)}")
+        elif kind == "const":
+            message = f"expected {_shown(limit)}{when}, got {_shown(value)}"
+        elif kind == "type":
+            wanted = [limit] if isinstance(limit, str) else list(limit)
+            message = f"expected {' or '.join(_TYPE_WORDS.get(w, w) for w in wanted)}{when}, got {_shown(value)}"
+        elif (kind == "minLength" and limit == 1) or (kind == "pattern" and limit == r"\S"):
+            message = "must not be empty"
+        elif kind == "minItems":
+            message = (f"must list at least one entry{when}" if limit == 1
+                       else f"has {len(value)} entries{when}; at least {limit} are needed")
+        elif kind == "maxItems":
+            message = f"must be empty{when}" if limit == 0 else f"has {len(value)} entries; at most {limit} are allowed"
+        elif kind == "uniqueItems":
+            message = "has duplicate entries"
+        elif kind == "minimum":
+            message = f"expected at least {limit}{when}, got {_shown(value)}"
+        elif kind == "pattern":
+            described = error.schema.get("description", "")
+            message = (f"{value!r} is not of the form {described}" if described and len(described) < 40
+                       else f"{value!r} does not match the pattern {limit}")
+        elif kind in ("oneOf", "anyOf") and all("type" in s for s in limit):
+            wanted = [s["type"] for s in limit]
+            message = f"expected {' or '.join(_TYPE_WORDS.get(w, w) for w in wanted)}, got {_shown(value)}"
+        elif kind == "format" and limit == "regex":
             try:
-                re.compile(pattern)
+                re.compile(value)
+                message = error.message
             except re.error as exc:
-                raise self.fail(f"{p}.permit.pattern", f"invalid regular expression: {exc}") from None
-        permit = PermitFormat(
-            label=self.str_(pm["label"], f"{p}.permit.label", nonempty=True),
-            pattern=pattern,
-            display=self.str_(pm["display"], f"{p}.permit.display", nonempty=True),
-            strip=self.str_(pm["strip"], f"{p}.permit.strip"),
-            confidence=self.confidence(pm["confidence"], f"{p}.permit.confidence"),
-            source=self.source(pm["source"], f"{p}.permit.source"),
-            lookup_url=self.opt_str(pm["lookup_url"], f"{p}.permit.lookup_url"),
-            lookup_name=self.str_(pm["lookup_name"], f"{p}.permit.lookup_name", nonempty=True),
-        )
-        g = self.obj(d["good_faith"], f"{p}.good_faith", ("text", "days", "source", "confidence"))
-        good_faith = GoodFaith(
-            text=self.str_(g["text"], f"{p}.good_faith.text", nonempty=True),
-            days=self.opt_int(g["days"], f"{p}.good_faith.days"),
-            source=self.source(g["source"], f"{p}.good_faith.source"),
-            confidence=self.confidence(g["confidence"], f"{p}.good_faith.confidence"),
-        )
-        c = self.obj(d["confidence"], f"{p}.confidence", CONFIDENCE_KEYS)
-        confidence = {k: self.confidence(c[k], f"{p}.confidence.{k}") for k in CONFIDENCE_KEYS}
-        sources = self.list_(d["sources"], f"{p}.sources")
-        if not sources:
-            raise self.fail(f"{p}.sources", "must list at least one source")
-        return StateRule(
-            state=code,
-            name=self.str_(d["name"], f"{p}.name", nonempty=True),
-            has_sales_tax=self.bool_(d["has_sales_tax"], f"{p}.has_sales_tax"),
-            sales_tax_note=self.str_(d["sales_tax_note"], f"{p}.sales_tax_note"),
-            sst=sst,
-            mtc=mtc,
-            forms=forms,
-            refused_forms=tuple(refused),
-            expiry_resale=self.expiry(e["resale"], f"{p}.expiry.resale"),
-            expiry_exemption=self.expiry(e["exemption"], f"{p}.expiry.exemption"),
-            permit=permit,
-            good_faith=good_faith,
-            confidence=_freeze_map(confidence),
-            sources=tuple(self.source(s_, f"{p}.sources[{i}]") for i, s_ in enumerate(sources)),
-        )
+                message = f"invalid regular expression: {exc}"
+        else:
+            message = error.message
+        return _json_path(path), message
+
+    def _condition(self, schema_path: list[str | int]) -> str:
+        """`` when kind is 'none'`` for a rule that applies under a JSON Schema if/then (`` unless ...``
+        under its else), else empty."""
+        branches = [i for i, part in enumerate(schema_path) if part in ("then", "else")]
+        if not branches:
+            return ""
+        at = branches[-1]
+        node: Any = self.schema
+        for part in schema_path[:at]:
+            node = node[part]
+        parts = []
+        for name, rule in node.get("if", {}).get("properties", {}).items():
+            if "const" in rule:
+                parts.append(f"{name} is {rule['const']!r}")
+            elif "enum" in rule:
+                parts.append(f"{name} is {' or '.join(repr(v) for v in rule['enum'])}")
+        if not parts:
+            return ""
+        return f" {'when' if schema_path[at] == 'then' else 'unless'} {' and '.join(parts)}"
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def _expiry(d: Mapping[str, Any]) -> ExpiryRule:
+    return ExpiryRule(kind=d["kind"], years=d["years"], basis=d["basis"], text=d["text"], source=d["source"],
+                      confidence=d["confidence"])
+
+
+def _form(d: Mapping[str, Any], *, states: tuple[str, ...]) -> FormRule:
+    return FormRule(
+        code=d["code"],
+        number=d.get("number", ""),
+        name=d["name"],
+        purpose=d["purpose"],
+        exempt_reasons=tuple(d["exempt_reasons"]),
+        required_fields=tuple(d["required_fields"]),
+        single_use_allowed=d["single_use_allowed"],
+        expiry=None if d["expiry"] is None else _expiry(d["expiry"]),
+        pdf_field_map=_freeze_map(d["pdf_field_map"]),
+        note=d["note"],
+        source=d["source"],
+        confidence=d["confidence"],
+        states=states,
+        issuer=d.get("issuer", ""),
+        revision=d.get("revision", ""),
+        required_fields_by_reason=_freeze_map(
+            {reason: tuple(fields) for reason, fields in d.get("required_fields_by_reason", {}).items()}),
+        reason_letters=_freeze_map(d.get("reason_letters", {})),
+    )
+
+
+def _state(d: Mapping[str, Any], label: str, expected_code: str) -> StateRule:
+    code = d["state"]
+    if code != expected_code:
+        raise RulesPackError(f"{label}: $.state: {code!r} does not match the file name {expected_code!r}")
+    for i, f in enumerate(d["forms"]):
+        if not f["code"].startswith(code + "-"):
+            raise RulesPackError(f"{label}: $.forms[{i}].code: {f['code']!r} must start with {code + '-'!r}")
+    s, m, pm, g = d["sst"], d["mtc"], d["permit"], d["good_faith"]
+    return StateRule(
+        state=code,
+        name=d["name"],
+        has_sales_tax=d["has_sales_tax"],
+        sales_tax_note=d["sales_tax_note"],
+        sst=SstRule(membership=s["membership"], resale_only=s["resale_only"], restriction=s["restriction"],
+                    note=s["note"], source=s["source"], confidence=s["confidence"]),
+        mtc=MtcRule(acceptance=m["acceptance"], allowed_reasons=tuple(m["allowed_reasons"]),
+                    requires_fields=tuple(m["requires_fields"]), restriction=m["restriction"], source=m["source"],
+                    confidence=m["confidence"]),
+        forms=tuple(_form(f, states=(code,)) for f in d["forms"]),
+        refused_forms=tuple(
+            RefusedForm(code=normalize_form_code(r["code"]), reasons=tuple(r["reasons"]), message=r["message"],
+                        source=r["source"], confidence=r["confidence"])
+            for r in d["refused_forms"]),
+        expiry_resale=_expiry(d["expiry"]["resale"]),
+        expiry_exemption=_expiry(d["expiry"]["exemption"]),
+        permit=PermitFormat(label=pm["label"], pattern=pm["pattern"], display=pm["display"], strip=pm["strip"],
+                            confidence=pm["confidence"], source=pm["source"], lookup_url=pm["lookup_url"],
+                            lookup_name=pm["lookup_name"]),
+        good_faith=GoodFaith(text=g["text"], days=g["days"], source=g["source"], confidence=g["confidence"]),
+        confidence=_freeze_map(d["confidence"]),
+        sources=tuple(d["sources"]),
+    )
 
 
 def _read_json(node: _Traversable, label: str) -> Any:
@@ -899,43 +810,13 @@ def _json_files(folder: _Traversable) -> list[_Traversable]:
 
 
 def _load(root: _Traversable) -> RulesPack:
-    meta_checker = _Checker("pack.json", (), ())
-    meta = meta_checker.obj(
-        _read_json(root.joinpath("pack.json"), "pack.json"),
-        "$",
-        ("version", "title", "generated_from", "exempt_reasons", "fields"),
-    )
-    version = meta_checker.str_(meta["version"], "$.version", nonempty=True)
-    if not re.fullmatch(r"[0-9]{4}\.[0-9]{1,2}\.[0-9]+", version):
-        raise meta_checker.fail("$.version", f"{version!r} is not of the form YYYY.MM.N")
-    reasons = []
-    for i, r in enumerate(meta_checker.list_(meta["exempt_reasons"], "$.exempt_reasons")):
-        rd = meta_checker.obj(r, f"$.exempt_reasons[{i}]", ("code", "label", "description"))
-        reasons.append(
-            ExemptReason(
-                code=meta_checker.str_(rd["code"], f"$.exempt_reasons[{i}].code", nonempty=True),
-                label=meta_checker.str_(rd["label"], f"$.exempt_reasons[{i}].label", nonempty=True),
-                description=meta_checker.str_(rd["description"], f"$.exempt_reasons[{i}].description"),
-            )
-        )
-    fields = []
-    for i, f in enumerate(meta_checker.list_(meta["fields"], "$.fields")):
-        fd = meta_checker.obj(f, f"$.fields[{i}]", ("name", "label", "description"))
-        fields.append(
-            FieldDef(
-                name=meta_checker.str_(fd["name"], f"$.fields[{i}].name", nonempty=True),
-                label=meta_checker.str_(fd["label"], f"$.fields[{i}].label", nonempty=True),
-                description=meta_checker.str_(fd["description"], f"$.fields[{i}].description"),
-            )
-        )
-    reason_codes = [r.code for r in reasons]
-    field_names = [f.name for f in fields]
-
+    meta = _SchemaCheck(root, "pack.schema.json").check(_read_json(root.joinpath("pack.json"), "pack.json"),
+                                                         "pack.json")
+    state_check = _SchemaCheck(root, "state.schema.json")
     states: dict[str, StateRule] = {}
     for node in _json_files(root.joinpath("states")):
         label = f"states/{node.name}"
-        checker = _Checker(label, reason_codes, field_names)
-        states[node.name[:-5]] = checker.state(_read_json(node, label), node.name[:-5])
+        states[node.name[:-5]] = _state(state_check.check(_read_json(node, label), label), label, node.name[:-5])
     if not states:
         raise RulesPackError("states/: no state files found")
 
@@ -945,14 +826,13 @@ def _load(root: _Traversable) -> RulesPack:
             if form.code in forms:
                 raise RulesPackError(f"states/{st.state}.json: duplicate form code {form.code!r}")
             forms[form.code] = form
+    form_check = _SchemaCheck(root, "form.schema.json")
     for node in _json_files(root.joinpath("forms")):
         label = f"forms/{node.name}"
-        checker = _Checker(label, reason_codes, field_names)
-        data = _read_json(node, label)
         code = node.name[:-5]
-        form = checker.form(data, "$", states=(), multistate=True)
+        form = _form(form_check.check(_read_json(node, label), label), states=())
         if form.code != code:
-            raise checker.fail("$.code", f"{form.code!r} does not match the file name {code!r}")
+            raise RulesPackError(f"{label}: $.code: {form.code!r} does not match the file name {code!r}")
         forms[code] = form
 
     for required in (SST_FORM_CODE, MTC_FORM_CODE):
@@ -975,16 +855,13 @@ def _load(root: _Traversable) -> RulesPack:
         forms[code] = replace(forms[code], states=accepting)
 
     return RulesPack(
-        version=version,
-        title=meta_checker.str_(meta["title"], "$.title", nonempty=True),
-        exempt_reasons=tuple(reasons),
-        fields=tuple(fields),
+        version=meta["version"],
+        title=meta["title"],
+        exempt_reasons=tuple(ExemptReason(r["code"], r["label"], r["description"]) for r in meta["exempt_reasons"]),
+        fields=tuple(FieldDef(f["name"], f["label"], f["description"]) for f in meta["fields"]),
         states=MappingProxyType(dict(sorted(states.items()))),
         forms=MappingProxyType(dict(sorted(forms.items()))),
-        generated_from=tuple(
-            meta_checker.str_(x, f"$.generated_from[{i}]")
-            for i, x in enumerate(meta_checker.list_(meta["generated_from"], "$.generated_from"))
-        ),
+        generated_from=tuple(meta["generated_from"]),
     )
 
 

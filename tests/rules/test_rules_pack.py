@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from ecms_desktop.rules import (
@@ -19,8 +20,6 @@ from ecms_desktop.rules import (
     load_rules_pack,
     normalize_form_code,
 )
-
-jsonschema = pytest.importorskip("jsonschema")
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "resources" / "rules"
 STATE_FILES = sorted((RULES_DIR / "states").glob("*.json"))
@@ -356,11 +355,64 @@ def test_loader_rejects_missing_key_and_bad_json(tmp_path: Path) -> None:
         load_rules_pack(root)
 
 
-def test_loader_imports_neither_qt_nor_jsonschema() -> None:
+def test_loader_does_not_import_qt_and_jsonschema_only_when_a_pack_is_loaded() -> None:
     code = (
-        "import sys, ecms_desktop.rules as r; r.load_rules_pack(); "
-        "print(sorted(m for m in ('PySide6', 'jsonschema') if m in sys.modules))"
+        "import sys, ecms_desktop.rules as r; before = 'jsonschema' in sys.modules; r.load_rules_pack(); "
+        "print(before, 'PySide6' in sys.modules, 'jsonschema' in sys.modules)"
     )
     repo = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert out.stdout.split() == ["False", "False", "True"]
+
+
+def _corrupt(tmp_path: Path, relative: str, mutate: Any) -> Path:
+    root = tmp_path / "rules"
+    shutil.copytree(RULES_DIR, root)
+    path = root / relative
+    data = json.loads(path.read_text(encoding="utf-8"))
+    mutate(data)
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return root
+
+
+def _form_expiry(d: dict[str, Any]) -> None:
+    d["forms"][0]["expiry"] = {"kind": "decade", "years": 1, "basis": "law", "text": "t", "source": "s",
+                               "confidence": "high"}
+
+
+@pytest.mark.parametrize(("relative", "mutate", "expected"), [
+    ("states/TX.json", lambda d: d.update(name=12), r"states/TX\.json: \$\.name: expected a string, got 12$"),
+    ("states/TX.json", lambda d: d.update(name="   "), r"states/TX\.json: \$\.name: must not be empty$"),
+    ("states/TX.json", lambda d: d["sources"].clear(), r"\$\.sources: must list at least one entry$"),
+    ("states/TX.json", lambda d: d["mtc"].update(acceptance="no", allowed_reasons=["resale"]),
+     r"\$\.mtc\.allowed_reasons: must be empty when acceptance is 'no' or 'n/a'$"),
+    ("states/TX.json", lambda d: d["mtc"].update(allowed_reasons=[]),
+     r"\$\.mtc\.allowed_reasons: must list at least one entry unless acceptance is 'no' or 'n/a'$"),
+    ("states/TX.json", lambda d: d["expiry"]["resale"].update(kind="none", years=4),
+     r"\$\.expiry\.resale\.years: expected null when kind is 'none', got 4$"),
+    ("states/TX.json", lambda d: d["expiry"]["resale"].update(kind="years", years=0),
+     r"\$\.expiry\.resale\.years: expected at least 1, got 0$"),
+    ("states/TX.json", lambda d: d["permit"].update(pattern="[0-9"),
+     r"\$\.permit\.pattern: invalid regular expression: "),
+    ("states/TX.json", lambda d: d["mtc"]["allowed_reasons"].append("resale"),
+     r"\$\.mtc\.allowed_reasons: has duplicate"),
+    ("states/TX.json", lambda d: d.update(state="OK"), r"\$\.state: 'OK' does not match the file name 'TX'$"),
+    ("states/PA.json", lambda d: d["forms"][0]["required_fields_by_reason"].update(charity=[]),
+     r"\$\.forms\[0\]\.required_fields_by_reason\.charity: unknown exempt reason code 'charity'$"),
+    ("states/TX.json", _form_expiry, r"\$\.forms\[0\]\.expiry\.kind: 'decade' is not one of none, years, end_of_year$"),
+    ("forms/SST-F0003.json", lambda d: d["pdf_field_map"].update({"Box 1": "shoe_size"}),
+     r"forms/SST-F0003\.json: \$\.pdf_field_map\['Box 1'\]: unknown certificate field name 'shoe_size'$"),
+    ("states/KY.json", lambda d: d["forms"][0].update(expiry="never"),
+     r"\$\.forms\[0\]\.expiry: expected null or an object, got \"never\"$"),
+    ("states/KY.json", lambda d: d["forms"][0].update(code="ky 51a105"),
+     r"\$\.forms\[0\]\.code: 'ky 51a105' does not match the pattern \^\[A-Z\]\{2\}-"),
+    ("states/KY.json", lambda d: d["forms"][0].update(code="TX-51A105"),
+     r"\$\.forms\[0\]\.code: 'TX-51A105' must start with 'KY-'$"),
+    ("states/TX.json", lambda d: d.update(good_faith=[]), r"\$\.good_faith: expected an object, got a list$"),
+    ("pack.json", lambda d: d.update(version="2026-11"),
+     r"pack\.json: \$\.version: '2026-11' is not of the form YYYY\.MM\.N$"),
+])
+def test_a_file_that_breaks_its_schema_is_named_with_the_path_and_the_problem_in_words(
+        tmp_path: Path, relative: str, mutate: Any, expected: str) -> None:
+    with pytest.raises(RulesPackError, match=expected):
+        load_rules_pack(_corrupt(tmp_path, relative, mutate))

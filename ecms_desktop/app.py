@@ -22,7 +22,15 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # Qt and the views are imported when the window opens (see main)
+    from PySide6.QtCore import QCoreApplication
+    from PySide6.QtWidgets import QWidget
+
+    from ecms_desktop.models import Status
+    from ecms_desktop.services.database import Database
+    from ecms_desktop.views.main_window import MainWindow
 
 log = logging.getLogger("ecms_desktop.app")
 
@@ -63,15 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-#: Screenshot views that open another feature's window from the main window (the action to call).
-_TOOL_VIEWS = {"renewals": "open_renewal_center", "exposure": "open_exposure_report",
-               "audit-pack": "open_audit_pack_dialog"}
+#: Screenshot views that open another feature's window from the main window.
+_TOOL_VIEWS = ("renewals", "exposure", "audit-pack")
 
 
 class _Screenshot:
     """Waits until the window is ready, saves the picture and ends the event loop."""
 
-    def __init__(self, app: Any, window: Any, args: argparse.Namespace) -> None:
+    def __init__(self, app: QCoreApplication, window: MainWindow, args: argparse.Namespace) -> None:
         from PySide6.QtCore import QTimer
 
         self.app, self.window, self.args = app, window, args
@@ -79,11 +86,11 @@ class _Screenshot:
         self.selection = args.select is None
         self.review_ready = args.view not in ("review", *_TOOL_VIEWS)
         # With --select, the form's stored validation run and permit checks are waited for too.
-        self.checks = args.select is None or not hasattr(window.form, "checks_loaded")
+        self.checks = args.select is None
         if not self.checks:
             window.form.checks_loaded.connect(self._on_checks_loaded)
         window.tool_opened.connect(self._on_tool_opened)
-        self.tool: Any = None
+        self.tool: QWidget | None = None
         self.done = False
         self.exit_code = 0
         window.database_opened.connect(self._on_database_opened)
@@ -97,7 +104,7 @@ class _Screenshot:
         self.timer.timeout.connect(self._on_timeout)
         self.timer.start(int(args.timeout * 1000))
 
-    def _on_database_opened(self, db: Any) -> None:
+    def _on_database_opened(self, db: Database | None) -> None:
         if db is None:
             self._on_failed("no database")
 
@@ -106,7 +113,7 @@ class _Screenshot:
         self.exit_code = 1
         self._finish(save=False)
 
-    def _on_counts(self, _counts: Any) -> None:
+    def _on_counts(self, _counts: dict[Status, int]) -> None:
         self.counts = True
         self._check()
 
@@ -120,27 +127,32 @@ class _Screenshot:
             self.window.open_settings()
         elif self.args.view == "shortcuts":
             self.window.show_shortcuts()
-        elif self.args.view in _TOOL_VIEWS:
-            getattr(self.window, _TOOL_VIEWS[self.args.view])()
+        elif self.args.view == "renewals":
+            self.window.open_renewal_center()
+        elif self.args.view == "exposure":
+            self.window.open_exposure_report()
+        elif self.args.view == "audit-pack":
+            self.window.open_audit_pack_dialog()
         elif self.args.view == "review":
             self.window.open_review_queue()
             rw = self.window.review_window
             if rw is None:
                 self._on_failed("the review queue is not available")
                 return
-            viewer = getattr(rw, "viewer", None)
-            signal = getattr(viewer, "page_painted", None) or getattr(rw, "certificate_shown", None)
-            if signal is not None:
-                signal.connect(self._on_review_ready)
-            else:
-                self._on_review_ready()
+            rw.viewer.page_painted.connect(self._on_review_ready)
         self._check()
 
-    def _on_tool_opened(self, widget: Any) -> None:
+    def _on_tool_opened(self, widget: QWidget) -> None:
+        from ecms_desktop.views.exposure_view import ExposureView
+        from ecms_desktop.views.renewal_center import RenewalCenterDialog
+
         self.tool = widget
-        ready = getattr(widget, "preview_shown", None) or getattr(widget, "report_loaded", None)
-        if ready is not None:
-            ready.connect(self._on_review_ready)
+        # the renewal center is ready when its preview is drawn, the exposure report when its figures are
+        # in; the audit pack dialog opens with its choices already read
+        if isinstance(widget, RenewalCenterDialog):
+            widget.preview_shown.connect(self._on_review_ready)
+        elif isinstance(widget, ExposureView):
+            widget.report_loaded.connect(self._on_review_ready)
         else:
             self._on_review_ready()
 
@@ -148,7 +160,7 @@ class _Screenshot:
         self.checks = True
         self._check()
 
-    def _on_review_ready(self, *_args: Any) -> None:
+    def _on_review_ready(self, *_args: object) -> None:
         self.review_ready = True
         self._check()
 
@@ -160,7 +172,7 @@ class _Screenshot:
         if self.grid and self.counts and self.selection and self.review_ready and self.checks and not self.done:
             from PySide6.QtCore import QTimer
 
-            if getattr(self.window.viewer, "busy", False):  # a re-render after a layout change: wait for it
+            if self.window.viewer.busy:  # a re-render after a layout change: wait for it
                 QTimer.singleShot(100, self._check)
                 return
 
@@ -184,10 +196,10 @@ class _Screenshot:
         self.done = True
         self.timer.stop()
         if save:
-            target = self.window
+            target: QWidget = self.window
             if self.args.view == "review" and self.window.review_window is not None:
                 target = self.window.review_window
-            elif self.args.view == "settings" and getattr(self.window, "settings_dialog", None) is not None:
+            elif self.args.view == "settings" and self.window.settings_dialog is not None:
                 target = self.window.settings_dialog
             elif self.args.view in _TOOL_VIEWS and self.tool is not None:
                 target = self.tool

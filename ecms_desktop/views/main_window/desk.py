@@ -55,6 +55,7 @@ from ecms_desktop.views.operations.certificates import ShownCertificate
 from ecms_desktop.views.operations.database import DeskCompanies
 from ecms_desktop.views.pdf_viewer import DocumentViewer
 from ecms_desktop.views.review_queue import ReviewQueueWindow
+from ecms_desktop.views.settings_dialog import SettingsDialog
 from ecms_desktop.views.status_strip import StatusStrip
 from ecms_desktop.views.task_runner import TaskRunner
 from ecms_desktop.views.wheel_guard import install_wheel_guard
@@ -138,6 +139,8 @@ class DeskWindow(QMainWindow):
         self._splitter_restored = False
         self._report_dialog: IntegrityReportDialog | None = None
         self._database_dialog: DatabaseDialog | None = None
+        #: The settings dialog last opened (Settings), None before.
+        self.settings_dialog: SettingsDialog | None = None
         self._build_panes()
         self._build_layout()
 

@@ -40,9 +40,8 @@ ALLOWED_CALLS: dict[tuple[str, str], str] = {
     ("services/audit_pack_pdf.py", "_insert_copy"):
         "copies pages from the PDF the document worker wrote of a stored document (MuPDF's own "
         "serialisation of its stamped pages); the stored customer file itself is opened only in the worker",
-    ("views/pdf_viewer.py", "DocumentViewer._show_page"): "a PNG the document worker rendered",
-    ("views/pdf_viewer.py", "DocumentViewer._maybe_next_thumbnail"): "a PNG the document worker rendered",
-    ("views/settings_dialog.py", "SettingsDialog._show_logo"): "a PNG the document worker rendered of the logo",
+    ("views/images.py", "png_image"):
+        "a PNG the document worker rendered (page images, thumbnails, the logo preview), decoded as PNG only",
 }
 
 _DOC_LIBRARIES = ("pymupdf", "fitz", "PIL")

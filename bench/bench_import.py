@@ -130,10 +130,15 @@ def main() -> None:
         phases[phase + " end"] = now
 
     importer = CertificateImporter(db)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    c_children = before.ru_utime + before.ru_stime
     t0, c0 = time.perf_counter(), time.process_time()
     result = importer.import_file(path, company_id=company, as_of=AS_OF, progress=progress)
     t_imp, c_imp = time.perf_counter() - t0, time.process_time() - c0
-    print(f"import    check, validate, store, audit:  {t_imp:6.1f} s ({c_imp:.1f} s CPU in this process), "
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    c_workers = children.ru_utime + children.ru_stime - c_children
+    print(f"import    check, validate, store, audit:  {t_imp:6.1f} s ({c_imp:.1f} s CPU in this process, "
+          f"{c_workers:.1f} s in worker processes), "
           f"{result.imported:,} certificates, {result.imported / t_imp:,.0f} certificates/s, "
           f"×{t_imp / t_read:.1f} the baseline")
     print(f"          {result.customers_created:,} customers created, {result.documents_stored:,} documents, "

@@ -147,6 +147,7 @@ def main() -> None:
     for phase in ("Checking", "Validating", "Writing", "Importing"):
         if phase + " start" in phases:
             print(f"          {phase.lower():10s} {phases[phase + ' end'] - phases[phase + ' start']:6.1f} s")
+    print(f"          the write (the writer's lock and the audit trail held): {result.write_seconds:.1f} s")
     print(f"peak memory of this process: {peak_mb():.0f} MB")
 
     with db.reader() as s:

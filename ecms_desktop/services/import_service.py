@@ -38,7 +38,7 @@ from ecms_desktop.errors import ConflictError, DocumentError, NotFoundError, Pro
 from ecms_desktop.models import Certificate, Company, Customer, DocumentFile, customer_number_key, utcnow
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.services import audit
-from ecms_desktop.services.bulk import paused_gc
+from ecms_desktop.services.bulk import SqliteBulkCache, paused_gc
 from ecms_desktop.services.certificate_bulk import (
     CUSTOMER_DEFAULTS,
     DOCUMENT_DEFAULTS,
@@ -248,7 +248,7 @@ class CertificateImporter:
                     return result
                 try:
                     started = time.perf_counter()
-                    with self.db.transaction() as s:
+                    with self.db.transaction() as s, SqliteBulkCache(s.connection()):
                         self._write(s, name, staged, company_id, skip_invalid, documents, result, progress, cancel)
                         audit.record(s, "import.certificates", "import", path.name, company_id=company_id,
                                      details={"file": path.name, "source": source, "rows": total,

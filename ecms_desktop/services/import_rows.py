@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing
 import re
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -30,7 +29,14 @@ from ecms_desktop.models import CertificateType, ExemptReason, ReviewState, cust
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.rules.pack import UnknownFormError, UnknownStateError
 from ecms_desktop.services.bulk import paused_gc, worker_start_method
-from ecms_desktop.services.certificate_bulk import CertificateRows, RowEncoder, certificate_rows, prepare_certificate
+from ecms_desktop.services.certificate_bulk import (
+    CancelCheck,
+    CertificateRows,
+    Progress,
+    RowEncoder,
+    certificate_rows,
+    prepare_certificate,
+)
 from ecms_desktop.services.certificate_service import (
     CertificateInput,
     CompanyExpiryPolicy,
@@ -43,9 +49,6 @@ from ecms_desktop.services.customer_service import customer_problems
 from ecms_desktop.services.document_service import CheckedFile
 from ecms_desktop.services.tabular import Row, RowErrors, split_list
 from ecms_desktop.services.validation_service import ValidationEngine
-
-Progress = Callable[[int, int, str], None]
-CancelCheck = Callable[[], bool]
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _YES_NO = {"yes": True, "y": True, "true": True, "1": True, "x": True, "signed": True,

@@ -26,7 +26,6 @@ import datetime as dt
 import math
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,7 +42,9 @@ from ecms_desktop.services.certificate_bulk import (
     CUSTOMER_DEFAULTS,
     DOCUMENT_DEFAULTS,
     FILE_DEFAULTS,
+    CancelCheck,
     IdSource,
+    Progress,
     RowEncoder,
     WriteSet,
     highest_ids,
@@ -71,9 +72,6 @@ OPTIONAL_COLUMNS = ("product_codes", "commodity_codes", "exempt_percent", "exemp
                     "property_description", "exemption_detail", "signed", "signer_name", "signer_title",
                     "expiry_override_reason", "notes")
 
-
-Progress = Callable[[int, int, str], None]
-CancelCheck = Callable[[], bool]
 
 
 @dataclass

@@ -146,7 +146,8 @@ def main() -> None:
           f"{result.held_for_review:,} held for review")
     for phase in ("Checking", "Validating", "Writing", "Importing"):
         if phase + " start" in phases:
-            print(f"          {phase.lower():10s} {phases[phase + ' end'] - phases[phase + ' start']:6.1f} s")
+            print(f"          {phase.lower():10s} {phases[phase + ' end'] - phases[phase + ' start']:6.1f} s "
+                  f"(from its first progress report to its last)")
     print(f"          the write (the writer's lock and the audit trail held): {result.write_seconds:.1f} s")
     print(f"peak memory of this process: {peak_mb():.0f} MB")
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import getpass
 import hashlib
-import json
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ecms_desktop.models import AuditDigest, AuditEvent, AuditHead, utcnow
+from ecms_desktop.services import json_text
 from ecms_desktop.services.bulk import BulkInsert
 
 GENESIS_HASH = "0" * 64
@@ -101,7 +101,7 @@ def _payload_of(event: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _hash_payload(prev_hash: str, payload: Mapping[str, Any]) -> str:
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    canonical = json_text.canonical(payload).encode()
     return hashlib.sha256(prev_hash.encode("ascii") + b"\n" + canonical).hexdigest()
 
 
@@ -235,10 +235,6 @@ class PreparedEvent:
     json: dict[str, str]
 
 
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def prepare_event(new: NewEvent, *, actor: str, at: dt.datetime, json_safe: bool = False) -> PreparedEvent:
     """An event to append later with :func:`append_encoded`, as it will be stored (``at``: its time).
     ``json_safe``: the event's values are already what :func:`jsonable` makes of them (built from
@@ -252,10 +248,10 @@ def prepare_event(new: NewEvent, *, actor: str, at: dt.datetime, json_safe: bool
            "entity_id": str(new.entity_id), "company_id": new.company_id, "certificate_id": new.certificate_id,
            "before": safe(new.before), "after": safe(new.after), "details": safe(new.details),
            "state_sha256": None}
-    texts = {name: _canonical(row[name]) for name in ("before", "after", "details")}
+    texts = {name: json_text.canonical(row[name]) for name in ("before", "after", "details")}
     # The canonical text of the content (as :func:`_hash_payload` writes it: keys sorted, no spaces),
     # built from its parts so that the JSON values are serialised once, for the hash and the columns.
-    dump = _canonical
+    dump = json_text.canonical
     body = (f'{{"action":{dump(new.action)},"actor":{dump(actor)},"after":{texts["after"]},'
             f'"before":{texts["before"]},"certificate_id":{dump(new.certificate_id)},'
             f'"company_id":{dump(new.company_id)},"details":{texts["details"]},"entity_id":{dump(row["entity_id"])},'

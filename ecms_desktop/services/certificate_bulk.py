@@ -25,7 +25,6 @@ compares the two paths.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, cast
@@ -45,7 +44,7 @@ from ecms_desktop.models import (
 )
 from ecms_desktop.models.validation import Finding as FindingRow
 from ecms_desktop.models.validation import ValidationRun, WarningAcknowledgement
-from ecms_desktop.services import audit, state_digest
+from ecms_desktop.services import audit, json_text, state_digest
 from ecms_desktop.services.bulk import BulkInsert
 from ecms_desktop.services.certificate_service import (
     CertificateInput,
@@ -257,7 +256,7 @@ class RowEncoder:
 
 def _json_text(value: Any) -> str:
     """A JSON column's value as stored (``None`` is JSON ``null``, as the ORM stores it)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return json_text.compact(value)
 
 
 @dataclass

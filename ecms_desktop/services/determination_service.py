@@ -39,7 +39,7 @@ from ecms_desktop.errors import Cancelled, DatabaseError, NotFoundError, Validat
 from ecms_desktop.models import Certificate, CoverageLine, Customer, utcnow
 from ecms_desktop.models.transactions import Determination, DeterminationAdjustment, TransactionLine
 from ecms_desktop.rules import load_rules_pack
-from ecms_desktop.services import audit
+from ecms_desktop.services import audit, json_text
 from ecms_desktop.services.bulk import BulkInsert, SqliteBulkCache, paused_gc, worker_start_method
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.determination import (
@@ -214,20 +214,8 @@ _LINE_SQL_COLUMNS = ("id", "invoice_number", "line", "invoice_date", "customer_k
                      "exempt_reason", "po_number", "exempt_claimed", "tax_collected")
 
 
-def _compact_encoder() -> Callable[[Any], str]:
-    """``json.dumps(value, separators=(",", ":"))``, with the C encoder built once instead of for every
-    call (the same encoder ``json.dumps`` builds; a run serialises hundreds of thousands of explanations)."""
-    from json import encoder
-
-    c_make_encoder = getattr(encoder, "c_make_encoder", None)
-    if c_make_encoder is None:  # pragma: no cover - CPython always has it
-        return lambda value: json.dumps(value, separators=(",", ":"))
-    make = c_make_encoder(None, json.JSONEncoder().default, encoder.encode_basestring_ascii, None, ":", ",",
-                                  False, False, True)
-    return lambda value: "".join(make(value, 0))
-
-
-_json = _compact_encoder()
+#: A stored explanation's JSON text (ASCII, compact).
+_json = json_text.compact_ascii
 
 
 #: Temporary tables of a run (on its own connection): the (customer key, state) pairs that have candidate

@@ -76,7 +76,7 @@ from ecms_desktop.models import (
 )
 from ecms_desktop.models.transactions import TransactionLine
 from ecms_desktop.models.validation import Finding, PermitCheck, ValidationRun, WarningAcknowledgement
-from ecms_desktop.services import audit
+from ecms_desktop.services import audit, json_text
 from ecms_desktop.services.bulk import BulkInsert
 
 #: Transaction lines are digested in blocks of this many consecutive ids (a million lines make a
@@ -177,7 +177,7 @@ def _row_form(table: Table, row: Mapping[str, Any], skip: Sequence[str] = ()) ->
 
 
 def _sha(form: Any) -> str:
-    text = json.dumps(form, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = json_text.canonical(form)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -55,10 +55,11 @@ from ecms_desktop.models import (
 )
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.services import audit
-from ecms_desktop.services.company_service import business_settings, find_company
+from ecms_desktop.services.company_service import find_company
 from ecms_desktop.services.customer_service import find_customer
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.expiry import line_status
+from ecms_desktop.services.settings import business_settings
 
 Progress = Callable[[int, int, str], None]
 CancelCheck = Callable[[], bool]

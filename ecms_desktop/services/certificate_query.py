@@ -17,7 +17,7 @@ from sqlalchemy import ColumnElement, and_, case, exists, false, func, literal, 
 from sqlalchemy.orm import Session
 
 from ecms_desktop.models import Certificate, CoverageLine, Customer, ReviewState, Status, customer_number_key
-from ecms_desktop.services.company_service import business_settings, find_company
+from ecms_desktop.services.company_service import find_company
 from ecms_desktop.services.customer_service import find_customer
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.expiry import (
@@ -25,6 +25,7 @@ from ecms_desktop.services.expiry import (
     days_left,
     line_status,
 )
+from ecms_desktop.services.settings import business_settings
 
 SORT_KEYS = ("customer", "customer_number", "states", "form", "certificate_number", "exempt_reason",
              "expiry", "days_left", "status", "review_state", "id", "created")

@@ -33,8 +33,8 @@ from ecms_desktop.models import (
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.rules.pack import UnknownFormError, UnknownStateError
 from ecms_desktop.services import audit, exemption_feed
-from ecms_desktop.services.company_service import business_settings
 from ecms_desktop.services.database import Database
+from ecms_desktop.services.document_service import CheckedFile, store_checked
 from ecms_desktop.services.expiry import (
     ExpiryDecision,
     certificate_status,
@@ -45,9 +45,12 @@ from ecms_desktop.services.expiry import (
 )
 from ecms_desktop.services.field_limits import currency_problem, date_problem, limits_of, text_list_problem
 from ecms_desktop.services.history_service import ACTION_LABELS
+from ecms_desktop.services.settings import business_settings
 from ecms_desktop.services.validation_service import (
+    ApprovalResult,
     accept_findings,
     approval_gate,
+    approval_result,
     evaluate_certificate,
     record_validation,
     store_run,
@@ -460,8 +463,6 @@ def gate_decision(review_state: str, *, gate: bool, findings: Sequence[Any], acc
 
 
 def detail_of(cert: Certificate, as_of: dt.date, window_days: int) -> CertificateDetail:
-    from ecms_desktop.models import Document  # noqa: F401 - relationship target
-
     lines = tuple(
         LineDetail(line.state, line.state_tax_id, tuple(line.local_jurisdictions or ()), line.expiry_date,
                    line.expiry_basis, line.expiry_source, line.expiry_origin,
@@ -615,6 +616,20 @@ class CertificateService:
                     record_validation(s, self.rules, cert, as_of=as_of, trigger="approval")
             raise
 
+    def approve_with_validation(self, cert_id: int, *, expected_version: int, as_of: dt.date,
+                                acknowledge_warnings: bool, note: str = "") -> ApprovalResult:
+        """Approve a certificate only when its validation (run now, stored as evidence even when the
+        approval is refused) shows no errors; warnings need ``acknowledge_warnings`` and the
+        acknowledgement is recorded with who and when. A stale ``expected_version`` is a conflict.
+
+        The approval itself is :meth:`approve` (one code path for the GUI, the CLI and this method:
+        the validation gate, the audit event and the ERP outbox event); this also returns the
+        validation run the approval rests on."""
+        detail = self.approve(cert_id, expected_version=expected_version, as_of=as_of,
+                              acknowledge_warnings=acknowledge_warnings, note=note)
+        with self.db.reader() as s:
+            return approval_result(s, cert_id, detail.data.certificate_number, detail.version)
+
     def reject(self, cert_id: int, reason: str, *, expected_version: int, as_of: dt.date) -> CertificateDetail:
         """Refuse a certificate, with the reason (kept for the customer and the auditor)."""
         if not reason.strip():
@@ -639,6 +654,16 @@ class CertificateService:
             target = cert.state_before_archive or ReviewState.PENDING.value
         return self._review(cert_id, expected_version, target, reason.strip(), "certificate.unarchived",
                             as_of, (ReviewState.ARCHIVED,))
+
+
+    def attach_document(self, checked: CheckedFile, *, certificate_id: int, expected_version: int,
+                        received_via: str = "upload") -> int:
+        """Attach a probed file to an existing certificate, as the user saw it (``expected_version``:
+        refused as a conflict when the certificate changed meanwhile). Raises its version."""
+        with self.db.transaction() as s:
+            cert = certificate_for_change(s, certificate_id, expected_version)
+            return store_checked(s, checked, received_via=received_via, certificate_id=certificate_id,
+                                 company_id=cert.company_id).id
 
 
 #: Audit actions that change what a certificate is (each raises its version); the latest of them

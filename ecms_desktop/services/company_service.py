@@ -5,52 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ecms_desktop.errors import DocumentError, NotFoundError, ValidationError
 from ecms_desktop.models import Company, CompanyRegistration, ExpiryPolicyOverride, Setting
 from ecms_desktop.services import audit
+from ecms_desktop.services._document_worker import image_pixel_size
+from ecms_desktop.services.certificate_service import recompute_company_expiries
 from ecms_desktop.services.database import Database
-from ecms_desktop.services.expiry import DEFAULT_EXPIRING_SOON_DAYS
-
-SettingValue = int | list[int]
-
-
-@dataclass(frozen=True)
-class BusinessSettings:
-    """The business settings in force for one company: stored in the database, so that everyone on a
-    shared database works with the same ones. Each is the company's own value, else the value set for
-    all companies, else the default below (see :func:`business_settings`)."""
-
-    #: Days before its expiry from which a certificate counts as expiring soon.
-    expiring_soon_days: int = DEFAULT_EXPIRING_SOON_DAYS
-    #: Days before expiry when the renewal request goes out.
-    renewal_window_days: int = 60
-    #: Days after the request on which reminders go out.
-    renewal_reminder_days: tuple[int, ...] = (7, 14)
-    #: Days after the request on which the customer's account owner is told (0: never).
-    renewal_escalation_days: int = 21
-    #: How old a permit check may be, in days, before it is done again.
-    permit_check_max_age_days: int = 365
-    #: Most renewal e-mails sent per minute (0: no limit).
-    smtp_rate_per_minute: int = 600
-
-    def as_json(self) -> dict[str, SettingValue]:
-        """The settings as stored (JSON values), by name."""
-        out: dict[str, SettingValue] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            out[f.name] = list(value) if isinstance(value, tuple) else value
-        return out
-
-
-#: Business settings with their defaults, as stored (JSON values). Stored per company (or for all
-#: companies) in the database.
-DEFAULT_SETTINGS: dict[str, SettingValue] = BusinessSettings().as_json()
+from ecms_desktop.services.document_sandbox import probe_document, sniff_media_type
+from ecms_desktop.services.settings import DEFAULT_SETTINGS, BusinessSettings, business_settings
 
 
 @dataclass(frozen=True)
@@ -114,9 +82,6 @@ def find_company(session: Session, name_or_id: str | int | None) -> Company:
 def _checked_logo(logo: bytes, media_type: str | None) -> str:
     """The logo's media type, after checking its bytes: a PNG or JPEG, within the size and pixel
     limits, that the document sandbox can open (it is embedded in every request packet)."""
-    from ecms_desktop.services._document_worker import image_pixel_size
-    from ecms_desktop.services.document_sandbox import probe_document, sniff_media_type
-
     sniffed = sniff_media_type(logo)
     if sniffed is None or sniffed not in LOGO_MEDIA_TYPES:
         raise ValidationError("The logo must be a PNG or JPEG image"
@@ -302,8 +267,6 @@ class CompanyService:
         """Replace the rules pack's expiry policy for a state and purpose (resale/exemption) for one
         company, e.g. renew Kentucky every 3 years instead of 4. Recomputes the expiry of that
         company's affected certificate lines in the same transaction. Audited with the reason."""
-        from ecms_desktop.services.certificate_service import recompute_company_expiries
-
         if purpose not in ("resale", "exemption"):
             raise ValidationError("The purpose is 'resale' or 'exemption'.")
         if kind not in ("none", "years", "end_of_year"):
@@ -329,24 +292,3 @@ class CompanyService:
                          company_id=company_id, before=before,
                          after={"kind": kind, "years": row.years, "reason": row.reason},
                          details={"certificate_lines_recomputed": changed})
-
-
-def business_settings(session: Session, company_id: int | None = None) -> BusinessSettings:
-    """The business settings in force for a company, read in one statement: for each setting the
-    company's own value, else the value set for all companies, else the default. ``company_id`` None:
-    the values set for all companies, else the defaults."""
-    stmt = select(Setting.company_id, Setting.key, Setting.value)
-    if company_id is None:
-        stmt = stmt.where(Setting.company_id.is_(None))
-    else:
-        stmt = stmt.where(or_(Setting.company_id.is_(None), Setting.company_id == company_id))
-    stored: dict[str, Any] = {}
-    # the all-companies rows first, so that the company's own value overrides them
-    for _company, key, value in sorted(session.execute(stmt), key=lambda row: row[0] is not None):
-        stored[key] = value
-    typed: dict[str, Any] = {}
-    for f in fields(BusinessSettings):
-        if f.name in stored:
-            value = stored[f.name]
-            typed[f.name] = tuple(int(d) for d in value) if isinstance(DEFAULT_SETTINGS[f.name], list) else int(value)
-    return BusinessSettings(**typed)

@@ -67,7 +67,6 @@ from ecms_desktop.rules.pack import MTC_FORM_CODE, SST_FORM_CODE, FormRule
 from ecms_desktop.services import audit, state_digest
 from ecms_desktop.services.certificate_query import CertificateQuery, count_by_status
 from ecms_desktop.services.certificate_service import ExpiryContext
-from ecms_desktop.services.company_service import business_settings
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.demo_documents import (
     CertificateDrawing,
@@ -78,6 +77,7 @@ from ecms_desktop.services.demo_documents import (
 )
 from ecms_desktop.services.document_service import CheckedFile, check_bytes, store_checked
 from ecms_desktop.services.expiry import certificate_status
+from ecms_desktop.services.settings import business_settings
 
 Progress = Callable[[int, int, str], None]
 CancelCheck = Callable[[], bool]

@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 from ecms_desktop.errors import DocumentError, NotFoundError, ValidationError
 from ecms_desktop.models import Document, DocumentFile, utcnow
 from ecms_desktop.services import audit
-from ecms_desktop.services.certificate_service import certificate_for_change
 from ecms_desktop.services.database import Database
+from ecms_desktop.services.document_sandbox import probe_document
 from ecms_desktop.services.user_files import read_user_file
 
 #: Largest file accepted (a 200-page 100 MB scan is fine; beyond this is almost surely a mistake).
@@ -51,8 +51,6 @@ def check_file(path: Path, *, display_name: str | None = None, password: str | N
 
 def check_bytes(data: bytes, name: str, *, password: str | None = None) -> CheckedFile:
     """Probe file bytes in the sandbox; DocumentError (or PasswordRequired) says what is wrong."""
-    from ecms_desktop.services.document_sandbox import probe_document
-
     if not data:
         raise DocumentError(f"{name}: the file is empty (0 bytes)")
     result = probe_document(data, filename=name, password=password)
@@ -99,15 +97,6 @@ class DocumentService:
                 raise NotFoundError(f"There is no document {document_id}.")
             data = s.execute(select(DocumentFile.data).where(DocumentFile.sha256 == doc.sha256)).scalar_one()
             return doc.sha256, data
-
-    def attach(self, checked: CheckedFile, *, certificate_id: int, expected_version: int,
-               received_via: str = "upload") -> int:
-        """Attach a probed file to an existing certificate, as the user saw it (``expected_version``:
-        refused as a conflict when the certificate changed meanwhile). Raises its version."""
-        with self.db.transaction() as s:
-            cert = certificate_for_change(s, certificate_id, expected_version)
-            return store_checked(s, checked, received_via=received_via, certificate_id=certificate_id,
-                                 company_id=cert.company_id).id
 
     def set_rotation(self, document_id: int, rotation: int) -> None:
         """Remember how a document is best viewed (the file itself is never altered)."""

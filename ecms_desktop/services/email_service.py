@@ -41,8 +41,8 @@ from ecms_desktop.errors import Cancelled, ExternalServiceError, NotFoundError, 
 from ecms_desktop.models import Company, Customer, utcnow
 from ecms_desktop.models.renewal import OutboxMessage, SmtpProfile
 from ecms_desktop.services import audit, password_keyring
-from ecms_desktop.services.company_service import business_settings
 from ecms_desktop.services.database import Database
+from ecms_desktop.services.settings import business_settings
 
 Progress = Callable[[int, int, str], None]
 CancelCheck = Callable[[], bool]

@@ -21,6 +21,7 @@ from typing import Any
 from ecms_desktop.models.enums import CertificateType, Status
 from ecms_desktop.rules import RulesPack
 from ecms_desktop.rules.pack import UnknownFormError, UnknownStateError
+from ecms_desktop.services.certificate_service import ExpiryContext
 from ecms_desktop.services.expiry import (
     DEFAULT_EXPIRING_SOON_DAYS,
     ExpiryDecision,
@@ -248,8 +249,6 @@ def _rules_decider(rules: RulesPack) -> ExpiryDecider:
 
 def load_expiry_decider(db: Any, rules: RulesPack, company_id: int) -> ExpiryDecider:
     """The expiry decision used when saving, including the company's own expiry policy (one read)."""
-    from ecms_desktop.services.certificate_service import ExpiryContext
-
     with db.reader() as s:
         ctx = ExpiryContext.load(s, rules, company_id)
         s.expunge_all()

@@ -43,9 +43,9 @@ from ecms_desktop.models.validation import (
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.rules.pack import UnknownStateError
 from ecms_desktop.services import audit
-from ecms_desktop.services.company_service import business_settings
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.name_match import NameVerdict, compare_holder, normalize_name
+from ecms_desktop.services.settings import business_settings
 from ecms_desktop.services.tabular import Row, header_key, read_table
 
 Progress = Callable[[int, int, str], None]

@@ -49,7 +49,7 @@ from ecms_desktop.models import (
 from ecms_desktop.models.renewal import EmailTemplate, FormLibraryEntry, RenewalRequest, RenewalStep
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.services import audit
-from ecms_desktop.services.company_service import CompanyService, business_settings
+from ecms_desktop.services.company_service import CompanyService
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.document_sandbox import read_form_fields
 from ecms_desktop.services.email_service import (
@@ -60,6 +60,7 @@ from ecms_desktop.services.email_service import (
     new_message_id,
 )
 from ecms_desktop.services.request_packet import Address, Packet, PacketData, build_packet
+from ecms_desktop.services.settings import business_settings
 
 Progress = Callable[[int, int, str], None]
 CancelCheck = Callable[[], bool]

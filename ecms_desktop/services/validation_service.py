@@ -52,10 +52,10 @@ from ecms_desktop.rules.pack import (
     UnknownStateError,
 )
 from ecms_desktop.services import audit, state_digest
-from ecms_desktop.services.company_service import business_settings
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.expiry import compute_expiry
 from ecms_desktop.services.name_match import NameVerdict, compare_holder, compare_names
+from ecms_desktop.services.settings import business_settings
 
 Progress = Callable[[int, int, str], None]
 CancelCheck = Callable[[], bool]
@@ -818,6 +818,18 @@ def _result(run: ValidationRun, number: str, ack: WarningAcknowledgement | None 
         acknowledged=(ack.acknowledged_by, ack.acknowledged_at) if ack is not None else None)
 
 
+def approval_result(session: Session, cert_id: int, certificate_number: str, new_version: int) -> ApprovalResult:
+    """The approval just made of a certificate: its latest approval-triggered run, with the
+    acknowledgement of its warnings if there is one."""
+    run = session.execute(select(ValidationRun).where(ValidationRun.certificate_id == cert_id,
+                                                      ValidationRun.trigger == "approval")
+                          .order_by(ValidationRun.id.desc()).limit(1)
+                          .options(selectinload(ValidationRun.findings))).scalar_one()
+    ack = session.execute(select(WarningAcknowledgement).where(WarningAcknowledgement.run_id == run.id)
+                          ).scalar_one_or_none()
+    return ApprovalResult(_result(run, certificate_number, ack), ack.id if ack else None, new_version)
+
+
 # --------------------------------------------------------------------------- service
 
 
@@ -962,31 +974,6 @@ class ValidationService:
                 result.with_warnings += int(n_warnings > 0)
                 if collect:
                     result.results.append(_result(ValidationRun(**run), cert.certificate_number, findings=findings))
-
-    # -- approval
-
-    def approve_with_validation(self, cert_id: int, *, expected_version: int, as_of: dt.date,
-                                acknowledge_warnings: bool, note: str = "") -> ApprovalResult:
-        """Approve a certificate only when its validation (run now, stored as evidence even when the
-        approval is refused) shows no errors; warnings need ``acknowledge_warnings`` and the
-        acknowledgement is recorded with who and when. A stale ``expected_version`` is a conflict.
-
-        The approval itself is :meth:`CertificateService.approve` (one code path for the GUI, the CLI
-        and this service: the validation gate, the audit event and the ERP outbox event)."""
-        from ecms_desktop.services.certificate_service import CertificateService
-
-        detail = CertificateService(self.db, self.rules).approve(
-            cert_id, expected_version=expected_version, as_of=as_of,
-            acknowledge_warnings=acknowledge_warnings, note=note)
-        with self.db.reader() as s:
-            run = s.execute(select(ValidationRun).where(ValidationRun.certificate_id == cert_id,
-                                                        ValidationRun.trigger == "approval")
-                            .order_by(ValidationRun.id.desc()).limit(1)
-                            .options(selectinload(ValidationRun.findings))).scalar_one()
-            ack = s.execute(select(WarningAcknowledgement).where(WarningAcknowledgement.run_id == run.id)
-                            ).scalar_one_or_none()
-            return ApprovalResult(_result(run, detail.data.certificate_number, ack), ack.id if ack else None,
-                                  detail.version)
 
     # -- rules-pack changes
 

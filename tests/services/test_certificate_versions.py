@@ -149,8 +149,8 @@ def test_every_review_action_refuses_a_stale_version(db, company_id) -> None:  #
     attempts: list[Callable[[], Any]] = [
         lambda: service.reject(detail.id, "no", expected_version=stale, as_of=AS_OF),
         lambda: service.archive(detail.id, "gone", expected_version=stale, as_of=AS_OF),
-        lambda: DocumentService(db).attach(check_bytes(_pdf("late scan"), "late.pdf"), certificate_id=detail.id,
-                                           expected_version=stale),
+        lambda: service.attach_document(check_bytes(_pdf("late scan"), "late.pdf"), certificate_id=detail.id,
+                                        expected_version=stale),
     ]
     for attempt in attempts:
         with pytest.raises(ConflictError, match="changed by someone else"):
@@ -219,8 +219,8 @@ def test_attaching_files_takes_the_expected_version(db, company_id, tmp_path: Pa
     with pytest.raises(ConflictError, match="Document received"):
         intake.receive_files([tmp_path / "c.pdf"], company_id, attach_to=detail.id, expected_version=detail.version)
     assert len(CertificateService(db).get(detail.id, AS_OF).documents) == 2
-    doc_id = DocumentService(db).attach(check_bytes(_pdf("d"), "d.pdf"), certificate_id=detail.id,
-                                        expected_version=now.version)
+    doc_id = CertificateService(db).attach_document(check_bytes(_pdf("d"), "d.pdf"), certificate_id=detail.id,
+                                                    expected_version=now.version)
     assert doc_id and _version(db, detail.id) == now.version + 1
 
 

@@ -99,7 +99,7 @@ def test_expiring_soon_windows_and_permit_check_age_per_company(db, company_id):
 
 
 def test_business_settings_are_typed_with_the_company_value_over_the_all_companies_value(db, company_id):
-    from ecms_desktop.services.company_service import BusinessSettings, business_settings
+    from ecms_desktop.services.settings import BusinessSettings, business_settings
 
     service = CompanyService(db)
     assert service.settings(company_id) == BusinessSettings()  # nothing stored: the defaults

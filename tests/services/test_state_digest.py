@@ -50,10 +50,9 @@ def test_ordinary_work_at_the_desk_leaves_a_database_that_passes_the_check(db, c
     path = tmp_path / "signed.pdf"
     doc.save(path)
     doc.close()
-    documents = DocumentService(db)
-    document_id = documents.attach(check_file(path), certificate_id=first.id,
-                                   expected_version=service.get(first.id, AS_OF).version)
-    documents.set_rotation(document_id, 90)
+    document_id = service.attach_document(check_file(path), certificate_id=first.id,
+                                          expected_version=service.get(first.id, AS_OF).version)
+    DocumentService(db).set_rotation(document_id, 90)
     companies = CompanyService(db)
     companies.set_setting("expiring_soon_days", 45, None)
     companies.set_setting("expiring_soon_days", 20, company_id)

@@ -233,7 +233,7 @@ def test_approval_blocked_by_errors_then_needs_acknowledgement(db, company_id, c
     certs = CertificateService(db)
     version = certs.get(cert_id, AS_OF).version
     with pytest.raises(ValidationError) as err:
-        service.approve_with_validation(cert_id, expected_version=version, as_of=AS_OF, acknowledge_warnings=True)
+        certs.approve_with_validation(cert_id, expected_version=version, as_of=AS_OF, acknowledge_warnings=True)
     assert "1 error remain" in str(err.value) and "11 digits" in str(err.value)
     assert certs.get(cert_id, AS_OF).review_state == "pending"
     # The refused attempt is on file as an approval-triggered run.
@@ -244,13 +244,13 @@ def test_approval_blocked_by_errors_then_needs_acknowledgement(db, company_id, c
                expected_version=detail.version, as_of=AS_OF)
     version = certs.get(cert_id, AS_OF).version
     with pytest.raises(ConflictError):
-        service.approve_with_validation(cert_id, expected_version=version - 1, as_of=AS_OF,
-                                        acknowledge_warnings=True)
+        certs.approve_with_validation(cert_id, expected_version=version - 1, as_of=AS_OF,
+                                      acknowledge_warnings=True)
     with pytest.raises(ValidationError, match="acknowledge"):
-        service.approve_with_validation(cert_id, expected_version=version, as_of=AS_OF, acknowledge_warnings=False)
+        certs.approve_with_validation(cert_id, expected_version=version, as_of=AS_OF, acknowledge_warnings=False)
     assert certs.get(cert_id, AS_OF).review_state == "pending"
-    outcome = service.approve_with_validation(cert_id, expected_version=version, as_of=AS_OF,
-                                              acknowledge_warnings=True, note="same business, trade name")
+    outcome = certs.approve_with_validation(cert_id, expected_version=version, as_of=AS_OF,
+                                            acknowledge_warnings=True, note="same business, trade name")
     assert outcome.acknowledgement_id is not None
     assert outcome.validation.acknowledged is not None and outcome.validation.acknowledged[0] == "tester"
     assert certs.get(cert_id, AS_OF).review_state == "approved"

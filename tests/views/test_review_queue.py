@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from ecms_desktop.rules import load_rules_pack
 from ecms_desktop.services.certificate_service import CertificateInput, CertificateService, LineInput
 from ecms_desktop.services.customer_service import CustomerService
-from ecms_desktop.services.document_service import DocumentService, check_bytes
+from ecms_desktop.services.document_service import check_bytes
 from ecms_desktop.views.review_queue import ReviewQueueWindow
 from ecms_desktop.views.task_runner import TaskRunner
 from tests.services.factories import permit_number
@@ -50,8 +50,8 @@ def queue(qtbot, db, company_id):
         detail = service.create(CertificateInput(company_id=company_id, customer_id=customer.id, form_code=form,
                                                  lines=(LineInput(state, permit_number(state)),), **values),
                                 as_of=AS_OF)
-        DocumentService(db).attach(check_bytes(make_pdf(2), f"{name}.pdf"), certificate_id=detail.id,
-                                   expected_version=detail.version)
+        service.attach_document(check_bytes(make_pdf(2), f"{name}.pdf"), certificate_id=detail.id,
+                                expected_version=detail.version)
         ids.append(detail.id)
     runner = TaskRunner()
     win = ReviewQueueWindow(db, rules, runner, AS_OF)

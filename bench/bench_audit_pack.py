@@ -129,7 +129,8 @@ def child(mode: str, db_path: Path, out: Path) -> None:
     from sqlalchemy import select
 
     from ecms_desktop.models import Document, DocumentFile
-    from ecms_desktop.services.audit_pack_service import AuditPackSelection, AuditPackService
+    from ecms_desktop.services.audit_pack_content import AuditPackSelection
+    from ecms_desktop.services.audit_pack_service import AuditPackService
     from ecms_desktop.services.database import Database
 
     db = Database(f"sqlite:///{db_path}")

@@ -38,7 +38,8 @@ def register(sub: Subparsers) -> None:
 
 
 def cmd_build(ctx: CliContext, args: argparse.Namespace) -> int:
-    from ecms_desktop.services.audit_pack_service import AuditPackSelection, AuditPackService
+    from ecms_desktop.services.audit_pack_content import AuditPackSelection
+    from ecms_desktop.services.audit_pack_service import AuditPackService
 
     missing = [name for name, value in (("--out", args.out), ("--from", args.date_from), ("--to", args.date_to))
                if value is None]

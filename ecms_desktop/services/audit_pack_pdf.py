@@ -52,7 +52,7 @@ from reportlab.platypus import (
 
 from ecms_desktop.errors import Cancelled, DocumentError
 from ecms_desktop.services._document_worker import stamp_page
-from ecms_desktop.services.audit_pack_service import (
+from ecms_desktop.services.audit_pack_content import (
     PackCertificate,
     PackContent,
     PackDocument,

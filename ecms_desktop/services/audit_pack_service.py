@@ -31,13 +31,13 @@ import re
 import shutil
 import unicodedata
 import zipfile
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from ecms_desktop import __version__
@@ -52,9 +52,33 @@ from ecms_desktop.models import (
     DocumentFile,
     ReviewState,
     Status,
+    customer_number_key,
 )
+from ecms_desktop.models.renewal import OutboxMessage, RenewalRequest, RenewalStep
+from ecms_desktop.models.transactions import Determination, TransactionLine
+from ecms_desktop.models.validation import Finding, PermitCheck, ValidationRun, WarningAcknowledgement
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.services import audit
+from ecms_desktop.services.audit_pack_content import (
+    CERTIFICATES_DIR,
+    IN_FORCE_LABEL,
+    MANIFEST_FORMAT,
+    MANIFEST_NAME,
+    PDF_NAME,
+    SUMS_NAME,
+    WORKBOOK_NAME,
+    AuditPackSelection,
+    Column,
+    CompanyBrand,
+    PackCertificate,
+    PackContent,
+    PackDocument,
+    PackLine,
+    SectionTable,
+    zip_date_time,
+)
+from ecms_desktop.services.audit_pack_pdf import ProbeJob, write_pdf
+from ecms_desktop.services.audit_pack_workbook import write_workbook
 from ecms_desktop.services.company_service import find_company
 from ecms_desktop.services.customer_service import find_customer
 from ecms_desktop.services.database import Database
@@ -64,12 +88,6 @@ from ecms_desktop.services.settings import business_settings
 Progress = Callable[[int, int, str], None]
 CancelCheck = Callable[[], bool]
 
-WORKBOOK_NAME = "audit-pack.xlsx"
-PDF_NAME = "audit-pack.pdf"
-MANIFEST_NAME = "manifest.json"
-SUMS_NAME = "SHA256SUMS"
-CERTIFICATES_DIR = "certificates"
-MANIFEST_FORMAT = "ecms-audit-pack/1"
 #: The audit-trail action written when a pack has been generated.
 PACK_EVENT = "audit_pack.generated"
 #: Review-state changes read from the audit trail to know a certificate's state on each day.
@@ -83,192 +101,6 @@ def _no_progress(done: int, total: int, text: str = "") -> None:
 
 def _never() -> bool:
     return False
-
-
-# ================================================================================ selection
-
-
-@dataclass(frozen=True)
-class AuditPackSelection:
-    """What the auditor asked for. Empty ``customers``/``states`` mean all of them.
-
-    ``customers`` are customer numbers or exact names; ``review_states`` are the review states a
-    certificate must have held at some time in the period (default: approved, i.e. in force).
-    """
-
-    date_from: dt.date
-    date_to: dt.date
-    company: str | int | None = None
-    customers: tuple[str, ...] = ()
-    states: tuple[str, ...] = ()
-    review_states: tuple[str, ...] = (ReviewState.APPROVED.value,)
-
-    def checked(self) -> AuditPackSelection:
-        """The selection with codes normalised; ValidationError when it cannot be used."""
-        if self.date_to < self.date_from:
-            raise ValidationError(f"The period ends ({self.date_to}) before it starts ({self.date_from}).")
-        wanted = tuple(sorted({s.strip().lower() for s in self.review_states if s.strip()}))
-        known = {r.value for r in ReviewState}
-        bad = [s for s in wanted if s not in known]
-        if bad:
-            raise ValidationError(f"Unknown review state {', '.join(bad)} (one of: {', '.join(sorted(known))}).")
-        states = tuple(sorted({s.strip().upper() for s in self.states if s.strip()}))
-        return AuditPackSelection(self.date_from, self.date_to, self.company,
-                                  tuple(c.strip() for c in self.customers if c.strip()), states,
-                                  wanted or (ReviewState.APPROVED.value,))
-
-
-# ================================================================================ gathered data
-
-
-@dataclass(frozen=True)
-class Column:
-    """A column of a pack table: its title, kind (text, date, datetime, int, number, money, bool)
-    and a sensible width in characters."""
-
-    title: str
-    kind: str = "text"
-    width: int = 14
-
-
-@dataclass(frozen=True)
-class PackDocument:
-    """A certificate file in the pack: where it is stored in the pack for each state."""
-
-    document_id: int
-    sha256: str
-    original_name: str
-    media_type: str
-    page_count: int
-    size: int
-    received_at: dt.datetime
-    received_via: str
-    paths: tuple[tuple[str, str], ...]  # (state, path inside the pack)
-
-    def path_for(self, state: str) -> str:
-        return next((p for s, p in self.paths if s == state), self.paths[0][1] if self.paths else "")
-
-
-@dataclass(frozen=True)
-class PackLine:
-    """One state line of an included certificate, with what it was during the period."""
-
-    state: str
-    state_tax_id: str
-    expiry_date: dt.date | None
-    expiry_basis: str
-    #: Status on the last day of the period (review state on that day, expiry as of that day).
-    status_at_end: Status
-    #: ``in_force`` (all period), ``partly`` or ``not_in_force``.
-    in_force: str
-    #: Day ranges within the period when the line was in force.
-    in_force_ranges: tuple[tuple[dt.date, dt.date], ...]
-    #: The status during the period in words, e.g. "In force 2026-01-01 to 2026-03-14; expired 2026-03-14".
-    period_status: str
-    #: The latest permit check of this line, in words ("not checked" when there is none).
-    permit_check: str
-
-
-@dataclass(frozen=True)
-class PackCertificate:
-    """A certificate included in the pack, as plain data."""
-
-    id: int
-    version: int
-    customer_id: int
-    customer_number: str
-    customer_name: str
-    customer_folder: str
-    form_code: str
-    form_name: str
-    certificate_number: str
-    purchaser_name: str
-    purchaser_address: str
-    purchaser_tax_id: str
-    purchaser_ein: str
-    exempt_reason: str
-    certificate_type: str
-    po_number: str
-    signed: bool
-    signer_name: str
-    signed_date: dt.date | None
-    effective_date: dt.date | None
-    review_state: str
-    review_reason: str
-    all_states: tuple[str, ...]
-    lines: tuple[PackLine, ...]
-    documents: tuple[PackDocument, ...]
-    #: review-state changes from the audit trail: (UTC date, state)
-    review_history: tuple[tuple[dt.date, str], ...]
-    #: The latest validation run, in words ("not validated" when there is none).
-    validation_result: str
-
-    @property
-    def start_date(self) -> dt.date | None:
-        return self.effective_date or self.signed_date
-
-
-@dataclass(frozen=True)
-class CompanyBrand:
-    """The company as printed on the pack's cover."""
-
-    id: int
-    name: str
-    legal_name: str
-    address: str
-    brand_color: str
-    logo: bytes | None
-    logo_media_type: str | None
-    reply_to_email: str
-    registrations: tuple[tuple[str, str], ...]
-
-
-@dataclass
-class SectionTable:
-    """A table of the pack (one workbook sheet; some also go into the PDF appendix)."""
-
-    key: str
-    title: str
-    columns: tuple[Column, ...]
-    rows: Iterable[Sequence[Any]]
-    in_pdf: bool = False
-
-
-@dataclass
-class PackContent:
-    """Everything gathered for one pack, handed to the workbook and PDF writers."""
-
-    selection: AuditPackSelection
-    company: CompanyBrand
-    customers_named: tuple[str, ...]
-    certificates: tuple[PackCertificate, ...]
-    generated_at: dt.datetime
-    program_version: str
-    rules_version: str
-    database: str
-    sections: list[SectionTable] = field(default_factory=list)
-
-    def groups(self) -> list[tuple[str, str, str, list[tuple[PackCertificate, PackLine]]]]:
-        """(customer folder, customer label, state, [(certificate, line)]) in pack order."""
-        out: dict[tuple[str, str], list[tuple[PackCertificate, PackLine]]] = {}
-        labels: dict[str, str] = {}
-        for cert in self.certificates:
-            labels[cert.customer_folder] = f"{cert.customer_name} ({cert.customer_number})"
-            for line in cert.lines:
-                out.setdefault((cert.customer_folder, line.state), []).append((cert, line))
-        return [(folder, labels[folder], state, items) for (folder, state), items in out.items()]
-
-    def counts_by_state_status(self) -> list[tuple[str, str, str, int]]:
-        """(state, status at end of period, in force during period, lines) sorted."""
-        c: Counter[tuple[str, str, str]] = Counter()
-        for cert in self.certificates:
-            for line in cert.lines:
-                c[(line.state, line.status_at_end.label, _IN_FORCE_LABEL[line.in_force])] += 1
-        return [(s, st, f, n) for (s, st, f), n in sorted(c.items())]
-
-
-_IN_FORCE_LABEL = {"in_force": "In force throughout", "partly": "In force part of the period",
-                   "not_in_force": "Not in force"}
 
 
 # ================================================================================ section providers
@@ -329,7 +161,7 @@ class CertificatesProvider:
                            cert.certificate_number, cert.purchaser_tax_id, line.state, line.state_tax_id,
                            cert.exempt_reason, cert.certificate_type, cert.po_number, cert.signed,
                            cert.signed_date, cert.effective_date, line.expiry_date, line.status_at_end.label,
-                           _IN_FORCE_LABEL[line.in_force], line.period_status, cert.review_state,
+                           IN_FORCE_LABEL[line.in_force], line.period_status, cert.review_state,
                            cert.validation_result, line.permit_check,
                            "\n".join(d.path_for(line.state) for d in docs) or "(no file on record)",
                            "\n".join(d.sha256 for d in docs))
@@ -483,10 +315,6 @@ def _selected_states(content: PackContent) -> dict[int, set[str]]:
 
 
 def _latest_runs(session: Session, cert_ids: Sequence[int]) -> dict[int, Any]:
-    from sqlalchemy import func
-
-    from ecms_desktop.models.validation import ValidationRun
-
     out: dict[int, Any] = {}
     for chunk in _chunks(list(cert_ids), 500):
         latest = (select(func.max(ValidationRun.id)).where(ValidationRun.certificate_id.in_(chunk))
@@ -497,8 +325,6 @@ def _latest_runs(session: Session, cert_ids: Sequence[int]) -> dict[int, Any]:
 
 
 def _finding_rows(session: Session, content: PackContent) -> Iterable[Sequence[Any]]:
-    from ecms_desktop.models.validation import Finding, WarningAcknowledgement
-
     names, states = _customers_by_cert(content), _selected_states(content)
     runs = _latest_runs(session, list(names))
     by_run = {run.id: cid for cid, run in runs.items()}
@@ -537,8 +363,6 @@ def _validation_results(session: Session, cert_ids: Sequence[int]) -> dict[int, 
 
 
 def _permit_rows(session: Session, content: PackContent) -> Iterable[Sequence[Any]]:
-    from ecms_desktop.models.validation import PermitCheck
-
     names, states = _customers_by_cert(content), _selected_states(content)
     rows: list[tuple[Any, ...]] = []
     for chunk in _chunks(list(names), 500):
@@ -559,8 +383,6 @@ def _permit_rows(session: Session, content: PackContent) -> Iterable[Sequence[An
 
 def _permit_results(session: Session, cert_ids: Sequence[int]) -> dict[tuple[int, str], str]:
     """The latest permit check of each certificate line (certificate id, state), in words."""
-    from ecms_desktop.models.validation import PermitCheck
-
     out: dict[tuple[int, str], str] = {}
     for chunk in _chunks(list(cert_ids), 500):
         for c in session.execute(select(PermitCheck).where(PermitCheck.certificate_id.in_(chunk))
@@ -571,8 +393,6 @@ def _permit_results(session: Session, cert_ids: Sequence[int]) -> dict[tuple[int
 
 
 def _renewal_rows(session: Session, content: PackContent) -> Iterable[Sequence[Any]]:
-    from ecms_desktop.models.renewal import OutboxMessage, RenewalRequest, RenewalStep
-
     names, states = _customers_by_cert(content), _selected_states(content)
     rows: list[tuple[Any, ...]] = []
     for chunk in _chunks(list(names), 500):
@@ -621,9 +441,6 @@ def explanation_text(explanation: Any) -> str:
 
 
 def _coverage_rows(session: Session, content: PackContent) -> Iterator[Sequence[Any]]:
-    from ecms_desktop.models import customer_number_key
-    from ecms_desktop.models.transactions import Determination, TransactionLine
-
     sel = content.selection
     stmt = (select(TransactionLine.invoice_number, TransactionLine.line, TransactionLine.invoice_date,
                    TransactionLine.customer_number, TransactionLine.ship_to_state, TransactionLine.amount,
@@ -947,11 +764,6 @@ def pack_files(root: Path) -> list[str]:
     return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
 
 
-def zip_date_time(when: dt.datetime) -> tuple[int, int, int, int, int, int]:
-    utc = when.astimezone(dt.UTC)
-    return (max(utc.year, 1980), utc.month, utc.day, utc.hour, utc.minute, utc.second - utc.second % 2)
-
-
 def write_zip(root: Path, target: Path, *, generated_at: dt.datetime, top: str) -> None:
     """Zip the pack deterministically: sorted entries under ``top/``, the generation time as every
     entry's date, fixed permissions."""
@@ -1036,9 +848,6 @@ class AuditPackService:
         a cancel or an error leaves nothing behind. Generating is recorded in the audit trail in its
         own transaction after the files are complete; the manifest records the chain head before it.
         """
-        from ecms_desktop.services.audit_pack_pdf import write_pdf
-        from ecms_desktop.services.audit_pack_workbook import write_workbook
-
         progress = progress or _no_progress
         cancel = cancel or _never
         when = (generated_at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).replace(microsecond=0)
@@ -1056,8 +865,7 @@ class AuditPackService:
             shutil.rmtree(work)
         work.mkdir()
         try:
-            result = self._generate(selection, out_dir, work, zip_path, when, progress, cancel,
-                                    write_workbook, write_pdf)
+            result = self._generate(selection, out_dir, work, zip_path, when, progress, cancel)
         except BaseException:
             shutil.rmtree(work, ignore_errors=True)
             if zip_path is not None:
@@ -1066,10 +874,7 @@ class AuditPackService:
         return result
 
     def _generate(self, selection: AuditPackSelection, out_dir: Path, work: Path, zip_path: Path | None,
-                  when: dt.datetime, progress: Progress, cancel: CancelCheck, write_workbook: Any,
-                  write_pdf: Any) -> AuditPackResult:
-        from ecms_desktop.services.audit_pack_pdf import ProbeJob
-
+                  when: dt.datetime, progress: Progress, cancel: CancelCheck) -> AuditPackResult:
         problems: list[str] = []
         progress(0, 1, "Reading the certificates…")
         with self.db.reader() as s:
@@ -1208,14 +1013,7 @@ def find_pack_events(db: Database, manifest_sha256: str) -> list[audit.AuditEntr
 
 __all__ = [
     "AuditPackResult",
-    "AuditPackSelection",
     "AuditPackService",
-    "Column",
-    "PackCertificate",
-    "PackContent",
-    "PackDocument",
-    "PackLine",
-    "SectionTable",
     "default_providers",
     "find_pack_events",
     "gather",

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from ecms_desktop.errors import ValidationError
-from ecms_desktop.services.audit_pack_service import MANIFEST_FORMAT, MANIFEST_NAME, SUMS_NAME, zip_date_time
+from ecms_desktop.services.audit_pack_content import MANIFEST_FORMAT, MANIFEST_NAME, SUMS_NAME, zip_date_time
+from ecms_desktop.services.audit_pack_service import find_pack_events
 
 
 @dataclass
@@ -294,8 +295,6 @@ def _check_sums(text: str, files: dict[str, str], report: VerifyReport) -> None:
 
 def verify_against_audit_trail(report: VerifyReport, db: Any) -> str:
     """Say whether the database's audit trail recorded this pack's manifest (adds a problem if not)."""
-    from ecms_desktop.services.audit_pack_service import find_pack_events
-
     if not report.manifest_sha256:
         return ""
     events = find_pack_events(db, report.manifest_sha256)

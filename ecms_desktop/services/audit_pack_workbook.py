@@ -38,7 +38,7 @@ from openpyxl.workbook.child import INVALID_TITLE_REGEX
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from ecms_desktop.errors import Cancelled
-from ecms_desktop.services.audit_pack_service import Column, PackContent, SectionTable
+from ecms_desktop.services.audit_pack_content import Column, PackContent, SectionTable, zip_date_time
 from ecms_desktop.services.safe_export import (
     MAX_CELL_TEXT,
     MONEY_FORMAT,
@@ -204,8 +204,6 @@ def rewrite_package(source: Path, target: Path, generated_at: dt.datetime,
     """Copy the .xlsx ``source`` to ``target`` deterministically (every entry dated ``generated_at``,
     the document's modified time set to it) and splice each ``rows[entry]`` file of ``<row>`` elements
     in just before that sheet's ``</sheetData>``."""
-    from ecms_desktop.services.audit_pack_service import zip_date_time
-
     rows = rows or {}
     stamp = zip_date_time(generated_at)
     iso = generated_at.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -29,7 +29,8 @@ from PySide6.QtWidgets import (
 )
 
 from ecms_desktop.errors import Cancelled
-from ecms_desktop.services.audit_pack_service import AuditPackResult, AuditPackSelection, AuditPackService
+from ecms_desktop.services.audit_pack_content import AuditPackSelection
+from ecms_desktop.services.audit_pack_service import AuditPackResult, AuditPackService
 from ecms_desktop.views.dates import pydate, qdate
 from ecms_desktop.views.file_dialogs import get_existing_directory
 from ecms_desktop.views.task_runner import Task, TaskRunner

@@ -22,13 +22,8 @@ from sqlalchemy import select
 from ecms_desktop.errors import Cancelled, ValidationError
 from ecms_desktop.models import AuditEvent, ReviewState
 from ecms_desktop.services import document_service
-from ecms_desktop.services.audit_pack_service import (
-    AuditPackSelection,
-    AuditPackService,
-    in_force_ranges,
-    safe_name,
-    unique_name,
-)
+from ecms_desktop.services.audit_pack_content import AuditPackSelection
+from ecms_desktop.services.audit_pack_service import AuditPackService, in_force_ranges, safe_name, unique_name
 from ecms_desktop.services.certificate_service import CertificateInput, CertificateService, LineInput
 from ecms_desktop.services.customer_service import CustomerService
 from ecms_desktop.services.document_service import CheckedFile, sha256_of

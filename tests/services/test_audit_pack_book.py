@@ -15,7 +15,8 @@ import pytest
 
 from ecms_desktop.services import document_service
 from ecms_desktop.services._document_worker import STAMP_FONT_SIZE
-from ecms_desktop.services.audit_pack_service import AuditPackResult, AuditPackSelection, AuditPackService
+from ecms_desktop.services.audit_pack_content import AuditPackSelection
+from ecms_desktop.services.audit_pack_service import AuditPackResult, AuditPackService
 from tests.services.factories import make_certificate
 
 PERIOD = (dt.date(2026, 1, 1), dt.date(2026, 12, 31))

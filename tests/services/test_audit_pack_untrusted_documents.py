@@ -26,7 +26,8 @@ from reportlab.pdfgen import canvas
 
 from ecms_desktop.errors import Cancelled, DocumentError
 from ecms_desktop.services import audit_pack_pdf, document_sandbox, document_service
-from ecms_desktop.services.audit_pack_service import AuditPackResult, AuditPackSelection, AuditPackService
+from ecms_desktop.services.audit_pack_content import AuditPackSelection
+from ecms_desktop.services.audit_pack_service import AuditPackResult, AuditPackService
 from tests.services.factories import make_certificate
 
 PERIOD = (dt.date(2026, 1, 1), dt.date(2026, 12, 31))

@@ -110,7 +110,8 @@ def test_a_zip_with_overwritten_bytes_is_reported_plainly_at_any_offset(db, comp
 
     from ecms_desktop.cli import main
     from ecms_desktop.services import document_service
-    from ecms_desktop.services.audit_pack_service import AuditPackSelection, AuditPackService
+    from ecms_desktop.services.audit_pack_content import AuditPackSelection
+    from ecms_desktop.services.audit_pack_service import AuditPackService
     from tests.services.factories import make_certificate
     from tests.services.test_audit_pack import make_pdf
 

@@ -12,7 +12,7 @@ import openpyxl
 from openpyxl import Workbook
 
 from ecms_desktop.models import Status
-from ecms_desktop.services.audit_pack_service import Column
+from ecms_desktop.services.audit_pack_content import Column
 from ecms_desktop.services.audit_pack_workbook import FastRows, _SheetWriter, _Styles, rewrite_package
 
 GENERATED = dt.datetime(2030, 1, 2, 3, 4, 6, tzinfo=dt.UTC)

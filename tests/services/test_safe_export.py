@@ -25,7 +25,7 @@ from sqlalchemy import select
 from ecms_desktop.cli import main
 from ecms_desktop.models.transactions import ExemptionStatusEvent
 from ecms_desktop.services import exemption_feed as feed
-from ecms_desktop.services.audit_pack_service import Column
+from ecms_desktop.services.audit_pack_content import Column
 from ecms_desktop.services.audit_pack_workbook import FastRows, _SheetWriter, _Styles, rewrite_package
 from ecms_desktop.services.determination_service import ExposureReport, ExposureRow, write_exposure_xlsx
 from ecms_desktop.services.safe_export import CsvWriter, SheetWriter, csv_value, is_formula_like, new_workbook
@@ -149,7 +149,8 @@ def test_audit_pack_workbook_keeps_hostile_text_as_text(tmp_path: Path) -> None:
 
 
 def test_audit_pack_of_hostile_customers_keeps_their_text(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from ecms_desktop.services.audit_pack_service import AuditPackSelection, AuditPackService
+    from ecms_desktop.services.audit_pack_content import AuditPackSelection
+    from ecms_desktop.services.audit_pack_service import AuditPackService
 
     for i, h in enumerate(TRIMMED):
         make_certificate(db, company_id, customer=h, name=h, certificate_number=h + str(i))

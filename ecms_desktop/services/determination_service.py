@@ -30,27 +30,32 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Connection, String, Table, and_, func, insert, select, type_coerce, update
+from sqlalchemy import Connection, Table, and_, func, insert, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from ecms_desktop.errors import Cancelled, DatabaseError, NotFoundError, ValidationError
-from ecms_desktop.models import Certificate, CoverageLine, Customer, utcnow
+from ecms_desktop.models import Certificate, Customer, utcnow
 from ecms_desktop.models.transactions import Determination, DeterminationAdjustment, TransactionLine
 from ecms_desktop.rules import load_rules_pack
 from ecms_desktop.services import audit, json_text
 from ecms_desktop.services.bulk import BulkInsert, SqliteBulkCache, paused_gc, worker_start_method
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.determination import (
-    CandidateCertificate,
-    CoverageFacts,
     Result,
     SaleLine,
     default_refusals,
     determine,
 )
+from ecms_desktop.services.determination_candidates import (
+    CandidateIndex,
+    candidate_rows,
+    index_candidates,
+    load_candidates,
+)
 from ecms_desktop.services.periods import PeriodBook
+from ecms_desktop.services.safe_export import SheetWriter, new_workbook
 
 Progress = Callable[[int, int, str], None]
 CancelCheck = Callable[[], bool]
@@ -83,80 +88,6 @@ def _same_company(company_id: int) -> Any:
     """``company_id = ?`` written so that the planner walks the primary key for keyset batches
     (``ORDER BY id LIMIT n``) instead of sorting the whole company through the company/date index."""
     return (_TL.c.company_id + 0) == company_id
-
-
-# -- candidates -------------------------------------------------------------------------------------
-
-
-CandidateIndex = dict[tuple[str, str], tuple[CandidateCertificate, ...]]
-
-
-def load_candidates(session: Session, company_id: int, customer_key: str | None = None) -> CandidateIndex:
-    """Every certificate of the company (or of one customer) as engine candidates, indexed by
-    (customer key, state). All review states are included so that explanations can say why a
-    pending or archived certificate did not apply.
-
-    One query, fetched at once; the JSON lists (product and commodity codes, local jurisdictions) are
-    read as text and each distinct text parsed once (most are ``[]``), so that a hundred thousand
-    certificates load in a few seconds."""
-    return index_candidates(candidate_rows(session, company_id, customer_key))
-
-
-def candidate_rows(session: Session, company_id: int, customer_key: str | None = None) -> list[tuple[Any, ...]]:
-    """The certificates and coverage lines :func:`index_candidates` builds the index from, as plain
-    tuples (they can be sent to a worker process)."""
-    cert, line, cust = Certificate.__table__, CoverageLine.__table__, Customer.__table__
-    stmt = (select(cert.c.id, cert.c.certificate_number, cert.c.version, cert.c.review_state, cert.c.exempt_reason,
-                   cert.c.certificate_type, cert.c.po_number, cert.c.effective_date, cert.c.signed_date,
-                   type_coerce(cert.c.product_codes, String), type_coerce(cert.c.commodity_codes, String),
-                   cert.c.currency, cert.c.exempt_percent, cert.c.exempt_amount, cust.c.number_key,
-                   line.c.id.label("line_id"), line.c.state, line.c.expiry_date,
-                   type_coerce(line.c.local_jurisdictions, String), line.c.suspended_at, cert.c.form_code)
-            .select_from(cert.join(cust, cust.c.id == cert.c.customer_id)
-                         .join(line, line.c.certificate_id == cert.c.id))
-            .where(cert.c.company_id == company_id).order_by(cert.c.id, line.c.state))
-    if customer_key is not None:
-        stmt = stmt.where(cust.c.number_key == customer_key)
-    return [tuple(r) for r in session.execute(stmt).all()]
-
-
-def index_candidates(rows: Sequence[tuple[Any, ...]]) -> CandidateIndex:
-    """The candidate index built from the rows of :func:`load_candidates`' query (ordered by certificate)."""
-    parsed: dict[str, tuple[str, ...]] = {}
-
-    def codes(value: Any) -> tuple[str, ...]:
-        if value is None:
-            return ()
-        if not isinstance(value, str):  # PostgreSQL's driver hands JSONB over already parsed
-            return tuple(value)
-        out = parsed.get(value)
-        if out is None:
-            out = parsed[value] = tuple(json.loads(value) or ())
-        return out
-
-    frozen: dict[tuple[str, ...], frozenset[str]] = {}
-    index: dict[tuple[str, str], list[CandidateCertificate]] = defaultdict(list)
-    i, n = 0, len(rows)
-    while i < n:
-        r = rows[i]
-        j = i + 1
-        while j < n and rows[j][0] == r[0]:
-            j += 1
-        lines = tuple(CoverageFacts(x[15], x[16], x[17], codes(x[18]), x[19].date() if x[19] else None)
-                      for x in rows[i:j])
-        products, commodities = codes(r[9]), codes(r[10])
-        candidate = CandidateCertificate(
-            certificate_id=r[0], customer_key=r[14], review_state=r[3], exempt_reason=r[4], form_code=r[20],
-            lines=lines,
-            certificate_number=r[1] or "", version=r[2], certificate_type=r[5], po_number=r[6] or "",
-            effective_date=r[7] or r[8],
-            product_codes=frozen.get(products) or frozen.setdefault(products, frozenset(products)),
-            commodity_codes=frozen.get(commodities) or frozen.setdefault(commodities, frozenset(commodities)),
-            currency=r[11], exempt_percent=r[12], exempt_amount=r[13])
-        for facts in lines:
-            index[(r[14], facts.state)].append(candidate)
-        i = j
-    return {k: tuple(v) for k, v in index.items()}
 
 
 def sale_of(row: Any) -> SaleLine:
@@ -1064,8 +995,6 @@ def write_exposure_xlsx(report: ExposureReport, path: Path) -> None:
     are numbers. Written to a temporary file and moved into place, so a failed run leaves no
     half-written file."""
     from openpyxl.styles import Font
-
-    from ecms_desktop.services.safe_export import SheetWriter, new_workbook
 
     bold = Font(bold=True)
     money = ("text", "text", "text", "text", "int", "money", "money", "money")

@@ -57,7 +57,7 @@ from ecms_desktop.services import audit
 from ecms_desktop.services.customer_service import find_customer
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.determination import SaleLine, default_refusals, determine
-from ecms_desktop.services.determination_service import load_candidates
+from ecms_desktop.services.determination_candidates import load_candidates
 from ecms_desktop.services.safe_export import CsvWriter
 
 log = logging.getLogger(__name__)

@@ -195,13 +195,8 @@ def _as_the_engine_decides(db, company_id, svc, stored):  # type: ignore[no-unty
     """What the engine and the evidence snapshot give each stored line, one by one (the columns of
     ``stored``)."""
     from ecms_desktop.services.determination import determine
-    from ecms_desktop.services.determination_service import (
-        _LINE_COLS,
-        _TL,
-        _determination_row,
-        load_candidates,
-        sale_of,
-    )
+    from ecms_desktop.services.determination_candidates import load_candidates
+    from ecms_desktop.services.determination_service import _LINE_COLS, _TL, _determination_row, sale_of
 
     with db.reader() as s:
         index = load_candidates(s, company_id)

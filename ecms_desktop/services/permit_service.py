@@ -44,6 +44,7 @@ from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.rules.pack import UnknownStateError
 from ecms_desktop.services import audit
 from ecms_desktop.services.database import Database
+from ecms_desktop.services.document_service import check_file, store_checked
 from ecms_desktop.services.name_match import NameVerdict, compare_holder, normalize_name
 from ecms_desktop.services.settings import business_settings
 from ecms_desktop.services.tabular import Row, header_key, read_table
@@ -520,8 +521,6 @@ class PermitService:
         result page, probed and stored by hash). ``state`` may be omitted for a one-state certificate.
         ``name_on_record`` is the holder's name the page shows; it is compared with the purchaser like
         a registry's (someone else's permit is an error of the next validation)."""
-        from ecms_desktop.services.document_service import check_file, store_checked
-
         if result not in ("active", "inactive", "not_found"):
             raise ValidationError("The result of a manual check is active, inactive or not_found.")
         if not source_url.strip():

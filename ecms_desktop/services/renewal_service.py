@@ -52,6 +52,7 @@ from ecms_desktop.services import audit
 from ecms_desktop.services.company_service import CompanyService
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.document_sandbox import read_form_fields
+from ecms_desktop.services.document_service import check_file
 from ecms_desktop.services.email_service import (
     DeliveryReport,
     EmailService,
@@ -603,8 +604,6 @@ class RenewalService:
     def add_form(self, company_id: int, form_code: str, path: Path) -> dict[str, Any]:
         """Keep an official fill-in PDF for ``form_code`` in the company's forms library, stored by hash
         (audited). The file is probed in the document sandbox first; it must have fill-in fields."""
-        from ecms_desktop.services.document_service import check_file
-
         form = self.rules.form(form_code)
         checked = check_file(path)
         if checked.media_type != "application/pdf":

@@ -34,13 +34,14 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.exc import DatabaseError as SADatabaseError
 from sqlalchemy.orm import Session, sessionmaker
 
+import ecms_desktop
 from ecms_desktop import paths
 from ecms_desktop.errors import DatabaseBusyError, DatabaseDamagedError, DatabaseError, DatabaseMissingError
 from ecms_desktop.services import anchors, audit, state_digest, user_files
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(ecms_desktop.__file__).resolve().parent / "migrations"
 
 #: How long a unit of work waits for another writer's lock before it gives up with
 #: :class:`DatabaseBusyError` (SQLite's busy timeout; PostgreSQL's ``lock_timeout``). Writers hold

@@ -20,7 +20,8 @@ WORKER = PACKAGE / "services" / "_document_worker.py"
 
 #: Modules that may import a document library at module level, and why.
 MODULE_IMPORTS: dict[str, str] = {
-    "services/request_packet.py": "writes our own outgoing request packets (cover letter, filled library form)",
+    "services/request_packet.py":
+        "writes our own outgoing request packets (cover letter, filled library form)",
     "services/audit_pack_pdf.py": "writes the audit pack's PDF book",
 }
 

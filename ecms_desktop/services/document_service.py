@@ -43,7 +43,8 @@ def sha256_of(data: bytes) -> str:
 
 def check_file(path: Path, *, display_name: str | None = None, password: str | None = None) -> CheckedFile:
     """Read and probe a file from disk; DocumentError says what is wrong with it (never reading the
-    open database's own files, a device or a pipe: see :func:`~ecms_desktop.services.user_files.read_user_file`)."""
+    open database's own files, a device or a pipe: see
+    :func:`~ecms_desktop.services.user_files.read_user_file`)."""
     name = display_name or path.name
     data = read_user_file(path, max_bytes=MAX_FILE_BYTES, name=name)
     return check_bytes(data, name, password=password)

@@ -26,7 +26,8 @@ def rules():
 
 
 def test_importing_the_spec_loads_no_qt():
-    code = ("import sys, ecms_desktop.services.form_spec, ecms_desktop.services.history_service, "
+    code = ("import sys, ecms_desktop.services.form_spec, "
+            "ecms_desktop.services.history_service, "
             "ecms_desktop.services.review_queue_service; "
             "sys.exit(any(m.startswith('PySide6') for m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2]).returncode == 0

@@ -58,12 +58,8 @@ def setup(path: Path, certs: int, sales: int) -> None:
 
     from ecms_desktop.models.transactions import Determination, TransactionLine
     from ecms_desktop.rules import load_rules_pack
-    from ecms_desktop.services.certificate_service import (
-        CertificateInput,
-        ExpiryContext,
-        LineInput,
-        create_certificate,
-    )
+    from ecms_desktop.services.certificate_records import CertificateInput, LineInput
+    from ecms_desktop.services.certificate_service import ExpiryContext, create_certificate
     from ecms_desktop.services.company_service import CompanyService
     from ecms_desktop.services.customer_service import upsert_customer
     from ecms_desktop.services.database import Database

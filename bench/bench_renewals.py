@@ -69,7 +69,8 @@ def main() -> int:
     from ecms_desktop.models import Company, Customer
     from ecms_desktop.models.renewal import OutboxMessage
     from ecms_desktop.rules import load_rules_pack
-    from ecms_desktop.services.certificate_service import CertificateInput, LineInput, create_certificate
+    from ecms_desktop.services.certificate_records import CertificateInput, LineInput
+    from ecms_desktop.services.certificate_service import create_certificate
     from ecms_desktop.services.company_service import CompanyService
     from ecms_desktop.services.database import Database
     from ecms_desktop.services.email_service import EmailService

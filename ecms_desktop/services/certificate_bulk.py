@@ -46,12 +46,8 @@ from ecms_desktop.models.validation import Finding as FindingRow
 from ecms_desktop.models.validation import ValidationRun, WarningAcknowledgement
 from ecms_desktop.services import audit, json_text, state_digest
 from ecms_desktop.services.bulk import BulkInsert
-from ecms_desktop.services.certificate_service import (
-    CertificateInput,
-    ExpiryContext,
-    gate_decision,
-    snapshot_values,
-)
+from ecms_desktop.services.certificate_records import CertificateInput
+from ecms_desktop.services.certificate_service import ExpiryContext, gate_decision, snapshot_values
 from ecms_desktop.services.state_digest import VALIDATION_RUN, RecordKind
 from ecms_desktop.services.validation_service import (
     Finding,

@@ -37,14 +37,8 @@ from ecms_desktop.services.certificate_bulk import (
     certificate_rows,
     prepare_certificate,
 )
-from ecms_desktop.services.certificate_service import (
-    CertificateInput,
-    CompanyExpiryPolicy,
-    ExpiryContext,
-    LineInput,
-    check_input,
-    normalized_input,
-)
+from ecms_desktop.services.certificate_records import CertificateInput, LineInput
+from ecms_desktop.services.certificate_service import CompanyExpiryPolicy, ExpiryContext, check_input, normalized_input
 from ecms_desktop.services.customer_service import customer_problems
 from ecms_desktop.services.document_service import CheckedFile
 from ecms_desktop.services.tabular import Row, RowErrors, split_list

@@ -48,12 +48,8 @@ from ecms_desktop.models import (
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.rules.pack import UnknownStateError
 from ecms_desktop.services import audit
-from ecms_desktop.services.certificate_service import (
-    CertificateInput,
-    LineInput,
-    certificate_for_change,
-    create_certificate,
-)
+from ecms_desktop.services.certificate_records import CertificateInput, LineInput
+from ecms_desktop.services.certificate_service import certificate_for_change, create_certificate
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.document_service import CheckedFile, check_file, sha256_of, store_checked
 

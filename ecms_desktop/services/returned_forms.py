@@ -42,7 +42,8 @@ from ecms_desktop.models import Certificate, Customer, Document, DocumentSource,
 from ecms_desktop.models.renewal import IntakeRecord, RenewalRequest
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.services import audit, validation_service
-from ecms_desktop.services.certificate_service import CertificateInput, LineInput, create_certificate
+from ecms_desktop.services.certificate_records import CertificateInput, LineInput
+from ecms_desktop.services.certificate_service import create_certificate
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.document_sandbox import read_email, read_form_fields, sniff_media_type
 from ecms_desktop.services.document_service import MAX_FILE_BYTES, CheckedFile, check_bytes, sha256_of, store_checked

@@ -52,6 +52,7 @@ from ecms_desktop.rules.pack import (
     UnknownStateError,
 )
 from ecms_desktop.services import audit, state_digest
+from ecms_desktop.services.certificate_records import CertificateDetail, CertificateInput
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.expiry import compute_expiry
 from ecms_desktop.services.name_match import NameVerdict, compare_holder, compare_names
@@ -277,9 +278,6 @@ def subject_of(obj: Any, *, customer_name: str | None = None) -> Subject:
         company = obj.company
         seller = seller_of(company) if company is not None else ("(company)", "(company)")
         return _subject(obj, lines, name, obj.id, obj.certificate_number, seller)
-    # certificate_service imports this module (it validates what it stores): its classes are imported here.
-    from ecms_desktop.services.certificate_service import CertificateDetail, CertificateInput
-
     if isinstance(obj, CertificateDetail):
         data = obj.data
         stored = {ln.state: ln for ln in obj.lines}

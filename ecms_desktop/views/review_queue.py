@@ -30,7 +30,8 @@ from PySide6.QtWidgets import (
 )
 
 from ecms_desktop.rules import RulesPack
-from ecms_desktop.services.certificate_service import CertificateDetail, CertificateService
+from ecms_desktop.services.certificate_records import CertificateDetail
+from ecms_desktop.services.certificate_service import CertificateService
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.document_sandbox import DocumentSandbox
 from ecms_desktop.services.document_service import DocumentService

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from ecms_desktop.cli import main
-from ecms_desktop.services.certificate_service import CertificateInput, CertificateService, LineInput
+from ecms_desktop.services.certificate_records import CertificateInput, LineInput
+from ecms_desktop.services.certificate_service import CertificateService
 from ecms_desktop.services.customer_service import upsert_customer
 
 AS_OF = dt.date(2026, 11, 20)

@@ -7,7 +7,8 @@ import random
 from typing import Any
 
 from ecms_desktop.rules import load_rules_pack
-from ecms_desktop.services.certificate_service import CertificateInput, CertificateService, LineInput
+from ecms_desktop.services.certificate_records import CertificateInput, LineInput
+from ecms_desktop.services.certificate_service import CertificateService
 from ecms_desktop.services.customer_service import CustomerService
 from ecms_desktop.services.demo_service import PermitNumbers
 

@@ -24,7 +24,8 @@ from ecms_desktop.models import AuditEvent, ReviewState
 from ecms_desktop.services import document_service
 from ecms_desktop.services.audit_pack_content import AuditPackSelection
 from ecms_desktop.services.audit_pack_service import AuditPackService, in_force_ranges, safe_name, unique_name
-from ecms_desktop.services.certificate_service import CertificateInput, CertificateService, LineInput
+from ecms_desktop.services.certificate_records import CertificateInput, LineInput
+from ecms_desktop.services.certificate_service import CertificateService
 from ecms_desktop.services.customer_service import CustomerService
 from ecms_desktop.services.document_service import CheckedFile, sha256_of
 from tests.services.factories import permit_number

@@ -10,7 +10,8 @@ import pytest
 from ecms_desktop.errors import ConflictError, ValidationError
 from ecms_desktop.models import Status
 from ecms_desktop.services import audit
-from ecms_desktop.services.certificate_service import CertificateService, LineInput
+from ecms_desktop.services.certificate_records import LineInput
+from ecms_desktop.services.certificate_service import CertificateService
 from ecms_desktop.services.company_service import CompanyService
 from tests.services.factories import AS_OF, make_certificate
 

@@ -19,7 +19,8 @@ from sqlalchemy import func, select
 from ecms_desktop.errors import ConflictError
 from ecms_desktop.models import AuditEvent, Certificate, CoverageLine, Document
 from ecms_desktop.services import audit
-from ecms_desktop.services.certificate_service import CertificateDetail, CertificateService, LineInput
+from ecms_desktop.services.certificate_records import CertificateDetail, LineInput
+from ecms_desktop.services.certificate_service import CertificateService
 from ecms_desktop.services.company_service import CompanyService
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.document_service import DocumentService, check_bytes, store_checked

@@ -17,7 +17,8 @@ from ecms_desktop.cli import main
 from ecms_desktop.models.transactions import ExemptionStatusEvent
 from ecms_desktop.rules import load_rules_pack
 from ecms_desktop.services import exemption_feed
-from ecms_desktop.services.certificate_service import CertificateInput, CertificateService, LineInput
+from ecms_desktop.services.certificate_records import CertificateInput, LineInput
+from ecms_desktop.services.certificate_service import CertificateService
 from ecms_desktop.services.customer_service import CustomerService
 from ecms_desktop.services.determination import CandidateCertificate, CoverageFacts, SaleLine, determine
 from ecms_desktop.services.determination_service import DeterminationService

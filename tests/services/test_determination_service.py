@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 from ecms_desktop.models import AuditEvent
 from ecms_desktop.models.transactions import Determination, DeterminationAdjustment
 from ecms_desktop.rules import load_rules_pack
-from ecms_desktop.services.certificate_service import CertificateInput, CertificateService, LineInput
+from ecms_desktop.services.certificate_records import CertificateInput, LineInput
+from ecms_desktop.services.certificate_service import CertificateService
 from ecms_desktop.services.customer_service import CustomerService
 from ecms_desktop.services.determination_service import DeterminationService
 from ecms_desktop.services.periods import PeriodService

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from ecms_desktop.models import Certificate, CoverageLine
 from ecms_desktop.models.transactions import DeliveryAttempt, ExemptionStatusEvent
 from ecms_desktop.services import exemption_feed as feed
-from ecms_desktop.services.certificate_service import CertificateInput, CertificateService, LineInput
+from ecms_desktop.services.certificate_records import CertificateInput, LineInput
+from ecms_desktop.services.certificate_service import CertificateService
 from ecms_desktop.services.customer_service import CustomerService
 
 AS_OF = dt.date(2026, 6, 1)

@@ -15,7 +15,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from ecms_desktop.models import Certificate, CoverageLine
-from ecms_desktop.services.certificate_service import CertificateInput, CertificateService, LineInput
+from ecms_desktop.services.certificate_records import CertificateInput, LineInput
+from ecms_desktop.services.certificate_service import CertificateService
 from ecms_desktop.services.company_service import CompanyService
 from ecms_desktop.services.customer_service import CustomerService
 from ecms_desktop.services.database import Database

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from ecms_desktop.errors import ValidationError
-from ecms_desktop.services.certificate_service import CertificateInput, CertificateService, LineInput
+from ecms_desktop.services.certificate_records import CertificateInput, LineInput
+from ecms_desktop.services.certificate_service import CertificateService
 from ecms_desktop.services.customer_service import upsert_customer
 from ecms_desktop.services.name_match import NameVerdict, compare_holder, compare_names
 from ecms_desktop.services.permit_service import HttpVerifier, PermitService

@@ -21,7 +21,8 @@ from ecms_desktop.errors import DocumentError, ValidationError
 from ecms_desktop.models import AuditEvent, DocumentFile
 from ecms_desktop.models.validation import PermitCheck
 from ecms_desktop.services import audit
-from ecms_desktop.services.certificate_service import CertificateInput, CertificateService, LineInput
+from ecms_desktop.services.certificate_records import CertificateInput, LineInput
+from ecms_desktop.services.certificate_service import CertificateService
 from ecms_desktop.services.company_service import CompanyService
 from ecms_desktop.services.customer_service import upsert_customer
 from ecms_desktop.services.document_service import sha256_of

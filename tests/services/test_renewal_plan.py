@@ -10,7 +10,8 @@ from ecms_desktop.models import CoverageLine, Customer
 from ecms_desktop.models.renewal import OutboxMessage, RenewalRequest, RenewalStep
 from ecms_desktop.rules import load_rules_pack
 from ecms_desktop.services.audit import list_events, verify_chain
-from ecms_desktop.services.certificate_service import CertificateInput, LineInput, create_certificate
+from ecms_desktop.services.certificate_records import CertificateInput, LineInput
+from ecms_desktop.services.certificate_service import create_certificate
 from ecms_desktop.services.renewal_service import Action, RenewalService
 
 RULES = load_rules_pack()

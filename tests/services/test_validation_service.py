@@ -16,7 +16,8 @@ from ecms_desktop.models.validation import Finding as FindingRow
 from ecms_desktop.models.validation import ValidationRun, WarningAcknowledgement
 from ecms_desktop.rules import load_rules_pack
 from ecms_desktop.services import audit
-from ecms_desktop.services.certificate_service import CertificateInput, CertificateService, LineInput
+from ecms_desktop.services.certificate_records import CertificateInput, LineInput
+from ecms_desktop.services.certificate_service import CertificateService
 from ecms_desktop.services.customer_service import upsert_customer
 from ecms_desktop.services.name_match import name_similarity, normalize_name
 from ecms_desktop.services.validation_service import (

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from ecms_desktop.rules import load_rules_pack
-from ecms_desktop.services.certificate_service import CertificateInput, LineInput
+from ecms_desktop.services.certificate_records import CertificateInput, LineInput
 from ecms_desktop.services.validation_service import Finding, ValidationEngine, subject_of
 
 RULES = load_rules_pack()

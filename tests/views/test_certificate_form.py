@@ -12,7 +12,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractItemView
 
 from ecms_desktop.rules import load_rules_pack
-from ecms_desktop.services.certificate_service import CertificateInput, CertificateService, LineInput
+from ecms_desktop.services.certificate_records import CertificateInput, LineInput
+from ecms_desktop.services.certificate_service import CertificateService
 from ecms_desktop.services.customer_service import CustomerService
 from ecms_desktop.services.form_spec import FieldFinding
 from ecms_desktop.views.certificate_form import CertificateForm

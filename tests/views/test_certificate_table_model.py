@@ -14,7 +14,8 @@ from sqlalchemy import event
 from ecms_desktop.models import ReviewState, Status
 from ecms_desktop.rules import load_rules_pack
 from ecms_desktop.services.certificate_query import CertificateQuery, count_by_status, matching_ids
-from ecms_desktop.services.certificate_service import CertificateInput, ExpiryContext, LineInput, create_certificate
+from ecms_desktop.services.certificate_records import CertificateInput, LineInput
+from ecms_desktop.services.certificate_service import ExpiryContext, create_certificate
 from ecms_desktop.services.customer_service import upsert_customer
 from ecms_desktop.views.certificate_table_model import CERT_ID_ROLE, COLUMN_KEYS, COLUMNS, CertificateTableModel
 from ecms_desktop.views.status_badge_delegate import STATUS_ROLE

@@ -12,7 +12,8 @@ pytest.importorskip("pytestqt", reason="needs pytest-qt")
 from PySide6.QtCore import QModelIndex
 from PySide6.QtTest import QAbstractItemModelTester
 
-from ecms_desktop.services.certificate_service import CertificateInput, CertificateService, LineInput
+from ecms_desktop.services.certificate_records import CertificateInput, LineInput
+from ecms_desktop.services.certificate_service import CertificateService
 from ecms_desktop.services.customer_service import CustomerService
 from ecms_desktop.services.determination_service import DeterminationService
 from ecms_desktop.services.periods import PeriodService

@@ -8,7 +8,8 @@ import pytest
 from PySide6.QtCore import Qt
 
 from ecms_desktop.rules import load_rules_pack
-from ecms_desktop.services.certificate_service import CertificateInput, CertificateService, LineInput
+from ecms_desktop.services.certificate_records import CertificateInput, LineInput
+from ecms_desktop.services.certificate_service import CertificateService
 from ecms_desktop.services.customer_service import CustomerService
 from ecms_desktop.services.document_service import check_bytes
 from ecms_desktop.views.review_queue import ReviewQueueWindow

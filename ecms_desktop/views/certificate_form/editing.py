@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QTableWidgetItem
 
 from ecms_desktop.models.enums import ReviewState
 from ecms_desktop.rules import UnknownFormError
-from ecms_desktop.services.certificate_service import CertificateDetail, CertificateInput
+from ecms_desktop.services.certificate_records import CertificateDetail, CertificateInput
 from ecms_desktop.services.form_spec import (
     ExpiryDecider,
     FormSpec,

@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from ecms_desktop.models.enums import Status
 from ecms_desktop.rules import RulesPack
-from ecms_desktop.services.certificate_service import CertificateDetail, CertificateInput, LineInput
+from ecms_desktop.services.certificate_records import CertificateDetail, CertificateInput, LineInput
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.form_spec import ExpiryDecider, FieldFinding, FormSpec, parse_date
 from ecms_desktop.services.permit_service import LookupLink, PermitCheckInfo

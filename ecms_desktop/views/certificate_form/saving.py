@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QMessageBox
 
 from ecms_desktop.errors import Cancelled, ConflictError, DatabaseBusyError, ValidationError
 from ecms_desktop.models.enums import ReviewState
-from ecms_desktop.services.certificate_service import CertificateDetail, CertificateInput
+from ecms_desktop.services.certificate_records import CertificateDetail, CertificateInput
 from ecms_desktop.services.form_spec import FieldFinding
 from ecms_desktop.views.certificate_form.editing import FormEditing
 from ecms_desktop.views.certificate_form.fields import SaveCallbacks, UnreadableInput, status_badge_style

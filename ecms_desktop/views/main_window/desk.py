@@ -32,7 +32,7 @@ from ecms_desktop.errors import Cancelled, DatabaseBusyError, DatabaseError, Dat
 from ecms_desktop.models import Status
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.services.certificate_query import CertificateQuery
-from ecms_desktop.services.certificate_service import CertificateDetail
+from ecms_desktop.services.certificate_records import CertificateDetail
 from ecms_desktop.services.company_service import CompanyInfo
 from ecms_desktop.services.database import Database, display_url
 from ecms_desktop.services.document_sandbox import DocumentSandbox

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from PySide6.QtWidgets import QInputDialog
 
 from ecms_desktop.errors import Cancelled, ValidationError
-from ecms_desktop.services.certificate_service import CertificateDetail
+from ecms_desktop.services.certificate_records import CertificateDetail
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.permit_service import PermitCheckInfo
 from ecms_desktop.services.validation_service import ManyResult, ValidationResult, ValidationService

@@ -11,7 +11,8 @@ from pathlib import Path
 from ecms_desktop.models import Status
 from ecms_desktop.rules import RulesPack
 from ecms_desktop.services.certificate_query import CertificateQuery, CertificateQueryService
-from ecms_desktop.services.certificate_service import CertificateDetail, CertificateInput, CertificateService
+from ecms_desktop.services.certificate_records import CertificateDetail, CertificateInput
+from ecms_desktop.services.certificate_service import CertificateService
 from ecms_desktop.services.database import Database
 from ecms_desktop.services.document_sandbox import sniff_media_type
 from ecms_desktop.services.document_service import DocumentService

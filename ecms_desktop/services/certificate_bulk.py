@@ -18,8 +18,8 @@ audit trail's head) for minutes while every desk waits. So the work is split:
    chained from the head (one SHA-256 each).
 
 The rows and events written are those :func:`~ecms_desktop.services.certificate_service.create_certificate`
-writes for the same certificate (the customers created come first); ``tests/services/test_certificate_bulk.py``
-compares the two paths.
+writes for the same certificate (the customers created come first);
+``tests/services/test_certificate_bulk.py`` compares the two paths.
 """
 
 from __future__ import annotations

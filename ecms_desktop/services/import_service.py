@@ -217,7 +217,8 @@ class CertificateImporter:
         finds errors or warnings, recording this reason per certificate with who and when; without it
         such rows are stored pending review. ``workers``: processes that check rows side by side
         (default: one per CPU, up to 4, for files of
-        :data:`~ecms_desktop.services.import_rows.PARALLEL_MIN_ROWS` rows or more; 0: all in this process)."""
+        :data:`~ecms_desktop.services.import_rows.PARALLEL_MIN_ROWS` rows or more; 0: all in this
+        process)."""
         day = as_of or dt.date.today()
         folder = documents_dir if documents_dir is not None else path.parent
         documents: _Documents | None = None

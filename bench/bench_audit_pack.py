@@ -58,12 +58,12 @@ def setup(path: Path, certs: int, sales: int) -> None:
 
     from ecms_desktop.models.transactions import Determination, TransactionLine
     from ecms_desktop.rules import load_rules_pack
-    from ecms_desktop.services.certificate_records import CertificateInput, LineInput
-    from ecms_desktop.services.certificate_service import ExpiryContext, create_certificate
-    from ecms_desktop.services.company_service import CompanyService
-    from ecms_desktop.services.customer_service import upsert_customer
-    from ecms_desktop.services.database import Database
-    from ecms_desktop.services.document_service import CheckedFile, sha256_of, store_checked
+    from ecms_desktop.services.certificates.service import ExpiryContext, create_certificate
+    from ecms_desktop.services.companies.service import CompanyService
+    from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
+    from ecms_desktop.services.core.database import Database
+    from ecms_desktop.services.customers.service import upsert_customer
+    from ecms_desktop.services.documents.storage import CheckedFile, sha256_of, store_checked
 
     db = Database(f"sqlite:///{path}")
     db.upgrade()
@@ -125,9 +125,9 @@ def child(mode: str, db_path: Path, out: Path) -> None:
     from sqlalchemy import select
 
     from ecms_desktop.models import Document, DocumentFile
-    from ecms_desktop.services.audit_pack_content import AuditPackSelection
-    from ecms_desktop.services.audit_pack_service import AuditPackService
-    from ecms_desktop.services.database import Database
+    from ecms_desktop.services.audit_pack.content import AuditPackSelection
+    from ecms_desktop.services.audit_pack.service import AuditPackService
+    from ecms_desktop.services.core.database import Database
 
     db = Database(f"sqlite:///{db_path}")
     start = time.perf_counter()

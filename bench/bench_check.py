@@ -28,8 +28,8 @@ PYTHON = sys.executable
 
 CHECK = r'''
 import json, resource, sys, time
-from ecms_desktop.services.database import open_database
-from ecms_desktop.services.integrity_check import check_database
+from ecms_desktop.services.core.database import open_database
+from ecms_desktop.services.integrity.check import check_database
 db = open_database(sys.argv[1])
 out = {}
 for level in ("anchors", "quick", "full"):

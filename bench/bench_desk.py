@@ -71,8 +71,8 @@ def main() -> int:
     from sqlalchemy import func, select
 
     from ecms_desktop.models import Certificate, Customer
-    from ecms_desktop.services.certificate_query import _conditions, _order, load_rows
-    from ecms_desktop.services.database import Database
+    from ecms_desktop.services.certificates.query import _conditions, _order, load_rows
+    from ecms_desktop.services.core.database import Database
     from ecms_desktop.views.main_window import MainWindow
 
     app = QApplication.instance() or QApplication([])

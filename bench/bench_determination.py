@@ -33,10 +33,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy import insert, select, text
 
 from ecms_desktop.models import Certificate, CoverageLine, Customer
-from ecms_desktop.services.company_service import CompanyService
-from ecms_desktop.services.database import Database
-from ecms_desktop.services.determination_service import _LINE_SQL_COLUMNS, DeterminationService
-from ecms_desktop.services.transaction_import import TransactionImporter
+from ecms_desktop.services.companies.service import CompanyService
+from ecms_desktop.services.core.database import Database
+from ecms_desktop.services.sales.determination_service import _LINE_SQL_COLUMNS, DeterminationService
+from ecms_desktop.services.sales.transaction_import import TransactionImporter
 
 STATES = ["TX", "CA", "NY", "FL", "OH", "KY", "WA", "GA", "IL", "PA"]
 PRODUCTS = [f"P{i}" for i in range(50)]

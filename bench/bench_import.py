@@ -35,11 +35,11 @@ from reportlab.pdfgen import canvas
 from sqlalchemy import func, select, text
 
 from ecms_desktop.models import AuditEvent, Certificate
-from ecms_desktop.services import audit
-from ecms_desktop.services.company_service import CompanyService
-from ecms_desktop.services.database import Database
-from ecms_desktop.services.import_service import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, CertificateImporter
-from ecms_desktop.services.tabular import read_table
+from ecms_desktop.services.certificates.import_service import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, CertificateImporter
+from ecms_desktop.services.companies.service import CompanyService
+from ecms_desktop.services.core import audit
+from ecms_desktop.services.core.database import Database
+from ecms_desktop.services.core.tabular import read_table
 
 AS_OF = dt.date(2026, 11, 20)
 COLUMNS = [*REQUIRED_COLUMNS, "purchaser_name", "purchaser_address", "business_type", "business_description",

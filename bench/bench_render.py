@@ -22,7 +22,7 @@ import pymupdf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ecms_desktop.services.document_sandbox import DocumentSandbox
+from ecms_desktop.services.documents.sandbox import DocumentSandbox
 
 
 def make_scanned_pdf() -> bytes:

@@ -69,12 +69,12 @@ def main() -> int:
     from ecms_desktop.models import Company, Customer
     from ecms_desktop.models.renewal import OutboxMessage
     from ecms_desktop.rules import load_rules_pack
-    from ecms_desktop.services.certificate_records import CertificateInput, LineInput
-    from ecms_desktop.services.certificate_service import create_certificate
-    from ecms_desktop.services.company_service import CompanyService
-    from ecms_desktop.services.database import Database
-    from ecms_desktop.services.email_service import EmailService
-    from ecms_desktop.services.renewal_service import RenewalService
+    from ecms_desktop.services.certificates.service import create_certificate
+    from ecms_desktop.services.companies.service import CompanyService
+    from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
+    from ecms_desktop.services.core.database import Database
+    from ecms_desktop.services.renewals.email_service import EmailService
+    from ecms_desktop.services.renewals.service import RenewalService
     from tests.helpers.smtp_server import SmtpTestServer
 
     rules = load_rules_pack()

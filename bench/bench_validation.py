@@ -33,9 +33,9 @@ from sqlalchemy.orm import selectinload
 from ecms_desktop.models import Certificate, CoverageLine, Customer
 from ecms_desktop.models.validation import Finding as FindingRow
 from ecms_desktop.rules import load_rules_pack
-from ecms_desktop.services.company_service import CompanyService
-from ecms_desktop.services.database import Database
-from ecms_desktop.services.validation_service import ValidationService, subject_of
+from ecms_desktop.services.companies.service import CompanyService
+from ecms_desktop.services.core.database import Database
+from ecms_desktop.services.validation.service import ValidationService, subject_of
 
 AS_OF = dt.date(2026, 11, 20)
 BATCH = 500

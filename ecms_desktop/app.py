@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # Qt and the views are imported when the window opens (see ma
     from PySide6.QtWidgets import QWidget
 
     from ecms_desktop.models import Status
-    from ecms_desktop.services.database import Database
+    from ecms_desktop.services.core.database import Database
     from ecms_desktop.views.main_window import MainWindow
 
 log = logging.getLogger("ecms_desktop.app")
@@ -224,8 +224,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from ecms_desktop import paths
-    from ecms_desktop.services import document_sandbox
-    from ecms_desktop.services.document_sandbox import DocumentSandbox
+    from ecms_desktop.services.documents import sandbox as document_sandbox
+    from ecms_desktop.services.documents.sandbox import DocumentSandbox
     from ecms_desktop.views.main_window import MainWindow, ui_settings
     from ecms_desktop.views.settings_dialog import THEME_KEY
     from ecms_desktop.views.theme import apply_theme

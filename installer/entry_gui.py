@@ -7,7 +7,7 @@ import sys
 multiprocessing.freeze_support()
 
 if sys.argv[1:2] == ["--document-worker"]:
-    from ecms_desktop.services import _document_worker
+    from ecms_desktop.services.documents import _document_worker
 
     sys.exit(_document_worker.main(sys.argv[2:]))
 

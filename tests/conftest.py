@@ -43,7 +43,7 @@ def shared_dir() -> Path:
 @pytest.fixture(scope="session")
 def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An SQLite database migrated once by Alembic; each test gets a copy."""
-    from ecms_desktop.services.database import Database
+    from ecms_desktop.services.core.database import Database
 
     path = tmp_path_factory.mktemp("template") / "template.sqlite"
     db = Database(f"sqlite:///{path}")
@@ -70,7 +70,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, _sqlite_template: Pat
                     "postgresql+psycopg://postgres@127.0.0.1:5432/test) to run this test on PostgreSQL")
     from sqlalchemy import create_engine, text
 
-    from ecms_desktop.services.database import Database
+    from ecms_desktop.services.core.database import Database
 
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_URL)
@@ -90,8 +90,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, _sqlite_template: Pat
 
 @pytest.fixture
 def db(db_url: str):  # type: ignore[no-untyped-def]
-    """An open :class:`~ecms_desktop.services.database.Database` on a fresh schema (both backends)."""
-    from ecms_desktop.services.database import Database
+    """An open :class:`~ecms_desktop.services.core.database.Database` on a fresh schema (both backends)."""
+    from ecms_desktop.services.core.database import Database
 
     database = Database(db_url)
     database.ensure_ready()
@@ -102,7 +102,7 @@ def db(db_url: str):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def company_id(db) -> int:  # type: ignore[no-untyped-def]
     """A company in the fresh database."""
-    from ecms_desktop.services.company_service import CompanyService
+    from ecms_desktop.services.companies.service import CompanyService
 
     return CompanyService(db).create("Acme Supply Co", legal_name="Acme Supply Company LLC",
                                      address_line1="100 Main St", city="Austin", state="TX",

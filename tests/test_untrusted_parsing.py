@@ -16,29 +16,29 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ecms_desktop"
-WORKER = PACKAGE / "services" / "_document_worker.py"
+WORKER = PACKAGE / "services" / "documents" / "_document_worker.py"
 
 #: Modules that may import a document library at module level, and why.
 MODULE_IMPORTS: dict[str, str] = {
-    "services/request_packet.py":
+    "services/renewals/request_packet.py":
         "writes our own outgoing request packets (cover letter, filled library form)",
-    "services/audit_pack_pdf.py": "writes the audit pack's PDF book",
+    "services/audit_pack/pdf.py": "writes the audit pack's PDF book",
 }
 
 #: (module, function) -> why this parse is not of untrusted bytes, or why it is allowed for now.
 ALLOWED_CALLS: dict[tuple[str, str], str] = {
-    ("services/request_packet.py", "_with_logo"):
+    ("services/renewals/request_packet.py", "_with_logo"):
         "opens the cover letter this program has just written with reportlab (the logo was probed in "
         "the sandbox when it was set)",
-    ("services/request_packet.py", "fill_official_form"):
+    ("services/renewals/request_packet.py", "fill_official_form"):
         "fills the company's library copy of an official form, which was probed and had its fields read "
         "in the sandbox when it was added (`ecms forms add`)",
-    ("services/demo_documents.py", "_scan_pixmaps"): "demo data: renders a PDF this program generated",
-    ("services/demo_documents.py", "scan_pdf"): "demo data: builds a new PDF",
-    ("services/audit_pack_pdf.py", "_assemble"): "joins the cover, summaries and appendices this program wrote",
-    ("services/audit_pack_pdf.py", "_placeholder"):
+    ("services/demo/documents.py", "_scan_pixmaps"): "demo data: renders a PDF this program generated",
+    ("services/demo/documents.py", "scan_pdf"): "demo data: builds a new PDF",
+    ("services/audit_pack/pdf.py", "_assemble"): "joins the cover, summaries and appendices this program wrote",
+    ("services/audit_pack/pdf.py", "_placeholder"):
         "opens the page this program has just drawn with reportlab in place of a file it could not include",
-    ("services/audit_pack_pdf.py", "_insert_copy"):
+    ("services/audit_pack/pdf.py", "_insert_copy"):
         "copies pages from the PDF the document worker wrote of a stored document (MuPDF's own "
         "serialisation of its stamped pages); the stored customer file itself is opened only in the worker",
     ("views/images.py", "png_image"):
@@ -132,7 +132,7 @@ def test_no_module_but_the_worker_parses_untrusted_documents_or_emails() -> None
         for scope, line, what in inv.calls:
             if (module, _qualified(scope)) not in ALLOWED_CALLS:
                 problems.append(f"{module}:{line}: {what} in {scope}: parse it in the document worker "
-                                "(services/document_sandbox.py), or allow-list it here saying why it is safe")
+                                "(services/documents/sandbox.py), or allow-list it here saying why it is safe")
     assert not problems, "\n".join(problems)
 
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from ecms_desktop import __version__
 from ecms_desktop.cli.common import CliContext, Command, fail
-from ecms_desktop.errors import EcmsError
+from ecms_desktop.services.core.errors import EcmsError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["--document-worker"]:  # a frozen build serves as its own document worker
-        from ecms_desktop.services import _document_worker
+        from ecms_desktop.services.documents import _document_worker
 
         return _document_worker.main(args_list[1:])
     parser = build_parser()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 
 from ecms_desktop.cli.common import CliContext, Subparsers, add_format, print_json, print_table
-from ecms_desktop.services.audit import AuditEntry
-from ecms_desktop.services.history_service import audit_log
-from ecms_desktop.services.integrity_check import check_database, verify_chain
+from ecms_desktop.services.certificates.history_service import audit_log
+from ecms_desktop.services.core.audit import AuditEntry
+from ecms_desktop.services.integrity.check import check_database, verify_chain
 
 
 def register(sub: Subparsers) -> None:

@@ -38,8 +38,8 @@ def register(sub: Subparsers) -> None:
 
 
 def cmd_build(ctx: CliContext, args: argparse.Namespace) -> int:
-    from ecms_desktop.services.audit_pack_content import AuditPackSelection
-    from ecms_desktop.services.audit_pack_service import AuditPackService
+    from ecms_desktop.services.audit_pack.content import AuditPackSelection
+    from ecms_desktop.services.audit_pack.service import AuditPackService
 
     missing = [name for name, value in (("--out", args.out), ("--from", args.date_from), ("--to", args.date_to))
                if value is None]
@@ -76,7 +76,7 @@ def cmd_build(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_verify(ctx: CliContext, args: argparse.Namespace) -> int:
-    from ecms_desktop.services.audit_pack_verify import verify_against_audit_trail, verify_pack
+    from ecms_desktop.services.audit_pack.verify import verify_against_audit_trail, verify_pack
 
     report = verify_pack(args.pack)
     recorded = verify_against_audit_trail(report, ctx.db()) if args.check_database else ""

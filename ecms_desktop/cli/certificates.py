@@ -19,11 +19,11 @@ from ecms_desktop.cli.common import (
     print_json,
     print_table,
 )
-from ecms_desktop.errors import ValidationError
 from ecms_desktop.models import Status
 from ecms_desktop.rules import load_rules_pack
-from ecms_desktop.services.certificate_query import CertificateQuery, CertificateQueryService, CertificateRow
-from ecms_desktop.services.certificate_service import CertificateService
+from ecms_desktop.services.certificates.query import CertificateQuery, CertificateQueryService, CertificateRow
+from ecms_desktop.services.certificates.service import CertificateService
+from ecms_desktop.services.core.errors import ValidationError
 
 
 def register(sub: Subparsers) -> None:
@@ -148,7 +148,7 @@ def cmd_show(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_import_certificates(ctx: CliContext, args: argparse.Namespace) -> int:
-    from ecms_desktop.services.import_service import CertificateImporter
+    from ecms_desktop.services.certificates.import_service import CertificateImporter
 
     if args.accept_findings and not args.reason.strip():
         print("error: --accept-findings needs --reason TEXT: say why the findings are accepted (it is recorded "

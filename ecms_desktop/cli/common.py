@@ -9,11 +9,11 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TextIO, TypeAlias
 
-from ecms_desktop.errors import EcmsError
-from ecms_desktop.services.audit import jsonable
-from ecms_desktop.services.company_service import CompanyService
-from ecms_desktop.services.database import Database, open_database
-from ecms_desktop.services.integrity_check import verify_and_anchor
+from ecms_desktop.services.companies.service import CompanyService
+from ecms_desktop.services.core.audit import jsonable
+from ecms_desktop.services.core.database import Database, open_database
+from ecms_desktop.services.core.errors import EcmsError
+from ecms_desktop.services.integrity.check import verify_and_anchor
 
 #: What each command module's ``register`` receives: the ``ecms`` parser's sub-commands.
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -114,7 +114,7 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out: Text
 
 def print_csv(headers: Sequence[str], rows: Iterable[Sequence[Any]], out: TextIO) -> None:
     """CSV with the header first; text a spreadsheet would run as a formula is escaped."""
-    from ecms_desktop.services.safe_export import CsvWriter  # openpyxl only when needed
+    from ecms_desktop.services.exports.safe_export import CsvWriter  # openpyxl only when needed
 
     writer = CsvWriter(out)
     writer.writerow(headers)

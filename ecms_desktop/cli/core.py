@@ -6,9 +6,9 @@ import argparse
 import json
 
 from ecms_desktop.cli.common import CliContext, Subparsers, add_format, print_json, print_table
-from ecms_desktop.services.company_service import CompanyService
-from ecms_desktop.services.database_setup import initialize_database
-from ecms_desktop.services.settings import DEFAULT_SETTINGS
+from ecms_desktop.services.companies.service import CompanyService
+from ecms_desktop.services.core.database_setup import initialize_database
+from ecms_desktop.services.core.settings import DEFAULT_SETTINGS
 
 
 def register(sub: Subparsers) -> None:

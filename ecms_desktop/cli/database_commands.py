@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 from ecms_desktop.cli.common import CliContext, Subparsers, add_format, print_json
-from ecms_desktop.errors import ValidationError
-from ecms_desktop.services.anchors import Anchor
-from ecms_desktop.services.backup import backup_database, describe_restore, restore_database
-from ecms_desktop.services.database import Database, damaged_message
-from ecms_desktop.services.integrity_check import CheckReport, anchors_from_path, check_database
+from ecms_desktop.services.core.anchors import Anchor
+from ecms_desktop.services.core.database import Database, damaged_message
+from ecms_desktop.services.core.errors import ValidationError
+from ecms_desktop.services.integrity.backup import backup_database, describe_restore, restore_database
+from ecms_desktop.services.integrity.check import CheckReport, anchors_from_path, check_database
 
 
 def register(sub: Subparsers) -> None:

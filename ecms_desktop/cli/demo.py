@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ecms_desktop.cli.common import CliContext, Subparsers, add_as_of, as_of, print_table
-from ecms_desktop.services.demo_service import DemoOptions, DemoService
+from ecms_desktop.services.demo.service import DemoOptions, DemoService
 
 
 def register(sub: Subparsers) -> None:

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ecms_desktop.cli.common import CliContext, Subparsers, add_as_of, add_format, as_of, print_json, print_table
-from ecms_desktop.errors import EcmsError, ValidationError
-from ecms_desktop.services import password_keyring
-from ecms_desktop.services.email_service import SECURITY_MODES, EmailService, SmtpSettings
+from ecms_desktop.services.core.errors import EcmsError, ValidationError
+from ecms_desktop.services.renewals import smtp_passwords as password_keyring
+from ecms_desktop.services.renewals.email_service import SECURITY_MODES, EmailService, SmtpSettings
 
 if TYPE_CHECKING:
-    from ecms_desktop.services.renewal_service import RenewalService
-    from ecms_desktop.services.returned_forms import ReturnedFormsService, ReturnedItem
+    from ecms_desktop.services.renewals.returned_forms import ReturnedFormsService, ReturnedItem
+    from ecms_desktop.services.renewals.service import RenewalService
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def register(sub: Subparsers) -> None:
 
 
 def _renewals(ctx: CliContext) -> RenewalService:
-    from ecms_desktop.services.renewal_service import RenewalService
+    from ecms_desktop.services.renewals.service import RenewalService
 
     return RenewalService(ctx.db())
 
@@ -248,7 +248,7 @@ def cmd_forms_list(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_intake(ctx: CliContext, args: argparse.Namespace) -> int:
-    from ecms_desktop.services.returned_forms import ReturnedFormsService
+    from ecms_desktop.services.renewals.returned_forms import ReturnedFormsService
 
     if not args.files and args.watch is None:
         raise ValidationError("Give the files to read, or --watch DIR.")
@@ -285,7 +285,7 @@ def _watch_one(ctx: CliContext, args: argparse.Namespace, service: ReturnedForms
     does stops the watcher: a file the sandbox refuses is recorded as refused with its reason; a file
     refused before that could not be moved aside is not read again; a database that is busy leaves
     the file for the next look."""
-    from ecms_desktop.services.returned_forms import ReturnedItem
+    from ecms_desktop.services.renewals.returned_forms import ReturnedItem
 
     try:
         stat = path.stat()

@@ -18,8 +18,8 @@ from ecms_desktop.cli.common import (
     print_json,
     print_table,
 )
-from ecms_desktop.errors import ValidationError
-from ecms_desktop.services.periods import FREQUENCIES
+from ecms_desktop.services.core.errors import ValidationError
+from ecms_desktop.services.sales.periods import FREQUENCIES
 
 
 def _company(p: argparse.ArgumentParser) -> None:
@@ -128,7 +128,7 @@ def _problems(exc: ValidationError) -> int:
 
 
 def cmd_import(ctx: CliContext, args: argparse.Namespace) -> int:
-    from ecms_desktop.services.transaction_import import TransactionImporter
+    from ecms_desktop.services.sales.transaction_import import TransactionImporter
 
     company_id = ctx.company_id(args.company)
     try:
@@ -141,7 +141,7 @@ def cmd_import(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_periods_set(ctx: CliContext, args: argparse.Namespace) -> int:
-    from ecms_desktop.services.periods import PeriodService
+    from ecms_desktop.services.sales.periods import PeriodService
 
     PeriodService(ctx.db()).set_frequency(ctx.company_id(args.company), args.state, args.frequency)
     print(f"{args.state.upper()} files {args.frequency}.", file=ctx.out)
@@ -149,7 +149,7 @@ def cmd_periods_set(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_periods_file(ctx: CliContext, args: argparse.Namespace) -> int:
-    from ecms_desktop.services.periods import PeriodService
+    from ecms_desktop.services.sales.periods import PeriodService
 
     info = PeriodService(ctx.db()).file(ctx.company_id(args.company), args.state, args.period)
     print(f"Filed {info.state} {info.period} ({info.start} to {info.end}): its sales are no longer changed.",
@@ -158,7 +158,7 @@ def cmd_periods_file(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_periods_list(ctx: CliContext, args: argparse.Namespace) -> int:
-    from ecms_desktop.services.periods import PeriodService
+    from ecms_desktop.services.sales.periods import PeriodService
 
     rows = PeriodService(ctx.db()).list_filed(ctx.company_id(args.company))
     print_table(["state", "period", "from", "to"], [(r.state, r.period, r.start, r.end) for r in rows], ctx.out)
@@ -166,7 +166,7 @@ def cmd_periods_list(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_determine(ctx: CliContext, args: argparse.Namespace) -> int:
-    from ecms_desktop.services.determination_service import DeterminationService
+    from ecms_desktop.services.sales.determination_service import DeterminationService
 
     company_id = ctx.company_id(args.company)
     svc = DeterminationService(ctx.db())
@@ -193,7 +193,7 @@ def cmd_determine(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_exposure(ctx: CliContext, args: argparse.Namespace) -> int:
-    from ecms_desktop.services.determination_service import EXPOSURE_LABELS, DeterminationService
+    from ecms_desktop.services.sales.determination_service import EXPOSURE_LABELS, DeterminationService
 
     report = DeterminationService(ctx.db()).exposure(ctx.company_id(args.company), args.date_from, args.date_to,
                                                      state=args.state)
@@ -201,7 +201,7 @@ def cmd_exposure(ctx: CliContext, args: argparse.Namespace) -> int:
         if args.out is None:
             print("error: --format xlsx needs --out FILE.xlsx", file=sys.stderr)
             return 2
-        from ecms_desktop.services.determination_service import write_exposure_xlsx
+        from ecms_desktop.services.sales.determination_service import write_exposure_xlsx
 
         write_exposure_xlsx(report, args.out)
         print(f"Wrote {args.out} ({len(report.rows)} rows, total exposure {report.total}).", file=ctx.out)
@@ -226,7 +226,7 @@ def cmd_exposure(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_reprocess(ctx: CliContext, args: argparse.Namespace) -> int:
-    from ecms_desktop.services.determination_service import DeterminationService
+    from ecms_desktop.services.sales.determination_service import DeterminationService
 
     svc = DeterminationService(ctx.db())
     day = as_of(args)
@@ -273,7 +273,7 @@ def cmd_reprocess(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_status(ctx: CliContext, args: argparse.Namespace) -> int:
-    from ecms_desktop.services.exemption_feed import customer_status
+    from ecms_desktop.services.sales.exemption_feed import customer_status
 
     answers = customer_status(ctx.db(), ctx.company_id(args.company), args.customer, as_of=as_of(args),
                               state=args.state, product=args.product)
@@ -290,7 +290,7 @@ def cmd_status(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_deliver(ctx: CliContext, args: argparse.Namespace) -> int:
-    from ecms_desktop.services.exemption_feed import deliver, emit_expiries
+    from ecms_desktop.services.sales.exemption_feed import deliver, emit_expiries
 
     db = ctx.db()
     company_id = ctx.company_id(args.company)
@@ -305,7 +305,7 @@ def cmd_deliver(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_failed(ctx: CliContext, args: argparse.Namespace) -> int:
-    from ecms_desktop.services.exemption_feed import feed_problems
+    from ecms_desktop.services.sales.exemption_feed import feed_problems
 
     problems = feed_problems(ctx.db(), ctx.company_id(args.company))
     if args.format == "json":
@@ -323,7 +323,7 @@ def cmd_failed(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_retry(ctx: CliContext, args: argparse.Namespace) -> int:
-    from ecms_desktop.services.exemption_feed import release_webhook
+    from ecms_desktop.services.sales.exemption_feed import release_webhook
 
     held = release_webhook(ctx.db(), ctx.company_id(args.company), args.name, url=args.url)
     where = f" from event {held}" if held is not None else ""
@@ -332,7 +332,7 @@ def cmd_retry(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_skip(ctx: CliContext, args: argparse.Namespace) -> int:
-    from ecms_desktop.services.exemption_feed import skip_held_event
+    from ecms_desktop.services.sales.exemption_feed import skip_held_event
 
     skipped = skip_held_event(ctx.db(), ctx.company_id(args.company), args.name, reason=args.reason)
     print(f"Event {skipped} is skipped for webhook {args.name} (audited); the next delivery goes on after it.",
@@ -341,7 +341,7 @@ def cmd_skip(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_add_webhook(ctx: CliContext, args: argparse.Namespace) -> int:
-    from ecms_desktop.services.exemption_feed import KEYRING_SERVICE, add_webhook
+    from ecms_desktop.services.sales.exemption_feed import KEYRING_SERVICE, add_webhook
 
     hook_id = add_webhook(ctx.db(), ctx.company_id(args.company), args.name, args.url)
     print(f"Webhook {args.name} added (id {hook_id}). Store its HMAC secret in the OS keyring, service "
@@ -350,7 +350,7 @@ def cmd_add_webhook(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_add_folder(ctx: CliContext, args: argparse.Namespace) -> int:
-    from ecms_desktop.services.exemption_feed import add_feed_folder
+    from ecms_desktop.services.sales.exemption_feed import add_feed_folder
 
     folder_id = add_feed_folder(ctx.db(), ctx.company_id(args.company), args.name, args.path, formats=args.formats)
     print(f"Feed folder {args.name} added (id {folder_id}): {args.path}", file=ctx.out)

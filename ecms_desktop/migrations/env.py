@@ -1,4 +1,4 @@
-"""Alembic environment: runs migrations on the connection ECMS hands it (see services/database.py)."""
+"""Alembic environment: runs migrations on the connection ECMS hands it (see services/core/database.py)."""
 
 from __future__ import annotations
 

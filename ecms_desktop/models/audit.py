@@ -57,7 +57,7 @@ class AuditHead(Base):
 
 class AuditDigest(Base):
     """The state a record was left in by a unit of work: the SHA-256 of its canonical form as
-    committed (``services/state_digest.py`` defines the forms), attached to the last audit event of
+    committed (``services/core/state_digest.py`` defines the forms), attached to the last audit event of
     that unit of work and covered by that event's hash through ``state_sha256``.
 
     ``ecms check`` recomputes every tracked record's digest and compares it with the latest one the

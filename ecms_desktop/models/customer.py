@@ -32,7 +32,7 @@ class Customer(Base):
     __table_args__ = (
         UniqueConstraint("company_id", "number_key"),
         # The grid sorts by customer name: walking this index gives certificates in that order without
-        # sorting the whole company (see services/certificate_query.py).
+        # sorting the whole company (see services/certificates/query.py).
         Index("ix_customer_company_sort_name", "company_id", text("lower(legal_name)"), "id"),
     )
 

@@ -2,7 +2,7 @@
 templates, the company's forms library and the record of returned forms read back.
 
 Ladder settings (window, reminder days, escalation day) are business settings
-(:mod:`ecms_desktop.services.company_service`), changed through the audited settings service.
+(:mod:`ecms_desktop.services.companies.service`), changed through the audited settings service.
 """
 
 from __future__ import annotations

@@ -28,9 +28,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ecms_desktop.errors import Cancelled
-from ecms_desktop.services.audit_pack_content import AuditPackSelection
-from ecms_desktop.services.audit_pack_service import AuditPackResult, AuditPackService
+from ecms_desktop.services.audit_pack.content import AuditPackSelection
+from ecms_desktop.services.audit_pack.service import AuditPackResult, AuditPackService
+from ecms_desktop.services.core.errors import Cancelled
 from ecms_desktop.views.dates import pydate, qdate
 from ecms_desktop.views.file_dialogs import get_existing_directory
 from ecms_desktop.views.task_runner import Task, TaskRunner

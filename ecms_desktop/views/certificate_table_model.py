@@ -1,6 +1,6 @@
 """The certificate grid's item model: ids from the query service, rows loaded in primary-key batches.
 
-``set_query`` asks :class:`~ecms_desktop.services.certificate_query.CertificateQueryService` for the
+``set_query`` asks :class:`~ecms_desktop.services.certificates.query.CertificateQueryService` for the
 matching ids off the GUI thread (one statement, the only one that may scan many rows); the view then
 pulls rows through ``canFetchMore``/``fetchMore``, each batch being the service's ``load_rows`` over at
 most ``batch_size`` primary keys (two statements per batch). Loading 200 rows takes ~9 ms on 100,000
@@ -19,8 +19,8 @@ from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersistentModelIndex, Qt, Signal
 
-from ecms_desktop.services.certificate_query import CertificateQuery, CertificateQueryService, CertificateRow
-from ecms_desktop.services.database import Database
+from ecms_desktop.services.certificates.query import CertificateQuery, CertificateQueryService, CertificateRow
+from ecms_desktop.services.core.database import Database
 from ecms_desktop.views.status_badge_delegate import STATUS_ROLE
 from ecms_desktop.views.task_runner import TaskRunner
 

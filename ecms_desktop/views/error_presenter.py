@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from ecms_desktop.errors import (
+from ecms_desktop.services.core.errors import (
     Cancelled,
     ConflictError,
     DatabaseBusyError,

@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ecms_desktop.services.database import Database
-from ecms_desktop.services.determination_service import EXPOSURE_LABELS, DeterminationService, ExposureReport
+from ecms_desktop.services.core.database import Database
+from ecms_desktop.services.sales.determination_service import EXPOSURE_LABELS, DeterminationService, ExposureReport
 from ecms_desktop.views.dates import pydate, qdate
 from ecms_desktop.views.error_presenter import present_error
 from ecms_desktop.views.task_runner import TaskRunner

@@ -3,7 +3,7 @@
 Qt's file dialog asks its icon provider for each listed file's icon and type, and the stock provider
 finds them with ``QMimeDatabase``, which opens files to sniff their content; a native dialog (the GTK
 platform theme) does the same in this process. Opening and closing the open database's files drops
-SQLite's POSIX locks on them (see :mod:`ecms_desktop.services.user_files`). So the program always uses
+SQLite's POSIX locks on them (see :mod:`ecms_desktop.services.core.user_files`). So the program always uses
 Qt's own dialog with :class:`StatOnlyIconProvider` (names and ``stat`` only) and hides SQLite's files
 of the database in use; a path typed by hand is still refused by the services' guard.
 """
@@ -16,7 +16,7 @@ from PySide6.QtCore import QFileInfo, QModelIndex, QObject, QPersistentModelInde
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QFileDialog, QFileIconProvider, QFileSystemModel, QWidget
 
-from ecms_desktop.services.user_files import database_file_kind
+from ecms_desktop.services.core.user_files import database_file_kind
 
 _IconType = QFileIconProvider.IconType
 

@@ -1,4 +1,4 @@
-"""Renders a :class:`~ecms_desktop.services.form_spec.FormSpec` as Qt widgets.
+"""Renders a :class:`~ecms_desktop.services.certificates.form_spec.FormSpec` as Qt widgets.
 
 The builder knows nothing about certificates or the database: it lays out the fields the spec
 names (grouped, required ones marked), shows the format to type, reads back what was typed as raw
@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ecms_desktop.services.form_spec import GROUPS, FieldSpec, FormSpec
+from ecms_desktop.services.certificates.form_spec import GROUPS, FieldSpec, FormSpec
 
 SEVERITY_COLOURS = {"error": "#c62828", "warning": "#9a5b00", "info": "#1f5fa8"}
 SEVERITY_MARKS = {"error": "✖", "warning": "⚠", "info": "ℹ"}

@@ -8,8 +8,8 @@ from typing import Any
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QSplitter, QTableView, QVBoxLayout, QWidget
 
-from ecms_desktop.services.database import Database
-from ecms_desktop.services.history_service import HistoryEntry, certificate_history
+from ecms_desktop.services.certificates.history_service import HistoryEntry, certificate_history
+from ecms_desktop.services.core.database import Database
 from ecms_desktop.views.task_runner import TaskRunner
 
 _Index = QModelIndex | QPersistentModelIndex

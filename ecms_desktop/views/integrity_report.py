@@ -9,9 +9,9 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
-from ecms_desktop.services.backup import BackupResult
-from ecms_desktop.services.database import Database
-from ecms_desktop.services.integrity_check import CheckReport
+from ecms_desktop.services.core.database import Database
+from ecms_desktop.services.integrity.backup import BackupResult
+from ecms_desktop.services.integrity.check import CheckReport
 from ecms_desktop.views.file_dialogs import get_save_file_name
 
 BACKUP_DIR_KEY = "dirs/backup"

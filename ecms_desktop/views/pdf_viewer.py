@@ -1,7 +1,7 @@
 """The document viewer: certificate PDFs and scans, rendered off the GUI thread in the sandbox.
 
 Every page is rendered by the bounded worker process of
-:mod:`ecms_desktop.services.document_sandbox` through the task runner, so a corrupt, huge or hostile
+:mod:`ecms_desktop.services.documents.sandbox` through the task runner, so a corrupt, huge or hostile
 file never freezes the window: it shows a clear message in place of the page. A newer request
 (next page, zoom, rotate, another document) supersedes an older one; an old render still running
 after a moment is cancelled (its worker is killed).
@@ -34,8 +34,8 @@ from PySide6.QtWidgets import (
 )
 from shiboken6 import isValid
 
-from ecms_desktop.errors import Cancelled, DocumentError
-from ecms_desktop.services.document_sandbox import DocumentSandbox, PasswordRequired, WrongPassword
+from ecms_desktop.services.core.errors import Cancelled, DocumentError
+from ecms_desktop.services.documents.sandbox import DocumentSandbox, PasswordRequired, WrongPassword
 from ecms_desktop.views.images import png_image
 from ecms_desktop.views.task_runner import TaskRunner
 

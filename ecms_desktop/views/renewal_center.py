@@ -31,8 +31,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ecms_desktop.errors import Cancelled, EcmsError
-from ecms_desktop.services.renewal_service import (
+from ecms_desktop.services.core.errors import Cancelled, EcmsError
+from ecms_desktop.services.renewals.service import (
     TEMPLATE_KINDS,
     Action,
     PlanItem,

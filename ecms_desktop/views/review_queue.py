@@ -30,12 +30,12 @@ from PySide6.QtWidgets import (
 )
 
 from ecms_desktop.rules import RulesPack
-from ecms_desktop.services.certificate_records import CertificateDetail
-from ecms_desktop.services.certificate_service import CertificateService
-from ecms_desktop.services.database import Database
-from ecms_desktop.services.document_sandbox import DocumentSandbox
-from ecms_desktop.services.document_service import DocumentService
-from ecms_desktop.services.review_queue_service import pending_certificate_ids
+from ecms_desktop.services.certificates.review_queue_service import pending_certificate_ids
+from ecms_desktop.services.certificates.service import CertificateService
+from ecms_desktop.services.core.certificate_records import CertificateDetail
+from ecms_desktop.services.core.database import Database
+from ecms_desktop.services.documents.sandbox import DocumentSandbox
+from ecms_desktop.services.documents.storage import DocumentService
 from ecms_desktop.views.certificate_form import CertificateForm
 from ecms_desktop.views.error_presenter import offer_retry, present_error
 from ecms_desktop.views.findings_panel import AcknowledgeWarningsDialog, blocked_message, confirm_warnings

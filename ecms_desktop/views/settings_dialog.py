@@ -30,11 +30,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ecms_desktop.errors import DocumentError
-from ecms_desktop.services.company_service import CompanyInfo, CompanyService
-from ecms_desktop.services.database import Database
-from ecms_desktop.services.document_sandbox import render_thumbnail
-from ecms_desktop.services.user_files import read_user_file
+from ecms_desktop.services.companies.service import CompanyInfo, CompanyService
+from ecms_desktop.services.core.database import Database
+from ecms_desktop.services.core.errors import DocumentError
+from ecms_desktop.services.core.user_files import read_user_file
+from ecms_desktop.services.documents.sandbox import render_thumbnail
 from ecms_desktop.views.error_presenter import present_error
 from ecms_desktop.views.file_dialogs import get_open_file_name
 from ecms_desktop.views.images import png_image

@@ -2,7 +2,7 @@
 errors delivered back on the GUI thread.
 
 A service function takes ``progress(done, total, text)`` and ``cancel() -> bool`` and raises
-:class:`~ecms_desktop.errors.Cancelled` when asked to stop. The view calls::
+:class:`~ecms_desktop.services.core.errors.Cancelled` when asked to stop. The view calls::
 
     runner.run(lambda progress, cancel: service.do(..., progress=progress, cancel=cancel),
                on_done=self._on_import_done, title="Importing documents")
@@ -22,7 +22,7 @@ from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal, 
 from PySide6.QtWidgets import QProgressDialog, QWidget
 from shiboken6 import isValid
 
-from ecms_desktop.errors import Cancelled
+from ecms_desktop.services.core.errors import Cancelled
 
 log = logging.getLogger(__name__)
 

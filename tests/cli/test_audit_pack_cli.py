@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ecms_desktop.cli import main
-from tests.services.test_audit_pack import PERIOD, build_data
+from tests.services.audit_pack.test_audit_pack import PERIOD, build_data
 
 
 def test_build_then_verify(db, db_url: str, company_id: int, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]

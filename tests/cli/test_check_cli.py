@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from ecms_desktop import paths
 from ecms_desktop.cli import main
 from ecms_desktop.models import AuditDigest, AuditEvent, AuditHead, Certificate, utcnow
-from ecms_desktop.services import audit, state_digest
+from ecms_desktop.services.core import audit, state_digest
 from tests.conftest import PG_URL
 
 CERTS = ("customer_number,customer_name,customer_email,state,form,certificate_number,exempt_reason,"
@@ -346,7 +346,7 @@ def test_an_upgraded_database_gets_an_integrity_baseline(tmp_path: Path) -> None
     so later changes made outside the program are found."""
     from alembic import command
 
-    from ecms_desktop.services.database import Database, _alembic_config
+    from ecms_desktop.services.core.database import Database, _alembic_config
 
     url = f"sqlite:///{tmp_path / 'old.sqlite'}"
     db = Database(url)

@@ -15,8 +15,8 @@ from sqlalchemy import select
 from ecms_desktop.cli import main
 from ecms_desktop.models.renewal import OutboxMessage, RenewalRequest, SmtpProfile
 from tests.helpers.smtp_server import SmtpTestServer
-from tests.services.test_renewal_plan import DAY0, make_cert
-from tests.services.test_request_packet import customer_fills
+from tests.services.renewals.test_renewal_plan import DAY0, make_cert
+from tests.services.renewals.test_request_packet import customer_fills
 
 
 def run(db, *argv: str, stdin: str = "", capsys=None, monkeypatch=None) -> tuple[int, str, str]:
@@ -88,7 +88,7 @@ def test_forms_add_then_intake_files_and_watched_folder(db, company_id, capsys, 
     cert = make_cert(db, company_id, "C-NY", DAY0 + dt.timedelta(days=20), state="NY", form="NY-ST-120")
     run(db, "renewals", "send", "--as-of", DAY0.isoformat(), "--dry-run", str(tmp_path / "eml"), capsys=capsys)
     # dry run changed nothing; now record for real without a server: queue only via the service
-    from ecms_desktop.services.renewal_service import RenewalService
+    from ecms_desktop.services.renewals.service import RenewalService
 
     RenewalService(db).run(company_id, DAY0, send=False)
     with db.reader() as s:

@@ -8,9 +8,9 @@ import json
 import pytest
 
 from ecms_desktop.cli import main
-from ecms_desktop.services.certificate_records import CertificateInput, LineInput
-from ecms_desktop.services.certificate_service import CertificateService
-from ecms_desktop.services.customer_service import CustomerService
+from ecms_desktop.services.certificates.service import CertificateService
+from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
+from ecms_desktop.services.customers.service import CustomerService
 
 HEADER = "invoice_number,line,invoice_date,customer_number,ship_to_state,amount,tax_collected,exempt_claimed\n"
 
@@ -81,7 +81,7 @@ def test_periods_and_reprocess_with_confirmation(setup, capsys) -> None:  # type
     code, out, _ = run(capsys, "--db", url, "periods", "file", "--state", "TX", "--period", "2026-Q1")
     assert code == 0 and "Filed TX 2026-Q1" in out
     # the certificate was in fact effective from January: fix it, then reprocess
-    svc = CertificateService(__import__("ecms_desktop.services.database", fromlist=["Database"]).Database(url))
+    svc = CertificateService(__import__("ecms_desktop.services.core.database", fromlist=["Database"]).Database(url))
     detail = svc.get(cert.id, dt.date(2026, 11, 1))
     from dataclasses import replace
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from ecms_desktop.cli import main
-from ecms_desktop.services.certificate_records import CertificateInput, LineInput
-from ecms_desktop.services.certificate_service import CertificateService
-from ecms_desktop.services.customer_service import upsert_customer
+from ecms_desktop.services.certificates.service import CertificateService
+from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
+from ecms_desktop.services.customers.service import upsert_customer
 
 AS_OF = dt.date(2026, 11, 20)
 
@@ -65,7 +65,7 @@ def test_validate_one_as_table_and_usage_errors(db, certs, capsys):
 
 def test_validate_stale_lists_unvalidated_then_nothing(db, company_id, certs, capsys):
     from ecms_desktop.rules import load_rules_pack
-    from ecms_desktop.services.certificate_service import create_certificate
+    from ecms_desktop.services.certificates.service import create_certificate
 
     code, out, _ = run(db, capsys, "validate", "--stale", "--format", "json", "--as-of", "2026-11-20")
     assert code == 0 and json.loads(out) == []  # both were validated when created

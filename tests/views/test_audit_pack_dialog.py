@@ -9,11 +9,11 @@ import pytest
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
 
-from ecms_desktop.services.audit_pack_service import AuditPackService
+from ecms_desktop.services.audit_pack.service import AuditPackService
 from ecms_desktop.views.audit_pack_dialog import AuditPackDialog
 from ecms_desktop.views.dates import qdate
 from ecms_desktop.views.task_runner import TaskRunner
-from tests.services.test_audit_pack import PERIOD, build_data
+from tests.services.audit_pack.test_audit_pack import PERIOD, build_data
 
 
 @pytest.fixture

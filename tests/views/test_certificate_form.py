@@ -12,10 +12,10 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractItemView
 
 from ecms_desktop.rules import load_rules_pack
-from ecms_desktop.services.certificate_records import CertificateInput, LineInput
-from ecms_desktop.services.certificate_service import CertificateService
-from ecms_desktop.services.customer_service import CustomerService
-from ecms_desktop.services.form_spec import FieldFinding
+from ecms_desktop.services.certificates.form_spec import FieldFinding
+from ecms_desktop.services.certificates.service import CertificateService
+from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
+from ecms_desktop.services.customers.service import CustomerService
 from ecms_desktop.views.certificate_form import CertificateForm
 from ecms_desktop.views.form_builder import dump_widget_tree
 
@@ -431,8 +431,8 @@ def test_a_busy_database_keeps_the_edit_and_offers_retry(qtbot, tmp_path, _sqlit
 
     from PySide6.QtWidgets import QMessageBox
 
-    from ecms_desktop.services.company_service import CompanyService
-    from ecms_desktop.services.database import Database
+    from ecms_desktop.services.companies.service import CompanyService
+    from ecms_desktop.services.core.database import Database
 
     path = tmp_path / "busy.sqlite"
     shutil.copy(_sqlite_template, path)

@@ -13,10 +13,10 @@ from sqlalchemy import event
 
 from ecms_desktop.models import ReviewState, Status
 from ecms_desktop.rules import load_rules_pack
-from ecms_desktop.services.certificate_query import CertificateQuery, count_by_status, matching_ids
-from ecms_desktop.services.certificate_records import CertificateInput, LineInput
-from ecms_desktop.services.certificate_service import ExpiryContext, create_certificate
-from ecms_desktop.services.customer_service import upsert_customer
+from ecms_desktop.services.certificates.query import CertificateQuery, count_by_status, matching_ids
+from ecms_desktop.services.certificates.service import ExpiryContext, create_certificate
+from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
+from ecms_desktop.services.customers.service import upsert_customer
 from ecms_desktop.views.certificate_table_model import CERT_ID_ROLE, COLUMN_KEYS, COLUMNS, CertificateTableModel
 from ecms_desktop.views.status_badge_delegate import STATUS_ROLE
 from ecms_desktop.views.task_runner import TaskRunner
@@ -176,7 +176,7 @@ def test_reload_rows_after_a_change(qtbot, db, company_id, runner) -> None:
     model = CertificateTableModel(db, runner)
     wait_query(qtbot, model, CertificateQuery(company_id=company_id, as_of=AS_OF, sort="id"))
     model.fetchMore()
-    from ecms_desktop.services.certificate_service import CertificateService
+    from ecms_desktop.services.certificates.service import CertificateService
 
     svc = CertificateService(db)
     detail = svc.get(ids[1], AS_OF)

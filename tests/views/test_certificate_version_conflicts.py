@@ -9,10 +9,10 @@ import datetime as dt
 import pytest
 
 from ecms_desktop.rules import load_rules_pack
-from ecms_desktop.services.certificate_records import CertificateInput, LineInput
-from ecms_desktop.services.certificate_service import CertificateService
-from ecms_desktop.services.customer_service import CustomerService
-from ecms_desktop.services.database import Database
+from ecms_desktop.services.certificates.service import CertificateService
+from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
+from ecms_desktop.services.core.database import Database
+from ecms_desktop.services.customers.service import CustomerService
 from ecms_desktop.views.certificate_form import CertificateForm
 
 AS_OF = dt.date(2026, 6, 1)

@@ -13,12 +13,12 @@ from PySide6.QtWidgets import QMessageBox
 from sqlalchemy import create_engine, text
 from test_certificate_table_model import seed_certificates
 
-from ecms_desktop.services import audit
-from ecms_desktop.services.backup import BackupResult
-from ecms_desktop.services.backup_format import describe_backup
-from ecms_desktop.services.database import Database
-from ecms_desktop.services.database_setup import initialize_database
-from ecms_desktop.services.integrity_check import CheckReport
+from ecms_desktop.services.core import audit
+from ecms_desktop.services.core.database import Database
+from ecms_desktop.services.core.database_setup import initialize_database
+from ecms_desktop.services.integrity.backup import BackupResult
+from ecms_desktop.services.integrity.backup_format import describe_backup
+from ecms_desktop.services.integrity.check import CheckReport
 from ecms_desktop.views import integrity_report
 from ecms_desktop.views.main_window import MainWindow
 
@@ -33,7 +33,7 @@ def settings(tmp_path: Path) -> QSettings:
 @pytest.fixture
 def created(tmp_path: Path) -> Any:
     """A database made as File > New database makes one, with a company and certificates."""
-    from ecms_desktop.services.company_service import CompanyService
+    from ecms_desktop.services.companies.service import CompanyService
 
     db = Database(f"sqlite:///{tmp_path / 'desk.sqlite'}")
     initialize_database(db)

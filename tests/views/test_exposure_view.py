@@ -12,12 +12,12 @@ pytest.importorskip("pytestqt", reason="needs pytest-qt")
 from PySide6.QtCore import QModelIndex
 from PySide6.QtTest import QAbstractItemModelTester
 
-from ecms_desktop.services.certificate_records import CertificateInput, LineInput
-from ecms_desktop.services.certificate_service import CertificateService
-from ecms_desktop.services.customer_service import CustomerService
-from ecms_desktop.services.determination_service import DeterminationService
-from ecms_desktop.services.periods import PeriodService
-from ecms_desktop.services.transaction_import import TransactionImporter
+from ecms_desktop.services.certificates.service import CertificateService
+from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
+from ecms_desktop.services.customers.service import CustomerService
+from ecms_desktop.services.sales.determination_service import DeterminationService
+from ecms_desktop.services.sales.periods import PeriodService
+from ecms_desktop.services.sales.transaction_import import TransactionImporter
 from ecms_desktop.views.exposure_view import ExposureView
 from ecms_desktop.views.reprocess_dialog import ReprocessDialog
 

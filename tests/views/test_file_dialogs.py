@@ -15,8 +15,8 @@ import pytest
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QFileDialog, QFileSystemModel, QListView
 
-from ecms_desktop.services.company_service import CompanyService
-from ecms_desktop.services.database import Database
+from ecms_desktop.services.companies.service import CompanyService
+from ecms_desktop.services.core.database import Database
 from ecms_desktop.views import file_dialogs
 from ecms_desktop.views.main_window import MainWindow
 

@@ -8,9 +8,9 @@ import datetime as dt
 from PySide6.QtCore import QSettings, Qt
 
 from ecms_desktop.rules import load_rules_pack
-from ecms_desktop.services.certificate_records import CertificateInput, LineInput
-from ecms_desktop.services.certificate_service import CertificateService
-from ecms_desktop.services.customer_service import CustomerService
+from ecms_desktop.services.certificates.service import CertificateService
+from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
+from ecms_desktop.services.customers.service import CustomerService
 from ecms_desktop.views.certificate_form import CertificateForm
 
 AS_OF = dt.date(2026, 6, 1)

@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from test_certificate_table_model import seed_certificates
 
 from ecms_desktop.models import Certificate, Status
-from ecms_desktop.services.certificate_query import CertificateQuery, count_by_status, matching_ids
-from ecms_desktop.services.company_service import CompanyService
+from ecms_desktop.services.certificates.query import CertificateQuery, count_by_status, matching_ids
+from ecms_desktop.services.companies.service import CompanyService
 from ecms_desktop.views.certificate_table_model import CERT_ID_ROLE, COLUMN_KEYS
 from ecms_desktop.views.main_window import MainWindow
 from ecms_desktop.views.status_badge_delegate import STATUS_ROLE
@@ -219,7 +219,7 @@ def _select(qtbot, window: MainWindow, cert_id: int) -> None:  # type: ignore[no
 
 def test_approve_is_disabled_while_errors_remain_and_warnings_are_acknowledged(
         qtbot, window, db, company_id) -> None:  # type: ignore[no-untyped-def]
-    from ecms_desktop.services.validation_service import ValidationService
+    from ecms_desktop.services.validation.service import ValidationService
     from tests.services.factories import make_certificate
 
     broken = make_certificate(db, company_id, customer="W-1", name="Unsigned Co", approve=False,
@@ -296,8 +296,8 @@ def test_menus_open_the_other_features_with_the_database_and_date(qtbot, window,
 
 
 def test_validate_now_validate_all_and_verify_permit(qtbot, window, db, company_id) -> None:  # type: ignore[no-untyped-def]
-    from ecms_desktop.services.permit_service import PermitService
-    from ecms_desktop.services.validation_service import ValidationService
+    from ecms_desktop.services.validation.permit_service import PermitService
+    from ecms_desktop.services.validation.service import ValidationService
     from tests.services.factories import make_certificate
 
     cert = make_certificate(db, company_id, customer="V-1", name="Verify Me Inc", approve=False)
@@ -326,12 +326,12 @@ def test_validate_now_validate_all_and_verify_permit(qtbot, window, db, company_
 
 def test_drop_a_returned_renewal_form_matches_its_request(qtbot, window, db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from ecms_desktop.models.renewal import RenewalRequest
-    from ecms_desktop.services.renewal_service import RenewalService
+    from ecms_desktop.services.renewals.service import RenewalService
     from ecms_desktop.views.operations.intake import is_returned_form
-    from tests.services.test_renewal_plan import DAY0, RULES
-    from tests.services.test_renewal_plan import make_cert as make_renewal_cert
-    from tests.services.test_request_packet import customer_fills
-    from tests.services.test_returned_forms import _sent_form
+    from tests.services.renewals.test_renewal_plan import DAY0, RULES
+    from tests.services.renewals.test_renewal_plan import make_cert as make_renewal_cert
+    from tests.services.renewals.test_request_packet import customer_fills
+    from tests.services.renewals.test_returned_forms import _sent_form
 
     old = make_renewal_cert(db, company_id, "R-1", DAY0 + dt.timedelta(days=20))
     RenewalService(db, RULES).run(company_id, DAY0, send=False)
@@ -358,9 +358,9 @@ def test_the_desk_shows_an_erp_feed_stopped_at_a_refused_event(qtbot, db, compan
     import threading
     from http.server import ThreadingHTTPServer
 
-    from ecms_desktop.services import exemption_feed as feed
-    from tests.services.test_exemption_feed import SECRET, approve_with_event, make_cert
-    from tests.services.test_webhook_delivery import _Erp
+    from ecms_desktop.services.sales import exemption_feed as feed
+    from tests.services.sales.test_exemption_feed import SECRET, approve_with_event, make_cert
+    from tests.services.sales.test_webhook_delivery import _Erp
 
     handler = type("Erp", (_Erp,), {"plan": [(301, {"Location": "https://erp.example/v2/hook"}, 0.0)],
                                     "posts": [], "gets": []})
@@ -401,7 +401,7 @@ def _answer(qtbot, form, button):  # type: ignore[no-untyped-def]
 
 
 def test_unsaved_edits_are_never_dropped_without_asking(qtbot, window, db) -> None:  # type: ignore[no-untyped-def]
-    from ecms_desktop.services.certificate_service import CertificateService
+    from ecms_desktop.services.certificates.service import CertificateService
 
     first, second = window.model.certificate_id(0), window.model.certificate_id(1)
     with qtbot.waitSignal(window.form.checks_loaded, timeout=15000):

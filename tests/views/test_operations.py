@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ecms_desktop.errors import DatabaseBusyError
+from ecms_desktop.services.core.errors import DatabaseBusyError
 from ecms_desktop.views.operations import Operation
 from ecms_desktop.views.task_runner import CancelCheck, Progress, TaskRunner
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from ecms_desktop.services.document_sandbox import DocumentSandbox
+from ecms_desktop.services.documents.sandbox import DocumentSandbox
 from ecms_desktop.views.pdf_viewer import DocumentViewer
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -9,11 +9,11 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QAbstractItemModelTester
 
-from ecms_desktop.services.email_service import EmailService
-from ecms_desktop.services.renewal_service import RenewalService
+from ecms_desktop.services.renewals.email_service import EmailService
+from ecms_desktop.services.renewals.service import RenewalService
 from ecms_desktop.views.renewal_center import RenewalCenterDialog
 from tests.helpers.smtp_server import SmtpTestServer
-from tests.services.test_renewal_plan import DAY0, RULES, make_cert
+from tests.services.renewals.test_renewal_plan import DAY0, RULES, make_cert
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def smtp():
 def dialog(qtbot, db, company_id, smtp):
     EmailService(db).set_profile(company_id, host="127.0.0.1", port=smtp.port, security="none",
                                  from_address="tax@acme.example")
-    from ecms_desktop.services.company_service import CompanyService
+    from ecms_desktop.services.companies.service import CompanyService
 
     CompanyService(db).set_setting("smtp_rate_per_minute", 0, company_id)
     for n in range(3):

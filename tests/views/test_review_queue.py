@@ -8,10 +8,10 @@ import pytest
 from PySide6.QtCore import Qt
 
 from ecms_desktop.rules import load_rules_pack
-from ecms_desktop.services.certificate_records import CertificateInput, LineInput
-from ecms_desktop.services.certificate_service import CertificateService
-from ecms_desktop.services.customer_service import CustomerService
-from ecms_desktop.services.document_service import check_bytes
+from ecms_desktop.services.certificates.service import CertificateService
+from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
+from ecms_desktop.services.customers.service import CustomerService
+from ecms_desktop.services.documents.storage import check_bytes
 from ecms_desktop.views.review_queue import ReviewQueueWindow
 from ecms_desktop.views.task_runner import TaskRunner
 from tests.services.factories import permit_number
@@ -138,7 +138,7 @@ def test_review_by_keyboard(qtbot, queue):
 
 
 def test_warnings_are_acknowledged_by_keyboard(qtbot, queue):
-    from ecms_desktop.services.validation_service import ValidationService
+    from ecms_desktop.services.validation.service import ValidationService
 
     win, ids, service = queue
     with qtbot.waitSignal(win.certificate_shown, timeout=30000):
@@ -298,8 +298,8 @@ def test_approving_on_a_busy_database_keeps_the_edit_and_retries(qtbot, tmp_path
 
     from PySide6.QtWidgets import QMessageBox
 
-    from ecms_desktop.services.company_service import CompanyService
-    from ecms_desktop.services.database import Database
+    from ecms_desktop.services.companies.service import CompanyService
+    from ecms_desktop.services.core.database import Database
 
     path = tmp_path / "busy.sqlite"
     shutil.copy(_sqlite_template, path)

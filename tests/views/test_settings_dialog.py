@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
 from sqlalchemy import select
 
 from ecms_desktop.models import AuditEvent
-from ecms_desktop.services.company_service import CompanyService
+from ecms_desktop.services.companies.service import CompanyService
 from ecms_desktop.views.settings_dialog import THEME_KEY, SettingsDialog
 from ecms_desktop.views.task_runner import TaskRunner
 

@@ -9,7 +9,7 @@ import pytest
 from PySide6.QtCore import QThread
 from PySide6.QtWidgets import QApplication
 
-from ecms_desktop.errors import Cancelled
+from ecms_desktop.services.core.errors import Cancelled
 from ecms_desktop.views.task_runner import TaskRunner
 
 

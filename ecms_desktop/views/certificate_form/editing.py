@@ -13,8 +13,7 @@ from PySide6.QtWidgets import QTableWidgetItem
 
 from ecms_desktop.models.enums import ReviewState
 from ecms_desktop.rules import UnknownFormError
-from ecms_desktop.services.certificate_records import CertificateDetail, CertificateInput
-from ecms_desktop.services.form_spec import (
+from ecms_desktop.services.certificates.form_spec import (
     ExpiryDecider,
     FormSpec,
     build_form_spec,
@@ -22,6 +21,7 @@ from ecms_desktop.services.form_spec import (
     parse_date,
     parse_states,
 )
+from ecms_desktop.services.core.certificate_records import CertificateDetail, CertificateInput
 from ecms_desktop.views.certificate_form.fields import DATE_ATTRS, date_text, status_badge_style
 from ecms_desktop.views.certificate_form.findings import FormFindings
 from ecms_desktop.views.form_builder import REQUIRED_MARK, SEVERITY_COLOURS

@@ -34,11 +34,11 @@ from PySide6.QtWidgets import (
 
 from ecms_desktop.models.enums import Status
 from ecms_desktop.rules import RulesPack
-from ecms_desktop.services.certificate_records import CertificateDetail, CertificateInput, LineInput
-from ecms_desktop.services.database import Database
-from ecms_desktop.services.form_spec import ExpiryDecider, FieldFinding, FormSpec, parse_date
-from ecms_desktop.services.permit_service import LookupLink, PermitCheckInfo
-from ecms_desktop.services.validation_service import Finding, ValidationEngine, ValidationResult
+from ecms_desktop.services.certificates.form_spec import ExpiryDecider, FieldFinding, FormSpec, parse_date
+from ecms_desktop.services.core.certificate_records import CertificateDetail, CertificateInput, LineInput
+from ecms_desktop.services.core.database import Database
+from ecms_desktop.services.validation.permit_service import LookupLink, PermitCheckInfo
+from ecms_desktop.services.validation.service import Finding, ValidationEngine, ValidationResult
 from ecms_desktop.views.findings_panel import FindingsPanel, PermitCheckStatusWidget, RecordCheckDialog, field_labels
 from ecms_desktop.views.form_builder import REQUIRED_MARK, FormBuilder, MessageLabel
 from ecms_desktop.views.history_view import HistoryView

@@ -13,11 +13,11 @@ from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QColor, QDesktopServices
 from PySide6.QtWidgets import QWidget
 
-from ecms_desktop.errors import ValidationError
 from ecms_desktop.rules import UnknownStateError
-from ecms_desktop.services.form_spec import FieldFinding, local_findings
-from ecms_desktop.services.permit_service import PermitCheckInfo, lookup_link
-from ecms_desktop.services.validation_service import Finding, ValidationResult, subject_of
+from ecms_desktop.services.certificates.form_spec import FieldFinding, local_findings
+from ecms_desktop.services.core.errors import ValidationError
+from ecms_desktop.services.validation.permit_service import PermitCheckInfo, lookup_link
+from ecms_desktop.services.validation.service import Finding, ValidationResult, subject_of
 from ecms_desktop.views.certificate_form.fields import FormFields
 from ecms_desktop.views.error_presenter import present_error
 from ecms_desktop.views.findings_panel import RecordCheckDialog

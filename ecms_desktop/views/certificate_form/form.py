@@ -14,7 +14,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QWidget
 
 from ecms_desktop.rules import RulesPack
-from ecms_desktop.services.database import Database
+from ecms_desktop.services.core.database import Database
 from ecms_desktop.views.certificate_form.saving import FormSaving
 from ecms_desktop.views.task_runner import TaskRunner
 

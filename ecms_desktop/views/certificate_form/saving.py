@@ -9,10 +9,10 @@ from collections.abc import Callable
 import shiboken6
 from PySide6.QtWidgets import QMessageBox
 
-from ecms_desktop.errors import Cancelled, ConflictError, DatabaseBusyError, ValidationError
 from ecms_desktop.models.enums import ReviewState
-from ecms_desktop.services.certificate_records import CertificateDetail, CertificateInput
-from ecms_desktop.services.form_spec import FieldFinding
+from ecms_desktop.services.certificates.form_spec import FieldFinding
+from ecms_desktop.services.core.certificate_records import CertificateDetail, CertificateInput
+from ecms_desktop.services.core.errors import Cancelled, ConflictError, DatabaseBusyError, ValidationError
 from ecms_desktop.views.certificate_form.editing import FormEditing
 from ecms_desktop.views.certificate_form.fields import SaveCallbacks, UnreadableInput, status_badge_style
 from ecms_desktop.views.error_presenter import offer_retry, present_error

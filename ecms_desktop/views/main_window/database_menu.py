@@ -8,9 +8,9 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QMenu
 
-from ecms_desktop.services.backup import BackupResult
-from ecms_desktop.services.database import display_url
-from ecms_desktop.services.integrity_check import CheckReport
+from ecms_desktop.services.core.database import display_url
+from ecms_desktop.services.integrity.backup import BackupResult
+from ecms_desktop.services.integrity.check import CheckReport
 from ecms_desktop.views.database_dialog import choose_new_database_file, recent_databases, url_with_saved_password
 from ecms_desktop.views.integrity_report import BACKUP_DIR_KEY, backup_headline, choose_backup_file, report_lines
 from ecms_desktop.views.main_window.desk import DeskWindow

@@ -28,19 +28,25 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ecms_desktop.errors import Cancelled, DatabaseBusyError, DatabaseError, DatabaseMissingError, EcmsError
 from ecms_desktop.models import Status
 from ecms_desktop.rules import RulesPack, load_rules_pack
-from ecms_desktop.services.certificate_query import CertificateQuery
-from ecms_desktop.services.certificate_records import CertificateDetail
-from ecms_desktop.services.company_service import CompanyInfo
-from ecms_desktop.services.database import Database, display_url
-from ecms_desktop.services.document_sandbox import DocumentSandbox
-from ecms_desktop.services.exemption_feed import FeedProblem
-from ecms_desktop.services.intake_service import IntakeResult
-from ecms_desktop.services.integrity_check import CheckReport
-from ecms_desktop.services.returned_forms import ReturnedItem
-from ecms_desktop.services.validation_service import Finding
+from ecms_desktop.services.certificates.query import CertificateQuery
+from ecms_desktop.services.companies.service import CompanyInfo
+from ecms_desktop.services.core.certificate_records import CertificateDetail
+from ecms_desktop.services.core.database import Database, display_url
+from ecms_desktop.services.core.errors import (
+    Cancelled,
+    DatabaseBusyError,
+    DatabaseError,
+    DatabaseMissingError,
+    EcmsError,
+)
+from ecms_desktop.services.documents.sandbox import DocumentSandbox
+from ecms_desktop.services.intake.service import IntakeResult
+from ecms_desktop.services.integrity.check import CheckReport
+from ecms_desktop.services.renewals.returned_forms import ReturnedItem
+from ecms_desktop.services.sales.exemption_feed import FeedProblem
+from ecms_desktop.services.validation.service import Finding
 from ecms_desktop.views.certificate_form import CertificateForm
 from ecms_desktop.views.certificate_grid import CertificateGrid
 from ecms_desktop.views.certificate_table_model import CertificateTableModel

@@ -11,8 +11,8 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent, QDropEvent
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from ecms_desktop.errors import ValidationError
-from ecms_desktop.services.import_service import ImportResult
+from ecms_desktop.services.certificates.import_service import ImportResult
+from ecms_desktop.services.core.errors import ValidationError
 from ecms_desktop.views.error_presenter import present_error
 from ecms_desktop.views.file_dialogs import get_open_file_name, get_open_file_names
 from ecms_desktop.views.main_window.desk import DeskWindow

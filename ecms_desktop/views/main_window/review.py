@@ -7,11 +7,11 @@ from collections.abc import Callable
 
 from PySide6.QtWidgets import QInputDialog
 
-from ecms_desktop.errors import Cancelled, ValidationError
-from ecms_desktop.services.certificate_records import CertificateDetail
-from ecms_desktop.services.database import Database
-from ecms_desktop.services.permit_service import PermitCheckInfo
-from ecms_desktop.services.validation_service import ManyResult, ValidationResult, ValidationService
+from ecms_desktop.services.core.certificate_records import CertificateDetail
+from ecms_desktop.services.core.database import Database
+from ecms_desktop.services.core.errors import Cancelled, ValidationError
+from ecms_desktop.services.validation.permit_service import PermitCheckInfo
+from ecms_desktop.services.validation.service import ManyResult, ValidationResult, ValidationService
 from ecms_desktop.views.error_presenter import offer_retry, present_error
 from ecms_desktop.views.findings_panel import AcknowledgeWarningsDialog, blocked_message, confirm_warnings
 from ecms_desktop.views.main_window.desk import DeskWindow

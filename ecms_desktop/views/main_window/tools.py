@@ -8,8 +8,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QWidget
 
-from ecms_desktop.services.audit_pack_service import AuditPackService, PackChoices
-from ecms_desktop.services.renewal_service import RenewalService
+from ecms_desktop.services.audit_pack.service import AuditPackService, PackChoices
+from ecms_desktop.services.renewals.service import RenewalService
 from ecms_desktop.views.audit_pack_dialog import AuditPackDialog
 from ecms_desktop.views.exposure_view import ExposureView
 from ecms_desktop.views.main_window.desk import DeskWindow

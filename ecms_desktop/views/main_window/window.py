@@ -16,8 +16,8 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QToolBar, QWidget
 
 from ecms_desktop.rules import RulesPack
-from ecms_desktop.services.database import Database
-from ecms_desktop.services.document_sandbox import DocumentSandbox
+from ecms_desktop.services.core.database import Database
+from ecms_desktop.services.documents.sandbox import DocumentSandbox
 from ecms_desktop.views.certificate_form import CertificateForm
 from ecms_desktop.views.findings_panel import blocked_message
 from ecms_desktop.views.help_overlay import HelpOverlay, shortcuts_of_menus

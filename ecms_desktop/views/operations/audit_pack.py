@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ecms_desktop.services.audit_pack_service import AuditPackService, PackChoices
+from ecms_desktop.services.audit_pack.service import AuditPackService, PackChoices
 from ecms_desktop.views.operations import Operation
 
 

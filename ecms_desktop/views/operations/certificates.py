@@ -10,12 +10,12 @@ from pathlib import Path
 
 from ecms_desktop.models import Status
 from ecms_desktop.rules import RulesPack
-from ecms_desktop.services.certificate_query import CertificateQuery, CertificateQueryService
-from ecms_desktop.services.certificate_records import CertificateDetail, CertificateInput
-from ecms_desktop.services.certificate_service import CertificateService
-from ecms_desktop.services.database import Database
-from ecms_desktop.services.document_sandbox import sniff_media_type
-from ecms_desktop.services.document_service import DocumentService
+from ecms_desktop.services.certificates.query import CertificateQuery, CertificateQueryService
+from ecms_desktop.services.certificates.service import CertificateService
+from ecms_desktop.services.core.certificate_records import CertificateDetail, CertificateInput
+from ecms_desktop.services.core.database import Database
+from ecms_desktop.services.documents.sandbox import sniff_media_type
+from ecms_desktop.services.documents.storage import DocumentService
 from ecms_desktop.views.operations import Operation
 from ecms_desktop.views.task_runner import CancelCheck, Progress
 

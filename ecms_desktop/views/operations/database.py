@@ -8,12 +8,12 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from ecms_desktop.services import database as databases
-from ecms_desktop.services.backup import BackupResult, backup_database
-from ecms_desktop.services.company_service import CompanyInfo, CompanyService
-from ecms_desktop.services.database import Database
-from ecms_desktop.services.database_setup import initialize_database
-from ecms_desktop.services.integrity_check import CheckReport, check_database, verify_and_anchor
+from ecms_desktop.services.companies.service import CompanyInfo, CompanyService
+from ecms_desktop.services.core import database as databases
+from ecms_desktop.services.core.database import Database
+from ecms_desktop.services.core.database_setup import initialize_database
+from ecms_desktop.services.integrity.backup import BackupResult, backup_database
+from ecms_desktop.services.integrity.check import CheckReport, check_database, verify_and_anchor
 from ecms_desktop.views.operations import Operation
 from ecms_desktop.views.task_runner import CancelCheck, Progress
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ecms_desktop.services.database import Database
-from ecms_desktop.services.exemption_feed import FeedProblem, feed_problems
+from ecms_desktop.services.core.database import Database
+from ecms_desktop.services.sales.exemption_feed import FeedProblem, feed_problems
 from ecms_desktop.views.operations import Operation
 
 

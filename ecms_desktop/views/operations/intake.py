@@ -8,15 +8,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ecms_desktop.errors import DocumentError, EcmsError
 from ecms_desktop.rules import RulesPack
-from ecms_desktop.services.database import Database
-from ecms_desktop.services.document_service import check_bytes
-from ecms_desktop.services.import_service import CertificateImporter, ImportResult
-from ecms_desktop.services.intake_service import IntakeResult, IntakeService
-from ecms_desktop.services.request_packet import TOKEN_FIELD, read_form
-from ecms_desktop.services.returned_forms import ReturnedFormsService, ReturnedItem
-from ecms_desktop.services.user_files import read_user_file
+from ecms_desktop.services.certificates.import_service import CertificateImporter, ImportResult
+from ecms_desktop.services.core.database import Database
+from ecms_desktop.services.core.errors import DocumentError, EcmsError
+from ecms_desktop.services.core.user_files import read_user_file
+from ecms_desktop.services.documents.storage import check_bytes
+from ecms_desktop.services.intake.service import IntakeResult, IntakeService
+from ecms_desktop.services.renewals.request_packet import TOKEN_FIELD, read_form
+from ecms_desktop.services.renewals.returned_forms import ReturnedFormsService, ReturnedItem
 from ecms_desktop.views.operations import Operation
 from ecms_desktop.views.task_runner import CancelCheck, Progress
 

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ecms_desktop.rules import RulesPack
-from ecms_desktop.services.company_service import CompanyService
-from ecms_desktop.services.database import Database
-from ecms_desktop.services.form_spec import ExpiryDecider, load_expiry_decider
-from ecms_desktop.services.permit_service import PermitCheckInfo, PermitService
-from ecms_desktop.services.validation_service import ManyResult, ValidationResult, ValidationService
+from ecms_desktop.services.certificates.form_spec import ExpiryDecider, load_expiry_decider
+from ecms_desktop.services.companies.service import CompanyService
+from ecms_desktop.services.core.database import Database
+from ecms_desktop.services.validation.permit_service import PermitCheckInfo, PermitService
+from ecms_desktop.services.validation.service import ManyResult, ValidationResult, ValidationService
 from ecms_desktop.views.operations import Operation
 from ecms_desktop.views.task_runner import CancelCheck, Progress
 

@@ -1,0 +1,1 @@
+"""Customers, matched by their normalised customer number."""

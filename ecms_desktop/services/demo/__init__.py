@@ -1,0 +1,1 @@
+"""Demo data: a realistic, reproducible book of certificates with drawn documents."""

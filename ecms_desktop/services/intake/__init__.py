@@ -1,0 +1,1 @@
+"""Receiving certificate files at the desk."""

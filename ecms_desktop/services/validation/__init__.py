@@ -1,0 +1,1 @@
+"""Validation: the rules-driven engine with its stored runs, permit checks, name matching."""

@@ -21,6 +21,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersisten
 
 from ecms_desktop.services.certificates.query import CertificateQuery, CertificateQueryService, CertificateRow
 from ecms_desktop.services.core.database import Database
+from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.views.status_badge_delegate import STATUS_ROLE
 from ecms_desktop.views.task_runner import TaskRunner
 
@@ -108,7 +109,7 @@ class CertificateTableModel(QAbstractTableModel):
             return
         self.busy = True
 
-        def work(_progress: Callable[[int, int, str], None], _cancel: Callable[[], bool]) -> list[int]:
+        def work(_progress: Progress, _cancel: CancelCheck) -> list[int]:
             return CertificateQueryService(db).matching_ids(query)
 
         if self.runner is None:
@@ -178,7 +179,7 @@ class CertificateTableModel(QAbstractTableModel):
         db, query, generation = self.db, self.query, self._generation
         self._prefetching = True
 
-        def work(_p: Callable[[int, int, str], None], _c: Callable[[], bool]) -> list[CertificateRow]:
+        def work(_p: Progress, _c: CancelCheck) -> list[CertificateRow]:
             return CertificateQueryService(db).load_rows(wanted, query.as_of, query.window_days)
 
         def done(rows: list[CertificateRow]) -> None:

@@ -8,7 +8,6 @@ has succeeded (an error is shown and the dialog stays open).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, Signal
@@ -33,6 +32,7 @@ from PySide6.QtWidgets import (
 from ecms_desktop.services.companies.service import CompanyInfo, CompanyService
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import DocumentError
+from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.user_files import read_user_file
 from ecms_desktop.services.documents.sandbox import render_thumbnail
 from ecms_desktop.views.error_presenter import present_error
@@ -376,7 +376,7 @@ class SettingsDialog(QDialog):
         db, company_id = self.db, self.company_id
         change_days = days != self._initial_days
 
-        def work(_progress: Callable[[int, int, str], None], _cancel: Callable[[], bool]) -> None:
+        def work(_progress: Progress, _cancel: CancelCheck) -> None:
             service = CompanyService(db)
             for cid, fields in changes.items():
                 service.update(cid, **fields)  # type: ignore[arg-type]

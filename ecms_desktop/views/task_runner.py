@@ -23,11 +23,10 @@ from PySide6.QtWidgets import QProgressDialog, QWidget
 from shiboken6 import isValid
 
 from ecms_desktop.services.core.errors import Cancelled
+from ecms_desktop.services.core.progress import CancelCheck, Progress
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int, str], None]
-CancelCheck = Callable[[], bool]
 Work = Callable[[Progress, CancelCheck], Any]
 
 

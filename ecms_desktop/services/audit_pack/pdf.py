@@ -58,6 +58,7 @@ from ecms_desktop.services.audit_pack.content import (
     SectionTable,
 )
 from ecms_desktop.services.core.errors import Cancelled, DocumentError
+from ecms_desktop.services.core.progress import CancelCheck
 from ecms_desktop.services.documents._document_worker import stamp_page
 from ecms_desktop.services.documents.pdf_text import draw_string, fits_base_font, markup, register_fonts
 from ecms_desktop.services.documents.sandbox import DocumentSandbox
@@ -233,7 +234,7 @@ def _data_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], widths: S
 
 
 def _plan_documents(content: PackContent, files_root: Path, progress: Callable[[str], None],
-                    cancel: Callable[[], bool], problems: list[str], sandbox: DocumentSandbox) -> list[_Group]:
+                    cancel: CancelCheck, problems: list[str], sandbox: DocumentSandbox) -> list[_Group]:
     probed: dict[str, tuple[str, int, str]] = {}
     groups: list[_Group] = []
     for folder, label, state, items in content.groups():
@@ -267,7 +268,7 @@ class ProbeJob:
     for the plan; :meth:`stop` cancels, waits and stops the sandbox's worker (call it when the pack
     fails or is cancelled). :func:`write_pdf` goes on with the same worker and stops it when done."""
 
-    def __init__(self, content: PackContent, files_root: Path, cancel: Callable[[], bool] | None = None) -> None:
+    def __init__(self, content: PackContent, files_root: Path, cancel: CancelCheck | None = None) -> None:
         self.sandbox = DocumentSandbox(cache_size=2)
         self._cancel = cancel or (lambda: False)
         self._stop = threading.Event()
@@ -723,7 +724,7 @@ def _pdf_date(when: dt.datetime) -> str:
 
 def write_pdf(path: Path, content: PackContent, tables: dict[str, tuple[SectionTable, list[Sequence[Any]]]], *,
               files_root: Path, progress: Callable[[str], None] | None = None,
-              cancel: Callable[[], bool] | None = None, probed: ProbeJob | None = None) -> PdfResult:
+              cancel: CancelCheck | None = None, probed: ProbeJob | None = None) -> PdfResult:
     """Write ``audit-pack.pdf``; the certificate files are read from ``files_root`` (the pack).
     ``probed``: the files' probes, started earlier with :class:`ProbeJob` (else probed here); its
     sandbox's worker then makes the book's copies too, and is stopped here."""

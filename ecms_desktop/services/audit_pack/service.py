@@ -32,7 +32,7 @@ import shutil
 import unicodedata
 import zipfile
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -82,11 +82,9 @@ from ecms_desktop.services.core.company_lookup import find_company
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import Cancelled, ValidationError
 from ecms_desktop.services.core.expiry import line_status
+from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.settings import business_settings
 from ecms_desktop.services.customers.service import find_customer
-
-Progress = Callable[[int, int, str], None]
-CancelCheck = Callable[[], bool]
 
 #: The audit-trail action written when a pack has been generated.
 PACK_EVENT = "audit_pack.generated"

@@ -25,7 +25,7 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from ecms_desktop.services.audit_pack.content import Column, PackContent, SectionTable, zip_date_time
 from ecms_desktop.services.core.errors import Cancelled
+from ecms_desktop.services.core.progress import CancelCheck
 from ecms_desktop.services.exports.safe_export import (
     MAX_CELL_TEXT,
     MONEY_FORMAT,
@@ -252,7 +253,7 @@ def _prepare(ws: WriteOnlyWorksheet, columns: Sequence[Column]) -> None:
     ws.print_title_rows = "1:1"
 
 
-def write_workbook(path: Path, content: PackContent, *, cancel: Callable[[], bool] | None = None,
+def write_workbook(path: Path, content: PackContent, *, cancel: CancelCheck | None = None,
                    keep_for_pdf: Iterable[str] | None = None) -> dict[str, tuple[SectionTable, list[Sequence[Any]]]]:
     """Write ``audit-pack.xlsx`` (deterministic: its parts are dated ``content.generated_at``).
     Returns the rows of the sections that also go into the PDF appendix (those marked ``in_pdf``),

@@ -25,7 +25,7 @@ writes for the same certificate (the customers created come first);
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any, cast
 
@@ -48,6 +48,7 @@ from ecms_desktop.services.core import audit, json_text, state_digest
 from ecms_desktop.services.core.bulk import BulkInsert
 from ecms_desktop.services.core.certificate_records import CertificateInput
 from ecms_desktop.services.core.errors import Cancelled
+from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.state_digest import VALIDATION_RUN, RecordKind
 from ecms_desktop.services.validation.service import (
     Finding,
@@ -57,9 +58,6 @@ from ecms_desktop.services.validation.service import (
     fingerprint,
     subject_of_new,
 )
-
-Progress = Callable[[int, int, str], None]
-CancelCheck = Callable[[], bool]
 
 _CERTIFICATE = cast(Table, Certificate.__table__)
 _LINE = cast(Table, CoverageLine.__table__)

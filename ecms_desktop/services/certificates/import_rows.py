@@ -27,18 +27,12 @@ from sqlalchemy import Dialect
 from ecms_desktop.models import CertificateType, ExemptReason, ReviewState, customer_number_key
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.rules.pack import UnknownFormError, UnknownStateError
-from ecms_desktop.services.certificates.bulk import (
-    CancelCheck,
-    CertificateRows,
-    Progress,
-    RowEncoder,
-    certificate_rows,
-    prepare_certificate,
-)
+from ecms_desktop.services.certificates.bulk import CertificateRows, RowEncoder, certificate_rows, prepare_certificate
 from ecms_desktop.services.certificates.service import CompanyExpiryPolicy, ExpiryContext, check_input, normalized_input
 from ecms_desktop.services.core.bulk import paused_gc, worker_start_method
 from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
 from ecms_desktop.services.core.errors import Cancelled, DocumentError, EcmsError, Problem
+from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.tabular import Row, RowErrors, split_list
 from ecms_desktop.services.customers.service import customer_problems
 from ecms_desktop.services.documents.storage import CheckedFile

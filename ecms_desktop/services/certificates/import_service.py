@@ -39,9 +39,7 @@ from ecms_desktop.services.certificates.bulk import (
     CUSTOMER_DEFAULTS,
     DOCUMENT_DEFAULTS,
     FILE_DEFAULTS,
-    CancelCheck,
     IdSource,
-    Progress,
     RowEncoder,
     WriteSet,
     highest_ids,
@@ -59,6 +57,7 @@ from ecms_desktop.services.core import audit
 from ecms_desktop.services.core.bulk import SqliteBulkCache, paused_gc
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import ConflictError, DocumentError, NotFoundError, Problem, ValidationError
+from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.tabular import Table, read_table
 from ecms_desktop.services.customers.service import customer_problems
 from ecms_desktop.services.documents.storage import CheckedFile, check_file

@@ -39,7 +39,7 @@ import re
 import re._constants as sre_c
 import re._parser as sre_parse
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, cast
@@ -69,6 +69,7 @@ from ecms_desktop.services.core import audit, state_digest
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import Cancelled, DocumentError, ValidationError
 from ecms_desktop.services.core.expiry import certificate_status
+from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.settings import business_settings
 from ecms_desktop.services.demo.documents import (
     CertificateDrawing,
@@ -78,9 +79,6 @@ from ecms_desktop.services.demo.documents import (
     scan_pdf,
 )
 from ecms_desktop.services.documents.storage import CheckedFile, check_bytes, store_checked
-
-Progress = Callable[[int, int, str], None]
-CancelCheck = Callable[[], bool]
 
 #: Certificates written per bulk insert (and per progress report / cancel check).
 CHUNK = 2000

@@ -27,7 +27,7 @@ before it, and nothing is half-written.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -51,10 +51,8 @@ from ecms_desktop.services.core import audit
 from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import Cancelled, DocumentError, NotFoundError, ValidationError
+from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.documents.storage import CheckedFile, check_file, sha256_of, store_checked
-
-Progress = Callable[[int, int, str], None]
-CancelCheck = Callable[[], bool]
 
 #: Number of the per-company customer that holds certificates received before anyone said whose they are.
 INTAKE_CUSTOMER_NUMBER = "INTAKE"

@@ -60,6 +60,7 @@ from ecms_desktop.services.core.errors import (
     Problem,
     ValidationError,
 )
+from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.integrity.backup_format import (
     FORMAT,
     INFO_TABLE,
@@ -69,9 +70,6 @@ from ecms_desktop.services.integrity.backup_format import (
     pg_tool,
 )
 from ecms_desktop.services.integrity.check import CheckReport, check_database
-
-Progress = Callable[[int, int, str], None]
-CancelCheck = Callable[[], bool]
 
 #: Pages copied per step of SQLite's backup (progress and Cancel between steps).
 _PAGES_PER_STEP = 1024

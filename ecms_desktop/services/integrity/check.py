@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -36,10 +36,8 @@ from ecms_desktop.services.core import audit, state_digest
 from ecms_desktop.services.core.anchors import Anchor, AnchorBook
 from ecms_desktop.services.core.database import Database, damaged_message, is_damage_error
 from ecms_desktop.services.core.errors import Cancelled, DatabaseDamagedError, ValidationError
+from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.integrity.backup_format import BackupFormatError, describe_backup
-
-Progress = Callable[[int, int, str], None]
-CancelCheck = Callable[[], bool]
 
 #: Problems listed in a report (the rest are counted).
 MAX_LISTED = 200

@@ -42,11 +42,9 @@ from ecms_desktop.models.renewal import OutboxMessage, SmtpProfile
 from ecms_desktop.services.core import audit
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import Cancelled, ExternalServiceError, NotFoundError, ValidationError
+from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.settings import business_settings
 from ecms_desktop.services.renewals import smtp_passwords as password_keyring
-
-Progress = Callable[[int, int, str], None]
-CancelCheck = Callable[[], bool]
 
 SECURITY_MODES = ("none", "starttls", "ssl")
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ from ecms_desktop.services.core import audit
 from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import Cancelled, DocumentError, EcmsError
+from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.user_files import read_user_file
 from ecms_desktop.services.documents.sandbox import read_email, read_form_fields, sniff_media_type
 from ecms_desktop.services.documents.storage import MAX_FILE_BYTES, CheckedFile, check_bytes, sha256_of, store_checked
@@ -53,8 +54,6 @@ from ecms_desktop.services.validation import service as validation_service
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int, str], None]
-CancelCheck = Callable[[], bool]
 
 _ACCEPTED_SUFFIXES = {".pdf", ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".gif", ".bmp", ".webp"}
 #: Certificate text fields filled from a returned form (others need the accountant's decision).

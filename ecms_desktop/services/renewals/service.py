@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import secrets
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -51,6 +51,7 @@ from ecms_desktop.services.companies.service import CompanyService
 from ecms_desktop.services.core import audit
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import DocumentError, NotFoundError, ValidationError
+from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.settings import business_settings
 from ecms_desktop.services.documents.sandbox import read_form_fields
 from ecms_desktop.services.documents.storage import check_file
@@ -62,9 +63,6 @@ from ecms_desktop.services.renewals.email_service import (
     new_message_id,
 )
 from ecms_desktop.services.renewals.request_packet import Address, Packet, PacketData, build_packet
-
-Progress = Callable[[int, int, str], None]
-CancelCheck = Callable[[], bool]
 
 TEMPLATE_KINDS = ("request", "reminder", "escalation")
 _TOKEN_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"

@@ -23,7 +23,7 @@ import datetime as dt
 import os
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -41,6 +41,7 @@ from ecms_desktop.services.core import audit, json_text
 from ecms_desktop.services.core.bulk import BulkInsert, SqliteBulkCache, paused_gc, worker_start_method
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import Cancelled, DatabaseError, NotFoundError, ValidationError
+from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.exports.safe_export import SheetWriter, new_workbook
 from ecms_desktop.services.sales.candidates import (
     CandidateIndex,
@@ -55,9 +56,6 @@ from ecms_desktop.services.sales.determination import (
     determine,
 )
 from ecms_desktop.services.sales.periods import PeriodBook
-
-Progress = Callable[[int, int, str], None]
-CancelCheck = Callable[[], bool]
 
 _TL = cast(Table, TransactionLine.__table__)
 _DET = cast(Table, Determination.__table__)
@@ -985,7 +983,6 @@ def _exposure_of_entry(entry: Any, claimed: bool, tax: Decimal) -> tuple[str, De
     if entry.exempt and tax > 0:
         return EXPOSURE_TAX_ON_EXEMPT, tax
     return "", _ZERO
-
 
 
 def write_exposure_xlsx(report: ExposureReport, path: Path) -> None:

@@ -52,6 +52,7 @@ from ecms_desktop.services.core.field_limits import (
     limit,
     limits_of,
 )
+from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.tabular import Row, RowErrors, header_key, layout_problems, parse_number, read_table
 from ecms_desktop.services.core.user_files import refuse_database_file
 from ecms_desktop.services.sales.periods import PeriodBook
@@ -60,8 +61,6 @@ REQUIRED_COLUMNS = ("invoice_number", "line", "invoice_date", "customer_number",
 OPTIONAL_COLUMNS = ("ship_to_county", "ship_to_city", "ship_to_zip", "product_code", "commodity_code",
                     "currency", "tax_collected", "exempt_claimed", "exempt_reason", "po_number")
 
-Progress = Callable[[int, int, str], None]
-CancelCheck = Callable[[], bool]
 
 _YES = {"yes": True, "y": True, "true": True, "1": True, "x": True,
         "no": False, "n": False, "false": False, "0": False, "": False}

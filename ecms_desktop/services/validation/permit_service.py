@@ -44,13 +44,11 @@ from ecms_desktop.rules.pack import UnknownStateError
 from ecms_desktop.services.core import audit
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import Cancelled, DocumentError, NotFoundError, Problem, ValidationError
+from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.settings import business_settings
 from ecms_desktop.services.core.tabular import Row, header_key, read_table
 from ecms_desktop.services.documents.storage import check_file, store_checked
 from ecms_desktop.services.validation.name_match import NameVerdict, compare_holder, normalize_name
-
-Progress = Callable[[int, int, str], None]
-CancelCheck = Callable[[], bool]
 
 #: Fields a registry file can be mapped to (``--map column=field``).
 REGISTRY_FIELDS: tuple[str, ...] = ("permit_number", "legal_name", "status", "issue_date", "end_date", "dba_name")

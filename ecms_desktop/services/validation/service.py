@@ -26,7 +26,7 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -55,11 +55,9 @@ from ecms_desktop.services.core.certificate_records import CertificateDetail, Ce
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import Cancelled, NotFoundError, Problem, ValidationError
 from ecms_desktop.services.core.expiry import compute_expiry
+from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.settings import business_settings
 from ecms_desktop.services.validation.name_match import NameVerdict, compare_holder, compare_names
-
-Progress = Callable[[int, int, str], None]
-CancelCheck = Callable[[], bool]
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 

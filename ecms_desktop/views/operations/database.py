@@ -12,10 +12,10 @@ from ecms_desktop.services.companies.service import CompanyInfo, CompanyService
 from ecms_desktop.services.core import database as databases
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.database_setup import initialize_database
+from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.integrity.backup import BackupResult, backup_database
 from ecms_desktop.services.integrity.check import CheckReport, check_database, verify_and_anchor
 from ecms_desktop.views.operations import Operation
-from ecms_desktop.views.task_runner import CancelCheck, Progress
 
 log = logging.getLogger(__name__)
 

@@ -12,13 +12,13 @@ from ecms_desktop.rules import RulesPack
 from ecms_desktop.services.certificates.import_service import CertificateImporter, ImportResult
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import DocumentError, EcmsError
+from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.user_files import read_user_file
 from ecms_desktop.services.documents.storage import check_bytes
 from ecms_desktop.services.intake.service import IntakeResult, IntakeService
 from ecms_desktop.services.renewals.request_packet import TOKEN_FIELD, read_form
 from ecms_desktop.services.renewals.returned_forms import ReturnedFormsService, ReturnedItem
 from ecms_desktop.views.operations import Operation
-from ecms_desktop.views.task_runner import CancelCheck, Progress
 
 #: Largest file read in the GUI process to look for a request token (returned forms are small).
 _TOKEN_SCAN_LIMIT = 25 * 1024 * 1024

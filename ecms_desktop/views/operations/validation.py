@@ -11,10 +11,10 @@ from ecms_desktop.rules import RulesPack
 from ecms_desktop.services.certificates.form_spec import ExpiryDecider, load_expiry_decider
 from ecms_desktop.services.companies.service import CompanyService
 from ecms_desktop.services.core.database import Database
+from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.validation.permit_service import PermitCheckInfo, PermitService
 from ecms_desktop.services.validation.service import ManyResult, ValidationResult, ValidationService
 from ecms_desktop.views.operations import Operation
-from ecms_desktop.views.task_runner import CancelCheck, Progress
 
 
 def validate_certificate(db: Database, rules: RulesPack, cert_id: int, *, as_of: dt.date

@@ -1,7 +1,7 @@
 """What an audit pack holds: its file names and format, the data gathered for it, and the date its
 zip entries carry.
 
-The data are plain dataclasses, gathered once by :mod:`ecms_desktop.services.audit_pack.service` and
+The data are plain dataclasses, gathered once by :mod:`ecms_desktop.services.audit_pack.gather` and
 handed to the writers of the workbook (:mod:`ecms_desktop.services.audit_pack.workbook`) and of the
 PDF book (:mod:`ecms_desktop.services.audit_pack.pdf`); :mod:`ecms_desktop.services.audit_pack.verify`
 checks a pack later against the same names.

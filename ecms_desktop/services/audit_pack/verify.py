@@ -199,7 +199,7 @@ _END = struct.Struct("<4s4H2LH")  # end of central directory, 22 bytes
 
 def zip_structure_problems(path: Path, zf: zipfile.ZipFile, generated_at: Any) -> list[str]:
     """What in the zip's structure differs from how the program writes a pack's zip
-    (:func:`~ecms_desktop.services.audit_pack.service.write_zip`), read byte for byte: each entry's
+    (:func:`~ecms_desktop.services.audit_pack.manifest.write_zip`), read byte for byte: each entry's
     local header and directory record carry the generation time, the permissions, no extra field and
     no comment, and agree with each other; each entry's deflate stream ends exactly where its size
     says; the entries, the directory and its end record follow each other with no byte between or

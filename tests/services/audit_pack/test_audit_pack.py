@@ -21,7 +21,9 @@ from sqlalchemy import select
 
 from ecms_desktop.models import AuditEvent, ReviewState
 from ecms_desktop.services.audit_pack.content import AuditPackSelection
-from ecms_desktop.services.audit_pack.service import AuditPackService, in_force_ranges, safe_name, unique_name
+from ecms_desktop.services.audit_pack.gather import safe_name, unique_name
+from ecms_desktop.services.audit_pack.period_status import in_force_ranges
+from ecms_desktop.services.audit_pack.service import AuditPackService
 from ecms_desktop.services.certificates.service import CertificateService
 from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
 from ecms_desktop.services.core.errors import Cancelled, ValidationError

@@ -36,10 +36,11 @@ from sqlalchemy import select
 
 from ecms_desktop.models import Company, CoverageLine, Customer, DocumentFile, ReviewState
 from ecms_desktop.rules import RulesPack, load_rules_pack
+from ecms_desktop.services.audit_pack.book_plan import ProbeJob
 from ecms_desktop.services.audit_pack.content import PDF_NAME, WORKBOOK_NAME, AuditPackSelection
 from ecms_desktop.services.audit_pack.gather import gather
 from ecms_desktop.services.audit_pack.manifest import sha256_file, write_manifest, write_zip
-from ecms_desktop.services.audit_pack.pdf import ProbeJob, write_pdf
+from ecms_desktop.services.audit_pack.pdf import write_pdf
 from ecms_desktop.services.audit_pack.sections import default_providers
 from ecms_desktop.services.audit_pack.workbook import write_workbook
 from ecms_desktop.services.core import audit

@@ -35,7 +35,8 @@ from sqlalchemy import insert, select, text
 from ecms_desktop.models import Certificate, CoverageLine, Customer
 from ecms_desktop.services.companies.service import CompanyService
 from ecms_desktop.services.core.database import Database
-from ecms_desktop.services.sales.determination_service import _LINE_SQL_COLUMNS, DeterminationService
+from ecms_desktop.services.sales.determination_run import _LINE_SQL_COLUMNS
+from ecms_desktop.services.sales.determination_service import DeterminationService
 from ecms_desktop.services.sales.transaction_import import TransactionImporter
 
 STATES = ["TX", "CA", "NY", "FL", "OH", "KY", "WA", "GA", "IL", "PA"]

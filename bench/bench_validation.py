@@ -35,7 +35,8 @@ from ecms_desktop.models.validation import Finding as FindingRow
 from ecms_desktop.rules import load_rules_pack
 from ecms_desktop.services.companies.service import CompanyService
 from ecms_desktop.services.core.database import Database
-from ecms_desktop.services.validation.service import ValidationService, subject_of
+from ecms_desktop.services.validation.engine import subject_of
+from ecms_desktop.services.validation.service import ValidationService
 
 AS_OF = dt.date(2026, 11, 20)
 BATCH = 500

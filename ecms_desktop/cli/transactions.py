@@ -193,7 +193,8 @@ def cmd_determine(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_exposure(ctx: CliContext, args: argparse.Namespace) -> int:
-    from ecms_desktop.services.sales.determination_service import EXPOSURE_LABELS, DeterminationService
+    from ecms_desktop.services.sales.determination_service import DeterminationService
+    from ecms_desktop.services.sales.exposure import EXPOSURE_LABELS
 
     report = DeterminationService(ctx.db()).exposure(ctx.company_id(args.company), args.date_from, args.date_to,
                                                      state=args.state)
@@ -201,7 +202,7 @@ def cmd_exposure(ctx: CliContext, args: argparse.Namespace) -> int:
         if args.out is None:
             print("error: --format xlsx needs --out FILE.xlsx", file=sys.stderr)
             return 2
-        from ecms_desktop.services.sales.determination_service import write_exposure_xlsx
+        from ecms_desktop.services.sales.exposure import write_exposure_xlsx
 
         write_exposure_xlsx(report, args.out)
         print(f"Wrote {args.out} ({len(report.rows)} rows, total exposure {report.total}).", file=ctx.out)

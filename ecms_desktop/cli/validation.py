@@ -8,7 +8,8 @@ from pathlib import Path
 from ecms_desktop.cli.common import CliContext, Subparsers, add_as_of, add_format, as_of, print_json, print_table
 from ecms_desktop.services.core.errors import ValidationError
 from ecms_desktop.services.validation.permit_service import REGISTRY_FIELDS, PermitCheckInfo, PermitService
-from ecms_desktop.services.validation.service import ValidationResult, ValidationService
+from ecms_desktop.services.validation.runs import ValidationResult
+from ecms_desktop.services.validation.service import ValidationService
 
 
 def register(sub: Subparsers) -> None:

@@ -25,7 +25,8 @@ from PySide6.QtWidgets import (
 )
 
 from ecms_desktop.services.core.database import Database
-from ecms_desktop.services.sales.determination_service import EXPOSURE_LABELS, DeterminationService, ExposureReport
+from ecms_desktop.services.sales.determination_service import DeterminationService
+from ecms_desktop.services.sales.exposure import EXPOSURE_LABELS, ExposureReport
 from ecms_desktop.views.dates import pydate, qdate
 from ecms_desktop.views.error_presenter import present_error
 from ecms_desktop.views.task_runner import TaskRunner

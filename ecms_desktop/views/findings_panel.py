@@ -36,8 +36,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ecms_desktop.services.validation.engine import Finding
 from ecms_desktop.services.validation.permit_service import LookupLink, PermitCheckInfo
-from ecms_desktop.services.validation.service import Finding
 from ecms_desktop.views.file_dialogs import get_open_file_name
 
 _Index = QModelIndex | QPersistentModelIndex

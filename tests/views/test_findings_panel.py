@@ -7,8 +7,8 @@ import datetime as dt
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QAbstractItemModelTester
 
+from ecms_desktop.services.validation.engine import Finding
 from ecms_desktop.services.validation.permit_service import LookupLink, PermitCheckInfo
-from ecms_desktop.services.validation.service import Finding
 from ecms_desktop.views.findings_panel import FindingsPanel, FindingsTableModel, PermitCheckStatusWidget
 
 FINDINGS = [

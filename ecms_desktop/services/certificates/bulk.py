@@ -5,7 +5,7 @@ audit trail's head) for minutes while every desk waits. So the work is split:
 
 1. :func:`prepare_certificate`, outside any transaction: every value of the certificate row and of its
    coverage lines (expiries computed as :func:`~ecms_desktop.services.certificates.service.apply_expiry`
-   does), the validation findings (as :func:`~ecms_desktop.services.validation.service.evaluate_certificate`
+   does), the validation findings (as :func:`~ecms_desktop.services.validation.runs.evaluate_certificate`
    finds them for a certificate not stored yet), and the approval gate's decision (as
    :func:`~ecms_desktop.services.certificates.service.create_certificate` decides it). Pure.
 2. :func:`certificate_rows`, still before the write, with ids reserved beforehand (:class:`IdSource`):
@@ -50,14 +50,8 @@ from ecms_desktop.services.core.certificate_records import CertificateInput
 from ecms_desktop.services.core.errors import Cancelled
 from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.state_digest import VALIDATION_RUN, RecordKind
-from ecms_desktop.services.validation.service import (
-    Finding,
-    ValidationEngine,
-    acknowledged_findings,
-    audit_payload_of,
-    fingerprint,
-    subject_of_new,
-)
+from ecms_desktop.services.validation.engine import Finding, ValidationEngine, fingerprint, subject_of_new
+from ecms_desktop.services.validation.runs import acknowledged_findings, audit_payload_of
 
 _CERTIFICATE = cast(Table, Certificate.__table__)
 _LINE = cast(Table, CoverageLine.__table__)

@@ -36,7 +36,7 @@ from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.tabular import Row, RowErrors, split_list
 from ecms_desktop.services.customers.service import customer_problems
 from ecms_desktop.services.documents.storage import CheckedFile
-from ecms_desktop.services.validation.service import ValidationEngine
+from ecms_desktop.services.validation.engine import ValidationEngine
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _YES_NO = {"yes": True, "y": True, "true": True, "1": True, "x": True, "signed": True,

@@ -61,7 +61,8 @@ from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.tabular import Table, read_table
 from ecms_desktop.services.customers.service import customer_problems
 from ecms_desktop.services.documents.storage import CheckedFile, check_file
-from ecms_desktop.services.validation.service import permit_max_age, seller_of
+from ecms_desktop.services.validation.engine import seller_of
+from ecms_desktop.services.validation.runs import permit_max_age
 
 REQUIRED_COLUMNS = ("customer_number", "customer_name", "customer_email", "state", "form", "certificate_number",
                     "exempt_reason", "purchaser_tax_id", "certificate_type", "po_number", "signed_date",

@@ -53,7 +53,7 @@ from ecms_desktop.services.core.field_limits import currency_problem, date_probl
 from ecms_desktop.services.core.settings import business_settings
 from ecms_desktop.services.documents.storage import CheckedFile, store_checked
 from ecms_desktop.services.sales import exemption_feed
-from ecms_desktop.services.validation.service import (
+from ecms_desktop.services.validation.runs import (
     ApprovalResult,
     accept_findings,
     approval_gate,
@@ -620,7 +620,7 @@ def create_certificate(session: Session, rules: RulesPack, data: CertificateInpu
     (trigger ``validate``, else ``save``) and stored approved only when the validation finds neither
     errors nor warnings, or when ``accept_findings_reason`` says why the user accepts them (recorded
     per certificate with who and when, see
-    :func:`~ecms_desktop.services.validation.service.accept_findings`). Otherwise it is stored
+    :func:`~ecms_desktop.services.validation.runs.accept_findings`). Otherwise it is stored
     pending review with its findings; its ``certificate.created`` event says it was held."""
     data = normalized_input(data, rules)
     problems = check_input(data, rules)

@@ -1,8 +1,8 @@
 """Filing periods: how often the company files in each state, and which returns are filed.
 
 A sale in a filed period is never changed again; corrections go to the current open period
-(see :mod:`ecms_desktop.services.sales.determination_service`). A state without a configured frequency
-files monthly.
+(see :mod:`ecms_desktop.services.sales.reprocessing`). A state without a configured frequency files
+monthly.
 """
 
 from __future__ import annotations

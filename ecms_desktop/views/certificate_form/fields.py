@@ -37,8 +37,9 @@ from ecms_desktop.rules import RulesPack
 from ecms_desktop.services.certificates.form_spec import ExpiryDecider, FieldFinding, FormSpec, parse_date
 from ecms_desktop.services.core.certificate_records import CertificateDetail, CertificateInput, LineInput
 from ecms_desktop.services.core.database import Database
+from ecms_desktop.services.validation.engine import Finding, ValidationEngine
 from ecms_desktop.services.validation.permit_service import LookupLink, PermitCheckInfo
-from ecms_desktop.services.validation.service import Finding, ValidationEngine, ValidationResult
+from ecms_desktop.services.validation.runs import ValidationResult
 from ecms_desktop.views.findings_panel import FindingsPanel, PermitCheckStatusWidget, RecordCheckDialog, field_labels
 from ecms_desktop.views.form_builder import REQUIRED_MARK, FormBuilder, MessageLabel
 from ecms_desktop.views.history_view import HistoryView

@@ -16,8 +16,9 @@ from PySide6.QtWidgets import QWidget
 from ecms_desktop.rules import UnknownStateError
 from ecms_desktop.services.certificates.form_spec import FieldFinding, local_findings
 from ecms_desktop.services.core.errors import ValidationError
+from ecms_desktop.services.validation.engine import Finding, subject_of
 from ecms_desktop.services.validation.permit_service import PermitCheckInfo, lookup_link
-from ecms_desktop.services.validation.service import Finding, ValidationResult, subject_of
+from ecms_desktop.services.validation.runs import ValidationResult
 from ecms_desktop.views.certificate_form.fields import FormFields
 from ecms_desktop.views.error_presenter import present_error
 from ecms_desktop.views.findings_panel import RecordCheckDialog

@@ -46,7 +46,7 @@ from ecms_desktop.services.intake.service import IntakeResult
 from ecms_desktop.services.integrity.check import CheckReport
 from ecms_desktop.services.renewals.returned_forms import ReturnedItem
 from ecms_desktop.services.sales.exemption_feed import FeedProblem
-from ecms_desktop.services.validation.service import Finding
+from ecms_desktop.services.validation.engine import Finding
 from ecms_desktop.views.certificate_form import CertificateForm
 from ecms_desktop.views.certificate_grid import CertificateGrid
 from ecms_desktop.views.certificate_table_model import CertificateTableModel

@@ -11,7 +11,8 @@ from ecms_desktop.services.core.certificate_records import CertificateDetail
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import Cancelled, ValidationError
 from ecms_desktop.services.validation.permit_service import PermitCheckInfo
-from ecms_desktop.services.validation.service import ManyResult, ValidationResult, ValidationService
+from ecms_desktop.services.validation.runs import ValidationResult
+from ecms_desktop.services.validation.service import ManyResult, ValidationService
 from ecms_desktop.views.error_presenter import offer_retry, present_error
 from ecms_desktop.views.findings_panel import AcknowledgeWarningsDialog, blocked_message, confirm_warnings
 from ecms_desktop.views.main_window.desk import DeskWindow

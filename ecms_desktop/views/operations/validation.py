@@ -13,7 +13,8 @@ from ecms_desktop.services.companies.service import CompanyService
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.validation.permit_service import PermitCheckInfo, PermitService
-from ecms_desktop.services.validation.service import ManyResult, ValidationResult, ValidationService
+from ecms_desktop.services.validation.runs import ValidationResult
+from ecms_desktop.services.validation.service import ManyResult, ValidationService
 from ecms_desktop.views.operations import Operation
 
 

@@ -28,7 +28,7 @@ from ecms_desktop.services.audit_pack.content import Column
 from ecms_desktop.services.audit_pack.workbook import FastRows, _SheetWriter, _Styles, rewrite_package
 from ecms_desktop.services.exports.safe_export import CsvWriter, SheetWriter, csv_value, is_formula_like, new_workbook
 from ecms_desktop.services.sales import exemption_feed as feed
-from ecms_desktop.services.sales.determination_service import ExposureReport, ExposureRow, write_exposure_xlsx
+from ecms_desktop.services.sales.exposure import ExposureReport, ExposureRow, write_exposure_xlsx
 from tests.services.factories import make_certificate
 
 REPO = Path(__file__).resolve().parents[3]
@@ -212,8 +212,8 @@ COVERED = {
                                              test_sheet_writer_keeps_numbers_and_dates),
     "ecms_desktop/services/audit_pack/workbook.py": (test_audit_pack_workbook_keeps_hostile_text_as_text,
                                                      test_audit_pack_of_hostile_customers_keeps_their_text),
-    "ecms_desktop/services/sales/determination_service.py": (test_exposure_workbook_keeps_hostile_text_as_text,
-                                                       test_ecms_exposure_xlsx_writes_customer_formulas_as_text),
+    "ecms_desktop/services/sales/exposure.py": (test_exposure_workbook_keeps_hostile_text_as_text,
+                                                test_ecms_exposure_xlsx_writes_customer_formulas_as_text),
     "ecms_desktop/services/sales/exemption_feed.py": (test_feed_folder_csv_escapes_hostile_text,),
     "ecms_desktop/cli/common.py": (test_ecms_list_csv_escapes_hostile_text,),
     "ecms_desktop/cli/certificates.py": (test_ecms_list_csv_escapes_hostile_text,),

@@ -23,7 +23,7 @@ from ecms_desktop.services.sales import exemption_feed
 from ecms_desktop.services.sales.determination import CandidateCertificate, CoverageFacts, SaleLine, determine
 from ecms_desktop.services.sales.determination_service import DeterminationService
 from ecms_desktop.services.sales.transaction_import import TransactionImporter
-from ecms_desktop.services.validation.service import ValidationEngine, subject_of
+from ecms_desktop.services.validation.engine import ValidationEngine, subject_of
 
 D = dt.date
 AS_OF = D(2026, 11, 20)

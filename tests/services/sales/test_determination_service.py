@@ -197,16 +197,16 @@ def _as_the_engine_decides(db, company_id, svc, stored):  # type: ignore[no-unty
     ``stored``)."""
     from ecms_desktop.services.sales.candidates import load_candidates
     from ecms_desktop.services.sales.determination import determine
-    from ecms_desktop.services.sales.determination_service import _LINE_COLS, _TL, _determination_row, sale_of
+    from ecms_desktop.services.sales.determination_records import _TL, LINE_COLUMNS, determination_row, sale_of
 
     with db.reader() as s:
         index = load_candidates(s, company_id)
-        lines = s.execute(select(*_LINE_COLS).where(_TL.c.company_id == company_id)).all()
+        lines = s.execute(select(*LINE_COLUMNS).where(_TL.c.company_id == company_id)).all()
     expected = {}
     for r in lines:
         result = determine(sale_of(r), index.get((r.customer_key, r.ship_to_state), ()))
-        row = _determination_row(r.id, company_id, result, svc.rules_version, r.exempt_claimed, r.tax_collected,
-                                 "determine", dt.datetime.now(dt.UTC), r.ship_to_state)
+        row = determination_row(r.id, company_id, result, svc.rules_version, r.exempt_claimed, r.tax_collected,
+                                "determine", dt.datetime.now(dt.UTC), r.ship_to_state)
         expected[r.id] = {k: row[k] for k in stored[r.id]}
     return expected
 
@@ -234,7 +234,7 @@ def test_a_run_with_worker_processes_decides_the_same(db, company_id, tmp_path, 
                                                       split) -> None:
     """Workers read and decide the first part of each window (by id), the parent the rest: whatever the
     split, every line is stored once and exactly as a run in one process stores it."""
-    from ecms_desktop.services.sales import determination_service
+    from ecms_desktop.services.sales import determination_run
 
     _sales_with_certificates(db, company_id, tmp_path)
     import_lines(db, company_id, tmp_path, *SALES, *(s.replace("A", "Z") for s in SALES))
@@ -244,16 +244,16 @@ def test_a_run_with_worker_processes_decides_the_same(db, company_id, tmp_path, 
     with db.transaction() as s:
         s.execute(Determination.__table__.delete())
     if split == "half":
-        monkeypatch.setattr(determination_service._Balance, "split", lambda self, a, t: (a + t) // 2)
+        monkeypatch.setattr(determination_run._Balance, "split", lambda self, a, t: (a + t) // 2)
     elif split == "all to the parent":
-        monkeypatch.setattr(determination_service._Balance, "split", lambda self, a, t: a)
+        monkeypatch.setattr(determination_run._Balance, "split", lambda self, a, t: a)
     summary = svc.run(company_id, workers=workers, batch=5)  # several windows
     assert summary.lines == 2 * len(SALES)
     assert _stored(db) == alone
 
 
 def test_the_balance_gives_the_parent_what_the_workers_leave_it() -> None:
-    from ecms_desktop.services.sales.determination_service import _Balance
+    from ecms_desktop.services.sales.determination_run import _Balance
 
     balance = _Balance(1)
     assert balance.split(0, 100) == 100  # nothing measured yet: the first window goes to the worker
@@ -371,16 +371,16 @@ def test_lines_without_a_certificate_are_decided_in_sql_exactly_as_the_engine_de
 
 def test_a_line_in_a_state_without_a_prepared_explanation_is_decided_by_the_engine(db, company_id, tmp_path,  # type: ignore[no-untyped-def]
                                                                                     monkeypatch) -> None:
-    from ecms_desktop.services.sales import determination_service
+    from ecms_desktop.services.sales import determination_run
 
     import_lines(db, company_id, tmp_path, "S1,1,2026-03-01,C-4,TX,30,0,yes,,", "S2,1,2026-03-01,C-4,OK,30,0,yes,,")
-    real = determination_service.load_rules_pack()
+    real = determination_run.load_rules_pack()
 
     class WithoutTexas:
         version = real.version
         states = {k: v for k, v in real.states.items() if k != "TX"}
 
-    monkeypatch.setattr(determination_service, "load_rules_pack", lambda: WithoutTexas)
+    monkeypatch.setattr(determination_run, "load_rules_pack", lambda: WithoutTexas)
     summary = DeterminationService(db, rules_version=real.version).run(company_id, workers=0)
     assert summary.lines == 2 and summary.exposures == 2
     texts = {r.invoice_number: r.explanation["summary"] for r in DeterminationService(db).iter_results(company_id)}

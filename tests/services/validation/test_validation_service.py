@@ -19,14 +19,9 @@ from ecms_desktop.services.core import audit
 from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
 from ecms_desktop.services.core.errors import Cancelled, ConflictError, ValidationError
 from ecms_desktop.services.customers.service import upsert_customer
+from ecms_desktop.services.validation.engine import RULES, ValidationEngine, mask_number, subject_of
 from ecms_desktop.services.validation.name_match import name_similarity, normalize_name
-from ecms_desktop.services.validation.service import (
-    RULES,
-    ValidationEngine,
-    ValidationService,
-    mask_number,
-    subject_of,
-)
+from ecms_desktop.services.validation.service import ValidationService
 
 AS_OF = dt.date(2026, 11, 20)
 

@@ -16,7 +16,7 @@ import pytest
 
 from ecms_desktop.rules import load_rules_pack
 from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
-from ecms_desktop.services.validation.service import Finding, ValidationEngine, subject_of
+from ecms_desktop.services.validation.engine import Finding, ValidationEngine, subject_of
 
 RULES = load_rules_pack()
 ENGINE = ValidationEngine(RULES)

@@ -9,6 +9,7 @@ import datetime as dt
 import email.utils
 import io
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -58,10 +59,21 @@ class _Erp(BaseHTTPRequestHandler):
         pass
 
 
+class _ErpServer(ThreadingHTTPServer):
+    """The test ERP's server. A client that hangs up before the answer is written (the program stops
+    reading once it has the status of a redirect) is not an error of the server: socketserver would
+    print its BrokenPipeError traceback to the stderr that the tests read from the CLI."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
+
+
 @pytest.fixture
 def erp() -> Iterator[tuple[type[_Erp], str]]:
     handler = type("Erp", (_Erp,), {"plan": [], "posts": [], "gets": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = _ErpServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

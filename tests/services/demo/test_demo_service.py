@@ -30,7 +30,7 @@ from ecms_desktop.services.core import audit
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import Cancelled, ValidationError
 from ecms_desktop.services.demo.service import DemoOptions, DemoService, PermitNumbers, _Planner, existing_data
-from ecms_desktop.services.documents.sandbox import probe_document
+from ecms_desktop.services.documents.shared_sandbox import probe_document
 
 AS_OF = dt.date(2026, 11, 22)
 RULES = load_rules_pack()

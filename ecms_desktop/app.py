@@ -224,7 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from ecms_desktop import paths
-    from ecms_desktop.services.documents import sandbox as document_sandbox
+    from ecms_desktop.services.documents import shared_sandbox
     from ecms_desktop.services.documents.sandbox import DocumentSandbox
     from ecms_desktop.views.main_window import MainWindow, ui_settings
     from ecms_desktop.views.settings_dialog import THEME_KEY
@@ -269,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             window.save_ui_state()
         window.shutdown()
         sandbox.close()
-        document_sandbox.close()
+        shared_sandbox.close()
         window.deleteLater()
         app.processEvents()
         if args.screenshot is not None:

@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from ecms_desktop.cli.common import CliContext, Subparsers, add_as_of, as_of, print_table
-from ecms_desktop.services.demo.service import DemoOptions, DemoService
+from ecms_desktop.services.demo.plans import DemoOptions
+from ecms_desktop.services.demo.service import DemoService
 
 
 def register(sub: Subparsers) -> None:

@@ -1,9 +1,11 @@
 """State-by-state resale/exemption certificate rules (Qt-free).
 
 The data lives in ``resources/rules`` (a versioned rules pack with JSON Schemas);
-:func:`load_rules_pack` loads it into frozen dataclasses.
+:func:`load_rules_pack` (:mod:`~ecms_desktop.rules.loader`) loads it, checking every file against its
+schema (:mod:`~ecms_desktop.rules.schema`), into the frozen dataclasses of :mod:`~ecms_desktop.rules.pack`.
 """
 
+from ecms_desktop.rules.loader import default_rules_dir, load_rules_pack
 from ecms_desktop.rules.pack import (
     CONFIDENCE_LEVELS,
     EXPIRY_BASES,
@@ -25,8 +27,6 @@ from ecms_desktop.rules.pack import (
     StateRule,
     UnknownFormError,
     UnknownStateError,
-    default_rules_dir,
-    load_rules_pack,
     normalize_form_code,
 )
 

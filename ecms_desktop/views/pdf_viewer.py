@@ -35,7 +35,8 @@ from PySide6.QtWidgets import (
 from shiboken6 import isValid
 
 from ecms_desktop.services.core.errors import Cancelled, DocumentError
-from ecms_desktop.services.documents.sandbox import DocumentSandbox, PasswordRequired, WrongPassword
+from ecms_desktop.services.documents.results import PasswordRequired, WrongPassword
+from ecms_desktop.services.documents.sandbox import DocumentSandbox
 from ecms_desktop.views.images import png_image
 from ecms_desktop.views.task_runner import TaskRunner
 

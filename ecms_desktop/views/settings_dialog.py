@@ -34,7 +34,7 @@ from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import DocumentError
 from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.user_files import read_user_file
-from ecms_desktop.services.documents.sandbox import render_thumbnail
+from ecms_desktop.services.documents.shared_sandbox import render_thumbnail
 from ecms_desktop.views.error_presenter import present_error
 from ecms_desktop.views.file_dialogs import get_open_file_name
 from ecms_desktop.views.images import png_image

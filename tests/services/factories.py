@@ -10,7 +10,7 @@ from ecms_desktop.rules import load_rules_pack
 from ecms_desktop.services.certificates.service import CertificateService
 from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
 from ecms_desktop.services.customers.service import CustomerService
-from ecms_desktop.services.demo.service import PermitNumbers
+from ecms_desktop.services.demo.permits import PermitNumbers
 
 AS_OF = dt.date(2026, 11, 22)
 _PERMITS = PermitNumbers(load_rules_pack())

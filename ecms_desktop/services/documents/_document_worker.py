@@ -4,7 +4,8 @@ This file is started as a *script* (``python -I _document_worker.py``) by
 :class:`ecms_desktop.services.documents.sandbox.DocumentSandbox`. It imports nothing from
 ``ecms_desktop`` on purpose: the worker is the only place where untrusted customer files are parsed
 and rendered, so it is kept small, imports only the standard library and PyMuPDF, and can be killed
-at any moment without losing anything.
+at any moment without losing anything. It is one file on purpose too: ``-I`` leaves even the script's
+own folder off ``sys.path``, so the worker could not import a module beside it.
 
 Protocol (both directions, over the worker's stdin / a private duplicate of its stdout): each frame
 is ``struct.pack("!II", len(header), len(blob)) + header + blob`` where ``header`` is UTF-8 JSON and

@@ -19,7 +19,7 @@ from ecms_desktop.services.core import audit
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import DocumentError, NotFoundError, ValidationError
 from ecms_desktop.services.core.user_files import read_user_file
-from ecms_desktop.services.documents.sandbox import probe_document
+from ecms_desktop.services.documents.shared_sandbox import probe_document
 
 #: Largest file accepted (a 200-page 100 MB scan is fine; beyond this is almost surely a mistake).
 MAX_FILE_BYTES = 200 * 1024 * 1024

@@ -29,7 +29,8 @@ import pymupdf as _pymupdf
 from ecms_desktop.rules import RulesPack
 from ecms_desktop.rules.pack import FormRule, UnknownFormError
 from ecms_desktop.services.core.errors import DocumentError
-from ecms_desktop.services.documents.sandbox import FormFields, read_form_fields
+from ecms_desktop.services.documents.results import FormFields
+from ecms_desktop.services.documents.shared_sandbox import read_form_fields
 
 #: Hidden field holding the request token in every form we send.
 TOKEN_FIELD = "ecms_request_token"
@@ -459,7 +460,7 @@ class FormReadback:
 def read_form(pdf: bytes, rules: RulesPack, form_code: str | None = None, *,
               filename: str = "") -> FormReadback:
     """Read a returned form's fields. The PDF is parsed only in the document sandbox's worker
-    process (:func:`~ecms_desktop.services.documents.sandbox.read_form_fields`): a returned file is
+    process (:func:`~ecms_desktop.services.documents.shared_sandbox.read_form_fields`): a returned file is
     untrusted. Raises :class:`~ecms_desktop.services.core.errors.DocumentError` naming the file when it cannot be
     read within the worker's time and memory limits. See :func:`form_readback` for the mapping."""
     return form_readback(read_form_fields(pdf, filename=filename or "The returned form"), rules, form_code)

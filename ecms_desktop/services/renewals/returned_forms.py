@@ -47,7 +47,8 @@ from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import Cancelled, DocumentError, EcmsError
 from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.user_files import read_user_file
-from ecms_desktop.services.documents.sandbox import read_email, read_form_fields, sniff_media_type
+from ecms_desktop.services.documents.media_types import sniff_media_type
+from ecms_desktop.services.documents.shared_sandbox import read_email, read_form_fields
 from ecms_desktop.services.documents.storage import MAX_FILE_BYTES, CheckedFile, check_bytes, sha256_of, store_checked
 from ecms_desktop.services.renewals.request_packet import TOKEN_RE, FormReadback, form_readback, parse_form_date
 from ecms_desktop.services.validation import service as validation_service

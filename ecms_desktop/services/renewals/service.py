@@ -53,7 +53,7 @@ from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import DocumentError, NotFoundError, ValidationError
 from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.settings import business_settings
-from ecms_desktop.services.documents.sandbox import read_form_fields
+from ecms_desktop.services.documents.shared_sandbox import read_form_fields
 from ecms_desktop.services.documents.storage import check_file
 from ecms_desktop.services.renewals.email_service import (
     DeliveryReport,

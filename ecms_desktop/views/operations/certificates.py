@@ -15,7 +15,7 @@ from ecms_desktop.services.certificates.service import CertificateService
 from ecms_desktop.services.core.certificate_records import CertificateDetail, CertificateInput
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.progress import CancelCheck, Progress
-from ecms_desktop.services.documents.sandbox import sniff_media_type
+from ecms_desktop.services.documents.media_types import sniff_media_type
 from ecms_desktop.services.documents.storage import DocumentService
 from ecms_desktop.views.operations import Operation
 

@@ -30,6 +30,7 @@ from ecms_desktop.services.audit_pack.service import AuditPackResult, AuditPackS
 from ecms_desktop.services.core.errors import Cancelled, DocumentError
 from ecms_desktop.services.documents import sandbox as document_sandbox
 from ecms_desktop.services.documents import storage as document_service
+from ecms_desktop.services.documents.worker_process import WorkerProcess
 from tests.services.factories import make_certificate
 
 PERIOD = (dt.date(2026, 1, 1), dt.date(2026, 12, 31))
@@ -174,12 +175,12 @@ def test_one_document_worker_probes_and_copies_every_file_of_a_pack(db, company_
     store(db, company_id, pix.tobytes("png"), "scan.png", "ONE-IMG")
     started: list[list[str]] = []
 
-    class CountedWorker(document_sandbox._Worker):
+    class CountedWorker(WorkerProcess):
         def __init__(self, command: list[str]) -> None:
             started.append(command)
             super().__init__(command)
 
-    monkeypatch.setattr(document_sandbox, "_Worker", CountedWorker)
+    monkeypatch.setattr(document_sandbox, "WorkerProcess", CountedWorker)
     result = AuditPackService(db).generate(AuditPackSelection(*PERIOD), tmp_path / "pack", generated_at=GENERATED,
                                            make_zip=False)
     assert result.problems == ()
@@ -197,12 +198,12 @@ def test_cancel_while_the_worker_copies_leaves_nothing_and_no_worker(db, company
     store(db, company_id, slow_pdf(pages=1), SLOW_NAME, "CAN-SLOW")  # the worker is busy on it when cancelled
     workers: list[Any] = []
 
-    class KeptWorker(document_sandbox._Worker):
+    class KeptWorker(WorkerProcess):
         def __init__(self, command: list[str]) -> None:
             super().__init__(command)
             workers.append(self.proc)
 
-    monkeypatch.setattr(document_sandbox, "_Worker", KeptWorker)
+    monkeypatch.setattr(document_sandbox, "WorkerProcess", KeptWorker)
     copying = []
 
     def progress(done: int, total: int, text: str) -> None:

@@ -29,8 +29,11 @@ from ecms_desktop.services.certificates.service import ExpiryContext
 from ecms_desktop.services.core import audit
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import Cancelled, ValidationError
-from ecms_desktop.services.demo.service import DemoOptions, DemoService, PermitNumbers, _Planner, existing_data
-from ecms_desktop.services.documents.sandbox import probe_document
+from ecms_desktop.services.demo.permits import PermitNumbers
+from ecms_desktop.services.demo.planner import Planner
+from ecms_desktop.services.demo.plans import DemoOptions
+from ecms_desktop.services.demo.service import DemoService, existing_data
+from ecms_desktop.services.documents.shared_sandbox import probe_document
 
 AS_OF = dt.date(2026, 11, 22)
 RULES = load_rules_pack()
@@ -204,7 +207,7 @@ def test_cancel_writes_nothing(db) -> None:  # type: ignore[no-untyped-def]
 
 def test_planner_customers_look_real() -> None:
     options = DemoOptions(certificates=8000, seed=3, as_of=AS_OF)
-    planner = _Planner(RULES, options, [ExpiryContext(RULES)] * 3, [30] * 3, set(), ["A", "B", "C"])
+    planner = Planner(RULES, options, [ExpiryContext(RULES)] * 3, [30] * 3, set(), ["A", "B", "C"])
     customers = planner.plan_customers(2000)
     assert len({c.number for c in customers}) == 2000
     assert any(c.parent is not None for c in customers), "some subsidiaries with a parent"

@@ -14,14 +14,9 @@ import pymupdf
 import pytest
 
 from ecms_desktop.services.core.errors import Cancelled, DocumentError
-from ecms_desktop.services.documents.sandbox import (
-    DocumentSandbox,
-    PasswordRequired,
-    ProbeResult,
-    RenderedPage,
-    WrongPassword,
-    sniff_media_type,
-)
+from ecms_desktop.services.documents.media_types import sniff_media_type
+from ecms_desktop.services.documents.results import PasswordRequired, ProbeResult, RenderedPage, WrongPassword
+from ecms_desktop.services.documents.sandbox import DocumentSandbox
 
 REPO = Path(__file__).resolve().parents[3]
 BAD_DIR = (REPO / ".." / "shared" / "bad-pdfs").resolve()
@@ -215,7 +210,7 @@ def test_close_leaves_no_process_and_sandbox_restarts() -> None:
 def test_interpreter_exits_without_explicit_close() -> None:
     code = (
         "import pymupdf\n"
-        "from ecms_desktop.services.documents import sandbox as ds\n"
+        "from ecms_desktop.services.documents import shared_sandbox as ds\n"
         "doc = pymupdf.open(); doc.new_page(); data = doc.tobytes()\n"
         "print(ds.render_page(data, 0, dpi=36).width)\n"
     )

@@ -182,8 +182,8 @@ def _accepts(st: StateRule, form: FormRule, reason: str) -> bool:
     if not st.has_sales_tax or st.refusal(form.code, reason) is not None:
         return False
     if form.code == SST_FORM_CODE:
-        return RulesPack._sst_acceptance(st, reason).accepted
-    return RulesPack._mtc_acceptance(st, reason).accepted
+        return RulesPack.sst_acceptance(st, reason).accepted
+    return RulesPack.mtc_acceptance(st, reason).accepted
 
 
 # --------------------------------------------------------------------------- entry points

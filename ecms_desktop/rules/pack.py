@@ -414,9 +414,9 @@ class RulesPack:
         if refused is not None:
             return Acceptance(False, "", (), refused.source, refused.confidence, refused.message)
         if form.code == SST_FORM_CODE:
-            return self._sst_acceptance(st, reason)
+            return self.sst_acceptance(st, reason)
         if form.code == MTC_FORM_CODE:
-            return self._mtc_acceptance(st, reason)
+            return self.mtc_acceptance(st, reason)
         if st.state not in form.states:
             owners = "/".join(form.states) or "another state"
             return Acceptance(
@@ -469,7 +469,7 @@ class RulesPack:
                           no_sales_tax=True)
 
     @staticmethod
-    def _sst_acceptance(st: StateRule, reason: str) -> Acceptance:
+    def sst_acceptance(st: StateRule, reason: str) -> Acceptance:
         sst = st.sst
         if sst.membership == "none":
             return Acceptance(
@@ -497,7 +497,7 @@ class RulesPack:
         return Acceptance(True, sst.restriction, (), sst.source, sst.confidence, message)
 
     @staticmethod
-    def _mtc_acceptance(st: StateRule, reason: str) -> Acceptance:
+    def mtc_acceptance(st: StateRule, reason: str) -> Acceptance:
         mtc = st.mtc
         if mtc.acceptance in ("no", "n/a"):
             return Acceptance(

@@ -220,7 +220,7 @@ def _select(qtbot, window: MainWindow, cert_id: int) -> None:  # type: ignore[no
 def test_approve_is_disabled_while_errors_remain_and_warnings_are_acknowledged(
         qtbot, window, db, company_id) -> None:  # type: ignore[no-untyped-def]
     from ecms_desktop.services.validation.service import ValidationService
-    from tests.services.factories import make_certificate
+    from tests.factories import make_certificate
 
     broken = make_certificate(db, company_id, customer="W-1", name="Unsigned Co", approve=False,
                               signer_title="")
@@ -298,7 +298,7 @@ def test_menus_open_the_other_features_with_the_database_and_date(qtbot, window,
 def test_validate_now_validate_all_and_verify_permit(qtbot, window, db, company_id) -> None:  # type: ignore[no-untyped-def]
     from ecms_desktop.services.validation.permit_service import PermitService
     from ecms_desktop.services.validation.service import ValidationService
-    from tests.services.factories import make_certificate
+    from tests.factories import make_certificate
 
     cert = make_certificate(db, company_id, customer="V-1", name="Verify Me Inc", approve=False)
     _select(qtbot, window, cert.id)

@@ -14,7 +14,7 @@ from ecms_desktop.services.customers.service import CustomerService
 from ecms_desktop.services.documents.storage import check_bytes
 from ecms_desktop.views.review_queue import ReviewQueueWindow
 from ecms_desktop.views.task_runner import TaskRunner
-from tests.services.factories import permit_number
+from tests.factories import permit_number
 from tests.views.test_pdf_viewer import make_pdf
 
 AS_OF = dt.date(2026, 6, 1)

@@ -28,7 +28,7 @@ from ecms_desktop.services.core.errors import Cancelled, ValidationError
 from ecms_desktop.services.customers.service import CustomerService
 from ecms_desktop.services.documents import storage as document_service
 from ecms_desktop.services.documents.storage import CheckedFile, sha256_of
-from tests.services.factories import permit_number
+from tests.factories import permit_number
 
 TODAY = dt.date.today()
 PERIOD = (TODAY - dt.timedelta(days=180), TODAY + dt.timedelta(days=10))

@@ -30,7 +30,7 @@ from ecms_desktop.services.audit_pack.service import AuditPackResult, AuditPackS
 from ecms_desktop.services.core.errors import Cancelled, DocumentError
 from ecms_desktop.services.documents import sandbox as document_sandbox
 from ecms_desktop.services.documents import storage as document_service
-from tests.services.factories import make_certificate
+from tests.factories import make_certificate
 
 PERIOD = (dt.date(2026, 1, 1), dt.date(2026, 12, 31))
 GENERATED = dt.datetime(2030, 1, 2, 3, 4, 6, tzinfo=dt.UTC)

@@ -112,8 +112,8 @@ def test_a_zip_with_overwritten_bytes_is_reported_plainly_at_any_offset(db, comp
     from ecms_desktop.services.audit_pack.content import AuditPackSelection
     from ecms_desktop.services.audit_pack.service import AuditPackService
     from ecms_desktop.services.documents import storage as document_service
+    from tests.factories import make_certificate
     from tests.services.audit_pack.test_audit_pack import make_pdf
-    from tests.services.factories import make_certificate
 
     cert = make_certificate(db, company_id)
     with db.transaction() as s:

@@ -26,7 +26,7 @@ from ecms_desktop.services.core.errors import ConflictError
 from ecms_desktop.services.documents.storage import DocumentService, check_bytes, store_checked
 from ecms_desktop.services.intake.service import IntakeService
 from ecms_desktop.services.validation.service import record_validation
-from tests.services.factories import AS_OF, make_certificate, permit_number
+from tests.factories import AS_OF, make_certificate, permit_number
 
 RACES = 5
 

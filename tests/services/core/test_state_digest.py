@@ -19,7 +19,7 @@ from ecms_desktop.services.core import audit, state_digest
 from ecms_desktop.services.documents.storage import DocumentService, check_file
 from ecms_desktop.services.integrity.check import check_database
 from ecms_desktop.services.validation.service import ValidationService
-from tests.services.factories import AS_OF, make_certificate
+from tests.factories import AS_OF, make_certificate
 
 
 def problems(db: Any) -> list[str]:

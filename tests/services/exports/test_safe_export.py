@@ -29,7 +29,7 @@ from ecms_desktop.services.audit_pack.workbook import FastRows, _SheetWriter, _S
 from ecms_desktop.services.exports.safe_export import CsvWriter, SheetWriter, csv_value, is_formula_like, new_workbook
 from ecms_desktop.services.sales import exemption_feed as feed
 from ecms_desktop.services.sales.determination_service import ExposureReport, ExposureRow, write_exposure_xlsx
-from tests.services.factories import make_certificate
+from tests.factories import make_certificate
 
 REPO = Path(__file__).resolve().parents[3]
 HOSTILE = ('=HYPERLINK("http://evil.example","x")', "+1+1", "-2+3", "@SUM(A1:A9)", "\t=1+1", "\r=1+1")

@@ -28,13 +28,13 @@ from reportlab.lib.pagesizes import landscape, letter
 from reportlab.pdfgen import canvas
 from sqlalchemy import select
 
-from ecms_desktop.models import Certificate, Customer
+from ecms_desktop.models import Certificate, Customer, ReviewState
 from ecms_desktop.models.renewal import OutboxMessage, RenewalRequest
 from ecms_desktop.rules import load_rules_pack
 from ecms_desktop.services.audit_pack.content import AuditPackSelection
 from ecms_desktop.services.audit_pack.service import AuditPackResult, AuditPackService
 from ecms_desktop.services.certificates.import_service import REQUIRED_COLUMNS
-from ecms_desktop.services.certificates.service import CertificateService, create_certificate
+from ecms_desktop.services.certificates.service import CertificateService, ExpiryContext, create_certificate
 from ecms_desktop.services.companies.service import CompanyService
 from ecms_desktop.services.core.certificate_records import CertificateDetail, CertificateInput, LineInput
 from ecms_desktop.services.customers.service import CustomerService, upsert_customer
@@ -275,12 +275,17 @@ SALES_COLUMNS = ("invoice_number", "line", "invoice_date", "customer_number", "s
                  "tax_collected", "exempt_claimed")
 
 
-def import_sales(db: Any, company_id: int, folder: Path, *rows: str, columns: Sequence[str] = SALES_COLUMNS) -> None:
-    """The ``rows`` (comma-separated cells in the order of ``columns``) written as ``folder``/sales.csv and
-    imported as the company's sales lines."""
-    path = folder / "sales.csv"
+def write_sales_csv(folder: Path, *rows: str, columns: Sequence[str] = SALES_COLUMNS, name: str = "sales.csv") -> Path:
+    """A sales file ``name`` in ``folder``: a header of ``columns``, then the ``rows`` (comma-separated cells
+    in that order) as they are."""
+    path = folder / name
     path.write_text(",".join(columns) + "\n" + "".join(r + "\n" for r in rows), encoding="utf-8")
-    TransactionImporter(db).import_file(path, company_id=company_id)
+    return path
+
+
+def import_sales(db: Any, company_id: int, folder: Path, *rows: str, columns: Sequence[str] = SALES_COLUMNS) -> None:
+    """The sales file of :func:`write_sales_csv`, imported as the company's sales lines."""
+    TransactionImporter(db).import_file(write_sales_csv(folder, *rows, columns=columns), company_id=company_id)
 
 
 # -- companies and customers ----------------------------------------------------------------------------
@@ -385,6 +390,36 @@ def make_signed_certificate(db: Any, company_id: int, customer: str = "C-1", *, 
                             form_code=form or ("SST-F0003" if len(states) > 1 else "TX-01-339"),
                             lines=tuple(LineInput(s) for s in states), **values)
     return CertificateService(db).create(data, as_of=as_of, origin=origin, review_state=review)
+
+
+_SEED_PLAN = (  # (state, form, reason)
+    ("TX", "TX-01-339", "resale"), ("CA", "CA-CDTFA-230", "resale"), ("NY", "NY-ST-120", "resale"),
+    ("FL", "FL-DR-13", "resale"), ("OH", "OH-STEC-B", "resale"), ("IL", "IL-CRT-61", "resale"),
+)
+
+
+def seed_certificates(db: Any, company_id: int, n: int, *, customers: int = 25) -> list[int]:
+    """``n`` certificates (their ids) spread over ``customers`` customers, six states, signing dates and
+    review states (real services, one transaction, no audit events)."""
+    ids: list[int] = []
+    with db.transaction() as s:
+        ctx = ExpiryContext.load(s, RULES, company_id)
+        cache: dict[str, Any] = {}
+        for i in range(n):
+            c = i % customers
+            customer, _ = upsert_customer(s, company_id, f"C-{1000 + c}", legal_name=f"Buyer {c:02d} Supply LLC",
+                                          cache=cache)
+            state, form, reason = _SEED_PLAN[i % len(_SEED_PLAN)]
+            signed = dt.date(2021 + (i // 6) % 6, 1 + i % 12, 1 + i % 28)
+            review = (ReviewState.PENDING if i % 11 == 0 else ReviewState.REJECTED if i % 17 == 0
+                      else ReviewState.ARCHIVED if i % 23 == 0 else ReviewState.APPROVED).value
+            data = CertificateInput(company_id=company_id, customer_id=customer.id, form_code=form,
+                                    lines=(LineInput(state),), exempt_reason=reason,
+                                    certificate_number=f"EC-{i:05d}", purchaser_tax_id=f"P{i:07d}",
+                                    signed=True, signed_date=signed)
+            ids.append(create_certificate(s, RULES, data, origin="manual", review_state=review, ctx=ctx,
+                                          record_audit=False).id)
+    return ids
 
 
 #: The shared secret of the tests' ERP webhooks.

@@ -79,8 +79,8 @@ def write_text_pdf(path: Path, text: str = SCAN_TEXT, *, paper: str = "a4", font
 
 
 def paged_pdf(text: str, *, pages: int = 2, font_size: float = 14) -> bytes:
-    """A PDF (ReportLab, byte for byte the same every time) of ``pages`` letter pages, page n reading
-    "<text> Pn" in Helvetica of ``font_size``."""
+    """A PDF (ReportLab, byte for byte the same every time) of ``pages`` A4 pages, page n reading
+    "<text> Pn" in Helvetica of ``font_size`` points."""
     buf = io.BytesIO()
     c = canvas.Canvas(buf, invariant=1)
     for i in range(pages):

@@ -318,8 +318,6 @@ def test_record_a_manual_permit_check_with_evidence(qtbot, db, company_id, rules
 # --------------------------------------------------------------------------- integrity at the desk
 
 
-
-
 @pytest.mark.parametrize("kind", EDITOR_KINDS)
 def test_loading_another_certificate_never_takes_values_of_the_one_being_edited(
         qtbot, db, company_id, rules, form, kind):

@@ -29,6 +29,8 @@ from tests.factories import (
 )
 
 TODAY = dt.date.today()
+
+
 @pytest.fixture
 def pack(db, company_id, tmp_path: Path):  # type: ignore[no-untyped-def]
     data = make_audit_pack_data(db, company_id)

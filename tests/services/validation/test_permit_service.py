@@ -27,6 +27,8 @@ from tests.factories import TEXAS_REGISTRY_HEADERS, make_desk_certificate, write
 from tests.helpers.permit_registry import PermitRegistryHandler
 
 AS_OF = dt.date(2026, 11, 20)
+
+
 @pytest.fixture
 def cert_id(db, company_id) -> int:
     return make_desk_certificate(db, company_id, as_of=AS_OF, customer="C-1", name="Lone Star Retail LLC",

@@ -20,6 +20,8 @@ from urllib.parse import quote
 
 import pytest
 
+from tests.factories import make_company
+
 REPO = Path(__file__).resolve().parent.parent
 SHARED = (REPO.parent / "shared").resolve()
 PG_URL = os.environ.get("ECMS_TEST_DATABASE_URL", "")
@@ -101,10 +103,5 @@ def db(db_url: str):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def company_id(db) -> int:  # type: ignore[no-untyped-def]
-    """A company in the fresh database."""
-    from ecms_desktop.services.companies.service import CompanyService
-
-    return CompanyService(db).create("Acme Supply Co", legal_name="Acme Supply Company LLC",
-                                     address_line1="100 Main St", city="Austin", state="TX",
-                                     postal_code="78701", reply_to_email="tax@acme.example",
-                                     registrations={"TX": "32012345678"}).id
+    """A company in the fresh database (tests.factories.make_company: Acme of Austin, Texas)."""
+    return make_company(db)

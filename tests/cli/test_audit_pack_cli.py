@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from ecms_desktop.cli import main
-from tests.services.audit_pack.test_audit_pack import PERIOD, build_data
+from tests.factories import AUDIT_PACK_PERIOD, make_audit_pack_data
 
 
 def test_build_then_verify(db, db_url: str, company_id: int, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
-    data = build_data(db, company_id)
+    data = make_audit_pack_data(db, company_id)
     out = tmp_path / "pack"
-    rc = main(["--db", db_url, "audit-pack", "--out", str(out), "--from", PERIOD[0].isoformat(),
-               "--to", PERIOD[1].isoformat(), "--state", "tx", "--quiet"])
+    rc = main(["--db", db_url, "audit-pack", "--out", str(out), "--from", AUDIT_PACK_PERIOD[0].isoformat(),
+               "--to", AUDIT_PACK_PERIOD[1].isoformat(), "--state", "tx", "--quiet"])
     printed = capsys.readouterr().out
     assert rc == 0, printed
     assert f"{len(data.included)} certificates" in printed

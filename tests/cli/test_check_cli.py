@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import pymupdf
 import pytest
 from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.orm import Session
@@ -33,6 +32,7 @@ from ecms_desktop.cli import main
 from ecms_desktop.models import AuditDigest, AuditEvent, AuditHead, Certificate, utcnow
 from ecms_desktop.services.core import audit, state_digest
 from tests.conftest import PG_URL
+from tests.factories import text_pdf, write_text_pdf
 
 CERTS = ("customer_number,customer_name,customer_email,state,form,certificate_number,exempt_reason,"
          "purchaser_tax_id,certificate_type,po_number,signed_date,effective_date,expiry_date,review_status,document\n"
@@ -90,10 +90,7 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Pat
 def build(url: str, folder: Path) -> None:
     """A database made through the program, with a record of every tracked kind."""
     folder.mkdir(parents=True, exist_ok=True)
-    doc = pymupdf.open()
-    doc.new_page().insert_text((72, 72), "Texas Sales and Use Tax Resale Certificate")
-    doc.save(folder / "cert.pdf")
-    doc.close()
+    write_text_pdf(folder / "cert.pdf")
     (folder / "certs.csv").write_text(CERTS, encoding="utf-8")
     (folder / "lines.csv").write_text(LINES, encoding="utf-8")
     steps = [
@@ -162,10 +159,7 @@ def _delete_certificate(engine: Engine) -> None:
 
 
 def _replace_blob(engine: Engine) -> None:
-    other = pymupdf.open()
-    other.new_page().insert_text((72, 72), "A different certificate")
-    data = other.tobytes()
-    other.close()
+    data = text_pdf("A different certificate")
     with engine.begin() as conn:
         conn.execute(text("UPDATE document_file SET data = :data"), {"data": data})
 
@@ -387,10 +381,7 @@ def test_ordinary_work_through_the_command_line_passes_the_check(built: tuple[st
     """Every kind of change the commands make is digested as committed: after all of them the check passes."""
     url, _engine = built
     evidence = tmp_path / "lookup.pdf"
-    page = pymupdf.open()
-    page.new_page().insert_text((72, 72), "Comptroller lookup: permit 32098765432 active")
-    page.save(evidence)
-    page.close()
+    write_text_pdf(evidence, "Comptroller lookup: permit 32098765432 active")
     steps = [
         ("policy", "set", "--state", "FL", "--purpose", "resale", "--kind", "years", "--years", "2", "--reason",
          "our own rule"),

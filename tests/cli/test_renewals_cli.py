@@ -14,9 +14,8 @@ from sqlalchemy import select
 
 from ecms_desktop.cli import main
 from ecms_desktop.models.renewal import OutboxMessage, RenewalRequest, SmtpProfile
+from tests.factories import DAY0, customer_fills, make_expiring_certificate
 from tests.helpers.smtp_server import SmtpTestServer
-from tests.services.renewals.test_renewal_plan import DAY0, make_cert
-from tests.services.renewals.test_request_packet import customer_fills
 
 
 def run(db, *argv: str, stdin: str = "", capsys=None, monkeypatch=None) -> tuple[int, str, str]:
@@ -52,8 +51,8 @@ def test_smtp_set_and_test_without_keyring(db, company_id, smtp, capsys, monkeyp
 
 
 def test_plan_send_dry_run_and_failed(db, company_id, smtp, capsys, tmp_path):
-    make_cert(db, company_id, "C-1", DAY0 + dt.timedelta(days=20))
-    make_cert(db, company_id, "C-2", DAY0 + dt.timedelta(days=25), email="bad@buyer.example")
+    make_expiring_certificate(db, company_id, "C-1", DAY0 + dt.timedelta(days=20))
+    make_expiring_certificate(db, company_id, "C-2", DAY0 + dt.timedelta(days=25), email="bad@buyer.example")
     smtp.refuse_recipient("bad@buyer.example", 550)
     run(db, "smtp", "set", "--host", "127.0.0.1", "--port", str(smtp.port), "--security", "none",
         "--from", "tax@acme.example", capsys=capsys)
@@ -85,7 +84,7 @@ def test_forms_add_then_intake_files_and_watched_folder(db, company_id, capsys, 
     code, _, err = run(db, "forms", "add", "NY-ST-120", str(shared_dir / "real-forms" / "WI-S-211.pdf"),
                        capsys=capsys)
     assert code == 1 and "no fill-in fields" in err
-    cert = make_cert(db, company_id, "C-NY", DAY0 + dt.timedelta(days=20), state="NY", form="NY-ST-120")
+    cert = make_expiring_certificate(db, company_id, "C-NY", DAY0 + dt.timedelta(days=20), state="NY", form="NY-ST-120")
     run(db, "renewals", "send", "--as-of", DAY0.isoformat(), "--dry-run", str(tmp_path / "eml"), capsys=capsys)
     # dry run changed nothing; now record for real without a server: queue only via the service
     from ecms_desktop.services.renewals.service import RenewalService

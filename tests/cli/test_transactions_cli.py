@@ -9,22 +9,16 @@ import pytest
 
 from ecms_desktop.cli import main
 from ecms_desktop.services.certificates.service import CertificateService
-from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
-from ecms_desktop.services.customers.service import CustomerService
-
-HEADER = "invoice_number,line,invoice_date,customer_number,ship_to_state,amount,tax_collected,exempt_claimed\n"
+from tests.factories import make_signed_certificate, write_sales_csv
 
 
 @pytest.fixture
 def setup(db, db_url, company_id, tmp_path):  # type: ignore[no-untyped-def]
-    cust = CustomerService(db).get_or_create(company_id, "C-1", legal_name="Customer One")
-    cert = CertificateService(db).create(CertificateInput(
-        company_id=company_id, customer_id=cust.id, form_code="TX-01-339", lines=(LineInput("TX"),),
-        certificate_number="TX-100", signed=True, signed_date=dt.date(2026, 1, 1),
-        effective_date=dt.date(2026, 5, 1)), as_of=dt.date(2026, 11, 1), review_state="approved")
-    path = tmp_path / "sales.csv"
-    path.write_text(HEADER + "A1,1,2026-02-10,C-1,TX,100,0,yes\nA2,1,2026-06-10,C-1,TX,40,0,yes\n"
-                    "A3,1,2026-06-11,C-9,TX,25,0,yes\n", encoding="utf-8")
+    cert = make_signed_certificate(db, company_id, as_of=dt.date(2026, 11, 1), review="approved",
+                                   customer_name="Customer One", certificate_number="TX-100",
+                                   effective_date=dt.date(2026, 5, 1))
+    path = write_sales_csv(tmp_path, "A1,1,2026-02-10,C-1,TX,100,0,yes", "A2,1,2026-06-10,C-1,TX,40,0,yes",
+                           "A3,1,2026-06-11,C-9,TX,25,0,yes")
     return db_url, cert, path
 
 
@@ -65,8 +59,7 @@ def test_import_determine_json_and_exposure(setup, capsys, tmp_path) -> None:  #
 
 def test_bad_import_names_row_and_column(setup, capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]
     url, _, _ = setup
-    bad = tmp_path / "bad.csv"
-    bad.write_text(HEADER + "B1,1,2026-02-30,C-1,TX,100,0,yes\n", encoding="utf-8")
+    bad = write_sales_csv(tmp_path, "B1,1,2026-02-30,C-1,TX,100,0,yes", name="bad.csv")
     code, _, err = run(capsys, "--db", url, "transactions", "import", str(bad))
     assert code == 1 and "bad.csv, row 2, column 'invoice_date'" in err
 

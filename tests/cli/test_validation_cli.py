@@ -14,6 +14,7 @@ from ecms_desktop.cli import main
 from ecms_desktop.services.certificates.service import CertificateService
 from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
 from ecms_desktop.services.customers.service import upsert_customer
+from tests.factories import write_text_pdf
 
 AS_OF = dt.date(2026, 11, 20)
 
@@ -103,12 +104,7 @@ def test_permits_import_verify_and_manual_check(db, certs, capsys, tmp_path: Pat
                          "Acct=permit_number", "--map", "Name=legal_name")
     assert code == 0, err
 
-    import pymupdf
-
-    evidence = tmp_path / "lookup.pdf"
-    doc = pymupdf.open()
-    doc.new_page().insert_text((72, 72), "Taxpayer 32012345678: ACTIVE")
-    doc.save(evidence)
+    evidence = write_text_pdf(tmp_path / "lookup.pdf", "Taxpayer 32012345678: ACTIVE")
     code, out, err = run(db, capsys, "permits", "check", str(certs[0]), "--result", "active", "--evidence",
                          str(evidence), "--source", "https://mycpa.cpa.state.tx.us/staxpayersearch/")
     assert code == 0, err

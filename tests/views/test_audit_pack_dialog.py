@@ -13,17 +13,17 @@ from ecms_desktop.services.audit_pack.service import AuditPackService
 from ecms_desktop.views.audit_pack_dialog import AuditPackDialog
 from ecms_desktop.views.dates import qdate
 from ecms_desktop.views.task_runner import TaskRunner
-from tests.services.audit_pack.test_audit_pack import PERIOD, build_data
+from tests.factories import AUDIT_PACK_PERIOD, make_audit_pack_data
 
 
 @pytest.fixture
 def dialog(qtbot, db, company_id, tmp_path: Path):  # type: ignore[no-untyped-def]
-    build_data(db, company_id)
+    make_audit_pack_data(db, company_id)
     runner = TaskRunner()
     dlg = AuditPackDialog(AuditPackService(db), runner, default_folder=tmp_path)
     qtbot.addWidget(dlg)
-    dlg.date_from.setDate(qdate(PERIOD[0]))
-    dlg.date_to.setDate(qdate(PERIOD[1]))
+    dlg.date_from.setDate(qdate(AUDIT_PACK_PERIOD[0]))
+    dlg.date_to.setDate(qdate(AUDIT_PACK_PERIOD[1]))
     yield dlg
     runner.cancel_all()
     runner.wait()

@@ -14,10 +14,10 @@ from PySide6.QtWidgets import QAbstractItemView
 from ecms_desktop.rules import load_rules_pack
 from ecms_desktop.services.certificates.form_spec import FieldFinding
 from ecms_desktop.services.certificates.service import CertificateService
-from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
-from ecms_desktop.services.customers.service import CustomerService
 from ecms_desktop.views.certificate_form import CertificateForm
 from ecms_desktop.views.form_builder import dump_widget_tree
+from tests.factories import DESK_CASES, letter_pdf, make_desk_certificate
+from tests.helpers.form_editing import EDITOR_KINDS, edit_field
 
 GOLDEN = Path(__file__).with_name("golden")
 AS_OF = dt.date(2026, 6, 1)
@@ -26,15 +26,6 @@ AS_OF = dt.date(2026, 6, 1)
 @pytest.fixture
 def rules():
     return load_rules_pack()
-
-
-def make_cert(db, company_id, rules, *, form_code, states, reason="resale", number="C-100",
-              name="Lone Star Hardware LLC", **values):
-    customer = CustomerService(db).get_or_create(company_id, number, name)
-    lines = tuple(LineInput(s, values.pop(f"id_{s}", "")) for s in states)
-    data = CertificateInput(company_id=company_id, customer_id=customer.id, form_code=form_code, lines=lines,
-                            exempt_reason=reason, **values)
-    return CertificateService(db, rules).create(data, as_of=AS_OF)
 
 
 @pytest.fixture
@@ -48,23 +39,9 @@ def form(qtbot, db, rules):
     f.runner.wait(10000)
 
 
-CASES = {
-    "TX": dict(form_code="TX-01-339", states=["TX"], purchaser_name="Lone Star Hardware LLC",
-               purchaser_tax_id="3201234567", signed_date=dt.date(2026, 3, 15)),
-    "CA": dict(form_code="CA-CDTFA-230", states=["CA"], purchaser_name="Pacific Parts Inc",
-               purchaser_tax_id="SR 123-456789", signed=True, signed_date=dt.date(2026, 1, 10)),
-    "NY": dict(form_code="NY-ST-120", states=["NY"], purchaser_name="Empire Goods Corp",
-               signed_date=dt.date(2025, 11, 2)),
-    "FL": dict(form_code="FL-DR-13", states=["FL"], purchaser_name="Sunshine Resale Co",
-               purchaser_tax_id="7812345678901", effective_date=dt.date(2026, 1, 1)),
-    "SST": dict(form_code="SST-F0003", states=["WA", "NC", "OH", "TX"], purchaser_name="Multi State Supply",
-                signed_date=dt.date(2026, 2, 1), id_WA="603123456", id_NC="600123456"),
-}
-
-
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case", sorted(DESK_CASES))
 def test_form_built_for_state_matches_golden(qtbot, db, company_id, rules, form, case):
-    detail = make_cert(db, company_id, rules, **dict(CASES[case]))
+    detail = make_desk_certificate(db, company_id, as_of=AS_OF, rules=rules, **DESK_CASES[case])
     form.load(detail)
     text = dump_widget_tree(form)
     path = GOLDEN / f"form_{case}.txt"
@@ -78,7 +55,7 @@ def test_form_built_for_state_matches_golden(qtbot, db, company_id, rules, form,
 
 
 def test_tx_form_specifics(qtbot, db, company_id, rules, form):
-    form.load(make_cert(db, company_id, rules, **dict(CASES["TX"])))
+    form.load(make_desk_certificate(db, company_id, as_of=AS_OF, rules=rules, **DESK_CASES["TX"]))
     tax_id = form.builder.editor("purchaser_tax_id")
     assert tax_id.property("required")
     assert "11 digits" in tax_id.placeholderText()
@@ -92,7 +69,7 @@ def test_tx_form_specifics(qtbot, db, company_id, rules, form):
 
 
 def test_sst_coverage_lines(qtbot, db, company_id, rules, form):
-    form.load(make_cert(db, company_id, rules, **dict(CASES["SST"])))
+    form.load(make_desk_certificate(db, company_id, as_of=AS_OF, rules=rules, **DESK_CASES["SST"]))
     t = form.coverage_table
     assert form.coverage_box.isVisible() and t.rowCount() == 4
     rows = {t.item(r, 0).text(): [t.item(r, c).text() for c in range(t.columnCount())] for r in range(4)}
@@ -106,7 +83,7 @@ def test_sst_coverage_lines(qtbot, db, company_id, rules, form):
 
 
 def test_fl_expiry_is_end_of_year_and_override_needs_reason(qtbot, db, company_id, rules, form):
-    form.load(make_cert(db, company_id, rules, **dict(CASES["FL"])))
+    form.load(make_desk_certificate(db, company_id, as_of=AS_OF, rules=rules, **DESK_CASES["FL"]))
     assert form.expiry_value.text().startswith("2026-12-31")
     assert "31 December" in form.expiry_basis.text()
     assert form.expiry_printed.isVisible()
@@ -125,7 +102,7 @@ def test_fl_expiry_is_end_of_year_and_override_needs_reason(qtbot, db, company_i
 
 
 def test_changing_state_or_form_rebuilds(qtbot, db, company_id, rules, form):
-    form.load(make_cert(db, company_id, rules, **dict(CASES["TX"])))
+    form.load(make_desk_certificate(db, company_id, as_of=AS_OF, rules=rules, **DESK_CASES["TX"]))
     assert form.builder.editor("seller_name") is not None
     form.states_edit.setText("NY")
     qtbot.keyClick(form.states_edit, Qt.Key.Key_Return)
@@ -146,7 +123,7 @@ def test_changing_state_or_form_rebuilds(qtbot, db, company_id, rules, form):
 
 
 def test_save(qtbot, db, company_id, rules, form):
-    detail = make_cert(db, company_id, rules, **dict(CASES["TX"]))
+    detail = make_desk_certificate(db, company_id, as_of=AS_OF, rules=rules, **DESK_CASES["TX"])
     form.load(detail)
     edit = form.builder.editor("purchaser_tax_id")
     edit.clear()
@@ -163,7 +140,7 @@ def test_save(qtbot, db, company_id, rules, form):
 
 
 def test_save_with_version_conflict_overwrites_nothing(qtbot, db, company_id, rules, form):
-    detail = make_cert(db, company_id, rules, **dict(CASES["TX"]))
+    detail = make_desk_certificate(db, company_id, as_of=AS_OF, rules=rules, **DESK_CASES["TX"])
     form.load(detail)
     # Someone else saves the same certificate first, from another service instance.
     from dataclasses import replace
@@ -189,7 +166,7 @@ def test_save_with_version_conflict_overwrites_nothing(qtbot, db, company_id, ru
 
 
 def test_archive_and_unarchive_with_reason(qtbot, db, company_id, rules, form):
-    detail = make_cert(db, company_id, rules, **dict(CASES["TX"]))
+    detail = make_desk_certificate(db, company_id, as_of=AS_OF, rules=rules, **DESK_CASES["TX"])
     form.load(detail)
     with qtbot.waitSignal(form.archive_requested, timeout=5000):
         qtbot.mouseClick(form.archive_button, Qt.MouseButton.LeftButton)
@@ -218,7 +195,7 @@ def test_archive_and_unarchive_with_reason(qtbot, db, company_id, rules, form):
 def test_history_tab_shows_the_audit_trail(qtbot, db, company_id, rules, form):
     from PySide6.QtTest import QAbstractItemModelTester
 
-    detail = make_cert(db, company_id, rules, **dict(CASES["TX"]))
+    detail = make_desk_certificate(db, company_id, as_of=AS_OF, rules=rules, **DESK_CASES["TX"])
     form.load(detail)
     with qtbot.waitSignal(form.saved, timeout=10000):
         form.builder.editor("purchaser_name").setText("Renamed LLC")
@@ -237,7 +214,7 @@ def test_history_tab_shows_the_audit_trail(qtbot, db, company_id, rules, form):
 
 
 def test_show_findings_places_messages(qtbot, db, company_id, rules, form):
-    form.load(make_cert(db, company_id, rules, **dict(CASES["SST"])))
+    form.load(make_desk_certificate(db, company_id, as_of=AS_OF, rules=rules, **DESK_CASES["SST"]))
     form.show_findings([
         FieldFinding("purchaser_name", "error", "Does not match the customer's legal name"),
         FieldFinding("signature", "warning", "Signature looks scanned from another form"),
@@ -253,7 +230,7 @@ def test_show_findings_places_messages(qtbot, db, company_id, rules, form):
 
 
 def test_focus_lands_on_first_empty_required_field(qtbot, db, company_id, rules, form):
-    form.load(make_cert(db, company_id, rules, **dict(CASES["TX"])))
+    form.load(make_desk_certificate(db, company_id, as_of=AS_OF, rules=rules, **DESK_CASES["TX"]))
     form.activateWindow()
     assert form.focus_first_field() == "purchaser_address"
     qtbot.waitUntil(lambda: form.builder.editor("purchaser_address").hasFocus(), timeout=5000)
@@ -267,7 +244,7 @@ def _panel_messages(form):
 
 
 def test_stored_run_on_load_then_live_findings_while_editing(qtbot, db, company_id, rules, form):
-    detail = make_cert(db, company_id, rules, **dict(CASES["TX"]))
+    detail = make_desk_certificate(db, company_id, as_of=AS_OF, rules=rules, **DESK_CASES["TX"])
     with qtbot.waitSignal(form.checks_loaded, timeout=10000):
         form.load(detail)
     # The run stored when the certificate was created is shown, with who ran it.
@@ -292,11 +269,11 @@ def test_stored_run_on_load_then_live_findings_while_editing(qtbot, db, company_
 
 def test_complete_certificate_can_be_approved_and_clicking_a_finding_focuses_its_field(
         qtbot, db, company_id, rules, form):
-    detail = make_cert(db, company_id, rules, form_code="TX-01-339", states=["TX"],
-                       purchaser_name="Lone Star Hardware LLC", purchaser_tax_id="32012345678",
-                       purchaser_address="1 Main St, Austin", business_description="Hardware store",
-                       property_description="Tools for resale", signed=True, signer_name="Pat Doe",
-                       signer_title="Owner", signed_date=dt.date(2026, 3, 15))
+    detail = make_desk_certificate(db, company_id, as_of=AS_OF, rules=rules, form="TX-01-339", states=["TX"],
+                                   purchaser_name="Lone Star Hardware LLC", purchaser_tax_id="32012345678",
+                                   purchaser_address="1 Main St, Austin", business_description="Hardware store",
+                                   property_description="Tools for resale", signed=True, signer_name="Pat Doe",
+                                   signer_title="Owner", signed_date=dt.date(2026, 3, 15))
     with qtbot.waitSignal(form.checks_loaded, timeout=10000):
         form.load(detail)
     assert not form.has_errors, _panel_messages(form)
@@ -316,9 +293,7 @@ def test_complete_certificate_can_be_approved_and_clicking_a_finding_focuses_its
 
 
 def test_record_a_manual_permit_check_with_evidence(qtbot, db, company_id, rules, form, tmp_path):
-    from tests.views.test_pdf_viewer import make_pdf
-
-    detail = make_cert(db, company_id, rules, **dict(CASES["TX"]))
+    detail = make_desk_certificate(db, company_id, as_of=AS_OF, rules=rules, **DESK_CASES["TX"])
     with qtbot.waitSignal(form.checks_loaded, timeout=10000):
         form.load(detail)
     row = form.permit_status.rows["TX"]
@@ -328,7 +303,7 @@ def test_record_a_manual_permit_check_with_evidence(qtbot, db, company_id, rules
     assert dlg is not None and dlg.isVisible()
     assert dlg.source_edit.text().startswith("https://mycpa.cpa.state.tx.us/")  # prefilled
     evidence = tmp_path / "lookup.pdf"
-    evidence.write_bytes(make_pdf(1))
+    evidence.write_bytes(letter_pdf(1))
     dlg.evidence_edit.setText(str(evidence))
     dlg.note_edit.setText("Active on the Comptroller site")
     with qtbot.waitSignals([form.permit_check_recorded, form.checks_loaded], timeout=30000):
@@ -343,46 +318,20 @@ def test_record_a_manual_permit_check_with_evidence(qtbot, db, company_id, rules
 # --------------------------------------------------------------------------- integrity at the desk
 
 
-def _edit(qtbot, form, kind):  # type: ignore[no-untyped-def]
-    """Change one field of the kind given the way a user does, leaving the focus in it."""
-    if kind == "states":
-        editor = form.states_edit
-    elif kind == "override":
-        editor = form.override_edit
-    else:
-        editor = form.builder.editor({"line": "purchaser_name", "date": "signed_date", "combo": "certificate_type",
-                                      "check": "signature", "text": "purchaser_address"}[kind])
-    editor.setFocus(Qt.FocusReason.OtherFocusReason)
-    qtbot.waitUntil(editor.hasFocus, timeout=3000)
-    if kind == "check":
-        qtbot.keyClick(editor, Qt.Key.Key_Space)
-    elif kind == "combo":
-        qtbot.keyClick(editor, Qt.Key.Key_Down if editor.currentIndex() == 0 else Qt.Key.Key_Up)
-    elif kind == "text":
-        qtbot.keyClicks(editor, " Suite 9")
-    else:
-        editor.selectAll()
-        qtbot.keyClicks(editor, {"line": "Someone Else Entirely LLC", "date": "2026-04-30", "states": "TX, OK",
-                                 "override": "2027-01-31"}[kind])
-    return editor
-
-
-EDITOR_KINDS = ("line", "date", "combo", "check", "text", "states", "override")
-
-
 @pytest.mark.parametrize("kind", EDITOR_KINDS)
 def test_loading_another_certificate_never_takes_values_of_the_one_being_edited(
         qtbot, db, company_id, rules, form, kind):
-    a = make_cert(db, company_id, rules, **dict(CASES["TX"]), number="A-1", purchaser_address="1 A Street",
-                  purchaser_ein="12-3456789", certificate_number="CERT-A")
-    b = make_cert(db, company_id, rules, form_code="TX-01-339", states=["TX"], number="B-2",
-                  name="Bravo Buyers Inc", purchaser_name="Bravo Buyers Inc", purchaser_tax_id="32099999999",
-                  purchaser_address="2 B Avenue", certificate_number="CERT-B", signed=True,
-                  certificate_type="single_use", po_number="PO-7", signed_date=dt.date(2026, 1, 5))
+    a = make_desk_certificate(db, company_id, as_of=AS_OF, rules=rules, **DESK_CASES["TX"], customer="A-1",
+                              purchaser_address="1 A Street", purchaser_ein="12-3456789", certificate_number="CERT-A")
+    b = make_desk_certificate(db, company_id, as_of=AS_OF, rules=rules, form="TX-01-339", states=["TX"],
+                              customer="B-2", name="Bravo Buyers Inc", purchaser_name="Bravo Buyers Inc",
+                              purchaser_tax_id="32099999999", purchaser_address="2 B Avenue",
+                              certificate_number="CERT-B", signed=True, certificate_type="single_use",
+                              po_number="PO-7", signed_date=dt.date(2026, 1, 5))
     form.activateWindow()
     qtbot.waitUntil(form.isActiveWindow, timeout=5000)
     form.load(a)
-    _edit(qtbot, form, kind)
+    edit_field(qtbot, form, kind)
     assert form.is_dirty()
     form.load(b)  # what the queue and the grid do: the edited field still has the focus
     qtbot.wait(50)  # let queued focus and timer events run
@@ -397,7 +346,7 @@ def test_loading_another_certificate_never_takes_values_of_the_one_being_edited(
 
 
 def test_a_date_message_containing_a_semicolon_stays_whole_beside_its_field(qtbot, db, company_id, rules, form):
-    form.load(make_cert(db, company_id, rules, **dict(CASES["TX"])))
+    form.load(make_desk_certificate(db, company_id, as_of=AS_OF, rules=rules, **DESK_CASES["TX"]))
     date = form.builder.editor("signed_date")
     date.selectAll()
     qtbot.keyClicks(date, "15.03.2026")
@@ -408,7 +357,7 @@ def test_a_date_message_containing_a_semicolon_stays_whole_beside_its_field(qtbo
 
 
 def test_a_save_asked_for_while_another_runs_is_queued_not_dropped(qtbot, db, company_id, rules, form):
-    detail = make_cert(db, company_id, rules, **dict(CASES["TX"]))
+    detail = make_desk_certificate(db, company_id, as_of=AS_OF, rules=rules, **DESK_CASES["TX"])
     form.load(detail)
     name = form.builder.editor("purchaser_name")
     name.setText("First Save LLC")
@@ -438,7 +387,7 @@ def test_a_busy_database_keeps_the_edit_and_offers_retry(qtbot, tmp_path, _sqlit
     shutil.copy(_sqlite_template, path)
     setup = Database(str(path))
     company = CompanyService(setup).create("Acme Supply Co", state="TX").id
-    detail = make_cert(setup, company, rules, **dict(CASES["TX"]))
+    detail = make_desk_certificate(setup, company, as_of=AS_OF, rules=rules, **DESK_CASES["TX"])
     setup.dispose()
     db = Database(str(path), lock_timeout=0.3)  # a desk that gives up quickly
     form = CertificateForm(db, rules)
@@ -471,7 +420,7 @@ def test_a_busy_database_keeps_the_edit_and_offers_retry(qtbot, tmp_path, _sqlit
 def test_a_save_queued_behind_a_refused_one_still_runs(qtbot, db, company_id, rules, form):
     """The race the FL test met under load: the second Save (with the missing reason typed) arrives
     while the first (refused: no reason) still runs; it must run after it, not vanish."""
-    form.load(make_cert(db, company_id, rules, **dict(CASES["FL"])))
+    form.load(make_desk_certificate(db, company_id, as_of=AS_OF, rules=rules, **DESK_CASES["FL"]))
     qtbot.keyClicks(form.override_edit, "2027-01-31")
     form.save()  # refused by the service: no reason
     qtbot.keyClicks(form.override_reason_edit, "Printed expiry on the certificate")

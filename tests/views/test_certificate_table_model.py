@@ -11,46 +11,14 @@ from PySide6.QtCore import QCoreApplication, QModelIndex, Qt
 from PySide6.QtTest import QAbstractItemModelTester
 from sqlalchemy import event
 
-from ecms_desktop.models import ReviewState, Status
-from ecms_desktop.rules import load_rules_pack
+from ecms_desktop.models import Status
 from ecms_desktop.services.certificates.query import CertificateQuery, count_by_status, matching_ids
-from ecms_desktop.services.certificates.service import ExpiryContext, create_certificate
-from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
-from ecms_desktop.services.customers.service import upsert_customer
 from ecms_desktop.views.certificate_table_model import CERT_ID_ROLE, COLUMN_KEYS, COLUMNS, CertificateTableModel
 from ecms_desktop.views.status_badge_delegate import STATUS_ROLE
 from ecms_desktop.views.task_runner import TaskRunner
+from tests.factories import seed_certificates
 
 AS_OF = dt.date(2026, 6, 1)
-_PLAN = (  # (state, form, reason)
-    ("TX", "TX-01-339", "resale"), ("CA", "CA-CDTFA-230", "resale"), ("NY", "NY-ST-120", "resale"),
-    ("FL", "FL-DR-13", "resale"), ("OH", "OH-STEC-B", "resale"), ("IL", "IL-CRT-61", "resale"),
-)
-
-
-def seed_certificates(db: Any, company_id: int, n: int, *, customers: int = 25) -> list[int]:
-    """``n`` certificates spread over customers, states, signing dates and review states (real services,
-    one transaction)."""
-    rules = load_rules_pack()
-    ids: list[int] = []
-    with db.transaction() as s:
-        ctx = ExpiryContext.load(s, rules, company_id)
-        cache: dict[str, Any] = {}
-        for i in range(n):
-            c = i % customers
-            customer, _ = upsert_customer(s, company_id, f"C-{1000 + c}", legal_name=f"Buyer {c:02d} Supply LLC",
-                                          cache=cache)
-            state, form, reason = _PLAN[i % len(_PLAN)]
-            signed = dt.date(2021 + (i // 6) % 6, 1 + i % 12, 1 + i % 28)
-            review = (ReviewState.PENDING if i % 11 == 0 else ReviewState.REJECTED if i % 17 == 0
-                      else ReviewState.ARCHIVED if i % 23 == 0 else ReviewState.APPROVED).value
-            data = CertificateInput(company_id=company_id, customer_id=customer.id, form_code=form,
-                                    lines=(LineInput(state),), exempt_reason=reason,
-                                    certificate_number=f"EC-{i:05d}", purchaser_tax_id=f"P{i:07d}",
-                                    signed=True, signed_date=signed)
-            ids.append(create_certificate(s, rules, data, origin="manual", review_state=review, ctx=ctx,
-                                          record_audit=False).id)
-    return ids
 
 
 def wait_query(qtbot: Any, model: CertificateTableModel, query: CertificateQuery) -> None:

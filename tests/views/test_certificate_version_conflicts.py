@@ -10,10 +10,9 @@ import pytest
 
 from ecms_desktop.rules import load_rules_pack
 from ecms_desktop.services.certificates.service import CertificateService
-from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
 from ecms_desktop.services.core.database import Database
-from ecms_desktop.services.customers.service import CustomerService
 from ecms_desktop.views.certificate_form import CertificateForm
+from tests.factories import make_desk_certificate
 
 AS_OF = dt.date(2026, 6, 1)
 
@@ -30,11 +29,9 @@ def form(qtbot, db):  # type: ignore[no-untyped-def]
 
 
 def test_desk_save_after_a_colleague_changed_a_state_line_says_who_and_keeps_both(qtbot, db, company_id, form) -> None:  # type: ignore[no-untyped-def]
-    customer = CustomerService(db).get_or_create(company_id, "C-7", "Multi State Supply")
-    detail = CertificateService(db).create(CertificateInput(
-        company_id=company_id, customer_id=customer.id, form_code="SST-F0003",
-        lines=(LineInput("OH", "OH-OLD"), LineInput("WA", "603123456")), purchaser_name="Multi State Supply",
-        signed_date=dt.date(2026, 2, 1)), as_of=AS_OF)
+    detail = make_desk_certificate(db, company_id, as_of=AS_OF, customer="C-7", name="Multi State Supply",
+                                   form="SST-F0003", states=("OH", "WA"), state_ids={"OH": "OH-OLD", "WA": "603123456"},
+                                   purchaser_name="Multi State Supply", signed_date=dt.date(2026, 2, 1))
     form.load(detail)
     colleague = Database(db.url)
     try:

@@ -11,7 +11,6 @@ import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMessageBox
 from sqlalchemy import create_engine, text
-from test_certificate_table_model import seed_certificates
 
 from ecms_desktop.services.core import audit
 from ecms_desktop.services.core.database import Database
@@ -21,6 +20,7 @@ from ecms_desktop.services.integrity.backup_format import describe_backup
 from ecms_desktop.services.integrity.check import CheckReport
 from ecms_desktop.views import integrity_report
 from ecms_desktop.views.main_window import MainWindow
+from tests.factories import seed_certificates
 
 AS_OF = dt.date(2026, 6, 1)
 

@@ -12,24 +12,17 @@ pytest.importorskip("pytestqt", reason="needs pytest-qt")
 from PySide6.QtCore import QModelIndex
 from PySide6.QtTest import QAbstractItemModelTester
 
-from ecms_desktop.services.certificates.service import CertificateService
-from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
-from ecms_desktop.services.customers.service import CustomerService
 from ecms_desktop.services.sales.determination_service import DeterminationService
 from ecms_desktop.services.sales.periods import PeriodService
-from ecms_desktop.services.sales.transaction_import import TransactionImporter
 from ecms_desktop.views.exposure_view import ExposureView
 from ecms_desktop.views.reprocess_dialog import ReprocessDialog
-
-HEADER = "invoice_number,line,invoice_date,customer_number,ship_to_state,amount,tax_collected,exempt_claimed\n"
+from tests.factories import import_sales, make_signed_certificate
 
 
 @pytest.fixture
 def sales(db, company_id, tmp_path):  # type: ignore[no-untyped-def]
-    path = tmp_path / "sales.csv"
-    path.write_text(HEADER + "A1,1,2026-02-10,C-1,TX,1200,0,yes\nA2,1,2026-03-10,C-2,TX,400,0,yes\n"
-                    "A3,1,2026-03-11,C-3,OK,250,0,yes\nA4,1,2026-10-11,C-1,TX,90,0,yes\n", encoding="utf-8")
-    TransactionImporter(db).import_file(path, company_id=company_id)
+    import_sales(db, company_id, tmp_path, "A1,1,2026-02-10,C-1,TX,1200,0,yes", "A2,1,2026-03-10,C-2,TX,400,0,yes",
+                 "A3,1,2026-03-11,C-3,OK,250,0,yes", "A4,1,2026-10-11,C-1,TX,90,0,yes")
     DeterminationService(db).run(company_id)
     return db
 
@@ -55,11 +48,8 @@ def test_exposure_view_shows_table_and_chart(qtbot, sales, company_id) -> None: 
 
 
 def test_reprocess_dialog_needs_preview_and_acknowledgement(qtbot, sales, company_id) -> None:  # type: ignore[no-untyped-def]
-    cust = CustomerService(sales).get_or_create(company_id, "C-1", legal_name="Customer One")
-    cert = CertificateService(sales).create(CertificateInput(
-        company_id=company_id, customer_id=cust.id, form_code="TX-01-339", lines=(LineInput("TX"),),
-        certificate_number="LATE", signed=True, signed_date=dt.date(2026, 1, 1),
-        effective_date=dt.date(2026, 1, 1)), as_of=dt.date(2026, 11, 1), review_state="approved")
+    cert = make_signed_certificate(sales, company_id, as_of=dt.date(2026, 11, 1), review="approved",
+                                   customer_name="Customer One", certificate_number="LATE")
     PeriodService(sales).file(company_id, "TX", "2026-02")
     dialog = ReprocessDialog(sales, cert.id, as_of=dt.date(2026, 11, 20), date_from=dt.date(2026, 1, 1),
                              date_to=dt.date(2026, 12, 31))

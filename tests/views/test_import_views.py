@@ -9,9 +9,8 @@ from PySide6.QtCore import QSettings, Qt
 
 from ecms_desktop.rules import load_rules_pack
 from ecms_desktop.services.certificates.service import CertificateService
-from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
-from ecms_desktop.services.customers.service import CustomerService
 from ecms_desktop.views.certificate_form import CertificateForm
+from tests.factories import make_desk_certificate
 
 AS_OF = dt.date(2026, 6, 1)
 
@@ -20,10 +19,8 @@ def test_a_name_longer_than_its_column_is_refused_beside_the_field(qtbot, db, co
     """SQLite stored a 301-character purchaser name that PostgreSQL refused with a DataError: both now
     refuse it, and the form shows the same message as the import, beside the field; nothing is saved."""
     rules = load_rules_pack()
-    customer = CustomerService(db).get_or_create(company_id, "C-100", "Lone Star Hardware LLC")
-    detail = CertificateService(db, rules).create(CertificateInput(
-        company_id=company_id, customer_id=customer.id, form_code="TX-01-339", lines=(LineInput("TX"),),
-        purchaser_name="Lone Star Hardware LLC", signed_date=dt.date(2026, 3, 15)), as_of=AS_OF)
+    detail = make_desk_certificate(db, company_id, as_of=AS_OF, rules=rules, purchaser_name="Lone Star Hardware LLC",
+                                   signed_date=dt.date(2026, 3, 15))
     form = CertificateForm(db, rules)
     form.set_as_of(AS_OF)
     qtbot.addWidget(form)

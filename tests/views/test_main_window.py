@@ -7,12 +7,10 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-import pymupdf
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from sqlalchemy import func, select
-from test_certificate_table_model import seed_certificates
 
 from ecms_desktop.models import Certificate, Status
 from ecms_desktop.services.certificates.query import CertificateQuery, count_by_status, matching_ids
@@ -20,6 +18,21 @@ from ecms_desktop.services.companies.service import CompanyService
 from ecms_desktop.views.certificate_table_model import CERT_ID_ROLE, COLUMN_KEYS
 from ecms_desktop.views.main_window import MainWindow
 from ecms_desktop.views.status_badge_delegate import STATUS_ROLE
+from tests.factories import (
+    DAY0,
+    RULES,
+    WEBHOOK_SECRET,
+    approve_with_feed_event,
+    customer_fills,
+    make_certificate,
+    make_expiring_certificate,
+    make_signed_certificate,
+    seed_certificates,
+    sent_renewal_form,
+    write_text_pdf,
+)
+from tests.helpers.erp_server import ErpHandler, ErpServer
+from tests.helpers.shortcuts import ambiguous_shortcuts
 
 AS_OF = dt.date(2026, 6, 1)
 
@@ -115,14 +128,6 @@ def test_splitter_and_columns_are_remembered(qtbot, window, db, ui_settings) -> 
     again.shutdown()
 
 
-def make_pdf(path: Path, text: str) -> Path:
-    doc = pymupdf.open()
-    doc.new_page().insert_text((72, 72), text)
-    path.write_bytes(doc.tobytes())
-    doc.close()
-    return path
-
-
 def drop(window: MainWindow, paths: list[Path], target) -> None:  # type: ignore[no-untyped-def]
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
@@ -137,7 +142,7 @@ def drop(window: MainWindow, paths: list[Path], target) -> None:  # type: ignore
 
 
 def test_drop_files_on_the_grid_creates_pending_certificates(qtbot, window, db, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    files = [make_pdf(tmp_path / "scan-1.pdf", "one"), make_pdf(tmp_path / "scan-2.pdf", "two")]
+    files = [write_text_pdf(tmp_path / "scan-1.pdf", "one"), write_text_pdf(tmp_path / "scan-2.pdf", "two")]
     junk = tmp_path / "notes.pdf"
     junk.write_bytes(b"not a pdf")
     before = window.status_strip.buttons[Status.PENDING_REVIEW].count
@@ -159,7 +164,7 @@ def test_drop_on_the_form_side_attaches_to_the_selected_certificate(qtbot, windo
     with db.reader() as s:
         before = s.execute(select(func.count()).select_from(Certificate)).scalar_one()
     with qtbot.waitSignal(window.intake_finished, timeout=30000) as blocker:
-        drop(window, [make_pdf(tmp_path / "page-2.pdf", "second page")], window.form)
+        drop(window, [write_text_pdf(tmp_path / "page-2.pdf", "second page")], window.form)
     assert blocker.args[0].items[0].certificate_id == cert_id
     with db.reader() as s:
         assert s.execute(select(func.count()).select_from(Certificate)).scalar_one() == before
@@ -220,7 +225,6 @@ def _select(qtbot, window: MainWindow, cert_id: int) -> None:  # type: ignore[no
 def test_approve_is_disabled_while_errors_remain_and_warnings_are_acknowledged(
         qtbot, window, db, company_id) -> None:  # type: ignore[no-untyped-def]
     from ecms_desktop.services.validation.service import ValidationService
-    from tests.services.factories import make_certificate
 
     broken = make_certificate(db, company_id, customer="W-1", name="Unsigned Co", approve=False,
                               signer_title="")
@@ -298,7 +302,6 @@ def test_menus_open_the_other_features_with_the_database_and_date(qtbot, window,
 def test_validate_now_validate_all_and_verify_permit(qtbot, window, db, company_id) -> None:  # type: ignore[no-untyped-def]
     from ecms_desktop.services.validation.permit_service import PermitService
     from ecms_desktop.services.validation.service import ValidationService
-    from tests.services.factories import make_certificate
 
     cert = make_certificate(db, company_id, customer="V-1", name="Verify Me Inc", approve=False)
     _select(qtbot, window, cert.id)
@@ -328,19 +331,15 @@ def test_drop_a_returned_renewal_form_matches_its_request(qtbot, window, db, com
     from ecms_desktop.models.renewal import RenewalRequest
     from ecms_desktop.services.renewals.service import RenewalService
     from ecms_desktop.views.operations.intake import is_returned_form
-    from tests.services.renewals.test_renewal_plan import DAY0, RULES
-    from tests.services.renewals.test_renewal_plan import make_cert as make_renewal_cert
-    from tests.services.renewals.test_request_packet import customer_fills
-    from tests.services.renewals.test_returned_forms import _sent_form
 
-    old = make_renewal_cert(db, company_id, "R-1", DAY0 + dt.timedelta(days=20))
+    old = make_expiring_certificate(db, company_id, "R-1", DAY0 + dt.timedelta(days=20))
     RenewalService(db, RULES).run(company_id, DAY0, send=False)
-    token, form, _to = _sent_form(db, old)
+    token, form, _to = sent_renewal_form(db, old)
     filled = customer_fills(form, {"signer_name": "Dana Buyer", "signer_title": "Owner",
                                    "signed_date": "2026-01-20", "property_description": "Tools"})
     returned = tmp_path / "returned.pdf"
     returned.write_bytes(filled)
-    plain = make_pdf(tmp_path / "scan.pdf", "a plain scan")
+    plain = write_text_pdf(tmp_path / "scan.pdf", "a plain scan")
     assert is_returned_form(returned, RULES) and not is_returned_form(plain, RULES)
     with qtbot.waitSignals([window.returned_forms_received, window.intake_finished], timeout=60000):
         drop(window, [returned, plain], window.table.viewport())
@@ -356,21 +355,18 @@ def test_drop_a_returned_renewal_form_matches_its_request(qtbot, window, db, com
 
 def test_the_desk_shows_an_erp_feed_stopped_at_a_refused_event(qtbot, db, company_id, ui_settings) -> None:  # type: ignore[no-untyped-def]
     import threading
-    from http.server import ThreadingHTTPServer
 
     from ecms_desktop.services.sales import exemption_feed as feed
-    from tests.services.sales.test_exemption_feed import SECRET, approve_with_event, make_cert
-    from tests.services.sales.test_webhook_delivery import _Erp
 
-    handler = type("Erp", (_Erp,), {"plan": [(301, {"Location": "https://erp.example/v2/hook"}, 0.0)],
-                                    "posts": [], "gets": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    handler = type("Erp", (ErpHandler,), {"plan": [(301, {"Location": "https://erp.example/v2/hook"}, 0.0)],
+                                          "posts": [], "gets": []})
+    server = ErpServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        cert = make_cert(db, company_id, states=("TX",))
-        approve_with_event(db, cert.id)
+        cert = make_signed_certificate(db, company_id, as_of=AS_OF, states=("TX",))
+        approve_with_feed_event(db, cert.id, as_of=AS_OF)
         feed.add_webhook(db, company_id, "erp", f"http://127.0.0.1:{server.server_address[1]}/hook")
-        feed.deliver(db, secret=lambda hook: SECRET, backoff=0, sleep=lambda _s: None)
+        feed.deliver(db, secret=lambda hook: WEBHOOK_SECRET, backoff=0, sleep=lambda _s: None)
     finally:
         server.shutdown()
         server.server_close()
@@ -461,7 +457,7 @@ def test_attaching_a_document_keeps_the_unsaved_edits_of_the_certificate(qtbot, 
         window.table.selectRow(0)
     window.form.builder.editor("certificate_number").setText("EDITED-BEFORE-DROP")
     with qtbot.waitSignals([window.intake_finished, window.selection_ready], timeout=30000):
-        drop(window, [make_pdf(tmp_path / "page-2.pdf", "second page")], window.form)
+        drop(window, [write_text_pdf(tmp_path / "page-2.pdf", "second page")], window.form)
     assert window.current_detail.id == cert_id and len(window.current_detail.documents) >= 1
     assert window.form.builder.editor("certificate_number").text() == "EDITED-BEFORE-DROP"
     assert window.form.is_dirty()
@@ -484,6 +480,4 @@ def test_dropping_the_open_database_files_refuses_them_without_reading(qtbot, wi
 
 
 def test_no_key_of_the_main_window_is_ambiguous(qtbot, window) -> None:  # type: ignore[no-untyped-def]
-    from tests.helpers.shortcuts import ambiguous_shortcuts
-
     assert ambiguous_shortcuts(window) == {}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 from pathlib import Path
 
 import pytest
@@ -11,38 +10,9 @@ from PySide6.QtCore import Qt
 
 from ecms_desktop.services.documents.sandbox import DocumentSandbox
 from ecms_desktop.views.pdf_viewer import DocumentViewer
+from tests.factories import image_bytes, letter_pdf
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-def make_pdf(pages: int = 3, *, landscape_page: int | None = None, password: str | None = None) -> bytes:
-    from reportlab.lib.pagesizes import landscape, letter
-    from reportlab.pdfgen import canvas
-
-    buf = io.BytesIO()
-    c = canvas.Canvas(buf, pagesize=letter, encrypt=password)
-    for i in range(pages):
-        if landscape_page == i:
-            c.setPageSize(landscape(letter))
-        else:
-            c.setPageSize(letter)
-        c.setFont("Helvetica-Bold", 28)
-        c.drawString(72, 700, f"Certificate page {i + 1}")
-        c.rect(72, 72, 200, 100, fill=1)
-        c.showPage()
-    c.save()
-    return buf.getvalue()
-
-
-def make_image(fmt: str, pages: int = 1) -> bytes:
-    """An image file made with PyMuPDF (PNG, JPEG; multi-page TIFF via Pillow-free PDF->TIFF is not
-    available, so TIFF comes from the shared corpus)."""
-    import pymupdf
-
-    pix = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 400, 520), False)
-    pix.set_rect(pix.irect, (240, 240, 240))
-    pix.set_rect(pymupdf.IRect(40, 40, 360, 120), (20, 60, 160))
-    return pix.tobytes(fmt)
 
 
 def sha(data: bytes) -> str:
@@ -79,7 +49,7 @@ def page_size(viewer: DocumentViewer) -> tuple[int, int]:
 
 
 def test_pages_and_navigation_by_keyboard(qtbot, viewer):
-    show(qtbot, viewer, make_pdf(4))
+    show(qtbot, viewer, letter_pdf(4))
     assert viewer.page_count == 4 and viewer.page_index == 0
     assert viewer.page_total.text() == "/ 4"
     assert viewer.message == ""
@@ -105,7 +75,7 @@ def test_pages_and_navigation_by_keyboard(qtbot, viewer):
 
 
 def test_thumbnails_fill_in_and_select_pages(qtbot, viewer):
-    show(qtbot, viewer, make_pdf(3))
+    show(qtbot, viewer, letter_pdf(3))
     assert viewer.thumbs.count() == 3
     placeholder_key = viewer.thumbs.item(2).icon().cacheKey()
     qtbot.waitUntil(lambda: viewer.thumbs.item(2).icon().cacheKey() != placeholder_key, timeout=20000)
@@ -115,7 +85,7 @@ def test_thumbnails_fill_in_and_select_pages(qtbot, viewer):
 
 
 def test_zoom_fit_and_rotate(qtbot, viewer):
-    show(qtbot, viewer, make_pdf(2, landscape_page=1))
+    show(qtbot, viewer, letter_pdf(2, landscape_page=1))
     assert viewer.fit_mode == "width"
     w_fit, _ = page_size(viewer)
     assert w_fit <= viewer.page_area.viewport().width()
@@ -156,13 +126,13 @@ def test_zoom_fit_and_rotate(qtbot, viewer):
 
 
 def test_saved_rotation_is_applied(qtbot, viewer):
-    show(qtbot, viewer, make_pdf(1), rotation=90)
+    show(qtbot, viewer, letter_pdf(1), rotation=90)
     viewer.set_zoom(1.0)
     qtbot.waitUntil(lambda: not viewer.busy and abs(page_size(viewer)[0] - 792) <= 2, timeout=10000)
 
 
 def test_stale_renders_are_dropped(qtbot, viewer):
-    show(qtbot, viewer, make_pdf(6))
+    show(qtbot, viewer, letter_pdf(6))
     for _ in range(5):
         viewer.next_page()
     viewer.first_page()
@@ -174,7 +144,7 @@ def test_stale_renders_are_dropped(qtbot, viewer):
 
 @pytest.mark.parametrize("fmt", ["png", "jpg"])
 def test_images(qtbot, viewer, fmt):
-    data = make_image(fmt)
+    data = image_bytes(400, 520, fmt=fmt, rgb=(240, 240, 240), band=(40, 40, 360, 120))
     show(qtbot, viewer, data, name=f"scan.{fmt}")
     assert viewer.page_count == 1
     assert viewer.message == ""
@@ -187,7 +157,7 @@ def test_multi_page_tiff(qtbot, viewer, shared_dir):
 
 
 def test_password_is_asked_for(qtbot, viewer):
-    data = make_pdf(2, password="s3cret")
+    data = letter_pdf(2, password="s3cret")
     asked: list[bool] = []
     answers = iter(["wrong", "s3cret"])
 
@@ -203,7 +173,7 @@ def test_password_is_asked_for(qtbot, viewer):
 
 def test_password_refused_leaves_a_message_and_a_button(qtbot, viewer):
     viewer.password_provider = lambda name, wrong: None
-    data = make_pdf(1, password="x")
+    data = letter_pdf(1, password="x")
     with qtbot.waitSignal(viewer.message_shown, timeout=20000,
                           check_params_cb=lambda text: "password" in text):
         viewer.show_document(data, sha256=sha(data), name="locked.pdf")
@@ -211,7 +181,7 @@ def test_password_refused_leaves_a_message_and_a_button(qtbot, viewer):
 
 
 def test_clear_shows_the_message(qtbot, viewer):
-    show(qtbot, viewer, make_pdf(1))
+    show(qtbot, viewer, letter_pdf(1))
     viewer.clear("No document attached")
     assert viewer.message == "No document attached"
     assert viewer.page_count == 0
@@ -244,7 +214,7 @@ def test_every_bad_file_shows_a_page_or_a_message(qtbot, sandboxes, shared_dir, 
     else:
         assert v.page_label.pixmap() is not None and not v.page_label.pixmap().isNull()
     # Still responsive: a good document shows right after.
-    good = make_pdf(1)
+    good = letter_pdf(1)
     with qtbot.waitSignal(v.page_painted, timeout=30000):
         v.show_document(good, sha256=sha(good), name="good.pdf")
     v.shutdown()
@@ -255,7 +225,7 @@ def test_compact_toolbar_and_fit_width_on_each_new_document(qtbot, viewer):
     # The toolbar no longer forces a wide viewer: at 1440 px the grid, the viewer and the form fit.
     assert viewer.minimumSizeHint().width() <= 400, viewer.minimumSizeHint()
     long_name = "a-very-long-scanned-certificate-file-name-from-the-customer-portal-" * 3 + ".pdf"
-    show(qtbot, viewer, make_pdf(2), name=long_name)
+    show(qtbot, viewer, letter_pdf(2), name=long_name)
     assert viewer.minimumSizeHint().width() <= 400  # a long file name is cut, not widening the viewer
     assert viewer.name_label.toolTip() == long_name
     assert viewer.fit_width_button.toolTip().startswith("Fit width")
@@ -264,7 +234,7 @@ def test_compact_toolbar_and_fit_width_on_each_new_document(qtbot, viewer):
     qtbot.waitUntil(lambda: not viewer.busy, timeout=20000)
     assert viewer.fit_mode is None and viewer.zoom == 3.0
     # The next document opens at the viewer's width again, not at the zoom chosen for the last one.
-    show(qtbot, viewer, make_pdf(1), name="next.pdf")
+    show(qtbot, viewer, letter_pdf(1), name="next.pdf")
     qtbot.waitUntil(lambda: not viewer.busy, timeout=20000)
     assert viewer.fit_mode == "width" and viewer.zoom < 3.0
     first = viewer.zoom
@@ -288,7 +258,7 @@ def test_a_viewer_closed_while_its_shared_runner_works_ignores_the_late_results(
     v = DocumentViewer(page_sandbox, runner=runner, thumbnail_sandbox=thumb_sandbox, timeout=20, thumbnail_timeout=20)
     v.resize(900, 700)
     v.show()
-    data = make_pdf(6)
+    data = letter_pdf(6)
     with qtbot.waitSignal(v.page_painted, timeout=20000):  # thumbnails start rendering once the page is shown
         v.show_document(data, sha256=sha(data), name="late.pdf")
     assert v._thumb_busy

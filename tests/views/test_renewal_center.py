@@ -12,8 +12,8 @@ from PySide6.QtTest import QAbstractItemModelTester
 from ecms_desktop.services.renewals.email_service import EmailService
 from ecms_desktop.services.renewals.service import RenewalService
 from ecms_desktop.views.renewal_center import RenewalCenterDialog
+from tests.factories import DAY0, RULES, make_expiring_certificate
 from tests.helpers.smtp_server import SmtpTestServer
-from tests.services.renewals.test_renewal_plan import DAY0, RULES, make_cert
 
 
 @pytest.fixture
@@ -30,8 +30,8 @@ def dialog(qtbot, db, company_id, smtp):
 
     CompanyService(db).set_setting("smtp_rate_per_minute", 0, company_id)
     for n in range(3):
-        make_cert(db, company_id, f"C-{n + 1}", DAY0 + dt.timedelta(days=10 + n))
-    make_cert(db, company_id, "C-OLD", DAY0 - dt.timedelta(days=3))
+        make_expiring_certificate(db, company_id, f"C-{n + 1}", DAY0 + dt.timedelta(days=10 + n))
+    make_expiring_certificate(db, company_id, "C-OLD", DAY0 - dt.timedelta(days=3))
     dlg = RenewalCenterDialog(RenewalService(db, RULES), company_id, DAY0)
     qtbot.addWidget(dlg)
     with qtbot.waitSignal(dlg.preview_shown, timeout=30000):  # plan and preview are read off the GUI thread

@@ -14,30 +14,21 @@ from ecms_desktop.services.customers.service import CustomerService
 from ecms_desktop.services.documents.storage import check_bytes
 from ecms_desktop.views.review_queue import ReviewQueueWindow
 from ecms_desktop.views.task_runner import TaskRunner
-from tests.services.factories import permit_number
-from tests.views.test_pdf_viewer import make_pdf
+from tests.factories import complete_fields, letter_pdf, permit_number
+from tests.helpers.form_editing import EDITOR_KINDS, edit_field
+from tests.helpers.shortcuts import ambiguous_shortcuts
 
 AS_OF = dt.date(2026, 6, 1)
-
-
-def _complete(name: str, state: str, **overrides):  # type: ignore[no-untyped-def]
-    """Every field the forms commonly require, filled (approval is gated by the validation)."""
-    values = dict(purchaser_name=name, purchaser_address="1 Main St, Springfield",
-                  purchaser_tax_id=permit_number(state), business_description="Retail store",
-                  property_description="Goods for resale", business_type="Retailer", signer_name="Pat Buyer",
-                  signer_title="Owner", signed=True, signed_date=dt.date(2026, 3, 15))
-    values.update(overrides)
-    return values
 
 
 #: (customer, state, form, certificate fields): complete but for the address (typed in the queue);
 #: incomplete (rejected); complete with a warning (the purchaser name only weakly matches the
 #: customer: acknowledged by keyboard); unsigned (errors: approval refused).
 QUEUE = [
-    ("Alpha Traders", "TX", "TX-01-339", _complete("Alpha Traders", "TX", purchaser_address="")),
+    ("Alpha Traders", "TX", "TX-01-339", complete_fields("Alpha Traders", "TX", purchaser_address="")),
     ("Bravo Stores", "CA", "CA-CDTFA-230", {"purchaser_name": "Bravo Stores"}),
-    ("Charlie Retail", "NY", "NY-ST-120", _complete("Charlie Retail Holdings", "NY")),
-    ("Delta Supply", "TX", "TX-01-339", _complete("Delta Supply", "TX", signed=False, signer_title="")),
+    ("Charlie Retail", "NY", "NY-ST-120", complete_fields("Charlie Retail Holdings", "NY")),
+    ("Delta Supply", "TX", "TX-01-339", complete_fields("Delta Supply", "TX", signed=False, signer_title="")),
 ]
 
 
@@ -51,7 +42,7 @@ def queue(qtbot, db, company_id):
         detail = service.create(CertificateInput(company_id=company_id, customer_id=customer.id, form_code=form,
                                                  lines=(LineInput(state, permit_number(state)),), **values),
                                 as_of=AS_OF)
-        service.attach_document(check_bytes(make_pdf(2), f"{name}.pdf"), certificate_id=detail.id,
+        service.attach_document(check_bytes(letter_pdf(2), f"{name}.pdf"), certificate_id=detail.id,
                                 expected_version=detail.version)
         ids.append(detail.id)
     runner = TaskRunner()
@@ -216,12 +207,10 @@ def _answer(qtbot, win, button):  # type: ignore[no-untyped-def]
 
 def test_approving_after_editing_a_date_saves_nothing_into_the_next_certificate(qtbot, queue):
     """The reported case: edit a date of A, Ctrl+Enter: B must show B, and saving B writes B's values."""
-    from tests.views.test_certificate_form import _edit
-
     win, ids, service = queue
     qtbot.waitUntil(lambda: win.focusWidget() is win.form.builder.editor("purchaser_address"), timeout=5000)
     qtbot.keyClicks(win.focusWidget(), "1 Jay St")
-    _edit(qtbot, win.form, "date")  # the focus stays in the date field
+    edit_field(qtbot, win.form, "date")  # the focus stays in the date field
     qtbot.waitUntil(lambda: win.approve_action.isEnabled(), timeout=5000)
     with qtbot.waitSignals([win.reviewed, win.certificate_shown], timeout=20000):
         key(qtbot, win, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
@@ -237,15 +226,13 @@ def test_approving_after_editing_a_date_saves_nothing_into_the_next_certificate(
     assert service.get(ids[1], AS_OF).data == second.data
 
 
-@pytest.mark.parametrize("kind", ["line", "date", "combo", "check", "text", "states", "override"])
+@pytest.mark.parametrize("kind", EDITOR_KINDS)
 def test_walking_the_queue_after_editing_each_kind_of_field_never_mixes_records(qtbot, queue, kind):
-    from tests.views.test_certificate_form import _edit
-
     win, ids, service = queue
     versions = [service.get(i, AS_OF).version for i in ids]
     for step, (move, expected) in enumerate([(Qt.Key.Key_Right, 1), (Qt.Key.Key_Right, 2), (Qt.Key.Key_Left, 1)]):
         _reactivate(qtbot, win)
-        _edit(qtbot, win.form, kind)
+        edit_field(qtbot, win.form, kind)
         assert win.form.is_dirty()
         key(qtbot, win, move, Qt.KeyboardModifier.AltModifier)  # the focus is still in the edited field
         with qtbot.waitSignal(win.certificate_shown, timeout=20000) as shown:
@@ -347,10 +334,8 @@ def test_approving_on_a_busy_database_keeps_the_edit_and_retries(qtbot, tmp_path
 def test_ctrl_s_saves_the_edits_wherever_the_focus_is_in_the_queue(qtbot, queue, where):
     """Ctrl+S is one shortcut in the queue window: with the form's own Save shortcut beside the
     window's, Qt found it ambiguous and nothing was saved while the cursor was in a field."""
-    from tests.views.test_certificate_form import _edit
-
     win, ids, service = queue
-    _edit(qtbot, win.form, "line")
+    edit_field(qtbot, win.form, "line")
     if where == "viewer":
         win.viewer.setFocus(Qt.FocusReason.OtherFocusReason)
         qtbot.waitUntil(lambda: win.form.focusWidget() is None or not win.form.isAncestorOf(win.focusWidget()),
@@ -370,7 +355,5 @@ def test_the_queue_window_fits_the_screen(qtbot, queue):
 
 
 def test_no_key_of_the_queue_is_ambiguous(qtbot, queue):
-    from tests.helpers.shortcuts import ambiguous_shortcuts
-
     win, _, _ = queue
     assert ambiguous_shortcuts(win) == {}

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_certificate_table_model import seed_certificates
+
+from tests.factories import seed_certificates
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -13,6 +13,7 @@ from ecms_desktop.models import AuditEvent
 from ecms_desktop.services.companies.service import CompanyService
 from ecms_desktop.views.settings_dialog import THEME_KEY, SettingsDialog
 from ecms_desktop.views.task_runner import TaskRunner
+from tests.factories import image_bytes
 
 
 def make_dialog(qtbot, db, company_id, tmp_path: Path) -> SettingsDialog:  # type: ignore[no-untyped-def]
@@ -71,18 +72,6 @@ def test_database_url_without_password(qtbot, db, company_id, tmp_path) -> None:
         dialog.findChild(type(dialog.add_company_button), "openOtherDatabase").click()
 
 
-def _png(colour: str = "#336699") -> bytes:
-    from PySide6.QtCore import QBuffer, QIODevice
-    from PySide6.QtGui import QColor, QImage
-
-    image = QImage(24, 12, QImage.Format.Format_RGB32)
-    image.fill(QColor(colour))
-    buf = QBuffer()
-    buf.open(QIODevice.OpenModeFlag.WriteOnly)
-    image.save(buf, "PNG")
-    return bytes(buf.data())
-
-
 def test_edit_a_company_profile_with_colour_and_logo(qtbot, db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
     dialog = make_dialog(qtbot, db, company_id, tmp_path)
     before = CompanyService(db).get(company_id)
@@ -92,7 +81,7 @@ def test_edit_a_company_profile_with_colour_and_logo(qtbot, db, company_id, tmp_
     dialog.f_reply.setText("ar@acme.example")
     dialog.f_regs.setText("TX=32012345678, OK=1234567")
     dialog.f_colour.setText("#aa3300")
-    dialog.set_logo(_png())
+    dialog.set_logo(image_bytes(24, 12, rgb=(0x33, 0x66, 0x99)))
     assert not dialog.f_logo.pixmap().isNull()  # the new logo is previewed
     assert CompanyService(db).get(company_id) == before  # nothing before OK
     changes = dialog.profile_changes()[company_id]

@@ -8,6 +8,7 @@ from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication, QComboBox, QDateEdit, QScrollArea, QSpinBox, QVBoxLayout, QWidget
 
 from ecms_desktop.views.wheel_guard import install_wheel_guard
+from tests.factories import DESK_CASES, make_desk_certificate
 
 
 def wheel(widget: QWidget, steps: int = -1) -> None:
@@ -67,16 +68,16 @@ def test_the_certificate_type_is_not_flipped_by_scrolling_the_form(qtbot, db, co
 
     from ecms_desktop.rules import load_rules_pack
     from ecms_desktop.views.certificate_form import CertificateForm
-    from tests.views.test_certificate_form import CASES, make_cert
 
     rules = load_rules_pack()
     form = CertificateForm(db, rules)
-    form.set_as_of(dt.date(2026, 6, 1))
+    as_of = dt.date(2026, 6, 1)
+    form.set_as_of(as_of)
     qtbot.addWidget(form)
     form.resize(700, 520)
     form.show()
     qtbot.waitExposed(form)
-    form.load(make_cert(db, company_id, rules, **dict(CASES["TX"])))
+    form.load(make_desk_certificate(db, company_id, as_of=as_of, rules=rules, **DESK_CASES["TX"]))
     combo = form.builder.editor("certificate_type")
     qtbot.waitUntil(lambda: form.form_scroll.verticalScrollBar().maximum() > 0 and combo.height() > 0, timeout=5000)
     form.form_scroll.ensureWidgetVisible(combo)

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import json
 import re
 import shutil
 import subprocess
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import openpyxl
 import pymupdf
 import pytest
-from reportlab.pdfgen import canvas
 from sqlalchemy import select
 
 from ecms_desktop.models import AuditEvent, ReviewState
@@ -24,114 +21,22 @@ from ecms_desktop.services.audit_pack.content import AuditPackSelection
 from ecms_desktop.services.audit_pack.gather import safe_name, unique_name
 from ecms_desktop.services.audit_pack.period_status import in_force_ranges
 from ecms_desktop.services.audit_pack.service import AuditPackService
-from ecms_desktop.services.certificates.service import CertificateService
-from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
 from ecms_desktop.services.core.errors import Cancelled, ValidationError
-from ecms_desktop.services.customers.service import CustomerService
-from ecms_desktop.services.documents import storage as document_service
-from ecms_desktop.services.documents.storage import CheckedFile, sha256_of
-from tests.services.factories import permit_number
+from tests.factories import (
+    AUDIT_PACK_EVIL_NAME,
+    AUDIT_PACK_GENERATED_AT,
+    AUDIT_PACK_PERIOD,
+    make_audit_pack,
+    make_audit_pack_data,
+)
 
 TODAY = dt.date.today()
-PERIOD = (TODAY - dt.timedelta(days=180), TODAY + dt.timedelta(days=10))
-GENERATED = dt.datetime(2030, 1, 2, 3, 4, 6, tzinfo=dt.UTC)
-EVIL_NAME = '=HYPERLINK("http://evil.example","x") Widgets'
-
-
-def make_pdf(text: str, pages: int = 2) -> bytes:
-    buf = io.BytesIO()
-    c = canvas.Canvas(buf, invariant=1)
-    for i in range(pages):
-        c.setFont("Helvetica", 14)
-        c.drawString(72, 700, f"{text} P{i + 1}")
-        c.showPage()
-    c.save()
-    return buf.getvalue()
-
-
-def make_png() -> bytes:
-    pix = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 300, 200), False)
-    pix.clear_with(200)
-    return pix.tobytes("png")
-
-
-@dataclass
-class PackData:
-    included: dict[str, int]
-    excluded: dict[str, int]
-    originals: dict[int, bytes]
-    texts: dict[int, str]
-
-
-def build_data(db, company_id: int) -> PackData:  # type: ignore[no-untyped-def]
-    """Certificates through the real services: in force, multi-state, archived, expired, pending."""
-    customers = CustomerService(db)
-    evil = customers.get_or_create(company_id, "C-1001", EVIL_NAME)
-    tricky = customers.get_or_create(company_id, "../C-2002", "CON / ..\\Widgets")
-    plain = customers.get_or_create(company_id, "C-3003", "Plain Buyer Inc")
-    svc = CertificateService(db)
-    signed = PERIOD[0] - dt.timedelta(days=400)
-
-    def cert(customer_id: int, states: list[str], number: str, *, signed_date: dt.date = signed,
-             approve: bool = True, override: dt.date | None = None, form: str = "") -> int:
-        form_code = form or ("MTC-UNIFORM" if len(states) > 1 else "TX-01-339")
-        d = svc.create(CertificateInput(
-            company_id=company_id, customer_id=customer_id, form_code=form_code,
-            lines=tuple(LineInput(s, state_tax_id=permit_number(s)) for s in states),
-            certificate_number=number, purchaser_name="Widgets", purchaser_address="1 Main St, Springfield",
-            purchaser_tax_id=permit_number(states[0]), business_description="Retail store",
-            property_description="Goods for resale", business_type="Retailer", signer_name="Pat Buyer",
-            signer_title="Owner", signed=True, signed_date=signed_date,
-            expiry_override=override, expiry_override_reason="test" if override else ""), as_of=TODAY)
-        if approve:
-            svc.approve(d.id, expected_version=d.version, as_of=TODAY, acknowledge_warnings=True)
-        return d.id
-
-    included = {
-        "evil": cert(evil.id, ["TX"], "-5+5"),
-        "multi": cert(tricky.id, ["OK", "TX"], "@M1"),
-        "image": cert(plain.id, ["TX"], "IMG-1"),
-        "broken": cert(plain.id, ["TX"], "BAD-1"),
-        "archived": cert(plain.id, ["TX"], "ARC-1"),
-    }
-    excluded = {
-        "expired_before": cert(plain.id, ["TX"], "OLD-1", override=PERIOD[0] - dt.timedelta(days=1)),
-        "pending": cert(plain.id, ["TX"], "PEN-1", approve=False),
-        "other_state": cert(plain.id, ["NY"], "NY-1", form="NY-ST-120"),
-    }
-    detail = svc.get(included["archived"], TODAY)
-    svc.archive(detail.id, "replaced by a newer certificate", expected_version=detail.version, as_of=TODAY)
-
-    originals: dict[int, bytes] = {}
-    texts: dict[int, str] = {}
-    for key, cid in included.items():
-        if key == "image":
-            data, name = make_png(), "scan.png"
-        elif key == "broken":
-            data, name = b"%PDF-1.7\n this is not really a pdf \n%%EOF", "broken.pdf"
-        else:
-            texts[cid] = f"CERTDOC-{cid}-{key.upper()}"
-            data, name = make_pdf(texts[cid]), f"{key} certificate.pdf"
-        if key == "broken":  # stored as received long ago, before files were probed
-            checked = CheckedFile(name, data, sha256_of(data), "application/pdf", 1)
-        else:
-            checked = document_service.check_bytes(data, name)
-        with db.transaction() as s:
-            document_service.store_checked(s, checked, received_via="upload", certificate_id=cid,
-                                           company_id=company_id)
-        originals[cid] = data
-    return PackData(included, excluded, originals, texts)
-
-
-def generate(db, out: Path, **kw):  # type: ignore[no-untyped-def]
-    sel = AuditPackSelection(PERIOD[0], PERIOD[1], states=kw.pop("states", ("TX", "OK")))
-    return AuditPackService(db).generate(sel, out, generated_at=kw.pop("generated_at", GENERATED), **kw)
 
 
 @pytest.fixture
 def pack(db, company_id, tmp_path: Path):  # type: ignore[no-untyped-def]
-    data = build_data(db, company_id)
-    result = generate(db, tmp_path / "pack")
+    data = make_audit_pack_data(db, company_id)
+    result = make_audit_pack(db, tmp_path / "pack")
     return data, result
 
 
@@ -161,7 +66,7 @@ def test_workbook_sheets_types_and_escaped_formulas(pack) -> None:  # type: igno
     ws = wb["Certificates"]
     assert ws.freeze_panes == "A2" and ws.auto_filter.ref and ws.auto_filter.ref.startswith("A1:")
     header = [c.value for c in ws[1]]
-    evil_rows = [r for r in ws.iter_rows(min_row=2) if r[header.index("Customer")].value == EVIL_NAME]
+    evil_rows = [r for r in ws.iter_rows(min_row=2) if r[header.index("Customer")].value == AUDIT_PACK_EVIL_NAME]
     assert evil_rows, "the customer's name is written as it is"
     cell = evil_rows[0][header.index("Customer")]
     assert cell.data_type == "s" and cell.quotePrefix
@@ -172,8 +77,8 @@ def test_workbook_sheets_types_and_escaped_formulas(pack) -> None:  # type: igno
     assert isinstance(evil_rows[0][header.index("Certificate ID")].value, int)
     summary = wb["Summary"]
     labels = {r[0].value: r[1].value for r in summary.iter_rows() if r[0].value and len(r) > 1}
-    assert labels["Period from"] == dt.datetime.combine(PERIOD[0], dt.time())
-    assert labels["Generated at (UTC)"] == GENERATED.replace(tzinfo=None)
+    assert labels["Period from"] == dt.datetime.combine(AUDIT_PACK_PERIOD[0], dt.time())
+    assert labels["Generated at (UTC)"] == AUDIT_PACK_GENERATED_AT.replace(tzinfo=None)
     assert labels["Rules pack version"]
     audit_ws = wb["Audit trail"]
     assert audit_ws.max_row > len(data.included)
@@ -249,9 +154,9 @@ def test_files_manifest_and_audit_event(db, pack) -> None:  # type: ignore[no-un
 
 
 def test_two_runs_give_the_same_files(db, company_id, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    build_data(db, company_id)
-    a = generate(db, tmp_path / "a")
-    b = generate(db, tmp_path / "b")
+    make_audit_pack_data(db, company_id)
+    a = make_audit_pack(db, tmp_path / "a")
+    b = make_audit_pack(db, tmp_path / "b")
     files_a = {p.relative_to(a.folder).as_posix(): p.read_bytes() for p in a.folder.rglob("*") if p.is_file()}
     files_b = {p.relative_to(b.folder).as_posix(): p.read_bytes() for p in b.folder.rglob("*") if p.is_file()}
     assert files_a.keys() == files_b.keys()
@@ -264,7 +169,7 @@ def test_two_runs_give_the_same_files(db, company_id, tmp_path: Path) -> None:  
     ma.pop("audit_chain"), mb.pop("audit_chain")
     assert ma == mb
     # a different generation time changes only the time-bearing parts
-    c = generate(db, tmp_path / "c", generated_at=GENERATED + dt.timedelta(hours=5))
+    c = make_audit_pack(db, tmp_path / "c", generated_at=AUDIT_PACK_GENERATED_AT + dt.timedelta(hours=5))
     files_c = {p.relative_to(c.folder).as_posix(): p.read_bytes() for p in c.folder.rglob("*") if p.is_file()}
     assert {k for k in files_c if files_c[k] != files_a[k]} <= {"SHA256SUMS", "manifest.json", "audit-pack.pdf",
                                                                   "audit-pack.xlsx"}
@@ -276,7 +181,7 @@ def test_two_runs_give_the_same_files(db, company_id, tmp_path: Path) -> None:  
 
 
 def test_cancel_leaves_nothing_behind(db, company_id, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    build_data(db, company_id)
+    make_audit_pack_data(db, company_id)
     calls = []
 
     def cancel() -> bool:
@@ -286,7 +191,7 @@ def test_cancel_leaves_nothing_behind(db, company_id, tmp_path: Path) -> None:  
     where = tmp_path / "out"
     where.mkdir()
     with pytest.raises(Cancelled):
-        generate(db, where / "pack", cancel=cancel)
+        make_audit_pack(db, where / "pack", cancel=cancel)
     assert sorted(p.name for p in where.iterdir()) == []
     with db.reader() as s:
         assert s.execute(select(AuditEvent).where(AuditEvent.action == "audit_pack.generated")).first() is None
@@ -296,7 +201,7 @@ def test_refuses_a_folder_with_files_and_a_bad_period(db, company_id, tmp_path: 
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "x.txt").write_text("x")
     with pytest.raises(ValidationError, match="not an empty folder"):
-        generate(db, tmp_path / "busy")
+        make_audit_pack(db, tmp_path / "busy")
     with pytest.raises(ValidationError, match="before it starts"):
         AuditPackService(db).generate(AuditPackSelection(TODAY, TODAY - dt.timedelta(days=1)), tmp_path / "n")
     with pytest.raises(ValidationError, match="review state"):
@@ -304,7 +209,7 @@ def test_refuses_a_folder_with_files_and_a_bad_period(db, company_id, tmp_path: 
 
 
 def test_empty_selection_still_gives_a_complete_pack(db, company_id, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    result = generate(db, tmp_path / "empty", states=("WY",))
+    result = make_audit_pack(db, tmp_path / "empty", states=("WY",))
     assert result.certificates == 0
     doc = pymupdf.open(result.folder / "audit-pack.pdf")
     assert [t[1] for t in doc.get_toc()][:2] == ["Cover", "Contents"]
@@ -361,14 +266,14 @@ def test_sections_from_validation_and_transactions(db, company_id, tmp_path: Pat
 
     from ecms_desktop.models.transactions import Determination, TransactionLine
 
-    data = build_data(db, company_id)
+    data = make_audit_pack_data(db, company_id)
     cid = data.included["evil"]
     with db.transaction() as s:
-        line = TransactionLine(company_id=company_id, invoice_number="=INV-1", line=1, invoice_date=PERIOD[0],
-                               customer_number="C-1001", customer_key="c-1001", ship_to_state="TX",
-                               amount=Decimal("100.00"), exempt_claimed=True)
+        line = TransactionLine(company_id=company_id, invoice_number="=INV-1", line=1,
+                               invoice_date=AUDIT_PACK_PERIOD[0], customer_number="C-1001", customer_key="c-1001",
+                               ship_to_state="TX", amount=Decimal("100.00"), exempt_claimed=True)
         outside = TransactionLine(company_id=company_id, invoice_number="INV-0", line=1,
-                                  invoice_date=PERIOD[0] - dt.timedelta(days=1), customer_number="C-1001",
+                                  invoice_date=AUDIT_PACK_PERIOD[0] - dt.timedelta(days=1), customer_number="C-1001",
                                   customer_key="c-1001", ship_to_state="TX", amount=Decimal("5"))
         s.add_all([line, outside])
         s.flush()
@@ -377,7 +282,7 @@ def test_sections_from_validation_and_transactions(db, company_id, tmp_path: Pat
                             explanation={"summary": "exempt under certificate", "candidates": [
                                 {"certificate_id": cid, "certificate_number": "-5+5", "outcome": "applied",
                                  "reasons": ["ship-to TX is covered"]}]}))
-    result = generate(db, tmp_path / "pack")
+    result = make_audit_pack(db, tmp_path / "pack")
     wb = openpyxl.load_workbook(result.folder / "audit-pack.xlsx")
     cov = list(wb["Coverage"].iter_rows(min_row=2))
     assert len(cov) == 1

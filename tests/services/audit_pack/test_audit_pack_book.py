@@ -17,7 +17,7 @@ from ecms_desktop.services.audit_pack.content import AuditPackSelection
 from ecms_desktop.services.audit_pack.service import AuditPackResult, AuditPackService
 from ecms_desktop.services.documents import storage as document_service
 from ecms_desktop.services.documents._document_worker import STAMP_FONT_SIZE
-from tests.services.factories import make_certificate
+from tests.factories import make_certificate
 
 PERIOD = (dt.date(2026, 1, 1), dt.date(2026, 12, 31))
 GENERATED = dt.datetime(2030, 1, 2, 3, 4, 6, tzinfo=dt.UTC)

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import re
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +20,6 @@ from typing import Any
 
 import pymupdf
 import pytest
-from reportlab.pdfgen import canvas
 
 from ecms_desktop.services.audit_pack import pdf as audit_pack_pdf
 from ecms_desktop.services.audit_pack.content import AuditPackSelection
@@ -31,44 +28,11 @@ from ecms_desktop.services.core.errors import Cancelled, DocumentError
 from ecms_desktop.services.documents import sandbox as document_sandbox
 from ecms_desktop.services.documents import storage as document_service
 from ecms_desktop.services.documents.worker_process import WorkerProcess
-from tests.services.factories import make_certificate
+from tests.factories import image_bytes, make_certificate, paged_pdf, slow_pdf
 
 PERIOD = (dt.date(2026, 1, 1), dt.date(2026, 12, 31))
 GENERATED = dt.datetime(2030, 1, 2, 3, 4, 6, tzinfo=dt.UTC)
 SLOW_NAME = "crafted-slow-contents.pdf"
-
-
-def slow_pdf(pages: int = 3, decoded: int = 20_000_000, refs: int = 2000) -> bytes:
-    """A small valid PDF (about 40 KB) whose every page's content is one compressed stream of
-    ``decoded`` blanks, referenced ``refs`` times: opening it and loading its pages is instant, reading a
-    page's content means decompressing and scanning 40 GB."""
-    body = zlib.compress(b" " * decoded, 9)
-    kids = " ".join(f"{3 + i} 0 R" for i in range(pages)).encode()
-    stream_ref = f"{3 + pages} 0 R ".encode()
-    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [" + kids + b"] /Count %d >>" % pages]
-    objects += [b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << >> /Contents ["
-                + stream_ref * refs + b"] >>"] * pages
-    objects.append(b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(body) + body + b"\nendstream")
-    out = bytearray(b"%PDF-1.7\n")
-    offsets = []
-    for number, obj in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + obj + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
-
-
-def plain_pdf(text: str, pages: int = 2) -> bytes:
-    buf = io.BytesIO()
-    c = canvas.Canvas(buf, invariant=1)
-    for i in range(pages):
-        c.drawString(72, 700, f"{text} P{i + 1}")
-        c.showPage()
-    c.save()
-    return buf.getvalue()
 
 
 @contextmanager
@@ -169,10 +133,8 @@ def test_a_pack_of_every_stored_bad_file_completes_and_never_opens_them_in_this_
 
 def test_one_document_worker_probes_and_copies_every_file_of_a_pack(db, company_id, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     for n in range(4):
-        store(db, company_id, plain_pdf(f"CERT-{n}", pages=n + 1), f"cert-{n}.pdf", f"ONE-{n}")
-    pix = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 300, 200), False)
-    pix.clear_with(120)
-    store(db, company_id, pix.tobytes("png"), "scan.png", "ONE-IMG")
+        store(db, company_id, paged_pdf(f"CERT-{n}", pages=n + 1, font_size=12), f"cert-{n}.pdf", f"ONE-{n}")
+    store(db, company_id, image_bytes(300, 200, rgb=(120, 120, 120)), "scan.png", "ONE-IMG")
     started: list[list[str]] = []
 
     class CountedWorker(WorkerProcess):
@@ -194,7 +156,7 @@ def test_one_document_worker_probes_and_copies_every_file_of_a_pack(db, company_
 
 def test_cancel_while_the_worker_copies_leaves_nothing_and_no_worker(db, company_id, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     for n in range(3):
-        store(db, company_id, plain_pdf(f"CANCEL-{n}"), f"cert-{n}.pdf", f"CAN-{n}")
+        store(db, company_id, paged_pdf(f"CANCEL-{n}", font_size=12), f"cert-{n}.pdf", f"CAN-{n}")
     store(db, company_id, slow_pdf(pages=1), SLOW_NAME, "CAN-SLOW")  # the worker is busy on it when cancelled
     workers: list[Any] = []
 

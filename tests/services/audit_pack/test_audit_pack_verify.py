@@ -12,13 +12,13 @@ import pytest
 
 from ecms_desktop.services.audit_pack.verify import verify_against_audit_trail, verify_pack
 from ecms_desktop.services.core.errors import ValidationError
-from tests.services.audit_pack.test_audit_pack import build_data, generate
+from tests.factories import make_audit_pack, make_audit_pack_data, make_certificate, paged_pdf
 
 
 @pytest.fixture
 def made(db, company_id, tmp_path: Path):  # type: ignore[no-untyped-def]
-    build_data(db, company_id)
-    return generate(db, tmp_path / "pack")
+    make_audit_pack_data(db, company_id)
+    return make_audit_pack(db, tmp_path / "pack")
 
 
 def test_an_untouched_pack_verifies(db, made) -> None:  # type: ignore[no-untyped-def]
@@ -112,12 +112,10 @@ def test_a_zip_with_overwritten_bytes_is_reported_plainly_at_any_offset(db, comp
     from ecms_desktop.services.audit_pack.content import AuditPackSelection
     from ecms_desktop.services.audit_pack.service import AuditPackService
     from ecms_desktop.services.documents import storage as document_service
-    from tests.services.audit_pack.test_audit_pack import make_pdf
-    from tests.services.factories import make_certificate
 
     cert = make_certificate(db, company_id)
     with db.transaction() as s:
-        document_service.store_checked(s, document_service.check_bytes(make_pdf("fuzz", 1), "c.pdf"),
+        document_service.store_checked(s, document_service.check_bytes(paged_pdf("fuzz", pages=1), "c.pdf"),
                                        received_via="upload", certificate_id=cert.id, company_id=company_id)
     made = AuditPackService(db).generate(AuditPackSelection(dt.date(2026, 1, 1), dt.date(2026, 12, 31)),
                                          tmp_path / "pack")

@@ -28,13 +28,12 @@ from ecms_desktop.services.certificates.import_service import (
     _Documents,
 )
 from ecms_desktop.services.certificates.service import create_certificate
-from ecms_desktop.services.companies.service import CompanyService
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.tabular import RowErrors, read_table
 from ecms_desktop.services.customers.service import upsert_customer
 from ecms_desktop.services.documents.storage import store_checked
 from ecms_desktop.services.integrity.check import check_database
-from tests.services.certificates.test_import_service import GOOD, make_pdf, write_csv
+from tests.factories import GOOD_IMPORT_ROW, make_company, write_import_csv, write_text_pdf
 
 AS_OF = dt.date(2026, 11, 22)
 _VOLATILE = {"id", "created_at", "updated_at", "reviewed_at", "ran_at", "acknowledged_at", "received_at",
@@ -69,14 +68,14 @@ def _canonical(value: Any) -> str:
 
 
 def _rows_of_file(tmp_path: Path) -> list[dict[str, str]]:
-    make_pdf(tmp_path / "scan.pdf")
+    write_text_pdf(tmp_path / "scan.pdf")
     return [
-        GOOD,                                                            # valid: approved
-        {**GOOD, "certificate_number": "R-2", "purchaser_tax_id": "12"},  # an error: held for review
-        {**GOOD, "customer_number": "C-2002", "customer_name": "Second Customer Inc", "customer_email": "",
-         "certificate_number": "R-3", "state": "KS;KY", "form": "SST-F0003", "business_type": "retailer",
-         "document": "scan.pdf", "review_status": "pending"},
-        {**GOOD, "certificate_number": "R-4", "document": "scan.pdf", "expiry_date": "2027-12-31",
+        GOOD_IMPORT_ROW,                                                             # valid: approved
+        {**GOOD_IMPORT_ROW, "certificate_number": "R-2", "purchaser_tax_id": "12"},  # an error: held for review
+        {**GOOD_IMPORT_ROW, "customer_number": "C-2002", "customer_name": "Second Customer Inc",
+         "customer_email": "", "certificate_number": "R-3", "state": "KS;KY", "form": "SST-F0003",
+         "business_type": "retailer", "document": "scan.pdf", "review_status": "pending"},
+        {**GOOD_IMPORT_ROW, "certificate_number": "R-4", "document": "scan.pdf", "expiry_date": "2027-12-31",
          "expiry_override_reason": "printed on the certificate"},
     ]
 
@@ -94,15 +93,13 @@ def _job_for(rows: list[Any], docs: _Documents, company_id: int) -> StageJob:
 def test_an_import_stores_the_rows_and_events_that_creating_the_certificates_one_by_one_stores(
         tmp_path: Path) -> None:
     rows = _rows_of_file(tmp_path)
-    path = write_csv(tmp_path / "certs.csv", rows)
+    path = write_import_csv(tmp_path / "certs.csv", rows)
 
     bulk = Database(f"sqlite:///{tmp_path / 'bulk.db'}")
     bulk.upgrade()
     one = Database(f"sqlite:///{tmp_path / 'one.db'}")
     one.upgrade()
-    companies = [CompanyService(d).create("Acme Supply Co", legal_name="Acme Supply Company LLC",
-                                          address_line1="100 Main St", city="Austin", state="TX",
-                                          postal_code="78701").id for d in (bulk, one)]
+    companies = [make_company(d, reply_to_email="", registrations={}) for d in (bulk, one)]
     importer = CertificateImporter(bulk)
     result = importer.import_file(path, company_id=companies[0], as_of=AS_OF)
     assert result.imported == 4 and result.held_for_review >= 1 and result.documents_stored == 2
@@ -141,7 +138,7 @@ def test_an_import_stores_the_rows_and_events_that_creating_the_certificates_one
 
 def test_findings_accepted_with_a_reason_are_recorded_per_certificate_and_the_database_checks(
         tmp_path: Path, db: Database, company_id: int) -> None:
-    path = write_csv(tmp_path / "certs.csv", _rows_of_file(tmp_path))
+    path = write_import_csv(tmp_path / "certs.csv", _rows_of_file(tmp_path))
     result = CertificateImporter(db).import_file(path, company_id=company_id, as_of=AS_OF,
                                                  accept_findings_reason="approved in the old system")
     assert result.accepted_with_findings >= 1
@@ -158,19 +155,17 @@ def test_findings_accepted_with_a_reason_are_recorded_per_certificate_and_the_da
 
 def test_rows_checked_by_worker_processes_are_stored_as_when_checked_in_one_process(tmp_path: Path) -> None:
     """A large file is checked in chunks by worker processes; what is stored does not depend on it."""
-    rows = [{**GOOD, "certificate_number": f"R-{i}", "customer_number": f"C-{i % 40}",
+    rows = [{**GOOD_IMPORT_ROW, "certificate_number": f"R-{i}", "customer_number": f"C-{i % 40}",
              "customer_name": f"Buyer {i % 40} LLC" if i < 40 else "", "purchaser_tax_id": "12" if i % 7 == 0
-             else GOOD["purchaser_tax_id"], "state": "KS;KY" if i % 5 == 0 else "TX",
+             else GOOD_IMPORT_ROW["purchaser_tax_id"], "state": "KS;KY" if i % 5 == 0 else "TX",
              "form": "SST-F0003" if i % 5 == 0 else "TX-01-339", "business_type": "retailer"}
             for i in range(2500)]
-    path = write_csv(tmp_path / "certs.csv", rows)
+    path = write_import_csv(tmp_path / "certs.csv", rows)
     stored = []
     for workers in (0, 2):
         db = Database(f"sqlite:///{tmp_path / f'w{workers}.db'}")
         db.upgrade()
-        company = CompanyService(db).create("Acme Supply Co", legal_name="Acme Supply Company LLC",
-                                            address_line1="100 Main St", city="Austin", state="TX",
-                                            postal_code="78701").id
+        company = make_company(db, reply_to_email="", registrations={})
         result = CertificateImporter(db).import_file(path, company_id=company, as_of=AS_OF, workers=workers)
         assert result.imported == 2500 and result.customers_created == 40
         stored.append([_rows(db, model, order) for model, order in (

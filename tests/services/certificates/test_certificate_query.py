@@ -16,7 +16,7 @@ from ecms_desktop.services.certificates.query import (
     matching_ids,
 )
 from ecms_desktop.services.certificates.service import CertificateService
-from tests.services.factories import AS_OF, make_certificate
+from tests.factories import AS_OF, make_certificate
 
 D = dt.date
 

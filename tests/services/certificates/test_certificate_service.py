@@ -13,7 +13,7 @@ from ecms_desktop.services.companies.service import CompanyService
 from ecms_desktop.services.core import audit
 from ecms_desktop.services.core.certificate_records import LineInput
 from ecms_desktop.services.core.errors import ConflictError, ValidationError
-from tests.services.factories import AS_OF, make_certificate
+from tests.factories import AS_OF, make_certificate
 
 D = dt.date
 

@@ -12,7 +12,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pymupdf
 import pytest
 from sqlalchemy import func, select
 
@@ -26,7 +25,7 @@ from ecms_desktop.services.core.errors import ConflictError
 from ecms_desktop.services.documents.storage import DocumentService, check_bytes, store_checked
 from ecms_desktop.services.intake.service import IntakeService
 from ecms_desktop.services.validation.runs import record_validation
-from tests.services.factories import AS_OF, make_certificate, permit_number
+from tests.factories import AS_OF, make_certificate, permit_number, text_pdf
 
 RACES = 5
 
@@ -56,14 +55,6 @@ def _lines(db: Database, cert_id: int) -> list[tuple[str, str]]:
 def _version(db: Database, cert_id: int) -> int:
     with db.reader() as s:
         return s.execute(select(Certificate.version).where(Certificate.id == cert_id)).scalar_one()
-
-
-def _pdf(text: str) -> bytes:
-    doc = pymupdf.open()
-    doc.new_page().insert_text((72, 72), text)
-    data = doc.tobytes()
-    doc.close()
-    return data
 
 
 # -- edits from older copies ---------------------------------------------------------------------------
@@ -150,7 +141,7 @@ def test_every_review_action_refuses_a_stale_version(db, company_id) -> None:  #
     attempts: list[Callable[[], Any]] = [
         lambda: service.reject(detail.id, "no", expected_version=stale, as_of=AS_OF),
         lambda: service.archive(detail.id, "gone", expected_version=stale, as_of=AS_OF),
-        lambda: service.attach_document(check_bytes(_pdf("late scan"), "late.pdf"), certificate_id=detail.id,
+        lambda: service.attach_document(check_bytes(text_pdf("late scan"), "late.pdf"), certificate_id=detail.id,
                                         expected_version=stale),
     ]
     for attempt in attempts:
@@ -172,7 +163,7 @@ def test_every_change_to_lines_documents_or_overrides_raises_the_version(db, com
     transaction; evidence about it (a validation run, how a document is viewed) does not."""
     detail = _sst(db, company_id)
     cid = detail.id
-    checked = check_bytes(_pdf("the signed form"), "signed.pdf")
+    checked = check_bytes(text_pdf("the signed form"), "signed.pdf")
 
     def change(fn: Callable[[Any], None]) -> int:
         before = _version(db, cid)
@@ -202,7 +193,7 @@ def test_every_change_to_lines_documents_or_overrides_raises_the_version(db, com
 
 
 def test_a_certificate_created_with_its_document_starts_at_version_one(db, company_id, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    (tmp_path / "scan.pdf").write_bytes(_pdf("scanned"))
+    (tmp_path / "scan.pdf").write_bytes(text_pdf("scanned"))
     result = IntakeService(db).receive_files([tmp_path / "scan.pdf"], company_id)
     assert _version(db, result.certificate_ids[0]) == 1
 
@@ -210,7 +201,7 @@ def test_a_certificate_created_with_its_document_starts_at_version_one(db, compa
 def test_attaching_files_takes_the_expected_version(db, company_id, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     detail = _sst(db, company_id)
     for name in ("a.pdf", "b.pdf", "c.pdf"):
-        (tmp_path / name).write_bytes(_pdf(name))
+        (tmp_path / name).write_bytes(text_pdf(name))
     intake = IntakeService(db)
     result = intake.receive_files([tmp_path / "a.pdf", tmp_path / "b.pdf"], company_id, attach_to=detail.id,
                                   expected_version=detail.version)
@@ -220,7 +211,7 @@ def test_attaching_files_takes_the_expected_version(db, company_id, tmp_path: Pa
     with pytest.raises(ConflictError, match="Document received"):
         intake.receive_files([tmp_path / "c.pdf"], company_id, attach_to=detail.id, expected_version=detail.version)
     assert len(CertificateService(db).get(detail.id, AS_OF).documents) == 2
-    doc_id = CertificateService(db).attach_document(check_bytes(_pdf("d"), "d.pdf"), certificate_id=detail.id,
+    doc_id = CertificateService(db).attach_document(check_bytes(text_pdf("d"), "d.pdf"), certificate_id=detail.id,
                                                     expected_version=now.version)
     assert doc_id and _version(db, detail.id) == now.version + 1
 

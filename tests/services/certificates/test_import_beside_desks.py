@@ -16,20 +16,18 @@ from sqlalchemy import func, select
 
 from ecms_desktop.models import Certificate, CoverageLine
 from ecms_desktop.services.certificates.import_service import CertificateImporter
-from ecms_desktop.services.certificates.service import CertificateService
 from ecms_desktop.services.companies.service import CompanyService
-from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
 from ecms_desktop.services.core.database import Database
-from ecms_desktop.services.customers.service import CustomerService
 from ecms_desktop.services.integrity.check import check_database
-from tests.services.certificates.test_import_service import GOOD, write_csv
+from tests.factories import GOOD_IMPORT_ROW, make_desk_certificate, write_import_csv
 
 AS_OF = dt.date(2026, 11, 22)
 
 
 def _file(tmp_path: Path, n: int = 40) -> Path:
-    return write_csv(tmp_path / "certs.csv", [
-        {**GOOD, "certificate_number": f"R-{i}", "customer_number": f"C-{i % 4}", "customer_name": f"Buyer {i % 4} LLC"}
+    return write_import_csv(tmp_path / "certs.csv", [
+        {**GOOD_IMPORT_ROW, "certificate_number": f"R-{i}", "customer_number": f"C-{i % 4}",
+         "customer_name": f"Buyer {i % 4} LLC"}
         for i in range(n)])
 
 
@@ -88,10 +86,9 @@ def test_certificates_stored_by_a_desk_during_the_import_keep_their_ids_and_the_
 
     def progress(_done: int, _total: int, text: str) -> None:
         if text.startswith("Checking and validating") and not desk_ids:
-            customer = CustomerService(other).get_or_create(company_id, "D-1", "Desk Buyer LLC")
-            detail = CertificateService(other).create(CertificateInput(
-                company_id=company_id, customer_id=customer.id, form_code="TX-01-339", lines=(LineInput("TX"),),
-                certificate_number="DESK-1", purchaser_name="Desk Buyer LLC", signed_date=AS_OF), as_of=AS_OF)
+            detail = make_desk_certificate(other, company_id, as_of=AS_OF, customer="D-1", name="Desk Buyer LLC",
+                                           certificate_number="DESK-1", purchaser_name="Desk Buyer LLC",
+                                           signed_date=AS_OF)
             desk_ids.append(detail.id)
 
     result = CertificateImporter(db).import_file(_file(tmp_path, 10), company_id=company_id, as_of=AS_OF,

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
 
-import pymupdf
 import pytest
 from sqlalchemy import func, select
 
@@ -15,43 +13,9 @@ from ecms_desktop.models import AuditEvent, Certificate, Customer, Document
 from ecms_desktop.services.certificates.import_service import REQUIRED_COLUMNS, CertificateImporter
 from ecms_desktop.services.certificates.query import CertificateQuery, iter_rows
 from ecms_desktop.services.core.errors import ValidationError
+from tests.factories import GOOD_IMPORT_ROW, write_import_csv, write_text_pdf
 
 AS_OF = dt.date(2026, 11, 22)
-#: A Texas resale certificate with every field its form requires: it passes validation.
-GOOD = {
-    "customer_number": "C-1001", "customer_name": "Bluebonnet Resale LLC", "customer_email": "ap@bluebonnet.example",
-    "state": "TX", "form": "tx 01-339", "certificate_number": "R-1", "exempt_reason": "resale",
-    "purchaser_tax_id": "32098765432", "certificate_type": "blanket", "po_number": "", "signed_date": "2026-03-15",
-    "effective_date": "", "expiry_date": "", "review_status": "", "document": "",
-    "purchaser_address": "1 Main St, Austin TX 78701", "property_description": "hardware for resale",
-    "business_description": "hardware store", "signer_name": "Pat Doe", "signer_title": "Owner",
-}
-
-
-def write_csv(path: Path, rows: list[dict[str, str]], extra: tuple[str, ...] = ()) -> Path:
-    """The rows as a CSV file with the required columns, then every other column the rows use."""
-    names = list(REQUIRED_COLUMNS) + list(extra)
-    for row in rows:
-        names += [k for k in row if k not in names]
-    with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=names)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({**{k: "" for k in writer.fieldnames}, **row})
-    return path
-
-
-def make_pdf(path: Path, text: str = "Texas Sales and Use Tax Resale Certificate", *,
-             password: str | None = None) -> Path:
-    doc = pymupdf.open()
-    page = doc.new_page()
-    page.insert_text((72, 72), text)
-    if password:
-        doc.save(path, encryption=pymupdf.PDF_ENCRYPT_AES_256, user_pw=password, owner_pw=password + "o")
-    else:
-        doc.save(path)
-    doc.close()
-    return path
 
 
 def counts(db) -> tuple[int, int, int, int]:  # type: ignore[no-untyped-def]
@@ -61,12 +25,12 @@ def counts(db) -> tuple[int, int, int, int]:  # type: ignore[no-untyped-def]
 
 
 def test_good_file_imports_with_defaults_and_documents(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    make_pdf(tmp_path / "scan1.pdf")
-    path = write_csv(tmp_path / "certs.csv", [
-        {**GOOD, "document": "scan1.pdf"},
-        {**GOOD, "customer_number": " c-1001 ", "customer_name": "", "state": "CA", "form": "CA-CDTFA-230",
+    write_text_pdf(tmp_path / "scan1.pdf")
+    path = write_import_csv(tmp_path / "certs.csv", [
+        {**GOOD_IMPORT_ROW, "document": "scan1.pdf"},
+        {**GOOD_IMPORT_ROW, "customer_number": " c-1001 ", "customer_name": "", "state": "CA", "form": "CA-CDTFA-230",
          "certificate_number": "R-2", "purchaser_tax_id": "123-456789"},
-        {**GOOD, "customer_number": "C-2002", "customer_name": "Lakes Supply", "state": "OH;MI;KY",
+        {**GOOD_IMPORT_ROW, "customer_number": "C-2002", "customer_name": "Lakes Supply", "state": "OH;MI;KY",
          "form": "SST F0003", "certificate_number": "S-1", "review_status": "pending",
          "certificate_type": "single_use", "po_number": "PO-88"},
     ])
@@ -82,16 +46,17 @@ def test_good_file_imports_with_defaults_and_documents(db, company_id, tmp_path)
 
 def test_every_bad_row_is_reported_and_nothing_is_imported(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "broken.pdf").write_bytes(b"%PDF-1.7\nthis is not really a pdf\n")
-    path = write_csv(tmp_path / "certs.csv", [
-        GOOD,                                                               # row 2: fine
-        {**GOOD, "signed_date": "15/03/2026", "certificate_number": "A"},   # row 3: date
-        {**GOOD, "state": "XX", "certificate_number": "B"},                 # row 4: state
-        {**GOOD, "form": "TX-99-999", "certificate_number": "C"},           # row 5: form
-        {**GOOD, "customer_number": "", "certificate_number": "D"},         # row 6: customer number
-        {**GOOD, "document": "missing.pdf", "certificate_number": "E"},     # row 7: missing file
-        {**GOOD, "document": "broken.pdf", "certificate_number": "F"},      # row 8: corrupt file
-        {**GOOD, "exempt_reason": "because", "certificate_number": "G"},    # row 9: reason
-        {**GOOD, "customer_number": "C-9", "customer_name": "", "certificate_number": "H"},  # row 10: new, no name
+    path = write_import_csv(tmp_path / "certs.csv", [
+        GOOD_IMPORT_ROW,                                                               # row 2: fine
+        {**GOOD_IMPORT_ROW, "signed_date": "15/03/2026", "certificate_number": "A"},   # row 3: date
+        {**GOOD_IMPORT_ROW, "state": "XX", "certificate_number": "B"},                 # row 4: state
+        {**GOOD_IMPORT_ROW, "form": "TX-99-999", "certificate_number": "C"},           # row 5: form
+        {**GOOD_IMPORT_ROW, "customer_number": "", "certificate_number": "D"},         # row 6: customer number
+        {**GOOD_IMPORT_ROW, "document": "missing.pdf", "certificate_number": "E"},     # row 7: missing file
+        {**GOOD_IMPORT_ROW, "document": "broken.pdf", "certificate_number": "F"},      # row 8: corrupt file
+        {**GOOD_IMPORT_ROW, "exempt_reason": "because", "certificate_number": "G"},    # row 9: reason
+        {**GOOD_IMPORT_ROW, "customer_number": "C-9", "customer_name": "",
+         "certificate_number": "H"},  # row 10: new, no name
     ])
     before = counts(db)
     with pytest.raises(ValidationError) as info:
@@ -108,15 +73,16 @@ def test_every_bad_row_is_reported_and_nothing_is_imported(db, company_id, tmp_p
 
 
 def test_skip_invalid_imports_the_good_rows_and_reports_the_rest(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    path = write_csv(tmp_path / "certs.csv", [GOOD, {**GOOD, "state": "QQ", "certificate_number": "X"}])
+    path = write_import_csv(tmp_path / "certs.csv",
+                            [GOOD_IMPORT_ROW, {**GOOD_IMPORT_ROW, "state": "QQ", "certificate_number": "X"}])
     result = CertificateImporter(db).import_file(path, company_id=company_id, skip_invalid=True)
     assert result.imported == 1 and result.skipped_rows == 1
     assert [(p.row, p.column) for p in result.problems] == [(3, "state")]
 
 
 def test_encrypted_document_is_reported_not_stored(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    make_pdf(tmp_path / "locked.pdf", password="secret")
-    path = write_csv(tmp_path / "certs.csv", [{**GOOD, "document": "locked.pdf"}])
+    write_text_pdf(tmp_path / "locked.pdf", password="secret")
+    path = write_import_csv(tmp_path / "certs.csv", [{**GOOD_IMPORT_ROW, "document": "locked.pdf"}])
     with pytest.raises(ValidationError) as info:
         CertificateImporter(db).import_file(path, company_id=company_id)
     (problem,) = info.value.problems
@@ -125,13 +91,13 @@ def test_encrypted_document_is_reported_not_stored(db, company_id, tmp_path) -> 
 
 
 def test_reimporting_the_same_rows_is_refused_as_duplicates(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    path = write_csv(tmp_path / "certs.csv", [GOOD])
+    path = write_import_csv(tmp_path / "certs.csv", [GOOD_IMPORT_ROW])
     CertificateImporter(db).import_file(path, company_id=company_id)
     with pytest.raises(ValidationError) as info:
         CertificateImporter(db).import_file(path, company_id=company_id)
     assert "already stored" in info.value.problems[0].message
-    twice = {**GOOD, "certificate_number": "Z"}
-    dup_in_file = write_csv(tmp_path / "dup.csv", [twice, twice])
+    twice = {**GOOD_IMPORT_ROW, "certificate_number": "Z"}
+    dup_in_file = write_import_csv(tmp_path / "dup.csv", [twice, twice])
     with pytest.raises(ValidationError, match="1 of 2 rows"):
         CertificateImporter(db).import_file(dup_in_file, company_id=company_id)
 
@@ -139,13 +105,13 @@ def test_reimporting_the_same_rows_is_refused_as_duplicates(db, company_id, tmp_
 def test_form_not_accepted_by_the_state_is_still_imported(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """New York accepts neither the SST nor the MTC form: that is a validation finding, not an import error
     (the certificate is stored, pending review)."""
-    path = write_csv(tmp_path / "certs.csv", [{**GOOD, "state": "NY", "form": "SST-F0003"}])
+    path = write_import_csv(tmp_path / "certs.csv", [{**GOOD_IMPORT_ROW, "state": "NY", "form": "SST-F0003"}])
     result = CertificateImporter(db).import_file(path, company_id=company_id, as_of=AS_OF)
     assert result.imported == 1 and result.held_for_review == 1
 
 
 def test_expiry_date_in_the_file_is_an_override_with_a_reason(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    path = write_csv(tmp_path / "certs.csv", [{**GOOD, "expiry_date": "2027-06-30"}])
+    path = write_import_csv(tmp_path / "certs.csv", [{**GOOD_IMPORT_ROW, "expiry_date": "2027-06-30"}])
     result = CertificateImporter(db).import_file(path, company_id=company_id)
     from ecms_desktop.services.certificates.service import CertificateService
 
@@ -160,8 +126,8 @@ def test_xlsx_with_real_excel_date_cells_and_partial_exemption(db, company_id, t
     ws = wb.active
     headers = [*REQUIRED_COLUMNS, "product_codes", "exempt_percent", "currency"]
     ws.append([h.replace("_", " ").title() for h in headers])  # "Customer Number" etc. is accepted
-    values = {**GOOD, "signed_date": dt.datetime(2026, 3, 15), "product_codes": "P-1; P-2", "exempt_percent": 50,
-              "currency": "usd"}
+    values = {**GOOD_IMPORT_ROW, "signed_date": dt.datetime(2026, 3, 15), "product_codes": "P-1; P-2",
+              "exempt_percent": 50, "currency": "usd"}
     ws.append([values.get(h, "") for h in headers])
     ws.append([{**values, "certificate_number": "R-9", "effective_date": "not a date"}.get(h, "") for h in headers])
     path = tmp_path / "certs.xlsx"
@@ -216,10 +182,10 @@ def test_imported_certificates_with_validation_errors_land_pending_with_their_fi
     """An SST form covering Texas resale and an MTC form for New York are refused by those states: asked
     for as approved (the default for migrated records), they are stored pending review with their
     findings, never active; the summary counts them."""
-    path = write_csv(tmp_path / "certs.csv", [
-        GOOD,
-        {**GOOD, "form": "SST-F0003", "certificate_number": "S-TX", "business_type": "retailer"},
-        {**GOOD, "customer_number": "C-2", "customer_name": "Hudson Goods Inc", "state": "NY",
+    path = write_import_csv(tmp_path / "certs.csv", [
+        GOOD_IMPORT_ROW,
+        {**GOOD_IMPORT_ROW, "form": "SST-F0003", "certificate_number": "S-TX", "business_type": "retailer"},
+        {**GOOD_IMPORT_ROW, "customer_number": "C-2", "customer_name": "Hudson Goods Inc", "state": "NY",
          "form": "MTC-UNIFORM", "certificate_number": "M-NY", "review_status": "approved"},
     ])
     result = CertificateImporter(db).import_file(path, company_id=company_id, as_of=AS_OF)
@@ -241,7 +207,8 @@ def test_imported_certificate_with_warnings_only_lands_pending_as_the_desk_would
         db, company_id, tmp_path) -> None:
     """The desk approves a certificate with warnings only when someone acknowledges them (who, when):
     an import does not approve it silently either."""
-    path = write_csv(tmp_path / "certs.csv", [{**GOOD, "expiry_date": "2027-06-30"}])  # warning: expiry set by hand
+    # warning: expiry set by hand
+    path = write_import_csv(tmp_path / "certs.csv", [{**GOOD_IMPORT_ROW, "expiry_date": "2027-06-30"}])
     result = CertificateImporter(db).import_file(path, company_id=company_id, as_of=AS_OF)
     from ecms_desktop.services.certificates.service import CertificateService
 
@@ -253,10 +220,10 @@ def test_imported_certificate_with_warnings_only_lands_pending_as_the_desk_would
 
 def test_accept_findings_with_a_reason_approves_and_records_who_when_and_why_per_certificate(  # type: ignore[no-untyped-def]
         db, company_id, tmp_path) -> None:
-    path = write_csv(tmp_path / "certs.csv", [
-        GOOD,
-        {**GOOD, "form": "SST-F0003", "certificate_number": "S-TX", "business_type": "retailer"},
-        {**GOOD, "certificate_number": "R-2", "expiry_date": "2027-06-30"},
+    path = write_import_csv(tmp_path / "certs.csv", [
+        GOOD_IMPORT_ROW,
+        {**GOOD_IMPORT_ROW, "form": "SST-F0003", "certificate_number": "S-TX", "business_type": "retailer"},
+        {**GOOD_IMPORT_ROW, "certificate_number": "R-2", "expiry_date": "2027-06-30"},
     ])
     reason = "approved in the old system by the tax manager; audit 2025 accepted them"
     result = CertificateImporter(db).import_file(path, company_id=company_id, as_of=AS_OF,
@@ -349,14 +316,14 @@ def test_every_field_a_form_requires_can_be_imported(db, company_id, tmp_path) -
     full = {column: value for column, value in FIELD_COLUMNS.values() if value is not None}
     validation = ValidationService(db)
     for n, (name, (form, state, reason)) in enumerate(sorted(required.items())):
-        base = {**GOOD, **full, "form": form, "state": state, "exempt_reason": reason,
+        base = {**GOOD_IMPORT_ROW, **full, "form": form, "state": state, "exempt_reason": reason,
                 "customer_number": f"F-{n}", "certificate_number": f"{name}-with"}
         rows = [base]
         column, value = FIELD_COLUMNS.get(name, (None, None))
         if value is not None and name not in _COMPUTED_WHEN_BLANK:
             rows.append({**base, "certificate_number": f"{name}-without", column: "no" if column == "signed" else "",
                          **({"effective_date": "2026-03-15"} if column == "signed_date" else {})})
-        result = CertificateImporter(db).import_file(write_csv(tmp_path / f"{name}.csv", rows),
+        result = CertificateImporter(db).import_file(write_import_csv(tmp_path / f"{name}.csv", rows),
                                                      company_id=company_id, as_of=AS_OF)
         missing = [{(f.field, f.state) for f in validation.latest(cid).findings
                     if f.rule in ("field.required", "sst.restriction", "mtc.restriction") and f.field == name}
@@ -379,8 +346,9 @@ def test_concurrent_imports_sharing_a_new_customer_all_succeed_with_one_customer
     from ecms_desktop.services.core import audit
     from ecms_desktop.services.core.database import Database
 
-    files = [write_csv(tmp_path / f"part{i}.csv", [
-        {**GOOD, "customer_number": "C-NEW", "customer_name": "New Buyer LLC", "certificate_number": f"P{i}-{j}"}
+    files = [write_import_csv(tmp_path / f"part{i}.csv", [
+        {**GOOD_IMPORT_ROW, "customer_number": "C-NEW", "customer_name": "New Buyer LLC",
+         "certificate_number": f"P{i}-{j}"}
         for j in range(3)]) for i in range(3)]
     barrier = threading.Barrier(len(files), timeout=60)
     outcomes: dict[int, object] = {}
@@ -434,18 +402,18 @@ def test_documents_outside_the_import_folder_are_refused_and_never_read(db, comp
     by row and column, before anything is opened."""
     from ecms_desktop.services.documents import storage as document_service
 
-    secret = make_pdf(tmp_path / "private.pdf", "my private letter")
+    secret = write_text_pdf(tmp_path / "private.pdf", "my private letter")
     folder = tmp_path / "received"
     folder.mkdir()
     (folder / "link.pdf").symlink_to(secret)
     probed: list[str] = []
     monkeypatch.setattr(document_service, "check_bytes",
                         lambda data, name, **kw: probed.append(name))  # nothing may be probed
-    path = write_csv(folder / "certs.csv", [
-        {**GOOD, "certificate_number": "A", "document": "../private.pdf"},
-        {**GOOD, "certificate_number": "B", "document": str(secret)},
-        {**GOOD, "certificate_number": "C", "document": "link.pdf"},
-        {**GOOD, "certificate_number": "D", "document": "/etc/passwd"},
+    path = write_import_csv(folder / "certs.csv", [
+        {**GOOD_IMPORT_ROW, "certificate_number": "A", "document": "../private.pdf"},
+        {**GOOD_IMPORT_ROW, "certificate_number": "B", "document": str(secret)},
+        {**GOOD_IMPORT_ROW, "certificate_number": "C", "document": "link.pdf"},
+        {**GOOD_IMPORT_ROW, "certificate_number": "D", "document": "/etc/passwd"},
     ])
     error = _refused(db, company_id, path)
     assert [(p.row, p.column) for p in error.problems] == [(2, "document"), (3, "document"), (4, "document"),
@@ -457,14 +425,15 @@ def test_documents_outside_the_import_folder_are_refused_and_never_read(db, comp
 def test_documents_are_read_from_the_folder_the_user_names(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
     scans = tmp_path / "scans"
     scans.mkdir()
-    make_pdf(scans / "r1.pdf")
+    write_text_pdf(scans / "r1.pdf")
     sheet = tmp_path / "sheets"
     sheet.mkdir()
-    path = write_csv(sheet / "certs.csv", [{**GOOD, "document": "r1.pdf"}])
+    path = write_import_csv(sheet / "certs.csv", [{**GOOD_IMPORT_ROW, "document": "r1.pdf"}])
     assert "not found" in _refused(db, company_id, path).problems[0].message
     result = CertificateImporter(db).import_file(path, company_id=company_id, as_of=AS_OF, documents_dir=scans)
     assert result.documents_stored == 1
-    other = write_csv(sheet / "other.csv", [{**GOOD, "certificate_number": "R-9", "document": "../sheets/other.csv"}])
+    other = write_import_csv(sheet / "other.csv", [{**GOOD_IMPORT_ROW, "certificate_number": "R-9",
+                                                    "document": "../sheets/other.csv"}])
     assert "outside the folder" in _refused(db, company_id, other, documents_dir=scans).problems[0].message
 
 
@@ -485,15 +454,18 @@ def test_a_device_or_named_pipe_as_document_is_refused_without_reading_it(db, co
     watchdog.daemon = True
     watchdog.start()
     try:
-        path = write_csv(tmp_path / "certs.csv", [{**GOOD, "certificate_number": "P", "document": "pipe.pdf"}])
+        path = write_import_csv(tmp_path / "certs.csv",
+                                [{**GOOD_IMPORT_ROW, "certificate_number": "P", "document": "pipe.pdf"}])
         (problem,) = _refused(db, company_id, path).problems
         assert problem.column == "document" and "named pipe" in problem.message
     finally:
         watchdog.cancel()
     # /dev/zero through a link in the folder: outside the folder; and named directly by its own folder
-    path = write_csv(tmp_path / "zero.csv", [{**GOOD, "certificate_number": "Z", "document": "zero.pdf"}])
+    path = write_import_csv(tmp_path / "zero.csv",
+                            [{**GOOD_IMPORT_ROW, "certificate_number": "Z", "document": "zero.pdf"}])
     assert "outside the folder" in _refused(db, company_id, path).problems[0].message
-    path = write_csv(tmp_path / "zero2.csv", [{**GOOD, "certificate_number": "Z", "document": "zero"}])
+    path = write_import_csv(tmp_path / "zero2.csv",
+                            [{**GOOD_IMPORT_ROW, "certificate_number": "Z", "document": "zero"}])
     (problem,) = _refused(db, company_id, path, documents_dir=Path("/dev")).problems
     assert "is a device" in problem.message
 
@@ -501,9 +473,9 @@ def test_a_device_or_named_pipe_as_document_is_refused_without_reading_it(db, co
 def test_a_document_larger_than_the_limit_is_refused(db, company_id, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     from ecms_desktop.services.documents import storage as document_service
 
-    make_pdf(tmp_path / "big.pdf")
+    write_text_pdf(tmp_path / "big.pdf")
     monkeypatch.setattr(document_service, "MAX_FILE_BYTES", 100)
-    path = write_csv(tmp_path / "certs.csv", [{**GOOD, "document": "big.pdf"}])
+    path = write_import_csv(tmp_path / "certs.csv", [{**GOOD_IMPORT_ROW, "document": "big.pdf"}])
     (problem,) = _refused(db, company_id, path).problems
     assert problem.column == "document" and "larger than the 100 bytes limit" in problem.message
 
@@ -514,15 +486,15 @@ def test_the_same_document_on_many_rows_is_read_once_and_stored_once(db, company
     from ecms_desktop.models import DocumentFile
     from ecms_desktop.services.documents import storage as document_service
 
-    make_pdf(tmp_path / "shared.pdf")
+    write_text_pdf(tmp_path / "shared.pdf")
     (tmp_path / "copy.pdf").write_bytes((tmp_path / "shared.pdf").read_bytes())
     probes: list[str] = []
     real = document_service.check_bytes
     monkeypatch.setattr(document_service, "check_bytes", lambda data, name, **kw: (probes.append(name),
                                                                                   real(data, name, **kw))[1])
-    rows = [{**GOOD, "certificate_number": f"N-{i}", "document": "shared.pdf" if i % 10 else "copy.pdf"}
+    rows = [{**GOOD_IMPORT_ROW, "certificate_number": f"N-{i}", "document": "shared.pdf" if i % 10 else "copy.pdf"}
             for i in range(40)]
-    result = CertificateImporter(db).import_file(write_csv(tmp_path / "certs.csv", rows), company_id=company_id,
+    result = CertificateImporter(db).import_file(write_import_csv(tmp_path / "certs.csv", rows), company_id=company_id,
                                                  as_of=AS_OF)
     assert result.documents_stored == 40
     assert sorted(probes) == ["copy.pdf", "shared.pdf"]  # one read and probe per file
@@ -538,15 +510,16 @@ def test_the_same_document_on_many_rows_is_read_once_and_stored_once(db, company
 def test_a_column_given_twice_is_refused_not_read_as_its_last_value(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "certs.csv"
     path.write_text(",".join([*REQUIRED_COLUMNS, "State"]) + "\n"
-                    + ",".join([*(GOOD[c] for c in REQUIRED_COLUMNS), "CA"]) + "\n", encoding="utf-8")
+                    + ",".join([*(GOOD_IMPORT_ROW[c] for c in REQUIRED_COLUMNS), "CA"]) + "\n", encoding="utf-8")
     error = _refused(db, company_id, path)
     assert [(p.row, p.column) for p in error.problems] == [(1, "state")]
     assert "appears 2 times (columns D, P)" in error.problems[0].message
 
 
 def test_a_decimal_comma_is_refused_not_read_as_a_thousands_separator(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    path = write_csv(tmp_path / "certs.csv", [{**GOOD, "exempt_percent": "5,5"},
-                                              {**GOOD, "certificate_number": "R-2", "exempt_amount": "1,250.50"}])
+    path = write_import_csv(tmp_path / "certs.csv", [
+        {**GOOD_IMPORT_ROW, "exempt_percent": "5,5"},
+        {**GOOD_IMPORT_ROW, "certificate_number": "R-2", "exempt_amount": "1,250.50"}])
     (problem,) = _refused(db, company_id, path).problems
     assert (problem.row, problem.column) == (2, "exempt_percent") and "decimal comma" in problem.message
     result = CertificateImporter(db).import_file(path, company_id=company_id, as_of=AS_OF, skip_invalid=True)
@@ -574,17 +547,18 @@ def test_an_excel_cell_showing_50_percent_is_read_as_50_percent(db, company_id, 
     """Excel stores a cell showing 50 % as 0.5; it used to be imported as 0.5 %."""
     from ecms_desktop.services.certificates.service import CertificateService
 
-    path = _workbook(tmp_path / "certs.xlsx", [{**GOOD, "exempt_percent": 0.5},
-                                               {**GOOD, "certificate_number": "R-2", "exempt_percent": 0.125}],
-                     percent_format=True)
+    path = _workbook(tmp_path / "certs.xlsx", [
+        {**GOOD_IMPORT_ROW, "exempt_percent": 0.5},
+        {**GOOD_IMPORT_ROW, "certificate_number": "R-2", "exempt_percent": 0.125}], percent_format=True)
     result = CertificateImporter(db).import_file(path, company_id=company_id, as_of=AS_OF)
     service = CertificateService(db)
     assert [service.get(i, AS_OF).data.exempt_percent for i in result.certificate_ids] == [50, 12.5]
 
 
 def test_a_date_followed_by_junk_is_not_a_date(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    path = write_csv(tmp_path / "certs.csv", [{**GOOD, "signed_date": "2026-03-15 garbage"},
-                                              {**GOOD, "certificate_number": "R-2", "signed_date": "2026-03-15 10:30"}])
+    path = write_import_csv(tmp_path / "certs.csv", [
+        {**GOOD_IMPORT_ROW, "signed_date": "2026-03-15 garbage"},
+        {**GOOD_IMPORT_ROW, "certificate_number": "R-2", "signed_date": "2026-03-15 10:30"}])
     (problem,) = _refused(db, company_id, path).problems
     assert (problem.row, problem.column) == (2, "signed_date") and "'2026-03-15 garbage'" in problem.message
 
@@ -598,8 +572,8 @@ def test_the_first_visible_sheet_is_imported_not_a_hidden_one(db, company_id, tm
     hidden.sheet_state = "hidden"
     visible = wb.create_sheet("certificates")
     for ws, number in ((hidden, "OLD"), (visible, "NEW")):
-        ws.append(list(GOOD))
-        ws.append([{**GOOD, "certificate_number": number}[c] for c in GOOD])
+        ws.append(list(GOOD_IMPORT_ROW))
+        ws.append([{**GOOD_IMPORT_ROW, "certificate_number": number}[c] for c in GOOD_IMPORT_ROW])
     wb.active = 1
     wb.save(tmp_path / "certs.xlsx")
     result = CertificateImporter(db).import_file(tmp_path / "certs.xlsx", company_id=company_id, as_of=AS_OF)
@@ -612,12 +586,13 @@ def test_values_outside_the_named_columns_make_the_row_an_error(db, company_id, 
     """An unquoted comma in a value shifts the rest of the row; the value beyond the header used to be
     dropped without a word."""
     path = tmp_path / "certs.csv"
-    header = ",".join(GOOD)
-    good = ",".join(GOOD.values()).replace("1 Main St, Austin TX 78701", "1 Main St Austin TX 78701")
+    header = ",".join(GOOD_IMPORT_ROW)
+    good = ",".join(GOOD_IMPORT_ROW.values()).replace("1 Main St, Austin TX 78701", "1 Main St Austin TX 78701")
     shifted = good.replace("R-1", "R-2").replace("Pat Doe", "Doe, Pat")
     path.write_text(f"{header}\n{good}\n{shifted}\n", encoding="utf-8")
     (problem,) = _refused(db, company_id, path).problems
-    assert problem.row == 3 and "no header" in problem.message and f"column {chr(65 + len(GOOD))}" in problem.message
+    assert problem.row == 3 and "no header" in problem.message
+    assert f"column {chr(65 + len(GOOD_IMPORT_ROW))}" in problem.message
 
 
 # -- values that cannot be stored: row errors, the same on every database and at the desk -----------------
@@ -643,8 +618,9 @@ def test_values_a_column_cannot_hold_are_row_errors_on_every_database(db, compan
                                                                        expected) -> None:
     """SQLite stored these and PostgreSQL failed with a DataError traceback (or both failed): each is now
     a row-and-column error, with the same message on both databases."""
-    row = {**GOOD, column: value, **({"form": "SST-F0003", "business_type": "retailer"} if column == "state" else {})}
-    path = write_csv(tmp_path / "certs.csv", [row])
+    row = {**GOOD_IMPORT_ROW, column: value,
+           **({"form": "SST-F0003", "business_type": "retailer"} if column == "state" else {})}
+    path = write_import_csv(tmp_path / "certs.csv", [row])
     (problem,) = _refused(db, company_id, path).problems
     assert (problem.row, problem.column) == (2, column) and expected in problem.message
 
@@ -671,8 +647,8 @@ def test_the_desks_form_gets_the_same_message_as_the_import(db, company_id, cust
 @pytest.fixture
 def customer_id_for_desk(db, company_id, tmp_path) -> int:  # type: ignore[no-untyped-def]
     """A stored certificate (its id) for the desk's save."""
-    return CertificateImporter(db).import_file(write_csv(tmp_path / "desk.csv", [GOOD]), company_id=company_id,
-                                               as_of=AS_OF).certificate_ids[0]
+    return CertificateImporter(db).import_file(write_import_csv(tmp_path / "desk.csv", [GOOD_IMPORT_ROW]),
+                                               company_id=company_id, as_of=AS_OF).certificate_ids[0]
 
 
 # -- malformed files ------------------------------------------------------------------------------------
@@ -717,8 +693,8 @@ def test_malformed_or_hostile_workbook_xml_is_refused_with_a_message(db, company
 def test_csv_files_in_utf8_utf16_or_windows_1252_are_read(db, company_id, tmp_path, encoding, bom) -> None:  # type: ignore[no-untyped-def]
     from ecms_desktop.services.certificates.service import CertificateService
 
-    text = write_csv(tmp_path / "u.csv", [{**GOOD, "customer_name": "Café Société Müller – “Ærø”",
-                                           "notes": "résumé €5"}]).read_text(encoding="utf-8")
+    text = write_import_csv(tmp_path / "u.csv", [{**GOOD_IMPORT_ROW, "customer_name": "Café Société Müller – “Ærø”",
+                                                  "notes": "résumé €5"}]).read_text(encoding="utf-8")
     path = tmp_path / "certs.csv"
     path.write_bytes(bom + text.encode(encoding))
     result = CertificateImporter(db).import_file(path, company_id=company_id, as_of=AS_OF)
@@ -748,7 +724,7 @@ def test_an_import_that_waits_too_long_for_another_writer_says_so_and_imports_no
     from ecms_desktop.services.core.database import Database
     from ecms_desktop.services.core.errors import DatabaseBusyError
 
-    path = write_csv(tmp_path / "certs.csv", [GOOD])
+    path = write_import_csv(tmp_path / "certs.csv", [GOOD_IMPORT_ROW])
     holder, impatient = Database(db_url), Database(db_url, lock_timeout=1)
     try:
         before = counts(db)

@@ -7,19 +7,7 @@ import pytest
 from ecms_desktop.models import AuditEvent
 from ecms_desktop.services.companies.service import CompanyService
 from ecms_desktop.services.core.errors import ValidationError
-
-
-def _png() -> bytes:
-    # A minimal valid PNG without Qt (services tests stay Qt-free).
-    import struct
-    import zlib
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    raw = b"".join(b"\x00" + b"\x33\x66\x99" * 4 for _ in range(4))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+from tests.factories import image_bytes
 
 
 def _events(db, company_id):
@@ -37,7 +25,7 @@ def test_update_changes_profile_and_audits_before_after(db, company_id):
     info = service.update(company_id, legal_name="Acme Supply LLC", address_line1="9 Elm St", city="Austin",
                           state="tx", postal_code="78701", reply_to_email="ar@acme.example",
                           registrations={"tx": "32012345678", "CA": "SR-123"}, brand_color="#aa3300",
-                          logo=_png())
+                          logo=image_bytes(4, 4, rgb=(0x33, 0x66, 0x99)))
     assert info.legal_name == "Acme Supply LLC" and info.city == "Austin" and info.state == "TX"
     assert info.registrations == {"TX": "32012345678", "CA": "SR-123"}
     assert info.brand_color == "#AA3300" and info.has_logo and info.logo_media_type == "image/png"

@@ -9,7 +9,6 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-import pymupdf
 from sqlalchemy import insert, select, text
 
 from ecms_desktop.models import Certificate, CoverageLine
@@ -19,7 +18,7 @@ from ecms_desktop.services.core import audit, state_digest
 from ecms_desktop.services.documents.storage import DocumentService, check_file
 from ecms_desktop.services.integrity.check import check_database
 from ecms_desktop.services.validation.service import ValidationService
-from tests.services.factories import AS_OF, make_certificate
+from tests.factories import AS_OF, make_certificate, write_text_pdf
 
 
 def problems(db: Any) -> list[str]:
@@ -45,11 +44,7 @@ def test_ordinary_work_at_the_desk_leaves_a_database_that_passes_the_check(db, c
     one = service.archive(one.id, "customer closed", expected_version=one.version, as_of=AS_OF)
     service.unarchive(one.id, "reopened", expected_version=one.version, as_of=AS_OF)
     ValidationService(db).validate_many([first.id, second.id], as_of=AS_OF)
-    doc = pymupdf.open()
-    doc.new_page().insert_text((72, 72), "Signed resale certificate")
-    path = tmp_path / "signed.pdf"
-    doc.save(path)
-    doc.close()
+    path = write_text_pdf(tmp_path / "signed.pdf", "Signed resale certificate")
     document_id = service.attach_document(check_file(path), certificate_id=first.id,
                                           expected_version=service.get(first.id, AS_OF).version)
     DocumentService(db).set_rotation(document_id, 90)

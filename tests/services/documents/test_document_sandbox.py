@@ -17,6 +17,7 @@ from ecms_desktop.services.core.errors import Cancelled, DocumentError
 from ecms_desktop.services.documents.media_types import sniff_media_type
 from ecms_desktop.services.documents.results import PasswordRequired, ProbeResult, RenderedPage, WrongPassword
 from ecms_desktop.services.documents.sandbox import DocumentSandbox
+from tests.factories import image_bytes, sized_pdf
 
 REPO = Path(__file__).resolve().parents[3]
 BAD_DIR = (REPO / ".." / "shared" / "bad-pdfs").resolve()
@@ -46,23 +47,6 @@ def bad(name: str) -> bytes:
     return (BAD_DIR / name).read_bytes()
 
 
-def make_pdf(sizes: list[tuple[float, float]]) -> bytes:
-    doc = pymupdf.open()
-    for i, (w, h) in enumerate(sizes):
-        page = doc.new_page(width=w, height=h)
-        page.insert_text((36, 72), f"Certificate page {i + 1}", fontsize=18)
-        page.draw_rect(pymupdf.Rect(30, 30, w - 30, h - 30), color=(0, 0, 1))
-    data = doc.tobytes()
-    doc.close()
-    return bytes(data)
-
-
-def make_pixmap(width: int, height: int) -> pymupdf.Pixmap:
-    pix = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, width, height), False)
-    pix.clear_with(200)
-    return pix
-
-
 def png_size(png: bytes) -> tuple[int, int]:
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
@@ -86,7 +70,7 @@ def test_sniff_media_type() -> None:
 
 
 def test_probe_good_pdf(sandbox: DocumentSandbox) -> None:
-    data = make_pdf([(612, 792), (792, 612), (612, 1008)])
+    data = sized_pdf([(612, 792), (792, 612), (612, 1008)])
     result = sandbox.probe(data, filename="cert.pdf")
     assert isinstance(result, ProbeResult)
     assert result.media_type == "application/pdf"
@@ -99,7 +83,7 @@ def test_probe_good_pdf(sandbox: DocumentSandbox) -> None:
 
 
 def test_render_good_pdf_dpi_rotation_and_pages(sandbox: DocumentSandbox) -> None:
-    data = make_pdf([(612, 792), (792, 612)])
+    data = sized_pdf([(612, 792), (792, 612)])
     page = sandbox.render_page(data, 0, dpi=72)
     assert isinstance(page, RenderedPage)
     assert (page.width, page.height) == (612, 792) == png_size(page.png)
@@ -116,7 +100,7 @@ def test_render_good_pdf_dpi_rotation_and_pages(sandbox: DocumentSandbox) -> Non
 
 
 def test_render_rejects_bad_arguments(sandbox: DocumentSandbox) -> None:
-    data = make_pdf([(612, 792)])
+    data = sized_pdf([(612, 792)])
     with pytest.raises(ValueError):
         sandbox.render_page(data, 0, rotation=45)
     with pytest.raises(DocumentError, match="no page 3"):
@@ -124,7 +108,7 @@ def test_render_rejects_bad_arguments(sandbox: DocumentSandbox) -> None:
 
 
 def test_render_scales_down_to_pixel_budget(sandbox: DocumentSandbox) -> None:
-    data = make_pdf([(612, 792)])
+    data = sized_pdf([(612, 792)])
     page = sandbox.render_page(data, 0, dpi=600, max_pixels=1_000_000)
     assert page.scaled_down
     assert page.width * page.height <= 1_000_000
@@ -132,7 +116,7 @@ def test_render_scales_down_to_pixel_budget(sandbox: DocumentSandbox) -> None:
 
 
 def test_thumbnail(sandbox: DocumentSandbox) -> None:
-    data = make_pdf([(612, 792)])
+    data = sized_pdf([(612, 792)])
     thumb = sandbox.render_thumbnail(data, 0, max_side=160)
     assert max(thumb.width, thumb.height) == 160
     assert png_size(thumb.png) == (thumb.width, thumb.height)
@@ -141,14 +125,13 @@ def test_thumbnail(sandbox: DocumentSandbox) -> None:
 
 
 def test_png_and_jpeg_images(sandbox: DocumentSandbox) -> None:
-    pix = make_pixmap(300, 200)
-    png = pix.tobytes("png")
+    png = image_bytes(300, 200)
     result = sandbox.probe(png, filename="scan.png")
     assert (result.media_type, result.kind, result.page_count) == ("image/png", "image", 1)
     assert result.first_page_size is not None
     page = sandbox.render_page(png, 0, dpi=72)
     assert page.width > 0 and page.height > 0
-    jpeg = pix.tobytes("jpeg")
+    jpeg = image_bytes(300, 200, fmt="jpeg")
     assert sandbox.probe(jpeg, filename="scan.jpg").media_type == "image/jpeg"
     # A JPEG named .pdf is handled as the JPEG it is, with a warning that says so.
     disguised = sandbox.probe(jpeg, filename="scan.pdf")
@@ -175,7 +158,7 @@ def test_empty_and_unknown_files(sandbox: DocumentSandbox) -> None:
 
 
 def test_concurrent_calls_are_serialised(sandbox: DocumentSandbox) -> None:
-    docs = [make_pdf([(300 + 10 * i, 400)]) for i in range(4)]
+    docs = [sized_pdf([(300 + 10 * i, 400)]) for i in range(4)]
     results: dict[int, int] = {}
     errors: list[BaseException] = []
 
@@ -196,7 +179,7 @@ def test_concurrent_calls_are_serialised(sandbox: DocumentSandbox) -> None:
 
 def test_close_leaves_no_process_and_sandbox_restarts() -> None:
     box = DocumentSandbox()
-    data = make_pdf([(612, 792)])
+    data = sized_pdf([(612, 792)])
     box.render_page(data, 0, dpi=36)
     pid = box.worker_pid
     assert pid is not None
@@ -317,7 +300,7 @@ def test_hang_times_out_and_sandbox_recovers(sandbox: DocumentSandbox) -> None:
     with pytest.raises(DocumentError, match="took longer than 2 s"):
         sandbox.render_page(data, 0, timeout=2, filename="hang.pdf")
     assert sandbox.restarts == restarts + 1
-    good = make_pdf([(612, 792)])
+    good = sized_pdf([(612, 792)])
     assert sandbox.render_page(good, 0, dpi=72).width == 612
 
 
@@ -334,7 +317,7 @@ def test_memory_limit_turns_bomb_into_error() -> None:
         with pytest.raises(DocumentError, match=r"bomb\.jpg") as info:
             box.render_page(bad("jpeg-corrupt-49069x6528.jpg"), 0, dpi=72, timeout=20, filename="bomb.jpg")
         assert "memory" in str(info.value)
-        assert box.render_page(make_pdf([(100, 100)]), 0, dpi=72).width == 100
+        assert box.render_page(sized_pdf([(100, 100)]), 0, dpi=72).width == 100
 
 
 @needs_corpus
@@ -355,14 +338,14 @@ def test_cancel_from_another_thread(sandbox: DocumentSandbox) -> None:
         sandbox.render_page(data, 0, timeout=60)
     canceller.join(10)
     assert not sandbox.cancel()  # nothing in flight any more
-    assert sandbox.render_page(make_pdf([(200, 200)]), 0, dpi=72).width == 200
+    assert sandbox.render_page(sized_pdf([(200, 200)]), 0, dpi=72).width == 200
 
 
 def test_a_worker_started_by_a_thread_that_ended_keeps_serving() -> None:
     # Linux kills a worker (PR_SET_PDEATHSIG) when the *thread* that started it ends; a sandbox is used
     # from short-lived threads (the audit pack's probe thread, a view's loader), so its worker must not
     # be started by them.
-    data = make_pdf([(612, 792)])
+    data = sized_pdf([(612, 792)])
     with DocumentSandbox() as box:
         native: list[int] = []
 
@@ -413,7 +396,7 @@ def test_book_pages_are_a_new_stamped_pdf_of_the_pages_only(sandbox: DocumentSan
 
 
 def test_book_pages_of_an_image_are_a_page_with_the_image(sandbox: DocumentSandbox) -> None:
-    png = make_pixmap(300, 200).tobytes("png")
+    png = image_bytes(300, 200)
     copy = sandbox.book_pages(png, ["Certificate 3 - Page 5 of 9"], filename="scan.png")
     page = pymupdf.open(stream=copy.pdf, filetype="pdf")[0]
     assert page.rect == pymupdf.Rect(0, 0, 612, 792)

@@ -29,7 +29,7 @@ from ecms_desktop.services.audit_pack.workbook import FastRows, _SheetWriter, _S
 from ecms_desktop.services.exports.safe_export import CsvWriter, SheetWriter, csv_value, is_formula_like, new_workbook
 from ecms_desktop.services.sales import exemption_feed as feed
 from ecms_desktop.services.sales.exposure import ExposureReport, ExposureRow, write_exposure_xlsx
-from tests.services.factories import make_certificate
+from tests.factories import make_certificate, write_sales_csv
 
 REPO = Path(__file__).resolve().parents[3]
 HOSTILE = ('=HYPERLINK("http://evil.example","x")', "+1+1", "-2+3", "@SUM(A1:A9)", "\t=1+1", "\r=1+1")
@@ -117,11 +117,8 @@ def test_exposure_workbook_keeps_hostile_text_as_text(tmp_path: Path) -> None:
 
 
 def test_ecms_exposure_xlsx_writes_customer_formulas_as_text(db, db_url, company_id, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
-    sales = tmp_path / "sales.csv"
-    lines = "".join(f'A{i},1,2026-02-10,"{h.replace(chr(34), chr(34) * 2)}",TX,100,0,yes\n'
-                    for i, h in enumerate(TRIMMED))
-    sales.write_text("invoice_number,line,invoice_date,customer_number,ship_to_state,amount,tax_collected,"
-                     "exempt_claimed\n" + lines, encoding="utf-8")
+    sales = write_sales_csv(tmp_path, *(f'A{i},1,2026-02-10,"{h.replace(chr(34), chr(34) * 2)}",TX,100,0,yes'
+                                        for i, h in enumerate(TRIMMED)))
     assert main(["--db", db_url, "transactions", "import", str(sales)]) == 0
     assert main(["--db", db_url, "determine"]) == 0
     out = tmp_path / "exposure.xlsx"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import pymupdf
 import pytest
 from sqlalchemy import func, select
 
@@ -18,17 +17,9 @@ from ecms_desktop.services.intake.service import (
     IntakeOutcome,
     IntakeService,
 )
+from tests.factories import write_text_pdf
 
 AS_OF = dt.date(2026, 5, 1)
-
-
-def make_pdf(path: Path, text: str) -> Path:
-    doc = pymupdf.open()
-    page = doc.new_page(width=612, height=792)
-    page.insert_text((72, 72), text, fontsize=14)
-    path.write_bytes(doc.tobytes())
-    doc.close()
-    return path
 
 
 def count(db, model) -> int:  # type: ignore[no-untyped-def]
@@ -37,8 +28,8 @@ def count(db, model) -> int:  # type: ignore[no-untyped-def]
 
 
 def test_each_new_file_becomes_a_pending_certificate(db, company_id, tmp_path: Path) -> None:
-    a = make_pdf(tmp_path / "acme-resale.pdf", "Certificate A")
-    b = make_pdf(tmp_path / "bolt-exempt.pdf", "Certificate B")
+    a = write_text_pdf(tmp_path / "acme-resale.pdf", "Certificate A", paper="letter", font_size=14)
+    b = write_text_pdf(tmp_path / "bolt-exempt.pdf", "Certificate B", paper="letter", font_size=14)
     seen: list[tuple[int, int, str]] = []
     result = IntakeService(db).receive_files([a, b], company_id,
                                              progress=lambda d, t, m: seen.append((d, t, m)))
@@ -65,11 +56,13 @@ def test_each_new_file_becomes_a_pending_certificate(db, company_id, tmp_path: P
 
 
 def test_attach_to_selected_certificate(db, company_id, tmp_path: Path) -> None:
-    first = IntakeService(db).receive_files([make_pdf(tmp_path / "p1.pdf", "page one")], company_id)
+    p1 = write_text_pdf(tmp_path / "p1.pdf", "page one", paper="letter", font_size=14)
+    first = IntakeService(db).receive_files([p1], company_id)
     cert_id = first.certificate_ids[0]
     before = count(db, Certificate)
-    result = IntakeService(db).receive_files([make_pdf(tmp_path / "p2.pdf", "page two")], company_id,
-                                             attach_to=cert_id, expected_version=1, received_via="scan")
+    p2 = write_text_pdf(tmp_path / "p2.pdf", "page two", paper="letter", font_size=14)
+    result = IntakeService(db).receive_files([p2], company_id, attach_to=cert_id, expected_version=1,
+                                             received_via="scan")
     assert result.items[0].outcome is IntakeOutcome.STORED
     assert result.items[0].certificate_id == cert_id
     assert count(db, Certificate) == before
@@ -79,7 +72,7 @@ def test_attach_to_selected_certificate(db, company_id, tmp_path: Path) -> None:
 
 
 def test_duplicate_and_refused_files_store_nothing(db, company_id, tmp_path: Path) -> None:
-    good = make_pdf(tmp_path / "good.pdf", "Certificate")
+    good = write_text_pdf(tmp_path / "good.pdf", "Certificate", paper="letter", font_size=14)
     copy = tmp_path / "same-content.pdf"
     copy.write_bytes(good.read_bytes())
     empty = tmp_path / "empty.pdf"
@@ -103,7 +96,7 @@ def test_duplicate_and_refused_files_store_nothing(db, company_id, tmp_path: Pat
 
 
 def test_cancel_keeps_files_already_stored(db, company_id, tmp_path: Path) -> None:
-    files = [make_pdf(tmp_path / f"f{i}.pdf", f"Certificate {i}") for i in range(3)]
+    files = [write_text_pdf(tmp_path / f"f{i}.pdf", f"Certificate {i}", paper="letter", font_size=14) for i in range(3)]
     calls = {"n": 0}
 
     def cancel() -> bool:
@@ -119,12 +112,13 @@ def test_cancel_keeps_files_already_stored(db, company_id, tmp_path: Path) -> No
 def test_company_without_home_state_is_told_what_to_do(db, tmp_path: Path) -> None:
     company = CompanyService(db).create("No Address Inc")
     with pytest.raises(ValidationError, match="home state"):
-        IntakeService(db).receive_files([make_pdf(tmp_path / "x.pdf", "x")], company.id)
+        IntakeService(db).receive_files([write_text_pdf(tmp_path / "x.pdf", "x", paper="letter", font_size=14)],
+                                        company.id)
     assert count(db, Document) == 0
 
 
 def test_attach_to_unknown_or_foreign_certificate(db, company_id, tmp_path: Path) -> None:
-    pdf = make_pdf(tmp_path / "x.pdf", "x")
+    pdf = write_text_pdf(tmp_path / "x.pdf", "x", paper="letter", font_size=14)
     with pytest.raises(NotFoundError, match="certificate 999"):
         IntakeService(db).receive_files([pdf], company_id, attach_to=999, expected_version=1)
     other = CompanyService(db).create("Other Co", state="CA")
@@ -133,5 +127,5 @@ def test_attach_to_unknown_or_foreign_certificate(db, company_id, tmp_path: Path
         assert s.get(Company, other.id).state == "CA"  # type: ignore[union-attr]
     assert CertificateService(db).get(cert, AS_OF).data.form_code == "CA-CDTFA-230"
     with pytest.raises(ValidationError, match="another company"):
-        IntakeService(db).receive_files([make_pdf(tmp_path / "y.pdf", "y")], company_id, attach_to=cert,
-                                        expected_version=1)
+        IntakeService(db).receive_files([write_text_pdf(tmp_path / "y.pdf", "y", paper="letter", font_size=14)],
+                                        company_id, attach_to=cert, expected_version=1)

@@ -22,8 +22,8 @@ from ecms_desktop.services.core.audit import list_events
 from ecms_desktop.services.core.errors import ValidationError
 from ecms_desktop.services.renewals.email_service import EmailService
 from ecms_desktop.services.renewals.service import RenewalService
+from tests.factories import DAY0, RULES, make_expiring_certificate
 from tests.helpers.smtp_server import SmtpTestServer
-from tests.services.renewals.test_renewal_plan import DAY0, RULES, make_cert
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -54,7 +54,7 @@ def _setup(db, company_id, server, customers: int = 3, *, rate: int = 0) -> Rene
                                  from_address="Acme Tax <tax@acme.example>")
     CompanyService(db).set_setting("smtp_rate_per_minute", rate, company_id)
     for n in range(customers):
-        make_cert(db, company_id, f"C-{n + 1}", DAY0 + dt.timedelta(days=30 + n))
+        make_expiring_certificate(db, company_id, f"C-{n + 1}", DAY0 + dt.timedelta(days=30 + n))
     return RenewalService(db, RULES)
 
 
@@ -94,7 +94,7 @@ def test_requests_arrive_with_recipients_subject_token_and_packet(db, company_id
 
 def test_html_template_escapes_customer_values(db, company_id, smtp):
     svc = _setup(db, company_id, smtp, 0)
-    make_cert(db, company_id, "C-<b>", DAY0 + dt.timedelta(days=10))
+    make_expiring_certificate(db, company_id, "C-<b>", DAY0 + dt.timedelta(days=10))
     svc.run(company_id, DAY0)
     html = smtp.messages[0].message.get_body(preferencelist=("html",)).get_content()
     assert "Customer C-&lt;b&gt;" in html and "Customer C-<b>" not in html
@@ -170,7 +170,7 @@ def test_login_needs_a_password_when_no_keyring(db, company_id, smtp):
     with db.reader() as s:
         event = [e for e in list_events(s) if e.action == "smtp.settings_changed"][-1]
         assert "secret" not in repr(event.after) + repr(event.details)
-    make_cert(db, company_id, "C-1", DAY0 + dt.timedelta(days=5))
+    make_expiring_certificate(db, company_id, "C-1", DAY0 + dt.timedelta(days=5))
     with pytest.raises(ValidationError, match="needs the password of bob"):
         RenewalService(db, RULES, email_service).run(company_id, DAY0)
 

@@ -8,34 +8,9 @@ from sqlalchemy import select
 
 from ecms_desktop.models import CoverageLine, Customer
 from ecms_desktop.models.renewal import OutboxMessage, RenewalRequest, RenewalStep
-from ecms_desktop.rules import load_rules_pack
-from ecms_desktop.services.certificates.service import create_certificate
 from ecms_desktop.services.core.audit import list_events, verify_chain
-from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
 from ecms_desktop.services.renewals.service import Action, RenewalService
-
-RULES = load_rules_pack()
-DAY0 = dt.date(2026, 1, 1)
-
-
-def make_cert(db, company_id: int, number: str, expiry: dt.date, *, state: str = "TX",
-              form: str = "TX-01-339", email: str = "", owner: str = "owner@acme.example",
-              review: str = "approved") -> int:
-    with db.transaction() as s:
-        cust = s.execute(select(Customer).where(Customer.company_id == company_id,
-                                                Customer.number == number)).scalar_one_or_none()
-        if cust is None:
-            cust = Customer(company_id=company_id, number=number, number_key=number.casefold(),
-                            legal_name=f"Customer {number}", email=email or f"{number.lower()}@buyer.example",
-                            owner_email=owner, bill_to_line1="5 Elm Rd", bill_to_city="Dallas",
-                            bill_to_state="TX", bill_to_zip="75201")
-            s.add(cust)
-            s.flush()
-        cert = create_certificate(s, RULES, CertificateInput(
-            company_id=company_id, customer_id=cust.id, form_code=form, lines=(LineInput(state, "32099999999"),),
-            purchaser_name=cust.legal_name, expiry_override=expiry, expiry_override_reason="test calendar"),
-            origin="manual", review_state=review)
-        return cert.id
+from tests.factories import DAY0, RULES, make_expiring_certificate
 
 
 def _ladder_day(start: int, expiry: int, days: int = 120, window: int = 60, reminders=(7, 14),
@@ -53,11 +28,12 @@ def _ladder_day(start: int, expiry: int, days: int = 120, window: int = 60, remi
 
 def test_ladder_day_by_day_over_120_days(db, company_id):
     svc = RenewalService(db, RULES)
-    a = make_cert(db, company_id, "C-A", DAY0 + dt.timedelta(days=60))
-    b = make_cert(db, company_id, "C-B", DAY0 + dt.timedelta(days=90))
-    c = make_cert(db, company_id, "C-C", DAY0 - dt.timedelta(days=5))  # already expired, never asked
-    far = make_cert(db, company_id, "C-D", DAY0 + dt.timedelta(days=400))  # outside the calendar's window
-    pending = make_cert(db, company_id, "C-E", DAY0 + dt.timedelta(days=10), review="pending")
+    a = make_expiring_certificate(db, company_id, "C-A", DAY0 + dt.timedelta(days=60))
+    b = make_expiring_certificate(db, company_id, "C-B", DAY0 + dt.timedelta(days=90))
+    c = make_expiring_certificate(db, company_id, "C-C", DAY0 - dt.timedelta(days=5))  # already expired, never asked
+    # outside the calendar's window:
+    far = make_expiring_certificate(db, company_id, "C-D", DAY0 + dt.timedelta(days=400))
+    pending = make_expiring_certificate(db, company_id, "C-E", DAY0 + dt.timedelta(days=10), review="pending")
     expected = {a: _ladder_day(0, 60), b: _ladder_day(0, 90), c: {0: {"request", "suspend"}, 7: {"reminder1"},
                                                                     14: {"reminder2"}, 21: {"escalation"}}}
     seen: dict[int, dict[int, set[str]]] = {a: {}, b: {}, c: {}, far: {}, pending: {}}
@@ -101,7 +77,7 @@ def test_ladder_day_by_day_over_120_days(db, company_id):
 def test_ladder_is_configurable_per_company_and_audited(db, company_id):
     svc = RenewalService(db, RULES)
     svc.set_ladder(company_id, window_days=30, reminder_days=[5], escalation_days=10)
-    cert = make_cert(db, company_id, "C-1", DAY0 + dt.timedelta(days=40))
+    cert = make_expiring_certificate(db, company_id, "C-1", DAY0 + dt.timedelta(days=40))
     days: dict[int, set[str]] = {}
     for day in range(60):
         as_of = DAY0 + dt.timedelta(days=day)
@@ -118,9 +94,9 @@ def test_ladder_is_configurable_per_company_and_audited(db, company_id):
 
 def test_renewed_line_and_missing_addresses(db, company_id):
     svc = RenewalService(db, RULES)
-    old = make_cert(db, company_id, "C-R", DAY0 + dt.timedelta(days=20))
-    make_cert(db, company_id, "C-R", DAY0 + dt.timedelta(days=900))  # renewed already
-    noaddr = make_cert(db, company_id, "C-N", DAY0 + dt.timedelta(days=20), email=" ", owner="")
+    old = make_expiring_certificate(db, company_id, "C-R", DAY0 + dt.timedelta(days=20))
+    make_expiring_certificate(db, company_id, "C-R", DAY0 + dt.timedelta(days=900))  # renewed already
+    noaddr = make_expiring_certificate(db, company_id, "C-N", DAY0 + dt.timedelta(days=20), email=" ", owner="")
     with db.transaction() as s:
         s.execute(Customer.__table__.update().where(Customer.number == "C-N").values(email=""))
     plan = svc.plan(company_id, DAY0)
@@ -135,7 +111,7 @@ def test_renewed_line_and_missing_addresses(db, company_id):
 
 def test_cancelled_request_is_asked_again(db, company_id):
     svc = RenewalService(db, RULES)
-    make_cert(db, company_id, "C-X", DAY0 + dt.timedelta(days=30))
+    make_expiring_certificate(db, company_id, "C-X", DAY0 + dt.timedelta(days=30))
     svc.run(company_id, DAY0, send=False)
     [req] = svc.open_requests(company_id)
     svc.cancel_request(req["id"], "customer changed address")

@@ -18,6 +18,7 @@ from ecms_desktop.services.renewals.request_packet import (
     read_form,
 )
 from ecms_desktop.services.renewals.service import form_for_line
+from tests.factories import customer_fills
 
 RULES = load_rules_pack()
 TOKEN = "RQ-ABCDEFGHJK"
@@ -37,20 +38,6 @@ def packet_data(form_code: str, state: str) -> PacketData:
 def widget_values(pdf: bytes) -> dict[str, str]:
     doc = pymupdf.open(stream=pdf, filetype="pdf")
     return {w.field_name: w.field_value for page in doc for w in page.widgets()}
-
-
-def customer_fills(pdf: bytes, values: dict[str, str]) -> bytes:
-    """What a customer does in a PDF reader: type into the purchaser boxes and save."""
-    doc = pymupdf.open(stream=pdf, filetype="pdf")
-    done = set()
-    for page in doc:
-        for w in page.widgets():
-            if w.field_name in values:
-                w.field_value = values[w.field_name]
-                w.update()
-                done.add(w.field_name)
-    assert done == set(values), f"fields not found: {set(values) - done}"
-    return doc.tobytes()
 
 
 # PDF field -> what the customer types, and the certificate field it must come back as.

@@ -5,9 +5,7 @@ in the bounded document worker, so a hostile or broken file is refused with its 
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import shutil
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -18,38 +16,15 @@ from ecms_desktop.models import Document
 from ecms_desktop.models.renewal import IntakeRecord, RenewalRequest
 from ecms_desktop.services.renewals.returned_forms import ReturnedFormsService
 from ecms_desktop.services.renewals.service import RenewalService
-from tests.services.renewals.test_renewal_plan import DAY0, RULES, make_cert
-from tests.services.renewals.test_request_packet import customer_fills
-from tests.services.renewals.test_returned_forms import _sent_form
-
-
-def xobject_bomb(levels: int) -> bytes:
-    """A 3 KB PDF whose one page draws a form XObject that draws the next one four times, ``levels``
-    deep, ending in a line of text: opening it and loading its page is instant (it passes the probe),
-    but reading its text interprets 4**levels copies (level 11 takes ~8 s and 14 MB of text here, each
-    level four times more), the way a crafted 633 KB file ran for minutes with growing memory."""
-    objs = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /XObject << /X0 5 0 R >> >> "
-            b"/Contents %d 0 R >>" % (5 + levels),
-            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
-    for i in range(levels):
-        if i < levels - 1:
-            body, res = b"/X Do /X Do /X Do /X Do", b"<< /XObject << /X %d 0 R >> >>" % (6 + i)
-        else:
-            body, res = b"BT /F1 12 Tf 72 700 Td (no token here) Tj ET", b"<< /Font << /F1 4 0 R >> >>"
-        objs.append(b"<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources " + res
-                    + b" /Length %d >>\nstream\n" % len(body) + body + b"\nendstream")
-    objs.append(b"<< /Length 6 >>\nstream\n/X0 Do\nendstream")
-    out = bytearray(b"%PDF-1.7\n")
-    offsets = []
-    for n, obj in enumerate(objs, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % n + obj + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
-    out += b"".join(b"%010d 00000 n \n" % off for off in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, xref)
-    return bytes(out)
+from tests.factories import (
+    DAY0,
+    RULES,
+    customer_fills,
+    eml_bytes,
+    make_expiring_certificate,
+    sent_renewal_form,
+    xobject_bomb,
+)
 
 
 def _bad_files(shared_dir: Path) -> list[Path]:
@@ -57,9 +32,9 @@ def _bad_files(shared_dir: Path) -> list[Path]:
 
 
 def _returned_form(db, company_id: int) -> tuple[str, bytes]:  # type: ignore[no-untyped-def]
-    cert_id = make_cert(db, company_id, "C-GOOD", DAY0 + dt.timedelta(days=20))
+    cert_id = make_expiring_certificate(db, company_id, "C-GOOD", DAY0 + dt.timedelta(days=20))
     RenewalService(db, RULES).run(company_id, DAY0, send=False)
-    token, form, _to = _sent_form(db, cert_id)
+    token, form, _to = sent_renewal_form(db, cert_id)
     return token, customer_fills(form, {"signer_name": "Dana Buyer", "signed_date": "2026-01-20"})
 
 
@@ -150,15 +125,11 @@ def test_crafted_slow_pdf_is_refused_within_the_time_limit(db, company_id, tmp_p
 
 def test_eml_is_parsed_in_the_sandbox_and_a_bad_attachment_is_refused_alone(db, company_id, shared_dir, tmp_path):
     token, good = _returned_form(db, company_id)
-    msg = EmailMessage()
-    msg["From"], msg["To"], msg["Subject"] = "c-good@buyer.example", "tax@acme.example", f"Re: [{token}]"
-    msg["Date"] = email.utils.format_datetime(dt.datetime(2026, 1, 21, 9, 0, tzinfo=dt.UTC))
-    msg.set_content("Attached.")
     bad = (shared_dir / "bad-pdfs" / "colour-components-overflow.pdf").read_bytes()
-    msg.add_attachment(bad, maintype="application", subtype="pdf", filename="scan.pdf")
-    msg.add_attachment(good, maintype="application", subtype="pdf", filename="form.pdf")
     path = tmp_path / "reply.eml"
-    path.write_bytes(msg.as_bytes())
+    path.write_bytes(eml_bytes("c-good@buyer.example", f"Re: [{token}]",
+                               [("scan.pdf", bad, "application/pdf"), ("form.pdf", good, "application/pdf")],
+                               dt.datetime(2026, 1, 21, 9, 0, tzinfo=dt.UTC), body="Attached."))
     items = ReturnedFormsService(db, RULES).intake([path], company_id)
     assert [(i.name, i.outcome) for i in items] == [("reply.eml: form.pdf", "answered"),
                                                    ("reply.eml: scan.pdf", "refused")]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -18,17 +17,15 @@ from ecms_desktop.models.transactions import ExemptionStatusEvent
 from ecms_desktop.rules import load_rules_pack
 from ecms_desktop.services.certificates.service import CertificateService
 from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
-from ecms_desktop.services.customers.service import CustomerService
 from ecms_desktop.services.sales import exemption_feed
 from ecms_desktop.services.sales.determination import CandidateCertificate, CoverageFacts, SaleLine, determine
 from ecms_desktop.services.sales.determination_service import DeterminationService
-from ecms_desktop.services.sales.transaction_import import TransactionImporter
 from ecms_desktop.services.validation.engine import ValidationEngine, subject_of
+from tests.factories import import_sales, make_signed_certificate
 
 D = dt.date
 AS_OF = D(2026, 11, 20)
 RULES = load_rules_pack()
-HEADER = "invoice_number,line,invoice_date,customer_number,ship_to_state,amount,tax_collected,exempt_claimed\n"
 
 
 def _refusal_words(state: str, form: str, reason: str = "resale") -> tuple[str, ...]:
@@ -91,17 +88,8 @@ def test_validation_and_determination_read_the_same_acceptance() -> None:
 
 def _approved_despite_findings(db, company_id, form: str, *states: str):  # type: ignore[no-untyped-def]
     """An approved certificate whose form some of its states refuse (as old imports stored them)."""
-    cust = CustomerService(db).get_or_create(company_id, "C-1", legal_name="Customer One")
-    return CertificateService(db).create(CertificateInput(
-        company_id=company_id, customer_id=cust.id, form_code=form, lines=tuple(LineInput(s) for s in states),
-        certificate_number=f"{form}-1", signed=True, signed_date=D(2026, 1, 1), effective_date=D(2026, 1, 1)),
-        as_of=AS_OF, review_state="approved", origin="import")
-
-
-def _import(db, company_id, tmp_path: Path, rows: list[str]) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path / "sales.csv"
-    path.write_text(HEADER + "".join(r + "\n" for r in rows), encoding="utf-8")
-    TransactionImporter(db).import_file(path, company_id=company_id)
+    return make_signed_certificate(db, company_id, as_of=AS_OF, states=states, form=form, review="approved",
+                                   customer_name="Customer One", origin="import", certificate_number=f"{form}-1")
 
 
 @pytest.mark.parametrize("workers", [0, 1])
@@ -110,7 +98,7 @@ def test_bulk_run_and_exposure_report_the_refused_state(db, company_id, tmp_path
     rows = [f"T{i},1,2026-03-{i + 1:02d},C-1,TX,100,0,yes" for i in range(6)]
     rows += [f"O{i},1,2026-03-{i + 1:02d},C-1,OH,50,0,yes" for i in range(6)]
     rows += ["X1,1,2026-03-01,C-2,TX,10,0,yes"]  # no certificate at all: decided in SQL
-    _import(db, company_id, tmp_path, rows)
+    import_sales(db, company_id, tmp_path, *rows)
     svc = DeterminationService(db)
     summary = svc.run(company_id, batch=4, workers=workers)  # several windows: worker and parent both decide
     assert (summary.lines, summary.exempt) == (13, 6)
@@ -129,7 +117,7 @@ def test_bulk_run_and_exposure_report_the_refused_state(db, company_id, tmp_path
 
 def test_reprocessing_and_status_question_refuse_the_state_too(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
     mtc = _approved_despite_findings(db, company_id, "MTC-UNIFORM", "NY", "TX")
-    _import(db, company_id, tmp_path, ["N1,1,2026-04-01,C-1,NY,80,0,yes", "T1,1,2026-04-01,C-1,TX,20,0,yes"])
+    import_sales(db, company_id, tmp_path, "N1,1,2026-04-01,C-1,NY,80,0,yes", "T1,1,2026-04-01,C-1,TX,20,0,yes")
     svc = DeterminationService(db)
     plan = svc.preview_reprocess(mtc.id, D(2026, 1, 1), D(2026, 12, 31), as_of=AS_OF)
     items = {i.invoice_number: i for i in plan.items}

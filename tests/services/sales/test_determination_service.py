@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import replace
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -14,35 +13,19 @@ from ecms_desktop.models import AuditEvent
 from ecms_desktop.models.transactions import Determination, DeterminationAdjustment
 from ecms_desktop.rules import load_rules_pack
 from ecms_desktop.services.certificates.service import CertificateService
-from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
-from ecms_desktop.services.customers.service import CustomerService
 from ecms_desktop.services.sales.determination_service import DeterminationService
 from ecms_desktop.services.sales.periods import PeriodService
-from ecms_desktop.services.sales.transaction_import import TransactionImporter
+from tests.factories import SALES_COLUMNS, import_sales, make_signed_certificate
 
 AS_OF = dt.date(2026, 11, 20)
-HEADER = ("invoice_number,line,invoice_date,customer_number,ship_to_state,amount,tax_collected,exempt_claimed,"
-          "product_code,po_number\n")
-
-
-def make_cert(db, company_id, customer="C-1", *, state="TX", form="TX-01-339", review="approved", **kw):  # type: ignore[no-untyped-def]
-    cust = CustomerService(db).get_or_create(company_id, customer, legal_name=f"Customer {customer}")
-    data = CertificateInput(company_id=company_id, customer_id=cust.id, form_code=form,
-                            lines=(LineInput(state),), signed=True, signed_date=dt.date(2026, 1, 1),
-                            effective_date=dt.date(2026, 1, 1), **kw)
-    return CertificateService(db).create(data, as_of=AS_OF, review_state=review)
-
-
-def import_lines(db, company_id, tmp_path: Path, *rows: str) -> None:  # type: ignore[no-untyped-def]
-    path = tmp_path / "sales.csv"
-    path.write_text(HEADER + "".join(r + "\n" for r in rows), encoding="utf-8")
-    TransactionImporter(db).import_file(path, company_id=company_id)
+#: The sales files of these tests also name each line's product and purchase order.
+COLUMNS = (*SALES_COLUMNS, "product_code", "po_number")
 
 
 def test_run_decides_each_line_once_and_stores_the_evidence(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    cert = make_cert(db, company_id, certificate_number="TX-77")
-    import_lines(db, company_id, tmp_path, "I1,1,2026-03-01,C-1,TX,100,0,yes,,", "I2,1,2026-03-01,C-2,TX,50,0,yes,,",
-                 "I3,1,2026-03-01,C-1,OK,70,0,no,,")
+    cert = make_signed_certificate(db, company_id, as_of=AS_OF, review="approved", certificate_number="TX-77")
+    import_sales(db, company_id, tmp_path, "I1,1,2026-03-01,C-1,TX,100,0,yes,,", "I2,1,2026-03-01,C-2,TX,50,0,yes,,",
+                 "I3,1,2026-03-01,C-1,OK,70,0,no,,", columns=COLUMNS)
     svc = DeterminationService(db)
     summary = svc.run(company_id)
     assert (summary.lines, summary.exempt, summary.exposures) == (3, 1, 1)
@@ -60,8 +43,8 @@ def test_run_decides_each_line_once_and_stores_the_evidence(db, company_id, tmp_
 
 
 def test_a_later_certificate_edit_never_rewrites_a_past_determination(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    cert = make_cert(db, company_id, certificate_number="TX-1")
-    import_lines(db, company_id, tmp_path, "I1,1,2026-03-01,C-1,TX,100,0,yes,P1,")
+    cert = make_signed_certificate(db, company_id, as_of=AS_OF, review="approved", certificate_number="TX-1")
+    import_sales(db, company_id, tmp_path, "I1,1,2026-03-01,C-1,TX,100,0,yes,P1,", columns=COLUMNS)
     svc = DeterminationService(db)
     svc.run(company_id)
     before = next(svc.iter_results(company_id))
@@ -79,12 +62,13 @@ def test_a_later_certificate_edit_never_rewrites_a_past_determination(db, compan
 
 
 def test_exposure_by_state_period_and_customer(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    make_cert(db, company_id, "C-1")
-    import_lines(db, company_id, tmp_path,
+    make_signed_certificate(db, company_id, "C-1", as_of=AS_OF, review="approved")
+    import_sales(db, company_id, tmp_path,
                  "I1,1,2026-03-01,C-1,TX,100,8.25,no,,",  # taxed although covered
                  "I2,1,2026-03-02,C-2,TX,50,0,yes,,",  # exempt without certificate
                  "I3,1,2026-04-02,C-2,TX,30,0,yes,,",
-                 "I4,1,2026-04-02,C-1,TX,20,0,yes,,")  # fine
+                 "I4,1,2026-04-02,C-1,TX,20,0,yes,,",  # fine
+                 columns=COLUMNS)
     PeriodService(db).set_frequency(company_id, "TX", "quarterly")
     svc = DeterminationService(db)
     svc.run(company_id)
@@ -99,9 +83,10 @@ def test_exposure_by_state_period_and_customer(db, company_id, tmp_path) -> None
 
 
 def test_reprocessing_adjusts_filed_periods_and_updates_open_ones(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    import_lines(db, company_id, tmp_path,
+    import_sales(db, company_id, tmp_path,
                  "F1,1,2026-02-10,C-1,TX,100,0,yes,,",  # February: will be filed
-                 "O1,1,2026-10-05,C-1,TX,40,0,yes,,")   # October: open
+                 "O1,1,2026-10-05,C-1,TX,40,0,yes,,",  # October: open
+                 columns=COLUMNS)
     svc = DeterminationService(db)
     svc.run(company_id)  # no certificate yet: both taxable, both exposures
     periods = PeriodService(db)
@@ -109,7 +94,8 @@ def test_reprocessing_adjusts_filed_periods_and_updates_open_ones(db, company_id
     with db.reader() as s:
         filed_before = {r.transaction_line_id: (r.exempt, r.exempt_amount, r.determined_at)
                         for r in s.execute(select(Determination)).scalars()}
-    cert = make_cert(db, company_id, certificate_number="LATE-1")  # the certificate arrives late
+    # the certificate arrives late:
+    cert = make_signed_certificate(db, company_id, as_of=AS_OF, review="approved", certificate_number="LATE-1")
     plan = svc.preview_reprocess(cert.id, dt.date(2026, 1, 1), dt.date(2026, 10, 31), as_of=AS_OF)
     by_inv = {i.invoice_number: i for i in plan.items}
     assert by_inv["F1"].action == "adjust" and by_inv["F1"].filed_period == "2026-02"
@@ -144,11 +130,12 @@ def test_reprocessing_adjusts_filed_periods_and_updates_open_ones(db, company_id
 def test_reprocess_with_customer_address(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
     from ecms_desktop.models import Customer
 
-    cert = make_cert(db, company_id, "C-1", state="OK", form="OK-RESALE")  # Oklahoma's own resale form
+    cert = make_signed_certificate(db, company_id, "C-1", as_of=AS_OF, review="approved", states=("OK",),
+                                   form="OK-RESALE")  # Oklahoma's own resale form
     with db.transaction() as s:
         cust = s.execute(select(Customer).where(Customer.number == "C-1")).scalar_one()
         cust.ship_to_state = "OK"
-    import_lines(db, company_id, tmp_path, "I1,1,2026-03-01,C-1,TX,100,0,yes,,")
+    import_sales(db, company_id, tmp_path, "I1,1,2026-03-01,C-1,TX,100,0,yes,,", columns=COLUMNS)
     svc = DeterminationService(db)
     svc.run(company_id)
     assert svc.preview_reprocess(cert.id, dt.date(2026, 1, 1), dt.date(2026, 12, 31), as_of=AS_OF).items == ()
@@ -160,7 +147,7 @@ def test_reprocess_with_customer_address(db, company_id, tmp_path) -> None:  # t
 def test_reprocess_rejects_a_backwards_range(db, company_id) -> None:  # type: ignore[no-untyped-def]
     from ecms_desktop.services.core.errors import ValidationError
 
-    cert = make_cert(db, company_id)
+    cert = make_signed_certificate(db, company_id, as_of=AS_OF, review="approved")
     with pytest.raises(ValidationError, match="ends"):
         DeterminationService(db).preview_reprocess(cert.id, dt.date(2026, 2, 1), dt.date(2026, 1, 1), as_of=AS_OF)
 
@@ -185,11 +172,14 @@ SALES = ("A1,1,2026-03-01,C-1,TX,100,0,yes,P1,",      # covered by two: product-
 
 
 def _sales_with_certificates(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    make_cert(db, company_id, "C-1", certificate_number="ALL")
-    make_cert(db, company_id, "C-1", certificate_number="P1-ONLY", product_codes=("P1",))
-    make_cert(db, company_id, "C-2", certificate_number="HALF", exempt_percent=Decimal(50))
-    make_cert(db, company_id, "C-3", certificate_number="ONCE", certificate_type="single_use", po_number="PO-7")
-    import_lines(db, company_id, tmp_path, *SALES)
+    make_signed_certificate(db, company_id, "C-1", as_of=AS_OF, review="approved", certificate_number="ALL")
+    make_signed_certificate(db, company_id, "C-1", as_of=AS_OF, review="approved", certificate_number="P1-ONLY",
+                            product_codes=("P1",))
+    make_signed_certificate(db, company_id, "C-2", as_of=AS_OF, review="approved", certificate_number="HALF",
+                            exempt_percent=Decimal(50))
+    make_signed_certificate(db, company_id, "C-3", as_of=AS_OF, review="approved", certificate_number="ONCE",
+                            certificate_type="single_use", po_number="PO-7")
+    import_sales(db, company_id, tmp_path, *SALES, columns=COLUMNS)
 
 
 def _as_the_engine_decides(db, company_id, svc, stored):  # type: ignore[no-untyped-def]
@@ -237,7 +227,7 @@ def test_a_run_with_worker_processes_decides_the_same(db, company_id, tmp_path, 
     from ecms_desktop.services.sales import determination_run
 
     _sales_with_certificates(db, company_id, tmp_path)
-    import_lines(db, company_id, tmp_path, *SALES, *(s.replace("A", "Z") for s in SALES))
+    import_sales(db, company_id, tmp_path, *SALES, *(s.replace("A", "Z") for s in SALES), columns=COLUMNS)
     svc = DeterminationService(db)
     svc.run(company_id, workers=0)
     alone = _stored(db)
@@ -301,14 +291,15 @@ def test_a_run_from_a_threaded_program_spawns_its_worker(db, company_id, tmp_pat
 
 def test_a_second_run_only_decides_new_lines_even_below_the_last_determined_one(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
     """Lines above the highest determined id are read without the anti-join; lines below it with it."""
-    import_lines(db, company_id, tmp_path, "B1,1,2026-03-01,C-1,TX,10,0,yes,,", "B2,1,2026-03-01,C-1,TX,10,0,yes,,")
+    import_sales(db, company_id, tmp_path, "B1,1,2026-03-01,C-1,TX,10,0,yes,,", "B2,1,2026-03-01,C-1,TX,10,0,yes,,",
+                 columns=COLUMNS)
     svc = DeterminationService(db)
     assert svc.run(company_id, workers=0).lines == 2
     with db.transaction() as s:  # forget the first line's determination: it lies below the last determined id
         first = min(_stored(db))
         s.execute(Determination.__table__.delete().where(Determination.transaction_line_id == first))
-    import_lines(db, company_id, tmp_path, "B1,1,2026-03-01,C-1,TX,10,0,yes,,", "B2,1,2026-03-01,C-1,TX,10,0,yes,,",
-                 "B3,1,2026-03-01,C-1,TX,10,0,yes,,")
+    import_sales(db, company_id, tmp_path, "B1,1,2026-03-01,C-1,TX,10,0,yes,,", "B2,1,2026-03-01,C-1,TX,10,0,yes,,",
+                 "B3,1,2026-03-01,C-1,TX,10,0,yes,,", columns=COLUMNS)
     assert svc.run(company_id, workers=0, batch=1).lines == 2  # B1 again and the new B3, not B2
     assert len(_stored(db)) == 3
 
@@ -324,14 +315,14 @@ def test_lines_without_a_certificate_are_decided_in_sql_exactly_as_the_engine_de
     values are the engine's, and on SQLite even the storage classes are the same."""
     from sqlalchemy import text
 
-    make_cert(db, company_id, "C-1", certificate_number="ALL")
+    make_signed_certificate(db, company_id, "C-1", as_of=AS_OF, review="approved", certificate_number="ALL")
     rows = []
     for i, amount in enumerate(EDGE_AMOUNTS):
         for customer, state in (("C-1", "TX"), ("C-1", "OK"), ("C-9", "TX")):  # engine, SQL, SQL
             for claimed in ("yes", "no"):
                 rows.append(f"E{i}-{customer}-{state}-{claimed},1,2026-03-01,{customer},{state},{amount},"
                             f"{'0' if claimed == 'yes' else '1.25'},{claimed},,")
-    import_lines(db, company_id, tmp_path, *rows)
+    import_sales(db, company_id, tmp_path, *rows, columns=COLUMNS)
     svc = DeterminationService(db)
     summary = svc.run(company_id, workers=0, batch=7)  # several windows
     stored = _stored(db)
@@ -364,7 +355,7 @@ def test_lines_without_a_certificate_are_decided_in_sql_exactly_as_the_engine_de
         by_sql = of("C-9", "TX")
         with db.transaction() as s:  # the same lines decided by the engine: give C-9 a pending certificate
             s.execute(Determination.__table__.delete())
-        make_cert(db, company_id, "C-9", certificate_number="PENDING", review="pending")
+        make_signed_certificate(db, company_id, "C-9", as_of=AS_OF, certificate_number="PENDING")
         svc.run(company_id, workers=0)
         assert of("C-9", "TX") == by_sql
 
@@ -373,7 +364,8 @@ def test_a_line_in_a_state_without_a_prepared_explanation_is_decided_by_the_engi
                                                                                     monkeypatch) -> None:
     from ecms_desktop.services.sales import determination_run
 
-    import_lines(db, company_id, tmp_path, "S1,1,2026-03-01,C-4,TX,30,0,yes,,", "S2,1,2026-03-01,C-4,OK,30,0,yes,,")
+    import_sales(db, company_id, tmp_path, "S1,1,2026-03-01,C-4,TX,30,0,yes,,", "S2,1,2026-03-01,C-4,OK,30,0,yes,,",
+                 columns=COLUMNS)
     real = determination_run.load_rules_pack()
 
     class WithoutTexas:

@@ -15,37 +15,15 @@ from sqlalchemy import select
 
 from ecms_desktop.models import Certificate, CoverageLine
 from ecms_desktop.models.transactions import DeliveryAttempt, ExemptionStatusEvent
-from ecms_desktop.services.certificates.service import CertificateService
-from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
-from ecms_desktop.services.customers.service import CustomerService
 from ecms_desktop.services.sales import exemption_feed as feed
+from tests.factories import WEBHOOK_SECRET, approve_with_feed_event, make_signed_certificate
 
 AS_OF = dt.date(2026, 6, 1)
-SECRET = "s3cret"
-
-
-def make_cert(db, company_id, customer="C-1", states=("TX",), review="pending", **kw):  # type: ignore[no-untyped-def]
-    cust = CustomerService(db).get_or_create(company_id, customer, legal_name=f"Customer {customer}")
-    form = "SST-F0003" if len(states) > 1 else "TX-01-339"
-    data = CertificateInput(company_id=company_id, customer_id=cust.id, form_code=form,
-                            lines=tuple(LineInput(s) for s in states), signed=True,
-                            signed_date=dt.date(2026, 1, 1), effective_date=dt.date(2026, 1, 1), **kw)
-    return CertificateService(db).create(data, as_of=AS_OF, review_state=review)
-
-
-def approve_with_event(db, cert_id):  # type: ignore[no-untyped-def]
-    """What certificate_service.approve does once the hook is added: the event in the same transaction."""
-    with db.transaction() as s:
-        cert = s.get(Certificate, cert_id)
-        old = cert.review_state
-        cert.review_state = "approved"
-        s.flush()
-        return [e.id for e in feed.record_review_change(s, cert, old, "approved", as_of=AS_OF)]
 
 
 def test_review_changes_record_one_event_per_state(db, company_id) -> None:  # type: ignore[no-untyped-def]
-    cert = make_cert(db, company_id, states=("KY", "OH"), certificate_number="SST-1")
-    assert len(approve_with_event(db, cert.id)) == 2
+    cert = make_signed_certificate(db, company_id, as_of=AS_OF, states=("KY", "OH"), certificate_number="SST-1")
+    assert len(approve_with_feed_event(db, cert.id, as_of=AS_OF)) == 2
     events = feed.list_events(db)
     assert {(e["state"], e["reason"], e["old_status"], e["new_status"], e["customer_exempt"]) for e in events} == {
         ("KY", "approval", "not_exempt", "exempt", True), ("OH", "approval", "not_exempt", "exempt", True)}
@@ -60,7 +38,7 @@ def test_review_changes_record_one_event_per_state(db, company_id) -> None:  # t
 
 
 def test_event_is_rolled_back_with_the_change(db, company_id) -> None:  # type: ignore[no-untyped-def]
-    cert = make_cert(db, company_id)
+    cert = make_signed_certificate(db, company_id, as_of=AS_OF)
     with pytest.raises(RuntimeError), db.transaction() as s:
         c = s.get(Certificate, cert.id)
         c.review_state = "approved"
@@ -70,7 +48,7 @@ def test_event_is_rolled_back_with_the_change(db, company_id) -> None:  # type: 
 
 
 def test_expiry_sweep_records_expiries_and_suspensions_once(db, company_id) -> None:  # type: ignore[no-untyped-def]
-    cert = make_cert(db, company_id, states=("KY", "OH"), review="approved")
+    cert = make_signed_certificate(db, company_id, as_of=AS_OF, states=("KY", "OH"), review="approved")
     with db.transaction() as s:
         lines = {line.state: line for line in s.execute(select(CoverageLine)).scalars()}
         lines["KY"].expiry_date = dt.date(2026, 4, 30)
@@ -85,7 +63,8 @@ def test_expiry_sweep_records_expiries_and_suspensions_once(db, company_id) -> N
 
 
 def test_customer_status_answers_for_a_date_and_product(db, company_id) -> None:  # type: ignore[no-untyped-def]
-    make_cert(db, company_id, review="approved", certificate_number="TX-5", product_codes=("P1",))
+    make_signed_certificate(db, company_id, as_of=AS_OF, review="approved", certificate_number="TX-5",
+                            product_codes=("P1",))
     status = feed.customer_status(db, company_id, "C-1", as_of=AS_OF, state="TX", product="P1")
     assert status[0].exempt and status[0].certificate_number == "TX-5"
     assert not feed.customer_status(db, company_id, "c-1", as_of=AS_OF, state="TX", product="P2")[0].exempt
@@ -129,12 +108,12 @@ def receiver():  # type: ignore[no-untyped-def]
 
 def test_webhook_fails_then_recovers_with_the_same_idempotency_key(db, company_id, receiver) -> None:  # type: ignore[no-untyped-def]
     handler, url = receiver
-    cert = make_cert(db, company_id, states=("KY", "OH"))
-    approve_with_event(db, cert.id)
+    cert = make_signed_certificate(db, company_id, as_of=AS_OF, states=("KY", "OH"))
+    approve_with_feed_event(db, cert.id, as_of=AS_OF)
     feed.add_webhook(db, company_id, "erp", url)
     handler.failures_left = 2
     waits: list[float] = []
-    report = feed.deliver(db, secret=lambda hook: SECRET, max_attempts=4, backoff=0.5, sleep=waits.append,
+    report = feed.deliver(db, secret=lambda hook: WEBHOOK_SECRET, max_attempts=4, backoff=0.5, sleep=waits.append,
                           rand=lambda: 1.0)
     assert report.delivered == {"webhook erp": 2} and not report.failed
     assert waits == [0.5, 1.0]  # exponential back-off between tries (the top of its jitter range)
@@ -143,37 +122,37 @@ def test_webhook_fails_then_recovers_with_the_same_idempotency_key(db, company_i
     keys = [r[1]["Idempotency-Key"] for r in handler.received]
     assert keys[0] == keys[1] == keys[2] != keys[3]
     for _status, headers, body in handler.received:
-        expected = hmac.new(SECRET.encode(), headers["X-ECMS-Timestamp"].encode() + b"." + body,
+        expected = hmac.new(WEBHOOK_SECRET.encode(), headers["X-ECMS-Timestamp"].encode() + b"." + body,
                             hashlib.sha256).hexdigest()
         assert headers["X-ECMS-Signature"] == f"sha256={expected}"
         assert json.loads(body)["idempotency_key"] == headers["Idempotency-Key"]
     with db.reader() as s:
         attempts = s.execute(select(DeliveryAttempt.ok).order_by(DeliveryAttempt.id)).scalars().all()
     assert attempts == [False, False, True, True]
-    assert feed.deliver(db, secret=lambda hook: SECRET, sleep=waits.append).delivered == {"webhook erp": 0}
+    assert feed.deliver(db, secret=lambda hook: WEBHOOK_SECRET, sleep=waits.append).delivered == {"webhook erp": 0}
 
 
 def test_webhook_down_keeps_events_for_the_next_run(db, company_id, receiver) -> None:  # type: ignore[no-untyped-def]
     handler, url = receiver
-    cert = make_cert(db, company_id)
-    approve_with_event(db, cert.id)
+    cert = make_signed_certificate(db, company_id, as_of=AS_OF)
+    approve_with_feed_event(db, cert.id, as_of=AS_OF)
     feed.add_webhook(db, company_id, "erp", url)
     handler.failures_left = 10
-    report = feed.deliver(db, secret=lambda hook: SECRET, max_attempts=2, backoff=0, sleep=lambda _s: None)
+    report = feed.deliver(db, secret=lambda hook: WEBHOOK_SECRET, max_attempts=2, backoff=0, sleep=lambda _s: None)
     assert "HTTP 500" in report.failed["webhook erp"]
-    again = feed.deliver(db, secret=lambda hook: SECRET, max_attempts=2, backoff=0, sleep=lambda _s: None)
+    again = feed.deliver(db, secret=lambda hook: WEBHOOK_SECRET, max_attempts=2, backoff=0, sleep=lambda _s: None)
     assert "waiting after failures" in again.failed["webhook erp"]  # back-off across runs
     from ecms_desktop.models.transactions import WebhookEndpoint
 
     with db.transaction() as s:
         s.execute(select(WebhookEndpoint)).scalar_one().next_attempt_at = None
     handler.failures_left = 0
-    assert feed.deliver(db, secret=lambda hook: SECRET, sleep=lambda _s: None).delivered == {"webhook erp": 1}
+    assert feed.deliver(db, secret=lambda hook: WEBHOOK_SECRET, sleep=lambda _s: None).delivered == {"webhook erp": 1}
 
 
 def test_feed_folder_writes_csv_and_json_atomically(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
-    cert = make_cert(db, company_id, states=("KY", "OH"), certificate_number="SST-9")
-    approve_with_event(db, cert.id)
+    cert = make_signed_certificate(db, company_id, as_of=AS_OF, states=("KY", "OH"), certificate_number="SST-9")
+    approve_with_feed_event(db, cert.id, as_of=AS_OF)
     out = tmp_path / "feed"
     out.mkdir()
     feed.add_feed_folder(db, company_id, "erp-folder", out)

@@ -9,11 +9,8 @@ import datetime as dt
 import email.utils
 import io
 import socket
-import sys
 import threading
-import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -22,58 +19,17 @@ from sqlalchemy import select
 from ecms_desktop.cli import main
 from ecms_desktop.models.transactions import DeliveryAttempt, WebhookEndpoint
 from ecms_desktop.services.sales import exemption_feed as feed
-from tests.services.sales.test_exemption_feed import SECRET, approve_with_event, make_cert
+from tests.factories import WEBHOOK_SECRET, approve_with_feed_event, make_signed_certificate
+from tests.helpers.erp_server import ErpHandler, ErpServer
 
 NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.UTC)
-
-
-class _Erp(BaseHTTPRequestHandler):
-    """Answers each POST with the next planned (status, headers, delay); counts GETs separately."""
-
-    plan: list[tuple[int, dict[str, str], float]] = []
-    posts: list[bytes] = []
-    gets: list[str] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        cls = type(self)
-        cls.posts.append(body)
-        status, headers, delay = cls.plan.pop(0) if cls.plan else (200, {}, 0.0)
-        if delay:
-            time.sleep(delay)
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def do_GET(self) -> None:
-        type(self).gets.append(self.path)
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-class _ErpServer(ThreadingHTTPServer):
-    """The test ERP's server. A client that hangs up before the answer is written (the program stops
-    reading once it has the status of a redirect) is not an error of the server: socketserver would
-    print its BrokenPipeError traceback to the stderr that the tests read from the CLI."""
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
-            return
-        super().handle_error(request, client_address)
+AS_OF = NOW.date()
 
 
 @pytest.fixture
-def erp() -> Iterator[tuple[type[_Erp], str]]:
-    handler = type("Erp", (_Erp,), {"plan": [], "posts": [], "gets": []})
-    server = _ErpServer(("127.0.0.1", 0), handler)
+def erp() -> Iterator[tuple[type[ErpHandler], str]]:
+    handler = type("Erp", (ErpHandler,), {"plan": [], "posts": [], "gets": []})
+    server = ErpServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -83,8 +39,8 @@ def erp() -> Iterator[tuple[type[_Erp], str]]:
 
 
 def _one_event(db, company_id, url: str) -> int:  # type: ignore[no-untyped-def]
-    cert = make_cert(db, company_id, states=("TX",), certificate_number="TX-1")
-    [event] = approve_with_event(db, cert.id)
+    cert = make_signed_certificate(db, company_id, as_of=AS_OF, states=("TX",), certificate_number="TX-1")
+    [event] = approve_with_feed_event(db, cert.id, as_of=AS_OF)
     feed.add_webhook(db, company_id, "erp", url)
     return event
 
@@ -104,7 +60,7 @@ def _attempts(db) -> list[tuple[bool, int | None, bool]]:  # type: ignore[no-unt
 
 def _deliver(db, **kw: Any) -> feed.DeliveryReport:  # type: ignore[no-untyped-def]
     waits: list[float] = kw.pop("waits", [])
-    return feed.deliver(db, secret=lambda hook: SECRET, backoff=1.0, sleep=waits.append, clock=lambda: NOW,
+    return feed.deliver(db, secret=lambda hook: WEBHOOK_SECRET, backoff=1.0, sleep=waits.append, clock=lambda: NOW,
                         rand=lambda: 0.5, timeout=5, **kw)
 
 
@@ -113,7 +69,7 @@ def test_a_redirect_is_never_followed_and_the_event_is_not_counted_delivered(db,
     handler, url = erp
     event = _one_event(db, company_id, url)
     handler.plan = [(status, {"Location": "/moved-here"}, 0.0)]
-    report = feed.deliver(db, secret=lambda hook: SECRET, backoff=0, sleep=lambda _s: None)
+    report = feed.deliver(db, secret=lambda hook: WEBHOOK_SECRET, backoff=0, sleep=lambda _s: None)
     assert report.delivered.get("webhook erp", 0) == 0
     failure = report.failed["webhook erp"]
     assert f"HTTP {status}" in failure and "/moved-here" in failure and f"event {event}" in failure
@@ -176,7 +132,7 @@ def test_a_long_retry_after_ends_the_run_and_waits_across_runs(db, company_id, e
     assert "trying again after 2026-06-01 13:00:00 UTC" in report.failed["webhook erp"]
     assert _hook(db).next_attempt_at == NOW + dt.timedelta(seconds=3600)
     assert "waiting after failures" in _deliver(db).failed["webhook erp"]
-    later = feed.deliver(db, secret=lambda hook: SECRET, sleep=waits.append, rand=lambda: 0.5,
+    later = feed.deliver(db, secret=lambda hook: WEBHOOK_SECRET, sleep=waits.append, rand=lambda: 0.5,
                          clock=lambda: NOW + dt.timedelta(hours=2))
     assert later.delivered == {"webhook erp": 1}
 
@@ -199,7 +155,7 @@ def test_a_timeout_is_transient(db, company_id, erp):
     handler, url = erp
     _one_event(db, company_id, url)
     handler.plan = [(200, {}, 2.0)]  # answers after the client gave up
-    report = feed.deliver(db, secret=lambda hook: SECRET, sleep=lambda _s: None, clock=lambda: NOW,
+    report = feed.deliver(db, secret=lambda hook: WEBHOOK_SECRET, sleep=lambda _s: None, clock=lambda: NOW,
                           rand=lambda: 0.5, timeout=0.3, max_attempts=2)
     assert report.delivered == {"webhook erp": 1}
     assert _attempts(db) == [(False, None, False), (True, 200, False)]  # the timed-out try was not a delivery
@@ -222,15 +178,15 @@ def test_the_retry_schedule_is_computable() -> None:
 def test_retry_after_correcting_the_url_and_skip_with_a_reason(db, company_id, erp):
     handler, url = erp
     first = _one_event(db, company_id, url.replace("/hook", "/old"))
-    cert = make_cert(db, company_id, customer="C-2", states=("TX",))
-    [second] = approve_with_event(db, cert.id)
+    cert = make_signed_certificate(db, company_id, as_of=AS_OF, customer="C-2", states=("TX",))
+    [second] = approve_with_feed_event(db, cert.id, as_of=AS_OF)
     handler.plan = [(301, {"Location": url}, 0.0)]
     assert "stopped at event" in _deliver(db).failed["webhook erp"]
     assert feed.release_webhook(db, company_id, "erp", url=url) == first
     assert _deliver(db).delivered == {"webhook erp": 2}
     assert _hook(db).delivered_through == second and _hook(db).url == url
-    cert3 = make_cert(db, company_id, customer="C-3", states=("TX",))
-    [third] = approve_with_event(db, cert3.id)
+    cert3 = make_signed_certificate(db, company_id, as_of=AS_OF, customer="C-3", states=("TX",))
+    [third] = approve_with_feed_event(db, cert3.id, as_of=AS_OF)
     handler.plan = [(422, {}, 0.0)]
     _deliver(db)
     from ecms_desktop.services.core.errors import ValidationError
@@ -244,7 +200,7 @@ def test_retry_after_correcting_the_url_and_skip_with_a_reason(db, company_id, e
 def test_ecms_exemptions_deliver_failed_retry_show_it_to_the_user(db, company_id, erp, capsys, monkeypatch):
     handler, url = erp
     event = _one_event(db, company_id, url)
-    monkeypatch.setenv("ECMS_WEBHOOK_SECRET", SECRET)
+    monkeypatch.setenv("ECMS_WEBHOOK_SECRET", WEBHOOK_SECRET)
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     handler.plan = [(302, {"Location": "https://erp.example/new-hook"}, 0.0)]
     assert main(["--db", db.url, "exemptions", "deliver", "--as-of", "2026-06-01"]) == 1

@@ -10,13 +10,12 @@ from pathlib import Path
 import pytest
 
 from ecms_desktop.services.certificates.service import CertificateService
-from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
 from ecms_desktop.services.core.errors import ValidationError
-from ecms_desktop.services.customers.service import upsert_customer
 from ecms_desktop.services.validation.name_match import NameVerdict, compare_holder, compare_names
 from ecms_desktop.services.validation.permit_service import HttpVerifier, PermitService
 from ecms_desktop.services.validation.service import ValidationService
-from tests.services.validation.test_permit_service import _png, _Registry, registry_server, texas_file  # noqa: F401
+from tests.factories import make_desk_certificate, write_image, write_texas_registry
+from tests.helpers.permit_registry import PermitRegistryHandler
 
 AS_OF = dt.date(2026, 11, 20)
 NUMBER = "32012345678"
@@ -51,14 +50,12 @@ def test_the_holder_is_compared_with_the_purchaser_or_the_customer_whichever_mat
 
 
 def _certificate(db, company_id, purchaser: str) -> int:  # type: ignore[no-untyped-def]
-    with db.transaction() as s:
-        customer = upsert_customer(s, company_id, "C-9", legal_name=purchaser)[0].id
-    data = CertificateInput(company_id=company_id, customer_id=customer, form_code="TX-01-339",
-                            lines=(LineInput("TX"),), purchaser_name=purchaser, purchaser_address="1 Main St",
-                            purchaser_tax_id=NUMBER, property_description="Goods for resale",
-                            business_description="Retail", signer_name="Pat", signer_title="Clerk",
-                            signed=True, signed_date=dt.date(2026, 3, 1))
-    return CertificateService(db).create(data, as_of=AS_OF).id
+    """A Texas certificate of ``purchaser`` (also its customer's name) with permit number NUMBER."""
+    return make_desk_certificate(db, company_id, as_of=AS_OF, customer="C-9", name=purchaser,
+                                 purchaser_name=purchaser, purchaser_address="1 Main St", purchaser_tax_id=NUMBER,
+                                 property_description="Goods for resale", business_description="Retail",
+                                 signer_name="Pat", signer_title="Clerk", signed=True,
+                                 signed_date=dt.date(2026, 3, 1)).id
 
 
 def _findings(db, cert_id):  # type: ignore[no-untyped-def]
@@ -69,8 +66,8 @@ def _findings(db, cert_id):  # type: ignore[no-untyped-def]
 def test_registry_check_of_someone_elses_permit_is_an_error_that_blocks_approval(db, company_id, tmp_path):
     cert_id = _certificate(db, company_id, "Memphis Friends Meeting")
     service = PermitService(db)
-    service.import_registry(texas_file(tmp_path, [(NUMBER, "ZENITH PETROLEUM HOLDINGS LP", "01/15/2019")]), "TX",
-                            data_date=dt.date(2026, 11, 1))
+    registry = write_texas_registry(tmp_path, [(NUMBER, "ZENITH PETROLEUM HOLDINGS LP", "01/15/2019")])
+    service.import_registry(registry, "TX", data_date=dt.date(2026, 11, 1))
     (check,) = service.verify(cert_id, as_of=AS_OF)
     assert check.result == "active"  # the permit is active ...
     assert check.name_on_record == "ZENITH PETROLEUM HOLDINGS LP"
@@ -88,7 +85,7 @@ def test_registry_check_of_someone_elses_permit_is_an_error_that_blocks_approval
 def test_registry_check_with_a_weak_match_is_a_warning_and_a_match_is_silent(db, company_id, tmp_path):
     weak = _certificate(db, company_id, "Acme Supplies Inc")
     service = PermitService(db)
-    service.import_registry(texas_file(tmp_path, [(NUMBER, "ACME SUPPLY INC", "01/15/2019")]), "TX",
+    service.import_registry(write_texas_registry(tmp_path, [(NUMBER, "ACME SUPPLY INC", "01/15/2019")]), "TX",
                             data_date=dt.date(2026, 11, 1))
     (check,) = service.verify(weak, as_of=AS_OF)
     assert "only weakly matches the purchaser 'Acme Supplies Inc'" in check.message
@@ -100,9 +97,9 @@ def test_registry_check_with_a_weak_match_is_a_warning_and_a_match_is_silent(db,
     assert "matches the purchaser" in check.message and _findings(db, same) == {}
 
 
-def test_online_verifier_naming_another_holder_is_an_error(db, company_id, registry_server):  # noqa: F811
+def test_online_verifier_naming_another_holder_is_an_error(db, company_id, registry_server):
     cert_id = _certificate(db, company_id, "Memphis Friends Meeting")
-    _Registry.answers = {NUMBER: {"status": "active", "name": "Zenith Petroleum Holdings LP"}}
+    PermitRegistryHandler.answers = {NUMBER: {"status": "active", "name": "Zenith Petroleum Holdings LP"}}
     service = PermitService(db)
     service.register_verifier("TX", HttpVerifier(registry_server, timeout=5, name="test registry"))
     (check,) = service.verify(cert_id, as_of=AS_OF)
@@ -112,7 +109,7 @@ def test_online_verifier_naming_another_holder_is_an_error(db, company_id, regis
 
 def test_manual_check_with_the_holder_shown_is_compared_too(db, company_id, tmp_path):
     cert_id = _certificate(db, company_id, "Memphis Friends Meeting")
-    evidence: Path = _png(tmp_path / "lookup.png")
+    evidence: Path = write_image(tmp_path / "lookup.png", 40, 20)
     check = PermitService(db).record_manual_check(
         cert_id, state="TX", result="active", evidence=evidence, source_url="https://comptroller.texas.gov/",
         as_of=AS_OF, name_on_record="ZENITH PETROLEUM HOLDINGS LP")

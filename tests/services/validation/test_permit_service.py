@@ -4,15 +4,8 @@ and re-verification by age."""
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as dt
-import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import select
@@ -22,9 +15,7 @@ from ecms_desktop.models.validation import PermitCheck
 from ecms_desktop.services.certificates.service import CertificateService
 from ecms_desktop.services.companies.service import CompanyService
 from ecms_desktop.services.core import audit
-from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
 from ecms_desktop.services.core.errors import DocumentError, ValidationError
-from ecms_desktop.services.customers.service import upsert_customer
 from ecms_desktop.services.documents.storage import sha256_of
 from ecms_desktop.services.validation.permit_service import (
     TEXAS_ACTIVE_PERMITS_COLUMNS,
@@ -32,48 +23,30 @@ from ecms_desktop.services.validation.permit_service import (
     PermitService,
 )
 from ecms_desktop.services.validation.service import ValidationService
+from tests.factories import TEXAS_REGISTRY_HEADERS, make_desk_certificate, write_image, write_texas_registry
+from tests.helpers.permit_registry import PermitRegistryHandler
 
 AS_OF = dt.date(2026, 11, 20)
-TX_HEADERS = ["Taxpayer Number", "Taxpayer Name", "Taxpayer Address", "Taxpayer City", "Taxpayer State",
-              "Taxpayer Zip Code", "Taxpayer County Code", "Taxpayer Organization Type", "Outlet Number",
-              "Outlet Name", "Outlet Address", "Outlet City", "Outlet State", "Outlet Zip Code",
-              "Outlet County Code", "Outlet NAICS Code", "Outlet Inside/Outside City Limits Indicator",
-              "Outlet Permit Issue Date", "Outlet First Sales Date"]
-
-
-def texas_file(tmp_path: Path, rows: list[tuple[str, str, str]]) -> Path:
-    """A file in the layout of the Comptroller's Active Sales Tax Permit Holders dataset."""
-    path = tmp_path / "Active_Sales_Tax_Permit_Holders.csv"
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(TX_HEADERS)
-        for n, (number, name, issued) in enumerate(rows, start=1):
-            w.writerow([number, name, "1 Elm St", "AUSTIN", "TX", "78701", "227", "CL", f"{n:05d}",
-                        name, "1 Elm St", "AUSTIN", "TX", "78701", "227", "444130", "Y", issued, issued])
-    return path
 
 
 @pytest.fixture
 def cert_id(db, company_id) -> int:
-    with db.transaction() as s:
-        customer = upsert_customer(s, company_id, "C-1", legal_name="Lone Star Retail LLC")[0].id
-    data = CertificateInput(company_id=company_id, customer_id=customer, form_code="TX-01-339",
-                            lines=(LineInput("TX"),), purchaser_name="Lone Star Retail LLC",
-                            purchaser_tax_id="32012345678", signed=True, signed_date=dt.date(2026, 3, 1))
-    return CertificateService(db).create(data, as_of=AS_OF).id
+    return make_desk_certificate(db, company_id, as_of=AS_OF, customer="C-1", name="Lone Star Retail LLC",
+                                 purchaser_name="Lone Star Retail LLC", purchaser_tax_id="32012345678", signed=True,
+                                 signed_date=dt.date(2026, 3, 1)).id
 
 
 def test_texas_layout_matches_the_published_header():
     from ecms_desktop.services.core.tabular import header_key
 
-    assert tuple(header_key(h) for h in TX_HEADERS) == TEXAS_ACTIVE_PERMITS_COLUMNS
+    assert tuple(header_key(h) for h in TEXAS_REGISTRY_HEADERS) == TEXAS_ACTIVE_PERMITS_COLUMNS
 
 
 def test_texas_registry_import_and_checks(db, cert_id, tmp_path):
     service = PermitService(db)
-    path = texas_file(tmp_path, [("32012345678", "LONE STAR RETAIL LLC", "01/15/2019"),
-                                 ("32012345678", "LONE STAR RETAIL LLC", "03/02/2021"),  # second outlet
-                                 ("17412345678", "OTHER CO", "2020-05-01T00:00:00.000")])
+    path = write_texas_registry(tmp_path, [("32012345678", "LONE STAR RETAIL LLC", "01/15/2019"),
+                                           ("32012345678", "LONE STAR RETAIL LLC", "03/02/2021"),  # second outlet
+                                           ("17412345678", "OTHER CO", "2020-05-01T00:00:00.000")])
     snap = service.import_registry(path, "tx", data_date=dt.date(2026, 11, 1))
     assert (snap.state, snap.row_count, snap.layout) == ("TX", 2, "texas_active_permits")
     (check,) = service.verify(cert_id, as_of=AS_OF)
@@ -91,7 +64,7 @@ def test_not_found_and_no_registry(db, company_id, cert_id, tmp_path):
     service = PermitService(db)
     (none_yet,) = service.verify(cert_id, as_of=AS_OF)
     assert none_yet.result == "unavailable" and "mycpa.cpa.state.tx.us" in none_yet.message
-    service.import_registry(texas_file(tmp_path, [("17412345678", "OTHER CO", "01/15/2019")]), "TX",
+    service.import_registry(write_texas_registry(tmp_path, [("17412345678", "OTHER CO", "01/15/2019")]), "TX",
                             data_date=dt.date(2026, 10, 1))
     (missing,) = service.verify(cert_id, as_of=AS_OF)
     assert missing.result == "not_found" and "2026-10-01" in missing.message
@@ -134,20 +107,11 @@ def test_bad_registry_rows_refuse_the_whole_file(db, tmp_path):
         service.import_registry(path, "TX", data_date=AS_OF, column_map={"permit": "permit_number"})
 
 
-def _png(path: Path) -> Path:
-    import pymupdf
-
-    pix = pymupdf.Pixmap(pymupdf.csRGB, pymupdf.IRect(0, 0, 40, 20), False)
-    pix.clear_with(200)
-    pix.save(str(path))
-    return path
-
-
 def test_manual_check_with_evidence_stored_by_hash(db, cert_id, tmp_path):
     service = PermitService(db)
     link = service.lookup_link(cert_id)
     assert link.url == "https://mycpa.cpa.state.tx.us/staxpayersearch/" and link.number == "32012345678"
-    evidence = _png(tmp_path / "lookup.png")
+    evidence = write_image(tmp_path / "lookup.png", 40, 20)
     check = service.record_manual_check(cert_id, state=None, result="active", evidence=evidence,
                                         source_url=link.url, as_of=AS_OF, note="Comptroller search shows active")
     assert check.method == "manual" and check.result == "active" and check.source == link.url
@@ -170,48 +134,15 @@ def test_manual_check_with_evidence_stored_by_hash(db, cert_id, tmp_path):
                                     as_of=AS_OF)
 
 
-class _Registry(BaseHTTPRequestHandler):
-    answers: dict[str, dict[str, str]] = {}
-
-    def do_GET(self) -> None:
-        query = parse_qs(urlsplit(self.path).query)
-        number = query.get("number", [""])[0]
-        if number == "500":
-            self.send_response(500)
-            self.end_headers()
-            return
-        body = json.dumps(self.answers.get(number, {"status": "not_found"})).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def registry_server() -> Iterator[str]:
-    server = HTTPServer(("127.0.0.1", 0), _Registry)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/verify?state={{state}}&number={{number}}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
-
-
 def test_online_verifier_against_a_local_server(db, company_id, cert_id, registry_server):
-    _Registry.answers = {"32012345678": {"status": "active", "name": "LONE STAR RETAIL LLC", "as_of": "2026-11-19"}}
+    PermitRegistryHandler.answers = {"32012345678": {"status": "active", "name": "LONE STAR RETAIL LLC",
+                                                     "as_of": "2026-11-19"}}
     service = PermitService(db)
     service.register_verifier("TX", HttpVerifier(registry_server, timeout=5, name="test registry"))
     (check,) = service.verify(cert_id, as_of=AS_OF)
     assert (check.method, check.result, check.as_of) == ("online", "active", dt.date(2026, 11, 19))
     assert check.name_on_record == "LONE STAR RETAIL LLC" and "test registry" in check.source
-    _Registry.answers = {}
+    PermitRegistryHandler.answers = {}
     (gone,) = service.verify(cert_id, as_of=AS_OF)
     assert gone.result == "not_found"
     # A failing service is recorded as unavailable, with the reason, not as a result.
@@ -229,8 +160,8 @@ def test_online_verifier_against_a_local_server(db, company_id, cert_id, registr
 
 def test_reverification_by_company_max_age(db, company_id, cert_id, tmp_path):
     service = PermitService(db)
-    service.import_registry(texas_file(tmp_path, [("32012345678", "LONE STAR RETAIL LLC", "01/15/2019")]), "TX",
-                            data_date=dt.date(2026, 1, 1))
+    registry = write_texas_registry(tmp_path, [("32012345678", "LONE STAR RETAIL LLC", "01/15/2019")])
+    service.import_registry(registry, "TX", data_date=dt.date(2026, 1, 1))
     assert service.stale_checks(AS_OF) == []
     assert [(x.certificate_id, x.state) for x in service.stale_checks(AS_OF, include_unchecked=True)] == [
         (cert_id, "TX")]
@@ -239,8 +170,8 @@ def test_reverification_by_company_max_age(db, company_id, cert_id, tmp_path):
     CompanyService(db).set_setting("permit_check_max_age_days", 90, company_id=company_id)
     (stale,) = service.stale_checks(AS_OF)
     assert (stale.state, stale.last_checked_on, stale.max_age_days) == ("TX", dt.date(2026, 1, 1), 90)
-    service.import_registry(texas_file(tmp_path, [("32012345678", "LONE STAR RETAIL LLC", "01/15/2019")]), "TX",
-                            data_date=dt.date(2026, 11, 15))
+    registry = write_texas_registry(tmp_path, [("32012345678", "LONE STAR RETAIL LLC", "01/15/2019")])
+    service.import_registry(registry, "TX", data_date=dt.date(2026, 11, 15))
     redone = service.reverify_stale(AS_OF)
     assert [(c.result, c.as_of) for c in redone] == [("active", dt.date(2026, 11, 15))]
     assert service.stale_checks(AS_OF) == []

@@ -18,17 +18,12 @@ from ecms_desktop.services.certificates.service import CertificateService
 from ecms_desktop.services.core import audit
 from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
 from ecms_desktop.services.core.errors import Cancelled, ConflictError, ValidationError
-from ecms_desktop.services.customers.service import upsert_customer
 from ecms_desktop.services.validation.engine import RULES, ValidationEngine, mask_number, subject_of
 from ecms_desktop.services.validation.name_match import name_similarity, normalize_name
 from ecms_desktop.services.validation.service import ValidationService
+from tests.factories import make_customer
 
 AS_OF = dt.date(2026, 11, 20)
-
-
-def make_customer(db, company_id: int, number: str = "C-1", name: str = "Lone Star Retail LLC") -> int:
-    with db.transaction() as s:
-        return upsert_customer(s, company_id, number, legal_name=name)[0].id
 
 
 def tx_input(company_id: int, customer_id: int, **changes) -> CertificateInput:

@@ -228,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ecms_desktop.services.documents.sandbox import DocumentSandbox
     from ecms_desktop.views.main_window import MainWindow, ui_settings
     from ecms_desktop.views.settings_dialog import THEME_KEY
-    from ecms_desktop.views.theme import apply_theme
+    from ecms_desktop.views.widgets.theme import apply_theme
 
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "ecms-desktop"])
     app.setOrganizationName("ECMS")

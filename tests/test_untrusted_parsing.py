@@ -41,7 +41,7 @@ ALLOWED_CALLS: dict[tuple[str, str], str] = {
     ("services/audit_pack/pdf.py", "_insert_copy"):
         "copies pages from the PDF the document worker wrote of a stored document (MuPDF's own "
         "serialisation of its stamped pages); the stored customer file itself is opened only in the worker",
-    ("views/images.py", "png_image"):
+    ("views/widgets/images.py", "png_image"):
         "a PNG the document worker rendered (page images, thumbnails, the logo preview), decoded as PNG only",
 }
 

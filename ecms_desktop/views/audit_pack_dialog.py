@@ -31,9 +31,9 @@ from PySide6.QtWidgets import (
 from ecms_desktop.services.audit_pack.content import AuditPackSelection
 from ecms_desktop.services.audit_pack.service import AuditPackResult, AuditPackService
 from ecms_desktop.services.core.errors import Cancelled
-from ecms_desktop.views.dates import pydate, qdate
-from ecms_desktop.views.file_dialogs import get_existing_directory
-from ecms_desktop.views.task_runner import Task, TaskRunner
+from ecms_desktop.views.operations.task_runner import Task, TaskRunner
+from ecms_desktop.views.widgets.dates import pydate, qdate
+from ecms_desktop.views.widgets.file_dialogs import get_existing_directory
 
 
 class AuditPackDialog(QDialog):
@@ -195,7 +195,7 @@ class AuditPackDialog(QDialog):
             self.status.setText("Cancelled: nothing was written.")
             return
         self.status.setText(f"The audit pack could not be generated: {error}")
-        from ecms_desktop.views.error_presenter import present_error
+        from ecms_desktop.views.widgets.error_presenter import present_error
 
         present_error(self, error)
 

@@ -28,7 +28,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from ecms_desktop.services.core.database import display_url, normalize_url
-from ecms_desktop.views.file_dialogs import get_open_file_name, get_save_file_name
+from ecms_desktop.views.widgets.file_dialogs import get_open_file_name, get_save_file_name
 
 log = logging.getLogger(__name__)
 

@@ -27,9 +27,9 @@ from PySide6.QtWidgets import (
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.sales.determination_service import DeterminationService
 from ecms_desktop.services.sales.exposure import EXPOSURE_LABELS, ExposureReport
-from ecms_desktop.views.dates import pydate, qdate
-from ecms_desktop.views.error_presenter import present_error
-from ecms_desktop.views.task_runner import TaskRunner
+from ecms_desktop.views.operations.task_runner import TaskRunner
+from ecms_desktop.views.widgets.dates import pydate, qdate
+from ecms_desktop.views.widgets.error_presenter import present_error
 
 _Index = QModelIndex | QPersistentModelIndex
 _COLUMNS = ("State", "Period", "Customer", "Exposure", "Lines", "Sales amount", "Amount at risk", "Tax collected")

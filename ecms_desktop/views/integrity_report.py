@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPlainTextEdit,
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.integrity.backup import BackupResult
 from ecms_desktop.services.integrity.check import CheckReport
-from ecms_desktop.views.file_dialogs import get_save_file_name
+from ecms_desktop.views.widgets.file_dialogs import get_save_file_name
 
 BACKUP_DIR_KEY = "dirs/backup"
 

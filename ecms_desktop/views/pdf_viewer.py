@@ -37,8 +37,8 @@ from shiboken6 import isValid
 from ecms_desktop.services.core.errors import Cancelled, DocumentError
 from ecms_desktop.services.documents.results import PasswordRequired, WrongPassword
 from ecms_desktop.services.documents.sandbox import DocumentSandbox
-from ecms_desktop.views.images import png_image
-from ecms_desktop.views.task_runner import TaskRunner
+from ecms_desktop.views.operations.task_runner import TaskRunner
+from ecms_desktop.views.widgets.images import png_image
 
 #: Zoom steps (1.0 = 100 %, 72 dpi times the screen's pixel ratio).
 ZOOM_STEPS = (0.25, 0.33, 0.5, 0.67, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0)

@@ -43,9 +43,9 @@ from ecms_desktop.services.renewals.service import (
     render_template,
     sample_context,
 )
-from ecms_desktop.views.dates import pydate, qdate
-from ecms_desktop.views.error_presenter import present_error
-from ecms_desktop.views.task_runner import TaskRunner
+from ecms_desktop.views.operations.task_runner import TaskRunner
+from ecms_desktop.views.widgets.dates import pydate, qdate
+from ecms_desktop.views.widgets.error_presenter import present_error
 
 _ACTION_COLOURS = {Action.REQUEST: "#1F4E79", Action.REMINDER: "#8A6D00", Action.ESCALATION: "#B35900",
                    Action.SUSPEND: "#A00000"}

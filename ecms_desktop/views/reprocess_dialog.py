@@ -27,9 +27,9 @@ from PySide6.QtWidgets import (
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.sales.determination_service import DeterminationService
 from ecms_desktop.services.sales.reprocessing import ReprocessPlan
-from ecms_desktop.views.dates import pydate, qdate
-from ecms_desktop.views.error_presenter import present_error
-from ecms_desktop.views.task_runner import TaskRunner
+from ecms_desktop.views.operations.task_runner import TaskRunner
+from ecms_desktop.views.widgets.dates import pydate, qdate
+from ecms_desktop.views.widgets.error_presenter import present_error
 
 _WARNING = ("Reprocessing may result in refunds of tax collected from customers outside the statute of "
             "limitations. You are responsible for any correspondence with the tax authorities.")

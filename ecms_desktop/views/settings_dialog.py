@@ -35,10 +35,10 @@ from ecms_desktop.services.core.errors import DocumentError
 from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.user_files import read_user_file
 from ecms_desktop.services.documents.shared_sandbox import render_thumbnail
-from ecms_desktop.views.error_presenter import present_error
-from ecms_desktop.views.file_dialogs import get_open_file_name
-from ecms_desktop.views.images import png_image
-from ecms_desktop.views.task_runner import TaskRunner
+from ecms_desktop.views.operations.task_runner import TaskRunner
+from ecms_desktop.views.widgets.error_presenter import present_error
+from ecms_desktop.views.widgets.file_dialogs import get_open_file_name
+from ecms_desktop.views.widgets.images import png_image
 
 THEME_KEY = "ui/theme"
 #: Largest logo file read (a logo is a small picture; anything larger is a mistake).

@@ -11,8 +11,8 @@ from PySide6.QtGui import QDesktopServices
 
 from ecms_desktop.services.audit_pack.service import AuditPackService
 from ecms_desktop.views.audit_pack_dialog import AuditPackDialog
-from ecms_desktop.views.dates import qdate
-from ecms_desktop.views.task_runner import TaskRunner
+from ecms_desktop.views.operations.task_runner import TaskRunner
+from ecms_desktop.views.widgets.dates import qdate
 from tests.factories import AUDIT_PACK_PERIOD, make_audit_pack_data
 
 

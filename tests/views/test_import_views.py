@@ -9,7 +9,7 @@ from PySide6.QtCore import QSettings, Qt
 
 from ecms_desktop.rules import load_rules_pack
 from ecms_desktop.services.certificates.service import CertificateService
-from ecms_desktop.views.certificate_form import CertificateForm
+from ecms_desktop.views.certificates.form import CertificateForm
 from tests.factories import make_desk_certificate
 
 AS_OF = dt.date(2026, 6, 1)

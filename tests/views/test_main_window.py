@@ -15,9 +15,9 @@ from sqlalchemy import func, select
 from ecms_desktop.models import Certificate, Status
 from ecms_desktop.services.certificates.query import CertificateQuery, count_by_status, matching_ids
 from ecms_desktop.services.companies.service import CompanyService
-from ecms_desktop.views.certificate_table_model import CERT_ID_ROLE, COLUMN_KEYS
+from ecms_desktop.views.certificates.status_badge_delegate import STATUS_ROLE
+from ecms_desktop.views.certificates.table_model import CERT_ID_ROLE, COLUMN_KEYS
 from ecms_desktop.views.main_window import MainWindow
-from ecms_desktop.views.status_badge_delegate import STATUS_ROLE
 from tests.factories import (
     DAY0,
     RULES,

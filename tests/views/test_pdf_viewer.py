@@ -249,7 +249,7 @@ def test_a_viewer_closed_while_its_shared_runner_works_ignores_the_late_results(
     as "Internal C++ object (QListWidget) already deleted")."""
     from PySide6.QtWidgets import QApplication, QWidget
 
-    from ecms_desktop.views.task_runner import TaskRunner
+    from ecms_desktop.views.operations.task_runner import TaskRunner
 
     owner = QWidget()
     qtbot.addWidget(owner)

@@ -11,8 +11,8 @@ from sqlalchemy import select
 
 from ecms_desktop.models import AuditEvent
 from ecms_desktop.services.companies.service import CompanyService
+from ecms_desktop.views.operations.task_runner import TaskRunner
 from ecms_desktop.views.settings_dialog import THEME_KEY, SettingsDialog
-from ecms_desktop.views.task_runner import TaskRunner
 from tests.factories import image_bytes
 
 

@@ -4,7 +4,7 @@ For a certificate's state(s), form and exempt reason, :func:`build_form_spec` sa
 appear on the form, which of them the state requires (an auditor will look for them), the format
 of the permit number, the exempt reasons the form allows, one coverage line per state with that
 state's acceptance of the form and its computed expiry (with basis and source), and the expiry of
-the certificate as a whole. The Qt form (``views/form_builder.py``) renders this spec; the CLI and
+the certificate as a whole. The Qt form (``views/certificates/form_builder.py``) renders this spec; the CLI and
 the validation engine can reuse it without Qt.
 
 :func:`local_findings` applies the spec to the values typed in: required fields left empty and

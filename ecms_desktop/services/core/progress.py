@@ -1,6 +1,6 @@
 """How long work reports progress and learns it should stop: the two callables every long-running
 service takes, so that the desk can run it off the GUI thread with a progress bar and a Cancel button
-(``views/task_runner.py``) and the CLI can print or ignore the progress."""
+(``views/operations/task_runner.py``) and the CLI can print or ignore the progress."""
 
 from __future__ import annotations
 

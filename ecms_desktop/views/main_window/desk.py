@@ -47,24 +47,24 @@ from ecms_desktop.services.integrity.check import CheckReport
 from ecms_desktop.services.renewals.returned_forms import ReturnedItem
 from ecms_desktop.services.sales.exemption_feed import FeedProblem
 from ecms_desktop.services.validation.engine import Finding
-from ecms_desktop.views.certificate_form import CertificateForm
-from ecms_desktop.views.certificate_grid import CertificateGrid
-from ecms_desktop.views.certificate_table_model import CertificateTableModel
+from ecms_desktop.views.certificates.filter_bar import FilterBar, Filters
+from ecms_desktop.views.certificates.findings_panel import AcknowledgeWarningsDialog
+from ecms_desktop.views.certificates.form import CertificateForm
+from ecms_desktop.views.certificates.grid import CertificateGrid
+from ecms_desktop.views.certificates.review_queue import ReviewQueueWindow
+from ecms_desktop.views.certificates.table_model import CertificateTableModel
 from ecms_desktop.views.database_dialog import DatabaseDialog, recent_databases, remember_database
-from ecms_desktop.views.error_presenter import present_error
-from ecms_desktop.views.filter_bar import FilterBar, Filters
-from ecms_desktop.views.findings_panel import AcknowledgeWarningsDialog
-from ecms_desktop.views.help_overlay import HelpOverlay
 from ecms_desktop.views.integrity_report import IntegrityReportDialog, report_lines
 from ecms_desktop.views.operations import certificates, database, erp_feed
 from ecms_desktop.views.operations.certificates import ShownCertificate
 from ecms_desktop.views.operations.database import DeskCompanies
+from ecms_desktop.views.operations.task_runner import TaskRunner
 from ecms_desktop.views.pdf_viewer import DocumentViewer
-from ecms_desktop.views.review_queue import ReviewQueueWindow
 from ecms_desktop.views.settings_dialog import SettingsDialog
-from ecms_desktop.views.status_strip import StatusStrip
-from ecms_desktop.views.task_runner import TaskRunner
-from ecms_desktop.views.wheel_guard import install_wheel_guard
+from ecms_desktop.views.widgets.error_presenter import present_error
+from ecms_desktop.views.widgets.help_overlay import HelpOverlay
+from ecms_desktop.views.widgets.status_strip import StatusStrip
+from ecms_desktop.views.widgets.wheel_guard import install_wheel_guard
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 
 from ecms_desktop.services.certificates.import_service import ImportResult
 from ecms_desktop.services.core.errors import ValidationError
-from ecms_desktop.views.error_presenter import present_error
-from ecms_desktop.views.file_dialogs import get_open_file_name, get_open_file_names
 from ecms_desktop.views.main_window.desk import DeskWindow
 from ecms_desktop.views.operations import intake
 from ecms_desktop.views.operations.intake import ReceivedFiles
+from ecms_desktop.views.widgets.error_presenter import present_error
+from ecms_desktop.views.widgets.file_dialogs import get_open_file_name, get_open_file_names
 
 
 class IntakeMixin(DeskWindow):

@@ -13,11 +13,11 @@ from ecms_desktop.services.core.errors import Cancelled, ValidationError
 from ecms_desktop.services.validation.permit_service import PermitCheckInfo
 from ecms_desktop.services.validation.runs import ValidationResult
 from ecms_desktop.services.validation.service import ManyResult, ValidationService
-from ecms_desktop.views.error_presenter import offer_retry, present_error
-from ecms_desktop.views.findings_panel import AcknowledgeWarningsDialog, blocked_message, confirm_warnings
+from ecms_desktop.views.certificates.findings_panel import AcknowledgeWarningsDialog, blocked_message, confirm_warnings
+from ecms_desktop.views.certificates.review_queue import ReviewQueueWindow
 from ecms_desktop.views.main_window.desk import DeskWindow
 from ecms_desktop.views.operations import Operation, certificates, validation
-from ecms_desktop.views.review_queue import ReviewQueueWindow
+from ecms_desktop.views.widgets.error_presenter import offer_retry, present_error
 
 #: Makes the review operation for a certificate (as the user sees it) and the reason given.
 ReviewOperation = Callable[[Database, CertificateDetail, str], Operation[CertificateDetail]]

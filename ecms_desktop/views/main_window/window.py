@@ -18,15 +18,15 @@ from PySide6.QtWidgets import QApplication, QToolBar, QWidget
 from ecms_desktop.rules import RulesPack
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.documents.sandbox import DocumentSandbox
-from ecms_desktop.views.certificate_form import CertificateForm
-from ecms_desktop.views.findings_panel import blocked_message
-from ecms_desktop.views.help_overlay import HelpOverlay, shortcuts_of_menus
+from ecms_desktop.views.certificates.findings_panel import blocked_message
+from ecms_desktop.views.certificates.form import CertificateForm
 from ecms_desktop.views.main_window.database_menu import DatabaseMenuMixin
 from ecms_desktop.views.main_window.intake import IntakeMixin
 from ecms_desktop.views.main_window.review import ReviewMixin
 from ecms_desktop.views.main_window.tools import ToolsMixin
 from ecms_desktop.views.operations import database
-from ecms_desktop.views.task_runner import TaskRunner
+from ecms_desktop.views.operations.task_runner import TaskRunner
+from ecms_desktop.views.widgets.help_overlay import HelpOverlay, shortcuts_of_menus
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from typing import Generic, TypeVar
 from PySide6.QtWidgets import QWidget
 
 from ecms_desktop.services.core.progress import CancelCheck, Progress
-from ecms_desktop.views.task_runner import Task, TaskRunner
+from ecms_desktop.views.operations.task_runner import Task, TaskRunner
 
 T = TypeVar("T")
 

@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QSpinBox, QToolButton, QWidget
 
 from ecms_desktop.models import Status
-from ecms_desktop.views.theme import STATUS_ORDER
+from ecms_desktop.views.widgets.theme import STATUS_ORDER
 
 DEBOUNCE_MS = 250
 

@@ -141,7 +141,7 @@ class TaskRunner(QObject):
                 if on_error:
                     on_error(error)
                 elif not isinstance(error, Cancelled):
-                    from ecms_desktop.views.error_presenter import present_error
+                    from ecms_desktop.views.widgets.error_presenter import present_error
 
                     present_error(parent, error)
 

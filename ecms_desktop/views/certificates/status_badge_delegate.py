@@ -7,7 +7,7 @@ from PySide6.QtGui import QColor, QFontMetrics, QPainter, QPen
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 from ecms_desktop.models import Status
-from ecms_desktop.views.theme import badge_colors
+from ecms_desktop.views.widgets.theme import badge_colors
 
 #: Item data role holding the row's :class:`Status` (set by the certificate table model).
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 2

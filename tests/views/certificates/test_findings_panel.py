@@ -9,7 +9,7 @@ from PySide6.QtTest import QAbstractItemModelTester
 
 from ecms_desktop.services.validation.engine import Finding
 from ecms_desktop.services.validation.permit_service import LookupLink, PermitCheckInfo
-from ecms_desktop.views.findings_panel import FindingsPanel, FindingsTableModel, PermitCheckStatusWidget
+from ecms_desktop.views.certificates.findings_panel import FindingsPanel, FindingsTableModel, PermitCheckStatusWidget
 
 FINDINGS = [
     Finding("permit.format", "error", "TX", "purchaser_tax_id",

@@ -14,8 +14,8 @@ from PySide6.QtWidgets import QAbstractItemView
 from ecms_desktop.rules import load_rules_pack
 from ecms_desktop.services.certificates.form_spec import FieldFinding
 from ecms_desktop.services.certificates.service import CertificateService
-from ecms_desktop.views.certificate_form import CertificateForm
-from ecms_desktop.views.form_builder import dump_widget_tree
+from ecms_desktop.views.certificates.form import CertificateForm
+from ecms_desktop.views.certificates.form_builder import dump_widget_tree
 from tests.factories import DESK_CASES, letter_pdf, make_desk_certificate
 from tests.helpers.form_editing import EDITOR_KINDS, edit_field
 

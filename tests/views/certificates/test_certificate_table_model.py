@@ -13,9 +13,9 @@ from sqlalchemy import event
 
 from ecms_desktop.models import Status
 from ecms_desktop.services.certificates.query import CertificateQuery, count_by_status, matching_ids
-from ecms_desktop.views.certificate_table_model import CERT_ID_ROLE, COLUMN_KEYS, COLUMNS, CertificateTableModel
-from ecms_desktop.views.status_badge_delegate import STATUS_ROLE
-from ecms_desktop.views.task_runner import TaskRunner
+from ecms_desktop.views.certificates.status_badge_delegate import STATUS_ROLE
+from ecms_desktop.views.certificates.table_model import CERT_ID_ROLE, COLUMN_KEYS, COLUMNS, CertificateTableModel
+from ecms_desktop.views.operations.task_runner import TaskRunner
 from tests.factories import seed_certificates
 
 AS_OF = dt.date(2026, 6, 1)

@@ -10,7 +10,7 @@ import pytest
 from ecms_desktop.services.core.errors import DatabaseBusyError
 from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.views.operations import Operation
-from ecms_desktop.views.task_runner import TaskRunner
+from ecms_desktop.views.operations.task_runner import TaskRunner
 
 
 def test_success_gets_the_result_and_the_title_reaches_the_runner(

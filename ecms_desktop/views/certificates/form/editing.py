@@ -22,9 +22,9 @@ from ecms_desktop.services.certificates.form_spec import (
     parse_states,
 )
 from ecms_desktop.services.core.certificate_records import CertificateDetail, CertificateInput
-from ecms_desktop.views.certificate_form.fields import DATE_ATTRS, date_text, status_badge_style
-from ecms_desktop.views.certificate_form.findings import FormFindings
-from ecms_desktop.views.form_builder import REQUIRED_MARK, SEVERITY_COLOURS
+from ecms_desktop.views.certificates.form.fields import DATE_ATTRS, date_text, status_badge_style
+from ecms_desktop.views.certificates.form.findings import FormFindings
+from ecms_desktop.views.certificates.form_builder import REQUIRED_MARK, SEVERITY_COLOURS
 from ecms_desktop.views.operations import validation
 
 

@@ -36,13 +36,13 @@ from ecms_desktop.services.core.certificate_records import CertificateDetail
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.documents.sandbox import DocumentSandbox
 from ecms_desktop.services.documents.storage import DocumentService
-from ecms_desktop.views.certificate_form import CertificateForm
-from ecms_desktop.views.error_presenter import offer_retry, present_error
-from ecms_desktop.views.findings_panel import AcknowledgeWarningsDialog, blocked_message, confirm_warnings
+from ecms_desktop.views.certificates.findings_panel import AcknowledgeWarningsDialog, blocked_message, confirm_warnings
+from ecms_desktop.views.certificates.form import CertificateForm
+from ecms_desktop.views.operations.task_runner import TaskRunner
 from ecms_desktop.views.pdf_viewer import SHORTCUTS as VIEWER_SHORTCUTS
 from ecms_desktop.views.pdf_viewer import DocumentViewer
-from ecms_desktop.views.reason_dialog import ReasonDialog
-from ecms_desktop.views.task_runner import TaskRunner
+from ecms_desktop.views.widgets.error_presenter import offer_retry, present_error
+from ecms_desktop.views.widgets.reason_dialog import ReasonDialog
 
 #: (keys, what they do): shown in the help overlay (also available to the main window's overlay).
 SHORTCUTS: tuple[tuple[str, str], ...] = (

@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 
 from ecms_desktop.services.validation.engine import Finding
 from ecms_desktop.services.validation.permit_service import LookupLink, PermitCheckInfo
-from ecms_desktop.views.file_dialogs import get_open_file_name
+from ecms_desktop.views.widgets.file_dialogs import get_open_file_name
 
 _Index = QModelIndex | QPersistentModelIndex
 

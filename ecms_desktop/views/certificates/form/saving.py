@@ -13,11 +13,11 @@ from ecms_desktop.models.enums import ReviewState
 from ecms_desktop.services.certificates.form_spec import FieldFinding
 from ecms_desktop.services.core.certificate_records import CertificateDetail, CertificateInput
 from ecms_desktop.services.core.errors import Cancelled, ConflictError, DatabaseBusyError, ValidationError
-from ecms_desktop.views.certificate_form.editing import FormEditing
-from ecms_desktop.views.certificate_form.fields import SaveCallbacks, UnreadableInput, status_badge_style
-from ecms_desktop.views.error_presenter import offer_retry, present_error
+from ecms_desktop.views.certificates.form.editing import FormEditing
+from ecms_desktop.views.certificates.form.fields import SaveCallbacks, UnreadableInput, status_badge_style
 from ecms_desktop.views.operations import Operation, certificates
-from ecms_desktop.views.reason_dialog import ReasonDialog
+from ecms_desktop.views.widgets.error_presenter import offer_retry, present_error
+from ecms_desktop.views.widgets.reason_dialog import ReasonDialog
 
 
 class FormSaving(FormEditing):

@@ -40,12 +40,17 @@ from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.validation.engine import Finding, ValidationEngine
 from ecms_desktop.services.validation.permit_service import LookupLink, PermitCheckInfo
 from ecms_desktop.services.validation.runs import ValidationResult
-from ecms_desktop.views.findings_panel import FindingsPanel, PermitCheckStatusWidget, RecordCheckDialog, field_labels
-from ecms_desktop.views.form_builder import REQUIRED_MARK, FormBuilder, MessageLabel
-from ecms_desktop.views.history_view import HistoryView
-from ecms_desktop.views.reason_dialog import ReasonDialog
-from ecms_desktop.views.task_runner import TaskRunner
-from ecms_desktop.views.wheel_guard import install_wheel_guard
+from ecms_desktop.views.certificates.findings_panel import (
+    FindingsPanel,
+    PermitCheckStatusWidget,
+    RecordCheckDialog,
+    field_labels,
+)
+from ecms_desktop.views.certificates.form_builder import REQUIRED_MARK, FormBuilder, MessageLabel
+from ecms_desktop.views.certificates.history_view import HistoryView
+from ecms_desktop.views.operations.task_runner import TaskRunner
+from ecms_desktop.views.widgets.reason_dialog import ReasonDialog
+from ecms_desktop.views.widgets.wheel_guard import install_wheel_guard
 
 STATUS_COLOURS = {
     Status.ACTIVE: ("#1b5e20", "#dcefdc"),

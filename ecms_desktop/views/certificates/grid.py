@@ -1,14 +1,14 @@
 """The review desk's certificate grid: the table of certificates, its columns (widths, order, which are
 shown, all kept between sessions) and moving around it. Rows come from a
-:class:`~ecms_desktop.views.certificate_table_model.CertificateTableModel`."""
+:class:`~ecms_desktop.views.certificates.table_model.CertificateTableModel`."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QByteArray, QPoint, QSettings, Qt
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QHeaderView, QMenu, QTableView, QWidget
 
-from ecms_desktop.views.certificate_table_model import COLUMN_KEYS, COLUMNS, STATUS_COLUMN, CertificateTableModel
-from ecms_desktop.views.status_badge_delegate import StatusBadgeDelegate
+from ecms_desktop.views.certificates.status_badge_delegate import StatusBadgeDelegate
+from ecms_desktop.views.certificates.table_model import COLUMN_KEYS, COLUMNS, STATUS_COLUMN, CertificateTableModel
 
 #: Where the header (column order, widths, hidden columns, sort) is kept in the UI settings.
 HEADER_KEY = "grid/header"

@@ -10,8 +10,8 @@ from PySide6.QtGui import QColor, QImage, QPainter, QStandardItem, QStandardItem
 from PySide6.QtWidgets import QStyleOptionViewItem, QTableView
 
 from ecms_desktop.models import Status
-from ecms_desktop.views.status_badge_delegate import STATUS_ROLE, StatusBadgeDelegate
-from ecms_desktop.views.theme import DARK, LIGHT, contrast_ratio
+from ecms_desktop.views.certificates.status_badge_delegate import STATUS_ROLE, StatusBadgeDelegate
+from ecms_desktop.views.widgets.theme import DARK, LIGHT, contrast_ratio
 
 
 def paint_badge(qtbot, status: Status | None, *, dark: bool, text: str | None = None) -> QImage:  # type: ignore[no-untyped-def]

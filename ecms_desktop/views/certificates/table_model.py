@@ -22,8 +22,8 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QPersisten
 from ecms_desktop.services.certificates.query import CertificateQuery, CertificateQueryService, CertificateRow
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.progress import CancelCheck, Progress
-from ecms_desktop.views.status_badge_delegate import STATUS_ROLE
-from ecms_desktop.views.task_runner import TaskRunner
+from ecms_desktop.views.certificates.status_badge_delegate import STATUS_ROLE
+from ecms_desktop.views.operations.task_runner import TaskRunner
 
 #: Item data role holding the certificate id of a row.
 CERT_ID_ROLE = Qt.ItemDataRole.UserRole + 1

@@ -7,7 +7,7 @@ from PySide6.QtCore import QDate, QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication, QComboBox, QDateEdit, QScrollArea, QSpinBox, QVBoxLayout, QWidget
 
-from ecms_desktop.views.wheel_guard import install_wheel_guard
+from ecms_desktop.views.widgets.wheel_guard import install_wheel_guard
 from tests.factories import DESK_CASES, make_desk_certificate
 
 
@@ -67,7 +67,7 @@ def test_the_certificate_type_is_not_flipped_by_scrolling_the_form(qtbot, db, co
     import datetime as dt
 
     from ecms_desktop.rules import load_rules_pack
-    from ecms_desktop.views.certificate_form import CertificateForm
+    from ecms_desktop.views.certificates.form import CertificateForm
 
     rules = load_rules_pack()
     form = CertificateForm(db, rules)

@@ -17,11 +17,12 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QFileSystemModel, QList
 
 from ecms_desktop.services.companies.service import CompanyService
 from ecms_desktop.services.core.database import Database
-from ecms_desktop.views import file_dialogs
+from ecms_desktop.views.widgets import file_dialogs
 from ecms_desktop.views.main_window import MainWindow
 
 AS_OF = dt.date(2026, 6, 1)
-VIEWS = Path(file_dialogs.__file__).parent
+#: The whole GUI: every module of ``ecms_desktop/views`` (file_dialogs is in its ``widgets`` package).
+VIEWS = Path(file_dialogs.__file__).parent.parent
 
 
 def _other_process(code: str, path: Path) -> str:

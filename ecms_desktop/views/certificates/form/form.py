@@ -15,8 +15,8 @@ from PySide6.QtWidgets import QWidget
 
 from ecms_desktop.rules import RulesPack
 from ecms_desktop.services.core.database import Database
-from ecms_desktop.views.certificate_form.saving import FormSaving
-from ecms_desktop.views.task_runner import TaskRunner
+from ecms_desktop.views.certificates.form.saving import FormSaving
+from ecms_desktop.views.operations.task_runner import TaskRunner
 
 
 class CertificateForm(FormSaving):

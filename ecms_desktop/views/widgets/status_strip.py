@@ -7,7 +7,7 @@ from PySide6.QtGui import QColor, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QAbstractButton, QButtonGroup, QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 from ecms_desktop.models import Status
-from ecms_desktop.views.theme import STATUS_ORDER, badge_colors
+from ecms_desktop.views.widgets.theme import STATUS_ORDER, badge_colors
 
 
 class StatusCountButton(QAbstractButton):

@@ -19,12 +19,12 @@ from ecms_desktop.services.core.errors import ValidationError
 from ecms_desktop.services.validation.engine import Finding, subject_of
 from ecms_desktop.services.validation.permit_service import PermitCheckInfo, lookup_link
 from ecms_desktop.services.validation.runs import ValidationResult
-from ecms_desktop.views.certificate_form.fields import FormFields
-from ecms_desktop.views.error_presenter import present_error
-from ecms_desktop.views.findings_panel import RecordCheckDialog
-from ecms_desktop.views.form_builder import MessageLabel
+from ecms_desktop.views.certificates.findings_panel import RecordCheckDialog
+from ecms_desktop.views.certificates.form.fields import FormFields
+from ecms_desktop.views.certificates.form_builder import MessageLabel
 from ecms_desktop.views.operations import certificates, validation
 from ecms_desktop.views.operations.validation import StoredChecks
+from ecms_desktop.views.widgets.error_presenter import present_error
 
 #: Finding field names that are shown somewhere other than a generated field.
 FIELD_ALIASES = {"signature": "signed", "form_code": "form", "states": "state", "expiry_date": "expiry_override",

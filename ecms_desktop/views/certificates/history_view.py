@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QLabel, QPlainTextEdit, QSplitter, QTableView, QVB
 
 from ecms_desktop.services.certificates.history_service import HistoryEntry, certificate_history
 from ecms_desktop.services.core.database import Database
-from ecms_desktop.views.task_runner import TaskRunner
+from ecms_desktop.views.operations.task_runner import TaskRunner
 
 _Index = QModelIndex | QPersistentModelIndex
 

@@ -12,8 +12,8 @@ from ecms_desktop.services.certificates.service import CertificateService
 from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
 from ecms_desktop.services.customers.service import CustomerService
 from ecms_desktop.services.documents.storage import check_bytes
-from ecms_desktop.views.review_queue import ReviewQueueWindow
-from ecms_desktop.views.task_runner import TaskRunner
+from ecms_desktop.views.certificates.review_queue import ReviewQueueWindow
+from ecms_desktop.views.operations.task_runner import TaskRunner
 from tests.factories import complete_fields, letter_pdf, permit_number
 from tests.helpers.form_editing import EDITOR_KINDS, edit_field
 from tests.helpers.shortcuts import ambiguous_shortcuts

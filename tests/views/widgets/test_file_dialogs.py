@@ -17,8 +17,8 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QFileSystemModel, QList
 
 from ecms_desktop.services.companies.service import CompanyService
 from ecms_desktop.services.core.database import Database
-from ecms_desktop.views.widgets import file_dialogs
 from ecms_desktop.views.main_window import MainWindow
+from ecms_desktop.views.widgets import file_dialogs
 
 AS_OF = dt.date(2026, 6, 1)
 #: The whole GUI: every module of ``ecms_desktop/views`` (file_dialogs is in its ``widgets`` package).

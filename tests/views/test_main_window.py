@@ -78,6 +78,18 @@ def test_opens_with_rows_and_counts(window, db, company_id) -> None:  # type: ig
     assert not window.company_combo_action.isVisible()  # one company: no selector
 
 
+def test_the_desk_opens_no_larger_than_the_screen(qtbot, ui_settings) -> None:  # type: ignore[no-untyped-def]
+    """On its first start (no window size remembered) the desk opened 1440 x 860 on a 1280 x 800 screen:
+    the company selector, Settings and the form's right edge were off screen. (The test screen is
+    smaller still; the desk may not shrink below what its widgets need.)"""
+    window = MainWindow(None, as_of=AS_OF, settings=ui_settings)
+    qtbot.addWidget(window)
+    room = window.screen().availableGeometry()
+    least = window.minimumSizeHint()
+    assert window.width() <= max(room.width(), least.width())
+    assert window.height() <= max(room.height(), least.height())
+
+
 def test_filter_bar_text_and_state(qtbot, window, db, company_id) -> None:  # type: ignore[no-untyped-def]
     with qtbot.waitSignal(window.model.query_finished, timeout=5000):
         qtbot.keyClicks(window.filter_bar.text_edit, "Buyer 03")  # debounced: one query after typing

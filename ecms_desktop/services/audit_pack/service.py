@@ -39,7 +39,7 @@ from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.services.audit_pack.book_plan import ProbeJob
 from ecms_desktop.services.audit_pack.content import PDF_NAME, WORKBOOK_NAME, AuditPackSelection
 from ecms_desktop.services.audit_pack.gather import gather
-from ecms_desktop.services.audit_pack.manifest import sha256_file, write_manifest, write_zip
+from ecms_desktop.services.audit_pack.manifest import PACK_EVENT, sha256_file, write_manifest, write_zip
 from ecms_desktop.services.audit_pack.pdf import write_pdf
 from ecms_desktop.services.audit_pack.sections import default_providers
 from ecms_desktop.services.audit_pack.workbook import write_workbook
@@ -49,7 +49,6 @@ from ecms_desktop.services.core.errors import Cancelled, ValidationError
 from ecms_desktop.services.core.progress import CancelCheck, Progress
 
 #: The audit-trail action written when a pack has been generated.
-PACK_EVENT = "audit_pack.generated"
 
 
 def _no_progress(done: int, total: int, text: str = "") -> None:
@@ -236,15 +235,7 @@ class AuditPackService:
                                len(manifest["files"]) + 2, manifest_sha, seq, when, tuple(problems))
 
 
-def find_pack_events(db: Database, manifest_sha256: str) -> list[audit.AuditEntry]:
-    """The audit events that recorded a pack with this manifest hash (usually one)."""
-    with db.reader() as s:
-        events = audit.list_events(s, entity_type="audit_pack", entity_id=manifest_sha256[:16])
-    return [e for e in events if (e.after or {}).get("manifest_sha256") == manifest_sha256]
-
-
 __all__ = [
     "AuditPackResult",
     "AuditPackService",
-    "find_pack_events",
 ]

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ecms_desktop.services.audit_pack.content import MANIFEST_FORMAT, MANIFEST_NAME, SUMS_NAME, zip_date_time
-from ecms_desktop.services.audit_pack.service import find_pack_events
+from ecms_desktop.services.audit_pack.manifest import find_pack_events
 from ecms_desktop.services.core.errors import ValidationError
 
 

@@ -36,12 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
         core,
         database_commands,
         demo,
+        inbox,
         renewals,
         transactions,
         validation,
     )
 
-    for group in (core, certificates, audit_commands, demo, validation, renewals, transactions, audit_pack,
+    for group in (core, certificates, audit_commands, demo, validation, renewals, inbox, transactions, audit_pack,
                   database_commands):
         group.register(sub)
     return parser

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, utcnow
@@ -36,6 +36,12 @@ class Document(Base):
     """One arrival of a file: which certificate it belongs to, its original name, how and when it came.
 
     The intake timestamp is evidence that a certificate was in hand at a given time.
+
+    A document that arrived for a company without a certificate (received through ``ecms intake``, the
+    watched folder, an e-mail or a returned packet that matched no request) waits in that company's
+    intake inbox until it is assigned to a certificate, split or discarded. A document may also be a
+    view of a page range of its stored file: the bytes are kept as they arrived, and splitting a PDF
+    that holds several certificates makes one document per range, each naming the one it was split from.
     """
 
     __tablename__ = "document"
@@ -55,6 +61,18 @@ class Document(Base):
     received_by: Mapped[str] = mapped_column(String(100), default="")
     #: Viewing rotation in degrees (0, 90, 180, 270); the stored file itself is never altered.
     view_rotation: Mapped[int] = mapped_column(Integer, default=0)
+    #: The company the document arrived for when it came without a certificate (its intake inbox);
+    #: empty for documents stored with a certificate (they belong to the certificate's company).
+    company_id: Mapped[int | None] = mapped_column(ForeignKey("company.id", ondelete="RESTRICT"), index=True)
+    #: The pages of the stored file this document is (1-based, inclusive); empty: the whole file.
+    first_page: Mapped[int | None] = mapped_column(Integer)
+    last_page: Mapped[int | None] = mapped_column(Integer)
+    #: The document this one was split from (a page range of the same stored file).
+    split_from_id: Mapped[int | None] = mapped_column(ForeignKey("document.id", ondelete="RESTRICT"), index=True)
+    #: When, by whom and why the document was discarded from the intake inbox (empty: it was not).
+    discarded_at: Mapped[dt.datetime | None]
+    discarded_by: Mapped[str | None] = mapped_column(String(100))
+    discard_reason: Mapped[str | None] = mapped_column(Text)
 
     file: Mapped[DocumentFile] = relationship(lazy="joined", innerjoin=True)
     certificate: Mapped[Certificate | None] = relationship(back_populates="documents")

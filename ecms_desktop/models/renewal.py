@@ -191,5 +191,7 @@ class IntakeRecord(Base):
     certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificate.id", ondelete="SET NULL"))
     #: Certificate field -> value read from the form.
     values: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
-    #: ``answered`` (request closed), ``unmatched`` (stored, no request found) or ``duplicate``.
+    #: ``answered`` (request closed), ``attached`` (to the certificate made from another attachment of
+    #: the same e-mail), ``inbox`` (stored, no request found: it waits in the intake inbox; ``unmatched``
+    #: before the inbox) or ``refused``.
     outcome: Mapped[str] = mapped_column(String(20))

@@ -22,6 +22,7 @@ ACTION_LABELS: dict[str, str] = {
     "coverage.suspended": "Exempt status suspended",
     "document.received": "Document received",
     "document.rotation_saved": "Document rotation saved",
+    "document.assigned": "Document assigned from the intake inbox",
 }
 
 
@@ -57,6 +58,9 @@ def summarize(action: str, before: dict[str, Any] | None, after: dict[str, Any] 
         return f"Origin: {(details or {}).get('origin', '')}".strip()
     if action == "document.received":
         return f"{after.get('original_name', '')} ({after.get('pages', '?')} page(s))"
+    if action == "document.assigned":
+        new = " (new certificate)" if (details or {}).get("new_certificate") else ""
+        return f"{after.get('original_name', '')} for customer {after.get('customer_number', '?')}{new}"
     parts = []
     for key in sorted(set(before) | set(after)):
         if before.get(key) != after.get(key):

@@ -550,7 +550,7 @@ class CertificateService:
 #: says who changed a certificate and how when an older copy is refused.
 CHANGE_ACTIONS = ("certificate.created", "certificate.edited", "certificate.approved", "certificate.rejected",
                   "certificate.archived", "certificate.unarchived", "certificate.expiry_recomputed",
-                  "document.received", "coverage.suspended")
+                  "document.received", "document.assigned", "coverage.suspended")
 
 
 def certificate_for_change(session: Session, cert_id: int, expected_version: int) -> Certificate:
@@ -594,7 +594,7 @@ def _what_changed(event: AuditEvent) -> str:
     after, details = event.after or {}, event.details or {}
     if event.action == "certificate.edited":
         return "changed " + ", ".join(sorted(after))
-    if event.action == "document.received":
+    if event.action in ("document.received", "document.assigned"):
         return f"attached {after.get('original_name', 'a document')}"
     if event.action == "coverage.suspended":
         return f"exempt status in {details.get('state', '?')} suspended"

@@ -18,7 +18,9 @@ things in; a unit of work that changed tracked records without writing any audit
 This module is the one place that knows how to digest each kind of record. The canonical form of a
 record is the SHA-256 of the UTF-8 JSON text (keys sorted, no spaces, non-ASCII kept) of
 ``{<table>: {column: value, ...}, <child table>: [{column: value, ...}, ...]}`` with every column of
-the table, and for child rows every column but their own id and the parent's key, in a fixed order.
+the table (but a column added to the table after its records were first digested, while it is null:
+see ``RecordKind.added_later``), and for child rows every column but their own id and the parent's
+key, in a fixed order.
 Values: ``null``; ``true``/``false``; integers as numbers; fixed-point numbers as text with the
 column's scale (``"12.5000"``); dates ``"YYYY-MM-DD"``; timestamps in UTC
 ``"YYYY-MM-DDTHH:MM:SS.ffffff+00:00"``; JSON columns as JSON (floats as their ``repr`` text); binary
@@ -195,16 +197,24 @@ class _Child:
 class RecordKind:
     """One kind of tracked record: a table keyed by an integer id, with child rows that belong to it."""
 
-    def __init__(self, name: str, table: Any, children: Sequence[_Child] = ()) -> None:
+    def __init__(self, name: str, table: Any, children: Sequence[_Child] = (), *,
+                 added_later: Sequence[str] = ()) -> None:
         self.name = name
         self.table = cast(Table, table)
         self.children = tuple(children)
         self.pk = cast(Column[int], self.table.c.id)
+        #: Columns added to the table after its records were first digested: left out of the canonical
+        #: form while empty (null), so that the digests kept before they existed still fit.
+        self.added_later = tuple(added_later)
 
     def digest(self, row: Mapping[str, Any], children: Sequence[Sequence[Mapping[str, Any]]] = ()) -> str:
         """The digest of one record from its stored values (``children`` in the order of the kind's
         child tables, each list in any order)."""
-        form: dict[str, Any] = {self.table.name: _row_form(self.table, row)}
+        own = _row_form(self.table, row)
+        for name in self.added_later:
+            if own[name] is None:
+                del own[name]
+        form: dict[str, Any] = {self.table.name: own}
         for child, rows in zip(self.children, children or [()] * len(self.children), strict=True):
             forms = [_row_form(child.table, r, child.skip) for r in rows]
             form[child.table.name] = sorted(forms, key=lambda f: [str(f[k]) for k in child.order])
@@ -343,7 +353,9 @@ KINDS: dict[str, RecordKind | LineBlockKind] = {k.name: k for k in (
     RecordKind("customer", Customer.__table__),
     RecordKind("company", Company.__table__,
                [_Child(cast(Table, CompanyRegistration.__table__), "company_id", ("state",))]),
-    RecordKind("document", Document.__table__),
+    # The intake inbox's columns (migration 0008) came after documents were first digested.
+    RecordKind("document", Document.__table__, added_later=(
+        "company_id", "first_page", "last_page", "split_from_id", "discarded_at", "discarded_by", "discard_reason")),
     VALIDATION_RUN,
     RecordKind("warning_acknowledgement", WarningAcknowledgement.__table__),
     RecordKind("setting", Setting.__table__),
@@ -416,8 +428,12 @@ def touch_all(session: Session) -> None:
 def _after_flush(session: Session, _context: Any) -> None:
     touched = session.info.setdefault(_TOUCHED, {})
     changed = [*session.new, *session.deleted]
+    # A certificate whose version the flush raised because a document or line of it changed
+    # (models.versioning, in before_flush) no longer counts as modified here, though its row was
+    # updated: every dirty certificate is digested again.
     changed.extend(obj for obj in session.dirty
-                   if type(obj) in _OF_CLASS and session.is_modified(obj, include_collections=False))
+                   if type(obj) in _OF_CLASS and (isinstance(obj, Certificate)
+                                                  or session.is_modified(obj, include_collections=False)))
     for obj in changed:
         spec = _OF_CLASS.get(type(obj))
         if spec is None:

@@ -16,7 +16,8 @@ For each file:
 - the validation engine runs at once when it is installed
   (``ecms_desktop.services.validation.service``).
 
-A file that matches no request is stored (evidence of arrival) and reported as ``unmatched``.
+A file that matches no request is stored once by hash (evidence of arrival) for the company and waits
+in its intake inbox (:mod:`ecms_desktop.services.intake.inbox`), reported as ``inbox``.
 
 Returned files are untrusted: the e-mail, the probe and the form's fields and text are all parsed in
 the document sandbox's worker process, which has time and memory limits. A file that cannot be read
@@ -69,8 +70,8 @@ class ReturnedItem:
 
     name: str
     #: ``answered`` (request closed, pending certificate created), ``attached`` (added to the
-    #: certificate made from another attachment of the same e-mail), ``unmatched``, ``duplicate``
-    #: or ``refused``.
+    #: certificate made from another attachment of the same e-mail), ``inbox`` (stored, matched no
+    #: request: it waits in the company's intake inbox), ``duplicate`` or ``refused``.
     outcome: str
     message: str
     token: str | None = None
@@ -179,10 +180,12 @@ class ReturnedFormsService:
                  read: FormReadback | DocumentError | _Unread | None) -> ReturnedItem:
         sha = sha256_of(part.data)
         with self.db.reader() as s:
-            dup = s.execute(select(Document.id, Document.certificate_id).where(Document.sha256 == sha)
-                            .order_by(Document.id).limit(1)).first()
+            dup = s.execute(select(Document.id, Document.certificate_id, Document.company_id, Document.discarded_at)
+                            .where(Document.sha256 == sha).order_by(Document.id).limit(1)).first()
         if dup is not None:
-            where = f" with certificate {dup.certificate_id}" if dup.certificate_id else ""
+            where = (f" with certificate {dup.certificate_id}" if dup.certificate_id else
+                     f" (discarded from the intake inbox on {dup.discarded_at:%Y-%m-%d})" if dup.discarded_at else
+                     " (see the intake inbox: ecms inbox)" if dup.company_id is not None else "")
             return ReturnedItem(part.name, "duplicate", f"{part.name}: already received as document {dup.id}"
                                 f"{where}; nothing new was stored.", document_id=dup.id,
                                 certificate_id=dup.certificate_id)
@@ -220,13 +223,14 @@ class ReturnedFormsService:
             if request is None:
                 doc = store_checked(s, checked, received_via=DocumentSource.RENEWAL_RETURN.value,
                                     received_at=received_at, sent_at=part.sent_at, company_id=company_id)
-                self._record(s, company_id, part, sha, received_at, "none", None, doc.id, None, values,
-                             "unmatched")
+                doc.company_id = company_id  # it waits in the company's intake inbox
+                s.flush()
+                self._record(s, company_id, part, sha, received_at, "none", None, doc.id, None, values, "inbox")
                 why = f"token {token} is unknown" if token else (
                     f"no open request for {part.sender}" if part.sender else "it carries no request token")
-                return ReturnedItem(part.name, "unmatched", f"{part.name}: stored as document {doc.id}, but it "
-                                    f"matches no renewal request ({why}); assign it in the review queue.",
-                                    token, "none", None, None, doc.id, values)
+                return ReturnedItem(part.name, "inbox", f"{part.name}: stored as document {doc.id} in the intake "
+                                    f"inbox: it matches no renewal request ({why}); assign it to a customer there "
+                                    "(ecms inbox).", token, "none", None, None, doc.id, values)
             cert = self._pending_certificate(s, request, values, readback, part)
             doc = store_checked(s, checked, received_via=DocumentSource.RENEWAL_RETURN.value,
                                 certificate_id=cert.id, received_at=received_at, sent_at=part.sent_at,

@@ -1,5 +1,5 @@
 """Returned forms read back: token, sender and .eml matching, pending certificate with mapped fields,
-request closed, duplicates recognised, unmatched files kept."""
+request closed, duplicates recognised, unmatched files kept in the intake inbox."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlalchemy import select
 from ecms_desktop.models import Certificate, Document
 from ecms_desktop.models.renewal import IntakeRecord, RenewalRequest
 from ecms_desktop.services.core.audit import list_events
+from ecms_desktop.services.intake.inbox import InboxService
 from ecms_desktop.services.renewals.returned_forms import ReturnedFormsService
 from ecms_desktop.services.renewals.service import RenewalService
 from tests.factories import (
@@ -87,7 +88,7 @@ def test_eml_with_generated_form_and_cover_letter(db, company_id, tmp_path):
         assert {d.sent_at for d in docs} == {date}
 
 
-def test_match_by_sender_when_no_token_and_unmatched_kept(db, company_id, tmp_path):
+def test_match_by_sender_when_no_token_and_unmatched_kept_in_the_inbox(db, company_id, tmp_path):
     svc = RenewalService(db, RULES)
     cert_id = make_expiring_certificate(db, company_id, "C-S", DAY0 + dt.timedelta(days=20))
     svc.run(company_id, DAY0, send=False)
@@ -104,11 +105,14 @@ def test_match_by_sender_when_no_token_and_unmatched_kept(db, company_id, tmp_pa
     broken = tmp_path / "broken.pdf"
     broken.write_bytes(b"%PDF-1.4 this is not a pdf")
     items = ReturnedFormsService(db, RULES).intake([by_sender, stranger, loose, broken], company_id)
-    assert [(i.outcome, i.matched_by) for i in items] == [("answered", "sender"), ("unmatched", "none"),
-                                                         ("unmatched", "none"), ("refused", "none")]
-    assert "no open request for nobody@else.example" in items[1].message
+    assert [(i.outcome, i.matched_by) for i in items] == [("answered", "sender"), ("inbox", "none"),
+                                                         ("inbox", "none"), ("refused", "none")]
+    assert "no open request for nobody@else.example" in items[1].message and "intake inbox" in items[1].message
     with db.reader() as s:
-        assert s.get(Document, items[1].document_id).certificate_id is None  # stored as evidence
+        kept = s.get(Document, items[1].document_id)
+        assert kept.certificate_id is None and kept.company_id == company_id  # stored, waiting in the inbox
+    assert [i.id for i in InboxService(db).list(company_id)] == [items[1].document_id, items[2].document_id]
+    with db.reader() as s:
         req = s.execute(select(RenewalRequest)).scalar_one()
         assert req.status == "answered"
 

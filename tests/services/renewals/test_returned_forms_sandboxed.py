@@ -43,7 +43,7 @@ def test_every_bad_pdf_through_ecms_intake_is_refused_or_kept_never_a_crash(db, 
     code = main(["--db", db.url, "intake", *map(str, files)])
     out, err = capsys.readouterr()
     assert code == 1 and "Traceback" not in out + err
-    assert {line.split(": ", 1)[0] for line in out.splitlines()} == {"refused", "unmatched"}
+    assert {line.split(": ", 1)[0] for line in out.splitlines()} == {"refused", "inbox"}
     by_name = {line.split(": ", 2)[1]: line for line in out.splitlines()}
     assert sorted(by_name) == sorted(p.name for p in files)  # one answer per file, none lost
     assert by_name["colour-components-overflow.pdf"].startswith("refused: ")

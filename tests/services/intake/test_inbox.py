@@ -278,3 +278,12 @@ def test_upgrade_from_0007_puts_unmatched_documents_in_the_inbox_and_keeps_the_d
     assert [i.id for i in InboxService(db).list(company_id)] == [doc_id]
     assert_intact(db)
     db.dispose()
+
+
+def test_a_file_attached_at_the_desk_keeps_the_check_intact(db, company_id, tmp_path) -> None:
+    """Attaching raises the certificate's version; the certificate is digested again with it."""
+    cert = make_certificate(db, company_id, customer="C-1", name="Buyer Inc")
+    IntakeService(db).receive_files([write_text_pdf(tmp_path / "page2.pdf", "page two")], company_id,
+                                    attach_to=cert.id, expected_version=cert.version)
+    assert CertificateService(db).get(cert.id, AS_OF).version == cert.version + 1
+    assert_intact(db)

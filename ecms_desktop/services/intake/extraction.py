@@ -42,7 +42,7 @@ Box = tuple[float, float, float, float]
 EXTRA_FIELDS: tuple[str, ...] = ("certificate_type", "states")
 
 #: Below this score the pages are "not a form we know".
-_KNOWN_AT = 0.45
+_KNOWN_AT = 0.5
 #: A title or label matches when its text is at least this similar to the words read.
 _TITLE_RATIO = 0.8
 _LABEL_RATIO = 0.78

@@ -3,9 +3,12 @@
 
 The rules pack is versioned JSON data (see ``resources/rules/README.md``):
 
-* ``pack.json`` - version, exempt reason codes and the certificate field vocabulary;
+* ``pack.json`` - version, exempt reason codes, the certificate field vocabulary and what reading a
+  certificate uses for every form (generic labels, check marks, value formats);
 * ``states/XX.json`` - one file per state + DC;
 * ``forms/*.json`` - the multistate forms (SST F0003, MTC uniform certificate);
+  every form, a state's or a multistate one, may carry ``identification`` (titles, number and revision
+  patterns, printed labels and boxes);
 * ``schema/*.schema.json`` - the JSON Schemas (draft 2020-12) every file is checked against.
 
 Loading checks each file strictly against its schema (:mod:`ecms_desktop.rules.schema`: unknown keys,
@@ -29,16 +32,22 @@ from ecms_desktop.rules.pack import (
     SST_FORM_CODE,
     ExemptReason,
     ExpiryRule,
+    ExtractionVocabulary,
     FieldDef,
+    FormIdentification,
     FormRule,
     GoodFaith,
+    LabelPhrase,
     MtcRule,
     PermitFormat,
+    PrintedPattern,
     RefusedForm,
+    RevisionPattern,
     RulesPack,
     RulesPackError,
     SstRule,
     StateRule,
+    TitlePhrase,
     normalize_form_code,
 )
 from ecms_desktop.rules.schema import SchemaCheck, Traversable, read_json
@@ -53,6 +62,34 @@ def _freeze_map(data: Mapping[str, Any]) -> Mapping[str, Any]:
 def _expiry(d: Mapping[str, Any]) -> ExpiryRule:
     return ExpiryRule(kind=d["kind"], years=d["years"], basis=d["basis"], text=d["text"], source=d["source"],
                       confidence=d["confidence"])
+
+
+def _labels(d: Mapping[str, Any]) -> Mapping[str, tuple[LabelPhrase, ...]]:
+    return _freeze_map({
+        name: tuple(LabelPhrase(text=p["text"], position=p["position"], part=p.get("part", 1),
+                                anchor=p.get("anchor", ""), weight=float(p.get("weight", 1.0))) for p in phrases)
+        for name, phrases in d.items()})
+
+
+def _identification(d: Mapping[str, Any] | None) -> FormIdentification | None:
+    if d is None:
+        return None
+    choices = d["choices"]
+    return FormIdentification(
+        titles=tuple(TitlePhrase(t["text"], t["source"]) for t in d["titles"]),
+        numbers=tuple(PrintedPattern(n["pattern"], n["printed"], n["source"]) for n in d["numbers"]),
+        revisions=tuple(RevisionPattern(r["pattern"], r["revision"], r["source"]) for r in d["revisions"]),
+        labels=_labels(d["labels"]),
+        type_choices=_freeze_map({k: tuple(v) for k, v in choices.get("certificate_type", {}).items()}),
+        reason_choices=_freeze_map({k: tuple(v) for k, v in choices.get("exempt_reason", {}).items()}),
+        source=d["source"],
+        confidence=d["confidence"],
+    )
+
+
+def _extraction(d: Mapping[str, Any]) -> ExtractionVocabulary:
+    return ExtractionVocabulary(label_fallbacks=_labels(d["label_fallbacks"]), check_marks=tuple(d["check_marks"]),
+                                value_formats=_freeze_map(d["value_formats"]), source=d["source"])
 
 
 def _form(d: Mapping[str, Any], *, states: tuple[str, ...]) -> FormRule:
@@ -75,6 +112,7 @@ def _form(d: Mapping[str, Any], *, states: tuple[str, ...]) -> FormRule:
         required_fields_by_reason=_freeze_map(
             {reason: tuple(fields) for reason, fields in d.get("required_fields_by_reason", {}).items()}),
         reason_letters=_freeze_map(d.get("reason_letters", {})),
+        identification=_identification(d.get("identification")),
     )
 
 
@@ -174,6 +212,7 @@ def _load(root: Traversable) -> RulesPack:
         states=MappingProxyType(dict(sorted(states.items()))),
         forms=MappingProxyType(dict(sorted(forms.items()))),
         generated_from=tuple(meta["generated_from"]),
+        extraction=_extraction(meta["extraction"]),
     )
 
 

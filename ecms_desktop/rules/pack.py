@@ -1,7 +1,8 @@
 """The state rules pack as typed, frozen, Qt-free data (loaded by :mod:`ecms_desktop.rules.loader`).
 
 A :class:`RulesPack` holds the exempt reasons, the certificate field vocabulary and, per state (and
-DC), its forms, expiry rules, permit format, SST and MTC membership and good-faith standard; it answers
+DC), its forms (each with the data that identifies it on a page and the labels that locate its values),
+expiry rules, permit format, SST and MTC membership and good-faith standard; it answers
 which expiry rule applies to a certificate and whether a state accepts a form for a reason
 (:meth:`RulesPack.form_acceptance`, the one place that decides it). The errors it raises name what
 was asked for and, for a form, near matches.
@@ -24,16 +25,22 @@ __all__ = [
     "AcceptanceTable",
     "ExemptReason",
     "ExpiryRule",
+    "ExtractionVocabulary",
     "FieldDef",
+    "FormIdentification",
     "FormRule",
     "GoodFaith",
+    "LabelPhrase",
     "MtcRule",
     "PermitFormat",
+    "PrintedPattern",
     "RefusedForm",
+    "RevisionPattern",
     "RulesPack",
     "RulesPackError",
     "SstRule",
     "StateRule",
+    "TitlePhrase",
     "UnknownFormError",
     "UnknownStateError",
     "normalize_form_code",
@@ -163,6 +170,77 @@ class PermitFormat:
 
 
 @dataclass(frozen=True)
+class TitlePhrase:
+    """A title the form prints (matched tolerantly on a read page) and where it was read."""
+
+    text: str
+    source: str
+
+
+@dataclass(frozen=True)
+class PrintedPattern:
+    """A regular expression (case-insensitive) for the form number as ``printed`` on the form."""
+
+    pattern: str
+    printed: str
+    source: str
+
+
+@dataclass(frozen=True)
+class RevisionPattern:
+    """A regular expression for a printed revision mark, and the ``revision`` it stands for."""
+
+    pattern: str
+    revision: str
+    source: str
+
+
+@dataclass(frozen=True)
+class LabelPhrase:
+    """A printed label and where the filled-in value sits from it (``right``, ``below`` or ``above``).
+
+    Labels of one field with different ``part`` numbers are joined in that order (street line, then city
+    line); the same ``part`` means alternatives. ``anchor`` picks, when the label is printed more than once,
+    the occurrence in the column of that field's label and below it. ``weight`` (0..1] says how far a value
+    found by this label is trusted: generic fallbacks are lower than a form's own labels.
+    """
+
+    text: str
+    position: str
+    part: int = 1
+    anchor: str = ""
+    weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class FormIdentification:
+    """How a form is recognised on a read page (titles, number and revision patterns) and where its
+    printed labels and boxes put each value. ``type_choices`` maps ``blanket``/``single`` and
+    ``reason_choices`` an exempt reason code to the text printed beside the box that claims it."""
+
+    titles: tuple[TitlePhrase, ...]
+    numbers: tuple[PrintedPattern, ...]
+    revisions: tuple[RevisionPattern, ...]
+    labels: Mapping[str, tuple[LabelPhrase, ...]]
+    type_choices: Mapping[str, tuple[str, ...]]
+    reason_choices: Mapping[str, tuple[str, ...]]
+    source: str
+    confidence: str
+
+
+@dataclass(frozen=True)
+class ExtractionVocabulary:
+    """What reading any certificate uses: generic ``label_fallbacks`` per field (tried after a form's own
+    labels, or alone when the form is not known), the ``check_marks`` that tick a box and the
+    ``value_formats`` (regular expressions a whole value must match) per field."""
+
+    label_fallbacks: Mapping[str, tuple[LabelPhrase, ...]]
+    check_marks: tuple[str, ...]
+    value_formats: Mapping[str, str]
+    source: str
+
+
+@dataclass(frozen=True)
 class FormRule:
     """A certificate form: a state's own form or a multistate form.
 
@@ -191,6 +269,7 @@ class FormRule:
         default_factory=lambda: MappingProxyType({})
     )
     reason_letters: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    identification: FormIdentification | None = None
 
     @property
     def is_multistate(self) -> bool:
@@ -348,6 +427,8 @@ class RulesPack:
     states: Mapping[str, StateRule]
     forms: Mapping[str, FormRule]
     generated_from: tuple[str, ...] = ()
+    extraction: ExtractionVocabulary = field(
+        default_factory=lambda: ExtractionVocabulary(MappingProxyType({}), (), MappingProxyType({}), ""))
 
     @property
     def reason_codes(self) -> tuple[str, ...]:

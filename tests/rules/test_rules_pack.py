@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -99,7 +100,7 @@ def test_schema_enums_match_pack_vocabulary() -> None:
 
 
 def test_pack_metadata(pack: RulesPack) -> None:
-    assert pack.version == "2026.11.1"
+    assert pack.version == "2026.11.2"
     assert pack.reason_codes == tuple(REASONS)
     assert "purchaser_tax_id" in pack.field_names and "home_state" in pack.field_names
     assert len(pack.field_names) == 19
@@ -316,7 +317,7 @@ def test_loader_accepts_a_clean_copy(tmp_path: Path) -> None:
     root = tmp_path / "rules"
     shutil.copytree(RULES_DIR, root)
     assert load_rules_pack(root).state("TX").permit.pattern == "^[0-9]{11}$"
-    assert load_rules_pack(root / "pack.json").version == "2026.11.1"
+    assert load_rules_pack(root / "pack.json").version == "2026.11.2"
 
 
 def test_loader_rejects_unknown_key(tmp_path: Path) -> None:
@@ -416,3 +417,39 @@ def test_a_file_that_breaks_its_schema_is_named_with_the_path_and_the_problem_in
         tmp_path: Path, relative: str, mutate: Any, expected: str) -> None:
     with pytest.raises(RulesPackError, match=expected):
         load_rules_pack(_corrupt(tmp_path, relative, mutate))
+
+
+# --------------------------------------------------------------------------- identification data
+
+
+def test_every_form_has_identification_data_with_sources() -> None:
+    pack = load_rules_pack()
+    for code, form in pack.forms.items():
+        ident = form.identification
+        assert ident is not None, code
+        # Un-numbered "forms" that are no printed form (MD, MS, OK: a letter or a copy of the permit) have
+        # nothing to recognise them by; every numbered form has at least its number.
+        assert ident.titles or ident.numbers or not form.number, f"{code}: nothing to recognise it by"
+        for item in (*ident.titles, *ident.numbers, *ident.revisions):
+            assert item.source.strip(), code
+        for pattern in (*ident.numbers, *ident.revisions):
+            re.compile(pattern.pattern)
+
+
+def test_label_anchors_name_a_field_with_labels_of_the_same_form() -> None:
+    pack = load_rules_pack()
+    for code, form in pack.forms.items():
+        assert form.identification is not None
+        labels = form.identification.labels
+        for name, phrases in labels.items():
+            for phrase in phrases:
+                assert phrase.position in ("right", "below", "above")
+                if phrase.anchor:
+                    assert phrase.anchor in labels and phrase.anchor != name, f"{code}.{name}: {phrase.anchor}"
+
+
+def test_extraction_vocabulary_is_loaded() -> None:
+    pack = load_rules_pack()
+    assert "X" in pack.extraction.check_marks
+    assert all(name in pack.field_names for name in pack.extraction.label_fallbacks)
+    assert re.fullmatch(pack.extraction.value_formats["purchaser_ein"], "12-3456789")

@@ -37,3 +37,21 @@ if ! QT_QPA_PLATFORM=offscreen .venv/bin/python -c 'from PySide6.QtWidgets impor
     exit 1
   fi
 fi
+
+# Tesseract reads scanned and photographed certificates (the Debian package tesseract-ocr, ~22 MB, English and
+# orientation detection included). The program works without it and says that OCR is unavailable, so a
+# machine where it cannot be installed here is told what to install and set-up carries on.
+if ! command -v tesseract >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
+    echo "== Installing Tesseract OCR (apt-get install tesseract-ocr)"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        tesseract-ocr >/dev/null; }; then
+      echo "Tesseract could not be installed; scans will not be read (OCR is unavailable)." >&2
+    fi
+  fi
+  if ! command -v tesseract >/dev/null 2>&1; then
+    echo "Tesseract OCR is not installed, so scanned certificates will not be read. Install it to read them:" >&2
+    echo "  Debian/Ubuntu: sudo apt-get install tesseract-ocr   Fedora: sudo dnf install tesseract" >&2
+    echo "  macOS: brew install tesseract   Windows: https://github.com/UB-Mannheim/tesseract/wiki" >&2
+  fi
+fi

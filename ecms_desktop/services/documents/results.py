@@ -1,5 +1,6 @@
 """What the document sandbox hands back, and how the worker's replies become it: the results of a probe,
-a rendered page, the audit pack's book pages, a PDF's form fields and an e-mail's content; the
+a rendered page, the audit pack's book pages, a PDF's form fields, the words read from a document's
+pages (form fields, text layer or OCR) and an e-mail's content; the
 password errors; and each kind of failure the worker reports turned into a message an accountant can
 act on, naming the file.
 """
@@ -15,18 +16,26 @@ from ecms_desktop.services.core.errors import DocumentError
 from ecms_desktop.services.documents.media_types import TYPE_NAMES
 
 __all__ = [
+    "OCR_UNAVAILABLE",
     "BookPages",
+    "DocumentText",
     "EmailAttachment",
     "EmailContent",
     "FormField",
     "FormFields",
+    "PageText",
     "PasswordRequired",
     "ProbeResult",
     "RenderedPage",
+    "Word",
     "WrongPassword",
+    "document_text",
     "failure_to_error",
     "json_body",
 ]
+
+#: What a page that needed OCR says when Tesseract is not installed.
+OCR_UNAVAILABLE = "OCR is unavailable: install tesseract-ocr"
 
 
 class PasswordRequired(DocumentError):
@@ -123,6 +132,96 @@ class FormFields:
 
 
 @dataclass(frozen=True)
+class Word:
+    """One word read from a page: its text, how sure the reader is of it (0..1; 1.0 for a form field or
+    a text layer), its box ``(x0, y0, x1, y1)`` in points in the page's own coordinates (the page before
+    any rotation: the PDF's /Rotate, or the turn OCR needed, is not applied; origin top left), and the
+    block and line it belongs to (lines numbered through the page). ``field`` is the name of the form
+    field the value was typed into, empty for printed or scanned text."""
+
+    text: str
+    confidence: float
+    box: tuple[float, float, float, float]
+    block: int
+    line: int
+    field: str = ""
+
+
+@dataclass(frozen=True)
+class PageText:
+    """What was read from one page (0-based ``index``) and how.
+
+    ``method``: ``"form_fields"`` (the values of its filled form fields, as words named by their field,
+    followed by its printed text), ``"text_layer"`` (the text the PDF carries), ``"ocr"`` (the rendered
+    page read by Tesseract) or ``"none"`` (it needed OCR and ``note`` says why there was none).
+    ``rotation`` is the turn (degrees clockwise: 0, 90, 180, 270) the page needed to be read upright and
+    ``skew`` the small correction (degrees, positive anticlockwise text) applied before OCR; the boxes
+    are in the unturned page all the same. ``width``/``height`` are the page's own size in points and
+    ``page_rotation`` the PDF's /Rotate, with which :meth:`shown_box` maps a box onto the page as it is
+    displayed. ``engine`` is ``"pymupdf"`` or ``"tesseract"`` with its ``engine_version``; ``seconds`` is
+    the time the page took."""
+
+    index: int
+    method: str
+    rotation: int
+    skew: float
+    width: float
+    height: float
+    page_rotation: int
+    words: tuple[Word, ...]
+    engine: str
+    engine_version: str
+    seconds: float
+    note: str = ""
+
+    @property
+    def text(self) -> str:
+        """The page's words as text, one line of the page per line."""
+        lines: list[str] = []
+        current: int | None = None
+        for word in self.words:
+            if word.line != current or word.field:
+                lines.append(word.text)
+                current = None if word.field else word.line
+            else:
+                lines[-1] += " " + word.text
+        return "\n".join(lines)
+
+    def shown_box(self, box: tuple[float, float, float, float]) -> tuple[float, float, float, float]:
+        """``box`` (in the page's own coordinates) on the page as a viewer shows it (the PDF's /Rotate
+        applied, as :meth:`~ecms_desktop.services.documents.sandbox.DocumentSandbox.render_page` draws it
+        with ``rotation=0``), in points from its top left."""
+        x0, y0, x1, y1 = box
+        w, h = self.width, self.height
+        if self.page_rotation == 90:
+            x0, y0, x1, y1 = h - y1, x0, h - y0, x1
+        elif self.page_rotation == 180:
+            x0, y0, x1, y1 = w - x1, h - y1, w - x0, h - y0
+        elif self.page_rotation == 270:
+            x0, y0, x1, y1 = y0, w - x1, y1, w - x0
+        return (x0, y0, x1, y1)
+
+
+@dataclass(frozen=True)
+class DocumentText:
+    """The words read from a document's first pages (:class:`PageText` each). ``page_count`` is the
+    document's number of pages (more than ``len(pages)`` when only the first ones were read) and
+    ``ocr_available`` whether Tesseract could be used; ``notes`` says in plain words what could not be
+    done (OCR unavailable)."""
+
+    pages: tuple[PageText, ...]
+    page_count: int
+    ocr_available: bool
+    seconds: float
+    notes: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str:
+        """All the pages' text, pages separated by a blank line."""
+        return "\n\n".join(page.text for page in self.pages)
+
+
+@dataclass(frozen=True)
 class EmailAttachment:
     """One attached part of an e-mail: its file name (as the sender named it), content type and bytes."""
 
@@ -151,6 +250,27 @@ def json_body(blob: bytes, name: str) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise DocumentError(f"{name}: the document reader gave an answer this program does not understand.")
     return body
+
+
+def document_text(body: dict[str, Any], *, ocr_available: bool, seconds: float) -> DocumentText:
+    """The :class:`DocumentText` of a ``read`` answer (its JSON document ``body``)."""
+    pages: list[PageText] = []
+    for page in body.get("pages", ()):
+        words = tuple(
+            Word(str(w[0]), float(w[1]), (float(w[2]), float(w[3]), float(w[4]), float(w[5])), int(w[6]), int(w[7]),
+                 str(w[8]))
+            for w in page.get("words", ())
+        )
+        note = str(page.get("note", ""))
+        pages.append(PageText(
+            index=int(page["index"]), method=str(page["method"]), rotation=int(page.get("rotation", 0)),
+            skew=float(page.get("skew", 0.0)), width=float(page["width"]), height=float(page["height"]),
+            page_rotation=int(page.get("page_rotation", 0)), words=words, engine=str(page.get("engine", "")),
+            engine_version=str(page.get("engine_version", "")), seconds=float(page.get("seconds", 0.0)),
+            note=OCR_UNAVAILABLE if note == "ocr_unavailable" else note,
+        ))
+    notes = (OCR_UNAVAILABLE,) if any(p.note == OCR_UNAVAILABLE for p in pages) else ()
+    return DocumentText(tuple(pages), int(body.get("page_count", len(pages))), ocr_available, seconds, notes)
 
 
 def failure_to_error(header: dict[str, Any], name: str, media_type: str) -> DocumentError:
@@ -206,6 +326,12 @@ def failure_to_error(header: dict[str, Any], name: str, media_type: str) -> Docu
             f"images over {pixel_limit / 1e6:.0f} megapixels are refused because they need too much "
             "memory to show."
         )
+    if kind == "ocr_timeout":
+        return DocumentError(f"{name}: reading the text of page {detail} took longer than allowed; the scan may "
+                             "be damaged or too large.")
+    if kind == "ocr_failed":
+        page, why = ([*detail.split("\x00"), "", ""])[:2]
+        return DocumentError(f"{name}: Tesseract could not read page {page} ({why}).")
     if kind == "memory":
         return DocumentError(
             f"{name}: the file needs more memory to read than is allowed; it may be damaged."

@@ -12,7 +12,8 @@ never freezes or crashes because of it.
 
 Here is :class:`DocumentSandbox`, which owns one long-lived worker
 (:mod:`~ecms_desktop.services.documents.worker_process`) and sends it the calls: probe, render a page
-or a thumbnail, read a PDF's form fields, read an e-mail, and :meth:`DocumentSandbox.book_pages` -- a
+or a thumbnail, read a PDF's form fields, read the words of the pages (:meth:`DocumentSandbox.read_pages`:
+form fields, text layer or OCR with Tesseract), read an e-mail, and :meth:`DocumentSandbox.book_pages` -- a
 document's pages for the audit pack's book, stamped, as a new PDF written by the worker (the caller
 only copies pages from it). Around it (no Qt anywhere; the views turn
 :attr:`~ecms_desktop.services.documents.results.RenderedPage.png` into a ``QImage``):
@@ -21,8 +22,8 @@ only copies pages from it). Around it (no Qt anywhere; the views turn
   functions that use it: ``probe_document`` (what the file is, how many pages, whether it is protected
   or carries scripts; refuses unusable files with :class:`~ecms_desktop.services.core.errors.DocumentError`),
   ``render_page`` / ``render_thumbnail`` (a page as PNG bytes), ``read_form_fields`` (a PDF's fill-in
-  fields, metadata keywords and, without fields, text) and ``read_email`` (an e-mail's sender, date,
-  subject and attachments).
+  fields, metadata keywords and, without fields, text), ``read_pages`` (the words of the pages with
+  their boxes and confidence) and ``read_email`` (an e-mail's sender, date, subject and attachments).
 - :mod:`~ecms_desktop.services.documents.results` -- what the calls answer, the password errors, and
   the messages for the worker's failures.
 - :mod:`~ecms_desktop.services.documents.media_types` -- ``sniff_media_type``: cheap, in-process, magic
@@ -40,8 +41,10 @@ import contextlib
 import datetime as dt
 import hashlib
 import os
+import shutil
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
@@ -51,12 +54,14 @@ from ecms_desktop.services.core.errors import Cancelled, DocumentError
 from ecms_desktop.services.documents.media_types import EXTENSIONS, TYPE_NAMES, sniff_media_type
 from ecms_desktop.services.documents.results import (
     BookPages,
+    DocumentText,
     EmailAttachment,
     EmailContent,
     FormField,
     FormFields,
     ProbeResult,
     RenderedPage,
+    document_text,
     failure_to_error,
     json_body,
 )
@@ -363,6 +368,38 @@ class DocumentSandbox:
         )
         return FormFields(fields, str(body.get("keywords", "")), str(body.get("text", "")),
                           bool(body.get("truncated")))
+
+    def read_pages(
+        self,
+        data: bytes,
+        *,
+        filename: str = "",
+        password: str | None = None,
+        max_pages: int = 10,
+        timeout: float = 120.0,
+        sha256: str | None = None,
+    ) -> DocumentText:
+        """Read the words of a document's first ``max_pages`` pages; see
+        :func:`~ecms_desktop.services.documents.shared_sandbox.read_pages`."""
+        name = filename or "The document"
+        media_type = self._check_bytes(data, name)
+        if max_pages < 1:
+            raise ValueError("max_pages must be at least 1")
+        tesseract = shutil.which("tesseract") or ""
+        started = time.perf_counter()
+        _, blob = self._call(
+            {"op": "read", "read_pages": int(max_pages), "tesseract": tesseract,
+             "deadline_seconds": max(1.0, float(timeout) - 2.0)},
+            data,
+            media_type=media_type,
+            password=password,
+            timeout=timeout,
+            name=name,
+            sha256=sha256,
+            what=f"reading its text took longer than {timeout:g} s; it may be damaged or too large",
+        )
+        return document_text(json_body(blob, name), ocr_available=bool(tesseract),
+                             seconds=time.perf_counter() - started)
 
     def book_pages(
         self,

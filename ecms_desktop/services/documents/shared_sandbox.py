@@ -1,6 +1,6 @@
 """The one document sandbox the program shares, and the functions that open, check and display a
 customer document through it (:func:`probe_document`, :func:`render_page`, :func:`render_thumbnail`,
-:func:`read_form_fields`, :func:`read_email`). Each runs in the sandbox's worker process (see
+:func:`read_form_fields`, :func:`read_pages`, :func:`read_email`). Each runs in the sandbox's worker process (see
 :mod:`ecms_desktop.services.documents.sandbox`); the worker is started on first use and shut down by
 :func:`close` or at exit.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from ecms_desktop.services.documents.results import EmailContent, FormFields, ProbeResult, RenderedPage
+from ecms_desktop.services.documents.results import DocumentText, EmailContent, FormFields, ProbeResult, RenderedPage
 from ecms_desktop.services.documents.sandbox import DocumentSandbox
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "probe_document",
     "read_email",
     "read_form_fields",
+    "read_pages",
     "render_page",
     "render_thumbnail",
 ]
@@ -114,6 +115,23 @@ def read_form_fields(
     not a PDF, is damaged, or takes longer than ``timeout`` seconds or too much memory to read."""
     return default_sandbox().read_form_fields(
         data, filename=filename, password=password, text_limit=text_limit, timeout=timeout
+    )
+
+
+def read_pages(
+    data: bytes, *, filename: str = "", password: str | None = None, max_pages: int = 10, timeout: float = 120.0
+) -> DocumentText:
+    """Read the words of a document's first ``max_pages`` pages in the worker process, with for each
+    word its confidence and its box on the page. Each page is read the best way it allows: the values
+    of its filled form fields (method ``form_fields``), else its text layer (``text_layer``), else OCR
+    by Tesseract (``ocr``) after finding which way up it is and straightening a skew of a few degrees;
+    images (PNG, JPEG, TIFF with all its pages, ...) are OCRed. Without Tesseract installed such a page
+    has no words and says :data:`~ecms_desktop.services.documents.results.OCR_UNAVAILABLE`. Raises
+    :class:`~ecms_desktop.services.documents.results.PasswordRequired` for a locked PDF and
+    :class:`~ecms_desktop.services.core.errors.DocumentError` naming ``filename`` when the file is damaged
+    or takes longer than ``timeout`` seconds or too much memory to read."""
+    return default_sandbox().read_pages(
+        data, filename=filename, password=password, max_pages=max_pages, timeout=timeout
     )
 
 

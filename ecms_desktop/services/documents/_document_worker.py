@@ -315,6 +315,9 @@ SKEW_MIN = 0.3
 #: A text layer with fewer letters and digits than this, on a page mostly covered by an image, is a
 #: scan's stamp or fax header rather than the page's text: the page is OCRed instead.
 TEXT_LAYER_MIN_CHARS = 40
+#: A page read with a mean word confidence below this is read again turned half round (it may be upside
+#: down, or sideways the other way), and the better reading kept.
+OCR_RETRY_BELOW = 0.6
 #: Bounds on a ``read`` answer.
 MAX_WORDS_PER_PAGE = 20_000
 MAX_WORD_TEXT = 400
@@ -378,18 +381,18 @@ def _profile_score(runs: list[tuple[float, int, int]], angle: float, vertical: b
     return sum(v * v for v in bins.values())
 
 
-def estimate_skew(runs: list[tuple[float, int, int]]) -> float:
-    """The page's skew in degrees (positive: the text is turned anticlockwise), measured by the
-    projection profile of its ink in whole degrees up to ``SKEW_MAX`` and then in tenths, along the
-    lines of text whether they run across the page or, on a page scanned sideways, down it."""
+def estimate_skew(runs: list[tuple[float, int, int]]) -> tuple[float, bool]:
+    """The page's skew in degrees (positive: the text is turned anticlockwise) and whether its lines run
+    down the page (a page scanned sideways), measured by the projection profile of its ink in whole
+    degrees up to ``SKEW_MAX``, across and down the page, and then in tenths."""
     if len(runs) < 50:
-        return 0.0
+        return 0.0, False
     best = max((_profile_score(runs, a, vertical), a, vertical)
                for vertical in (False, True) for a in range(-SKEW_MAX, SKEW_MAX + 1))
     _, coarse, vertical = best
     fine = max((_profile_score(runs, coarse + i / 10, vertical), coarse + i / 10) for i in range(-9, 10))
     angle = round(fine[1], 1)
-    return 0.0 if abs(angle) < SKEW_MIN or abs(angle) >= SKEW_MAX else angle
+    return (0.0 if abs(angle) < SKEW_MIN or abs(angle) >= SKEW_MAX else angle), vertical
 
 
 def pgm_bytes(width: int, height: int, stride: int, samples: bytes) -> bytes:
@@ -424,27 +427,9 @@ def parse_tesseract_tsv(tsv: str) -> list[tuple[str, float, tuple[int, int, int,
     return words
 
 
-def reading_rotation(words: list[tuple[str, float, tuple[int, int, int, int], int, int]]) -> int:
-    """How far (degrees clockwise) Tesseract turned the picture to read it, from the direction its
-    lines run in the picture: left to right 0, bottom to top 90, right to left 180, top to bottom 270."""
-    firsts: dict[int, tuple[float, float]] = {}
-    lasts: dict[int, tuple[float, float]] = {}
-    for _text, _conf, (left, top, width, height), _block, line in words:
-        centre = (left + width / 2, top + height / 2)
-        firsts.setdefault(line, centre)
-        lasts[line] = centre
-    votes = [0, 0, 0, 0]
-    for line, (x0, y0) in firsts.items():
-        dx, dy = lasts[line][0] - x0, lasts[line][1] - y0
-        if abs(dx) < 1 and abs(dy) < 1:
-            continue
-        if abs(dx) >= abs(dy):
-            votes[0 if dx > 0 else 2] += 1
-        else:
-            votes[3 if dy > 0 else 1] += 1
-    if not any(votes):
-        return 0
-    return votes.index(max(votes)) * 90
+def _mean_confidence(words: list[list[Any]]) -> float:
+    """The mean confidence of the words of a reading (0 when it has none)."""
+    return sum(w[1] for w in words) / len(words) if words else 0.0
 
 
 def _tesseract_env() -> dict[str, str]:
@@ -929,10 +914,10 @@ class Worker:
         return self._pymupdf_page("text_layer", words)
 
     def _ocr_page(self, od: _OpenDoc, page: Any, index: int, tesseract: str, deadline: float) -> dict[str, Any]:
-        """OCR of the page: rendered in grey (``OCR_DPI``, an image at its own pixels), its skew
-        measured and corrected, then read by Tesseract with its orientation detection (``--psm 1``),
-        which turns a sideways or upside-down page itself. Word boxes are brought back to the page's
-        own (unrotated) coordinates."""
+        """OCR of the page: rendered in grey (``OCR_DPI``, an image at its own pixels), its skew measured
+        on a small rendering and corrected, turned a quarter when its lines run down the page, and read
+        by Tesseract; a reading with a low mean confidence is tried again turned half round (upside
+        down), keeping the better one. Word boxes are brought back to the page's own coordinates."""
         empty = {"method": "ocr", "rotation": 0, "skew": 0.0, "words": [], "engine": "tesseract",
                  "engine_version": "", "note": ""}
         if not tesseract:
@@ -960,16 +945,30 @@ class Worker:
             dpi = max(70, round(zoom * 72))
         small_zoom = min(zoom, SKEW_SIDE / long_pt)
         small = self._grey(page, pymupdf.Matrix(small_zoom, small_zoom), index)
-        skew = estimate_skew(ink_runs(bytes(small.samples_mv), small.width, small.height, small.stride))
+        runs = ink_runs(bytes(small.samples_mv), small.width, small.height, small.stride)
         del small
-        matrix = pymupdf.Matrix(zoom, zoom).prerotate(skew)
+        skew, vertical = estimate_skew(runs)
+        rotation = 90 if vertical else 0
+        words = self._ocr_turned(page, index, tesseract, deadline, zoom, dpi, rotation, skew)
+        if runs and _mean_confidence(words) < OCR_RETRY_BELOW:
+            other = self._ocr_turned(page, index, tesseract, deadline, zoom, dpi, rotation + 180, skew)
+            if _mean_confidence(other) > _mean_confidence(words):
+                words, rotation = other, rotation + 180
+        return {**empty, "rotation": rotation % 360, "skew": skew, "words": words,
+                "engine_version": self._tesseract_version(tesseract, deadline)}
+
+    def _ocr_turned(self, page: Any, index: int, tesseract: str, deadline: float, zoom: float, dpi: int,
+                    rotation: int, skew: float) -> list[list[Any]]:
+        """The words Tesseract reads on the page rendered at ``zoom``, turned ``rotation`` degrees clockwise
+        and straightened by ``skew``, with their boxes in the page's own coordinates."""
+        pymupdf = self.pymupdf
+        matrix = pymupdf.Matrix(zoom, zoom).prerotate(rotation + skew)
         pix = self._grey(page, matrix, index)
         picture = pgm_bytes(pix.width, pix.height, pix.stride, pix.samples_mv)
         origin_x, origin_y = pix.x, pix.y
         del pix
-        tsv = self._tesseract(tesseract, picture, dpi, index, deadline)
+        found = parse_tesseract_tsv(self._tesseract(tesseract, picture, dpi, index, deadline))
         del picture
-        found = parse_tesseract_tsv(tsv)
         to_page = ~matrix * page.derotation_matrix
         words: list[list[Any]] = []
         for text, conf, (left, top, width, height), block, line in found[:MAX_WORDS_PER_PAGE]:
@@ -978,8 +977,7 @@ class Worker:
             box = [min(p.x for p in corners), min(p.y for p in corners),
                    max(p.x for p in corners), max(p.y for p in corners)]
             words.append([text, round(conf, 3), *(round(v, 2) for v in box), block, line, ""])
-        return {**empty, "rotation": reading_rotation(found), "skew": skew, "words": words,
-                "engine_version": self._tesseract_version(tesseract, deadline)}
+        return words
 
     def _grey(self, page: Any, matrix: Any, index: int) -> Any:
         try:
@@ -997,7 +995,7 @@ class Worker:
         left = deadline - time.monotonic()
         if left <= 0:
             raise Failure("ocr_timeout", str(index + 1))
-        command = [program, "stdin", "stdout", "--psm", "1", "--dpi", str(dpi), "-l", "eng", "tsv"]
+        command = [program, "stdin", "stdout", "--psm", "3", "--dpi", str(dpi), "-l", "eng", "tsv"]
         try:
             done = subprocess.run(command, input=picture, capture_output=True, timeout=left, check=False,
                                   env=_tesseract_env(), preexec_fn=_die_with_parent if _LINUX else None)

@@ -7,9 +7,9 @@ import sys
 multiprocessing.freeze_support()
 
 if sys.argv[1:2] == ["--document-worker"]:
-    from ecms_desktop.services.documents import _document_worker
+    from ecms_desktop.services.documents.worker.main import main as worker_main
 
-    sys.exit(_document_worker.main(sys.argv[2:]))
+    sys.exit(worker_main(sys.argv[2:]))
 
 from ecms_desktop.app import main
 

@@ -51,9 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["--document-worker"]:  # a frozen build serves as its own document worker
-        from ecms_desktop.services.documents import _document_worker
+        from ecms_desktop.services.documents.worker.main import main as worker_main
 
-        return _document_worker.main(args_list[1:])
+        return worker_main(args_list[1:])
     parser = build_parser()
     args = parser.parse_args(args_list)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,

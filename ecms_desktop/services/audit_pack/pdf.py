@@ -40,8 +40,8 @@ from ecms_desktop.services.audit_pack.book_plan import DocPlan, Group, ProbeJob,
 from ecms_desktop.services.audit_pack.content import PackContent, SectionTable
 from ecms_desktop.services.core.errors import Cancelled, DocumentError
 from ecms_desktop.services.core.progress import CancelCheck
-from ecms_desktop.services.documents._document_worker import stamp_page
 from ecms_desktop.services.documents.sandbox import DocumentSandbox
+from ecms_desktop.services.documents.worker.pictures import stamp_page
 
 
 @dataclass

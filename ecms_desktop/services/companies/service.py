@@ -17,9 +17,9 @@ from ecms_desktop.services.core.company_lookup import find_company
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import DocumentError, NotFoundError, ValidationError
 from ecms_desktop.services.core.settings import DEFAULT_SETTINGS, BusinessSettings, business_settings
-from ecms_desktop.services.documents._document_worker import image_pixel_size
 from ecms_desktop.services.documents.media_types import sniff_media_type
 from ecms_desktop.services.documents.shared_sandbox import probe_document
+from ecms_desktop.services.documents.worker.pictures import image_pixel_size
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ only copies pages from it). Around it (no Qt anywhere; the views turn
   the messages for the worker's failures.
 - :mod:`~ecms_desktop.services.documents.media_types` -- ``sniff_media_type``: cheap, in-process, magic
   bytes only.
-- :mod:`~ecms_desktop.services.documents._document_worker` -- the code that runs inside the worker.
+- :mod:`~ecms_desktop.services.documents.worker` -- the code that runs inside the worker.
 
 Embedded JavaScript, launch actions and attachments are never run, opened or extracted; their
 presence is only reported.
@@ -67,7 +67,7 @@ from ecms_desktop.services.documents.results import (
 )
 from ecms_desktop.services.documents.worker_process import (
     WORKER_FLAG,
-    WORKER_SCRIPT,
+    WORKER_MODULE,
     WorkerGone,
     WorkerProcess,
     WorkerTimeout,
@@ -150,7 +150,7 @@ class DocumentSandbox:
             # the worker when started with --document-worker (see ecms_desktop/app.py and cli).
             start = [sys.executable, WORKER_FLAG]
         else:
-            start = [sys.executable, "-I", str(WORKER_SCRIPT)]
+            start = [sys.executable, "-I", "-m", WORKER_MODULE]
         return [
             *start,
             "--memory-limit",

@@ -2,7 +2,7 @@
 thread that queues its replies; killed and reaped (no zombie) when a call times out, the worker dies
 or the user cancels. :class:`~ecms_desktop.services.documents.sandbox.DocumentSandbox` owns one.
 
-The code that runs inside the worker is :mod:`ecms_desktop.services.documents._document_worker`.
+The code that runs inside the worker is the package :mod:`ecms_desktop.services.documents.worker`.
 """
 
 from __future__ import annotations
@@ -15,18 +15,12 @@ import subprocess
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from pathlib import Path
 from typing import IO, Any
 
-from ecms_desktop.services.documents._document_worker import (
-    FRAME_HEADER,
-    MAX_HEADER_BYTES,
-    _read_exact,
-    write_frame,
-)
+from ecms_desktop.services.documents.worker.protocol import FRAME_HEADER, MAX_HEADER_BYTES, read_exact, write_frame
 
-#: The worker's code, started as a script (``python -I``) when the program is not frozen.
-WORKER_SCRIPT = Path(__file__).with_name("_document_worker.py")
+#: The worker's package, started with ``python -I -m`` when the program is not frozen.
+WORKER_MODULE = "ecms_desktop.services.documents.worker"
 #: First argument that makes a frozen ECMS executable act as the document worker.
 WORKER_FLAG = "--document-worker"
 #: Largest blob a reply may carry; a worker that announces more is no longer trusted.
@@ -105,14 +99,14 @@ class WorkerProcess:
     def _read_loop(self, stream: IO[bytes]) -> None:
         try:
             while True:
-                head = _read_exact(stream, FRAME_HEADER.size)
+                head = read_exact(stream, FRAME_HEADER.size)
                 if head is None:
                     break
                 hlen, blen = FRAME_HEADER.unpack(head)
                 if hlen > MAX_HEADER_BYTES or blen > FRAME_LIMIT:
                     break  # the worker is not speaking our protocol any more
-                header = _read_exact(stream, hlen)
-                blob = _read_exact(stream, blen) if blen else b""
+                header = read_exact(stream, hlen)
+                blob = read_exact(stream, blen) if blen else b""
                 if header is None or blob is None:
                     break
                 decoded = json.loads(header.decode("utf-8"))

@@ -16,7 +16,7 @@ import pytest
 from ecms_desktop.services.audit_pack.content import AuditPackSelection
 from ecms_desktop.services.audit_pack.service import AuditPackResult, AuditPackService
 from ecms_desktop.services.documents import storage as document_service
-from ecms_desktop.services.documents._document_worker import STAMP_FONT_SIZE
+from ecms_desktop.services.documents.worker.pictures import STAMP_FONT_SIZE
 from tests.factories import make_certificate
 
 PERIOD = (dt.date(2026, 1, 1), dt.date(2026, 12, 31))

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -28,11 +26,11 @@ from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.orm import Session
 
 from ecms_desktop import paths
-from ecms_desktop.cli import main
 from ecms_desktop.models import AuditDigest, AuditEvent, AuditHead, Certificate, utcnow
 from ecms_desktop.services.core import audit, state_digest
 from tests.conftest import PG_URL
 from tests.factories import text_pdf, write_text_pdf
+from tests.helpers.cli import ecms
 
 CERTS = ("customer_number,customer_name,customer_email,state,form,certificate_number,exempt_reason,"
          "purchaser_tax_id,certificate_type,po_number,signed_date,effective_date,expiry_date,review_status,document\n"
@@ -41,16 +39,6 @@ CERTS = ("customer_number,customer_name,customer_email,state,form,certificate_nu
          "C-3,Lakes Supply,,OH;MI,SST-F0003,S-1,resale,,blanket,,2025-05-01,,,,\n")
 LINES = ("invoice_number,line,invoice_date,customer_number,ship_to_state,amount,tax_collected,exempt_claimed\n"
          "A1,1,2026-04-10,C-1,TX,100,0,yes\nA2,1,2026-06-10,C-3,OH,40.5,0,yes\n")
-
-
-def ecms(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            code = main(list(args))
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture
@@ -374,7 +362,6 @@ def test_the_check_streams_and_says_what_it_checked(built: tuple[str, Engine]) -
     assert report["records"]["certificate"] == 3 and report["records"]["transaction_lines"] == 1
     assert report["files"] == 1 and report["events"] > 5
     assert any(a["held"] for a in report["anchors"])
-
 
 
 def test_ordinary_work_through_the_command_line_passes_the_check(built: tuple[str, Engine], tmp_path: Path) -> None:

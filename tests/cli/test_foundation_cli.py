@@ -2,29 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import json
 import sqlite3
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
 
 from ecms_desktop import __version__
-from ecms_desktop.cli import main
+from tests.helpers.cli import ecms
 
 HEADER = ("customer_number,customer_name,customer_email,state,form,certificate_number,exempt_reason,"
           "purchaser_tax_id,certificate_type,po_number,signed_date,effective_date,expiry_date,review_status,document\n")
-
-
-def ecms(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            code = main(list(args))
-        except SystemExit as exc:  # argparse
-            code = int(exc.code or 0)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture

@@ -8,29 +8,17 @@ or journal beside it, no new file for a path that does not exist. Only ``ecms in
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import shutil
 import sqlite3
 from collections.abc import Callable
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
 
-from ecms_desktop.cli import main
 from ecms_desktop.services.core.database import open_database
 from ecms_desktop.services.core.errors import DatabaseDamagedError, DatabaseError, DatabaseMissingError
-
-
-def ecms(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            code = main(list(args))
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return code, out.getvalue(), err.getvalue()
+from tests.helpers.cli import ecms
 
 
 @pytest.fixture(scope="module")

@@ -13,14 +13,12 @@ import textwrap
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from sqlalchemy import create_engine, text
 
-from ecms_desktop.cli import main
 from ecms_desktop.services.companies.service import CompanyService
 from ecms_desktop.services.core.database import Database, open_database
 from ecms_desktop.services.core.database_setup import initialize_database
@@ -30,6 +28,7 @@ from ecms_desktop.services.integrity.backup import backup_database, restore_data
 from ecms_desktop.services.integrity.backup_format import describe_backup
 from ecms_desktop.services.integrity.check import check_database
 from tests.conftest import PG_URL
+from tests.helpers.cli import ecms
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -51,16 +50,6 @@ WRITER = textwrap.dedent("""
         time.sleep(0.01)
     db.dispose()
 """)
-
-
-def ecms(*args: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            code = main(list(args))
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return code, out.getvalue(), err.getvalue()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

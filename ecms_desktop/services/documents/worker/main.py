@@ -568,7 +568,7 @@ def _limit_resources(memory_limit: int) -> None:
 
             resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
         except (ImportError, ValueError, OSError):
-            pass
+            pass  # Windows has no ``resource`` module; the parent's time limits still bound the worker
     if sys.platform.startswith("linux"):
         try:
             import ctypes

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .base import Base, utcnow
+from .base import Base, JsonType, utcnow
 
 if TYPE_CHECKING:
     from .certificate import Certificate
@@ -73,6 +73,9 @@ class Document(Base):
     discarded_at: Mapped[dt.datetime | None]
     discarded_by: Mapped[str | None] = mapped_column(String(100))
     discard_reason: Mapped[str | None] = mapped_column(Text)
+    #: What was read from the document when it arrived (method, form, fields with confidence and box; see
+    #: :class:`~ecms_desktop.services.intake.reading.DocumentReading`); None when it was not read.
+    extraction: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
 
     file: Mapped[DocumentFile] = relationship(lazy="joined", innerjoin=True)
     certificate: Mapped[Certificate | None] = relationship(back_populates="documents")

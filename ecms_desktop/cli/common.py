@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TextIO, TypeAlias
 
 from ecms_desktop.services.companies.service import CompanyService
@@ -93,8 +94,20 @@ def add_format(parser: argparse.ArgumentParser, choices: Sequence[str] = ("table
     parser.add_argument("--format", choices=list(choices), default=choices[0], help="output format")
 
 
+def _json_ready(value: Any) -> Any:
+    """``value`` as :func:`jsonable` makes it, but with its (finite) floats kept as JSON numbers (a reading's
+    confidences and seconds) rather than the text the audit trail hashes."""
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(v) for v in value]
+    return jsonable(value)
+
+
 def print_json(value: Any, out: TextIO) -> None:
-    json.dump(jsonable(value), out, indent=2, ensure_ascii=False)
+    json.dump(_json_ready(value), out, indent=2, ensure_ascii=False)
     out.write("\n")
 
 

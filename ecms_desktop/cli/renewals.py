@@ -354,7 +354,7 @@ def _free_name(path: Path) -> Path:
 
 def _print_intake(ctx: CliContext, args: argparse.Namespace, items: Sequence[ReturnedItem]) -> None:
     if args.format == "json":
-        print_json([i.__dict__ for i in items], ctx.out)
+        print_json([i.to_json() for i in items], ctx.out)
         return
     for i in items:
         extra = f" [{i.validation}]" if i.validation else ""

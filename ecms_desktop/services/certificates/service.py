@@ -352,7 +352,7 @@ def detail_of(cert: Certificate, as_of: dt.date, window_days: int) -> Certificat
     )
     docs = tuple(
         DocumentInfo(d.id, d.sha256, d.original_name, d.file.media_type, d.file.page_count, d.file.size,
-                     d.received_via, d.received_at, d.view_rotation)
+                     d.received_via, d.received_at, d.view_rotation, d.extraction)
         for d in cert.documents
     )
     return CertificateDetail(

@@ -92,6 +92,8 @@ class DocumentInfo:
     received_via: str
     received_at: dt.datetime
     view_rotation: int
+    #: What was read from the document when it arrived (``document.extraction``); None when it was not read.
+    extraction: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -137,4 +139,8 @@ class CertificateDetail:
             "documents": [asdict(d) for d in self.documents],
             "origin": self.origin, "created_at": self.created_at, "updated_at": self.updated_at,
         })
-        return audit.jsonable(out)
+        shown = audit.jsonable(out)
+        # a document's reading is stored as JSON already: its confidences stay numbers
+        for doc, info in zip(shown["documents"], self.documents, strict=True):
+            doc["extraction"] = info.extraction
+        return shown

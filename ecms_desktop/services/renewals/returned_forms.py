@@ -19,6 +19,11 @@ For each file:
 A file that matches no request is stored once by hash (evidence of arrival) for the company and waits
 in its intake inbox (:mod:`ecms_desktop.services.intake.inbox`), reported as ``inbox``.
 
+Every stored file is also read (:func:`~ecms_desktop.services.intake.reading.read_document`: its words,
+the form it is, its fields with confidence and box) and the reading is stored with the document
+(``document.extraction``) in the same transaction; a file that cannot be read is stored all the same,
+its reading saying "nothing could be read". The reading is a suggestion: it fills no certificate field.
+
 Returned files are untrusted: the e-mail, the probe and the form's fields and text are all parsed in
 the document sandbox's worker process, which has time and memory limits. A file that cannot be read
 within them is **refused** with the reason, nothing of it is stored, and the refusal is recorded
@@ -51,6 +56,7 @@ from ecms_desktop.services.core.user_files import read_user_file
 from ecms_desktop.services.documents.media_types import sniff_media_type
 from ecms_desktop.services.documents.shared_sandbox import read_email, read_form_fields
 from ecms_desktop.services.documents.storage import MAX_FILE_BYTES, CheckedFile, check_bytes, sha256_of, store_checked
+from ecms_desktop.services.intake.reading import NOTHING_READ, DocumentReading, ReadValue, read_document
 from ecms_desktop.services.renewals.request_packet import TOKEN_RE, FormReadback, form_readback, parse_form_date
 from ecms_desktop.services.validation import service as validation_service
 
@@ -81,6 +87,19 @@ class ReturnedItem:
     document_id: int | None = None
     values: dict[str, str] = field(default_factory=dict)
     validation: str = ""
+    #: What was read from the document as stored with it (for a duplicate, the stored one's; None when
+    #: nothing was stored or the stored document was never read).
+    extraction: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (``ecms intake --format json``): ``file``, ``document_id``, ``outcome``
+        (``matched`` for a file that answered a request), ``certificate_id`` and ``extraction``, then
+        the rest of what happened."""
+        return {"file": self.name, "document_id": self.document_id,
+                "outcome": "matched" if self.outcome == "answered" else self.outcome,
+                "certificate_id": self.certificate_id, "extraction": self.extraction, "message": self.message,
+                "token": self.token, "matched_by": self.matched_by, "request_id": self.request_id,
+                "values": self.values, "validation": self.validation}
 
 
 @dataclass(frozen=True)
@@ -180,7 +199,8 @@ class ReturnedFormsService:
                  read: FormReadback | DocumentError | _Unread | None) -> ReturnedItem:
         sha = sha256_of(part.data)
         with self.db.reader() as s:
-            dup = s.execute(select(Document.id, Document.certificate_id, Document.company_id, Document.discarded_at)
+            dup = s.execute(select(Document.id, Document.certificate_id, Document.company_id, Document.discarded_at,
+                                   Document.extraction)
                             .where(Document.sha256 == sha).order_by(Document.id).limit(1)).first()
         if dup is not None:
             where = (f" with certificate {dup.certificate_id}" if dup.certificate_id else
@@ -188,7 +208,7 @@ class ReturnedFormsService:
                      " (see the intake inbox: ecms inbox)" if dup.company_id is not None else "")
             return ReturnedItem(part.name, "duplicate", f"{part.name}: already received as document {dup.id}"
                                 f"{where}; nothing new was stored.", document_id=dup.id,
-                                certificate_id=dup.certificate_id)
+                                certificate_id=dup.certificate_id, extraction=dup.extraction)
         try:
             checked = check_bytes(part.data, part.name)
         except DocumentError as exc:
@@ -203,6 +223,7 @@ class ReturnedFormsService:
             return self._refuse(company_id, part.name, sha, str(read), part)
         readback = read if checked.media_type == "application/pdf" else None
         token = (readback.token if readback else None) or part.subject_token
+        extraction = self._read_document(part).to_json()
         received_at = utcnow()
         with self.db.transaction() as s:
             request, matched_by = self._match(s, company_id, token, part.sender,
@@ -216,25 +237,30 @@ class ReturnedFormsService:
                 doc = store_checked(s, checked, received_via=DocumentSource.RENEWAL_RETURN.value,
                                     certificate_id=cert_id, received_at=received_at, sent_at=part.sent_at,
                                     company_id=company_id)
+                doc.extraction = extraction
                 self._record(s, company_id, part, sha, received_at, matched_by, request.id, doc.id, cert_id,
                              values, "attached")
                 return ReturnedItem(part.name, "attached", f"{part.name}: added to certificate {cert_id}.",
-                                    request.token, matched_by, request.id, cert_id, doc.id, values)
+                                    request.token, matched_by, request.id, cert_id, doc.id, values,
+                                    extraction=extraction)
             if request is None:
                 doc = store_checked(s, checked, received_via=DocumentSource.RENEWAL_RETURN.value,
                                     received_at=received_at, sent_at=part.sent_at, company_id=company_id)
                 doc.company_id = company_id  # it waits in the company's intake inbox
+                doc.extraction = extraction
                 s.flush()
                 self._record(s, company_id, part, sha, received_at, "none", None, doc.id, None, values, "inbox")
                 why = f"token {token} is unknown" if token else (
                     f"no open request for {part.sender}" if part.sender else "it carries no request token")
                 return ReturnedItem(part.name, "inbox", f"{part.name}: stored as document {doc.id} in the intake "
                                     f"inbox: it matches no renewal request ({why}); assign it to a customer there "
-                                    "(ecms inbox).", token, "none", None, None, doc.id, values)
+                                    "(ecms inbox).", token, "none", None, None, doc.id, values,
+                                    extraction=extraction)
             cert = self._pending_certificate(s, request, values, readback, part)
             doc = store_checked(s, checked, received_via=DocumentSource.RENEWAL_RETURN.value,
                                 certificate_id=cert.id, received_at=received_at, sent_at=part.sent_at,
                                 company_id=company_id)
+            doc.extraction = extraction
             was_open = request.status == "open"
             if was_open:
                 request.status, request.closed_at = "answered", received_at
@@ -252,9 +278,21 @@ class ReturnedFormsService:
             item = ReturnedItem(part.name, "answered",
                                 f"{part.name}: pending certificate {cert.id} created for request {request.token} "
                                 f"(matched by {matched_by}); {len(values)} fields read.",
-                                request.token, matched_by, request.id, cert.id, doc.id, values)
+                                request.token, matched_by, request.id, cert.id, doc.id, values,
+                                extraction=extraction)
         validation = self._validate(item.certificate_id, as_of)
         return ReturnedItem(**{**item.__dict__, "validation": validation})
+
+    def _read_document(self, part: _Part) -> DocumentReading:
+        """What the document says, read in the sandbox; a fault of the reading never stops the intake (the
+        document is stored with "nothing could be read" and the reason)."""
+        try:
+            return read_document(part.data, part.name, self.rules)
+        except Exception as exc:
+            log.exception("reading %s failed", part.name)
+            return DocumentReading("none", ReadValue(), ReadValue(),
+                                   notes=(f"{part.name}: could not be read because of an error in this program "
+                                          f"({type(exc).__name__}).", NOTHING_READ))
 
     def _refuse(self, company_id: int, name: str, sha: str, reason: str, part: _Part | None = None) -> ReturnedItem:
         """Record that a returned file was refused, and why (nothing of the file is stored)."""

@@ -10,7 +10,7 @@ from .base import Base, utcnow
 from .certificate import Certificate, CoverageLine
 from .company import Company, CompanyRegistration, ExpiryPolicyOverride, Setting
 from .customer import Customer, customer_number_key
-from .document import Document, DocumentFile
+from .document import Document, DocumentExtraction, DocumentFile
 from .enums import CertificateType, DocumentSource, ExemptReason, ReviewState, Status
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "CoverageLine",
     "Customer",
     "Document",
+    "DocumentExtraction",
     "DocumentFile",
     "DocumentSource",
     "ExemptReason",

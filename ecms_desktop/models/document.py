@@ -73,9 +73,35 @@ class Document(Base):
     discarded_at: Mapped[dt.datetime | None]
     discarded_by: Mapped[str | None] = mapped_column(String(100))
     discard_reason: Mapped[str | None] = mapped_column(Text)
-    #: What was read from the document when it arrived (method, form, fields with confidence and box; see
-    #: :class:`~ecms_desktop.services.intake.reading.DocumentReading`); None when it was not read.
-    extraction: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
 
     file: Mapped[DocumentFile] = relationship(lazy="joined", innerjoin=True)
+    reading: Mapped[DocumentExtraction | None] = relationship(lazy="selectin", cascade="all, delete-orphan",
+                                                           passive_deletes=True)
+
+    @property
+    def extraction(self) -> dict[str, Any] | None:
+        """What was read from the document when it arrived (see :class:`DocumentExtraction`); None: not read."""
+        return self.reading.extraction if self.reading is not None else None
+
+    @extraction.setter
+    def extraction(self, value: dict[str, Any] | None) -> None:
+        if value is None:
+            self.reading = None
+        elif self.reading is None:
+            self.reading = DocumentExtraction(extraction=value)
+        else:
+            self.reading.extraction = value
     certificate: Mapped[Certificate | None] = relationship(back_populates="documents")
+
+
+class DocumentExtraction(Base):
+    """What was read from a document (method, form, fields with confidence, page and box; see
+    :class:`~ecms_desktop.services.intake.reading.DocumentReading`), kept beside the document rather than in
+    it: a reading is derived from the stored bytes (which the document's digest covers) and can be made
+    again, by a newer reader, without touching the document's evidence record."""
+
+    __tablename__ = "document_extraction"
+
+    document_id: Mapped[int] = mapped_column(ForeignKey("document.id", ondelete="CASCADE"), primary_key=True)
+    extraction: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    read_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

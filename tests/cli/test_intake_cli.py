@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import select
 
 from ecms_desktop.cli import main
 from ecms_desktop.models import Document
@@ -44,7 +43,7 @@ def test_intake_json_gives_the_outcome_and_the_stored_extraction(db, company_id,
     assert name["value"] == PURCHASER and name["page"] == 1 and len(name["box"]) == 4 and 0 < name["confidence"] <= 1
     assert isinstance(extraction["seconds"], float)
     with db.reader() as s:
-        stored = s.execute(select(Document.extraction).where(Document.id == item["document_id"])).scalar_one()
+        stored = s.get(Document, item["document_id"]).extraction  # type: ignore[union-attr]
     assert stored == extraction
 
     # an unreadable (blank) document still arrives in the inbox, saying nothing could be read

@@ -353,11 +353,10 @@ KINDS: dict[str, RecordKind | LineBlockKind] = {k.name: k for k in (
     RecordKind("customer", Customer.__table__),
     RecordKind("company", Company.__table__,
                [_Child(cast(Table, CompanyRegistration.__table__), "company_id", ("state",))]),
-    # The intake inbox's columns (migration 0008) and the extraction (0009) came after documents were first
-    # digested.
+    # The intake inbox's columns (migration 0008) came after documents were first digested. A document's
+    # reading (document_extraction) is derived from the digested bytes and is not tracked.
     RecordKind("document", Document.__table__, added_later=(
-        "company_id", "first_page", "last_page", "split_from_id", "discarded_at", "discarded_by", "discard_reason",
-        "extraction")),
+        "company_id", "first_page", "last_page", "split_from_id", "discarded_at", "discarded_by", "discard_reason")),
     VALIDATION_RUN,
     RecordKind("warning_acknowledgement", WarningAcknowledgement.__table__),
     RecordKind("setting", Setting.__table__),

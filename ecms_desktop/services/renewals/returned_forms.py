@@ -43,7 +43,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ecms_desktop.models import Certificate, Customer, Document, DocumentSource, ExemptReason, utcnow
+from ecms_desktop.models import (
+    Certificate,
+    Customer,
+    Document,
+    DocumentExtraction,
+    DocumentSource,
+    ExemptReason,
+    utcnow,
+)
 from ecms_desktop.models.renewal import IntakeRecord, RenewalRequest
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.services.certificates.service import create_certificate
@@ -200,7 +208,8 @@ class ReturnedFormsService:
         sha = sha256_of(part.data)
         with self.db.reader() as s:
             dup = s.execute(select(Document.id, Document.certificate_id, Document.company_id, Document.discarded_at,
-                                   Document.extraction)
+                                   DocumentExtraction.extraction)
+                            .outerjoin(DocumentExtraction, DocumentExtraction.document_id == Document.id)
                             .where(Document.sha256 == sha).order_by(Document.id).limit(1)).first()
         if dup is not None:
             where = (f" with certificate {dup.certificate_id}" if dup.certificate_id else

@@ -10,6 +10,7 @@ import pytest
 
 from ecms_desktop.cli import main
 from ecms_desktop.models import Document
+from tests.factories import paged_pdf, text_pdf
 from tests.helpers.real_forms import PURCHASER, TX_FORM, filled_tx_form
 
 needs_form = pytest.mark.skipif(
@@ -65,3 +66,19 @@ def test_intake_json_gives_the_outcome_and_the_stored_extraction(db, company_id,
     code, out, _ = run(db, capsys, "show", str(json.loads(out)["certificate_id"]), "--format", "json")
     [document] = json.loads(out)["documents"]
     assert document["id"] == item["document_id"] and document["extraction"] == extraction
+
+
+def test_intake_says_what_it_read_and_what_to_do_with_a_locked_file(db, company_id, capsys, tmp_path) -> None:
+    letter = tmp_path / "letter.pdf"
+    letter.write_bytes(paged_pdf("Dear seller, we are exempt from sales tax as a church.", pages=1))
+    locked = tmp_path / "locked.pdf"
+    locked.write_bytes(text_pdf(password="secret"))
+    code, out, _ = run(db, capsys, "intake", str(letter), str(locked), "--format", "json")
+    assert code == 1, "a refused file makes the exit status 1"
+    read, refused = json.loads(out)
+    assert read["outcome"] == "inbox" and "read by its text: not a form we know" in read["message"]
+    notes = read["extraction"]["notes"]
+    assert len([n for n in notes if "not a form we know" in n]) == 1 and notes[0].count("not a form we know") == 1
+    assert refused["outcome"] == "refused" and refused["document_id"] is None
+    assert "protected by a password" in refused["message"] and "ask the sender for a copy without a password" \
+        in refused["message"] and "Enter the password" not in refused["message"]

@@ -78,6 +78,18 @@ class DocumentReading:
     seconds: float = 0.0
     notes: tuple[str, ...] = ()
 
+    def summary(self) -> str:
+        """One line for people: how the document was read and what it says it is, or why nothing was read."""
+        if self.method == "none":
+            why = [n for n in self.notes if n != NOTHING_READ]
+            return NOTHING_READ + (f" ({'; '.join(why)})" if why else "")
+        how = {"form_fields": "its form fields", "text_layer": "its text", "ocr": "OCR"}.get(self.method, self.method)
+        what = (f"form {self.form_code.value} ({self.form_code.confidence:.0%})" if self.form_code.value
+                else "not a form we know")
+        name = self.fields.get("purchaser_name")
+        who = f", purchaser {name.value} ({name.confidence:.0%})" if name is not None and name.value else ""
+        return f"read by {how}: {what}{who}"
+
     def to_json(self) -> dict[str, Any]:
         """The JSON-ready form stored in ``document.extraction`` and printed by ``ecms intake``."""
         return {"method": self.method, "form_code": self.form_code.to_json(), "state": self.state.to_json(),
@@ -162,7 +174,7 @@ def _reading(text: DocumentText, rules: RulesPack, started: float) -> DocumentRe
         form_code = ReadValue(form.code, guess.confidence)
     else:
         form_code = ReadValue("", guess.confidence)
-        notes = (*notes, f"not a form we know: {guess.reason}")
+        notes = (*notes, guess.reason)  # "not a form we know: ..." or "nothing could be read ..."
     states = fields.get("states")
     if guess.state:
         state = ReadValue(guess.state, guess.confidence)

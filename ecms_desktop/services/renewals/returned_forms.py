@@ -62,6 +62,7 @@ from ecms_desktop.services.core.errors import Cancelled, DocumentError, EcmsErro
 from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.user_files import read_user_file
 from ecms_desktop.services.documents.media_types import sniff_media_type
+from ecms_desktop.services.documents.results import PasswordRequired
 from ecms_desktop.services.documents.shared_sandbox import read_email, read_form_fields
 from ecms_desktop.services.documents.storage import MAX_FILE_BYTES, CheckedFile, check_bytes, sha256_of, store_checked
 from ecms_desktop.services.intake.reading import NOTHING_READ, DocumentReading, ReadValue, read_document
@@ -220,6 +221,10 @@ class ReturnedFormsService:
                                 certificate_id=dup.certificate_id, extraction=dup.extraction)
         try:
             checked = check_bytes(part.data, part.name)
+        except PasswordRequired:
+            return self._refuse(company_id, part.name, sha, f"{part.name}: the file is protected by a password, so "
+                                "it cannot be kept as evidence (an auditor could not open it): ask the sender for a "
+                                "copy without a password, or remove the password and import it again.", part)
         except DocumentError as exc:
             return self._refuse(company_id, part.name, sha, str(exc), part)
         except EcmsError as exc:
@@ -232,7 +237,8 @@ class ReturnedFormsService:
             return self._refuse(company_id, part.name, sha, str(read), part)
         readback = read if checked.media_type == "application/pdf" else None
         token = (readback.token if readback else None) or part.subject_token
-        extraction = self._read_document(part).to_json()
+        reading = self._read_document(part)
+        extraction = reading.to_json()
         received_at = utcnow()
         with self.db.transaction() as s:
             request, matched_by = self._match(s, company_id, token, part.sender,
@@ -262,8 +268,8 @@ class ReturnedFormsService:
                 why = f"token {token} is unknown" if token else (
                     f"no open request for {part.sender}" if part.sender else "it carries no request token")
                 return ReturnedItem(part.name, "inbox", f"{part.name}: stored as document {doc.id} in the intake "
-                                    f"inbox: it matches no renewal request ({why}); assign it to a customer there "
-                                    "(ecms inbox).", token, "none", None, None, doc.id, values,
+                                    f"inbox: it matches no renewal request ({why}); {reading.summary()}; assign it "
+                                    "to a customer there (ecms inbox).", token, "none", None, None, doc.id, values,
                                     extraction=extraction)
             cert = self._pending_certificate(s, request, values, readback, part)
             doc = store_checked(s, checked, received_via=DocumentSource.RENEWAL_RETURN.value,

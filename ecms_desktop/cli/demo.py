@@ -60,4 +60,8 @@ def cmd_demo(ctx: CliContext, args: argparse.Namespace) -> int:
     ], out)
     out.write("\n")
     print_table(["status", "certificates"], [(s.value, n) for s, n in result.status_counts.items()], out)
+    if result.slips:
+        out.write("\nDeliberate slips for validation to catch (the document says something else than the record):\n")
+        for cert_id, slip in sorted(result.slips.items()):
+            print(f"  certificate {cert_id}: {slip}", file=out)
     return 0

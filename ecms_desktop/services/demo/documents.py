@@ -57,6 +57,11 @@ class CertificateDrawing:
     received_stamp: dt.date | None = None
     certification_text: str = ""
     extra_pages: int = 0
+    #: The printed label of the purchaser's name (the imitated form's own where the rules pack knows it,
+    #: so that the program's reader finds the name by it as on the real form) and whether the name is
+    #: written beside it (else below it, in the label's box).
+    purchaser_label: str = "Name of purchaser:"
+    purchaser_label_beside: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -88,12 +93,22 @@ def _wrap(text: str, font: str, size: float, width: float) -> list[str]:
 
 
 def _box(c, x: float, y: float, w: float, h: float, label: str, value: str = "", *,
-         value_size: float = 10.0, lines: int = 1) -> None:
-    """A labelled field box with its top-left corner at (x, y + h)."""
+         value_size: float = 10.0, lines: int = 1, beside: bool = False) -> None:
+    """A labelled field box with its top-left corner at (x, y + h); the value below the label, or
+    ``beside`` it on one line."""
     c.setStrokeColorRGB(0, 0, 0)
     c.setLineWidth(0.6)
     c.rect(x, y, w, h)
     c.setFillColorRGB(0, 0, 0)
+    if beside:
+        c.setFont("Helvetica", 7.5)
+        c.drawString(x + 3, y + h / 2 - 3, label)
+        if value:
+            c.setFillColorRGB(*_INK)
+            c.setFont("Courier-Bold", value_size)
+            c.drawString(x + 11 + c.stringWidth(label, "Helvetica", 7.5), y + h / 2 - 3, value)
+            c.setFillColorRGB(0, 0, 0)
+        return
     c.setFont("Helvetica", 6.2)
     c.drawString(x + 3, y + h - 7.5, label)
     if value:
@@ -251,7 +266,7 @@ def _draw_form_page(c, d: CertificateDrawing, rng: random.Random, pages: int) ->
     y = top - 62
     _section(c, left, y, full, "Purchaser")
     y -= 26
-    _box(c, left, y, full * 0.68, 26, "Name of purchaser, firm or agency as shown on permit", d.purchaser_name)
+    _box(c, left, y, full * 0.68, 26, d.purchaser_label, d.purchaser_name, beside=d.purchaser_label_beside)
     _box(c, left + full * 0.68, y, full * 0.32, 26, "Phone (area code and number)", d.purchaser_phone)
     y -= 26
     _box(c, left, y, full, 26, "Address (street & number, P.O. box or route number)",

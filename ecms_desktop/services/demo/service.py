@@ -10,22 +10,23 @@ product or commodity codes or exempt only in part. Each line's expiry comes from
 :class:`~ecms_desktop.services.certificates.service.ExpiryContext` the rest of the program uses.
 
 Documents are drawn with reportlab as filled-in forms (see :mod:`ecms_desktop.services.demo.documents`); some are
-rasterised like crooked desk scans, some are PNG/JPEG pictures, one or two have several pages. A
-few dozen distinct files are drawn and shared among the certificates of the same form (a file is
-stored once by its SHA-256; each certificate gets its own ``Document`` arrival row).
+rasterised like crooked desk scans, some are PNG/JPEG pictures, one or two have several pages. Each
+certificate's document is its own and shows its record's values, and the first clean PDFs are read
+by the program's reader as they are stored, so validation compares them with the records (see
+:mod:`ecms_desktop.services.demo.document_files`, which also describes the two deliberate slips: a
+certificate pending review with another customer's certificate filed with it, and one with the
+customer's certificate for another state, each reported by validation with both values).
 
 Reproducible: the same seed and as-of date give the same companies, customers, certificates and
 file bytes; only the timestamps of the moment it ran (created/received/audit times) differ.
 
 Speed and the audit trail, measured at 100,000 certificates (see ``bench/README.md``): customers,
-certificates, coverage lines and document arrivals are written with bulk Core inserts in chunks, and
-the audit trail still gets **one event per created record** (``company.created``,
-``customer.created``, ``certificate.created`` with a compact ``after`` that names its lines, expiry
-dates and document hashes, ``document.received`` for each distinct file through the normal
-document storage) plus one ``demo.generated`` summary. A certificate's review history (approved /
-rejected / archived) is recorded inside its ``certificate.created`` event, not as separate events;
-the thousands of extra document arrivals that share a file are named in their certificate's event
-rather than in one event each.
+certificates and coverage lines are written with bulk Core inserts in chunks, and the audit trail
+still gets **one event per created record** (``company.created``, ``customer.created``,
+``certificate.created`` with a compact ``after`` that names its lines, expiry dates and document
+hash, ``document.received`` for each document through the normal document storage, with its
+reading) plus one ``demo.generated`` summary. A certificate's review history (approved / rejected /
+archived) is recorded inside its ``certificate.created`` event, not as separate events.
 
 Everything is written in one transaction: the demo is there completely or not at all (cancelling
 rolls it back).
@@ -44,7 +45,7 @@ import datetime as dt
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -82,6 +83,9 @@ class DemoResult:
     as_of: dt.date
     seed: int
     seconds: float
+    #: Certificates whose document deliberately differs from the record (id -> what differs), for
+    #: validation to catch.
+    slips: dict[int, str] = field(default_factory=dict)
 
 
 def _customers_for(n_certificates: int) -> int:
@@ -139,12 +143,12 @@ class DemoService:
         planner = Planner(self.rules, options, contexts, windows, taken, names)
         registrations = [self._registrations(c["states"], planner.rng) for c in COMPANIES]
         customers = planner.plan_customers(_customers_for(n))
-        n_docs = documents_for(n)
-        total = n_docs + len(customers) + n
         cert_plans = planner.plan_certificates(n)
         first_chunk = [next(cert_plans) for _ in range(min(CHUNK, n))]
-        files = make_documents(first_chunk, customers, registrations, self.rules, n_docs,
-                                f"ecms-demo:{options.seed}:{options.as_of.isoformat()}", progress, cancel, total)
+        n_docs = documents_for(first_chunk)
+        total = n_docs + len(customers) + n
+        files = make_documents(first_chunk, customers, registrations, self.rules,
+                               f"ecms-demo:{options.seed}:{options.as_of.isoformat()}", progress, cancel, total)
 
         with self.db.transaction() as s:
             # Checked again under the write lock: someone may have written meanwhile.
@@ -168,13 +172,14 @@ class DemoService:
                 "companies": names, "coverage_lines": writer.n_lines, "document_files": len(files),
                 "document_arrivals": writer.n_documents, "added_to_existing": options.add,
                 "status_counts": {k.value: v for k, v in counts.items()},
+                "deliberate_slips": {str(k): v for k, v in writer.slips.items()},
             })
             writer.n_events += 1
             if progress:
                 progress(total, total, "Demo data written")
             return DemoResult(tuple(names), names[0], len(customers), n, writer.n_lines, len(files),
                               writer.n_documents, writer.n_events, counts, options.as_of, options.seed,
-                              seconds)
+                              seconds, dict(writer.slips))
 
     def _registrations(self, states: Sequence[str], rng: random.Random) -> dict[str, str]:
         permits = PermitNumbers(self.rules)

@@ -18,7 +18,6 @@ from ecms_desktop.models import (
     CompanyRegistration,
     CoverageLine,
     Customer,
-    Document,
     DocumentSource,
     ReviewState,
     customer_number_key,
@@ -62,15 +61,9 @@ class Writer:
         self.n_lines = 0
         self.n_documents = 0
         self.n_events = 0
-        self.stored: dict[str, int] = {}  # sha256 -> first document id
+        #: The certificates whose document deliberately differs from the record: id -> what differs.
+        self.slips: dict[int, str] = {}
         self.drawn_from = {plan_index: f for plan_index, f in files}
-        self.by_form: dict[str, list[DemoFile]] = {}
-        self.by_state: dict[str, list[DemoFile]] = {}
-        for _, f in files:
-            self.by_form.setdefault(f.form_code, []).append(f)
-            for st in f.states:
-                self.by_state.setdefault(st, []).append(f)
-        self.turn: dict[str, int] = {}
 
     def _tick(self, step: int, text: str) -> None:
         if self.cancel and self.cancel():
@@ -138,26 +131,14 @@ class Writer:
                 self._tick(len(part), f"Customers ({start + len(part)} of {len(wave)})")
 
     def _file_for(self, plan: CertPlan) -> DemoFile | None:
-        if not plan.has_document or not self.files:
-            return None
-        own = self.drawn_from.get(plan.index)
-        if own is not None:
-            return own
-        for key, pool in ((plan.form.code, self.by_form.get(plan.form.code)),
-                          (plan.lines[0].state, self.by_state.get(plan.lines[0].state)),
-                          ("*", [f for _, f in self.files])):
-            if pool:
-                turn = self.turn.get(key, 0)
-                self.turn[key] = turn + 1
-                return pool[turn % len(pool)]
-        return None
+        """The certificate's own document, if one was drawn for it."""
+        return self.drawn_from.get(plan.index) if plan.has_document else None
 
     def certificates(self, plans: Sequence[CertPlan]) -> None:
         s = self.s
         now = utcnow()
         cert_table = cast(Table, Certificate.__table__)
         line_table = cast(Table, CoverageLine.__table__)
-        doc_table = cast(Table, Document.__table__)
         rows = []
         for p in plans:
             customer = self.plans[p.customer]
@@ -188,7 +169,6 @@ class Writer:
                         rows).scalars().all()
         state_digest.touch(s, "certificate", ids)
         line_rows = []
-        doc_rows = []
         events = []
         for p, cert_id in zip(plans, ids, strict=True):
             for line in p.lines:
@@ -202,18 +182,14 @@ class Writer:
             if demo_file is not None:
                 doc_sha = demo_file.checked.sha256
                 received = _at(p.signed_date + dt.timedelta(days=1 + p.index % 11), p.index)
-                if doc_sha not in self.stored:
-                    # The first arrival of each distinct file goes through the normal document storage
-                    # (stored by hash, audited as document.received).
-                    doc = store_checked(s, demo_file.checked, received_via=DocumentSource.DEMO.value,
-                                        certificate_id=cert_id, received_at=received, company_id=company_id)
-                    self.stored[doc_sha] = doc.id
-                    self.n_events += 1
-                else:
-                    doc_rows.append({"certificate_id": cert_id, "sha256": doc_sha,
-                                     "original_name": demo_file.original_name,
-                                     "received_via": DocumentSource.DEMO.value, "received_at": received,
-                                     "sent_at": None, "received_by": self.actor, "view_rotation": 0})
+                # Through the normal document storage (stored by hash, audited as document.received),
+                # with what the reader read from it.
+                doc = store_checked(s, demo_file.checked, received_via=DocumentSource.DEMO.value,
+                                    certificate_id=cert_id, received_at=received, company_id=company_id)
+                doc.extraction = demo_file.extraction
+                if demo_file.slip:
+                    self.slips[cert_id] = demo_file.slip
+                self.n_events += 1
                 self.n_documents += 1
             events.append(audit.NewEvent(
                 "certificate.created", "certificate", cert_id, company_id=company_id, certificate_id=cert_id,
@@ -227,12 +203,10 @@ class Writer:
                        "document_sha256": doc_sha},
                 details={"origin": "demo"}))
         s.execute(insert(line_table), line_rows)
-        if doc_rows:
-            doc_ids = s.execute(insert(doc_table).returning(doc_table.c.id), doc_rows).scalars()
-            state_digest.touch(s, "document", doc_ids)
         self.n_lines += len(line_rows)
         audit.record_many(s, events, actor=self.actor)
         self.n_events += len(events)
+        s.flush()  # the documents' readings, before the session lets go of them
         s.expunge_all()
         self._tick(len(plans), f"Certificates ({plans[-1].index + 1} of {self.options.certificates})")
 

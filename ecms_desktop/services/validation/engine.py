@@ -82,6 +82,11 @@ RULES: Mapping[str, tuple[str, str]] = {
     "permit.check_stale": ("info", "Permit check is old"),
     "permit.holder_mismatch": ("error", "Permit belongs to another business"),
     "permit.holder_weak_match": ("warning", "Permit holder's name only weakly matches the purchaser"),
+    # The certificate's documents against its record (see :func:`document_findings`): an error when the
+    # document was read with confidence (:data:`DOCUMENT_SURE_READ`), else a warning.
+    "document.purchaser_differs": ("error", "The document names another purchaser"),
+    "document.state_differs": ("error", "The document is for another state"),
+    "document.form_differs": ("error", "The document is another form"),
 }
 
 #: Certificate attribute holding each field of the rules-pack vocabulary. Fields missing here are
@@ -115,6 +120,15 @@ PARTIAL_MARKERS: tuple[str, ...] = ("partial",)
 #: company record (when validating an unsaved input without company data they count as present).
 _SELLER_FIELDS: tuple[str, ...] = ("seller_name", "seller_address")
 _SSN_SHAPE = re.compile(r"^\s*\d{3}-\d{2}-\d{4}\s*$")
+
+#: A value read from a document with at least this confidence (0..1) is taken as what the document
+#: says: when it disagrees with the record the finding is an error (approval is blocked until the
+#: record or the document is put right); a weaker read only gives a warning to acknowledge, as the
+#: reading itself may be wrong. The rules pack has no place for engine parameters (its data are state
+#: rules and the reader's labels), so this lives here with the rule severities above.
+DOCUMENT_SURE_READ = 0.8
+#: The source named on findings that compare a document's reading with the record.
+DOCUMENT_SOURCE = "ECMS reading of the certificate's document (form, state and fields read when it arrived)"
 
 
 # --------------------------------------------------------------------------- findings
@@ -157,6 +171,15 @@ class LineSubject:
 
 
 @dataclass(frozen=True)
+class DocumentSubject:
+    """A document of the certificate and what was read from it (``Document.extraction``, the JSON of
+    :class:`~ecms_desktop.services.intake.reading.DocumentReading`)."""
+
+    name: str
+    extraction: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
 class Subject:
     """What the engine reads: the certificate's values, its lines and the customer's legal name."""
 
@@ -173,14 +196,20 @@ class Subject:
     exempt_percent: Decimal | None = None
     exempt_amount: Decimal | None = None
     notes: str = ""
+    #: The certificate's current documents that were read (discarded ones and unread ones left out).
+    documents: tuple[DocumentSubject, ...] = ()
 
 
 #: Values the certificate record itself holds (the seller's are the company's, see :func:`subject_of`).
 _VALUE_NAMES = tuple(sorted((set(FIELD_ATTRIBUTES.values()) | {"purchaser_tax_id"}) - set(_SELLER_FIELDS)))
 
 
-def subject_of(obj: Any, *, customer_name: str | None = None) -> Subject:
-    """A :class:`Subject` from a ``CertificateDetail``, a ``CertificateInput`` or an ORM Certificate."""
+def subject_of(obj: Any, *, customer_name: str | None = None, documents: Iterable[Any] | None = None) -> Subject:
+    """A :class:`Subject` from a ``CertificateDetail``, a ``CertificateInput`` or an ORM Certificate.
+
+    ``documents`` (objects with ``original_name`` and ``extraction``: ``DocumentInfo`` or ``Document``)
+    are the documents whose readings are compared with the record; by default the certificate's own
+    (an input has none: the edit form passes its certificate's)."""
     if isinstance(obj, Subject):
         return obj
     if isinstance(obj, Certificate):
@@ -189,7 +218,9 @@ def subject_of(obj: Any, *, customer_name: str | None = None) -> Subject:
         lines = tuple(LineSubject(ln.state, ln.state_tax_id or "", ln.expiry_date, True) for ln in obj.lines)
         company = obj.company
         seller = seller_of(company) if company is not None else ("(company)", "(company)")
-        return _subject(obj, lines, name, obj.id, obj.certificate_number, seller)
+        docs = documents if documents is not None else (
+            [d for d in obj.documents if d.discarded_at is None] if obj.id is not None else [])
+        return _subject(obj, lines, name, obj.id, obj.certificate_number, seller, docs)
     if isinstance(obj, CertificateDetail):
         data = obj.data
         stored = {ln.state: ln for ln in obj.lines}
@@ -198,10 +229,12 @@ def subject_of(obj: Any, *, customer_name: str | None = None) -> Subject:
                         stored[ln.state].expiry_date if ln.state in stored else None, ln.state in stored)
             for ln in data.lines)
         name = customer_name if customer_name is not None else obj.customer_name
-        return _subject(data, lines, name, obj.id, data.certificate_number, (obj.company_name, "(company)"))
+        return _subject(data, lines, name, obj.id, data.certificate_number, (obj.company_name, "(company)"),
+                        obj.documents if documents is None else documents)
     if isinstance(obj, CertificateInput):
         lines = tuple(LineSubject(ln.state.strip().upper(), ln.state_tax_id.strip()) for ln in obj.lines)
-        return _subject(obj, lines, customer_name, None, obj.certificate_number, ("(company)", "(company)"))
+        return _subject(obj, lines, customer_name, None, obj.certificate_number, ("(company)", "(company)"),
+                        documents or ())
     raise TypeError(f"cannot validate a {type(obj).__name__}")
 
 
@@ -220,7 +253,7 @@ def seller_of(company: Any) -> tuple[str, str]:
 
 
 def _subject(src: Any, lines: tuple[LineSubject, ...], customer_name: str | None, cert_id: int | None,
-             number: str, seller: tuple[str, str]) -> Subject:
+             number: str, seller: tuple[str, str], documents: Iterable[Any] = ()) -> Subject:
     values = {name: getattr(src, name) for name in _VALUE_NAMES}
     values.update(zip(_SELLER_FIELDS, seller, strict=True))
     return Subject(
@@ -229,6 +262,7 @@ def _subject(src: Any, lines: tuple[LineSubject, ...], customer_name: str | None
         customer_name=customer_name, certificate_id=cert_id, certificate_number=number or "",
         expiry_override=src.expiry_override, expiry_override_reason=src.expiry_override_reason or "",
         exempt_percent=src.exempt_percent, exempt_amount=src.exempt_amount, notes=src.notes or "",
+        documents=tuple(DocumentSubject(d.original_name, d.extraction) for d in documents if d.extraction),
     )
 
 
@@ -307,7 +341,7 @@ class ValidationEngine:
                  permits: Mapping[str, PermitStatus] | None = None,
                  permit_max_age_days: int | None = None) -> list[Finding]:
         """All findings for ``subject`` as of ``as_of`` (sorted: errors first)."""
-        out: list[Finding] = []
+        out: list[Finding] = document_findings(subject)
         try:
             form = self.rules.form(subject.form_code)
         except UnknownFormError as exc:
@@ -564,3 +598,62 @@ class ValidationEngine:
                         f"name {customer!r} (similarity {found.similarity:.0%}); confirm they are the same "
                         "business.", NAME_SOURCE, "")]
 
+
+
+# --------------------------------------------------------------------------- document against record
+
+
+def _read(extraction: Mapping[str, Any], key: str) -> tuple[str, float, int | None]:
+    """A value the reading holds (``form_code``, ``state`` or a field's name): (value, confidence, page)."""
+    item = extraction.get(key)
+    if item is None:
+        item = (extraction.get("fields") or {}).get(key)
+    if not isinstance(item, Mapping):
+        return "", 0.0, None
+    page = item.get("page")
+    return (str(item.get("value") or "").strip(), float(item.get("confidence") or 0.0),
+            int(page) if isinstance(page, int) else None)
+
+
+def _document_finding(rule: str, field_name: str, doc: DocumentSubject, page: int | None, confidence: float,
+                      says: str, record: str) -> Finding:
+    severity = "error" if confidence >= DOCUMENT_SURE_READ else "warning"
+    where = f"{doc.name}, page {page}" if page else doc.name
+    then = ("" if severity == "error" else
+            " The reading is not sure: look at the document, and correct the record or acknowledge this.")
+    return Finding(rule, severity, "", field_name,
+                   f"The document ({where}) {says} (read with {confidence:.0%} confidence); the record says "
+                   f"{record}.{then}", DOCUMENT_SOURCE, "high" if severity == "error" else "medium")
+
+
+def document_findings(subject: Subject) -> list[Finding]:
+    """Where a current document of the certificate says something else than its record: another
+    purchaser name, a state not among its coverage lines, or another form. Each finding names the
+    document and gives both values; it is an error when the value was read with at least
+    :data:`DOCUMENT_SURE_READ` confidence, else a warning.
+
+    The rules: names are compared by :func:`~ecms_desktop.services.validation.name_match.compare_names`
+    (case, punctuation, "&", a leading "The", corporate suffixes such as LLC / Inc. / Co. and spacing do
+    not count, and names at least 90 % alike agree, so a one-letter slip in a long name passes; a slip in
+    a short name read with low confidence is a warning); a document's state disagrees when it is not
+    among the certificate's coverage-line states; its form disagrees when it was identified as a form of
+    the rules pack other than the record's ("not a form we know" disagrees with nothing). A value that
+    was not read, or a document that was not read at all, gives no finding."""
+    out: list[Finding] = []
+    record_name = str(subject.values.get("purchaser_name") or "").strip()
+    states = {line.state for line in subject.lines}
+    for doc in subject.documents:
+        name, confidence, page = _read(doc.extraction, "purchaser_name")
+        if name and record_name and compare_names(name, record_name).verdict is not NameVerdict.MATCH:
+            out.append(_document_finding("document.purchaser_differs", "purchaser_name", doc, page, confidence,
+                                         f"names the purchaser {name!r}", repr(record_name)))
+        state, confidence, _ = _read(doc.extraction, "state")
+        if state and states and state.upper() not in states:
+            shown = ", ".join(sorted(states))
+            out.append(_document_finding("document.state_differs", "states", doc, None, confidence,
+                                         f"is for {state.upper()}", f"{shown} (its coverage lines)"))
+        form_code, confidence, _ = _read(doc.extraction, "form_code")
+        if form_code and subject.form_code and form_code.casefold() != subject.form_code.strip().casefold():
+            out.append(_document_finding("document.form_differs", "form_code", doc, None, confidence,
+                                         f"is the form {form_code}", f"{subject.form_code}"))
+    return out

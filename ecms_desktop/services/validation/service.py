@@ -95,7 +95,7 @@ class ValidationService:
         cert = session.execute(
             select(Certificate).where(Certificate.id == cert_id)
             .options(selectinload(Certificate.lines), selectinload(Certificate.customer),
-                     selectinload(Certificate.company))
+                     selectinload(Certificate.company), selectinload(Certificate.documents))
         ).scalar_one_or_none()
         if cert is None:
             raise NotFoundError(f"There is no certificate {cert_id}.")
@@ -165,7 +165,7 @@ class ValidationService:
         with self.db.transaction() as s:
             certs = s.execute(select(Certificate).where(Certificate.id.in_(batch)).order_by(Certificate.id)
                               .options(selectinload(Certificate.lines), selectinload(Certificate.customer),
-                     selectinload(Certificate.company))
+                     selectinload(Certificate.company), selectinload(Certificate.documents))
                               ).scalars().all()
             found = {c.id for c in certs}
             missing = [i for i in batch if i not in found]
@@ -244,7 +244,7 @@ class ValidationService:
                 certs = {c.id: c for c in s.execute(
                     select(Certificate).where(Certificate.id.in_([r[0] for r in chunk]))
                     .options(selectinload(Certificate.lines), selectinload(Certificate.customer),
-                     selectinload(Certificate.company))).scalars()}
+                     selectinload(Certificate.company), selectinload(Certificate.documents))).scalars()}
                 permits = latest_permits(s, list(certs))
                 ages = {cid: permit_max_age(s, cid) for cid in {c.company_id for c in certs.values()}}
                 for cid, run_id, version, fp in chunk:

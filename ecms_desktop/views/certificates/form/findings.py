@@ -147,7 +147,8 @@ class FormFindings(FormFields):
             data = self.collect()
         except ValueError:
             return self.engine_findings  # an unreadable date: the form's own message says so
-        findings = self.engine.evaluate(subject_of(data, customer_name=self.detail.customer_name), self._as_of)
+        findings = self.engine.evaluate(subject_of(data, customer_name=self.detail.customer_name,
+                                                   documents=self.detail.documents), self._as_of)
         self._set_engine_findings(findings, live=live)
         return findings
 

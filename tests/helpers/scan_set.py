@@ -14,10 +14,9 @@ listing the set costs nothing; making all its scans takes seconds. Used by the t
     for item in scan_set():
         item.scan(), item.form_code, item.state, item.expected
 
-Fields: the names of the rules pack's extraction (``purchaser_name``, ``purchaser_address``,
-``purchaser_tax_id``, ``purchaser_ein``, ``states``, ``exempt_reason``, ``certificate_type``,
-``signer_name``, ``signer_title``, ``signed_date``, ``expiry_date``, ``seller_name``). ``expected`` holds
-the fields the document carries; on a known form a field that is not in it is not on the document.
+Fields: :data:`FIELDS`, names of the rules pack's extraction. ``expected`` holds those the document
+carries; on a known form a field of :data:`FIELDS` that is not in it is not on the document (the other
+fields the reader may report, such as a description of the items, are not scored).
 """
 
 from __future__ import annotations
@@ -34,10 +33,14 @@ import pymupdf
 from tests.helpers.real_forms import REAL_FORMS, FieldText, draw_fields
 from tests.helpers.scans import Scan, image_pdf, multipage_tiff, scan
 
-__all__ = ["SEED", "SIZE", "ScanItem", "parse_date", "same_value", "scan_set"]
+__all__ = ["FIELDS", "SEED", "SIZE", "ScanItem", "parse_date", "same_value", "scan_set"]
 
 SEED = 13
 SIZE = 36
+#: The fields whose values the set knows (and a bench scores).
+FIELDS = ("purchaser_name", "purchaser_address", "purchaser_tax_id", "purchaser_ein", "states", "exempt_reason",
+          "certificate_type", "signer_name", "signer_title", "signed_date", "expiry_date", "seller_name",
+          "seller_address")
 
 Values = dict[str, FieldText]
 Expected = dict[str, str]
@@ -182,7 +185,8 @@ def _tx(m: _Maker) -> tuple[Values, Expected, tuple[int, ...]]:
         "Business activity": m.rng.choice(("Retail store", "Wholesale distribution", "Online retailer")),
         "Purchaser title": title, "Purchaser sig date": date}
     expected = {"purchaser_name": buyer.name, "purchaser_address": buyer.address, "purchaser_tax_id": permit,
-                "seller_name": seller.name, "signer_title": title, "signed_date": date, "states": "TX",
+                "seller_name": seller.name, "seller_address": seller.address, "signer_title": title,
+                "signed_date": date, "states": "TX",
                 "exempt_reason": "resale"}
     return values, expected, (0,)
 
@@ -204,12 +208,14 @@ def _ny_st120(prefilled_seller: bool) -> Filler:
                     "certificate_type": "single" if single else "blanket"}
         if prefilled_seller:
             expected["seller_name"] = "CROWN FINDINGS CO., INC."
+            expected["seller_address"] = "44 W 47TH ST., GF-12, NEW YORK, NY 10036"
         else:
             seller = m.party("NY")
             values.update({"sellers name": seller.name, "seller's address": seller.street,
                            "seller city": seller.city, "seller state": seller.state,
                            "seller zip code": seller.zip})
             expected["seller_name"] = seller.name
+            expected["seller_address"] = seller.address
         return values, expected, (0,)
     return fill
 
@@ -224,6 +230,7 @@ def _ny_st121(m: _Maker) -> tuple[Values, Expected, tuple[int, ...]]:
         "check one": "Single" if single else "Blanket", "(A)": "Yes", "a authority": coa,
         "type or print the name that appears in the siganture box": signer, "date": date}
     expected = {"purchaser_name": buyer.name, "purchaser_address": buyer.address, "seller_name": seller.name,
+                "seller_address": seller.address,
                 "purchaser_tax_id": coa, "signer_name": signer, "signed_date": date, "states": "NY",
                 "exempt_reason": "manufacturing", "certificate_type": "single" if single else "blanket"}
     return values, expected, (0, 1)
@@ -239,6 +246,7 @@ def _ny_st120_1(m: _Maker) -> tuple[Values, Expected, tuple[int, ...]]:
         "line 2 1": f"{m.rng.choice(('St. Luke Hospital', 'Valley Central School', 'Town Library'))} renovation",
         "box a": "1", "type or print name and title of owner": signer, "date prepared": date}
     expected = {"purchaser_name": buyer.name, "purchaser_address": buyer.address, "seller_name": seller.name,
+                "seller_address": seller.address,
                 "purchaser_tax_id": vid, "signer_name": signer, "signed_date": date, "states": "NY",
                 "exempt_reason": "other"}
     return values, expected, (0, 1)
@@ -255,6 +263,7 @@ def _pa(m: _Maker) -> tuple[Values, Expected, tuple[int, ...]]:
         "EIN (2)": ein, "Date (2)": date, "Street (2)": buyer.street, "City (2)": buyer.city,
         "State (2)": buyer.state, "Zip Code (2)": buyer.zip}
     expected = {"purchaser_name": buyer.name, "purchaser_address": buyer.address, "seller_name": seller.name,
+                "seller_address": seller.address,
                 "purchaser_ein": ein, "signed_date": date, "states": "PA", "exempt_reason": reason,
                 "certificate_type": "blanket" if blanket else "single"}
     if reason == "resale":
@@ -282,11 +291,12 @@ def _mi(m: _Maker) -> tuple[Values, Expected, tuple[int, ...]]:
     kind = m.rng.choice(("single", "blanket", "blanket_expires"))
     reason_key = m.rng.choice(sorted(_MI_REASONS))
     values: Values = {"a": {"single": "Yes", "blanket": "c", "blanket_expires": "no"}[kind],
-                      "retail": "Off", "vendorname": seller.name, "purchaser": buyer.name,
+                      "retail": "Off", "vendorname": f"{seller.name}, {seller.address}", "purchaser": buyer.name,
                       "Type": m.rng.choice(("1", "3", "5")), "business.address.2": buyer.street,
                       "city": buyer.city_line, "phone": m.phone(), "Name_typed": signer,
                       "date.signed": m.date(date)}
     expected = {"purchaser_name": buyer.name, "purchaser_address": buyer.address, "seller_name": seller.name,
+                "seller_address": seller.address,
                 "signer_name": signer, "signed_date": str(values["date.signed"]), "states": "MI",
                 "certificate_type": "single" if kind == "single" else "blanket"}
     if kind == "single":
@@ -338,7 +348,8 @@ def _ma(m: _Maker) -> tuple[Values, Expected, tuple[int, ...]]:
     business = m.rng.choice(("Retail gift shop", "Hardware store", "Wholesale distributor"))
     values: Values = {"Text1": (buyer.name, account, buyer.street, buyer.city, buyer.state, buyer.zip, business)}
     expected = {"purchaser_name": buyer.name, "purchaser_address": buyer.address, "purchaser_tax_id": account,
-                "seller_name": "Spoontiques, Inc.", "states": "MA", "exempt_reason": "resale",
+                "seller_name": "Spoontiques, Inc.",
+                "seller_address": "111 Island St, Stoughton, MA 02072", "states": "MA", "exempt_reason": "resale",
                 "certificate_type": "blanket"}
     return values, expected, (0,)
 
@@ -353,6 +364,7 @@ def _ct(m: _Maker) -> tuple[Values, Expected, tuple[int, ...]]:
         "txtbx03": number, "equipment_description": "Merchandise for resale", "signers_title": title,
         "signed_date": date}
     expected = {"purchaser_name": buyer.name, "purchaser_address": buyer.address, "seller_name": seller.name,
+                "seller_address": seller.address,
                 "purchaser_tax_id": number, "signer_title": title, "signed_date": date, "states": "CT",
                 "exempt_reason": "resale"}
     return values, expected, (0,)
@@ -365,8 +377,9 @@ def _dc(m: _Maker) -> tuple[Values, Expected, tuple[int, ...]]:
                       "TITLE": title, "DATE": date}
     # The seller's side (name, address, FEIN) is prefilled in the file.
     expected = {"purchaser_name": buyer.name, "purchaser_address": buyer.address, "purchaser_tax_id": number,
-                "seller_name": "SPOONTIQUES, INC.", "signer_title": title, "signed_date": date, "states": "DC",
-                "exempt_reason": "resale"}
+                "seller_name": "SPOONTIQUES, INC.",
+                "seller_address": "111 ISLAND ST, STOUGHTON, MA 02072", "signer_title": title, "signed_date": date,
+                "states": "DC", "exempt_reason": "resale"}
     return values, expected, (0,)
 
 
@@ -394,7 +407,8 @@ def _mtc(m: _Maker) -> tuple[Values, Expected, tuple[int, ...]]:
     for state, name, _y, _x in chosen:
         numbers[state] = values[name] = m.permit(state)
     expected = {"purchaser_name": buyer.name, "purchaser_address": buyer.address,
-                "seller_name": "Spoontiques, Inc.", "states": ", ".join(numbers),
+                "seller_name": "Spoontiques, Inc.",
+                "seller_address": "111 Island St, Stoughton, MA 02072", "states": ", ".join(numbers),
                 "purchaser_tax_id": numbers[chosen[0][0]], "signer_title": title, "signed_date": date,
                 "exempt_reason": "resale"}
     return values, expected, (0,)

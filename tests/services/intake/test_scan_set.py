@@ -58,7 +58,8 @@ def test_the_set_has_every_kind_of_document_and_scan() -> None:
     assert any(len(i.pages) > 1 for i in items)
     fields = Counter(name for i in items for name in i.expected)
     for name in ("purchaser_address", "purchaser_tax_id", "purchaser_ein", "states", "exempt_reason",
-                 "certificate_type", "signer_name", "signer_title", "signed_date", "expiry_date", "seller_name"):
+                 "certificate_type", "signer_name", "signer_title", "signed_date", "expiry_date", "seller_name",
+                 "seller_address"):
         assert fields[name] >= 1, name
 
 
@@ -70,7 +71,7 @@ def test_every_expected_value_is_printed_on_the_filled_document() -> None:
         for name, value in item.expected.items():
             if item.kind == "form" and name in _NOT_WORDS and name != "states":
                 continue
-            parts = value.split(", ") if name in ("purchaser_address", "states") else [value]
+            parts = value.split(", ") if name in ("purchaser_address", "seller_address", "states") else [value]
             for part in parts:
                 assert part in text, (item.name, name, part)
 

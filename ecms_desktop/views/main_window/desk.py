@@ -43,6 +43,7 @@ from ecms_desktop.services.core.errors import (
 )
 from ecms_desktop.services.documents.sandbox import DocumentSandbox
 from ecms_desktop.services.intake.service import IntakeResult
+from ecms_desktop.services.intake.suggestions import Suggestion
 from ecms_desktop.services.integrity.check import CheckReport
 from ecms_desktop.services.renewals.returned_forms import ReturnedItem
 from ecms_desktop.services.sales.exemption_feed import FeedProblem
@@ -50,6 +51,7 @@ from ecms_desktop.services.validation.engine import Finding
 from ecms_desktop.views.certificates.filter_bar import FilterBar, Filters
 from ecms_desktop.views.certificates.findings_panel import AcknowledgeWarningsDialog
 from ecms_desktop.views.certificates.form import CertificateForm
+from ecms_desktop.views.certificates.form.suggesting import highlight_suggestion
 from ecms_desktop.views.certificates.grid import CertificateGrid
 from ecms_desktop.views.certificates.review_queue import ReviewQueueWindow
 from ecms_desktop.views.certificates.table_model import CertificateTableModel
@@ -133,6 +135,7 @@ class DeskWindow(QMainWindow):
         self.last_returned_items: list[ReturnedItem] | None = None
         self._detail_generation = 0
         self._waiting_for_page = False  # the selection is announced once the viewer painted the page
+        self._shown_document_id: int | None = None  # the document the viewer shows
         self._grid_announced = False
         self._counts_pending = False  # status counts run after the rows of a new query are in
         self._pending_select: int | None = None
@@ -166,6 +169,7 @@ class DeskWindow(QMainWindow):
         self.form.set_as_of(self.as_of)
         self.form.saved.connect(self._on_form_saved)
         self.form.findings_changed.connect(self._on_form_findings_changed)
+        self.form.suggestion_focused.connect(self._on_form_suggestion_focused)
 
     def _build_layout(self) -> None:
         self.filter_bar = FilterBar(sorted(self.rules.states), sorted(self.rules.forms), self)
@@ -603,6 +607,7 @@ class DeskWindow(QMainWindow):
         else:
             self.form.load(detail)
         stored = shown_certificate.document
+        self._shown_document_id = detail.documents[0].id if stored is not None and detail.documents else None
         if stored is None:
             self.viewer.clear("No document is attached to this certificate.\n"
                               "Drop a file here to attach it.")
@@ -615,10 +620,14 @@ class DeskWindow(QMainWindow):
 
     def _clear_detail(self, message: str) -> None:
         self._detail_generation += 1
+        self._shown_document_id = None
         self.current_detail = None
         self.form.load(None)
         self.viewer.clear(message)
         self._update_actions()
+
+    def _on_form_suggestion_focused(self, suggestion: Suggestion | None) -> None:
+        highlight_suggestion(self.viewer, self._shown_document_id, suggestion)
 
     def _on_viewer_page_painted(self) -> None:
         if self._waiting_for_page:

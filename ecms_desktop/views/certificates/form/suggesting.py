@@ -29,6 +29,7 @@ from ecms_desktop.services.certificates.form_spec import parse_states
 from ecms_desktop.services.core.certificate_records import CertificateDetail
 from ecms_desktop.services.intake.suggestions import ACCEPT_ALL_AT, Suggestion, suggestions_for
 from ecms_desktop.views.certificates.form.saving import FormSaving
+from ecms_desktop.views.pdf_viewer import DocumentViewer
 
 #: Each confidence level's look: strong, normal, and visibly weaker for an uncertain reading.
 LEVEL_STYLES = {
@@ -164,6 +165,7 @@ class FormSuggesting(FormSaving):
             marker = SuggestionMarker(s, self._shown_value(s))
             marker.accept_clicked.connect(self.accept_suggestion)
             layout.insertWidget(layout.indexOf(editor) + 1, marker)
+            marker.setVisible(True)  # shown now, not on the next pass of the event loop
             self.markers[field] = marker
         self._refresh_markers()
 
@@ -274,3 +276,12 @@ class FormSuggesting(FormSaving):
         if field != self._focused_field:
             self._focused_field = field
             self.suggestion_focused.emit(self.suggestions[field] if field else None)
+
+
+def highlight_suggestion(viewer: DocumentViewer, shown_document_id: int | None, suggestion: Suggestion | None) -> None:
+    """Show in ``viewer`` (which shows document ``shown_document_id``) where ``suggestion`` was read;
+    None, a value with no place on the page, or one read from another document clears the highlight."""
+    if suggestion is None or suggestion.box is None or suggestion.document_id != shown_document_id:
+        viewer.clear_highlight()
+    else:
+        viewer.highlight(suggestion.page - 1, suggestion.box)

@@ -58,7 +58,7 @@ from ecms_desktop.views.certificates.table_model import CertificateTableModel
 from ecms_desktop.views.database_dialog import DatabaseDialog, recent_databases, remember_database
 from ecms_desktop.views.integrity_report import IntegrityReportDialog, report_lines
 from ecms_desktop.views.operations import certificates, database, erp_feed
-from ecms_desktop.views.operations.certificates import ShownCertificate
+from ecms_desktop.views.operations.certificates import ShownCertificate, StoredFile
 from ecms_desktop.views.operations.database import DeskCompanies
 from ecms_desktop.views.operations.task_runner import TaskRunner
 from ecms_desktop.views.pdf_viewer import DocumentViewer
@@ -136,6 +136,7 @@ class DeskWindow(QMainWindow):
         self._detail_generation = 0
         self._waiting_for_page = False  # the selection is announced once the viewer painted the page
         self._shown_document_id: int | None = None  # the document the viewer shows
+        self._focused_suggestion: Suggestion | None = None  # the value read of the field with the focus
         self._grid_announced = False
         self._counts_pending = False  # status counts run after the rows of a new query are in
         self._pending_select: int | None = None
@@ -627,7 +628,27 @@ class DeskWindow(QMainWindow):
         self._update_actions()
 
     def _on_form_suggestion_focused(self, suggestion: Suggestion | None) -> None:
+        """Highlight where the focused field's value was read, showing that document if another is shown."""
+        self._focused_suggestion = suggestion
+        detail, db = self.current_detail, self.db
+        if (suggestion is not None and suggestion.box is not None and detail is not None and db is not None
+                and suggestion.document_id != self._shown_document_id
+                and any(d.id == suggestion.document_id for d in detail.documents)):
+            certificates.load_document(db, suggestion.document_id) \
+                .success(lambda stored: self._show_read_document(detail.id, suggestion.document_id, stored)) \
+                .failure(self._on_background_error).run(self.runner)
+            return
         highlight_suggestion(self.viewer, self._shown_document_id, suggestion)
+
+    def _show_read_document(self, cert_id: int, document_id: int, stored: StoredFile) -> None:
+        detail = self.current_detail
+        if detail is None or detail.id != cert_id or self._shown_document_id == document_id:
+            return
+        info = next(d for d in detail.documents if d.id == document_id)
+        self._shown_document_id = document_id
+        self.viewer.show_document(stored.data, sha256=stored.sha256, name=info.original_name,
+                                  rotation=info.view_rotation)
+        highlight_suggestion(self.viewer, document_id, self._focused_suggestion)
 
     def _on_viewer_page_painted(self) -> None:
         if self._waiting_for_page:
@@ -636,9 +657,9 @@ class DeskWindow(QMainWindow):
 
     def _on_viewer_rotation_changed(self, rotation: int) -> None:
         detail, db = self.current_detail, self.db
-        if detail is None or db is None or not detail.documents:
+        if detail is None or db is None or self._shown_document_id is None:
             return
-        certificates.rotate_document(db, detail.documents[0].id, rotation).failure(self._on_background_error) \
+        certificates.rotate_document(db, self._shown_document_id, rotation).failure(self._on_background_error) \
             .run(self.runner)
 
     def _on_form_saved(self, detail: CertificateDetail) -> None:

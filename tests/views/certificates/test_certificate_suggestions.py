@@ -21,7 +21,7 @@ from ecms_desktop.services.documents.storage import check_file
 from ecms_desktop.views.certificates.form import CertificateForm
 from ecms_desktop.views.certificates.form_builder import NOT_KNOWN
 from ecms_desktop.views.main_window import MainWindow
-from tests.factories import DESK_CASES, make_desk_certificate
+from tests.factories import DESK_CASES, make_desk_certificate, text_pdf
 
 AS_OF = dt.date(2026, 6, 1)
 NAME_BOX = (100.0, 150.0, 360.0, 172.0)
@@ -54,13 +54,19 @@ READ = {"purchaser_name": ("Harbor Lights Trading LLC", 0.82), "purchaser_tax_id
         "signer_title": ("Owner", 0.45), "signed_date": ("03/15/2026", 0.93), "exempt_reason": ("resale", 0.9)}
 
 
-def certificate_with_scan(db, company_id, rules, tmp_path: Path, *, rotate: int = 0):  # type: ignore[no-untyped-def]
+def certificate_with_scan(db, company_id, rules, tmp_path: Path, *, rotate: int = 0,  # type: ignore[no-untyped-def]
+                          unread_first: bool = False):
     """The TX desk certificate (purchaser Lone Star Hardware LLC, signed 2026-03-15) with a scan whose
-    reading says otherwise for some fields."""
+    reading says otherwise for some fields (after a document that was not read, if ``unread_first``)."""
     detail = make_desk_certificate(db, company_id, as_of=AS_OF, rules=rules, **DESK_CASES["TX"])
+    service = CertificateService(db, rules)
+    if unread_first:
+        first = tmp_path / "cover-letter.pdf"
+        first.write_bytes(text_pdf("Our exemption certificate is attached."))
+        service.attach_document(check_file(first), certificate_id=detail.id, expected_version=detail.version)
+        detail = service.get(detail.id, AS_OF)
     path = tmp_path / "scan.pdf"
     path.write_bytes(scanned_pdf(rotate))
-    service = CertificateService(db, rules)
     doc_id = service.attach_document(check_file(path), certificate_id=detail.id, expected_version=detail.version)
     with db.transaction() as s:
         s.get(Document, doc_id).extraction = reading(READ)
@@ -180,9 +186,11 @@ def test_a_certificate_whose_form_and_states_are_not_known_yet(db, company_id, r
     assert form.markers["states"].agrees and form.markers["form_code"].agrees
 
 
-@pytest.mark.parametrize("rotate", [0, 90])
-def test_focusing_a_field_highlights_where_it_was_read(qtbot, db, company_id, rules, tmp_path, rotate):  # type: ignore[no-untyped-def]
-    detail = certificate_with_scan(db, company_id, rules, tmp_path, rotate=rotate)
+@pytest.mark.parametrize(("rotate", "unread_first"), [(0, False), (90, False), (90, True)])
+def test_focusing_a_field_highlights_where_it_was_read(qtbot, db, company_id, rules, tmp_path, rotate,  # type: ignore[no-untyped-def]
+                                                       unread_first):
+    """In the desk; when the viewer shows another document of the certificate, it shows the one read."""
+    detail = certificate_with_scan(db, company_id, rules, tmp_path, rotate=rotate, unread_first=unread_first)
     window = MainWindow(None, as_of=AS_OF, settings=QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(window)
     window.resize(1400, 800)
@@ -193,9 +201,12 @@ def test_focusing_a_field_highlights_where_it_was_read(qtbot, db, company_id, ru
         with qtbot.waitSignal(window.selection_ready, timeout=20000):
             assert window.select_certificate(detail.id)
         assert window.viewer.highlight_rect is None
+        window.activateWindow()  # focus moves only in the active window
+        qtbot.waitUntil(window.isActiveWindow, timeout=5000)
         editor = window.form.builder.editor("purchaser_name")
         editor.setFocus(Qt.FocusReason.MouseFocusReason)
-        qtbot.waitUntil(lambda: window.viewer.highlight_rect is not None, timeout=5000)
+        qtbot.waitUntil(lambda: window.viewer.highlight_rect is not None, timeout=10000)
+        assert window.viewer.name_label.text() == "scan.pdf"
         rect = window.viewer.highlight_rect
         # Where the black bar (the box read) is on the page picture.
         pm = window.viewer.page_label.pixmap()

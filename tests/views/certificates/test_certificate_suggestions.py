@@ -221,6 +221,12 @@ def test_focusing_a_field_highlights_where_it_was_read(qtbot, db, company_id, ru
         assert abs(rect.right() - x1) < 3 and abs(rect.bottom() - y1) < 3
         if rotate:
             assert rect.height() > rect.width()  # the bar stands upright on a page turned a quarter
+        # Accept keeps the focus in the field and the box highlighted.
+        button = window.form.markers["purchaser_name"].accept_button
+        qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+        assert editor.text() == "Harbor Lights Trading LLC"
+        qtbot.wait(400)  # the live validation runs after a pause
+        assert editor.hasFocus() and window.viewer.highlight_rect is not None
         # A field with nothing read: the highlight goes.
         window.form.builder.editor("certificate_number").setFocus(Qt.FocusReason.MouseFocusReason)
         qtbot.waitUntil(lambda: window.viewer.highlight_rect is None, timeout=5000)

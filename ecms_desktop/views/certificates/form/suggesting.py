@@ -17,11 +17,11 @@ from PySide6.QtWidgets import (
     QApplication,
     QBoxLayout,
     QComboBox,
-    QHBoxLayout,
     QLabel,
     QLineEdit,
     QPlainTextEdit,
     QToolButton,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -53,9 +53,10 @@ class SuggestionMarker(QWidget):
         self.setObjectName(f"suggestion_{s.field}")
         #: strong | normal | weak: the look of the marker (tests and style read it).
         self.setProperty("confidence", s.level)
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(6)
+        # The text over the whole width of the field (a narrow form column wraps it), Accept below it.
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 2)
+        layout.setSpacing(1)
         self.label = QLabel("")
         self.label.setObjectName("suggestionText")
         self.label.setWordWrap(True)
@@ -67,8 +68,8 @@ class SuggestionMarker(QWidget):
         self.accept_button.setToolTip("Put this value in the field (Ctrl+Shift+Y while in the field); you still save")
         self.accept_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the focus stays in the field
         self.accept_button.clicked.connect(lambda: self.accept_clicked.emit(s.field))
-        layout.addWidget(self.label, 1)
-        layout.addWidget(self.accept_button, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addWidget(self.label)
+        layout.addWidget(self.accept_button, 0, Qt.AlignmentFlag.AlignLeft)
         self._shown_value = shown_value
         self.agrees = False
         self.set_agrees(False)
@@ -90,6 +91,8 @@ class SuggestionMarker(QWidget):
             self.label.setText(text)
             self.label.setStyleSheet(LEVEL_STYLES[s.level])
         self.accept_button.setVisible(not agrees)
+        # Room for a few words a line: in a narrow form the row puts its label above the field instead.
+        self.label.setMinimumWidth(min(self.label.fontMetrics().horizontalAdvance(self.label.text()), 240))
         self.label.setToolTip(f"Read as {s.read!r} on page {s.page} of the document"
                               + ("" if s.box is None else "; focus the field to see where"))
 
@@ -164,6 +167,8 @@ class FormSuggesting(FormSaving):
                 continue
             marker = SuggestionMarker(s, self._shown_value(s))
             marker.accept_clicked.connect(self.accept_suggestion)
+            # A click on the marker (its Accept) leaves the focus in the field, not in the scrolling form.
+            marker.setFocusProxy(editor)
             layout.insertWidget(layout.indexOf(editor) + 1, marker)
             marker.setVisible(True)  # shown now, not on the next pass of the event loop
             self.markers[field] = marker
@@ -268,10 +273,10 @@ class FormSuggesting(FormSaving):
         return ""
 
     def _on_app_focus_changed(self, _old: QWidget | None, now: QWidget | None) -> None:
-        if not shiboken6.isValid(self) or self.detail is None:
-            return
-        field = self._field_of(now) if now is not None else ""
-        if not field and now is not None and now.window() is not self.window():
+        if not shiboken6.isValid(self) or self.detail is None or now is None:
+            return  # the window lost the focus (another program): the field keeps its place
+        field = self._field_of(now)
+        if not field and now.window() is not self.window():
             return  # a dialog or another window: the field keeps its place
         if field != self._focused_field:
             self._focused_field = field

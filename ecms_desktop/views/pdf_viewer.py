@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QIcon, QKeySequence, QPainter, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -39,6 +39,7 @@ from ecms_desktop.services.documents.results import PasswordRequired, WrongPassw
 from ecms_desktop.services.documents.sandbox import DocumentSandbox
 from ecms_desktop.views.operations.task_runner import TaskRunner
 from ecms_desktop.views.widgets.images import png_image
+from ecms_desktop.views.widgets.page_picture import PagePicture, ShownPage
 
 #: Zoom steps (1.0 = 100 %, 72 dpi times the screen's pixel ratio).
 ZOOM_STEPS = (0.25, 0.33, 0.5, 0.67, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0)
@@ -56,6 +57,7 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
 )
 
 PasswordProvider = Callable[[str, bool], "str | None"]
+Box = tuple[float, float, float, float]
 
 
 @dataclass
@@ -78,23 +80,14 @@ class _Request:
     rotation: int
 
 
-class _PageLabel(QLabel):
-    """The page picture; a placeholder-free label centred in the scroll area."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setObjectName("pageImage")
-        self.setStyleSheet("background: white; border: 1px solid #b8b8b8;")
-
-
 class DocumentViewer(QWidget):
     """Shows one document: pages, thumbnails, zoom, fit, rotate, page navigation.
 
     ``show_document(data, sha256=, name=, rotation=)`` displays a file; ``clear(message)`` empties
     the viewer. ``rotation_changed(int)`` tells the caller the user rotated (save it as a view
     setting; the file is never altered); ``page_painted()`` fires when a page image is on screen;
-    ``message_shown(str)`` when a message is shown in place of the page.
+    ``message_shown(str)`` when a message is shown in place of the page. ``highlight(page, box)`` marks
+    a place on a page (a value read from it) and ``clear_highlight()`` removes the mark.
     """
 
     rotation_changed = Signal(int)
@@ -138,6 +131,9 @@ class DocumentViewer(QWidget):
         self._thumb_busy = False
         self._message = ""
         self._probing = 0
+        self._shown: ShownPage | None = None
+        #: (page index, box in the page's own unrotated coordinates, in points) to highlight.
+        self._highlight: tuple[int, Box] | None = None
         self._build()
         self._set_enabled(False)
 
@@ -208,7 +204,7 @@ class DocumentViewer(QWidget):
         self.thumbs.setFixedWidth(THUMB_SIDE + 34)
         self.thumbs.currentRowChanged.connect(self._on_thumbs_current_row_changed)
 
-        self.page_label = _PageLabel()
+        self.page_label = PagePicture()
         self.page_area = QScrollArea()
         self.page_area.setObjectName("pageArea")
         self.page_area.setWidget(self.page_label)
@@ -317,9 +313,47 @@ class DocumentViewer(QWidget):
     def busy(self) -> bool:
         return self._in_flight is not None or self._pending is not None or self._probing > 0
 
+    @property
+    def highlight_rect(self) -> QRectF | None:
+        """The highlighted place as drawn on the page picture (its label's coordinates), or None."""
+        return self.page_label.highlight
+
+    def highlight(self, page_index: int, box: Box) -> None:
+        """Mark ``box`` (``x0, y0, x1, y1`` in points in page ``page_index``'s own coordinates, before
+        its /Rotate and the view's rotation) on the page, going to that page if another is shown, and
+        scroll it into view."""
+        self._highlight = (page_index, box)
+        if self._doc is not None and page_index != self._page and 0 <= page_index < max(self.page_count, 1):
+            self.page_label.set_highlight(None)
+            self.go_to_page(page_index)  # drawn once the page is on screen
+            return
+        self._draw_highlight()
+
+    def clear_highlight(self) -> None:
+        """Remove the highlight."""
+        self._highlight = None
+        if self.page_label.highlight is not None:
+            self.page_label.set_highlight(None)
+
+    def _draw_highlight(self) -> None:
+        shown, wanted = self._shown, self._highlight
+        if shown is None or wanted is None or wanted[0] != shown.page or self.stack.currentIndex() != 0:
+            self.page_label.set_highlight(None)
+            return
+        ratio = self.devicePixelRatioF() or 1.0
+        label = self.page_label
+        rect = shown.place(wanted[1], ratio).translated((label.width() - shown.width / ratio) / 2,
+                                                        (label.height() - shown.height / ratio) / 2)
+        label.set_highlight(rect)
+        centre = rect.center()
+        self.page_area.ensureVisible(int(centre.x()), int(centre.y()), int(rect.width() / 2) + 40,
+                                     int(rect.height() / 2) + 40)
+
     def show_document(self, data: bytes, *, sha256: str, name: str, rotation: int = 0) -> None:
         """Show a document (bytes as stored); ``rotation`` is the saved view rotation."""
         self._cancel_all()
+        self._shown = None
+        self.clear_highlight()
         self._doc_gen += 1
         self._doc = _Doc(bytes(data), sha256, name)
         self._page = 0
@@ -337,6 +371,8 @@ class DocumentViewer(QWidget):
     def clear(self, message: str = "") -> None:
         """Empty the viewer, showing ``message`` (e.g. "No document attached") where the page was."""
         self._cancel_all()
+        self._shown = None
+        self.clear_highlight()
         self._doc_gen += 1
         self._doc = None
         self._page = 0
@@ -575,6 +611,9 @@ class DocumentViewer(QWidget):
         self.page_label.setPixmap(pixmap)
         self.page_label.resize(int(image.width() / ratio) + 2, int(image.height() / ratio) + 2)
         self.stack.setCurrentIndex(0)
+        self._shown = ShownPage(req.page, page.dpi or req.dpi, req.rotation, page.page_rotation, image.width(),
+                             image.height())
+        self._draw_highlight()
         self.password_button.setVisible(False)
         self._message = ""
         tip = f"Page {req.page + 1} of {self.page_count}"

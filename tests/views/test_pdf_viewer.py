@@ -270,3 +270,54 @@ def test_a_viewer_closed_while_its_shared_runner_works_ignores_the_late_results(
         qtbot.wait(10)
     page_sandbox.close()
     thumb_sandbox.close()
+
+
+def _boxed_pdf(rotate: int) -> bytes:
+    """Two pages; the second carries /Rotate ``rotate`` and a black box at (300, 100)-(400, 130) of its own
+    (unrotated) coordinates."""
+    import pymupdf
+
+    doc = pymupdf.open()
+    doc.new_page(width=612, height=792)
+    page = doc.new_page(width=612, height=792)
+    page.draw_rect(pymupdf.Rect(300, 100, 400, 130), color=(0, 0, 0), fill=(0, 0, 0))
+    page.set_rotation(rotate)
+    return doc.tobytes()
+
+
+def _dark_rect(viewer: DocumentViewer):
+    """The black box as seen on the picture, in the page label's coordinates."""
+    pm = viewer.page_label.pixmap()
+    image = pm.toImage()
+    ratio = pm.devicePixelRatio()
+    xs, ys = [], []
+    for y in range(0, image.height(), 2):
+        for x in range(0, image.width(), 2):
+            if image.pixelColor(x, y).red() < 60:
+                xs.append(x)
+                ys.append(y)
+    left = (viewer.page_label.width() - pm.width() / ratio) / 2
+    top = (viewer.page_label.height() - pm.height() / ratio) / 2
+    return (left + min(xs) / ratio, top + min(ys) / ratio, left + max(xs) / ratio, top + max(ys) / ratio)
+
+
+@pytest.mark.parametrize(("page_rotate", "view_rotation"), [(0, 0), (90, 0), (0, 270), (90, 90), (270, 180)])
+def test_highlight_lands_on_the_box_of_a_rotated_page(qtbot, viewer, page_rotate, view_rotation):
+    show(qtbot, viewer, _boxed_pdf(page_rotate), rotation=view_rotation)
+    assert viewer.highlight_rect is None
+    with qtbot.waitSignal(viewer.page_painted, timeout=10000):
+        viewer.highlight(1, (300, 100, 400, 130))  # on the second page: the viewer goes there
+    assert viewer.page_index == 1
+    rect = viewer.highlight_rect
+    assert rect is not None
+    x0, y0, x1, y1 = _dark_rect(viewer)
+    assert abs(rect.left() - x0) < 3 and abs(rect.top() - y0) < 3
+    assert abs(rect.right() - x1) < 3 and abs(rect.bottom() - y1) < 3
+    # Zooming or rotating keeps it on the box.
+    with qtbot.waitSignal(viewer.page_painted, timeout=10000):
+        viewer.rotate_right()
+    rect = viewer.highlight_rect
+    x0, y0, x1, y1 = _dark_rect(viewer)
+    assert abs(rect.left() - x0) < 3 and abs(rect.bottom() - y1) < 3
+    viewer.clear_highlight()
+    assert viewer.highlight_rect is None

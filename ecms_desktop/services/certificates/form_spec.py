@@ -32,6 +32,7 @@ from ecms_desktop.services.core.expiry import (
 
 __all__ = [
     "BASE_FIELDS",
+    "GENERIC_FIELDS",
     "GROUPS",
     "KINDS",
     "CoverageSpec",
@@ -102,6 +103,9 @@ BASE_FIELDS: tuple[str, ...] = (
 
 #: Display order of the fields (the form walks this list).
 _ORDER: tuple[str, ...] = tuple(_FIELD_INFO)
+
+#: Fields a certificate whose form is not known yet shows besides the base ones (most forms ask for them).
+GENERIC_FIELDS: tuple[str, ...] = ("purchaser_ein", "signer_name", "signer_title")
 
 #: Fields handled outside the generated field list (header combos, expiry section).
 _HANDLED_ELSEWHERE = {"exempt_reason", "expiry_date"}
@@ -354,18 +358,23 @@ def build_form_spec(
     states = parse_states(states)
     messages: list[FieldFinding] = []
     decide = decide or _rules_decider(rules)
-    try:
-        form = rules.form(form_code)
-    except UnknownFormError as exc:
-        form = None
-        messages.append(FieldFinding("form", "error", str(exc)))
+    form = None
+    if not form_code:  # a certificate made from an arriving document before its form is known
+        messages.append(FieldFinding("form", "error", "The form is not known yet: choose the one the document is."))
+    else:
+        try:
+            form = rules.form(form_code)
+        except UnknownFormError as exc:
+            messages.append(FieldFinding("form", "error", str(exc)))
     reason_labels = {r.code: r.label for r in rules.exempt_reasons}
     if form is not None:
         reasons = tuple((code, reason_labels.get(code, code)) for code in form.exempt_reasons)
     else:
         reasons = tuple((r.code, r.label) for r in rules.exempt_reasons)
     reason_allowed = exempt_reason in dict(reasons)
-    if not reason_allowed:
+    if not exempt_reason:
+        messages.append(FieldFinding("exempt_reason", "error", "The exempt reason is not known yet: choose it."))
+    elif not reason_allowed:
         messages.append(FieldFinding(
             "exempt_reason", "error",
             f"{form.code if form else form_code} is not used for "
@@ -424,6 +433,8 @@ def build_form_spec(
     # Which fields appear.
     present_set = set(present)
     wanted = set(BASE_FIELDS) | set(required)
+    if form is None:
+        wanted.update(GENERIC_FIELDS)
     if exempt_reason != "resale":
         wanted.add("exemption_detail")
     if form is not None and (form.single_use_allowed or certificate_type == CertificateType.SINGLE_USE.value):

@@ -46,6 +46,21 @@ class WrongPassword(PasswordRequired):
     """The password given does not open the file; ask again."""
 
 
+def turn_box(box: tuple[float, float, float, float], width: float, height: float,
+             turn: int) -> tuple[float, float, float, float]:
+    """``box`` (``x0, y0, x1, y1`` from the top left) of a ``width`` x ``height`` page, on that page turned
+    ``turn`` degrees clockwise (0, 90, 180 or 270; a PDF's /Rotate and a view's rotation both turn so)."""
+    x0, y0, x1, y1 = box
+    turn %= 360
+    if turn == 90:
+        return (height - y1, x0, height - y0, x1)
+    if turn == 180:
+        return (width - x1, height - y1, width - x0, height - y0)
+    if turn == 270:
+        return (y0, width - x1, y1, width - x0)
+    return box
+
+
 @dataclass(frozen=True)
 class ProbeResult:
     """What a document is, checked safely before it is stored or shown.
@@ -85,7 +100,9 @@ class RenderedPage:
     ``width``/``height`` are in pixels (after rotation); ``page_count`` is the document's page count
     so a viewer can size its page control from the same call. ``scaled_down`` is True when the page
     was so large that it was rendered at a lower resolution (``dpi``) than asked, to stay within the
-    pixel budget; what is shown is complete, just less sharp.
+    pixel budget; what is shown is complete, just less sharp. ``page_rotation`` is the page's own
+    /Rotate (applied in the picture before the rotation asked), so that a place given in the page's own
+    coordinates can be found on the picture (:func:`turn_box`).
     """
 
     png: bytes
@@ -94,6 +111,7 @@ class RenderedPage:
     page_count: int
     scaled_down: bool = False
     dpi: float = 0.0
+    page_rotation: int = 0
 
 
 @dataclass(frozen=True)
@@ -191,15 +209,7 @@ class PageText:
         """``box`` (in the page's own coordinates) on the page as a viewer shows it (the PDF's /Rotate
         applied, as :meth:`~ecms_desktop.services.documents.sandbox.DocumentSandbox.render_page` draws it
         with ``rotation=0``), in points from its top left."""
-        x0, y0, x1, y1 = box
-        w, h = self.width, self.height
-        if self.page_rotation == 90:
-            x0, y0, x1, y1 = h - y1, x0, h - y0, x1
-        elif self.page_rotation == 180:
-            x0, y0, x1, y1 = w - x1, h - y1, w - x0, h - y0
-        elif self.page_rotation == 270:
-            x0, y0, x1, y1 = y0, w - x1, y1, w - x0
-        return (x0, y0, x1, y1)
+        return turn_box(box, self.width, self.height, self.page_rotation)
 
 
 @dataclass(frozen=True)

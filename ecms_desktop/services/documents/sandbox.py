@@ -514,6 +514,7 @@ class DocumentSandbox:
             page_count=int(header["page_count"]),
             scaled_down=bool(header.get("scaled_down")),
             dpi=float(header.get("dpi", 0.0)),
+            page_rotation=int(header.get("page_rotation", 0)) % 360,
         )
 
     @staticmethod

@@ -19,7 +19,7 @@ from typing import Any
 from ecms_desktop.rules import RulesPack
 from ecms_desktop.services.core.errors import DocumentError
 from ecms_desktop.services.documents import shared_sandbox
-from ecms_desktop.services.documents.results import DocumentText, PageText
+from ecms_desktop.services.documents.results import DocumentText, PageText, turn_box
 from ecms_desktop.services.documents.sandbox import DocumentSandbox
 from ecms_desktop.services.intake.extraction import Page, Word, extract_fields, identify_form
 
@@ -98,18 +98,6 @@ class DocumentReading:
                 "notes": list(self.notes)}
 
 
-def _turned(box: Box, width: float, height: float, turn: int) -> Box:
-    """``box`` on a ``width`` x ``height`` page turned ``turn`` degrees clockwise (0, 90, 180, 270)."""
-    x0, y0, x1, y1 = box
-    if turn == 90:
-        return (height - y1, x0, height - y0, x1)
-    if turn == 180:
-        return (width - x1, height - y1, width - x0, height - y0)
-    if turn == 270:
-        return (y0, width - x1, y1, width - x0)
-    return box
-
-
 def _turn_of(page: PageText) -> int:
     """The clockwise turn that shows ``page`` upright: its /Rotate and the turn its reading needed."""
     return (page.page_rotation + page.rotation) % 360
@@ -120,7 +108,7 @@ def _page(page: PageText) -> Page:
     labels and values by where they are: left of, below)."""
     turn = _turn_of(page)
     width, height = (page.height, page.width) if turn in (90, 270) else (page.width, page.height)
-    words = tuple(Word(w.text, w.confidence, _turned(w.box, page.width, page.height, turn), w.block, w.line)
+    words = tuple(Word(w.text, w.confidence, turn_box(w.box, page.width, page.height, turn), w.block, w.line)
                   for w in page.words)
     return Page(page.index + 1, width, height, words)
 
@@ -131,7 +119,7 @@ def _own_box(box: Box, page: PageText) -> Box:
     if not turn:
         return box
     width, height = (page.height, page.width) if turn in (90, 270) else (page.width, page.height)
-    return _turned(box, width, height, 360 - turn)
+    return turn_box(box, width, height, 360 - turn)
 
 
 def _nothing(started: float, notes: tuple[str, ...]) -> DocumentReading:

@@ -28,6 +28,8 @@ from ecms_desktop.services.certificates.form_spec import GROUPS, FieldSpec, Form
 
 SEVERITY_COLOURS = {"error": "#c62828", "warning": "#9a5b00", "info": "#1f5fa8"}
 SEVERITY_MARKS = {"error": "✖", "warning": "⚠", "info": "ℹ"}
+#: What a choice shows when the certificate has no value for it yet.
+NOT_KNOWN = "— not known yet —"
 REQUIRED_MARK = '<span style="color:#c62828; font-weight:bold;">&nbsp;*</span>'
 
 
@@ -173,9 +175,11 @@ class FormBuilder(QWidget):
             combo = QComboBox()
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(14)
+            if not value:  # not known yet (a certificate made from an arriving document): no default shown
+                combo.addItem(NOT_KNOWN, "")
             for code, label in f.choices:
                 combo.addItem(label, code)
-            idx = combo.findData(value)
+            idx = combo.findData(value or "")
             combo.setCurrentIndex(max(idx, 0))
             combo.activated.connect(lambda _=0, a=f.attr: self.edited.emit(a))
             combo.activated.connect(lambda _=0, a=f.attr: self.changed.emit(a))

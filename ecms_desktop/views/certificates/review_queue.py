@@ -36,8 +36,10 @@ from ecms_desktop.services.core.certificate_records import CertificateDetail
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.documents.sandbox import DocumentSandbox
 from ecms_desktop.services.documents.storage import DocumentService
+from ecms_desktop.services.intake.suggestions import Suggestion
 from ecms_desktop.views.certificates.findings_panel import AcknowledgeWarningsDialog, blocked_message, confirm_warnings
 from ecms_desktop.views.certificates.form import CertificateForm
+from ecms_desktop.views.certificates.form.suggesting import highlight_suggestion
 from ecms_desktop.views.operations.task_runner import TaskRunner
 from ecms_desktop.views.pdf_viewer import SHORTCUTS as VIEWER_SHORTCUTS
 from ecms_desktop.views.pdf_viewer import DocumentViewer
@@ -51,6 +53,7 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Ctrl+Enter", "Approve (saves your edits first) and go to the next"),
     ("Ctrl+R", "Reject with a reason and go to the next"),
     ("Ctrl+S", "Save your edits"),
+    ("Ctrl+Shift+Y", "Accept the value read from the scan for the field you are in"),
     ("Tab / Shift+Tab", "Next / previous field"),
     ("Ctrl+= / Ctrl+-", "Zoom the document in / out"),
     ("PgDown / PgUp", "Next / previous page of the document"),
@@ -115,6 +118,7 @@ class ReviewQueueWindow(QMainWindow):
         self.form.saved.connect(self._on_form_saved)
         self.form.findings_changed.connect(self._on_form_findings_changed)
         self.form.approve_requested.connect(self.approve)
+        self.form.suggestion_focused.connect(self._on_form_suggestion_focused)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(self.viewer)
         self.splitter.addWidget(self.form)
@@ -410,6 +414,10 @@ class ReviewQueueWindow(QMainWindow):
         self._update_actions()
         self.form.focus_first_field()
         self.certificate_shown.emit(detail.id)
+
+    def _on_form_suggestion_focused(self, suggestion: Suggestion | None) -> None:
+        shown = self.detail.documents[-1].id if self.detail is not None and self.detail.documents else None
+        highlight_suggestion(self.viewer, shown, suggestion)
 
     def _show_empty(self) -> None:
         self.detail = None

@@ -43,6 +43,7 @@ from ecms_desktop.services.core.errors import (
 )
 from ecms_desktop.services.documents.sandbox import DocumentSandbox
 from ecms_desktop.services.intake.service import IntakeResult
+from ecms_desktop.services.intake.suggestions import Suggestion
 from ecms_desktop.services.integrity.check import CheckReport
 from ecms_desktop.services.renewals.returned_forms import ReturnedItem
 from ecms_desktop.services.sales.exemption_feed import FeedProblem
@@ -50,13 +51,14 @@ from ecms_desktop.services.validation.engine import Finding
 from ecms_desktop.views.certificates.filter_bar import FilterBar, Filters
 from ecms_desktop.views.certificates.findings_panel import AcknowledgeWarningsDialog
 from ecms_desktop.views.certificates.form import CertificateForm
+from ecms_desktop.views.certificates.form.suggesting import highlight_suggestion
 from ecms_desktop.views.certificates.grid import CertificateGrid
 from ecms_desktop.views.certificates.review_queue import ReviewQueueWindow
 from ecms_desktop.views.certificates.table_model import CertificateTableModel
 from ecms_desktop.views.database_dialog import DatabaseDialog, recent_databases, remember_database
 from ecms_desktop.views.integrity_report import IntegrityReportDialog, report_lines
 from ecms_desktop.views.operations import certificates, database, erp_feed
-from ecms_desktop.views.operations.certificates import ShownCertificate
+from ecms_desktop.views.operations.certificates import ShownCertificate, StoredFile
 from ecms_desktop.views.operations.database import DeskCompanies
 from ecms_desktop.views.operations.task_runner import TaskRunner
 from ecms_desktop.views.pdf_viewer import DocumentViewer
@@ -133,6 +135,8 @@ class DeskWindow(QMainWindow):
         self.last_returned_items: list[ReturnedItem] | None = None
         self._detail_generation = 0
         self._waiting_for_page = False  # the selection is announced once the viewer painted the page
+        self._shown_document_id: int | None = None  # the document the viewer shows
+        self._focused_suggestion: Suggestion | None = None  # the value read of the field with the focus
         self._grid_announced = False
         self._counts_pending = False  # status counts run after the rows of a new query are in
         self._pending_select: int | None = None
@@ -166,6 +170,7 @@ class DeskWindow(QMainWindow):
         self.form.set_as_of(self.as_of)
         self.form.saved.connect(self._on_form_saved)
         self.form.findings_changed.connect(self._on_form_findings_changed)
+        self.form.suggestion_focused.connect(self._on_form_suggestion_focused)
 
     def _build_layout(self) -> None:
         self.filter_bar = FilterBar(sorted(self.rules.states), sorted(self.rules.forms), self)
@@ -603,6 +608,7 @@ class DeskWindow(QMainWindow):
         else:
             self.form.load(detail)
         stored = shown_certificate.document
+        self._shown_document_id = detail.documents[0].id if stored is not None and detail.documents else None
         if stored is None:
             self.viewer.clear("No document is attached to this certificate.\n"
                               "Drop a file here to attach it.")
@@ -615,10 +621,34 @@ class DeskWindow(QMainWindow):
 
     def _clear_detail(self, message: str) -> None:
         self._detail_generation += 1
+        self._shown_document_id = None
         self.current_detail = None
         self.form.load(None)
         self.viewer.clear(message)
         self._update_actions()
+
+    def _on_form_suggestion_focused(self, suggestion: Suggestion | None) -> None:
+        """Highlight where the focused field's value was read, showing that document if another is shown."""
+        self._focused_suggestion = suggestion
+        detail, db = self.current_detail, self.db
+        if (suggestion is not None and suggestion.box is not None and detail is not None and db is not None
+                and suggestion.document_id != self._shown_document_id
+                and any(d.id == suggestion.document_id for d in detail.documents)):
+            certificates.load_document(db, suggestion.document_id) \
+                .success(lambda stored: self._show_read_document(detail.id, suggestion.document_id, stored)) \
+                .failure(self._on_background_error).run(self.runner)
+            return
+        highlight_suggestion(self.viewer, self._shown_document_id, suggestion)
+
+    def _show_read_document(self, cert_id: int, document_id: int, stored: StoredFile) -> None:
+        detail = self.current_detail
+        if detail is None or detail.id != cert_id or self._shown_document_id == document_id:
+            return
+        info = next(d for d in detail.documents if d.id == document_id)
+        self._shown_document_id = document_id
+        self.viewer.show_document(stored.data, sha256=stored.sha256, name=info.original_name,
+                                  rotation=info.view_rotation)
+        highlight_suggestion(self.viewer, document_id, self._focused_suggestion)
 
     def _on_viewer_page_painted(self) -> None:
         if self._waiting_for_page:
@@ -627,9 +657,9 @@ class DeskWindow(QMainWindow):
 
     def _on_viewer_rotation_changed(self, rotation: int) -> None:
         detail, db = self.current_detail, self.db
-        if detail is None or db is None or not detail.documents:
+        if detail is None or db is None or self._shown_document_id is None:
             return
-        certificates.rotate_document(db, detail.documents[0].id, rotation).failure(self._on_background_error) \
+        certificates.rotate_document(db, self._shown_document_id, rotation).failure(self._on_background_error) \
             .run(self.runner)
 
     def _on_form_saved(self, detail: CertificateDetail) -> None:

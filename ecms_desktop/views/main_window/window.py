@@ -158,6 +158,9 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, ToolsMixin):
         cert_menu.addSeparator()
         cert_menu.addActions([self.act_validate, self.act_validate_all, self.act_verify_permit])
         cert_menu.addSeparator()
+        # The form's own action (Ctrl+Shift+Y in a field): listed here so the menu and F1 show it.
+        cert_menu.addAction(self.form.accept_suggestion_action)
+        cert_menu.addSeparator()
         cert_menu.addAction(self.act_review)
         renewals_menu = bar.addMenu("Re&newals")
         renewals_menu.addAction(self.act_renewals)

@@ -49,6 +49,16 @@ def load_certificate(db: Database, rules: RulesPack, cert_id: int, as_of: dt.dat
     return Operation(work)
 
 
+def load_document(db: Database, document_id: int) -> Operation[StoredFile]:
+    """A stored document's bytes (the viewer shows another of the certificate's documents)."""
+
+    def work(_p: Progress, _c: CancelCheck) -> StoredFile:
+        sha256, data = DocumentService(db).file_bytes(document_id)
+        return StoredFile(sha256, data)
+
+    return Operation(work)
+
+
 def reload_certificate(db: Database, rules: RulesPack, cert_id: int, as_of: dt.date) -> Operation[CertificateDetail]:
     """The certificate as it is stored now (after a conflict, the form shows it again)."""
     return Operation(lambda _p, _c: CertificateService(db, rules).get(cert_id, as_of))

@@ -15,7 +15,13 @@ import pytest
 
 from ecms_desktop.services.core.errors import Cancelled, DocumentError
 from ecms_desktop.services.documents.media_types import sniff_media_type
-from ecms_desktop.services.documents.results import PasswordRequired, ProbeResult, RenderedPage, WrongPassword
+from ecms_desktop.services.documents.results import (
+    PasswordRequired,
+    ProbeResult,
+    RenderedPage,
+    WrongPassword,
+    turn_box,
+)
 from ecms_desktop.services.documents.sandbox import DocumentSandbox
 from tests.factories import image_bytes, sized_pdf
 
@@ -97,6 +103,22 @@ def test_render_good_pdf_dpi_rotation_and_pages(sandbox: DocumentSandbox) -> Non
     assert (second.width, second.height) == (792, 612)
     # The PNG decodes to the announced size.
     assert pymupdf.Pixmap(page.png).width == 612
+
+
+def test_render_says_the_pages_own_rotation(sandbox: DocumentSandbox) -> None:
+    """A page carrying /Rotate is drawn turned; the picture says by how much, so that a place in the
+    page's own coordinates (a field read from it) can be found on it with turn_box."""
+    doc = pymupdf.open()
+    page = doc.new_page(width=200, height=100)
+    page.draw_rect(pymupdf.Rect(10, 10, 30, 20), color=(0, 0, 0), fill=(0, 0, 0))
+    page.set_rotation(90)
+    shown = sandbox.render_page(doc.tobytes(), 0, dpi=72, rotation=90)
+    assert shown.page_rotation == 90 and (shown.width, shown.height) == (200, 100)
+    x0, y0, x1, y1 = (round(v) for v in turn_box((10, 10, 30, 20), 200, 100, 90 + 90))
+    pix = pymupdf.Pixmap(shown.png)
+    assert pix.pixel((x0 + x1) // 2, (y0 + y1) // 2)[0] < 50  # the black box is where turn_box puts it
+    assert pix.pixel(15, 15)[0] > 200
+    assert sandbox.render_page(sized_pdf([(612, 792)]), 0, dpi=72).page_rotation == 0
 
 
 def test_render_rejects_bad_arguments(sandbox: DocumentSandbox) -> None:

@@ -364,7 +364,7 @@ class Worker:
 
     def _render(self, entry: _Entry, req: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
         od = self._open(entry, req)
-        pix, zoom, scaled_down = self._pixmap(od, req)
+        pix, zoom, scaled_down, page_rotation = self._pixmap(od, req)
         png = encode_png(pix.width, pix.height, pix.n, pix.stride, pix.samples_mv)
         header = {
             "ok": True,
@@ -373,13 +373,15 @@ class Worker:
             "page_count": od.page_count,
             "scaled_down": scaled_down,
             "dpi": zoom * 72.0,
+            "page_rotation": page_rotation,
             "mupdf_warnings": self._warnings()[:20],
         }
         return header, png
 
-    def _pixmap(self, od: OpenDoc, req: dict[str, Any]) -> tuple[Any, float, bool]:
+    def _pixmap(self, od: OpenDoc, req: dict[str, Any]) -> tuple[Any, float, bool, int]:
         """Page ``page_index`` of ``od`` as an RGB pixmap without alpha (``dpi`` or, for a thumbnail,
-        ``max_side``; within ``max_pixels``): the pixmap, its zoom and whether it was scaled down."""
+        ``max_side``; within ``max_pixels``): the pixmap, its zoom, whether it was scaled down and the
+        page's own /Rotate (turned in the pixmap before the ``rotation`` asked)."""
         pymupdf = self.pymupdf
         index = int(req["page_index"])
         if not 0 <= index < od.page_count:
@@ -427,7 +429,7 @@ class Worker:
             pix = pymupdf.Pixmap(pix, target[0], target[1], None)
         if pix.alpha:
             pix = pymupdf.Pixmap(pix, 0)
-        return pix, zoom, scaled_down
+        return pix, zoom, scaled_down, int(page.rotation) % 360
 
     # -- reading the text of the pages
 
@@ -499,7 +501,7 @@ class Worker:
                 margin = float(req.get("margin", 36.0))
                 dpi = float(req.get("dpi", 150.0))
                 for index, text in enumerate(stamps):
-                    pix, _zoom, _scaled = self._pixmap(od, {**req, "page_index": index, "dpi": dpi})
+                    pix, _zoom, _scaled, _turn = self._pixmap(od, {**req, "page_index": index, "dpi": dpi})
                     scale = min((pw - 2 * margin) / pix.width, (ph - 2 * margin) / pix.height, 72 / dpi)
                     w, h = pix.width * scale, pix.height * scale
                     page = out.new_page(width=pw, height=ph)

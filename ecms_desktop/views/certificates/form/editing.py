@@ -24,7 +24,7 @@ from ecms_desktop.services.certificates.form_spec import (
 from ecms_desktop.services.core.certificate_records import CertificateDetail, CertificateInput
 from ecms_desktop.views.certificates.form.fields import DATE_ATTRS, date_text, status_badge_style
 from ecms_desktop.views.certificates.form.findings import FormFindings
-from ecms_desktop.views.certificates.form_builder import REQUIRED_MARK, SEVERITY_COLOURS
+from ecms_desktop.views.certificates.form_builder import NOT_KNOWN, REQUIRED_MARK, SEVERITY_COLOURS
 from ecms_desktop.views.operations import validation
 
 
@@ -168,6 +168,7 @@ class FormEditing(FormFindings):
         effective, signed, override = self._dates()
         raw = self._raw
         present = [k for k, v in raw.items() if v not in (None, "", False) and not isinstance(v, dict)]
+        present += [field for field, s in self.suggestions.items() if s.offered]  # shown to be accepted
         assert self.detail is not None
         return build_form_spec(
             self.rules, form_code=self._form_code, states=self._states, exempt_reason=self._reason,
@@ -196,7 +197,11 @@ class FormEditing(FormFindings):
             self._raw.update(self.builder.raw_values())
         self._raw["state_tax_ids"] = self._state_ids()
         self.states_edit.setText(", ".join(self._states))
+        self.states_edit.setPlaceholderText("Not known yet: two-letter codes, e.g. TX or WA, NC, OH" if not self._states
+                                            else "Two-letter codes, e.g. TX or WA, NC, OH")
         self.form_combo.clear()
+        if not self._form_code:  # not known yet (a certificate made from an arriving document): no default
+            self.form_combo.addItem(NOT_KNOWN, "")
         for choice in form_choices(self.rules, self._states, self._form_code):
             label = choice.label if len(choice.label) < 70 else choice.label[:67] + "…"
             if choice.multistate and not choice.accepted:
@@ -207,9 +212,11 @@ class FormEditing(FormFindings):
         self.form_combo.setCurrentIndex(max(idx, 0))
         self.spec = spec = self._make_spec()
         self.reason_combo.clear()
+        if not self._reason:
+            self.reason_combo.addItem(NOT_KNOWN, "")
         for code, label in spec.reasons:
             self.reason_combo.addItem(label, code)
-        if not spec.reason_allowed:
+        if self._reason and not spec.reason_allowed:
             self.reason_combo.addItem(f"{self._reason} (not on this form)", self._reason)
         self.reason_combo.setCurrentIndex(max(self.reason_combo.findData(self._reason), 0))
         note = spec.form_name
@@ -288,32 +295,40 @@ class FormEditing(FormFindings):
     # ------------------------------------------------------------------ slots
 
     def _on_states_edit_editing_finished(self) -> None:
-        if self._loading:
-            return
-        states = parse_states(self.states_edit.text())
+        if not self._loading:
+            self.choose_states(parse_states(self.states_edit.text()))
+
+    def choose_states(self, states: tuple[str, ...]) -> None:
+        """The certificate covers ``states``: the form is rebuilt for them (values typed are kept)."""
+        self.states_edit.setText(", ".join(states))
         if states != self._states:
             self._states = states
             self._rebuild()
 
-    def _on_form_combo_activated(self, index: int) -> None:
-        if self._loading:
-            return
-        code = self.form_combo.itemData(index)
+    def choose_form(self, code: str) -> None:
+        """The certificate is on form ``code``: the form is rebuilt for it (a form made for one reason
+        only takes that reason)."""
         if code and code != self._form_code:
             self._form_code = code
-            if self.spec is not None:
+            if self.spec is not None and self._known_form():
                 form = self.rules.form(code)
                 if self._reason not in form.exempt_reasons and len(form.exempt_reasons) == 1:
                     self._reason = form.exempt_reasons[0]
             self._rebuild()
 
-    def _on_reason_combo_activated(self, index: int) -> None:
-        if self._loading:
-            return
-        code = self.reason_combo.itemData(index)
+    def choose_reason(self, code: str) -> None:
+        """The certificate claims exempt reason ``code``: the form is rebuilt for it."""
         if code and code != self._reason:
             self._reason = code
             self._rebuild()
+
+    def _on_form_combo_activated(self, index: int) -> None:
+        if not self._loading:
+            self.choose_form(self.form_combo.itemData(index))
+
+    def _on_reason_combo_activated(self, index: int) -> None:
+        if not self._loading:
+            self.choose_reason(self.reason_combo.itemData(index))
 
     def _on_builder_changed(self, _attr: str) -> None:
         self._schedule_live()

@@ -37,6 +37,7 @@ from ecms_desktop.rules import RulesPack
 from ecms_desktop.services.certificates.form_spec import ExpiryDecider, FieldFinding, FormSpec, parse_date
 from ecms_desktop.services.core.certificate_records import CertificateDetail, CertificateInput, LineInput
 from ecms_desktop.services.core.database import Database
+from ecms_desktop.services.intake.suggestions import Suggestion
 from ecms_desktop.services.validation.engine import Finding, ValidationEngine
 from ecms_desktop.services.validation.permit_service import LookupLink, PermitCheckInfo
 from ecms_desktop.services.validation.runs import ValidationResult
@@ -102,6 +103,9 @@ class FormFields(QWidget):
     permit_check_recorded = Signal(object)
     #: A save (or archive) was refused or failed (the error); the edits are still in the form.
     save_failed = Signal(object)
+    #: The focus went into a field with a value read from the certificate's document (the Suggestion),
+    #: or left it (None): the viewer highlights where the value was read.
+    suggestion_focused = Signal(object)
 
     def __init__(self, db: Database | None, rules: RulesPack, parent: QWidget | None = None, *,
                  runner: TaskRunner | None = None) -> None:
@@ -125,6 +129,8 @@ class FormFields(QWidget):
         #: The service's reasons for refusing the last save (shown until the next load).
         self._save_findings: list[FieldFinding] = []
         self.detail: CertificateDetail | None = None
+        #: What was read from the certificate's documents, by form field (offered or matching the record).
+        self.suggestions: dict[str, Suggestion] = {}
         self.spec: FormSpec | None = None
         self._as_of = dt.date.today()
         self._raw: dict[str, Any] = {}
@@ -194,6 +200,13 @@ class FormFields(QWidget):
         self.save_action.setShortcut(QKeySequence.StandardKey.Save)
         self.save_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.addAction(self.save_action)
+        #: Accept the value read from the scan for the field that has the focus (see the marker beside it).
+        self.accept_suggestion_action = QAction("Accept the value read from the scan", self)
+        self.accept_suggestion_action.setObjectName("acceptSuggestionAction")
+        self.accept_suggestion_action.setShortcut(QKeySequence("Ctrl+Shift+Y"))
+        self.accept_suggestion_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.accept_suggestion_action.setStatusTip("Put the value read from the document into the field you are in")
+        self.addAction(self.accept_suggestion_action)
 
     def _build_head(self) -> QHBoxLayout:
         """The certificate's customer and number, and its status badge."""
@@ -325,8 +338,25 @@ class FormFields(QWidget):
         self._live_timer.setInterval(200)
         self.general_msg = MessageLabel("general")
 
+        self.suggestion_bar = QWidget()
+        self.suggestion_bar.setObjectName("suggestionBar")
+        self.suggestion_bar.setStyleSheet("#suggestionBar { background: #eef4fb; border: 1px solid #9bb8dc; }")
+        sb = QHBoxLayout(self.suggestion_bar)
+        sb.setContentsMargins(6, 3, 6, 3)
+        self.suggestion_summary = QLabel("")
+        self.suggestion_summary.setObjectName("suggestionSummary")
+        self.suggestion_summary.setWordWrap(True)
+        self.accept_all_button = QPushButton("Accept all ≥ 90 %")
+        self.accept_all_button.setObjectName("acceptAllSuggestions")
+        self.accept_all_button.setToolTip("Put every value read from the document with a confidence of at least "
+                                          "90 % into its field (you still save)")
+        sb.addWidget(self.suggestion_summary, 1)
+        sb.addWidget(self.accept_all_button)
+        self.suggestion_bar.setVisible(False)
+
         body = QWidget()
         bv = QVBoxLayout(body)
+        bv.addWidget(self.suggestion_bar)
         bv.addWidget(selectors)
         bv.addWidget(self.general_msg)
         bv.addWidget(self.builder)

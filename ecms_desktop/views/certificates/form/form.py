@@ -6,7 +6,8 @@ reload). Archive / Unarchive ask for a reason. The History tab shows the audit t
 
 The form is built in layers, each in its own module: ``fields`` (the sections, state and signals),
 ``findings`` (validation findings and permit checks), ``editing`` (loading and following the edits),
-``saving`` (save, leave, archive); this module wires the widgets to them.
+``saving`` (save, leave, archive), ``suggesting`` (the values read from the document, offered beside
+their fields); this module wires the widgets to them.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from PySide6.QtWidgets import QWidget
 
 from ecms_desktop.rules import RulesPack
 from ecms_desktop.services.core.database import Database
-from ecms_desktop.views.certificates.form.saving import FormSaving
+from ecms_desktop.views.certificates.form.suggesting import FormSuggesting
 from ecms_desktop.views.operations.task_runner import TaskRunner
 
 
-class CertificateForm(FormSaving):
+class CertificateForm(FormSuggesting):
     """Edit one certificate. ``load(detail)`` shows it (None empties the form); ``saved(detail)`` fires
     after a save, archive or unarchive with the new :class:`CertificateDetail`; ``archive_requested()``
     fires when the user asks to archive or unarchive (the form then asks the reason and does it
@@ -29,11 +30,15 @@ class CertificateForm(FormSaving):
     panel below the form - the stored latest run when a certificate is loaded, then live while
     editing (the rules engine's evaluation is pure and takes well under a millisecond, so it runs on
     the GUI thread, debounced). Clicking a finding focuses its field. The permit-check status of
-    each state shows below, with "Record check…" for a manual check with evidence."""
+    each state shows below, with "Record check…" for a manual check with evidence.
+
+    Values read from the certificate's documents are suggested beside their fields, never applied
+    until accepted; ``suggestion_focused(Suggestion | None)`` says which one the focused field has."""
 
     def __init__(self, db: Database | None, rules: RulesPack, parent: QWidget | None = None, *,
                  runner: TaskRunner | None = None) -> None:
         super().__init__(db, rules, parent, runner=runner)
+        self._init_suggesting()
         self._connect()
         self.load(None)
 

@@ -28,8 +28,9 @@ class Certificate(Base):
 
     __tablename__ = "certificate"
     __table_args__ = (
-        CheckConstraint(check_in("exempt_reason", ExemptReason), name="exempt_reason"),
-        CheckConstraint(check_in("certificate_type", CertificateType), name="certificate_type"),
+        # '' : not known yet (a certificate made from an inbox document before anyone read it).
+        CheckConstraint(check_in("exempt_reason", ExemptReason, empty=True), name="exempt_reason"),
+        CheckConstraint(check_in("certificate_type", CertificateType, empty=True), name="certificate_type"),
         CheckConstraint(check_in("review_state", ReviewState), name="review_state"),
         CheckConstraint("exempt_percent IS NULL OR (exempt_percent > 0 AND exempt_percent <= 100)",
                         name="exempt_percent"),
@@ -47,7 +48,7 @@ class Certificate(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     company_id: Mapped[int] = mapped_column(ForeignKey("company.id", ondelete="RESTRICT"), index=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="RESTRICT"), index=True)
-    #: Form code from the rules pack, e.g. ``TX-01-339``, ``SST-F0003``, ``MTC-UNIFORM``.
+    #: Form code from the rules pack, e.g. ``TX-01-339``, ``SST-F0003``, ``MTC-UNIFORM``; '' while not known.
     form_code: Mapped[str] = mapped_column(String(40), index=True)
     #: Number printed on the certificate (or the state-issued certificate number), if any.
     certificate_number: Mapped[str] = mapped_column(String(64), default="", index=True)
@@ -63,9 +64,11 @@ class Certificate(Base):
     business_description: Mapped[str] = mapped_column(Text, default="")
     #: The property or services bought exempt, as described on the form.
     property_description: Mapped[str] = mapped_column(Text, default="")
+    #: One of ExemptReason; '' while not known.
     exempt_reason: Mapped[str] = mapped_column(String(20), default=ExemptReason.RESALE.value)
     #: Explanation or ID number that some exempt reasons need (e.g. a nonprofit's exemption number).
     exemption_detail: Mapped[str] = mapped_column(Text, default="")
+    #: One of CertificateType; '' while not known.
     certificate_type: Mapped[str] = mapped_column(String(20), default=CertificateType.BLANKET.value)
     #: PO or invoice number a single-use certificate is limited to.
     po_number: Mapped[str] = mapped_column(String(64), default="")

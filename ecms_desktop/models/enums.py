@@ -61,7 +61,8 @@ class DocumentSource(StrEnum):
     DEMO = "demo"
 
 
-def check_in(column: str, enum: type[StrEnum]) -> str:
-    """SQL CHECK text restricting ``column`` to the enum's values."""
-    values = ", ".join(f"'{m.value}'" for m in enum)
+def check_in(column: str, enum: type[StrEnum], *, empty: bool = False) -> str:
+    """SQL CHECK text restricting ``column`` to the enum's values (and, with ``empty``, to '' for "not known
+    yet")."""
+    values = ", ".join([*(["''"] if empty else []), *(f"'{m.value}'" for m in enum)])
     return f"{column} IN ({values})"

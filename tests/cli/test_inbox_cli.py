@@ -74,8 +74,9 @@ def test_bad_input_names_what_is_wrong(db, company_id, capsys, tmp_path) -> None
     code, _, err = run(db, capsys, "inbox", "assign", str(doc), "--customer", "C-404", "--state", "TX", "--form",
                        "TX-01-339", "--reason", "resale", "--type", "blanket")
     assert code == 1 and "no customer with number or name 'C-404'" in err
-    code, _, err = run(db, capsys, "inbox", "assign", str(doc), "--customer", "C-1", "--new-customer-name", "One")
-    assert code == 1 and "states, form, exempt reason, certificate type" in err
+    code, _, err = run(db, capsys, "inbox", "assign", str(doc), "--customer", "C-1", "--new-customer-name", "One",
+                       "--form", "NO-SUCH-FORM")
+    assert code == 1 and "NO-SUCH-FORM" in err
     code, _, err = run(db, capsys, "inbox", "split", str(doc), "--pages", "2-5")
     assert code == 1 and "pages 2-5 is outside the document (pages 1-2 of its file)" in err
     try:
@@ -91,3 +92,24 @@ def test_bad_input_names_what_is_wrong(db, company_id, capsys, tmp_path) -> None
     assert code == 1 and "was discarded by" in err and "duplicate fax" in err
     code, out, _ = run(db, capsys, "inbox")
     assert code == 0 and "The inbox is empty." in out
+
+
+def test_assign_with_only_the_customer_makes_a_certificate_whose_unknown_fields_are_empty(db, company_id, capsys,
+                                                                                          tmp_path) -> None:
+    doc = arrive(db, capsys, tmp_path, "scan.pdf")
+    code, out, err = run(db, capsys, "inbox", "assign", str(doc), "--customer", "C-1", "--new-customer-name",
+                         "One Co", "--format", "json")
+    assert code == 0, err
+    done = json.loads(out)
+    code, out, _ = run(db, capsys, "show", str(done["certificate_id"]), "--format", "json")
+    shown = json.loads(out)
+    assert (shown["form_code"], shown["lines"], shown["exempt_reason"], shown["certificate_type"]) == ("", [], "", "")
+    assert shown["review_state"] == "pending"
+    code, out, _ = run(db, capsys, "validate", str(done["certificate_id"]), "--format", "json")
+    assert code == 0
+    findings = json.loads(out)
+    text = json.dumps(findings)
+    for said in ("No state given: the document's state is not known yet", "No form given",
+                 "No exempt reason given", "No certificate type given"):
+        assert said in text
+    assert check_database(db).ok

@@ -168,16 +168,32 @@ def recompute_company_expiries(session: Session, company_id: int, state: str,
 # -- input checks -----------------------------------------------------------------------------------
 
 
-def check_input(data: CertificateInput, rules: RulesPack) -> list[Problem]:
-    """Structural problems that make a certificate impossible to store (state-specific checks are
-    the validation engine's job and do not block saving)."""
-    problems: list[Problem] = []
-    try:
-        rules.form(data.form_code)
-    except UnknownFormError as exc:
-        problems.append(Problem(str(exc), column="form"))
+def not_known(data: CertificateInput) -> list[Problem]:
+    """What a certificate does not say yet: its form, states, exempt reason or type left empty (a pending
+    certificate made from an inbox document before anyone read it)."""
+    problems = []
+    if not data.form_code.strip():
+        problems.append(Problem("the form is not known yet", column="form"))
     if not data.lines:
-        problems.append(Problem("at least one state is required", column="state"))
+        problems.append(Problem("no state is given yet: at least one state is required", column="state"))
+    if not data.exempt_reason:
+        problems.append(Problem("the exempt reason is not known yet", column="exempt_reason"))
+    if not data.certificate_type:
+        problems.append(Problem("the certificate type is not known yet", column="certificate_type"))
+    return problems
+
+
+def check_input(data: CertificateInput, rules: RulesPack, *, pending: bool = False) -> list[Problem]:
+    """Structural problems that make a certificate impossible to store (state-specific checks are
+    the validation engine's job and do not block saving). A ``pending`` certificate may leave its form,
+    states, exempt reason and type empty, not known yet (validation then says each is missing and approval
+    waits for them); any other needs them."""
+    problems: list[Problem] = [] if pending else not_known(data)
+    if data.form_code.strip():
+        try:
+            rules.form(data.form_code)
+        except UnknownFormError as exc:
+            problems.append(Problem(str(exc), column="form"))
     seen: set[str] = set()
     for line in data.lines:
         try:
@@ -187,10 +203,10 @@ def check_input(data: CertificateInput, rules: RulesPack) -> list[Problem]:
         if line.state in seen:
             problems.append(Problem(f"state {line.state} is listed twice", column="state"))
         seen.add(line.state)
-    if data.exempt_reason not in {r.value for r in ExemptReason}:
+    if data.exempt_reason and data.exempt_reason not in {r.value for r in ExemptReason}:
         problems.append(Problem(f"unknown exempt reason {data.exempt_reason!r} (one of: "
                                 f"{', '.join(r.value for r in ExemptReason)})", column="exempt_reason"))
-    if data.certificate_type not in {t.value for t in CertificateType}:
+    if data.certificate_type and data.certificate_type not in {t.value for t in CertificateType}:
         problems.append(Problem("certificate type must be 'blanket' or 'single_use'", column="certificate_type"))
     if data.expiry_override is not None and not data.expiry_override_reason.strip():
         problems.append(Problem("an expiry date set by hand needs a reason", column="expiry_override_reason"))
@@ -409,12 +425,16 @@ class CertificateService:
              as_of: dt.date) -> CertificateDetail:
         """Save an edit made on a copy. Refused as a conflict when someone else saved meanwhile."""
         data = normalized_input(data, self.rules)
-        problems = check_input(data, self.rules)
+        problems = check_input(data, self.rules, pending=True)
         if problems:
             raise ValidationError("The certificate cannot be saved:", problems)
         try:
             with self.db.transaction() as s:
                 cert = certificate_for_change(s, cert_id, expected_version)
+                unknown = not_known(data) if cert.review_state != ReviewState.PENDING else []
+                if unknown:
+                    raise ValidationError(f"The certificate cannot be saved: it is {cert.review_state}, and only a "
+                                          "pending certificate may leave these empty:", unknown)
                 before = snapshot(cert)
                 exempt_before = exemption_feed.exempt_by_state(cert, as_of)
                 _write(cert, data)
@@ -623,7 +643,7 @@ def create_certificate(session: Session, rules: RulesPack, data: CertificateInpu
     :func:`~ecms_desktop.services.validation.runs.accept_findings`). Otherwise it is stored
     pending review with its findings; its ``certificate.created`` event says it was held."""
     data = normalized_input(data, rules)
-    problems = check_input(data, rules)
+    problems = check_input(data, rules, pending=review_state == ReviewState.PENDING)
     if problems:
         raise ValidationError("The certificate cannot be stored:", problems)
     customer = session.get(Customer, data.customer_id)

@@ -9,8 +9,8 @@ discarded. From the inbox a document is
 - **assigned** to a customer (found by number or name, or created on the spot): attached to one of
   that customer's certificates, or made into a new *pending* certificate of the customer. A new
   certificate carries only what the accountant said the paper shows (states, form, exempt reason and
-  type: a certificate cannot be stored without them) and nothing else: every other field stays empty
-  until it is read from the document;
+  type, each optional) and nothing else: every other field stays empty, not known yet, and validation
+  says what is missing;
 - **discarded** with a reason (who and when are kept; the document and its file stay stored);
 - **split** into page ranges, one new inbox document per range: each is a view of the same stored
   file (its bytes are kept as they arrived) and names the document it was split from.
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -41,7 +42,7 @@ from ecms_desktop.services.certificates.service import certificate_for_change, c
 from ecms_desktop.services.core import audit
 from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
 from ecms_desktop.services.core.database import Database
-from ecms_desktop.services.core.errors import ConflictError, NotFoundError, Problem, ValidationError
+from ecms_desktop.services.core.errors import ConflictError, NotFoundError, ValidationError
 from ecms_desktop.services.core.field_limits import limits_of
 from ecms_desktop.services.customers.service import find_customer, upsert_customer
 
@@ -70,6 +71,9 @@ class InboxItem:
     sent_at: dt.datetime | None
     #: The document this one was split from.
     split_from_id: int | None
+    #: What was read from the document when it arrived (see intake.reading.DocumentReading.to_json); None:
+    #: it was never read.
+    extraction: dict[str, Any] | None = None
 
     @property
     def page_range(self) -> str:
@@ -85,7 +89,7 @@ class InboxItem:
             "pages": self.pages, "first_page": self.first_page, "last_page": self.last_page,
             "file_pages": self.file_pages, "size": self.size, "sha256": self.sha256,
             "received_via": self.received_via, "received_at": self.received_at, "received_by": self.received_by,
-            "sent_at": self.sent_at, "split_from_id": self.split_from_id,
+            "sent_at": self.sent_at, "split_from_id": self.split_from_id, "extraction": self.extraction,
         })
 
 
@@ -117,13 +121,75 @@ def in_inbox() -> ColumnElement[bool]:
     )
 
 
+@dataclass(frozen=True)
+class StoredCopy:
+    """The document already received with the same bytes as an arriving file, and where it is now."""
+
+    document_id: int
+    certificate_id: int | None
+    #: What was read from it when it arrived (None: never read).
+    extraction: dict[str, Any] | None
+    #: Where it is, as the tail of a sentence: " with certificate 12", ", waiting in the intake inbox ...".
+    where: str
+
+    def message(self, name: str) -> str:
+        """What to tell about the file ``name`` that arrived again."""
+        return f"{name}: already received as document {self.document_id}{self.where}; nothing new was stored."
+
+
+def stored_copy(s: Session, sha256: str) -> StoredCopy | None:
+    """The first document received with these bytes (None: they never arrived), and where it is: with its
+    certificate, waiting in the intake inbox, split there, or discarded from it."""
+    doc = s.execute(select(Document).where(Document.sha256 == sha256).order_by(Document.id).limit(1)
+                    ).unique().scalar_one_or_none()
+    if doc is None:
+        return None
+    parts = s.execute(select(Document.id).where(Document.split_from_id == doc.id).order_by(Document.id)
+                      ).scalars().all()
+    if doc.certificate_id is not None:
+        where = f" with certificate {doc.certificate_id}"
+    elif doc.discarded_at is not None:
+        where = (f" (discarded from the intake inbox on {doc.discarded_at.astimezone(dt.UTC):%Y-%m-%d}: "
+                 f"{doc.discard_reason})")
+    elif parts:
+        where = f" (split in the intake inbox into documents {', '.join(map(str, parts))})"
+    elif s.execute(select(Document.id).where(Document.id == doc.id, in_inbox())).first() is not None:
+        where = ", waiting in the intake inbox (the desk's Inbox pane; ecms inbox)"
+    else:
+        where = ""
+    return StoredCopy(doc.id, doc.certificate_id, doc.extraction, where)
+
+
 def _item(doc: Document, file: DocumentFile) -> InboxItem:
     pages = (doc.last_page - doc.first_page + 1 if doc.first_page is not None and doc.last_page is not None
              else file.page_count)
     assert doc.company_id is not None
     return InboxItem(doc.id, doc.company_id, doc.original_name, file.media_type, pages, doc.first_page,
                      doc.last_page, file.page_count, file.size, doc.sha256, doc.received_via, doc.received_at,
-                     doc.received_by, doc.sent_at, doc.split_from_id)
+                     doc.received_by, doc.sent_at, doc.split_from_id, doc.extraction)
+
+
+_RANGE = re.compile(r"(\d+)(?:-(\d+))?")
+
+
+def parse_page_ranges(text: str) -> builtins.list[tuple[int, int]]:
+    """Page ranges as the accountant types them: ``1-2, 3-4`` or ``1-2 3`` (1-based, inclusive); a
+    ValidationError says which part is not a range."""
+    parts = [p for p in re.split(r"[,;\s]+", re.sub(r"\s*-\s*", "-", text.strip())) if p]
+    if not parts:
+        raise ValidationError("Give the page ranges to split the document into, e.g. 1-2, 3-4.")
+    ranges = []
+    for part in parts:
+        m = _RANGE.fullmatch(part)
+        if m is None:
+            raise ValidationError(f"{part!r} is not a page range such as 3 or 1-2.")
+        first = int(m.group(1))
+        last = int(m.group(2)) if m.group(2) else first
+        if first < 1 or last < first:
+            raise ValidationError(f"{part!r} is not a page range: pages count from 1 and the last page is "
+                                  "not before the first.")
+        ranges.append((first, last))
+    return ranges
 
 
 def _range_text(first: int, last: int) -> str:
@@ -171,10 +237,11 @@ class InboxService:
 
         With ``certificate_id`` the document is attached to that certificate of the customer (as of
         ``expected_version`` when given: refused as a conflict when the certificate changed since).
-        Without it a new pending certificate of the customer is made from the document, and the paper's
-        ``states``, ``form_code``, ``exempt_reason`` and ``certificate_type`` are required (no value is
-        guessed); every other field stays empty. The new certificate is validated at once (trigger
-        ``intake``), in the same transaction."""
+        Without it a new pending certificate of the customer is made from the document with what the
+        accountant said the paper shows (``states``, ``form_code``, ``exempt_reason``, ``certificate_type``,
+        each optional) and nothing else: a field not given stays empty, not known yet (no value is guessed;
+        validation says what is missing, and the certificate cannot be approved until it is filled in). The
+        new certificate is validated at once (trigger ``intake``), in the same transaction."""
         number = customer.strip()
         if not number:
             raise ValidationError("Say whose document it is: give the customer's number or name.")
@@ -183,8 +250,6 @@ class InboxService:
             raise ValidationError("The name of the new customer is empty.")
         with self.db.transaction() as s:
             doc = self._inbox_document(s, document_id)
-            if certificate_id is None:
-                self._check_new_certificate(states, form_code, exempt_reason, certificate_type)
             company_id = doc.company_id
             assert company_id is not None
             who, created_customer = self._customer(s, company_id, number, new_name)
@@ -192,12 +257,11 @@ class InboxService:
                 cert = self._target(s, certificate_id, expected_version, company_id, who)
                 created = False
             else:
-                notes = (f"Made from document {doc.id} ({doc.original_name}) of the intake inbox. Only the "
-                         "states, form, exempt reason and type were given; the other fields are empty until "
-                         "they are read from the document.")
+                notes = (f"Made from document {doc.id} ({doc.original_name}) of the intake inbox; the fields "
+                         "not given are empty until they are filled in from the document.")
                 data = CertificateInput(
                     company_id=company_id, customer_id=who.id, form_code=form_code or "",
-                    lines=tuple(LineInput(st.strip().upper()) for st in states),
+                    lines=tuple(LineInput(st.strip().upper()) for st in states if st.strip()),
                     exempt_reason=(exempt_reason or "").strip(), certificate_type=(certificate_type or "").strip(),
                     notes=notes)
                 cert = create_certificate(s, self.rules, data, origin="intake",
@@ -215,18 +279,6 @@ class InboxService:
             message = (f"Document {doc.id} ({doc.original_name}) was {how} {cert.id} of customer {who.number} "
                        f"({who.legal_name}).")
             return Assignment(doc.id, cert.id, who.id, who.number, created, created_customer, message)
-
-    def _check_new_certificate(self, states: Sequence[str], form_code: str | None, exempt_reason: str | None,
-                               certificate_type: str | None) -> None:
-        missing = [name for name, value in (("states", [s for s in states if s.strip()]), ("form", form_code),
-                                            ("exempt reason", exempt_reason), ("certificate type", certificate_type))
-                   if not (value.strip() if isinstance(value, str) else value)]
-        if missing:
-            raise ValidationError(
-                "A new certificate needs what the document says of its " + ", ".join(missing) + " (nothing is "
-                "guessed: a certificate cannot be stored without them); or give the certificate to attach the "
-                "document to.", [Problem("required to make a certificate", column=m.replace(" ", "_"))
-                                 for m in missing])
 
     def _customer(self, s: Session, company_id: int, number: str, new_name: str) -> tuple[Customer, bool]:
         if new_name:
@@ -374,4 +426,4 @@ class InboxService:
         return f" by {event.actor} on {event.occurred_at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
 
 
-__all__ = ["Assignment", "InboxItem", "InboxService", "in_inbox"]
+__all__ = ["Assignment", "InboxItem", "InboxService", "StoredCopy", "in_inbox", "parse_page_ranges", "stored_copy"]

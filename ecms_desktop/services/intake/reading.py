@@ -11,6 +11,7 @@ by ``ecms intake --format json``. What is read is a suggestion only; nothing her
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,7 +24,9 @@ from ecms_desktop.services.documents.results import DocumentText, PageText, turn
 from ecms_desktop.services.documents.sandbox import DocumentSandbox
 from ecms_desktop.services.intake.extraction import Page, Word, extract_fields, identify_form
 
-__all__ = ["NOTHING_READ", "DocumentReading", "ReadField", "ReadValue", "read_document"]
+__all__ = ["NOTHING_READ", "DocumentReading", "ReadField", "ReadValue", "read_arriving_document", "read_document"]
+
+log = logging.getLogger(__name__)
 
 Box = tuple[float, float, float, float]
 
@@ -141,6 +144,18 @@ def read_document(data: bytes, filename: str, rules: RulesPack, *, sandbox: Docu
     except DocumentError as exc:
         return _nothing(started, (str(exc),))
     return _reading(text, rules, started)
+
+
+def read_arriving_document(data: bytes, filename: str, rules: RulesPack) -> DocumentReading:
+    """What an arriving document says, read in the shared sandbox, for storing with it: a fault of the reading
+    itself never stops the document's arrival (it is stored with "nothing could be read" and the reason)."""
+    try:
+        return read_document(data, filename, rules)
+    except Exception as exc:
+        log.exception("reading %s failed", filename)
+        return DocumentReading("none", ReadValue(), ReadValue(),
+                               notes=(f"{filename}: could not be read because of an error in this program "
+                                      f"({type(exc).__name__}).", NOTHING_READ))
 
 
 def _reading(text: DocumentText, rules: RulesPack, started: float) -> DocumentReading:

@@ -46,8 +46,6 @@ from sqlalchemy.orm import Session
 from ecms_desktop.models import (
     Certificate,
     Customer,
-    Document,
-    DocumentExtraction,
     DocumentSource,
     ExemptReason,
     utcnow,
@@ -65,7 +63,8 @@ from ecms_desktop.services.documents.media_types import sniff_media_type
 from ecms_desktop.services.documents.results import PasswordRequired
 from ecms_desktop.services.documents.shared_sandbox import read_email, read_form_fields
 from ecms_desktop.services.documents.storage import MAX_FILE_BYTES, CheckedFile, check_bytes, sha256_of, store_checked
-from ecms_desktop.services.intake.reading import NOTHING_READ, DocumentReading, ReadValue, read_document
+from ecms_desktop.services.intake.inbox import stored_copy
+from ecms_desktop.services.intake.reading import read_arriving_document
 from ecms_desktop.services.renewals.request_packet import TOKEN_RE, FormReadback, form_readback, parse_form_date
 from ecms_desktop.services.validation import service as validation_service
 
@@ -118,6 +117,8 @@ class _Part:
     sender: str = ""
     sent_at: dt.datetime | None = None
     subject_token: str | None = None
+    #: How the file arrived, for a file that waits in the inbox (a matched one is a renewal return).
+    via: str = DocumentSource.RENEWAL_RETURN.value
 
 
 class _Unread:
@@ -137,8 +138,11 @@ class ReturnedFormsService:
         self.read_timeout = read_timeout
 
     def intake(self, paths: Sequence[Path | str], company_id: int, *, as_of: dt.date | None = None,
-               progress: Progress | None = None, cancel: CancelCheck | None = None) -> list[ReturnedItem]:
-        """Receive each file; one transaction per file part, so a bad file never undoes the others."""
+               received_via: str = DocumentSource.RENEWAL_RETURN.value, progress: Progress | None = None,
+               cancel: CancelCheck | None = None) -> list[ReturnedItem]:
+        """Receive each file; one transaction per file part, so a bad file never undoes the others.
+        ``received_via``: how the files came (the desk: ``upload``), kept with a file that matches no
+        request and waits in the inbox."""
         files = [Path(p) for p in paths]
         out: list[ReturnedItem] = []
         for n, path in enumerate(files):
@@ -154,7 +158,7 @@ class ReturnedFormsService:
             if path.suffix.lower() == ".eml":
                 out.extend(self.intake_email(data, path.name, company_id, as_of=as_of))
             else:
-                out.append(self._receive(_Part(path.name, data), company_id, as_of, {}, _UNREAD))
+                out.append(self._receive(_Part(path.name, data, via=received_via), company_id, as_of, {}, _UNREAD))
         if progress:
             progress(len(files), len(files), f"{len(out)} files read")
         return out
@@ -208,16 +212,9 @@ class ReturnedFormsService:
                  read: FormReadback | DocumentError | _Unread | None) -> ReturnedItem:
         sha = sha256_of(part.data)
         with self.db.reader() as s:
-            dup = s.execute(select(Document.id, Document.certificate_id, Document.company_id, Document.discarded_at,
-                                   DocumentExtraction.extraction)
-                            .outerjoin(DocumentExtraction, DocumentExtraction.document_id == Document.id)
-                            .where(Document.sha256 == sha).order_by(Document.id).limit(1)).first()
+            dup = stored_copy(s, sha)
         if dup is not None:
-            where = (f" with certificate {dup.certificate_id}" if dup.certificate_id else
-                     f" (discarded from the intake inbox on {dup.discarded_at:%Y-%m-%d})" if dup.discarded_at else
-                     " (see the intake inbox: ecms inbox)" if dup.company_id is not None else "")
-            return ReturnedItem(part.name, "duplicate", f"{part.name}: already received as document {dup.id}"
-                                f"{where}; nothing new was stored.", document_id=dup.id,
+            return ReturnedItem(part.name, "duplicate", dup.message(part.name), document_id=dup.document_id,
                                 certificate_id=dup.certificate_id, extraction=dup.extraction)
         try:
             checked = check_bytes(part.data, part.name)
@@ -237,7 +234,7 @@ class ReturnedFormsService:
             return self._refuse(company_id, part.name, sha, str(read), part)
         readback = read if checked.media_type == "application/pdf" else None
         token = (readback.token if readback else None) or part.subject_token
-        reading = self._read_document(part)
+        reading = read_arriving_document(part.data, part.name, self.rules)
         extraction = reading.to_json()
         received_at = utcnow()
         with self.db.transaction() as s:
@@ -259,7 +256,7 @@ class ReturnedFormsService:
                                     request.token, matched_by, request.id, cert_id, doc.id, values,
                                     extraction=extraction)
             if request is None:
-                doc = store_checked(s, checked, received_via=DocumentSource.RENEWAL_RETURN.value,
+                doc = store_checked(s, checked, received_via=part.via,
                                     received_at=received_at, sent_at=part.sent_at, company_id=company_id)
                 doc.company_id = company_id  # it waits in the company's intake inbox
                 doc.extraction = extraction
@@ -269,7 +266,8 @@ class ReturnedFormsService:
                     f"no open request for {part.sender}" if part.sender else "it carries no request token")
                 return ReturnedItem(part.name, "inbox", f"{part.name}: stored as document {doc.id} in the intake "
                                     f"inbox: it matches no renewal request ({why}); {reading.summary()}; assign it "
-                                    "to a customer there (ecms inbox).", token, "none", None, None, doc.id, values,
+                                    "to a customer there (the desk's Inbox pane; ecms inbox).", token, "none", None,
+                                    None, doc.id, values,
                                     extraction=extraction)
             cert = self._pending_certificate(s, request, values, readback, part)
             doc = store_checked(s, checked, received_via=DocumentSource.RENEWAL_RETURN.value,
@@ -297,17 +295,6 @@ class ReturnedFormsService:
                                 extraction=extraction)
         validation = self._validate(item.certificate_id, as_of)
         return ReturnedItem(**{**item.__dict__, "validation": validation})
-
-    def _read_document(self, part: _Part) -> DocumentReading:
-        """What the document says, read in the sandbox; a fault of the reading never stops the intake (the
-        document is stored with "nothing could be read" and the reason)."""
-        try:
-            return read_document(part.data, part.name, self.rules)
-        except Exception as exc:
-            log.exception("reading %s failed", part.name)
-            return DocumentReading("none", ReadValue(), ReadValue(),
-                                   notes=(f"{part.name}: could not be read because of an error in this program "
-                                          f"({type(exc).__name__}).", NOTHING_READ))
 
     def _refuse(self, company_id: int, name: str, sha: str, reason: str, part: _Part | None = None) -> ReturnedItem:
         """Record that a returned file was refused, and why (nothing of the file is stored)."""

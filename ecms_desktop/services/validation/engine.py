@@ -56,6 +56,10 @@ SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 # rules depends on the rules pack (``permit.format`` is an error only where the pack knows the format
 # with high confidence); the table gives the default.
 RULES: Mapping[str, tuple[str, str]] = {
+    "state.missing": ("error", "No state given"),
+    "form.missing": ("error", "No form given"),
+    "reason.missing": ("error", "No exempt reason given"),
+    "type.missing": ("error", "No certificate type given"),
     "form.unknown": ("error", "Form not in the rules pack"),
     "state.unknown": ("error", "State not in the rules pack"),
     "state.no_sales_tax": ("warning", "State has no statewide sales tax"),
@@ -341,7 +345,9 @@ class ValidationEngine:
                  permits: Mapping[str, PermitStatus] | None = None,
                  permit_max_age_days: int | None = None) -> list[Finding]:
         """All findings for ``subject`` as of ``as_of`` (sorted: errors first)."""
-        out: list[Finding] = document_findings(subject)
+        out = [*self._not_known(subject), *document_findings(subject)]
+        if not subject.form_code.strip():
+            return sort_findings(out)
         try:
             form = self.rules.form(subject.form_code)
         except UnknownFormError as exc:
@@ -349,11 +355,32 @@ class ValidationEngine:
                                "against any state's rules until its form is one the rules pack knows."))
             return sort_findings(out)
         multi = len(subject.lines) > 1
-        for line in subject.lines:
-            out.extend(self._line(subject, form, line, as_of, multi, permits, permit_max_age_days))
+        if subject.exempt_reason:  # what each state accepts depends on the reason
+            for line in subject.lines:
+                out.extend(self._line(subject, form, line, as_of, multi, permits, permit_max_age_days))
         whole_state = subject.lines[0].state if len(subject.lines) == 1 else ""
         out.extend(self._whole(subject, form, as_of, whole_state))
         return sort_findings(out)
+
+    @staticmethod
+    def _not_known(subject: Subject) -> list[Finding]:
+        """What a certificate made from a document before anyone read it does not say yet (each an error:
+        it cannot be approved until the accountant fills it in from the document)."""
+        out = []
+        if not subject.lines:
+            out.append(Finding("state.missing", "error", "", "state", "No state given: the document's state is not "
+                               "known yet. Add the state or states the certificate covers (until then it covers "
+                               "nothing)."))
+        if not subject.form_code.strip():
+            out.append(Finding("form.missing", "error", "", "form_code", "No form given: the document's form is not "
+                               "known yet. Choose the form it is; nothing else can be checked until then."))
+        if not subject.exempt_reason:
+            out.append(Finding("reason.missing", "error", "", "exempt_reason", "No exempt reason given: the "
+                               "document's exempt reason is not known yet. Choose the reason it claims."))
+        if not subject.certificate_type:
+            out.append(Finding("type.missing", "error", "", "certificate_type", "No certificate type given: it is "
+                               "not known yet whether the document is a blanket or a single-use certificate."))
+        return out
 
     # ----------------------------------------------------------------- per line
 

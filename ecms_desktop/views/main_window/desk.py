@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QSplitter,
+    QTabWidget,
     QToolBar,
     QVBoxLayout,
     QWidget,
@@ -42,7 +43,7 @@ from ecms_desktop.services.core.errors import (
     EcmsError,
 )
 from ecms_desktop.services.documents.sandbox import DocumentSandbox
-from ecms_desktop.services.intake.service import IntakeResult
+from ecms_desktop.services.intake.inbox import InboxItem
 from ecms_desktop.services.intake.suggestions import Suggestion
 from ecms_desktop.services.integrity.check import CheckReport
 from ecms_desktop.services.renewals.returned_forms import ReturnedItem
@@ -56,10 +57,12 @@ from ecms_desktop.views.certificates.grid import CertificateGrid
 from ecms_desktop.views.certificates.review_queue import ReviewQueueWindow
 from ecms_desktop.views.certificates.table_model import CertificateTableModel
 from ecms_desktop.views.database_dialog import DatabaseDialog, recent_databases, remember_database
+from ecms_desktop.views.intake.inbox_pane import InboxPane
 from ecms_desktop.views.integrity_report import IntegrityReportDialog, report_lines
-from ecms_desktop.views.operations import certificates, database, erp_feed
+from ecms_desktop.views.operations import certificates, database, erp_feed, inbox
 from ecms_desktop.views.operations.certificates import ShownCertificate, StoredFile
 from ecms_desktop.views.operations.database import DeskCompanies
+from ecms_desktop.views.operations.intake import ReceivedFiles
 from ecms_desktop.views.operations.task_runner import TaskRunner
 from ecms_desktop.views.pdf_viewer import DocumentViewer
 from ecms_desktop.views.settings_dialog import SettingsDialog
@@ -85,8 +88,10 @@ class DeskWindow(QMainWindow):
     grid_ready = Signal()
     #: The selected certificate's detail and first page are shown (or there is no document).
     selection_ready = Signal()
-    #: A document intake finished (IntakeResult).
+    #: Files dropped or imported were received (ReceivedFiles).
     intake_finished = Signal(object)
+    #: The inbox pane was read again (the list of InboxItem).
+    inbox_updated = Signal(object)
     #: Returned renewal forms were read back (a list of ReturnedItem).
     returned_forms_received = Signal(object)
     #: A window or dialog of another feature was opened (the widget).
@@ -129,7 +134,7 @@ class DeskWindow(QMainWindow):
         self._window_days_by_company: dict[int | None, int] = {}
         self.filters = Filters()
         self.current_detail: CertificateDetail | None = None
-        self.last_intake_result: IntakeResult | None = None
+        self.last_received: ReceivedFiles | None = None
         #: The report of the last certificate import (opened when interactive).
         self.import_report: QMessageBox | None = None
         self.last_returned_items: list[ReturnedItem] | None = None
@@ -171,6 +176,7 @@ class DeskWindow(QMainWindow):
         self.form.saved.connect(self._on_form_saved)
         self.form.findings_changed.connect(self._on_form_findings_changed)
         self.form.suggestion_focused.connect(self._on_form_suggestion_focused)
+        self.inbox_pane = InboxPane(self)
 
     def _build_layout(self) -> None:
         self.filter_bar = FilterBar(sorted(self.rules.states), sorted(self.rules.forms), self)
@@ -181,7 +187,12 @@ class DeskWindow(QMainWindow):
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setObjectName("mainSplitter")
         self.splitter.setChildrenCollapsible(False)
-        self.splitter.addWidget(self.table)
+        self.grid_tabs = QTabWidget(self)
+        self.grid_tabs.setObjectName("gridTabs")
+        self.grid_tabs.setDocumentMode(True)
+        self.grid_tabs.addTab(self.table, "Certificates")
+        self.grid_tabs.addTab(self.inbox_pane, "Inbox")
+        self.splitter.addWidget(self.grid_tabs)
         self.splitter.addWidget(self.viewer)
         self.splitter.addWidget(self.form)
         self.splitter.setStretchFactor(0, 5)
@@ -289,6 +300,7 @@ class DeskWindow(QMainWindow):
         self._update_actions()
         self.database_opened.emit(db)
         self.run_query()
+        self.refresh_inbox()
         self.refresh_feed_status()
         database.check_on_start(db).success(lambda report: self._on_start_check_done(db, report)) \
             .failure(self._on_background_error).run(self.runner)
@@ -418,6 +430,7 @@ class DeskWindow(QMainWindow):
         self._clear_detail("")
         self.run_query()
         self.refresh_feed_status()
+        self.refresh_inbox()
 
     # ------------------------------------------------------------------ querying
 
@@ -447,6 +460,23 @@ class DeskWindow(QMainWindow):
         self.model.refresh()
         self.refresh_counts(self.model.query)
         self.refresh_feed_status()
+        self.refresh_inbox()
+
+    def refresh_inbox(self) -> None:
+        """Read the company's intake inbox again (off the GUI thread) into the Inbox pane."""
+        db, company_id = self.db, self.company_id
+        if db is None or company_id is None or self._closing:
+            self._on_inbox_listed(db, company_id, [])
+            return
+        inbox.list_inbox(db, company_id).success(lambda items: self._on_inbox_listed(db, company_id, items)) \
+            .failure(self._on_background_error).run(self.runner)
+
+    def _on_inbox_listed(self, db: Database | None, company_id: int | None, items: list[InboxItem]) -> None:
+        if self.db is not db or self.company_id != company_id:
+            return
+        self.inbox_pane.set_items(items)
+        self.grid_tabs.setTabText(1, f"Inbox ({len(items)})" if items else "Inbox")
+        self.inbox_updated.emit(items)
 
     def refresh_feed_status(self) -> None:
         """Say in the status bar when the ERP feed fails: a webhook stopped at an event the ERP refused

@@ -1,5 +1,6 @@
-"""Documents in: File > Import documents / Attach documents, files dropped on the window (on the
-document or form side: attached to the selected certificate), returned renewal forms, and
+"""Documents in: File > Import documents and files dropped on the certificate list or the inbox (each waits
+in the intake inbox, unless it is a returned renewal form that answers its request), File > Attach
+documents and files dropped on the document or form side (attached to the selected certificate), and
 File > Import certificates from a spreadsheet."""
 
 from __future__ import annotations
@@ -39,11 +40,11 @@ class IntakeMixin(DeskWindow):
             event.ignore()
             return
         event.acceptProposedAction()
-        # Dropped on the document or form side: attach to the selected certificate; elsewhere new ones.
+        # Dropped on the document or form side: attach to the selected certificate; elsewhere to the inbox.
         target = self.childAt(event.position().toPoint())
         if self.current_detail is not None and target is not None and (
                 self._is_inside(target, self.viewer) or self._is_inside(target, self.form)):
-            self.receive_files(paths, attach_to=self.current_detail.id, expected_version=self.current_detail.version)
+            self.receive_files(paths, attach_to=(self.current_detail.id, self.current_detail.version))
         else:
             self.receive_files(paths)
 
@@ -70,15 +71,13 @@ class IntakeMixin(DeskWindow):
                                     str(self.settings.value("dirs/import", "")),
                                     "Certificates (*.pdf *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)")
         if paths:
-            self.receive_files([Path(p) for p in paths], attach_to=self.current_detail.id,
-                               expected_version=self.current_detail.version)
+            self.receive_files([Path(p) for p in paths],
+                               attach_to=(self.current_detail.id, self.current_detail.version))
 
-    def receive_files(self, paths: Sequence[Path], *, attach_to: int | None = None,
-                      expected_version: int | None = None) -> None:
-        """Store files off the GUI thread, with progress and Cancel: returned renewal forms (a PDF
-        carrying a request token, or an .eml) go to the returned-forms service, which matches them to
-        their request; other files to the intake service (new pending certificates, or attached to
-        ``attach_to``, as of the version the user sees: ``expected_version``)."""
+    def receive_files(self, paths: Sequence[Path], *, attach_to: tuple[int, int] | None = None) -> None:
+        """Read and store files off the GUI thread, with progress and Cancel: each waits in the intake inbox
+        (or answers its renewal request), or with ``attach_to`` (a certificate's id and the version the user
+        sees) is attached to that certificate."""
         db, company_id = self.db, self.company_id
         if db is None:
             return
@@ -86,43 +85,32 @@ class IntakeMixin(DeskWindow):
             present_error(self, ValidationError("There is no company yet: add one in Settings > Companies "
                                                 "before receiving documents."))
             return
-        intake.receive_files(db, self.rules, paths, company_id=company_id, as_of=self.as_of, attach_to=attach_to,
-                      expected_version=expected_version) \
+        intake.receive_files(db, self.rules, paths, company_id=company_id, as_of=self.as_of, attach_to=attach_to) \
             .success(lambda received: self._on_files_received(received, attach_to)) \
             .failure(self._on_background_error).run(self.runner, parent=self)
 
-    def _on_files_received(self, received: ReceivedFiles, attach_to: int | None) -> None:
-        result, returned = received.intake, received.returned
-        messages = []
-        if result is not None:
-            self.last_intake_result = result
-            messages.append(f"Documents: {result.summary()}")
-        if returned is not None:
-            self.last_returned_items = returned
-            answered = sum(i.outcome in ("answered", "attached") for i in returned)
-            messages.append(f"Returned forms: {answered} matched to their request, "
-                            f"{len(returned) - answered} not matched")
-        self.statusBar().showMessage(". ".join(messages) + ".", 8000)
-        self.refresh()
-        if attach_to is not None and self.selected_certificate_id() == attach_to:
-            self.load_detail(attach_to)
-        details = []
-        if result is not None and (result.duplicates or result.refused):
-            details += [item.message for item in result.items if item.outcome != "stored"]
-        if returned:
-            details += [item.message for item in returned]
+    def _on_files_received(self, received: ReceivedFiles, attach_to: tuple[int, int] | None) -> None:
+        self.last_received = received
+        summary = received.summary()
+        self.statusBar().showMessage(f"Documents received: {summary}.", 8000)
+        self.refresh()  # the grid, the counts and the inbox
+        if attach_to is not None and self.selected_certificate_id() == attach_to[0]:
+            self.load_detail(attach_to[0])
+        elif received.arrived and any(i.outcome == "inbox" for i in received.arrived):
+            self.grid_tabs.setCurrentWidget(self.inbox_pane)  # where they wait
+        details = received.messages()
         if details:
-            box = QMessageBox(QMessageBox.Icon.Information, "Documents received", ". ".join(messages) + ".",
+            box = QMessageBox(QMessageBox.Icon.Information, "Documents received", f"Documents received: {summary}.",
                               QMessageBox.StandardButton.Ok, self)
             box.setObjectName("intakeReport")
             box.setDetailedText("\n".join(details))
             box.setInformativeText("\n".join(details)[:1500])
             if self.interactive:
                 box.open()
-        if result is not None:
-            self.intake_finished.emit(result)
-        if returned is not None:
-            self.returned_forms_received.emit(returned)
+        self.intake_finished.emit(received)
+        if received.arrived is not None:
+            self.last_returned_items = received.arrived
+            self.returned_forms_received.emit(received.arrived)
 
     def import_certificates_dialog(self) -> None:
         if self.db is None or self.company_id is None:

@@ -21,6 +21,7 @@ from ecms_desktop.services.documents.sandbox import DocumentSandbox
 from ecms_desktop.views.certificates.findings_panel import blocked_message
 from ecms_desktop.views.certificates.form import CertificateForm
 from ecms_desktop.views.main_window.database_menu import DatabaseMenuMixin
+from ecms_desktop.views.main_window.inbox import InboxMixin
 from ecms_desktop.views.main_window.intake import IntakeMixin
 from ecms_desktop.views.main_window.review import ReviewMixin
 from ecms_desktop.views.main_window.tools import ToolsMixin
@@ -34,9 +35,9 @@ log = logging.getLogger(__name__)
 KeyChoice = QKeySequence | QKeySequence.StandardKey | str
 
 
-class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, ToolsMixin):
-    """The review desk: certificate grid | document viewer | certificate form, with the menus and the
-    toolbar of every feature."""
+class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, ToolsMixin):
+    """The review desk: certificate grid (and the intake inbox beside it) | document viewer | certificate
+    form, with the menus and the toolbar of every feature."""
 
     def __init__(self, db: Database | None = None, *, rules: RulesPack | None = None,
                  as_of: dt.date | None = None, runner: TaskRunner | None = None,
@@ -46,6 +47,7 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, ToolsMixin):
                          interactive=interactive)
         self.form.approve_requested.connect(self.approve_selected)
         self.form.archive_requested.connect(self._on_form_archive_requested)
+        self._connect_inbox()
         self._build_actions()
         self._restore_ui_state()
         self._update_actions()
@@ -80,7 +82,8 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, ToolsMixin):
         self.act_new_db = a("&New database…", self.new_database_dialog, K.New, name="actNewDatabase",
                             tip="Create an empty ECMS database file")
         self.act_import_docs = a("Import &documents…", self.import_documents_dialog, "Ctrl+I",
-                                 name="actImportDocuments", tip="Store certificate files as pending certificates")
+                                 name="actImportDocuments",
+                                 tip="Read and store certificate files: they wait in the intake inbox")
         self.act_attach_docs = a("&Attach documents to selected…", self.attach_documents_dialog, "Ctrl+Shift+I",
                                  name="actAttachDocuments", tip="Add files to the selected certificate")
         self.act_import_certs = a("Import &certificates (CSV/XLSX)…", self.import_certificates_dialog,
@@ -96,10 +99,12 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, ToolsMixin):
                                  name="actCopyNumber")
         self.act_refresh = a("&Refresh", self.refresh, K.Refresh if not QKeySequence(K.Refresh).isEmpty() else "F5",
                              name="actRefresh", tip="Read the certificates again")
-        self.act_focus_grid = a("Go to &grid", lambda: self.table.setFocus(), "Ctrl+1", name="actFocusGrid")
+        self.act_focus_grid = a("Go to &grid", self._focus_grid, "Ctrl+1", name="actFocusGrid")
         self.act_focus_viewer = a("Go to &document", lambda: self.viewer.setFocus(), "Ctrl+2", name="actFocusViewer")
         self.act_focus_form = a("Go to f&orm", lambda: self.form.setFocus(), "Ctrl+3", name="actFocusForm")
         self.act_last_row = a("Go to &last row", self.table.go_to_last_row, "Ctrl+End", name="actLastRow")
+        self.act_inbox = a("&Inbox", self.show_inbox, "Ctrl+4", name="actInbox",
+                           tip="The documents that arrived without a certificate: assign, discard or split them")
         self.act_approve = a("&Approve", self.approve_selected, "Ctrl+Return", name="actApprove",
                              tip="Accept the selected certificate")
         self.act_reject = a("&Reject…", self.reject_selected, "Ctrl+Shift+R", name="actReject",
@@ -150,7 +155,7 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, ToolsMixin):
         edit_menu.addActions([self.act_find, self.act_clear_filters, self.act_copy_number])
         view_menu = bar.addMenu("&View")
         view_menu.addActions([self.act_refresh, self.act_focus_grid, self.act_focus_viewer, self.act_focus_form,
-                              self.act_last_row])
+                              self.act_last_row, self.act_inbox])
         self.columns_menu = view_menu.addMenu("&Columns")
         self.columns_menu.aboutToShow.connect(lambda: self.table.fill_columns_menu(self.columns_menu))
         cert_menu = bar.addMenu("&Certificate")
@@ -174,7 +179,7 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, ToolsMixin):
         tb.setObjectName("mainToolbar")
         tb.setMovable(False)
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        tb.addActions([self.act_import_docs, self.act_review])
+        tb.addActions([self.act_import_docs, self.act_inbox, self.act_review])
         tb.addSeparator()
         tb.addActions([self.act_approve, self.act_reject, self.act_archive])
         tb.addSeparator()
@@ -211,7 +216,7 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, ToolsMixin):
         has_company = has_db and self.company_id is not None
         for act in (self.act_validate, self.act_verify_permit, self.act_reprocess):
             act.setEnabled(has_db and detail is not None)
-        for act in (self.act_validate_all, self.act_renewals, self.act_exposure, self.act_audit_pack):
+        for act in (self.act_validate_all, self.act_renewals, self.act_exposure, self.act_audit_pack, self.act_inbox):
             act.setEnabled(has_company)
 
     def _approval_findings_blocking(self) -> bool:
@@ -220,6 +225,10 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, ToolsMixin):
         form_detail = self.form.detail
         return (detail is not None and form_detail is not None and form_detail.id == detail.id
                 and self.form.has_errors)
+
+    def _focus_grid(self) -> None:
+        self.grid_tabs.setCurrentWidget(self.table)
+        self.table.setFocus()
 
     def _focus_search(self) -> None:
         self.filter_bar.text_edit.setFocus(Qt.FocusReason.ShortcutFocusReason)

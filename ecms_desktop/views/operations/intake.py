@@ -1,13 +1,15 @@
-"""Receiving documents (new pending certificates, files attached to a certificate, returned renewal
-forms matched to their request) and importing certificates from a spreadsheet."""
+"""Receiving documents (into the intake inbox, attached to a certificate, or returned renewal forms matched
+to their request) and importing certificates from a spreadsheet."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ecms_desktop.models import DocumentSource
 from ecms_desktop.rules import RulesPack
 from ecms_desktop.services.certificates.import_service import CertificateImporter, ImportResult
 from ecms_desktop.services.core.database import Database
@@ -52,31 +54,57 @@ def is_returned_form(path: Path, rules: RulesPack) -> bool:
 
 @dataclass(frozen=True)
 class ReceivedFiles:
-    """What became of received files: the intake's result for plain documents, the returned-forms
-    service's items for returned renewal forms (None when there were none of that kind)."""
+    """What became of received files: ``arrived``, the files that came without a chosen certificate (each
+    waits in the intake inbox, or answered its renewal request; see ReturnedItem.outcome), and ``attached``,
+    the files attached to the chosen certificate (None when there were none of that kind)."""
 
-    intake: IntakeResult | None
-    returned: list[ReturnedItem] | None
+    attached: IntakeResult | None
+    arrived: list[ReturnedItem] | None
+
+    def summary(self) -> str:
+        """One line for the status bar: "2 in the intake inbox, 1 matched to its renewal request, 1 refused"."""
+        parts = []
+        if self.arrived is not None:
+            outcomes = Counter(i.outcome for i in self.arrived)
+            matched = outcomes["answered"] + outcomes["attached"]
+            parts.append(f"{outcomes['inbox']} in the intake inbox")
+            if matched:
+                parts.append(f"{matched} matched to {'its' if matched == 1 else 'their'} renewal request")
+            for outcome in ("duplicate", "refused"):
+                if outcomes[outcome]:
+                    parts.append(f"{outcomes[outcome]} {outcome}")
+        if self.attached is not None:
+            parts.append(f"attached: {self.attached.summary()}")
+        return ", ".join(parts)
+
+    def messages(self) -> list[str]:
+        """What to tell about each file that was not simply stored as asked."""
+        out = [i.message for i in self.attached.items if i.outcome != "stored"] if self.attached else []
+        return out + [i.message for i in self.arrived or ()]
 
 
 def receive_files(db: Database, rules: RulesPack, paths: Sequence[Path], *, company_id: int, as_of: dt.date,
-                  attach_to: int | None = None, expected_version: int | None = None) -> Operation[ReceivedFiles]:
-    """Store files: returned renewal forms (a PDF carrying a request token, or an .eml) go to the
-    returned-forms service, which matches them to their request; other files to the intake service (new
-    pending certificates, or attached to ``attach_to`` as of the version the user sees:
-    ``expected_version``)."""
+                  attach_to: tuple[int, int] | None = None) -> Operation[ReceivedFiles]:
+    """Store files. Without ``attach_to`` every file is read and waits in the company's intake inbox, unless
+    it is a returned renewal form that answers its request (the returned-forms service does both, as for
+    ``ecms intake``). With ``attach_to`` (the certificate's id and the version the user sees) plain files
+    are attached to that certificate and returned forms still go to their request."""
 
     def work(progress: Progress, cancel: CancelCheck) -> ReceivedFiles:
+        returned_forms = ReturnedFormsService(db, rules)
+        if attach_to is None:
+            return ReceivedFiles(None, returned_forms.intake(paths, company_id, as_of=as_of,
+                                                             received_via=DocumentSource.UPLOAD.value,
+                                                             progress=progress, cancel=cancel))
         returned = [p for p in paths if is_returned_form(p, rules)]
         plain = [p for p in paths if p not in returned]
-        intake = (IntakeService(db, rules).receive_files(plain, company_id, attach_to=attach_to,
-                                                         expected_version=expected_version,
-                                                         progress=progress, cancel=cancel)
-                  if plain else None)
-        items = (ReturnedFormsService(db, rules).intake(returned, company_id, as_of=as_of, progress=progress,
-                                                         cancel=cancel)
+        cert_id, version = attach_to
+        attached = (IntakeService(db, rules).attach_files(plain, company_id, cert_id, expected_version=version,
+                                                          progress=progress, cancel=cancel)
+                    if plain else None)
+        items = (returned_forms.intake(returned, company_id, as_of=as_of, progress=progress, cancel=cancel)
                  if returned else None)
-        return ReceivedFiles(intake, items)
+        return ReceivedFiles(attached, items)
 
     return Operation(work, title=f"Receiving {len(paths)} document{'s' if len(paths) != 1 else ''}")
 

@@ -23,7 +23,9 @@ from ecms_desktop.services.core.certificate_records import CertificateDetail, Li
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import ConflictError
 from ecms_desktop.services.documents.storage import DocumentService, check_bytes, store_checked
+from ecms_desktop.services.intake.inbox import InboxService
 from ecms_desktop.services.intake.service import IntakeService
+from ecms_desktop.services.renewals.returned_forms import ReturnedFormsService
 from ecms_desktop.services.validation.runs import record_validation
 from tests.factories import AS_OF, make_certificate, permit_number, text_pdf
 
@@ -192,10 +194,12 @@ def test_every_change_to_lines_documents_or_overrides_raises_the_version(db, com
     assert change(lambda s: setattr(line(s, "OH"), "state_tax_id", line(s, "OH").state_tax_id)) == 0  # no change
 
 
-def test_a_certificate_created_with_its_document_starts_at_version_one(db, company_id, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_certificate_made_from_an_inbox_document_starts_at_version_one(db, company_id, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "scan.pdf").write_bytes(text_pdf("scanned"))
-    result = IntakeService(db).receive_files([tmp_path / "scan.pdf"], company_id)
-    assert _version(db, result.certificate_ids[0]) == 1
+    [item] = ReturnedFormsService(db).intake([tmp_path / "scan.pdf"], company_id, as_of=AS_OF)
+    assert item.document_id is not None
+    done = InboxService(db).assign(item.document_id, customer="C-9", create_customer_name="Nine Co", as_of=AS_OF)
+    assert _version(db, done.certificate_id) == 1
 
 
 def test_attaching_files_takes_the_expected_version(db, company_id, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -203,13 +207,13 @@ def test_attaching_files_takes_the_expected_version(db, company_id, tmp_path: Pa
     for name in ("a.pdf", "b.pdf", "c.pdf"):
         (tmp_path / name).write_bytes(text_pdf(name))
     intake = IntakeService(db)
-    result = intake.receive_files([tmp_path / "a.pdf", tmp_path / "b.pdf"], company_id, attach_to=detail.id,
-                                  expected_version=detail.version)
+    result = intake.attach_files([tmp_path / "a.pdf", tmp_path / "b.pdf"], company_id, detail.id,
+                                 expected_version=detail.version)
     assert [i.outcome.value for i in result.items] == ["stored", "stored"]
     now = CertificateService(db).get(detail.id, AS_OF)
     assert now.version == detail.version + 2 and [d.original_name for d in now.documents] == ["a.pdf", "b.pdf"]
     with pytest.raises(ConflictError, match="Document received"):
-        intake.receive_files([tmp_path / "c.pdf"], company_id, attach_to=detail.id, expected_version=detail.version)
+        intake.attach_files([tmp_path / "c.pdf"], company_id, detail.id, expected_version=detail.version)
     assert len(CertificateService(db).get(detail.id, AS_OF).documents) == 2
     doc_id = CertificateService(db).attach_document(check_bytes(text_pdf("d"), "d.pdf"), certificate_id=detail.id,
                                                     expected_version=now.version)

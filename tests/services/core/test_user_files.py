@@ -17,6 +17,8 @@ from ecms_desktop.services.core.tabular import read_table
 from ecms_desktop.services.core.user_files import database_file_kind, read_user_file
 from ecms_desktop.services.documents.storage import check_file
 from ecms_desktop.services.intake.service import IntakeOutcome, IntakeService
+from ecms_desktop.services.renewals.returned_forms import ReturnedFormsService
+from tests.factories import make_certificate
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX file semantics")
 
@@ -69,7 +71,12 @@ def test_the_open_database_files_are_refused_by_inode_without_being_opened(live,
 
 def test_intake_and_imports_refuse_the_database_files_with_a_message(live):
     db, path, company = live
-    result = IntakeService(db).receive_files([path, Path(f"{path}-wal")], company)
+    arrived = ReturnedFormsService(db).intake([path, Path(f"{path}-wal")], company, received_via="upload")
+    assert [i.outcome for i in arrived] == ["refused", "refused"]
+    assert "write-ahead log of the ECMS database in use" in arrived[1].message
+    cert = make_certificate(db, company)
+    result = IntakeService(db).attach_files([path, Path(f"{path}-wal")], company, cert.id,
+                                            expected_version=cert.version)
     assert [i.outcome for i in result.items] == [IntakeOutcome.REFUSED, IntakeOutcome.REFUSED]
     assert "write-ahead log of the ECMS database in use" in result.items[1].message
     csv_alias = path.parent / "e.csv"

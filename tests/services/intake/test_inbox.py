@@ -88,11 +88,9 @@ def test_assign_to_a_new_customer_makes_a_pending_certificate_without_placeholde
     assert_intact(db)
 
 
-def test_a_new_certificate_needs_what_the_paper_says(db, company_id, tmp_path) -> None:
+def test_a_new_certificate_refuses_a_wrong_form_or_customer(db, company_id, tmp_path) -> None:
     doc_id = arrive(db, company_id, tmp_path / "scan.pdf")
     make_customer(db, company_id, "C-1", "Lone Star Retail LLC")
-    with pytest.raises(ValidationError, match="states, form, exempt reason, certificate type"):
-        InboxService(db).assign(doc_id, customer="C-1")
     with pytest.raises(ValidationError, match="form"):
         InboxService(db).assign(doc_id, customer="C-1", **{**PAPER, "form_code": "NO-SUCH-FORM"})
     with pytest.raises(NotFoundError, match="no customer with number or name 'C-404'"):
@@ -191,7 +189,9 @@ def test_split_makes_one_inbox_document_per_page_range_of_the_same_file(db, comp
 
 
 def test_documents_that_are_not_intake_documents_are_not_in_the_inbox(db, company_id, tmp_path) -> None:
-    dropped = IntakeService(db).receive_files([write_text_pdf(tmp_path / "desk.pdf", "desk")], company_id)
+    cert = make_certificate(db, company_id)
+    dropped = IntakeService(db).attach_files([write_text_pdf(tmp_path / "desk.pdf", "desk")], company_id, cert.id,
+                                             expected_version=cert.version)
     [item] = dropped.items
     assert InboxService(db).list() == []
     with pytest.raises(ConflictError, match="already attached to certificate"):
@@ -267,7 +267,9 @@ def test_upgrade_from_0007_puts_unmatched_documents_in_the_inbox_and_keeps_the_d
 
     company_id = make_company(db)
     doc_id = arrive(db, company_id, tmp_path / "scan.pdf")
-    IntakeService(db).receive_files([write_text_pdf(tmp_path / "desk.pdf", "desk")], company_id)
+    cert = make_certificate(db, company_id)
+    IntakeService(db).attach_files([write_text_pdf(tmp_path / "desk.pdf", "desk")], company_id, cert.id,
+                                   expected_version=cert.version)
     assert_intact(db)
     with db.engine.connect() as conn:
         command.downgrade(_alembic_config(conn), "0007")
@@ -283,7 +285,7 @@ def test_upgrade_from_0007_puts_unmatched_documents_in_the_inbox_and_keeps_the_d
 def test_a_file_attached_at_the_desk_keeps_the_check_intact(db, company_id, tmp_path) -> None:
     """Attaching raises the certificate's version; the certificate is digested again with it."""
     cert = make_certificate(db, company_id, customer="C-1", name="Buyer Inc")
-    IntakeService(db).receive_files([write_text_pdf(tmp_path / "page2.pdf", "page two")], company_id,
-                                    attach_to=cert.id, expected_version=cert.version)
+    IntakeService(db).attach_files([write_text_pdf(tmp_path / "page2.pdf", "page two")], company_id, cert.id,
+                                   expected_version=cert.version)
     assert CertificateService(db).get(cert.id, AS_OF).version == cert.version + 1
     assert_intact(db)

@@ -1,0 +1,1 @@
+"""The intake inbox at the desk: its pane and the dialogs of its actions."""

@@ -153,19 +153,21 @@ def drop(window: MainWindow, paths: list[Path], target) -> None:  # type: ignore
     assert event.isAccepted()
 
 
-def test_drop_files_on_the_grid_creates_pending_certificates(qtbot, window, db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_drop_files_on_the_grid_puts_them_in_the_inbox(qtbot, window, db, tmp_path) -> None:  # type: ignore[no-untyped-def]
     files = [write_text_pdf(tmp_path / "scan-1.pdf", "one"), write_text_pdf(tmp_path / "scan-2.pdf", "two")]
     junk = tmp_path / "notes.pdf"
     junk.write_bytes(b"not a pdf")
-    before = window.status_strip.buttons[Status.PENDING_REVIEW].count
-    with qtbot.waitSignal(window.intake_finished, timeout=30000) as blocker:
-        drop(window, [*files, junk], window.table.viewport())
-    result = blocker.args[0]
-    assert [i.outcome.value for i in result.items] == ["stored", "stored", "refused"]
-    qtbot.waitUntil(lambda: window.status_strip.buttons[Status.PENDING_REVIEW].count == before + 2, timeout=5000)
     with db.reader() as s:
-        for cert_id in result.certificate_ids:
-            assert s.get(Certificate, cert_id).review_state == "pending"  # type: ignore[union-attr]
+        before = s.execute(select(func.count()).select_from(Certificate)).scalar_one()
+    with qtbot.waitSignals([window.intake_finished, window.inbox_updated], timeout=30000):
+        drop(window, [*files, junk], window.table.viewport())
+    received = window.last_received
+    assert received.attached is None
+    assert [i.outcome for i in received.arrived] == ["inbox", "inbox", "refused"]
+    qtbot.waitUntil(lambda: window.inbox_pane.count == 2, timeout=5000)
+    assert window.grid_tabs.currentWidget() is window.inbox_pane
+    with db.reader() as s:
+        assert s.execute(select(func.count()).select_from(Certificate)).scalar_one() == before
 
 
 def test_drop_on_the_form_side_attaches_to_the_selected_certificate(qtbot, window, db, tmp_path) -> None:  # type: ignore[no-untyped-def]
@@ -177,7 +179,7 @@ def test_drop_on_the_form_side_attaches_to_the_selected_certificate(qtbot, windo
         before = s.execute(select(func.count()).select_from(Certificate)).scalar_one()
     with qtbot.waitSignal(window.intake_finished, timeout=30000) as blocker:
         drop(window, [write_text_pdf(tmp_path / "page-2.pdf", "second page")], window.form)
-    assert blocker.args[0].items[0].certificate_id == cert_id
+    assert blocker.args[0].attached.items[0].certificate_id == cert_id and blocker.args[0].arrived is None
     with db.reader() as s:
         assert s.execute(select(func.count()).select_from(Certificate)).scalar_one() == before
 
@@ -356,8 +358,7 @@ def test_drop_a_returned_renewal_form_matches_its_request(qtbot, window, db, com
     with qtbot.waitSignals([window.returned_forms_received, window.intake_finished], timeout=60000):
         drop(window, [returned, plain], window.table.viewport())
     items = window.last_returned_items
-    assert [i.outcome for i in items] == ["answered"] and items[0].token == token
-    assert [i.outcome.value for i in window.last_intake_result.items] == ["stored"]  # the scan went to intake
+    assert [i.outcome for i in items] == ["answered", "inbox"] and items[0].token == token  # the scan: inbox
     with db.reader() as s:
         req = s.execute(select(RenewalRequest).where(RenewalRequest.token == token)).scalar_one()
         assert req.status == "answered" and req.result_certificate_id == items[0].certificate_id
@@ -486,8 +487,8 @@ def test_dropping_the_open_database_files_refuses_them_without_reading(qtbot, wi
     assert len(files) >= 2
     with qtbot.waitSignal(window.intake_finished, timeout=30000) as blocker:
         drop(window, files, window.table.viewport())
-    items = blocker.args[0].items
-    assert [i.outcome.value for i in items] == ["refused"] * len(files)
+    items = blocker.args[0].arrived
+    assert [i.outcome for i in items] == ["refused"] * len(files)
     assert all("ECMS database in use" in i.message for i in items), [i.message for i in items]
 
 

@@ -59,6 +59,8 @@ class AssignDialog(QDialog):
         self.item = item
         self.customers = customers
         self._rows: list[CertificateRow] = []
+        #: The customer whose certificates were asked for last.
+        self._asked_for: int | None = None
         layout = QVBoxLayout(self)
         read = read_value(item, "purchaser_name")
         intro = QLabel(f"Document {item.id}: {item.name}, {item.pages} page{'s' if item.pages != 1 else ''}."
@@ -135,8 +137,8 @@ class AssignDialog(QDialog):
             self.name_edit.setText(read[0])
         for w in (self.existing_radio, self.new_radio, self.new_cert_radio, self.attach_radio):
             w.toggled.connect(self._update)
-        self.customer_combo.currentIndexChanged.connect(self._on_customer_combo_index_changed)
-        self.customer_combo.editTextChanged.connect(lambda _t: self._update())
+        self.customer_combo.currentIndexChanged.connect(lambda _i: self._on_customer_changed())
+        self.customer_combo.editTextChanged.connect(lambda _t: self._on_customer_changed())
         self.number_edit.textChanged.connect(lambda _t: self._update())
         self.name_edit.textChanged.connect(lambda _t: self._update())
         self.cert_list.currentRowChanged.connect(lambda _r: self._update())
@@ -174,12 +176,20 @@ class AssignDialog(QDialog):
             self.cert_list.addItem(entry)
         self._update()
 
-    def _on_customer_combo_index_changed(self, _index: int) -> None:
+    def ask_for_certificates(self) -> None:
+        """Ask for the chosen customer's certificates (once per customer chosen)."""
+        chosen = self.selected_customer()
+        wanted = chosen.id if chosen is not None else None
+        if wanted == self._asked_for:
+            return
+        self._asked_for = wanted
         self._rows = []
         self.cert_list.clear()
-        chosen = self.selected_customer()
-        if chosen is not None:
-            self.customer_chosen.emit(chosen.id)
+        if wanted is not None:
+            self.customer_chosen.emit(wanted)
+
+    def _on_customer_changed(self) -> None:
+        self.ask_for_certificates()
         self._update()
 
     def _update(self) -> None:

@@ -24,8 +24,11 @@ from ecms_desktop.services.intake.inbox import InboxItem
 #: The inbox document's id in every cell.
 DOCUMENT_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 
-_HOW = {"upload": "dropped or imported at the desk", "renewal_return": "ecms intake / watched folder",
-        "email": "e-mail", "scan": "scan", "import": "import", "demo": "demo"}
+#: How a document arrived, in a word (the tooltip says more).
+_HOW = {"upload": "desk", "renewal_return": "intake", "email": "e-mail", "scan": "scan", "import": "import",
+        "demo": "demo"}
+_HOW_TIP = {"upload": "dropped on the desk or chosen with File > Import documents",
+            "renewal_return": "ecms intake, the watched folder or a returned request packet"}
 #: Below this confidence a value read from the scan is shown greyed: a weak suggestion.
 _WEAK = 0.6
 
@@ -129,6 +132,8 @@ class InboxTableModel(QAbstractTableModel):
         if col == 1:
             sent = f"; sent {item.sent_at:%Y-%m-%d %H:%M}" if isinstance(item.sent_at, dt.datetime) else ""
             return f"Received by {item.received_by}{sent}"
+        if col == 2:
+            return _HOW_TIP.get(item.received_via, item.received_via)
         return f"Document {item.id}: {item.name}"
 
 
@@ -174,8 +179,8 @@ class InboxPane(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.table.doubleClicked.connect(lambda _index: self._emit_for_selected(self.assign_requested))
         self.table.selectionModel().currentRowChanged.connect(self._on_table_current_row_changed)
         layout.addWidget(self.table, 1)
@@ -215,8 +220,6 @@ class InboxPane(QWidget):
         n = len(items)
         self.count_label.setText(f"{n} document{'s' if n != 1 else ''} waiting in the inbox")
         self.empty_label.setVisible(n == 0)
-        if self.model.rowCount() and self.table.columnWidth(0) < 120:
-            self.table.resizeColumnsToContents()
         row = self.model.row_of(kept.id) if kept is not None else -1
         if row >= 0:
             self.select_row(row)

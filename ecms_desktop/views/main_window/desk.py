@@ -92,6 +92,15 @@ class DeskWindow(QMainWindow):
     intake_finished = Signal(object)
     #: The inbox pane was read again (the list of InboxItem).
     inbox_updated = Signal(object)
+    #: The selected inbox document is shown in the viewer (the InboxItem).
+    inbox_document_shown = Signal(object)
+    #: Assign…, Discard… or Split… of the inbox opened its dialog (the dialog).
+    inbox_dialog_opened = Signal(object)
+    #: An inbox document was assigned (the service's Assignment), discarded (the InboxItem) or split (the
+    #: list of new InboxItem).
+    inbox_document_assigned = Signal(object)
+    inbox_document_discarded = Signal(object)
+    inbox_document_split = Signal(object)
     #: Returned renewal forms were read back (a list of ReturnedItem).
     returned_forms_received = Signal(object)
     #: A window or dialog of another feature was opened (the widget).

@@ -3,8 +3,6 @@ selected document in the viewer, and Assign…, Discard… and Split… through 
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
-
 from ecms_desktop.services.certificates.query import CertificateRow
 from ecms_desktop.services.customers.service import CustomerInfo
 from ecms_desktop.services.intake.inbox import Assignment, InboxItem
@@ -21,16 +19,6 @@ _NOTHING_SELECTED = "Select a document of the inbox to see it here."
 
 class InboxMixin(DeskWindow):
     """The Inbox pane's behaviour."""
-
-    #: The selected inbox document is shown in the viewer (the InboxItem).
-    inbox_document_shown = Signal(object)
-    #: Assign…, Discard… or Split… opened its dialog (the dialog).
-    inbox_dialog_opened = Signal(object)
-    #: An inbox document was assigned (the service's Assignment), discarded (the InboxItem) or split (the
-    #: list of new InboxItem).
-    inbox_document_assigned = Signal(object)
-    inbox_document_discarded = Signal(object)
-    inbox_document_split = Signal(object)
 
     def _connect_inbox(self) -> None:
         pane = self.inbox_pane
@@ -99,9 +87,7 @@ class InboxMixin(DeskWindow):
         self.inbox_dialog = dialog
         dialog.customer_chosen.connect(lambda customer_id: self._load_certificates_of(dialog, customer_id))
         dialog.accepted.connect(lambda: self._on_assign_dialog_accepted(dialog, item))
-        chosen = dialog.selected_customer()
-        if chosen is not None:
-            self._load_certificates_of(dialog, chosen.id)
+        dialog.ask_for_certificates()  # of the customer found by the purchaser's name read from the document
         dialog.open()
         self.inbox_dialog_opened.emit(dialog)
 

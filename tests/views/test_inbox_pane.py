@@ -215,3 +215,28 @@ def test_the_inbox_is_in_the_view_menu_with_its_own_shortcut(qtbot, window) -> N
     window.grid_tabs.setCurrentWidget(window.table)
     qtbot.keyClick(window, Qt.Key.Key_4, Qt.KeyboardModifier.ControlModifier)
     assert window.grid_tabs.currentWidget() is window.inbox_pane
+
+
+def test_the_assign_dialog_offers_the_purchaser_read_only_when_read_surely(qtbot, db, company_id) -> None:  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    from ecms_desktop.services.customers.service import CustomerService
+    from ecms_desktop.services.intake.inbox import InboxItem
+
+    def item(name: str, confidence: float) -> InboxItem:
+        reading = {"method": "ocr", "fields": {"purchaser_name": {"value": name, "confidence": confidence}}}
+        return InboxItem(1, company_id, "scan.pdf", "application/pdf", 1, None, None, 1, 10, "0" * 64, "upload",
+                         dt.datetime(2026, 5, 1, tzinfo=dt.UTC), "me", None, None, reading)
+
+    make_customer(db, company_id, "C-1", "Lone Star Retail LLC")
+    customers = CustomerService(db).list(company_id)
+    sure = AssignDialog(item("Harbor Lights Trading LLC", 0.94), customers)
+    qtbot.addWidget(sure)
+    assert sure.name_edit.text() == "Harbor Lights Trading LLC" and sure.selected_customer() is None
+    unsure = AssignDialog(item("above, claim the right", 0.74), customers)
+    qtbot.addWidget(unsure)
+    assert unsure.name_edit.text() == ""
+    known = AssignDialog(item("LONE STAR  retail llc", 0.5), customers)  # a customer of that name: chosen
+    qtbot.addWidget(known)
+    chosen = known.selected_customer()
+    assert chosen is not None and chosen.number == "C-1"

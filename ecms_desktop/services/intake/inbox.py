@@ -45,6 +45,7 @@ from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import ConflictError, NotFoundError, ValidationError
 from ecms_desktop.services.core.field_limits import limits_of
 from ecms_desktop.services.customers.service import find_customer, upsert_customer
+from ecms_desktop.services.intake.reading import read_page_ranges
 
 
 @dataclass(frozen=True)
@@ -335,10 +336,16 @@ class InboxService:
     def split(self, document_id: int, ranges: Sequence[tuple[int, int]]) -> builtins.list[InboxItem]:
         """One new inbox document per page range (1-based, inclusive, in the stored file's pages, within
         the document's own pages, not overlapping), each a view of the same stored file. The document
-        split leaves the inbox; the new ones wait in it."""
+        split leaves the inbox; the new ones wait in it, each with its own reading (its pages read in the
+        document sandbox, before the transaction)."""
         wanted = sorted((int(a), int(b)) for a, b in ranges)
         if not wanted:
             raise ValidationError("Give the page ranges to split the document into, e.g. 1-2 and 3-4.")
+        with self.db.reader() as s:  # checked first: a wrong range is told before anything is read
+            doc = self._inbox_document(s, document_id, lock=False)
+            self._check_ranges(doc, wanted, doc.first_page or 1, doc.last_page or doc.file.page_count)
+            data, name = doc.file.data, doc.original_name
+        readings = read_page_ranges(data, name, self.rules, wanted)
         with self.db.transaction() as s:
             doc = self._inbox_document(s, document_id)
             low = doc.first_page or 1
@@ -346,7 +353,7 @@ class InboxService:
             self._check_ranges(doc, wanted, low, high)
             parts = []
             stem = doc.original_name
-            for first, last in wanted:
+            for (first, last), reading in zip(wanted, readings, strict=True):
                 suffix = f" ({_range_text(first, last)})"
                 part = Document(certificate_id=None, sha256=doc.sha256,
                                 original_name=stem[:255 - len(suffix)] + suffix, received_via=doc.received_via,
@@ -354,6 +361,7 @@ class InboxService:
                                 view_rotation=doc.view_rotation, company_id=doc.company_id, first_page=first,
                                 last_page=last, split_from_id=doc.id)
                 part.file = doc.file
+                part.extraction = reading.to_json()
                 s.add(part)
                 parts.append(part)
             s.flush()

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ecms_desktop.rules import RulesPack
@@ -24,7 +24,8 @@ from ecms_desktop.services.documents.results import DocumentText, PageText, turn
 from ecms_desktop.services.documents.sandbox import DocumentSandbox
 from ecms_desktop.services.intake.extraction import Page, Word, extract_fields, identify_form
 
-__all__ = ["NOTHING_READ", "DocumentReading", "ReadField", "ReadValue", "read_arriving_document", "read_document"]
+__all__ = ["NOTHING_READ", "DocumentReading", "ReadField", "ReadValue", "read_arriving_document", "read_document",
+           "read_page_ranges"]
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,24 @@ def read_arriving_document(data: bytes, filename: str, rules: RulesPack) -> Docu
         return DocumentReading("none", ReadValue(), ReadValue(),
                                notes=(f"{filename}: could not be read because of an error in this program "
                                       f"({type(exc).__name__}).", NOTHING_READ))
+
+
+def read_page_ranges(data: bytes, filename: str, rules: RulesPack, ranges: Sequence[tuple[int, int]]
+                     ) -> list[DocumentReading]:
+    """Each page range of ``data`` (1-based, inclusive, in the file's pages) read as a document of its own,
+    the file being read once in the shared sandbox (a document split into one per certificate). Pages and
+    boxes stay the file's. Never raises for what cannot be read (each reading then says so)."""
+    started = time.perf_counter()
+    try:
+        text = shared_sandbox.read_pages(data, filename=filename, max_pages=max(last for _, last in ranges))
+        return [_reading(replace(text, pages=tuple(p for p in text.pages if first <= p.index + 1 <= last)), rules,
+                         started) for first, last in ranges]
+    except DocumentError as exc:
+        return [_nothing(started, (str(exc),)) for _ in ranges]
+    except Exception as exc:
+        log.exception("reading %s failed", filename)
+        return [_nothing(started, (f"{filename}: could not be read because of an error in this program "
+                                   f"({type(exc).__name__}).",)) for _ in ranges]
 
 
 def _reading(text: DocumentText, rules: RulesPack, started: float) -> DocumentReading:

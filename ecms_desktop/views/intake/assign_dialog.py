@@ -32,6 +32,8 @@ from ecms_desktop.services.intake.inbox import InboxItem
 from ecms_desktop.views.intake.inbox_pane import read_value
 
 _CERT_ROLE = Qt.ItemDataRole.UserRole + 1
+#: A purchaser name read at least this surely is offered as the new customer's name.
+_SURE = 0.9
 
 
 @dataclass(frozen=True)
@@ -133,7 +135,7 @@ class AssignDialog(QDialog):
             self.customer_combo.setCurrentIndex(self.customer_combo.findData(match.id) if match else -1)
         else:
             self.new_radio.setChecked(True)
-        if read and match is None:
+        if read and match is None and read[1] >= _SURE:
             self.name_edit.setText(read[0])
         for w in (self.existing_radio, self.new_radio, self.new_cert_radio, self.attach_radio):
             w.toggled.connect(self._update)

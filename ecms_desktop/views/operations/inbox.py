@@ -74,5 +74,5 @@ def discard_document(db: Database, document_id: int, reason: str) -> Operation[I
 
 
 def split_document(db: Database, document_id: int, ranges: Sequence[tuple[int, int]]) -> Operation[list[InboxItem]]:
-    """One inbox document per page range."""
-    return Operation(lambda _p, _c: InboxService(db).split(document_id, ranges))
+    """One inbox document per page range, each read (OCR may take a while: progress and Cancel)."""
+    return Operation(lambda _p, _c: InboxService(db).split(document_id, ranges), title="Splitting and reading")

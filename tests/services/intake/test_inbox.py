@@ -289,3 +289,26 @@ def test_a_file_attached_at_the_desk_keeps_the_check_intact(db, company_id, tmp_
                                    expected_version=cert.version)
     assert CertificateService(db).get(cert.id, AS_OF).version == cert.version + 1
     assert_intact(db)
+
+
+def test_each_part_of_a_split_is_read_from_its_own_pages(db, company_id, tmp_path) -> None:
+    import pymupdf
+
+    doc = pymupdf.open()
+    for who in ("Alpha Supply LLC", "Alpha Supply LLC", "Beta Foods Inc", "Beta Foods Inc"):
+        page = doc.new_page(width=612, height=792)
+        page.insert_text((72, 72), "Texas Sales and Use Tax Resale Certificate", fontsize=14)
+        for n, line in enumerate(("Name of purchaser, firm or agency", who, "Address (Street & number)",
+                                  "1200 Main Street, Austin, TX 78701")):
+            page.insert_text((72, 110 + 22 * n), line, fontsize=10)
+    path = tmp_path / "two-certificates.pdf"
+    path.write_bytes(doc.tobytes())
+    [item] = ReturnedFormsService(db).intake([path], company_id, as_of=AS_OF)
+    assert item.document_id is not None
+    parts = InboxService(db).split(item.document_id, [(1, 2), (3, 4)])
+    readings = [p.extraction for p in parts]
+    assert all(r is not None and r["method"] == "text_layer" for r in readings)
+    names = [r["fields"]["purchaser_name"] for r in readings]  # type: ignore[index]
+    assert [n["value"] for n in names] == ["Alpha Supply LLC", "Beta Foods Inc"]
+    assert names[0]["page"] in (1, 2) and names[1]["page"] in (3, 4)  # the file's page numbers
+    assert [i.extraction for i in InboxService(db).list(company_id)] == readings

@@ -53,7 +53,7 @@ def test_intake_then_list_assign_discard_split(db, company_id, capsys, tmp_path)
     assert code == 0 and f"attached to certificate {cert.id} of customer C-1" in out
 
     code, out, _ = run(db, capsys, "inbox", "split", str(batch), "--pages", "1-2", "--pages", "3-4")
-    assert code == 0 and "batch.pdf (pages 1-2)" in out and "batch.pdf (pages 3-4)" in out
+    assert code == 0 and "batch (pages 1-2).pdf" in out and "batch (pages 3-4).pdf" in out
     code, out, _ = run(db, capsys, "inbox", "--format", "json")
     parts = [i["id"] for i in json.loads(out)]
     assert len(parts) == 2 and batch not in parts

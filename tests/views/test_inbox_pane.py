@@ -204,8 +204,12 @@ def test_split_by_page_ranges_and_a_bad_range_is_explained(qtbot, window, db, co
         qtbot.mouseClick(dialog.ok_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: window.inbox_pane.count == 2, timeout=15000)
     model = window.inbox_pane.model
-    assert [model.index(r, 0).data() for r in range(2)] == ["batch.pdf (pages 1-2)", "batch.pdf (pages 3-4)"]
+    assert [model.index(r, 0).data() for r in range(2)] == ["batch (pages 1-2).pdf", "batch (pages 3-4).pdf"]
     assert model.index(0, 3).data() == "2 (pages 1-2 of 4)"
+    select_document(qtbot, window, model.items[0].id)  # named as a PDF: the viewer has no doubt about its type
+    qtbot.waitUntil(lambda: not window.viewer.busy, timeout=15000)
+    assert window.viewer.name_label.text() == "batch (pages 1-2).pdf"
+    assert not window.viewer.warning_label.isVisible(), window.viewer.warning_label.text()
 
 
 def test_the_inbox_is_in_the_view_menu_with_its_own_shortcut(qtbot, window) -> None:  # type: ignore[no-untyped-def]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import builtins
 import datetime as dt
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -352,9 +353,10 @@ class InboxService:
             high = doc.last_page or doc.file.page_count
             self._check_ranges(doc, wanted, low, high)
             parts = []
-            stem = doc.original_name
+            # The range goes before the extension: the name stays a file name of the file's type.
+            stem, ext = os.path.splitext(doc.original_name)
             for (first, last), reading in zip(wanted, readings, strict=True):
-                suffix = f" ({_range_text(first, last)})"
+                suffix = f" ({_range_text(first, last)}){ext}"
                 part = Document(certificate_id=None, sha256=doc.sha256,
                                 original_name=stem[:255 - len(suffix)] + suffix, received_via=doc.received_via,
                                 received_at=doc.received_at, sent_at=doc.sent_at, received_by=doc.received_by,

@@ -67,8 +67,7 @@ class InboxMixin(DeskWindow):
         if not self._inbox_is_shown() or selected is None or selected.id != opened.item.id:
             return
         item = opened.item
-        name = f"{item.name} (pages {item.page_range})" if item.page_range else item.name
-        self.viewer.show_document(opened.data, sha256=opened.sha256, name=name)
+        self.viewer.show_document(opened.data, sha256=opened.sha256, name=item.name)
         self.inbox_document_shown.emit(item)
 
     # -- Assign…

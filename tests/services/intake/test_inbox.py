@@ -163,7 +163,7 @@ def test_split_makes_one_inbox_document_per_page_range_of_the_same_file(db, comp
             inbox.split(doc_id, ranges)
     parts = inbox.split(doc_id, [(3, 5), (1, 2)])
     assert [(p.first_page, p.last_page, p.pages, p.page_range) for p in parts] == [(1, 2, 2, "1-2"), (3, 5, 3, "3-5")]
-    assert [p.name for p in parts] == ["batch.pdf (pages 1-2)", "batch.pdf (pages 3-5)"]
+    assert [p.name for p in parts] == ["batch (pages 1-2).pdf", "batch (pages 3-5).pdf"]
     assert {p.sha256 for p in parts} == {inbox.list()[0].sha256} and {p.split_from_id for p in parts} == {doc_id}
     assert {p.file_pages for p in parts} == {5}
     assert [i.id for i in inbox.list(company_id)] == [p.id for p in parts]  # the split document left the inbox
@@ -173,8 +173,8 @@ def test_split_makes_one_inbox_document_per_page_range_of_the_same_file(db, comp
     with pytest.raises(ValidationError, match=r"page 4 is outside the document \(pages 1-2"):
         inbox.split(parts[0].id, [(1, 1), (4, 4)])
     singles = inbox.split(parts[0].id, [(1, 1), (2, 2)])
-    assert [(p.name, p.pages) for p in singles] == [("batch.pdf (pages 1-2) (page 1)", 1),
-                                                   ("batch.pdf (pages 1-2) (page 2)", 1)]
+    assert [(p.name, p.pages) for p in singles] == [("batch (pages 1-2) (page 1).pdf", 1),
+                                                   ("batch (pages 1-2) (page 2).pdf", 1)]
     with pytest.raises(ValidationError, match="has one page"):
         inbox.split(singles[0].id, [(1, 1)])
     done = inbox.assign(parts[1].id, customer="C-5", create_customer_name="Five Co", **PAPER)

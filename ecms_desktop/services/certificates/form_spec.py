@@ -288,10 +288,8 @@ def parse_date(text: str) -> dt.date | None:
 
 def form_choices(rules: RulesPack, states: Sequence[str], current: str = "") -> list[FormChoice]:
     """Forms to offer for ``states``: each state's own forms, then the multistate forms, then
-    ``current`` if it is none of these (so a stored value is never silently dropped). With no ``current``
-    (the form is not known yet) the first choice is the empty one, so that none is picked for it."""
-    out: list[FormChoice] = [] if current.strip() else [FormChoice("", "(not known yet: choose the form)", False,
-                                                                   False)]
+    ``current`` if it is none of these (so a stored value is never silently dropped)."""
+    out: list[FormChoice] = []
     seen: set[str] = set()
     for code in states:
         try:
@@ -470,8 +468,7 @@ def build_form_spec(
         elif info.kind == "date":
             spec_hint = "YYYY-MM-DD"
         elif name == "certificate_type":
-            choices = ((("", "(not known yet)"),) if not certificate_type else ()) + (
-                (CertificateType.BLANKET.value, "Blanket (all qualifying purchases)"),)
+            choices = ((CertificateType.BLANKET.value, "Blanket (all qualifying purchases)"),)
             single_ok = form is None or form.single_use_allowed
             if single_ok or certificate_type == CertificateType.SINGLE_USE.value:
                 choices += ((CertificateType.SINGLE_USE.value, "Single use (one order / invoice)"),)

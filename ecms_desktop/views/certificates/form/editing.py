@@ -172,7 +172,7 @@ class FormEditing(FormFindings):
         assert self.detail is not None
         return build_form_spec(
             self.rules, form_code=self._form_code, states=self._states, exempt_reason=self._reason,
-            certificate_type=str(raw.get("certificate_type") or ""), effective_date=effective,
+            certificate_type=str(raw.get("certificate_type") or "blanket"), effective_date=effective,
             signed_date=signed, expiry_override=override,
             expiry_override_reason=self.override_reason_edit.text(), state_tax_ids=self._state_ids(),
             present=present, review_state=self.detail.review_state, as_of=self._as_of,

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from ecms_desktop.models import Certificate, Customer, Document
 from ecms_desktop.services.intake.inbox import InboxService
 from ecms_desktop.services.renewals.returned_forms import ReturnedFormsService
+from ecms_desktop.views.intake import inbox_pane
 from ecms_desktop.views.intake.assign_dialog import AssignDialog
 from ecms_desktop.views.intake.split_dialog import SplitDialog
 from ecms_desktop.views.main_window import MainWindow
@@ -244,3 +245,17 @@ def test_the_assign_dialog_offers_the_purchaser_read_only_when_read_surely(qtbot
     qtbot.addWidget(known)
     chosen = known.selected_customer()
     assert chosen is not None and chosen.number == "C-1"
+
+
+def test_the_pane_never_makes_the_desk_wider_and_shows_the_file_names(qtbot, window, db, company_id,  # type: ignore[no-untyped-def]
+                                                                     tmp_path) -> None:
+    """Seen at 1280 x 800: opening the Inbox tab widened the window past the screen (the count and the four
+    buttons in one row), and the stretched file column was squeezed to '...' by the others."""
+    arrive(qtbot, window, db, company_id, tmp_path / "Keystone Supply resale certificate.pdf")
+    pane = window.inbox_pane
+    window.show_inbox()
+    assert pane.minimumSizeHint().width() <= 420
+    name = "Keystone Supply resale certificate.pdf"
+    assert pane.model.index(0, 0).data() == name
+    wanted = min(pane.table.fontMetrics().horizontalAdvance(name), inbox_pane.FILE_COLUMN_MAX)
+    assert pane.table.columnWidth(0) >= wanted

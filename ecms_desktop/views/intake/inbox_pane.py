@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -49,6 +50,9 @@ def nothing_read(item: InboxItem) -> bool:
     """Whether the document was read and nothing could be read from it."""
     return (item.extraction or {}).get("method") == "none"
 
+
+#: The widest the file-name column is made on its own (pixels); the user may widen it.
+FILE_COLUMN_MAX = 260
 
 class InboxTableModel(QAbstractTableModel):
     """The inbox's documents, one per row, as the service listed them (oldest arrival first)."""
@@ -156,6 +160,8 @@ class InboxPane(QWidget):
         top = QHBoxLayout()
         self.count_label = QLabel("", self)
         self.count_label.setObjectName("inboxCount")
+        # The count gives way to the buttons: it must not make the desk wider than the screen.
+        self.count_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         top.addWidget(self.count_label, 1)
         self.assign_button = self._button("&Assign…", "inboxAssign", self.assign_requested,
                                           "Give the document to a customer: a new certificate, or attach it")
@@ -179,8 +185,11 @@ class InboxPane(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        # Sized to what they show when the list changes (the file name at most FILE_COLUMN_MAX wide), then
+        # the user's to change; the list scrolls sideways rather than squeezing the file name to "...".
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.table.doubleClicked.connect(lambda _index: self._emit_for_selected(self.assign_requested))
         self.table.selectionModel().currentRowChanged.connect(self._on_table_current_row_changed)
         layout.addWidget(self.table, 1)
@@ -219,6 +228,10 @@ class InboxPane(QWidget):
         self.table.selectionModel().blockSignals(False)
         n = len(items)
         self.count_label.setText(f"{n} document{'s' if n != 1 else ''} waiting in the inbox")
+        self.count_label.setToolTip(self.count_label.text())
+        self.table.resizeColumnsToContents()
+        if self.table.columnWidth(0) > FILE_COLUMN_MAX:
+            self.table.setColumnWidth(0, FILE_COLUMN_MAX)
         self.empty_label.setVisible(n == 0)
         row = self.model.row_of(kept.id) if kept is not None else -1
         if row >= 0:

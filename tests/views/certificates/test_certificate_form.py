@@ -428,3 +428,15 @@ def test_a_save_queued_behind_a_refused_one_still_runs(qtbot, db, company_id, ru
         form.save()  # the first is still running: queued
     assert blocker.args[0].expiry_date == dt.date(2027, 1, 31)
     assert CertificateService(db, rules).get(form.detail.id, AS_OF).data.expiry_override == dt.date(2027, 1, 31)
+
+
+def test_no_certificate_selected_shows_nothing_of_the_one_shown_before(qtbot, db, company_id, rules, form):
+    """Seen in a real window: with the inbox tab open the form said "No certificate selected" but still
+    showed the last certificate's states, form, reason and expiry, greyed."""
+    form.load(make_desk_certificate(db, company_id, as_of=AS_OF, rules=rules, **DESK_CASES["TX"]))
+    assert form.states_edit.text() == "TX" and form.form_combo.count() > 0 and form.expiry_value.text()
+    form.load(None)
+    assert form.title.text() == "No certificate selected"
+    assert form.states_edit.text() == "" and form.form_combo.count() == 0 and form.reason_combo.count() == 0
+    assert form.coverage_table.rowCount() == 0
+    assert (form.form_note.text(), form.expiry_value.text(), form.expiry_basis.text()) == ("", "", "")

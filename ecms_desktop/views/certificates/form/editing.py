@@ -56,6 +56,16 @@ class FormEditing(FormFindings):
             self.spec = None
             self.builder.clear()
             self.builder.setVisible(False)
+            # Nothing of the certificate shown before stays on screen, greyed or not.
+            for edit in (self.states_edit, self.override_edit, self.override_reason_edit):
+                edit.clear()
+            self.states_edit.setPlaceholderText("Two-letter codes, e.g. TX or WA, NC, OH")
+            for combo in (self.form_combo, self.reason_combo):
+                combo.clear()
+            self.coverage_table.setRowCount(0)
+            for label in (self.form_note, self.expiry_value, self.expiry_basis, self.expiry_source,
+                          self.expiry_printed):
+                label.clear()
             self.history.load(None)
             self._checks_generation += 1
             self._live_timer.stop()

@@ -100,6 +100,12 @@ class ExpiryContext:
         """The expiry of one line: set by hand > company policy > rules pack."""
         if override is not None:
             return override_expiry(override, override_reason)
+        if not form_code or not reason:
+            # A pending certificate whose form or exempt reason is not known yet: its state's rule for them
+            # cannot be looked up, and no expiry is guessed (it covers nothing until it is approved).
+            missing = " and ".join(w for w, v in (("form", form_code), ("exempt reason", reason)) if not v)
+            return ExpiryDecision(None, f"not known yet: the expiry follows from the {missing}, not given yet",
+                                  "", "rules")
         purpose = "resale" if reason == ExemptReason.RESALE else "exemption"
         company_rule = self.overrides.get((state, purpose))
         if company_rule is not None:

@@ -76,6 +76,13 @@ def test_the_accountant_fills_it_in_step_by_step_then_approves(db, company_id, t
                         expected_version=detail.version, as_of=AS_OF)
     rules = {f.rule for f in ValidationService(db).validate(cert_id, as_of=AS_OF, trigger="on_demand").findings}
     assert {"state.missing", "reason.missing", "type.missing"} <= rules and "form.missing" not in rules
+    # Then the state read from the scan, the reason still not known (what Accept all did at the desk): it is
+    # saved, and the line's expiry is not known rather than looked up for an empty reason.
+    step = service.save(cert_id, dataclasses.replace(step.data, lines=(LineInput("TX"),)),
+                        expected_version=step.version, as_of=AS_OF)
+    [line] = step.lines
+    assert line.expiry_date is None and line.expiry_basis.startswith("not known yet") and "exempt reason" in \
+        line.expiry_basis
     # A value that is given is still checked: an unknown reason is refused, not stored.
     with pytest.raises(ValidationError, match="unknown exempt reason"):
         service.save(cert_id, dataclasses.replace(step.data, exempt_reason="bogus"), expected_version=step.version,

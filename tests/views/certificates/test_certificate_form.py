@@ -440,3 +440,5 @@ def test_no_certificate_selected_shows_nothing_of_the_one_shown_before(qtbot, db
     assert form.states_edit.text() == "" and form.form_combo.count() == 0 and form.reason_combo.count() == 0
     assert form.coverage_table.rowCount() == 0
     assert (form.form_note.text(), form.expiry_value.text(), form.expiry_basis.text()) == ("", "", "")
+    assert [form.checks_tabs.tabText(i) for i in range(2)] == ["Findings", "Permit checks"]
+    assert "meets its states' rules" not in form.findings_panel.summary.text()

@@ -72,7 +72,10 @@ class FormEditing(FormFindings):
             self.engine_findings, self.findings_live, self.stored_result = [], False, None
             self.permit_checks = {}
             self.findings_panel.set_findings([])
+            self.findings_panel.summary.setText("No certificate selected: nothing was checked.")
             self.findings_panel.setEnabled(False)
+            self.checks_tabs.setTabText(0, "Findings")
+            self.checks_tabs.setTabText(1, "Permit checks")
             self.permit_status.set_checks([], {}, as_of=self._as_of, max_age_days=365)
             self.findings_changed.emit([])
             return

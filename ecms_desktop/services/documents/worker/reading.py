@@ -34,6 +34,11 @@ TEXT_LAYER_MIN_CHARS = 40
 #: A page read with a mean word confidence below this is read again turned half round (it may be upside
 #: down, or sideways the other way), and the better reading kept.
 OCR_RETRY_BELOW = 0.6
+#: The straightened page is taken as upside down, and turned half round before it is read, when its text
+#: lines have clearly more ink under their middle band than over it (Latin text has more ascenders and
+#: capitals than descenders): at least ORIENT_LINES lines and a balance below -ORIENT_MARGIN.
+ORIENT_LINES = 4
+ORIENT_MARGIN = 0.12
 #: Bounds on a ``read`` answer.
 MAX_WORDS_PER_PAGE = 20_000
 MAX_WORD_TEXT = 400
@@ -111,13 +116,56 @@ def estimate_skew(runs: list[tuple[float, int, int]]) -> tuple[float, bool]:
     return (0.0 if abs(angle) < SKEW_MIN or abs(angle) >= SKEW_MAX else angle), vertical
 
 
-def pgm_bytes(width: int, height: int, stride: int, samples: bytes) -> bytes:
-    """An 8-bit grey picture as a binary PGM file (what Tesseract reads fastest from a pipe)."""
+def line_balance(samples: bytes, width: int, height: int, stride: int) -> tuple[float, int]:
+    """How the ink of a straightened page's text lines sits around their middle band: (above - below) /
+    (above + below) over all lines (positive for upright Latin text, whose ascenders and capitals
+    outnumber its descenders; negative upside down), and how many text lines were measured."""
+    sample = samples[::max(1, len(samples) // 200_000)]
+    histogram = [0] * 256
+    for level in set(sample):
+        histogram[level] = sample.count(level)
+    table = bytes(1 if v <= otsu_threshold(histogram) else 0 for v in range(256))
+    counts = [samples[y * stride:y * stride + width].translate(table).count(1) for y in range(height)]
+    tall = max(8, height // 400)  # a text line is 8-80 rows at 300 dpi
+    # What the rules of boxes and table columns put in every row is taken away: each row counts the ink
+    # above the least of the rows near it.
+    reach = tall * 4
+    profile = [c - min(counts[max(0, y - reach):y + reach + 1]) for y, c in enumerate(counts)]
+    floor = width * 0.002
+    above = below = 0
+    lines = 0
+    y = 0
+    while y < height:
+        if profile[y] <= floor:
+            y += 1
+            continue
+        start = y
+        while y < height and profile[y] > floor:
+            y += 1
+        band = profile[start:y]
+        if not tall <= len(band) <= tall * 10:
+            continue  # a rule, a speck or a block of lines run together
+        peak = max(band)
+        core = [i for i, v in enumerate(band) if v >= 0.4 * peak]
+        if core[-1] - core[0] + 1 > 0.8 * len(band):
+            continue  # no ascenders or descenders to tell by (a rule, a box, capitals only)
+        above += sum(band[:core[0]])
+        below += sum(band[core[-1] + 1:])
+        lines += 1
+    total = above + below
+    return ((above - below) / total if total else 0.0), lines
+
+
+def packed_rows(width: int, height: int, stride: int, samples: Any) -> bytes:
+    """The rows of an 8-bit grey picture without the padding at their ends."""
     if stride == width:
-        body = samples[:width * height]
-    else:
-        body = b"".join(samples[y * stride:y * stride + width] for y in range(height))
-    return b"P5\n%d %d\n255\n" % (width, height) + bytes(body)
+        return bytes(samples[:width * height])
+    return b"".join(bytes(samples[y * stride:y * stride + width]) for y in range(height))
+
+
+def pgm_bytes(width: int, height: int, stride: int, samples: Any) -> bytes:
+    """An 8-bit grey picture as a binary PGM file (what Tesseract reads fastest from a pipe)."""
+    return b"P5\n%d %d\n255\n" % (width, height) + packed_rows(width, height, stride, samples)
 
 
 def parse_tesseract_tsv(tsv: str) -> list[tuple[str, float, tuple[int, int, int, int], int, int]]:
@@ -165,6 +213,19 @@ def _die_with_parent() -> None:
 
     ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
 
+
+
+@dataclass(frozen=True)
+class _Picture:
+    """A rendering of a page to be read: 8-bit grey samples (rows without padding), its size, where its
+    top-left pixel is and the matrix that made it."""
+
+    samples: bytes
+    width: int
+    height: int
+    x: int
+    y: int
+    matrix: Any
 
 
 @dataclass
@@ -256,9 +317,10 @@ class PageReader:
 
     def ocr_page(self, od: OpenDoc, page: Any, index: int, tesseract: str, deadline: float) -> dict[str, Any]:
         """OCR of the page: rendered in grey (``OCR_DPI``, an image at its own pixels), its skew measured
-        on a small rendering and corrected, turned a quarter when its lines run down the page, and read
-        by Tesseract; a reading with a low mean confidence is tried again turned half round (upside
-        down), keeping the better one. Word boxes are brought back to the page's own coordinates."""
+        on a small rendering and corrected, turned a quarter when its lines run down the page, turned half
+        round when its text lines have their ascenders below (:func:`line_balance`: upside down), and read
+        by Tesseract; a reading with a low mean confidence is still tried again turned half round, keeping
+        the better one. Word boxes are brought back to the page's own coordinates."""
         empty = {"method": "ocr", "rotation": 0, "skew": 0.0, "words": [], "engine": "tesseract",
                  "engine_version": "", "note": ""}
         if not tesseract:
@@ -290,30 +352,40 @@ class PageReader:
         del small
         skew, vertical = estimate_skew(runs)
         rotation = 90 if vertical else 0
-        words = self._ocr_turned(page, index, tesseract, deadline, zoom, dpi, rotation, skew)
+        picture = self._picture(page, index, zoom, rotation, skew)
+        if runs:
+            balance, lines = line_balance(picture.samples, picture.width, picture.height, picture.width)
+            if lines >= ORIENT_LINES and balance < -ORIENT_MARGIN:
+                rotation += 180
+                picture = self._picture(page, index, zoom, rotation, skew)
+        words = self._read_picture(page, index, tesseract, deadline, dpi, picture)
         if runs and _mean_confidence(words) < OCR_RETRY_BELOW:
-            other = self._ocr_turned(page, index, tesseract, deadline, zoom, dpi, rotation + 180, skew)
+            other = self._read_picture(page, index, tesseract, deadline, dpi,
+                                       self._picture(page, index, zoom, rotation + 180, skew))
             if _mean_confidence(other) > _mean_confidence(words):
                 words, rotation = other, rotation + 180
         return {**empty, "rotation": rotation % 360, "skew": skew, "words": words,
                 "engine_version": self._tesseract_version(tesseract, deadline)}
 
-    def _ocr_turned(self, page: Any, index: int, tesseract: str, deadline: float, zoom: float, dpi: int,
-                    rotation: int, skew: float) -> list[list[Any]]:
-        """The words Tesseract reads on the page rendered at ``zoom``, turned ``rotation`` degrees clockwise
-        and straightened by ``skew``, with their boxes in the page's own coordinates."""
-        pymupdf = self.pymupdf
-        matrix = pymupdf.Matrix(zoom, zoom).prerotate(rotation + skew)
+    def _picture(self, page: Any, index: int, zoom: float, rotation: int, skew: float) -> _Picture:
+        """The page rendered in grey at ``zoom``, turned ``rotation`` degrees clockwise and straightened
+        by ``skew``."""
+        matrix = self.pymupdf.Matrix(zoom, zoom).prerotate(rotation + skew)
         pix = self._grey(page, matrix, index)
-        picture = pgm_bytes(pix.width, pix.height, pix.stride, pix.samples_mv)
-        origin_x, origin_y = pix.x, pix.y
-        del pix
-        found = parse_tesseract_tsv(self._tesseract(tesseract, picture, dpi, index, deadline))
-        del picture
-        to_page = ~matrix * page.derotation_matrix
+        return _Picture(packed_rows(pix.width, pix.height, pix.stride, pix.samples_mv), pix.width, pix.height,
+                        pix.x, pix.y, matrix)
+
+    def _read_picture(self, page: Any, index: int, tesseract: str, deadline: float, dpi: int,
+                      picture: _Picture) -> list[list[Any]]:
+        """The words Tesseract reads on ``picture``, with their boxes in the page's own coordinates."""
+        pymupdf = self.pymupdf
+        found = parse_tesseract_tsv(self._tesseract(
+            tesseract, pgm_bytes(picture.width, picture.height, picture.width, picture.samples), dpi, index,
+            deadline))
+        to_page = ~picture.matrix * page.derotation_matrix
         words: list[list[Any]] = []
         for text, conf, (left, top, width, height), block, line in found[:MAX_WORDS_PER_PAGE]:
-            x0, y0 = left + origin_x, top + origin_y
+            x0, y0 = left + picture.x, top + picture.y
             corners = [pymupdf.Point(x, y) * to_page for x in (x0, x0 + width) for y in (y0, y0 + height)]
             box = [min(p.x for p in corners), min(p.y for p in corners),
                    max(p.x for p in corners), max(p.y for p in corners)]

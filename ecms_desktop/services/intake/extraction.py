@@ -33,6 +33,7 @@ __all__ = [
     "Word",
     "extract_fields",
     "identify_form",
+    "value_trust",
 ]
 
 Box = tuple[float, float, float, float]
@@ -421,8 +422,10 @@ def _zone(page: _PageText, label: _Match, position: str, labels: list[_Match]) -
     return out
 
 
-def _value_trust(name: str, value: str, form: FormRule | None, rules: RulesPack) -> float:
-    """How far ``value`` fits what the pack says field ``name`` looks like (1 fits, lower does not)."""
+def value_trust(name: str, value: str, form: FormRule | None, rules: RulesPack) -> float:
+    """How far ``value`` fits what the pack says field ``name`` looks like: 1 when it fits (or nothing is
+    said of its form), lower when it does not (a permit number that does not fit its state's pattern, a
+    date that is not a date, a name of mostly punctuation)."""
     formats = rules.extraction.value_formats
     if name == "purchaser_tax_id" and form is not None and len(form.states) == 1 and not form.is_multistate:
         permit = rules.states[form.states[0]].permit
@@ -516,7 +519,7 @@ def _field_by_labels(name: str, page: _PageText, form: FormRule | None, rules: R
         anchors.setdefault(name, label_box)
     ordered = [parts[k] for k in sorted(parts)]
     value = ", ".join(p.value for p in ordered)
-    confidence = min(p.confidence for p in ordered) * _value_trust(name, value, form, rules)
+    confidence = min(p.confidence for p in ordered) * value_trust(name, value, form, rules)
     return _Found(value, confidence, page.page.number, _union(p.box for p in ordered))
 
 

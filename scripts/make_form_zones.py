@@ -176,7 +176,7 @@ def template(path: Path, form: FormRule, rules: RulesPack, origin: str) -> dict[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--forms", type=Path, default=ROOT.parent / "shared" / "real-forms")
+    parser.add_argument("--forms", type=Path, default=(ROOT.parent / "shared" / "real-forms").resolve())
     parser.add_argument("--out", type=Path, default=ROOT / "resources" / "rules" / "zones")
     args = parser.parse_args()
     rules = load_rules_pack()
@@ -198,7 +198,7 @@ def main() -> None:
         out.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         zones = sum(len(p["zones"]) for t in templates for p in t["pages"])
         anchors = sum(len(p["anchors"]) for t in templates for p in t["pages"])
-        print(f"{out.relative_to(ROOT)}: {len(templates)} template(s), {zones} zones, {anchors} anchors")
+        print(f"{out}: {len(templates)} template(s), {zones} zones, {anchors} anchors")
 
 
 if __name__ == "__main__":

@@ -233,8 +233,24 @@ def _zone_words(page: Page, reg: Registration, zone: FieldZone,
             oh = other.box[3] - other.box[1]
             if _in(left, other.box, oh) or _in(right, other.box, oh):
                 reaches = True
-    inside.sort(key=lambda w: (round(reg.to_template(*_center(w.box))[1] / max(h * 0.6, 4.0)), w.box[0]))
-    return inside, reaches
+    # Specks and the strokes of printed boxes read as short words with little confidence: left out when
+    # the zone holds words read well.
+    if any(w.confidence >= 0.7 for w in inside):
+        inside = [w for w in inside if w.confidence >= 0.5 or sum(ch.isalnum() for ch in w.text) > 3]
+    return _in_lines(inside, reg), reaches
+
+
+def _in_lines(words: list[Word], reg: Registration) -> list[Word]:
+    """``words`` in reading order on the blank form (straightened): line by line, each left to right."""
+    placed = sorted(((reg.to_template(*_center(w.box)), w) for w in words), key=lambda p: p[0][1])
+    lines: list[list[tuple[tuple[float, float], Word]]] = []
+    for item in placed:
+        height = (item[1].box[3] - item[1].box[1]) / reg.scale
+        if lines and item[0][1] - statistics.fmean(p[0][1] for p in lines[-1]) < 0.5 * height:
+            lines[-1].append(item)
+        else:
+            lines.append([item])
+    return [w for line in lines for _p, w in sorted(line, key=lambda p: p[0][0])]
 
 
 def _label_tokens(form: FormRule, rules: RulesPack) -> set[str]:

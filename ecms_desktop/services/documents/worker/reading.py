@@ -5,6 +5,7 @@ corrected, orientation found), with the bounds on what an answer carries."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import os
 import re
@@ -196,6 +197,24 @@ def _mean_confidence(words: list[list[Any]]) -> float:
     return sum(w[1] for w in words) / len(words) if words else 0.0
 
 
+def _reading_direction(words: list[list[Any]], rotation: int) -> int:
+    """The turn that shows the page upright, from how the words read follow one another on the page (in
+    the page's own coordinates): ``rotation`` when its lines run down or up the page, 0 or 180 when they
+    run across it."""
+    across = down = 0.0
+    for a, b in itertools.pairwise(words):
+        if (a[6], a[7]) != (b[6], b[7]):
+            continue
+        dx, dy = b[2] - a[2], b[3] - a[3]
+        if abs(dx) > abs(dy):
+            across += dx
+        else:
+            down += abs(dy)
+    if abs(across) > 2 * down:
+        return 0 if across > 0 else 180
+    return rotation
+
+
 def _tesseract_env() -> dict[str, str]:
     """Tesseract's environment: one thread (OpenMP's threads make a page several times slower on a
     busy machine; see bench/README.md, "OCR")."""
@@ -364,6 +383,10 @@ class PageReader:
                                        self._picture(page, index, zoom, rotation + 180, skew))
             if _mean_confidence(other) > _mean_confidence(words):
                 words, rotation = other, rotation + 180
+        if rotation % 180:
+            # Rules of boxes can make an upright form look sideways; Tesseract still reads its lines across
+            # the page, and the words say so: their lines run left to right (or right to left) on the page.
+            rotation = _reading_direction(words, rotation)
         return {**empty, "rotation": rotation % 360, "skew": skew, "words": words,
                 "engine_version": self._tesseract_version(tesseract, deadline)}
 

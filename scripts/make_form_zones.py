@@ -54,6 +54,9 @@ JOINED = frozenset({"purchaser_address", "seller_address", "property_description
                     "exemption_detail"})
 #: Not read from a zone: a signature is drawn, not written in letters.
 SKIPPED = frozenset({"signature"})
+#: Widgets whose box holds more than the field they are mapped to: MI-3372's vendor line asks for the
+#: seller's name and address together, so the name is found by its label instead.
+SKIPPED_WIDGETS = frozenset({("MI-3372", "vendorname")})
 #: Anchors: phrases of 2-4 words, at least this many letters, printed at least this tall (points).
 ANCHOR_LETTERS = 10
 ANCHOR_MIN_HEIGHT = 6.0
@@ -95,11 +98,24 @@ def _widget_fields(form: FormRule, page_widgets: list[Any], rules: RulesPack) ->
             continue
         name = str(widget.field_name or "")
         field = order[i] if order is not None and i < len(order) else form.pdf_field_map.get(name, "")
-        if field in rules.field_names and field not in SKIPPED:
+        if field in rules.field_names and field not in SKIPPED and (form.code, name) not in SKIPPED_WIDGETS:
             if form.is_multistate and field == "purchaser_tax_id":
                 continue  # the multistate forms' per-state numbers are read with their state, by label
             out.append((field, widget.rect, name))
     return out
+
+
+def _reading_order(fields: list[tuple[str, Any, str]]) -> list[tuple[str, Any, str]]:
+    """The zones row by row (zones whose middles are within half a height of each other share a row),
+    each row left to right: the order the parts of an address are read in."""
+    rows: list[list[tuple[str, Any, str]]] = []
+    for item in sorted(fields, key=lambda f: (f[1].y0 + f[1].y1) / 2):
+        middle = (item[1].y0 + item[1].y1) / 2
+        if rows and abs(middle - (rows[-1][0][1].y0 + rows[-1][0][1].y1) / 2) < item[1].height / 2:
+            rows[-1].append(item)
+        else:
+            rows.append([item])
+    return [item for row in rows for item in sorted(row, key=lambda f: f[1].x0)]
 
 
 def _anchors(page: Any, widgets: list[Any]) -> list[dict[str, Any]]:
@@ -149,7 +165,7 @@ def _printed(page: Any, rect: Any) -> list[str]:
     r = pymupdf.Rect(rect)
     pad = min(8.0, r.height * 0.5)
     zone = pymupdf.Rect(r.x0 - 2, r.y0 - pad, r.x1 + 2, r.y1 + pad)
-    return [w[4] for w in page.get_text("words", sort=True) if any(ch.isalnum() for ch in w[4])
+    return [w[4] for w in page.get_text("words", sort=True) if _norm(w[4])
             and zone.contains(pymupdf.Point((w[0] + w[2]) / 2, (w[1] + w[3]) / 2))]
 
 
@@ -164,7 +180,7 @@ def template(path: Path, form: FormRule, rules: RulesPack, origin: str) -> dict[
             continue
         parts: Counter[str] = Counter()
         zones = []
-        for field, rect, name in sorted(fields, key=lambda f: (round(f[1].y0 / 6), f[1].x0)):
+        for field, rect, name in _reading_order(fields):
             parts[field] += 1
             zones.append({"field": field, "part": parts[field] if field in JOINED else 1, "widget": name,
                           "box": _box(rect), "printed": _printed(page, rect)})

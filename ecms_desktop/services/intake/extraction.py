@@ -434,7 +434,12 @@ def value_trust(name: str, value: str, form: FormRule | None, rules: RulesPack) 
             return 0.9
         return 1.0 if fits else (0.45 if permit.confidence == "high" else 0.65)
     if name in formats:
-        return 1.0 if re.fullmatch(formats[name], value.strip()) else 0.5
+        if not re.fullmatch(formats[name], value.strip()):
+            return 0.5
+        numeric = re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}", value.strip())
+        if numeric and not (1 <= int(numeric.group(1)) <= 12 and 1 <= int(numeric.group(2)) <= 31):
+            return 0.5  # "93/15/2026": a date's shape, not a date
+        return 1.0
     letters = sum(ch.isalnum() for ch in value)
     return 1.0 if letters >= max(2, len(value) * 0.6) else 0.6
 

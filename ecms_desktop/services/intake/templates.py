@@ -286,6 +286,10 @@ def _read_zone_field(name: str, zones: list[FieldZone], page: Page, reg: Registr
         if len(options) > 1:
             caps.append("neighbour")  # two alternatives filled in: which one is meant is not sure
         chosen, reaches = max(options, key=lambda o: statistics.fmean(w.confidence for w in o[0]))
+        while chosen and not any(ch.isalnum() for ch in chosen[0].text):
+            chosen = chosen[1:]  # "&", "(", a tick: printed marks at the zone's edge
+        while chosen and not any(ch.isalnum() for ch in chosen[-1].text):
+            chosen = chosen[:-1]
         words += chosen
         texts.append(" ".join(w.text for w in chosen).strip(" :_"))
         if reaches:
@@ -293,10 +297,12 @@ def _read_zone_field(name: str, zones: list[FieldZone], page: Page, reg: Registr
     value = ", ".join(t for t in texts if t)
     if not value:
         return None
-    ocr = statistics.fmean(w.confidence for w in words)
+    if not words:
+        return None
+    # A value is right only when every word of it is: its least sure word weighs as much as all the others.
+    ocr = (statistics.fmean(w.confidence for w in words) + min(w.confidence for w in words)) / 2
     if min(w.confidence for w in words) < 0.6:
         caps.append("weak_words")
-        ocr *= 0.9
     trust = value_trust(name, value, form, rules)
     if trust < 1.0 and (_format_checked(name, form, rules) or trust <= 0.6):
         caps.append("format")

@@ -197,6 +197,7 @@ def test_a_page_that_does_not_register_is_read_by_its_labels() -> None:
     ("purchaser_tax_id", "Permit number", "3209876543X"),
     ("purchaser_tax_id", "Permit number", "320987654"),
     ("signed_date", "Purchaser sig date", "next Tuesday"),
+    ("signed_date", "Purchaser sig date", "93/15/2026"),
 ])
 def test_a_value_that_does_not_fit_its_format_never_gets_0_9(field: str, widget: str, value: str) -> None:
     pages = _tx_pages({"Purchaser": NAME, widget: value}, confidence=0.99)

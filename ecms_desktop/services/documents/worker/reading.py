@@ -27,6 +27,8 @@ OCR_MAX_SIDE = 4400
 #: Longer side, in pixels, of the small picture the skew is measured on; largest number of ink runs used.
 SKEW_SIDE = 900
 SKEW_POINTS = 5000
+#: Margin, in inches, kept around the ink of a page when it is cut out for OCR.
+INK_MARGIN = 0.15
 #: Skews up to this many degrees are measured and corrected; less than SKEW_MIN is left alone.
 SKEW_MAX = 8
 SKEW_MIN = 0.3
@@ -78,10 +80,11 @@ def grey_histogram(samples: bytes, most: int = 200_000) -> tuple[list[int], int]
     return histogram, len(sample)
 
 
-def ink_runs(samples: bytes, width: int, height: int, stride: int,
-             limit: int = SKEW_POINTS) -> list[tuple[float, int, int]]:
+def ink_runs(samples: bytes, width: int, height: int, stride: int, limit: int = SKEW_POINTS,
+             bounds: list[float] | None = None) -> list[tuple[float, int, int]]:
     """The horizontal runs of ink of an 8-bit grey picture as (middle x, y, length), at most ``limit``
-    of them (evenly spaced through the page when there are more)."""
+    of them (evenly spaced through the page when there are more); ``bounds``, when given, receives the
+    box (x0, y0, x1, y1) in pixels around all the ink."""
     histogram, counted = grey_histogram(samples)
     if sum(histogram[:128]) * 2000 < counted:
         return []  # (nearly) no ink: a blank page
@@ -91,6 +94,9 @@ def ink_runs(samples: bytes, width: int, height: int, stride: int,
     for y in range(height):
         row = samples[y * stride:y * stride + width].translate(table)
         runs.extend(((m.start() + m.end()) / 2, y, m.end() - m.start()) for m in _RUN_RE.finditer(row))
+    if runs and bounds is not None:
+        bounds.extend((min(x - n / 2 for x, _y, n in runs), runs[0][1],
+                       max(x + n / 2 for x, _y, n in runs), runs[-1][1] + 1))
     if len(runs) > limit:
         step = len(runs) / limit
         runs = [runs[int(i * step)] for i in range(limit)]
@@ -382,11 +388,18 @@ class PageReader:
             dpi = max(70, round(zoom * 72))
         small_zoom = min(zoom, SKEW_SIDE / long_pt)
         small = self._grey(page, pymupdf.Matrix(small_zoom, small_zoom), index)
-        runs = ink_runs(bytes(small.samples_mv), small.width, small.height, small.stride)
+        bounds: list[float] = []
+        runs = ink_runs(bytes(small.samples_mv), small.width, small.height, small.stride, bounds=bounds)
         del small
         skew, vertical = estimate_skew(runs)
         rotation = 90 if vertical else 0
-        picture = self._picture(page, index, zoom, rotation, skew)
+        clip = None
+        if bounds and not page.rotation:
+            # Only the inked part of the page is read: margins cost Tesseract time and hold no words.
+            margin = INK_MARGIN * 72
+            clip = pymupdf.Rect(bounds[0] / small_zoom - margin, bounds[1] / small_zoom - margin,
+                                bounds[2] / small_zoom + margin, bounds[3] / small_zoom + margin) & rect
+        picture = self._picture(page, index, zoom, rotation, skew, clip)
         if runs:
             balance, lines = line_balance(picture.samples, picture.width, picture.height, picture.width)
             if lines >= ORIENT_LINES and balance < -ORIENT_MARGIN:
@@ -394,8 +407,7 @@ class PageReader:
                 picture = picture.half_turned()
         words = self._read_picture(page, index, tesseract, deadline, dpi, picture)
         if runs and _mean_confidence(words) < OCR_RETRY_BELOW:
-            other = self._read_picture(page, index, tesseract, deadline, dpi,
-                                       self._picture(page, index, zoom, rotation + 180, skew))
+            other = self._read_picture(page, index, tesseract, deadline, dpi, picture.half_turned())
             if _mean_confidence(other) > _mean_confidence(words):
                 words, rotation = other, rotation + 180
         if rotation % 180:
@@ -405,11 +417,12 @@ class PageReader:
         return {**empty, "rotation": rotation % 360, "skew": skew, "words": words,
                 "engine_version": self._tesseract_version(tesseract, deadline)}
 
-    def _picture(self, page: Any, index: int, zoom: float, rotation: int, skew: float) -> _Picture:
-        """The page rendered in grey at ``zoom``, turned ``rotation`` degrees clockwise and straightened
-        by ``skew``."""
+    def _picture(self, page: Any, index: int, zoom: float, rotation: int, skew: float,
+                 clip: Any = None) -> _Picture:
+        """The page (the part ``clip`` of it, in page points, when given) rendered in grey at ``zoom``,
+        turned ``rotation`` degrees clockwise and straightened by ``skew``."""
         matrix = self.pymupdf.Matrix(zoom, zoom).prerotate(rotation + skew)
-        pix = self._grey(page, matrix, index)
+        pix = self._grey(page, matrix, index, clip)
         return _Picture(packed_rows(pix.width, pix.height, pix.stride, pix.samples_mv), pix.width, pix.height,
                         pix.x, pix.y, matrix)
 
@@ -432,9 +445,10 @@ class PageReader:
             words.append([text, round(conf, 3), *(round(v, 2) for v in box), block, line, ""])
         return words
 
-    def _grey(self, page: Any, matrix: Any, index: int) -> Any:
+    def _grey(self, page: Any, matrix: Any, index: int, clip: Any = None) -> Any:
         try:
-            return page.get_pixmap(matrix=matrix, colorspace=self.pymupdf.csGRAY, alpha=False, annots=True)
+            return page.get_pixmap(matrix=matrix, colorspace=self.pymupdf.csGRAY, alpha=False, annots=True,
+                                   clip=clip)
         except MemoryError:
             raise
         except Exception as exc:

@@ -42,7 +42,7 @@ OCR_RETRY_BELOW = 0.6
 #: lines have clearly more ink under their middle band than over it (Latin text has more ascenders and
 #: capitals than descenders): at least ORIENT_LINES lines and a balance below -ORIENT_MARGIN.
 ORIENT_LINES = 4
-ORIENT_MARGIN = 0.12
+ORIENT_MARGIN = 0.2
 #: Bounds on a ``read`` answer.
 MAX_WORDS_PER_PAGE = 20_000
 MAX_WORD_TEXT = 400
@@ -371,15 +371,20 @@ class PageReader:
             raise Failure("bad_page", f"{index + 1}\x00the page has no size")
         long_pt = max(rect.width, rect.height)
         zoom = OCR_DPI / 72.0
-        if od.media_type.startswith("image/"):
-            try:
-                info = page.get_image_info()
-            except MemoryError:
-                raise
-            except Exception:
-                info = []
-            if info and info[0].get("width") and info[0].get("height"):
-                zoom = max(int(info[0]["width"]), int(info[0]["height"])) / long_pt
+        try:
+            info = page.get_image_info()
+        except MemoryError:
+            raise
+        except Exception:
+            info = []
+        area = abs(rect)
+        scanned = [i for i in info if i.get("width") and i.get("height")
+                   and abs(pymupdf.Rect(i["bbox"]) & rect) >= 0.9 * area]
+        if od.media_type.startswith("image/") or (len(info) == 1 and scanned):
+            # A picture (or a PDF page that is one: a scan saved as PDF) is read at its own pixels, not
+            # rendered larger than it was scanned.
+            if scanned:
+                zoom = max(int(scanned[0]["width"]), int(scanned[0]["height"])) / long_pt
             long_px = long_pt * zoom
             zoom *= min(OCR_MAX_SIDE, max(OCR_MIN_SIDE, long_px)) / long_px
             dpi = max(100, min(600, round(long_pt * zoom / 11)))

@@ -55,6 +55,7 @@ CAPS = {
     "weak_words": 0.85,  # a word of it was read with confidence below 0.6
     "label_on_scan": 0.85,  # found by its label on an OCR page, no format to check it by
     "empty_zone": 0.5,  # found by its label where the registered zone is empty
+    "incomplete": 0.8,  # a value of several parts (street, city, state, ZIP) with a part not read
 }
 
 
@@ -297,6 +298,8 @@ def _read_zone_field(name: str, zones: list[FieldZone], page: Page, reg: Registr
     value = ", ".join(t for t in texts if t)
     if not value:
         return None
+    if len({z.part for z in zones}) > len(parts):
+        caps.append("incomplete")
     if not words:
         return None
     # A value is right only when every word of it is: its least sure word weighs as much as all the others.

@@ -223,3 +223,17 @@ def test_a_value_found_by_its_label_on_a_scan_stays_below_0_9() -> None:
     fields, _notes = read_fields(cut, RULES.form("TX-01-339"), RULES)
     assert fields["purchaser_name"].value == NAME
     assert fields["purchaser_name"].confidence <= CAPS["label_on_scan"]
+
+
+@needs_forms
+def test_an_address_with_a_part_not_read_is_not_confident() -> None:
+    whole = _tx_pages({"Purchaser": NAME, "Purchaser address": "1200 Congress Ave",
+                       "Purchaser city, state, ZIP": "Austin, TX 78701"}, confidence=0.99)
+    street = _tx_pages({"Purchaser": NAME, "Purchaser address": "1200 Congress Ave"}, confidence=0.99)
+    form = RULES.form("TX-01-339")
+    full, _notes = read_fields(whole, form, RULES)
+    part, _notes = read_fields(street, form, RULES)
+    assert full["purchaser_address"].value == "1200 Congress Ave, Austin, TX 78701"
+    assert full["purchaser_address"].confidence >= 0.9
+    assert part["purchaser_address"].value == "1200 Congress Ave"
+    assert part["purchaser_address"].confidence <= CAPS["incomplete"]

@@ -27,8 +27,10 @@ __all__ = [
     "ExpiryRule",
     "ExtractionVocabulary",
     "FieldDef",
+    "FieldZone",
     "FormIdentification",
     "FormRule",
+    "FormTemplate",
     "GoodFaith",
     "LabelPhrase",
     "MtcRule",
@@ -40,6 +42,8 @@ __all__ = [
     "RulesPackError",
     "SstRule",
     "StateRule",
+    "TemplateAnchor",
+    "TemplatePage",
     "TitlePhrase",
     "UnknownFormError",
     "UnknownStateError",
@@ -213,9 +217,57 @@ class LabelPhrase:
 
 
 @dataclass(frozen=True)
+class TemplateAnchor:
+    """A phrase printed once on a blank form's page and its box there (points, top-left origin): a scan's
+    words that read it tell where that spot of the form is on the scan."""
+
+    text: str
+    box: tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class FieldZone:
+    """Where a field is filled in on a blank form's page: its ``box`` (points), the AcroForm ``widget``
+    it was taken from and the words ``printed`` inside it on the blank form (a label, not a value).
+    Zones of one field with different ``part`` numbers are joined in order; the same part means
+    alternatives."""
+
+    field: str
+    part: int
+    widget: str
+    box: tuple[float, float, float, float]
+    printed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TemplatePage:
+    """One page of a blank form that has fields: its number (1 = first), size in points, anchors and
+    zones."""
+
+    page: int
+    width: float
+    height: float
+    anchors: tuple[TemplateAnchor, ...]
+    zones: tuple[FieldZone, ...]
+
+
+@dataclass(frozen=True)
+class FormTemplate:
+    """A blank official form (one revision) as a template for reading scans of it: the file it was made
+    from (name, SHA-256, where it came from), the revision printed on it and its pages with fields."""
+
+    file: str
+    sha256: str
+    origin: str
+    revision: str
+    pages: tuple[TemplatePage, ...]
+
+
+@dataclass(frozen=True)
 class FormIdentification:
     """How a form is recognised on a read page (titles, number and revision patterns) and where its
-    printed labels and boxes put each value. ``type_choices`` maps ``blanket``/``single`` and
+    printed labels and boxes put each value (and, for the official forms we hold a blank copy of, where
+    each field is filled in: ``templates``). ``type_choices`` maps ``blanket``/``single`` and
     ``reason_choices`` an exempt reason code to the text printed beside the box that claims it."""
 
     titles: tuple[TitlePhrase, ...]
@@ -226,6 +278,8 @@ class FormIdentification:
     reason_choices: Mapping[str, tuple[str, ...]]
     source: str
     confidence: str
+    #: The blank official form(s) a scan is registered to, one per revision (``zones/<FORM>.json``).
+    templates: tuple[FormTemplate, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ __all__ = [
     "Word",
     "extract_fields",
     "identify_form",
+    "value_trust",
 ]
 
 Box = tuple[float, float, float, float]
@@ -421,8 +422,10 @@ def _zone(page: _PageText, label: _Match, position: str, labels: list[_Match]) -
     return out
 
 
-def _value_trust(name: str, value: str, form: FormRule | None, rules: RulesPack) -> float:
-    """How far ``value`` fits what the pack says field ``name`` looks like (1 fits, lower does not)."""
+def value_trust(name: str, value: str, form: FormRule | None, rules: RulesPack) -> float:
+    """How far ``value`` fits what the pack says field ``name`` looks like: 1 when it fits (or nothing is
+    said of its form), lower when it does not (a permit number that does not fit its state's pattern, a
+    date that is not a date, a name of mostly punctuation)."""
     formats = rules.extraction.value_formats
     if name == "purchaser_tax_id" and form is not None and len(form.states) == 1 and not form.is_multistate:
         permit = rules.states[form.states[0]].permit
@@ -431,7 +434,12 @@ def _value_trust(name: str, value: str, form: FormRule | None, rules: RulesPack)
             return 0.9
         return 1.0 if fits else (0.45 if permit.confidence == "high" else 0.65)
     if name in formats:
-        return 1.0 if re.fullmatch(formats[name], value.strip()) else 0.5
+        if not re.fullmatch(formats[name], value.strip()):
+            return 0.5
+        numeric = re.fullmatch(r"(\d{1,2})[/.-](\d{1,2})[/.-]\d{2,4}", value.strip())
+        if numeric and not (1 <= int(numeric.group(1)) <= 12 and 1 <= int(numeric.group(2)) <= 31):
+            return 0.5  # "93/15/2026": a date's shape, not a date
+        return 1.0
     letters = sum(ch.isalnum() for ch in value)
     return 1.0 if letters >= max(2, len(value) * 0.6) else 0.6
 
@@ -516,7 +524,7 @@ def _field_by_labels(name: str, page: _PageText, form: FormRule | None, rules: R
         anchors.setdefault(name, label_box)
     ordered = [parts[k] for k in sorted(parts)]
     value = ", ".join(p.value for p in ordered)
-    confidence = min(p.confidence for p in ordered) * _value_trust(name, value, form, rules)
+    confidence = min(p.confidence for p in ordered) * value_trust(name, value, form, rules)
     return _Found(value, confidence, page.page.number, _union(p.box for p in ordered))
 
 
@@ -577,6 +585,47 @@ def _states_on_lines(page: _PageText, rules: RulesPack, taken: set[int]) -> list
     return out
 
 
+#: A letterhead: the largest line printed in the top part of a letter's first page.
+_LETTERHEAD_TOP = 0.2
+_LETTERHEAD_SIZE = 1.4
+#: How far a letterhead is trusted as the purchaser's name: alone, and when the letter names it again.
+_LETTERHEAD_TRUST = (0.55, 0.75)
+#: A heading with one of these words is a document's title, not the name of who writes it.
+_TITLE_WORDS = frozenset({"certificate", "certification", "exemption", "exempt", "resale", "tax", "form"})
+
+
+def _letterhead(page: _PageText | None) -> _Found | None:
+    """The name printed as a letter's heading (a document that is no form we know: the business that
+    writes it is the purchaser): the line in larger letters than the page's text at the top of the first
+    page, of two to eight words mostly letters; more trusted when the letter names it again below."""
+    if page is None:
+        return None
+    best: list[Word] | None = None
+    for line in page.lines:
+        words = [page.words[i] for i in line]
+        box = _union(w.box for w in words)
+        if box[1] > page.page.height * _LETTERHEAD_TOP or not 2 <= len(words) <= 8:
+            continue
+        text = " ".join(w.text for w in words)
+        if sum(ch.isalpha() for ch in text) < 0.7 * len(text.replace(" ", "")):
+            continue
+        if statistics.median(_height(w.box) for w in words) < _LETTERHEAD_SIZE * page.median_height:
+            continue
+        if any(_norm(w.text) in _TITLE_WORDS for w in words):
+            continue
+        if best is None or _height(box) > _height(_union(w.box for w in best)):
+            best = words
+    if best is None:
+        return None
+    text = " ".join(w.text for w in best).strip(" ,.:")
+    name = " ".join(_norm(w.text) for w in best)
+    again = any(" ".join(page.tokens[i:i + len(best)]) == name
+                for i in range(len(page.tokens)) if page.words[i].box[1] > _union(w.box for w in best)[3])
+    trust = _LETTERHEAD_TRUST[1] if again else _LETTERHEAD_TRUST[0]
+    confidence = statistics.fmean(w.confidence for w in best) * trust
+    return _Found(text, confidence, page.page.number, _union(w.box for w in best))
+
+
 def extract_fields(pages: Sequence[Page], form: FormRule | None, rules: RulesPack, *,
                    form_confidence: float = 1.0) -> dict[str, FieldValue]:
     """The fields read from ``pages`` (by the form's own printed labels and boxes, then generic labels;
@@ -626,6 +675,10 @@ def extract_fields(pages: Sequence[Page], form: FormRule | None, rules: RulesPac
                 found.setdefault("purchaser_tax_id", _Found(word.text, word.confidence * trust,
                                                             page.page.number, word.box))
     first = next((p.page for p in read if p.words), None)
+    if form is None and "purchaser_name" not in found:
+        heading = _letterhead(next((p for p in read if p.words), None))
+        if heading is not None:
+            found["purchaser_name"] = heading
     if form is not None and first is not None:
         whole = (0.0, 0.0, first.width, first.height)
         if not form.is_multistate and len(form.states) == 1:

@@ -22,7 +22,8 @@ from ecms_desktop.services.core.errors import DocumentError
 from ecms_desktop.services.documents import shared_sandbox
 from ecms_desktop.services.documents.results import DocumentText, PageText, turn_box
 from ecms_desktop.services.documents.sandbox import DocumentSandbox
-from ecms_desktop.services.intake.extraction import Page, Word, extract_fields, identify_form
+from ecms_desktop.services.intake.extraction import Page, Word, identify_form
+from ecms_desktop.services.intake.templates import confirmed, identify_by_template, read_fields, registrations
 
 __all__ = ["NOTHING_READ", "DocumentReading", "ReadField", "ReadValue", "read_arriving_document", "read_document",
            "read_page_ranges"]
@@ -188,18 +189,32 @@ def _reading(text: DocumentText, rules: RulesPack, started: float) -> DocumentRe
     by_number = {p.index + 1: p for p in text.pages}
     guess = identify_form(pages, rules)
     form = rules.form(guess.form_code) if guess.form_code else None
-    found = extract_fields(pages, form, rules, form_confidence=guess.confidence)
+    registered = registrations(pages, form)
+    confidence, state_code = guess.confidence, guess.state
+    if not registered:
+        # A scan whose title was not read (or read as another form) may still be an official form whose
+        # blank copy registers to it clearly.
+        by_layout = identify_by_template(pages, rules)
+        if by_layout is not None:
+            form, registered = by_layout
+            confidence = 0.0
+            state_code = None if form.is_multistate or len(form.states) != 1 else form.states[0]
+            notes = (*notes, f"{form.code}: identified by its layout" + (
+                f" (its title and number pointed to {guess.form_code})" if guess.form_code else ""))
+    confidence = confirmed(confidence, registered)
+    found, how = read_fields(pages, form, rules, registered, form_confidence=confidence)
+    notes = (*notes, *how)
     fields = {name: ReadField(v.value, v.confidence, v.page,
                               _own_box(v.box, by_number[v.page]) if v.page in by_number else v.box)
               for name, v in found.items()}
     if form is not None:
-        form_code = ReadValue(form.code, guess.confidence)
+        form_code = ReadValue(form.code, confidence)
     else:
         form_code = ReadValue("", guess.confidence)
         notes = (*notes, guess.reason)  # "not a form we know: ..." or "nothing could be read ..."
     states = fields.get("states")
-    if guess.state:
-        state = ReadValue(guess.state, guess.confidence)
+    if form is not None and state_code:
+        state = ReadValue(state_code, confidence)
     elif states is not None and "," not in states.value:
         state = ReadValue(states.value, states.confidence)
     else:

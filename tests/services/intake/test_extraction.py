@@ -12,6 +12,7 @@ import pytest
 from ecms_desktop.rules import load_rules_pack
 from ecms_desktop.services.intake.extraction import Page, Word, extract_fields, identify_form
 from tests.conftest import SHARED
+from tests.helpers.read_pages import pages_of
 
 pymupdf = pytest.importorskip("pymupdf")
 
@@ -152,13 +153,6 @@ FILLS: dict[str, dict[str, Any]] = {
 }
 
 
-def _pages(doc: Any, confidence: float = 0.97) -> list[Page]:
-    """The pages input as a reader gives it: PyMuPDF's words with their boxes, block and line numbers."""
-    return [Page(i + 1, p.rect.width, p.rect.height,
-                 tuple(Word(w[4], confidence, (w[0], w[1], w[2], w[3]), w[5], w[6]) for w in p.get_text("words")))
-            for i, p in enumerate(doc)]
-
-
 def _fill(name: str) -> tuple[Any, dict[str, tuple[int, Any]]]:
     """The blank form with the test's values drawn at their field positions; where each value was drawn."""
     doc = pymupdf.open(REAL_FORMS / name)
@@ -188,7 +182,7 @@ def _same(a: str, b: str) -> bool:
 def test_each_real_form_is_identified_and_its_drawn_values_are_read(name: str) -> None:
     spec = FILLS[name]
     doc, drawn = _fill(name)
-    pages = _pages(doc)
+    pages = pages_of(doc)
     guess = identify_form(pages, RULES)
     assert guess.form_code == spec["form"], guess.reason
     assert guess.state == spec["state"]
@@ -214,7 +208,7 @@ def test_a_read_permit_number_that_does_not_fit_its_state_is_weak() -> None:
     page.add_redact_annot(widget.rect)
     page.apply_redactions()
     page.insert_text((widget.rect.x0 + 2, widget.rect.y1 - 4), "3201234", fontsize=9, fontname="helv")
-    fields = extract_fields(_pages(doc), RULES.form("TX-01-339"), RULES)
+    fields = extract_fields(pages_of(doc), RULES.form("TX-01-339"), RULES)
     assert fields["purchaser_tax_id"].value == "3201234"
     assert fields["purchaser_tax_id"].confidence < 0.5
 
@@ -224,7 +218,7 @@ def test_the_rasterised_form_has_no_text_to_identify_it_by() -> None:
     """The ST-120 flattened to images has no text layer: identification says nothing could be read (its
     words come from OCR, which is not this module's part)."""
     doc = pymupdf.open(REAL_FORMS / "NY-ST-120-rasterized-jspdf.pdf")
-    guess = identify_form(_pages(doc), RULES)
+    guess = identify_form(pages_of(doc), RULES)
     assert not guess.known and "nothing could be read" in guess.reason
 
 
@@ -240,7 +234,7 @@ def _letter() -> Any:
 
 
 def test_a_letter_is_not_a_form_we_know() -> None:
-    guess = identify_form(_pages(_letter()), RULES)
+    guess = identify_form(pages_of(_letter()), RULES)
     assert not guess.known
     assert guess.form_code is None and guess.state is None
     assert guess.reason.startswith("not a form we know")
@@ -253,7 +247,7 @@ def test_nothing_read_is_not_a_form_either() -> None:
 
 
 def test_a_letter_gives_no_confident_value() -> None:
-    fields = extract_fields(_pages(_letter()), None, RULES)
+    fields = extract_fields(pages_of(_letter()), None, RULES)
     assert all(v.confidence < 0.9 for v in fields.values()), fields
 
 
@@ -269,7 +263,7 @@ def _noisy(pages: list[Page], slips: dict[str, str], confidence: float) -> list[
 @needs_forms
 def test_noisy_reading_lowers_confidence_instead_of_giving_a_confident_wrong_value() -> None:
     doc, _drawn = _fill("TX-01-339.pdf")
-    clean_pages = _pages(doc, confidence=0.97)
+    clean_pages = pages_of(doc, confidence=0.97)
     clean = extract_fields(clean_pages, RULES.form("TX-01-339"), RULES)
     # OCR slips in the labels ("Purchascr", "Permlt") and in the title, and a weak reading of every word.
     slips = {"purchaser,": "purchascr,", "Permit": "Permlt", "Texas": "Tcxas", "Resale": "Rcsale", "Harbor": "Harb0r"}

@@ -50,7 +50,9 @@ def test_a_text_layer_form_is_identified_and_its_purchaser_read(sandbox: Documen
     x0, y0, x1, y1 = name.box
     assert rect.x0 - 5 <= x0 < x1 <= rect.x1 + 5 and rect.y0 - 5 <= y0 < y1 <= rect.y1 + 5
     assert reading.fields["purchaser_tax_id"].value == "32012345678"
-    assert reading.seconds > 0 and reading.notes == ()
+    assert reading.seconds > 0
+    assert reading.notes == ("registered to TX-01-339.pdf (Rev. 4-13/8) page 1: 21 anchors, 0.0 pt",
+                             "registered to TX-01-339.pdf (Rev. 4-13/8) page 2: 15 anchors, 0.0 pt")
     shown = reading.to_json()
     assert set(shown) == {"method", "form_code", "state", "fields", "engine", "engine_version", "seconds", "notes"}
     assert shown["form_code"] == {"value": "TX-01-339", "confidence": round(reading.form_code.confidence, 4)}

@@ -132,16 +132,8 @@ def readings() -> Iterator[list[tuple[ScanItem, DocumentReading]]]:
         yield [(item, read_document(item.scan(), item.name, rules, sandbox=sandbox)) for item in _sample()]
 
 
-#: What reading gives on main at 47c444c (bench/README.md, "Scans"): remove the mark when the reading is right.
-_NOT_YET = pytest.mark.xfail(strict=True, reason=(
-    "extraction at 47c444c: IN-ST-105 purchaser read as '04-01-2026', MA-ST-4 as 'St Building Materials', the "
-    "letter's purchaser not found; NY-ST-120 purchaser_address 'Brooklyn, NY, 11250' at 0.95, MA-ST-4 "
-    "purchaser_address '(be' at 0.95"))
-
-
 @needs_forms
 @needs_tesseract
-@_NOT_YET
 def test_a_few_scans_are_identified_and_their_purchaser_read(
         readings: list[tuple[ScanItem, DocumentReading]]) -> None:
     for item, reading in readings:
@@ -156,7 +148,6 @@ def test_a_few_scans_are_identified_and_their_purchaser_read(
 
 @needs_forms
 @needs_tesseract
-@_NOT_YET
 def test_no_value_read_at_0_9_or_more_is_wrong_on_a_few_scans(
         readings: list[tuple[ScanItem, DocumentReading]]) -> None:
     wrong = []

@@ -22,6 +22,7 @@ import difflib
 import itertools
 import math
 import statistics
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -102,6 +103,19 @@ def _ordered(page: Page) -> list[Word]:
     return sorted((w for w in page.words if _norm(w.text)), key=lambda w: (w.block, w.line, w.box[0]))
 
 
+def _may_match(target: str, target_chars: Counter[str], text: str) -> bool:
+    """Whether ``text`` can be at least :data:`_ANCHOR_RATIO` like ``target``, from the two upper bounds of
+    ``SequenceMatcher.ratio`` that need no matching (their lengths, then their characters in common): the
+    full comparison, which costs most of a registration, runs only for the few that can."""
+    total = len(target) + len(text)
+    if not total:
+        return True
+    # The same arithmetic as difflib's own ratios (2.0 * matches / length), so that no boundary case differs.
+    if 2.0 * min(len(target), len(text)) / total < _ANCHOR_RATIO:
+        return False
+    return 2.0 * sum((target_chars & Counter(text)).values()) / total >= _ANCHOR_RATIO
+
+
 def _pairs(words: list[Word], tpage: TemplatePage) -> list[tuple[tuple[float, float], tuple[float, float], int]]:
     """(point on the blank form, point on the read page, index of the first word) for each anchor read once
     on the page."""
@@ -113,6 +127,7 @@ def _pairs(words: list[Word], tpage: TemplatePage) -> list[tuple[tuple[float, fl
     for anchor in tpage.anchors:
         want = [t for t in (_norm(p) for p in anchor.text.split()) if t]
         target = " ".join(want)
+        target_chars = Counter(target)
         starts = {i - j for j, tok in enumerate(want) for i in where.get(tok, ())}
         hits = []
         for start in sorted(s for s in starts if s >= 0):
@@ -120,7 +135,10 @@ def _pairs(words: list[Word], tpage: TemplatePage) -> list[tuple[tuple[float, fl
                 span = words[start:start + size]
                 if len(span) < max(1, size) or {(w.block, w.line) for w in span}.__len__() != 1:
                     continue
-                ratio = difflib.SequenceMatcher(None, target, " ".join(tokens[start:start + size])).ratio()
+                text = " ".join(tokens[start:start + size])
+                if not _may_match(target, target_chars, text):
+                    continue
+                ratio = difflib.SequenceMatcher(None, target, text).ratio()
                 if ratio >= _ANCHOR_RATIO:
                     hits.append((ratio, start, span))
                     break

@@ -237,3 +237,20 @@ def test_an_address_with_a_part_not_read_is_not_confident() -> None:
     assert full["purchaser_address"].confidence >= 0.9
     assert part["purchaser_address"].value == "1200 Congress Ave"
     assert part["purchaser_address"].confidence <= CAPS["incomplete"]
+
+
+def test_the_quick_anchor_filter_never_drops_a_phrase_that_matches() -> None:
+    """The two upper bounds checked before the full comparison only ever skip texts that are less like the
+    anchor than the ratio wanted (registration found the same anchors with and without them)."""
+    import difflib
+    import random
+    from collections import Counter
+
+    from ecms_desktop.services.intake import templates
+
+    rng = random.Random(5)
+    for _ in range(3000):
+        target = "".join(rng.choice("abcde ") for _ in range(rng.randint(1, 14))).strip() or "a"
+        text = "".join(rng.choice("abcdef ") for _ in range(rng.randint(1, 16))).strip() or "b"
+        if difflib.SequenceMatcher(None, target, text).ratio() >= templates._ANCHOR_RATIO:
+            assert templates._may_match(target, Counter(target), text), (target, text)

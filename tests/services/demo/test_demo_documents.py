@@ -26,7 +26,7 @@ def test_demo_documents_show_their_records_values_and_the_slips_are_caught(db) -
         docs = s.execute(select(Document.certificate_id, Document.sha256)).all()
         read = [(d.certificate_id, d.original_name, d.extraction) for d in s.execute(select(Document)).scalars()
                 if d.extraction is not None]
-        names = dict(s.execute(select(Certificate.id, Certificate.purchaser_name)).tuples().all())
+        names = dict(s.execute(select(Certificate.id, Certificate.purchaser_name)).all())
     # one document per certificate, none shared
     assert len({sha for _, sha in docs}) == len(docs) == len({cid for cid, _ in docs})
     assert len(read) >= 20

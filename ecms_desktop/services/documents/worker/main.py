@@ -38,6 +38,7 @@ from typing import Any
 from ecms_desktop.services.documents.worker.pictures import (
     encode_png,
     image_pixel_size,
+    page_pixmap,
     page_ranges,
     password_variants,
     short_text,
@@ -416,15 +417,7 @@ class Worker:
             zoom = math.sqrt(max_pixels / (w * h)) * 0.999
             scaled_down = target is None
         matrix = pymupdf.Matrix(zoom, zoom).prerotate(rotation)
-        try:
-            pix = page.get_pixmap(matrix=matrix, colorspace=pymupdf.csRGB, alpha=False, annots=True)
-        except MemoryError:
-            raise
-        except Exception as exc:
-            detail = short_text(exc)
-            if MEMORY_RE.search(detail):
-                raise Failure("memory", detail, restart=True) from None
-            raise Failure("bad_page", f"{index + 1}\x00{detail}") from None
+        pix = page_pixmap(page, index, matrix=matrix, colorspace=pymupdf.csRGB, alpha=False, annots=True)
         if target is not None and (pix.width > target[0] or pix.height > target[1]):
             pix = pymupdf.Pixmap(pix, target[0], target[1], None)
         if pix.alpha:

@@ -9,6 +9,8 @@ import unicodedata
 import zlib
 from typing import Any
 
+from ecms_desktop.services.documents.worker.protocol import MEMORY_RE, Failure
+
 # ------------------------------------------------------------------------------- pure helpers
 
 
@@ -125,6 +127,20 @@ def short_text(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     text = re.sub(r"^code=\d+:\s*", "", text)
     return text.splitlines()[0][:200].rstrip(".") if text else type(exc).__name__
+
+
+def page_pixmap(page: Any, index: int, **options: Any) -> Any:
+    """``page.get_pixmap(**options)`` with its faults as the worker reports them: out of memory (the worker
+    restarts) or page ``index + 1`` cannot be drawn."""
+    try:
+        return page.get_pixmap(**options)
+    except MemoryError:
+        raise
+    except Exception as exc:
+        detail = short_text(exc)
+        if MEMORY_RE.search(detail):
+            raise Failure("memory", detail, restart=True) from None
+        raise Failure("bad_page", f"{index + 1}\x00{detail}") from None
 
 
 #: Font size of the page label ("Certificate N - Page X of Y") of the audit pack's book.

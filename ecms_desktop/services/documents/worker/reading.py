@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ecms_desktop.services.documents.worker.pictures import short_text
+from ecms_desktop.services.documents.worker.pictures import page_pixmap, short_text
 from ecms_desktop.services.documents.worker.protocol import MAX_FIELDS, MEMORY_RE, Failure
 
 #: Resolution a PDF page is rendered at for OCR; an image is read at its own pixels, its longer side
@@ -451,16 +451,8 @@ class PageReader:
         return words
 
     def _grey(self, page: Any, matrix: Any, index: int, clip: Any = None) -> Any:
-        try:
-            return page.get_pixmap(matrix=matrix, colorspace=self.pymupdf.csGRAY, alpha=False, annots=True,
-                                   clip=clip)
-        except MemoryError:
-            raise
-        except Exception as exc:
-            detail = short_text(exc)
-            if MEMORY_RE.search(detail):
-                raise Failure("memory", detail, restart=True) from None
-            raise Failure("bad_page", f"{index + 1}\x00{detail}") from None
+        return page_pixmap(page, index, matrix=matrix, colorspace=self.pymupdf.csGRAY, alpha=False, annots=True,
+                           clip=clip)
 
     def _tesseract(self, program: str, picture: bytes, dpi: int, index: int, deadline: float) -> str:
         """Tesseract's TSV for ``picture`` (a PGM), run as a child process that dies with this worker."""

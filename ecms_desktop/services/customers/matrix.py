@@ -156,8 +156,8 @@ def line_facts(s: Session, customer_ids: Iterable[int]) -> dict[int, list[LineFa
             .join(CoverageLine, CoverageLine.certificate_id == Certificate.id)
             .where(Certificate.customer_id.in_(ids[i:i + 500]))
             .order_by(Certificate.customer_id, Certificate.id, CoverageLine.id))
-        for customer_id, *fact in rows:
-            out.setdefault(customer_id, []).append(LineFact(*fact))
+        for customer_id, state, cert_id, line_id, review, expiry in rows:
+            out.setdefault(customer_id, []).append(LineFact(state, cert_id, line_id, review, expiry))
     return out
 
 

@@ -62,24 +62,24 @@ class UncoveredSalesReport:
         with self.db.reader() as s:
             window = business_settings(s, company_id).expiring_soon_days
             sold = exempt_sales(s, company_id, as_of)
-            customers = {c.number_key: c for c in s.execute(
-                select(Customer).where(Customer.company_id == company_id,
-                                       Customer.number_key.in_({k for k, _ in sold}))).scalars()} if sold else {}
+            buying = {k for k, _ in sold}
+            customers = {c.number_key: c for c in s.execute(select(Customer).where(
+                Customer.company_id == company_id)).scalars() if c.number_key in buying}
             facts = line_facts(s, [c.id for c in customers.values()])
             requests = open_requests(s, company_id)
-        out: list[UncoveredSales] = []
-        for (key, state), (count, amount, last) in sold.items():
-            customer = customers.get(key)
-            if customer is None:
-                continue  # a number no customer has: the exposure report lists those sales
-            request = requests.get((customer.id, state))
-            coverage, line, action = decide(state, (f for f in facts.get(customer.id, []) if f.state == state),
-                                            as_of, window, request)
-            if coverage.valid:
-                continue
-            out.append(UncoveredSales(customer.id, customer.number, customer.legal_name, customer.email, state,
-                                      coverage, line.certificate_id if line else None,
-                                      line.expiry_date if line else None, count, amount, last, action))
+            out: list[UncoveredSales] = []
+            for (key, state), (count, amount, last) in sold.items():
+                customer = customers.get(key)
+                if customer is None:
+                    continue  # a number no customer has: the exposure report lists those sales
+                request = requests.get((customer.id, state))
+                coverage, line, action = decide(state, (f for f in facts.get(customer.id, []) if f.state == state),
+                                                as_of, window, request)
+                if coverage.valid:
+                    continue
+                out.append(UncoveredSales(customer.id, customer.number, customer.legal_name, customer.email, state,
+                                          coverage, line.certificate_id if line else None,
+                                          line.expiry_date if line else None, count, amount, last, action))
         out.sort(key=lambda r: (-r.exempt_amount, r.customer_name.casefold(), r.state))
         return out
 

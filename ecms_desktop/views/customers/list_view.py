@@ -91,6 +91,8 @@ class CustomersView(QWidget):
         self._generation = 0
         #: The customer to select once the list is read again (the one just saved).
         self._select_next: int | None = None
+        #: What the last change did, shown with the count once the list is read again.
+        self._notice = ""
         layout = QVBoxLayout(self)
         bar = QHBoxLayout()
         self.search_edit = QLineEdit(self)
@@ -155,7 +157,9 @@ class CustomersView(QWidget):
         wanted = self._select_next if self._select_next is not None else chosen.id if chosen is not None else None
         self._select_next = None
         self.model.set_rows(rows)
-        self.status.setText(f"{len(rows)} customer{'s' if len(rows) != 1 else ''}")
+        count = f"{len(rows)} customer{'s' if len(rows) != 1 else ''}"
+        self.status.setText(f"{count}. {self._notice}" if self._notice else count)
+        self._notice = ""
         if not (wanted is not None and self.select_customer(wanted)) and rows:
             self.table.selectRow(0)
         self._update_buttons()
@@ -187,6 +191,10 @@ class CustomersView(QWidget):
 
     def _on_saved(self, record: CustomerRecord) -> None:
         self._select_next = record.id
+        if not any(r.id == record.id for r in self.model.rows):  # a new customer the search would hide
+            self.search_edit.blockSignals(True)
+            self.search_edit.clear()
+            self.search_edit.blockSignals(False)
         self.changed.emit()
         self.refresh()
 
@@ -213,7 +221,7 @@ class CustomersView(QWidget):
             .failure(lambda error: present_error(self, error)).run(self.runner, parent=self)
 
     def _on_merged(self, plan: MergePlan) -> None:
-        self.status.setText(plan.summary())
+        self._notice = plan.summary()
         self.changed.emit()
         self.refresh()
 

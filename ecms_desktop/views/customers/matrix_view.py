@@ -71,7 +71,7 @@ class ExemptionMatrixTableModel(QAbstractTableModel):
                 return f"{r.exempt_sales} line(s), {r.exempt_amount:,.2f}" if r.exempt_sales else ""
             return (r.state, ", ".join(r.sources), r.coverage.label,
                     str(r.certificate_id) if r.certificate_id else "",
-                    f"{r.expiry_date:%Y-%m-%d}" if r.expiry_date else "no expiry" if r.certificate_id else "",
+                    f"{r.expiry_date:%Y-%m-%d}" if r.expiry_date else "no expiry" if r.coverage.valid else "",
                     "", f"since {r.requested_on:%Y-%m-%d}" if r.requested_on else "", r.next_action.label)[column]
         if role == Qt.ItemDataRole.ForegroundRole and column == 2:
             return QColor(COVERAGE_COLORS[r.coverage])

@@ -82,6 +82,7 @@ class CustomerMergeDialog(QDialog):
         lines.append(f"Number(s) {numbers} will mean {plan.survivor_number}; {plan.merged_number} "
                      f"{plan.merged_name} is removed.")
         self.plan_label.setText("\n".join(lines))
+        self.adjustSize()  # the dialog grows to show every line
         self.merge_button.setEnabled(True)
         self.plan_shown.emit(plan)
 

@@ -250,3 +250,15 @@ def test_the_customers_menu_opens_the_list_and_the_selected_certificates_custome
     assert view.matrix.customer.number == "C-1"
     for w in list(window.tools.values()):
         w.close()
+
+
+def test_review_in_the_matrix_selects_the_pending_certificate_in_the_desk(qtbot, window, db, company_id) -> None:  # type: ignore[no-untyped-def]
+    pending = make_expiring_certificate(db, company_id, "C-1", AS_OF + dt.timedelta(days=300), state="FL",
+                                        review="pending")
+    with qtbot.waitSignal(window.tool_opened, timeout=10000) as opened:
+        window.open_customer(make_customer(db, company_id, "C-1"))
+    view = opened.args[0]
+    qtbot.waitUntil(lambda: "FL" in view.action_buttons, timeout=10000)
+    qtbot.mouseClick(view.action_buttons["FL"], Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.current_detail is not None and window.current_detail.id == pending, timeout=15000)
+    view.close()

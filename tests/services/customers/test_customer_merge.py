@@ -20,7 +20,9 @@ from ecms_desktop.services.core.errors import NotFoundError, ValidationError
 from ecms_desktop.services.customers.editing import CustomerEditService
 from ecms_desktop.services.customers.merge import CustomerMergeService
 from ecms_desktop.services.customers.service import CustomerService, find_customer
+from ecms_desktop.services.intake.inbox import InboxService
 from ecms_desktop.services.integrity.check import check_database
+from ecms_desktop.services.renewals.returned_forms import ReturnedFormsService
 from ecms_desktop.services.sales.determination_service import DeterminationService
 from ecms_desktop.services.sales.exemption_feed import customer_status
 from tests.factories import (
@@ -31,6 +33,7 @@ from tests.factories import (
     make_customer,
     make_expiring_certificate,
     make_signed_certificate,
+    paged_pdf,
     write_import_csv,
 )
 
@@ -99,6 +102,11 @@ def test_the_old_number_keeps_meaning_the_survivor(db, company_id, tmp_path) -> 
     with db.reader() as s:
         assert s.execute(select(func.count()).select_from(Customer)).scalar_one() == 2  # C-1 and its child
         assert s.execute(select(func.count()).where(Certificate.customer_id == keep)).scalar_one() == 3
+    scan = tmp_path / "scan.pdf"
+    scan.write_bytes(paged_pdf("A certificate under the old number"))
+    [item] = ReturnedFormsService(db).intake([scan], company_id, as_of=AS_OF, received_via="upload")
+    assert item.document_id is not None
+    assert InboxService(db).assign(item.document_id, customer="C-1B", as_of=AS_OF).customer_id == keep
     with pytest.raises(ValidationError, match="was merged into Lone Star Retail LLC"):
         CustomerEditService(db).save(CustomerEditService(db).get(_child).__class__(
             company_id=company_id, number="C-1B", legal_name="Someone New"))

@@ -14,6 +14,7 @@ from ecms_desktop.models import AuditEvent, Certificate, Customer, CustomerNumbe
 from ecms_desktop.models.renewal import RenewalRequest
 from ecms_desktop.models.transactions import TransactionLine
 from ecms_desktop.services.certificates.import_service import CertificateImporter
+from ecms_desktop.services.certificates.query import CertificateQuery, CertificateQueryService
 from ecms_desktop.services.core.database import Database, _alembic_config
 from ecms_desktop.services.core.database_setup import initialize_database
 from ecms_desktop.services.core.errors import NotFoundError, ValidationError
@@ -107,6 +108,8 @@ def test_the_old_number_keeps_meaning_the_survivor(db, company_id, tmp_path) -> 
     [item] = ReturnedFormsService(db).intake([scan], company_id, as_of=AS_OF, received_via="upload")
     assert item.document_id is not None
     assert InboxService(db).assign(item.document_id, customer="C-1B", as_of=AS_OF).customer_id == keep
+    found = CertificateQueryService(db).matching_ids(CertificateQuery(company_id=company_id, as_of=AS_OF, text="c-1b"))
+    assert len(found) == 4  # the grid's search finds the survivor's certificates by the merged number
     with pytest.raises(ValidationError, match="was merged into Lone Star Retail LLC"):
         CustomerEditService(db).save(CustomerEditService(db).get(_child).__class__(
             company_id=company_id, number="C-1B", legal_name="Someone New"))

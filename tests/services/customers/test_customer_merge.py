@@ -166,3 +166,14 @@ def test_migration_0011_adds_the_merged_numbers_and_going_back_refuses_while_one
     db = Database(url)
     assert initialize_database(db).action == "upgraded"
     db.dispose()
+
+
+def test_a_merged_number_changed_behind_the_programs_back_is_found_by_the_check(db, company_id) -> None:
+    keep, dup = make_customer(db, company_id, "C-1"), make_customer(db, company_id, "C-2", "Twice Entered LLC")
+    other = make_customer(db, company_id, "C-3", "Someone Else Inc")
+    CustomerMergeService(db).merge(dup, keep)
+    assert check_database(db).ok
+    with db.engine.begin() as conn:  # someone points the merged number at another customer with SQL
+        conn.execute(text("UPDATE customer_number_alias SET customer_id = :other"), {"other": other})
+    report = check_database(db)
+    assert not report.ok and any("customer_alias" in str(p) for p in report.problems), report.problems

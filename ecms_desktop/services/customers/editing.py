@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from ecms_desktop.models import Certificate, Customer, customer_number_key
+from ecms_desktop.models import Certificate, Customer, CustomerNumberAlias, customer_number_key
 from ecms_desktop.services.core import audit
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import ConflictError, NotFoundError, Problem, ValidationError
@@ -217,6 +217,11 @@ class CustomerEditService:
             moved = 0
             if customer.number_key != old_key:
                 moved = rekey_sales(s, customer.company_id, old_key, customer.number_key)
+                # A number merged into this customer that becomes its own again is no longer a merged one.
+                for alias in s.execute(select(CustomerNumberAlias).where(
+                        CustomerNumberAlias.customer_id == customer.id,
+                        CustomerNumberAlias.number_key == customer.number_key)).scalars():
+                    s.delete(alias)
             audit.record(s, "customer.edited", "customer", customer.id, company_id=customer.company_id,
                          before=before, after={f: values[f] for f in before},
                          details={"sales_lines_moved": moved} if moved else None)

@@ -4,6 +4,7 @@ surviving customer for lookups, intake, certificate imports and sales imports.""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -143,6 +144,14 @@ def test_a_number_merged_twice_follows_to_the_last_survivor(db, company_id) -> N
         assert {k: v for k, v in s.execute(select(CustomerNumberAlias.number, CustomerNumberAlias.customer_id))} == {
             "A-1": ids[2], "B-1": ids[2]}
         assert find_customer(s, company_id, "a-1").id == ids[2]
+    assert check_database(db).ok
+    # The survivor takes a merged number back as its own: it is its number, no longer a merged one.
+    editor = CustomerEditService(db)
+    record = editor.get(ids[2])
+    editor.save(dataclasses.replace(record, number="B-1"), original=record)
+    with db.reader() as s:
+        assert list(s.execute(select(CustomerNumberAlias.number))) == [("A-1",)]
+    assert CustomerService(db).find(company_id, "B-1").id == ids[2]
     assert check_database(db).ok
 
 

@@ -3,6 +3,7 @@ a failure; a failed message is retried and queued ones are sent only when the ac
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
@@ -36,7 +37,7 @@ _STATUS_LABELS = {"queued": "Queued", "sent": "Sent", "failed": "Failed"}
 class OutboxTableModel(QAbstractTableModel):
     """The outbox's messages, newest first."""
 
-    HEADERS = ("Status", "When", "Customer", "To", "Subject", "E-mail", "Tries", "Reason")
+    HEADERS = ("Status", "When (UTC)", "Customer", "To", "Subject", "E-mail", "Tries", "Reason")
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -78,6 +79,21 @@ class OutboxTableModel(QAbstractTableModel):
         return self.entries[row] if 0 <= row < len(self.entries) else None
 
 
+def _describe(e: OutboxEntry) -> str:
+    """The selected message in full, with what to do about it."""
+    who = f"{e.customer_name} <{e.to_address}>" if e.customer_name else e.to_address
+    text = f"<b>{html.escape(_STATUS_LABELS[e.status])}</b> {html.escape(e.kind)} to {html.escape(who)}: " \
+           f"{html.escape(e.subject)}"
+    if e.status == "failed":
+        text += (f"<br><b>Refused:</b> {html.escape(e.reason)}<br>Fix the customer's address, then Retry.")
+    elif e.status == "queued":
+        text += "<br>Not sent yet" + (f" (last attempt: {html.escape(e.reason)})" if e.reason else "") + \
+                ": Send queued… sends it."
+    elif e.sent_at is not None:
+        text += f"<br>Sent {e.sent_at:%Y-%m-%d %H:%M} UTC after {e.attempts} attempt{'s' if e.attempts != 1 else ''}."
+    return text
+
+
 class OutboxDialog(QDialog):
     """List the outbox by status; Retry a failed message, Send queued… the waiting ones."""
 
@@ -93,7 +109,7 @@ class OutboxDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("outboxDialog")
         self.setWindowTitle("Outbox")
-        self.resize(1000, 520)
+        self.resize(1100, 520)
         self.email, self.company_id = email, company_id
         self.runner = runner or TaskRunner(self)
         self._generation = 0
@@ -125,9 +141,14 @@ class OutboxDialog(QDialog):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for col, width in enumerate((70, 120, 170, 190, 260, 80, 50)):
+        self.table.setWordWrap(False)
+        for col, width in enumerate((60, 115, 180, 200, 280, 65, 40)):
             self.table.setColumnWidth(col, width)
 
+        self.detail = QLabel()
+        self.detail.setObjectName("outboxDetail")
+        self.detail.setWordWrap(True)
+        self.detail.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.retry_button = QPushButton("Retry")
         self.retry_button.setObjectName("outboxRetry")
         self.retry_button.setToolTip("Send the selected failed message again (after fixing the address)")
@@ -144,6 +165,7 @@ class OutboxDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.table, 1)
+        layout.addWidget(self.detail)
         layout.addLayout(actions)
 
         self.status.currentIndexChanged.connect(lambda _i: self.refresh())
@@ -192,6 +214,7 @@ class OutboxDialog(QDialog):
 
     def _update_buttons(self) -> None:
         chosen = self.selected_entries()
+        self.detail.setText("" if len(chosen) != 1 else _describe(chosen[0]))
         self.retry_button.setEnabled(len(chosen) == 1 and chosen[0].status == "failed")
         self.send_queued_button.setEnabled(self.queued > 0)
 

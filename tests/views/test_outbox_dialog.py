@@ -77,6 +77,7 @@ def test_retry_a_failed_message(qtbot, outbox, smtp):
     outbox.table.selectionModel().select(outbox.model.index(row, 0), QItemSelectionModel.SelectionFlag.ClearAndSelect
                                          | QItemSelectionModel.SelectionFlag.Rows)
     assert outbox.retry_button.isEnabled()
+    assert "Refused:</b> 550" in outbox.detail.text() and "then Retry" in outbox.detail.text()
     smtp.refused.clear()  # the address works now
     with qtbot.waitSignal(outbox.messages_sent, timeout=60000) as blocker:
         outbox.retry_button.click()

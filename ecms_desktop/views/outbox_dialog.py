@@ -238,8 +238,10 @@ class OutboxDialog(QDialog):
         count = len(chosen) or self.queued
         if not count:
             return
-        what = f"{count} selected queued message" if chosen else f"all {count} queued message"
-        what += "" if count == 1 else "s"
+        if chosen:
+            what = f"the {count} selected queued message{'s' if count != 1 else ''}"
+        else:
+            what = "the queued message" if count == 1 else f"all {count} queued messages"
         ask(self, "Send queued messages", f"Send {what} now?", "Send",
             lambda: self._send_queued(chosen or None),
             informative="They were written by an earlier run and not sent yet.", name="confirmSendQueued")

@@ -143,7 +143,7 @@ def test_messages_queued_earlier_are_shown_and_not_sent(qtbot, db, company_id, d
     assert outbox.model.index(0, 0).data() == "Queued" and outbox.model.index(0, 3).data() == "c-1@buyer.example"
     outbox.send_queued_button.click()
     box = message_box(qtbot, "confirmSendQueued")
-    assert box.text() == "Send all 1 queued message now?"
+    assert box.text() == "Send the queued message now?"
     with qtbot.waitSignal(outbox.messages_sent, timeout=60000):
         press(box, "Send")
     assert smtp.messages[-1].rcpt_tos == ["c-1@buyer.example"]

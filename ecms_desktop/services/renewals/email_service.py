@@ -249,6 +249,8 @@ class EmailService:
         host, from_address, username = host.strip(), from_address.strip(), username.strip()
         checked_settings(company_id, host=host, port=port, security=security, from_address=from_address,
                          username=username, doing="saved")
+        if password and not username:
+            raise ValidationError("The SMTP settings cannot be saved: a password was given without a user name.")
         with self.db.transaction() as s:
             if s.get(Company, company_id) is None:
                 raise NotFoundError(f"There is no company {company_id}.")

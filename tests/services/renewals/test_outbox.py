@@ -148,3 +148,10 @@ def test_retry_with_the_server_down_keeps_the_message_failed(db, company_id, smt
 def test_unknown_status_is_refused(db, company_id):
     with pytest.raises(ValidationError, match="queued, sent, failed"):
         EmailService(db).outbox(company_id, status="lost")
+
+
+def test_a_password_without_a_user_is_refused(db, company_id):
+    with pytest.raises(ValidationError, match="password was given without a user name"):
+        EmailService(db).set_profile(company_id, host="127.0.0.1", port=25, security="none",
+                                     from_address="tax@acme.example", password="secret")
+    assert EmailService(db).get_profile(company_id) is None

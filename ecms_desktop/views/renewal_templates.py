@@ -21,13 +21,8 @@ from PySide6.QtWidgets import (
 )
 
 from ecms_desktop.services.core.errors import EcmsError
-from ecms_desktop.services.renewals.service import (
-    TEMPLATE_KINDS,
-    RenewalService,
-    TemplateSource,
-    render_template,
-    sample_context,
-)
+from ecms_desktop.services.renewals.service import RenewalService
+from ecms_desktop.services.renewals.templates import TEMPLATE_KINDS, TemplateSource, render_template, sample_context
 from ecms_desktop.views.widgets.error_presenter import present_error
 
 

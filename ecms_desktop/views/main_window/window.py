@@ -91,7 +91,8 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, Outbox
                                   "Ctrl+Shift+M", name="actImportCertificates",
                                   tip="Import certificates from a spreadsheet")
         self.act_settings = a("&Settings…", self.open_settings, K.Preferences if not QKeySequence(
-            K.Preferences).isEmpty() else "Ctrl+,", name="actSettings", tip="Database, expiring-soon window, companies")
+            K.Preferences).isEmpty() else "Ctrl+,", name="actSettings",
+            tip="Database, expiring-soon window, companies, e-mail")
         self.act_quit = a("&Quit", self.close, K.Quit if not QKeySequence(K.Quit).isEmpty() else "Ctrl+Q",
                           name="actQuit")
         self.act_find = a("&Find…", self._focus_search, K.Find, name="actFind", tip="Search the certificates")

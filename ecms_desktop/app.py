@@ -1,7 +1,7 @@
 """``ecms-desktop``: the review desk.
 
     ecms-desktop [--db URL] [--select CERT_ID] [--as-of YYYY-MM-DD]
-                 [--view main|review|settings|shortcuts|findings|renewals|exposure|audit-pack]
+                 [--view main|review|settings|shortcuts|findings|renewals|outbox|exposure|audit-pack]
                  [--screenshot FILE.png] [--size WIDTHxHEIGHT] [--theme system|light|dark]
 
 Opens on the local database by default (``ECMS_DATABASE_URL`` or the SQLite file in the user data
@@ -58,11 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "else the local database in the user data folder)")
     p.add_argument("--select", metavar="CERT_ID", type=int, help="select this certificate on start")
     p.add_argument("--as-of", metavar="YYYY-MM-DD", type=_date, help="show statuses as of this date (default: today)")
-    p.add_argument("--view", choices=("main", "review", "settings", "shortcuts", "findings", "renewals", "exposure",
-                                      "audit-pack"), default="main",
+    p.add_argument("--view", choices=("main", "review", "settings", "shortcuts", "findings", "renewals", "outbox",
+                                      "exposure", "audit-pack"), default="main",
                    help="what to show: the main window, the review queue, or (for screenshots) the settings dialog, "
                    "the shortcuts overlay, the selected certificate's form with its findings, the renewal center, "
-                   "the exposure report or the audit pack dialog")
+                   "the e-mail outbox, the exposure report or the audit pack dialog")
     p.add_argument("--screenshot", metavar="FILE.png", type=Path, help="save a picture of the window and exit")
     p.add_argument("--size", metavar="WIDTHxHEIGHT", type=_size, help="window size, e.g. 1440x900")
     p.add_argument("--theme", choices=("system", "light", "dark"), help="appearance (default: as in Settings)")
@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Screenshot views that open another feature's window from the main window.
-_TOOL_VIEWS = ("renewals", "exposure", "audit-pack")
+_TOOL_VIEWS = ("renewals", "outbox", "exposure", "audit-pack")
 
 
 class _Screenshot:
@@ -129,6 +129,8 @@ class _Screenshot:
             self.window.show_shortcuts()
         elif self.args.view == "renewals":
             self.window.open_renewal_center()
+        elif self.args.view == "outbox":
+            self.window.open_outbox()
         elif self.args.view == "exposure":
             self.window.open_exposure_report()
         elif self.args.view == "audit-pack":
@@ -144,6 +146,7 @@ class _Screenshot:
 
     def _on_tool_opened(self, widget: QWidget) -> None:
         from ecms_desktop.views.exposure_view import ExposureView
+        from ecms_desktop.views.outbox_dialog import OutboxDialog
         from ecms_desktop.views.renewal_center import RenewalCenterDialog
 
         self.tool = widget
@@ -153,6 +156,8 @@ class _Screenshot:
             widget.preview_shown.connect(self._on_review_ready)
         elif isinstance(widget, ExposureView):
             widget.report_loaded.connect(self._on_review_ready)
+        elif isinstance(widget, OutboxDialog):
+            widget.outbox_loaded.connect(self._on_review_ready)
         else:
             self._on_review_ready()
 

@@ -23,6 +23,7 @@ from ecms_desktop.views.certificates.form import CertificateForm
 from ecms_desktop.views.main_window.database_menu import DatabaseMenuMixin
 from ecms_desktop.views.main_window.inbox import InboxMixin
 from ecms_desktop.views.main_window.intake import IntakeMixin
+from ecms_desktop.views.main_window.outbox import OutboxMixin
 from ecms_desktop.views.main_window.review import ReviewMixin
 from ecms_desktop.views.main_window.tools import ToolsMixin
 from ecms_desktop.views.operations import database
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 KeyChoice = QKeySequence | QKeySequence.StandardKey | str
 
 
-class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, ToolsMixin):
+class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, OutboxMixin, ToolsMixin):
     """The review desk: certificate grid (and the intake inbox beside it) | document viewer | certificate
     form, with the menus and the toolbar of every feature."""
 
@@ -90,7 +91,8 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, ToolsM
                                   "Ctrl+Shift+M", name="actImportCertificates",
                                   tip="Import certificates from a spreadsheet")
         self.act_settings = a("&Settings…", self.open_settings, K.Preferences if not QKeySequence(
-            K.Preferences).isEmpty() else "Ctrl+,", name="actSettings", tip="Database, expiring-soon window, companies")
+            K.Preferences).isEmpty() else "Ctrl+,", name="actSettings",
+            tip="Database, expiring-soon window, companies, e-mail")
         self.act_quit = a("&Quit", self.close, K.Quit if not QKeySequence(K.Quit).isEmpty() else "Ctrl+Q",
                           name="actQuit")
         self.act_find = a("&Find…", self._focus_search, K.Find, name="actFind", tip="Search the certificates")
@@ -134,6 +136,7 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, ToolsM
                             tip="Write a consistent, checked copy of the whole database (safe while others work)")
         self.act_check = a("Chec&k database…", self.check_database, None, name="actCheckDatabase",
                            tip="Check the database, its audit trail and every record against the trail")
+        self._build_outbox_actions()
 
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
@@ -168,7 +171,7 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, ToolsM
         cert_menu.addSeparator()
         cert_menu.addAction(self.act_review)
         renewals_menu = bar.addMenu("Re&newals")
-        renewals_menu.addAction(self.act_renewals)
+        renewals_menu.addActions([self.act_renewals, self.act_outbox])
         tx_menu = bar.addMenu("&Transactions")
         tx_menu.addActions([self.act_exposure, self.act_reprocess])
         help_menu = bar.addMenu("&Help")
@@ -216,7 +219,8 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, ToolsM
         has_company = has_db and self.company_id is not None
         for act in (self.act_validate, self.act_verify_permit, self.act_reprocess):
             act.setEnabled(has_db and detail is not None)
-        for act in (self.act_validate_all, self.act_renewals, self.act_exposure, self.act_audit_pack, self.act_inbox):
+        for act in (self.act_validate_all, self.act_renewals, self.act_outbox, self.act_exposure, self.act_audit_pack,
+                    self.act_inbox):
             act.setEnabled(has_company)
 
     def _approval_findings_blocking(self) -> bool:

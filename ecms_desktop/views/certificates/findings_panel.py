@@ -174,6 +174,9 @@ class FindingsPanel(QWidget):
         self.table.clicked.connect(self._on_table_clicked)
         self.table.activated.connect(self._on_table_clicked)
         self.acknowledge_button.clicked.connect(self._on_acknowledge_clicked)
+        #: Whether the certificate shown can be approved at all (pending or rejected): elsewhere
+        #: "Acknowledge and approve…" is not offered.
+        self.approvable = True
         self.set_findings([])
 
     # -- state
@@ -211,11 +214,18 @@ class FindingsPanel(QWidget):
             text = f"{counts}{when}{pack} - {verdict}."
         self.summary.setText(text)
         self.acknowledge_button.setEnabled(bool(warnings) and not errors and acknowledged is None)
+        self.acknowledge_button.setVisible(self.approvable)
         if acknowledged is not None:
             who, at = acknowledged
             self.acknowledged_label.setText(f"Warnings acknowledged by {who} on {at:%Y-%m-%d %H:%M} UTC")
         else:
             self.acknowledged_label.setText("")
+
+    def set_approvable(self, approvable: bool) -> None:
+        """Offer "Acknowledge and approve…" only for a certificate that can be approved (pending or
+        rejected), not for one already approved or archived."""
+        self.approvable = approvable
+        self.acknowledge_button.setVisible(approvable)
 
     def set_result(self, result: Any) -> None:
         """Show a stored ``ValidationResult``."""

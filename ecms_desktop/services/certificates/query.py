@@ -9,12 +9,12 @@ then :meth:`~CertificateQueryService.stream_rows`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, and_, case, exists, false, func, literal, or_, select
+from sqlalchemy import ColumnElement, ScalarSelect, Select, and_, case, exists, false, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from ecms_desktop.models import Certificate, CoverageLine, Customer, ReviewState, Status, customer_number_key
@@ -153,17 +153,27 @@ def _latest_run_count(column: str) -> ScalarSelect[int]:
     return select(getattr(run, column)).where(run.id == latest_run_id()).scalar_subquery()
 
 
+def _latest_runs_where(conditions: Callable[[Any], tuple[ColumnElement[bool], ...]]) -> Select[tuple[int]]:
+    """The certificates whose latest validation run meets ``conditions``: one pass over the runs (the
+    few that meet them then look up whether a later run exists), which the grid's index-ordered walk
+    then probes; cheaper than looking up every certificate's latest run when most runs are clean."""
+    run, later = aliased(ValidationRun), aliased(ValidationRun)
+    newer = exists().where(later.certificate_id == run.certificate_id, later.id > run.id)
+    return select(run.certificate_id).where(*conditions(run), ~newer)
+
+
 def _check_condition(check: CheckFilter) -> ColumnElement[bool]:
     c = Certificate
-    run = aliased(ValidationRun)
-    latest = run.id == latest_run_id()
     match check:
         case CheckFilter.ERRORS:
-            return exists().where(latest, run.error_count > 0)
+            return c.id.in_(_latest_runs_where(lambda run: (run.error_count > 0,)))
         case CheckFilter.WARNINGS:
-            acknowledged = exists().where(WarningAcknowledgement.run_id == run.id)
+            def unacknowledged_warnings(run: Any) -> tuple[ColumnElement[bool], ...]:
+                acknowledged = exists().where(WarningAcknowledgement.run_id == run.id)
+                return run.error_count == 0, run.warning_count > 0, ~acknowledged
+
             return and_(c.review_state == ReviewState.PENDING.value,
-                        exists().where(latest, run.error_count == 0, run.warning_count > 0, ~acknowledged))
+                        c.id.in_(_latest_runs_where(unacknowledged_warnings)))
         case CheckFilter.PERMIT_UNCHECKED:
             checked = exists().where(PermitCheck.certificate_id == CoverageLine.certificate_id,
                                      PermitCheck.state == CoverageLine.state,

@@ -109,7 +109,8 @@ def main() -> None:
     cases += [("Pending review", replace(base, statuses=(Status.PENDING_REVIEW,))),
               ("sorted by errors (no filter)", replace(base, sort="errors", descending=True))]
     print(f"{'list':32s} {'rows':>8s} {'ids ms':>8s} {'ratio':>6s} {'batch ms':>9s} {'counts ms':>10s}")
-    print(f"{'(no filter, customer order)':32s} {plain[3]:8,} {plain[0]:8.0f} {1:6.2f} {plain[1]:9.1f} {plain[2]:10.0f}")
+    label = "(no filter, customer order)"
+    print(f"{label:32s} {plain[3]:8,} {plain[0]:8.0f} {1:6.2f} {plain[1]:9.1f} {plain[2]:10.0f}")
     for label, query in cases:
         ids_ms, batch_ms, counts_ms, n = measure(query)
         print(f"{label:32s} {n:8,} {ids_ms:8.0f} {ids_ms / plain[0]:6.2f} {batch_ms:9.1f} {counts_ms:10.0f}")

@@ -75,7 +75,7 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
 )
 
 #: The columns the List pane shows of each certificate of the queue.
-_LIST_COLUMNS = ("customer", "certificate_number", "status", "errors", "warnings")
+_LIST_COLUMNS = {"customer": 140, "status": 100, "errors": 46, "warnings": 64}
 
 
 class ShortcutHelpDialog(QDialog):
@@ -259,7 +259,8 @@ class ReviewQueueWindow(QMainWindow):
         self.list_view.horizontalHeader().setStretchLastSection(True)
         for i, key in enumerate(COLUMN_KEYS):
             self.list_view.setColumnHidden(i, key not in _LIST_COLUMNS)
-        self.list_view.setColumnWidth(COLUMN_KEYS.index("customer"), 150)
+            self.list_view.setColumnWidth(i, _LIST_COLUMNS.get(key, 80))
+        self.list_view.setMinimumWidth(sum(_LIST_COLUMNS.values()) + 24)
         self.list_view.activated.connect(self._on_list_view_activated)
         self.list_view.clicked.connect(self._on_list_view_activated)
         go = QHBoxLayout()

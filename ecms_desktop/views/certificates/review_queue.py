@@ -327,6 +327,7 @@ class ReviewQueueWindow(QMainWindow):
         self.form.leave(start)
 
     def _on_list_model_query_finished(self, _total: int) -> None:
+        self._busy = False
         ids = self.list_model.ids
         followers, self._followers = self._followers, None
         self.ids = ids
@@ -345,6 +346,8 @@ class ReviewQueueWindow(QMainWindow):
 
     def _on_list_model_query_failed(self, error: BaseException) -> None:
         self._followers = None
+        self._busy = False
+        self._update_actions()
         present_error(self, error)
 
     def ask_position(self) -> None:
@@ -496,11 +499,11 @@ class ReviewQueueWindow(QMainWindow):
         self._update_actions()
 
         def done(new: CertificateDetail) -> None:
-            self._busy = False
             self.reviewed.emit(new)
             self.statusBar().showMessage(f"Certificate {new.id} {new.review_state}.", 5000)
-            # The list is read again: a certificate that left it (e.g. approved out of "Pending review")
-            # is gone; the next one still in it opens. This certificate's edits went with the review.
+            # The list is read again (still busy until it arrives): a certificate that left it (e.g.
+            # approved out of "Pending review") is gone; the next one still in it opens. This
+            # certificate's edits went with the review.
             pos = self.ids.index(new.id) if new.id in self.ids else self.index
             self._followers = self.ids[pos + 1:] + list(reversed(self.ids[:pos + 1]))
             self.list_model.refresh()

@@ -253,15 +253,13 @@ def test_approve_says_why_while_errors_remain_and_warnings_are_acknowledged(
     assert "cannot be approved" in window.statusBar().currentMessage()
     assert first_error.message in window.statusBar().currentMessage()
     assert window.acknowledge_dialog is None and window.current_detail.review_state == "pending"
-    # No "Acknowledge and approve…" for a certificate already approved.
-    assert window.form.findings_panel.acknowledge_button.isVisibleTo(window.form)
-    approved = make_certificate(db, company_id, customer="W-3", name="Done Already")
-    _select(qtbot, window, approved.id)
+    # "Acknowledge and approve…" is offered only where approval is possible: not while errors remain.
     assert not window.form.findings_panel.acknowledge_button.isVisibleTo(window.form)
 
     _select(qtbot, window, warned.id)
     assert not window.form.has_errors and window.form.warnings, window.form.engine_findings
     assert window.act_approve.isEnabled()
+    assert window.form.findings_panel.acknowledge_button.isVisibleTo(window.form)
     window.act_approve.trigger()
     qtbot.waitUntil(lambda: window.acknowledge_dialog is not None and window.acknowledge_dialog.isVisible(),
                     timeout=5000)
@@ -279,6 +277,8 @@ def test_approve_says_why_while_errors_remain_and_warnings_are_acknowledged(
     qtbot.waitUntil(approved, timeout=20000)
     latest = ValidationService(db).latest(warned.id)
     assert latest is not None and latest.acknowledged is not None
+    # Approved: nothing left to acknowledge and approve.
+    assert not window.form.findings_panel.acknowledge_button.isVisibleTo(window.form)
 
 
 def test_menus_open_the_other_features_with_the_database_and_date(qtbot, window, db, company_id) -> None:  # type: ignore[no-untyped-def]

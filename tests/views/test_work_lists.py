@@ -148,6 +148,8 @@ def test_the_review_queue_walks_the_grids_list(qtbot, desk, db) -> None:  # type
         window.table.sortByColumn(COLUMN_KEYS.index("customer"), Qt.SortOrder.DescendingOrder)
     grid_order = shown_ids(window)
     assert grid_order == errors[::-1]
+    with qtbot.waitSignal(window.form.checks_loaded, timeout=15000):  # shown in the desk meanwhile
+        assert window.select_certificate(grid_order[1])
     queue = _queue(qtbot, window)
     assert queue.ids == grid_order and queue.detail.id == grid_order[0]
     assert queue.position.text().startswith("Certificate 1 of 3")
@@ -187,6 +189,8 @@ def test_the_review_queue_walks_the_grids_list(qtbot, desk, db) -> None:  # type
     assert not queue.isVisible()
     assert window.status_strip.buttons[next(s for s in window.status_strip.buttons if s.value == "rejected")
                                        ].count == 1
+    # The certificate the desk shows is read again too: its form knows it was rejected.
+    qtbot.waitUntil(lambda: window.current_detail.review_state == "rejected", timeout=15000)
 
 
 def test_esc_asks_about_unsaved_edits_first(qtbot, desk) -> None:  # type: ignore[no-untyped-def]

@@ -153,7 +153,11 @@ class ReviewMixin(DeskWindow):
         self.review_window.show()
 
     def _on_review_window_closed(self) -> None:
+        """The queue may have changed any certificate: the grid, the counts and the certificate shown in
+        the desk's form are read again (unsaved edits in the form are kept)."""
         self.refresh()
+        if self.current_detail is not None and not self._closing:
+            self.load_detail(self.current_detail.id)
 
     # ------------------------------------------------------------------ validation and permits
 

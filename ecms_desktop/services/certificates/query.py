@@ -153,7 +153,7 @@ def _latest_run_count(column: str) -> ScalarSelect[int]:
     return select(getattr(run, column)).where(run.id == latest_run_id()).scalar_subquery()
 
 
-def _latest_runs_where(conditions: Callable[[Any], tuple[ColumnElement[bool], ...]]) -> Select[tuple[int]]:
+def _latest_runs_where(conditions: Callable[[Any], tuple[ColumnElement[bool], ...]]) -> Select[Any]:
     """The certificates whose latest validation run meets ``conditions``: one pass over the runs (the
     few that meet them then look up whether a later run exists), which the grid's index-ordered walk
     then probes; cheaper than looking up every certificate's latest run when most runs are clean."""

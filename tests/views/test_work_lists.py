@@ -222,3 +222,15 @@ def test_validate_all_offers_the_certificates_with_errors(qtbot, desk) -> None: 
         button.click()
     assert shown_ids(window) == errors and window.filter_bar.list_name() == "Validation errors"
     QApplication.processEvents()
+
+
+def test_asking_for_the_queue_again_walks_the_grids_new_list(qtbot, desk) -> None:  # type: ignore[no-untyped-def]
+    window, errors, warned = desk
+    queue = _queue(qtbot, window)
+    assert queue.list_name == "Pending review" and sorted(queue.ids) == sorted([*errors, warned])
+    _apply(qtbot, window, "Warnings to acknowledge")
+    with qtbot.waitSignal(queue.certificate_shown, timeout=20000) as shown:
+        window.open_review_queue()  # the queue is open: it walks the new list
+    assert window.review_window is queue and shown.args == [warned]
+    assert queue.ids == [warned] and "Warnings to acknowledge" in queue.windowTitle()
+    assert queue.position.text().startswith("Certificate 1 of 1")

@@ -1,7 +1,7 @@
 """``ecms-desktop``: the review desk.
 
     ecms-desktop [--db URL] [--select CERT_ID] [--as-of YYYY-MM-DD]
-                 [--view main|review|settings|shortcuts|findings|renewals|outbox|exposure|audit-pack]
+                 [--view main|review|settings|shortcuts|findings|renewals|outbox|exposure|audit-pack|worklist]
                  [--screenshot FILE.png] [--size WIDTHxHEIGHT] [--theme system|light|dark]
 
 Opens on the local database by default (``ECMS_DATABASE_URL`` or the SQLite file in the user data
@@ -59,10 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--select", metavar="CERT_ID", type=int, help="select this certificate on start")
     p.add_argument("--as-of", metavar="YYYY-MM-DD", type=_date, help="show statuses as of this date (default: today)")
     p.add_argument("--view", choices=("main", "review", "settings", "shortcuts", "findings", "renewals", "outbox",
-                                      "exposure", "audit-pack"), default="main",
+                                      "exposure", "audit-pack", "worklist"), default="main",
                    help="what to show: the main window, the review queue, or (for screenshots) the settings dialog, "
                    "the shortcuts overlay, the selected certificate's form with its findings, the renewal center, "
-                   "the e-mail outbox, the exposure report or the audit pack dialog")
+                   "the e-mail outbox, the exposure report, the audit pack dialog or the desk with the work list "
+                   "of validation errors (--select then picks a certificate of that list)")
     p.add_argument("--screenshot", metavar="FILE.png", type=Path, help="save a picture of the window and exit")
     p.add_argument("--size", metavar="WIDTHxHEIGHT", type=_size, help="window size, e.g. 1440x900")
     p.add_argument("--theme", choices=("system", "light", "dark"), help="appearance (default: as in Settings)")
@@ -84,7 +85,7 @@ class _Screenshot:
         self.app, self.window, self.args = app, window, args
         self.grid = self.counts = False
         self.selection = args.select is None
-        self.review_ready = args.view not in ("review", *_TOOL_VIEWS)
+        self.review_ready = args.view not in ("review", "worklist", *_TOOL_VIEWS)
         # With --select, the form's stored validation run and permit checks are waited for too.
         self.checks = args.select is None
         if not self.checks:
@@ -121,6 +122,12 @@ class _Screenshot:
         if self.grid:
             return
         self.grid = True
+        if self.args.view == "worklist":  # the list first, then the certificate selected in it
+            from ecms_desktop.services.certificates.query import CheckFilter
+
+            self.window.counts_updated.connect(self._on_worklist_counted)
+            self.window.show_work_list(CheckFilter.ERRORS)
+            return
         if self.args.select is not None:
             self.window.request_select(self.args.select)
         if self.args.view == "settings":
@@ -160,6 +167,12 @@ class _Screenshot:
             widget.outbox_loaded.connect(self._on_review_ready)
         else:
             self._on_review_ready()
+
+    def _on_worklist_counted(self, _counts: object) -> None:
+        self.window.counts_updated.disconnect(self._on_worklist_counted)
+        if self.args.select is not None:
+            self.window.request_select(self.args.select)
+        self._on_review_ready()
 
     def _on_checks_loaded(self) -> None:
         self.checks = True

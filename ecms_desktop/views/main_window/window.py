@@ -26,6 +26,7 @@ from ecms_desktop.views.main_window.intake import IntakeMixin
 from ecms_desktop.views.main_window.outbox import OutboxMixin
 from ecms_desktop.views.main_window.review import ReviewMixin
 from ecms_desktop.views.main_window.tools import ToolsMixin
+from ecms_desktop.views.main_window.worklists import WorkListsMixin
 from ecms_desktop.views.operations import database
 from ecms_desktop.views.operations.task_runner import TaskRunner
 from ecms_desktop.views.widgets.help_overlay import HelpOverlay, shortcuts_of_menus
@@ -36,7 +37,8 @@ log = logging.getLogger(__name__)
 KeyChoice = QKeySequence | QKeySequence.StandardKey | str
 
 
-class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, OutboxMixin, ToolsMixin):
+class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, OutboxMixin, ToolsMixin,
+                 WorkListsMixin):
     """The review desk: certificate grid (and the intake inbox beside it) | document viewer | certificate
     form, with the menus and the toolbar of every feature."""
 
@@ -49,6 +51,8 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, Outbox
         self.form.approve_requested.connect(self.approve_selected)
         self.form.archive_requested.connect(self._on_form_archive_requested)
         self._connect_inbox()
+        self._build_worklist_actions()
+        self.work_lists.inbox_requested.connect(self.show_inbox)
         self._build_actions()
         self._restore_ui_state()
         self._update_actions()
@@ -115,7 +119,7 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, Outbox
                              tip="Take the selected certificate out of use, with a reason")
         self.act_unarchive = a("&Unarchive…", self.unarchive_selected, "Ctrl+Shift+U", name="actUnarchive")
         self.act_review = a("Review &queue", self.open_review_queue, "Ctrl+R", name="actReviewQueue",
-                            tip="Walk the pending certificates one by one")
+                            tip="Walk the list shown in the grid one by one (no filter: the pending certificates)")
         self.act_shortcuts = a("&Keyboard shortcuts", self.show_shortcuts, ["F1", "Ctrl+/"], name="actShortcuts")
         self.act_validate = a("&Validate now", self.validate_selected, "Ctrl+Shift+V", name="actValidate",
                               tip="Check the selected certificate against its states' rules and keep the result")
@@ -159,6 +163,7 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, Outbox
         view_menu = bar.addMenu("&View")
         view_menu.addActions([self.act_refresh, self.act_focus_grid, self.act_focus_viewer, self.act_focus_form,
                               self.act_last_row, self.act_inbox])
+        view_menu.addMenu(self.work_lists.menu)
         self.columns_menu = view_menu.addMenu("&Columns")
         self.columns_menu.aboutToShow.connect(lambda: self.table.fill_columns_menu(self.columns_menu))
         cert_menu = bar.addMenu("&Certificate")
@@ -208,7 +213,8 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, Outbox
         self.act_backup.setEnabled(has_db)
         self.act_check.setEnabled(has_db)
         blocked = self._approval_findings_blocking()
-        self.act_approve.setEnabled(state in ("pending", "rejected") and not blocked)
+        # Enabled while errors remain: Approve then says why in the status bar (not a silent grey button).
+        self.act_approve.setEnabled(state in ("pending", "rejected"))
         tip = "Approve (Ctrl+Return)"
         if blocked and detail is not None:
             tip += " - not available now: " + blocked_message(detail.id, self.form.engine_findings)

@@ -116,7 +116,7 @@ def main() -> int:
             sizes = list(s.execute(select(OutboxMessage.size)).scalars())
 
         t0 = time.perf_counter()
-        report = service.email.deliver_pending(company.id)
+        report = service.email.send_queued(company.id)
         deliver_s = time.perf_counter() - t0
         del_rss, del_peak = rss_mb(), peak_mb()
         assert report.sent == n and len(server.messages) == n, report.summary()

@@ -1,7 +1,8 @@
 """``ecms-desktop``: the review desk.
 
     ecms-desktop [--db URL] [--select CERT_ID] [--as-of YYYY-MM-DD]
-                 [--view main|review|settings|shortcuts|findings|renewals|exposure|audit-pack|customers|customer]
+                 [--view main|review|settings|shortcuts|findings|renewals|outbox|exposure|audit-pack|worklist|
+                         customers|customer]
                  [--screenshot FILE.png] [--size WIDTHxHEIGHT] [--theme system|light|dark]
 
 Opens on the local database by default (``ECMS_DATABASE_URL`` or the SQLite file in the user data
@@ -58,12 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "else the local database in the user data folder)")
     p.add_argument("--select", metavar="CERT_ID", type=int, help="select this certificate on start")
     p.add_argument("--as-of", metavar="YYYY-MM-DD", type=_date, help="show statuses as of this date (default: today)")
-    p.add_argument("--view", choices=("main", "review", "settings", "shortcuts", "findings", "renewals", "exposure",
-                                      "audit-pack", "customers", "customer"), default="main",
+    p.add_argument("--view", choices=("main", "review", "settings", "shortcuts", "findings", "renewals", "outbox",
+                                      "exposure", "audit-pack", "worklist", "customers", "customer"), default="main",
                    help="what to show: the main window, the review queue, or (for screenshots) the settings dialog, "
                    "the shortcuts overlay, the selected certificate's form with its findings, the renewal center, "
-                   "the exposure report, the audit pack dialog, the customers, or the customer of --select with "
-                   "its exemption matrix")
+                   "the e-mail outbox, the exposure report, the audit pack dialog, the desk with the work list "
+                   "of validation errors (--select then picks a certificate of that list), the customers, or the "
+                   "customer of --select with its exemption matrix")
     p.add_argument("--screenshot", metavar="FILE.png", type=Path, help="save a picture of the window and exit")
     p.add_argument("--size", metavar="WIDTHxHEIGHT", type=_size, help="window size, e.g. 1440x900")
     p.add_argument("--theme", choices=("system", "light", "dark"), help="appearance (default: as in Settings)")
@@ -73,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Screenshot views that open another feature's window from the main window.
-_TOOL_VIEWS = ("renewals", "exposure", "audit-pack", "customers", "customer")
+_TOOL_VIEWS = ("renewals", "outbox", "exposure", "audit-pack", "customers", "customer")
 
 
 class _Screenshot:
@@ -85,7 +87,7 @@ class _Screenshot:
         self.app, self.window, self.args = app, window, args
         self.grid = self.counts = False
         self.selection = args.select is None
-        self.review_ready = args.view not in ("review", *_TOOL_VIEWS)
+        self.review_ready = args.view not in ("review", "worklist", *_TOOL_VIEWS)
         # With --select, the form's stored validation run and permit checks are waited for too.
         self.checks = args.select is None
         if not self.checks:
@@ -122,6 +124,12 @@ class _Screenshot:
         if self.grid:
             return
         self.grid = True
+        if self.args.view == "worklist":  # the list first, then the certificate selected in it
+            from ecms_desktop.services.certificates.query import CheckFilter
+
+            self.window.counts_updated.connect(self._on_worklist_counted)
+            self.window.show_work_list(CheckFilter.ERRORS)
+            return
         if self.args.select is not None:
             self.window.request_select(self.args.select)
         if self.args.view == "settings":
@@ -130,6 +138,8 @@ class _Screenshot:
             self.window.show_shortcuts()
         elif self.args.view == "renewals":
             self.window.open_renewal_center()
+        elif self.args.view == "outbox":
+            self.window.open_outbox()
         elif self.args.view == "exposure":
             self.window.open_exposure_report()
         elif self.args.view == "audit-pack":
@@ -154,6 +164,7 @@ class _Screenshot:
         from ecms_desktop.views.customers.list_view import CustomersView
         from ecms_desktop.views.customers.matrix_view import CustomerView
         from ecms_desktop.views.exposure_view import ExposureView
+        from ecms_desktop.views.outbox_dialog import OutboxDialog
         from ecms_desktop.views.renewal_center import RenewalCenterDialog
 
         self.tool = widget
@@ -163,10 +174,18 @@ class _Screenshot:
             widget.preview_shown.connect(self._on_review_ready)
         elif isinstance(widget, ExposureView):
             widget.report_loaded.connect(self._on_review_ready)
+        elif isinstance(widget, OutboxDialog):
+            widget.outbox_loaded.connect(self._on_review_ready)
         elif isinstance(widget, CustomersView | CustomerView):  # when the list or the matrix is read
             widget.loaded.connect(self._on_review_ready)
         else:
             self._on_review_ready()
+
+    def _on_worklist_counted(self, _counts: object) -> None:
+        self.window.counts_updated.disconnect(self._on_worklist_counted)
+        if self.args.select is not None:
+            self.window.request_select(self.args.select)
+        self._on_review_ready()
 
     def _on_checks_loaded(self) -> None:
         self.checks = True

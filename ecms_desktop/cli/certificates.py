@@ -25,7 +25,12 @@ from ecms_desktop.cli.common import (
 )
 from ecms_desktop.models import Status
 from ecms_desktop.rules import load_rules_pack
-from ecms_desktop.services.certificates.query import CertificateQuery, CertificateQueryService, CertificateRow
+from ecms_desktop.services.certificates.query import (
+    CertificateQuery,
+    CertificateQueryService,
+    CertificateRow,
+    CheckFilter,
+)
 from ecms_desktop.services.certificates.service import CertificateService
 from ecms_desktop.services.core.errors import ValidationError
 
@@ -40,6 +45,9 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--form", default="")
     p.add_argument("--text", default="", help="free text over customer, numbers and permit number")
     p.add_argument("--expiring-within", type=int, default=None, metavar="DAYS")
+    p.add_argument("--check", choices=[c.value for c in CheckFilter], default=None,
+                   help="only the work a check left: errors (latest validation found errors), warnings (pending, "
+                        "warnings not acknowledged), permit_unchecked (a state's permit never checked)")
     add_as_of(p)
     add_format(p, ("table", "csv", "json"))
     p.set_defaults(func=cmd_list)
@@ -73,7 +81,8 @@ def cmd_list(ctx: CliContext, args: argparse.Namespace) -> int:
     service = CertificateQueryService(ctx.db())
     q = service.with_names_resolved(CertificateQuery(
         text=args.text, states=tuple(x.upper() for x in args.state), statuses=tuple(Status(x) for x in args.status),
-        expiring_within_days=args.expiring_within, sort="id", as_of=as_of(args)),
+        expiring_within_days=args.expiring_within, check=CheckFilter(args.check) if args.check else None,
+        sort="id", as_of=as_of(args)),
         company=args.company, customer=args.customer)
     if args.form:
         q = replace(q, form_code=load_rules_pack().form(args.form).code)

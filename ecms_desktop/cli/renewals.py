@@ -1,4 +1,4 @@
-"""``ecms renewals plan|send|failed``, ``ecms smtp set|test``, ``ecms forms add|list``,
+"""``ecms renewals plan|send|outbox|send-queued|retry|failed``, ``ecms smtp set|test``, ``ecms forms add|list``,
 ``ecms intake FILE... [--watch DIR]`` and ``ecms templates show|set|reset``.
 
 The services of a command are imported inside it, so that ``ecms --help`` and every other command
@@ -20,7 +20,13 @@ from typing import TYPE_CHECKING
 from ecms_desktop.cli.common import CliContext, Subparsers, add_as_of, add_format, as_of, print_json, print_table
 from ecms_desktop.services.core.errors import EcmsError, ValidationError
 from ecms_desktop.services.renewals import smtp_passwords as password_keyring
-from ecms_desktop.services.renewals.email_service import SECURITY_MODES, EmailService, SmtpSettings
+from ecms_desktop.services.renewals.email_service import (
+    OUTBOX_STATUSES,
+    SECURITY_MODES,
+    DeliveryReport,
+    EmailService,
+    SmtpSettings,
+)
 
 if TYPE_CHECKING:
     from ecms_desktop.services.renewals.returned_forms import ReturnedFormsService, ReturnedItem
@@ -46,6 +52,21 @@ def register(sub: Subparsers) -> None:
     se.add_argument("--password-stdin", action="store_true", help="read the SMTP password from standard input")
     add_as_of(se)
     se.set_defaults(func=cmd_send)
+    ob = rsub.add_parser("outbox", help="the e-mail outbox: queued, sent and failed messages with the reason")
+    ob.add_argument("--company", default=None)
+    ob.add_argument("--status", choices=tuple(OUTBOX_STATUSES), default=None, help="only messages in this state")
+    add_format(ob)
+    ob.set_defaults(func=cmd_outbox)
+    sq = rsub.add_parser("send-queued", help="send the messages waiting in the outbox (queued earlier, not sent)")
+    sq.add_argument("--company", default=None)
+    sq.add_argument("ids", type=int, nargs="*", metavar="ID", help="only these outbox messages (default: all queued)")
+    sq.add_argument("--password-stdin", action="store_true", help="read the SMTP password from standard input")
+    sq.set_defaults(func=cmd_send_queued)
+    rt = rsub.add_parser("retry", help="send a message the mail server refused again (after fixing the address)")
+    rt.add_argument("id", type=int, metavar="ID", help="the outbox message (see `ecms renewals outbox`)")
+    rt.add_argument("--company", default=None)
+    rt.add_argument("--password-stdin", action="store_true", help="read the SMTP password from standard input")
+    rt.set_defaults(func=cmd_retry)
     fa = rsub.add_parser("failed", help="messages the mail server refused for good (bad addresses)")
     fa.add_argument("--company", default=None)
     add_format(fa)
@@ -181,16 +202,54 @@ def cmd_send(ctx: CliContext, args: argparse.Namespace) -> int:
         print(f"  wrote {path}", file=ctx.out)
     for note in result.skipped:
         print(f"  not sent: {note}", file=ctx.out)
+    if result.queued_earlier:
+        print("  send them with `ecms renewals send-queued` (list them with `ecms renewals outbox --status queued`)",
+              file=ctx.out)
+    return _print_delivery(ctx, result.delivery) if result.delivery is not None else 0
+
+
+def _print_delivery(ctx: CliContext, report: DeliveryReport) -> int:
+    """The delivery's details; 1 when a message was refused or deferred."""
     status = 0
-    if result.delivery is not None:
-        for mid in result.delivery.resent_after_interruption:
-            print(f"  resent after an interrupted run (same Message-ID): {mid}", file=ctx.out)
-        for f in result.delivery.failed:
-            print(f"  REFUSED for {f.customer_name} <{f.to_address}>: {f.error}", file=ctx.out)
-            status = 1
-        if result.delivery.deferred:
-            status = 1
+    for mid in report.resent_after_interruption:
+        print(f"  resent after an interrupted run (same Message-ID): {mid}", file=ctx.out)
+    for f in report.failed:
+        print(f"  REFUSED for {f.customer_name} <{f.to_address}>: {f.error}", file=ctx.out)
+        status = 1
+    if report.deferred:
+        status = 1
     return status
+
+
+def cmd_outbox(ctx: CliContext, args: argparse.Namespace) -> int:
+    company_id = ctx.company_id(args.company)
+    entries = EmailService(ctx.db()).outbox(company_id, status=args.status)
+    if args.format == "json":
+        print_json([e.__dict__ for e in entries], ctx.out)
+    else:
+        print_table(["outbox", "status", "kind", "customer", "to", "subject", "created", "sent", "reason"],
+                    [(e.outbox_id, e.status, e.kind, e.customer_name, e.to_address, e.subject,
+                      e.created_at.strftime("%Y-%m-%d %H:%M"), e.sent_at.strftime("%Y-%m-%d %H:%M") if e.sent_at
+                      else "", e.reason) for e in entries], ctx.out)
+    return 0
+
+
+def cmd_send_queued(ctx: CliContext, args: argparse.Namespace) -> int:
+    company_id = ctx.company_id(args.company)
+    email = EmailService(ctx.db())
+    password = _password(args, email, email.require_profile(company_id))
+    report = email.send_queued(company_id, args.ids or None, password=password)
+    print(f"Queued messages: {report.summary()}.", file=ctx.out)
+    return _print_delivery(ctx, report)
+
+
+def cmd_retry(ctx: CliContext, args: argparse.Namespace) -> int:
+    company_id = ctx.company_id(args.company)
+    email = EmailService(ctx.db())
+    password = _password(args, email, email.require_profile(company_id))
+    report = email.retry(company_id, args.id, password=password)
+    print(f"Outbox message {args.id}: {report.summary()}.", file=ctx.out)
+    return _print_delivery(ctx, report)
 
 
 def cmd_failed(ctx: CliContext, args: argparse.Namespace) -> int:

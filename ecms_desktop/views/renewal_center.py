@@ -1,5 +1,9 @@
 """The Renewal center: what is due as of a date, a preview of each message, selection, sending with
-progress and Cancel, refused addresses, and the e-mail template editor with a live preview."""
+progress and Cancel, refused addresses, and the e-mail template editor with a live preview.
+
+Nothing destructive is preselected: e-mail steps (requests, reminders, escalations) start ticked,
+suspensions never do and are confirmed separately with their count. Send carries out exactly the
+ticked rows; messages queued by an earlier run are shown and wait for the Outbox's "Send queued…"."""
 
 from __future__ import annotations
 
@@ -7,21 +11,16 @@ import datetime as dt
 import html
 from typing import Any
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QComboBox,
     QDateEdit,
     QDialog,
     QDialogButtonBox,
-    QFormLayout,
     QHBoxLayout,
     QHeaderView,
-    QInputDialog,
     QLabel,
-    QLineEdit,
     QListWidget,
-    QPlainTextEdit,
     QPushButton,
     QSplitter,
     QTableView,
@@ -32,20 +31,15 @@ from PySide6.QtWidgets import (
 )
 
 from ecms_desktop.services.core.errors import Cancelled, EcmsError
-from ecms_desktop.services.renewals.service import (
-    TEMPLATE_KINDS,
-    Action,
-    PlanItem,
-    RenewalPlan,
-    RenewalService,
-    RunResult,
-    TemplateSource,
-    render_template,
-    sample_context,
-)
+from ecms_desktop.services.renewals.service import Action, PlanItem, RenewalPlan, RenewalService, RunResult
+from ecms_desktop.views.operations import outbox
 from ecms_desktop.views.operations.task_runner import TaskRunner
+from ecms_desktop.views.outbox_dialog import OutboxDialog
+from ecms_desktop.views.renewal_templates import TemplateEditorWidget
+from ecms_desktop.views.widgets.confirm import ask
 from ecms_desktop.views.widgets.dates import pydate, qdate
 from ecms_desktop.views.widgets.error_presenter import present_error
+from ecms_desktop.views.widgets.smtp_password import ask_smtp_password
 
 _ACTION_COLOURS = {Action.REQUEST: "#1F4E79", Action.REMINDER: "#8A6D00", Action.ESCALATION: "#B35900",
                    Action.SUSPEND: "#A00000"}
@@ -53,7 +47,8 @@ _AnyIndex = QModelIndex | QPersistentModelIndex
 
 
 class RenewalPlanTableModel(QAbstractTableModel):
-    """The plan's steps, one per row, with a check box to choose what is carried out."""
+    """The plan's steps, one per row, with a check box to choose what is carried out. E-mail steps
+    start ticked; suspensions never do."""
 
     HEADERS = ("", "Step", "Customer", "State", "Certificate", "Expiry", "Days", "To", "Form", "Note")
 
@@ -65,7 +60,7 @@ class RenewalPlanTableModel(QAbstractTableModel):
     def set_plan(self, plan: RenewalPlan | None) -> None:
         self.beginResetModel()
         self.items = list(plan.items) if plan else []
-        self.checked = {i.key for i in self.items if not i.problem}
+        self.checked = {i.key for i in self.items if _preselected(i)}
         self.endResetModel()
 
     def rowCount(self, parent: _AnyIndex = QModelIndex()) -> int:  # noqa: B008
@@ -121,7 +116,17 @@ class RenewalPlanTableModel(QAbstractTableModel):
         return True
 
     def set_all(self, checked: bool) -> None:
-        self.checked = {i.key for i in self.items if not i.problem} if checked else set()
+        """Tick every e-mail step (suspensions keep their tick) or untick everything."""
+        suspensions = {i.key for i in self.items if i.action is Action.SUSPEND and i.key in self.checked}
+        self.checked = ({i.key for i in self.items if _preselected(i)} | suspensions) if checked else set()
+        self._checks_changed()
+
+    def check_suspensions(self) -> None:
+        """Tick every suspension (they are confirmed with their count before anything is done)."""
+        self.checked |= {i.key for i in self.items if i.action is Action.SUSPEND}
+        self._checks_changed()
+
+    def _checks_changed(self) -> None:
         if self.items:
             self.dataChanged.emit(self.index(0, 0), self.index(len(self.items) - 1, 0),
                                   [Qt.ItemDataRole.CheckStateRole])
@@ -129,102 +134,13 @@ class RenewalPlanTableModel(QAbstractTableModel):
     def selected_keys(self) -> list[str]:
         return [i.key for i in self.items if i.key in self.checked]
 
+    def selected_items(self) -> list[PlanItem]:
+        return [i for i in self.items if i.key in self.checked]
 
-class TemplateEditorWidget(QWidget):
-    """Edit the company's subject, text and HTML templates with a live preview."""
 
-    template_saved = Signal(str)
-
-    def __init__(self, service: RenewalService, company_id: int, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.service, self.company_id = service, company_id
-        self.kind = QComboBox()
-        self.kind.addItems(list(TEMPLATE_KINDS))
-        self.subject = QLineEdit()
-        self.text = QPlainTextEdit()
-        self.html = QPlainTextEdit()
-        self.preview = QTextBrowser()
-        self.preview.setOpenLinks(False)
-        self.status = QLabel()
-        self.status.setWordWrap(True)
-        self.save_button = QPushButton("Save template")
-        self.reset_button = QPushButton("Use built-in")
-        form = QFormLayout()
-        form.addRow("E-mail", self.kind)
-        form.addRow("Subject", self.subject)
-        left = QWidget()
-        lay = QVBoxLayout(left)
-        lay.setContentsMargins(0, 0, 0, 0)
-        lay.addLayout(form)
-        lay.addWidget(QLabel("Plain text"))
-        lay.addWidget(self.text, 1)
-        lay.addWidget(QLabel("HTML (values are escaped automatically)"))
-        lay.addWidget(self.html, 1)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.save_button)
-        buttons.addWidget(self.reset_button)
-        buttons.addStretch(1)
-        lay.addLayout(buttons)
-        split = QSplitter()
-        split.addWidget(left)
-        split.addWidget(self.preview)
-        outer = QVBoxLayout(self)
-        outer.addWidget(split, 1)
-        outer.addWidget(self.status)
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(250)
-        self._timer.timeout.connect(self._render)
-        for editor in (self.text, self.html):
-            editor.textChanged.connect(self._timer.start)
-        self.subject.textChanged.connect(self._timer.start)
-        self.kind.currentTextChanged.connect(self._load)
-        self.save_button.clicked.connect(self._on_save_clicked)
-        self.reset_button.clicked.connect(self._on_reset_clicked)
-        self._load(self.kind.currentText())
-
-    def source(self) -> TemplateSource:
-        return TemplateSource(self.kind.currentText(), self.subject.text(), self.text.toPlainText(),
-                              self.html.toPlainText(), True)
-
-    def _load(self, kind: str) -> None:
-        try:
-            src = self.service.template(self.company_id, kind)
-        except EcmsError as exc:
-            present_error(self, exc)
-            return
-        self.subject.setText(src.subject)
-        self.text.setPlainText(src.text)
-        self.html.setPlainText(src.html)
-        self._render()
-
-    def _render(self) -> None:
-        try:
-            subject, _text, body = render_template(self.source(), sample_context(self.kind.currentText()))
-        except EcmsError as exc:
-            self.status.setText(f"<span style='color:#a00'>{html.escape(str(exc))}</span>")
-            self.save_button.setEnabled(False)
-            return
-        self.save_button.setEnabled(True)
-        self.status.setText(f"Subject: {html.escape(subject)}")
-        self.preview.setHtml(body)
-
-    def _on_save_clicked(self) -> None:
-        try:
-            self.service.save_template(self.company_id, self.source())
-        except EcmsError as exc:
-            present_error(self, exc)
-            return
-        self.status.setText("Saved.")
-        self.template_saved.emit(self.kind.currentText())
-
-    def _on_reset_clicked(self) -> None:
-        try:
-            self.service.reset_template(self.company_id, self.kind.currentText())
-        except EcmsError as exc:
-            present_error(self, exc)
-            return
-        self._load(self.kind.currentText())
+def _preselected(item: PlanItem) -> bool:
+    """Requests, reminders and escalations that can be sent start ticked; a suspension never does."""
+    return item.action is not Action.SUSPEND and not item.problem
 
 
 class RenewalCenterDialog(QDialog):
@@ -244,6 +160,8 @@ class RenewalCenterDialog(QDialog):
         self.resize(1100, 680)
         self.service, self.company_id = service, company_id
         self.runner = runner or TaskRunner(self)
+        #: Messages queued by earlier sends and not sent (shown; sent from the Outbox only).
+        self.queued_earlier = 0
         # Each plan or preview read is numbered: a late answer to an older read is dropped.
         self._plan_generation = 0
         self._preview_generation = 0
@@ -280,16 +198,28 @@ class RenewalCenterDialog(QDialog):
         split.addWidget(self.table)
         split.addWidget(right)
         split.setSizes([620, 480])
-        self.select_all = QPushButton("Select all")
+        self.select_all = QPushButton("Select all e-mails")
+        self.select_all.setToolTip("Tick every request, reminder and escalation (suspensions are ticked one by one "
+                                   "or with Select suspensions)")
+        self.select_suspensions = QPushButton("Select suspensions")
+        self.select_suspensions.setToolTip("Tick every suspension; you confirm them, with their count, on Send")
         self.select_none = QPushButton("Select none")
         self.send_button = QPushButton("Send selected")
         self.send_button.setDefault(True)
+        self.queued_note = QLabel()
+        self.queued_note.setObjectName("queuedNote")
+        self.outbox_button = QPushButton("Outbox…")
+        self.outbox_button.setToolTip("Queued, sent and failed messages; retry a failed one, send queued ones")
+        self.outbox_dialog: OutboxDialog | None = None
         self.failures = QListWidget()
         self.failures.setMaximumHeight(90)
         actions = QHBoxLayout()
         actions.addWidget(self.select_all)
+        actions.addWidget(self.select_suspensions)
         actions.addWidget(self.select_none)
         actions.addStretch(1)
+        actions.addWidget(self.queued_note)
+        actions.addWidget(self.outbox_button)
         actions.addWidget(self.send_button)
         plan_tab = QWidget()
         pl = QVBoxLayout(plan_tab)
@@ -313,6 +243,8 @@ class RenewalCenterDialog(QDialog):
         self.date.dateChanged.connect(lambda _d: self.refresh())
         self.select_all.clicked.connect(lambda: self.model.set_all(True))
         self.select_none.clicked.connect(lambda: self.model.set_all(False))
+        self.select_suspensions.clicked.connect(self.model.check_suspensions)
+        self.outbox_button.clicked.connect(lambda: self.open_outbox("queued" if self.queued_earlier else None))
         self.send_button.clicked.connect(self._on_send_clicked)
         self.table.selectionModel().currentRowChanged.connect(self._on_table_row_changed)
         self.templates.template_saved.connect(lambda _k: self._show_preview(self.table.currentIndex()))
@@ -328,8 +260,9 @@ class RenewalCenterDialog(QDialog):
         generation = self._plan_generation
         self.summary.setText("Reading the plan…")
 
-        def work(_p: Any, _c: Any) -> tuple[Any, Any]:
-            return service.plan(company_id, as_of), service.email.failed_messages(company_id)
+        def work(_p: Any, _c: Any) -> tuple[Any, Any, int]:
+            return (service.plan(company_id, as_of), service.email.failed_messages(company_id),
+                    service.email.queued_count(company_id))
 
         def failed(error: BaseException) -> None:
             self.summary.setText("")
@@ -337,9 +270,15 @@ class RenewalCenterDialog(QDialog):
 
         self.runner.run(work, on_done=lambda r: self._on_plan_read(generation, *r), on_error=failed)
 
-    def _on_plan_read(self, generation: int, plan: Any, failed: Any) -> None:
+    def _on_plan_read(self, generation: int, plan: Any, failed: Any, queued: int) -> None:
         if generation != self._plan_generation:
             return
+        self.queued_earlier = queued
+        self.queued_note.setText(
+            "" if not queued else
+            f"<span style='color:#8A6D00'>{queued} message{' is' if queued == 1 else 's are'} queued from an "
+            "earlier send, not sent</span>")
+        self.queued_note.setToolTip("They are sent only when you say so: Outbox… > Send queued…" if queued else "")
         self.model.set_plan(plan)
         counts = plan.counts()
         self.summary.setText(", ".join(f"{n} {k}" for k, n in counts.items()) + f" due on {plan.as_of}")
@@ -385,33 +324,46 @@ class RenewalCenterDialog(QDialog):
         self.preview.setHtml(msg.html)
         self.preview_shown.emit()
 
-    def _password(self) -> str | None:
-        settings = self.service.email.get_profile(self.company_id)
-        if settings is None or not settings.username or self.service.email.stored_password(settings):
-            return None
-        text, ok = QInputDialog.getText(self, "SMTP password", f"Password for {settings.username}@{settings.host} "
-                                        "(no keyring on this computer, so it is not stored):",
-                                        QLineEdit.EchoMode.Password)
-        if not ok:
-            raise Cancelled()
-        return text
-
     def _on_send_clicked(self) -> None:
-        keys = self.model.selected_keys()
-        if not keys:
+        items = self.model.selected_items()
+        if not items:
+            self.summary.setText("Nothing is ticked: tick the steps to carry out.")
             return
+        keys = [i.key for i in items]
+        suspensions = [i for i in items if i.action is Action.SUSPEND]
+        if not suspensions:
+            self._send(keys)
+            return
+        customers = len({i.customer_id for i in suspensions})
+        lines = len(suspensions)
+        mails = len(items) - lines
+        ask(self, "Suspend exemptions",
+            f"Suspend {customers} customer{'s' if customers != 1 else ''}?",
+            f"Suspend {customers}", lambda: self._send(keys), name="confirmSuspensions",
+            informative=(f"{lines} expired certificate line{'s' if lines != 1 else ''} will lose "
+                         f"{'their' if lines != 1 else 'its'} exempt status from the day after expiry; each "
+                         "suspension is recorded in the audit trail."
+                         + (f" The {mails} ticked e-mail step{'s are' if mails != 1 else ' is'} carried out "
+                            "too." if mails else "")))
+
+    def _send(self, keys: list[str]) -> None:
         try:
-            password = self._password()
+            password = ask_smtp_password(self, self.service.email, self.company_id)
         except Cancelled:
             return
-        as_of, company_id, service = self.as_of(), self.company_id, self.service
         self.send_button.setEnabled(False)
+        outbox.send_renewal_steps(self.service, self.company_id, self.as_of(), keys, password=password) \
+            .success(self._on_batch_done).failure(self._on_batch_error).run(self.runner, parent=self)
 
-        def work(progress: Any, cancel: Any) -> RunResult:
-            return service.run(company_id, as_of, keys=keys, password=password, progress=progress, cancel=cancel)
-
-        self.runner.run(work, on_done=self._on_batch_done, on_error=self._on_batch_error,
-                        title="Sending renewal requests", parent=self)
+    def open_outbox(self, status: str | None = None) -> OutboxDialog:
+        """The outbox over this window (queued messages are sent from there, when the user says so)."""
+        dialog = OutboxDialog(self.service.email, self.company_id, runner=self.runner, status=status, parent=self)
+        dialog.messages_sent.connect(lambda _r: self.refresh())
+        dialog.finished.connect(lambda _r: self.refresh())
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.outbox_dialog = dialog
+        dialog.open()
+        return dialog
 
     def _on_batch_done(self, result: RunResult) -> None:
         self.send_button.setEnabled(True)

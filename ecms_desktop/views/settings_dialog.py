@@ -1,5 +1,6 @@
 """Settings: the database in use, the expiring-soon window (a business setting in the database,
-audited) and the companies' profiles. Per-user look (theme) is kept in QSettings.
+audited), the company's e-mail (mail server, keyring password, sender, reply-to, test message) and the
+companies' profiles. Per-user look (theme) is kept in QSettings.
 
 Company profiles (address, registrations, brand colour, logo) are edited here too.
 Nothing is written until OK; the save runs through the task runner and the dialog closes when it
@@ -35,6 +36,8 @@ from ecms_desktop.services.core.errors import DocumentError
 from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.user_files import read_user_file
 from ecms_desktop.services.documents.shared_sandbox import render_thumbnail
+from ecms_desktop.services.renewals.email_service import EmailService
+from ecms_desktop.views.email_settings import EmailSettingsWidget
 from ecms_desktop.views.operations.task_runner import TaskRunner
 from ecms_desktop.views.widgets.error_presenter import present_error
 from ecms_desktop.views.widgets.file_dialogs import get_open_file_name
@@ -68,6 +71,15 @@ class SettingsDialog(QDialog):
         self.tabs.addTab(self._database_tab(), "Database")
         self.tabs.addTab(self._review_tab(expiring_soon_days), "Review")
         self.tabs.addTab(self._companies_tab(), "Companies")
+        current = next((c for c in self.companies if c.id == company_id), None)
+        self.email_tab = EmailSettingsWidget(EmailService(db), runner, company_id if current else None,
+                                             reply_to=current.reply_to_email if current else "",
+                                             company_name=current.name if current else "", parent=self)
+        self.email_tab.setObjectName("emailSettings")
+        self.tabs.addTab(self.email_tab, "E-mail")
+        # One reply-to address, shown on two tabs: an edit on either shows on the other.
+        self.email_tab.reply_to.textEdited.connect(self._on_email_reply_to_edited)
+        self.f_reply.textEdited.connect(self._on_company_reply_to_edited)
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel,
                                         self)
@@ -354,6 +366,16 @@ class SettingsDialog(QDialog):
         self._show_company(None)
         self.f_name.setFocus()
 
+    def _on_email_reply_to_edited(self, text: str) -> None:
+        if self._shown is not None and self._shown.id == self.company_id and self._new_company is None:
+            self.f_reply.setText(text)
+        elif self.company_id is not None:
+            self._edits.setdefault(self.company_id, {})["reply_to_email"] = text.strip()
+
+    def _on_company_reply_to_edited(self, text: str) -> None:
+        if self._shown is not None and self._shown.id == self.company_id and self._new_company is None:
+            self.email_tab.reply_to.setText(text)
+
     def _on_open_other_clicked(self) -> None:
         self.open_database_requested.emit()
         self.reject()
@@ -375,8 +397,11 @@ class SettingsDialog(QDialog):
             cid: dict(v) for cid, v in self._edits.items()}
         db, company_id = self.db, self.company_id
         change_days = days != self._initial_days
+        smtp = self.email_tab.pending_change()
 
         def work(_progress: Progress, _cancel: CancelCheck) -> None:
+            if smtp is not None and company_id is not None:  # first: its mistakes are the likeliest
+                smtp.save(EmailService(db), company_id)
             service = CompanyService(db)
             for cid, fields in changes.items():
                 service.update(cid, **fields)  # type: ignore[arg-type]

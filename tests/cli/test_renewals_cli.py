@@ -77,6 +77,34 @@ def test_plan_send_dry_run_and_failed(db, company_id, smtp, capsys, tmp_path):
     assert "reminder 1" in out
 
 
+def test_outbox_send_queued_and_retry(db, company_id, smtp, capsys):
+    from ecms_desktop.services.renewals.service import RenewalService
+
+    make_expiring_certificate(db, company_id, "C-1", DAY0 + dt.timedelta(days=20))
+    make_expiring_certificate(db, company_id, "C-2", DAY0 + dt.timedelta(days=25), email="bad@buyer.example")
+    run(db, "smtp", "set", "--host", "127.0.0.1", "--port", str(smtp.port), "--security", "none",
+        "--from", "tax@acme.example", capsys=capsys)
+    run(db, "settings", "set", "smtp_rate_per_minute", "0", capsys=capsys)
+    RenewalService(db).run(company_id, DAY0, send=False)  # queued by an earlier run, not sent
+    code, out, _ = run(db, "renewals", "outbox", "--status", "queued", "--format", "json", capsys=capsys)
+    queued = json.loads(out)
+    assert code == 0 and sorted(e["to_address"] for e in queued) == ["bad@buyer.example", "c-1@buyer.example"]
+    assert {e["status"] for e in queued} == {"queued"}
+    smtp.refuse_recipient("bad@buyer.example", 550)
+    code, out, _ = run(db, "renewals", "send-queued", capsys=capsys)
+    assert code == 1 and "1 sent, 1 refused permanently" in out
+    code, out, _ = run(db, "renewals", "outbox", "--status", "failed", capsys=capsys)
+    failed_id = next(e["outbox_id"] for e in queued if e["to_address"] == "bad@buyer.example")
+    assert "bad@buyer.example" in out and "550" in out and "c-1@" not in out
+    smtp.refused.clear()
+    code, out, _ = run(db, "renewals", "retry", str(failed_id), capsys=capsys)
+    assert code == 0 and f"Outbox message {failed_id}: 1 sent" in out
+    code, _, err = run(db, "renewals", "retry", str(failed_id), capsys=capsys)
+    assert code == 1 and "is sent, not failed" in err
+    code, out, _ = run(db, "renewals", "outbox", capsys=capsys)
+    assert out.count("sent") >= 2 and "failed" not in out.split("\n", 2)[2]
+
+
 def test_forms_add_then_intake_files_and_watched_folder(db, company_id, capsys, tmp_path, shared_dir):
     code, out, _ = run(db, "forms", "add", "NY-ST-120", str(shared_dir / "real-forms" / "NY-ST-120.pdf"),
                        capsys=capsys)

@@ -112,3 +112,11 @@ def test_permits_import_verify_and_manual_check(db, certs, capsys, tmp_path: Pat
     code, _, err = run(db, capsys, "permits", "check", str(certs[1]), "--result", "active", "--evidence",
                        str(evidence), "--source", "https://example.invalid")
     assert code == 1 and "say which state" in err
+
+
+def test_list_the_work_a_check_left(db, certs, capsys):
+    good, bad = certs
+    code, out, _ = run(db, capsys, "list", "--check", "errors", "--as-of", "2026-11-20", "--format", "json")
+    assert code == 0 and [d["id"] for d in json.loads(out)] == [bad]
+    code, out, _ = run(db, capsys, "list", "--check", "permit_unchecked", "--as-of", "2026-11-20", "--format", "json")
+    assert code == 0 and [d["id"] for d in json.loads(out)] == [good, bad]

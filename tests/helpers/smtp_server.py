@@ -121,3 +121,8 @@ class SmtpTestServer:
 
     def release(self) -> None:
         self.released.set()
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (a mail server that is down)."""
+    return _free_port()

@@ -236,7 +236,7 @@ def _select(qtbot, window: MainWindow, cert_id: int) -> None:  # type: ignore[no
     assert window.current_detail.id == cert_id
 
 
-def test_approve_is_disabled_while_errors_remain_and_warnings_are_acknowledged(
+def test_approve_says_why_while_errors_remain_and_warnings_are_acknowledged(
         qtbot, window, db, company_id) -> None:  # type: ignore[no-untyped-def]
     from ecms_desktop.services.validation.service import ValidationService
 
@@ -245,15 +245,21 @@ def test_approve_is_disabled_while_errors_remain_and_warnings_are_acknowledged(
     warned = make_certificate(db, company_id, customer="W-2", name="Warned Holdings", approve=False,
                               purchaser_name="Warned Holdings Group International")
     _select(qtbot, window, broken.id)
-    assert window.form.has_errors and not window.act_approve.isEnabled()
+    # Approve stays available (not a silently grey button): it refuses and names the first error.
+    assert window.form.has_errors and window.act_approve.isEnabled()
     assert "cannot be approved" in window.act_approve.toolTip()
-    window.approve_selected()  # called anyway (e.g. from a script): refused with the reason
+    window.act_approve.trigger()
+    first_error = next(f for f in window.form.engine_findings if f.severity == "error")
     assert "cannot be approved" in window.statusBar().currentMessage()
-    assert window.acknowledge_dialog is None
+    assert first_error.message in window.statusBar().currentMessage()
+    assert window.acknowledge_dialog is None and window.current_detail.review_state == "pending"
+    # "Acknowledge and approve…" is offered only where approval is possible: not while errors remain.
+    assert not window.form.findings_panel.acknowledge_button.isVisibleTo(window.form)
 
     _select(qtbot, window, warned.id)
     assert not window.form.has_errors and window.form.warnings, window.form.engine_findings
     assert window.act_approve.isEnabled()
+    assert window.form.findings_panel.acknowledge_button.isVisibleTo(window.form)
     window.act_approve.trigger()
     qtbot.waitUntil(lambda: window.acknowledge_dialog is not None and window.acknowledge_dialog.isVisible(),
                     timeout=5000)
@@ -271,6 +277,8 @@ def test_approve_is_disabled_while_errors_remain_and_warnings_are_acknowledged(
     qtbot.waitUntil(approved, timeout=20000)
     latest = ValidationService(db).latest(warned.id)
     assert latest is not None and latest.acknowledged is not None
+    # Approved: nothing left to acknowledge and approve.
+    assert not window.form.findings_panel.acknowledge_button.isVisibleTo(window.form)
 
 
 def test_menus_open_the_other_features_with_the_database_and_date(qtbot, window, db, company_id) -> None:  # type: ignore[no-untyped-def]
@@ -333,6 +341,8 @@ def test_validate_now_validate_all_and_verify_permit(qtbot, window, db, company_
                       ).scalar_one()
     assert b.args[0].validated == n
     assert "validated" in window.statusBar().currentMessage()
+    assert window.validate_all_report is not None and "validated" in window.validate_all_report.text()
+    window.validate_all_report.close()
 
     with qtbot.waitSignal(window.permit_verified, timeout=20000) as b:
         window.act_verify_permit.trigger()

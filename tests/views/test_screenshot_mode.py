@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.factories import seed_certificates
+from tests.factories import AS_OF, make_desk_certificate, seed_certificates
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -66,8 +66,8 @@ def test_unknown_certificate_exits_1(db, db_url, company_id, tmp_path) -> None: 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("view, size", [("renewals", (1100, 680)), ("audit-pack", None), ("findings", None),
-                                        ("customers", (1000, 600)), ("customer", (960, 520))])
+@pytest.mark.parametrize("view, size", [("renewals", (1100, 680)), ("outbox", (1100, 520)), ("audit-pack", None),
+                                        ("findings", None), ("customers", (1000, 600)), ("customer", (960, 520))])
 def test_screenshot_of_the_other_windows(db, db_url, company_id, tmp_path, view, size) -> None:  # type: ignore[no-untyped-def]
     if not db_url.startswith("sqlite"):
         pytest.skip("one backend is enough for the subprocess run")
@@ -85,3 +85,18 @@ def test_screenshot_of_the_other_windows(db, db_url, company_id, tmp_path, view,
     else:
         assert (width, height) != (1280, 800) and width > 300  # the dialog or the form pane
     assert out.stat().st_size > 5_000
+
+
+@pytest.mark.slow
+def test_screenshot_of_the_validation_errors_work_list(db, db_url, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    if not db_url.startswith("sqlite"):
+        pytest.skip("one backend is enough for the subprocess run")
+    seed_certificates(db, company_id, 5)
+    broken = make_desk_certificate(db, company_id, as_of=AS_OF, customer="E-1", name="Broken Co",
+                                   purchaser_name="Broken Co").id
+    out = tmp_path / "worklist.png"
+    proc = run_app(["--db", db_url, "--screenshot", str(out), "--size", "1280x800", "--as-of", AS_OF.isoformat(),
+                    "--view", "worklist", "--select", str(broken)], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Fatal" not in proc.stderr and "Traceback" not in proc.stderr
+    assert png_size(out) == (1280, 800) and out.stat().st_size > 5_000

@@ -9,12 +9,13 @@ then :meth:`~CertificateQueryService.stream_rows`).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, exists, false, func, literal, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, ScalarSelect, Select, and_, case, exists, false, func, literal, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from ecms_desktop.models import (
     Certificate,
@@ -25,6 +26,7 @@ from ecms_desktop.models import (
     Status,
     customer_number_key,
 )
+from ecms_desktop.models.validation import PermitCheck, ValidationRun, WarningAcknowledgement
 from ecms_desktop.services.core.company_lookup import find_company
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.expiry import (
@@ -36,7 +38,24 @@ from ecms_desktop.services.core.settings import business_settings
 from ecms_desktop.services.customers.service import find_customer
 
 SORT_KEYS = ("customer", "customer_number", "states", "form", "certificate_number", "exempt_reason",
-             "expiry", "days_left", "status", "review_state", "id", "created")
+             "expiry", "days_left", "status", "review_state", "id", "created", "errors", "warnings")
+
+
+class CheckFilter(StrEnum):
+    """A work list made of the checks' findings: what is left to do after validation."""
+
+    #: The latest validation of the certificate found errors (approval is blocked until corrected).
+    ERRORS = "errors"
+    #: Pending certificates whose latest validation found warnings and no errors, not yet acknowledged.
+    WARNINGS = "warnings"
+    #: Pending or approved certificates with a state whose permit number was never checked (a check
+    #: that could not be made, "unavailable", does not count).
+    PERMIT_UNCHECKED = "permit_unchecked"
+
+    @property
+    def label(self) -> str:
+        return {"errors": "Validation errors", "warnings": "Warnings to acknowledge",
+                "permit_unchecked": "Permit not checked"}[self.value]
 
 
 @dataclass(frozen=True)
@@ -51,6 +70,8 @@ class CertificateQuery:
     company_id: int | None = None
     customer_id: int | None = None
     exempt_reason: str = ""
+    #: Only the certificates this check leaves work on (None: no such filter).
+    check: CheckFilter | None = None
     sort: str = "customer"
     descending: bool = False
     as_of: dt.date = field(default_factory=dt.date.today)
@@ -83,6 +104,9 @@ class CertificateRow:
     days_left: int | None
     status: Status
     lines: tuple[LineRow, ...]
+    #: Errors and warnings of the latest validation run (None: never validated).
+    errors: int | None = None
+    warnings: int | None = None
 
     @property
     def states(self) -> str:
@@ -124,6 +148,49 @@ def _status_condition(status: Status, as_of: dt.date, window_days: int) -> Colum
     return false()
 
 
+def latest_run_id(certificate: Any = Certificate) -> ScalarSelect[int]:
+    """The id of the certificate's latest validation run, as a correlated subquery (NULL when it was
+    never validated); ix_validation_run_certificate_latest answers it with one index lookup."""
+    run = aliased(ValidationRun)
+    return select(func.max(run.id)).where(run.certificate_id == certificate.id).correlate(certificate) \
+        .scalar_subquery()
+
+
+def _latest_run_count(column: str) -> ScalarSelect[int]:
+    run = aliased(ValidationRun)
+    return select(getattr(run, column)).where(run.id == latest_run_id()).scalar_subquery()
+
+
+def _latest_runs_where(conditions: Callable[[Any], tuple[ColumnElement[bool], ...]]) -> Select[Any]:
+    """The certificates whose latest validation run meets ``conditions``: one pass over the runs (the
+    few that meet them then look up whether a later run exists), which the grid's index-ordered walk
+    then probes; cheaper than looking up every certificate's latest run when most runs are clean."""
+    run, later = aliased(ValidationRun), aliased(ValidationRun)
+    newer = exists().where(later.certificate_id == run.certificate_id, later.id > run.id)
+    return select(run.certificate_id).where(*conditions(run), ~newer)
+
+
+def _check_condition(check: CheckFilter) -> ColumnElement[bool]:
+    c = Certificate
+    match check:
+        case CheckFilter.ERRORS:
+            return c.id.in_(_latest_runs_where(lambda run: (run.error_count > 0,)))
+        case CheckFilter.WARNINGS:
+            def unacknowledged_warnings(run: Any) -> tuple[ColumnElement[bool], ...]:
+                acknowledged = exists().where(WarningAcknowledgement.run_id == run.id)
+                return run.error_count == 0, run.warning_count > 0, ~acknowledged
+
+            return and_(c.review_state == ReviewState.PENDING.value,
+                        c.id.in_(_latest_runs_where(unacknowledged_warnings)))
+        case CheckFilter.PERMIT_UNCHECKED:
+            checked = exists().where(PermitCheck.certificate_id == CoverageLine.certificate_id,
+                                     PermitCheck.state == CoverageLine.state,
+                                     PermitCheck.result != "unavailable")
+            return and_(c.review_state.in_((ReviewState.PENDING.value, ReviewState.APPROVED.value)),
+                        exists().where(CoverageLine.certificate_id == c.id, ~checked))
+    return false()
+
+
 def _conditions(q: CertificateQuery, *, with_status: bool = True) -> list[ColumnElement[bool]]:
     c = Certificate
     conds: list[ColumnElement[bool]] = []
@@ -159,6 +226,8 @@ def _conditions(q: CertificateQuery, *, with_status: bool = True) -> list[Column
             merged = merged.where(CustomerNumberAlias.company_id == q.company_id)
             numbers = numbers.where(c.company_id == q.company_id)
         conds.append(or_(c.customer_id.in_(customers.union(merged)), c.id.in_(numbers)))
+    if q.check is not None:
+        conds.append(_check_condition(q.check))
     if with_status and q.statuses:
         conds.append(or_(*[_status_condition(s, q.as_of, q.window_days) for s in q.statuses]))
     return conds
@@ -183,6 +252,9 @@ def _order(q: CertificateQuery) -> list[Any]:
         "review_state": [c.review_state],
         "id": [],
         "created": [c.created_at],
+        # never validated sorts with none found (ascending: first), then by id
+        "errors": [func.coalesce(_latest_run_count("error_count"), 0)],
+        "warnings": [func.coalesce(_latest_run_count("warning_count"), 0)],
     }
     if q.sort not in keys:
         raise ValueError(f"unknown sort {q.sort!r}; one of {', '.join(SORT_KEYS)}")
@@ -223,15 +295,19 @@ def count_by_status(session: Session, q: CertificateQuery) -> dict[Status, int]:
 
 def load_rows(session: Session, ids: Sequence[int], as_of: dt.date,
               window_days: int = DEFAULT_EXPIRING_SOON_DAYS) -> list[CertificateRow]:
-    """Rows for these ids, in the same order: one statement for the certificates and one for their
-    lines, whatever the number of ids (keep batches to a few hundred)."""
+    """Rows for these ids, in the same order: one statement for the certificates (with the counts of
+    their latest validation run) and one for their lines, whatever the number of ids (keep batches to a
+    few hundred)."""
     if not ids:
         return []
     c = Certificate
+    run = aliased(ValidationRun)
     cert_rows = session.execute(
         select(c.id, c.version, c.company_id, c.customer_id, Customer.number, Customer.legal_name, c.form_code,
-               c.certificate_number, c.exempt_reason, c.certificate_type, c.review_state, c.expiry_date)
-        .join(Customer, Customer.id == c.customer_id).where(c.id.in_(ids))
+               c.certificate_number, c.exempt_reason, c.certificate_type, c.review_state, c.expiry_date,
+               run.error_count, run.warning_count)
+        .join(Customer, Customer.id == c.customer_id).outerjoin(run, run.id == latest_run_id())
+        .where(c.id.in_(ids))
     ).all()
     lines: dict[int, list[tuple[str, dt.date | None]]] = {}
     for cert_id, state, expiry in session.execute(
@@ -248,7 +324,7 @@ def load_rows(session: Session, ids: Sequence[int], as_of: dt.date,
         by_id[r.id] = CertificateRow(
             r.id, r.version, r.company_id, r.customer_id, r.number, r.legal_name, r.form_code,
             r.certificate_number, r.exempt_reason, r.certificate_type, r.review_state, r.expiry_date,
-            days_left(r.expiry_date, as_of), status, line_rows)
+            days_left(r.expiry_date, as_of), status, line_rows, r.error_count, r.warning_count)
     return [by_id[i] for i in ids if i in by_id]
 
 

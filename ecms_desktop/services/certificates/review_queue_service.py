@@ -1,17 +1,15 @@
-"""Which certificates wait for the accountant's review, in the order the review queue walks them."""
+"""Which certificates the review queue walks: a work list of the desk (the grid's query, in the grid's
+order), or by default the certificates waiting for the accountant's review, oldest arrival first."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 from ecms_desktop.models.enums import Status
-from ecms_desktop.services.certificates.query import CertificateQuery, matching_ids
-from ecms_desktop.services.core.database import Database
+from ecms_desktop.services.certificates.query import CertificateQuery
 
 
-def pending_certificate_ids(db: Database, *, as_of: dt.date, company_id: int | None = None) -> list[int]:
-    """Ids of the certificates pending review, oldest arrival first (first in, first reviewed)."""
-    query = CertificateQuery(statuses=(Status.PENDING_REVIEW,), company_id=company_id, sort="created",
-                             as_of=as_of)
-    with db.reader() as s:
-        return matching_ids(s, query)
+def pending_query(*, as_of: dt.date, company_id: int | None = None) -> CertificateQuery:
+    """The certificates pending review, oldest arrival first (first in, first reviewed)."""
+    return CertificateQuery(statuses=(Status.PENDING_REVIEW,), company_id=company_id, sort="created", as_of=as_of)
+

@@ -2,7 +2,9 @@
 
 Every message is first written to the outbox (:class:`~ecms_desktop.models.renewal.OutboxMessage`)
 and committed, with its Message-ID and its complete bytes, before anything is sent. Delivery then
-walks the outbox over one SMTP connection:
+walks the messages it was given - the ones a send just queued, the queued ones the accountant chose to
+send (:meth:`EmailService.send_queued`) or one refused message retried (:meth:`EmailService.retry`);
+never, silently, every message left in the outbox - over one SMTP connection:
 
 - each message is marked ``sending`` (committed) just before it is handed to the server and
   ``sent`` (committed) as soon as the server accepts it, so after a crash, kill or network failure a
@@ -11,7 +13,8 @@ walks the outbox over one SMTP connection:
   not have it. It is sent again with the same bytes and Message-ID (mail clients show one message)
   and the case is recorded (``resent_after_interruption`` and an audit event);
 - transient refusals (4xx, a dropped connection) are retried with exponential back-off; a message
-  still refused after the last attempt stays ``pending`` for the next run;
+  still refused after the last attempt stays ``pending`` (queued) until the accountant sends the
+  queued messages;
 - permanent refusals (5xx, e.g. an unknown mailbox) mark the message ``failed`` and are recorded
   against the customer (audit event ``email.failed`` on the customer) and listed by
   :meth:`EmailService.failed_messages`;
@@ -34,19 +37,28 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ecms_desktop.models import Company, Customer, utcnow
 from ecms_desktop.models.renewal import OutboxMessage, SmtpProfile
 from ecms_desktop.services.core import audit
 from ecms_desktop.services.core.database import Database
-from ecms_desktop.services.core.errors import Cancelled, ExternalServiceError, NotFoundError, ValidationError
+from ecms_desktop.services.core.errors import (
+    Cancelled,
+    ConflictError,
+    ExternalServiceError,
+    NotFoundError,
+    ValidationError,
+)
 from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.settings import business_settings
 from ecms_desktop.services.renewals import smtp_passwords as password_keyring
 
 SECURITY_MODES = ("none", "starttls", "ssl")
+#: The outbox's states as the accountant sees them, and the stored states each covers.
+OUTBOX_STATUSES: dict[str, tuple[str, ...]] = {"queued": ("pending", "sending"), "sent": ("sent",),
+                                               "failed": ("failed",)}
 
 
 @dataclass(frozen=True)
@@ -92,6 +104,29 @@ class FailedDelivery:
     at: dt.datetime | None
 
 
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One message of the outbox as the accountant sees it: queued (not sent yet), sent, or failed
+    (refused by the server for good), with the reason it failed or was held back."""
+
+    outbox_id: int
+    #: ``queued``, ``sent`` or ``failed``.
+    status: str
+    #: The stored state (``pending``, ``sending``, ``sent``, ``failed``).
+    state: str
+    kind: str
+    customer_id: int | None
+    customer_name: str
+    to_address: str
+    subject: str
+    attempts: int
+    code: int | None
+    #: Why it failed (or, for a queued message, why the last attempt did not go through); else empty.
+    reason: str
+    created_at: dt.datetime
+    sent_at: dt.datetime | None
+
+
 @dataclass
 class DeliveryReport:
     """What a delivery run did."""
@@ -109,7 +144,7 @@ class DeliveryReport:
         if self.failed:
             parts.append(f"{len(self.failed)} refused permanently")
         if self.deferred:
-            parts.append(f"{len(self.deferred)} deferred (server busy; sent on the next run)")
+            parts.append(f"{len(self.deferred)} deferred (server busy; they stay queued in the outbox)")
         if self.resent_after_interruption:
             parts.append(f"{len(self.resent_after_interruption)} resent after an interrupted run")
         return ", ".join(parts)
@@ -211,18 +246,11 @@ class EmailService:
                     username: str = "", password: str | None = None) -> ProfileSaved:
         """Save the company's SMTP settings (audited). A password given goes to the OS keyring only;
         ``password_stored`` is False when there is no keyring (it must then be given each time)."""
-        problems = []
         host, from_address, username = host.strip(), from_address.strip(), username.strip()
-        if not host:
-            problems.append("the host is empty")
-        if not 0 < port < 65536:
-            problems.append(f"port {port} is not between 1 and 65535")
-        if security not in SECURITY_MODES:
-            problems.append(f"security {security!r} is not one of {', '.join(SECURITY_MODES)}")
-        if "@" not in email.utils.parseaddr(from_address)[1]:
-            problems.append(f"the sender address {from_address!r} is not an e-mail address")
-        if problems:
-            raise ValidationError("The SMTP settings cannot be saved: " + "; ".join(problems) + ".")
+        checked_settings(company_id, host=host, port=port, security=security, from_address=from_address,
+                         username=username, doing="saved")
+        if password and not username:
+            raise ValidationError("The SMTP settings cannot be saved: a password was given without a user name.")
         with self.db.transaction() as s:
             if s.get(Company, company_id) is None:
                 raise NotFoundError(f"There is no company {company_id}.")
@@ -257,6 +285,41 @@ class EmailService:
             _quit(conn)
         return f"Connected to {settings.describe()}: the server answered {code}."
 
+    def check_server(self, company_id: int, password: str | None = None) -> str | None:
+        """Before a send creates anything: the company has a mail server, its password is at hand, and
+        the server can be reached and logged in to. Returns the password to send with; raises
+        NotFoundError, ValidationError or ExternalServiceError (nothing is changed)."""
+        settings = self.require_profile(company_id)
+        pwd = self._password(settings, password)
+        _quit(self._connect(settings, pwd))
+        return pwd
+
+    def send_test_message(self, settings: SmtpSettings, to_address: str, password: str | None = None) -> str:
+        """Send a short test message to ``to_address`` with these settings (saved or not yet), so the
+        accountant sees that mail really goes out. Nothing is stored; the test is audited."""
+        checked_settings(settings.company_id, host=settings.host, port=settings.port, security=settings.security,
+                         from_address=settings.from_address, username=settings.username, doing="tested")
+        rcpt = email.utils.parseaddr(to_address.strip())[1]
+        if "@" not in rcpt:
+            raise ValidationError(f"Send the test message to an e-mail address: {to_address.strip()!r} is not one.")
+        msg = build_message(
+            from_address=settings.from_address, to_address=rcpt, subject="ECMS test message",
+            text=(f"This test message was sent by ECMS Desktop through {settings.describe()}.\n"
+                  "Renewal requests will be sent the same way."),
+            html=None, message_id=new_message_id(settings.from_address))
+        conn = self._connect(settings, self._password(settings, password))
+        try:
+            self._send_one(conn, settings.from_address, rcpt, msg.as_bytes(policy=email.policy.SMTP))
+        except (_Transient, _Permanent) as exc:
+            raise ExternalServiceError(f"The SMTP server {settings.host}:{settings.port} refused the test "
+                                       f"message to {rcpt}: {exc}") from exc
+        finally:
+            _quit(conn)
+        with self.db.transaction() as s:
+            audit.record(s, "smtp.test_sent", "smtp_profile", settings.company_id, company_id=settings.company_id,
+                         details={"to": rcpt, "server": _public(settings)})
+        return f"A test message was sent to {rcpt} through {settings.describe()}."
+
     # -- outbox
 
     def failed_messages(self, company_id: int) -> list[FailedDelivery]:
@@ -268,27 +331,81 @@ class EmailService:
                 OutboxMessage.id.desc())).all()
             return [_failed(row, name or "") for row, name in rows]
 
-    def pending_count(self, company_id: int) -> int:
+    def queued_count(self, company_id: int) -> int:
+        """How many messages wait in the outbox, queued and not sent."""
         with self.db.reader() as s:
-            return len(s.execute(select(OutboxMessage.id).where(
+            return int(s.execute(select(func.count()).select_from(OutboxMessage).where(
                 OutboxMessage.company_id == company_id,
-                OutboxMessage.state.in_(("pending", "sending")))).all())
+                OutboxMessage.state.in_(OUTBOX_STATUSES["queued"]))).scalar_one())
 
-    def deliver_pending(self, company_id: int, *, password: str | None = None, rate_per_minute: int | None = None,
-                        progress: Progress | None = None, cancel: CancelCheck | None = None) -> DeliveryReport:
-        """Send every outbox message of the company that is not yet sent (see the module text).
-        Raises :class:`Cancelled` between messages when asked (what was sent stays sent) and
-        :class:`ExternalServiceError` when the server cannot be reached or refuses the login."""
-        settings = self.require_profile(company_id)
+    def outbox(self, company_id: int, *, status: str | None = None, limit: int = 2000) -> list[OutboxEntry]:
+        """The company's outbox, newest first: every message, or only the ``queued``, ``sent`` or
+        ``failed`` ones, with recipient, subject, when, and the reason of a failure."""
+        if status is not None and status not in OUTBOX_STATUSES:
+            raise ValidationError(f"Unknown outbox status {status!r}: one of {', '.join(OUTBOX_STATUSES)}.")
+        query = select(OutboxMessage, Customer.legal_name).outerjoin(
+            Customer, Customer.id == OutboxMessage.customer_id).where(OutboxMessage.company_id == company_id)
+        if status is not None:
+            query = query.where(OutboxMessage.state.in_(OUTBOX_STATUSES[status]))
         with self.db.reader() as s:
-            ids = list(s.execute(select(OutboxMessage.id).where(
-                OutboxMessage.company_id == company_id, OutboxMessage.state.in_(("pending", "sending")))
-                .order_by(OutboxMessage.id)).scalars())
-            rate = (rate_per_minute if rate_per_minute is not None
-                    else business_settings(s, company_id).smtp_rate_per_minute)
+            rows = s.execute(query.order_by(OutboxMessage.id.desc()).limit(limit)).all()
+            return [_entry(row, name or "") for row, name in rows]
+
+    def send_queued(self, company_id: int, ids: Sequence[int] | None = None, *, password: str | None = None,
+                    progress: Progress | None = None, cancel: CancelCheck | None = None) -> DeliveryReport:
+        """Send the messages waiting in the outbox - the ones named by ``ids``, else all queued ones -
+        when the accountant asks for it (a send of renewal steps never sends them on its own)."""
+        with self.db.reader() as s:
+            query = select(OutboxMessage.id).where(OutboxMessage.company_id == company_id,
+                                                   OutboxMessage.state.in_(OUTBOX_STATUSES["queued"]))
+            if ids is not None:
+                query = query.where(OutboxMessage.id.in_(list(ids)))
+            found = list(s.execute(query.order_by(OutboxMessage.id)).scalars())
+        if ids is not None and set(ids) - set(found):
+            missing = ", ".join(str(i) for i in sorted(set(ids) - set(found)))
+            raise ValidationError(f"Outbox message {missing} is not queued (sent, failed or not of this "
+                                  "company); nothing was sent.")
+        return self.deliver(company_id, found, password=password, progress=progress, cancel=cancel)
+
+    def retry(self, company_id: int, outbox_id: int, *, password: str | None = None,
+              progress: Progress | None = None, cancel: CancelCheck | None = None) -> DeliveryReport:
+        """Send a message the server refused again (after the customer's address was fixed, or when the
+        refusal was the server's mistake). The server is checked first: when it cannot be reached the
+        message stays failed. The retry is audited."""
+        with self.db.reader() as s:
+            row = s.get(OutboxMessage, outbox_id)
+            if row is None or row.company_id != company_id:
+                raise NotFoundError(f"There is no outbox message {outbox_id} for this company.")
+            if row.state != "failed":
+                shown = next(k for k, v in OUTBOX_STATUSES.items() if row.state in v)
+                raise ValidationError(f"Outbox message {outbox_id} is {shown}, not failed: only a failed "
+                                      "message is retried.")
+        pwd = self.check_server(company_id, password)
+        with self.db.transaction() as s:
+            row = s.get(OutboxMessage, outbox_id)
+            if row is None or row.state != "failed":
+                raise ConflictError(f"Outbox message {outbox_id} changed meanwhile; look at the outbox again.")
+            before = {"state": row.state, "code": row.last_code, "error": row.last_error}
+            row.state = "pending"
+            audit.record(s, "email.retry_requested", "outbox_message", row.id, company_id=company_id,
+                         before=before, after={"state": "pending"},
+                         details={"message_id": row.message_id, "to": row.to_address})
+        return self.deliver(company_id, [outbox_id], password=pwd, progress=progress, cancel=cancel)
+
+    def deliver(self, company_id: int, ids: Sequence[int], *, password: str | None = None,
+                rate_per_minute: int | None = None, progress: Progress | None = None,
+                cancel: CancelCheck | None = None) -> DeliveryReport:
+        """Send exactly the outbox messages ``ids`` of the company that are not sent yet (see the
+        module text). Raises :class:`Cancelled` between messages when asked (what was sent stays sent)
+        and :class:`ExternalServiceError` when the server cannot be reached or refuses the login."""
         report = DeliveryReport()
+        ids = sorted(set(ids))
         if not ids:
             return report
+        settings = self.require_profile(company_id)
+        with self.db.reader() as s:
+            rate = (rate_per_minute if rate_per_minute is not None
+                    else business_settings(s, company_id).smtp_rate_per_minute)
         pwd = self._password(settings, password)
         interval = 60.0 / rate if rate and rate > 0 else 0.0
         conn: smtplib.SMTP | None = self._connect(settings, pwd)  # fails before anything is claimed
@@ -297,10 +414,10 @@ class EmailService:
             for n, outbox_id in enumerate(ids):
                 if cancel and cancel():
                     raise Cancelled(f"Sending cancelled: {report.summary()}; the other {len(ids) - n} "
-                                    "messages stay in the outbox and are sent on the next run.")
+                                    "messages stay queued in the outbox (Renewals > Outbox…).")
                 if progress:
                     progress(n, len(ids), f"Sending message {n + 1} of {len(ids)}")
-                claimed = self._claim(outbox_id)
+                claimed = self._claim(company_id, outbox_id)
                 if claimed is None:
                     continue
                 to_address, from_address, raw, message_id, was_in_flight = claimed
@@ -404,12 +521,12 @@ class EmailService:
         except OSError as exc:  # includes SMTPServerDisconnected and timeouts
             raise _Transient(None, f"connection lost: {exc}") from exc
 
-    def _claim(self, outbox_id: int) -> tuple[str, str, bytes, str, bool] | None:
+    def _claim(self, company_id: int, outbox_id: int) -> tuple[str, str, bytes, str, bool] | None:
         """Mark the message ``sending`` (committed) and return what to send, or None when another
         run sent it meanwhile."""
         with self.db.transaction() as s:
             row = s.get(OutboxMessage, outbox_id)
-            if row is None or row.state not in ("pending", "sending"):
+            if row is None or row.company_id != company_id or row.state not in ("pending", "sending"):
                 return None
             in_flight = row.state == "sending"
             row.state = "sending"
@@ -458,6 +575,23 @@ class EmailService:
             return _failed(row, customer.legal_name if customer else "")
 
 
+def checked_settings(company_id: int, *, host: str, port: int, security: str, from_address: str, username: str,
+                     doing: str) -> SmtpSettings:
+    """The settings, or one ValidationError naming every problem (``doing``: "saved", "tested")."""
+    problems = []
+    if not host.strip():
+        problems.append("the server (host) is empty")
+    if not 0 < port < 65536:
+        problems.append(f"port {port} is not between 1 and 65535")
+    if security not in SECURITY_MODES:
+        problems.append(f"security {security!r} is not one of {', '.join(SECURITY_MODES)}")
+    if "@" not in email.utils.parseaddr(from_address)[1]:
+        problems.append(f"the sender address {from_address!r} is not an e-mail address")
+    if problems:
+        raise ValidationError(f"The SMTP settings cannot be {doing}: " + "; ".join(problems) + ".")
+    return SmtpSettings(company_id, host.strip(), port, security, username.strip(), from_address.strip())
+
+
 def _classify(code: int | None, text: str) -> None:
     if code is not None and 400 <= code < 500:
         raise _Transient(code, f"{code} {text}")
@@ -480,6 +614,12 @@ def _settings(row: SmtpProfile) -> SmtpSettings:
 def _public(settings: SmtpSettings) -> dict[str, object]:
     return {"host": settings.host, "port": settings.port, "security": settings.security,
             "username": settings.username, "from": settings.from_address}
+
+
+def _entry(row: OutboxMessage, customer_name: str) -> OutboxEntry:
+    status = next(k for k, v in OUTBOX_STATUSES.items() if row.state in v)
+    return OutboxEntry(row.id, status, row.state, row.kind, row.customer_id, customer_name, row.to_address,
+                       row.subject, row.attempts, row.last_code, row.last_error, row.created_at, row.sent_at)
 
 
 def _failed(row: OutboxMessage, customer_name: str) -> FailedDelivery:

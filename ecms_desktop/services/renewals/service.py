@@ -14,14 +14,14 @@ The ladder, per company (business settings, changed through the audited settings
 
 A line is left alone when a newer approved certificate of the same customer covers the same state
 beyond it (it has been renewed). Carrying out a plan writes the requests, steps, suspensions and
-one outbox message per e-mail in ONE transaction; the messages are then delivered by
-:class:`~ecms_desktop.services.renewals.email_service.EmailService` (effectively once).
+one outbox message per e-mail in ONE transaction; exactly those messages are then delivered by
+:class:`~ecms_desktop.services.renewals.email_service.EmailService` (effectively once). A send checks
+the mail server before it creates anything, and never sends messages queued by an earlier run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -29,12 +29,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ecms_desktop import paths
 from ecms_desktop.models import (
     Certificate,
     Company,
@@ -63,10 +60,16 @@ from ecms_desktop.services.renewals.email_service import (
     new_message_id,
 )
 from ecms_desktop.services.renewals.request_packet import Address, Packet, PacketData, build_packet
+from ecms_desktop.services.renewals.templates import (
+    PREVIEW_TOKEN,
+    TEMPLATE_KINDS,
+    TemplateSource,
+    builtin_template,
+    render_template,
+    sample_context,
+)
 
-TEMPLATE_KINDS = ("request", "reminder", "escalation")
 _TOKEN_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
-PREVIEW_TOKEN = "RQ-PREVIEW00"
 
 
 class Action(StrEnum):
@@ -166,6 +169,8 @@ class RunResult:
     skipped: list[str] = field(default_factory=list)
     eml_files: list[Path] = field(default_factory=list)
     delivery: DeliveryReport | None = None
+    #: Messages queued by earlier runs and still not sent (they wait for the accountant's "send queued").
+    queued_earlier: int = 0
 
     def summary(self) -> str:
         text = (f"{self.requests_opened} requests, {self.reminders} reminders, {self.escalations} escalations, "
@@ -174,86 +179,11 @@ class RunResult:
             text += f"; {len(self.eml_files)} messages written as .eml (nothing sent)"
         elif self.delivery is not None:
             text += f"; e-mail: {self.delivery.summary()}"
+        if self.queued_earlier:
+            n = self.queued_earlier
+            text += (f"; {n} message queued earlier is not sent" if n == 1 else
+                     f"; {n} messages queued earlier are not sent") + " (Renewals > Outbox…)"
         return text
-
-
-@dataclass(frozen=True)
-class TemplateSource:
-    """The Jinja2 text of one e-mail kind; ``custom`` when the company has its own."""
-
-    kind: str
-    subject: str
-    text: str
-    html: str
-    custom: bool
-
-
-# -- templates ------------------------------------------------------------------------------------------
-
-
-def _template_dir() -> Path:
-    return paths.resource_path("templates", "renewal")
-
-
-def _environments() -> tuple[jinja2.Environment, jinja2.Environment]:
-    loader = jinja2.FileSystemLoader(str(_template_dir()))
-    html = ImmutableSandboxedEnvironment(loader=loader, autoescape=True, undefined=jinja2.StrictUndefined)
-    text = ImmutableSandboxedEnvironment(loader=loader, autoescape=False, undefined=jinja2.StrictUndefined)
-    return html, text
-
-
-_HTML_ENV, _TEXT_ENV = _environments()
-
-
-@functools.lru_cache(maxsize=64)
-def _compiled(html: bool, body: str) -> jinja2.Template:
-    """Compiled once per template text (compiling cost ~60 ms per message in a batch)."""
-    return (_HTML_ENV if html else _TEXT_ENV).from_string(body)
-
-
-def builtin_template(kind: str) -> TemplateSource:
-    """The template shipped with the program for ``kind``."""
-    if kind not in TEMPLATE_KINDS:
-        raise ValidationError(f"Unknown e-mail kind {kind!r}; one of {', '.join(TEMPLATE_KINDS)}.")
-    folder = _template_dir()
-    return TemplateSource(kind, (folder / f"{kind}.subject.j2").read_text("utf-8").strip(),
-                          (folder / f"{kind}.txt.j2").read_text("utf-8"),
-                          (folder / f"{kind}.html.j2").read_text("utf-8"), False)
-
-
-def render_template(source: TemplateSource, context: dict[str, Any]) -> tuple[str, str, str]:
-    """(subject, text, html) rendered; the HTML autoescapes every value. ValidationError names the
-    part and line of a template mistake."""
-    out = []
-    for part, env, body in (("subject", _TEXT_ENV, source.subject), ("text", _TEXT_ENV, source.text),
-                            ("html", _HTML_ENV, source.html)):
-        try:
-            out.append(_compiled(env is _HTML_ENV, body).render(**context))
-        except jinja2.TemplateSyntaxError as exc:
-            raise ValidationError(f"The {source.kind} e-mail's {part} template has a mistake on line "
-                                  f"{exc.lineno}: {exc.message}") from exc
-        except jinja2.UndefinedError as exc:
-            raise ValidationError(f"The {source.kind} e-mail's {part} template uses an unknown value: "
-                                  f"{exc.message}") from exc
-        except jinja2.TemplateError as exc:
-            raise ValidationError(f"The {source.kind} e-mail's {part} template cannot be rendered: {exc}") from exc
-    subject = " ".join(out[0].split())
-    return subject, out[1], out[2]
-
-
-def sample_context(kind: str = "request") -> dict[str, Any]:
-    """Values to preview a template with, when no real message is at hand."""
-    return {
-        "company": {"name": "Acme Supply", "legal_name": "Acme Supply Company LLC",
-                    "address": "100 Main St\nAustin, TX 78701", "address_one_line": "100 Main St, Austin, TX 78701",
-                    "reply_to": "tax@acme.example", "brand_color": "#1F4E79", "logo_cid": None},
-        "customer": {"name": "Blue Widgets Inc", "number": "C-1001", "email": "ap@bluewidgets.example"},
-        "state": "TX", "state_name": "Texas", "expiry": "2026-03-31", "expired": False,
-        "token": PREVIEW_TOKEN, "form_code": "TX-01-339", "form_file": "TX-01-339-C-1001.pdf",
-        "certificate_id": 42, "certificate_number": "", "requested_on": "2026-01-31",
-        "reminder_number": 1 if kind == "reminder" else 0, "days_open": 21, "reminders_sent": 2,
-        "subject": "",
-    }
 
 
 def new_token() -> str:
@@ -396,23 +326,34 @@ class RenewalService:
             certificate_ids: Iterable[int] | None = None, dry_run_dir: Path | None = None, send: bool = True,
             password: str | None = None, progress: Progress | None = None,
             cancel: CancelCheck | None = None) -> RunResult:
-        """Carry out the plan (or the items named by ``keys`` / ``certificate_ids``): open requests,
-        record reminders and escalations, suspend expired lines and queue the e-mails in one
-        transaction, then deliver the outbox (``send``). With ``dry_run_dir`` nothing is changed:
-        the messages are written there as .eml files."""
+        """Carry out the plan, or exactly the steps named by ``keys`` (the rows the accountant ticked)
+        and/or ``certificate_ids``: open requests, record reminders and escalations, suspend expired
+        lines and queue their e-mails in one transaction, then send those e-mails (``send``) - and only
+        those: messages queued by an earlier run wait in the outbox until the accountant sends them
+        (:meth:`EmailService.send_queued`); ``queued_earlier`` says how many.
+
+        When e-mails are to be sent, the mail server is checked first (set up, password at hand,
+        reachable, login accepted); if it is not, the error says why and nothing is created. A key
+        no longer due (the plan changed meanwhile) is refused and nothing is created. With
+        ``dry_run_dir`` nothing is changed: the messages are written there as .eml files."""
         wanted_keys = set(keys) if keys is not None else None
         wanted_certs = set(certificate_ids) if certificate_ids is not None else None
 
-        def chosen(item: PlanItem) -> bool:
-            return ((wanted_keys is None or item.key in wanted_keys)
-                    and (wanted_certs is None or item.certificate_id in wanted_certs))
+        def chosen(plan: RenewalPlan) -> list[PlanItem]:
+            items = [i for i in plan.items if (wanted_keys is None or i.key in wanted_keys)
+                     and (wanted_certs is None or i.certificate_id in wanted_certs)]
+            if wanted_keys is not None and len(items) < len(wanted_keys):
+                gone = sorted(wanted_keys - {i.key for i in items})
+                raise ValidationError(f"{len(gone)} of the chosen steps are no longer due on {as_of} (done "
+                                      "meanwhile, or the plan changed); refresh the plan and choose again. "
+                                      "Nothing was done.")
+            return items
 
         result = RunResult(as_of)
         if dry_run_dir is not None:
             dry_run_dir.mkdir(parents=True, exist_ok=True)
             with self.db.reader() as s:
-                plan = self._plan(s, company_id, as_of)
-                items = [i for i in plan.items if chosen(i)]
+                items = chosen(self._plan(s, company_id, as_of))
                 composer = _Composer(self, s, company_id, as_of)
                 for n, item in enumerate(items):
                     if progress:
@@ -430,9 +371,17 @@ class RenewalService:
                     result.eml_files.append(path)
             return result
 
+        if send:
+            # A send that cannot start creates nothing: check the mail server before the transaction.
+            with self.db.reader() as s:
+                mails = any(i.sends_email for i in chosen(self._plan(s, company_id, as_of)))
+            if mails:
+                if progress:
+                    progress(0, 0, "Connecting to the mail server")
+                password = self.email.check_server(company_id, password)
+        queued: list[int] = []
         with self.db.transaction() as s:
-            plan = self._plan(s, company_id, as_of)
-            items = [i for i in plan.items if chosen(i)]
+            items = chosen(self._plan(s, company_id, as_of))
             # A suspension changes the certificate (and raises its version): lock those certificates
             # first, in id order, before the audit trail's head, as every other change does.
             suspended = sorted({i.certificate_id for i in items if i.action is Action.SUSPEND})
@@ -443,13 +392,19 @@ class RenewalService:
             for n, item in enumerate(items):
                 if progress:
                     progress(n, len(items), f"Preparing {item.action.value} for {item.customer_name}")
-                self._apply(s, composer, item, as_of, result)
-        if send and result.messages_queued + self.email.pending_count(company_id) > 0:
-            result.delivery = self.email.deliver_pending(company_id, password=password, progress=progress,
-                                                         cancel=cancel)
+                outbox_id = self._apply(s, composer, item, as_of, result)
+                if outbox_id is not None:
+                    queued.append(outbox_id)
+        if send and queued:
+            result.delivery = self.email.deliver(company_id, queued, password=password, progress=progress,
+                                                 cancel=cancel)
+        result.queued_earlier = self.email.queued_count(company_id) - (
+            len(result.delivery.deferred) if result.delivery else len(queued))
         return result
 
-    def _apply(self, s: Session, composer: _Composer, item: PlanItem, as_of: dt.date, result: RunResult) -> None:
+    def _apply(self, s: Session, composer: _Composer, item: PlanItem, as_of: dt.date,
+               result: RunResult) -> int | None:
+        """Carry out one step; the id of the outbox message it queued, if any."""
         cert_id, company_id = item.certificate_id, composer.company_id
         if item.action is Action.SUSPEND:
             line = s.get(CoverageLine, item.coverage_line_id)
@@ -465,11 +420,11 @@ class RenewalService:
                                   "open_request": item.token,
                                   "reason": "the certificate line expired without a renewal"})
             result.suspended += 1
-            return
+            return None
         if item.action is Action.REQUEST:
             if item.problem:
                 result.skipped.append(f"{item.customer_name} {item.state}: {item.problem}")
-                return
+                return None
             req = RenewalRequest(company_id=company_id, customer_id=item.customer_id, certificate_id=cert_id,
                                  coverage_line_id=item.coverage_line_id, state=item.state,
                                  form_code=item.form_code, token=new_token(), status="open",
@@ -510,6 +465,7 @@ class RenewalService:
                               "number": item.number, "as_of": as_of, "form": req.form_code,
                               "expiry_date": item.expiry_date, "outbox_id": outbox_id,
                               "not_sent_because": item.problem or None})
+        return outbox_id
 
     def preview(self, company_id: int, as_of: dt.date, key: str) -> MessagePreview:
         """The message a plan item would send, rendered (nothing is changed)."""
@@ -686,8 +642,8 @@ class _Composer:
         profile = service.email.get_profile(company_id) if service.email else None
         self.from_address = (profile.from_address if profile else "") or company.reply_to_email
         if not self.from_address:
-            raise ValidationError("Set the company's SMTP sender (`ecms smtp set ... --from ADDRESS`) or its "
-                                  "reply-to address before sending renewal requests.")
+            raise ValidationError("Set the company's SMTP sender (Settings > E-mail, or `ecms smtp set ... --from "
+                                  "ADDRESS`) or its reply-to address before sending renewal requests.")
         self.templates = {kind: service.template(company_id, kind) for kind in TEMPLATE_KINDS}
         self._forms: dict[str, bytes | None] = {}
         self.logo = company.logo

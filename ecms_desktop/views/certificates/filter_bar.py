@@ -1,4 +1,6 @@
-"""The filter bar above the grid: free text (debounced), state, status, expiring within N days, form."""
+"""The filter bar above the grid: free text (debounced), state, status, expiring within N days, form,
+what the checks left to do (validation errors, warnings to acknowledge, permit not checked), and the
+"Work lists" button whose menu (views/certificates/work_lists.py) applies quick and saved filters."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QSpinBox, QToolButton, QWidget
 
 from ecms_desktop.models import Status
+from ecms_desktop.services.certificates.query import CheckFilter
 from ecms_desktop.views.widgets.theme import STATUS_ORDER
 
 DEBOUNCE_MS = 250
@@ -22,6 +25,7 @@ class Filters:
     status: Status | None = None
     expiring_within_days: int | None = None
     form_code: str = ""
+    check: CheckFilter | None = None
 
 
 class FilterBar(QWidget):
@@ -79,6 +83,22 @@ class FilterBar(QWidget):
         layout.addWidget(self._label("Form", self.form_combo))
         layout.addWidget(self.form_combo)
 
+        self.check_combo = QComboBox(self)
+        self.check_combo.setObjectName("filterCheck")
+        self.check_combo.setToolTip("Only the certificates the checks left work on")
+        self.check_combo.addItem("Any", None)
+        for check in CheckFilter:
+            self.check_combo.addItem(check.label, check.value)
+        layout.addWidget(self._label("Checks", self.check_combo))
+        layout.addWidget(self.check_combo)
+
+        self.lists_button = QToolButton(self)
+        self.lists_button.setObjectName("workListsButton")
+        self.lists_button.setText("Work lists")
+        self.lists_button.setToolTip("Quick filters (validation errors, pending review…) and your saved filters")
+        self.lists_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        layout.addWidget(self.lists_button)
+
         self.clear_button = QToolButton(self)
         self.clear_button.setObjectName("filterClear")
         self.clear_button.setText("Clear")
@@ -91,9 +111,11 @@ class FilterBar(QWidget):
         self._debounce.setInterval(DEBOUNCE_MS)
         self._debounce.timeout.connect(self._emit)
         self._quiet = False
+        #: The work list last applied by name (quick or saved filter) and its filters.
+        self._applied: tuple[str, Filters] | None = None
         self.text_edit.textChanged.connect(self._debounce.start)
         self.text_edit.returnPressed.connect(self._emit_now)
-        for combo in (self.state_combo, self.status_combo, self.form_combo):
+        for combo in (self.state_combo, self.status_combo, self.form_combo, self.check_combo):
             combo.currentIndexChanged.connect(self._emit_now)
         self.expiring_spin.valueChanged.connect(self._debounce.start)
 
@@ -106,9 +128,39 @@ class FilterBar(QWidget):
     def filters(self) -> Filters:
         status_value = self.status_combo.currentData()
         days = self.expiring_spin.value()
+        check_value = self.check_combo.currentData()
         return Filters(text=self.text_edit.text().strip(), state=self.state_combo.currentData() or "",
                        status=Status(status_value) if status_value else None,
-                       expiring_within_days=days or None, form_code=self.form_combo.currentData() or "")
+                       expiring_within_days=days or None, form_code=self.form_combo.currentData() or "",
+                       check=CheckFilter(check_value) if check_value else None)
+
+    def set_filters(self, filters: Filters) -> None:
+        """Show exactly these filters (the others cleared) and emit once. A state or form the rules pack
+        does not know (a saved filter from an older pack) is left out."""
+        self._quiet = True
+        try:
+            self.text_edit.setText(filters.text)
+            for combo, value in ((self.state_combo, filters.state), (self.form_combo, filters.form_code),
+                                 (self.status_combo, filters.status.value if filters.status else None),
+                                 (self.check_combo, filters.check.value if filters.check else None)):
+                combo.setCurrentIndex(max(combo.findData(value), 0))
+            self.expiring_spin.setValue(filters.expiring_within_days or 0)
+        finally:
+            self._quiet = False
+        self._emit_now()
+
+    def apply_list(self, name: str, filters: Filters) -> None:
+        """Apply a work list by name (a quick filter or a saved one): its filters replace the current ones."""
+        self._applied = (name, filters)
+        self.set_filters(filters)
+
+    def list_name(self) -> str:
+        """What the grid shows, in words: the work list applied while its filters are unchanged, else
+        "Filtered certificates" (or "" with no filter at all)."""
+        current = self.filters()
+        if self._applied is not None and self._applied[1] == current:
+            return self._applied[0]
+        return "" if current == Filters() else "Filtered certificates"
 
     def set_status(self, status: Status | None) -> None:
         """Select a status (the status strip uses this) and emit once."""
@@ -124,6 +176,7 @@ class FilterBar(QWidget):
             self.status_combo.setCurrentIndex(0)
             self.expiring_spin.setValue(0)
             self.form_combo.setCurrentIndex(0)
+            self.check_combo.setCurrentIndex(0)
         finally:
             self._quiet = False
         self._emit_now()

@@ -174,6 +174,9 @@ class FindingsPanel(QWidget):
         self.table.clicked.connect(self._on_table_clicked)
         self.table.activated.connect(self._on_table_clicked)
         self.acknowledge_button.clicked.connect(self._on_acknowledge_clicked)
+        #: Whether the certificate shown can be approved at all (pending or rejected): elsewhere
+        #: "Acknowledge and approve…" is not offered (nor while errors remain or nothing waits).
+        self.approvable = True
         self.set_findings([])
 
     # -- state
@@ -210,12 +213,20 @@ class FindingsPanel(QWidget):
                        "warnings need your acknowledgement to approve" if warnings else "for information")
             text = f"{counts}{when}{pack} - {verdict}."
         self.summary.setText(text)
-        self.acknowledge_button.setEnabled(bool(warnings) and not errors and acknowledged is None)
+        offered = bool(warnings) and not errors and acknowledged is None
+        self.acknowledge_button.setEnabled(offered)
+        self.acknowledge_button.setVisible(offered and self.approvable)
         if acknowledged is not None:
             who, at = acknowledged
             self.acknowledged_label.setText(f"Warnings acknowledged by {who} on {at:%Y-%m-%d %H:%M} UTC")
         else:
             self.acknowledged_label.setText("")
+
+    def set_approvable(self, approvable: bool) -> None:
+        """Offer "Acknowledge and approve…" only where approval is possible: a pending or rejected
+        certificate (not one approved or archived) whose warnings wait and no error remains."""
+        self.approvable = approvable
+        self.acknowledge_button.setVisible(approvable and self.acknowledge_button.isEnabled())
 
     def set_result(self, result: Any) -> None:
         """Show a stored ``ValidationResult``."""

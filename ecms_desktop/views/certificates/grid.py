@@ -13,7 +13,8 @@ from ecms_desktop.views.certificates.table_model import COLUMN_KEYS, COLUMNS, ST
 #: Where the header (column order, widths, hidden columns, sort) is kept in the UI settings.
 HEADER_KEY = "grid/header"
 _WIDTHS = {"customer": 200, "customer_number": 84, "states": 64, "form": 104, "certificate_number": 124,
-           "exempt_reason": 104, "expiry": 88, "days_left": 70, "status": 120, "review_state": 80}
+           "exempt_reason": 104, "expiry": 88, "days_left": 70, "status": 120, "review_state": 80, "errors": 56,
+           "warnings": 70}
 
 
 class CertificateGrid(QTableView):
@@ -52,14 +53,14 @@ class CertificateGrid(QTableView):
     def restore_header(self) -> None:
         """The columns as the user left them; the first time, "Review" hidden (it repeats what the
         status says for most rows; offered in the column menu) and the status badge, what the eye
-        looks for first, right after the customer."""
+        looks for first, right after the customer, followed by the counts of errors and warnings. A
+        column added since the user's layout was saved is shown at the end."""
         header = self.horizontalHeader()
         state = self.settings.value(HEADER_KEY)
-        if isinstance(state, QByteArray | bytes):
-            header.restoreState(QByteArray(state))
-        else:
+        if not isinstance(state, QByteArray | bytes) or not header.restoreState(QByteArray(state)):
             header.setSectionHidden(COLUMN_KEYS.index("review_state"), True)
-            header.moveSection(header.visualIndex(STATUS_COLUMN), 1)
+            for position, key in enumerate(("status", "errors", "warnings"), start=1):
+                header.moveSection(header.visualIndex(COLUMN_KEYS.index(key)), position)
         header.setSortIndicatorShown(True)
 
     def save_header(self) -> None:

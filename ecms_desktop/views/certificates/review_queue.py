@@ -1,10 +1,14 @@
-"""The review queue: walk the pending certificates one by one, document left, form right, keyboard first.
+"""The review queue: walk a work list one by one, document left, form right, keyboard first.
 
-Approve (Ctrl+Enter) saves any edits first, then approves: it is disabled while the validation shows
-errors, and with warnings it first lists them and asks for an acknowledgement (Ctrl+Enter again
-acknowledges and approves). Reject (Ctrl+R) asks the reason. After
-either, the next pending certificate opens and the cursor lands where the accountant types next
-(the first empty required field). Every database read and write runs through the task runner.
+The list is the desk's current one (the grid's query, in the grid's order: e.g. "Validation errors"),
+or by default the certificates pending review, oldest first. The status bar says "Certificate n of N";
+the List pane (Ctrl+G) lists them to pick from and goes to a position by number. Approve (Ctrl+Enter)
+saves any edits first, then approves: while the validation shows errors it refuses and says why (the
+first error, in the status bar), and with warnings it first lists them and asks for an acknowledgement
+(Ctrl+Enter again acknowledges and approves). Reject (Ctrl+R) asks the reason. After either, the list
+is read again (a certificate that left it is gone), the next certificate opens and the cursor lands
+where the accountant types next (the first empty required field). Esc closes the queue (asking first
+about unsaved edits). Every database read and write runs through the task runner.
 """
 
 from __future__ import annotations
@@ -15,13 +19,18 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QDialog,
+    QDockWidget,
+    QHBoxLayout,
     QLabel,
     QLineEdit,
     QMainWindow,
     QPlainTextEdit,
+    QSpinBox,
     QSplitter,
     QStackedWidget,
+    QTableView,
     QTableWidget,
     QTableWidgetItem,
     QToolBar,
@@ -29,8 +38,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ecms_desktop.models.enums import ReviewState
 from ecms_desktop.rules import RulesPack
-from ecms_desktop.services.certificates.review_queue_service import pending_certificate_ids
+from ecms_desktop.services.certificates.query import CertificateQuery
+from ecms_desktop.services.certificates.review_queue_service import pending_query
 from ecms_desktop.services.certificates.service import CertificateService
 from ecms_desktop.services.core.certificate_records import CertificateDetail
 from ecms_desktop.services.core.database import Database
@@ -40,6 +51,7 @@ from ecms_desktop.services.intake.suggestions import Suggestion
 from ecms_desktop.views.certificates.findings_panel import AcknowledgeWarningsDialog, blocked_message, confirm_warnings
 from ecms_desktop.views.certificates.form import CertificateForm
 from ecms_desktop.views.certificates.form.suggesting import highlight_suggestion
+from ecms_desktop.views.certificates.table_model import COLUMN_KEYS, CertificateTableModel
 from ecms_desktop.views.operations.task_runner import TaskRunner
 from ecms_desktop.views.pdf_viewer import SHORTCUTS as VIEWER_SHORTCUTS
 from ecms_desktop.views.pdf_viewer import DocumentViewer
@@ -53,13 +65,17 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Ctrl+Enter", "Approve (saves your edits first) and go to the next"),
     ("Ctrl+R", "Reject with a reason and go to the next"),
     ("Ctrl+S", "Save your edits"),
+    ("Ctrl+G", "Go to a certificate of the list by its position (n of N), or pick it in the List pane"),
     ("Ctrl+Shift+Y", "Accept the value read from the scan for the field you are in"),
     ("Tab / Shift+Tab", "Next / previous field"),
     ("Ctrl+= / Ctrl+-", "Zoom the document in / out"),
     ("PgDown / PgUp", "Next / previous page of the document"),
     ("F1", "Show this help"),
-    ("Esc", "Close this help / the review queue"),
+    ("Esc", "Close this help / the review queue (asks first about unsaved edits)"),
 )
+
+#: The columns the List pane shows of each certificate of the queue.
+_LIST_COLUMNS = {"customer": 140, "status": 100, "errors": 46, "warnings": 64}
 
 
 class ShortcutHelpDialog(QDialog):
@@ -84,17 +100,20 @@ class ShortcutHelpDialog(QDialog):
 
 
 class ReviewQueueWindow(QMainWindow):
-    """Walks the certificates pending review. ``reviewed(detail)`` fires after each approve/reject;
-    ``certificate_shown(id)`` when a certificate and its document are on screen; ``queue_loaded(n)``
-    when the list of pending certificates is read."""
+    """Walks a work list (``query``, named ``list_name``; by default the certificates pending review).
+    ``reviewed(detail)`` fires after each approve/reject; ``certificate_shown(id)`` when a certificate
+    and its document are on screen; ``queue_loaded(n)`` when the list is read; ``closed`` when the
+    window closed (the desk then reads its grid and counts again)."""
 
     reviewed = Signal(object)
     certificate_shown = Signal(int)
     queue_loaded = Signal(int)
+    closed = Signal()
 
     def __init__(self, db: Database, rules: RulesPack, runner: TaskRunner, as_of: dt.date,
                  parent: QWidget | None = None, *, company_id: int | None = None,
-                 sandbox: DocumentSandbox | None = None) -> None:
+                 sandbox: DocumentSandbox | None = None, query: CertificateQuery | None = None,
+                 list_name: str = "") -> None:
         super().__init__(parent)
         self.setObjectName("reviewQueueWindow")
         self.setWindowTitle("Review queue")
@@ -102,8 +121,16 @@ class ReviewQueueWindow(QMainWindow):
         self.company_id = company_id
         self.service = CertificateService(db, rules)
         self.documents = DocumentService(db)
+        self.query = query or pending_query(as_of=as_of, company_id=company_id)
+        self.list_name = list_name if query is not None else "Pending review"
         self.ids: list[int] = []
         self.index = -1
+        #: After a review: the certificates that followed the one reviewed, to find the next one in
+        #: the list read again.
+        self._followers: list[int] | None = None
+        self.list_model = CertificateTableModel(db, runner, self)
+        self.list_model.query_finished.connect(self._on_list_model_query_finished)
+        self.list_model.query_failed.connect(self._on_list_model_query_failed)
         self.detail: CertificateDetail | None = None
         self._busy = False
         self._reason_dialog: ReasonDialog | None = None
@@ -136,6 +163,7 @@ class ReviewQueueWindow(QMainWindow):
         self.position = QLabel("")
         self.position.setObjectName("queuePosition")
         self.statusBar().addPermanentWidget(self.position)
+        self._build_list_pane()
         self._build_actions()
         # 1400 x 900 where the screen has room, never larger than the screen (1280 x 800 laptops).
         room = self.screen().availableGeometry()
@@ -183,39 +211,91 @@ class ReviewQueueWindow(QMainWindow):
                                              self.viewer.previous_page, "previousPageAction")
         self.help_action = self._action("&Keyboard shortcuts", ["F1"], "Show the keyboard shortcuts",
                                         self.show_help, "helpAction")
-        self.close_action = self._action("&Close queue", ["Ctrl+W"], "Close the review queue", self.close,
-                                         "closeAction")
+        self.close_action = self._action("&Close queue", ["Esc", "Ctrl+W"], "Close the review queue",
+                                         self.close, "closeAction")
+        self.go_to_action = self._action("&Go to…", ["Ctrl+G"], "Go to a certificate of the list by its position",
+                                         self.ask_position, "goToAction")
+        self.list_action = self.list_dock.toggleViewAction()
+        self.list_action.setObjectName("listAction")
+        self.list_action.setText("&List")
+        self.list_action.setToolTip("Show the certificates of the list, to pick one (Ctrl+G: go to a position)")
         menu = self.menuBar().addMenu("&Review")
-        for act in (self.approve_action, self.reject_action, None, self.next_action, self.prev_action, None,
-                    self.save_action, None, self.close_action):
+        for act in (self.approve_action, self.reject_action, None, self.next_action, self.prev_action,
+                    self.go_to_action, None, self.save_action, None, self.close_action):
             menu.addSeparator() if act is None else menu.addAction(act)
         view = self.menuBar().addMenu("&View")
-        for act in (self.zoom_in_action, self.zoom_out_action, self.next_page_action, self.prev_page_action):
+        for act in (self.list_action, self.zoom_in_action, self.zoom_out_action, self.next_page_action,
+                    self.prev_page_action):
             view.addAction(act)
         self.menuBar().addMenu("&Help").addAction(self.help_action)
         bar = QToolBar("Review")
         bar.setObjectName("reviewToolbar")
         bar.setMovable(False)
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        for act in (self.prev_action, self.next_action, None, self.approve_action, self.reject_action, None,
-                    self.help_action):
+        for act in (self.prev_action, self.next_action, self.list_action, None, self.approve_action,
+                    self.reject_action, None, self.help_action):
             bar.addSeparator() if act is None else bar.addAction(act)
         self.addToolBar(bar)
         self._update_actions()
+
+    def _build_list_pane(self) -> None:
+        """The List pane: "Go to" a position, and the certificates of the list to pick from (loaded in
+        batches as it scrolls, like the desk's grid)."""
+        self.position_spin = QSpinBox()
+        self.position_spin.setObjectName("goToPosition")
+        self.position_spin.setRange(1, 1)
+        self.position_spin.setToolTip("Position in the list; Enter goes there")
+        self.position_spin.setKeyboardTracking(False)
+        self.position_spin.editingFinished.connect(self._on_position_spin_editing_finished)
+        self.position_total = QLabel("of 0")
+        self.list_view = QTableView()
+        self.list_view.setObjectName("queueList")
+        self.list_view.setModel(self.list_model)
+        self.list_view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.list_view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.list_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.list_view.verticalHeader().setVisible(False)
+        self.list_view.setWordWrap(False)
+        self.list_view.horizontalHeader().setStretchLastSection(True)
+        for i, key in enumerate(COLUMN_KEYS):
+            self.list_view.setColumnHidden(i, key not in _LIST_COLUMNS)
+            self.list_view.setColumnWidth(i, _LIST_COLUMNS.get(key, 80))
+        self.list_view.setMinimumWidth(sum(_LIST_COLUMNS.values()) + 24)
+        self.list_view.activated.connect(self._on_list_view_activated)
+        self.list_view.clicked.connect(self._on_list_view_activated)
+        go = QHBoxLayout()
+        go.addWidget(QLabel("Go to"))
+        go.addWidget(self.position_spin)
+        go.addWidget(self.position_total, 1)
+        pane = QWidget()
+        layout = QVBoxLayout(pane)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(go)
+        layout.addWidget(self.list_view, 1)
+        self.list_dock = QDockWidget("List", self)
+        self.list_dock.setObjectName("queueListDock")
+        self.list_dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.list_dock.setWidget(pane)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.list_dock)
+        self.list_dock.hide()
+        self.list_dock.visibilityChanged.connect(lambda _visible: self._select_in_list())
 
     def _update_actions(self) -> None:
         detail = self.detail
         has = detail is not None and not self._busy
         blocked = has and self.form.has_errors
-        self.approve_action.setEnabled(has and not blocked)
+        state = detail.review_state if detail is not None else None
+        # Enabled while errors remain: Approve then says why instead of staying silently grey.
+        self.approve_action.setEnabled(has and state in (ReviewState.PENDING, ReviewState.REJECTED))
         tip = "Approve this certificate (saves your edits first) (Ctrl+Return)"
         if blocked and detail is not None:
             tip += " - not available now: " + blocked_message(detail.id, self.form.engine_findings)
         self.approve_action.setToolTip(tip)
-        self.reject_action.setEnabled(has)
+        self.reject_action.setEnabled(has and state in (ReviewState.PENDING, ReviewState.APPROVED))
         self.save_action.setEnabled(has)
         self.next_action.setEnabled(not self._busy and self.index < len(self.ids) - 1)
         self.prev_action.setEnabled(not self._busy and self.index > 0)
+        self.go_to_action.setEnabled(not self._busy and bool(self.ids))
 
     # ------------------------------------------------------------------ public API
 
@@ -233,20 +313,60 @@ class ReviewQueueWindow(QMainWindow):
         return self._ack_dialog
 
     def refresh(self) -> None:
-        """Read the pending certificates again and show the first."""
-        db, as_of, company = self.db, self.as_of, self.company_id
+        """Read the list again and show its first certificate."""
+        self._followers = None
+        self.list_model.set_query(self.query)
 
-        def done(ids: list[int]) -> None:
-            self.ids = ids
-            self.queue_loaded.emit(len(ids))
-            self.index = -1
-            if ids:
-                self._go_to(0)
-            else:
-                self._show_empty()
+    def walk(self, query: CertificateQuery, list_name: str) -> None:
+        """Walk another work list from its first certificate (unsaved edits are saved or discarded first:
+        asked)."""
+        def start() -> None:
+            self.query, self.list_name = query, list_name
+            self.refresh()
 
-        self.runner.run(lambda p, c: pending_certificate_ids(db, as_of=as_of, company_id=company),
-                        on_done=done, on_error=lambda e: present_error(self, e))
+        self.form.leave(start)
+
+    def _on_list_model_query_finished(self, _total: int) -> None:
+        self._busy = False
+        ids = self.list_model.ids
+        followers, self._followers = self._followers, None
+        self.ids = ids
+        self.position_spin.setRange(1, max(1, len(ids)))
+        self.position_total.setText(f"of {len(ids):,}")
+        self.queue_loaded.emit(len(ids))
+        self.index = -1
+        if not ids:
+            self._show_empty()
+            return
+        target = 0
+        if followers is not None:  # after a review: the next certificate that is still in the list
+            where = {cert_id: i for i, cert_id in enumerate(ids)}
+            target = next((where[c] for c in followers if c in where), len(ids) - 1)
+        self._go_to(target)
+
+    def _on_list_model_query_failed(self, error: BaseException) -> None:
+        self._followers = None
+        self._busy = False
+        self._update_actions()
+        present_error(self, error)
+
+    def ask_position(self) -> None:
+        """Ctrl+G: show the List pane with the position field ready for a number."""
+        if not self.ids:
+            return
+        self.list_dock.show()
+        self.position_spin.setValue(self.index + 1 if self.index >= 0 else 1)
+        self.position_spin.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.position_spin.selectAll()
+
+    def _on_position_spin_editing_finished(self) -> None:
+        position = self.position_spin.value()
+        if self.ids and position - 1 != self.index:
+            self.go_to(position - 1)
+
+    def _on_list_view_activated(self, index: Any) -> None:
+        if index.isValid() and index.row() != self.index:
+            self.go_to(index.row())
 
     def go_to(self, index: int) -> None:
         """Show the certificate at ``index`` of the queue; unsaved edits of the one shown are saved or
@@ -296,6 +416,10 @@ class ReviewQueueWindow(QMainWindow):
         """Approve the certificate shown (saving edits first) and go to the next. Refused while the
         validation shows errors; warnings are listed and need an acknowledgement first."""
         if self.detail is None or self._busy or self._ack_dialog is not None:
+            return
+        if self.detail.review_state not in (ReviewState.PENDING, ReviewState.REJECTED):
+            self.statusBar().showMessage(f"Certificate {self.detail.id} is {self.detail.review_state}: only a "
+                                         "pending or rejected certificate can be approved.", 8000)
             return
         try:
             data = self.form.collect() if self.form.is_dirty() else None
@@ -375,19 +499,14 @@ class ReviewQueueWindow(QMainWindow):
         self._update_actions()
 
         def done(new: CertificateDetail) -> None:
-            self._busy = False
             self.reviewed.emit(new)
             self.statusBar().showMessage(f"Certificate {new.id} {new.review_state}.", 5000)
-            # The certificate leaves the queue; the next one takes its place.
-            if new.id in self.ids:
-                pos = self.ids.index(new.id)
-                self.ids.pop(pos)
-                if pos < self.index or self.index >= len(self.ids):
-                    self.index = max(0, self.index - 1) if pos < self.index else len(self.ids) - 1
-            if not self.ids:
-                self._show_empty()
-                return
-            self._go_to(self.index)  # this certificate's edits went with the approval (or were dealt with)
+            # The list is read again (still busy until it arrives): a certificate that left it (e.g.
+            # approved out of "Pending review") is gone; the next one still in it opens. This
+            # certificate's edits went with the review.
+            pos = self.ids.index(new.id) if new.id in self.ids else self.index
+            self._followers = self.ids[pos + 1:] + list(reversed(self.ids[:pos + 1]))
+            self.list_model.refresh()
 
         def failed(error: BaseException) -> None:
             self._busy = False
@@ -424,19 +543,30 @@ class ReviewQueueWindow(QMainWindow):
         self.index = -1
         self.form.load(None)
         self.viewer.clear("")
-        self.empty.setText("No certificates are waiting for review.")
+        self.empty.setText("No certificates are waiting for review." if self.list_name == "Pending review"
+                           else f"No certificates are left in the list \u201c{self.list_name}\u201d.")
         self.stack.setCurrentIndex(1)
         self._update_position()
         self._update_actions()
 
     def _update_position(self) -> None:
+        name = f" — {self.list_name}" if self.list_name else ""
         if not self.ids or self.index < 0:
             self.position.setText("Queue empty")
-            self.setWindowTitle("Review queue")
+            self.setWindowTitle(f"Review queue{name}")
             return
         who = f" — {self.detail.customer_name}" if self.detail is not None else ""
-        self.position.setText(f"Certificate {self.index + 1} of {len(self.ids)}{who}")
-        self.setWindowTitle(f"Review queue ({self.index + 1}/{len(self.ids)})")
+        self.position.setText(f"Certificate {self.index + 1} of {len(self.ids):,}{who}")
+        self.setWindowTitle(f"Review queue{name} ({self.index + 1}/{len(self.ids):,})")
+        if self.position_spin.value() != self.index + 1 and not self.position_spin.hasFocus():
+            self.position_spin.setValue(self.index + 1)
+        self._select_in_list()
+
+    def _select_in_list(self) -> None:
+        """Select the certificate shown in the List pane, when the pane is open (rows load up to it)."""
+        if self.list_dock.isVisible() and 0 <= self.index < len(self.ids):
+            self.list_model.fetch_until(self.index)
+            self.list_view.selectRow(self.index)
 
     def _on_form_saved(self, detail: CertificateDetail) -> None:
         if self.detail is not None and self.detail.id == detail.id:
@@ -471,3 +601,4 @@ class ReviewQueueWindow(QMainWindow):
             return
         self.viewer.shutdown()
         super().closeEvent(event)
+        self.closed.emit()

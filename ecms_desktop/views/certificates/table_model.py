@@ -37,6 +37,11 @@ def _reason_label(code: str) -> str:
     return code.replace("_", " ").capitalize()
 
 
+def _count(n: int | None) -> str:
+    """A count of findings of the latest validation: empty when the certificate was never validated."""
+    return "" if n is None else str(n)
+
+
 @dataclass(frozen=True)
 class Column:
     key: str
@@ -61,6 +66,11 @@ COLUMNS: tuple[Column, ...] = (
            align_right=True, tooltip="Days until the earliest expiry (negative: expired)"),
     Column("status", "Status", "status", lambda r: r.status.label),
     Column("review_state", "Review", "review_state", lambda r: r.review_state.capitalize()),
+    Column("errors", "Errors", "errors", lambda r: _count(r.errors), align_right=True,
+           tooltip="Errors found by the certificate's latest validation (they block approval; empty: never "
+                   "validated)"),
+    Column("warnings", "Warnings", "warnings", lambda r: _count(r.warnings), align_right=True,
+           tooltip="Warnings found by the certificate's latest validation (acknowledged when approving)"),
 )
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
 STATUS_COLUMN = COLUMN_KEYS.index("status")
@@ -148,6 +158,11 @@ class CertificateTableModel(QAbstractTableModel):
         self.query_failed.emit(exc)
 
     # -- lazy loading
+
+    @property
+    def ids(self) -> list[int]:
+        """The ids of every matching certificate, in display order (loaded or not)."""
+        return list(self._ids)
 
     @property
     def total(self) -> int:

@@ -448,7 +448,8 @@ class DeskWindow(QMainWindow):
         q = self.model.query
         return CertificateQuery(
             text=f.text, states=(f.state,) if f.state else (), statuses=(f.status,) if f.status else (),
-            form_code=f.form_code, expiring_within_days=f.expiring_within_days, company_id=self.company_id,
+            form_code=f.form_code, expiring_within_days=f.expiring_within_days, check=f.check,
+            company_id=self.company_id,
             sort=q.sort, descending=q.descending, as_of=self.as_of, window_days=self.window_days)
 
     def run_query(self) -> None:

@@ -1,7 +1,7 @@
 """Documents in: File > Import documents and files dropped on the certificate list or the inbox (each waits
 in the intake inbox, unless it is a returned renewal form that answers its request), File > Attach
 documents and files dropped on the document or form side (attached to the selected certificate), and
-File > Import certificates from a spreadsheet."""
+File > Import certificates (CSV/XLSX)… from a spreadsheet."""
 
 from __future__ import annotations
 

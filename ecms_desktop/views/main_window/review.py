@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtWidgets import QInputDialog
+from PySide6.QtWidgets import QInputDialog, QMessageBox
 
+from ecms_desktop.services.certificates.query import CheckFilter
 from ecms_desktop.services.core.certificate_records import CertificateDetail
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import Cancelled, ValidationError
 from ecms_desktop.services.validation.permit_service import PermitCheckInfo
 from ecms_desktop.services.validation.runs import ValidationResult
 from ecms_desktop.services.validation.service import ManyResult, ValidationService
+from ecms_desktop.views.certificates.filter_bar import Filters
 from ecms_desktop.views.certificates.findings_panel import AcknowledgeWarningsDialog, blocked_message, confirm_warnings
 from ecms_desktop.views.certificates.review_queue import ReviewQueueWindow
+from ecms_desktop.views.certificates.work_lists import check_list
 from ecms_desktop.views.main_window.desk import DeskWindow
 from ecms_desktop.views.operations import Operation, certificates, validation
 from ecms_desktop.views.widgets.error_presenter import offer_retry, present_error
@@ -25,6 +28,9 @@ ReviewOperation = Callable[[Database, CertificateDetail, str], Operation[Certifi
 
 class ReviewMixin(DeskWindow):
     """Reviewing and checking the selected certificate."""
+
+    #: The result of the last "Validate all…", offering the list of certificates with errors.
+    validate_all_report: QMessageBox | None = None
 
     def approve_selected(self) -> None:
         """Approve the selected certificate: refused while its validation shows errors; with warnings,
@@ -128,16 +134,30 @@ class ReviewMixin(DeskWindow):
             self.form.load_checks()  # e.g. refused by the validation: show what it found
 
     def open_review_queue(self) -> None:
+        """Walk the grid's list in the grid's order (with no filter set: the certificates pending review,
+        oldest first). When the queue closes, the grid and the counts are read again."""
         if self.db is None:
             return
+        query = self.model.query if self.filters != Filters() else None
+        name = self.filter_bar.list_name()
         if self.review_window is not None and self.review_window.isVisible():
+            if query is not None and query != self.review_window.query:
+                self.review_window.walk(query, name)
             self.review_window.raise_()
             self.review_window.activateWindow()
             return
         self.review_window = ReviewQueueWindow(self.db, self.rules, self.runner, self.as_of, self,
-                                               company_id=self.company_id, sandbox=self.sandbox)
-        self.review_window.destroyed.connect(lambda *_: self.refresh())
+                                               company_id=self.company_id, sandbox=self.sandbox, query=query,
+                                               list_name=name)
+        self.review_window.closed.connect(self._on_review_window_closed)
         self.review_window.show()
+
+    def _on_review_window_closed(self) -> None:
+        """The queue may have changed any certificate: the grid, the counts and the certificate shown in
+        the desk's form are read again (unsaved edits in the form are kept)."""
+        self.refresh()
+        if self.current_detail is not None and not self._closing:
+            self.load_detail(self.current_detail.id)
 
     # ------------------------------------------------------------------ validation and permits
 
@@ -170,7 +190,27 @@ class ReviewMixin(DeskWindow):
             f"{result.with_warnings:,} with warnings.", 15000)
         if self.current_detail is not None:
             self.form.load_checks()
+        self.refresh()  # the grid's error and warning counts changed
+        if self.interactive:
+            self._show_validate_all_report(result)
         self.validation_finished.emit(result)
+
+    def _show_validate_all_report(self, result: ManyResult) -> None:
+        """Say what "Validate all" found and offer the list of the certificates with errors."""
+        box = QMessageBox(QMessageBox.Icon.Information, "Validate all",
+                          f"{result.validated:,} certificates validated: {result.with_errors:,} with errors, "
+                          f"{result.with_warnings:,} with warnings.", QMessageBox.StandardButton.Close, self)
+        box.setObjectName("validateAllReport")
+        if result.with_errors:
+            box.setInformativeText("Certificates with errors cannot be approved until they are corrected.")
+            show = box.addButton("Show certificates with errors", QMessageBox.ButtonRole.AcceptRole)
+            show.setObjectName("showErrorsButton")
+            box.setDefaultButton(show)
+            show.clicked.connect(lambda: self.filter_bar.apply_list(*check_list(CheckFilter.ERRORS)))
+        box.finished.connect(box.deleteLater)
+        box.finished.connect(lambda _r: setattr(self, "validate_all_report", None))
+        self.validate_all_report = box
+        box.open()
 
     def _on_validate_all_failed(self, error: BaseException) -> None:
         if isinstance(error, Cancelled):

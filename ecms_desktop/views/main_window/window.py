@@ -24,8 +24,10 @@ from ecms_desktop.views.main_window.customers import CustomersMixin
 from ecms_desktop.views.main_window.database_menu import DatabaseMenuMixin
 from ecms_desktop.views.main_window.inbox import InboxMixin
 from ecms_desktop.views.main_window.intake import IntakeMixin
+from ecms_desktop.views.main_window.outbox import OutboxMixin
 from ecms_desktop.views.main_window.review import ReviewMixin
 from ecms_desktop.views.main_window.tools import ToolsMixin
+from ecms_desktop.views.main_window.worklists import WorkListsMixin
 from ecms_desktop.views.operations import database
 from ecms_desktop.views.operations.task_runner import TaskRunner
 from ecms_desktop.views.widgets.help_overlay import HelpOverlay, shortcuts_of_menus
@@ -36,7 +38,8 @@ log = logging.getLogger(__name__)
 KeyChoice = QKeySequence | QKeySequence.StandardKey | str
 
 
-class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, CustomersMixin, ToolsMixin):
+class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, OutboxMixin, CustomersMixin, ToolsMixin,
+                 WorkListsMixin):
     """The review desk: certificate grid (and the intake inbox beside it) | document viewer | certificate
     form, with the menus and the toolbar of every feature."""
 
@@ -49,6 +52,8 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, Custom
         self.form.approve_requested.connect(self.approve_selected)
         self.form.archive_requested.connect(self._on_form_archive_requested)
         self._connect_inbox()
+        self._build_worklist_actions()
+        self.work_lists.inbox_requested.connect(self.show_inbox)
         self._build_actions()
         self._restore_ui_state()
         self._update_actions()
@@ -91,7 +96,8 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, Custom
                                   "Ctrl+Shift+M", name="actImportCertificates",
                                   tip="Import certificates from a spreadsheet")
         self.act_settings = a("&Settings…", self.open_settings, K.Preferences if not QKeySequence(
-            K.Preferences).isEmpty() else "Ctrl+,", name="actSettings", tip="Database, expiring-soon window, companies")
+            K.Preferences).isEmpty() else "Ctrl+,", name="actSettings",
+            tip="Database, expiring-soon window, companies, e-mail")
         self.act_quit = a("&Quit", self.close, K.Quit if not QKeySequence(K.Quit).isEmpty() else "Ctrl+Q",
                           name="actQuit")
         self.act_find = a("&Find…", self._focus_search, K.Find, name="actFind", tip="Search the certificates")
@@ -114,7 +120,7 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, Custom
                              tip="Take the selected certificate out of use, with a reason")
         self.act_unarchive = a("&Unarchive…", self.unarchive_selected, "Ctrl+Shift+U", name="actUnarchive")
         self.act_review = a("Review &queue", self.open_review_queue, "Ctrl+R", name="actReviewQueue",
-                            tip="Walk the pending certificates one by one")
+                            tip="Walk the list shown in the grid one by one (no filter: the pending certificates)")
         self.act_shortcuts = a("&Keyboard shortcuts", self.show_shortcuts, ["F1", "Ctrl+/"], name="actShortcuts")
         self.act_validate = a("&Validate now", self.validate_selected, "Ctrl+Shift+V", name="actValidate",
                               tip="Check the selected certificate against its states' rules and keep the result")
@@ -135,6 +141,7 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, Custom
                             tip="Write a consistent, checked copy of the whole database (safe while others work)")
         self.act_check = a("Chec&k database…", self.check_database, None, name="actCheckDatabase",
                            tip="Check the database, its audit trail and every record against the trail")
+        self._build_outbox_actions()
         self._build_customer_actions(a)
 
         bar = self.menuBar()
@@ -158,6 +165,7 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, Custom
         view_menu = bar.addMenu("&View")
         view_menu.addActions([self.act_refresh, self.act_focus_grid, self.act_focus_viewer, self.act_focus_form,
                               self.act_last_row, self.act_inbox])
+        view_menu.addMenu(self.work_lists.menu)
         self.columns_menu = view_menu.addMenu("&Columns")
         self.columns_menu.aboutToShow.connect(lambda: self.table.fill_columns_menu(self.columns_menu))
         cert_menu = bar.addMenu("&Certificate")
@@ -174,7 +182,7 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, Custom
         customers_menu = bar.addMenu("C&ustomers")
         customers_menu.addActions([self.act_customers, self.act_customer_of_selected, self.act_uncovered_report])
         renewals_menu = bar.addMenu("Re&newals")
-        renewals_menu.addAction(self.act_renewals)
+        renewals_menu.addActions([self.act_renewals, self.act_outbox])
         tx_menu = bar.addMenu("&Transactions")
         tx_menu.addActions([self.act_exposure, self.act_reprocess])
         help_menu = bar.addMenu("&Help")
@@ -211,7 +219,8 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, Custom
         self.act_backup.setEnabled(has_db)
         self.act_check.setEnabled(has_db)
         blocked = self._approval_findings_blocking()
-        self.act_approve.setEnabled(state in ("pending", "rejected") and not blocked)
+        # Enabled while errors remain: Approve then says why in the status bar (not a silent grey button).
+        self.act_approve.setEnabled(state in ("pending", "rejected"))
         tip = "Approve (Ctrl+Return)"
         if blocked and detail is not None:
             tip += " - not available now: " + blocked_message(detail.id, self.form.engine_findings)
@@ -222,7 +231,8 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, Custom
         has_company = has_db and self.company_id is not None
         for act in (self.act_validate, self.act_verify_permit, self.act_reprocess):
             act.setEnabled(has_db and detail is not None)
-        for act in (self.act_validate_all, self.act_renewals, self.act_exposure, self.act_audit_pack, self.act_inbox):
+        for act in (self.act_validate_all, self.act_renewals, self.act_outbox, self.act_exposure, self.act_audit_pack,
+                    self.act_inbox):
             act.setEnabled(has_company)
         self._update_customer_actions()
 

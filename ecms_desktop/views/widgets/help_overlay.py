@@ -1,4 +1,4 @@
-"""The shortcuts overlay (Help > Shortcuts, F1): every keyboard shortcut of the window's actions,
+"""The shortcuts overlay (Help > Keyboard shortcuts, F1): every keyboard shortcut of the window's actions,
 grouped by menu, drawn over the window; any key or click closes it."""
 
 from __future__ import annotations

@@ -111,7 +111,7 @@ def test_transient_refusals_are_retried_with_backoff(db, company_id, smtp):
     assert smtp.refusals == 2 and len(smtp.messages) == 2
 
 
-def test_transient_refusals_exhausted_leave_message_pending_for_next_run(db, company_id, smtp):
+def test_transient_refusals_exhausted_leave_message_queued_until_sent_on_request(db, company_id, smtp):
     svc = _setup(db, company_id, smtp, 1)
     fake = FakeTime()
     svc.email = EmailService(db, sleep=fake.sleep, clock=fake.clock, max_attempts=3, backoff=1)
@@ -121,8 +121,9 @@ def test_transient_refusals_exhausted_leave_message_pending_for_next_run(db, com
     with db.reader() as s:
         row = s.execute(select(OutboxMessage)).scalar_one()
         assert row.state == "pending" and row.last_code == 421
-    later = svc.run(company_id, DAY0 + dt.timedelta(days=1))
-    assert later.delivery.sent == 1 and len(smtp.messages) == 1
+    later = svc.run(company_id, DAY0 + dt.timedelta(days=1))  # the next run does not send it by itself
+    assert later.delivery is None and later.queued_earlier == 1 and smtp.messages == []
+    assert svc.email.send_queued(company_id).sent == 1 and len(smtp.messages) == 1
 
 
 def test_permanent_refusal_is_recorded_against_the_customer(db, company_id, smtp):
@@ -175,17 +176,16 @@ def test_login_needs_a_password_when_no_keyring(db, company_id, smtp):
         RenewalService(db, RULES, email_service).run(company_id, DAY0)
 
 
-def _send_subprocess(db_url: str, as_of: dt.date) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "ecms_desktop.cli", "--db", db_url, "renewals", "send",
-                             "--as-of", as_of.isoformat()], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env={**os.environ})
+def _send_subprocess(db_url: str, *command: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "ecms_desktop.cli", "--db", db_url, "renewals", *command],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ})
 
 
 @pytest.mark.slow
 def test_killed_mid_batch_then_rerun_sends_each_message_once(db, company_id, smtp):
     _setup(db, company_id, smtp, 8)
     smtp.hold_after(4)  # the 4th message reaches the server, which does not answer yet
-    proc = _send_subprocess(db.url, DAY0)
+    proc = _send_subprocess(db.url, "send", "--as-of", DAY0.isoformat())
     try:
         assert smtp.held.wait(120), proc.stderr.read().decode() if proc.poll() is not None else "not reached"
         os.kill(proc.pid, signal.SIGKILL)
@@ -199,7 +199,7 @@ def test_killed_mid_batch_then_rerun_sends_each_message_once(db, company_id, smt
         states = Counter(s.execute(select(OutboxMessage.state)).scalars())
     assert states == {"sent": 3, "sending": 1, "pending": 4}
 
-    rerun = _send_subprocess(db.url, DAY0)
+    rerun = _send_subprocess(db.url, "send-queued")  # the accountant sends what was left queued
     out, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err.decode()
     assert "resent after an interrupted run" in out.decode()

@@ -77,9 +77,12 @@ def test_review_by_keyboard(qtbot, queue):
     # Focus lands on the first empty required field of the TX form (purchaser address).
     qtbot.waitUntil(lambda: win.focusWidget() is win.form.builder.editor("purchaser_address"), timeout=5000)
     qtbot.waitSignal(win.viewer.page_painted, timeout=20000, raising=False)
-    # The missing address is an error: Approve is disabled until it is typed.
-    assert win.form.has_errors and not win.approve_action.isEnabled()
+    # The missing address is an error: Approve stays available but refuses, saying why (the tooltip too).
+    assert win.form.has_errors and win.approve_action.isEnabled()
     assert "cannot be approved" in win.approve_action.toolTip()
+    key(qtbot, win, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert "cannot be approved" in win.statusBar().currentMessage() and "address" in win.statusBar().currentMessage()
+    assert service.get(ids[0], AS_OF).review_state == "pending"
     # Navigate: next, previous.
     with qtbot.waitSignal(win.certificate_shown, timeout=10000) as b:
         key(qtbot, win, Qt.Key.Key_Right, Qt.KeyboardModifier.AltModifier)
@@ -101,7 +104,7 @@ def test_review_by_keyboard(qtbot, queue):
     qtbot.keyClicks(win.focusWidget(), "1 Jay St")
     assert win.form.builder.editor("purchaser_address").toPlainText() == "1 Jay St"
     assert win.index == 0
-    qtbot.waitUntil(lambda: win.form.findings_live and win.approve_action.isEnabled(), timeout=5000)
+    qtbot.waitUntil(lambda: win.form.findings_live and not win.form.has_errors, timeout=5000)
     # Approve with Ctrl+Enter: no warnings, so no question; the edit is saved, the certificate
     # approved, the next one shown.
     with qtbot.waitSignals([win.reviewed, win.certificate_shown], timeout=20000):
@@ -137,6 +140,8 @@ def test_warnings_are_acknowledged_by_keyboard(qtbot, queue):
     assert win.detail.id == ids[2]
     qtbot.waitUntil(lambda: win.approve_action.isEnabled(), timeout=5000)
     assert [f.field for f in win.form.warnings] == ["purchaser_name"] and not win.form.has_errors
+    # A pending certificate with warnings: "Acknowledge and approve…" is offered.
+    assert win.form.findings_panel.acknowledge_button.isVisibleTo(win)
     # Ctrl+Enter lists the warnings and asks; nothing is approved yet.
     key(qtbot, win, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     qtbot.waitUntil(lambda: win.acknowledge_dialog is not None and win.acknowledge_dialog.isVisible(), timeout=5000)
@@ -166,11 +171,9 @@ def test_approval_refused_while_errors_remain(qtbot, queue):
         win.go_to(3)
     assert win.detail.id == ids[3]
     qtbot.waitUntil(lambda: win.form.has_errors, timeout=5000)
-    assert not win.approve_action.isEnabled()
     assert "cannot be approved" in win.approve_action.toolTip()
-    # The shortcut does nothing; calling approve directly says why in the status bar.
+    # The shortcut says why in the status bar, naming the first error, and approves nothing.
     key(qtbot, win, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
-    win.approve()
     assert "cannot be approved" in win.statusBar().currentMessage()
     assert win.acknowledge_dialog is None and not win._busy
     assert service.get(ids[3], AS_OF).review_state == "pending"
@@ -179,7 +182,7 @@ def test_approval_refused_while_errors_remain(qtbot, queue):
     title = win.form.builder.editor("signer_title")
     title.setFocus()
     qtbot.keyClicks(title, "Owner")
-    qtbot.waitUntil(lambda: win.approve_action.isEnabled(), timeout=5000)
+    qtbot.waitUntil(lambda: not win.form.has_errors, timeout=5000)
     with qtbot.waitSignal(win.reviewed, timeout=20000):
         key(qtbot, win, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
     assert service.get(ids[3], AS_OF).review_state == "approved"

@@ -71,6 +71,7 @@ class FormEditing(FormFindings):
             self._live_timer.stop()
             self.engine_findings, self.findings_live, self.stored_result = [], False, None
             self.permit_checks = {}
+            self.findings_panel.set_approvable(False)
             self.findings_panel.set_findings([])
             self.findings_panel.summary.setText("No certificate selected: nothing was checked.")
             self.findings_panel.setEnabled(False)
@@ -80,6 +81,7 @@ class FormEditing(FormFindings):
             self.findings_changed.emit([])
             return
         self.findings_panel.setEnabled(True)
+        self.findings_panel.set_approvable(detail.review_state in (ReviewState.PENDING, ReviewState.REJECTED))
         self.builder.setVisible(True)
         d = detail.data
         self.title.setText(f"{detail.customer_name} ({detail.customer_number}) — certificate {detail.id}")

@@ -1,7 +1,8 @@
 """``ecms-desktop``: the review desk.
 
     ecms-desktop [--db URL] [--select CERT_ID] [--as-of YYYY-MM-DD]
-                 [--view main|review|settings|shortcuts|findings|renewals|outbox|exposure|audit-pack|worklist]
+                 [--view main|review|settings|shortcuts|findings|renewals|outbox|exposure|audit-pack|worklist|
+                         customers|customer]
                  [--screenshot FILE.png] [--size WIDTHxHEIGHT] [--theme system|light|dark]
 
 Opens on the local database by default (``ECMS_DATABASE_URL`` or the SQLite file in the user data
@@ -59,11 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--select", metavar="CERT_ID", type=int, help="select this certificate on start")
     p.add_argument("--as-of", metavar="YYYY-MM-DD", type=_date, help="show statuses as of this date (default: today)")
     p.add_argument("--view", choices=("main", "review", "settings", "shortcuts", "findings", "renewals", "outbox",
-                                      "exposure", "audit-pack", "worklist"), default="main",
+                                      "exposure", "audit-pack", "worklist", "customers", "customer"), default="main",
                    help="what to show: the main window, the review queue, or (for screenshots) the settings dialog, "
                    "the shortcuts overlay, the selected certificate's form with its findings, the renewal center, "
-                   "the e-mail outbox, the exposure report, the audit pack dialog or the desk with the work list "
-                   "of validation errors (--select then picks a certificate of that list)")
+                   "the e-mail outbox, the exposure report, the audit pack dialog, the desk with the work list "
+                   "of validation errors (--select then picks a certificate of that list), the customers, or the "
+                   "customer of --select with its exemption matrix")
     p.add_argument("--screenshot", metavar="FILE.png", type=Path, help="save a picture of the window and exit")
     p.add_argument("--size", metavar="WIDTHxHEIGHT", type=_size, help="window size, e.g. 1440x900")
     p.add_argument("--theme", choices=("system", "light", "dark"), help="appearance (default: as in Settings)")
@@ -73,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Screenshot views that open another feature's window from the main window.
-_TOOL_VIEWS = ("renewals", "outbox", "exposure", "audit-pack")
+_TOOL_VIEWS = ("renewals", "outbox", "exposure", "audit-pack", "customers", "customer")
 
 
 class _Screenshot:
@@ -142,6 +144,13 @@ class _Screenshot:
             self.window.open_exposure_report()
         elif self.args.view == "audit-pack":
             self.window.open_audit_pack_dialog()
+        elif self.args.view == "customers":
+            self.window.open_customers()
+        elif self.args.view == "customer":
+            if self.args.select is None:
+                self._on_failed("--view customer shows the customer of the certificate given with --select")
+                return
+            self.window.open_customer_of_certificate(self.args.select)
         elif self.args.view == "review":
             self.window.open_review_queue()
             rw = self.window.review_window
@@ -152,6 +161,8 @@ class _Screenshot:
         self._check()
 
     def _on_tool_opened(self, widget: QWidget) -> None:
+        from ecms_desktop.views.customers.list_view import CustomersView
+        from ecms_desktop.views.customers.matrix_view import CustomerView
         from ecms_desktop.views.exposure_view import ExposureView
         from ecms_desktop.views.outbox_dialog import OutboxDialog
         from ecms_desktop.views.renewal_center import RenewalCenterDialog
@@ -165,6 +176,8 @@ class _Screenshot:
             widget.report_loaded.connect(self._on_review_ready)
         elif isinstance(widget, OutboxDialog):
             widget.outbox_loaded.connect(self._on_review_ready)
+        elif isinstance(widget, CustomersView | CustomerView):  # when the list or the matrix is read
+            widget.loaded.connect(self._on_review_ready)
         else:
             self._on_review_ready()
 

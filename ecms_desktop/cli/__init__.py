@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         audit_pack,
         certificates,
         core,
+        customers,
         database_commands,
         demo,
         inbox,
@@ -42,8 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
         validation,
     )
 
-    for group in (core, certificates, audit_commands, demo, validation, renewals, inbox, transactions, audit_pack,
-                  database_commands):
+    for group in (core, certificates, customers, audit_commands, demo, validation, renewals, inbox, transactions,
+                  audit_pack, database_commands):
         group.register(sub)
     return parser
 

@@ -9,7 +9,7 @@ from .audit import AuditDigest, AuditEvent, AuditHead
 from .base import Base, utcnow
 from .certificate import Certificate, CoverageLine
 from .company import Company, CompanyRegistration, ExpiryPolicyOverride, Setting
-from .customer import Customer, customer_number_key
+from .customer import Customer, CustomerNumberAlias, customer_number_key
 from .document import Document, DocumentExtraction, DocumentFile
 from .enums import CertificateType, DocumentSource, ExemptReason, ReviewState, Status
 
@@ -24,6 +24,7 @@ __all__ = [
     "CompanyRegistration",
     "CoverageLine",
     "Customer",
+    "CustomerNumberAlias",
     "Document",
     "DocumentExtraction",
     "DocumentFile",

@@ -62,3 +62,24 @@ class Customer(Base):
     company: Mapped[Company] = relationship(back_populates="customers")
     parent: Mapped[Customer | None] = relationship(remote_side=[id])
     certificates: Mapped[list[Certificate]] = relationship(back_populates="customer")
+
+
+class CustomerNumberAlias(Base):
+    """A customer number that now means another customer: the number of a customer merged into that one
+    (the same business entered twice). Imports, intake and sales that still use the old number resolve to
+    the surviving customer. A key is either a customer's own number or an alias, never both."""
+
+    __tablename__ = "customer_number_alias"
+    __table_args__ = (UniqueConstraint("company_id", "number_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("company.id", ondelete="RESTRICT"), index=True)
+    #: The old customer number as it was written.
+    number: Mapped[str] = mapped_column(String(64))
+    #: :func:`customer_number_key` of ``number``.
+    number_key: Mapped[str] = mapped_column(String(64))
+    #: The customer the number now means.
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"), index=True)
+    #: The legal name the merged customer had (kept for the record).
+    merged_name: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

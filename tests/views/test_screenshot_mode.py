@@ -67,14 +67,14 @@ def test_unknown_certificate_exits_1(db, db_url, company_id, tmp_path) -> None: 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("view, size", [("renewals", (1100, 680)), ("outbox", (1100, 520)), ("audit-pack", None),
-                                        ("findings", None)])
+                                        ("findings", None), ("customers", (1000, 600)), ("customer", (960, 520))])
 def test_screenshot_of_the_other_windows(db, db_url, company_id, tmp_path, view, size) -> None:  # type: ignore[no-untyped-def]
     if not db_url.startswith("sqlite"):
         pytest.skip("one backend is enough for the subprocess run")
     ids = seed_certificates(db, company_id, 30)
     out = tmp_path / f"{view}.png"
     args = ["--db", db_url, "--screenshot", str(out), "--size", "1280x800", "--as-of", "2026-06-01", "--view", view]
-    if view == "findings":
+    if view in ("findings", "customer"):  # the customer view: the matrix of the selected certificate's customer
         args += ["--select", str(ids[0])]
     proc = run_app(args, tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import multiprocessing
-import re
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -32,13 +31,13 @@ from ecms_desktop.services.certificates.service import CompanyExpiryPolicy, Expi
 from ecms_desktop.services.core.bulk import paused_gc, worker_start_method
 from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
 from ecms_desktop.services.core.errors import Cancelled, DocumentError, EcmsError, Problem
+from ecms_desktop.services.core.field_limits import EMAIL_ADDRESS
 from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.tabular import Row, RowErrors, split_list
 from ecms_desktop.services.customers.service import customer_problems
 from ecms_desktop.services.documents.storage import CheckedFile
 from ecms_desktop.services.validation.engine import ValidationEngine
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _YES_NO = {"yes": True, "y": True, "true": True, "1": True, "x": True, "signed": True,
            "no": False, "n": False, "false": False, "0": False, "unsigned": False}
 
@@ -141,7 +140,7 @@ class RowChecker:
             first = self.first_named.get(key)
             if key not in known and not name and (first is None or first > index):
                 errs.add("customer_name", f"customer {number!r} is new and needs a name")
-        if email and not errs.has("customer_email") and not _EMAIL.match(email):
+        if email and not errs.has("customer_email") and not EMAIL_ADDRESS.match(email):
             errs.add("customer_email", f"{email!r} is not an e-mail address")
         states = [s.upper() for s in split_list(row.text("state"))]
         if not states:

@@ -33,7 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ecms_desktop.models import Certificate, Company, Customer, DocumentFile, customer_number_key, utcnow
+from ecms_desktop.models import Certificate, Company, DocumentFile, customer_number_key, utcnow
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.services.certificates.bulk import (
     CUSTOMER_DEFAULTS,
@@ -59,7 +59,7 @@ from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import ConflictError, DocumentError, NotFoundError, Problem, ValidationError
 from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.tabular import Table, read_table
-from ecms_desktop.services.customers.service import customer_problems
+from ecms_desktop.services.customers.service import customer_keys, customer_problems
 from ecms_desktop.services.documents.storage import CheckedFile, check_file
 from ecms_desktop.services.validation.engine import seller_of
 from ecms_desktop.services.validation.runs import permit_max_age
@@ -162,9 +162,7 @@ class _Context:
         company = s.get(Company, company_id)
         if company is None:
             raise NotFoundError(f"There is no company {company_id}.")
-        known = {key: KnownCustomer(cid, name, email) for cid, key, name, email in s.execute(
-            select(Customer.id, Customer.number_key, Customer.legal_name, Customer.email)
-            .where(Customer.company_id == company_id))}
+        known = {key: KnownCustomer(c.id, c.legal_name, c.email) for key, c in customer_keys(s, company_id).items()}
         existing: set[tuple[int, str, str, object]] = {(cid, form, num, eff) for cid, form, num, eff in s.execute(
             select(Certificate.customer_id, Certificate.form_code, Certificate.certificate_number,
                    Certificate.effective_date).where(Certificate.company_id == company_id,

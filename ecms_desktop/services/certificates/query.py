@@ -17,7 +17,15 @@ from typing import Any
 from sqlalchemy import ColumnElement, ScalarSelect, Select, and_, case, exists, false, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from ecms_desktop.models import Certificate, CoverageLine, Customer, ReviewState, Status, customer_number_key
+from ecms_desktop.models import (
+    Certificate,
+    CoverageLine,
+    Customer,
+    CustomerNumberAlias,
+    ReviewState,
+    Status,
+    customer_number_key,
+)
 from ecms_desktop.models.validation import PermitCheck, ValidationRun, WarningAcknowledgement
 from ecms_desktop.services.core.company_lookup import find_company
 from ecms_desktop.services.core.database import Database
@@ -210,10 +218,14 @@ def _conditions(q: CertificateQuery, *, with_status: bool = True) -> list[Column
                                                   Customer.number_key.like(f"%{customer_number_key(text)}%")))
         numbers = select(c.id).where(or_(func.lower(c.certificate_number).like(like),
                                          func.lower(c.purchaser_tax_id).like(like)))
+        # A number merged into another customer finds the surviving customer's certificates.
+        merged = select(CustomerNumberAlias.customer_id).where(
+            CustomerNumberAlias.number_key.like(f"%{customer_number_key(text)}%"))
         if q.company_id is not None:
             customers = customers.where(Customer.company_id == q.company_id)
+            merged = merged.where(CustomerNumberAlias.company_id == q.company_id)
             numbers = numbers.where(c.company_id == q.company_id)
-        conds.append(or_(c.customer_id.in_(customers), c.id.in_(numbers)))
+        conds.append(or_(c.customer_id.in_(customers.union(merged)), c.id.in_(numbers)))
     if q.check is not None:
         conds.append(_check_condition(q.check))
     if with_status and q.statuses:

@@ -16,6 +16,7 @@ from ecms_desktop.services.core import audit
 from ecms_desktop.services.core.company_lookup import find_company
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import DocumentError, NotFoundError, ValidationError
+from ecms_desktop.services.core.field_limits import EMAIL_ADDRESS
 from ecms_desktop.services.core.settings import DEFAULT_SETTINGS, BusinessSettings, business_settings
 from ecms_desktop.services.documents.media_types import sniff_media_type
 from ecms_desktop.services.documents.shared_sandbox import probe_document
@@ -50,7 +51,6 @@ def _info(c: Company) -> CompanyInfo:
 
 
 _COLOUR_RE = re.compile(r"^#[0-9A-Fa-f]{6}$")
-_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 #: Logos go on cover letters and audit-pack covers: PNG or JPEG only.
 LOGO_MEDIA_TYPES: frozenset[str] = frozenset({"image/png", "image/jpeg"})
 #: Largest logo accepted (it is embedded in every request packet).
@@ -148,7 +148,7 @@ class CompanyService:
             changes["state"] = state.strip().upper()
             if changes["state"] and not re.fullmatch(r"[A-Z]{2}", changes["state"]):
                 raise ValidationError(f"State {state!r}: use the two-letter code (for example TX).")
-        if reply_to_email and reply_to_email.strip() and not _EMAIL_RE.match(reply_to_email.strip()):
+        if reply_to_email and reply_to_email.strip() and not EMAIL_ADDRESS.match(reply_to_email.strip()):
             raise ValidationError(f"Reply-to e-mail {reply_to_email!r} is not an e-mail address.")
         if brand_color is not None:
             if not _COLOUR_RE.match(brand_color.strip()):

@@ -20,6 +20,9 @@ from typing import Any
 
 from sqlalchemy import BigInteger, Integer, Numeric, String, inspect
 
+#: What an e-mail address looks like (one ``@``, a dot in the domain, no white space).
+EMAIL_ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
 #: Characters no database here stores in text: NUL (PostgreSQL refuses it, in JSONB too) and lone
 #: UTF-16 surrogates (not encodable as UTF-8).
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")

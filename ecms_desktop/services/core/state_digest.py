@@ -28,10 +28,11 @@ values as the SHA-256 of their bytes; text as is. Bulk code that inserts certifi
 same digest from plain values with :func:`certificate_digest` and hand it over with :func:`touch`.
 Transaction lines, a million at a time, have a cheaper form per block (:class:`LineBlockKind`).
 
-Tracked records (``KINDS``): certificates with their coverage lines, customers, companies with their
-registrations, document arrivals, validation runs with their findings, warning acknowledgements,
-business settings, company expiry policies, permit checks, and the ERP's transaction lines in blocks
-of :data:`LINE_BLOCK` ids. Stored file bytes need no digest: each ``document_file`` row is named by
+Tracked records (``KINDS``): certificates with their coverage lines, customers, customer number aliases,
+companies with their registrations, document arrivals, validation runs with their findings, warning
+acknowledgements, business settings, company expiry policies, permit checks, and the ERP's transaction
+lines in blocks of :data:`LINE_BLOCK` ids.
+Stored file bytes need no digest: each ``document_file`` row is named by
 the SHA-256 of its bytes, which ``ecms check`` recomputes.
 """
 
@@ -72,6 +73,7 @@ from ecms_desktop.models import (
     CompanyRegistration,
     CoverageLine,
     Customer,
+    CustomerNumberAlias,
     Document,
     ExpiryPolicyOverride,
     Setting,
@@ -351,6 +353,7 @@ TRANSACTION_LINES = LineBlockKind()
 KINDS: dict[str, RecordKind | LineBlockKind] = {k.name: k for k in (
     CERTIFICATE,
     RecordKind("customer", Customer.__table__),
+    RecordKind("customer_alias", CustomerNumberAlias.__table__),
     RecordKind("company", Company.__table__,
                [_Child(cast(Table, CompanyRegistration.__table__), "company_id", ("state",))]),
     # The intake inbox's columns (migration 0008) came after documents were first digested. A document's
@@ -370,6 +373,7 @@ _OF_CLASS: dict[type, tuple[str, Callable[[Any], Any]]] = {
     Certificate: ("certificate", lambda o: o.id),
     CoverageLine: ("certificate", lambda o: o.certificate_id),
     Customer: ("customer", lambda o: o.id),
+    CustomerNumberAlias: ("customer_alias", lambda o: o.id),
     Company: ("company", lambda o: o.id),
     CompanyRegistration: ("company", lambda o: o.company_id),
     Document: ("document", lambda o: o.id),

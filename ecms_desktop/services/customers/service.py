@@ -1,14 +1,20 @@
-"""Customers, matched by their normalised customer number."""
+"""Customers, matched by their normalised customer number (or a number merged into theirs).
+
+Every lookup of a customer by number goes through :func:`customer_by_key` (one customer) or
+:func:`customer_keys` (all of a company's numbers, for imports), so that a number merged into another
+customer (:class:`~ecms_desktop.models.CustomerNumberAlias`) keeps meaning the surviving customer.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from ecms_desktop.models import Customer, customer_number_key
+from ecms_desktop.models import Customer, CustomerNumberAlias, customer_number_key
+from ecms_desktop.models.transactions import TransactionLine
 from ecms_desktop.services.core import audit, state_digest
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import NotFoundError, Problem, ValidationError
@@ -30,13 +36,74 @@ def _info(c: Customer) -> CustomerInfo:
     return CustomerInfo(c.id, c.company_id, c.number, c.legal_name, c.email, c.owner_email, c.ship_to_state)
 
 
+def customer_by_key(session: Session, company_id: int, key: str) -> Customer | None:
+    """The customer a normalised customer number means today: the customer with that number, or the
+    customer another one with that number was merged into; None when the number is unknown."""
+    found = session.execute(select(Customer).where(Customer.company_id == company_id,
+                                                   Customer.number_key == key)).scalar_one_or_none()
+    if found is None:
+        found = session.execute(
+            select(Customer).join(CustomerNumberAlias, CustomerNumberAlias.customer_id == Customer.id)
+            .where(CustomerNumberAlias.company_id == company_id, CustomerNumberAlias.number_key == key)
+        ).scalar_one_or_none()
+    return found
+
+
+def customer_keys(session: Session, company_id: int) -> dict[str, Customer]:
+    """Every customer number of the company (normalised) with the customer it means: each customer's own
+    number and the numbers merged into it."""
+    customers = {c.number_key: c for c in session.execute(
+        select(Customer).where(Customer.company_id == company_id)).scalars()}
+    by_id = {c.id: c for c in customers.values()}
+    for key, customer_id in session.execute(select(CustomerNumberAlias.number_key, CustomerNumberAlias.customer_id)
+                                            .where(CustomerNumberAlias.company_id == company_id)):
+        customers.setdefault(key, by_id[customer_id])
+    return customers
+
+
+def rekey_sales(session: Session, company_id: int, old_key: str, new_key: str) -> int:
+    """Sales lines matched on customer number ``old_key`` are matched on ``new_key`` from now on (the
+    ERP's number as written is kept). Returns how many lines changed."""
+    ids = session.execute(
+        update(TransactionLine).where(TransactionLine.company_id == company_id, TransactionLine.customer_key == old_key)
+        .values(customer_key=new_key).returning(TransactionLine.id)
+        .execution_options(synchronize_session=False)).scalars().all()
+    if ids:
+        state_digest.touch_transaction_lines(session, ids)
+    return len(ids)
+
+
+def match_sales_to_merged_numbers(session: Session, company_id: int) -> int:
+    """Sales lines whose customer number was merged into another customer are matched on the surviving
+    customer's number (the ERP's number as written is kept). Returns how many lines were changed."""
+    aliases = session.execute(
+        select(CustomerNumberAlias.number_key, Customer.number_key)
+        .join(Customer, Customer.id == CustomerNumberAlias.customer_id)
+        .where(CustomerNumberAlias.company_id == company_id)).all()
+    return sum(rekey_sales(session, company_id, old_key, new_key) for old_key, new_key in aliases)
+
+
 def find_customer(session: Session, company_id: int | None, number_or_name: str) -> Customer:
-    """A customer by number (normalised) or exact legal name (case-insensitive)."""
+    """A customer by number (normalised, a merged number meaning the customer it was merged into) or
+    exact legal name (case-insensitive)."""
     key = customer_number_key(number_or_name)
+    if company_id is not None:
+        by_number = customer_by_key(session, company_id, key)
+        if by_number is not None:
+            return by_number
     stmt = select(Customer).where(or_(Customer.number_key == key, Customer.legal_name.ilike(number_or_name.strip())))
     if company_id is not None:
         stmt = stmt.where(Customer.company_id == company_id)
     found = session.execute(stmt.limit(2)).scalars().all()
+    if not found and company_id is None:
+        found = session.execute(
+            select(Customer).join(CustomerNumberAlias, CustomerNumberAlias.customer_id == Customer.id)
+            .where(CustomerNumberAlias.number_key == key).limit(2)).scalars().all()
+        if len(found) > 1:
+            raise ValidationError(f"Customer number {number_or_name!r} is known in several companies: "
+                                  "choose the company.")
+        if found:
+            return found[0]
     if not found:
         raise NotFoundError(f"No customer with number or name {number_or_name!r}.")
     if len(found) > 1 and found[0].number_key != key:
@@ -82,8 +149,7 @@ def upsert_customer(session: Session, company_id: int, number: str, *, legal_nam
         raise ValidationError("A customer number is required.")
     customer = cache.get(key) if cache is not None else None
     if customer is None:
-        customer = session.execute(select(Customer).where(Customer.company_id == company_id,
-                                                          Customer.number_key == key)).scalar_one_or_none()
+        customer = customer_by_key(session, company_id, key)
     created = False
     if customer is None:
         if not legal_name.strip():

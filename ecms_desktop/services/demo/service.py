@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ecms_desktop.models import Certificate, Company, Customer, Status
+from ecms_desktop.models import Certificate, Company, Customer, CustomerNumberAlias, Status
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.services.certificates.query import CertificateQuery, count_by_status
 from ecms_desktop.services.certificates.service import ExpiryContext
@@ -128,7 +128,9 @@ class DemoService:
         # Read what is there (outside the write transaction: drawing documents takes a while).
         with self.db.reader() as s:
             existing = existing_data(s)
-            taken = set(s.execute(select(Customer.number_key)).scalars())
+            # Numbers merged into other customers still mean them: never reused for a new demo customer.
+            taken = set(s.execute(select(Customer.number_key)).scalars()) | set(
+                s.execute(select(CustomerNumberAlias.number_key)).scalars())
             contexts, windows = [], []
             for name in names:
                 company = s.execute(select(Company).where(Company.name == name)).scalar_one_or_none()

@@ -55,6 +55,7 @@ from ecms_desktop.services.core.field_limits import (
 from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.tabular import Row, RowErrors, header_key, layout_problems, parse_number, read_table
 from ecms_desktop.services.core.user_files import refuse_database_file
+from ecms_desktop.services.customers.service import match_sales_to_merged_numbers
 from ecms_desktop.services.sales.periods import PeriodBook
 
 REQUIRED_COLUMNS = ("invoice_number", "line", "invoice_date", "customer_number", "ship_to_state", "amount")
@@ -700,6 +701,8 @@ class TransactionImporter:
                     if progress:
                         progress(size or total, size or total, f"Building index {index.name}")
                     index.create(conn)
+                # Lines that name a customer number merged into another customer match the surviving one.
+                match_sales_to_merged_numbers(s, company_id)
             audit.record(s, "import.transactions", "import", name, company_id=company_id,
                          details={"file": name, "rows": total, "inserted": result.inserted,
                                   "updated": result.updated, "unchanged": result.unchanged,

@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
-    QComboBox,
-    QCompleter,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
@@ -30,6 +28,7 @@ from ecms_desktop.services.certificates.query import CertificateRow
 from ecms_desktop.services.customers.service import CustomerInfo
 from ecms_desktop.services.intake.inbox import InboxItem
 from ecms_desktop.views.intake.inbox_pane import read_value
+from ecms_desktop.views.widgets.customer_picker import CustomerPicker
 
 _CERT_ROLE = Qt.ItemDataRole.UserRole + 1
 #: A purchaser name read at least this surely is offered as the new customer's name.
@@ -74,19 +73,8 @@ class AssignDialog(QDialog):
         form = QFormLayout(who)
         self.existing_radio = QRadioButton("&Existing customer", who)
         self.existing_radio.setObjectName("assignExisting")
-        self.customer_combo = QComboBox(who)
+        self.customer_combo = CustomerPicker(customers, who)
         self.customer_combo.setObjectName("assignCustomer")
-        self.customer_combo.setEditable(True)
-        self.customer_combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        for c in customers:
-            self.customer_combo.addItem(f"{c.number} — {c.legal_name}", c.id)
-        completer = QCompleter(self.customer_combo.model(), self.customer_combo)
-        completer.setFilterMode(Qt.MatchFlag.MatchContains)
-        completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-        self.customer_combo.setCompleter(completer)
-        line_edit = self.customer_combo.lineEdit()
-        if line_edit is not None:
-            line_edit.setPlaceholderText("number or name")
         form.addRow(self.existing_radio, self.customer_combo)
         self.new_radio = QRadioButton("&New customer", who)
         self.new_radio.setObjectName("assignNewCustomer")
@@ -129,7 +117,7 @@ class AssignDialog(QDialog):
         layout.addWidget(self.buttons)
 
         self.new_cert_radio.setChecked(True)
-        match = self._customer_named(read[0]) if read else None
+        match = self.customer_combo.customer_named(read[0]) if read else None
         if customers:
             self.existing_radio.setChecked(True)
             self.customer_combo.setCurrentIndex(self.customer_combo.findData(match.id) if match else -1)
@@ -146,22 +134,9 @@ class AssignDialog(QDialog):
         self.cert_list.currentRowChanged.connect(lambda _r: self._update())
         self._update()
 
-    def _customer_named(self, name: str) -> CustomerInfo | None:
-        key = " ".join(name.casefold().split())
-        return next((c for c in self.customers if " ".join(c.legal_name.casefold().split()) == key), None)
-
     def selected_customer(self) -> CustomerInfo | None:
         """The existing customer chosen (by the list, or by its number or exact name typed)."""
-        if not self.existing_radio.isChecked():
-            return None
-        index = self.customer_combo.currentIndex()
-        text = self.customer_combo.currentText().strip()
-        if index >= 0 and self.customer_combo.itemText(index) == text:
-            cid = self.customer_combo.itemData(index)
-            return next((c for c in self.customers if c.id == cid), None)
-        key = text.casefold()
-        return next((c for c in self.customers if key and key in (c.number.casefold(), c.legal_name.casefold())),
-                    None)
+        return self.customer_combo.selected_customer() if self.existing_radio.isChecked() else None
 
     def set_certificates(self, customer_id: int, rows: list[CertificateRow]) -> None:
         """The certificates of ``customer_id`` (ignored when another customer is chosen meanwhile)."""

@@ -20,6 +20,7 @@ from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.documents.sandbox import DocumentSandbox
 from ecms_desktop.views.certificates.findings_panel import blocked_message
 from ecms_desktop.views.certificates.form import CertificateForm
+from ecms_desktop.views.main_window.customers import CustomersMixin
 from ecms_desktop.views.main_window.database_menu import DatabaseMenuMixin
 from ecms_desktop.views.main_window.inbox import InboxMixin
 from ecms_desktop.views.main_window.intake import IntakeMixin
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 KeyChoice = QKeySequence | QKeySequence.StandardKey | str
 
 
-class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, OutboxMixin, ToolsMixin,
+class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, OutboxMixin, CustomersMixin, ToolsMixin,
                  WorkListsMixin):
     """The review desk: certificate grid (and the intake inbox beside it) | document viewer | certificate
     form, with the menus and the toolbar of every feature."""
@@ -84,7 +85,7 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, Outbox
         a = self._action
         self.act_open_db = a("&Open database…", self.open_database_dialog, K.Open, name="actOpenDatabase",
                              tip="Open another ECMS database (a file or a shared server)")
-        self.act_new_db = a("&New database…", self.new_database_dialog, K.New, name="actNewDatabase",
+        self.act_new_db = a("&New database…", self.new_database_dialog, None, name="actNewDatabase",
                             tip="Create an empty ECMS database file")
         self.act_import_docs = a("Import &documents…", self.import_documents_dialog, "Ctrl+I",
                                  name="actImportDocuments",
@@ -141,6 +142,7 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, Outbox
         self.act_check = a("Chec&k database…", self.check_database, None, name="actCheckDatabase",
                            tip="Check the database, its audit trail and every record against the trail")
         self._build_outbox_actions()
+        self._build_customer_actions(a)
 
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
@@ -167,6 +169,8 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, Outbox
         self.columns_menu = view_menu.addMenu("&Columns")
         self.columns_menu.aboutToShow.connect(lambda: self.table.fill_columns_menu(self.columns_menu))
         cert_menu = bar.addMenu("&Certificate")
+        cert_menu.addAction(self.act_new_certificate)
+        cert_menu.addSeparator()
         cert_menu.addActions([self.act_approve, self.act_reject, self.act_archive, self.act_unarchive])
         cert_menu.addSeparator()
         cert_menu.addActions([self.act_validate, self.act_validate_all, self.act_verify_permit])
@@ -175,13 +179,15 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, Outbox
         cert_menu.addAction(self.form.accept_suggestion_action)
         cert_menu.addSeparator()
         cert_menu.addAction(self.act_review)
+        customers_menu = bar.addMenu("C&ustomers")
+        customers_menu.addActions([self.act_customers, self.act_customer_of_selected, self.act_uncovered_report])
         renewals_menu = bar.addMenu("Re&newals")
         renewals_menu.addActions([self.act_renewals, self.act_outbox])
         tx_menu = bar.addMenu("&Transactions")
         tx_menu.addActions([self.act_exposure, self.act_reprocess])
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.act_shortcuts)
-        self.menus = [file_menu, edit_menu, view_menu, cert_menu, renewals_menu, tx_menu, help_menu]
+        self.menus = [file_menu, edit_menu, view_menu, cert_menu, customers_menu, renewals_menu, tx_menu, help_menu]
 
         tb = QToolBar("Main", self)
         tb.setObjectName("mainToolbar")
@@ -228,6 +234,7 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, Outbox
         for act in (self.act_validate_all, self.act_renewals, self.act_outbox, self.act_exposure, self.act_audit_pack,
                     self.act_inbox):
             act.setEnabled(has_company)
+        self._update_customer_actions()
 
     def _approval_findings_blocking(self) -> bool:
         """Errors in the validation of the certificate shown in the form block Approve."""

@@ -23,9 +23,13 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
-# Qt's offscreen and xcb platforms need a few shared libraries that minimal images lack.
-if ! QT_QPA_PLATFORM=offscreen .venv/bin/python -c 'from PySide6.QtWidgets import QApplication; QApplication([])' \
-    >/dev/null 2>&1; then
+# Qt's offscreen and xcb platforms need a few shared libraries that minimal images lack: the tests need
+# offscreen, a desktop (DISPLAY set) needs xcb as well (libxcb-cursor0 is missing from many installs).
+qt_starts() {
+  ( QT_QPA_PLATFORM="$1" .venv/bin/python -c 'from PySide6.QtWidgets import QApplication; QApplication([])' \
+    >/dev/null 2>&1 ) 2>/dev/null
+}
+if ! qt_starts offscreen || { [ -n "${DISPLAY:-}" ] && ! qt_starts xcb; }; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = "0" ]; then
     echo "== Installing the system libraries Qt needs (apt-get)"
     apt-get update -qq
@@ -33,7 +37,8 @@ if ! QT_QPA_PLATFORM=offscreen .venv/bin/python -c 'from PySide6.QtWidgets impor
       libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0 \
       libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 fonts-dejavu-core >/dev/null
   else
-    echo "Qt cannot start: install libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 (as root: apt-get)." >&2
+    echo "Qt cannot start: install libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3" \
+      "libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-xinerama0 (as root: apt-get)." >&2
     exit 1
   fi
 fi

@@ -281,7 +281,7 @@ def test_menus_open_the_other_features_with_the_database_and_date(qtbot, window,
 
     titles = {m.title().replace("&", ""): [a.text().replace("&", "") for a in m.actions()] for m in window.menus}
     assert "Renewal center…" in titles["Renewals"]
-    assert titles["Transactions"] == ["Exposure report…", "Reprocess certificate…"]
+    assert titles["Transactions"] == ["Import invoice lines…", "Exposure report…", "Reprocess certificate…"]
     assert "Audit pack…" in titles["File"]
     assert {"Validate now", "Validate all…", "Verify permit"} <= set(titles["Certificate"])
 

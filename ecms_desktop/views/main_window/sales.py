@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMessageBox
 
@@ -21,11 +20,6 @@ from ecms_desktop.views.widgets.problems_dialog import ProblemsDialog
 class SalesMixin(DeskWindow):
     """Importing invoice lines."""
 
-    #: An import of invoice lines finished (its TransactionImportResult).
-    invoice_lines_imported = Signal(object)
-    #: An import of invoice lines stored nothing (the error: row problems, Cancelled, ...).
-    invoice_import_failed = Signal(object)
-
     def _build_sales_actions(self) -> None:
         """Transactions > Import invoice lines… (no shortcut)."""
         self.act_import_invoices = QAction("&Import invoice lines…", self)
@@ -37,6 +31,10 @@ class SalesMixin(DeskWindow):
         #: The last import's summary, and the problems of the last refused file (opened when interactive).
         self.invoice_import_report: QMessageBox | None = None
         self.invoice_problems_dialog: ProblemsDialog | None = None
+        #: How the last import ended: its TransactionImportResult, or the error that kept everything out
+        #: (row problems, Cancelled, ...). Signals of a mixin are not reliable in PySide (desk.py holds the
+        #: window's signals), hence an attribute.
+        self.invoice_import_outcome: TransactionImportResult | BaseException | None = None
 
     def _update_sales_actions(self) -> None:
         self.act_import_invoices.setEnabled(self.db is not None and self.company_id is not None)
@@ -56,6 +54,7 @@ class SalesMixin(DeskWindow):
         db, company_id = self.db, self.company_id
         if db is None or company_id is None:
             return
+        self.invoice_import_outcome = None
         sales.import_invoice_lines(db, path, company_id=company_id) \
             .success(lambda result: self._on_invoice_lines_imported(path, result)) \
             .failure(lambda error: self._on_invoice_import_failed(path, error)).run(self.runner, parent=self)
@@ -73,10 +72,10 @@ class SalesMixin(DeskWindow):
         self.invoice_import_report = box
         if self.interactive:
             box.open()
-        self.invoice_lines_imported.emit(result)
+        self.invoice_import_outcome = result
 
     def _on_invoice_import_failed(self, path: Path, error: BaseException) -> None:
-        self.invoice_import_failed.emit(error)
+        self.invoice_import_outcome = error
         if isinstance(error, Cancelled):
             self.statusBar().showMessage(f"Import of {path.name} cancelled: nothing was imported.", 10000)
             return

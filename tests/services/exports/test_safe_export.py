@@ -131,6 +131,17 @@ def test_ecms_exposure_xlsx_writes_customer_formulas_as_text(db, db_url, company
     _assert_csv_escapes(capsys.readouterr().out, TRIMMED)
 
 
+def test_problem_list_escapes_hostile_text(tmp_path: Path) -> None:
+    from ecms_desktop.services.core.errors import Problem
+    from ecms_desktop.services.exports.problem_list import write_problems_csv
+
+    path = write_problems_csv([Problem(h, file=h, row=i, column=h) for i, h in enumerate(HOSTILE, 2)],
+                              tmp_path / "problems.csv")
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = _assert_csv_escapes(fh.read(), HOSTILE)
+    assert rows[0] == ["File", "Row", "Column", "What is wrong"] and rows[1][1] == "2"
+
+
 def test_audit_pack_workbook_keeps_hostile_text_as_text(tmp_path: Path) -> None:
     """Both of the pack's writers: openpyxl cells (summary, headers) and the fast SpreadsheetML rows."""
     columns = (Column("Text"), Column("Amount", "money"), Column("Count", "int"))
@@ -218,6 +229,7 @@ COVERED = {
     "ecms_desktop/services/sales/exemption_feed.py": (test_feed_folder_csv_escapes_hostile_text,),
     "ecms_desktop/cli/common.py": (test_ecms_list_csv_escapes_hostile_text,),
     "ecms_desktop/cli/certificates.py": (test_ecms_list_csv_escapes_hostile_text,),
+    "ecms_desktop/services/exports/problem_list.py": (test_problem_list_escapes_hostile_text,),
     "ecms_desktop/cli/transactions.py": (test_ecms_exposure_xlsx_writes_customer_formulas_as_text,),
 }
 #: Writing a file of cells without the safe module: a csv writer, an openpyxl workbook, raw SpreadsheetML.

@@ -73,12 +73,13 @@ class TypedDateField(QWidget):
         self.edit.setMaximumWidth(140)
         self.note = QLabel("")
         self.note.setObjectName("dateNote")
+        self.note.setWordWrap(True)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.edit)
         layout.addWidget(self.note, 1)
         self.edit.editingFinished.connect(self.read)
-        self.edit.textEdited.connect(self._on_edit_text_edited)
+        self.edit.textChanged.connect(self._on_edit_text_changed)
 
     def date(self) -> dt.date | None:
         """The date read from the field; None while the text is not a date (see :meth:`problem`)."""
@@ -90,12 +91,15 @@ class TypedDateField(QWidget):
 
     def set_date(self, day: dt.date) -> None:
         self.edit.setText(day.isoformat())
+        self.note.setText("")
         self.read()
 
     def read(self) -> dt.date | None:
         """Read the typed text now (done when editing finishes): the date, shown in ISO form, or the
         problem shown beside the field."""
         typed = self.edit.text().strip()
+        if self._date is not None and typed == self._date.isoformat():
+            return self._date  # read already (editing finishes again when the field loses focus)
         try:
             day, supplied = read_typed_date(typed, self.year)
         except ValueError as exc:
@@ -104,17 +108,17 @@ class TypedDateField(QWidget):
             self.note.setText(self._problem)
             return None
         self._problem = ""
-        self.note.setStyleSheet("")
-        self.note.setText(f"{typed} read as {day:%a %d %b %Y} (year {self.year} of the desk's date)"
-                          if supplied else "")
+        changed, self._date = day != self._date, day
         if typed != day.isoformat():
-            self.edit.setText(day.isoformat())
-        changed = day != self._date
-        self._date = day
+            self.edit.setText(day.isoformat())  # shown as it was read
+        self.note.setStyleSheet("")
+        self.note.setText(f"{typed} read as {day:%a %d %b %Y}"
+                          if supplied else "")
         if changed:
             self.date_changed.emit(day)
         return day
 
-    def _on_edit_text_edited(self, _text: str) -> None:
-        self._date = None  # read again when editing finishes: never a stale date
-        self.note.setText("")
+    def _on_edit_text_changed(self, text: str) -> None:
+        if self._date is None or text.strip() != self._date.isoformat():
+            self._date = None  # read again when editing finishes: never a stale date
+            self.note.setText("")

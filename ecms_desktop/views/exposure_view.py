@@ -203,8 +203,8 @@ class ExposureView(QWidget):
         self.uncovered_label = QLabel("")
         self.tax_label = QLabel("")
         self.status_label = QLabel("")
-        for label in (self.uncovered_label, self.tax_label, self.status_label):
-            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        for figure in (self.uncovered_label, self.tax_label, self.status_label):
+            figure.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         bar = QHBoxLayout()
         for widget in (QLabel("From"), self.from_edit, QLabel("to"), self.to_edit, QLabel("State"), self.state_edit,
                        self.refresh_button):

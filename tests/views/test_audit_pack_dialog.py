@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtWidgets import QMessageBox
 from PySide6.QtGui import QDesktopServices
 
 from ecms_desktop.services.audit_pack.service import AuditPackService

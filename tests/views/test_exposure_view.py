@@ -11,8 +11,8 @@ pytest.importorskip("pytestqt", reason="needs pytest-qt")
 
 import openpyxl
 from PySide6.QtCore import QDate, QModelIndex, Qt
-from PySide6.QtWidgets import QLabel
 from PySide6.QtTest import QAbstractItemModelTester
+from PySide6.QtWidgets import QLabel
 
 from ecms_desktop.services.sales.determination_service import DeterminationService
 from ecms_desktop.services.sales.periods import PeriodService

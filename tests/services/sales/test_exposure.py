@@ -86,7 +86,8 @@ def test_lines_behind_a_row_say_which_certificate_and_why(report_db, company_id)
     assert covered[0].explanation and any(c.startswith("TX-1: covers the sale") for c in covered[0].candidates)
     uncovered = svc.exposure_lines(company_id, *YEAR, state="OK", period="2026-03", customer_number="C-1")
     assert [(x.invoice_number, x.measure, x.figure) for x in uncovered] == [("I5", UNCOVERED, Decimal("70.00"))]
-    assert uncovered[0].certificate_number == "" and "OK" in uncovered[0].explanation + " ".join(uncovered[0].candidates)
+    why = uncovered[0].explanation + " ".join(uncovered[0].candidates)
+    assert uncovered[0].certificate_number == "" and "OK" in why
     assert svc.exposure_lines(company_id, *YEAR, state="TX", period="2026-04", customer_number="C-1") == ()
 
 

@@ -215,7 +215,7 @@ def cmd_exposure(ctx: CliContext, args: argparse.Namespace) -> int:
         return 0
     if args.format == "json":
         data = {"from": report.date_from, "to": report.date_to, "state": report.state,
-                "sales_lines": report.sales_lines,
+                "sales_lines": report.sales_lines, "undecided_lines": report.undecided_lines,
                 UNCOVERED: report.uncovered.__dict__, TAX_ON_COVERED: report.tax_on_covered.__dict__,
                 "rows": [{"state": r.state, "period": r.period, "customer_number": r.customer_number,
                           "customer_name": r.customer_name, UNCOVERED: r.uncovered.__dict__,
@@ -249,6 +249,9 @@ def cmd_exposure(ctx: CliContext, args: argparse.Namespace) -> int:
           f"Tax collected although a certificate covered the sale: {t.lines} lines, tax {t.tax_collected}.\n"
           f"({report.sales_lines} sales lines from {report.date_from} to {report.date_to}; the two amounts are "
           "different measures and are not added together.)", file=ctx.out)
+    if report.undecided_lines:
+        print(f"{report.undecided_lines} sales lines are not decided yet and are not in these figures: run "
+              "`ecms determine`.", file=ctx.out)
     return 0
 
 

@@ -48,6 +48,8 @@ _COLUMN_TIPS = {4: "Sales the customer claimed exempt that no certificate covers
 _MEASURE_COLORS = {5: QColor("#B03A2E"), 7: QColor("#B9770E")}
 NO_SALES = "No sales imported for this period"
 NO_EXPOSURE = "No exposure in this period"
+#: The name column of a customer number the ERP sends that the customer list does not hold.
+_NOT_LISTED = "(not in the customer list)"
 _money = money
 
 
@@ -89,13 +91,16 @@ class ExposureTableModel(QAbstractTableModel):
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             u, t = r.uncovered, r.tax_on_covered
-            values = (r.state, r.period, r.customer_number, r.customer_name, str(u.lines) if u.lines else "",
+            values = (r.state, r.period, r.customer_number, r.customer_name or _NOT_LISTED,
+                      str(u.lines) if u.lines else "",
                       _money(u.untaxed_amount) if u.lines else "", str(t.lines) if t.lines else "",
                       _money(t.tax_collected) if t.lines else "")
             return values[col]
         if role == Qt.ItemDataRole.TextAlignmentRole and col >= 4:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ForegroundRole:
+            if col == 3 and not r.customer_name:
+                return QColor("#7F7F7F")
             return _MEASURE_COLORS.get(col)
         return None
 
@@ -200,6 +205,10 @@ class ExposureView(QWidget):
         self.lines_button = QPushButton("Show sales…")
         self.lines_button.setToolTip("The invoice lines behind the selected row, with why each was decided so")
         self.lines_button.setEnabled(False)
+        self.decide_button = QPushButton("Decide new sales")
+        self.decide_button.setToolTip("Decide which certificate covers each imported sale of these dates not decided "
+                                      "yet (as `ecms determine` does); they count in the figures afterwards")
+        self.decide_button.setVisible(False)
         self.uncovered_label = QLabel("")
         self.tax_label = QLabel("")
         self.status_label = QLabel("")
@@ -218,7 +227,10 @@ class ExposureView(QWidget):
         chart_bar.addWidget(self.group_combo)
         chart_bar.addStretch(1)
         figures = QVBoxLayout()
-        figures.addWidget(self.status_label)
+        status_row = QHBoxLayout()
+        status_row.addWidget(self.status_label, 1)
+        status_row.addWidget(self.decide_button)
+        figures.addLayout(status_row)
         figures.addWidget(self.uncovered_label)
         figures.addWidget(self.tax_label)
         self.model = ExposureTableModel(self)
@@ -246,6 +258,7 @@ class ExposureView(QWidget):
         self.refresh_button.clicked.connect(self.refresh)
         self.export_button.clicked.connect(self._on_export_clicked)
         self.lines_button.clicked.connect(self.open_selected_lines)
+        self.decide_button.clicked.connect(self.decide_new_sales)
         self.table.activated.connect(lambda _index: self.open_selected_lines())
         self.table.selectionModel().selectionChanged.connect(self._on_selection_changed)
         self.group_combo.currentIndexChanged.connect(self._on_group_changed)
@@ -277,6 +290,11 @@ class ExposureView(QWidget):
             self.status_label.setText(f"{report.sales_lines:,} sales lines from {report.date_from} to "
                                       f"{report.date_to}{where}. The two figures below measure different things "
                                       "and are not added together.")
+        if report.undecided_lines:
+            self.status_label.setText(self.status_label.text() + f" <b>{report.undecided_lines:,} sales lines are "
+                                      "not decided yet</b> and are not in these figures.")
+        self.decide_button.setVisible(report.undecided_lines > 0)
+        self.decide_button.setEnabled(True)
         self.uncovered_label.setText(f"Exempt sales without a covering certificate: <b>{_money(u.untaxed_amount)}"
                                      f"</b> untaxed, in {u.lines:,} lines")
         self.tax_label.setText(f"Tax collected although a certificate covered the sale: <b>{_money(t.tax_collected)}"
@@ -286,6 +304,19 @@ class ExposureView(QWidget):
 
     def _on_report_failed(self, error: BaseException) -> None:
         self.refresh_button.setEnabled(True)
+        present_error(self, error)
+
+    def decide_new_sales(self) -> None:
+        """Decide the report's sales not decided yet (progress and Cancel), then show the report again."""
+        report = self.report
+        if report is None:
+            return
+        self.decide_button.setEnabled(False)
+        sales.decide_sales(self.db, self.company_id, report.date_from, report.date_to) \
+            .success(lambda _summary: self.refresh()).failure(self._on_decide_failed).run(self.runner, parent=self)
+
+    def _on_decide_failed(self, error: BaseException) -> None:
+        self.decide_button.setEnabled(True)
         present_error(self, error)
 
     def _on_group_changed(self, *_: object) -> None:

@@ -44,7 +44,7 @@ def test_import_determine_json_and_exposure(setup, capsys, tmp_path) -> None:  #
     code, out, _ = run(capsys, "--db", url, "exposure", "--from", "2026-01-01", "--to", "2026-12-31",
                        "--format", "json")
     data = json.loads(out)
-    assert "total" not in data and data["sales_lines"] == 3
+    assert "total" not in data and data["sales_lines"] == 3 and data["undecided_lines"] == 0
     assert data["uncovered_exempt_sales"] == {"lines": 2, "sales_amount": "125.00", "untaxed_amount": "125.00"}
     assert data["tax_on_covered_sales"]["tax_collected"] == "0.00"
     assert {r["customer_number"] for r in data["rows"]} == {"C-1", "C-9"}

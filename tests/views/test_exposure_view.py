@@ -77,7 +77,7 @@ def test_the_two_measures_are_shown_apart_never_summed(qtbot, covered, company_i
     assert headers == ["State", "Period", "Customer", "Customer name", "Exempt, no certificate: lines",
                        "Untaxed amount", "Covered, taxed: lines", "Tax collected"]
     assert _cells(view) == [["TX", "2026-05", "C-1", "Harbor Freight Depot", "", "", "1", "7.50"],
-                            ["TX", "2026-05", "C-2", "", "1", "300.00", "", ""]]
+                            ["TX", "2026-05", "C-2", "(not in the customer list)", "1", "300.00", "", ""]]
     assert "300.00" in view.uncovered_label.text() and "untaxed" in view.uncovered_label.text()
     assert "7.50" in view.tax_label.text() and "of tax" in view.tax_label.text()
     shown = " ".join(w.text() for w in view.findChildren(QLabel))
@@ -98,6 +98,17 @@ def test_no_sales_is_not_called_no_exposure(qtbot, covered, company_id) -> None:
         view.refresh()
     assert "No exposure in this period" in view.status_label.text() and view.model.rowCount() == 0
     assert view.chart.empty_text == "No exposure in this period"
+
+
+def test_sales_not_decided_yet_are_said_and_decided_from_the_view(qtbot, db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import_sales(db, company_id, tmp_path, "D1,1,2026-07-01,C-5,TX,120,0,yes", "D2,1,2026-07-02,C-5,TX,30,0,yes")
+    view = _loaded(qtbot, db, company_id)
+    assert view.model.rowCount() == 0 and view.decide_button.isVisibleTo(view)
+    assert "2 sales lines are not decided yet" in view.status_label.text()
+    with qtbot.waitSignal(view.report_loaded, timeout=20000) as loaded:
+        view.decide_button.click()
+    assert loaded.args[0].undecided_lines == 0 and not view.decide_button.isVisibleTo(view)
+    assert _cells(view) == [["TX", "2026-07", "C-5", "(not in the customer list)", "2", "150.00", "", ""]]
 
 
 def test_a_row_opens_its_sales_with_each_lines_explanation(qtbot, covered, company_id) -> None:  # type: ignore[no-untyped-def]

@@ -107,13 +107,15 @@ class ExposureRow:
 class ExposureReport:
     """The exposure of a company over a date range (optionally one state). ``sales_lines``: the invoice
     lines imported for that range at all; none means there is nothing to report on, which is not the
-    same as no exposure."""
+    same as no exposure. Lines imported but not decided yet count in ``undecided_lines`` only."""
 
     date_from: dt.date
     date_to: dt.date
     rows: tuple[ExposureRow, ...]
     sales_lines: int = 0
     state: str | None = None
+    #: Imported lines of the range not decided yet (no determination): not in the figures until decided.
+    undecided_lines: int = 0
 
     @property
     def has_sales(self) -> bool:
@@ -221,8 +223,8 @@ def exposure_report(session: Session, company_id: int, date_from: dt.date, date_
     rows = tuple(ExposureRow(k[0], k[1], k[2], names.get(keys[k[2]], ""),
                              UncoveredExemptSales(*_cents(uncovered.get(k))), TaxOnCoveredSales(*_cents(taxed.get(k))))
                  for k in sorted(uncovered.keys() | taxed.keys()))
-    return ExposureReport(date_from, date_to, rows, _count_sales(session, company_id, date_from, date_to, state),
-                          state.upper() if state else None)
+    sales, undecided = _count_sales(session, company_id, date_from, date_to, state)
+    return ExposureReport(date_from, date_to, rows, sales, state.upper() if state else None, undecided)
 
 
 def exposure_lines(session: Session, company_id: int, date_from: dt.date, date_to: dt.date, *, state: str,
@@ -282,12 +284,16 @@ def _customer_names(session: Session, company_id: int, keys: set[str]) -> dict[s
     return {key: name for key, name in session.execute(stmt)}
 
 
-def _count_sales(session: Session, company_id: int, date_from: dt.date, date_to: dt.date, state: str | None) -> int:
-    stmt = select(func.count()).select_from(_TL).where(_TL.c.company_id == company_id,
-                                                       _TL.c.invoice_date.between(date_from, date_to))
+def _count_sales(session: Session, company_id: int, date_from: dt.date, date_to: dt.date, state: str | None
+                 ) -> tuple[int, int]:
+    """The lines imported for the range, and how many of them have no determination yet."""
+    stmt = (select(func.count(), func.count().filter(_DET.c.transaction_line_id.is_(None)))
+            .select_from(_TL.outerjoin(_DET, _DET.c.transaction_line_id == _TL.c.id))
+            .where(_TL.c.company_id == company_id, _TL.c.invoice_date.between(date_from, date_to)))
     if state:
         stmt = stmt.where(_TL.c.ship_to_state == state.upper())
-    return int(session.execute(stmt).scalar_one())
+    sales, undecided = session.execute(stmt).one()
+    return int(sales), int(undecided)
 
 
 def _latest_recreations(session: Session, company_id: int, date_from: dt.date, date_to: dt.date

@@ -66,9 +66,10 @@ class SalesMixin(DeskWindow):
         box = QMessageBox(QMessageBox.Icon.Information, "Invoice lines imported", summary,
                           QMessageBox.StandardButton.Ok, self)
         box.setObjectName("invoiceImportReport")
-        if result.determinations_cleared:
-            box.setInformativeText(f"{result.determinations_cleared:,} changed lines will be decided again by the "
-                                   "next determination run.")
+        box.setInformativeText("Transactions > Exposure report decides the new lines (Decide new sales) and shows "
+                               "the sales exempt without a covering certificate and the tax collected on covered "
+                               "sales." + (f" {result.determinations_cleared:,} changed lines will be decided again."
+                                           if result.determinations_cleared else ""))
         self.invoice_import_report = box
         if self.interactive:
             box.open()

@@ -7,6 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 from ecms_desktop.services.core.database import Database
+from ecms_desktop.services.sales.determination_run import RunSummary
 from ecms_desktop.services.sales.determination_service import DeterminationService
 from ecms_desktop.services.sales.exposure import ExposureLine, ExposureReport
 from ecms_desktop.services.sales.exposure_workbook import write_exposure_xlsx
@@ -26,6 +27,13 @@ def load_exposure(db: Database, company_id: int, date_from: dt.date, date_to: dt
     """The exposure report of a company over a date range (optionally one state)."""
     return Operation(lambda _p, _c: DeterminationService(db).exposure(company_id, date_from, date_to, state=state),
                      title="Computing exposure")
+
+
+def decide_sales(db: Database, company_id: int, date_from: dt.date, date_to: dt.date) -> Operation[RunSummary]:
+    """Decide which certificate covers each imported sale of the range not decided yet (as ``ecms
+    determine`` does), with progress and Cancel."""
+    return Operation(lambda progress, cancel: DeterminationService(db).run(
+        company_id, date_from=date_from, date_to=date_to, progress=progress, cancel=cancel), title="Deciding sales")
 
 
 def load_exposure_lines(db: Database, company_id: int, date_from: dt.date, date_to: dt.date, *, state: str,

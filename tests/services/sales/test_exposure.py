@@ -73,8 +73,20 @@ def test_no_sales_is_told_from_no_exposure(report_db, company_id) -> None:  # ty
     clean = svc.exposure(company_id, dt.date(2026, 3, 9), dt.date(2026, 3, 9))  # only I4, which is fine
     assert clean.rows == () and clean.has_sales and clean.sales_lines == 1
     assert svc.exposure(company_id, *YEAR, state="ok").sales_lines == 1
+    assert clean.undecided_lines == 0
     with pytest.raises(ValidationError, match="before it starts"):
         svc.exposure(company_id, YEAR[1], YEAR[0])
+
+
+def test_lines_not_decided_yet_are_counted_apart(report_db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import_sales(report_db, company_id, tmp_path, "U1,1,2026-03-20,C-2,TX,10,0,yes", "U2,1,2025-03-20,C-2,TX,10,0,yes")
+    svc = DeterminationService(report_db)
+    report = svc.exposure(company_id, *YEAR)
+    assert (report.sales_lines, report.undecided_lines) == (6, 1)
+    assert report.uncovered.untaxed_amount == Decimal("120.00"), "an undecided line is in no figure"
+    svc.run(company_id, date_from=YEAR[0], date_to=YEAR[1])
+    after = svc.exposure(company_id, *YEAR)
+    assert after.undecided_lines == 0 and after.uncovered.untaxed_amount == Decimal("130.00")
 
 
 def test_lines_behind_a_row_say_which_certificate_and_why(report_db, company_id) -> None:  # type: ignore[no-untyped-def]

@@ -32,8 +32,7 @@ class SalesMixin(DeskWindow):
         self.invoice_import_report: QMessageBox | None = None
         self.invoice_problems_dialog: ProblemsDialog | None = None
         #: How the last import ended: its TransactionImportResult, or the error that kept everything out
-        #: (row problems, Cancelled, ...). Signals of a mixin are not reliable in PySide (desk.py holds the
-        #: window's signals), hence an attribute.
+        #: (row problems, Cancelled, ...); None while one runs.
         self.invoice_import_outcome: TransactionImportResult | BaseException | None = None
 
     def _update_sales_actions(self) -> None:

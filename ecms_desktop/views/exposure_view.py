@@ -16,7 +16,6 @@ from PySide6.QtGui import QColor, QFont, QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
-    QDateEdit,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -34,7 +33,7 @@ from ecms_desktop.services.sales.exposure import MEASURE_LABELS, TAX_ON_COVERED,
 from ecms_desktop.views.exposure_lines_dialog import ExposureLinesDialog, money
 from ecms_desktop.views.operations import sales
 from ecms_desktop.views.operations.task_runner import TaskRunner
-from ecms_desktop.views.widgets.dates import pydate, qdate
+from ecms_desktop.views.widgets.dates import TypedDateField
 from ecms_desktop.views.widgets.error_presenter import present_error
 from ecms_desktop.views.widgets.file_dialogs import get_save_file_name
 
@@ -183,11 +182,10 @@ class ExposureView(QWidget):
         self.lines_dialog: ExposureLinesDialog | None = None
         self.export_folder = ""
         today = dt.date.today()
-        self.from_edit = QDateEdit(qdate(date_from or today.replace(month=1, day=1)))
-        self.to_edit = QDateEdit(qdate(date_to or today))
-        for edit in (self.from_edit, self.to_edit):
-            edit.setCalendarPopup(True)
-            edit.setDisplayFormat("yyyy-MM-dd")
+        end = date_to or today
+        # typed as written; a month/day without year is read in the year of the report's end and says so
+        self.from_edit = TypedDateField(date_from or end.replace(month=1, day=1), year=end.year)
+        self.to_edit = TypedDateField(end, year=end.year)
         self.state_edit = QLineEdit()
         self.state_edit.setPlaceholderText("all states")
         self.state_edit.setMaxLength(2)
@@ -266,7 +264,11 @@ class ExposureView(QWidget):
 
     def refresh(self) -> None:
         """Load the report off the GUI thread."""
-        start, end = pydate(self.from_edit.date()), pydate(self.to_edit.date())
+        start, end = self.from_edit.read(), self.to_edit.read()
+        if start is None or end is None:
+            label, field = ("From", self.from_edit) if start is None else ("To", self.to_edit)
+            self.status_label.setText(f"Please correct the dates. {label}: {field.problem()}")
+            return
         state = self.state_edit.text().strip().upper() or None
         self.refresh_button.setEnabled(False)
         sales.load_exposure(self.db, self.company_id, start, end, state=state) \

@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("pytestqt", reason="needs pytest-qt")
 
 import openpyxl
-from PySide6.QtCore import QDate, QModelIndex, Qt
+from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtTest import QAbstractItemModelTester
 from PySide6.QtWidgets import QLabel
 
@@ -92,8 +92,8 @@ def test_no_sales_is_not_called_no_exposure(qtbot, covered, company_id) -> None:
     view = _loaded(qtbot, covered, company_id, dt.date(2025, 1, 1), dt.date(2025, 12, 31))
     assert "No sales imported for this period" in view.status_label.text()
     assert view.chart.empty_text == "No sales imported for this period"
-    view.from_edit.setDate(QDate(2026, 5, 8))
-    view.to_edit.setDate(QDate(2026, 5, 8))  # a sale, not exposed
+    view.from_edit.set_date(dt.date(2026, 5, 8))
+    view.to_edit.set_date(dt.date(2026, 5, 8))  # a sale, not exposed
     with qtbot.waitSignal(view.report_loaded, timeout=10000):
         view.refresh()
     assert "No exposure in this period" in view.status_label.text() and view.model.rowCount() == 0
@@ -109,6 +109,22 @@ def test_sales_not_decided_yet_are_said_and_decided_from_the_view(qtbot, db, com
         view.decide_button.click()
     assert loaded.args[0].undecided_lines == 0 and not view.decide_button.isVisibleTo(view)
     assert _cells(view) == [["TX", "2026-07", "C-5", "(not in the customer list)", "2", "150.00", "", ""]]
+
+
+def test_dates_are_taken_as_typed(qtbot, covered, company_id) -> None:  # type: ignore[no-untyped-def]
+    view = _loaded(qtbot, covered, company_id)
+    view.from_edit.edit.clear()
+    qtbot.keyClicks(view.from_edit.edit, "5/6")
+    qtbot.keyClick(view.from_edit.edit, Qt.Key.Key_Return)
+    assert view.from_edit.date() == dt.date(2026, 5, 6) and "read as Wed 06 May 2026" in view.from_edit.note.text()
+    with qtbot.waitSignal(view.report_loaded, timeout=10000) as loaded:
+        view.refresh_button.click()
+    assert loaded.args[0].date_from == dt.date(2026, 5, 6) and [r.customer_number for r in view.report.rows] == ["C-2"]
+    view.to_edit.edit.clear()
+    qtbot.keyClicks(view.to_edit.edit, "31/12/2026")
+    view.refresh_button.click()
+    assert view.status_label.text().startswith("Please correct the dates. To: '31/12/2026': there is no month 31")
+    assert view.report.date_from == dt.date(2026, 5, 6), "nothing was computed for a wrong date"
 
 
 def test_a_row_opens_its_sales_with_each_lines_explanation(qtbot, covered, company_id) -> None:  # type: ignore[no-untyped-def]

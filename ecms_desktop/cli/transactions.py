@@ -19,6 +19,7 @@ from ecms_desktop.cli.common import (
     add_format,
     as_of,
     parse_date,
+    print_csv,
     print_json,
     print_table,
 )
@@ -61,13 +62,14 @@ def register(sub: Subparsers) -> None:
     add_format(d)
     d.set_defaults(func=cmd_determine)
 
-    e = sub.add_parser("exposure", help="sales exempt without a certificate, or taxed despite one")
+    e = sub.add_parser("exposure", help="exempt sales without a certificate (untaxed amount) and tax "
+                                       "collected on covered sales (tax), kept apart")
     e.add_argument("--from", dest="date_from", type=parse_date, required=True, metavar="YYYY-MM-DD")
     e.add_argument("--to", dest="date_to", type=parse_date, required=True, metavar="YYYY-MM-DD")
     e.add_argument("--state", default=None)
-    e.add_argument("--out", type=Path, default=None, help="output file (required for xlsx)")
+    e.add_argument("--out", type=Path, default=None, help="output file (required for xlsx, optional for json and csv)")
     _company(e)
-    add_format(e, ("table", "json", "xlsx"))
+    add_format(e, ("table", "json", "csv", "xlsx"))
     e.set_defaults(func=cmd_exposure)
 
     r = sub.add_parser("reprocess", help="apply a certificate to past sales (filed periods are never changed)")
@@ -198,7 +200,7 @@ def cmd_determine(ctx: CliContext, args: argparse.Namespace) -> int:
 
 def cmd_exposure(ctx: CliContext, args: argparse.Namespace) -> int:
     from ecms_desktop.services.sales.determination_service import DeterminationService
-    from ecms_desktop.services.sales.exposure import EXPOSURE_LABELS
+    from ecms_desktop.services.sales.exposure import TAX_ON_COVERED, UNCOVERED
 
     report = DeterminationService(ctx.db()).exposure(ctx.company_id(args.company), args.date_from, args.date_to,
                                                      state=args.state)
@@ -206,27 +208,50 @@ def cmd_exposure(ctx: CliContext, args: argparse.Namespace) -> int:
         if args.out is None:
             print("error: --format xlsx needs --out FILE.xlsx", file=sys.stderr)
             return 2
-        from ecms_desktop.services.sales.exposure import write_exposure_xlsx
+        from ecms_desktop.services.sales.exposure_workbook import write_exposure_xlsx
 
         write_exposure_xlsx(report, args.out)
-        print(f"Wrote {args.out} ({len(report.rows)} rows, total exposure {report.total}).", file=ctx.out)
+        print(f"Wrote {args.out} ({len(report.rows)} rows).", file=ctx.out)
         return 0
     if args.format == "json":
-        data = {"from": report.date_from, "to": report.date_to, "total": report.total,
-                "rows": [r.__dict__ for r in report.rows],
-                "by_state": report.totals_by("state"), "by_period": report.totals_by("period"),
-                "by_customer": report.totals_by("customer")}
+        data = {"from": report.date_from, "to": report.date_to, "state": report.state,
+                "sales_lines": report.sales_lines, "undecided_lines": report.undecided_lines,
+                UNCOVERED: report.uncovered.__dict__, TAX_ON_COVERED: report.tax_on_covered.__dict__,
+                "rows": [{"state": r.state, "period": r.period, "customer_number": r.customer_number,
+                          "customer_name": r.customer_name, UNCOVERED: r.uncovered.__dict__,
+                          TAX_ON_COVERED: r.tax_on_covered.__dict__} for r in report.rows],
+                **{f"{measure}_by_{dim}": report.totals_by(dim, measure)
+                   for measure in (UNCOVERED, TAX_ON_COVERED) for dim in ("state", "period", "customer")}}
         if args.out:
             with args.out.open("w", encoding="utf-8") as fh:
                 print_json(data, fh)
         else:
             print_json(data, ctx.out)
         return 0
-    print_table(["state", "period", "customer", "exposure", "lines", "sales", "amount at risk", "tax collected"],
-                ((r.state, r.period, r.customer_number, EXPOSURE_LABELS[r.kind], r.lines, r.sales_amount,
-                  r.exposure_amount, r.tax_collected) for r in report.rows), ctx.out)
-    print(f"Total exposure {report.total} in {len(report.rows)} groups, {report.date_from} to {report.date_to}.",
-          file=ctx.out)
+    headers = ["state", "period", "customer", "name", "uncovered lines", "untaxed amount", "taxed covered lines",
+               "tax collected"]
+    rows = ((r.state, r.period, r.customer_number, r.customer_name, r.uncovered.lines, r.uncovered.untaxed_amount,
+             r.tax_on_covered.lines, r.tax_on_covered.tax_collected) for r in report.rows)
+    if args.format == "csv":
+        if args.out:
+            with args.out.open("w", encoding="utf-8", newline="") as fh:
+                print_csv(headers, rows, fh)
+        else:
+            print_csv(headers, rows, ctx.out)
+        return 0
+    if not report.has_sales:
+        print(f"No sales imported for this period ({report.date_from} to {report.date_to}"
+              f"{', ' + report.state if report.state else ''}).", file=ctx.out)
+        return 0
+    print_table(headers, rows, ctx.out)
+    u, t = report.uncovered, report.tax_on_covered
+    print(f"Exempt sales without a covering certificate: {u.lines} lines, untaxed amount {u.untaxed_amount}.\n"
+          f"Tax collected although a certificate covered the sale: {t.lines} lines, tax {t.tax_collected}.\n"
+          f"({report.sales_lines} sales lines from {report.date_from} to {report.date_to}; the two amounts are "
+          "different measures and are not added together.)", file=ctx.out)
+    if report.undecided_lines:
+        print(f"{report.undecided_lines} sales lines are not decided yet and are not in these figures: run "
+              "`ecms determine`.", file=ctx.out)
     return 0
 
 

@@ -44,7 +44,21 @@ def test_import_determine_json_and_exposure(setup, capsys, tmp_path) -> None:  #
     code, out, _ = run(capsys, "--db", url, "exposure", "--from", "2026-01-01", "--to", "2026-12-31",
                        "--format", "json")
     data = json.loads(out)
-    assert data["total"] == "125.00" and {r["customer_number"] for r in data["rows"]} == {"C-1", "C-9"}
+    assert "total" not in data and data["sales_lines"] == 3 and data["undecided_lines"] == 0
+    assert data["uncovered_exempt_sales"] == {"lines": 2, "sales_amount": "125.00", "untaxed_amount": "125.00"}
+    assert data["tax_on_covered_sales"]["tax_collected"] == "0.00"
+    assert {r["customer_number"] for r in data["rows"]} == {"C-1", "C-9"}
+    assert {r["customer_name"] for r in data["rows"]} == {"Customer One", ""}
+    code, out, _ = run(capsys, "--db", url, "exposure", "--from", "2026-01-01", "--to", "2026-12-31")
+    assert "untaxed amount 125.00" in out and "tax 0.00" in out and "Customer One" in out
+    code, out, _ = run(capsys, "--db", url, "exposure", "--from", "2025-01-01", "--to", "2025-12-31")
+    assert code == 0 and "No sales imported for this period" in out
+    code, out, _ = run(capsys, "--db", url, "exposure", "--from", "2026-01-01", "--to", "2026-12-31",
+                       "--format", "csv")
+    lines = out.splitlines()
+    assert lines[0] == ("state,period,customer,name,uncovered lines,untaxed amount,taxed covered lines,"
+                        "tax collected")
+    assert "TX,2026-02,C-1,Customer One,1,100.00,0,0.00" in lines
     xlsx = tmp_path / "exposure.xlsx"
     code, out, _ = run(capsys, "--db", url, "exposure", "--from", "2026-01-01", "--to", "2026-12-31",
                        "--format", "xlsx", "--out", str(xlsx))
@@ -52,9 +66,9 @@ def test_import_determine_json_and_exposure(setup, capsys, tmp_path) -> None:  #
 
     wb = load_workbook(xlsx)
     ws = wb["Exposure"]
-    assert [c.value for c in ws[2]][:4] == ["State", "Period", "Customer", "Exposure"]
-    assert ws.cell(ws.max_row, 7).value == 125 and wb.sheetnames == ["Exposure", "By state", "By period",
-                                                                       "By customer"]
+    assert [c.value for c in ws[2]][:4] == ["State", "Period", "Customer", "Customer name"]
+    assert ws.cell(ws.max_row, 7).value == 125 and ws.cell(ws.max_row, 10).value == 0
+    assert wb.sheetnames == ["Exposure", "By state", "By period", "By customer"]
 
 
 def test_bad_import_names_row_and_column(setup, capsys, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -289,7 +289,7 @@ def test_menus_open_the_other_features_with_the_database_and_date(qtbot, window,
 
     titles = {m.title().replace("&", ""): [a.text().replace("&", "") for a in m.actions()] for m in window.menus}
     assert "Renewal center…" in titles["Renewals"]
-    assert titles["Transactions"] == ["Exposure report…", "Reprocess certificate…"]
+    assert titles["Transactions"] == ["Import invoice lines…", "Exposure report…", "Reprocess certificate…"]
     assert "Audit pack…" in titles["File"]
     assert {"Validate now", "Validate all…", "Verify permit"} <= set(titles["Certificate"])
 
@@ -304,7 +304,7 @@ def test_menus_open_the_other_features_with_the_database_and_date(qtbot, window,
         window.act_exposure.trigger()
     exposure = b.args[0]
     assert isinstance(exposure, ExposureView) and exposure.db is db
-    assert exposure.to_edit.date().toPython() == AS_OF
+    assert exposure.to_edit.date() == AS_OF
     qtbot.waitUntil(lambda: exposure.report is not None, timeout=20000)
 
     with qtbot.waitSignal(window.tool_opened, timeout=10000) as b:

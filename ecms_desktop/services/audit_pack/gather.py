@@ -93,6 +93,27 @@ def unique_name(name: str, taken: set[str]) -> str:
 # ================================================================================ gathering
 
 
+def candidate_certificate_ids(session: Session, sel: AuditPackSelection, company_id: int,
+                              customer_ids: list[int]) -> list[int]:
+    """The certificates of the company (of the given customers; all when none) whose validity overlaps
+    the period in a selected state: those the pack considers, before their review history is read."""
+    start_col = Certificate.effective_date
+    stmt = (
+        select(Certificate.id).join(CoverageLine, CoverageLine.certificate_id == Certificate.id)
+        .where(Certificate.company_id == company_id)
+        .where(or_(CoverageLine.expiry_date.is_(None), CoverageLine.expiry_date >= sel.date_from))
+        .where(or_(start_col.is_(None), start_col <= sel.date_to))
+        .where(or_(Certificate.effective_date.is_not(None), Certificate.signed_date.is_(None),
+                   Certificate.signed_date <= sel.date_to))
+        .distinct()
+    )
+    if sel.states:
+        stmt = stmt.where(CoverageLine.state.in_(sel.states))
+    if customer_ids:
+        stmt = stmt.where(Certificate.customer_id.in_(customer_ids))
+    return sorted(session.execute(stmt).scalars().all())
+
+
 def gather(session: Session, selection: AuditPackSelection, *, generated_at: dt.datetime, database: str,
            rules: RulesPack | None = None, window_days: int = 30) -> PackContent:
     """Read everything the pack needs in one session. Certificates in pack order: customer number,
@@ -105,21 +126,7 @@ def gather(session: Session, selection: AuditPackSelection, *, generated_at: dt.
         customer_ids.append(find_customer(session, company.id, wanted).id)
     window_days = business_settings(session, company.id).expiring_soon_days or window_days
 
-    start_col = Certificate.effective_date
-    stmt = (
-        select(Certificate.id).join(CoverageLine, CoverageLine.certificate_id == Certificate.id)
-        .where(Certificate.company_id == company.id)
-        .where(or_(CoverageLine.expiry_date.is_(None), CoverageLine.expiry_date >= sel.date_from))
-        .where(or_(start_col.is_(None), start_col <= sel.date_to))
-        .where(or_(Certificate.effective_date.is_not(None), Certificate.signed_date.is_(None),
-                   Certificate.signed_date <= sel.date_to))
-        .distinct()
-    )
-    if sel.states:
-        stmt = stmt.where(CoverageLine.state.in_(sel.states))
-    if customer_ids:
-        stmt = stmt.where(Certificate.customer_id.in_(customer_ids))
-    ids = sorted(session.execute(stmt).scalars().all())
+    ids = candidate_certificate_ids(session, sel, company.id, customer_ids)
 
     validation = validation_results(session, ids)
     permits = permit_results(session, ids)

@@ -34,19 +34,22 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from ecms_desktop.models import Company, CoverageLine, Customer, DocumentFile, ReviewState
+from ecms_desktop.models import Certificate, Company, CoverageLine, Customer, DocumentFile, ReviewState
+from ecms_desktop.models.validation import ValidationRun
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.services.audit_pack.book_plan import ProbeJob
 from ecms_desktop.services.audit_pack.content import PDF_NAME, WORKBOOK_NAME, AuditPackSelection
-from ecms_desktop.services.audit_pack.gather import gather
+from ecms_desktop.services.audit_pack.gather import candidate_certificate_ids, gather
 from ecms_desktop.services.audit_pack.manifest import PACK_EVENT, sha256_file, write_manifest, write_zip
 from ecms_desktop.services.audit_pack.pdf import write_pdf
-from ecms_desktop.services.audit_pack.sections import default_providers
+from ecms_desktop.services.audit_pack.sections import chunks, default_providers
 from ecms_desktop.services.audit_pack.workbook import write_workbook
 from ecms_desktop.services.core import audit
+from ecms_desktop.services.core.company_lookup import find_company
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import Cancelled, ValidationError
 from ecms_desktop.services.core.progress import CancelCheck, Progress
+from ecms_desktop.services.customers.service import find_customer
 
 #: The audit-trail action written when a pack has been generated.
 
@@ -77,6 +80,17 @@ class AuditPackResult:
     audit_seq: int
     generated_at: dt.datetime
     problems: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class UnvalidatedCertificates:
+    """Of the certificates a pack's selection considers (its customers, states and period), how many
+    were never validated against their states' rules: the pack shows no findings for them."""
+
+    certificates: int
+    never_validated: int
+    #: The customer numbers holding such certificates, in number order.
+    customers: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -117,6 +131,22 @@ class AuditPackService:
                 select(Customer).order_by(Customer.company_id, Customer.number_key)).scalars())
             states = tuple(sorted(s.execute(select(CoverageLine.state).distinct()).scalars().all()))
         return PackChoices(companies, customers, states, tuple(r.value for r in ReviewState))
+
+    def unvalidated(self, selection: AuditPackSelection) -> UnvalidatedCertificates:
+        """How many of the certificates the selection considers were never validated (no validation run
+        recorded), so that the user can validate them before the auditor sees a pack without findings."""
+        sel = selection.checked()
+        with self.db.reader() as s:
+            company = find_company(s, sel.company)
+            customer_ids = [find_customer(s, company.id, wanted).id for wanted in sel.customers]
+            ids = candidate_certificate_ids(s, sel, company.id, customer_ids)
+            never: list[tuple[int, str]] = []
+            for chunk in chunks(ids, 500):
+                validated = select(ValidationRun.id).where(ValidationRun.certificate_id == Certificate.id).exists()
+                never.extend(s.execute(select(Certificate.id, Customer.number)
+                                       .join(Customer, Customer.id == Certificate.customer_id)
+                                       .where(Certificate.id.in_(chunk), ~validated)).all())
+        return UnvalidatedCertificates(len(ids), len(never), tuple(sorted({number for _, number in never})))
 
     def generate(self, selection: AuditPackSelection, out_dir: Path, *, make_zip: bool = True,
                  generated_at: dt.datetime | None = None, progress: Progress | None = None,

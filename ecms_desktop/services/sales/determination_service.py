@@ -5,9 +5,10 @@
 * :meth:`DeterminationService.iter_results` and :meth:`~DeterminationService.adjustments` read the
   stored determinations (each with its evidence snapshot:
   :mod:`~ecms_desktop.services.sales.determination_records`) and their correction entries.
-* :meth:`DeterminationService.exposure`: sales sold exempt without a covering certificate, and sales
-  taxed although a valid certificate existed, by state, filing period and customer
-  (:mod:`~ecms_desktop.services.sales.exposure`).
+* :meth:`DeterminationService.exposure`: sales sold exempt without a covering certificate (their
+  untaxed amount), and tax collected on sales a certificate covered (the tax), by state, filing period
+  and customer, two measures never added together; :meth:`~DeterminationService.exposure_lines`: the
+  sales behind one row, each with its explanation (:mod:`~ecms_desktop.services.sales.exposure`).
 * :meth:`DeterminationService.preview_reprocess` / :meth:`~DeterminationService.reprocess`: apply a
   certificate to the customer's sales in a date range (:mod:`~ecms_desktop.services.sales.reprocessing`).
 """
@@ -29,7 +30,7 @@ from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.sales.determination_records import rounded_to_cent, same_company
 from ecms_desktop.services.sales.determination_run import RunSummary, run_determination
-from ecms_desktop.services.sales.exposure import ExposureReport, exposure_report
+from ecms_desktop.services.sales.exposure import ExposureLine, ExposureReport, exposure_lines, exposure_report
 from ecms_desktop.services.sales.reprocessing import ReprocessPlan, apply_reprocessing, plan_reprocessing
 
 _TL = cast(Table, TransactionLine.__table__)
@@ -138,6 +139,14 @@ class DeterminationService:
         :func:`~ecms_desktop.services.sales.exposure.exposure_report`)."""
         with self.db.reader() as s:
             return exposure_report(s, company_id, date_from, date_to, state=state)
+
+    def exposure_lines(self, company_id: int, date_from: dt.date, date_to: dt.date, *, state: str, period: str,
+                       customer_number: str) -> tuple[ExposureLine, ...]:
+        """The exposed sales behind one row of the exposure report, each with the certificate its
+        decision rests on and why (see :func:`~ecms_desktop.services.sales.exposure.exposure_lines`)."""
+        with self.db.reader() as s:
+            return exposure_lines(s, company_id, date_from, date_to, state=state, period=period,
+                                  customer_number=customer_number)
 
     # reprocessing -----------------------------------------------------------------------------------
 

@@ -1,24 +1,31 @@
-"""The exposure report: sales sold exempt without a covering certificate, and sales taxed although a
-valid certificate existed, by state, filing period and customer (:func:`exposure_report`), and the
-report as an Excel workbook (:func:`write_exposure_xlsx`).
+"""The exposure report: by state, filing period and customer, two measures an auditor looks at, kept
+apart and never added together (:func:`exposure_report`), and the sales lines behind a row of it, each
+with why it was decided as it was (:func:`exposure_lines`).
+
+* :class:`UncoveredExemptSales`: sales sold exempt (the customer claimed exemption) that no certificate
+  covers: the untaxed amount is what the state could assess tax on.
+* :class:`TaxOnCoveredSales`: tax collected on sales a valid certificate covered: tax the customer could
+  ask back.
+
+The first is an amount of sales, the second an amount of tax: a sum of the two means nothing, so the
+report has no such total. The workbook is written by :mod:`~ecms_desktop.services.sales.exposure_workbook`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, cast
 
 from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
+from ecms_desktop.models import Customer
 from ecms_desktop.models.transactions import Determination, DeterminationAdjustment, TransactionLine
 from ecms_desktop.services.core.errors import ValidationError
-from ecms_desktop.services.exports.safe_export import SheetWriter, new_workbook
 from ecms_desktop.services.sales.determination_records import (
     EXPOSURE_TAX_ON_EXEMPT,
     EXPOSURE_UNSUPPORTED,
@@ -30,132 +37,281 @@ _TL = cast(Table, TransactionLine.__table__)
 _DET = cast(Table, Determination.__table__)
 _ADJ = cast(Table, DeterminationAdjustment.__table__)
 _ZERO = Decimal(0)
+#: Zero as an amount to the cent, as the report shows amounts.
+_NIL = Decimal("0.00")
 
-EXPOSURE_LABELS = {
-    EXPOSURE_UNSUPPORTED: "sold exempt without a covering certificate",
-    EXPOSURE_TAX_ON_EXEMPT: "tax collected although a valid certificate existed",
+#: The two measures, by the key the report and its readers use, with their names for people.
+UNCOVERED = "uncovered_exempt_sales"
+TAX_ON_COVERED = "tax_on_covered_sales"
+MEASURE_LABELS = {
+    UNCOVERED: "Exempt sales without a covering certificate (untaxed amount)",
+    TAX_ON_COVERED: "Tax collected although a certificate covered the sale (tax)",
 }
+#: The stored exposure kind of a determination, as a measure.
+_MEASURE_OF_KIND = {EXPOSURE_UNSUPPORTED: UNCOVERED, EXPOSURE_TAX_ON_EXEMPT: TAX_ON_COVERED}
+DIMENSIONS = ("state", "period", "customer")
+
+
+@dataclass(frozen=True)
+class UncoveredExemptSales:
+    """Sales sold exempt without a covering certificate: how many lines, their invoice amount, and the
+    part of it left untaxed that no certificate covers (the amount at risk of assessment)."""
+
+    lines: int = 0
+    sales_amount: Decimal = _NIL
+    untaxed_amount: Decimal = _NIL
+
+    def __add__(self, other: UncoveredExemptSales) -> UncoveredExemptSales:
+        return UncoveredExemptSales(self.lines + other.lines, self.sales_amount + other.sales_amount,
+                                    self.untaxed_amount + other.untaxed_amount)
+
+
+@dataclass(frozen=True)
+class TaxOnCoveredSales:
+    """Sales taxed although a valid certificate covered them: how many lines, their invoice amount, and
+    the tax collected on them (tax the customer could claim back)."""
+
+    lines: int = 0
+    sales_amount: Decimal = _NIL
+    tax_collected: Decimal = _NIL
+
+    def __add__(self, other: TaxOnCoveredSales) -> TaxOnCoveredSales:
+        return TaxOnCoveredSales(self.lines + other.lines, self.sales_amount + other.sales_amount,
+                                 self.tax_collected + other.tax_collected)
 
 
 @dataclass(frozen=True)
 class ExposureRow:
-    """Exposure of one customer in one state and filing period, of one kind."""
+    """One customer in one state and filing period, with both measures side by side."""
 
     state: str
     period: str
     customer_number: str
-    kind: str
-    lines: int
-    sales_amount: Decimal
-    exposure_amount: Decimal
-    tax_collected: Decimal
+    #: The customer's legal name from the customer list ("" when the ERP's number is not in it).
+    customer_name: str
+    uncovered: UncoveredExemptSales
+    tax_on_covered: TaxOnCoveredSales
+
+    def key_of(self, dimension: str) -> str:
+        """The row's state, period or customer (number and name)."""
+        if dimension == "customer":
+            return f"{self.customer_number} {self.customer_name}".strip()
+        return {"state": self.state, "period": self.period}[dimension]
+
+    def figure(self, measure: str) -> Decimal:
+        """The row's amount of one measure: the untaxed amount, or the tax collected."""
+        return self.uncovered.untaxed_amount if measure == UNCOVERED else self.tax_on_covered.tax_collected
 
 
 @dataclass(frozen=True)
 class ExposureReport:
+    """The exposure of a company over a date range (optionally one state). ``sales_lines``: the invoice
+    lines imported for that range at all; none means there is nothing to report on, which is not the
+    same as no exposure. Lines imported but not decided yet count in ``undecided_lines`` only."""
+
     date_from: dt.date
     date_to: dt.date
     rows: tuple[ExposureRow, ...]
+    sales_lines: int = 0
+    state: str | None = None
+    #: Imported lines of the range not decided yet (no determination): not in the figures until decided.
+    undecided_lines: int = 0
 
     @property
-    def total(self) -> Decimal:
-        return sum((r.exposure_amount for r in self.rows), _ZERO)
+    def has_sales(self) -> bool:
+        return self.sales_lines > 0
 
-    def totals_by(self, dimension: str) -> list[tuple[str, Decimal]]:
-        """Exposure summed by ``state``, ``period`` or ``customer``, largest first."""
-        attr = {"state": "state", "period": "period", "customer": "customer_number"}[dimension]
+    @property
+    def uncovered(self) -> UncoveredExemptSales:
+        """Exempt sales without a covering certificate, over the whole report."""
+        return sum((r.uncovered for r in self.rows), UncoveredExemptSales())
+
+    @property
+    def tax_on_covered(self) -> TaxOnCoveredSales:
+        """Tax collected on covered sales, over the whole report."""
+        return sum((r.tax_on_covered for r in self.rows), TaxOnCoveredSales())
+
+    def totals_by(self, dimension: str, measure: str) -> list[tuple[str, Decimal]]:
+        """One measure summed by ``state``, ``period`` or ``customer``, largest first (keys where the
+        measure is zero left out)."""
+        if dimension not in DIMENSIONS or measure not in MEASURE_LABELS:
+            raise ValueError(f"no totals by {dimension!r} of {measure!r}")
         sums: dict[str, Decimal] = defaultdict(lambda: _ZERO)
         for r in self.rows:
-            sums[getattr(r, attr)] += r.exposure_amount
+            value = r.figure(measure)
+            if value:
+                sums[r.key_of(dimension)] += value
         return sorted(sums.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-def exposure_report(session: Session, company_id: int, date_from: dt.date, date_to: dt.date, *,
-                    state: str | None = None) -> ExposureReport:
-    """Audit exposure by state, filing period and customer. Where a sale in a filed period was
-    corrected by reprocessing, the latest correction counts."""
-    if date_to < date_from:
-        raise ValidationError(f"The period ends ({date_to}) before it starts ({date_from}).")
-    groups: dict[tuple[str, str, str, str], list[Decimal]] = {}
+@dataclass(frozen=True)
+class ExposureLine:
+    """A sale behind a row of the report: its invoice, the measure it counts in and by how much, the
+    certificate the decision rests on, and why it was decided as it was."""
+
+    transaction_line_id: int
+    invoice_number: str
+    line: int
+    invoice_date: dt.date
+    amount: Decimal
+    tax_collected: Decimal
+    measure: str
+    figure: Decimal
+    certificate_number: str
+    #: Decided again by reprocessing after its period was filed: the latest correction counts.
+    corrected: bool
+    explanation: str
+    candidates: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class _Exposed:
+    row: Any
+    measure: str
+    figure: Decimal
+    period: str
+    correction: Any
+
+
+def _exposed(session: Session, company_id: int, date_from: dt.date, date_to: dt.date, *, state: str | None,
+             customer_number: str | None = None, with_evidence: bool = False) -> Iterator[_Exposed]:
+    """Every exposed sale in the range. Where a sale in a filed period was corrected by reprocessing,
+    the latest correction counts."""
     book = PeriodBook.load(session, company_id)
     latest = _latest_recreations(session, company_id, date_from, date_to)
-    stmt = (select(_TL.c.id, _TL.c.invoice_date, _TL.c.ship_to_state, _TL.c.customer_number, _TL.c.amount,
-                   _TL.c.tax_collected, _TL.c.exempt_claimed, _DET.c.exposure_kind, _DET.c.exposure_amount)
-            .select_from(_TL.join(_DET, _DET.c.transaction_line_id == _TL.c.id))
+    columns = [_TL.c.id, _TL.c.invoice_number, _TL.c.line, _TL.c.invoice_date, _TL.c.ship_to_state,
+               _TL.c.customer_number, _TL.c.customer_key, _TL.c.amount, _TL.c.tax_collected, _TL.c.exempt_claimed,
+               _DET.c.exposure_kind, _DET.c.exposure_amount]
+    if with_evidence:
+        columns += [_DET.c.certificate_number, _DET.c.explanation]
+    stmt = (select(*columns).select_from(_TL.join(_DET, _DET.c.transaction_line_id == _TL.c.id))
             .where(_TL.c.company_id == company_id, _TL.c.invoice_date.between(date_from, date_to)))
     if state:
         stmt = stmt.where(_TL.c.ship_to_state == state.upper())
+    if customer_number is not None:
+        stmt = stmt.where(_TL.c.customer_number == customer_number)
     if not latest:
         stmt = stmt.where(_DET.c.exposure_kind != "")
-    for r in session.execute(stmt):
+    for r in session.execute(stmt.order_by(_TL.c.invoice_date, _TL.c.invoice_number, _TL.c.line)):
         kind, amount = r.exposure_kind, r.exposure_amount
         adj = latest.get(r.id)
         if adj is not None:
             kind, amount = _exposure_of_entry(adj, r.exempt_claimed, r.tax_collected)
-        if not kind:
-            continue
-        key = (r.ship_to_state, book.period(r.ship_to_state, r.invoice_date).label, r.customer_number, kind)
-        acc = groups.setdefault(key, [_ZERO, _ZERO, _ZERO, _ZERO])
+        if kind:
+            yield _Exposed(r, _MEASURE_OF_KIND[kind], amount, book.period(r.ship_to_state, r.invoice_date).label,
+                           adj)
+
+
+def exposure_report(session: Session, company_id: int, date_from: dt.date, date_to: dt.date, *,
+                    state: str | None = None) -> ExposureReport:
+    """Audit exposure by state, filing period and customer, the two measures side by side (see the
+    module). Where a sale in a filed period was corrected by reprocessing, the latest correction counts."""
+    if date_to < date_from:
+        raise ValidationError(f"The period ends ({date_to}) before it starts ({date_from}).")
+    uncovered: dict[tuple[str, str, str], list[Any]] = {}
+    taxed: dict[tuple[str, str, str], list[Any]] = {}
+    keys: dict[str, str] = {}
+    for e in _exposed(session, company_id, date_from, date_to, state=state):
+        r = e.row
+        key = (r.ship_to_state, e.period, r.customer_number)
+        keys[r.customer_number] = r.customer_key
+        acc = (uncovered if e.measure == UNCOVERED else taxed).setdefault(key, [0, _ZERO, _ZERO])
         acc[0] += 1
         acc[1] += r.amount
-        acc[2] += amount
-        acc[3] += r.tax_collected
-    rows = tuple(ExposureRow(k[0], k[1], k[2], k[3], int(v[0]), rounded_to_cent(v[1]), rounded_to_cent(v[2]),
-                             rounded_to_cent(v[3]))
-                 for k, v in sorted(groups.items()))
-    return ExposureReport(date_from, date_to, rows)
+        acc[2] += e.figure
+    names = _customer_names(session, company_id, set(keys.values()))
+    rows = tuple(ExposureRow(k[0], k[1], k[2], names.get(keys[k[2]], ""),
+                             UncoveredExemptSales(*_cents(uncovered.get(k))), TaxOnCoveredSales(*_cents(taxed.get(k))))
+                 for k in sorted(uncovered.keys() | taxed.keys()))
+    sales, undecided = _count_sales(session, company_id, date_from, date_to, state)
+    return ExposureReport(date_from, date_to, rows, sales, state.upper() if state else None, undecided)
+
+
+def exposure_lines(session: Session, company_id: int, date_from: dt.date, date_to: dt.date, *, state: str,
+                   period: str, customer_number: str) -> tuple[ExposureLine, ...]:
+    """The exposed sales behind one row of :func:`exposure_report` (a customer in a state and filing
+    period, within the report's dates), in invoice order, each with the certificate its decision rests
+    on and the explanation kept with it (for a corrected sale, the correction's)."""
+    out = []
+    for e in _exposed(session, company_id, date_from, date_to, state=state, customer_number=customer_number,
+                      with_evidence=True):
+        if e.period != period:
+            continue
+        r, adj = e.row, e.correction
+        explanation = (adj.explanation if adj is not None else r.explanation) or {}
+        number = (adj.certificate_number if adj is not None else r.certificate_number) or ""
+        out.append(ExposureLine(r.id, r.invoice_number, r.line, r.invoice_date, rounded_to_cent(r.amount),
+                                rounded_to_cent(r.tax_collected), e.measure, rounded_to_cent(e.figure), number,
+                                adj is not None, explanation_text(explanation), candidate_texts(explanation)))
+    return tuple(out)
+
+
+def explanation_text(explanation: dict[str, Any]) -> str:
+    """A stored explanation in one paragraph: the summary, any conflict and notes."""
+    parts = [str(explanation.get("summary") or "")]
+    if explanation.get("conflict"):
+        parts.append(str(explanation["conflict"]))
+    parts += [str(n) for n in explanation.get("notes") or ()]
+    return " ".join(p for p in parts if p) or "No explanation was kept with this decision."
+
+
+_OUTCOMES = {"applied": "covers the sale", "eligible": "would also cover it (not chosen)",
+             "not_applicable": "does not cover it"}
+
+
+def candidate_texts(explanation: dict[str, Any]) -> tuple[str, ...]:
+    """Each certificate the decision considered, whether it covered the sale, and why."""
+    out = []
+    for c in explanation.get("candidates") or ():
+        name = c.get("certificate_number") or f"certificate {c.get('certificate_id')}"
+        verdict = _OUTCOMES.get(c.get("outcome", ""), str(c.get("outcome", "")))
+        reasons = "; ".join(str(x) for x in c.get("reasons") or ())
+        out.append(f"{name}: {verdict}" + (f": {reasons}" if reasons else ""))
+    return tuple(out)
+
+
+def _cents(acc: list[Any] | None) -> tuple[int, Decimal, Decimal]:
+    if acc is None:
+        return 0, _NIL, _NIL
+    return int(acc[0]), rounded_to_cent(acc[1]), rounded_to_cent(acc[2])
+
+
+def _customer_names(session: Session, company_id: int, keys: set[str]) -> dict[str, str]:
+    if not keys:
+        return {}
+    stmt = select(Customer.number_key, Customer.legal_name).where(Customer.company_id == company_id,
+                                                                   Customer.number_key.in_(keys))
+    return {key: name for key, name in session.execute(stmt)}
+
+
+def _count_sales(session: Session, company_id: int, date_from: dt.date, date_to: dt.date, state: str | None
+                 ) -> tuple[int, int]:
+    """The lines imported for the range, and how many of them have no determination yet."""
+    stmt = (select(func.count(), func.count().filter(_DET.c.transaction_line_id.is_(None)))
+            .select_from(_TL.outerjoin(_DET, _DET.c.transaction_line_id == _TL.c.id))
+            .where(_TL.c.company_id == company_id, _TL.c.invoice_date.between(date_from, date_to)))
+    if state:
+        stmt = stmt.where(_TL.c.ship_to_state == state.upper())
+    sales, undecided = session.execute(stmt).one()
+    return int(sales), int(undecided)
 
 
 def _latest_recreations(session: Session, company_id: int, date_from: dt.date, date_to: dt.date
                         ) -> dict[int, Any]:
     sub = (select(func.max(_ADJ.c.id)).where(_ADJ.c.company_id == company_id, _ADJ.c.kind == "recreation")
            .group_by(_ADJ.c.transaction_line_id))
-    stmt = (select(_ADJ.c.transaction_line_id, _ADJ.c.exempt, _ADJ.c.exempt_amount, _ADJ.c.taxable_amount)
+    stmt = (select(_ADJ.c.transaction_line_id, _ADJ.c.exempt, _ADJ.c.exempt_amount, _ADJ.c.taxable_amount,
+                   _ADJ.c.certificate_number, _ADJ.c.explanation)
             .select_from(_ADJ.join(_TL, _TL.c.id == _ADJ.c.transaction_line_id))
             .where(_ADJ.c.id.in_(sub), _TL.c.invoice_date.between(date_from, date_to)))
     return {r.transaction_line_id: r for r in session.execute(stmt)}
 
 
 def _exposure_of_entry(entry: Any, claimed: bool, tax: Decimal) -> tuple[str, Decimal]:
+    """The exposure of a sale as a correction entry decided it: claimed exempt but (partly) taxable, the
+    taxable part; decided exempt although tax was collected, the tax."""
     if claimed and entry.taxable_amount > 0:
         return EXPOSURE_UNSUPPORTED, entry.taxable_amount
     if entry.exempt and tax > 0:
         return EXPOSURE_TAX_ON_EXEMPT, tax
     return "", _ZERO
-
-
-def write_exposure_xlsx(report: ExposureReport, path: Path) -> None:
-    """The exposure report as an Excel workbook: the detail sheet and one summary sheet per dimension.
-    Customer and invoice text is never a formula (:mod:`ecms_desktop.services.exports.safe_export`); amounts
-    are numbers. Written to a temporary file and moved into place, so a failed run leaves no
-    half-written file."""
-    from openpyxl.styles import Font
-
-    bold = Font(bold=True)
-    money = ("text", "text", "text", "text", "int", "money", "money", "money")
-    wb = new_workbook()
-    ws = wb.create_sheet("Exposure")
-    for col, width in zip("ABCDEFGH", (7, 9, 16, 48, 7, 14, 15, 14), strict=True):
-        ws.column_dimensions[col].width = width
-    ws.freeze_panes = "A3"
-    sheet = SheetWriter(ws)
-    sheet.raw([sheet.text_cell(f"Exposure {report.date_from} to {report.date_to}", font=Font(bold=True, size=13))])
-    sheet.header(["State", "Period", "Customer", "Exposure", "Lines", "Sales amount", "Amount at risk",
-                  "Tax collected"], font=bold)
-    for r in report.rows:
-        sheet.append([r.state, r.period, r.customer_number, EXPOSURE_LABELS[r.kind], r.lines, r.sales_amount,
-                      r.exposure_amount, r.tax_collected], money)
-    sheet.raw([sheet.text_cell("Total", font=bold), None, None, None, sum(r.lines for r in report.rows), None,
-               sheet.value(report.total, "money"), None])
-    for dimension in ("state", "period", "customer"):
-        ws = wb.create_sheet(f"By {dimension}")
-        ws.column_dimensions["A"].width = 16
-        ws.column_dimensions["B"].width = 16
-        sheet = SheetWriter(ws)
-        sheet.header([dimension.capitalize(), "Amount at risk"], font=bold)
-        for key, amount in report.totals_by(dimension):
-            sheet.append([key, amount], ("text", "money"))
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    wb.save(tmp)
-    os.replace(tmp, path)

@@ -26,6 +26,7 @@ from ecms_desktop.views.main_window.inbox import InboxMixin
 from ecms_desktop.views.main_window.intake import IntakeMixin
 from ecms_desktop.views.main_window.outbox import OutboxMixin
 from ecms_desktop.views.main_window.review import ReviewMixin
+from ecms_desktop.views.main_window.sales import SalesMixin
 from ecms_desktop.views.main_window.tools import ToolsMixin
 from ecms_desktop.views.main_window.worklists import WorkListsMixin
 from ecms_desktop.views.operations import database
@@ -39,7 +40,7 @@ KeyChoice = QKeySequence | QKeySequence.StandardKey | str
 
 
 class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, OutboxMixin, CustomersMixin, ToolsMixin,
-                 WorkListsMixin):
+                 WorkListsMixin, SalesMixin):
     """The review desk: certificate grid (and the intake inbox beside it) | document viewer | certificate
     form, with the menus and the toolbar of every feature."""
 
@@ -139,6 +140,7 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, Outbox
                                 tip="Build the documentation an auditor asked for: workbook, PDF book, files")
         self.act_backup = a("&Back up…", self.backup_dialog, None, name="actBackup",
                             tip="Write a consistent, checked copy of the whole database (safe while others work)")
+        self._build_sales_actions()
         self.act_check = a("Chec&k database…", self.check_database, None, name="actCheckDatabase",
                            tip="Check the database, its audit trail and every record against the trail")
         self._build_outbox_actions()
@@ -184,7 +186,7 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, Outbox
         renewals_menu = bar.addMenu("Re&newals")
         renewals_menu.addActions([self.act_renewals, self.act_outbox])
         tx_menu = bar.addMenu("&Transactions")
-        tx_menu.addActions([self.act_exposure, self.act_reprocess])
+        tx_menu.addActions([self.act_import_invoices, self.act_exposure, self.act_reprocess])
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.act_shortcuts)
         self.menus = [file_menu, edit_menu, view_menu, cert_menu, customers_menu, renewals_menu, tx_menu, help_menu]
@@ -235,6 +237,7 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, Outbox
                     self.act_inbox):
             act.setEnabled(has_company)
         self._update_customer_actions()
+        self._update_sales_actions()
 
     def _approval_findings_blocking(self) -> bool:
         """Errors in the validation of the certificate shown in the form block Approve."""

@@ -28,7 +28,8 @@ from ecms_desktop.services.audit_pack.content import Column
 from ecms_desktop.services.audit_pack.workbook import FastRows, _SheetWriter, _Styles, rewrite_package
 from ecms_desktop.services.exports.safe_export import CsvWriter, SheetWriter, csv_value, is_formula_like, new_workbook
 from ecms_desktop.services.sales import exemption_feed as feed
-from ecms_desktop.services.sales.exposure import ExposureReport, ExposureRow, write_exposure_xlsx
+from ecms_desktop.services.sales.exposure import ExposureReport, ExposureRow, TaxOnCoveredSales, UncoveredExemptSales
+from ecms_desktop.services.sales.exposure_workbook import write_exposure_xlsx
 from tests.factories import make_certificate, write_sales_csv
 
 REPO = Path(__file__).resolve().parents[3]
@@ -105,8 +106,8 @@ def test_sheet_writer_keeps_numbers_and_dates(tmp_path: Path) -> None:
 
 
 def test_exposure_workbook_keeps_hostile_text_as_text(tmp_path: Path) -> None:
-    rows = tuple(ExposureRow(h, h, h, "unsupported_claim", 2, Decimal("-10.50"), Decimal("12.25"), Decimal(0))
-                 for h in HOSTILE)
+    rows = tuple(ExposureRow(h, h, h, h, UncoveredExemptSales(2, Decimal("-10.50"), Decimal("12.25")),
+                             TaxOnCoveredSales()) for h in HOSTILE)
     write_exposure_xlsx(ExposureReport(dt.date(2026, 1, 1), dt.date(2026, 12, 31), rows), tmp_path / "e.xlsx")
     cells = _assert_xlsx_keeps(tmp_path / "e.xlsx", HOSTILE)
     negative = [c for c in cells if c.value == Decimal("-10.5")]
@@ -125,6 +126,20 @@ def test_ecms_exposure_xlsx_writes_customer_formulas_as_text(db, db_url, company
     assert main(["--db", db_url, "exposure", "--from", "2026-01-01", "--to", "2026-12-31", "--format", "xlsx",
                  "--out", str(out)]) == 0, capsys.readouterr().err
     _assert_xlsx_keeps(out, TRIMMED)
+    capsys.readouterr()
+    assert main(["--db", db_url, "exposure", "--from", "2026-01-01", "--to", "2026-12-31", "--format", "csv"]) == 0
+    _assert_csv_escapes(capsys.readouterr().out, TRIMMED)
+
+
+def test_problem_list_escapes_hostile_text(tmp_path: Path) -> None:
+    from ecms_desktop.services.core.errors import Problem
+    from ecms_desktop.services.exports.problem_list import write_problems_csv
+
+    path = write_problems_csv([Problem(h, file=h, row=i, column=h) for i, h in enumerate(HOSTILE, 2)],
+                              tmp_path / "problems.csv")
+    with path.open(encoding="utf-8", newline="") as fh:
+        rows = _assert_csv_escapes(fh.read(), HOSTILE)
+    assert rows[0] == ["File", "Row", "Column", "What is wrong"] and rows[1][1] == "2"
 
 
 def test_audit_pack_workbook_keeps_hostile_text_as_text(tmp_path: Path) -> None:
@@ -209,11 +224,13 @@ COVERED = {
                                              test_sheet_writer_keeps_numbers_and_dates),
     "ecms_desktop/services/audit_pack/workbook.py": (test_audit_pack_workbook_keeps_hostile_text_as_text,
                                                      test_audit_pack_of_hostile_customers_keeps_their_text),
-    "ecms_desktop/services/sales/exposure.py": (test_exposure_workbook_keeps_hostile_text_as_text,
+    "ecms_desktop/services/sales/exposure_workbook.py": (test_exposure_workbook_keeps_hostile_text_as_text,
                                                 test_ecms_exposure_xlsx_writes_customer_formulas_as_text),
     "ecms_desktop/services/sales/exemption_feed.py": (test_feed_folder_csv_escapes_hostile_text,),
     "ecms_desktop/cli/common.py": (test_ecms_list_csv_escapes_hostile_text,),
     "ecms_desktop/cli/certificates.py": (test_ecms_list_csv_escapes_hostile_text,),
+    "ecms_desktop/services/exports/problem_list.py": (test_problem_list_escapes_hostile_text,),
+    "ecms_desktop/cli/transactions.py": (test_ecms_exposure_xlsx_writes_customer_formulas_as_text,),
 }
 #: Writing a file of cells without the safe module: a csv writer, an openpyxl workbook, raw SpreadsheetML.
 _RAW_WRITER = re.compile(r"\bcsv\s*\.\s*(writer|DictWriter)\b|\bWorkbook\s*\(|\bfrom openpyxl import [^\n]*\bWorkbook\b"

@@ -20,6 +20,7 @@ from ecms_desktop.services.core.certificate_records import CertificateInput, Lin
 from ecms_desktop.services.sales import exemption_feed
 from ecms_desktop.services.sales.determination import CandidateCertificate, CoverageFacts, SaleLine, determine
 from ecms_desktop.services.sales.determination_service import DeterminationService
+from ecms_desktop.services.sales.exposure import UNCOVERED
 from ecms_desktop.services.validation.engine import ValidationEngine, subject_of
 from tests.factories import import_sales, make_signed_certificate
 
@@ -111,7 +112,7 @@ def test_bulk_run_and_exposure_report_the_refused_state(db, company_id, tmp_path
             assert json.dumps(words)[1:-1] in text
         assert oh.exempt and oh.certificate_id == sst.id
     report = svc.exposure(company_id, D(2026, 1, 1), D(2026, 12, 31))
-    by_state = dict(report.totals_by("state"))
+    by_state = dict(report.totals_by("state", UNCOVERED))
     assert by_state == {"TX": Decimal("610.00")}
 
 

@@ -14,6 +14,7 @@ from ecms_desktop.models.transactions import Determination, DeterminationAdjustm
 from ecms_desktop.rules import load_rules_pack
 from ecms_desktop.services.certificates.service import CertificateService
 from ecms_desktop.services.sales.determination_service import DeterminationService
+from ecms_desktop.services.sales.exposure import TAX_ON_COVERED, UNCOVERED, TaxOnCoveredSales, UncoveredExemptSales
 from ecms_desktop.services.sales.periods import PeriodService
 from tests.factories import SALES_COLUMNS, import_sales, make_signed_certificate
 
@@ -73,12 +74,14 @@ def test_exposure_by_state_period_and_customer(db, company_id, tmp_path) -> None
     svc = DeterminationService(db)
     svc.run(company_id)
     report = svc.exposure(company_id, dt.date(2026, 1, 1), dt.date(2026, 12, 31))
-    rows = {(r.period, r.customer_number, r.kind): r for r in report.rows}
-    assert set(rows) == {("2026-Q1", "C-1", "tax_on_exempt"), ("2026-Q1", "C-2", "unsupported_claim"),
-                         ("2026-Q2", "C-2", "unsupported_claim")}
-    assert rows[("2026-Q1", "C-1", "tax_on_exempt")].exposure_amount == Decimal("8.25")
-    assert report.total == Decimal("88.25")
-    assert report.totals_by("customer")[0] == ("C-2", Decimal("80"))
+    rows = {(r.period, r.customer_number): r for r in report.rows}
+    assert set(rows) == {("2026-Q1", "C-1"), ("2026-Q1", "C-2"), ("2026-Q2", "C-2")}
+    assert rows[("2026-Q1", "C-1")].tax_on_covered == TaxOnCoveredSales(1, Decimal("100.00"), Decimal("8.25"))
+    assert rows[("2026-Q1", "C-1")].uncovered == UncoveredExemptSales()
+    assert rows[("2026-Q1", "C-2")].uncovered == UncoveredExemptSales(1, Decimal("50.00"), Decimal("50.00"))
+    assert report.uncovered.untaxed_amount == Decimal("80") and report.tax_on_covered.tax_collected == Decimal("8.25")
+    assert report.totals_by("customer", UNCOVERED) == [("C-2", Decimal("80"))]
+    assert report.totals_by("customer", TAX_ON_COVERED)[0][1] == Decimal("8.25")
     assert svc.exposure(company_id, dt.date(2026, 1, 1), dt.date(2026, 12, 31), state="OK").rows == ()
 
 

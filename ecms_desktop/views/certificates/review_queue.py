@@ -2,7 +2,7 @@
 
 Approve (Ctrl+Enter) saves any edits first, then approves: it is disabled while the validation shows
 errors, and with warnings it first lists them and asks for an acknowledgement (Ctrl+Enter again
-acknowledges and approves). Reject (Ctrl+R) asks the reason. After
+acknowledges and approves). Reject (Ctrl+Shift+R, as on the main window) asks the reason. After
 either, the next pending certificate opens and the cursor lands where the accountant types next
 (the first empty required field). Every database read and write runs through the task runner.
 """
@@ -51,7 +51,7 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Alt+Right or J", "Next certificate (J/K when not typing in a field)"),
     ("Alt+Left or K", "Previous certificate"),
     ("Ctrl+Enter", "Approve (saves your edits first) and go to the next"),
-    ("Ctrl+R", "Reject with a reason and go to the next"),
+    ("Ctrl+Shift+R", "Reject with a reason and go to the next"),
     ("Ctrl+S", "Save your edits"),
     ("Ctrl+Shift+Y", "Accept the value read from the scan for the field you are in"),
     ("Tab / Shift+Tab", "Next / previous field"),
@@ -162,7 +162,7 @@ class ReviewQueueWindow(QMainWindow):
         self.approve_action = self._action("&Approve", ["Ctrl+Return", "Ctrl+Enter"],
                                            "Approve this certificate (saves your edits first)", self.approve,
                                            "approveAction")
-        self.reject_action = self._action("&Reject…", ["Ctrl+R"], "Reject this certificate with a reason",
+        self.reject_action = self._action("&Reject…", ["Ctrl+Shift+R"], "Reject this certificate with a reason",
                                           self.reject, "rejectAction")
         self.next_action = self._action("&Next", ["Alt+Right"], "Next pending certificate (or J)",
                                         self.next, "nextAction")

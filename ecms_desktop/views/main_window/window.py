@@ -46,7 +46,6 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, ToolsM
         super().__init__(rules=rules, as_of=as_of, runner=runner, settings=settings, sandbox=sandbox,
                          interactive=interactive)
         self.form.approve_requested.connect(self.approve_selected)
-        self.form.archive_requested.connect(self._on_form_archive_requested)
         self._connect_inbox()
         self._build_actions()
         self._restore_ui_state()
@@ -97,8 +96,9 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, ToolsM
         self.act_clear_filters = a("&Clear filters", self.filter_bar.clear, "Ctrl+Shift+L", name="actClearFilters")
         self.act_copy_number = a("&Copy certificate number", self.table.copy_certificate_number, K.Copy,
                                  name="actCopyNumber")
-        self.act_refresh = a("&Refresh", self.refresh, K.Refresh if not QKeySequence(K.Refresh).isEmpty() else "F5",
-                             name="actRefresh", tip="Read the certificates again")
+        # F5 only: the platform's Refresh is also Ctrl+R (GNOME, the review queue here) or Ctrl+Shift+R
+        # (macOS, Reject here), and one key means one thing.
+        self.act_refresh = a("&Refresh", self.refresh, "F5", name="actRefresh", tip="Read the certificates again")
         self.act_focus_grid = a("Go to &grid", self._focus_grid, "Ctrl+1", name="actFocusGrid")
         self.act_focus_viewer = a("Go to &document", lambda: self.viewer.setFocus(), "Ctrl+2", name="actFocusViewer")
         self.act_focus_form = a("Go to f&orm", lambda: self.form.setFocus(), "Ctrl+3", name="actFocusForm")

@@ -90,7 +90,6 @@ class FormFields(QWidget):
     """The certificate form's widgets, state and signals (see :class:`CertificateForm`)."""
 
     saved = Signal(object)
-    archive_requested = Signal()
     conflict_detected = Signal(str)
     loaded = Signal(object)
     #: The validation findings now shown (a list of Finding): live or the stored run.

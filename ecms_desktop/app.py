@@ -223,12 +223,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from PySide6.QtWidgets import QApplication
 
-    from ecms_desktop import paths
+    from ecms_desktop import logfile, paths
     from ecms_desktop.services.documents import shared_sandbox
     from ecms_desktop.services.documents.sandbox import DocumentSandbox
     from ecms_desktop.views.main_window import MainWindow, ui_settings
     from ecms_desktop.views.settings_dialog import THEME_KEY
+    from ecms_desktop.views.widgets.error_presenter import install_exception_hooks
     from ecms_desktop.views.widgets.theme import apply_theme
+
+    logfile.start_log_file()
 
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "ecms-desktop"])
     app.setOrganizationName("ECMS")
@@ -253,6 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if (window.width(), window.height()) != tuple(args.size):
             print(f"ecms-desktop: the window cannot be smaller than {window.width()}x{window.height()}",
                   file=sys.stderr)
+    uninstall_hooks = install_exception_hooks(lambda: window)
     shot = _Screenshot(app, window, args) if args.screenshot is not None else None
     window.show()
     if args.screenshot is None and args.select is not None:
@@ -274,6 +278,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         app.processEvents()
         if args.screenshot is not None:
             Path(settings.fileName()).unlink(missing_ok=True)
+        uninstall_hooks()
+        logfile.stop_log_file()
     return shot.exit_code if shot is not None else int(code)
 
 

@@ -59,3 +59,9 @@ def resource_path(*parts: str) -> Path:
     root = resource_root()
     target = root.joinpath(*parts)
     return Path(str(target))
+
+
+def user_guide() -> Path:
+    """The user guide (Markdown; its pictures are in ``screenshots/`` beside it), shipped as the package
+    ``ecms_desktop.docs`` (the repository's ``docs/`` folder)."""
+    return Path(str(resources.files("ecms_desktop.docs").joinpath("user-guide.md")))

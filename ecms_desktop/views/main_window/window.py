@@ -21,6 +21,7 @@ from ecms_desktop.services.documents.sandbox import DocumentSandbox
 from ecms_desktop.views.certificates.findings_panel import blocked_message
 from ecms_desktop.views.certificates.form import CertificateForm
 from ecms_desktop.views.main_window.database_menu import DatabaseMenuMixin
+from ecms_desktop.views.main_window.help import HelpMixin
 from ecms_desktop.views.main_window.inbox import InboxMixin
 from ecms_desktop.views.main_window.intake import IntakeMixin
 from ecms_desktop.views.main_window.review import ReviewMixin
@@ -35,7 +36,7 @@ log = logging.getLogger(__name__)
 KeyChoice = QKeySequence | QKeySequence.StandardKey | str
 
 
-class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, ToolsMixin):
+class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, ToolsMixin, HelpMixin):
     """The review desk: certificate grid (and the intake inbox beside it) | document viewer | certificate
     form, with the menus and the toolbar of every feature."""
 
@@ -173,6 +174,7 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, ToolsM
         tx_menu.addActions([self.act_exposure, self.act_reprocess])
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.act_shortcuts)
+        help_menu.addActions(self._build_help_actions())
         self.menus = [file_menu, edit_menu, view_menu, cert_menu, renewals_menu, tx_menu, help_menu]
 
         tb = QToolBar("Main", self)

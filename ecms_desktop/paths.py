@@ -31,10 +31,7 @@ def data_dir() -> Path:
 def log_dir() -> Path:
     """The folder for the application's log files."""
     own, data = os.environ.get("ECMS_LOG_DIR"), os.environ.get("ECMS_DATA_DIR")
-    if own:
-        path = Path(own)
-    else:
-        path = Path(data) / "logs" if data else Path(platformdirs.user_log_dir(APP_NAME, APP_AUTHOR))
+    path = Path(own) if own else Path(data) / "logs" if data else Path(platformdirs.user_log_dir(APP_NAME, APP_AUTHOR))
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -76,7 +76,7 @@ def key_owners(window: QWidget) -> list[KeyOwner]:
         if not shortcut.isEnabled() or not isinstance(parent, QWidget) or parent.window() is not window:
             continue
         scope = None if shortcut.context() in _WINDOW_WIDE else parent
-        for key in shortcut.keys():
+        for key in shortcut.keys():  # noqa: SIM118 - QShortcut.keys(), not a dict
             if not key.isEmpty():
                 owners.append(KeyOwner(key.toString(QKeySequence.SequenceFormat.PortableText),
                                        f"shortcut of {type(parent).__name__} {parent.objectName()!r}", scope))

@@ -18,7 +18,6 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from ecms_desktop import logfile
-
 from ecms_desktop.services.core.errors import (
     Cancelled,
     ConflictError,

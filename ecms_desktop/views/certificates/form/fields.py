@@ -368,7 +368,7 @@ class FormFields(QWidget):
         self.form_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.form_scroll.setWidget(body)
 
-        self.history = HistoryView(self.db, self.runner)
+        self.history = HistoryView(self.db, self.rules, self.runner)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("formTabs")
         self.tabs.addTab(self.form_scroll, "Certificate")

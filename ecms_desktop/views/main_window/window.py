@@ -26,6 +26,7 @@ from ecms_desktop.views.main_window.inbox import InboxMixin
 from ecms_desktop.views.main_window.intake import IntakeMixin
 from ecms_desktop.views.main_window.review import ReviewMixin
 from ecms_desktop.views.main_window.tools import ToolsMixin
+from ecms_desktop.views.main_window.welcome import WelcomeMixin
 from ecms_desktop.views.operations import database
 from ecms_desktop.views.operations.task_runner import TaskRunner
 from ecms_desktop.views.widgets.help_overlay import HelpOverlay, shortcuts_of_menus
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 KeyChoice = QKeySequence | QKeySequence.StandardKey | str
 
 
-class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, ToolsMixin, HelpMixin):
+class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, ToolsMixin, WelcomeMixin, HelpMixin):
     """The review desk: certificate grid (and the intake inbox beside it) | document viewer | certificate
     form, with the menus and the toolbar of every feature."""
 
@@ -49,6 +50,7 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, ToolsM
         self.form.approve_requested.connect(self.approve_selected)
         self._connect_inbox()
         self._build_actions()
+        self._build_welcome(self.import_certificates_dialog)
         self._restore_ui_state()
         self._update_actions()
         if db is not None:

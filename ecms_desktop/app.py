@@ -1,7 +1,7 @@
 """``ecms-desktop``: the review desk.
 
     ecms-desktop [--db URL] [--select CERT_ID] [--as-of YYYY-MM-DD]
-                 [--view main|review|settings|shortcuts|findings|renewals|exposure|audit-pack]
+                 [--view main|review|settings|shortcuts|findings|renewals|exposure|audit-pack|about|inbox]
                  [--screenshot FILE.png] [--size WIDTHxHEIGHT] [--theme system|light|dark]
 
 Opens on the local database by default (``ECMS_DATABASE_URL`` or the SQLite file in the user data
@@ -59,10 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--select", metavar="CERT_ID", type=int, help="select this certificate on start")
     p.add_argument("--as-of", metavar="YYYY-MM-DD", type=_date, help="show statuses as of this date (default: today)")
     p.add_argument("--view", choices=("main", "review", "settings", "shortcuts", "findings", "renewals", "exposure",
-                                      "audit-pack"), default="main",
+                                      "audit-pack", "about", "inbox"), default="main",
                    help="what to show: the main window, the review queue, or (for screenshots) the settings dialog, "
                    "the shortcuts overlay, the selected certificate's form with its findings, the renewal center, "
-                   "the exposure report or the audit pack dialog")
+                   "the exposure report, the audit pack dialog, Help > About or the desk with its Inbox")
     p.add_argument("--screenshot", metavar="FILE.png", type=Path, help="save a picture of the window and exit")
     p.add_argument("--size", metavar="WIDTHxHEIGHT", type=_size, help="window size, e.g. 1440x900")
     p.add_argument("--theme", choices=("system", "light", "dark"), help="appearance (default: as in Settings)")
@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Screenshot views that open another feature's window from the main window.
-_TOOL_VIEWS = ("renewals", "exposure", "audit-pack")
+_TOOL_VIEWS = ("renewals", "exposure", "audit-pack", "about")
 
 
 class _Screenshot:
@@ -84,7 +84,7 @@ class _Screenshot:
         self.app, self.window, self.args = app, window, args
         self.grid = self.counts = False
         self.selection = args.select is None
-        self.review_ready = args.view not in ("review", *_TOOL_VIEWS)
+        self.review_ready = args.view not in ("review", "inbox", *_TOOL_VIEWS)
         # With --select, the form's stored validation run and permit checks are waited for too.
         self.checks = args.select is None
         if not self.checks:
@@ -133,6 +133,11 @@ class _Screenshot:
             self.window.open_exposure_report()
         elif self.args.view == "audit-pack":
             self.window.open_audit_pack_dialog()
+        elif self.args.view == "about":
+            self.window.open_about()
+        elif self.args.view == "inbox":  # ready once the inbox is read
+            self.window.inbox_updated.connect(self._on_review_ready)
+            self.window.show_inbox()
         elif self.args.view == "review":
             self.window.open_review_queue()
             rw = self.window.review_window

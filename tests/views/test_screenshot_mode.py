@@ -66,7 +66,8 @@ def test_unknown_certificate_exits_1(db, db_url, company_id, tmp_path) -> None: 
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("view, size", [("renewals", (1100, 680)), ("audit-pack", None), ("findings", None)])
+@pytest.mark.parametrize("view, size", [("renewals", (1100, 680)), ("audit-pack", None), ("findings", None),
+                                        ("about", None), ("inbox", (1280, 800))])
 def test_screenshot_of_the_other_windows(db, db_url, company_id, tmp_path, view, size) -> None:  # type: ignore[no-untyped-def]
     if not db_url.startswith("sqlite"):
         pytest.skip("one backend is enough for the subprocess run")

@@ -12,6 +12,7 @@ subprocess with ``QT_SCALE_FACTOR=2`` (device pixel ratio 2: fonts, icons and ro
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -70,10 +71,8 @@ def test_nothing_is_clipped(qtbot, db, company_id, tmp_path, name: str, size: tu
     assert opened is not None, f"the {name} did not open"
     window = opened.window()
     settle(qtbot, window, size)
-    try:  # a layout settles in a few event-loop turns (texts set when their data arrives)
+    with contextlib.suppress(qtbot.TimeoutError):  # a layout settles in a few turns (texts set as data arrives)
         qtbot.waitUntil(lambda: not layout_problems(window), timeout=3000)
-    except qtbot.TimeoutError:
-        pass
     problems = layout_problems(window)
     desk.shutdown()
     assert problems == [], f"{name} at {size[0]}x{size[1]}:\n" + "\n".join(problems)

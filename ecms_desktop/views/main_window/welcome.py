@@ -102,6 +102,9 @@ class WelcomeMixin(HelpMixin):
 
     def make_demo(self, url: str, *, certificates: int = first_steps.DEMO_CERTIFICATES) -> None:
         """Make a demo database at ``url`` (a new file) and open it in the desk."""
-        self.leave_form(lambda: first_steps.make_demo_database(url, as_of=self.as_of, certificates=certificates)
-                        .success(self.set_database).failure(lambda error: present_error(self, error))
-                        .run(self.runner, parent=self))
+        def make() -> None:
+            first_steps.make_demo_database(url, as_of=self.as_of, certificates=certificates) \
+                .success(self.set_database).failure(lambda error: present_error(self, error)) \
+                .run(self.runner, parent=self)
+
+        self.leave_form(make)

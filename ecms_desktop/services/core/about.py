@@ -33,8 +33,7 @@ def program_facts(rules: RulesPack, database_url: str | None) -> ProgramFacts:
     """The program's version, the rules pack's version, the database in use (no password) and how to
     get the program's complete source, as the AGPL asks."""
     try:
-        meta = metadata.metadata(DISTRIBUTION)
-        licence = meta["License-Expression"] if "License-Expression" in meta else LICENCE_NAME
+        licence = (metadata.metadata(DISTRIBUTION).get_all("License-Expression") or [LICENCE_NAME])[0]
     except metadata.PackageNotFoundError:  # run from a PyInstaller bundle without its metadata
         licence = LICENCE_NAME
     if licence == "AGPL-3.0-or-later":

@@ -28,10 +28,12 @@ def start_log_file(*, max_bytes: int = MAX_BYTES, backups: int = BACKUPS) -> Pat
     """Send the program's warnings and errors to the log file from now on; returns its path (None when
     the log folder cannot be written: the messages then go to standard error only)."""
     global _handler
-    if _handler is not None:
-        return Path(_handler.baseFilename)
     try:
-        handler = RotatingFileHandler(log_file(), maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
+        path = log_file()
+        if _handler is not None and Path(_handler.baseFilename) == path.resolve():
+            return path
+        stop_log_file()  # the log folder was moved (ECMS_LOG_DIR / ECMS_DATA_DIR changed): follow it
+        handler = RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8")
     except OSError as exc:
         logging.getLogger(__name__).warning("cannot write the log file: %s", exc)
         return None
@@ -39,7 +41,7 @@ def start_log_file(*, max_bytes: int = MAX_BYTES, backups: int = BACKUPS) -> Pat
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(threadName)s]: %(message)s"))
     logging.getLogger().addHandler(handler)
     _handler = handler
-    return Path(handler.baseFilename)
+    return path
 
 
 def stop_log_file() -> None:

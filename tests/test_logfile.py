@@ -57,3 +57,12 @@ def test_the_cli_writes_an_unexpected_error_to_the_same_log(log_dir: Path) -> No
     assert message == (f"unexpected error (ZeroDivisionError: division by zero in the totals); the details were "
                        f"written to {log_dir / 'ecms.log'}")
     assert "in _fail" in (log_dir / "ecms.log").read_text(encoding="utf-8")
+
+
+def test_the_log_follows_a_moved_log_folder(log_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert logfile.start_log_file() == log_dir / "ecms.log"
+    monkeypatch.setenv("ECMS_LOG_DIR", str(tmp_path / "elsewhere"))
+    logging.getLogger("ecms_desktop.test").warning("still in the old folder until the log is started again")
+    assert logfile.start_log_file() == tmp_path / "elsewhere" / "ecms.log"
+    logging.getLogger("ecms_desktop.test").warning("now in the new folder")
+    assert "now in the new folder" in (tmp_path / "elsewhere" / "ecms.log").read_text(encoding="utf-8")

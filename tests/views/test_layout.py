@@ -156,3 +156,23 @@ def test_nothing_is_clipped_at_200_percent(db, db_url, company_id, tmp_path) -> 
     found = json.loads(proc.stdout.strip().splitlines()[-1])
     assert found.pop("ratio") == 2.0
     assert found == {"desk": [], "review queue": []}, json.dumps(found, indent=1)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_the_forms_fields_keep_a_readable_width(qtbot, db, company_id, tmp_path,  # type: ignore[no-untyped-def]
+                                                size: tuple[int, int]) -> None:
+    """Beside a long label ("Purchaser permit / registration number") a field shrank to a few letters in
+    the narrow form pane; now it goes under its label instead."""
+    from PySide6.QtWidgets import QComboBox, QLineEdit, QPlainTextEdit
+
+    from ecms_desktop.views.certificates.form_builder import FIELD_MIN_CHARS
+
+    desk = open_desk(qtbot, db, company_id, tmp_path, size)
+    fields = [w for w in desk.form.builder.findChildren(QWidget)
+              if isinstance(w, QLineEdit | QComboBox | QPlainTextEdit) and w.objectName().startswith("field_")
+              and w.isVisibleTo(desk)]
+    assert len(fields) > 8
+    narrow = {w.objectName(): w.width() for w in fields
+              if w.width() < FIELD_MIN_CHARS * w.fontMetrics().averageCharWidth()}
+    desk.shutdown()
+    assert narrow == {}

@@ -2,7 +2,7 @@
 
     ecms-desktop [--db URL] [--select CERT_ID] [--as-of YYYY-MM-DD]
                  [--view main|review|settings|shortcuts|findings|renewals|outbox|exposure|audit-pack|worklist|
-                         customers|customer]
+                         customers|customer|about|inbox]
                  [--screenshot FILE.png] [--size WIDTHxHEIGHT] [--theme system|light|dark]
 
 Opens on the local database by default (``ECMS_DATABASE_URL`` or the SQLite file in the user data
@@ -60,12 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--select", metavar="CERT_ID", type=int, help="select this certificate on start")
     p.add_argument("--as-of", metavar="YYYY-MM-DD", type=_date, help="show statuses as of this date (default: today)")
     p.add_argument("--view", choices=("main", "review", "settings", "shortcuts", "findings", "renewals", "outbox",
-                                      "exposure", "audit-pack", "worklist", "customers", "customer"), default="main",
+                                      "exposure", "audit-pack", "worklist", "customers", "customer", "about", "inbox"),
+                   default="main",
                    help="what to show: the main window, the review queue, or (for screenshots) the settings dialog, "
                    "the shortcuts overlay, the selected certificate's form with its findings, the renewal center, "
                    "the e-mail outbox, the exposure report, the audit pack dialog, the desk with the work list "
-                   "of validation errors (--select then picks a certificate of that list), the customers, or the "
-                   "customer of --select with its exemption matrix")
+                   "of validation errors (--select then picks a certificate of that list), the customers, the "
+                   "customer of --select with its exemption matrix, Help > About or the desk with its Inbox")
     p.add_argument("--screenshot", metavar="FILE.png", type=Path, help="save a picture of the window and exit")
     p.add_argument("--size", metavar="WIDTHxHEIGHT", type=_size, help="window size, e.g. 1440x900")
     p.add_argument("--theme", choices=("system", "light", "dark"), help="appearance (default: as in Settings)")
@@ -75,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: Screenshot views that open another feature's window from the main window.
-_TOOL_VIEWS = ("renewals", "outbox", "exposure", "audit-pack", "customers", "customer")
+_TOOL_VIEWS = ("renewals", "outbox", "exposure", "audit-pack", "customers", "customer", "about")
 
 
 class _Screenshot:
@@ -87,7 +88,7 @@ class _Screenshot:
         self.app, self.window, self.args = app, window, args
         self.grid = self.counts = False
         self.selection = args.select is None
-        self.review_ready = args.view not in ("review", "worklist", *_TOOL_VIEWS)
+        self.review_ready = args.view not in ("review", "worklist", "inbox", *_TOOL_VIEWS)
         # With --select, the form's stored validation run and permit checks are waited for too.
         self.checks = args.select is None
         if not self.checks:
@@ -151,6 +152,11 @@ class _Screenshot:
                 self._on_failed("--view customer shows the customer of the certificate given with --select")
                 return
             self.window.open_customer_of_certificate(self.args.select)
+        elif self.args.view == "about":
+            self.window.open_about()
+        elif self.args.view == "inbox":  # ready once the inbox is read
+            self.window.inbox_updated.connect(self._on_review_ready)
+            self.window.show_inbox()
         elif self.args.view == "review":
             self.window.open_review_queue()
             rw = self.window.review_window
@@ -254,12 +260,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from PySide6.QtWidgets import QApplication
 
-    from ecms_desktop import paths
+    from ecms_desktop import logfile, paths
     from ecms_desktop.services.documents import shared_sandbox
     from ecms_desktop.services.documents.sandbox import DocumentSandbox
     from ecms_desktop.views.main_window import MainWindow, ui_settings
     from ecms_desktop.views.settings_dialog import THEME_KEY
+    from ecms_desktop.views.widgets.error_presenter import install_exception_hooks
     from ecms_desktop.views.widgets.theme import apply_theme
+
+    logfile.start_log_file()
 
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "ecms-desktop"])
     app.setOrganizationName("ECMS")
@@ -284,6 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if (window.width(), window.height()) != tuple(args.size):
             print(f"ecms-desktop: the window cannot be smaller than {window.width()}x{window.height()}",
                   file=sys.stderr)
+    uninstall_hooks = install_exception_hooks(lambda: window)
     shot = _Screenshot(app, window, args) if args.screenshot is not None else None
     window.show()
     if args.screenshot is None and args.select is not None:
@@ -305,6 +315,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         app.processEvents()
         if args.screenshot is not None:
             Path(settings.fileName()).unlink(missing_ok=True)
+        uninstall_hooks()
+        logfile.stop_log_file()
     return shot.exit_code if shot is not None else int(code)
 
 

@@ -3,6 +3,8 @@
 - ``ECMS_DATA_DIR``: the folder for the local database and other data (default: the platform's user
   data folder, e.g. ``~/.local/share/ecms-desktop`` on Linux).
 - ``ECMS_DATABASE_URL``: a full SQLAlchemy URL; wins over the data folder.
+- ``ECMS_LOG_DIR``: the folder for the log file (default: ``logs`` in ``ECMS_DATA_DIR`` when that is
+  set, else the platform's user log folder, e.g. ``~/.local/state/ecms-desktop/log`` on Linux).
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ def data_dir() -> Path:
 
 def log_dir() -> Path:
     """The folder for the application's log files."""
-    override = os.environ.get("ECMS_DATA_DIR")
-    path = Path(override) / "logs" if override else Path(platformdirs.user_log_dir(APP_NAME, APP_AUTHOR))
+    own, data = os.environ.get("ECMS_LOG_DIR"), os.environ.get("ECMS_DATA_DIR")
+    path = Path(own) if own else Path(data) / "logs" if data else Path(platformdirs.user_log_dir(APP_NAME, APP_AUTHOR))
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -54,3 +56,9 @@ def resource_path(*parts: str) -> Path:
     root = resource_root()
     target = root.joinpath(*parts)
     return Path(str(target))
+
+
+def user_guide() -> Path:
+    """The user guide (Markdown; its pictures are in ``screenshots/`` beside it), shipped as the package
+    ``ecms_desktop.docs`` (the repository's ``docs/`` folder)."""
+    return Path(str(resources.files("ecms_desktop.docs").joinpath("user-guide.md")))

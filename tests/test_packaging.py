@@ -55,6 +55,18 @@ def test_wheel_carries_data_files_and_licences(wheel: Path) -> None:
     assert not any(n.startswith("tests/") for n in names)
 
 
+def test_wheel_carries_the_user_guide_and_its_pictures(wheel: Path) -> None:
+    """Help > User guide opens the guide from the installed package, with every picture it shows."""
+    import re
+
+    archive = zipfile.ZipFile(wheel)
+    guide = archive.read("ecms_desktop/docs/user-guide.md").decode("utf-8")
+    pictures = re.findall(r"\]\((screenshots/[^)]+\.png)\)", guide)
+    assert pictures
+    names = set(archive.namelist())
+    assert {f"ecms_desktop/docs/{p}" for p in pictures} <= names
+
+
 def test_installed_ecms_works_outside_the_source_tree(wheel: Path, tmp_path: Path) -> None:
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],

@@ -79,24 +79,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def unexpected(exc: BaseException) -> str:
-    """Log an unexpected error with its traceback in the log folder and say so plainly."""
-    from ecms_desktop import paths
+    """Log an unexpected error with its traceback in the log file and say so plainly."""
+    from ecms_desktop import logfile
 
-    where = "standard error"
-    try:
-        path = paths.log_dir() / "ecms.log"
-        handler = logging.FileHandler(path, encoding="utf-8")
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        logger = logging.getLogger("ecms_desktop.cli")
-        logger.addHandler(handler)
-        try:
-            logger.error("unexpected error", exc_info=exc)
-        finally:
-            logger.removeHandler(handler)
-            handler.close()
-        where = str(path)
-    except OSError:
-        logging.getLogger("ecms_desktop.cli").error("unexpected error", exc_info=exc)
+    path = logfile.log_unexpected(exc, logging.getLogger("ecms_desktop.cli"))
+    where = str(path) if path is not None else "standard error"
     return f"unexpected error ({type(exc).__name__}: {exc}); the details were written to {where}"
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 
 from ecms_desktop.cli.common import CliContext, Subparsers, add_format, print_json, print_table
-from ecms_desktop.services.certificates.history_service import audit_log
-from ecms_desktop.services.core.audit import AuditEntry
+from ecms_desktop.rules import load_rules_pack
+from ecms_desktop.services.certificates.history_service import audit_log, audit_log_in_words
 from ecms_desktop.services.integrity.check import check_database, verify_chain
 
 
@@ -46,19 +46,11 @@ def cmd_verify(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_log(ctx: CliContext, args: argparse.Namespace) -> int:
-    events = audit_log(ctx.db(), certificate_id=args.certificate_id, limit=args.limit)
     if args.format == "json":
+        events = audit_log(ctx.db(), certificate_id=args.certificate_id, limit=args.limit)
         print_json([e.__dict__ for e in events], ctx.out)
         return 0
-
-    def change(e: AuditEntry) -> str:
-        if e.after and e.before:
-            return "; ".join(f"{k}: {e.before.get(k)!r} -> {v!r}" for k, v in e.after.items())
-        if e.after:
-            return ", ".join(f"{k}={v!r}" for k, v in list(e.after.items())[:6])
-        return ""
-
-    print_table(["seq", "when (UTC)", "who", "action", "entity", "change"],
-                [(e.seq, e.occurred_at.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action,
-                  f"{e.entity_type} {e.entity_id}", change(e)) for e in events], ctx.out)
+    # In words, as the desk's History tab tells it ("Purchaser name changed from … to … by … on …").
+    entries = audit_log_in_words(ctx.db(), load_rules_pack(), certificate_id=args.certificate_id, limit=args.limit)
+    print_table(["seq", "what happened"], [(e.seq, e.text) for e in entries], ctx.out)
     return 0

@@ -46,6 +46,8 @@ ZOOM_STEPS = (0.25, 0.33, 0.5, 0.67, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5, 1.75, 2.0, 
 #: Thumbnails are rendered for at most this many pages (the list still names every page).
 MAX_THUMBNAILS = 200
 THUMB_SIDE = 110
+#: The viewer's width from which the thumbnails are shown beside the page (the page keeps about 4/5).
+THUMBNAILS_ROOM = 5 * (THUMB_SIDE + 34)
 
 #: (keys, what they do) for the help overlay.
 SHORTCUTS: tuple[tuple[str, str], ...] = (
@@ -679,8 +681,26 @@ class DocumentViewer(QWidget):
         if row >= 0:
             self.go_to_page(row)
 
+    def _thumbnails_wanted(self) -> bool:
+        """Thumbnails for a document of several pages, when they leave the page a readable width (in a
+        narrow pane the page, at fit width, matters more; the page buttons still move through it)."""
+        doc = self._doc
+        return (self.thumbnails_enabled and doc is not None and doc.page_count > 1
+                and self.width() >= THUMBNAILS_ROOM)
+
+    def _show_thumbnails(self, on: bool) -> None:
+        """Show or hide the thumbnails; a fit-width page is fitted again once the layout has given the
+        page area its new width."""
+        if self.thumbs.isVisibleTo(self) == on:
+            return
+        self.thumbs.setVisible(on)
+        if self._fit is not None:
+            self._resize_timer.start()
+
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)
+        if self._doc is not None:
+            self._show_thumbnails(self._thumbnails_wanted())
         if self._fit is not None and self._doc is not None:
             self._resize_timer.start()
 
@@ -719,7 +739,7 @@ class DocumentViewer(QWidget):
         if 0 <= self._page < self.thumbs.count():
             self.thumbs.setCurrentRow(self._page)
         self.thumbs.blockSignals(False)
-        self.thumbs.setVisible(self.thumbnails_enabled and doc.page_count > 1)
+        self._show_thumbnails(self._thumbnails_wanted())
         self._thumb_next = 0
 
     def _thumbnail_sandbox(self) -> DocumentSandbox:

@@ -85,6 +85,8 @@ def test_import_list_show_and_audit(url: str, tmp_path: Path) -> None:
     assert code == 0 and "intact" in out
     code, out, _ = ecms("--db", url, "audit", "log", str(fl_id), "--format", "json")
     assert [e["action"] for e in json.loads(out)] == ["certificate.created", "certificate.validated"]
+    code, out, _ = ecms("--db", url, "audit", "log", str(fl_id))  # in words, as the History tab tells it
+    assert code == 0 and "Certificate created (from import) by " in out and "Validated (" in out
 
 
 def test_policy_change_through_the_cli_is_audited(url: str, tmp_path: Path) -> None:

@@ -67,7 +67,8 @@ def test_unknown_certificate_exits_1(db, db_url, company_id, tmp_path) -> None: 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("view, size", [("renewals", (1100, 680)), ("outbox", (1100, 520)), ("audit-pack", None),
-                                        ("findings", None), ("customers", (1000, 600)), ("customer", (960, 520))])
+                                        ("findings", None), ("customers", (1000, 600)), ("customer", (960, 520)),
+                                        ("about", None), ("inbox", (1280, 800))])
 def test_screenshot_of_the_other_windows(db, db_url, company_id, tmp_path, view, size) -> None:  # type: ignore[no-untyped-def]
     if not db_url.startswith("sqlite"):
         pytest.skip("one backend is enough for the subprocess run")

@@ -73,6 +73,10 @@ class PlainTextField(QPlainTextEdit):
         self.setFixedHeight(self.fontMetrics().lineSpacing() * 3 + 12)
 
 
+#: The fewest characters a field of the form shows (it wraps under its label rather than be narrower).
+FIELD_MIN_CHARS = 18
+
+
 class FormBuilder(QWidget):
     """The generated part of the certificate form. ``build(spec, raw_values, seller=...)`` lays it
     out; ``raw_values()`` reads it back; ``set_messages`` shows messages per field."""
@@ -127,6 +131,11 @@ class FormBuilder(QWidget):
                 key = f.attr or f.name
                 editor = self._editor(f, raw.get(key), seller)
                 editor.setObjectName(f"field_{f.name}")
+                if f.kind not in ("info", "bool"):
+                    # A readable field: beside a long label in a narrow pane it goes under its label
+                    # (WrapLongRows) rather than shrink to a few letters.
+                    editor.setMinimumWidth(max(editor.minimumSizeHint().width(),
+                                               editor.fontMetrics().averageCharWidth() * FIELD_MIN_CHARS))
                 editor.setProperty("required", f.required)
                 tip = f.description
                 if f.required_because:

@@ -1,13 +1,14 @@
-"""The History tab: a certificate's audit trail (who did what, when, and what changed)."""
+"""The History tab: a certificate's audit trail in words (who did what, when, and what changed), as
+:mod:`~ecms_desktop.services.certificates.history_service` tells it."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QSplitter, QTableView, QVBoxLayout, QWidget
 
+from ecms_desktop.rules import RulesPack
 from ecms_desktop.services.certificates.history_service import HistoryEntry, certificate_history
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.views.operations.task_runner import TaskRunner
@@ -16,9 +17,9 @@ _Index = QModelIndex | QPersistentModelIndex
 
 
 class HistoryTableModel(QAbstractTableModel):
-    """Rows: audit events oldest first. Columns: when, who, what, summary."""
+    """Rows: audit events oldest first. Columns: when, who, what, what happened (in sentences)."""
 
-    HEADERS = ("When", "Who", "What", "Details")
+    HEADERS = ("When", "Who", "What", "What happened")
 
     def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
@@ -54,7 +55,7 @@ class HistoryTableModel(QAbstractTableModel):
             if col == 2:
                 return e.action_label
             if col == 3:
-                return e.summary
+                return e.text
         return None
 
 
@@ -63,10 +64,11 @@ class HistoryView(QWidget):
 
     loaded = Signal(int)
 
-    def __init__(self, db: Database | None, runner: TaskRunner, parent: QWidget | None = None) -> None:
+    def __init__(self, db: Database | None, rules: RulesPack, runner: TaskRunner,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("historyView")
-        self.db, self.runner = db, runner
+        self.db, self.rules, self.runner = db, rules, runner
         self.model = HistoryTableModel(self)
         self.table = QTableView()
         self.table.setObjectName("historyTable")
@@ -115,15 +117,12 @@ class HistoryView(QWidget):
             if certificate_id == self._cert_id:
                 self.status.setText(f"The history could not be read: {error}")
 
-        self.runner.run(lambda p, c: certificate_history(db, certificate_id), on_done=done, on_error=failed)
+        rules = self.rules
+        self.runner.run(lambda p, c: certificate_history(db, rules, certificate_id), on_done=done, on_error=failed)
 
     def _on_table_current_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if not current.isValid():
             self.detail.clear()
             return
         e = self.model.entries[current.row()]
-        parts = [f"{e.action_label} by {e.actor} at {e.occurred_at.isoformat(timespec='seconds')} (#{e.seq})"]
-        for title, value in (("Before", e.before), ("After", e.after), ("Details", e.details)):
-            if value:
-                parts.append(f"{title}:\n{json.dumps(value, indent=2, ensure_ascii=False, default=str)}")
-        self.detail.setPlainText("\n\n".join(parts))
+        self.detail.setPlainText("\n".join([*e.sentences, "", f"Event {e.seq} of the audit trail."]))

@@ -5,10 +5,10 @@ or by default the certificates pending review, oldest first. The status bar says
 the List pane (Ctrl+G) lists them to pick from and goes to a position by number. Approve (Ctrl+Enter)
 saves any edits first, then approves: while the validation shows errors it refuses and says why (the
 first error, in the status bar), and with warnings it first lists them and asks for an acknowledgement
-(Ctrl+Enter again acknowledges and approves). Reject (Ctrl+R) asks the reason. After either, the list
-is read again (a certificate that left it is gone), the next certificate opens and the cursor lands
-where the accountant types next (the first empty required field). Esc closes the queue (asking first
-about unsaved edits). Every database read and write runs through the task runner.
+(Ctrl+Enter again acknowledges and approves). Reject (Ctrl+Shift+R, as on the main window) asks the
+reason. After either, the list is read again (a certificate that left it is gone), the next certificate
+opens and the cursor lands where the accountant types next (the first empty required field). Esc closes
+the queue (asking first about unsaved edits). Every database read and write runs through the task runner.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Alt+Right or J", "Next certificate (J/K when not typing in a field)"),
     ("Alt+Left or K", "Previous certificate"),
     ("Ctrl+Enter", "Approve (saves your edits first) and go to the next"),
-    ("Ctrl+R", "Reject with a reason and go to the next"),
+    ("Ctrl+Shift+R", "Reject with a reason and go to the next"),
     ("Ctrl+S", "Save your edits"),
     ("Ctrl+G", "Go to a certificate of the list by its position (n of N), or pick it in the List pane"),
     ("Ctrl+Shift+Y", "Accept the value read from the scan for the field you are in"),
@@ -190,7 +190,7 @@ class ReviewQueueWindow(QMainWindow):
         self.approve_action = self._action("&Approve", ["Ctrl+Return", "Ctrl+Enter"],
                                            "Approve this certificate (saves your edits first)", self.approve,
                                            "approveAction")
-        self.reject_action = self._action("&Reject…", ["Ctrl+R"], "Reject this certificate with a reason",
+        self.reject_action = self._action("&Reject…", ["Ctrl+Shift+R"], "Reject this certificate with a reason",
                                           self.reject, "rejectAction")
         self.next_action = self._action("&Next", ["Alt+Right"], "Next pending certificate (or J)",
                                         self.next, "nextAction")

@@ -160,9 +160,12 @@ class InboxPane(QWidget):
         top = QHBoxLayout()
         self.count_label = QLabel("", self)
         self.count_label.setObjectName("inboxCount")
-        # The count gives way to the buttons: it must not make the desk wider than the screen.
+        # The count on its own line above the buttons, wrapped when narrow: it must not make the desk wider
+        # than the screen, nor be cut off beside the buttons.
+        self.count_label.setWordWrap(True)
         self.count_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        top.addWidget(self.count_label, 1)
+        layout.addWidget(self.count_label)
+        top.addStretch(1)
         self.assign_button = self._button("&Assign…", "inboxAssign", self.assign_requested,
                                           "Give the document to a customer: a new certificate, or attach it")
         self.discard_button = self._button("Dis&card…", "inboxDiscard", self.discard_requested,

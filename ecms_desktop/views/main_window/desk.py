@@ -204,9 +204,10 @@ class DeskWindow(QMainWindow):
         self.splitter.addWidget(self.grid_tabs)
         self.splitter.addWidget(self.viewer)
         self.splitter.addWidget(self.form)
-        self.splitter.setStretchFactor(0, 5)
-        self.splitter.setStretchFactor(1, 3)
-        self.splitter.setStretchFactor(2, 3)
+        # Room given as the window grows, in the proportions of _default_splitter_sizes.
+        self.splitter.setStretchFactor(0, 35)
+        self.splitter.setStretchFactor(1, 32)
+        self.splitter.setStretchFactor(2, 33)
         self.splitter.setSizes([700, 420, 420])
 
         central = QWidget(self)
@@ -260,8 +261,9 @@ class DeskWindow(QMainWindow):
             QTimer.singleShot(0, self._default_splitter_sizes)
 
     def _default_splitter_sizes(self) -> None:
+        # The document gets as much room as the grid: at fit width its page must be readable.
         w = self.splitter.width()
-        self.splitter.setSizes([int(w * 0.42), int(w * 0.25), w - int(w * 0.42) - int(w * 0.25)])
+        self.splitter.setSizes([int(w * 0.35), int(w * 0.32), w - int(w * 0.35) - int(w * 0.32)])
 
     def save_ui_state(self) -> None:
         s = self.settings

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtWidgets import QInputDialog, QMessageBox
+from PySide6.QtWidgets import QMessageBox
 
 from ecms_desktop.services.certificates.query import CheckFilter
 from ecms_desktop.services.core.certificate_records import CertificateDetail
@@ -21,9 +21,16 @@ from ecms_desktop.views.certificates.work_lists import check_list
 from ecms_desktop.views.main_window.desk import DeskWindow
 from ecms_desktop.views.operations import Operation, certificates, validation
 from ecms_desktop.views.widgets.error_presenter import offer_retry, present_error
+from ecms_desktop.views.widgets.reason_dialog import ReasonDialog
 
 #: Makes the review operation for a certificate (as the user sees it) and the reason given.
 ReviewOperation = Callable[[Database, CertificateDetail, str], Operation[CertificateDetail]]
+
+#: Examples shown in the empty reason field, per question.
+_REASON_EXAMPLES: dict[str, tuple[str, ...]] = {
+    "Reject": ("not signed", "wrong state's form"),
+    "Archive": ("replaced by a newer certificate", "customer closed"),
+}
 
 
 class ReviewMixin(DeskWindow):
@@ -31,6 +38,7 @@ class ReviewMixin(DeskWindow):
 
     #: The result of the last "Validate all…", offering the list of certificates with errors.
     validate_all_report: QMessageBox | None = None
+    _review_reason_dialog: ReasonDialog | None = None
 
     def approve_selected(self) -> None:
         """Approve the selected certificate: refused while its validation shows errors; with warnings,
@@ -90,9 +98,6 @@ class ReviewMixin(DeskWindow):
         self._review("Unarchive", lambda db, d, reason: certificates.unarchive_certificate(
             db, rules, d.id, d.version, reason, as_of=as_of), needs_reason=True)
 
-    def _on_form_archive_requested(self) -> None:
-        self.archive_selected()
-
     def _review(self, verb: str, operation_for: ReviewOperation, *, needs_reason: bool) -> None:
         if self.form.is_dirty():
             self.leave_form(lambda: self._review(verb, operation_for, needs_reason=needs_reason))
@@ -100,19 +105,34 @@ class ReviewMixin(DeskWindow):
         detail, db = self.current_detail, self.db
         if detail is None or db is None:
             return
-        reason = ""
-        if needs_reason:
-            reason, ok = QInputDialog.getText(self, f"{verb} certificate {detail.id}",
-                                              f"Why is certificate {detail.id} ({detail.customer_name}) "
-                                              f"{verb.lower()}d? The reason is kept in the audit trail.")
-            if not ok:
-                return
-            if not reason.strip():
-                present_error(self, ValidationError(f"Say why the certificate is {verb.lower()}d."))
-                return
-        operation = operation_for(db, detail, reason.strip())
-        operation.success(self._on_reviewed).failure(lambda error: self._on_review_failed(operation, error))
-        operation.run(self.runner)
+
+        def run(reason: str) -> None:
+            operation = operation_for(db, detail, reason)
+            operation.success(self._on_reviewed).failure(lambda error: self._on_review_failed(operation, error))
+            operation.run(self.runner)
+
+        if not needs_reason:
+            run("")
+            return
+        # The one question (the same dialog as the form's Archive… button): OK stays disabled until a
+        # reason is typed, Cancel changes nothing.
+        dlg = ReasonDialog(f"{verb} certificate {detail.id}",
+                           f"Why is certificate {detail.id} ({detail.customer_name}) {verb.lower()}d? "
+                           "The reason is kept in the audit trail.", self, ok_text=verb,
+                           suggestions=_REASON_EXAMPLES.get(verb, ()))
+        self._review_reason_dialog = dlg
+        dlg.accepted.connect(lambda: run(dlg.reason()))
+        dlg.finished.connect(self._on_review_reason_dialog_finished)
+        dlg.finished.connect(dlg.deleteLater)
+        dlg.open()
+
+    def _on_review_reason_dialog_finished(self, _result: int) -> None:
+        self._review_reason_dialog = None
+
+    @property
+    def review_reason_dialog(self) -> ReasonDialog | None:
+        """The reason question of Reject / Archive / Unarchive now open, if any."""
+        return self._review_reason_dialog
 
     def _on_reviewed(self, new_detail: CertificateDetail) -> None:
         self.model.reload_rows([new_detail.id])

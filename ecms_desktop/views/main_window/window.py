@@ -22,12 +22,14 @@ from ecms_desktop.views.certificates.findings_panel import blocked_message
 from ecms_desktop.views.certificates.form import CertificateForm
 from ecms_desktop.views.main_window.customers import CustomersMixin
 from ecms_desktop.views.main_window.database_menu import DatabaseMenuMixin
+from ecms_desktop.views.main_window.help import HelpMixin
 from ecms_desktop.views.main_window.inbox import InboxMixin
 from ecms_desktop.views.main_window.intake import IntakeMixin
 from ecms_desktop.views.main_window.outbox import OutboxMixin
 from ecms_desktop.views.main_window.review import ReviewMixin
 from ecms_desktop.views.main_window.sales import SalesMixin
 from ecms_desktop.views.main_window.tools import ToolsMixin
+from ecms_desktop.views.main_window.welcome import WelcomeMixin
 from ecms_desktop.views.main_window.worklists import WorkListsMixin
 from ecms_desktop.views.operations import database
 from ecms_desktop.views.operations.task_runner import TaskRunner
@@ -40,7 +42,7 @@ KeyChoice = QKeySequence | QKeySequence.StandardKey | str
 
 
 class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, OutboxMixin, CustomersMixin, ToolsMixin,
-                 WorkListsMixin, SalesMixin):
+                 WorkListsMixin, SalesMixin, WelcomeMixin, HelpMixin):
     """The review desk: certificate grid (and the intake inbox beside it) | document viewer | certificate
     form, with the menus and the toolbar of every feature."""
 
@@ -51,11 +53,11 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, Outbox
         super().__init__(rules=rules, as_of=as_of, runner=runner, settings=settings, sandbox=sandbox,
                          interactive=interactive)
         self.form.approve_requested.connect(self.approve_selected)
-        self.form.archive_requested.connect(self._on_form_archive_requested)
         self._connect_inbox()
         self._build_worklist_actions()
         self.work_lists.inbox_requested.connect(self.show_inbox)
         self._build_actions()
+        self._build_welcome(self.import_certificates_dialog)
         self._restore_ui_state()
         self._update_actions()
         if db is not None:
@@ -105,8 +107,9 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, Outbox
         self.act_clear_filters = a("&Clear filters", self.filter_bar.clear, "Ctrl+Shift+L", name="actClearFilters")
         self.act_copy_number = a("&Copy certificate number", self.table.copy_certificate_number, K.Copy,
                                  name="actCopyNumber")
-        self.act_refresh = a("&Refresh", self.refresh, K.Refresh if not QKeySequence(K.Refresh).isEmpty() else "F5",
-                             name="actRefresh", tip="Read the certificates again")
+        # F5 only: the platform's Refresh is also Ctrl+R (GNOME, the review queue here) or Ctrl+Shift+R
+        # (macOS, Reject here), and one key means one thing.
+        self.act_refresh = a("&Refresh", self.refresh, "F5", name="actRefresh", tip="Read the certificates again")
         self.act_focus_grid = a("Go to &grid", self._focus_grid, "Ctrl+1", name="actFocusGrid")
         self.act_focus_viewer = a("Go to &document", lambda: self.viewer.setFocus(), "Ctrl+2", name="actFocusViewer")
         self.act_focus_form = a("Go to f&orm", lambda: self.form.setFocus(), "Ctrl+3", name="actFocusForm")
@@ -189,6 +192,7 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, Outbox
         tx_menu.addActions([self.act_import_invoices, self.act_exposure, self.act_reprocess])
         help_menu = bar.addMenu("&Help")
         help_menu.addAction(self.act_shortcuts)
+        help_menu.addActions(self._build_help_actions())
         self.menus = [file_menu, edit_menu, view_menu, cert_menu, customers_menu, renewals_menu, tx_menu, help_menu]
 
         tb = QToolBar("Main", self)

@@ -113,8 +113,9 @@ def test_review_by_keyboard(qtbot, queue):
     first = service.get(ids[0], AS_OF)
     assert first.review_state == "approved" and first.data.purchaser_address == "1 Jay St"
     assert win.ids == ids[1:] and win.detail.id == ids[1]
-    # Reject with Ctrl+R, a reason typed in the dialog, Ctrl+Enter to confirm.
-    key(qtbot, win, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier)
+    # Reject with Ctrl+Shift+R (as on the main window, where Ctrl+R opens this queue), a reason typed in
+    # the dialog, Ctrl+Enter to confirm.
+    key(qtbot, win, Qt.Key.Key_R, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
     qtbot.waitUntil(lambda: win.reason_dialog is not None and win.reason_dialog.isVisible(), timeout=5000)
     dlg = win.reason_dialog
     qtbot.keyClicks(dlg.edit, "Not signed")
@@ -190,7 +191,7 @@ def test_approval_refused_while_errors_remain(qtbot, queue):
 
 def test_shortcuts_are_shown(qtbot, queue):
     win, _, _ = queue
-    assert "Ctrl+R" in win.reject_action.toolTip()
+    assert "Ctrl+Shift+R" in win.reject_action.toolTip()
     assert "Ctrl+Return" in win.approve_action.toolTip() or "Ctrl+Enter" in win.approve_action.toolTip()
     key(qtbot, win, Qt.Key.Key_F1)
     qtbot.waitUntil(lambda: win._help is not None and win._help.isVisible(), timeout=5000)

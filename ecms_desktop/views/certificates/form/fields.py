@@ -90,7 +90,6 @@ class FormFields(QWidget):
     """The certificate form's widgets, state and signals (see :class:`CertificateForm`)."""
 
     saved = Signal(object)
-    archive_requested = Signal()
     conflict_detected = Signal(str)
     loaded = Signal(object)
     #: The validation findings now shown (a list of Finding): live or the stored run.
@@ -254,7 +253,7 @@ class FormFields(QWidget):
         self.form_msg = MessageLabel("form")
         for combo in (self.form_combo,):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(18)
+            combo.setMinimumContentsLength(12)  # the full name in the list; the form pane stays narrow
         self.reason_combo = QComboBox()
         self.reason_combo.setObjectName("field_exempt_reason")
         self.reason_combo.setToolTip("The exempt reasons this form allows")
@@ -301,6 +300,7 @@ class FormFields(QWidget):
         self.expiry_value = QLabel("")
         self.expiry_value.setObjectName("expiryComputed")
         self.expiry_value.setStyleSheet("font-weight: bold;")
+        self.expiry_value.setWordWrap(True)  # a narrow form pane must not cut it off
         self.expiry_basis = QLabel("")
         self.expiry_basis.setObjectName("expiryBasis")
         self.expiry_basis.setWordWrap(True)
@@ -369,7 +369,7 @@ class FormFields(QWidget):
         self.form_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.form_scroll.setWidget(body)
 
-        self.history = HistoryView(self.db, self.runner)
+        self.history = HistoryView(self.db, self.rules, self.runner)
         self.tabs = QTabWidget()
         self.tabs.setObjectName("formTabs")
         self.tabs.addTab(self.form_scroll, "Certificate")

@@ -22,9 +22,9 @@ from ecms_desktop.views.operations.task_runner import TaskRunner
 
 class CertificateForm(FormSuggesting):
     """Edit one certificate. ``load(detail)`` shows it (None empties the form); ``saved(detail)`` fires
-    after a save, archive or unarchive with the new :class:`CertificateDetail`; ``archive_requested()``
-    fires when the user asks to archive or unarchive (the form then asks the reason and does it
-    itself). ``show_findings(findings)`` shows validation messages next to their fields.
+    after a save, archive or unarchive with the new :class:`CertificateDetail` (Archive… / Unarchive…
+    ask the reason once and the form does the change itself). ``show_findings(findings)`` shows
+    validation messages next to their fields.
 
     Validation: the validation engine's findings are shown beside their fields and in the findings
     panel below the form - the stored latest run when a certificate is loaded, then live while

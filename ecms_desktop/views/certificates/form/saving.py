@@ -118,7 +118,6 @@ class FormSaving(FormEditing):
         """Archive (or unarchive) after asking the reason."""
         if self.detail is None:
             return
-        self.archive_requested.emit()
         archived = self.detail.review_state == ReviewState.ARCHIVED
         dlg = ReasonDialog("Unarchive certificate" if archived else "Archive certificate",
                            ("Why is this certificate brought back into use?" if archived else

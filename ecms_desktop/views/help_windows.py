@@ -1,0 +1,97 @@
+"""Help > About (version, rules pack, database, licence, where the source is) and Help > User guide (the
+guide shipped with the program, with its screenshots)."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QLabel,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ecms_desktop import logfile
+from ecms_desktop.services.core.about import ProgramFacts
+
+
+class AboutDialog(QDialog):
+    """What the program is, for a problem report: version, rules pack, database, log file; its licence and
+    how to get its source."""
+
+    def __init__(self, facts: ProgramFacts, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("aboutDialog")
+        self.setWindowTitle("About ECMS Desktop")
+        self.facts = facts
+        layout = QVBoxLayout(self)
+        title = QLabel(f"<h2>ECMS Desktop {html.escape(facts.version)}</h2>"
+                       "Sales-tax exemption certificates that stand up in a state audit.")
+        title.setObjectName("aboutTitle")
+        title.setWordWrap(True)
+        layout.addWidget(title)
+        form = QFormLayout()
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self.values: dict[str, QLabel] = {}
+        for key, label, value in (
+            ("version", "Version", facts.version),
+            ("rules", "Rules pack", f"{facts.rules_title}, version {facts.rules_version}"),
+            ("database", "Database", facts.database or "none open"),
+            ("log", "Log file", str(logfile.log_file())),
+            ("licence", "Licence", facts.licence),
+        ):
+            shown = QLabel(value)
+            shown.setObjectName(f"about_{key}")
+            shown.setWordWrap(True)
+            shown.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)  # to copy into a report
+            self.values[key] = shown
+            form.addRow(f"{label}:", shown)
+        layout.addLayout(form)
+        source = QLabel(facts.source)
+        source.setObjectName("aboutSource")
+        source.setWordWrap(True)
+        source.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout.addWidget(source)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.setMinimumWidth(560)
+
+
+class UserGuideWindow(QDialog):
+    """The user guide (Markdown) with its pictures; links to other sites open in the web browser."""
+
+    def __init__(self, guide: Path, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("userGuide")
+        self.setWindowTitle("ECMS Desktop user guide")
+        self.setWindowFlag(Qt.WindowType.Window, True)  # a window of its own, beside the desk
+        self.browser = QTextBrowser(self)
+        self.browser.setObjectName("userGuideText")
+        self.browser.setOpenLinks(False)
+        self.browser.anchorClicked.connect(self._on_browser_anchor_clicked)
+        # Pictures are named relative to the guide (screenshots/x.png).
+        self.browser.document().setBaseUrl(QUrl.fromLocalFile(str(guide.parent) + "/"))
+        self.browser.setSearchPaths([str(guide.parent)])
+        self.browser.setMarkdown(guide.read_text(encoding="utf-8"))
+        self.guide = guide
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.browser)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.close)
+        layout.addWidget(buttons)
+        room = self.screen().availableGeometry()
+        self.resize(min(980, room.width()), min(860, room.height()))
+
+    def _on_browser_anchor_clicked(self, url: QUrl) -> None:
+        if url.scheme() in ("http", "https", "mailto"):
+            QDesktopServices.openUrl(url)
+        else:
+            self.browser.setSource(url)

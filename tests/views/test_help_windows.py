@@ -1,0 +1,61 @@
+"""Help > About and Help > User guide, opened from the desk's Help menu."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QUrl
+from PySide6.QtGui import QTextDocument
+
+import ecms_desktop
+from ecms_desktop import logfile, paths
+from ecms_desktop.views.main_window import MainWindow
+
+AS_OF = dt.date(2026, 6, 1)
+
+
+def _window(qtbot, tmp_path: Path) -> MainWindow:  # type: ignore[no-untyped-def]
+    window = MainWindow(None, as_of=AS_OF, settings=QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    window.show()
+    return window
+
+
+def test_about_names_version_rules_database_log_licence_and_source(qtbot, db, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    window = _window(qtbot, tmp_path)
+    with qtbot.waitSignal(window.database_opened, timeout=15000):
+        window.set_database(db)
+    help_menu = next(m for m in window.menus if m.title() == "&Help")
+    assert [a.text() for a in help_menu.actions()][-2:] == ["&User guide", "&About ECMS Desktop"]
+    window.act_about.trigger()
+    about = window.about_dialog
+    assert about is not None and about.isVisible()
+    shown = {key: label.text() for key, label in about.values.items()}
+    assert shown["version"] == ecms_desktop.__version__
+    assert shown["rules"] == f"{window.rules.title}, version {window.rules.version}"
+    assert shown["database"] == db.display_url
+    assert shown["log"] == str(logfile.log_file())
+    assert "AGPL-3.0-or-later" in shown["licence"]
+    assert str(Path(ecms_desktop.__file__).resolve().parent) in about.findChild(type(about.values["version"]),
+                                                                              "aboutSource").text()
+    window.shutdown()
+
+
+def test_the_user_guide_opens_with_its_pictures(qtbot, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    window = _window(qtbot, tmp_path)
+    window.act_user_guide.trigger()
+    guide = window.user_guide_window
+    assert guide is not None and guide.isVisible()
+    text = guide.browser.toPlainText()
+    assert "ECMS Desktop: a short user guide" in text and "Ctrl+Shift+R rejects" in text
+    pictures = re.findall(r"\]\((screenshots/[^)]+\.png)\)", paths.user_guide().read_text(encoding="utf-8"))
+    assert len(pictures) >= 5
+    for picture in pictures:
+        assert (paths.user_guide().parent / picture).is_file(), picture
+        image = guide.browser.document().resource(QTextDocument.ResourceType.ImageResource, QUrl(picture))
+        assert image is not None and not image.isNull(), picture
+    window.act_user_guide.trigger()  # once open, it is brought forward, not opened twice
+    assert window.user_guide_window is guide
+    window.shutdown()

@@ -64,6 +64,25 @@ def _edit_dialog(qtbot, view: CustomersView, button) -> CustomerEditDialog:  # t
     return next(d for d in view.findChildren(CustomerEditDialog) if d.isVisible())
 
 
+def test_long_addresses_and_parents_never_squeeze_the_legal_name(qtbot, db, company_id, runner, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Seen on the demo at 1000 px: e-mail and parent columns sized to long contents left the legal name
+    a few pixels wide ("al n")."""
+    parent = make_customer(db, company_id, "C-0", "Consolidated Holdings of the Greater Northwest Region Inc.")
+    ids = [make_customer(db, company_id, f"C-{i}", f"Allen County Board of Commissioners {i}") for i in range(1, 6)]
+    with db.transaction() as s:
+        for i, customer_id in enumerate(ids, 1):
+            c = s.get(Customer, customer_id)
+            assert c is not None
+            c.email = f"accounts-payable-department-{i}@allen-county-board-of-commissioners.example.org"
+            c.parent_id = parent
+    view = _list_view(qtbot, db, company_id, runner, tmp_path)
+    view.resize(1000, 600)
+    header = view.table.horizontalHeader()
+    name_width = view.table.columnWidth(1)
+    assert name_width >= max(260, header.fontMetrics().horizontalAdvance("Legal name"))
+    assert all(view.table.columnWidth(c) <= 240 for c in (2, 5))
+
+
 def test_the_list_searches_adds_and_edits_customers(qtbot, db, company_id, runner, tmp_path) -> None:  # type: ignore[no-untyped-def]
     make_customer(db, company_id, "C-1", "Lone Star Retail LLC")
     make_customer(db, company_id, "C-2", "Gulf Coast Marine LLC")

@@ -118,9 +118,11 @@ class CustomersView(QWidget):
         self.table.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableView.SelectionMode.SingleSelection)
         self.table.verticalHeader().setVisible(False)
+        self.table.setWordWrap(False)
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        self._columns_fitted = False
         layout.addWidget(self.table, 1)
         self.status = QLabel("", self)
         self.status.setObjectName("customersStatus")
@@ -157,6 +159,8 @@ class CustomersView(QWidget):
         wanted = self._select_next if self._select_next is not None else chosen.id if chosen is not None else None
         self._select_next = None
         self.model.set_rows(rows)
+        if rows and not self._columns_fitted:
+            self._fit_columns()
         count = f"{len(rows)} customer{'s' if len(rows) != 1 else ''}"
         self.status.setText(f"{count}. {self._notice}" if self._notice else count)
         self._notice = ""
@@ -164,6 +168,16 @@ class CustomersView(QWidget):
             self.table.selectRow(0)
         self._update_buttons()
         self.loaded.emit(rows)
+
+    def _fit_columns(self) -> None:
+        """Columns as wide as their contents, once, within bounds: the legal name gets room first, long
+        e-mail addresses and parent names are cut (with an ellipsis) rather than squeezing the name."""
+        self._columns_fitted = True
+        self.table.resizeColumnsToContents()
+        width = self.table.columnWidth
+        self.table.setColumnWidth(1, max(min(width(1), 380), 260))
+        for column in (2, 5):
+            self.table.setColumnWidth(column, min(width(column), 240))
 
     def selected_row(self) -> CustomerRow | None:
         index = self.table.currentIndex()

@@ -172,7 +172,10 @@ def test_the_forms_fields_keep_a_readable_width(qtbot, db, company_id, tmp_path,
               if isinstance(w, QLineEdit | QComboBox | QPlainTextEdit) and w.objectName().startswith("field_")
               and w.isVisibleTo(desk)]
     assert len(fields) > 8
+    # A purchaser's name or a certificate number as typed: 22 characters of it must show.
+    sample = "Atlanta Youth Soccer A"
     narrow = {w.objectName(): w.width() for w in fields
-              if w.width() < FIELD_MIN_CHARS * w.fontMetrics().averageCharWidth()}
+              if w.width() < max(FIELD_MIN_CHARS * w.fontMetrics().averageCharWidth(),
+                                 w.fontMetrics().horizontalAdvance(sample))}
     desk.shutdown()
     assert narrow == {}

@@ -74,7 +74,9 @@ class PlainTextField(QPlainTextEdit):
 
 
 #: The fewest characters a field of the form shows (it wraps under its label rather than be narrower).
-FIELD_MIN_CHARS = 18
+#: Counted in the font's average character width, which is narrower than names and numbers as typed:
+#: 18 showed only 14 letters of "Atlanta Youth Soccer Association" with DejaVu Sans on Linux.
+FIELD_MIN_CHARS = 26
 
 
 class FormBuilder(QWidget):

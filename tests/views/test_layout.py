@@ -177,5 +177,9 @@ def test_the_forms_fields_keep_a_readable_width(qtbot, db, company_id, tmp_path,
     narrow = {w.objectName(): w.width() for w in fields
               if w.width() < max(FIELD_MIN_CHARS * w.fontMetrics().averageCharWidth(),
                                  w.fontMetrics().horizontalAdvance(sample))}
+    # A value longer than its field shows its beginning ("Allen County Board of Commi…", not "…n County
+    # Board of Commissioners"): the cursor of every line field starts at 0.
+    scrolled = {w.objectName(): w.cursorPosition() for w in fields if isinstance(w, QLineEdit) and w.cursorPosition()}
     desk.shutdown()
     assert narrow == {}
+    assert scrolled == {}

@@ -202,6 +202,7 @@ class FormBuilder(QWidget):
             edit.textChanged.connect(lambda a=f.attr: self.changed.emit(a))
             return edit
         line = QLineEdit(str(value or ""))
+        line.setCursorPosition(0)  # a long name shows its beginning, not its end, until the user clicks in
         line.setPlaceholderText(f.hint)
         if f.kind == "date":
             line.setMaximumWidth(160)

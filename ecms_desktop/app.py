@@ -75,6 +75,18 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def on_first_grid(window: MainWindow, *, select: int | None, review: bool) -> None:
+    """What the command line asks for on start (``--select``, ``--view review``), done once the grid's first
+    rows are in, and only then: the grid announces itself again after every search, and the accountant's
+    later choices must stand."""
+    from PySide6.QtCore import Qt
+
+    if select is not None:
+        window.grid_ready.connect(lambda: window.request_select(select), Qt.ConnectionType.SingleShotConnection)
+    if review:
+        window.grid_ready.connect(window.open_review_queue, Qt.ConnectionType.SingleShotConnection)
+
+
 #: Screenshot views that open another feature's window from the main window.
 _TOOL_VIEWS = ("renewals", "outbox", "exposure", "audit-pack", "customers", "customer", "about")
 
@@ -296,10 +308,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     uninstall_hooks = install_exception_hooks(lambda: window)
     shot = _Screenshot(app, window, args) if args.screenshot is not None else None
     window.show()
-    if args.screenshot is None and args.select is not None:
-        window.grid_ready.connect(lambda: window.request_select(args.select))
-    if args.screenshot is None and args.view == "review":
-        window.grid_ready.connect(window.open_review_queue)
+    if args.screenshot is None:
+        on_first_grid(window, select=args.select, review=args.view == "review")
     # Only the default local database may be created here (after asking, on the first run); a database
     # named with --db must exist: a mistyped path is never silently a new, empty database.
     window.open_database(args.db or paths.default_database_url(), offer_create=args.db is None)

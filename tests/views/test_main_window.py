@@ -78,6 +78,28 @@ def test_opens_with_rows_and_counts(window, db, company_id) -> None:  # type: ig
     assert not window.company_combo_action.isVisible()  # one company: no selector
 
 
+def test_select_on_the_command_line_is_done_once(qtbot, db, company_id, ui_settings) -> None:  # type: ignore[no-untyped-def]
+    """``ecms-desktop --select N``: seen in a real window, every later search (a refresh, an inbox document
+    assigned) selected N again, over the accountant's own choice."""
+    from ecms_desktop.app import on_first_grid
+
+    first, second, *_ = seed_certificates(db, company_id, 6)
+    window = MainWindow(None, as_of=AS_OF, settings=ui_settings)
+    qtbot.addWidget(window)
+    window.show()
+    on_first_grid(window, select=first, review=False)
+    with qtbot.waitSignals([window.grid_ready, window.selection_ready], timeout=15000):
+        window.set_database(db)
+    assert window.selected_certificate_id() == first
+    with qtbot.waitSignal(window.selection_ready, timeout=15000):
+        assert window.select_certificate(second)
+    with qtbot.waitSignal(window.grid_ready, timeout=15000):
+        window.run_query()  # what a filter, or an inbox document assigned, does
+    qtbot.wait(200)
+    assert window.selected_certificate_id() != first
+    window.shutdown()
+
+
 def test_the_desk_opens_no_larger_than_the_screen(qtbot, ui_settings) -> None:  # type: ignore[no-untyped-def]
     """On its first start (no window size remembered) the desk opened 1440 x 860 on a 1280 x 800 screen:
     the company selector, Settings and the form's right edge were off screen. (The test screen is

@@ -139,7 +139,8 @@ def build_packet(data: PacketData, rules: RulesPack, official_pdf: bytes | None 
     """The cover letter and the form (official when given, else generated) for one request."""
     form = _form_rule(rules, data.form_code)
     safe_customer = re.sub(r"[^A-Za-z0-9]+", "-", data.customer_number).strip("-") or "customer"
-    cover = PacketFile(f"Renewal-request-{data.token}.pdf", cover_letter_pdf(data, form))
+    letter = "Certificate-request" if data.certificate_id is None else "Renewal-request"  # first request, or renewal
+    cover = PacketFile(f"{letter}-{data.token}.pdf", cover_letter_pdf(data, form))
     if official_pdf is not None:
         pdf = fill_official_form(official_pdf, form, data)
         return Packet((cover, PacketFile(f"{form.code}-{safe_customer}.pdf", pdf)), "official")

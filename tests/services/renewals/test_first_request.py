@@ -114,7 +114,9 @@ def _sent_form(db, request_id: int) -> tuple[str, bytes]:
         row = s.execute(select(OutboxMessage).where(OutboxMessage.request_id == request_id)).scalar_one()
         msg = email.message_from_bytes(row.raw, policy=email.policy.default)
         token = req.token
-    form = next(p for p in msg.iter_attachments() if not p.get_filename().startswith("Renewal-request"))
+    names = [p.get_filename() for p in msg.iter_attachments()]
+    assert names[0] == f"Certificate-request-{token}.pdf"  # the cover letter, then the form
+    form = next(p for p in msg.iter_attachments() if p.get_filename().startswith("OK-RESALE"))
     return token, form.get_content()
 
 

@@ -1,7 +1,7 @@
 """``ecms customers``: list and search the customers, ``show`` one, ``add`` and ``edit`` them, ``merge`` two that
 are the same business, a customer's exemption ``matrix`` and its one-click ``request`` for a state (a first
-request for a state no certificate covers, the renewal request, or the reminder due), the ``report`` of customers buying exempt
-without a valid certificate (Excel or CSV). The same services as the desk's Customers window.
+request for a state no certificate covers, the renewal request, or the reminder due), the ``report`` of
+customers buying exempt without a valid certificate (Excel or CSV). The same services as the desk's Customers window.
 
 The services of a command are imported inside it, so that ``ecms --help`` and the other commands start
 without loading them.

@@ -315,15 +315,20 @@ class RenewalService:
                                       request_id=req.id if req else None, token=req.token if req else None,
                                       **base))  # type: ignore[arg-type]
         # First requests (no certificate for the state): reminders and escalation until a certificate
-        # valid on the date covers the state; never a suspension (there is no line).
+        # valid on the date covers the state, or one waits for review (the accountant added the paper);
+        # never a suspension (there is no line).
+        waiting = {(customer_id, state) for customer_id, state in s.execute(
+            select(Certificate.customer_id, CoverageLine.state).join(
+                CoverageLine, CoverageLine.certificate_id == Certificate.id).where(
+                Certificate.company_id == company_id, Certificate.review_state == ReviewState.PENDING.value))}
         for req, cust in s.execute(
                 select(RenewalRequest, Customer).join(Customer, Customer.id == RenewalRequest.customer_id)
                 .where(RenewalRequest.company_id == company_id, RenewalRequest.status == "open",
                        RenewalRequest.certificate_id.is_(None))
                 .order_by(RenewalRequest.requested_on, RenewalRequest.id)).all():
             k = (cust.id, req.state)
-            if k in furthest and (furthest[k] is None or furthest[k] >= as_of):  # type: ignore[operator]
-                continue  # covered meanwhile (a certificate was added by hand)
+            if k in waiting or (k in furthest and (furthest[k] is None or furthest[k] >= as_of)):  # type: ignore[operator]
+                continue  # covered meanwhile, or a certificate waits for review (added by hand)
             base = dict(certificate_id=None, coverage_line_id=None, state=req.state, customer_id=cust.id,
                         customer_number=cust.number, customer_name=cust.legal_name, expiry_date=None,
                         days_left=None)

@@ -108,6 +108,22 @@ def test_a_first_request_sends_the_state_form_and_the_ladder_follows_it_up(db, c
         assert req.reminders_sent == 1 and req.escalated_on == DAY0 + dt.timedelta(days=30)
 
 
+def test_the_ladder_stops_reminding_once_a_certificate_is_added_by_hand(db, company_id, tmp_path):
+    svc = RenewalService(db, RULES)
+    customer_id = _customer(db, company_id, tmp_path)
+    open_first_request(svc, customer_id, "OK", as_of=DAY0, send=False)
+    day7 = DAY0 + dt.timedelta(days=7)
+    assert [i.action for i in svc.plan(company_id, day7).items] == [Action.REMINDER]
+    pending = make_expiring_certificate(db, company_id, "C-1", DAY0 + dt.timedelta(days=400), state="OK",
+                                        form="SST-F0003", review="pending")
+    assert svc.plan(company_id, day7).items == ()  # the paper the accountant added waits for review
+    with db.transaction() as s:
+        s.get_one(Certificate, pending).review_state = "rejected"
+    assert [i.action for i in svc.plan(company_id, day7).items] == [Action.REMINDER]
+    make_expiring_certificate(db, company_id, "C-1", DAY0 + dt.timedelta(days=400), state="OK", form="SST-F0003")
+    assert svc.plan(company_id, day7).items == ()  # an approved certificate covers the state
+
+
 def _sent_form(db, request_id: int) -> tuple[str, bytes]:
     with db.reader() as s:
         req = s.get_one(RenewalRequest, request_id)

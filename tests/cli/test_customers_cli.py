@@ -73,6 +73,8 @@ def test_request_sends_a_missing_states_first_request_then_its_reminder(db, comp
         code, _, err = run(db, capsys, "customers", "request", "C-1", "--state", "OK", "--as-of", DAY0.isoformat())
         assert code == 1 and "no reminder is due on 2026-01-01 for the request sent on 2026-01-01" in err
         day7 = (DAY0 + dt.timedelta(days=7)).isoformat()
+        code, out, _ = run(db, capsys, "renewals", "plan", "--as-of", day7)
+        assert code == 0 and "reminder 1  first request  OK     Customer C-1 (C-1)" in out
         code, out, _ = run(db, capsys, "customers", "request", "C-1", "--state", "OK", "--as-of", day7)
         assert code == 0 and out.startswith("0 requests, 1 reminders") and len(smtp.messages) == 2
         code, _, err = run(db, capsys, "customers", "request", "C-1", "--state", "TX", "--as-of", DAY0.isoformat())

@@ -16,7 +16,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ecms_desktop.models import Customer
-from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import NotFoundError, ValidationError
 from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.customers.matrix import Coverage, matrix_in
@@ -48,12 +47,11 @@ def _first_request_item(renewals: RenewalService, s: Session, customer_id: int, 
                     recipient=email, expiry_date=None, days_left=None, form_code=form_code)
 
 
-def first_request_plan(db: Database, renewals: RenewalService, customer_id: int, state: str,
-                       as_of: dt.date) -> PlanItem:
+def first_request_plan(renewals: RenewalService, customer_id: int, state: str, as_of: dt.date) -> PlanItem:
     """The first request that would be sent to a customer for ``state`` on ``as_of`` (nothing is changed):
     who gets it and which form. Raises :class:`ValidationError` when none can be sent (see
     :func:`open_first_request`)."""
-    with db.reader() as s:
+    with renewals.db.reader() as s:
         return _first_request_item(renewals, s, customer_id, state.strip().upper(), as_of)
 
 
@@ -70,7 +68,7 @@ def open_first_request(renewals: RenewalService, customer_id: int, state: str, *
     request for it is already open, the customer has no e-mail address, no form can be chosen, or (when
     sending) the mail server is not ready: it is checked before anything is created."""
     state = state.strip().upper()
-    item = first_request_plan(renewals.db, renewals, customer_id, state, as_of)
+    first_request_plan(renewals, customer_id, state, as_of)  # refused before the mail server is asked
     with renewals.db.reader() as s:
         company_id = s.get_one(Customer, customer_id).company_id
     if send:

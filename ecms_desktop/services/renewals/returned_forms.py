@@ -282,8 +282,9 @@ class ReturnedFormsService:
                 request.result_certificate_id = cert.id
             self._record(s, company_id, part, sha, received_at, matched_by, request.id, doc.id, cert.id, values,
                          "answered")
+            # A first request has no certificate of its own: its answer belongs to the certificate it made.
             audit.record(s, "renewal.answered", "renewal_request", request.id, company_id=company_id,
-                         certificate_id=request.certificate_id,
+                         certificate_id=request.certificate_id if request.certificate_id is not None else cert.id,
                          details={"token": request.token, "matched_by": matched_by, "new_certificate_id": cert.id,
                                   "document_id": doc.id, "sha256": sha, "sent_at": part.sent_at,
                                   "received_at": received_at, "request_was_open": was_open,

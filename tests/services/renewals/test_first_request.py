@@ -157,7 +157,8 @@ def test_the_returned_form_answers_the_first_request_with_a_pending_certificate(
         assert cert.exempt_reason == "resale" and cert.purchaser_name == "Customer C-1"
         req = s.get_one(RenewalRequest, request_id)
         assert req.status == "answered" and req.result_certificate_id == cert.id and req.certificate_id is None
-        assert any(e.action == "renewal.answered" and e.entity_id == str(request_id) for e in list_events(s))
+        [answered] = [e for e in list_events(s) if e.action == "renewal.answered"]
+        assert answered.entity_id == str(request_id) and answered.certificate_id == cert.id  # in its history
     assert ExemptionMatrixService(db).matrix(customer_id, as_of=DAY0).row("OK").coverage is Coverage.PENDING
     assert svc.plan(company_id, DAY0 + dt.timedelta(days=30)).items == ()  # answered: the ladder stops
 

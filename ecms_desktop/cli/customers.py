@@ -1,6 +1,7 @@
 """``ecms customers``: list and search the customers, ``show`` one, ``add`` and ``edit`` them, ``merge`` two that
-are the same business, a customer's exemption ``matrix`` and the ``report`` of customers buying exempt
-without a valid certificate (Excel or CSV). The same services as the desk's Customers window.
+are the same business, a customer's exemption ``matrix`` and its one-click ``request`` for a state (a first
+request for a state no certificate covers, the renewal request, or the reminder due), the ``report`` of
+customers buying exempt without a valid certificate (Excel or CSV). The same services as the desk's Customers window.
 
 The services of a command are imported inside it, so that ``ecms --help`` and the other commands start
 without loading them.
@@ -70,6 +71,16 @@ def register(sub: Subparsers) -> None:
     add_as_of(x)
     add_format(x)
     x.set_defaults(func=cmd_matrix)
+
+    q = csub.add_parser("request", help="e-mail the customer the request for a state (the matrix's Request/Remind)",
+                        description="For a state the customer buys in with no certificate (missing): a first request "
+                        "with the state's form. For an expiring or expired state: the renewal request. When a request "
+                        "is open: the reminder the ladder has due. Tracked like any renewal request (ecms renewals).")
+    q.add_argument("customer", metavar="C", help="customer number or exact name")
+    q.add_argument("--state", required=True, metavar="XX", help="the state (two letters)")
+    q.add_argument("--password-stdin", action="store_true", help="read the SMTP password from standard input")
+    add_as_of(q)
+    q.set_defaults(func=cmd_request)
 
     r = csub.add_parser("report", help="customers without a valid certificate where they buy exempt")
     r.add_argument("--output", "-o", type=Path, default=None, metavar="FILE",
@@ -172,6 +183,20 @@ def cmd_matrix(ctx: CliContext, args: argparse.Namespace) -> int:
                   f"{r.exempt_sales} ({r.exempt_amount:,.2f})" if r.exempt_sales else "",
                   r.requested_on, r.next_action.label) for r in matrix.rows], ctx.out)
     return 0
+
+
+def cmd_request(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.cli.renewals import _password, _print_delivery
+    from ecms_desktop.services.renewals.customer_steps import take_renewal_step
+    from ecms_desktop.services.renewals.service import RenewalService
+
+    company_id = ctx.company_id(args.company)
+    customer_id = _customer_id(ctx, args, args.customer)
+    renewals = RenewalService(ctx.db())
+    password = _password(args, renewals.email, renewals.email.require_profile(company_id))
+    result = take_renewal_step(renewals, customer_id, args.state, as_of=as_of(args), password=password)
+    print(result.summary(), file=ctx.out)
+    return _print_delivery(ctx, result.delivery) if result.delivery is not None else 0
 
 
 def cmd_report(ctx: CliContext, args: argparse.Namespace) -> int:

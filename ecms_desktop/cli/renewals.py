@@ -172,7 +172,8 @@ def cmd_plan(ctx: CliContext, args: argparse.Namespace) -> int:
                                "number": i.number, "problem": i.problem} for i in plan.items]}, ctx.out)
         return 0
     print_table(["action", "cert", "state", "customer", "to", "expiry", "days", "form", "request", "note"],
-                [(f"{i.action.value}{f' {i.number}' if i.number else ''}", i.certificate_id, i.state,
+                [(f"{i.action.value}{f' {i.number}' if i.number else ''}",
+                  "first request" if i.certificate_id is None else i.certificate_id, i.state,
                   f"{i.customer_name} ({i.customer_number})", i.recipient, i.expiry_date, i.days_left, i.form_code,
                   i.token or "", i.problem) for i in plan.items], ctx.out)
     counts = plan.counts()

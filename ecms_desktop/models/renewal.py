@@ -17,7 +17,9 @@ from .base import Base, JsonType, utcnow
 
 
 class RenewalRequest(Base):
-    """A request to a customer for a new certificate for one state a certificate covers.
+    """A request to a customer for a new certificate for one state: the renewal of a certificate line
+    that runs out, or a first request for a state where the customer buys but no certificate covers it
+    (no ``certificate_id`` then).
 
     It opens with the first e-mail, counts the reminders sent, may be escalated to the internal
     owner, and closes when the customer's returned form is read back (``answered``) or when the
@@ -31,7 +33,9 @@ class RenewalRequest(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     company_id: Mapped[int] = mapped_column(ForeignKey("company.id", ondelete="CASCADE"), index=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"), index=True)
-    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificate.id", ondelete="CASCADE"), index=True)
+    #: The certificate being renewed; none for a first request (the state was missing).
+    certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificate.id", ondelete="CASCADE"),
+                                                       index=True)
     coverage_line_id: Mapped[int | None] = mapped_column(ForeignKey("coverage_line.id", ondelete="SET NULL"))
     state: Mapped[str] = mapped_column(String(2))
     #: Form the customer is asked to fill in (the certificate's own when the state accepts it).
@@ -65,7 +69,9 @@ class RenewalStep(Base):
     company_id: Mapped[int] = mapped_column(ForeignKey("company.id", ondelete="CASCADE"), index=True)
     request_id: Mapped[int | None] = mapped_column(ForeignKey("renewal_request.id", ondelete="CASCADE"),
                                                    index=True)
-    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificate.id", ondelete="CASCADE"), index=True)
+    #: None for the steps of a first request (no certificate yet).
+    certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificate.id", ondelete="CASCADE"),
+                                                       index=True)
     state: Mapped[str] = mapped_column(String(2))
     #: ``request``, ``reminder``, ``escalation`` or ``suspension``.
     kind: Mapped[str] = mapped_column(String(20))

@@ -90,8 +90,10 @@ class RenewalPlanTableModel(QAbstractTableModel):
             return Qt.CheckState.Checked if item.key in self.checked else Qt.CheckState.Unchecked
         if role == Qt.ItemDataRole.DisplayRole:
             step = item.action.value.capitalize() + (f" {item.number}" if item.number else "")
-            values = ("", step, f"{item.customer_name} ({item.customer_number})", item.state, item.certificate_id,
-                      item.expiry_date.isoformat(), item.days_left, item.recipient, item.form_code, item.problem)
+            values = ("", step, f"{item.customer_name} ({item.customer_number})", item.state,
+                      "first request" if item.certificate_id is None else item.certificate_id,
+                      item.expiry_date.isoformat() if item.expiry_date else "", item.days_left, item.recipient,
+                      item.form_code, item.problem)
             return values[col]
         if role == Qt.ItemDataRole.ForegroundRole and col == 1:
             return QColor(_ACTION_COLOURS[item.action])

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from ecms_desktop.models import Certificate, Customer, DocumentSource
 from ecms_desktop.services.customers.editing import CustomerEditService
-from ecms_desktop.services.customers.matrix import NextAction
+from ecms_desktop.services.customers.matrix import Coverage, NextAction
 from ecms_desktop.services.customers.service import CustomerService
 from ecms_desktop.services.renewals.email_service import EmailService
 from ecms_desktop.services.renewals.returned_forms import ReturnedFormsService
@@ -164,13 +164,15 @@ def test_the_matrix_offers_each_next_action_in_one_click(qtbot, db, company_id, 
     assert [view.model.index(r, 0).data() for r in range(view.model.rowCount(QModelIndex()))] == ["FL", "TX", "WA"]
     assert [view.model.index(r, 2).data() for r in range(3)] == ["Pending review", "Expiring", "Missing"]
     assert {s: b.text() for s, b in view.action_buttons.items()} == {"FL": "Review", "TX": "Request",
-                                                                     "WA": "Add certificate"}
+                                                                     "WA": "Request"}
+    assert {s: b.text() for s, b in view.other_buttons.items()} == {"WA": "Add certificate"}
     assert view.table.indexWidget(view.model.index(1, ACTION_COLUMN)) is view.action_buttons["TX"]
+    assert view.table.indexWidget(view.model.index(2, ACTION_COLUMN)) is view.other_buttons["WA"].parent()
     with qtbot.waitSignal(view.review_requested, timeout=5000) as review:
         qtbot.mouseClick(view.action_buttons["FL"], Qt.MouseButton.LeftButton)
     assert review.args == [pending]
     with qtbot.waitSignal(view.new_certificate_requested, timeout=5000) as add:
-        qtbot.mouseClick(view.action_buttons["WA"], Qt.MouseButton.LeftButton)
+        qtbot.mouseClick(view.other_buttons["WA"], Qt.MouseButton.LeftButton)
     assert add.args == [customer_id, "WA"]
     with SmtpTestServer() as smtp:
         EmailService(db).set_profile(company_id, host="127.0.0.1", port=smtp.port, security="none",
@@ -178,8 +180,16 @@ def test_the_matrix_offers_each_next_action_in_one_click(qtbot, db, company_id, 
         with qtbot.waitSignal(view.step_taken, timeout=20000) as step, qtbot.waitSignal(view.loaded, timeout=20000):
             qtbot.mouseClick(view.action_buttons["TX"], Qt.MouseButton.LeftButton)
         assert step.args[0].requests_opened == 1 and len(smtp.messages) == 1
-    assert view.matrix is not None and view.matrix.row("TX").next_action is NextAction.REMIND
-    assert view.action_buttons["TX"].text() == "Remind"
+        assert view.matrix is not None and view.matrix.row("TX").next_action is NextAction.REMIND
+        assert view.action_buttons["TX"].text() == "Remind"
+        # a missing state's Request: a first request e-mailed with the state's form, then Remind
+        with qtbot.waitSignal(view.step_taken, timeout=20000) as step, qtbot.waitSignal(view.loaded, timeout=20000):
+            qtbot.mouseClick(view.action_buttons["WA"], Qt.MouseButton.LeftButton)
+        assert step.args[0].requests_opened == 1 and len(smtp.messages) == 2
+        assert "please send us your Washington exemption certificate" in str(smtp.messages[1].message["Subject"])
+    row = view.matrix.row("WA")
+    assert (row.coverage, row.next_action, row.requested_on) == (Coverage.MISSING, NextAction.REMIND, DAY0)
+    assert view.action_buttons["WA"].text() == "Remind" and view.other_buttons["WA"].text() == "Add certificate"
 
 
 # -- in the desk -----------------------------------------------------------------------------------------

@@ -186,3 +186,27 @@ def test_template_editor_live_preview_and_save(qtbot, dialog):
     with qtbot.waitSignal(dialog.preview_shown, timeout=30000):
         dialog.refresh()
     assert "Please renew, Customer C-" in dialog.preview_header.text()
+
+
+def test_a_first_requests_reminder_is_listed_previewed_and_sent(qtbot, db, company_id, smtp, tmp_path):
+    from ecms_desktop.services.renewals.first_request import open_first_request
+    from tests.factories import import_sales, make_customer
+
+    EmailService(db).set_profile(company_id, host="127.0.0.1", port=smtp.port, security="none",
+                                 from_address="tax@acme.example")
+    make_expiring_certificate(db, company_id, "C-1", DAY0 + dt.timedelta(days=300))
+    import_sales(db, company_id, tmp_path, "I1,1,2025-12-01,C-1,OK,40,0,yes")
+    open_first_request(RenewalService(db, RULES), make_customer(db, company_id, "C-1"), "OK", as_of=DAY0)
+    dlg = RenewalCenterDialog(RenewalService(db, RULES), company_id, DAY0 + dt.timedelta(days=7))
+    qtbot.addWidget(dlg)
+    with qtbot.waitSignal(dlg.preview_shown, timeout=30000):
+        dlg.show()
+    model = dlg.model
+    QAbstractItemModelTester(model, QAbstractItemModelTester.FailureReportingMode.Fatal)
+    assert [[model.index(0, c).data() for c in range(1, 7)]] == [
+        ["Reminder 1", "Customer C-1 (C-1)", "OK", "first request", "", None]]
+    assert "Until we do, we must charge sales tax" in dlg.preview.toPlainText()
+    with qtbot.waitSignal(dlg.batch_sent, timeout=60000) as blocker:
+        dlg.send_button.click()
+    assert blocker.args[0].reminders == 1 and len(smtp.messages) == 2
+    dlg.runner.wait()

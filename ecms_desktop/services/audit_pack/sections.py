@@ -324,7 +324,8 @@ def _renewal_rows(session: Session, content: PackContent) -> Iterable[Sequence[A
                 .where(RenewalStep.certificate_id.in_(chunk))
                 .order_by(RenewalStep.certificate_id, RenewalStep.state, RenewalStep.step_on, RenewalStep.id))
         for step, req, msg in session.execute(stmt):
-            if step.state not in states[step.certificate_id]:
+            cert_id = step.certificate_id  # never None here: first requests' steps have no certificate
+            if cert_id is None or step.state not in states[cert_id]:
                 continue
             what = step.kind + (f" {step.number}" if step.number else "")
             status = msg.state if msg is not None else ("recorded" if step.kind == "suspension" else "not sent")
@@ -338,7 +339,7 @@ def _renewal_rows(session: Session, content: PackContent) -> Iterable[Sequence[A
                     detail.append(f"last error: {msg.last_error}")
             if step.note:
                 detail.append(step.note)
-            rows.append((step.certificate_id, names[step.certificate_id], step.state, step.step_on, what, status,
+            rows.append((cert_id, names[cert_id], step.state, step.step_on, what, status,
                          msg.to_address if msg is not None else "", "; ".join(detail)))
     return rows
 

@@ -6,6 +6,10 @@ What covers a state is decided from the coverage lines' own status (:func:`~ecms
 expiry.line_status`, with the company's expiring-soon window): an approved line valid on the date is
 *active* (or *expiring* within the window); otherwise a certificate waiting for review makes it *pending*;
 otherwise an approved line that ran out makes it *expired*; with none of these it is *missing*.
+
+For an expired or expiring state the next action is the renewal request of the line; for a missing state it
+is a first request (the customer is e-mailed the state's form); once a request is open, the reminder. A missing
+state also offers adding the certificate by hand, for when the accountant already holds the paper.
 """
 
 from __future__ import annotations
@@ -52,13 +56,14 @@ class NextAction(StrEnum):
     """The next thing to do for a state, one click away in the matrix."""
 
     NONE = ""
-    #: Ask the customer for a new certificate (renewal request of the line that runs out).
+    #: Ask the customer for a certificate: the renewal request of the line that runs out, or a first
+    #: request for a state no certificate covers.
     REQUEST = "request"
     #: A request is open: remind the customer.
     REMIND = "remind"
     #: A certificate waits for review: open it in the desk.
     REVIEW = "review"
-    #: Nothing was ever received for the state: add the customer's certificate.
+    #: Add the customer's certificate by hand (a missing state's second action: the paper is at hand).
     ADD = "add"
 
     @property
@@ -98,6 +103,11 @@ class StateCoverage:
     exempt_sales: int = 0
     exempt_amount: Decimal = Decimal(0)
     last_exempt_sale: dt.date | None = None
+
+    @property
+    def other_action(self) -> NextAction:
+        """A second action offered beside the next one: adding the certificate of a missing state by hand."""
+        return NextAction.ADD if self.coverage is Coverage.MISSING else NextAction.NONE
 
 
 @dataclass(frozen=True)
@@ -142,7 +152,7 @@ def decide(state: str, lines: Iterable[LineFact], as_of: dt.date, window_days: i
     if best is not None:
         coverage = Coverage.EXPIRING if best[0] is Status.EXPIRING_SOON else Coverage.EXPIRED
         return coverage, best[1], NextAction.REMIND if open_request else NextAction.REQUEST
-    return Coverage.MISSING, None, NextAction.REMIND if open_request else NextAction.ADD
+    return Coverage.MISSING, None, NextAction.REMIND if open_request else NextAction.REQUEST
 
 
 def line_facts(s: Session, customer_ids: Iterable[int]) -> dict[int, list[LineFact]]:
@@ -186,7 +196,8 @@ def exempt_sales(s: Session, company_id: int, as_of: dt.date, customer_key: str 
     return {(key, state): (int(n), Decimal(total or 0), last) for key, state, n, total, last in s.execute(stmt)}
 
 
-def _matrix(s: Session, customer: Customer, as_of: dt.date) -> ExemptionMatrix:
+def matrix_in(s: Session, customer: Customer, as_of: dt.date) -> ExemptionMatrix:
+    """The customer's matrix read in the caller's session (see :meth:`ExemptionMatrixService.matrix`)."""
     window = business_settings(s, customer.company_id).expiring_soon_days
     facts = line_facts(s, [customer.id]).get(customer.id, [])
     requests = {state: r for (cid, state), r in open_requests(s, customer.company_id).items() if cid == customer.id}
@@ -226,7 +237,7 @@ class ExemptionMatrixService:
             customer = s.get(Customer, customer_id)
             if customer is None:
                 raise NotFoundError(f"There is no customer {customer_id} (it may have been merged).")
-            return _matrix(s, customer, as_of)
+            return matrix_in(s, customer, as_of)
 
     def customer_of_certificate(self, certificate_id: int) -> int:
         """The customer a certificate belongs to."""

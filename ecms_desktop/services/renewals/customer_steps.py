@@ -1,7 +1,8 @@
 """The renewal step a customer's exemption matrix offers for one state, taken through the renewal ladder.
 
-"Request" opens the renewal request of the certificate line that runs out in the state; "remind" sends
-the reminder the ladder has due for the open request. Both are the same plan items the Renewal Center
+"Request" opens the renewal request of the certificate line that runs out in the state, or for a state no
+certificate covers (missing) a first request (:mod:`.first_request`); "remind" sends the reminder the ladder
+has due for the open request. Both are the same plan items the Renewal Center
 shows, carried out the same way (e-mail queued and delivered, audited): when the ladder has nothing due
 for the state on the date, the accountant is told why instead.
 """
@@ -12,7 +13,8 @@ import datetime as dt
 
 from ecms_desktop.services.core.errors import ValidationError
 from ecms_desktop.services.core.progress import CancelCheck, Progress
-from ecms_desktop.services.customers.matrix import ExemptionMatrixService, NextAction
+from ecms_desktop.services.customers.matrix import Coverage, ExemptionMatrixService, NextAction
+from ecms_desktop.services.renewals.first_request import open_first_request
 from ecms_desktop.services.renewals.service import Action, RenewalService, RunResult
 
 
@@ -27,6 +29,9 @@ def take_renewal_step(renewals: RenewalService, customer_id: int, state: str, *,
     if row.next_action not in (NextAction.REQUEST, NextAction.REMIND):
         raise ValidationError(f"{who}, {row.state}: the next action is not a renewal request or reminder "
                               f"({row.coverage.label.lower()}).")
+    if row.next_action is NextAction.REQUEST and row.coverage is Coverage.MISSING:
+        return open_first_request(renewals, customer_id, row.state, as_of=as_of, password=password,
+                                  progress=progress, cancel=cancel)
     plan = renewals.plan(matrix.customer.company_id, as_of)
     if row.next_action is NextAction.REQUEST:
         item = next((i for i in plan.items if i.action is Action.REQUEST

@@ -92,7 +92,8 @@ class PacketData:
     customer_name: str
     customer_number: str
     purchaser_address: Address
-    certificate_id: int
+    #: The certificate being renewed; None for a first request (no certificate for the state yet).
+    certificate_id: int | None
     certificate_number: str = ""
     expiry: dt.date | None = None
     as_of: dt.date | None = None
@@ -138,7 +139,8 @@ def build_packet(data: PacketData, rules: RulesPack, official_pdf: bytes | None 
     """The cover letter and the form (official when given, else generated) for one request."""
     form = _form_rule(rules, data.form_code)
     safe_customer = re.sub(r"[^A-Za-z0-9]+", "-", data.customer_number).strip("-") or "customer"
-    cover = PacketFile(f"Renewal-request-{data.token}.pdf", cover_letter_pdf(data, form))
+    letter = "Certificate-request" if data.certificate_id is None else "Renewal-request"  # first request, or renewal
+    cover = PacketFile(f"{letter}-{data.token}.pdf", cover_letter_pdf(data, form))
     if official_pdf is not None:
         pdf = fill_official_form(official_pdf, form, data)
         return Packet((cover, PacketFile(f"{form.code}-{safe_customer}.pdf", pdf)), "official")
@@ -203,19 +205,26 @@ def cover_letter_pdf(data: PacketData, form: FormRule) -> bytes:
     y -= 14
     c.setFont("Helvetica-Bold", 12)
     title = "Reminder: " if data.kind == "reminder" else ""
-    c.drawString(54, y, f"{title}Renewal of your {data.state_name} sales tax exemption certificate")
+    first = data.certificate_id is None
+    what = "Your" if first else "Renewal of your"
+    c.drawString(54, y, f"{title}{what} {data.state_name} sales tax exemption certificate")
     y -= 22
     expiry = data.expiry.isoformat() if data.expiry else "no date"
     expired = bool(data.expiry and data.as_of and data.expiry < data.as_of)
+    on_file = (f"Our records show no {data.state_name} exemption certificate on file for your account, although "
+               f"your purchases are delivered to {data.state_name}." if first else
+               f"Our records show that the {data.state_name} exemption certificate on file for your account "
+               f"(form {form.code}{', number ' + data.certificate_number if data.certificate_number else ''}) "
+               + (f"expired on {expiry}." if expired else f"expires on {expiry}."))
     paragraphs = [
         f"Dear {data.customer_name},",
-        (f"Our records show that the {data.state_name} exemption certificate on file for your account "
-         f"(form {form.code}{', number ' + data.certificate_number if data.certificate_number else ''}) "
-         + (f"expired on {expiry}." if expired else f"expires on {expiry}.")),
+        on_file,
         (f"Please complete the enclosed {form.code} ({form.name}), sign it and return it by replying to "
          "our e-mail, or send it to " + (data.company_reply_to or "us") + ". We have filled in our part "
          "(the seller) and what we know of yours; please check every field and complete the rest."),
-        ("Until we receive a valid certificate after the expiry date, we are required to charge sales "
+        (f"Until we receive a valid certificate, we are required to charge sales tax on purchases delivered "
+         f"to {data.state_name}." if first else
+         "Until we receive a valid certificate after the expiry date, we are required to charge sales "
          f"tax on purchases delivered to {data.state_name}."),
         f"Please keep the reference {data.token} in the subject of your reply so that we can match it.",
         "Thank you,",
@@ -230,7 +239,8 @@ def cover_letter_pdf(data: PacketData, form: FormRule) -> bytes:
     c.setFont("Helvetica", 8)
     c.setFillColorRGB(0.4, 0.4, 0.4)
     reg = f"  Seller's {data.state} registration: {data.company_registration}." if data.company_registration else ""
-    c.drawString(54, 40, f"Request {data.token} for certificate {data.certificate_id}, {data.state}.{reg}")
+    of = "a first certificate" if first else f"certificate {data.certificate_id}"
+    c.drawString(54, 40, f"Request {data.token} for {of}, {data.state}.{reg}")
     c.showPage()
     c.save()
     pdf = buf.getvalue()

@@ -66,6 +66,7 @@ from ecms_desktop.services.documents.storage import MAX_FILE_BYTES, CheckedFile,
 from ecms_desktop.services.intake.inbox import stored_copy
 from ecms_desktop.services.intake.reading import read_arriving_document
 from ecms_desktop.services.renewals.request_packet import TOKEN_RE, FormReadback, form_readback, parse_form_date
+from ecms_desktop.services.renewals.state_forms import customer_reasons, reason_for_form
 from ecms_desktop.services.validation import service as validation_service
 
 log = logging.getLogger(__name__)
@@ -281,8 +282,9 @@ class ReturnedFormsService:
                 request.result_certificate_id = cert.id
             self._record(s, company_id, part, sha, received_at, matched_by, request.id, doc.id, cert.id, values,
                          "answered")
+            # A first request has no certificate of its own: its answer belongs to the certificate it made.
             audit.record(s, "renewal.answered", "renewal_request", request.id, company_id=company_id,
-                         certificate_id=request.certificate_id,
+                         certificate_id=request.certificate_id if request.certificate_id is not None else cert.id,
                          details={"token": request.token, "matched_by": matched_by, "new_certificate_id": cert.id,
                                   "document_id": doc.id, "sha256": sha, "sent_at": part.sent_at,
                                   "received_at": received_at, "request_was_open": was_open,
@@ -339,10 +341,12 @@ class ReturnedFormsService:
 
     def _pending_certificate(self, s: Session, request: RenewalRequest, values: dict[str, str],
                              readback: FormReadback | None, part: _Part) -> Certificate:
-        old = s.get(Certificate, request.certificate_id)
+        # A first request (the state had no certificate) has no old certificate to take values from.
+        old = s.get(Certificate, request.certificate_id) if request.certificate_id is not None else None
         reason = values.get("exempt_reason", "").strip().lower()
         if reason not in {r.value for r in ExemptReason}:
-            reason = old.exempt_reason if old else ExemptReason.RESALE.value
+            reason = old.exempt_reason if old else reason_for_form(
+                self.rules, request.state, request.form_code, customer_reasons(s, request.customer_id))
         signed_date = parse_form_date(values.get("signed_date", ""))
         notes = [f"Returned for renewal request {request.token} as {part.name}."]
         if values.get("signed_date") and signed_date is None:

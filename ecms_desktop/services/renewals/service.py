@@ -60,6 +60,7 @@ from ecms_desktop.services.renewals.email_service import (
     new_message_id,
 )
 from ecms_desktop.services.renewals.request_packet import Address, Packet, PacketData, build_packet
+from ecms_desktop.services.renewals.state_forms import customer_reasons, reason_for_form
 from ecms_desktop.services.renewals.templates import (
     PREVIEW_TOKEN,
     TEMPLATE_KINDS,
@@ -97,19 +98,20 @@ class Ladder:
 
 @dataclass(frozen=True)
 class PlanItem:
-    """One step due as of the plan's date for one certificate line."""
+    """One step due as of the plan's date for one certificate line, or for a first request (a request
+    for a state no certificate covered: no certificate, line or expiry)."""
 
     action: Action
-    certificate_id: int
-    coverage_line_id: int
+    certificate_id: int | None
+    coverage_line_id: int | None
     state: str
     customer_id: int
     customer_number: str
     customer_name: str
     #: Who gets the e-mail (customer, or the owner for an escalation); empty for a suspension.
     recipient: str
-    expiry_date: dt.date
-    days_left: int
+    expiry_date: dt.date | None
+    days_left: int | None
     form_code: str
     request_id: int | None = None
     token: str | None = None
@@ -121,7 +123,14 @@ class PlanItem:
 
     @property
     def key(self) -> str:
+        if self.coverage_line_id is None:
+            return f"first-{self.request_id}:{self.action.value}"
         return f"{self.coverage_line_id}:{self.action.value}"
+
+    @property
+    def first_request(self) -> bool:
+        """A step of a first request: the customer had no certificate for the state."""
+        return self.certificate_id is None
 
     @property
     def sends_email(self) -> bool:
@@ -299,26 +308,39 @@ class RenewalService:
                     items.append(PlanItem(Action.REQUEST, recipient=cust.email.strip(), form_code=form,
                                           problem=problem, **base))  # type: ignore[arg-type]
             else:
-                days_open = (as_of - req.requested_on).days
-                passed = sum(1 for d in ladder.reminder_days if days_open >= d)
-                common = dict(request_id=req.id, token=req.token, requested_on=req.requested_on,
-                              form_code=req.form_code)
-                if passed > req.reminders_sent:
-                    problem = "" if cust.email.strip() else "the customer has no e-mail address"
-                    items.append(PlanItem(Action.REMINDER, recipient=cust.email.strip(), number=passed,
-                                          problem=problem, **common, **base))  # type: ignore[arg-type]
-                if (ladder.escalation_days is not None and days_open >= ladder.escalation_days
-                        and req.escalated_on is None):
-                    owner = (cert.owner_email or cust.owner_email or "").strip()
-                    problem = "" if owner else "no owner e-mail on the certificate or the customer"
-                    items.append(PlanItem(Action.ESCALATION, recipient=owner, problem=problem,
-                                          **common, **base))  # type: ignore[arg-type]
+                items.extend(_follow_ups(ladder, as_of, req, cust, cert.owner_email or cust.owner_email, base))
             if as_of > line.expiry_date and line.suspended_at is None:
                 req = open_by_line.get(line.id)
                 items.append(PlanItem(Action.SUSPEND, recipient="", form_code=cert.form_code,
                                       request_id=req.id if req else None, token=req.token if req else None,
                                       **base))  # type: ignore[arg-type]
+        # First requests (no certificate for the state): reminders and escalation until a certificate
+        # valid on the date covers the state, or one waits for review (the accountant added the paper);
+        # never a suspension (there is no line).
+        waiting = {(customer_id, state) for customer_id, state in s.execute(
+            select(Certificate.customer_id, CoverageLine.state).join(
+                CoverageLine, CoverageLine.certificate_id == Certificate.id).where(
+                Certificate.company_id == company_id, Certificate.review_state == ReviewState.PENDING.value))}
+        for req, cust in s.execute(
+                select(RenewalRequest, Customer).join(Customer, Customer.id == RenewalRequest.customer_id)
+                .where(RenewalRequest.company_id == company_id, RenewalRequest.status == "open",
+                       RenewalRequest.certificate_id.is_(None))
+                .order_by(RenewalRequest.requested_on, RenewalRequest.id)).all():
+            k = (cust.id, req.state)
+            if k in waiting or (k in furthest and (furthest[k] is None or furthest[k] >= as_of)):  # type: ignore[operator]
+                continue  # covered meanwhile, or a certificate waits for review (added by hand)
+            base = dict(certificate_id=None, coverage_line_id=None, state=req.state, customer_id=cust.id,
+                        customer_number=cust.number, customer_name=cust.legal_name, expiry_date=None,
+                        days_left=None)
+            items.extend(_follow_ups(ladder, as_of, req, cust, cust.owner_email, base))
         return RenewalPlan(company_id, as_of, ladder, tuple(items))
+
+    def queue_step(self, s: Session, item: PlanItem, as_of: dt.date, result: RunResult) -> int | None:
+        """Carry out one step in the caller's transaction (request, reminder, escalation: the request and
+        step rows, the e-mail queued in the outbox, the audit event); the id of the outbox message queued,
+        if any. Used by the first request of a missing state (:mod:`.first_request`)."""
+        return self._apply(s, _Composer(self, s, s.get_one(Customer, item.customer_id).company_id, as_of),
+                           item, as_of, result)
 
     # -- carrying out
 
@@ -384,7 +406,8 @@ class RenewalService:
             items = chosen(self._plan(s, company_id, as_of))
             # A suspension changes the certificate (and raises its version): lock those certificates
             # first, in id order, before the audit trail's head, as every other change does.
-            suspended = sorted({i.certificate_id for i in items if i.action is Action.SUSPEND})
+            suspended = sorted({i.certificate_id for i in items
+                                if i.action is Action.SUSPEND and i.certificate_id is not None})
             if suspended:
                 s.execute(select(Certificate.id).where(Certificate.id.in_(suspended)).order_by(Certificate.id)
                           .with_for_update()).all()
@@ -408,7 +431,7 @@ class RenewalService:
         cert_id, company_id = item.certificate_id, composer.company_id
         if item.action is Action.SUSPEND:
             line = s.get(CoverageLine, item.coverage_line_id)
-            assert line is not None
+            assert line is not None and item.expiry_date is not None
             line.suspended_at = dt.datetime.combine(item.expiry_date + dt.timedelta(days=1), dt.time(),
                                                     tzinfo=dt.UTC)
             s.add(RenewalStep(company_id=company_id, request_id=item.request_id, certificate_id=cert_id,
@@ -460,6 +483,8 @@ class RenewalService:
                           note=item.problem))
         action = {"request": "renewal.requested", "reminder": "renewal.reminded",
                   "escalation": "renewal.escalated"}[item.action.value]
+        if item.first_request and item.action is Action.REQUEST:
+            action = "renewal.first_requested"
         audit.record(s, action, "renewal_request", req.id, company_id=company_id, certificate_id=cert_id,
                      details={"token": req.token, "state": item.state, "to": item.recipient,
                               "number": item.number, "as_of": as_of, "form": req.form_code,
@@ -622,6 +647,25 @@ def _count(result: RunResult, item: PlanItem) -> None:
         result.suspended += 1
 
 
+def _follow_ups(ladder: Ladder, as_of: dt.date, req: RenewalRequest, cust: Customer, owner_email: str | None,
+                base: dict[str, Any]) -> list[PlanItem]:
+    """The reminder and escalation due on ``as_of`` for an open request."""
+    out: list[PlanItem] = []
+    days_open = (as_of - req.requested_on).days
+    passed = sum(1 for d in ladder.reminder_days if days_open >= d)
+    common: dict[str, Any] = dict(request_id=req.id, token=req.token, requested_on=req.requested_on,
+                                  form_code=req.form_code)
+    if passed > req.reminders_sent:
+        problem = "" if cust.email.strip() else "the customer has no e-mail address"
+        out.append(PlanItem(Action.REMINDER, recipient=cust.email.strip(), number=passed, problem=problem,
+                            **common, **base))
+    if ladder.escalation_days is not None and days_open >= ladder.escalation_days and req.escalated_on is None:
+        owner = (owner_email or "").strip()
+        problem = "" if owner else "no owner e-mail on the certificate or the customer"
+        out.append(PlanItem(Action.ESCALATION, recipient=owner, problem=problem, **common, **base))
+    return out
+
+
 def _with_request(item: PlanItem, req: RenewalRequest) -> PlanItem:
     from dataclasses import replace
 
@@ -663,33 +707,38 @@ class _Composer:
         return self._forms[form_code]
 
     def compose(self, item: PlanItem, token: str) -> tuple[Any, Packet | None]:
-        cert = self.s.get(Certificate, item.certificate_id)
-        cust = self.s.get(Customer, item.customer_id)
-        line = self.s.get(CoverageLine, item.coverage_line_id)
-        assert cert is not None and cust is not None and line is not None
+        cust = self.s.get_one(Customer, item.customer_id)
+        cert = line = None
+        if item.certificate_id is not None:  # else a first request: no certificate for the state yet
+            cert = self.s.get_one(Certificate, item.certificate_id)
+            line = self.s.get(CoverageLine, item.coverage_line_id) if item.coverage_line_id is not None else None
         rules = self.service.rules
+        reason = cert.exempt_reason if cert is not None else reason_for_form(
+            rules, item.state, item.form_code, customer_reasons(self.s, cust.id))
         state_name = rules.state(item.state).name
         packet: Packet | None = None
         form_file = ""
         if item.action in (Action.REQUEST, Action.REMINDER):
             purchaser = Address(cust.bill_to_line1, cust.bill_to_city, cust.bill_to_state, cust.bill_to_zip)
-            if not purchaser.one_line() and cert.purchaser_address:
+            if not purchaser.one_line() and cert is not None and cert.purchaser_address:
                 purchaser = Address(street=cert.purchaser_address.replace("\n", ", "))
             company = self.company
             data = PacketData(
                 token=token, form_code=item.form_code, state=item.state, state_name=state_name,
-                exempt_reason=cert.exempt_reason, kind=item.action.value, company_name=company.name,
+                exempt_reason=reason, kind=item.action.value, company_name=company.name,
                 company_legal_name=company.legal_name or company.name,
                 company_address=Address(", ".join(p for p in (company.address_line1, company.address_line2) if p),
                                         company.city, company.state, company.postal_code),
                 company_registration=self.registrations.get(item.state, ""),
                 company_reply_to=company.reply_to_email, brand_color=company.brand_color or "#1F4E79",
-                customer_name=cert.purchaser_name or cust.legal_name, customer_number=cust.number,
-                purchaser_address=purchaser, certificate_id=cert.id, certificate_number=cert.certificate_number,
+                customer_name=(cert.purchaser_name if cert else "") or cust.legal_name, customer_number=cust.number,
+                purchaser_address=purchaser, certificate_id=cert.id if cert else None,
+                certificate_number=cert.certificate_number if cert else "",
                 expiry=item.expiry_date, as_of=self.as_of, logo=self.logo,
-                known={"purchaser_tax_id": line.state_tax_id or cert.purchaser_tax_id,
-                       "purchaser_ein": cert.purchaser_ein, "business_description": cert.business_description,
-                       "property_description": cert.property_description},
+                known={} if cert is None else {
+                    "purchaser_tax_id": (line.state_tax_id if line else "") or cert.purchaser_tax_id,
+                    "purchaser_ein": cert.purchaser_ein, "business_description": cert.business_description,
+                    "property_description": cert.property_description},
             )
             packet = build_packet(data, rules, self.official_form(item.form_code))
             form_file = packet.form_file.name
@@ -697,9 +746,11 @@ class _Composer:
         context = {
             "company": self.company_ctx,
             "customer": {"name": cust.legal_name, "number": cust.number, "email": cust.email},
-            "state": item.state, "state_name": state_name, "expiry": item.expiry_date.isoformat(),
-            "expired": item.expiry_date < self.as_of, "token": token, "form_code": item.form_code,
-            "form_file": form_file, "certificate_id": cert.id, "certificate_number": cert.certificate_number,
+            "state": item.state, "state_name": state_name,
+            "expiry": item.expiry_date.isoformat() if item.expiry_date else "",
+            "expired": bool(item.expiry_date and item.expiry_date < self.as_of), "token": token,
+            "form_code": item.form_code, "form_file": form_file, "first_request": cert is None,
+            "certificate_id": cert.id if cert else None, "certificate_number": cert.certificate_number if cert else "",
             "requested_on": (item.requested_on or self.as_of).isoformat(), "reminder_number": item.number,
             "days_open": (self.as_of - (item.requested_on or self.as_of)).days,
             "reminders_sent": item.number if item.action is Action.REMINDER else 0, "subject": "",

@@ -1,6 +1,7 @@
 """One customer: its details and its exemption matrix (each state where it buys × what covers it there on
-the desk's date), with the next action one click away: request or remind (the renewal ladder's e-mail),
-review (the certificate waiting, selected in the desk) or add a certificate."""
+the desk's date), with the next action one click away: request or remind (the renewal ladder's e-mail; for a
+state no certificate covers, a first request with the state's form), review (the certificate waiting,
+selected in the desk); a missing state also offers adding the certificate by hand."""
 
 from __future__ import annotations
 
@@ -130,6 +131,8 @@ class CustomerView(QWidget):
         self.table.setColumnWidth(ACTION_COLUMN, 130)
         layout.addWidget(self.table, 1)
         self.action_buttons: dict[str, QPushButton] = {}
+        #: The second action of a row (Add certificate beside a missing state's Request), by state.
+        self.other_buttons: dict[str, QPushButton] = {}
         self.edit_button.clicked.connect(self._edit)
         self.new_certificate_button.clicked.connect(lambda: self.new_certificate_requested.emit(self.customer_id, ""))
         self.refresh_button.clicked.connect(self.refresh)
@@ -159,7 +162,9 @@ class CustomerView(QWidget):
         self.summary.setText(summary if matrix.rows else
                              "The customer buys nowhere yet: no ship-to state, certificate or sale.")
         self.model.set_matrix(matrix)
-        self.action_buttons = {}
+        self.action_buttons, self.other_buttons = {}, {}
+        two = any(r.other_action is not NextAction.NONE for r in matrix.rows)
+        self.table.setColumnWidth(ACTION_COLUMN, 250 if two else 130)
         for row, r in enumerate(matrix.rows):
             if r.next_action is NextAction.NONE:
                 continue
@@ -167,12 +172,28 @@ class CustomerView(QWidget):
             button.setObjectName(f"matrixAction_{r.state}")
             button.setToolTip(self._action_tip(r))
             button.clicked.connect(lambda _checked=False, state=r.state: self.take_action(state))
-            self.table.setIndexWidget(self.model.index(row, ACTION_COLUMN), button)
             self.action_buttons[r.state] = button
+            cell: QWidget = button
+            if r.other_action is NextAction.ADD:
+                cell = QWidget(self.table)
+                box = QHBoxLayout(cell)
+                box.setContentsMargins(0, 0, 0, 0)
+                box.setSpacing(4)
+                add = QPushButton(NextAction.ADD.label, cell)
+                add.setObjectName(f"matrixAdd_{r.state}")
+                add.setToolTip(f"Add the customer's {r.state} certificate you already hold, from a file or the inbox")
+                add.clicked.connect(lambda _checked=False, state=r.state: self.add_certificate(state))
+                button.setParent(cell)
+                box.addWidget(button)
+                box.addWidget(add)
+                self.other_buttons[r.state] = add
+            self.table.setIndexWidget(self.model.index(row, ACTION_COLUMN), cell)
         self.loaded.emit(matrix)
 
     @staticmethod
     def _action_tip(r: StateCoverage) -> str:
+        if r.next_action is NextAction.REQUEST and r.coverage is Coverage.MISSING:
+            return f"E-mail the customer a request for its {r.state} certificate, with the state's form"
         return {NextAction.REQUEST: f"Send the renewal request for {r.state} now",
                 NextAction.REMIND: f"Send the reminder due for the open {r.state} request",
                 NextAction.REVIEW: f"Open certificate {r.certificate_id} in the desk to review it",
@@ -187,10 +208,14 @@ class CustomerView(QWidget):
         if r.next_action is NextAction.REVIEW and r.certificate_id is not None:
             self.review_requested.emit(r.certificate_id)
         elif r.next_action is NextAction.ADD:
-            self.new_certificate_requested.emit(self.customer_id, r.state)
+            self.add_certificate(r.state)
         elif r.next_action in (NextAction.REQUEST, NextAction.REMIND):
             customers.take_step(self.db, self.rules, self.customer_id, r.state, self.as_of) \
                 .success(self._on_step_taken).failure(self._on_step_failed).run(self.runner, parent=self)
+
+    def add_certificate(self, state: str) -> None:
+        """Open New certificate for the customer and ``state`` (the accountant holds the paper)."""
+        self.new_certificate_requested.emit(self.customer_id, state.upper())
 
     def _on_step_taken(self, result: RunResult) -> None:
         self.summary.setText(result.summary())

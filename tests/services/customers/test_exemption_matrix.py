@@ -55,13 +55,15 @@ def test_each_state_where_the_customer_buys_with_its_coverage_and_next_action(db
     matrix = ExemptionMatrixService(db).matrix(customer_id, as_of=DAY0)
     got = {r.state: (r.sources, r.coverage, r.next_action) for r in matrix.rows}
     assert got == {
-        "CA": (("ship-to",), Coverage.MISSING, NextAction.ADD),
+        "CA": (("ship-to",), Coverage.MISSING, NextAction.REQUEST),
         "FL": (("certificate",), Coverage.PENDING, NextAction.REVIEW),
         "NY": (("certificate",), Coverage.ACTIVE, NextAction.NONE),
         "OK": (("certificate", "sales"), Coverage.EXPIRED, NextAction.REQUEST),
         "TX": (("certificate", "sales"), Coverage.EXPIRING, NextAction.REQUEST),
-        "WA": (("sales",), Coverage.MISSING, NextAction.ADD),
+        "WA": (("sales",), Coverage.MISSING, NextAction.REQUEST),
     }  # AZ: sold after the as-of date
+    # a missing state also offers adding the certificate by hand
+    assert {r.state for r in matrix.rows if r.other_action is NextAction.ADD} == {"CA", "WA"}
     assert matrix.row("FL").certificate_id == pending and matrix.row("TX").expiry_date == _days(20)
     assert (matrix.row("WA").exempt_sales, matrix.row("WA").exempt_amount) == (2, Decimal(50))
     with pytest.raises(NotFoundError, match="does not buy in ME"):
@@ -96,7 +98,7 @@ def test_request_then_remind_go_through_the_renewal_ladder(db, company_id, tmp_p
         later = take_renewal_step(renewals, customer_id, "TX", as_of=_days(7))
         assert later.reminders == 1 and len(smtp.messages) == 2
         with pytest.raises(ValidationError, match="not a renewal request or reminder"):
-            take_renewal_step(renewals, customer_id, "CA", as_of=DAY0)
+            take_renewal_step(renewals, customer_id, "NY", as_of=DAY0)
     with db.reader() as s:
         request = s.execute(select(RenewalRequest)).scalar_one()
         assert (request.state, request.reminders_sent) == ("TX", 1)
@@ -115,7 +117,7 @@ def test_customers_without_a_valid_certificate_where_they_buy_exempt(db, company
     assert sheet is not None
     values = [list(r) for r in sheet.iter_rows(values_only=True)]
     assert values[1] == list(COLUMNS) and values[2][:5] == ["C-1", "Customer C-1", "c-1@buyer.example", "OK", "Expired"]
-    assert values[2][8] == 250.5 and values[3][10] == "Add certificate"
+    assert values[2][8] == 250.5 and values[3][10] == "Request"
     report.export(company_id, tmp_path / "uncovered.csv", as_of=DAY0)
     with (tmp_path / "uncovered.csv").open(encoding="utf-8-sig", newline="") as f:
         lines = list(csv.reader(f))

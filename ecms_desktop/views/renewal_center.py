@@ -46,6 +46,17 @@ _ACTION_COLOURS = {Action.REQUEST: "#1F4E79", Action.REMINDER: "#8A6D00", Action
 _AnyIndex = QModelIndex | QPersistentModelIndex
 
 
+
+#: How each step is counted in words ("1 request", "3 suspensions").
+_STEP_WORDS = {"request": ("request", "requests"), "reminder": ("reminder", "reminders"),
+               "escalation": ("escalation", "escalations"), "suspend": ("suspension", "suspensions")}
+
+
+def plan_summary(counts: dict[str, int], as_of: object) -> str:
+    """The plan in words: "138 requests, 0 reminders, 0 escalations, 100 suspensions due on 2026-12-06"."""
+    words = [f"{n} {_STEP_WORDS.get(k, (k, k))[n != 1]}" for k, n in counts.items()]
+    return ", ".join(words) + f" due on {as_of}"
+
 class RenewalPlanTableModel(QAbstractTableModel):
     """The plan's steps, one per row, with a check box to choose what is carried out. E-mail steps
     start ticked; suspensions never do."""
@@ -283,7 +294,7 @@ class RenewalCenterDialog(QDialog):
         self.queued_note.setToolTip("They are sent only when you say so: Outbox… > Send queued…" if queued else "")
         self.model.set_plan(plan)
         counts = plan.counts()
-        self.summary.setText(", ".join(f"{n} {k}" for k, n in counts.items()) + f" due on {plan.as_of}")
+        self.summary.setText(plan_summary(counts, plan.as_of))
         self.failures.clear()
         for f in failed:
             self.failures.addItem(f"{f.customer_name} <{f.to_address}>: {f.error}")

@@ -210,3 +210,12 @@ def test_a_first_requests_reminder_is_listed_previewed_and_sent(qtbot, db, compa
         dlg.send_button.click()
     assert blocker.args[0].reminders == 1 and len(smtp.messages) == 2
     dlg.runner.wait()
+
+
+def test_the_plan_is_counted_in_words() -> None:
+    """The summary read "138 request, 0 reminder, 0 escalation, 100 suspend due on …" on the demo."""
+    from ecms_desktop.views.renewal_center import plan_summary
+
+    counts = {"request": 138, "reminder": 1, "escalation": 0, "suspend": 100}
+    assert plan_summary(counts, dt.date(2026, 12, 6)) == \
+        "138 requests, 1 reminder, 0 escalations, 100 suspensions due on 2026-12-06"

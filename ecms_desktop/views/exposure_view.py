@@ -47,6 +47,8 @@ _COLUMN_TIPS = {4: "Sales the customer claimed exempt that no certificate covers
 _MEASURE_COLORS = {5: QColor("#B03A2E"), 7: QColor("#B9770E")}
 NO_SALES = "No sales imported for this period"
 NO_EXPOSURE = "No exposure in this period"
+#: Every imported line still waits for its determination: nothing can be said yet.
+NOT_DECIDED = "No sales decided yet for this period"
 #: The name column of a customer number the ERP sends that the customer list does not hold.
 _NOT_LISTED = "(not in the customer list)"
 _money = money
@@ -285,6 +287,9 @@ class ExposureView(QWidget):
         if not report.has_sales:
             self.status_label.setText(f"<b>{NO_SALES}</b> ({report.date_from} to {report.date_to}{where}): import "
                                       "the ERP's invoice lines with Transactions > Import invoice lines.")
+        elif report.undecided_lines >= report.sales_lines:
+            self.status_label.setText(f"<b>{NOT_DECIDED}</b>: {report.sales_lines:,} sales lines from "
+                                      f"{report.date_from} to {report.date_to}{where}.")
         elif not report.rows:
             self.status_label.setText(f"<b>{NO_EXPOSURE}</b>: {report.sales_lines:,} sales lines from "
                                       f"{report.date_from} to {report.date_to}{where}.")
@@ -324,7 +329,9 @@ class ExposureView(QWidget):
     def _on_group_changed(self, *_: object) -> None:
         key, measure = self.group_combo.currentData(), self.measure_combo.currentData()
         items = self.report.totals_by(key, measure) if self.report else []
-        empty = NO_SALES if self.report is not None and not self.report.has_sales else NO_EXPOSURE
+        report = self.report
+        empty = NO_SALES if report is not None and not report.has_sales else \
+            NOT_DECIDED if report is not None and report.undecided_lines >= report.sales_lines else NO_EXPOSURE
         self.chart.set_data(f"{self.measure_combo.currentText()}, {self.group_combo.currentText().lower()}", items,
                             empty_text=empty)
 

@@ -105,6 +105,9 @@ def test_sales_not_decided_yet_are_said_and_decided_from_the_view(qtbot, db, com
     view = _loaded(qtbot, db, company_id)
     assert view.model.rowCount() == 0 and view.decide_button.isVisibleTo(view)
     assert "2 sales lines are not decided yet" in view.status_label.text()
+    # Seen on the demo: with every line undecided the view said, in bold, "No exposure in this period".
+    assert "No exposure" not in view.status_label.text() and "No exposure" not in view.chart.empty_text
+    assert "No sales decided yet for this period" in view.status_label.text()
     with qtbot.waitSignal(view.report_loaded, timeout=20000) as loaded:
         view.decide_button.click()
     assert loaded.args[0].undecided_lines == 0 and not view.decide_button.isVisibleTo(view)

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from ecms_desktop import logfile
 from ecms_desktop.services.core.about import ProgramFacts
+from ecms_desktop.views.widgets.screen_fit import first_size
 
 
 class AboutDialog(QDialog):
@@ -87,8 +88,7 @@ class UserGuideWindow(QDialog):
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.close)
         layout.addWidget(buttons)
-        room = self.screen().availableGeometry()
-        self.resize(min(980, room.width()), min(860, room.height()))
+        self.resize(first_size(self, 980, 860))
 
     def _on_browser_anchor_clicked(self, url: QUrl) -> None:
         if url.scheme() in ("http", "https", "mailto"):

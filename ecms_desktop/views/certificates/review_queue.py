@@ -57,6 +57,7 @@ from ecms_desktop.views.pdf_viewer import SHORTCUTS as VIEWER_SHORTCUTS
 from ecms_desktop.views.pdf_viewer import DocumentViewer
 from ecms_desktop.views.widgets.error_presenter import offer_retry, present_error
 from ecms_desktop.views.widgets.reason_dialog import ReasonDialog
+from ecms_desktop.views.widgets.screen_fit import first_size
 
 #: (keys, what they do): shown in the help overlay (also available to the main window's overlay).
 SHORTCUTS: tuple[tuple[str, str], ...] = (
@@ -166,9 +167,9 @@ class ReviewQueueWindow(QMainWindow):
         self._build_list_pane()
         self._build_actions()
         # 1400 x 900 where the screen has room, never larger than the screen (1280 x 800 laptops).
-        room = self.screen().availableGeometry()
-        width, height = min(1400, room.width()), min(900, room.height())
-        self.resize(width, height)
+        size = first_size(self, 1400, 900)
+        width = size.width()
+        self.resize(size)
         self.splitter.setSizes([width * 54 // 100, width * 46 // 100])
         self.refresh()
 

@@ -68,6 +68,7 @@ from ecms_desktop.views.pdf_viewer import DocumentViewer
 from ecms_desktop.views.settings_dialog import SettingsDialog
 from ecms_desktop.views.widgets.error_presenter import present_error
 from ecms_desktop.views.widgets.help_overlay import HelpOverlay
+from ecms_desktop.views.widgets.screen_fit import first_size
 from ecms_desktop.views.widgets.status_strip import StatusStrip
 from ecms_desktop.views.widgets.wheel_guard import install_wheel_guard
 
@@ -247,8 +248,7 @@ class DeskWindow(QMainWindow):
             self.restoreGeometry(QByteArray(geometry))
         else:
             # 1440 x 860 where the screen has room, never larger than the screen (1280 x 800 laptops).
-            room = self.screen().availableGeometry()
-            self.resize(min(1440, room.width()), min(860, room.height()))
+            self.resize(first_size(self, 1440, 860))
         sizes = s.value("main/splitter")
         self._splitter_restored = isinstance(sizes, QByteArray | bytes) and self.splitter.restoreState(
             QByteArray(sizes))

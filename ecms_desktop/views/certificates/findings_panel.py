@@ -252,9 +252,15 @@ FIELD_NAMES: tuple[str, ...] = (
     "home_state")
 
 
+#: The labels of the form's own fields at its top (a finding on the form read "form code").
+FORM_FIELD_LABELS = {"states": "States", "form_code": "Form", "exempt_reason": "Exempt reason",
+                     "certificate_type": "Certificate type"}
+
+
 def field_labels(label_of: Any) -> dict[str, str]:
-    """Labels for :data:`FIELD_NAMES` from a ``label(name) -> str`` callable (the validation engine's)."""
-    return {name: label_of(name) for name in FIELD_NAMES}
+    """Labels for :data:`FIELD_NAMES` from a ``label(name) -> str`` callable (the validation engine's), and
+    for the form's own fields as the form names them."""
+    return {**{name: label_of(name) for name in FIELD_NAMES}, **FORM_FIELD_LABELS}
 
 
 class AcknowledgeWarningsDialog(QDialog):

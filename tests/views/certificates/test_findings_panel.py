@@ -103,3 +103,16 @@ def test_permit_status_widget(qtbot):
     assert blocker.args == ["NY"]
     widget.set_checks(["TX"], {}, as_of=dt.date(2026, 11, 20), max_age_days=365)
     assert list(widget.rows) == ["TX"]
+
+
+def test_findings_on_the_forms_own_fields_are_named_as_the_form_names_them(qtbot):
+    """Seen in the review queue: a document for another form was listed under the field "form code"."""
+    from ecms_desktop.rules.loader import load_rules_pack
+    from ecms_desktop.services.validation.engine import ValidationEngine
+    from ecms_desktop.views.certificates.findings_panel import field_labels
+
+    model = FindingsTableModel(field_labels=field_labels(ValidationEngine(load_rules_pack()).label))
+    model.set_findings([Finding("document.form_differs", "error", "", "form_code", "The document is another form.",
+                                "", ""),
+                        Finding("document.state_differs", "error", "", "states", "The document is for TX.", "", "")])
+    assert [model.data(model.index(r, 2)) for r in range(2)] == ["Form", "States"]

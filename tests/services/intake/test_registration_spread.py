@@ -4,6 +4,7 @@ and what a weak registration reads never blocks an approval by itself."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 
@@ -16,7 +17,7 @@ from ecms_desktop.services.intake.extraction import Page
 from ecms_desktop.services.intake.templates import CAPS, read_fields, register, registrations
 from ecms_desktop.services.validation.engine import DOCUMENT_SURE_READ
 from tests.helpers.read_pages import pages_of
-from tests.helpers.real_forms import REAL_FORMS, TX_FORM
+from tests.helpers.real_forms import REAL_FORMS, TX_FORM, draw_fields
 
 RULES = load_rules_pack()
 TX = RULES.form("TX-01-339")
@@ -100,3 +101,19 @@ def test_a_reading_capped_for_weak_evidence_can_only_warn() -> None:
     disagrees with its record blocks approval."""
     weak = ("few_anchors", "loose_fit", "format", "label_text", "neighbour", "empty_zone", "incomplete", "disagree")
     assert all(CAPS[cap] < DOCUMENT_SURE_READ for cap in weak), {cap: CAPS[cap] for cap in weak}
+
+
+@needs_forms
+def test_a_weak_registration_yields_to_the_printed_label_when_they_disagree() -> None:
+    """Seven anchors (the top of the page only): the registration is weak. A stamp word low in the
+    purchaser's zone is read with the name by the zone, not by the label (it is not on the name's line):
+    the label's value is kept, and not as sure."""
+    doc = pymupdf.open(TX_FORM)
+    draw_fields(doc, {"Purchaser": "Copper Creek Hardware LLC"}, keep_filled=False)
+    doc[0].insert_text((300, 111.5), "RECEIVED", fontsize=6)
+    top = [dataclasses.replace(p, words=tuple(w for w in p.words if w.box[3] < 250)) for p in pages_of(doc, 0.99)[:1]]
+    [(_page, reg)] = registrations(top, TX)
+    assert 4 <= reg.anchors < 8
+    fields, _notes = read_fields(top, TX, RULES)
+    assert fields["purchaser_name"].value == "Copper Creek Hardware LLC"
+    assert fields["purchaser_name"].confidence <= CAPS["disagree"] < DOCUMENT_SURE_READ

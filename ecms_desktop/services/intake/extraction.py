@@ -49,6 +49,10 @@ _TITLE_RATIO = 0.8
 _LABEL_RATIO = 0.78
 #: How far a form's identification data is trusted, by its confidence in the pack.
 _DATA_TRUST = {"high": 1.0, "medium": 0.9, "low": 0.75, "unverified": 0.6, "n/a": 0.6}
+#: Fields that hold a name or a title, and the most words one has: more reads as a sentence (the form's
+#: instructions beside a label such as "Seller:"), not as a name.
+_NAME_FIELDS = frozenset({"purchaser_name", "seller_name", "signer_name", "signer_title"})
+_NAME_WORDS = 15
 
 
 # --------------------------------------------------------------------------- input and output
@@ -425,7 +429,7 @@ def _zone(page: _PageText, label: _Match, position: str, labels: list[_Match]) -
 def value_trust(name: str, value: str, form: FormRule | None, rules: RulesPack) -> float:
     """How far ``value`` fits what the pack says field ``name`` looks like: 1 when it fits (or nothing is
     said of its form), lower when it does not (a permit number that does not fit its state's pattern, a
-    date that is not a date, a name of mostly punctuation)."""
+    date that is not a date, a name of mostly punctuation, a name as long as a sentence)."""
     formats = rules.extraction.value_formats
     if name == "purchaser_tax_id" and form is not None and len(form.states) == 1 and not form.is_multistate:
         permit = rules.states[form.states[0]].permit
@@ -440,6 +444,8 @@ def value_trust(name: str, value: str, form: FormRule | None, rules: RulesPack) 
         if numeric and not (1 <= int(numeric.group(1)) <= 12 and 1 <= int(numeric.group(2)) <= 31):
             return 0.5  # "93/15/2026": a date's shape, not a date
         return 1.0
+    if name in _NAME_FIELDS and len(value.split()) > _NAME_WORDS:
+        return 0.5  # a sentence, not a name
     letters = sum(ch.isalnum() for ch in value)
     return 1.0 if letters >= max(2, len(value) * 0.6) else 0.6
 

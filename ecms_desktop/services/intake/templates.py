@@ -467,8 +467,8 @@ def read_fields(pages: Sequence[Page], form: FormRule | None, rules: RulesPack,
         registered = registrations(pages, form)
     if not registered:
         notes.append(f"{form.code}: the page could not be registered to the blank form (too few of its printed "
-                     "phrases were read where the blank form has them, across the page); fields were found by "
-                     "their labels")
+                     "phrases were found where the blank form has them, spread across the page); fields were "
+                     "found by their labels")
         return found, notes
     labels = _label_tokens(form, rules)
     zoned: dict[str, FieldValue] = {}

@@ -94,6 +94,9 @@ def test_a_demo_tx_document_names_its_purchaser_not_a_printed_label() -> None:
     assert fields["purchaser_name"].value == purchaser
     address = fields.get("purchaser_address")
     assert address is None or "certificate" not in address.value.lower()
+    # "Seller: keep this certificate with your records ..." in the instructions is no seller's name
+    seller = fields.get("seller_name")
+    assert seller is None or "certificate" not in seller.value or seller.confidence <= 0.5
 
 
 def test_a_reading_capped_for_weak_evidence_can_only_warn() -> None:

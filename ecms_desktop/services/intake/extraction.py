@@ -500,6 +500,31 @@ def _pick(hits: list[_Match], anchor: Box | None, labels: list[_Match]) -> list[
     return sorted(column, key=lambda m: (m.box[1] - anchor[1], m.box[0], -m.ratio))
 
 
+#: The other party's words, by the party a field belongs to (its name's first part): a label printed right
+#: after one of them ("Seller's permit / registration number") is the other party's.
+_OTHER_PARTY = {"purchaser": frozenset({"seller", "sellers", "vendor", "vendors"}),
+                "seller": frozenset({"purchaser", "purchasers", "buyer", "buyers"})}
+
+
+def _other_partys(name: str, page: _PageText, label: _Match) -> bool:
+    """Whether ``label``, found for field ``name``, is printed for the other party: one of the (up to three)
+    words just before it on its line names the other party."""
+    other = _OTHER_PARTY.get(name.split("_", 1)[0])
+    if other is None:
+        return False
+    first = label.words[0]
+    before = sorted((w for w in page.words if (w.block, w.line) == (first.block, first.line)
+                     and w.box[2] <= first.box[0] + 0.5), key=lambda w: -w.box[0])
+    edge = first.box[0]
+    for word in before[:3]:
+        if edge - word.box[2] > 2 * _height(word.box):
+            break  # set apart: another column's text
+        if _norm(word.text) in other:
+            return True
+        edge = word.box[0]
+    return False
+
+
 def _field_by_labels(name: str, page: _PageText, form: FormRule | None, rules: RulesPack,
                      matches: dict[str, list[_Match]], all_labels: list[_Match],
                      anchors: dict[str, Box]) -> _Found | None:
@@ -513,7 +538,7 @@ def _field_by_labels(name: str, page: _PageText, form: FormRule | None, rules: R
             anchor = anchors.get(phrase.anchor) if phrase.anchor else None
             if phrase.anchor and anchor is None:
                 continue
-            for label in _pick(hits, anchor, all_labels)[:3]:
+            for label in [m for m in _pick(hits, anchor, all_labels) if not _other_partys(name, page, m)][:3]:
                 read = _read_value(_zone(page, label, phrase.position, all_labels), label, phrase)
                 if read is None:
                     continue

@@ -94,6 +94,9 @@ def test_a_demo_tx_document_names_its_purchaser_not_a_printed_label() -> None:
     assert fields["purchaser_name"].value == purchaser
     address = fields.get("purchaser_address")
     assert address is None or "certificate" not in address.value.lower()
+    # the number under "Seller's permit / registration number" is the seller's, not the purchaser's
+    permit = fields.get("purchaser_tax_id")
+    assert permit is None or permit.value != "80843539492"
     # "Seller: keep this certificate with your records ..." in the instructions is no seller's name
     seller = fields.get("seller_name")
     assert seller is None or "certificate" not in seller.value or seller.confidence <= 0.5

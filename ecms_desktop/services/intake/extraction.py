@@ -49,6 +49,10 @@ _TITLE_RATIO = 0.8
 _LABEL_RATIO = 0.78
 #: How far a form's identification data is trusted, by its confidence in the pack.
 _DATA_TRUST = {"high": 1.0, "medium": 0.9, "low": 0.75, "unverified": 0.6, "n/a": 0.6}
+#: Fields that hold a name or a title, and the most words one has: more reads as a sentence (the form's
+#: instructions beside a label such as "Seller:"), not as a name.
+_NAME_FIELDS = frozenset({"purchaser_name", "seller_name", "signer_name", "signer_title"})
+_NAME_WORDS = 15
 
 
 # --------------------------------------------------------------------------- input and output
@@ -425,7 +429,7 @@ def _zone(page: _PageText, label: _Match, position: str, labels: list[_Match]) -
 def value_trust(name: str, value: str, form: FormRule | None, rules: RulesPack) -> float:
     """How far ``value`` fits what the pack says field ``name`` looks like: 1 when it fits (or nothing is
     said of its form), lower when it does not (a permit number that does not fit its state's pattern, a
-    date that is not a date, a name of mostly punctuation)."""
+    date that is not a date, a name of mostly punctuation, a name as long as a sentence)."""
     formats = rules.extraction.value_formats
     if name == "purchaser_tax_id" and form is not None and len(form.states) == 1 and not form.is_multistate:
         permit = rules.states[form.states[0]].permit
@@ -440,6 +444,8 @@ def value_trust(name: str, value: str, form: FormRule | None, rules: RulesPack) 
         if numeric and not (1 <= int(numeric.group(1)) <= 12 and 1 <= int(numeric.group(2)) <= 31):
             return 0.5  # "93/15/2026": a date's shape, not a date
         return 1.0
+    if name in _NAME_FIELDS and len(value.split()) > _NAME_WORDS:
+        return 0.5  # a sentence, not a name
     letters = sum(ch.isalnum() for ch in value)
     return 1.0 if letters >= max(2, len(value) * 0.6) else 0.6
 
@@ -494,6 +500,31 @@ def _pick(hits: list[_Match], anchor: Box | None, labels: list[_Match]) -> list[
     return sorted(column, key=lambda m: (m.box[1] - anchor[1], m.box[0], -m.ratio))
 
 
+#: The other party's words, by the party a field belongs to (its name's first part): a label printed right
+#: after one of them ("Seller's permit / registration number") is the other party's.
+_OTHER_PARTY = {"purchaser": frozenset({"seller", "sellers", "vendor", "vendors"}),
+                "seller": frozenset({"purchaser", "purchasers", "buyer", "buyers"})}
+
+
+def _other_partys(name: str, page: _PageText, label: _Match) -> bool:
+    """Whether ``label``, found for field ``name``, is printed for the other party: one of the (up to three)
+    words just before it on its line names the other party."""
+    other = _OTHER_PARTY.get(name.split("_", 1)[0])
+    if other is None:
+        return False
+    first = label.words[0]
+    before = sorted((w for w in page.words if (w.block, w.line) == (first.block, first.line)
+                     and w.box[2] <= first.box[0] + 0.5), key=lambda w: -w.box[0])
+    edge = first.box[0]
+    for word in before[:3]:
+        if edge - word.box[2] > 2 * _height(word.box):
+            break  # set apart: another column's text
+        if _norm(word.text) in other:
+            return True
+        edge = word.box[0]
+    return False
+
+
 def _field_by_labels(name: str, page: _PageText, form: FormRule | None, rules: RulesPack,
                      matches: dict[str, list[_Match]], all_labels: list[_Match],
                      anchors: dict[str, Box]) -> _Found | None:
@@ -507,7 +538,7 @@ def _field_by_labels(name: str, page: _PageText, form: FormRule | None, rules: R
             anchor = anchors.get(phrase.anchor) if phrase.anchor else None
             if phrase.anchor and anchor is None:
                 continue
-            for label in _pick(hits, anchor, all_labels)[:3]:
+            for label in [m for m in _pick(hits, anchor, all_labels) if not _other_partys(name, page, m)][:3]:
                 read = _read_value(_zone(page, label, phrase.position, all_labels), label, phrase)
                 if read is None:
                     continue

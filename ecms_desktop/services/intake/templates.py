@@ -5,8 +5,11 @@ its zone.
 Registration matches the anchor phrases printed on the blank form to the words read on the page and fits
 a similarity transform (scale, turn, shift) to the pairs, keeping the largest set that agrees (pairs of
 anchors are tried in turn; the others must land within a few points). With fewer than
-:data:`MIN_ANCHORS` anchors agreeing the page is not registered and its fields are found by their printed
-labels instead (:func:`~ecms_desktop.services.intake.extraction.extract_fields`).
+:data:`MIN_ANCHORS` anchors agreeing, or with agreeing anchors that all lie in one narrow band of the blank
+form (:data:`MIN_SPREAD`: one printed sentence, one column), the page is not registered and its fields are
+found by their printed labels instead (:func:`~ecms_desktop.services.intake.extraction.extract_fields`).
+Anchors along one line say nothing about the other direction: another document that prints the same
+sentence (a certification text) at another size agrees with a fit along it by coincidence.
 
 :func:`read_fields` is what a reader calls: the fields by zones where the page registers, by labels
 elsewhere, each with a confidence that is honest about its evidence. A value is reported at 0.9 or more
@@ -29,13 +32,17 @@ from dataclasses import dataclass
 from ecms_desktop.rules import FieldZone, FormRule, FormTemplate, RulesPack, TemplatePage
 from ecms_desktop.services.intake.extraction import FieldValue, Page, Word, extract_fields, value_trust
 
-__all__ = ["CAPS", "MIN_ANCHORS", "Registration", "confirmed", "identify_by_template", "read_fields", "register",
-           "registrations"]
+__all__ = ["CAPS", "MIN_ANCHORS", "MIN_SPREAD", "Registration", "confirmed", "identify_by_template", "read_fields",
+           "register", "registrations"]
 
 Box = tuple[float, float, float, float]
 
 #: Fewer anchors than this agreeing: the page is not registered (its fields are read by labels).
 MIN_ANCHORS = 4
+#: The agreeing anchors must not all lie within a band of the blank form narrower than this (points, in any
+#: direction): they must spread over the page, across lines and columns, for the fit to be checked in both
+#: directions.
+MIN_SPREAD = 48.0
 #: An anchor pair agrees with a transform when it lands this close (points of the blank form).
 _TOLERANCE = 6.0
 #: A phrase matches an anchor when its words are at least this similar to it.
@@ -46,17 +53,21 @@ _MAX_TURN = 12.0
 #: A registration this good (anchors agreeing, within this many points) confirms which form the page is.
 CONFIRM_ANCHORS = 10
 CONFIRM_RESIDUAL = 3.0
-#: The most a value may be trusted when its evidence is weak, by the weakness.
+#: The most a value may be trusted when its evidence is weak, by the weakness. A weak registration (few
+#: anchors, a loose fit), a value with a part not read, or two readings that disagree stay below 0.8, the
+#: confidence from which a document's value that disagrees with the record blocks approval
+#: (``services.validation.engine.DOCUMENT_SURE_READ``): such a reading may only ever warn.
 CAPS = {
-    "few_anchors": 0.8,  # registered by MIN_ANCHORS..7 anchors
-    "loose_fit": 0.85,  # anchors scattered by more than 3 points around the fit
+    "few_anchors": 0.75,  # registered by MIN_ANCHORS..7 anchors
+    "loose_fit": 0.75,  # anchors scattered by more than 3 points around the fit
     "format": 0.6,  # the value does not have its field's format
     "label_text": 0.45,  # the value reads like printed label text
     "neighbour": 0.75,  # a word of it reaches into another field's zone
     "weak_words": 0.85,  # a word of it was read with confidence below 0.6
     "label_on_scan": 0.85,  # found by its label on an OCR page, no format to check it by
     "empty_zone": 0.5,  # found by its label where the registered zone is empty
-    "incomplete": 0.8,  # a value of several parts (street, city, state, ZIP) with a part not read
+    "incomplete": 0.75,  # a value of several parts (street, city, state, ZIP) with a part not read
+    "disagree": 0.75,  # found by its label, where a weakly registered page's zone reads something else
 }
 
 
@@ -183,9 +194,48 @@ def _plausible(t: tuple[float, float, float, float]) -> bool:
     return _SCALES[0] <= math.hypot(a, b) <= _SCALES[1] and abs(math.degrees(math.atan2(b, a))) <= _MAX_TURN
 
 
+def _hull(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The convex hull of ``points``, counter-clockwise (Andrew's monotone chain)."""
+    pts = sorted(set(points))
+    if len(pts) < 3:
+        return pts
+
+    def cross(o: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+    lower: list[tuple[float, float]] = []
+    upper: list[tuple[float, float]] = []
+    for pt in pts:
+        while len(lower) >= 2 and cross(lower[-2], lower[-1], pt) <= 0:
+            lower.pop()
+        lower.append(pt)
+    for pt in reversed(pts):
+        while len(upper) >= 2 and cross(upper[-2], upper[-1], pt) <= 0:
+            upper.pop()
+        upper.append(pt)
+    return lower[:-1] + upper[:-1]
+
+
+def _spread(points: Sequence[tuple[float, float]]) -> float:
+    """The width of the narrowest band (between two parallel lines, in any direction) that holds all of
+    ``points``: 0 for points along one line."""
+    hull = _hull(points)
+    if len(hull) < 3:
+        return 0.0
+    widths = []
+    for k, (x0, y0) in enumerate(hull):
+        x1, y1 = hull[(k + 1) % len(hull)]
+        length = math.hypot(x1 - x0, y1 - y0)
+        if length:
+            widths.append(max(abs((x1 - x0) * (y0 - y) - (x0 - x) * (y1 - y0)) / length for x, y in hull))
+    return min(widths, default=0.0)
+
+
 def register(page: Page, template: FormTemplate, tpage: TemplatePage) -> Registration | None:
     """``page`` registered to the template page ``tpage``, or ``None`` when fewer than :data:`MIN_ANCHORS`
-    of its anchors agree on where the blank form lies on the page."""
+    of its anchors agree on where the blank form lies on the page, or when those that agree all lie in a
+    band of the blank form narrower than :data:`MIN_SPREAD` (one printed sentence found on another
+    document agrees with a fit along it by coincidence)."""
     pairs = _pairs(_ordered(page), tpage)
     if len(pairs) < MIN_ANCHORS:
         return None
@@ -197,7 +247,7 @@ def register(page: Page, template: FormTemplate, tpage: TemplatePage) -> Registr
         if not _plausible(guess):
             continue
         agree = [k for k, r in enumerate(_residuals(guess, pairs)) if r <= _TOLERANCE]
-        if len(agree) > len(best):
+        if len(agree) > len(best) and _spread([pairs[k][0] for k in agree]) >= MIN_SPREAD:
             best = agree
     if len(best) < MIN_ANCHORS:
         return None
@@ -417,10 +467,12 @@ def read_fields(pages: Sequence[Page], form: FormRule | None, rules: RulesPack,
         registered = registrations(pages, form)
     if not registered:
         notes.append(f"{form.code}: the page could not be registered to the blank form (too few of its printed "
-                     "phrases were read); fields were found by their labels")
+                     "phrases were found where the blank form has them, spread across the page); fields were "
+                     "found by their labels")
         return found, notes
     labels = _label_tokens(form, rules)
     zoned: dict[str, FieldValue] = {}
+    weak: set[str] = set()  # fields whose zone reading rests on a weak registration only
     empty: set[str] = set()
     for page, reg in registered:
         notes.append(reg.describe())
@@ -436,10 +488,22 @@ def read_fields(pages: Sequence[Page], form: FormRule | None, rules: RulesPack,
                              _union([w.box for w in read.words]))
             if name not in zoned or got.confidence > zoned[name].confidence:
                 zoned[name] = got
+                if "few_anchors" in read.caps or "loose_fit" in read.caps:
+                    weak.add(name)
+                else:
+                    weak.discard(name)
     for name in empty - set(zoned):
         by_label = found.get(name)
         if by_label is not None:
             found[name] = FieldValue(by_label.value, min(by_label.confidence, CAPS["empty_zone"]), by_label.page,
                                      by_label.box)
+    for name in weak & set(found):
+        # A weak registration is not trusted over the printed label when the two read different values: the
+        # label's value is kept, and neither is sure.
+        by_label = found[name]
+        if _norm(by_label.value) != _norm(zoned[name].value):
+            found[name] = FieldValue(by_label.value, min(by_label.confidence, CAPS["disagree"]), by_label.page,
+                                     by_label.box)
+            del zoned[name]
     found.update(zoned)
     return found, notes

@@ -5,6 +5,7 @@ deliberate slips are caught with both values."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from sqlalchemy import select
 
@@ -44,3 +45,8 @@ def test_demo_documents_show_their_records_values_and_the_slips_are_caught(db) -
     other = next(cid for cid, slip in result.slips.items() if slip == "another customer's certificate")
     [finding] = [f for f in by_id[other].findings if f.rule == "document.purchaser_differs"]
     assert finding.severity == "error" and repr(names[other]) in finding.message
+    # ... and names the purchaser the document really shows (the file is named after it), not printed text
+    file_name, extraction = next((name, ex) for cid, name, ex in read if cid == other)
+    shown = extraction["fields"]["purchaser_name"]["value"]
+    assert "_".join(re.findall(r"[A-Za-z0-9]+", shown))[:40] in file_name, (shown, file_name)
+    assert repr(shown) in finding.message

@@ -56,6 +56,11 @@ class NotFoundError(EcmsError):
     """A record the user named does not exist."""
 
 
+class NotSetUpError(NotFoundError):
+    """Something the work needs has not been set up yet (e.g. the company's mail server); the message says
+    where to set it up."""
+
+
 class ConflictError(EcmsError):
     """Someone else changed the record meanwhile (optimistic locking), or a unique rule was broken."""
 

@@ -49,6 +49,7 @@ from ecms_desktop.services.core.errors import (
     ConflictError,
     ExternalServiceError,
     NotFoundError,
+    NotSetUpError,
     ValidationError,
 )
 from ecms_desktop.services.core.progress import CancelCheck, Progress
@@ -238,7 +239,7 @@ class EmailService:
     def require_profile(self, company_id: int) -> SmtpSettings:
         settings = self.get_profile(company_id)
         if settings is None:
-            raise NotFoundError("No SMTP server is set for this company: run `ecms smtp set --host ... --port ... "
+            raise NotSetUpError("No SMTP server is set for this company: run `ecms smtp set --host ... --port ... "
                                 "--security ... --from ...` or use Settings > E-mail.")
         return settings
 

@@ -27,6 +27,7 @@ from ecms_desktop.services.core.errors import (
     EcmsError,
     ExternalServiceError,
     NotFoundError,
+    NotSetUpError,
     ValidationError,
 )
 
@@ -36,6 +37,7 @@ _TITLES: list[tuple[type[EcmsError], str]] = [
     (DatabaseBusyError, "The database is busy"),
     (ValidationError, "Please check the input"),
     (ConflictError, "Changed by someone else"),
+    (NotSetUpError, "Not set up yet"),
     (NotFoundError, "Not found"),
     (DocumentError, "Cannot use this document"),
     (DatabaseError, "Database problem"),

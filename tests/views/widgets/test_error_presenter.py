@@ -83,3 +83,14 @@ def test_uncaught_errors_of_any_thread_reach_the_log_and_the_window(qtbot, paren
     log_text = (log_dir / "ecms.log").read_text(encoding="utf-8")
     assert "in work" in log_text and "in _raise" in log_text
     assert (sys.excepthook, threading.excepthook) == before  # put back when the window closes
+
+
+def test_a_missing_mail_server_is_titled_as_not_set_up(db, company_id) -> None:  # type: ignore[no-untyped-def]
+    """Seen in the customer's matrix: Request with no mail server set showed a box titled "Not found"."""
+    from ecms_desktop.services.core.errors import NotSetUpError
+    from ecms_desktop.services.renewals.email_service import EmailService
+    from ecms_desktop.views.widgets.error_presenter import error_title
+
+    with pytest.raises(NotSetUpError) as raised:
+        EmailService(db).require_profile(company_id)
+    assert error_title(raised.value) == "Not set up yet" and "Settings > E-mail" in raised.value.message

@@ -175,6 +175,8 @@ class _Screenshot:
             if rw is None:
                 self._on_failed("the review queue is not available")
                 return
+            if self.args.size:  # the queue is a window of its own: the picture's size is asked of it too
+                rw.resize(*self.args.size)
             rw.viewer.page_painted.connect(self._on_review_ready)
         self._check()
 

@@ -241,6 +241,8 @@ class DocumentViewer(QWidget):
         self.warning_label.setStyleSheet("background: #fff4d6; color: #5a4300; padding: 4px;")
         self.warning_label.setVisible(False)
 
+        # Hidden until a document of several pages is shown (an empty list stood beside no document).
+        self.thumbs.setVisible(False)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.thumbs)
         split.addWidget(self.stack)
@@ -379,6 +381,7 @@ class DocumentViewer(QWidget):
         self._doc = None
         self._page = 0
         self.thumbs.clear()
+        self._show_thumbnails(False)
         self.name_label.setText("")
         self.warning_label.setVisible(False)
         self._set_enabled(False)

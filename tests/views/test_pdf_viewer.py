@@ -187,6 +187,16 @@ def test_clear_shows_the_message(qtbot, viewer):
     assert viewer.page_count == 0
 
 
+def test_no_empty_thumbnail_list_stands_beside_no_document(qtbot, viewer):
+    """Seen at the desk's start and in the work-list screenshot: a blank white strip (the empty thumbnail
+    list) beside no document."""
+    assert not viewer.thumbs.isVisibleTo(viewer)
+    show(qtbot, viewer, letter_pdf(3))
+    qtbot.waitUntil(lambda: viewer.thumbs.isVisibleTo(viewer), timeout=10000)
+    viewer.clear("No document attached")
+    assert not viewer.thumbs.isVisibleTo(viewer)
+
+
 def _bad_files() -> list[str]:
     folder = Path(__file__).resolve().parents[3] / "shared" / "bad-pdfs"
     return sorted(p.name for p in folder.glob("*") if p.name != "SOURCES.md") if folder.is_dir() else []

@@ -241,8 +241,7 @@ class DocumentViewer(QWidget):
         self.warning_label.setStyleSheet("background: #fff4d6; color: #5a4300; padding: 4px;")
         self.warning_label.setVisible(False)
 
-        # Hidden until a document of several pages is shown (an empty list stood beside no document).
-        self.thumbs.setVisible(False)
+        self._set_thumbs_empty(True)
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.thumbs)
         split.addWidget(self.stack)
@@ -381,7 +380,7 @@ class DocumentViewer(QWidget):
         self._doc = None
         self._page = 0
         self.thumbs.clear()
-        self._show_thumbnails(False)
+        self._set_thumbs_empty(True)
         self.name_label.setText("")
         self.warning_label.setVisible(False)
         self._set_enabled(False)
@@ -742,8 +741,15 @@ class DocumentViewer(QWidget):
         if 0 <= self._page < self.thumbs.count():
             self.thumbs.setCurrentRow(self._page)
         self.thumbs.blockSignals(False)
+        self._set_thumbs_empty(self.thumbs.count() == 0)
         self._show_thumbnails(self._thumbnails_wanted())
         self._thumb_next = 0
+
+    def _set_thumbs_empty(self, empty: bool) -> None:
+        """An empty thumbnail list takes the window's colour and no frame: beside no document it stood as a
+        blank white strip. (It keeps its place: hiding it would move the page when a document comes.)"""
+        self.thumbs.setProperty("empty", empty)
+        self.thumbs.setStyleSheet("QListWidget { background: palette(window); border: none; }" if empty else "")
 
     def _thumbnail_sandbox(self) -> DocumentSandbox:
         if self._thumb_sandbox is None:

@@ -166,8 +166,8 @@ class _Screenshot:
             self.window.open_customer_of_certificate(self.args.select)
         elif self.args.view == "about":
             self.window.open_about()
-        elif self.args.view == "inbox":  # ready once the inbox is read
-            self.window.inbox_updated.connect(self._on_review_ready)
+        elif self.args.view == "inbox":  # ready once the inbox is read and its first document is drawn
+            self.window.inbox_updated.connect(self._on_inbox_read)
             self.window.show_inbox()
         elif self.args.view == "review":
             self.window.open_review_queue()
@@ -179,6 +179,12 @@ class _Screenshot:
                 rw.resize(*self.args.size)
             rw.viewer.page_painted.connect(self._on_review_ready)
         self._check()
+
+    def _on_inbox_read(self, items: list[object]) -> None:
+        if items:
+            self.window.viewer.page_painted.connect(self._on_review_ready)
+        else:
+            self._on_review_ready()
 
     def _on_tool_opened(self, widget: QWidget) -> None:
         from ecms_desktop.views.customers.list_view import CustomersView

@@ -21,7 +21,7 @@ shot() {  # FILE ARGS...
 mkdir -p "$out"
 shot main-window.png --select "$pending"
 shot review-queue.png --view review
-shot worklist.png --view worklist
+shot worklist.png --view worklist --select "$pending"
 shot findings.png --view findings --select "$sst"
 shot renewal-center.png --view renewals
 shot outbox.png --view outbox

@@ -259,3 +259,6 @@ def test_the_pane_never_makes_the_desk_wider_and_shows_the_file_names(qtbot, win
     assert pane.model.index(0, 0).data() == name
     wanted = min(pane.table.fontMetrics().horizontalAdvance(name), inbox_pane.FILE_COLUMN_MAX)
     assert pane.table.columnWidth(0) >= wanted
+    # ... and what was read stays in view: the form and purchaser read fit the desk's grid pane at 1440.
+    header = pane.table.horizontalHeader()
+    assert header.sectionPosition(4) + header.sectionSize(4) <= 480

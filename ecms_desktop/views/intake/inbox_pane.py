@@ -51,8 +51,9 @@ def nothing_read(item: InboxItem) -> bool:
     return (item.extraction or {}).get("method") == "none"
 
 
-#: The widest the file-name column is made on its own (pixels); the user may widen it.
-FILE_COLUMN_MAX = 260
+#: The widest the file-name column is made on its own (pixels; the name is cut in its middle, keeping
+#: its end and extension); the user may widen it. At 260 the form and purchaser read were off the pane.
+FILE_COLUMN_MAX = 170
 
 class InboxTableModel(QAbstractTableModel):
     """The inbox's documents, one per row, as the service listed them (oldest arrival first)."""
@@ -111,8 +112,8 @@ class InboxTableModel(QAbstractTableModel):
     def _text(item: InboxItem, col: int) -> str:
         if col == 0:
             return item.name
-        if col == 1:
-            return item.received_at.astimezone().strftime("%Y-%m-%d %H:%M")
+        if col == 1:  # the day: the time is in the tooltip (the column left no room for what was read)
+            return item.received_at.astimezone().strftime("%Y-%m-%d")
         if col == 2:
             return _HOW.get(item.received_via, item.received_via)
         if col == 3:
@@ -135,7 +136,7 @@ class InboxTableModel(QAbstractTableModel):
             return how + (f". {notes}" if notes else "")
         if col == 1:
             sent = f"; sent {item.sent_at:%Y-%m-%d %H:%M}" if isinstance(item.sent_at, dt.datetime) else ""
-            return f"Received by {item.received_by}{sent}"
+            return f"Received {item.received_at.astimezone():%Y-%m-%d %H:%M} by {item.received_by}{sent}"
         if col == 2:
             return _HOW_TIP.get(item.received_via, item.received_via)
         return f"Document {item.id}: {item.name}"
@@ -180,6 +181,7 @@ class InboxPane(QWidget):
             top.addWidget(b)
         layout.addLayout(top)
         self.table = QTableView(self)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table.setObjectName("inboxTable")
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)

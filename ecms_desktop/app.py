@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "the shortcuts overlay, the selected certificate's form with its findings, the renewal center, "
                    "the e-mail outbox, the exposure report, the audit pack dialog, the desk with the work list "
                    "of validation errors (--select then picks a certificate of that list), the customers, the "
-                   "customer of --select with its exemption matrix, Help > About or the desk with its Inbox")
+                   "customer of --select with its exemption matrix, Help > About ECMS Desktop or the desk with "
+                   "its Inbox")
     p.add_argument("--screenshot", metavar="FILE.png", type=Path, help="save a picture of the window and exit")
     p.add_argument("--size", metavar="WIDTHxHEIGHT", type=_size, help="window size, e.g. 1440x900")
     p.add_argument("--theme", choices=("system", "light", "dark"), help="appearance (default: as in Settings)")

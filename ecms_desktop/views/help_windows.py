@@ -1,4 +1,4 @@
-"""Help > About (version, rules pack, database, licence, where the source is) and Help > User guide (the
+"""Help > About ECMS Desktop (version, rules pack, database, licence, where the source is) and Help > User guide (the
 guide shipped with the program, with its screenshots)."""
 
 from __future__ import annotations

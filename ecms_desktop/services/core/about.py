@@ -1,4 +1,4 @@
-"""What the program is: version, rules pack, database, licence and where its source is (Help > About)."""
+"""What the program is: version, rules pack, database, licence and where its source is (Help > About ECMS Desktop)."""
 
 from __future__ import annotations
 

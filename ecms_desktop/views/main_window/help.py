@@ -12,7 +12,7 @@ from ecms_desktop.views.main_window.desk import DeskWindow
 
 
 class HelpMixin(DeskWindow):
-    """Help > About and Help > User guide."""
+    """Help > About ECMS Desktop and Help > User guide."""
 
     about_dialog: AboutDialog | None = None
     user_guide_window: UserGuideWindow | None = None
@@ -33,7 +33,7 @@ class HelpMixin(DeskWindow):
         return [self.act_user_guide, self.act_about]
 
     def open_about(self) -> None:
-        """Help > About: the facts to send with a problem report, the licence and the source."""
+        """Help > About ECMS Desktop: the facts to send with a problem report, the licence and the source."""
         if self.about_dialog is not None:
             self.about_dialog.close()
             self.about_dialog.deleteLater()

@@ -30,7 +30,7 @@ from ecms_desktop.services.exports.safe_export import CsvWriter, SheetWriter, cs
 from ecms_desktop.services.sales import exemption_feed as feed
 from ecms_desktop.services.sales.exposure import ExposureReport, ExposureRow, TaxOnCoveredSales, UncoveredExemptSales
 from ecms_desktop.services.sales.exposure_workbook import write_exposure_xlsx
-from tests.factories import make_certificate, write_sales_csv
+from tests.factories import import_sales, make_certificate, make_customer, write_sales_csv
 
 REPO = Path(__file__).resolve().parents[3]
 HOSTILE = ('=HYPERLINK("http://evil.example","x")', "+1+1", "-2+3", "@SUM(A1:A9)", "\t=1+1", "\r=1+1")
@@ -216,6 +216,20 @@ def test_csv_writer_escapes_every_hostile_value() -> None:
     _assert_csv_escapes(buf.getvalue(), HOSTILE)
 
 
+def test_uncovered_sales_report_keeps_hostile_customer_names_as_text(db, company_id, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Customers > Customers without a valid certificate…: a customer's name or e-mail is the ERP's text."""
+    from ecms_desktop.services.customers.report import UncoveredSalesReport
+
+    for i, h in enumerate(TRIMMED):
+        make_customer(db, company_id, f"H-{i}", h)
+    import_sales(db, company_id, tmp_path, *(f"U{i},1,2026-02-10,H-{i},TX,100,0,yes" for i in range(len(TRIMMED))))
+    report = UncoveredSalesReport(db)
+    assert report.export(company_id, tmp_path / "u.xlsx", as_of=dt.date(2026, 6, 1)) == len(TRIMMED)
+    _assert_xlsx_keeps(tmp_path / "u.xlsx", TRIMMED)
+    report.export(company_id, tmp_path / "u.csv", as_of=dt.date(2026, 6, 1))
+    _assert_csv_escapes((tmp_path / "u.csv").read_text(encoding="utf-8-sig"), TRIMMED)
+
+
 # ------------------------------------------------------------------------------------------ inventory
 
 #: Every module that writes a spreadsheet or CSV file, and the test above that feeds it hostile values.
@@ -231,6 +245,7 @@ COVERED = {
     "ecms_desktop/cli/certificates.py": (test_ecms_list_csv_escapes_hostile_text,),
     "ecms_desktop/services/exports/problem_list.py": (test_problem_list_escapes_hostile_text,),
     "ecms_desktop/cli/transactions.py": (test_ecms_exposure_xlsx_writes_customer_formulas_as_text,),
+    "ecms_desktop/services/customers/report.py": (test_uncovered_sales_report_keeps_hostile_customer_names_as_text,),
 }
 #: Writing a file of cells without the safe module: a csv writer, an openpyxl workbook, raw SpreadsheetML.
 _RAW_WRITER = re.compile(r"\bcsv\s*\.\s*(writer|DictWriter)\b|\bWorkbook\s*\(|\bfrom openpyxl import [^\n]*\bWorkbook\b"

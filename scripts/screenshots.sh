@@ -23,6 +23,7 @@ shot main-window.png --select "$pending"
 shot review-queue.png --view review
 shot worklist.png --view worklist --select "$pending"
 shot findings.png --view findings --select "$sst"
+shot form-sst.png --view findings --select "$sst" --size 1440x1500  # the whole form, taller
 shot renewal-center.png --view renewals
 shot outbox.png --view outbox
 shot exposure.png --view exposure
@@ -30,6 +31,6 @@ shot audit-pack-dialog.png --view audit-pack
 shot settings.png --view settings
 shot shortcuts.png --view shortcuts
 shot customers.png --view customers
-shot customer.png --view customer --select "$sst"
+shot customer.png --view customer --select "${ECMS_SHOT_CUSTOMER:-1384}"  # a customer with expired, missing and requested states
 shot inbox.png --view inbox
 shot about.png --view about

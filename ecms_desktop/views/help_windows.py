@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QDesktopServices, QImageReader, QResizeEvent, QTextCursor, QTextImageFormat
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -89,6 +89,38 @@ class UserGuideWindow(QDialog):
         buttons.rejected.connect(self.close)
         layout.addWidget(buttons)
         self.resize(first_size(self, 980, 860))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.fit_pictures()
+
+    def fit_pictures(self) -> None:
+        """Pictures no wider than the text (the screenshots are 1440 pixels wide: at their own size they
+        needed a horizontal scroll bar), never enlarged."""
+        room = max(200, self.browser.viewport().width() - 2 * int(self.browser.document().documentMargin()) - 8)
+        doc = self.browser.document()
+        block = doc.begin()
+        while block.isValid():
+            it = block.begin()
+            while not it.atEnd():
+                fragment = it.fragment()
+                fmt = fragment.charFormat()
+                if fragment.isValid() and fmt.isImageFormat():
+                    image = fmt.toImageFormat()
+                    size = QImageReader(doc.baseUrl().resolved(QUrl(image.name())).toLocalFile()).size()
+                    if size.isValid() and size.width() > 0:
+                        width = min(size.width(), room)
+                        if abs(image.width() - width) > 1:
+                            fitted = QTextImageFormat(image)
+                            fitted.setWidth(width)
+                            fitted.setHeight(size.height() * width / size.width())
+                            cursor = QTextCursor(doc)
+                            cursor.setPosition(fragment.position())
+                            cursor.setPosition(fragment.position() + fragment.length(),
+                                               QTextCursor.MoveMode.KeepAnchor)
+                            cursor.setCharFormat(fitted)
+                it += 1
+            block = block.next()
 
     def _on_browser_anchor_clicked(self, url: QUrl) -> None:
         if url.scheme() in ("http", "https", "mailto"):

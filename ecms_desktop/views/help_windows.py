@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import Qt, QTimer, QUrl
 from PySide6.QtGui import QDesktopServices, QImageReader, QResizeEvent, QTextCursor, QTextImageFormat
 from PySide6.QtWidgets import (
     QDialog,
@@ -92,7 +92,7 @@ class UserGuideWindow(QDialog):
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
-        self.fit_pictures()
+        QTimer.singleShot(0, self.fit_pictures)  # once the layout has given the text its new width
 
     def fit_pictures(self) -> None:
         """Pictures no wider than the text (the screenshots are 1440 pixels wide: at their own size they

@@ -59,6 +59,20 @@ def test_the_user_guide_opens_with_its_pictures(qtbot, tmp_path) -> None:  # typ
     # Seen under Xvfb: the 1440-pixel screenshots at their own size needed a horizontal scroll bar.
     guide.resize(900, 700)
     qtbot.waitUntil(lambda: guide.browser.horizontalScrollBar().maximum() == 0, timeout=5000)
+    # ... and as wide as the text allows (they were shrunk to 200 pixels while the window was laid out)
+    widths = [f.toImageFormat().width() for f in _fragments(guide.browser.document()) if f.isImageFormat()]
+    assert widths and max(widths) > 600, widths
     window.act_user_guide.trigger()  # once open, it is brought forward, not opened twice
     assert window.user_guide_window is guide
     window.shutdown()
+
+
+def _fragments(document):  # type: ignore[no-untyped-def]
+    """The character formats of every fragment of ``document``."""
+    block = document.begin()
+    while block.isValid():
+        it = block.begin()
+        while not it.atEnd():
+            yield it.fragment().charFormat()
+            it += 1
+        block = block.next()

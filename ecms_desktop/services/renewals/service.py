@@ -750,7 +750,9 @@ class _Composer:
             "expiry": item.expiry_date.isoformat() if item.expiry_date else "",
             "expired": bool(item.expiry_date and item.expiry_date < self.as_of), "token": token,
             "form_code": item.form_code, "form_file": form_file, "first_request": cert is None,
-            "certificate_id": cert.id if cert else None, "certificate_number": cert.certificate_number if cert else "",
+            # A company's own template from before first requests may name the certificate: "(none yet)".
+            "certificate_id": cert.id if cert else "(none yet)",
+            "certificate_number": cert.certificate_number if cert else "",
             "requested_on": (item.requested_on or self.as_of).isoformat(), "reminder_number": item.number,
             "days_open": (self.as_of - (item.requested_on or self.as_of)).days,
             "reminders_sent": item.number if item.action is Action.REMINDER else 0, "subject": "",

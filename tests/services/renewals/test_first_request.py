@@ -101,6 +101,15 @@ def test_a_first_request_sends_the_state_form_and_the_ladder_follows_it_up(db, c
     assert sorted(i.action.value for i in late.items) == ["escalation", "reminder"]
     escalation = next(i for i in late.items if i.action is Action.ESCALATION)
     assert escalation.recipient == "owner@acme.example"
+    # A company's own template written before first requests existed names the certificate: not "None".
+    from ecms_desktop.services.renewals.templates import TemplateSource
+
+    svc.save_template(company_id, TemplateSource("escalation", "Unanswered: certificate {{ certificate_id }}",
+                                                 "Certificate {{ certificate_id }} of {{ customer.name }}.",
+                                                 "<p>Certificate {{ certificate_id }}</p>", True))
+    own = svc.preview(company_id, DAY0 + dt.timedelta(days=30), escalation.key)
+    assert "None" not in own.subject + own.text and "certificate (none yet)" in own.subject
+    svc.reset_template(company_id, "escalation")
     svc.run(company_id, DAY0 + dt.timedelta(days=30), keys=[escalation.key])
     assert "first certificate" in str(smtp.messages[2].message["Subject"])
     with db.reader() as s:

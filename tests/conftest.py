@@ -105,3 +105,12 @@ def db(db_url: str):  # type: ignore[no-untyped-def]
 def company_id(db) -> int:  # type: ignore[no-untyped-def]
     """A company in the fresh database (tests.factories.make_company: Acme of Austin, Texas)."""
     return make_company(db)
+
+
+@pytest.fixture
+def smtp():  # type: ignore[no-untyped-def]
+    """A real SMTP server on 127.0.0.1 (aiosmtpd) for the test; see tests/helpers/smtp_server.py."""
+    from tests.helpers.smtp_server import SmtpTestServer
+
+    with SmtpTestServer() as server:
+        yield server

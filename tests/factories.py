@@ -288,6 +288,16 @@ def import_sales(db: Any, company_id: int, folder: Path, *rows: str, columns: Se
     TransactionImporter(db).import_file(write_sales_csv(folder, *rows, columns=columns), company_id=company_id)
 
 
+def use_local_smtp(db: Any, company_id: int, port: int, *, sender: str = "Acme Tax <tax@acme.example>",
+                   rate: int = 0) -> None:
+    """The company sends through the SMTP server on 127.0.0.1:``port`` (no login), at most ``rate``
+    messages a minute (0: no limit)."""
+    from ecms_desktop.services.renewals.email_service import EmailService
+
+    EmailService(db).set_profile(company_id, host="127.0.0.1", port=port, security="none", from_address=sender)
+    CompanyService(db).set_setting("smtp_rate_per_minute", rate, company_id)
+
+
 # -- companies and customers ----------------------------------------------------------------------------
 
 _ACME_REGISTRATIONS = MappingProxyType({"TX": "32012345678"})

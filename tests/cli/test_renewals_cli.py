@@ -9,13 +9,11 @@ import email.policy
 import io
 import json
 
-import pytest
 from sqlalchemy import select
 
 from ecms_desktop.cli import main
 from ecms_desktop.models.renewal import OutboxMessage, RenewalRequest, SmtpProfile
 from tests.factories import DAY0, customer_fills, make_expiring_certificate
-from tests.helpers.smtp_server import SmtpTestServer
 
 
 def run(db, *argv: str, stdin: str = "", capsys=None, monkeypatch=None) -> tuple[int, str, str]:
@@ -25,11 +23,6 @@ def run(db, *argv: str, stdin: str = "", capsys=None, monkeypatch=None) -> tuple
     out, err = capsys.readouterr()
     return code, out, err
 
-
-@pytest.fixture
-def smtp():
-    with SmtpTestServer() as server:
-        yield server
 
 
 def test_smtp_set_and_test_without_keyring(db, company_id, smtp, capsys, monkeypatch):

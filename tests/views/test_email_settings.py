@@ -21,13 +21,7 @@ from ecms_desktop.services.renewals.email_service import EmailService
 from ecms_desktop.views.operations.task_runner import TaskRunner
 from ecms_desktop.views.settings_dialog import SettingsDialog
 from tests.helpers.memory_keyring import MemoryKeyring
-from tests.helpers.smtp_server import SmtpTestServer, closed_port
-
-
-@pytest.fixture
-def smtp():
-    with SmtpTestServer() as server:
-        yield server
+from tests.helpers.smtp_server import closed_port
 
 
 @pytest.fixture

@@ -9,25 +9,15 @@ import pytest
 from PySide6.QtCore import QItemSelectionModel
 from PySide6.QtTest import QAbstractItemModelTester
 
-from ecms_desktop.services.companies.service import CompanyService
 from ecms_desktop.services.renewals.email_service import EmailService
 from ecms_desktop.services.renewals.service import RenewalService
 from ecms_desktop.views.outbox_dialog import OutboxDialog
-from tests.factories import DAY0, RULES, make_expiring_certificate
-from tests.helpers.smtp_server import SmtpTestServer
-
-
-@pytest.fixture
-def smtp():
-    with SmtpTestServer() as server:
-        yield server
+from tests.factories import DAY0, RULES, make_expiring_certificate, use_local_smtp
 
 
 @pytest.fixture
 def outbox(qtbot, db, company_id, smtp):
-    EmailService(db).set_profile(company_id, host="127.0.0.1", port=smtp.port, security="none",
-                                 from_address="tax@acme.example")
-    CompanyService(db).set_setting("smtp_rate_per_minute", 0, company_id)
+    use_local_smtp(db, company_id, smtp.port, sender="tax@acme.example")
     make_expiring_certificate(db, company_id, "C-1", DAY0 + dt.timedelta(days=10))
     make_expiring_certificate(db, company_id, "C-2", DAY0 + dt.timedelta(days=11), email="bad@buyer.example")
     make_expiring_certificate(db, company_id, "C-3", DAY0 + dt.timedelta(days=12))

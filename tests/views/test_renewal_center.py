@@ -18,8 +18,8 @@ from ecms_desktop.services.core.errors import ExternalServiceError
 from ecms_desktop.services.renewals.email_service import EmailService
 from ecms_desktop.services.renewals.service import Action, RenewalService
 from ecms_desktop.views.renewal_center import RenewalCenterDialog
-from tests.factories import DAY0, RULES, make_expiring_certificate
-from tests.helpers.smtp_server import SmtpTestServer, closed_port
+from tests.factories import DAY0, RULES, make_expiring_certificate, use_local_smtp
+from tests.helpers.smtp_server import closed_port
 
 
 def message_box(qtbot, name: str) -> QMessageBox:
@@ -46,19 +46,10 @@ def ticked(model) -> dict[str, str]:
             for r in range(model.rowCount())}
 
 
-@pytest.fixture
-def smtp():
-    with SmtpTestServer() as server:
-        yield server
-
 
 @pytest.fixture
 def dialog(qtbot, db, company_id, smtp):
-    EmailService(db).set_profile(company_id, host="127.0.0.1", port=smtp.port, security="none",
-                                 from_address="tax@acme.example")
-    from ecms_desktop.services.companies.service import CompanyService
-
-    CompanyService(db).set_setting("smtp_rate_per_minute", 0, company_id)
+    use_local_smtp(db, company_id, smtp.port, sender="tax@acme.example")
     for n in range(3):
         make_expiring_certificate(db, company_id, f"C-{n + 1}", DAY0 + dt.timedelta(days=10 + n))
     make_expiring_certificate(db, company_id, "C-OLD", DAY0 - dt.timedelta(days=3))

@@ -17,13 +17,11 @@ import pytest
 from sqlalchemy import select
 
 from ecms_desktop.models.renewal import OutboxMessage, RenewalRequest
-from ecms_desktop.services.companies.service import CompanyService
 from ecms_desktop.services.core.audit import list_events
 from ecms_desktop.services.core.errors import ValidationError
 from ecms_desktop.services.renewals.email_service import EmailService
 from ecms_desktop.services.renewals.service import RenewalService
-from tests.factories import DAY0, RULES, make_expiring_certificate
-from tests.helpers.smtp_server import SmtpTestServer
+from tests.factories import DAY0, RULES, make_expiring_certificate, use_local_smtp
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -43,16 +41,9 @@ class FakeTime:
         self.now += seconds
 
 
-@pytest.fixture
-def smtp():
-    with SmtpTestServer() as server:
-        yield server
-
 
 def _setup(db, company_id, server, customers: int = 3, *, rate: int = 0) -> RenewalService:
-    EmailService(db).set_profile(company_id, host="127.0.0.1", port=server.port, security="none",
-                                 from_address="Acme Tax <tax@acme.example>")
-    CompanyService(db).set_setting("smtp_rate_per_minute", rate, company_id)
+    use_local_smtp(db, company_id, server.port, rate=rate)
     for n in range(customers):
         make_expiring_certificate(db, company_id, f"C-{n + 1}", DAY0 + dt.timedelta(days=30 + n))
     return RenewalService(db, RULES)

@@ -15,31 +15,25 @@ from sqlalchemy import func, select, text
 
 from ecms_desktop.models import Certificate
 from ecms_desktop.models.renewal import OutboxMessage, RenewalRequest, RenewalStep
-from ecms_desktop.services.companies.service import CompanyService
 from ecms_desktop.services.core.audit import list_events
 from ecms_desktop.services.core.database import _alembic_config
 from ecms_desktop.services.core.errors import ExternalServiceError, NotFoundError, ValidationError
 from ecms_desktop.services.customers.matrix import Coverage, ExemptionMatrixService, NextAction
 from ecms_desktop.services.renewals.customer_steps import take_renewal_step
-from ecms_desktop.services.renewals.email_service import EmailService
 from ecms_desktop.services.renewals.first_request import open_first_request
 from ecms_desktop.services.renewals.returned_forms import ReturnedFormsService
 from ecms_desktop.services.renewals.service import Action, RenewalService
 from ecms_desktop.services.renewals.state_forms import first_request_form
-from tests.factories import DAY0, RULES, customer_fills, import_sales, make_customer, make_expiring_certificate
-from tests.helpers.smtp_server import SmtpTestServer, closed_port
-
-
-@pytest.fixture
-def smtp():
-    with SmtpTestServer() as server:
-        yield server
-
-
-def _profile(db, company_id, port: int) -> None:
-    EmailService(db).set_profile(company_id, host="127.0.0.1", port=port, security="none",
-                                 from_address="Acme Tax <tax@acme.example>")
-    CompanyService(db).set_setting("smtp_rate_per_minute", 0, company_id)
+from tests.factories import (
+    DAY0,
+    RULES,
+    customer_fills,
+    import_sales,
+    make_customer,
+    make_expiring_certificate,
+    use_local_smtp,
+)
+from tests.helpers.smtp_server import closed_port
 
 
 def _customer(db, company_id, tmp_path) -> int:
@@ -56,7 +50,7 @@ def _counts(db) -> tuple[int, int, int]:
 
 
 def test_a_first_request_sends_the_state_form_and_the_ladder_follows_it_up(db, company_id, tmp_path, smtp):
-    _profile(db, company_id, smtp.port)
+    use_local_smtp(db, company_id, smtp.port)
     svc = RenewalService(db, RULES)
     customer_id = _customer(db, company_id, tmp_path)
     assert ExemptionMatrixService(db).matrix(customer_id, as_of=DAY0).row("OK").next_action is NextAction.REQUEST
@@ -176,7 +170,7 @@ def test_refused_first_requests_create_nothing(db, company_id, tmp_path, smtp):
     svc = RenewalService(db, RULES)
     customer_id = _customer(db, company_id, tmp_path)
     import_sales(db, company_id, tmp_path, "I2,1,2025-12-02,C-1,WA,10,0,yes", "I3,1,2025-12-03,C-1,DE,10,0,yes")
-    _profile(db, company_id, closed_port())
+    use_local_smtp(db, company_id, closed_port())
     with db.reader() as s:
         events = len(list_events(s))
     with pytest.raises(ExternalServiceError, match="Cannot reach the SMTP server"):
@@ -192,7 +186,7 @@ def test_refused_first_requests_create_nothing(db, company_id, tmp_path, smtp):
     with db.reader() as s:
         assert len(list_events(s)) == events
 
-    _profile(db, company_id, smtp.port)
+    use_local_smtp(db, company_id, smtp.port)
     open_first_request(svc, customer_id, "OK", as_of=DAY0)
     with pytest.raises(ValidationError, match=r"OK: a request is already open \(sent on 2026-01-01\)"):
         open_first_request(svc, customer_id, "OK", as_of=DAY0 + dt.timedelta(days=1))

@@ -10,25 +10,12 @@ import pytest
 from sqlalchemy import func, select
 
 from ecms_desktop.models.renewal import OutboxMessage, RenewalRequest, RenewalStep
-from ecms_desktop.services.companies.service import CompanyService
 from ecms_desktop.services.core.audit import list_events
 from ecms_desktop.services.core.errors import ExternalServiceError, NotFoundError, ValidationError
 from ecms_desktop.services.renewals.email_service import EmailService
 from ecms_desktop.services.renewals.service import Action, RenewalService
-from tests.factories import DAY0, RULES, make_expiring_certificate
-from tests.helpers.smtp_server import SmtpTestServer, closed_port
-
-
-@pytest.fixture
-def smtp():
-    with SmtpTestServer() as server:
-        yield server
-
-
-def _profile(db, company_id, port: int) -> None:
-    EmailService(db).set_profile(company_id, host="127.0.0.1", port=port, security="none",
-                                 from_address="Acme Tax <tax@acme.example>")
-    CompanyService(db).set_setting("smtp_rate_per_minute", 0, company_id)
+from tests.factories import DAY0, RULES, make_expiring_certificate, use_local_smtp
+from tests.helpers.smtp_server import closed_port
 
 
 def _counts(db) -> tuple[int, int, int]:
@@ -43,7 +30,7 @@ def _request_key(svc: RenewalService, company_id: int, cert_id: int) -> str:
 
 
 def test_send_sends_only_the_chosen_steps_not_messages_queued_earlier(db, company_id, smtp):
-    _profile(db, company_id, smtp.port)
+    use_local_smtp(db, company_id, smtp.port)
     svc = RenewalService(db, RULES)
     first = make_expiring_certificate(db, company_id, "C-1", DAY0 + dt.timedelta(days=20))
     svc.run(company_id, DAY0, keys=[_request_key(svc, company_id, first)], send=False)  # queued, not sent
@@ -65,7 +52,7 @@ def test_send_sends_only_the_chosen_steps_not_messages_queued_earlier(db, compan
 
 
 def test_send_with_the_server_down_creates_nothing(db, company_id):
-    _profile(db, company_id, closed_port())
+    use_local_smtp(db, company_id, closed_port())
     svc = RenewalService(db, RULES)
     make_expiring_certificate(db, company_id, "C-1", DAY0 + dt.timedelta(days=20))
     make_expiring_certificate(db, company_id, "C-2", DAY0 - dt.timedelta(days=2))  # due and suspended too
@@ -97,7 +84,7 @@ def test_suspensions_alone_need_no_mail_server(db, company_id):
 
 
 def test_a_chosen_step_no_longer_due_is_refused(db, company_id, smtp):
-    _profile(db, company_id, smtp.port)
+    use_local_smtp(db, company_id, smtp.port)
     svc = RenewalService(db, RULES)
     cert = make_expiring_certificate(db, company_id, "C-1", DAY0 + dt.timedelta(days=20))
     key = _request_key(svc, company_id, cert)
@@ -108,7 +95,7 @@ def test_a_chosen_step_no_longer_due_is_refused(db, company_id, smtp):
 
 
 def test_outbox_lists_and_retries_a_failed_message(db, company_id, smtp):
-    _profile(db, company_id, smtp.port)
+    use_local_smtp(db, company_id, smtp.port)
     svc = RenewalService(db, RULES)
     make_expiring_certificate(db, company_id, "C-1", DAY0 + dt.timedelta(days=20))
     make_expiring_certificate(db, company_id, "C-2", DAY0 + dt.timedelta(days=21), email="bad@buyer.example")
@@ -133,13 +120,13 @@ def test_outbox_lists_and_retries_a_failed_message(db, company_id, smtp):
 
 
 def test_retry_with_the_server_down_keeps_the_message_failed(db, company_id, smtp):
-    _profile(db, company_id, smtp.port)
+    use_local_smtp(db, company_id, smtp.port)
     svc = RenewalService(db, RULES)
     make_expiring_certificate(db, company_id, "C-1", DAY0 + dt.timedelta(days=20), email="bad@buyer.example")
     smtp.refuse_recipient("bad@buyer.example", 550)
     svc.run(company_id, DAY0)
     [failed] = svc.email.outbox(company_id, status="failed")
-    _profile(db, company_id, closed_port())
+    use_local_smtp(db, company_id, closed_port())
     with pytest.raises(ExternalServiceError):
         svc.email.retry(company_id, failed.outbox_id)
     assert [e.outbox_id for e in svc.email.outbox(company_id, status="failed")] == [failed.outbox_id]

@@ -168,7 +168,9 @@ class _Screenshot:
         elif self.args.view == "about":
             self.window.open_about()
         elif self.args.view == "inbox":  # ready once the inbox is read and its first document is drawn
-            self.window.inbox_updated.connect(self._on_inbox_read)
+            from PySide6.QtCore import Qt
+
+            self.window.inbox_updated.connect(self._on_inbox_read, Qt.ConnectionType.SingleShotConnection)
             self.window.show_inbox()
         elif self.args.view == "review":
             self.window.open_review_queue()
@@ -182,8 +184,10 @@ class _Screenshot:
         self._check()
 
     def _on_inbox_read(self, items: list[object]) -> None:
+        from PySide6.QtCore import Qt
+
         if items:
-            self.window.viewer.page_painted.connect(self._on_review_ready)
+            self.window.viewer.page_painted.connect(self._on_review_ready, Qt.ConnectionType.SingleShotConnection)
         else:
             self._on_review_ready()
 

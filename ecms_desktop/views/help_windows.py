@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, QUrl
+from PySide6.QtCore import QSize, Qt, QTimer, QUrl
 from PySide6.QtGui import QDesktopServices, QImageReader, QResizeEvent, QTextCursor, QTextImageFormat
 from PySide6.QtWidgets import (
     QDialog,
@@ -83,6 +83,8 @@ class UserGuideWindow(QDialog):
         self.browser.setSearchPaths([str(guide.parent)])
         self.browser.setMarkdown(guide.read_text(encoding="utf-8"))
         self.guide = guide
+        #: Each picture's own size, by its name in the guide.
+        self._picture_sizes: dict[str, QSize] = {}
         layout = QVBoxLayout(self)
         layout.addWidget(self.browser)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
@@ -107,7 +109,10 @@ class UserGuideWindow(QDialog):
                 fmt = fragment.charFormat()
                 if fragment.isValid() and fmt.isImageFormat():
                     image = fmt.toImageFormat()
-                    size = QImageReader(doc.baseUrl().resolved(QUrl(image.name())).toLocalFile()).size()
+                    size = self._picture_sizes.get(image.name())
+                    if size is None:  # read once: a resize calls this again and again
+                        size = QImageReader(doc.baseUrl().resolved(QUrl(image.name())).toLocalFile()).size()
+                        self._picture_sizes[image.name()] = size
                     if size.isValid() and size.width() > 0:
                         width = min(size.width(), room)
                         if abs(image.width() - width) > 1:

@@ -54,6 +54,16 @@ _NOT_LISTED = "(not in the customer list)"
 _money = money
 
 
+def _empty_text(report: ExposureReport) -> str | None:
+    """What the report says when it has no row: no sales imported, none decided yet, or no exposure;
+    ``None`` when it has rows."""
+    if not report.has_sales:
+        return NO_SALES
+    if report.undecided_lines >= report.sales_lines:
+        return NOT_DECIDED
+    return None if report.rows else NO_EXPOSURE
+
+
 class ExposureTableModel(QAbstractTableModel):
     """Rows of an :class:`ExposureReport`: one per customer, state and period, both measures side by side."""
 
@@ -284,14 +294,12 @@ class ExposureView(QWidget):
         self.lines_button.setEnabled(False)
         u, t = report.uncovered, report.tax_on_covered
         where = f" in {report.state}" if report.state else ""
+        empty = _empty_text(report)
         if not report.has_sales:
             self.status_label.setText(f"<b>{NO_SALES}</b> ({report.date_from} to {report.date_to}{where}): import "
                                       "the ERP's invoice lines with Transactions > Import invoice lines.")
-        elif report.undecided_lines >= report.sales_lines:
-            self.status_label.setText(f"<b>{NOT_DECIDED}</b>: {report.sales_lines:,} sales lines from "
-                                      f"{report.date_from} to {report.date_to}{where}.")
-        elif not report.rows:
-            self.status_label.setText(f"<b>{NO_EXPOSURE}</b>: {report.sales_lines:,} sales lines from "
+        elif empty is not None:
+            self.status_label.setText(f"<b>{empty}</b>: {report.sales_lines:,} sales lines from "
                                       f"{report.date_from} to {report.date_to}{where}.")
         else:
             self.status_label.setText(f"{report.sales_lines:,} sales lines from {report.date_from} to "
@@ -329,9 +337,7 @@ class ExposureView(QWidget):
     def _on_group_changed(self, *_: object) -> None:
         key, measure = self.group_combo.currentData(), self.measure_combo.currentData()
         items = self.report.totals_by(key, measure) if self.report else []
-        report = self.report
-        empty = NO_SALES if report is not None and not report.has_sales else \
-            NOT_DECIDED if report is not None and report.undecided_lines >= report.sales_lines else NO_EXPOSURE
+        empty = (_empty_text(self.report) if self.report is not None else None) or NO_EXPOSURE
         self.chart.set_data(f"{self.measure_combo.currentText()}, {self.group_combo.currentText().lower()}", items,
                             empty_text=empty)
 

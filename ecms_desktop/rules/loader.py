@@ -43,6 +43,7 @@ from ecms_desktop.rules.pack import (
     FormTemplate,
     GoodFaith,
     LabelPhrase,
+    LocalTax,
     MtcRule,
     PermitFormat,
     PrintedPattern,
@@ -186,7 +187,14 @@ def _state(d: Mapping[str, Any], label: str, expected_code: str,
         good_faith=GoodFaith(text=g["text"], days=g["days"], source=g["source"], confidence=g["confidence"]),
         confidence=_freeze_map(d["confidence"]),
         sources=tuple(d["sources"]),
+        local_tax=_local_tax(d.get("local_tax")),
     )
+
+
+def _local_tax(d: Mapping[str, Any] | None) -> LocalTax | None:
+    if d is None:
+        return None
+    return LocalTax(applies=d["applies"], text=d["text"], source=d["source"], confidence=d["confidence"])
 
 
 def _json_files(folder: Traversable) -> list[Traversable]:

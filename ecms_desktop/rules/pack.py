@@ -386,6 +386,17 @@ class GoodFaith:
 
 
 @dataclass(frozen=True)
+class LocalTax:
+    """Local sales taxes that need exemption documents where the state has no statewide sales tax
+    (Alaska's ARSSTC member cities and boroughs)."""
+
+    applies: bool
+    text: str
+    source: str
+    confidence: str
+
+
+@dataclass(frozen=True)
 class StateRule:
     """All rules for one state (or DC)."""
 
@@ -403,6 +414,14 @@ class StateRule:
     good_faith: GoodFaith
     confidence: Mapping[str, str]
     sources: tuple[str, ...]
+    #: Local sales taxes where the state has none statewide (None: no such local taxes).
+    local_tax: LocalTax | None = None
+
+    @property
+    def taxes_sales(self) -> bool:
+        """Whether a sale shipped here can owe sales tax (statewide or local): where it cannot, an
+        exempt claim without a certificate puts nothing at risk."""
+        return self.has_sales_tax or (self.local_tax is not None and self.local_tax.applies)
 
     def expiry_for(self, reason: str) -> ExpiryRule:
         """The state's expiry rule for ``reason`` (resale rule for resale, else exemption)."""

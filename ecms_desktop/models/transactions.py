@@ -65,6 +65,9 @@ class TransactionLine(Base):
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     #: Sales tax the ERP charged on the line.
     tax_collected: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    #: The amount the ERP charged that tax on, where it sends it (empty: not given); it tells tax on the
+    #: exempt portion of a partly exempt sale from tax on its taxable portion.
+    taxed_amount: Mapped[Decimal | None] = mapped_column(Money, nullable=True, default=None)
     #: Whether the ERP sold it as exempt.
     exempt_claimed: Mapped[bool] = mapped_column(Boolean, default=False)
     #: Exempt reason the ERP recorded (empty: none given).

@@ -447,11 +447,12 @@ def _good_faith(line: SaleLine, cert: CandidateCertificate, start: dt.date, wind
         said = f"{window.text} (source: {window.source})" if window is not None else "not in the rules pack"
         return (f"{text}; obtained {late} days after the sale, and {line.ship_to_state} gives no good-faith "
                 f"window to obtain a certificate after the sale: {said}"), RULE_AFTER_WINDOW
+    cited = f"{window.text}; source: {window.source}"
     if late <= window.days:
         return (f"obtained {late} days after the sale, within the state's window of {window.days} days "
-                f"({window.source})"), RULE_GOOD_FAITH
+                f"({cited})"), RULE_GOOD_FAITH
     return (f"{text}; obtained {late} days after the sale, after the state's window of {window.days} days "
-            f"({window.source})"), RULE_AFTER_WINDOW
+            f"({cited})"), RULE_AFTER_WINDOW
 
 
 def _valid_in_law_past_policy(line: SaleLine, coverage: CoverageFacts, policy_binds: bool) -> str:

@@ -62,9 +62,11 @@ def candidate_rows(session: Session, company_id: int, customer_key: str | None =
     """The certificates and coverage lines :func:`index_candidates` builds the index from, as plain
     tuples (they can be sent to a worker process)."""
     cert, line, cust, doc = Certificate.__table__, CoverageLine.__table__, Customer.__table__, Document.__table__
+    # When the first document of each certificate was received (a document stored with a certificate
+    # belongs to the certificate's company; its own company_id is empty).
     received = (select(doc.c.certificate_id, func.min(doc.c.received_at).label("received"))
-                .where(doc.c.company_id == company_id, doc.c.certificate_id.is_not(None),
-                       doc.c.discarded_at.is_(None))
+                .select_from(doc.join(cert, cert.c.id == doc.c.certificate_id))
+                .where(cert.c.company_id == company_id, doc.c.discarded_at.is_(None))
                 .group_by(doc.c.certificate_id).subquery())
     stmt = (select(cert.c.id, cert.c.certificate_number, cert.c.version, cert.c.review_state, cert.c.exempt_reason,
                    cert.c.certificate_type, cert.c.po_number, cert.c.effective_date, cert.c.signed_date,

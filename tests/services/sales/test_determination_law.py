@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import update
 
 from ecms_desktop.cli import main
-from ecms_desktop.models import Certificate, CoverageLine
+from ecms_desktop.models import Certificate, CoverageLine, Document, DocumentFile
 from ecms_desktop.rules import load_rules_pack
 from ecms_desktop.services.sales import exemption_feed
 from ecms_desktop.services.sales.candidates import load_candidates
@@ -174,6 +174,33 @@ def test_the_bulk_run_counts_the_window_from_when_the_certificate_was_recorded(d
     assert results["G1"].exempt and results["G1"].explanation["rule"] == "coverage.good_faith"
     assert not results["G2"].exempt and results["G2"].exposure_kind == "unsupported_claim"
     assert results["G2"].explanation["rule"] == "coverage.after_good_faith_window"
+
+
+def test_obtained_is_the_first_document_received_never_before_signature(db, company_id) -> None:  # type: ignore[no-untyped-def]
+    """"Obtained" (good faith): the first document stored with the certificate (a discarded one does not
+    count), else when the certificate was recorded; never before the purchaser signed it."""
+    detail = make_signed_certificate(db, company_id, as_of=AS_OF, states=("OH",), form="SST-F0003",
+                                     review="approved", signed_date=D(2026, 4, 1), effective_date=D(2026, 4, 1))
+    utc = dt.UTC
+    with db.transaction() as s:
+        s.execute(update(Certificate).where(Certificate.id == detail.id)
+                  .values(created_at=dt.datetime(2026, 6, 1, tzinfo=utc)))
+        s.add(DocumentFile(sha256="a" * 64, size=1, media_type="application/pdf", page_count=1, data=b"x"))
+        s.flush()
+        for received, discarded in ((dt.datetime(2026, 3, 20, tzinfo=utc), dt.datetime(2026, 3, 21, tzinfo=utc)),
+                                    (dt.datetime(2026, 4, 10, 23, 0, tzinfo=utc), None),
+                                    (dt.datetime(2026, 5, 1, tzinfo=utc), None)):
+            s.add(Document(certificate_id=detail.id, sha256="a" * 64, original_name="c.pdf", received_via="scan",
+                           received_at=received, discarded_at=discarded))
+    with db.reader() as s:
+        (candidate,) = load_candidates(s, company_id)[("c-1", "OH")]
+    assert candidate.obtained_on == D(2026, 4, 10)
+    with db.transaction() as s:
+        s.execute(update(Document).where(Document.certificate_id == detail.id)
+                  .values(received_at=dt.datetime(2026, 3, 1, tzinfo=utc), discarded_at=None))
+    with db.reader() as s:
+        (candidate,) = load_candidates(s, company_id)[("c-1", "OH")]
+    assert candidate.obtained_on == D(2026, 4, 1)  # received before it was signed: the signed date
 
 
 # -- 5. renewal policy is not law -----------------------------------------------------------------------

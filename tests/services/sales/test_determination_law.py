@@ -26,6 +26,7 @@ from ecms_desktop.services.sales.determination import (
 from ecms_desktop.services.sales.determination_records import classify_exposure, over_collected
 from ecms_desktop.services.sales.determination_service import DeterminationService
 from ecms_desktop.services.sales.exposure import PAST_POLICY, TAX_ON_COVERED, UNCOVERED
+from ecms_desktop.services.sales.periods import PeriodService
 from tests.factories import import_sales, make_signed_certificate
 
 D = dt.date
@@ -289,6 +290,27 @@ def test_past_policy_sales_are_a_third_measure_and_the_status_question_follows_t
     assert dict(report.totals_by("state", PAST_POLICY)) == {"IL": Decimal("500.00")}
     (status,) = exemption_feed.customer_status(db, company_id, "C-1", as_of=D(2025, 6, 1))
     assert status.exempt is False  # a new sale on that day: our policy says renew first
+
+
+def test_reprocessing_files_a_past_policy_sale_in_the_third_measure_in_filed_and_open_periods(  # type: ignore[no-untyped-def]
+        db, company_id, tmp_path) -> None:
+    """Reprocessing decides like the bulk run (renewal policy is not law, IL 3 years recommendation:
+    86 Ill. Adm. Code 130.1405(c)(1)); in a filed period the correction entry carries the rule, and the
+    report reads it from there."""
+    import_sales(db, company_id, tmp_path, "F1,1,2025-02-10,C-1,IL,100,0,yes", "O1,1,2025-10-05,C-1,IL,40,0,yes")
+    svc = DeterminationService(db)
+    svc.run(company_id, workers=0)  # no certificate yet: both uncovered
+    PeriodService(db).file(company_id, "IL", "2025-02")
+    late = make_signed_certificate(db, company_id, as_of=AS_OF, states=("IL",), form="IL-CRT-61", review="approved",
+                                   signed_date=D(2021, 1, 1), effective_date=D(2021, 1, 1))
+    svc.reprocess(late.id, D(2025, 1, 1), D(2025, 12, 31), as_of=AS_OF)
+    report = svc.exposure(company_id, D(2025, 1, 1), D(2025, 12, 31))
+    assert report.uncovered.lines == 0
+    assert (report.past_policy.lines, report.past_policy.untaxed_amount) == (2, Decimal("140.00"))
+    rules = {x.invoice_number: (x.measure, x.rule, x.corrected)
+             for x in svc.exposed_lines(company_id, D(2025, 1, 1), D(2025, 12, 31))}
+    assert rules == {"F1": (PAST_POLICY, "coverage.past_policy", True),
+                     "O1": (PAST_POLICY, "coverage.past_policy", False)}
 
 
 def test_a_company_policy_shorter_than_the_law_is_policy_and_the_law_still_ends(db, company_id) -> None:  # type: ignore[no-untyped-def]

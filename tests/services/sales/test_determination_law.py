@@ -18,6 +18,9 @@ from ecms_desktop.rules import load_rules_pack
 from ecms_desktop.services.sales import exemption_feed
 from ecms_desktop.services.sales.candidates import load_candidates
 from ecms_desktop.services.sales.determination import (
+    RULE_PAST_POLICY as RULE_PAST,
+)
+from ecms_desktop.services.sales.determination import (
     CandidateCertificate,
     CoverageFacts,
     SaleLine,
@@ -34,11 +37,15 @@ AS_OF = D(2026, 11, 20)
 RULES = load_rules_pack()
 
 
-def sale(state: str, day: dt.date = D(2026, 6, 1), amount: str = "900.00") -> SaleLine:
+JUNE = D(2026, 6, 1)
+NEW_YEAR = D(2026, 1, 1)
+
+
+def sale(state: str, day: dt.date = JUNE, amount: str = "900.00") -> SaleLine:
     return SaleLine("INV-1", 1, day, "c-1", state, Decimal(amount))
 
 
-def cert(state: str, form: str, *, reason: str = "resale", effective: dt.date = D(2026, 1, 1),
+def cert(state: str, form: str, *, reason: str = "resale", effective: dt.date = NEW_YEAR,
          obtained: dt.date | None = None, expiry: dt.date | None = None, policy_only: bool = False,
          law_expiry: dt.date | None = None, suspended: dt.date | None = None, cid: int = 1,
          exempt_amount: str | None = None) -> CandidateCertificate:
@@ -325,7 +332,7 @@ def test_a_company_policy_shorter_than_the_law_is_policy_and_the_law_still_ends(
         (candidate,) = load_candidates(s, company_id)[("c-1", "MI")]
     line = candidate.lines[0]
     assert line.policy_only and line.law_expiry == D(2023, 12, 31)
-    assert determine(SaleLine("I", 1, D(2023, 6, 1), "c-1", "MI", Decimal(1)), [candidate]).rule == "coverage.past_policy"
+    assert determine(SaleLine("I", 1, D(2023, 6, 1), "c-1", "MI", Decimal(1)), [candidate]).rule == RULE_PAST
     assert determine(SaleLine("I", 1, D(2024, 6, 1), "c-1", "MI", Decimal(1)), [candidate]).rule == "coverage.expired"
 
 

@@ -132,7 +132,8 @@ def test_workbook_has_each_measure_in_its_own_columns_and_totals(report_db, comp
     assert 131.55 not in [c.value for row in ws.iter_rows() for c in row], "the two measures are never added"
     by_state = wb["By state"]
     assert [c.value for c in by_state[1]] == ["State", *SUMMARY_HEADINGS]
-    assert {r[0]: r[1:] for r in by_state.iter_rows(min_row=2, values_only=True)} == {"OK": (70, 0, 0), "TX": (50, 11.55, 0)}
+    assert {r[0]: r[1:] for r in by_state.iter_rows(min_row=2, values_only=True)} == {"OK": (70, 0, 0),
+                                                                                      "TX": (50, 11.55, 0)}
 
 
 def test_workbook_of_a_period_without_sales_says_so(tmp_path: Path) -> None:

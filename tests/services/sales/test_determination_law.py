@@ -15,6 +15,7 @@ from sqlalchemy import update
 from ecms_desktop.cli import main
 from ecms_desktop.models import Certificate, CoverageLine, Document, DocumentFile
 from ecms_desktop.rules import load_rules_pack
+from ecms_desktop.services.core.errors import ValidationError
 from ecms_desktop.services.sales import exemption_feed
 from ecms_desktop.services.sales.candidates import load_candidates
 from ecms_desktop.services.sales.determination import (
@@ -376,6 +377,17 @@ def test_partial_exemption_end_to_end_with_the_taxed_amount_column(db, company_i
     lines = svc.exposed_lines(company_id, D(2026, 1, 1), D(2026, 12, 31))
     assert [(x.invoice_number, x.measure, x.rule) for x in lines] == [
         ("R2", TAX_ON_COVERED, "over_collection.exempt_portion")]
+
+
+def test_a_bad_taxed_amount_is_refused_naming_row_and_column(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    columns = ("invoice_number", "line", "invoice_date", "customer_number", "ship_to_state", "amount",
+               "tax_collected", "exempt_claimed", "taxed_amount")
+    with pytest.raises(ValidationError) as info:
+        import_sales(db, company_id, tmp_path, "B1,1,2026-03-01,C-1,TX,1000,43.75,no,-5",
+                     "B2,1,2026-03-01,C-1,TX,1000,43.75,no,lots", columns=columns)
+    messages = {(p.row, p.column): p.message for p in info.value.problems}
+    assert set(messages) == {(2, "taxed_amount"), (3, "taxed_amount")}
+    assert "'-5' is not an amount tax was charged on" in messages[(2, "taxed_amount")]
 
 
 # -- 1. acceptance, with its rule id --------------------------------------------------------------------

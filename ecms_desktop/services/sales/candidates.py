@@ -139,14 +139,16 @@ def _obtained(received: Any, signed: dt.date | None) -> dt.date | None:
 
 
 class _Policy:
-    """Whether a coverage line's expiry is renewal policy, not law (see the module), remembered per
-    (state, form, reason): (policy only, expiry in law, the policy in words)."""
+    """Whether a coverage line's expiry is renewal policy, not law (see the module): (policy only, expiry
+    in law, the policy in words). A line under the rules pack's expiry is answered once per (state,
+    form, reason); one under the company's policy needs its own dates."""
 
     _LAW: tuple[bool, dt.date | None, str] = (False, None, "")
 
     def __init__(self, rules: RulesPack) -> None:
         self.rules = rules
         self._rules: dict[tuple[str, str, str], Any] = {}
+        self._of_rules: dict[tuple[str, str, str], tuple[bool, dt.date | None, str]] = {}
 
     def _rule(self, state: str, form_code: str, reason: str) -> Any:
         key = (state, form_code, reason)
@@ -159,13 +161,17 @@ class _Policy:
 
     def __call__(self, state: str, form_code: str, reason: str, origin: str, start: dt.date | None
                  ) -> tuple[bool, dt.date | None, str]:
-        if origin not in ("rules", COMPANY_POLICY):
+        if origin == "rules":
+            key = (state, form_code, reason)
+            found = self._of_rules.get(key)
+            if found is None:
+                rule = self._rule(state, form_code, reason)
+                found = self._of_rules[key] = self._LAW if rule is None or rule.basis not in POLICY_BASES else (
+                    True, None, f"{state}, {rule.basis}: {rule.text} (source: {rule.source})")
+            return found
+        if origin != COMPANY_POLICY:
             return self._LAW  # set by hand, or printed on the certificate
         rule = self._rule(state, form_code, reason)
-        if origin == "rules":
-            if rule is None or rule.basis not in POLICY_BASES:
-                return self._LAW
-            return True, None, f"{state}, {rule.basis}: {rule.text} (source: {rule.source})"
         if rule is None or rule.basis in POLICY_BASES or rule.kind == "none":
             return True, None, "the company's own expiry policy; the rules pack has no expiry in law"
         law = compute_expiry(rule, effective=start, signed=start).expiry_date

@@ -31,7 +31,8 @@ Conditions a certificate must meet to cover a line (all of them):
    renewal policy"; for new sales and the status question (``policy_binds``) the policy's expiry and
    the suspension it leads to end coverage, as the renewal loop wants.
 5. **Status**: only approved certificates cover sales; pending, rejected and archived ones never do.
-   A line suspended (renewal loop) covers nothing invoiced on or after the day it was suspended.
+   A line suspended (renewal loop) covers nothing invoiced on or after the day it was suspended
+   (a past sale still valid in law after a suspension at a policy-only expiry: see 4).
 6. **Exempt reason**: where the sales line records a reason, it must be the certificate's.
 7. **Single use**: a single-use certificate covers only the sale whose PO number (or invoice number)
    is the one on the certificate.

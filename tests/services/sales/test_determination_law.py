@@ -10,11 +10,13 @@ import json
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import update
+from alembic import command
+from sqlalchemy import inspect, text, update
 
 from ecms_desktop.cli import main
 from ecms_desktop.models import Certificate, CoverageLine, Document, DocumentFile
 from ecms_desktop.rules import load_rules_pack
+from ecms_desktop.services.core.database import _alembic_config
 from ecms_desktop.services.core.errors import ValidationError
 from ecms_desktop.services.sales import exemption_feed
 from ecms_desktop.services.sales.candidates import load_candidates
@@ -388,6 +390,25 @@ def test_a_bad_taxed_amount_is_refused_naming_row_and_column(db, company_id, tmp
     messages = {(p.row, p.column): p.message for p in info.value.problems}
     assert set(messages) == {(2, "taxed_amount"), (3, "taxed_amount")}
     assert "'-5' is not an amount tax was charged on" in messages[(2, "taxed_amount")]
+
+
+def test_migration_0013_adds_the_taxed_amount_and_going_back_refuses_while_one_is_given(db, company_id,  # type: ignore[no-untyped-def]
+                                                                                          tmp_path) -> None:
+    columns = ("invoice_number", "line", "invoice_date", "customer_number", "ship_to_state", "amount",
+               "tax_collected", "exempt_claimed", "taxed_amount")
+    import_sales(db, company_id, tmp_path, "M1,1,2026-03-01,C-1,TX,1000,62.50,no,1000", columns=columns)
+    with db.engine.connect() as conn, pytest.raises(RuntimeError, match=r"invoices M1 give the amount tax was"):
+        command.downgrade(_alembic_config(conn), "0012")
+    with db.transaction() as s:
+        s.execute(text("UPDATE transaction_line SET taxed_amount = NULL"))
+    with db.engine.connect() as conn:
+        command.downgrade(_alembic_config(conn), "0012")
+        conn.commit()
+        assert "taxed_amount" not in {c["name"] for c in inspect(conn).get_columns("transaction_line")}
+        command.upgrade(_alembic_config(conn), "head")
+        conn.commit()
+    with db.reader() as s:
+        assert s.execute(text("SELECT invoice_number, taxed_amount FROM transaction_line")).all() == [("M1", None)]
 
 
 # -- 1. acceptance, with its rule id --------------------------------------------------------------------

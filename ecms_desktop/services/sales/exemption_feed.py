@@ -268,7 +268,8 @@ def customer_status(db: Database, company_id: int, customer: str, *, as_of: dt.d
     for st in states:
         probe = SaleLine("", 0, as_of, key, st, Decimal(100), product_code=product,
                          commodity_code=None, currency=None, po_number=None)
-        result = determine(probe, index.get((key, st), ()))
+        # A new sale: our renewal policy's expiry ends exempt status here, as the renewal loop wants.
+        result = determine(probe, index.get((key, st), ()), policy_binds=True)
         cert = result.certificate
         out.append(StateStatus(st, result.exempt, cert.certificate_id if cert else None,
                                (cert.certificate_number or None) if cert else None, cert.version if cert else None,

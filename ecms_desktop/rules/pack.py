@@ -31,16 +31,22 @@ __all__ = [
     "FormIdentification",
     "FormRule",
     "FormTemplate",
+    "ForeignIssuer",
     "GoodFaith",
     "LabelPhrase",
     "MtcRule",
+    "NoExemption",
+    "NumberIssuers",
+    "ObsoleteForm",
     "PermitFormat",
+    "PermitRestriction",
     "PrintedPattern",
     "RefusedForm",
     "RevisionPattern",
     "RulesPack",
     "RulesPackError",
     "SstRule",
+    "StateDocument",
     "StateRule",
     "TemplateAnchor",
     "TemplatePage",
@@ -55,6 +61,9 @@ MTC_FORM_CODE = "MTC-UNIFORM"
 
 CONFIDENCE_LEVELS: tuple[str, ...] = ("high", "medium", "low", "unverified", "n/a")
 EXPIRY_KINDS: tuple[str, ...] = ("none", "years", "end_of_year")
+#: What a form is: one the purchaser fills in, a document the state issues to the purchaser (number,
+#: letter, card, certificate), or a document the purchaser issues itself (a government purchase order).
+FORM_KINDS: tuple[str, ...] = ("fill_in", "state_issued", "purchaser_document")
 EXPIRY_BASES: tuple[str, ...] = (
     "law",
     "regulation",
@@ -154,6 +163,9 @@ class PermitFormat:
     source: str
     lookup_url: str | None
     lookup_name: str
+    #: Numbers of this format that cannot be used for some reasons (South Dakota's use tax and
+    #: contractor's excise tax licences cannot buy for resale).
+    restrictions: tuple[PermitRestriction, ...] = ()
 
     def normalize(self, number: str) -> str:
         """Upper-case ``number`` and remove the ``strip`` characters (and outer blanks)."""
@@ -171,6 +183,88 @@ class PermitFormat:
         if self.pattern is None:
             return None
         return re.fullmatch(self.pattern, self.normalize(number)) is not None
+
+    def restriction_for(self, number: str, reason: str) -> PermitRestriction | None:
+        """The restriction that keeps ``number`` from being used for ``reason``, if any."""
+        cleaned = self.normalize(number)
+        for restriction in self.restrictions:
+            if reason in restriction.reasons and re.search(restriction.pattern, cleaned):
+                return restriction
+        return None
+
+
+@dataclass(frozen=True)
+class PermitRestriction:
+    """Numbers (``pattern`` searched in the normalised number) that cannot be used for ``reasons``."""
+
+    pattern: str
+    reasons: tuple[str, ...]
+    message: str
+    source: str
+    confidence: str
+
+
+@dataclass(frozen=True)
+class ForeignIssuer:
+    """A jurisdiction outside the pack's states whose numbers a form accepts (``MX``: Mexico's RFC)."""
+
+    code: str
+    name: str
+    number: PermitFormat
+
+
+@dataclass(frozen=True)
+class NumberIssuers:
+    """Whose numbers a form takes in its permit-number box besides the coverage line's own state:
+    another US state's registration number (``other_states``) and foreign numbers (``foreign``)."""
+
+    other_states: bool
+    foreign: tuple[ForeignIssuer, ...]
+    text: str
+    source: str
+    confidence: str
+
+    def foreign_issuer(self, code: str) -> ForeignIssuer | None:
+        """The foreign issuer with two-letter ``code`` the form accepts, if any."""
+        return next((f for f in self.foreign if f.code == code.upper()), None)
+
+
+@dataclass(frozen=True)
+class StateDocument:
+    """A document the state itself issues to the purchaser (an exemption number, letter, card or
+    certificate): who issues it, what it is, its number format (None when not known), where the
+    purchaser gets it and how the seller verifies it."""
+
+    issued_by: str
+    document: str
+    number: PermitFormat | None
+    obtain: str
+    obtain_url: str | None
+    verify: str
+    verify_url: str | None
+    source: str
+    confidence: str
+
+
+@dataclass(frozen=True)
+class ObsoleteForm:
+    """The state no longer supports the form (``replaced_by``: the codes of its current forms)."""
+
+    since: str | None
+    replaced_by: tuple[str, ...]
+    text: str
+    source: str
+    confidence: str
+
+
+@dataclass(frozen=True)
+class NoExemption:
+    """The state grants no general exemption for ``reason`` (so no document can be accepted for it)."""
+
+    reason: str
+    text: str
+    source: str
+    confidence: str
 
 
 @dataclass(frozen=True)
@@ -324,6 +418,19 @@ class FormRule:
     )
     reason_letters: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     identification: FormIdentification | None = None
+    #: ``fill_in``, ``state_issued`` or ``purchaser_document`` (:data:`FORM_KINDS`).
+    kind: str = "fill_in"
+    #: For a state-issued document: who issues it, its number, where to get and verify it.
+    state_document: StateDocument | None = None
+    #: Whose numbers the permit-number box takes besides the line's state (None: that state's only).
+    number_issuers: NumberIssuers | None = None
+    #: Set when the state no longer supports the form.
+    obsolete: ObsoleteForm | None = None
+
+    @property
+    def is_state_issued(self) -> bool:
+        """True for a document the state issues: the purchaser cannot fill it in."""
+        return self.kind == "state_issued"
 
     @property
     def is_multistate(self) -> bool:
@@ -416,6 +523,12 @@ class StateRule:
     sources: tuple[str, ...]
     #: Local sales taxes where the state has none statewide (None: no such local taxes).
     local_tax: LocalTax | None = None
+    #: Reasons the state grants no general exemption for.
+    no_exemption: tuple[NoExemption, ...] = ()
+
+    def no_exemption_for(self, reason: str) -> NoExemption | None:
+        """The rule that the state grants no general exemption for ``reason``, if it has one."""
+        return next((n for n in self.no_exemption if n.reason == reason), None)
 
     @property
     def taxes_sales(self) -> bool:

@@ -124,6 +124,13 @@ PARTIAL_MARKERS: tuple[str, ...] = ("partial",)
 #: company record (when validating an unsaved input without company data they count as present).
 _SELLER_FIELDS: tuple[str, ...] = ("seller_name", "seller_address")
 _SSN_SHAPE = re.compile(r"^\s*\d{3}-\d{2}-\d{4}\s*$")
+#: How an EIN is written (two digits, hyphen, seven digits): a number written so is an employer
+#: identification number, never a Social Security number (written three-two-four), whatever its digits.
+_EIN_SHAPE = re.compile(r"^\s*\d{2}-\d{7}\s*$")
+#: Where the two ways of writing come from.
+NUMBER_SHAPE_SOURCE = ("IRS, Employer ID Numbers (EIN is written 00-0000000, e.g. Form SS-4 and "
+                       "https://www.irs.gov/businesses/small-businesses-self-employed/employer-id-numbers) | "
+                       "SSA, Social Security number written 000-00-0000 (https://www.ssa.gov/history/ssn/geocard.html)")
 
 #: A value read from a document with at least this confidence (0..1) is taken as what the document
 #: says: when it disagrees with the record the finding is an error (approval is blocked until the
@@ -298,7 +305,9 @@ def _valid_ssn(digits: str) -> bool:
 
 def looks_like_ssn(number: str, pattern_matches: bool | None) -> bool:
     """A number in SSN shape (###-##-####) or nine digits forming a valid SSN where the state's
-    permit format does not explain them."""
+    permit format does not explain them. A number written as an EIN (##-#######) is an EIN, not an SSN."""
+    if _EIN_SHAPE.match(number):
+        return False
     digits = re.sub(r"\D", "", number)
     if not _valid_ssn(digits):
         return False
@@ -602,7 +611,7 @@ class ValidationEngine:
             return [Finding("permit.ssn_like", RULES["permit.ssn_like"][0], st, "purchaser_ein",
                             f"The EIN given ({mask_number(ein)}) is written like a Social Security number; "
                             "ask the purchaser for its EIN (NN-NNNNNNN) and do not keep the SSN on file.",
-                            "python-stdnum us.ssn", "high")]
+                            f"python-stdnum us.ssn | {NUMBER_SHAPE_SOURCE}", "high")]
         try:
             us_ein.validate(ein)
         except InvalidComponent:

@@ -561,7 +561,7 @@ class Acceptance:
     ``requires_fields`` are fields the state's restriction demands in addition to the
     form's own; ``message`` explains the decision for a user. ``no_sales_tax``: the state
     levies no statewide sales tax, so there is nothing to accept (``accepted`` is false but
-    nothing is refused). ``rule`` is the stable id of a refusal (``form.not_accepted``,
+    nothing is refused). ``rule`` is the stable id of a refusal (``form.not_accepted``, ``state.no_exemption``,
     ``sst.refused``, ``mtc.refused``; empty otherwise).
     """
 
@@ -671,6 +671,11 @@ class RulesPack:
         form = self.form(form_code)
         if not st.has_sales_tax:
             return self._no_sales_tax(st, form, reason)
+        none = st.no_exemption_for(reason)
+        if none is not None:
+            return Acceptance(False, "", (), none.source, none.confidence,
+                              f"{st.name} grants no general exemption for {reason} purchases, so no form or "
+                              f"document covers them: {none.text}", rule="state.no_exemption")
         answer = self._acceptance(st, form, reason)
         if answer.accepted:
             return answer

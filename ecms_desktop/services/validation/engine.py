@@ -553,8 +553,9 @@ class ValidationEngine:
                                f"{shown} does not match the {fmt.label} format: {fmt.display}{sure}.",
                                fmt.source, fmt.confidence))
         restriction = fmt.restriction_for(number, reason)
-        if restriction is not None:
-            out.append(Finding("permit.not_for_reason", RULES["permit.not_for_reason"][0], state, field_name,
+        if restriction is not None:  # the state's own words (high or medium confidence) block approval
+            severity = "error" if restriction.confidence in ("high", "medium") else "warning"
+            out.append(Finding("permit.not_for_reason", severity, state, field_name,
                                f"{shown}: {restriction.message}", restriction.source, restriction.confidence))
         return out
 

@@ -492,12 +492,18 @@ class ValidationEngine:
         return attr is not None and _present(subject.values.get(attr))
 
     def _permit_number(self, st: StateRule, form: FormRule, reason: str, number: str) -> list[Finding]:
-        """The number against the format of whoever issued it: the state-issued document's own number
-        format, else the issuer written beside the number (``OK 123456789``, ``MX ...``) where the form
+        """The number against the format of whoever issued it: a state-issued document's own number
+        format (none known: no format check), else the issuer written beside the number (``OK 123456789``, ``MX ...``) where the form
         takes other issuers' numbers, else the coverage line's state."""
         document = form.state_document
-        if document is not None and document.number is not None:
-            return self._number_format(st.state, document.number, number, f"{st.name} {document.document}", reason)
+        if document is not None:
+            whose = f"{st.name} {document.document}"
+            if document.number is not None:
+                return self._number_format(st.state, document.number, number, whose, reason)
+            # The document's number has no known format (it is not the state's permit): only an
+            # SSN-looking number is reported.
+            return [f for f in self._number_format(st.state, st.permit, number, whose, reason)
+                    if f.rule == "permit.ssn_like"]
         issuers = form.number_issuers
         stated, bare = stated_issuer(number, self.rules.states, issuers)
         if stated is None or stated == st.state:

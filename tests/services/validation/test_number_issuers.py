@@ -142,3 +142,12 @@ def test_a_state_issued_documents_number_is_checked_against_the_documents_format
 def test_a_nonprofit_claim_where_the_state_grants_no_such_exemption_is_an_error_saying_so(state, source):
     found = [f for f in run(state, "MTC-UNIFORM", "123456789", "nonprofit") if f.severity == "error"]
     assert {f.rule for f in found} == {"state.no_exemption"}, source
+
+
+def test_a_number_written_with_another_issuer_is_looked_up_in_that_states_registry():
+    # Texas 01-339 takes an out-of-state retailer's number: checking it is the issuing state's business.
+    from ecms_desktop.services.validation.permit_service import lookup_link
+
+    link = lookup_link(RULES, "TX", "OK 123456789")
+    assert link.state == "OK" and link.name == RULES.state("OK").permit.lookup_name
+    assert lookup_link(RULES, "TX", "32012345678").state == "TX"

@@ -28,10 +28,10 @@ __all__ = [
     "ExtractionVocabulary",
     "FieldDef",
     "FieldZone",
+    "ForeignIssuer",
     "FormIdentification",
     "FormRule",
     "FormTemplate",
-    "ForeignIssuer",
     "GoodFaith",
     "LabelPhrase",
     "MtcRule",
@@ -61,9 +61,6 @@ MTC_FORM_CODE = "MTC-UNIFORM"
 
 CONFIDENCE_LEVELS: tuple[str, ...] = ("high", "medium", "low", "unverified", "n/a")
 EXPIRY_KINDS: tuple[str, ...] = ("none", "years", "end_of_year")
-#: What a form is: one the purchaser fills in, a document the state issues to the purchaser (number,
-#: letter, card, certificate), or a document the purchaser issues itself (a government purchase order).
-FORM_KINDS: tuple[str, ...] = ("fill_in", "state_issued", "purchaser_document")
 EXPIRY_BASES: tuple[str, ...] = (
     "law",
     "regulation",
@@ -418,7 +415,8 @@ class FormRule:
     )
     reason_letters: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     identification: FormIdentification | None = None
-    #: ``fill_in``, ``state_issued`` or ``purchaser_document`` (:data:`FORM_KINDS`).
+    #: What the document is: ``fill_in`` (the purchaser completes it), ``state_issued`` (a number, letter,
+    #: card or certificate the state issues) or ``purchaser_document`` (the purchaser's own purchase record).
     kind: str = "fill_in"
     #: For a state-issued document: who issues it, its number, where to get and verify it.
     state_document: StateDocument | None = None

@@ -41,7 +41,7 @@ def test_every_taxing_state_documents_nonprofit_and_government_purchases(state: 
 
 #: (state, reason) -> the document the state's own source names, and that source.
 STATE_DOCUMENTS = [
-    ("IL", "nonprofit", "IL-E-NUMBER", "state_issued", "IDOR Q&A 183: exempt organisations get an exemption (E) number"),
+    ("IL", "nonprofit", "IL-E-NUMBER", "state_issued", "IDOR Q&A 183: exempt organisations get an (E) number"),
     ("IL", "government", "IL-E-NUMBER", "state_issued", "IDOR Q&A 183: 'a government organization' applies on STAX-1"),
     ("MD", "nonprofit", "MD-EXEMPTION-CARD", "state_issued", "Comptroller: wallet-sized card, eight-digit number"),
     ("MD", "government", "MD-EXEMPTION-CARD", "state_issued", "Comptroller: government certificates, red ink"),
@@ -51,10 +51,12 @@ STATE_DOCUMENTS = [
     ("ME", "nonprofit", "ME-EXEMPTION-CERTIFICATE", "state_issued", "MRS Rule 302 s.2: numbered certificate"),
     ("DC", "nonprofit", "DC-EXEMPTION-CERTIFICATE", "state_issued", "OTR: certificate of exemption, expiry"),
     ("FL", "nonprofit", "FL-DR-14", "state_issued", "FL DOR DR-14 Consumer's Certificate of Exemption"),
-    ("LA", "nonprofit", "LA-NONPROFIT-EXEMPTION-CERTIFICATE", "state_issued", "La. R.S. 47:305.16(B) annual certificate"),
+    ("LA", "nonprofit", "LA-NONPROFIT-EXEMPTION-CERTIFICATE", "state_issued",
+     "La. R.S. 47:305.16(B) annual certificate"),
     ("ME", "government", "ME-GOVERNMENT-PURCHASE", "purchaser_document", "36 M.R.S. 1760(2); Rule 302 s.2"),
     ("DC", "government", "DC-GOVERNMENT-RECORD", "purchaser_document", "OTR: record of sale names the agency"),
-    ("NY", "government", "NY-GOVERNMENT-PURCHASE-ORDER", "purchaser_document", "TB-ST-700; tax.ny.gov exempt.htm"),
+    ("NY", "government", "NY-GOVERNMENT-PURCHASE-ORDER", "purchaser_document",
+     "TB-ST-700; tax.ny.gov exempt.htm"),
     ("CA", "government", "CA-US-GOVERNMENT-PURCHASE", "purchaser_document", "R&TC 6381; Reg. 1614"),
     ("HI", "government", "HI-US-GOVERNMENT-SALE", "purchaser_document", "HRS 237-25(a)(3)"),
     ("LA", "government", "LA-GOVERNMENT-PURCHASE", "purchaser_document", "billed and paid directly by the government"),

@@ -493,8 +493,8 @@ class ValidationEngine:
 
     def _permit_number(self, st: StateRule, form: FormRule, reason: str, number: str) -> list[Finding]:
         """The number against the format of whoever issued it: a state-issued document's own number
-        format (none known: no format check), else the issuer written beside the number (``OK 123456789``, ``MX ...``) where the form
-        takes other issuers' numbers, else the coverage line's state."""
+        format (none known: no format check), else the issuer written beside the number (``OK 123456789``,
+        ``MX ...``) where the form takes other issuers' numbers, else the coverage line's state."""
         document = form.state_document
         if document is not None:
             whose = f"{st.name} {document.document}"

@@ -30,6 +30,15 @@ from types import MappingProxyType
 from typing import Any
 
 from ecms_desktop.paths import resource_root
+from ecms_desktop.rules.documents import (
+    ForeignIssuer,
+    NoExemption,
+    NumberIssuers,
+    ObsoleteForm,
+    PermitFormat,
+    PermitRestriction,
+    StateDocument,
+)
 from ecms_desktop.rules.pack import (
     MTC_FORM_CODE,
     SST_FORM_CODE,
@@ -38,7 +47,6 @@ from ecms_desktop.rules.pack import (
     ExtractionVocabulary,
     FieldDef,
     FieldZone,
-    ForeignIssuer,
     FormIdentification,
     FormRule,
     FormTemplate,
@@ -46,18 +54,12 @@ from ecms_desktop.rules.pack import (
     LabelPhrase,
     LocalTax,
     MtcRule,
-    NoExemption,
-    NumberIssuers,
-    ObsoleteForm,
-    PermitFormat,
-    PermitRestriction,
     PrintedPattern,
     RefusedForm,
     RevisionPattern,
     RulesPack,
     RulesPackError,
     SstRule,
-    StateDocument,
     StateRule,
     TemplateAnchor,
     TemplatePage,

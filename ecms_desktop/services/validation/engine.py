@@ -36,12 +36,11 @@ from stdnum.us import ssn as us_ssn
 
 from ecms_desktop.models import Certificate, CertificateType
 from ecms_desktop.rules import RulesPack
+from ecms_desktop.rules.documents import NumberIssuers, PermitFormat
 from ecms_desktop.rules.pack import (
     Acceptance,
     AcceptanceTable,
     FormRule,
-    NumberIssuers,
-    PermitFormat,
     RulesPackError,
     StateRule,
     UnknownFormError,

@@ -410,7 +410,8 @@ class StateRule:
     no_exemption: tuple[NoExemption, ...] = ()
 
     def no_exemption_for(self, reason: str) -> NoExemption | None:
-        """The rule that the state grants no general exemption for ``reason``, if it has one."""
+        """The rule that the state grants no general exemption for ``reason``, if it has one: every form is
+        then refused for it, with the acceptance rule ``state.no_exemption``."""
         return next((n for n in self.no_exemption if n.reason == reason), None)
 
     @property
@@ -444,7 +445,7 @@ class Acceptance:
     ``requires_fields`` are fields the state's restriction demands in addition to the
     form's own; ``message`` explains the decision for a user. ``no_sales_tax``: the state
     levies no statewide sales tax, so there is nothing to accept (``accepted`` is false but
-    nothing is refused). ``rule`` is the stable id of a refusal (``form.not_accepted``, ``state.no_exemption``,
+    nothing is refused). ``rule`` is the stable id of a refusal (``form.not_accepted``,
     ``sst.refused``, ``mtc.refused``; empty otherwise).
     """
 

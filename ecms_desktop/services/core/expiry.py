@@ -9,6 +9,11 @@ Rules, as an accountant would read them:
 - ``end_of_year``: valid through 31 December of the effective year (the Florida annual resale
   certificate); with ``years`` = N, through 31 December of the (N-1)-th following year.
 - ``none``: the state sets no expiry. That is a real state, not a missing value.
+- The years may depend on the month of the effective (issue) date (Maine: issued January-September,
+  through 31 December of the 3rd calendar year; October-December, of the 4th), and a renewal may follow
+  its own rule (Maine: 5 calendar years).
+- Where the state prints the expiry on the document (``printed``), the date printed there is what counts:
+  it is entered as the certificate's expiry date, and the computed date is only a cross-check.
 - Status as of a date: ``expiring_soon`` from ``window`` days before the expiry date through the
   expiry date itself; ``expired`` the day after the expiry date onwards.
 """
@@ -40,6 +45,10 @@ class ExpiryRuleLike(Protocol):
     def source(self) -> str: ...
     @property
     def confidence(self) -> str: ...
+    @property
+    def printed(self) -> bool: ...
+
+    def years_for(self, issued: dt.date, *, renewal: bool = False) -> tuple[ExpiryRuleLike, int | None]: ...
 
 
 def anniversary(start: dt.date, years: int) -> dt.date:
@@ -61,16 +70,21 @@ class ExpiryDecision:
 
 
 def compute_expiry(rule: ExpiryRuleLike, *, effective: dt.date | None, signed: dt.date | None,
-                   origin: str = "rules") -> ExpiryDecision:
-    """Apply an expiry rule to a certificate's dates."""
+                   origin: str = "rules", renewal: bool = False) -> ExpiryDecision:
+    """Apply an expiry rule to a certificate's dates (``renewal``: the certificate renews one the customer
+    already held, for rules whose renewals run another term)."""
     start = effective or signed
+    if start is not None:
+        rule, rule_years = rule.years_for(start, renewal=renewal)
+    else:
+        rule_years = rule.years
     label = {"company": "company policy"}.get(origin, rule.basis.replace("_", " "))
     if rule.kind == "none":
         return ExpiryDecision(None, f"No expiry ({label}): {rule.text}".strip(), rule.source, origin)
     if start is None:
         return ExpiryDecision(None, "Expiry not computed: the certificate has neither an effective nor a "
                               "signed date", rule.source, origin)
-    years = rule.years or 1
+    years = rule_years or 1
     if rule.kind == "years":
         end = anniversary(start, years) - dt.timedelta(days=1)
         what = f"{years} year{'s' if years != 1 else ''} from {start.isoformat()}"

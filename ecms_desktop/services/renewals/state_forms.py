@@ -47,8 +47,8 @@ def first_request_form(rules: RulesPack, state: str, reasons: Sequence[str]) -> 
         st = rules.state(state)
     except RulesPackError as exc:
         raise ValidationError(f"{state}: {exc}") from None
-    if not st.has_sales_tax:
-        raise ValidationError(f"{st.name} ({st.state}) has no statewide sales tax: there is no exemption "
+    if not st.taxes_sales:
+        raise ValidationError(f"{st.name} ({st.state}) has no sales tax: there is no exemption "
                               "certificate to ask for.")
     tried = [r for r in reasons if r] + ([_GENERAL_REASON] if _GENERAL_REASON not in reasons else [])
     for reason in tried:

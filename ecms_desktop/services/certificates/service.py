@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, object_session, selectinload
+from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
 from ecms_desktop.models import (
@@ -46,8 +46,8 @@ from ecms_desktop.services.core.expiry import (
     certificate_status,
     compute_expiry,
     days_left,
+    entered_expiry,
     line_status,
-    override_expiry,
 )
 from ecms_desktop.services.core.field_limits import currency_problem, date_problem, limits_of, text_list_problem
 from ecms_desktop.services.core.settings import business_settings
@@ -101,7 +101,11 @@ class ExpiryContext:
         """The expiry of one line: set by hand (or as printed by the state) > company policy > rules pack.
         ``renewal``: the certificate renews one the customer already held (see :func:`renewal_states`)."""
         if override is not None:
-            return override_expiry(override, override_reason)
+            try:
+                rule = self.rules.expiry_rule(state, form_code, reason) if form_code and reason else None
+            except RulesPackError:  # an unknown state, form or reason: reported by validation
+                rule = None
+            return entered_expiry(override, override_reason, rule)
         if not form_code or not reason:
             # A pending certificate whose form or exempt reason is not known yet: its state's rule for them
             # cannot be looked up, and no expiry is guessed (it covers nothing until it is approved).
@@ -118,13 +122,12 @@ class ExpiryContext:
                               signed=signed, renewal=renewal)
 
 
-def renewal_states(cert: Certificate, rules: RulesPack) -> frozenset[str]:
+def renewal_states(session: Session, cert: Certificate, rules: RulesPack) -> frozenset[str]:
     """The states in which ``cert`` is a renewal: its customer already held a certificate on the same form
     covering the state, effective (or signed) before this one and not rejected. Asked only where the state's rule has a
     renewal term (Maine's resale certificate), so other certificates cost no query."""
     start = cert.effective_date or cert.signed_date
-    session = object_session(cert)
-    if start is None or session is None or not cert.form_code or not cert.exempt_reason:
+    if start is None or not cert.form_code or not cert.exempt_reason:
         return frozenset()
     try:
         wanted = [ln.state for ln in cert.lines
@@ -143,9 +146,10 @@ def renewal_states(cert: Certificate, rules: RulesPack) -> frozenset[str]:
         return frozenset(session.execute(earlier.distinct()).scalars())
 
 
-def apply_expiry(cert: Certificate, ctx: ExpiryContext) -> None:
-    """Recompute every line's expiry and the certificate's earliest expiry."""
-    renewals = renewal_states(cert, ctx.rules)
+def apply_expiry(session: Session, cert: Certificate, ctx: ExpiryContext) -> None:
+    """Recompute every line's expiry and the certificate's earliest expiry (``session`` tells whether the
+    certificate renews one its customer held: :func:`renewal_states`)."""
+    renewals = renewal_states(session, cert, ctx.rules)
     for line in cert.lines:
         decision = ctx.decide(line.state, cert.form_code, cert.exempt_reason, effective=cert.effective_date,
                               signed=cert.signed_date, override=cert.expiry_override,
@@ -174,7 +178,7 @@ def recompute_company_expiries(session: Session, company_id: int, state: str,
     for cert in certs:
         before = snapshot(cert)
         expiries = {line.state: line.expiry_date for line in cert.lines}
-        apply_expiry(cert, ctx)
+        apply_expiry(session, cert, ctx)
         n = sum(1 for line in cert.lines if expiries.get(line.state) != line.expiry_date)
         if n:
             changed += n
@@ -461,7 +465,7 @@ class CertificateService:
                 before = snapshot(cert)
                 exempt_before = exemption_feed.exempt_by_state(cert, as_of)
                 _write(cert, data)
-                apply_expiry(cert, ExpiryContext.load(s, self.rules, cert.company_id))
+                apply_expiry(s, cert, ExpiryContext.load(s, self.rules, cert.company_id))
                 s.flush()
                 record_validation(s, self.rules, cert, as_of=as_of, trigger="save")
                 old, new = audit.diff(before, snapshot(cert))
@@ -683,7 +687,7 @@ def create_certificate(session: Session, rules: RulesPack, data: CertificateInpu
                               [Problem("unknown company", column="company")])
     cert = Certificate(origin=origin, review_state=review_state)
     _write(cert, data)
-    apply_expiry(cert, ctx or ExpiryContext.load(session, rules, data.company_id))
+    apply_expiry(session, cert, ctx or ExpiryContext.load(session, rules, data.company_id))
     findings = []
     if validate is not None:  # before the certificate is stored, so that it is stored once, as decided
         cert.customer, cert.company = customer, company

@@ -66,7 +66,7 @@ class ExpiryDecision:
     expiry_date: dt.date | None
     basis: str
     source: str
-    origin: str  # rules | company | override
+    origin: str  # rules | company | override | printed
 
 
 def compute_expiry(rule: ExpiryRuleLike, *, effective: dt.date | None, signed: dt.date | None,
@@ -99,6 +99,14 @@ def compute_expiry(rule: ExpiryRuleLike, *, effective: dt.date | None, signed: d
 def override_expiry(date: dt.date, reason: str) -> ExpiryDecision:
     """An expiry date set by hand, with the reason kept."""
     return ExpiryDecision(date, f"Set by hand: {reason}", "", "override")
+
+
+def entered_expiry(date: dt.date, reason: str, rule: ExpiryRuleLike | None) -> ExpiryDecision:
+    """An expiry date entered on the certificate: the date the state printed on the document where its rule
+    says the state prints one (origin ``printed``, with the rule's source), else a date set by hand."""
+    if rule is not None and rule.printed:
+        return ExpiryDecision(date, f"As printed on the document: {rule.text}".strip(), rule.source, "printed")
+    return override_expiry(date, reason)
 
 
 def line_status(review_state: str, expiry_date: dt.date | None, as_of: dt.date,

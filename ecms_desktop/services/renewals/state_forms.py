@@ -48,7 +48,7 @@ def first_request_form(rules: RulesPack, state: str, reasons: Sequence[str]) -> 
     except RulesPackError as exc:
         raise ValidationError(f"{state}: {exc}") from None
     if not st.taxes_sales:
-        raise ValidationError(f"{st.name} ({st.state}) has no sales tax: there is no exemption "
+        raise ValidationError(f"{st.name} ({st.state}) has no statewide sales tax: there is no exemption "
                               "certificate to ask for.")
     tried = [r for r in reasons if r] + ([_GENERAL_REASON] if _GENERAL_REASON not in reasons else [])
     for reason in tried:

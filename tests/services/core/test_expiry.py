@@ -20,7 +20,7 @@ from ecms_desktop.services.core.expiry import (
 D = dt.date
 
 
-def Rule(kind: str, years: int | None = None, *, text: str = "test rule") -> ExpiryRule:  # noqa: N802
+def Rule(kind: str, years: int | None = None, *, text: str = "test rule") -> ExpiryRule:
     """An expiry rule of the rules pack's own type, for the arithmetic alone."""
     return ExpiryRule(kind, years, "law", text, "test source", "high")
 

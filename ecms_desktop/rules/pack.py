@@ -475,8 +475,8 @@ class Acceptance:
     ``requires_fields`` are fields the state's restriction demands in addition to the
     form's own; ``message`` explains the decision for a user. ``no_sales_tax``: no sale there
     owes sales tax, statewide or local (:attr:`StateRule.taxes_sales`), so there is nothing to
-    accept (``accepted`` is false but nothing is refused). ``rule`` is the stable id of a refusal (``form.not_accepted``,
-    ``sst.refused``, ``mtc.refused``; empty otherwise).
+    accept (``accepted`` is false but nothing is refused). ``rule`` is the stable id of a refusal
+    (``form.not_accepted``, ``sst.refused``, ``mtc.refused``; empty otherwise).
     """
 
     accepted: bool

@@ -513,17 +513,18 @@ class ValidationEngine:
             computed = (f" (the rules would compute {by_rules.expiry_date.isoformat()}, which does not replace "
                         "the printed date)" if by_rules.expiry_date else "")
             out.append(Finding("expiry.printed_missing", RULES["expiry.printed_missing"][0], st, "expiry_date",
-                               f"The expiry date printed on the document is missing: {form.name} carries its "
-                               f"expiry date, printed by the state{computed}. Enter the printed date as the "
-                               "certificate's expiry date.", rule.source, rule.confidence))
+                               f"The expiry date printed on the document is missing: the {form.name} carries "
+                               f"its expiry date (the state prints it or requires it there){computed}. Enter the "
+                               "date shown on the document as the certificate's expiry date.",
+                               rule.source, rule.confidence))
         elif rule.printed and subject.expiry_override is not None:
             check = ""
             if by_rules.expiry_date and by_rules.expiry_date != subject.expiry_override:
                 check = (f"; the rules would compute {by_rules.expiry_date.isoformat()} - check the date "
                          "against the document")
             out.append(Finding("expiry.printed", RULES["expiry.printed"][0], st, "expiry_date",
-                               f"Expiry {subject.expiry_override.isoformat()} as printed on the state-issued "
-                               f"document{check}.", rule.source, rule.confidence))
+                               f"Expiry {subject.expiry_override.isoformat()} as printed on the document"
+                               f"{check}.", rule.source, rule.confidence))
         elif subject.expiry_override is not None:
             policy = (f"the rules say {by_rules.expiry_date.isoformat()}" if by_rules.expiry_date
                       else "the rules set no expiry")

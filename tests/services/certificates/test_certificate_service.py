@@ -229,3 +229,15 @@ def test_maine_renewal_is_known_from_the_customers_earlier_certificate(db, compa
     (line,) = detail.lines
     assert line.expiry_date == expected, why
     assert line.expiry_origin == "rules" and "1754-B" in line.expiry_source
+
+
+def test_a_rejected_certificate_does_not_make_the_next_one_a_renewal(db, company_id) -> None:  # type: ignore[no-untyped-def]
+    # 36 M.R.S. §1754-B(2-C) speaks of a retailer's *subsequent* certificate: a document we refused is not one
+    # the customer held, so the next certificate is a first issue (2-B): January 2029 -> 31 December 2031.
+    first = make_certificate(db, company_id, customer="C-ME3", form="ME-RESALE", states=("ME",),
+                             signed=D(2026, 3, 15), effective=D(2026, 3, 15), expiry_override=None, approve=False)
+    CertificateService(db).reject(first.id, "not a Maine resale certificate", expected_version=first.version,
+                                  as_of=AS_OF)
+    detail = make_certificate(db, company_id, customer="C-ME3", form="ME-RESALE", states=("ME",),
+                              signed=D(2029, 1, 1), effective=D(2029, 1, 1), expiry_override=None, approve=False)
+    assert detail.lines[0].expiry_date == D(2031, 12, 31)

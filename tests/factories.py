@@ -37,6 +37,7 @@ from ecms_desktop.services.certificates.import_service import REQUIRED_COLUMNS
 from ecms_desktop.services.certificates.service import CertificateService, ExpiryContext, create_certificate
 from ecms_desktop.services.companies.service import CompanyService
 from ecms_desktop.services.core.certificate_records import CertificateDetail, CertificateInput, LineInput
+from ecms_desktop.services.core.expiry import compute_expiry
 from ecms_desktop.services.customers.service import CustomerService, upsert_customer
 from ecms_desktop.services.demo.permits import PermitNumbers
 from ecms_desktop.services.documents.storage import CheckedFile, check_bytes, sha256_of, store_checked
@@ -340,10 +341,15 @@ def make_certificate(db: Any, company_id: int, *, customer: str = "C-1", name: s
                      form: str = "TX-01-339", states: tuple[str, ...] = ("TX",), reason: str = "resale",
                      signed: dt.date | None = dt.date(2026, 3, 15), effective: dt.date | None = None,
                      approve: bool = True, **fields: Any) -> Any:
-    """A complete certificate (every field the forms commonly require is filled), approved with its
-    warnings acknowledged unless ``approve`` is false."""
+    """A complete certificate (every field the forms commonly require is filled, and for a form whose state
+    prints the expiry date, that date), approved with its warnings acknowledged unless ``approve`` is false."""
     customer_id = CustomerService(db).get_or_create(company_id, customer, name, f"{customer.lower()}@example.com").id
     service = CertificateService(db)
+    rule = RULES.expiry_rule(states[0], form, reason)
+    if rule.printed and "expiry_override" not in fields:
+        # The document carries the expiry date its state printed on it: here the one the state's rule gives.
+        fields = {"expiry_override": compute_expiry(rule, effective=effective, signed=signed).expiry_date,
+                  "expiry_override_reason": "printed on the certificate", **fields}
     values = complete_fields(name, states[0], **{"exemption_detail": "Exempt organization 123", "signed_date": signed,
                                                  "effective_date": effective, **fields})
     lines = tuple(LineInput(s, state_tax_id=permit_number(s)) for s in states)

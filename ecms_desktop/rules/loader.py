@@ -51,6 +51,7 @@ from ecms_desktop.rules.pack import (
     FormRule,
     FormTemplate,
     GoodFaith,
+    IssueMonthTerm,
     LabelPhrase,
     LocalTax,
     MtcRule,
@@ -76,8 +77,12 @@ def _freeze_map(data: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 def _expiry(d: Mapping[str, Any]) -> ExpiryRule:
+    renewal = d.get("renewal")
     return ExpiryRule(kind=d["kind"], years=d["years"], basis=d["basis"], text=d["text"], source=d["source"],
-                      confidence=d["confidence"])
+                      confidence=d["confidence"], printed=d.get("printed", False),
+                      by_issue_month=tuple(IssueMonthTerm(tuple(t["months"]), t["years"])
+                                           for t in d.get("by_issue_month", ())),
+                      renewal=None if renewal is None else _expiry(renewal))
 
 
 def _labels(d: Mapping[str, Any]) -> Mapping[str, tuple[LabelPhrase, ...]]:
@@ -352,7 +357,7 @@ def _form_file(form: FormRule) -> str:
 
 def _accepts(st: StateRule, form: FormRule, reason: str) -> bool:
     """Whether ``st`` accepts the multistate ``form`` for ``reason`` (used while loading)."""
-    if not st.has_sales_tax or st.refusal(form.code, reason) is not None:
+    if not st.taxes_sales or st.refusal(form.code, reason) is not None:
         return False
     if form.code == SST_FORM_CODE:
         return RulesPack.sst_acceptance(st, reason).accepted

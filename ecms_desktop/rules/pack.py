@@ -10,6 +10,7 @@ was asked for and, for a form, near matches.
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import re
 from collections.abc import Mapping
@@ -40,6 +41,7 @@ __all__ = [
     "FormRule",
     "FormTemplate",
     "GoodFaith",
+    "IssueMonthTerm",
     "LabelPhrase",
     "MtcRule",
     "PrintedPattern",
@@ -138,7 +140,9 @@ class ExpiryRule:
     ``years``-th anniversary) or ``end_of_year`` (valid through 31 December of the
     ``years``-th calendar year counting the effective date's year; 1 = same year).
     ``basis`` says whether the period is law, regulation, guidance, a recommendation,
-    the project's default practice, or not applicable.
+    the project's default practice, or not applicable. ``printed``: the state prints the
+    expiry on the document (the printed date is required and wins); ``by_issue_month``: the
+    years depend on the month of issue; ``renewal``: the rule for a renewal certificate.
     """
 
     kind: str
@@ -147,6 +151,29 @@ class ExpiryRule:
     text: str
     source: str
     confidence: str
+    #: The state prints the expiry date on the document: the printed date is asked for and wins.
+    printed: bool = False
+    #: Month-dependent terms: the first whose months hold the issue month gives the years.
+    by_issue_month: tuple[IssueMonthTerm, ...] = ()
+    #: The rule for a renewal (the customer already held a certificate of this form and state).
+    renewal: ExpiryRule | None = None
+
+    def years_for(self, issued: dt.date, *, renewal: bool = False) -> tuple[ExpiryRule, int | None]:
+        """The rule that applies to a certificate issued (effective) on ``issued`` - the renewal rule
+        for a renewal when there is one - and its number of years for that issue month."""
+        rule = self.renewal if renewal and self.renewal is not None else self
+        for term in rule.by_issue_month:
+            if issued.month in term.months:
+                return rule, term.years
+        return rule, rule.years
+
+
+@dataclass(frozen=True)
+class IssueMonthTerm:
+    """Years of an expiry rule for certificates issued in one of ``months`` (1 = January)."""
+
+    months: tuple[int, ...]
+    years: int
 
 
 @dataclass(frozen=True)
@@ -443,10 +470,10 @@ class Acceptance:
 
     ``restriction`` is the state's condition in plain words (empty when none);
     ``requires_fields`` are fields the state's restriction demands in addition to the
-    form's own; ``message`` explains the decision for a user. ``no_sales_tax``: the state
-    levies no statewide sales tax, so there is nothing to accept (``accepted`` is false but
-    nothing is refused). ``rule`` is the stable id of a refusal (``form.not_accepted``,
-    ``sst.refused``, ``mtc.refused``; empty otherwise).
+    form's own; ``message`` explains the decision for a user. ``no_sales_tax``: no sale there
+    owes sales tax, statewide or local (:attr:`StateRule.taxes_sales`), so there is nothing to
+    accept (``accepted`` is false but nothing is refused). ``rule`` is the stable id of a refusal
+    (``form.not_accepted``, ``sst.refused``, ``mtc.refused``; empty otherwise).
     """
 
     accepted: bool
@@ -553,7 +580,7 @@ class RulesPack:
         self._check_reason(reason)
         st = self.state(state)
         form = self.form(form_code)
-        if not st.has_sales_tax:
+        if not st.taxes_sales:
             return self._no_sales_tax(st, form, reason)
         none = st.no_exemption_for(reason)
         if none is not None:
@@ -613,16 +640,10 @@ class RulesPack:
 
     @staticmethod
     def _no_sales_tax(st: StateRule, form: FormRule, reason: str) -> Acceptance:
-        message = f"{st.state} has no statewide sales tax"
-        restriction = ""
-        requires: tuple[str, ...] = ()
-        if form.code == MTC_FORM_CODE and st.mtc.acceptance in ("yes", "restricted"):
-            # Alaska: local jurisdictions (ARSSTC) accept the MTC form under conditions.
-            restriction = st.mtc.restriction
-            requires = st.mtc.requires_fields
-            message += f"; local jurisdictions only: {st.mtc.restriction}"
-        return Acceptance(False, restriction, requires, st.mtc.source, st.confidence["overall"], message,
-                          no_sales_tax=True)
+        """A state where no sale owes sales tax, statewide or local: nothing to accept. (A state with
+        local taxes only, Alaska's ARSSTC members, is judged like any other: the MTC form per its note.)"""
+        return Acceptance(False, "", (), st.mtc.source, st.confidence["overall"],
+                          f"{st.state} has no statewide sales tax", no_sales_tax=True)
 
     @staticmethod
     def sst_acceptance(st: StateRule, reason: str) -> Acceptance:

@@ -40,14 +40,15 @@ def test_import_list_show_and_audit(url: str, tmp_path: Path) -> None:
     """(R-1 and F-1 carry every field their forms require, so they stay approved; this test used to
     import them without those fields and expect them active. R-4 lacks them and lands pending.)"""
     csv_path = tmp_path / "certs.csv"
-    extra = ",purchaser_address,property_description,business_description,signer_title\n"
+    extra = ",purchaser_address,property_description,business_description,signer_title,expiry_override_reason\n"
+    # F-1 (FL DR-13) carries the expiry date Florida prints on it (brochure GT-800060), entered as printed.
     csv_path.write_text(HEADER.rstrip("\n") + extra +
                         "C-1,Bluebonnet Resale LLC,,TX,TX-01-339,R-1,resale,32098765432,blanket,,2026-03-15,,,,,"
-                        "1 Main St Austin TX,goods for resale,retail store,Owner\n"
-                        "C-2,Sunshine Co,,FL,fl dr-13,F-1,resale,78-8012345678-9,blanket,,2026-02-01,,,,,"
-                        "2 Beach Rd Miami FL,,,\n"
-                        "C-3,Lakes Supply,,OH;MI,SST-F0003,S-1,resale,,blanket,,2025-05-01,,,pending,,,,,\n"
-                        "C-4,Half Done LLC,,TX,TX-01-339,R-4,resale,32098765432,blanket,,2026-03-15,,,,,,,,\n",
+                        "1 Main St Austin TX,goods for resale,retail store,Owner,\n"
+                        "C-2,Sunshine Co,,FL,fl dr-13,F-1,resale,78-8012345678-9,blanket,,2026-02-01,,2026-12-31,,,"
+                        "2 Beach Rd Miami FL,,,,printed on the certificate\n"
+                        "C-3,Lakes Supply,,OH;MI,SST-F0003,S-1,resale,,blanket,,2025-05-01,,,pending,,,,,,\n"
+                        "C-4,Half Done LLC,,TX,TX-01-339,R-4,resale,32098765432,blanket,,2026-03-15,,,,,,,,,\n",
                         encoding="utf-8")
     assert ecms("--db", url, "company", "add", "Acme", "--state", "TX", "--registration", "TX=32012345678")[0] == 0
     code, out, _ = ecms("--db", url, "import", "certificates", str(csv_path), "--as-of", "2026-11-22")
@@ -79,7 +80,7 @@ def test_import_list_show_and_audit(url: str, tmp_path: Path) -> None:
     code, out, _ = ecms("--db", url, "show", str(fl_id), "--format", "json", "--as-of", "2027-01-01")
     shown = json.loads(out)
     assert shown["status"] == "expired" and shown["form_code"] == "FL-DR-13"
-    assert shown["lines"][0]["expiry_basis"].startswith("through 31 December of 2026")
+    assert shown["lines"][0]["expiry_basis"].startswith("As printed on the document")
 
     code, out, _ = ecms("--db", url, "audit", "verify")
     assert code == 0 and "intact" in out

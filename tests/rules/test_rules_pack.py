@@ -100,7 +100,7 @@ def test_schema_enums_match_pack_vocabulary() -> None:
 
 
 def test_pack_metadata(pack: RulesPack) -> None:
-    assert pack.version == "2026.11.2"
+    assert pack.version == "2026.12.1"
     assert pack.reason_codes == tuple(REASONS)
     assert "purchaser_tax_id" in pack.field_names and "home_state" in pack.field_names
     assert len(pack.field_names) == 19
@@ -220,7 +220,7 @@ def test_multistate_form_without_own_expiry_uses_state_rule(pack: RulesPack) -> 
     assert pack.expiry_rule("CT", "MTC-UNIFORM", "resale").years == 3
 
 
-@pytest.mark.parametrize("state", sorted(NO_SALES_TAX))
+@pytest.mark.parametrize("state", sorted(NO_SALES_TAX - {"AK"}))
 def test_no_sales_tax_states(pack: RulesPack, state: str) -> None:
     rule = pack.state(state)
     assert rule.has_sales_tax is False
@@ -231,7 +231,10 @@ def test_no_sales_tax_states(pack: RulesPack, state: str) -> None:
 
 
 def test_alaska_arsstc_nuance(pack: RulesPack) -> None:
+    # Alaska has no statewide sales tax but ARSSTC members' local taxes: the MTC form listed as AK/ARSSTC is
+    # accepted for resale with the ARSSTC certificate number (MTC note 1; state-rules.csv), not "nothing to accept".
     verdict = pack.form_acceptance("AK", "MTC-UNIFORM", "resale")
+    assert verdict.accepted is True and verdict.no_sales_tax is False
     assert "ARSSTC" in verdict.message
     assert "purchaser_tax_id" in verdict.requires_fields
     assert set(s for s, r in pack.states.items() if not r.has_sales_tax) == NO_SALES_TAX
@@ -317,7 +320,7 @@ def test_loader_accepts_a_clean_copy(tmp_path: Path) -> None:
     root = tmp_path / "rules"
     shutil.copytree(RULES_DIR, root)
     assert load_rules_pack(root).state("TX").permit.pattern == "^[0-9]{11}$"
-    assert load_rules_pack(root / "pack.json").version == "2026.11.2"
+    assert load_rules_pack(root / "pack.json").version == "2026.12.1"
 
 
 def test_loader_rejects_unknown_key(tmp_path: Path) -> None:
@@ -329,6 +332,14 @@ def test_loader_rejects_unknown_key(tmp_path: Path) -> None:
 def test_loader_rejects_bad_enum_value(tmp_path: Path) -> None:
     root = _corrupt_copy(tmp_path, "FL", lambda d: d["expiry"]["resale"].update(kind="decade"))
     with pytest.raises(RulesPackError, match=r"states/FL\.json: \$\.expiry\.resale\.kind: 'decade'"):
+        load_rules_pack(root)
+
+
+def test_loader_rejects_a_month_that_is_not_one(tmp_path: Path) -> None:
+    root = _corrupt_copy(tmp_path, "ME", lambda d: d["forms"][0]["expiry"]["by_issue_month"][1]["months"].append(13))
+    with pytest.raises(RulesPackError,
+                       match=r"states/ME\.json: \$\.forms\[0\]\.expiry\.by_issue_month\[1\]\.months\[3\]: "
+                             r"expected at most 12|states/ME\.json: \$\.forms\[0\]\.expiry\.by_issue_month"):
         load_rules_pack(root)
 
 

@@ -26,8 +26,8 @@ from ecms_desktop.services.core.expiry import (
     DEFAULT_EXPIRING_SOON_DAYS,
     ExpiryDecision,
     compute_expiry,
+    entered_expiry,
     line_status,
-    override_expiry,
 )
 
 __all__ = [
@@ -165,8 +165,9 @@ class CoverageSpec:
 class ExpirySpec:
     """The certificate's expiry as computed (the earliest of its lines), with basis and source.
 
-    ``printed_on_form`` is True when the form itself prints an expiry date (FL DR-13): the
-    accountant should compare it with the computed one and override with a reason if they differ.
+    ``printed_on_form`` is True when the document carries an expiry date (its state's rule is ``printed``,
+    FL DR-13, the WA reseller permit, ...; or the form requires the field): the accountant enters that date,
+    which governs (validation asks for it); the computed one is only a cross-check.
     """
 
     date: dt.date | None
@@ -243,9 +244,9 @@ ExpiryDecider = Callable[..., ExpiryDecision]
 def _rules_decider(rules: RulesPack) -> ExpiryDecider:
     def decide(state: str, form_code: str, reason: str, *, effective: dt.date | None,
                signed: dt.date | None, override: dt.date | None, override_reason: str) -> ExpiryDecision:
-        if override is not None:
-            return override_expiry(override, override_reason)
         rule = rules.expiry_rule(state, form_code, reason)
+        if override is not None:
+            return entered_expiry(override, override_reason, rule)
         return compute_expiry(rule, effective=effective, signed=signed)
 
     return decide
@@ -400,6 +401,7 @@ def build_form_spec(
         for name in form.fields_for(exempt_reason if reason_allowed else ""):
             required.setdefault(name, f"{form.code} asks for it")
     coverage: list[CoverageSpec] = []
+    printed = False  # a state prints the expiry on this document (its rule says so)
     tax_ids = dict(state_tax_ids or {})
     for code in states:
         try:
@@ -421,7 +423,9 @@ def build_form_spec(
         if form is not None and exempt_reason in rules.reason_codes:
             decision = decide(code, form.code, exempt_reason, effective=effective_date, signed=signed_date,
                               override=expiry_override, override_reason=expiry_override_reason)
-            conf = rules.expiry_rule(code, form.code, exempt_reason).confidence
+            rule = rules.expiry_rule(code, form.code, exempt_reason)
+            conf = rule.confidence
+            printed = printed or rule.printed
         expiry_date = decision.expiry_date if decision else None
         status = None
         if review_state is not None and as_of is not None:
@@ -504,7 +508,7 @@ def build_form_spec(
         date=first.expiry_date if first else None, basis=basis,
         source=first.expiry_source if first else "", origin=first.expiry_origin if first else "",
         confidence=first.expiry_confidence if first else "",
-        printed_on_form="expiry_date" in required, override=expiry_override,
+        printed_on_form=printed or "expiry_date" in required, override=expiry_override,
         override_reason=expiry_override_reason,
     )
     return FormSpec(

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -29,7 +29,7 @@ from ecms_desktop.models import (
     utcnow,
 )
 from ecms_desktop.rules import RulesPack, load_rules_pack
-from ecms_desktop.rules.pack import UnknownFormError, UnknownStateError
+from ecms_desktop.rules.pack import ExpiryRule, RulesPackError, UnknownFormError, UnknownStateError
 from ecms_desktop.services.certificates.history_service import ACTION_LABELS
 from ecms_desktop.services.core import audit
 from ecms_desktop.services.core.certificate_records import (
@@ -46,8 +46,8 @@ from ecms_desktop.services.core.expiry import (
     certificate_status,
     compute_expiry,
     days_left,
+    entered_expiry,
     line_status,
-    override_expiry,
 )
 from ecms_desktop.services.core.field_limits import currency_problem, date_problem, limits_of, text_list_problem
 from ecms_desktop.services.core.settings import business_settings
@@ -96,10 +96,16 @@ class ExpiryContext:
                            for r in rows})
 
     def decide(self, state: str, form_code: str, reason: str, *, effective: dt.date | None,
-               signed: dt.date | None, override: dt.date | None, override_reason: str) -> ExpiryDecision:
-        """The expiry of one line: set by hand > company policy > rules pack."""
+               signed: dt.date | None, override: dt.date | None, override_reason: str,
+               renewal: bool = False) -> ExpiryDecision:
+        """The expiry of one line: set by hand (or as printed by the state) > company policy > rules pack.
+        ``renewal``: the certificate renews one the customer already held (see :func:`renewal_states`)."""
         if override is not None:
-            return override_expiry(override, override_reason)
+            try:
+                rule = self.rules.expiry_rule(state, form_code, reason) if form_code and reason else None
+            except RulesPackError:  # an unknown state, form or reason: reported by validation
+                rule = None
+            return entered_expiry(override, override_reason, rule)
         if not form_code or not reason:
             # A pending certificate whose form or exempt reason is not known yet: its state's rule for them
             # cannot be looked up, and no expiry is guessed (it covers nothing until it is approved).
@@ -109,30 +115,45 @@ class ExpiryContext:
         purpose = "resale" if reason == ExemptReason.RESALE else "exemption"
         company_rule = self.overrides.get((state, purpose))
         if company_rule is not None:
-            rule = _CompanyRule(company_rule.kind, company_rule.years, "company policy",
-                                company_rule.reason, f"Company policy set by {company_rule.changed_by}",
-                                "n/a")
+            rule = ExpiryRule(company_rule.kind, company_rule.years, "company policy", company_rule.reason,
+                              f"Company policy set by {company_rule.changed_by}", "n/a")
             return compute_expiry(rule, effective=effective, signed=signed, origin="company")
         return compute_expiry(self.rules.expiry_rule(state, form_code, reason), effective=effective,
-                              signed=signed)
+                              signed=signed, renewal=renewal)
 
 
-@dataclass(frozen=True)
-class _CompanyRule:
-    kind: str
-    years: int | None
-    basis: str
-    text: str
-    source: str
-    confidence: str
+def renewal_states(session: Session, cert: Certificate, rules: RulesPack) -> frozenset[str]:
+    """The states in which ``cert`` is a renewal: its customer already held a certificate on the same form
+    covering the state, effective (or signed) before this one and not rejected. Asked only where the state's rule has a
+    renewal term (Maine's resale certificate), so other certificates cost no query."""
+    start = cert.effective_date or cert.signed_date
+    if start is None or not cert.form_code or not cert.exempt_reason:
+        return frozenset()
+    try:
+        wanted = [ln.state for ln in cert.lines
+                  if rules.expiry_rule(ln.state, cert.form_code, cert.exempt_reason).renewal is not None]
+    except RulesPackError:  # an unknown state, form or reason: reported by validation
+        return frozenset()
+    if not wanted:
+        return frozenset()
+    earlier = select(CoverageLine.state).join(Certificate).where(
+        Certificate.customer_id == cert.customer_id, Certificate.company_id == cert.company_id,
+        Certificate.form_code == cert.form_code, Certificate.review_state != ReviewState.REJECTED,
+        CoverageLine.state.in_(wanted), func.coalesce(Certificate.effective_date, Certificate.signed_date) < start)
+    if cert.id is not None:
+        earlier = earlier.where(Certificate.id != cert.id)
+    with session.no_autoflush:
+        return frozenset(session.execute(earlier.distinct()).scalars())
 
 
-def apply_expiry(cert: Certificate, ctx: ExpiryContext) -> None:
-    """Recompute every line's expiry and the certificate's earliest expiry."""
+def apply_expiry(session: Session, cert: Certificate, ctx: ExpiryContext) -> None:
+    """Recompute every line's expiry and the certificate's earliest expiry (``session`` tells whether the
+    certificate renews one its customer held: :func:`renewal_states`)."""
+    renewals = renewal_states(session, cert, ctx.rules)
     for line in cert.lines:
         decision = ctx.decide(line.state, cert.form_code, cert.exempt_reason, effective=cert.effective_date,
                               signed=cert.signed_date, override=cert.expiry_override,
-                              override_reason=cert.expiry_override_reason)
+                              override_reason=cert.expiry_override_reason, renewal=line.state in renewals)
         line.expiry_date = decision.expiry_date
         line.expiry_basis = decision.basis
         line.expiry_source = decision.source
@@ -157,7 +178,7 @@ def recompute_company_expiries(session: Session, company_id: int, state: str,
     for cert in certs:
         before = snapshot(cert)
         expiries = {line.state: line.expiry_date for line in cert.lines}
-        apply_expiry(cert, ctx)
+        apply_expiry(session, cert, ctx)
         n = sum(1 for line in cert.lines if expiries.get(line.state) != line.expiry_date)
         if n:
             changed += n
@@ -444,7 +465,7 @@ class CertificateService:
                 before = snapshot(cert)
                 exempt_before = exemption_feed.exempt_by_state(cert, as_of)
                 _write(cert, data)
-                apply_expiry(cert, ExpiryContext.load(s, self.rules, cert.company_id))
+                apply_expiry(s, cert, ExpiryContext.load(s, self.rules, cert.company_id))
                 s.flush()
                 record_validation(s, self.rules, cert, as_of=as_of, trigger="save")
                 old, new = audit.diff(before, snapshot(cert))
@@ -666,7 +687,7 @@ def create_certificate(session: Session, rules: RulesPack, data: CertificateInpu
                               [Problem("unknown company", column="company")])
     cert = Certificate(origin=origin, review_state=review_state)
     _write(cert, data)
-    apply_expiry(cert, ctx or ExpiryContext.load(session, rules, data.company_id))
+    apply_expiry(session, cert, ctx or ExpiryContext.load(session, rules, data.company_id))
     findings = []
     if validate is not None:  # before the certificate is stored, so that it is stored once, as decided
         cert.customer, cert.company = customer, company

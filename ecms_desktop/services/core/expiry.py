@@ -9,6 +9,11 @@ Rules, as an accountant would read them:
 - ``end_of_year``: valid through 31 December of the effective year (the Florida annual resale
   certificate); with ``years`` = N, through 31 December of the (N-1)-th following year.
 - ``none``: the state sets no expiry. That is a real state, not a missing value.
+- The years may depend on the month of the effective (issue) date (Maine: issued January-September,
+  through 31 December of the 3rd calendar year; October-December, of the 4th), and a renewal may follow
+  its own rule (Maine: 5 calendar years).
+- Where the state prints the expiry on the document (``printed``), the date printed there is what counts:
+  it is entered as the certificate's expiry date, and the computed date is only a cross-check.
 - Status as of a date: ``expiring_soon`` from ``window`` days before the expiry date through the
   expiry date itself; ``expired`` the day after the expiry date onwards.
 """
@@ -40,6 +45,10 @@ class ExpiryRuleLike(Protocol):
     def source(self) -> str: ...
     @property
     def confidence(self) -> str: ...
+    @property
+    def printed(self) -> bool: ...
+
+    def years_for(self, issued: dt.date, *, renewal: bool = False) -> tuple[ExpiryRuleLike, int | None]: ...
 
 
 def anniversary(start: dt.date, years: int) -> dt.date:
@@ -57,20 +66,25 @@ class ExpiryDecision:
     expiry_date: dt.date | None
     basis: str
     source: str
-    origin: str  # rules | company | override
+    origin: str  # rules | company | override | printed
 
 
 def compute_expiry(rule: ExpiryRuleLike, *, effective: dt.date | None, signed: dt.date | None,
-                   origin: str = "rules") -> ExpiryDecision:
-    """Apply an expiry rule to a certificate's dates."""
+                   origin: str = "rules", renewal: bool = False) -> ExpiryDecision:
+    """Apply an expiry rule to a certificate's dates (``renewal``: the certificate renews one the customer
+    already held, for rules whose renewals run another term)."""
     start = effective or signed
+    if start is not None:
+        rule, rule_years = rule.years_for(start, renewal=renewal)
+    else:
+        rule_years = rule.years
     label = {"company": "company policy"}.get(origin, rule.basis.replace("_", " "))
     if rule.kind == "none":
         return ExpiryDecision(None, f"No expiry ({label}): {rule.text}".strip(), rule.source, origin)
     if start is None:
         return ExpiryDecision(None, "Expiry not computed: the certificate has neither an effective nor a "
                               "signed date", rule.source, origin)
-    years = rule.years or 1
+    years = rule_years or 1
     if rule.kind == "years":
         end = anniversary(start, years) - dt.timedelta(days=1)
         what = f"{years} year{'s' if years != 1 else ''} from {start.isoformat()}"
@@ -85,6 +99,14 @@ def compute_expiry(rule: ExpiryRuleLike, *, effective: dt.date | None, signed: d
 def override_expiry(date: dt.date, reason: str) -> ExpiryDecision:
     """An expiry date set by hand, with the reason kept."""
     return ExpiryDecision(date, f"Set by hand: {reason}", "", "override")
+
+
+def entered_expiry(date: dt.date, reason: str, rule: ExpiryRuleLike | None) -> ExpiryDecision:
+    """An expiry date entered on the certificate: the date the state printed on the document where its rule
+    says the state prints one (origin ``printed``, with the rule's source), else a date set by hand."""
+    if rule is not None and rule.printed:
+        return ExpiryDecision(date, f"As printed on the document: {rule.text}".strip(), rule.source, "printed")
+    return override_expiry(date, reason)
 
 
 def line_status(review_state: str, expiry_date: dt.date | None, as_of: dt.date,

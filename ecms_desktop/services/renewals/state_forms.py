@@ -47,7 +47,7 @@ def first_request_form(rules: RulesPack, state: str, reasons: Sequence[str]) -> 
         st = rules.state(state)
     except RulesPackError as exc:
         raise ValidationError(f"{state}: {exc}") from None
-    if not st.has_sales_tax:
+    if not st.taxes_sales:
         raise ValidationError(f"{st.name} ({st.state}) has no statewide sales tax: there is no exemption "
                               "certificate to ask for.")
     tried = [r for r in reasons if r] + ([_GENERAL_REASON] if _GENERAL_REASON not in reasons else [])

@@ -82,6 +82,8 @@ RULES: Mapping[str, tuple[str, str]] = {
     "date.signed_future": ("error", "Signed date in the future"),
     "date.effective_after_expiry": ("error", "Effective date after expiry"),
     "expiry.override": ("warning", "Expiry set by hand"),
+    "expiry.printed_missing": ("error", "Printed expiry date not entered"),
+    "expiry.printed": ("info", "Expiry as printed on the document"),
     "expiry.expired": ("warning", "Coverage expired"),
     "single_use.po_missing": ("error", "Single-use certificate without PO/invoice number"),
     "single_use.not_allowed": ("warning", "Form has no single-use option"),
@@ -435,11 +437,10 @@ class ValidationEngine:
         except RulesPackError as exc:  # an unknown reason code, reported as a finding
             return [Finding("form.not_accepted", "error", st_code, "exempt_reason", str(exc))]
         number = line.state_tax_id or str(subject.values.get("purchaser_tax_id") or "")
-        if not st.has_sales_tax:
+        if not st.taxes_sales:
             out.append(Finding("state.no_sales_tax", RULES["state.no_sales_tax"][0], st_code, "",
                                f"{acc.message}. No exemption certificate is needed for {st.name} sales tax; "
-                               "check that this coverage line is meant (local taxes may apply).",
-                               acc.source, acc.confidence))
+                               "check that this coverage line is meant.", acc.source, acc.confidence))
         elif acc.refused:
             out.append(Finding(acc.rule, "error", st_code, "", f"{acc.message}.", acc.source, acc.confidence))
         elif acc.restriction and form.is_multistate:
@@ -449,7 +450,7 @@ class ValidationEngine:
                                f"{acc.restriction}", acc.source, acc.confidence))
         # Fields the state's restriction on a multistate form demands (e.g. Florida's annual resale
         # certificate number on the MTC form).
-        if acc.accepted or not st.has_sales_tax:
+        if acc.accepted:
             for name in acc.requires_fields:
                 if not self._has(subject, line, name, number):
                     rule = "sst.restriction" if form.code == "SST-F0003" else "mtc.restriction"
@@ -459,15 +460,17 @@ class ValidationEngine:
         # The form's own required fields.
         if acc.accepted:
             restricted = set(acc.requires_fields)
+            printed = self._printed_expiry(subject, form, st_code)
             for name in form.fields_for(reason):
-                if name in restricted or self._has(subject, line, name, number):
+                if name in restricted or (name == "expiry_date" and printed) or self._has(subject, line, name,
+                                                                                           number):
                     continue
                 where = f" for {st.name}" if multi and name == "purchaser_tax_id" else ""
                 out.append(Finding("field.required", "error", st_code, name,
                                    f"{self.label(name)} is missing{where}: the {form.code} form requires it "
                                    f"for {reason} exemptions.", form.source, form.confidence))
         # Permit number format, SSN-looking numbers.
-        if number.strip() and st.has_sales_tax:
+        if number.strip() and st.taxes_sales:
             out.extend(self._permit_number(st, form, reason, number))
         # Expiry of the line.
         out.extend(self._expiry(subject, form, line, as_of))
@@ -571,6 +574,13 @@ class ValidationEngine:
             found = self._expiry_rules[key] = self.rules.expiry_rule(state, form_code, reason)
         return found
 
+    def _printed_expiry(self, subject: Subject, form: FormRule, state: str) -> bool:
+        """Whether the state prints the expiry on this document (then :meth:`_expiry` asks for that date)."""
+        try:
+            return bool(self.expiry_rule(state, form.code, subject.exempt_reason).printed)
+        except RulesPackError:
+            return False
+
     def _rule_expiry(self, subject: Subject, state: str) -> dt.date | None:
         try:
             rule = self.expiry_rule(state, subject.form_code, subject.exempt_reason)
@@ -588,7 +598,23 @@ class ValidationEngine:
             return out
         by_rules = compute_expiry(rule, effective=subject.values.get("effective_date"),
                                   signed=subject.values.get("signed_date"))
-        if subject.expiry_override is not None:
+        if rule.printed and subject.expiry_override is None:
+            computed = (f" (the rules would compute {by_rules.expiry_date.isoformat()}, which does not replace "
+                        "the printed date)" if by_rules.expiry_date else "")
+            out.append(Finding("expiry.printed_missing", RULES["expiry.printed_missing"][0], st, "expiry_date",
+                               f"The expiry date printed on the document is missing: the {form.name} carries "
+                               f"its expiry date (the state prints it or requires it there){computed}. Enter the "
+                               "date shown on the document as the certificate's expiry date.",
+                               rule.source, rule.confidence))
+        elif rule.printed and subject.expiry_override is not None:
+            check = ""
+            if by_rules.expiry_date and by_rules.expiry_date != subject.expiry_override:
+                check = (f"; the rules would compute {by_rules.expiry_date.isoformat()} - check the date "
+                         "against the document")
+            out.append(Finding("expiry.printed", RULES["expiry.printed"][0], st, "expiry_date",
+                               f"Expiry {subject.expiry_override.isoformat()} as printed on the document"
+                               f"{check}.", rule.source, rule.confidence))
+        elif subject.expiry_override is not None:
             policy = (f"the rules say {by_rules.expiry_date.isoformat()}" if by_rules.expiry_date
                       else "the rules set no expiry")
             if by_rules.expiry_date and subject.expiry_override > by_rules.expiry_date:

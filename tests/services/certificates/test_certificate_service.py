@@ -34,7 +34,8 @@ def test_seed_renewal_table_is_the_default_policy(db, company_id, state, form, s
     detail = make_certificate(db, company_id, form=form, states=(state,), signed=signed)
     (line,) = detail.lines
     assert line.expiry_date == expected_expiry
-    assert line.expiry_basis and line.expiry_origin == "rules"
+    # FL DR-13 and DC OTR-368 carry the date their state printed (the factory prints the rule's date).
+    assert line.expiry_basis and line.expiry_origin == ("printed" if state in ("FL", "DC") else "rules")
     assert line.expiry_source  # every rule keeps its source
 
 
@@ -202,3 +203,41 @@ def test_approval_is_gated_by_validation(db, company_id) -> None:  # type: ignor
     with db.reader() as s:
         actions = [e.action for e in audit.list_events(s, certificate_id=mismatched.id)]
     assert "certificate.warnings_acknowledged" in actions
+
+
+# 36 M.R.S. §1754-B(2-B): a first Maine resale certificate issued 1 January-30 September runs through
+# 31 December of the 2nd following year; (2-C): a subsequent one is effective for the next 5 calendar years.
+# A certificate is a renewal when its customer already held one on the same form for the state, effective
+# earlier (not rejected). Computed dates (no printed date entered), worked out by hand from the statute.
+@pytest.mark.parametrize(
+    ("customer", "effective", "expected", "why"),
+    [
+        ("C-ME1", D(2026, 3, 15), D(2028, 12, 31), "first issue, March 2026: 2026 + 2 subsequent years"),
+        ("C-ME1", D(2029, 1, 1), D(2033, 12, 31), "renewal of C-ME1's certificate: 2029-2033"),
+        ("C-ME2", D(2029, 1, 1), D(2031, 12, 31), "another customer's first issue, January 2029: 2029-2031"),
+        ("C-ME2", D(2028, 10, 1), D(2031, 12, 31), "first issue, October 2028: the 3rd succeeding year"),
+    ],
+)
+def test_maine_renewal_is_known_from_the_customers_earlier_certificate(db, company_id, customer, effective,  # type: ignore[no-untyped-def]
+                                                                       expected, why) -> None:
+    # Each case first stores C-ME1's March 2026 certificate; a certificate effective the same day is not a
+    # renewal of it (not earlier), and C-ME2 never held one.
+    make_certificate(db, company_id, customer="C-ME1", form="ME-RESALE", states=("ME",), signed=D(2026, 3, 15),
+                     effective=D(2026, 3, 15), expiry_override=None, approve=False)
+    detail = make_certificate(db, company_id, customer=customer, form="ME-RESALE", states=("ME",), signed=effective,
+                              effective=effective, expiry_override=None, approve=False)
+    (line,) = detail.lines
+    assert line.expiry_date == expected, why
+    assert line.expiry_origin == "rules" and "1754-B" in line.expiry_source
+
+
+def test_a_rejected_certificate_does_not_make_the_next_one_a_renewal(db, company_id) -> None:  # type: ignore[no-untyped-def]
+    # 36 M.R.S. §1754-B(2-C) speaks of a retailer's *subsequent* certificate: a document we refused is not one
+    # the customer held, so the next certificate is a first issue (2-B): January 2029 -> 31 December 2031.
+    first = make_certificate(db, company_id, customer="C-ME3", form="ME-RESALE", states=("ME",),
+                             signed=D(2026, 3, 15), effective=D(2026, 3, 15), expiry_override=None, approve=False)
+    CertificateService(db).reject(first.id, "not a Maine resale certificate", expected_version=first.version,
+                                  as_of=AS_OF)
+    detail = make_certificate(db, company_id, customer="C-ME3", form="ME-RESALE", states=("ME",),
+                              signed=D(2029, 1, 1), effective=D(2029, 1, 1), expiry_override=None, approve=False)
+    assert detail.lines[0].expiry_date == D(2031, 12, 31)

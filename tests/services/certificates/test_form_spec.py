@@ -82,7 +82,8 @@ def test_override_requires_reason(rules):
     spec = build_form_spec(rules, form_code="FL-DR-13", states=["FL"], exempt_reason="resale",
                            effective_date=dt.date(2026, 3, 5), expiry_override=dt.date(2027, 1, 31))
     assert spec.expiry.override == dt.date(2027, 1, 31)
-    assert spec.coverage[0].expiry_date == dt.date(2027, 1, 31) and spec.coverage[0].expiry_origin == "override"
+    # DR-13 carries the expiry Florida printed on it (brochure GT-800060): the date entered is that one.
+    assert spec.coverage[0].expiry_date == dt.date(2027, 1, 31) and spec.coverage[0].expiry_origin == "printed"
     found = local_findings(spec, {"purchaser_name": "X"})
     assert any(f.field == "expiry_override_reason" for f in found)
     found = local_findings(spec, {"purchaser_name": "X", "expiry_override_reason": "printed date"})
@@ -95,12 +96,14 @@ def test_sst_multistate_coverage_lines(rules):
                            review_state="approved", as_of=dt.date(2030, 1, 10))
     assert spec.multistate and [c.state for c in spec.coverage] == ["WA", "NC", "TX"]
     wa, nc, tx = spec.coverage
-    assert wa.accepted and wa.state_tax_id == "603123456" and wa.expiry_date == dt.date(2030, 1, 31)
-    assert wa.status == Status.EXPIRING_SOON
+    # SST F0003 in Washington has no fixed expiry (SSUTA Sec. 317): the 48 months of WAC 458-20-102(4) belong
+    # to the WA reseller permit, not to this certificate.
+    assert wa.accepted and wa.state_tax_id == "603123456" and wa.expiry_date is None
+    assert wa.status == Status.ACTIVE and "WA-RESELLER-PERMIT" in wa.expiry_basis
     assert nc.expiry_date is None and nc.status == Status.ACTIVE
     assert not tx.accepted and "Texas does not accept" in tx.acceptance_message
     assert any(m.state == "TX" and m.field == "form" for m in spec.messages)
-    assert spec.expiry.date == dt.date(2030, 1, 31) and spec.expiry.basis.startswith("WA (earliest of 3")
+    assert spec.expiry.date is None
     assert spec.field("home_state") is not None
     assert "coverage table" in spec.field("purchaser_tax_id").hint
 

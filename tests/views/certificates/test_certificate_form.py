@@ -75,11 +75,11 @@ def test_sst_coverage_lines(qtbot, db, company_id, rules, form):
     rows = {t.item(r, 0).text(): [t.item(r, c).text() for c in range(t.columnCount())] for r in range(4)}
     assert rows["TX"][1] == "NO"  # Texas refuses SST for resale
     assert rows["WA"][2] == "603123456"
-    assert rows["WA"][3] == "2030-01-31"  # 4 years from 2026-02-01
+    # SST F0003 in Washington: no fixed expiry (SSUTA Sec. 317); 48 months are the reseller permit's only.
+    assert rows["WA"][3] == "no expiry"
     assert rows["NC"][3] == "no expiry"
     assert rows["WA"][4] == "Pending review"
     assert any("Texas does not accept" in m for _, m in form.findings_shown()["coverage"])
-    assert form.expiry_value.text().startswith("2030-01-31")
 
 
 def test_fl_expiry_is_end_of_year_and_override_needs_reason(qtbot, db, company_id, rules, form):

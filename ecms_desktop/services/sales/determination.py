@@ -44,6 +44,12 @@ Precedence when several certificates cover the same line (deterministic, first d
 
 The other covering certificates are recorded as ``also_eligible`` with a conflict warning, so that
 the accountant can archive the one that should no longer apply.
+
+SST recurring relationship (when the line carries the customer's sales history, :attr:`SaleLine.sales`):
+in a state whose rules pack has ``sst.recurring_relationship``, a blanket certificate that meets every
+condition above still does not cover a sale made on or after the day it lapsed, i.e. after more than 12
+months without a sale between the company and the customer since the certificate's date
+(:mod:`~ecms_desktop.services.sales.recurring`). The explanation says so per sale, with the rule's source.
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from ecms_desktop.rules import AcceptanceTable, RulesPack, RulesPackError, load_rules_pack
+from ecms_desktop.services.sales.recurring import SalesHistory
 
 #: The precedence order, as shown to users (README, explanation of conflicts).
 PRECEDENCE = (
@@ -90,6 +97,9 @@ class SaleLine:
     currency: str | None = "USD"
     exempt_reason: str = ""
     po_number: str | None = ""
+    #: The customer's sales with the company (any state), for the SST recurring-relationship rule
+    #: (None: not known, the rule is not applied).
+    sales: SalesHistory | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,9 +330,35 @@ def check_candidate(line: SaleLine, cert: CandidateCertificate, refusals: Refusa
             passes.append(f"commodity {line.commodity_code} is in its list")
     if line.currency is not None and line.currency != cert.currency:
         fails.append(f"currency {cert.currency}; the sale is in {line.currency}")
+    if line.sales is not None and coverage is not None and not fails:
+        _check_recurring(line, line.sales, cert, (refusals or default_refusals()).rules, passes, fails)
     if fails:
         return False, fails, coverage, notes
     return True, passes, coverage, notes
+
+
+def _check_recurring(line: SaleLine, sales: SalesHistory, cert: CandidateCertificate, rules: RulesPack,
+                     passes: list[str], fails: list[str]) -> None:
+    """The SST recurring-relationship rule of the ship-to state (``sst.recurring_relationship`` in the
+    rules pack; see :mod:`~ecms_desktop.services.sales.recurring`): a blanket certificate no longer covers
+    a sale made after more than N months without a sale between the company and the customer since the
+    certificate's date. Checked only for a certificate that meets every other condition."""
+    state = rules.states.get(line.ship_to_state)
+    rule = state.sst.recurring_relationship if state is not None else None
+    if rule is None or cert.certificate_type not in rule.certificate_types or cert.effective_date is None:
+        return
+    lapse = sales.lapse(cert.effective_date, rule.months)
+    if line.invoice_date >= lapse.on:
+        fails.append(f"{line.ship_to_state} SST recurring relationship: {lapse.text()}, so it does not cover this "
+                     f"sale of {line.invoice_date}; a fresh certificate is needed (rule "
+                     f"sst.recurring_relationship; source: {rule.source}; confidence: {rule.confidence})")
+        return
+    previous = sales.previous_sale(line.invoice_date)
+    if previous is None or previous < cert.effective_date:
+        passes.append(f"{line.ship_to_state} SST recurring relationship in force: no gap of more than "
+                      f"{rule.months} months since the certificate's date {cert.effective_date}")
+    else:
+        passes.append(f"{line.ship_to_state} SST recurring relationship in force: previous purchase {previous}")
 
 
 def _rank(cert: CandidateCertificate, coverage: CoverageFacts | None) -> tuple[int, int, int, int, int]:

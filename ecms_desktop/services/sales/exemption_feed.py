@@ -59,6 +59,7 @@ from ecms_desktop.services.customers.service import find_customer
 from ecms_desktop.services.exports.safe_export import CsvWriter
 from ecms_desktop.services.sales.candidates import load_candidates
 from ecms_desktop.services.sales.determination import SaleLine, default_refusals, determine
+from ecms_desktop.services.sales.sales_history import load_sales_histories
 
 log = logging.getLogger(__name__)
 
@@ -263,11 +264,12 @@ def customer_status(db: Database, company_id: int, customer: str, *, as_of: dt.d
     with db.reader() as s:
         key = find_customer(s, company_id, customer).number_key
         index = load_candidates(s, company_id, key)
+        sales = load_sales_histories(s, company_id, key)[key]
     states = [state.upper()] if state else sorted({st for _, st in index})
     out = []
     for st in states:
         probe = SaleLine("", 0, as_of, key, st, Decimal(100), product_code=product,
-                         commodity_code=None, currency=None, po_number=None)
+                         commodity_code=None, currency=None, po_number=None, sales=sales)
         result = determine(probe, index.get((key, st), ()))
         cert = result.certificate
         out.append(StateStatus(st, result.exempt, cert.certificate_id if cert else None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, cast
 
@@ -31,6 +31,7 @@ from ecms_desktop.services.sales.determination_records import (
     sale_of,
 )
 from ecms_desktop.services.sales.periods import PeriodBook
+from ecms_desktop.services.sales.sales_history import load_sales_histories
 
 _TL = cast(Table, TransactionLine.__table__)
 _DET = cast(Table, Determination.__table__)
@@ -175,6 +176,7 @@ def _plan(s: Session, certificate_id: int, date_from: dt.date, date_to: dt.date,
     company_id = cert.company_id
     states = {line.state for line in cert.lines}
     index = load_candidates(s, company_id, customer.number_key)
+    sales = load_sales_histories(s, company_id, customer.number_key)[customer.number_key]
     book = PeriodBook.load(s, company_id)
     rows = s.execute(select(*LINE_COLUMNS).where(
         _TL.c.company_id == company_id, _TL.c.customer_key == customer.number_key,
@@ -192,7 +194,7 @@ def _plan(s: Session, certificate_id: int, date_from: dt.date, date_to: dt.date,
                             line.exempt_reason, line.po_number)
         if line.ship_to_state not in states:
             continue
-        result = determine(line, index.get((line.customer_key, line.ship_to_state), ()))
+        result = determine(replace(line, sales=sales), index.get((line.customer_key, line.ship_to_state), ()))
         old = current.get(r.id)
         filed = book.filed_period(r.ship_to_state, r.invoice_date)
         new_cert = result.certificate_number if result.certificate else None

@@ -1,0 +1,59 @@
+"""The customers' sales with the company, as the SST recurring-relationship rule counts them.
+
+:func:`load_sales_histories` reads the distinct (customer, invoice date) pairs of the company's imported
+sales with an amount above zero (any state) and gives each customer a
+:class:`~ecms_desktop.services.sales.recurring.SalesHistory`; the determination run (and its worker
+process), reprocessing, the ERP status question and the renewal plan all decide from it, so they agree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from itertools import groupby
+from typing import Any, cast
+
+from sqlalchemy import Table, func, select
+from sqlalchemy.orm import Session
+
+from ecms_desktop.models.transactions import TransactionLine
+from ecms_desktop.services.sales.recurring import SalesHistory
+
+_TL = cast(Table, TransactionLine.__table__)
+
+#: Rows of :func:`sales_history_rows`: (customer key, distinct sale dates in order), and the first day
+#: of the company's imported sales (plain values: they can be sent to a worker process).
+HistoryRows = tuple[list[tuple[str, tuple[dt.date, ...]]], dt.date | None]
+
+
+def sales_history_rows(session: Session, company_id: int, customer_key: str | None = None) -> HistoryRows:
+    """The customers' distinct sale dates (amount above zero, any state), and the first invoice date
+    the company has imported (from which sales are known)."""
+    stmt = (select(_TL.c.customer_key, _TL.c.invoice_date).distinct()
+            .where(_TL.c.company_id == company_id, _TL.c.amount > 0)
+            .order_by(_TL.c.customer_key, _TL.c.invoice_date))
+    if customer_key is not None:
+        stmt = stmt.where(_TL.c.customer_key == customer_key)
+    rows: Sequence[Any] = session.execute(stmt).all()
+    out = [(key, tuple(r[1] for r in group)) for key, group in groupby(rows, key=lambda r: r[0])]
+    known_from = session.execute(select(func.min(_TL.c.invoice_date))
+                                 .where(_TL.c.company_id == company_id)).scalar()
+    return out, known_from
+
+
+def index_histories(rows: HistoryRows) -> dict[str, SalesHistory]:
+    """Each customer's :class:`SalesHistory`, by customer key."""
+    pairs, known_from = rows
+    return {key: SalesHistory(dates, known_from) for key, dates in pairs}
+
+
+def load_sales_histories(session: Session, company_id: int, customer_key: str | None = None
+                         ) -> dict[str, SalesHistory]:
+    """The sales histories of the company's customers (or of one: then it is there even without a sale,
+    with no dates), by customer key."""
+    rows = sales_history_rows(session, company_id, customer_key)
+    out = index_histories(rows)
+    if customer_key is not None and customer_key not in out:
+        out[customer_key] = SalesHistory((), rows[1])
+    return out
+

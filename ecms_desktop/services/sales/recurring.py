@@ -107,7 +107,8 @@ def lapse_of(history: SalesHistory, obtained: dt.date, months: int, gaps: tuple[
     dates = history.dates
     i = bisect.bisect_right(dates, start)
     if i == len(dates) or dates[i] > add_months(start, months):
-        return Lapse(add_months(start, months) + _ONE_DAY, start, True, months)
+        on_a_sale = bool(i) and dates[i - 1] == start
+        return Lapse(add_months(start, months) + _ONE_DAY, start, not on_a_sale, months)
     if gaps is None:
         gaps = gap_starts(dates, months)
     anchor = dates[gaps[bisect.bisect_left(gaps, i)]]

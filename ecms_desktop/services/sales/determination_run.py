@@ -15,7 +15,7 @@ import datetime as dt
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, cast
 
@@ -34,6 +34,7 @@ from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.sales.candidates import CandidateIndex, candidate_rows, index_candidates
 from ecms_desktop.services.sales.determination import SaleLine, default_refusals, determine
 from ecms_desktop.services.sales.determination_records import EXPOSURE_UNSUPPORTED, classify_exposure, same_company
+from ecms_desktop.services.sales.late_lines import book_late_determinations
 from ecms_desktop.services.sales.recurring import SalesHistory
 from ecms_desktop.services.sales.sales_history import HistoryRows, index_histories, sales_history_rows
 
@@ -397,11 +398,14 @@ class RunSummary:
     conflicts: int
     exposures: int
     rules_pack_version: str
+    #: Lines dated in a filed period whose determination went into the current open period.
+    booked_in_open_periods: int = 0
 
 
 def run_determination(db: Database, rules_version: str, company_id: int, *, date_from: dt.date | None = None,
                       date_to: dt.date | None = None, batch: int = 50_000, progress: Progress | None = None,
-                      cancel: CancelCheck | None = None, workers: int | None = None) -> RunSummary:
+                      cancel: CancelCheck | None = None, workers: int | None = None, as_of: dt.date | None = None
+                      ) -> RunSummary:
     """Decide every imported line (in the date range) that has no determination yet.
 
     Built for a million lines: the candidates are loaded once; the lines are taken in windows of
@@ -412,6 +416,9 @@ def run_determination(db: Database, rules_version: str, company_id: int, *, date
     ``executemany``. ``workers``: extra processes that decide part of each window (default: one
     on a machine with two or more CPUs when there are at least :data:`PARALLEL_MIN_LINES` lines;
     0: none).
+
+    Lines dated inside a filed period are booked in the state's current open period as of ``as_of``
+    (default: today) at the end (:func:`~ecms_desktop.services.sales.late_lines.book_late_determinations`).
     """
     with db.reader() as s:
         rows_of_candidates = candidate_rows(s, company_id)
@@ -438,12 +445,15 @@ def run_determination(db: Database, rules_version: str, company_id: int, *, date
             index = index_candidates(rows_of_candidates)
             del rows_of_candidates
             span = (first - 1, last) if todo else (last, last)
-            return _run(db, rules_version, company_id, date_from, date_to, batch, progress, cancel, index, todo,
-                        span, determined_through, texts, pool, workers, _Histories(history_rows))
+            summary = _run(db, rules_version, company_id, date_from, date_to, batch, progress, cancel, index, todo,
+                           span, determined_through, texts, pool, workers, _Histories(history_rows))
     finally:
         if pool is not None:
             pool.terminate()
             pool.join()
+    with db.transaction() as s:
+        booked = book_late_determinations(s, company_id, as_of or dt.date.today())
+    return replace(summary, booked_in_open_periods=len(booked)) if booked else summary
 
 
 def _texts() -> dict[str, str]:

@@ -21,13 +21,14 @@ from ecms_desktop.services.sales.recurring import SalesHistory, add_months, laps
 
 D = dt.date
 SSUTA = "SSUTA s.317: no more than 12 months between sales; lapses for new sales only"
+CERT_DATE = D(2024, 1, 1)
 
 
 def _sale(state: str, day: dt.date, history: SalesHistory | None) -> SaleLine:
     return SaleLine("INV-1", 1, day, "c-1", state, Decimal("100.00"), sales=history)
 
 
-def _cert(state: str, *, form: str = "SST-F0003", effective: dt.date = D(2024, 1, 1), kind: str = "blanket",
+def _cert(state: str, *, form: str = "SST-F0003", effective: dt.date = CERT_DATE, kind: str = "blanket",
           po: str = "") -> CandidateCertificate:
     reason = "nonprofit" if form == "WA-REV-27-0032" else "resale"  # REV 27 0032 is not for resale
     return CandidateCertificate(1, "c-1", "approved", reason, form, (CoverageFacts(10, state, None),),

@@ -149,7 +149,8 @@ def cmd_show(ctx: CliContext, args: argparse.Namespace) -> int:
     print_table(["field", "value"], rows, ctx.out)
     ctx.out.write("\n")
     print_table(["state", "status", "expiry", "days left", "basis"],
-                [(line.state, line.status.value, line.expiry_date or "none", line.days_left, line.expiry_basis)
+                [(line.state, line.status.value + (f"; {line.lapse}" if line.lapse else ""),
+                  line.expiry_date or "none", line.days_left, line.expiry_basis)
                  for line in detail.lines], ctx.out)
     if detail.documents:
         ctx.out.write("\n")

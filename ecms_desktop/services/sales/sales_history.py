@@ -9,7 +9,7 @@ process), reprocessing, the ERP status question and the renewal plan all decide 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from itertools import groupby
 from typing import Any, cast
 
@@ -17,7 +17,8 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from ecms_desktop.models.transactions import TransactionLine
-from ecms_desktop.services.sales.recurring import SalesHistory
+from ecms_desktop.rules import RulesPack
+from ecms_desktop.services.sales.recurring import Lapse, SalesHistory
 
 _TL = cast(Table, TransactionLine.__table__)
 
@@ -57,3 +58,21 @@ def load_sales_histories(session: Session, company_id: int, customer_key: str | 
         out[customer_key] = SalesHistory((), rows[1])
     return out
 
+
+
+def recurring_lapses(session: Session, rules: RulesPack, company_id: int, customer_key: str, certificate_type: str,
+                     obtained: dt.date | None, states: Iterable[str], as_of: dt.date) -> dict[str, Lapse]:
+    """The states where a certificate (of ``certificate_type``, dated ``obtained``) has lapsed for new sales
+    by ``as_of`` under the SST recurring-relationship rule, with the lapse (sales after ``as_of`` cannot
+    undo a lapse before it: a lapse is the first gap, and a later sale does not revive the certificate)."""
+    ruled = {}
+    for state in states:
+        st = rules.states.get(state)
+        rule = st.sst.recurring_relationship if st is not None else None
+        if rule is not None and certificate_type in rule.certificate_types:
+            ruled[state] = rule.months
+    if not ruled or obtained is None:
+        return {}
+    history = load_sales_histories(session, company_id, customer_key)[customer_key]
+    lapses = {state: history.lapse(obtained, months) for state, months in ruled.items()}
+    return {state: lapse for state, lapse in lapses.items() if lapse.on <= as_of}

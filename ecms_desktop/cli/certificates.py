@@ -149,9 +149,12 @@ def cmd_show(ctx: CliContext, args: argparse.Namespace) -> int:
     print_table(["field", "value"], rows, ctx.out)
     ctx.out.write("\n")
     print_table(["state", "status", "expiry", "days left", "basis"],
-                [(line.state, line.status.value + (f"; {line.lapse}" if line.lapse else ""),
+                [(line.state, line.status.value + (" (lapsed)" if line.lapse else ""),
                   line.expiry_date or "none", line.days_left, line.expiry_basis)
                  for line in detail.lines], ctx.out)
+    for line in detail.lines:  # the SST recurring relationship ended: no purchase for more than 12 months
+        if line.lapse:
+            ctx.out.write(f"{line.state}: {line.lapse} (as of {detail.as_of})\n")
     if detail.documents:
         ctx.out.write("\n")
         print_table(["document", "name", "type", "pages", "received (UTC)", "sha256"],

@@ -69,6 +69,8 @@ from ecms_desktop.services.renewals.templates import (
     render_template,
     sample_context,
 )
+from ecms_desktop.services.sales.recurring import Lapse, SalesHistory
+from ecms_desktop.services.sales.sales_history import index_histories, sales_history_rows
 
 _TOKEN_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 
@@ -120,6 +122,9 @@ class PlanItem:
     number: int = 0
     #: Why the step cannot send an e-mail (no address ...); the step is still recorded.
     problem: str = ""
+    #: For a line with no expiry in an SST state: "lapsed for new sales on D (no purchase since ...)", the
+    #: recurring relationship that ended (``expiry_date`` is then the last day it covered new sales).
+    lapse: str = ""
 
     @property
     def key(self) -> str:
@@ -291,8 +296,12 @@ class RenewalService:
         answered_lines = {r.coverage_line_id for r in requests if r.status == "answered"}
         items: list[PlanItem] = []
         horizon = as_of + dt.timedelta(days=ladder.window_days)
+        lapsed = _lapsed_lines(s, self.rules, company_id, rows, as_of)
         for line, cert, cust in rows:
             if line.expiry_date is None:
+                if line.id in lapsed:
+                    items.extend(self._after_lapse(ladder, as_of, line, cert, cust, lapsed[line.id],
+                                                   open_by_line.get(line.id), line.id in answered_lines))
                 continue
             best = furthest.get((cert.customer_id, line.state), line.expiry_date)
             if best is None or best > line.expiry_date:
@@ -334,6 +343,24 @@ class RenewalService:
                         days_left=None)
             items.extend(_follow_ups(ladder, as_of, req, cust, cust.owner_email, base))
         return RenewalPlan(company_id, as_of, ladder, tuple(items))
+
+    def _after_lapse(self, ladder: Ladder, as_of: dt.date, line: CoverageLine, cert: Certificate, cust: Customer,
+                     lapse: Lapse, req: RenewalRequest | None, answered: bool) -> list[PlanItem]:
+        """The steps for a line whose SST recurring relationship has lapsed: a request for a fresh
+        certificate (then reminders and escalation, as for an expired line); no suspension - the lapse
+        itself already keeps the certificate from covering new sales."""
+        last_day = lapse.on - dt.timedelta(days=1)
+        base = dict(certificate_id=cert.id, coverage_line_id=line.id, state=line.state, customer_id=cust.id,
+                    customer_number=cust.number, customer_name=cust.legal_name, expiry_date=last_day,
+                    days_left=(last_day - as_of).days, lapse=lapse.text())
+        if req is not None:
+            return _follow_ups(ladder, as_of, req, cust, cert.owner_email or cust.owner_email, base)
+        if answered:
+            return []
+        form = form_for_line(self.rules, cert.form_code, line.state, cert.exempt_reason)
+        problem = "" if cust.email.strip() else "the customer has no e-mail address"
+        return [PlanItem(Action.REQUEST, recipient=cust.email.strip(), form_code=form, problem=problem,
+                         **base)]  # type: ignore[arg-type]
 
     def queue_step(self, s: Session, item: PlanItem, as_of: dt.date, result: RunResult) -> int | None:
         """Carry out one step in the caller's transaction (request, reminder, escalation: the request and
@@ -620,6 +647,48 @@ class RenewalService:
                              .order_by(FormLibraryEntry.form_code)).scalars()
             return [{"form_code": r.form_code, "sha256": r.sha256, "original_name": r.original_name,
                      "fields": len(r.field_names or []), "added_at": r.added_at} for r in rows]
+
+
+def _lapsed_lines(s: Session, rules: RulesPack, company_id: int, rows: Sequence[Any], as_of: dt.date
+                  ) -> dict[int, Lapse]:
+    """The approved lines without an expiry whose SST recurring relationship has lapsed by ``as_of``
+    (``sst.recurring_relationship`` of the state; the customer's sales in any state), one per customer
+    and state: the newest certificate's. None where another approved certificate still covers the
+    customer in the state as of the date (an expiry not yet passed, or no lapse)."""
+    ruled = [(line, cert) for line, cert, _cust in rows
+             if line.expiry_date is None and _recurring_months(rules, line.state, cert.certificate_type)]
+    if not ruled:
+        return {}
+    sales = sales_history_rows(s, company_id)
+    if sales[1] is None:
+        return {}  # no sale imported: nothing can be said to be missing
+    histories = index_histories(sales)
+    empty = SalesHistory((), sales[1])
+    covered: set[tuple[int, str]] = set()
+    newest: dict[tuple[int, str], tuple[dt.date, int, CoverageLine, Lapse]] = {}
+    for line, cert, cust in rows:
+        k = (cert.customer_id, line.state)
+        if line.expiry_date is not None:
+            if line.expiry_date >= as_of:
+                covered.add(k)
+            continue
+        months = _recurring_months(rules, line.state, cert.certificate_type)
+        obtained = cert.effective_date or cert.signed_date
+        if not months or obtained is None:
+            covered.add(k)  # no such rule here: a line without expiry covers the state
+            continue
+        lapse = histories.get(cust.number_key, empty).lapse(obtained, months)
+        if lapse.on > as_of:
+            covered.add(k)
+        elif k not in newest or (obtained, cert.id) > newest[k][:2]:
+            newest[k] = (obtained, cert.id, line, lapse)
+    return {line.id: lapse for k, (_o, _i, line, lapse) in newest.items() if k not in covered}
+
+
+def _recurring_months(rules: RulesPack, state: str, certificate_type: str) -> int | None:
+    st = rules.states.get(state)
+    rule = st.sst.recurring_relationship if st is not None else None
+    return rule.months if rule is not None and certificate_type in rule.certificate_types else None
 
 
 def _field_names(pdf: bytes, name: str) -> list[str]:

@@ -330,7 +330,7 @@ def check_candidate(line: SaleLine, cert: CandidateCertificate, refusals: Refusa
             passes.append(f"commodity {line.commodity_code} is in its list")
     if line.currency is not None and line.currency != cert.currency:
         fails.append(f"currency {cert.currency}; the sale is in {line.currency}")
-    if line.sales is not None and coverage is not None and not fails:
+    if line.sales is not None and line.sales.known and coverage is not None and not fails:
         _check_recurring(line, line.sales, cert, (refusals or default_refusals()).rules, passes, fails)
     if fails:
         return False, fails, coverage, notes

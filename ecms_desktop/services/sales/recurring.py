@@ -55,6 +55,12 @@ class SalesHistory:
     def of(cls, dates: Iterable[dt.date], known_from: dt.date | None = None) -> SalesHistory:
         return cls(tuple(sorted(set(dates))), known_from)
 
+    @property
+    def known(self) -> bool:
+        """Whether the company has imported any sale at all: without one nothing can be said to be missing,
+        and the rule is not applied."""
+        return bool(self.dates) or self.known_from is not None
+
     def lapse(self, obtained: dt.date, months: int) -> Lapse:
         """:func:`lapse_of` for this history, remembered."""
         memo = self._memo

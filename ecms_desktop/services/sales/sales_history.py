@@ -74,5 +74,7 @@ def recurring_lapses(session: Session, rules: RulesPack, company_id: int, custom
     if not ruled or obtained is None:
         return {}
     history = load_sales_histories(session, company_id, customer_key)[customer_key]
+    if not history.known:
+        return {}
     lapses = {state: history.lapse(obtained, months) for state, months in ruled.items()}
     return {state: lapse for state, lapse in lapses.items() if lapse.on <= as_of}

@@ -7,9 +7,11 @@ covered. The rule is data: ``sst.recurring_relationship`` of the state in the ru
 
 How it is counted here:
 
-* **Which sales**: every imported sale of the company to the customer with an amount above zero, in
-  any state (the relationship is between seller and purchaser, not per state); returns and credits are
-  not purchases. :class:`SalesHistory` holds the customer's distinct sale dates.
+* **Which sales**: every imported invoice line of the company to the customer, in any state (the
+  relationship is between seller and purchaser, not per state). A credit note counts too: telling it
+  apart by amount would cost the bulk run a read of the whole table instead of its (company, customer,
+  date) index (see :mod:`~ecms_desktop.services.sales.sales_history`). :class:`SalesHistory` holds the
+  customer's distinct invoice dates.
 * **From when**: from the certificate's effective date (the signed date when there is none), or from
   the first sale the company has imported when that is later (sales before the ledger's first day are
   unknown, so they cannot be said to be missing).

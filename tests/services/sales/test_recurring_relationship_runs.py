@@ -96,3 +96,19 @@ def test_reprocessing_and_the_status_question_agree_with_the_run(db, company_id,
     (after,) = customer_status(db, company_id, "C-1", as_of=dt.date(2025, 2, 2), state="OH")
     assert before.exempt and not after.exempt
     assert "lapsed for new sales on 2025-02-02" in " ".join(after.explanation["candidates"][0]["reasons"])
+
+
+def test_the_daily_sweep_tells_the_erp_of_a_lapse_once(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """C-1's Ohio certificate lapses for new sales on 2025-02-02 (no purchase after 2024-02-01 for more than
+    12 months, SSUTA s.317): the sweep records one ``lapse`` event effective that day, the customer no longer
+    exempt there; C-2 (purchases in Texas keep the relationship) gets none before its own gap."""
+    from ecms_desktop.services.sales.exemption_feed import emit_expiries, list_events
+
+    _setup(db, company_id, tmp_path)
+    assert emit_expiries(db, dt.date(2025, 2, 1), company_id=company_id) == 0
+    assert emit_expiries(db, dt.date(2025, 3, 1), company_id=company_id) == 1
+    (event,) = list_events(db, company_id=company_id)
+    assert (event["reason"], event["customer_number"], event["state"], event["effective_date"]) == \
+        ("lapse", "C-1", "OH", "2025-02-02")
+    assert event["new_status"] == "not_exempt" and event["customer_exempt"] is False
+    assert emit_expiries(db, dt.date(2025, 3, 1), company_id=company_id) == 0  # never twice

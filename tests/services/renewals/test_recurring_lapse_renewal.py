@@ -84,3 +84,14 @@ def test_ecms_show_prints_the_lapse(db, db_url, company_id, tmp_path, capsys) ->
     assert LAPSED in capsys.readouterr().out
     assert main(["--db", db_url, "show", str(cert.id), "--as-of", "2025-01-01"]) == 0
     assert "lapsed" not in capsys.readouterr().out
+
+
+def test_ecms_renewals_plan_says_why(db, db_url, company_id, tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The request after a lapse says so in the plan's JSON (the note column of the table)."""
+    import json
+
+    _ohio(db, company_id, tmp_path, "S1,1,2024-02-01,C-1,OH,100,0,yes")
+    assert main(["--db", db_url, "renewals", "plan", "--as-of", "2025-03-01", "--format", "json"]) == 0
+    (item,) = json.loads(capsys.readouterr().out)["items"]
+    assert (item["action"], item["state"], item["lapse"], item["expiry_date"]) == \
+        ("request", "OH", LAPSED, "2025-02-01")

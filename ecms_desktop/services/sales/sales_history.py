@@ -82,17 +82,46 @@ def load_sales_histories(session: Session, company_id: int, customer_key: str | 
 
 
 
+class LapseFinder:
+    """Where certificates have lapsed for new sales by ``as_of`` under the SST recurring-relationship rule
+    (:func:`recurring_lapses`), for many certificates: each company's sales are read once."""
+
+    def __init__(self, session: Session, rules: RulesPack, as_of: dt.date) -> None:
+        self.session, self.rules, self.as_of = session, rules, as_of
+        self._sales: dict[int, tuple[dict[str, SalesHistory], SalesHistory]] = {}
+
+    def _months(self, states: Iterable[str], certificate_type: str) -> dict[str, int]:
+        out = {}
+        for state in states:
+            st = self.rules.states.get(state)
+            rule = st.sst.recurring_relationship if st is not None else None
+            if rule is not None and certificate_type in rule.certificate_types:
+                out[state] = rule.months
+        return out
+
+    def __call__(self, company_id: int, customer_key: str, certificate_type: str, obtained: dt.date | None,
+                 states: Iterable[str]) -> dict[str, Lapse]:
+        ruled = self._months(states, certificate_type)
+        if not ruled or obtained is None:
+            return {}
+        known = self._sales.get(company_id)
+        if known is None:
+            rows = sales_history_rows(self.session, company_id)
+            known = self._sales[company_id] = (index_histories(rows), SalesHistory((), rows[1]))
+        history = known[0].get(customer_key, known[1])
+        if not history.known:
+            return {}  # no sale imported: nothing can be said to be missing
+        lapses = {state: history.lapse(obtained, months) for state, months in ruled.items()}
+        return {state: lapse for state, lapse in lapses.items() if lapse.on <= self.as_of}
+
+
 def recurring_lapses(session: Session, rules: RulesPack, company_id: int, customer_key: str, certificate_type: str,
                      obtained: dt.date | None, states: Iterable[str], as_of: dt.date) -> dict[str, Lapse]:
     """The states where a certificate (of ``certificate_type``, dated ``obtained``) has lapsed for new sales
     by ``as_of`` under the SST recurring-relationship rule, with the lapse (sales after ``as_of`` cannot
-    undo a lapse before it: a lapse is the first gap, and a later sale does not revive the certificate)."""
-    ruled = {}
-    for state in states:
-        st = rules.states.get(state)
-        rule = st.sst.recurring_relationship if st is not None else None
-        if rule is not None and certificate_type in rule.certificate_types:
-            ruled[state] = rule.months
+    undo a lapse before it: a lapse is the first gap, and a later sale does not revive the certificate).
+    Reads only the customer's sales (one certificate shown)."""
+    ruled = LapseFinder(session, rules, as_of)._months(states, certificate_type)
     if not ruled or obtained is None:
         return {}
     history = load_sales_histories(session, company_id, customer_key)[customer_key]

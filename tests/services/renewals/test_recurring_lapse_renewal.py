@@ -95,3 +95,16 @@ def test_ecms_renewals_plan_says_why(db, db_url, company_id, tmp_path, capsys) -
     (item,) = json.loads(capsys.readouterr().out)["items"]
     assert (item["action"], item["state"], item["lapse"], item["expiry_date"]) == \
         ("request", "OH", LAPSED, "2025-02-01")
+
+
+@pytest.mark.parametrize(("on", "lapse"), [("2025-03-01", LAPSED), ("2025-01-01", None)])
+def test_ecms_list_gives_the_lapse_per_state(db, db_url, company_id, tmp_path, capsys, on, lapse) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    cert = _ohio(db, company_id, tmp_path, "S1,1,2024-02-01,C-1,OH,100,0,yes")
+    assert main(["--db", db_url, "list", "--as-of", on, "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["id"] == cert.id and row["lines"] == [{"state": "OH", "status": "active", "expiry_date": None,
+                                                      "lapse": lapse}]
+    assert main(["--db", db_url, "list", "--as-of", on]) == 0
+    assert ("(lapsed in OH)" in capsys.readouterr().out) is (lapse is not None)

@@ -69,8 +69,8 @@ from ecms_desktop.services.renewals.templates import (
     render_template,
     sample_context,
 )
-from ecms_desktop.services.sales.recurring import Lapse, SalesHistory
-from ecms_desktop.services.sales.sales_history import index_histories, sales_history_rows
+from ecms_desktop.services.sales.recurring import Lapse
+from ecms_desktop.services.sales.sales_history import LapseFinder
 
 _TOKEN_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 
@@ -655,15 +655,10 @@ def _lapsed_lines(s: Session, rules: RulesPack, company_id: int, rows: Sequence[
     (``sst.recurring_relationship`` of the state; the customer's sales in any state), one per customer
     and state: the newest certificate's. None where another approved certificate still covers the
     customer in the state as of the date (an expiry not yet passed, or no lapse)."""
-    ruled = [(line, cert) for line, cert, _cust in rows
-             if line.expiry_date is None and _recurring_months(rules, line.state, cert.certificate_type)]
-    if not ruled:
+    find = LapseFinder(s, rules, as_of)
+    if not any(line.expiry_date is None and find.months_for((line.state,), cert.certificate_type)
+               for line, cert, _cust in rows):
         return {}
-    sales = sales_history_rows(s, company_id)
-    if sales[1] is None:
-        return {}  # no sale imported: nothing can be said to be missing
-    histories = index_histories(sales)
-    empty = SalesHistory((), sales[1])
     covered: set[tuple[int, str]] = set()
     newest: dict[tuple[int, str], tuple[dt.date, int, CoverageLine, Lapse]] = {}
     for line, cert, cust in rows:
@@ -672,23 +667,13 @@ def _lapsed_lines(s: Session, rules: RulesPack, company_id: int, rows: Sequence[
             if line.expiry_date >= as_of:
                 covered.add(k)
             continue
-        months = _recurring_months(rules, line.state, cert.certificate_type)
         obtained = cert.effective_date or cert.signed_date
-        if not months or obtained is None:
-            covered.add(k)  # no such rule here: a line without expiry covers the state
-            continue
-        lapse = histories.get(cust.number_key, empty).lapse(obtained, months)
-        if lapse.on > as_of:
-            covered.add(k)
+        lapse = find(company_id, cust.number_key, cert.certificate_type, obtained, (line.state,)).get(line.state)
+        if lapse is None or obtained is None:
+            covered.add(k)  # no such rule here, or still in force: the line covers the state
         elif k not in newest or (obtained, cert.id) > newest[k][:2]:
             newest[k] = (obtained, cert.id, line, lapse)
     return {line.id: lapse for k, (_o, _i, line, lapse) in newest.items() if k not in covered}
-
-
-def _recurring_months(rules: RulesPack, state: str, certificate_type: str) -> int | None:
-    st = rules.states.get(state)
-    rule = st.sst.recurring_relationship if st is not None else None
-    return rule.months if rule is not None and certificate_type in rule.certificate_types else None
 
 
 def _field_names(pdf: bytes, name: str) -> list[str]:

@@ -59,8 +59,7 @@ from ecms_desktop.services.customers.service import find_customer
 from ecms_desktop.services.exports.safe_export import CsvWriter
 from ecms_desktop.services.sales.candidates import load_candidates
 from ecms_desktop.services.sales.determination import SaleLine, default_refusals, determine
-from ecms_desktop.services.sales.recurring import SalesHistory
-from ecms_desktop.services.sales.sales_history import index_histories, load_sales_histories, sales_history_rows
+from ecms_desktop.services.sales.sales_history import LapseFinder, load_sales_histories
 
 log = logging.getLogger(__name__)
 
@@ -242,28 +241,20 @@ def _emit_lapses(s: Session, as_of: dt.date, company_id: int | None) -> int:
             .order_by(Certificate.id, CoverageLine.state))
     if company_id is not None:
         stmt = stmt.where(Certificate.company_id == company_id)
-    histories: dict[int, tuple[dict[str, SalesHistory], SalesHistory]] = {}
+    find = LapseFinder(s, rules, as_of)
     count = 0
     for cert, state, key in s.execute(stmt).all():
-        rule = rules.states[state].sst.recurring_relationship
-        obtained = cert.effective_date or cert.signed_date
-        if (rule is None or cert.certificate_type not in rule.certificate_types or obtained is None
-                or (cert.id, state) in done or default_refusals()(state, cert.form_code, cert.exempt_reason)):
+        if (cert.id, state) in done or default_refusals()(state, cert.form_code, cert.exempt_reason):
             continue
-        known = histories.get(cert.company_id)
-        if known is None:  # one read of the company's sales for the whole sweep
-            rows = sales_history_rows(s, cert.company_id)
-            known = histories[cert.company_id] = (index_histories(rows), SalesHistory((), rows[1]))
-        sales = known[0].get(key, known[1])
-        if not sales.known:
-            continue  # no sale imported: nothing can be said to be missing
-        on = sales.lapse(obtained, rule.months).on
-        if on > as_of:
+        lapse = find(cert.company_id, key, cert.certificate_type, cert.effective_date or cert.signed_date,
+                     (state,)).get(state)
+        if lapse is None:
             continue
         index = load_candidates(s, cert.company_id, key)
-        still = determine(SaleLine("", 0, on, key, state, Decimal(100), product_code=None, commodity_code=None,
-                                   currency=None, po_number=None, sales=sales), index.get((key, state), ())).exempt
-        event = record_status_change(s, cert, state, EXEMPT, NOT_EXEMPT, "lapse", effective=on)
+        probe = SaleLine("", 0, lapse.on, key, state, Decimal(100), product_code=None, commodity_code=None,
+                         currency=None, po_number=None, sales=find.history(cert.company_id, key))
+        still = determine(probe, index.get((key, state), ())).exempt
+        event = record_status_change(s, cert, state, EXEMPT, NOT_EXEMPT, "lapse", effective=lapse.on)
         event.customer_exempt = still
         event.payload = event_payload(event)
         done.add((cert.id, state))

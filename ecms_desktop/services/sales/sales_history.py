@@ -83,14 +83,16 @@ def load_sales_histories(session: Session, company_id: int, customer_key: str | 
 
 
 class LapseFinder:
-    """Where certificates have lapsed for new sales by ``as_of`` under the SST recurring-relationship rule
-    (:func:`recurring_lapses`), for many certificates: each company's sales are read once."""
+    """Where certificates have lapsed for new sales by ``as_of`` under the SST recurring-relationship rule,
+    for many certificates: each company's sales are read once (only ``customer``'s, when given: the
+    finder is then for that customer's certificates only)."""
 
-    def __init__(self, session: Session, rules: RulesPack, as_of: dt.date) -> None:
-        self.session, self.rules, self.as_of = session, rules, as_of
+    def __init__(self, session: Session, rules: RulesPack, as_of: dt.date, customer: str | None = None) -> None:
+        self.session, self.rules, self.as_of, self.customer = session, rules, as_of, customer
         self._sales: dict[int, tuple[dict[str, SalesHistory], SalesHistory]] = {}
 
-    def _months(self, states: Iterable[str], certificate_type: str) -> dict[str, int]:
+    def months_for(self, states: Iterable[str], certificate_type: str) -> dict[str, int]:
+        """The states (of ``states``) whose rule applies to the certificate type, with the rule's months."""
         out = {}
         for state in states:
             st = self.rules.states.get(state)
@@ -101,31 +103,29 @@ class LapseFinder:
 
     def __call__(self, company_id: int, customer_key: str, certificate_type: str, obtained: dt.date | None,
                  states: Iterable[str]) -> dict[str, Lapse]:
-        ruled = self._months(states, certificate_type)
+        """The states (of ``states``) where a certificate of the customer (of ``certificate_type``, dated
+        ``obtained``) has lapsed for new sales by the finder's date, with the lapse. Sales after that date
+        cannot undo a lapse before it: a lapse is the first gap, and a later sale does not revive it."""
+        ruled = self.months_for(states, certificate_type)
         if not ruled or obtained is None:
             return {}
-        known = self._sales.get(company_id)
-        if known is None:
-            rows = sales_history_rows(self.session, company_id)
-            known = self._sales[company_id] = (index_histories(rows), SalesHistory((), rows[1]))
-        history = known[0].get(customer_key, known[1])
+        history = self.history(company_id, customer_key)
         if not history.known:
             return {}  # no sale imported: nothing can be said to be missing
         lapses = {state: history.lapse(obtained, months) for state, months in ruled.items()}
         return {state: lapse for state, lapse in lapses.items() if lapse.on <= self.as_of}
 
+    def history(self, company_id: int, customer_key: str) -> SalesHistory:
+        """The customer's sales (an empty history when it has none)."""
+        known = self._sales.get(company_id)
+        if known is None:
+            rows = sales_history_rows(self.session, company_id, self.customer)
+            known = self._sales[company_id] = (index_histories(rows), SalesHistory((), rows[1]))
+        return known[0].get(customer_key, known[1])
+
 
 def recurring_lapses(session: Session, rules: RulesPack, company_id: int, customer_key: str, certificate_type: str,
                      obtained: dt.date | None, states: Iterable[str], as_of: dt.date) -> dict[str, Lapse]:
-    """The states where a certificate (of ``certificate_type``, dated ``obtained``) has lapsed for new sales
-    by ``as_of`` under the SST recurring-relationship rule, with the lapse (sales after ``as_of`` cannot
-    undo a lapse before it: a lapse is the first gap, and a later sale does not revive the certificate).
-    Reads only the customer's sales (one certificate shown)."""
-    ruled = LapseFinder(session, rules, as_of)._months(states, certificate_type)
-    if not ruled or obtained is None:
-        return {}
-    history = load_sales_histories(session, company_id, customer_key)[customer_key]
-    if not history.known:
-        return {}
-    lapses = {state: history.lapse(obtained, months) for state, months in ruled.items()}
-    return {state: lapse for state, lapse in lapses.items() if lapse.on <= as_of}
+    """:class:`LapseFinder` for one certificate (reads only its customer's sales)."""
+    return LapseFinder(session, rules, as_of, customer_key)(company_id, customer_key, certificate_type, obtained,
+                                                            states)

@@ -6,14 +6,17 @@ the company has already filed for its ship-to state:
 * the import says so (:func:`new_lines_in_filed_periods`, :func:`filed_period_warning`: the invoices and
   lines, and the filed period), and still imports the line (it is a real sale);
 * its determination is booked the way reprocessing books corrections (:func:`book_late_determinations`,
-  run at the end of every determination run): the decision goes into a correction entry
+  run at the end of every determination run, and of a reprocessing that decides a line for the first
+  time): the decision goes into a correction entry
   (``recreation``) of the current open period of the state as of the run's date, and the line's own
   determination, the one that belongs to the filed period, reports nothing (no exempt or taxable amount,
   no exposure; ``origin`` ``late``) and says where the decision was booked. Nothing of the filed period
   is reversed: the line was not in its return.
 
-A determination is late when it was made (by a determination run) after the period was filed; one made
-before the filing was in the return and is never moved.
+A determination is late when it was made (by a determination run or a reprocessing) after the period
+was filed: reprocessing never updates a determination in a filed period, so such a row can only be the
+first decision of a line the return did not contain. One made before the filing was in the return and
+is never moved.
 """
 
 from __future__ import annotations
@@ -105,7 +108,7 @@ def book_late_determinations(session: Session, company_id: int, as_of: dt.date) 
     stmt = (select(_TL.c.id, _TL.c.invoice_number, _TL.c.line, _TL.c.invoice_date, _TL.c.ship_to_state,
                    _FP.c.period, _DET)
             .select_from(_in_filed_period().join(_DET, _DET.c.transaction_line_id == _TL.c.id))
-            .where(_TL.c.company_id == company_id, _DET.c.origin == "determine",
+            .where(_TL.c.company_id == company_id, _DET.c.origin.in_(("determine", "reprocess")),
                    _DET.c.determined_at > _FP.c.filed_at)
             .order_by(_TL.c.id))
     rows = session.execute(stmt).all()

@@ -30,6 +30,7 @@ from ecms_desktop.services.sales.determination_records import (
     evidence_snapshot,
     sale_of,
 )
+from ecms_desktop.services.sales.late_lines import book_late_determinations
 from ecms_desktop.services.sales.periods import PeriodBook
 from ecms_desktop.services.sales.sales_history import load_sales_histories
 
@@ -156,6 +157,8 @@ def apply_reprocessing(session: Session, rules_version: str, certificate_id: int
                    "exempt_amount": item.new_exempt_amount},
             details={"invoice_number": item.invoice_number, "line": item.line,
                      "filed_period": item.filed_period, "posted_to": item.adjustment_period}))
+    if plan.count("determine"):  # a first decision of a line dated in a filed period goes to the open period
+        book_late_determinations(session, company_id, as_of)
     events.append(audit.NewEvent(
         "certificate.reprocessed", "certificate", certificate_id, company_id=company_id,
         certificate_id=certificate_id,

@@ -93,3 +93,18 @@ def test_the_cli_prints_the_warning(db, db_url, company_id, tmp_path, capsys) ->
     err = capsys.readouterr().err
     assert "warning: late.csv: 1 new line(s) are dated inside periods already filed" in err
     assert "TX 2026-02: invoice F2 line 1 (2026-02-20)" in err
+
+
+def test_a_first_decision_by_reprocessing_is_booked_in_the_open_period_too(db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A line never determined before its period was filed, first decided by reprocessing: February's
+    figures stay as filed (nothing), the decision goes to November (reprocessing's own rule: "a sale in a
+    filed period is never changed")."""
+    import_sales(db, company_id, tmp_path, "F1,1,2026-02-10,C-1,TX,100,0,yes")
+    PeriodService(db).file(company_id, "TX", "2026-02")
+    cert = make_signed_certificate(db, company_id, "C-1", as_of=AS_OF, review="approved", certificate_number="TX-1")
+    DeterminationService(db).reprocess(cert.id, dt.date(2026, 1, 1), dt.date(2026, 12, 31), as_of=AS_OF)
+    with db.reader() as s:
+        (det,) = s.execute(select(Determination)).scalars().all()
+        (entry,) = s.execute(select(DeterminationAdjustment)).scalars().all()
+        assert (det.origin, det.exempt_amount, det.taxable_amount) == ("late", 0, 0)
+        assert (entry.period, entry.exempt, entry.exempt_amount) == ("2026-11", True, Decimal("100.00"))

@@ -211,7 +211,9 @@ def _plan(s: Session, certificate_id: int, date_from: dt.date, date_to: dt.date,
                     and old["exempt_amount"] == result.exempt_amount
                     and old["taxable_amount"] == result.taxable_amount)
             action = "unchanged" if same else ("adjust" if filed else "update")
-        adjustment_period = book.current_open(r.ship_to_state, as_of).label if action == "adjust" else None
+        # a correction, or the first decision of a line dated in a filed period: booked in the open period
+        booked_later = action == "adjust" or (action == "determine" and filed is not None)
+        adjustment_period = book.current_open(r.ship_to_state, as_of).label if booked_later else None
         items.append(ReprocessItem(r.id, r.invoice_number, r.line, r.invoice_date, r.ship_to_state, action,
                                    filed, adjustment_period, old_exempt, old_cert, old_amount, result.exempt,
                                    new_cert or (str(result.certificate_id) if result.certificate_id else None),

@@ -102,6 +102,10 @@ def test_a_first_decision_by_reprocessing_is_booked_in_the_open_period_too(db, c
     import_sales(db, company_id, tmp_path, "F1,1,2026-02-10,C-1,TX,100,0,yes")
     PeriodService(db).file(company_id, "TX", "2026-02")
     cert = make_signed_certificate(db, company_id, "C-1", as_of=AS_OF, review="approved", certificate_number="TX-1")
+    plan = DeterminationService(db).preview_reprocess(cert.id, dt.date(2026, 1, 1), dt.date(2026, 12, 31),
+                                                      as_of=AS_OF)
+    (item,) = plan.items
+    assert (item.action, item.filed_period, item.adjustment_period) == ("determine", "2026-02", "2026-11")
     DeterminationService(db).reprocess(cert.id, dt.date(2026, 1, 1), dt.date(2026, 12, 31), as_of=AS_OF)
     with db.reader() as s:
         (det,) = s.execute(select(Determination)).scalars().all()

@@ -59,6 +59,7 @@ from ecms_desktop.services.renewals.email_service import (
     enqueue,
     new_message_id,
 )
+from ecms_desktop.services.renewals.lapsed import lapsed_lines
 from ecms_desktop.services.renewals.request_packet import Address, Packet, PacketData, build_packet
 from ecms_desktop.services.renewals.state_forms import customer_reasons, reason_for_form
 from ecms_desktop.services.renewals.templates import (
@@ -70,7 +71,6 @@ from ecms_desktop.services.renewals.templates import (
     sample_context,
 )
 from ecms_desktop.services.sales.recurring import Lapse
-from ecms_desktop.services.sales.sales_history import LapseFinder
 
 _TOKEN_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 
@@ -296,7 +296,7 @@ class RenewalService:
         answered_lines = {r.coverage_line_id for r in requests if r.status == "answered"}
         items: list[PlanItem] = []
         horizon = as_of + dt.timedelta(days=ladder.window_days)
-        lapsed = _lapsed_lines(s, self.rules, company_id, rows, as_of)
+        lapsed = lapsed_lines(s, self.rules, company_id, rows, as_of)
         for line, cert, cust in rows:
             if line.expiry_date is None:
                 if line.id in lapsed:
@@ -647,33 +647,6 @@ class RenewalService:
                              .order_by(FormLibraryEntry.form_code)).scalars()
             return [{"form_code": r.form_code, "sha256": r.sha256, "original_name": r.original_name,
                      "fields": len(r.field_names or []), "added_at": r.added_at} for r in rows]
-
-
-def _lapsed_lines(s: Session, rules: RulesPack, company_id: int, rows: Sequence[Any], as_of: dt.date
-                  ) -> dict[int, Lapse]:
-    """The approved lines without an expiry whose SST recurring relationship has lapsed by ``as_of``
-    (``sst.recurring_relationship`` of the state; the customer's sales in any state), one per customer
-    and state: the newest certificate's. None where another approved certificate still covers the
-    customer in the state as of the date (an expiry not yet passed, or no lapse)."""
-    find = LapseFinder(s, rules, as_of)
-    if not any(line.expiry_date is None and find.months_for((line.state,), cert.certificate_type)
-               for line, cert, _cust in rows):
-        return {}
-    covered: set[tuple[int, str]] = set()
-    newest: dict[tuple[int, str], tuple[dt.date, int, CoverageLine, Lapse]] = {}
-    for line, cert, cust in rows:
-        k = (cert.customer_id, line.state)
-        if line.expiry_date is not None:
-            if line.expiry_date >= as_of:
-                covered.add(k)
-            continue
-        obtained = cert.effective_date or cert.signed_date
-        lapse = find(company_id, cust.number_key, cert.certificate_type, obtained, (line.state,)).get(line.state)
-        if lapse is None or obtained is None:
-            covered.add(k)  # no such rule here, or still in force: the line covers the state
-        elif k not in newest or (obtained, cert.id) > newest[k][:2]:
-            newest[k] = (obtained, cert.id, line, lapse)
-    return {line.id: lapse for k, (_o, _i, line, lapse) in newest.items() if k not in covered}
 
 
 def _field_names(pdf: bytes, name: str) -> list[str]:

@@ -135,9 +135,10 @@ def _stream_json(ctx: CliContext, rows: Iterable[tuple[CertificateRow, dict[str,
             "form": r.form_code, "certificate_number": r.certificate_number, "exempt_reason": r.exempt_reason,
             "certificate_type": r.certificate_type, "review_state": r.review_state, "status": r.status.value,
             "expiry_date": r.expiry_date.isoformat() if r.expiry_date else None, "days_left": r.days_left,
+            # "lapse" only on a line whose SST recurring relationship has lapsed as of the date
             "lines": [{"state": line.state, "status": line.status.value,
-                       "expiry_date": line.expiry_date.isoformat() if line.expiry_date else None,
-                       "lapse": lapses.get(line.state)}
+                       "expiry_date": line.expiry_date.isoformat() if line.expiry_date else None}
+                      | ({"lapse": lapses[line.state]} if line.state in lapses else {})
                       for line in r.lines],
         }
         out.write(("\n  " if first else ",\n  ") + json.dumps(item, ensure_ascii=False))

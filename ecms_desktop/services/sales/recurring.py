@@ -36,6 +36,10 @@ _ONE_DAY = dt.timedelta(days=1)
 
 def add_months(day: dt.date, months: int) -> dt.date:
     """``day`` plus whole calendar months (the 31st becomes the month's last day when it has fewer)."""
+    if months % 12 == 0:  # whole years: only 29 February moves (to the 28th)
+        year = day.year + months // 12
+        return day.replace(year=year) if (day.month, day.day) != (2, 29) or calendar.isleap(year) \
+            else day.replace(year=year, day=28)
     index = day.year * 12 + day.month - 1 + months
     year, month = divmod(index, 12)
     month += 1
@@ -104,7 +108,15 @@ def gap_starts(dates: tuple[dt.date, ...], months: int) -> tuple[int, ...]:
     """The indexes of the sales followed by more than ``months`` without a sale (the last sale always:
     the gap after it is open)."""
     n = len(dates)
-    return tuple(i for i in range(n) if i + 1 == n or dates[i + 1] > add_months(dates[i], months))
+    surely_within, surely_beyond = 28 * months, 31 * months  # days: N months are 28N to 31N days
+    out = []
+    for i in range(n - 1):
+        days = (dates[i + 1] - dates[i]).days
+        if days > surely_within and (days > surely_beyond or dates[i + 1] > add_months(dates[i], months)):
+            out.append(i)
+    if n:
+        out.append(n - 1)
+    return tuple(out)
 
 
 def lapse_of(history: SalesHistory, obtained: dt.date, months: int, gaps: tuple[int, ...] | None = None) -> Lapse:

@@ -116,3 +116,16 @@ def test_every_full_member_has_the_rule_with_its_source() -> None:
     rule = pack.states["WA"].sst.recurring_relationship
     assert rule is not None and rule.months == 12 and rule.certificate_types == ("blanket",)
     assert "SSUTA s.317" in rule.source and rule.confidence == "high"
+
+
+def test_gaps_are_found_as_calendar_months_say() -> None:
+    """gap_starts' day-count shortcuts agree with calendar months (SSUTA s.317's "12 months"): 2024-02-29
+    plus 12 months is 2025-02-28, so a sale on 2025-03-01 comes after a gap; 2023-03-01 to 2024-02-29 is
+    within 12 months; 2024-01-31 plus one month is 2024-02-29."""
+    from ecms_desktop.services.sales.recurring import gap_starts
+
+    dates = (D(2023, 3, 1), D(2024, 3, 1), D(2024, 2, 29))
+    assert gap_starts(tuple(sorted(dates)), 12) == (2,)  # 2024-02-29 -> 2024-03-01: no gap; the last is open
+    assert gap_starts((D(2024, 2, 29), D(2025, 2, 28)), 12) == (1,)
+    assert gap_starts((D(2024, 2, 29), D(2025, 3, 1)), 12) == (0, 1)
+    assert gap_starts((D(2024, 1, 31), D(2024, 2, 29), D(2024, 4, 1)), 1) == (1, 2)

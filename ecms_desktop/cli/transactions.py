@@ -63,8 +63,10 @@ def register(sub: Subparsers) -> None:
     add_as_of(d)
     d.set_defaults(func=cmd_determine)
 
-    e = sub.add_parser("exposure", help="exempt sales without a certificate (untaxed amount) and tax "
-                                       "collected on covered sales (tax), kept apart")
+    e = sub.add_parser("exposure", help="exempt sales without a certificate (untaxed amount), tax collected on "
+                                       "the exempt portion of covered sales (tax), and sales covered in law "
+                                       "past our renewal policy (not exposure), kept apart; json adds every "
+                                       "line with its measure and rule")
     e.add_argument("--from", dest="date_from", type=parse_date, required=True, metavar="YYYY-MM-DD")
     e.add_argument("--to", dest="date_to", type=parse_date, required=True, metavar="YYYY-MM-DD")
     e.add_argument("--state", default=None)
@@ -206,10 +208,11 @@ def cmd_determine(ctx: CliContext, args: argparse.Namespace) -> int:
 
 def cmd_exposure(ctx: CliContext, args: argparse.Namespace) -> int:
     from ecms_desktop.services.sales.determination_service import DeterminationService
-    from ecms_desktop.services.sales.exposure import TAX_ON_COVERED, UNCOVERED
+    from ecms_desktop.services.sales.exposure import MEASURE_LABELS, PAST_POLICY, TAX_ON_COVERED, UNCOVERED
 
-    report = DeterminationService(ctx.db()).exposure(ctx.company_id(args.company), args.date_from, args.date_to,
-                                                     state=args.state)
+    svc = DeterminationService(ctx.db())
+    company_id = ctx.company_id(args.company)
+    report = svc.exposure(company_id, args.date_from, args.date_to, state=args.state)
     if args.format == "xlsx":
         if args.out is None:
             print("error: --format xlsx needs --out FILE.xlsx", file=sys.stderr)
@@ -220,14 +223,24 @@ def cmd_exposure(ctx: CliContext, args: argparse.Namespace) -> int:
         print(f"Wrote {args.out} ({len(report.rows)} rows).", file=ctx.out)
         return 0
     if args.format == "json":
+        lines = svc.exposed_lines(company_id, args.date_from, args.date_to, state=args.state)
         data = {"from": report.date_from, "to": report.date_to, "state": report.state,
                 "sales_lines": report.sales_lines, "undecided_lines": report.undecided_lines,
+                "measures": MEASURE_LABELS,
                 UNCOVERED: report.uncovered.__dict__, TAX_ON_COVERED: report.tax_on_covered.__dict__,
+                PAST_POLICY: report.past_policy.__dict__,
                 "rows": [{"state": r.state, "period": r.period, "customer_number": r.customer_number,
                           "customer_name": r.customer_name, UNCOVERED: r.uncovered.__dict__,
-                          TAX_ON_COVERED: r.tax_on_covered.__dict__} for r in report.rows],
+                          TAX_ON_COVERED: r.tax_on_covered.__dict__, PAST_POLICY: r.past_policy.__dict__}
+                         for r in report.rows],
                 **{f"{measure}_by_{dim}": report.totals_by(dim, measure)
-                   for measure in (UNCOVERED, TAX_ON_COVERED) for dim in ("state", "period", "customer")}}
+                   for measure in MEASURE_LABELS for dim in ("state", "period", "customer")},
+                "lines": [{"transaction_line_id": x.transaction_line_id, "invoice_number": x.invoice_number,
+                           "line": x.line, "invoice_date": x.invoice_date, "state": x.state, "period": x.period,
+                           "customer_number": x.customer_number, "amount": x.amount,
+                           "tax_collected": x.tax_collected, "measure": x.measure, "figure": x.figure,
+                           "rule": x.rule or None, "certificate_number": x.certificate_number or None,
+                           "corrected": x.corrected, "explanation": x.explanation} for x in lines]}
         if args.out:
             with args.out.open("w", encoding="utf-8") as fh:
                 print_json(data, fh)
@@ -235,9 +248,10 @@ def cmd_exposure(ctx: CliContext, args: argparse.Namespace) -> int:
             print_json(data, ctx.out)
         return 0
     headers = ["state", "period", "customer", "name", "uncovered lines", "untaxed amount", "taxed covered lines",
-               "tax collected"]
+               "tax collected", "past-policy lines", "covered in law"]
     rows = ((r.state, r.period, r.customer_number, r.customer_name, r.uncovered.lines, r.uncovered.untaxed_amount,
-             r.tax_on_covered.lines, r.tax_on_covered.tax_collected) for r in report.rows)
+             r.tax_on_covered.lines, r.tax_on_covered.tax_collected, r.past_policy.lines,
+             r.past_policy.untaxed_amount) for r in report.rows)
     if args.format == "csv":
         if args.out:
             with args.out.open("w", encoding="utf-8", newline="") as fh:
@@ -250,10 +264,13 @@ def cmd_exposure(ctx: CliContext, args: argparse.Namespace) -> int:
               f"{', ' + report.state if report.state else ''}).", file=ctx.out)
         return 0
     print_table(headers, rows, ctx.out)
-    u, t = report.uncovered, report.tax_on_covered
+    u, t, p = report.uncovered, report.tax_on_covered, report.past_policy
     print(f"Exempt sales without a covering certificate: {u.lines} lines, untaxed amount {u.untaxed_amount}.\n"
-          f"Tax collected although a certificate covered the sale: {t.lines} lines, tax {t.tax_collected}.\n"
-          f"({report.sales_lines} sales lines from {report.date_from} to {report.date_to}; the two amounts are "
+          f"Tax collected on the exempt portion although a certificate covered the sale: {t.lines} lines, "
+          f"tax {t.tax_collected}.\n"
+          f"Covered in law, past our renewal policy (not exposure): {p.lines} lines, untaxed amount "
+          f"{p.untaxed_amount}.\n"
+          f"({report.sales_lines} sales lines from {report.date_from} to {report.date_to}; the three amounts are "
           "different measures and are not added together.)", file=ctx.out)
     if report.undecided_lines:
         print(f"{report.undecided_lines} sales lines are not decided yet and are not in these figures: run "

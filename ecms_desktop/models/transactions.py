@@ -65,6 +65,9 @@ class TransactionLine(Base):
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     #: Sales tax the ERP charged on the line.
     tax_collected: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    #: The amount the ERP charged that tax on, where it sends it (empty: not given); it tells tax on the
+    #: exempt portion of a partly exempt sale from tax on its taxable portion.
+    taxed_amount: Mapped[Decimal | None] = mapped_column(Money, nullable=True, default=None)
     #: Whether the ERP sold it as exempt.
     exempt_claimed: Mapped[bool] = mapped_column(Boolean, default=False)
     #: Exempt reason the ERP recorded (empty: none given).
@@ -146,9 +149,11 @@ class Determination(Base):
     #: For each candidate certificate, why it applied or why not.
     explanation: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     #: ``unsupported_claim`` (sold exempt without a covering certificate), ``tax_on_exempt`` (tax
-    #: collected although a valid certificate existed), or empty.
+    #: collected on the exempt portion although a valid certificate existed), ``past_policy`` (sold exempt,
+    #: covered in law past our renewal policy: not exposure, the report's third measure), or empty.
     exposure_kind: Mapped[str] = mapped_column(String(20), default="")
-    #: The amount at stake: the uncovered sale amount, or the tax collected.
+    #: The amount at stake: the uncovered sale amount, the tax on the exempt portion, or (past policy)
+    #: the amount covered only in law.
     exposure_amount: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
     #: ``determine`` or ``reprocess``.
     origin: Mapped[str] = mapped_column(String(20), default="determine")

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from ecms_desktop.services.core.database import Database
-from ecms_desktop.services.sales.exposure import TAX_ON_COVERED, UNCOVERED, ExposureLine, ExposureRow
+from ecms_desktop.services.sales.exposure import PAST_POLICY, TAX_ON_COVERED, UNCOVERED, ExposureLine, ExposureRow
 from ecms_desktop.views.operations import sales
 from ecms_desktop.views.operations.task_runner import TaskRunner
 from ecms_desktop.views.widgets.error_presenter import present_error
@@ -31,7 +31,8 @@ from ecms_desktop.views.widgets.error_presenter import present_error
 _Index = QModelIndex | QPersistentModelIndex
 _COLUMNS = ("Invoice", "Line", "Date", "Amount", "Tax collected", "Counts as", "Figure", "Certificate")
 _MEASURE_SHORT = {UNCOVERED: "exempt, no covering certificate (untaxed amount)",
-                  TAX_ON_COVERED: "tax collected, certificate covered (tax)"}
+                  TAX_ON_COVERED: "tax collected, certificate covered (tax)",
+                  PAST_POLICY: "covered in law, past our renewal policy (not exposure)"}
 
 
 def money(value: Decimal) -> str:

@@ -29,7 +29,14 @@ from PySide6.QtWidgets import (
 )
 
 from ecms_desktop.services.core.database import Database
-from ecms_desktop.services.sales.exposure import MEASURE_LABELS, TAX_ON_COVERED, UNCOVERED, ExposureReport, ExposureRow
+from ecms_desktop.services.sales.exposure import (
+    MEASURE_LABELS,
+    PAST_POLICY,
+    TAX_ON_COVERED,
+    UNCOVERED,
+    ExposureReport,
+    ExposureRow,
+)
 from ecms_desktop.views.exposure_lines_dialog import ExposureLinesDialog, money
 from ecms_desktop.views.operations import sales
 from ecms_desktop.views.operations.task_runner import TaskRunner
@@ -39,11 +46,14 @@ from ecms_desktop.views.widgets.file_dialogs import get_save_file_name
 
 _Index = QModelIndex | QPersistentModelIndex
 _COLUMNS = ("State", "Period", "Customer", "Customer name", "Exempt, no certificate: lines",
-            "Untaxed amount", "Covered, taxed: lines", "Tax collected")
+            "Untaxed amount", "Covered, taxed: lines", "Tax collected", "Covered in law only: lines",
+            "Untaxed, covered in law")
 #: The tooltips of the measure columns: what each figure is.
 _COLUMN_TIPS = {4: "Sales the customer claimed exempt that no certificate covers",
                 5: MEASURE_LABELS[UNCOVERED], 6: "Sales a valid certificate covered on which tax was collected",
-                7: MEASURE_LABELS[TAX_ON_COVERED]}
+                7: MEASURE_LABELS[TAX_ON_COVERED],
+                8: "Sales claimed exempt that a certificate covered in law after our renewal policy expired it",
+                9: MEASURE_LABELS[PAST_POLICY]}
 _MEASURE_COLORS = {5: QColor("#B03A2E"), 7: QColor("#B9770E")}
 NO_SALES = "No sales imported for this period"
 NO_EXPOSURE = "No exposure in this period"
@@ -101,11 +111,12 @@ class ExposureTableModel(QAbstractTableModel):
         r = self._rows[index.row()]
         col = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
-            u, t = r.uncovered, r.tax_on_covered
+            u, t, p = r.uncovered, r.tax_on_covered, r.past_policy
             values = (r.state, r.period, r.customer_number, r.customer_name or _NOT_LISTED,
                       str(u.lines) if u.lines else "",
                       _money(u.untaxed_amount) if u.lines else "", str(t.lines) if t.lines else "",
-                      _money(t.tax_collected) if t.lines else "")
+                      _money(t.tax_collected) if t.lines else "", str(p.lines) if p.lines else "",
+                      _money(p.untaxed_amount) if p.lines else "")
             return values[col]
         if role == Qt.ItemDataRole.TextAlignmentRole and col >= 4:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -208,7 +219,8 @@ class ExposureView(QWidget):
         self.measure_combo = QComboBox()
         self.measure_combo.addItem("Untaxed amount of exempt sales without a certificate", UNCOVERED)
         self.measure_combo.addItem("Tax collected on covered sales", TAX_ON_COVERED)
-        self.measure_combo.setToolTip("The figure the chart shows (the two are never added together)")
+        self.measure_combo.addItem("Covered in law, past our renewal policy (not exposure)", PAST_POLICY)
+        self.measure_combo.setToolTip("The figure the chart shows (the measures are never added together)")
         self.refresh_button = QPushButton("Show")
         self.export_button = QPushButton("Export to Excel…")
         self.export_button.setEnabled(False)

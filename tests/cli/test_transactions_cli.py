@@ -57,8 +57,8 @@ def test_import_determine_json_and_exposure(setup, capsys, tmp_path) -> None:  #
                        "--format", "csv")
     lines = out.splitlines()
     assert lines[0] == ("state,period,customer,name,uncovered lines,untaxed amount,taxed covered lines,"
-                        "tax collected")
-    assert "TX,2026-02,C-1,Customer One,1,100.00,0,0.00" in lines
+                        "tax collected,past-policy lines,covered in law")
+    assert "TX,2026-02,C-1,Customer One,1,100.00,0,0.00,0,0.00" in lines
     xlsx = tmp_path / "exposure.xlsx"
     code, out, _ = run(capsys, "--db", url, "exposure", "--from", "2026-01-01", "--to", "2026-12-31",
                        "--format", "xlsx", "--out", str(xlsx))

@@ -75,9 +75,10 @@ def test_the_two_measures_are_shown_apart_never_summed(qtbot, covered, company_i
     view = _loaded(qtbot, covered, company_id)
     headers = [view.model.headerData(c, Qt.Orientation.Horizontal) for c in range(view.model.columnCount())]
     assert headers == ["State", "Period", "Customer", "Customer name", "Exempt, no certificate: lines",
-                       "Untaxed amount", "Covered, taxed: lines", "Tax collected"]
-    assert _cells(view) == [["TX", "2026-05", "C-1", "Harbor Freight Depot", "", "", "1", "7.50"],
-                            ["TX", "2026-05", "C-2", "(not in the customer list)", "1", "300.00", "", ""]]
+                       "Untaxed amount", "Covered, taxed: lines", "Tax collected", "Covered in law only: lines",
+                       "Untaxed, covered in law"]
+    assert _cells(view) == [["TX", "2026-05", "C-1", "Harbor Freight Depot", "", "", "1", "7.50", "", ""],
+                            ["TX", "2026-05", "C-2", "(not in the customer list)", "1", "300.00", "", "", "", ""]]
     assert "300.00" in view.uncovered_label.text() and "untaxed" in view.uncovered_label.text()
     assert "7.50" in view.tax_label.text() and "of tax" in view.tax_label.text()
     shown = " ".join(w.text() for w in view.findChildren(QLabel))
@@ -111,7 +112,7 @@ def test_sales_not_decided_yet_are_said_and_decided_from_the_view(qtbot, db, com
     with qtbot.waitSignal(view.report_loaded, timeout=20000) as loaded:
         view.decide_button.click()
     assert loaded.args[0].undecided_lines == 0 and not view.decide_button.isVisibleTo(view)
-    assert _cells(view) == [["TX", "2026-07", "C-5", "(not in the customer list)", "2", "150.00", "", ""]]
+    assert _cells(view) == [["TX", "2026-07", "C-5", "(not in the customer list)", "2", "150.00", "", "", "", ""]]
 
 
 def test_dates_are_taken_as_typed(qtbot, covered, company_id) -> None:  # type: ignore[no-untyped-def]
@@ -168,8 +169,11 @@ def test_export_writes_the_workbook_as_shown(qtbot, covered, company_id, tmp_pat
                                             "Exempt sales without certificate: untaxed amount",
                                             "Tax collected on covered sales: lines",
                                             "Tax collected on covered sales: sales amount",
-                                            "Tax collected on covered sales: tax"]
-    assert [c.value for c in ws[3]] == ["TX", "2026-05", "C-1", "Harbor Freight Depot", 0, 0, 0, 1, 100, 7.5]
+                                            "Tax collected on covered sales: tax",
+                                            "Covered in law, past our renewal policy (not exposure): lines",
+                                            "Covered in law, past our renewal policy: sales amount",
+                                            "Covered in law, past our renewal policy: untaxed amount"]
+    assert [c.value for c in ws[3]] == ["TX", "2026-05", "C-1", "Harbor Freight Depot", 0, 0, 0, 1, 100, 7.5, 0, 0, 0]
     assert [c.value for c in ws[5]][6] == 300 and [c.value for c in ws[5]][9] == 7.5
 
 

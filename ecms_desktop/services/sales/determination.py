@@ -20,8 +20,19 @@ Conditions a certificate must meet to cover a line (all of them):
 4. **Validity**: the invoice date is on or after the effective date (the signed date when there is
    none) and on or before the coverage line's expiry date (inclusive; no expiry date: no end).
    A line that was valid on the invoice date counts even if it has expired since.
+   *Good faith* (the state's ``good_faith.days`` in the rules pack): a certificate not yet effective on
+   the invoice date still covers the sale when the seller obtained it after the sale and within the
+   state's window (SST members 90 days, PA 60, MI and WA 120); after the window, or where the state has
+   none, it does not, and the explanation says which. "Obtained" is
+   :attr:`CandidateCertificate.obtained_on` (see :mod:`~ecms_desktop.services.sales.candidates`).
+   *Renewal policy is not law*: where the coverage line's expiry comes only from a renewal policy (an
+   expiry rule whose basis is a recommendation or practice, or the company's own policy), a past sale
+   after that expiry but while the certificate was still valid in law is covered "in law, past our
+   renewal policy"; for new sales and the status question (``policy_binds``) the policy's expiry and
+   the suspension it leads to end coverage, as the renewal loop wants.
 5. **Status**: only approved certificates cover sales; pending, rejected and archived ones never do.
-   A line suspended (renewal loop) covers nothing invoiced on or after the day it was suspended.
+   A line suspended (renewal loop) covers nothing invoiced on or after the day it was suspended
+   (a past sale still valid in law after a suspension at a policy-only expiry: see 4).
 6. **Exempt reason**: where the sales line records a reason, it must be the certificate's.
 7. **Single use**: a single-use certificate covers only the sale whose PO number (or invoice number)
    is the one on the certificate.
@@ -33,6 +44,22 @@ Conditions a certificate must meet to cover a line (all of them):
 Partial exemption: a certificate with an exempt percent exempts that share of each covered line; one
 with an exempt amount exempts at most that amount of each covered line (per line, so that the result
 never depends on the order lines are processed in). Amounts are rounded to the cent, half up.
+
+A sale shipped to a state that taxes no sales (:attr:`StateRule.taxes_sales`: Oregon, Delaware,
+Montana, New Hampshire; not Alaska, whose cities and boroughs tax sales) is not taxable at all: no
+certificate is needed, nothing is exempt or taxable, and the explanation says why (rule
+``no_sales_tax``, with the rules pack's source).
+
+Every result names the rule that decided it (:attr:`Result.rule`, kept in the explanation as ``rule``):
+``no_sales_tax``; ``coverage.certificate`` (in force on the invoice date), ``coverage.good_faith``
+(obtained within the window after the sale), ``coverage.past_policy`` (valid in law, past our renewal
+policy); or, when nothing covers it, ``coverage.none`` (no certificate in the state) or the reason all
+candidates share (``coverage.expired``, ``coverage.form_refused``, ``coverage.after_good_faith_window``,
+``coverage.not_yet_effective``, ``coverage.suspended``, ``coverage.not_approved``,
+``coverage.recurring_lapsed``), else ``coverage.not_covering``.
+
+Coverage tiers: a certificate in force on the invoice date comes before one that covers by good faith,
+which comes before one valid only in law past our renewal policy; within a tier, the precedence below.
 
 Precedence when several certificates cover the same line (deterministic, first difference wins):
 
@@ -61,7 +88,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from ecms_desktop.rules import AcceptanceTable, RulesPack, RulesPackError, load_rules_pack
+from ecms_desktop.rules import AcceptanceTable, GoodFaith, RulesPack, RulesPackError, load_rules_pack
 from ecms_desktop.services.sales.recurring import SalesHistory
 
 #: The precedence order, as shown to users (README, explanation of conflicts).
@@ -72,6 +99,24 @@ PRECEDENCE = (
     "latest effective date",
     "lowest certificate id",
 )
+
+#: The rule ids of a result (:attr:`Result.rule`).
+RULE_NO_SALES_TAX = "no_sales_tax"
+RULE_NONE = "coverage.none"
+RULE_CERTIFICATE = "coverage.certificate"
+RULE_GOOD_FAITH = "coverage.good_faith"
+RULE_PAST_POLICY = "coverage.past_policy"
+RULE_NOT_COVERING = "coverage.not_covering"
+RULE_EXPIRED = "coverage.expired"
+RULE_FORM_REFUSED = "coverage.form_refused"
+RULE_AFTER_WINDOW = "coverage.after_good_faith_window"
+RULE_NOT_YET_EFFECTIVE = "coverage.not_yet_effective"
+RULE_SUSPENDED = "coverage.suspended"
+RULE_NOT_APPROVED = "coverage.not_approved"
+#: The SST recurring relationship lapsed before the sale (see the end of the module's docstring).
+RULE_RECURRING_LAPSED = "coverage.recurring_lapsed"
+#: Coverage tiers (see the module): in force on the invoice date, by good faith, in law past policy.
+_TIER_OF_RULE = {RULE_CERTIFICATE: 0, RULE_GOOD_FAITH: 1, RULE_PAST_POLICY: 2}
 
 _CENT = Decimal("0.01")
 _ZERO = Decimal(0)
@@ -111,6 +156,13 @@ class CoverageFacts:
     expiry_date: dt.date | None = None
     local_jurisdictions: tuple[str, ...] = ()
     suspended_on: dt.date | None = None
+    # -- renewal policy is not law (see the module) --
+    #: ``expiry_date`` (and a suspension at it) comes only from a renewal policy, not from law.
+    policy_only: bool = False
+    #: Where ``policy_only``: the expiry in law (None: none in law).
+    law_expiry: dt.date | None = None
+    #: Where ``policy_only``: the policy in words, with its basis and source.
+    policy_text: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +187,8 @@ class CandidateCertificate:
     currency: str = "USD"
     exempt_percent: Decimal | None = None
     exempt_amount: Decimal | None = None
+    #: When the seller obtained the certificate (good-faith windows; None: not known).
+    obtained_on: dt.date | None = None
 
     def line_for(self, state: str) -> CoverageFacts | None:
         for line in self.lines:
@@ -152,10 +206,15 @@ class CandidateOutcome:
     #: ``applied``, ``eligible`` (covers the line but lost on precedence) or ``not_applicable``.
     outcome: str
     reasons: tuple[str, ...]
+    #: The rule id of the outcome (see the module): how it covers, or why not.
+    rule: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"certificate_id": self.certificate_id, "certificate_number": self.certificate_number,
-                "outcome": self.outcome, "reasons": list(self.reasons)}
+        out = {"certificate_id": self.certificate_id, "certificate_number": self.certificate_number,
+               "outcome": self.outcome, "reasons": list(self.reasons)}
+        if self.rule:
+            out["rule"] = self.rule
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +232,8 @@ class Result:
     outcomes: tuple[CandidateOutcome, ...] = ()
     summary: str = ""
     notes: tuple[str, ...] = field(default=())
+    #: The rule that decided the line (see the module), kept in the explanation.
+    rule: str = ""
 
     @property
     def certificate_id(self) -> int | None:
@@ -186,6 +247,8 @@ class Result:
         """The explanation as JSON: summary, conflict warning, and one entry per candidate."""
         out: dict[str, Any] = {"summary": self.summary,
                                "candidates": [o.to_json() for o in self.outcomes]}
+        if self.rule:
+            out["rule"] = self.rule
         if self.conflict_warning:
             out["conflict"] = self.conflict_warning
         if self.notes:
@@ -200,12 +263,37 @@ def _cents(value: Decimal) -> Decimal:
 class Refusals:
     """Why a state does not accept a form for an exempt reason, in the words of the rules pack (empty
     text: it accepts it). The decision is :meth:`RulesPack.form_acceptance`'s; this only phrases it
-    for explanations and remembers it per (state, form, reason), since a run asks millions of times."""
+    for explanations and remembers it per (state, form, reason), since a run asks millions of times.
+    It also answers, per state, the other questions of law the engine asks: whether the state taxes
+    sales at all (:meth:`no_sales_tax`) and its good-faith window (:meth:`window`)."""
 
     def __init__(self, rules: RulesPack) -> None:
         self.rules = rules
         self._acceptance = AcceptanceTable(rules)
         self._texts: dict[tuple[str, str, str], str] = {}
+        self._untaxed: dict[str, str] = {}
+        self._windows: dict[str, GoodFaith | None] = {}
+
+    # -- states without a sales tax --
+    def no_sales_tax(self, state: str) -> str:
+        """Why a sale shipped to ``state`` owes no sales tax at all (``""``: it can owe tax, or the state
+        is not in the pack), from :attr:`StateRule.taxes_sales`."""
+        text = self._untaxed.get(state)
+        if text is None:
+            st = self.rules.states.get(state)
+            text = "" if st is None or st.taxes_sales else (
+                f"{state} has no sales tax ({st.sales_tax_note}; rules pack {self.rules.version}, source: "
+                f"{st.sources[0] if st.sources else st.mtc.source}): no certificate is needed and nothing is at risk")
+            self._untaxed[state] = text
+        return text
+
+    # -- good-faith windows --
+    def window(self, state: str) -> GoodFaith | None:
+        """The state's good-faith standard from the rules pack (None: the state is not in the pack)."""
+        if state not in self._windows:
+            st = self.rules.states.get(state)
+            self._windows[state] = st.good_faith if st is not None else None
+        return self._windows[state]
 
     def __call__(self, state: str, form_code: str, reason: str) -> str:
         key = (state, form_code, reason)
@@ -253,17 +341,23 @@ def _local_match(entries: tuple[str, ...], line: SaleLine) -> str | None:
     return None
 
 
-def check_candidate(line: SaleLine, cert: CandidateCertificate, refusals: Refusals | None = None
-                    ) -> tuple[bool, list[str], CoverageFacts | None, list[str]]:
+def check_candidate(line: SaleLine, cert: CandidateCertificate, refusals: Refusals | None = None, *,
+                    policy_binds: bool = False) -> tuple[bool, list[str], CoverageFacts | None, list[str], str]:
     """Check every condition of one certificate against one line (``refusals``: the rules pack's
-    acceptance of forms, the program's own pack by default).
+    acceptance of forms, the program's own pack by default; ``policy_binds``: a new sale or the status
+    question, where a renewal policy's expiry ends coverage).
 
-    Returns (covers, reasons, coverage line, notes): ``reasons`` says why it covers or not, ``notes``
-    the limits of a certificate checked against unknown facts (status question).
+    Returns (covers, reasons, coverage line, notes, rule): ``reasons`` says why it covers or not,
+    ``notes`` the limits of a certificate checked against unknown facts (status question), ``rule`` how
+    it covers (``coverage.certificate``, ``coverage.good_faith``, ``coverage.past_policy``) or why not
+    (the first failure's rule when every failure has one, else ``coverage.not_covering``).
     """
+    refusals = refusals or default_refusals()
     fails: list[str] = []
     passes: list[str] = []
     notes: list[str] = []
+    codes: list[str] = []  # the rule id of each coded failure (see the return value)
+    covers_by = RULE_CERTIFICATE
     if cert.customer_key != line.customer_key:
         fails.append("belongs to another customer")
     coverage = cert.line_for(line.ship_to_state)
@@ -271,9 +365,10 @@ def check_candidate(line: SaleLine, cert: CandidateCertificate, refusals: Refusa
         states = ", ".join(c.state for c in cert.lines) or "no state"
         fails.append(f"does not cover {line.ship_to_state} (covers {states})")
     else:
-        refusal = (refusals or default_refusals())(coverage.state, cert.form_code, cert.exempt_reason)
+        refusal = refusals(coverage.state, cert.form_code, cert.exempt_reason)
         if refusal:
             fails.append(refusal)
+            codes.append(RULE_FORM_REFUSED)
         if coverage.local_jurisdictions:
             if not (line.ship_to_county or line.ship_to_city or line.ship_to_zip):
                 notes.append("limited to " + ", ".join(coverage.local_jurisdictions))
@@ -290,17 +385,33 @@ def check_candidate(line: SaleLine, cert: CandidateCertificate, refusals: Refusa
         if start is None:
             fails.append("has neither an effective nor a signed date")
         elif line.invoice_date < start:
-            fails.append(f"not yet effective on {line.invoice_date} (effective {start})")
-        if coverage.expiry_date is not None and line.invoice_date > coverage.expiry_date:
+            # -- good-faith windows --
+            late, code = _good_faith(line, cert, start, refusals.window(coverage.state))
+            if code == RULE_GOOD_FAITH:
+                passes.append(late)
+                covers_by = RULE_GOOD_FAITH
+            else:
+                fails.append(late)
+                codes.append(code)
+        # -- renewal policy is not law --
+        in_law = _valid_in_law_past_policy(line, coverage, policy_binds)
+        if in_law:
+            passes.append(in_law)
+            covers_by = RULE_PAST_POLICY
+        elif coverage.expiry_date is not None and line.invoice_date > coverage.expiry_date:
             fails.append(f"{coverage.state} line expired {coverage.expiry_date}, before the invoice date "
-                         f"{line.invoice_date}")
+                         f"{line.invoice_date}" + _policy_note(line, coverage, policy_binds))
+            codes.append(RULE_EXPIRED)
         elif start is not None and line.invoice_date >= start:
             until = coverage.expiry_date.isoformat() if coverage.expiry_date else "no expiry"
             passes.append(f"valid on {line.invoice_date} ({start} to {until})")
-        if coverage.suspended_on is not None and line.invoice_date >= coverage.suspended_on:
+        if (not in_law and coverage.suspended_on is not None
+                and line.invoice_date >= coverage.suspended_on):
             fails.append(f"exempt status in {coverage.state} suspended on {coverage.suspended_on}")
+            codes.append(RULE_SUSPENDED)
     if cert.review_state != "approved":
         fails.append(f"is {cert.review_state.replace('_', ' ')}, not approved: it never covers sales")
+        codes.append(RULE_NOT_APPROVED)
     if line.exempt_reason and line.exempt_reason != cert.exempt_reason:
         fails.append(f"exempt reason is {cert.exempt_reason}; the sale claims {line.exempt_reason}")
     if cert.certificate_type == "single_use":
@@ -330,35 +441,87 @@ def check_candidate(line: SaleLine, cert: CandidateCertificate, refusals: Refusa
             passes.append(f"commodity {line.commodity_code} is in its list")
     if line.currency is not None and line.currency != cert.currency:
         fails.append(f"currency {cert.currency}; the sale is in {line.currency}")
-    if line.sales is not None and line.sales.known and coverage is not None and not fails:
-        _check_recurring(line, line.sales, cert, (refusals or default_refusals()).rules, passes, fails)
+    if (line.sales is not None and line.sales.known and coverage is not None and not fails
+            and _recurring_lapsed(line, line.sales, cert, refusals.rules, passes, fails)):
+        codes.append(RULE_RECURRING_LAPSED)
     if fails:
-        return False, fails, coverage, notes
-    return True, passes, coverage, notes
+        return False, fails, coverage, notes, codes[0] if len(codes) == len(fails) else RULE_NOT_COVERING
+    return True, passes, coverage, notes, covers_by
 
 
-def _check_recurring(line: SaleLine, sales: SalesHistory, cert: CandidateCertificate, rules: RulesPack,
-                     passes: list[str], fails: list[str]) -> None:
+def _good_faith(line: SaleLine, cert: CandidateCertificate, start: dt.date, window: GoodFaith | None
+                ) -> tuple[str, str]:
+    """A certificate not yet effective on the invoice date: (why it covers the sale by the state's
+    good-faith window, ``coverage.good_faith``) or (why it does not, its rule). It covers when the
+    seller obtained it after the sale and no later than the window's last day."""
+    text = f"not yet effective on {line.invoice_date} (effective {start})"
+    obtained = cert.obtained_on
+    if obtained is None or obtained <= line.invoice_date:
+        return text, RULE_NOT_YET_EFFECTIVE
+    late = (obtained - line.invoice_date).days
+    if window is None or window.days is None:
+        said = f"{window.text} (source: {window.source})" if window is not None else "not in the rules pack"
+        return (f"{text}; obtained {late} days after the sale, and {line.ship_to_state} gives no good-faith "
+                f"window to obtain a certificate after the sale: {said}"), RULE_AFTER_WINDOW
+    cited = f"{window.text}; source: {window.source}"
+    if late <= window.days:
+        return (f"obtained {late} days after the sale, within the state's window of {window.days} days "
+                f"({cited})"), RULE_GOOD_FAITH
+    return (f"{text}; obtained {late} days after the sale, after the state's window of {window.days} days "
+            f"({cited})"), RULE_AFTER_WINDOW
+
+
+def _valid_in_law_past_policy(line: SaleLine, coverage: CoverageFacts, policy_binds: bool) -> str:
+    """Why a past sale after a policy-only expiry (or the suspension at it) is still covered in law
+    (``""``: it is not such a sale)."""
+    if policy_binds or not coverage.policy_only:
+        return ""
+    day = line.invoice_date
+    past_expiry = coverage.expiry_date is not None and day > coverage.expiry_date
+    past_suspension = coverage.suspended_on is not None and day >= coverage.suspended_on
+    if not (past_expiry or past_suspension):
+        return ""
+    if coverage.law_expiry is not None and day > coverage.law_expiry:
+        return ""
+    law = f"valid in law through {coverage.law_expiry}" if coverage.law_expiry else "no expiry in law"
+    ended = (f"expired {coverage.expiry_date}" if past_expiry else f"suspended on {coverage.suspended_on}")
+    return (f"covered in law, past our renewal policy: the {coverage.state} line {ended} under a renewal "
+            f"policy, not the law ({coverage.policy_text}); {law}")
+
+
+def _policy_note(line: SaleLine, coverage: CoverageFacts, policy_binds: bool) -> str:
+    """What an expiry failure adds when the expiry is a renewal policy's (``""`` otherwise)."""
+    if not coverage.policy_only:
+        return ""
+    if policy_binds:
+        return f" (our renewal policy, which governs new sales: {coverage.policy_text})"
+    return f" (renewal policy: {coverage.policy_text}; it also expired in law on {coverage.law_expiry})"
+
+
+def _recurring_lapsed(line: SaleLine, sales: SalesHistory, cert: CandidateCertificate, rules: RulesPack,
+                      passes: list[str], fails: list[str]) -> bool:
     """The SST recurring-relationship rule of the ship-to state (``sst.recurring_relationship`` in the
     rules pack; see :mod:`~ecms_desktop.services.sales.recurring`): a blanket certificate no longer covers
     a sale made after more than N months without a sale between the company and the customer since the
-    certificate's date. Checked only for a certificate that meets every other condition."""
+    certificate's date. Checked only for a certificate that meets every other condition; True when it
+    has lapsed (the reason is in ``fails``), else the reason it is in force is in ``passes``."""
     state = rules.states.get(line.ship_to_state)
     rule = state.sst.recurring_relationship if state is not None else None
     if rule is None or cert.certificate_type not in rule.certificate_types or cert.effective_date is None:
-        return
+        return False
     lapse = sales.lapse(cert.effective_date, rule.months)
     if line.invoice_date >= lapse.on:
         fails.append(f"{line.ship_to_state} SST recurring relationship: {lapse.text()}, so it does not cover this "
                      f"sale of {line.invoice_date}; a fresh certificate is needed (rule "
                      f"sst.recurring_relationship; source: {rule.source}; confidence: {rule.confidence})")
-        return
+        return True
     previous = sales.previous_sale(line.invoice_date)
     if previous is None or previous < cert.effective_date:
         passes.append(f"{line.ship_to_state} SST recurring relationship in force: no gap of more than "
                       f"{rule.months} months since the certificate's date {cert.effective_date}")
     else:
         passes.append(f"{line.ship_to_state} SST recurring relationship in force: previous purchase {previous}")
+    return False
 
 
 def _rank(cert: CandidateCertificate, coverage: CoverageFacts | None) -> tuple[int, int, int, int, int]:
@@ -390,51 +553,64 @@ def exempt_share(cert: CandidateCertificate, amount: Decimal) -> Decimal:
     return _cents(amount)
 
 
-def determine(line: SaleLine, candidates: Sequence[CandidateCertificate], refusals: Refusals | None = None
-              ) -> Result:
+def determine(line: SaleLine, candidates: Sequence[CandidateCertificate], refusals: Refusals | None = None, *,
+              policy_binds: bool = False) -> Result:
     """Decide whether ``line`` is exempt among ``candidates`` (the customer's certificates in the
     ship-to state; others are reported as not applicable) and explain every candidate. ``refusals``:
-    which state accepts which form, from the program's own rules pack unless given."""
+    which state accepts which form, from the program's own rules pack unless given. ``policy_binds``:
+    decide as for a new sale (the status question), where a renewal policy's expiry ends coverage; a
+    past sale (the default) is covered while the certificate is valid in law."""
     amount = line.amount
+    refusals = refusals or default_refusals()
+    # -- states without a sales tax --
+    untaxed = refusals.no_sales_tax(line.ship_to_state)
+    if untaxed:
+        return Result(False, amount, _ZERO, _ZERO, summary=f"not taxable: {untaxed}", rule=RULE_NO_SALES_TAX)
     if not candidates:
         return Result(False, amount, _ZERO, _cents(amount),
-                      summary=f"taxable: customer has no certificate for {line.ship_to_state}")
-    refusals = refusals or default_refusals()
-    covering: list[tuple[tuple[int, int, int, int, int], CandidateCertificate, CoverageFacts | None,
-                         list[str]]] = []
-    failing: dict[int, list[str]] = {}
+                      summary=f"taxable: customer has no certificate for {line.ship_to_state}", rule=RULE_NONE)
+    covering: list[tuple[tuple[int, int, int, int, int, int], CandidateCertificate, CoverageFacts | None,
+                         list[str], str]] = []
+    failing: dict[int, tuple[list[str], str]] = {}
     notes: list[str] = []
     for cert in candidates:
-        ok, reasons, coverage, cert_notes = check_candidate(line, cert, refusals)
+        ok, reasons, coverage, cert_notes, rule = check_candidate(line, cert, refusals, policy_binds=policy_binds)
         if ok:
-            covering.append((_rank(cert, coverage), cert, coverage, reasons))
+            covering.append(((_TIER_OF_RULE[rule], *_rank(cert, coverage)), cert, coverage, reasons, rule))
             notes.extend(f"{cert.certificate_number or cert.certificate_id}: {n}" for n in cert_notes)
         else:
-            failing[cert.certificate_id] = reasons
+            failing[cert.certificate_id] = (reasons, rule)
     if not covering:
         outcomes = tuple(CandidateOutcome(c.certificate_id, c.certificate_number, "not_applicable",
-                                          tuple(failing[c.certificate_id])) for c in candidates)
+                                          tuple(failing[c.certificate_id][0]), failing[c.certificate_id][1])
+                         for c in candidates)
+        rules = {o.rule for o in outcomes}
         return Result(False, amount, _ZERO, _cents(amount), outcomes=outcomes,
-                      summary=f"taxable: none of {len(candidates)} certificate(s) covers this sale")
+                      summary=f"taxable: none of {len(candidates)} certificate(s) covers this sale",
+                      rule=rules.pop() if len(rules) == 1 else RULE_NOT_COVERING)
     covering.sort(key=lambda item: item[0])
-    _, winner, coverage, win_reasons = covering[0]
+    best, winner, coverage, win_reasons, win_rule = covering[0]
     exempt_amount = exempt_share(winner, amount)
     taxable = _cents(amount) - exempt_amount
-    others = covering[1:]
+    # Only certificates of the winner's tier compete with it (a conflict); one covering in a later tier
+    # (by good faith, or in law past our policy) is shown as eligible but is no conflict.
+    others = [item for item in covering[1:] if item[0][0] == best[0]]
     outcomes_list: list[CandidateOutcome] = []
     for cert in candidates:
         if cert is winner:
             outcomes_list.append(CandidateOutcome(cert.certificate_id, cert.certificate_number, "applied",
-                                                  tuple(win_reasons)))
+                                                  tuple(win_reasons), win_rule))
         elif cert.certificate_id in failing:
+            reasons, rule = failing[cert.certificate_id]
             outcomes_list.append(CandidateOutcome(cert.certificate_id, cert.certificate_number, "not_applicable",
-                                                  tuple(failing[cert.certificate_id])))
+                                                  tuple(reasons), rule))
         else:
-            oc = next(item[2] for item in others if item[1] is cert)
+            key, _, oc, _, rule = next(item for item in covering if item[1] is cert)
+            why = (_TIERS[best[0]] if key[0] != best[0] else _why_won(winner, coverage, cert, oc))
             outcomes_list.append(CandidateOutcome(
                 cert.certificate_id, cert.certificate_number, "eligible",
-                (f"also covers this sale; not chosen: {_why_won(winner, coverage, cert, oc)} "
-                 f"favours certificate {winner.certificate_number or winner.certificate_id}",)))
+                (f"also covers this sale; not chosen: {why} "
+                 f"favours certificate {winner.certificate_number or winner.certificate_id}",), rule))
     name = winner.certificate_number or f"id {winner.certificate_id}"
     warning = ""
     if others:
@@ -444,7 +620,18 @@ def determine(line: SaleLine, candidates: Sequence[CandidateCertificate], refusa
     partial = exempt_amount != _cents(amount)
     summary = (f"{'partly ' if partial else ''}exempt under certificate {name} "
                f"(version {winner.version}, {line.ship_to_state} line)"
-               + (f": {exempt_amount} of {_cents(amount)} exempt" if partial else ""))
+               + (f": {exempt_amount} of {_cents(amount)} exempt" if partial else "")
+               + _SUMMARY_OF_RULE[win_rule])
     return Result(True, amount, exempt_amount, taxable, winner, coverage,
                   tuple(o[1].certificate_id for o in others), warning, tuple(outcomes_list), summary,
-                  tuple(notes))
+                  tuple(notes), win_rule)
+
+
+#: Why a certificate of an earlier coverage tier is chosen over one of a later tier.
+_TIERS = ("a certificate in force on the invoice date (over one obtained after the sale or valid only in law)",
+          "a certificate obtained within the good-faith window (over one valid only in law past our policy)",
+          "")
+#: What the summary adds for each way of covering.
+_SUMMARY_OF_RULE = {RULE_CERTIFICATE: "",
+                    RULE_GOOD_FAITH: "; obtained after the sale, within the state's good-faith window",
+                    RULE_PAST_POLICY: "; covered in law, past our renewal policy"}

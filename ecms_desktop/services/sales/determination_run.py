@@ -32,8 +32,13 @@ from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import Cancelled, DatabaseError
 from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.sales.candidates import CandidateIndex, candidate_rows, index_candidates
-from ecms_desktop.services.sales.determination import SaleLine, default_refusals, determine
-from ecms_desktop.services.sales.determination_records import EXPOSURE_UNSUPPORTED, classify_exposure, same_company
+from ecms_desktop.services.sales.determination import RULE_NO_SALES_TAX, SaleLine, default_refusals, determine
+from ecms_desktop.services.sales.determination_records import (
+    EXPOSURE_PAST_POLICY,
+    EXPOSURE_UNSUPPORTED,
+    classify_exposure,
+    same_company,
+)
 from ecms_desktop.services.sales.late_lines import book_late_determinations
 from ecms_desktop.services.sales.recurring import SalesHistory
 from ecms_desktop.services.sales.sales_history import HistoryRows, index_histories, sales_history_rows
@@ -50,7 +55,7 @@ _DET_COLUMNS = ("transaction_line_id", "exempt", "certificate_id", "certificate_
                 "taxable_amount", "also_eligible", "conflict", "explanation", "exposure_kind", "exposure_amount")
 _LINE_SQL_COLUMNS = ("id", "invoice_number", "line", "invoice_date", "customer_key", "ship_to_state", "amount",
                      "ship_to_county", "ship_to_city", "ship_to_zip", "product_code", "commodity_code", "currency",
-                     "exempt_reason", "po_number", "exempt_claimed", "tax_collected")
+                     "exempt_reason", "po_number", "exempt_claimed", "tax_collected", "taxed_amount")
 
 
 #: A stored explanation's JSON text (ASCII, compact).
@@ -58,7 +63,9 @@ _json = json_text.compact_ascii
 
 
 #: Temporary tables of a run (on its own connection): the (customer key, state) pairs that have candidate
-#: certificates, and the stored explanation of a line of each state whose customer has none there.
+#: certificates, and the stored explanation of a line of each state whose customer has none there, with
+#: whether the state taxes sales at all (a sale to a state without a sales tax is neither taxable nor
+#: exposure: see :func:`~ecms_desktop.services.sales.determination.determine`).
 _KEY_TABLE = "ecms_run_candidate_key"
 _TEXT_TABLE = "ecms_run_no_certificate"
 
@@ -68,7 +75,8 @@ class _RunTables:
     that what SQL decides and what the engine decides come from the same snapshot of certificates)
     and dropped at the end."""
 
-    def __init__(self, conn: Connection, keys: Iterable[tuple[str, str]], texts: dict[str, str]) -> None:
+    def __init__(self, conn: Connection, keys: Iterable[tuple[str, str]], texts: dict[str, tuple[str, bool]]
+                 ) -> None:
         self.conn = conn
         pg = conn.dialect.name == "postgresql"
         self.schema = "pg_temp" if pg else "temp"
@@ -85,12 +93,14 @@ class _RunTables:
                                  "state VARCHAR(2) NOT NULL, PRIMARY KEY (customer_key, state))"
                                  + ("" if pg else " WITHOUT ROWID"))
             conn.exec_driver_sql(f"CREATE TEMP TABLE {_TEXT_TABLE} (state VARCHAR(2) PRIMARY KEY, "
-                                 f"explanation {'JSONB' if pg else 'TEXT'} NOT NULL)")
+                                 f"explanation {'JSONB' if pg else 'TEXT'} NOT NULL, "
+                                 f"taxes_sales {'BOOLEAN' if pg else 'INTEGER'} NOT NULL)")
             rows = list(keys)
             if rows:  # a company without certificates: every line is decided by SQL
                 conn.exec_driver_sql(f"INSERT INTO {_KEY_TABLE} (customer_key, state) VALUES ({mark}, {mark})", rows)
-            conn.exec_driver_sql(f"INSERT INTO {_TEXT_TABLE} (state, explanation) VALUES ({mark}, "
-                                 f"{'CAST(%s AS JSONB)' if pg else '?'})", list(texts.items()))
+            conn.exec_driver_sql(f"INSERT INTO {_TEXT_TABLE} (state, explanation, taxes_sales) VALUES ({mark}, "
+                                 f"{'CAST(%s AS JSONB)' if pg else '?'}, {mark})",
+                                 [(state, text, taxes if pg else int(taxes)) for state, (text, taxes) in texts.items()])
             if pg:
                 conn.exec_driver_sql(f"ANALYZE {_KEY_TABLE}")
                 conn.exec_driver_sql(f"ANALYZE {_TEXT_TABLE}")
@@ -164,6 +174,9 @@ class _Windows:
                        "/ 100.0)")
             false, empty = "0", "'[]'"
             claimed_and_taxable = f"(t.exempt_claimed AND {tenths} >= 50)"
+        # A state without a sales tax: nothing taxable, nothing at risk.
+        taxable = f"(CASE WHEN x.taxes_sales THEN {taxable} ELSE 0 END)"
+        claimed_and_taxable = f"(x.taxes_sales AND {claimed_and_taxable})"
         names = ("transaction_line_id", "exempt", "certificate_id", "certificate_number", "certificate_version",
                  "coverage_line_id", "coverage_state", "coverage_expiry", "certificate_status", "exempt_amount",
                  "taxable_amount", "also_eligible", "conflict", "explanation", "exposure_kind", "exposure_amount",
@@ -222,7 +235,7 @@ def _decide_batch(rows: Sequence[Any], converters: tuple[Any, Any], index: Candi
     """Decide each line; yield its row of :data:`_DET_COLUMNS` and count lines, exempt, conflicts and
     exposures into ``counts``. ``converters``: :attr:`_Windows.converters`; ``histories``: the customers'
     sales, for the SST recurring-relationship rule."""
-    no_certificate: dict[str, str] = {}
+    no_certificate: dict[str, tuple[str, bool]] = {}
     empty_list = _json([])
     n = exempt_n = conflicts = exposures = 0
     cents, cent, half_up = Decimal.quantize, _CENT, ROUND_HALF_UP
@@ -230,18 +243,18 @@ def _decide_batch(rows: Sequence[Any], converters: tuple[Any, Any], index: Candi
     refusals = default_refusals()
     dates: dict[Any, Any] = {}
     for (line_id, invoice, number, day, key, state, amount, county, city, zip_code, product, commodity, currency,
-         reason, po, claimed, tax) in rows:
+         reason, po, claimed, tax, taxed) in rows:
         n += 1
         if to_decimal is not None:
             amount = to_decimal(amount)
         candidates = index.get((key, state))
         if not candidates:
             # What determine() returns for a line without candidates, without building its objects.
-            text = no_certificate.get(state)
-            if text is None:
-                text = no_certificate[state] = _json(
-                    determine(SaleLine("", 1, dt.date.min, key, state), ()).explanation())
-            taxable = cents(amount, cent, half_up)
+            known = no_certificate.get(state)
+            if known is None:
+                known = no_certificate[state] = _no_certificate(state)
+            text, taxes = known
+            taxable = cents(amount, cent, half_up) if taxes else _ZERO
             if claimed and taxable > 0:
                 exposures += 1
                 yield (line_id, False, None, "", None, None, "", None, "", _ZERO, taxable, empty_list, False, text,
@@ -257,14 +270,16 @@ def _decide_batch(rows: Sequence[Any], converters: tuple[Any, Any], index: Candi
                 day = dates[raw] = to_date(raw)
         if to_decimal is not None:
             tax = to_decimal(tax)
+            if taxed is not None:
+                taxed = to_decimal(taxed)
         result = determine(SaleLine(invoice, number, day, key, state, amount, county, city, zip_code, product,
                                     commodity, currency, reason, po, histories.of(key) if histories else None),
                            candidates, refusals)
-        kind, at_stake = classify_exposure(result, bool(claimed), tax)
+        kind, at_stake = classify_exposure(result, bool(claimed), tax, taxed)
         cert, cov = result.certificate, result.coverage
         exempt_n += result.exempt
         conflicts += bool(result.also_eligible)
-        exposures += bool(kind)
+        exposures += bool(kind) and kind != EXPOSURE_PAST_POLICY
         if cert is None:
             yield (line_id, result.exempt, None, "", None, None, "", None, "", result.exempt_amount,
                    result.taxable_amount, empty_list, False, _json(result.explanation()), kind, at_stake)
@@ -301,7 +316,7 @@ _worker_state: dict[str, Any] = {}
 
 
 def _worker_init(candidate_rows: list[tuple[Any, ...]], url: str, company_id: int, date_from: dt.date | None,
-                 date_to: dt.date | None, determined_through: int, texts: dict[str, str],
+                 date_to: dt.date | None, determined_through: int, texts: dict[str, tuple[str, bool]],
                  history_rows: HistoryRows | None = None) -> None:
     import gc
 
@@ -456,15 +471,21 @@ def run_determination(db: Database, rules_version: str, company_id: int, *, date
     return replace(summary, booked_in_open_periods=len(booked)) if booked else summary
 
 
-def _texts() -> dict[str, str]:
-    """The explanation stored for a line whose customer has no certificate in its state, by state."""
-    return {state: _json(determine(SaleLine("", 1, dt.date.min, "", state), ()).explanation())
-            for state in load_rules_pack().states}
+def _no_certificate(state: str) -> tuple[str, bool]:
+    """The explanation stored for a line of ``state`` whose customer has no certificate there, and
+    whether the state taxes sales (where it does not, the line is neither taxable nor exposure)."""
+    result = determine(SaleLine("", 1, dt.date.min, "", state), ())
+    return _json(result.explanation()), result.rule != RULE_NO_SALES_TAX
+
+
+def _texts() -> dict[str, tuple[str, bool]]:
+    """:func:`_no_certificate` of every state of the rules pack."""
+    return {state: _no_certificate(state) for state in load_rules_pack().states}
 
 
 def _run(db: Database, rules_version: str, company_id: int, date_from: dt.date | None, date_to: dt.date | None,
          batch: int, progress: Progress | None, cancel: CancelCheck | None, index: CandidateIndex, todo: int,
-         span: tuple[int, int], determined_through: int, texts: dict[str, str], pool: Any, workers: int,
+         span: tuple[int, int], determined_through: int, texts: dict[str, tuple[str, bool]], pool: Any, workers: int,
          histories: _Histories | None = None) -> RunSummary:
     counts = [0, 0, 0, 0]  # lines, exempt, conflicts, exposures
     version = rules_version

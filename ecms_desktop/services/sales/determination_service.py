@@ -30,7 +30,13 @@ from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.sales.determination_records import rounded_to_cent, same_company
 from ecms_desktop.services.sales.determination_run import RunSummary, run_determination
-from ecms_desktop.services.sales.exposure import ExposureLine, ExposureReport, exposure_lines, exposure_report
+from ecms_desktop.services.sales.exposure import (
+    ExposureLine,
+    ExposureReport,
+    exposed_lines,
+    exposure_lines,
+    exposure_report,
+)
 from ecms_desktop.services.sales.reprocessing import ReprocessPlan, apply_reprocessing, plan_reprocessing
 
 _TL = cast(Table, TransactionLine.__table__)
@@ -147,6 +153,13 @@ class DeterminationService:
         with self.db.reader() as s:
             return exposure_lines(s, company_id, date_from, date_to, state=state, period=period,
                                   customer_number=customer_number)
+
+    def exposed_lines(self, company_id: int, date_from: dt.date, date_to: dt.date, *, state: str | None = None
+                      ) -> tuple[ExposureLine, ...]:
+        """Every sale in a measure of the exposure report, each with its measure and the rule that put it
+        there (see :func:`~ecms_desktop.services.sales.exposure.exposed_lines`)."""
+        with self.db.reader() as s:
+            return exposed_lines(s, company_id, date_from, date_to, state=state)
 
     # reprocessing -----------------------------------------------------------------------------------
 

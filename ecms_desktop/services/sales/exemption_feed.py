@@ -253,7 +253,7 @@ def _emit_lapses(s: Session, as_of: dt.date, company_id: int | None) -> int:
         index = load_candidates(s, cert.company_id, key)
         probe = SaleLine("", 0, lapse.on, key, state, Decimal(100), product_code=None, commodity_code=None,
                          currency=None, po_number=None, sales=find.history(cert.company_id, key))
-        still = determine(probe, index.get((key, state), ())).exempt
+        still = determine(probe, index.get((key, state), ()), policy_binds=True).exempt
         event = record_status_change(s, cert, state, EXEMPT, NOT_EXEMPT, "lapse", effective=lapse.on)
         event.customer_exempt = still
         event.payload = event_payload(event)
@@ -310,7 +310,8 @@ def customer_status(db: Database, company_id: int, customer: str, *, as_of: dt.d
     for st in states:
         probe = SaleLine("", 0, as_of, key, st, Decimal(100), product_code=product,
                          commodity_code=None, currency=None, po_number=None, sales=sales)
-        result = determine(probe, index.get((key, st), ()))
+        # A new sale: our renewal policy's expiry ends exempt status here, as the renewal loop wants.
+        result = determine(probe, index.get((key, st), ()), policy_binds=True)
         cert = result.certificate
         out.append(StateStatus(st, result.exempt, cert.certificate_id if cert else None,
                                (cert.certificate_number or None) if cert else None, cert.version if cert else None,

@@ -118,9 +118,9 @@ def apply_reprocessing(session: Session, rules_version: str, certificate_id: int
     events: list[audit.NewEvent] = []
     why = reason or f"reprocessing certificate {plan.certificate_number or certificate_id}"
     for item in plan.changes:
-        result, old, claimed, tax = computed[item.transaction_line_id]
+        result, old, claimed, tax, taxed = computed[item.transaction_line_id]
         new_row = determination_row(item.transaction_line_id, company_id, result, rules_version,
-                                    claimed, tax, "reprocess", now, item.state)
+                                    claimed, tax, "reprocess", now, item.state, taxed)
         if item.action == "determine":
             session.execute(insert(_DET), [new_row])
         elif item.action == "update":
@@ -218,7 +218,7 @@ def _plan(s: Session, certificate_id: int, date_from: dt.date, date_to: dt.date,
                                    filed, adjustment_period, old_exempt, old_cert, old_amount, result.exempt,
                                    new_cert or (str(result.certificate_id) if result.certificate_id else None),
                                    result.exempt_amount))
-        computed[r.id] = (result, old, r.exempt_claimed, r.tax_collected)
+        computed[r.id] = (result, old, r.exempt_claimed, r.tax_collected, r.taxed_amount)
     plan = ReprocessPlan(certificate_id, cert.certificate_number, customer.number, date_from, date_to,
                          prefer_customer_address, as_of, tuple(items))
     return plan, computed

@@ -61,7 +61,7 @@ from ecms_desktop.services.sales.periods import PeriodBook
 
 REQUIRED_COLUMNS = ("invoice_number", "line", "invoice_date", "customer_number", "ship_to_state", "amount")
 OPTIONAL_COLUMNS = ("ship_to_county", "ship_to_city", "ship_to_zip", "product_code", "commodity_code",
-                    "currency", "tax_collected", "exempt_claimed", "exempt_reason", "po_number")
+                    "currency", "tax_collected", "exempt_claimed", "exempt_reason", "po_number", "taxed_amount")
 
 
 _YES = {"yes": True, "y": True, "true": True, "1": True, "x": True,
@@ -78,11 +78,11 @@ _LINE_MAX = limit(TransactionLine, "line").max_int or 0
 #: Columns compared to decide whether a re-imported line changed.
 _VALUE_COLUMNS = ("invoice_date", "customer_number", "ship_to_state", "ship_to_county", "ship_to_city",
                   "ship_to_zip", "product_code", "commodity_code", "amount", "currency", "tax_collected",
-                  "exempt_claimed", "exempt_reason", "po_number")
+                  "exempt_claimed", "exempt_reason", "po_number", "taxed_amount")
 #: Stored columns of a line, in the order of the parsed tuples.
 _FIELDS = ("invoice_number", "line", "invoice_date", "customer_number", "customer_key", "ship_to_state",
            "ship_to_county", "ship_to_city", "ship_to_zip", "product_code", "commodity_code", "amount", "currency",
-           "tax_collected", "exempt_claimed", "exempt_reason", "po_number")
+           "tax_collected", "exempt_claimed", "exempt_reason", "po_number", "taxed_amount")
 _INVOICE, _LINE = 0, 1
 _TL = cast(Table, TransactionLine.__table__)
 
@@ -226,6 +226,8 @@ def _fast(cells: dict[str, Any], states: frozenset[str]) -> dict[str, Any]:
            "currency": currency, "tax_collected": tax, "exempt_claimed": claimed, "exempt_reason": reason}
     if len(key) > _TEXT_MAX["customer_key"] or "\x00" in invoice or "\x00" in customer:
         raise _RowError
+    v = g("taxed_amount")
+    out["taxed_amount"] = _taxed_amount(v if v.__class__ is str else (None if v is None else str(_decimal(v))))
     for column in _OPTIONAL_TEXT:
         v = g(column)
         value = "" if v is None else (v.strip() if v.__class__ is str else _text(cells, column))
@@ -246,7 +248,17 @@ _OPTIONAL_TEXT = ("ship_to_county", "ship_to_city", "ship_to_zip", "product_code
 #: Input columns in the order :func:`_fast_csv` takes their positions.
 _CSV_COLUMNS = ("invoice_number", "line", "invoice_date", "customer_number", "ship_to_state", "ship_to_county",
                 "ship_to_city", "ship_to_zip", "product_code", "commodity_code", "amount", "currency",
-                "tax_collected", "exempt_claimed", "exempt_reason", "po_number")
+                "tax_collected", "exempt_claimed", "exempt_reason", "po_number", "taxed_amount")
+
+
+def _taxed_amount(raw: str | None) -> Decimal | None:
+    """The optional amount tax was charged on (empty: not given), as stored; raises on a bad one."""
+    if raw is None or not raw.strip():
+        return None
+    value = _plain_decimal(raw)
+    if not value.is_finite() or value < 0 or value >= _LIMIT:
+        raise _RowError
+    return value.quantize(_SCALE, ROUND_HALF_UP)
 
 
 def _fast_csv(v: list[str], pos: tuple[int, ...], states: frozenset[str], dates: dict[str, dt.date],
@@ -255,7 +267,7 @@ def _fast_csv(v: list[str], pos: tuple[int, ...], states: frozenset[str], dates:
     :data:`_CSV_COLUMNS`, -1 for an absent column, whose cell the caller appended as ``""``); the
     same checks, raising on anything unusual. Returns the values in :data:`_FIELDS` order."""
     (p_inv, p_line, p_date, p_cust, p_state, p_county, p_city, p_zip, p_prod, p_comm, p_amount, p_cur, p_tax,
-     p_claim, p_reason, p_po) = pos
+     p_claim, p_reason, p_po, p_taxed) = pos
     invoice = v[p_inv].strip()
     customer = v[p_cust].strip()
     state = v[p_state].strip().upper()
@@ -299,7 +311,7 @@ def _fast_csv(v: list[str], pos: tuple[int, ...], states: frozenset[str], dates:
         if len(key) > _KEY_MAX:
             raise _RowError
     return (invoice, line, invoice_date, customer, key, state, county, city, zip_code, product, commodity, amount,
-            currency, tax, claimed, reason, po)
+            currency, tax, claimed, reason, po, _taxed_amount(v[p_taxed]))
 
 
 def _as_tuple(item: dict[str, Any]) -> tuple[Any, ...]:
@@ -354,6 +366,13 @@ def _explain(row: Row, errs: RowErrors, states: frozenset[str]) -> None:
         found = limits["tax_collected"].number_problem(tax, repr(row.text("tax_collected")))
         if found is not None:
             errs.add("tax_collected", found)
+    taxed = errs.decimal(row, "taxed_amount", money=True)
+    if taxed is not None and taxed.is_finite() and taxed < 0:
+        errs.add("taxed_amount", f"{row.text('taxed_amount')!r} is not an amount tax was charged on (0 or more)")
+    elif taxed is not None:
+        found = limits["taxed_amount"].number_problem(taxed, repr(row.text("taxed_amount")))
+        if found is not None:
+            errs.add("taxed_amount", found)
     currency = (row.text("currency") or "USD").upper()
     found = currency_problem(currency)
     if found is not None:

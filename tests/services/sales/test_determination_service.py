@@ -218,7 +218,8 @@ def test_bulk_run_stores_exactly_what_the_engine_decides(db, company_id, tmp_pat
     assert by_invoice["A2"].exposure_kind == "tax_on_exempt" and by_invoice["A2"].exposure_amount == Decimal("8.25")
     assert by_invoice["A3"].exempt_amount == Decimal("25.00") and by_invoice["A3"].taxable_amount == Decimal("25.00")
     assert by_invoice["A4"].certificate_number == "ONCE" and not by_invoice["A5"].exempt
-    assert by_invoice["A6"].explanation == {"summary": "taxable: customer has no certificate for TX", "candidates": []}
+    assert by_invoice["A6"].explanation == {"summary": "taxable: customer has no certificate for TX", "candidates": [],
+                                              "rule": "coverage.none"}
     assert by_invoice["A8"].taxable_amount == Decimal("12.35") and by_invoice["A8"].exposure_kind == "unsupported_claim"
 
 
@@ -342,7 +343,7 @@ def test_lines_without_a_certificate_are_decided_in_sql_exactly_as_the_engine_de
     assert by_invoice["E7-C-9-TX-yes"].taxable_amount == Decimal("2.68")
     assert by_invoice["E14-C-1-OK-yes"].taxable_amount == Decimal("1.00")  # stored as 1.0001
     assert by_invoice["E0-C-1-OK-no"].explanation == {
-        "summary": "taxable: customer has no certificate for OK", "candidates": []}
+        "summary": "taxable: customer has no certificate for OK", "candidates": [], "rule": "coverage.none"}
     if db.dialect == "sqlite":
         # Same storage classes and values as the engine's rows (REAL, INTEGER for whole amounts, TEXT).
         def of(customer: str, state: str) -> set[tuple[str, ...]]:

@@ -125,14 +125,15 @@ def test_workbook_has_each_measure_in_its_own_columns_and_totals(report_db, comp
     ws = wb["Exposure"]
     assert tuple(c.value for c in ws[2]) == DETAIL_HEADINGS
     body = {(row[0], row[2]): row for row in ws.iter_rows(min_row=3, max_row=ws.max_row - 1, values_only=True)}
-    assert body[("TX", "C-1")] == ("TX", "2026-03", "C-1", "Harbor Freight Depot", 0, 0, 0, 2, 140, 11.55)
+    assert body[("TX", "C-1")] == ("TX", "2026-03", "C-1", "Harbor Freight Depot", 0, 0, 0, 2, 140, 11.55, 0, 0, 0)
     assert body[("TX", "C-2")][4:7] == (1, 50, 50) and body[("TX", "C-2")][9] == 0
     total = [c.value for c in ws[ws.max_row]]
     assert total[0].startswith("Totals") and total[6] == 120 and total[9] == 11.55
     assert 131.55 not in [c.value for row in ws.iter_rows() for c in row], "the two measures are never added"
     by_state = wb["By state"]
     assert [c.value for c in by_state[1]] == ["State", *SUMMARY_HEADINGS]
-    assert {r[0]: r[1:] for r in by_state.iter_rows(min_row=2, values_only=True)} == {"OK": (70, 0), "TX": (50, 11.55)}
+    assert {r[0]: r[1:] for r in by_state.iter_rows(min_row=2, values_only=True)} == {"OK": (70, 0, 0),
+                                                                                      "TX": (50, 11.55, 0)}
 
 
 def test_workbook_of_a_period_without_sales_says_so(tmp_path: Path) -> None:

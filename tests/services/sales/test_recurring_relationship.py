@@ -75,6 +75,7 @@ def test_the_recurring_relationship_rule(case, state, form, effective, dates, da
     assert words in _text(result), _text(result)
     if not covered:
         assert "sst.recurring_relationship" in _text(result) and "SSUTA s.317" in _text(result)
+        assert result.rule == "coverage.recurring_lapsed"  # the line names the rule that decided it
 
 
 def test_a_single_use_certificate_is_not_subject_to_it() -> None:

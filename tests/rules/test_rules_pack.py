@@ -100,7 +100,7 @@ def test_schema_enums_match_pack_vocabulary() -> None:
 
 
 def test_pack_metadata(pack: RulesPack) -> None:
-    assert pack.version == "2026.11.2"
+    assert pack.version == "2026.12.1"
     assert pack.reason_codes == tuple(REASONS)
     assert "purchaser_tax_id" in pack.field_names and "home_state" in pack.field_names
     assert len(pack.field_names) == 19
@@ -317,7 +317,7 @@ def test_loader_accepts_a_clean_copy(tmp_path: Path) -> None:
     root = tmp_path / "rules"
     shutil.copytree(RULES_DIR, root)
     assert load_rules_pack(root).state("TX").permit.pattern == "^[0-9]{11}$"
-    assert load_rules_pack(root / "pack.json").version == "2026.11.2"
+    assert load_rules_pack(root / "pack.json").version == "2026.12.1"
 
 
 def test_loader_rejects_unknown_key(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ The data lives in ``resources/rules`` (a versioned rules pack with JSON Schemas)
 schema (:mod:`~ecms_desktop.rules.schema`), into the frozen dataclasses of :mod:`~ecms_desktop.rules.pack`.
 """
 
+from ecms_desktop.rules.documents import PermitFormat
 from ecms_desktop.rules.loader import default_rules_dir, load_rules_pack
 from ecms_desktop.rules.pack import (
     CONFIDENCE_LEVELS,
@@ -25,7 +26,6 @@ from ecms_desktop.rules.pack import (
     LabelPhrase,
     LocalTax,
     MtcRule,
-    PermitFormat,
     PrintedPattern,
     RecurringRelationship,
     RefusedForm,

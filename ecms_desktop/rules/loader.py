@@ -30,6 +30,15 @@ from types import MappingProxyType
 from typing import Any
 
 from ecms_desktop.paths import resource_root
+from ecms_desktop.rules.documents import (
+    ForeignIssuer,
+    NoExemption,
+    NumberIssuers,
+    ObsoleteForm,
+    PermitFormat,
+    PermitRestriction,
+    StateDocument,
+)
 from ecms_desktop.rules.pack import (
     MTC_FORM_CODE,
     SST_FORM_CODE,
@@ -45,7 +54,6 @@ from ecms_desktop.rules.pack import (
     LabelPhrase,
     LocalTax,
     MtcRule,
-    PermitFormat,
     PrintedPattern,
     RecurringRelationship,
     RefusedForm,
@@ -103,8 +111,48 @@ def _extraction(d: Mapping[str, Any]) -> ExtractionVocabulary:
                                 value_formats=_freeze_map(d["value_formats"]), source=d["source"])
 
 
+def _number_format(d: Mapping[str, Any]) -> PermitFormat:
+    restrictions = tuple(
+        PermitRestriction(pattern=r["pattern"], reasons=tuple(r["reasons"]), message=r["message"], source=r["source"],
+                          confidence=r["confidence"])
+        for r in d.get("restrictions", ()))
+    return PermitFormat(label=d["label"], pattern=d["pattern"], display=d["display"], strip=d["strip"],
+                        confidence=d["confidence"], source=d["source"], lookup_url=d["lookup_url"],
+                        lookup_name=d["lookup_name"], restrictions=restrictions)
+
+
+def _number_issuers(d: Mapping[str, Any] | None) -> NumberIssuers | None:
+    if d is None:
+        return None
+    return NumberIssuers(
+        other_states=d["other_states"],
+        foreign=tuple(ForeignIssuer(f["code"], f["name"], _number_format(f["number"])) for f in d["foreign"]),
+        text=d["text"], source=d["source"], confidence=d["confidence"])
+
+
+def _state_document(d: Mapping[str, Any] | None) -> StateDocument | None:
+    if d is None:
+        return None
+    return StateDocument(
+        issued_by=d["issued_by"], document=d["document"],
+        number=None if d["number"] is None else _number_format(d["number"]), obtain=d["obtain"],
+        obtain_url=d["obtain_url"], verify=d["verify"], verify_url=d["verify_url"], source=d["source"],
+        confidence=d["confidence"])
+
+
+def _obsolete(d: Mapping[str, Any] | None) -> ObsoleteForm | None:
+    if d is None:
+        return None
+    return ObsoleteForm(since=d["since"], replaced_by=tuple(d["replaced_by"]), text=d["text"], source=d["source"],
+                        confidence=d["confidence"])
+
+
 def _form(d: Mapping[str, Any], *, states: tuple[str, ...],
-          templates: Mapping[str, tuple[FormTemplate, ...]]) -> FormRule:
+          templates: Mapping[str, tuple[FormTemplate, ...]], label: str = "", where: str = "$") -> FormRule:
+    kind = d.get("kind", "fill_in")
+    if (kind == "state_issued") != ("state_document" in d):
+        raise RulesPackError(f"{label}: {where}.state_document: a form of kind 'state_issued' needs a "
+                             "'state_document' (who issues it, where to get it) and only such a form has one")
     return FormRule(
         code=d["code"],
         number=d.get("number", ""),
@@ -125,6 +173,10 @@ def _form(d: Mapping[str, Any], *, states: tuple[str, ...],
             {reason: tuple(fields) for reason, fields in d.get("required_fields_by_reason", {}).items()}),
         reason_letters=_freeze_map(d.get("reason_letters", {})),
         identification=_identification(d.get("identification"), templates.get(d["code"], ())),
+        kind=kind,
+        state_document=_state_document(d.get("state_document")),
+        number_issuers=_number_issuers(d.get("number_issuers")),
+        obsolete=_obsolete(d.get("obsolete")),
     )
 
 
@@ -176,20 +228,21 @@ def _state(d: Mapping[str, Any], label: str, expected_code: str,
         mtc=MtcRule(acceptance=m["acceptance"], allowed_reasons=tuple(m["allowed_reasons"]),
                     requires_fields=tuple(m["requires_fields"]), restriction=m["restriction"], source=m["source"],
                     confidence=m["confidence"]),
-        forms=tuple(_form(f, states=(code,), templates=templates) for f in d["forms"]),
+        forms=tuple(_form(f, states=(code,), templates=templates, label=label, where=f"$.forms[{i}]")
+                    for i, f in enumerate(d["forms"])),
         refused_forms=tuple(
             RefusedForm(code=normalize_form_code(r["code"]), reasons=tuple(r["reasons"]), message=r["message"],
                         source=r["source"], confidence=r["confidence"])
             for r in d["refused_forms"]),
         expiry_resale=_expiry(d["expiry"]["resale"]),
         expiry_exemption=_expiry(d["expiry"]["exemption"]),
-        permit=PermitFormat(label=pm["label"], pattern=pm["pattern"], display=pm["display"], strip=pm["strip"],
-                            confidence=pm["confidence"], source=pm["source"], lookup_url=pm["lookup_url"],
-                            lookup_name=pm["lookup_name"]),
+        permit=_number_format(pm),
         good_faith=GoodFaith(text=g["text"], days=g["days"], source=g["source"], confidence=g["confidence"]),
         confidence=_freeze_map(d["confidence"]),
         sources=tuple(d["sources"]),
         local_tax=_local_tax(d.get("local_tax")),
+        no_exemption=tuple(NoExemption(reason=n["reason"], text=n["text"], source=n["source"],
+                                       confidence=n["confidence"]) for n in d.get("no_exemption", ())),
     )
 
 
@@ -247,7 +300,7 @@ def _load(root: Traversable) -> RulesPack:
     for node in _json_files(root.joinpath("forms")):
         label = f"forms/{node.name}"
         code = node.name[:-5]
-        form = _form(form_check.check(read_json(node, label), label), states=(), templates=templates)
+        form = _form(form_check.check(read_json(node, label), label), states=(), templates=templates, label=label)
         if form.code != code:
             raise RulesPackError(f"{label}: $.code: {form.code!r} does not match the file name {code!r}")
         forms[code] = form
@@ -259,6 +312,17 @@ def _load(root: Traversable) -> RulesPack:
         if identification is None or not identification.templates:
             raise RulesPackError(f"zones/{code}.json: $.form: form {code!r} has no identification to add "
                                  "templates to")
+
+    for code, form in forms.items():
+        for replacement in form.obsolete.replaced_by if form.obsolete is not None else ():
+            if replacement not in forms:
+                raise RulesPackError(f"{_form_file(form)}: form {code!r}: $.obsolete.replaced_by: unknown form "
+                                     f"{replacement!r}")
+    for st in states.values():
+        for i, none in enumerate(st.no_exemption):
+            if any(st.state in f.states and none.reason in f.exempt_reasons for f in st.forms):
+                raise RulesPackError(f"states/{st.state}.json: $.no_exemption[{i}]: the state has no exemption for "
+                                     f"{none.reason!r} but one of its forms is for it")
 
     for required in (SST_FORM_CODE, MTC_FORM_CODE):
         if required not in forms:
@@ -289,6 +353,10 @@ def _load(root: Traversable) -> RulesPack:
         generated_from=tuple(meta["generated_from"]),
         extraction=_extraction(meta["extraction"]),
     )
+
+
+def _form_file(form: FormRule) -> str:
+    return f"states/{form.states[0]}.json" if form.states else f"forms/{form.code}.json"
 
 
 def _accepts(st: StateRule, form: FormRule, reason: str) -> bool:

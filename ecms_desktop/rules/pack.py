@@ -16,6 +16,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
+from ecms_desktop.rules.documents import (
+    NoExemption,
+    NumberIssuers,
+    ObsoleteForm,
+    PermitFormat,
+    StateDocument,
+)
+
 __all__ = [
     "CONFIDENCE_LEVELS",
     "EXPIRY_BASES",
@@ -34,7 +42,6 @@ __all__ = [
     "GoodFaith",
     "LabelPhrase",
     "MtcRule",
-    "PermitFormat",
     "PrintedPattern",
     "RecurringRelationship",
     "RefusedForm",
@@ -141,37 +148,6 @@ class ExpiryRule:
     text: str
     source: str
     confidence: str
-
-
-@dataclass(frozen=True)
-class PermitFormat:
-    """Format of a state's sales tax permit / registration number."""
-
-    label: str
-    pattern: str | None
-    display: str
-    strip: str
-    confidence: str
-    source: str
-    lookup_url: str | None
-    lookup_name: str
-
-    def normalize(self, number: str) -> str:
-        """Upper-case ``number`` and remove the ``strip`` characters (and outer blanks)."""
-        cleaned = number.strip().upper()
-        for ch in self.strip:
-            cleaned = cleaned.replace(ch, "")
-        return cleaned
-
-    def matches(self, number: str) -> bool | None:
-        """Whether ``number`` fits the known format; ``None`` when no pattern is known.
-
-        Check ``confidence`` before treating a mismatch as an error: only
-        high-confidence formats are reliable.
-        """
-        if self.pattern is None:
-            return None
-        return re.fullmatch(self.pattern, self.normalize(number)) is not None
 
 
 @dataclass(frozen=True)
@@ -325,6 +301,20 @@ class FormRule:
     )
     reason_letters: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     identification: FormIdentification | None = None
+    #: What the document is: ``fill_in`` (the purchaser completes it), ``state_issued`` (a number, letter,
+    #: card or certificate the state issues) or ``purchaser_document`` (the purchaser's own purchase record).
+    kind: str = "fill_in"
+    #: For a state-issued document: who issues it, its number, where to get and verify it.
+    state_document: StateDocument | None = None
+    #: Whose numbers the permit-number box takes besides the line's state (None: that state's only).
+    number_issuers: NumberIssuers | None = None
+    #: Set when the state no longer supports the form.
+    obsolete: ObsoleteForm | None = None
+
+    @property
+    def is_state_issued(self) -> bool:
+        """True for a document the state issues: the purchaser cannot fill it in."""
+        return self.kind == "state_issued"
 
     @property
     def is_multistate(self) -> bool:
@@ -432,6 +422,13 @@ class StateRule:
     sources: tuple[str, ...]
     #: Local sales taxes where the state has none statewide (None: no such local taxes).
     local_tax: LocalTax | None = None
+    #: Reasons the state grants no general exemption for.
+    no_exemption: tuple[NoExemption, ...] = ()
+
+    def no_exemption_for(self, reason: str) -> NoExemption | None:
+        """The rule that the state grants no general exemption for ``reason``, if it has one: every form is
+        then refused for it, with the acceptance rule ``state.no_exemption``."""
+        return next((n for n in self.no_exemption if n.reason == reason), None)
 
     @property
     def taxes_sales(self) -> bool:
@@ -574,6 +571,11 @@ class RulesPack:
         form = self.form(form_code)
         if not st.has_sales_tax:
             return self._no_sales_tax(st, form, reason)
+        none = st.no_exemption_for(reason)
+        if none is not None:
+            return Acceptance(False, "", (), none.source, none.confidence,
+                              f"{st.name} grants no general exemption for {reason} purchases, so no form or "
+                              f"document covers them: {none.text}", rule="state.no_exemption")
         answer = self._acceptance(st, form, reason)
         if answer.accepted:
             return answer

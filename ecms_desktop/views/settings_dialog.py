@@ -34,6 +34,7 @@ from ecms_desktop.services.companies.service import CompanyInfo, CompanyService
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import DocumentError
 from ecms_desktop.services.core.progress import CancelCheck, Progress
+from ecms_desktop.services.core.settings import SETTING_BOUNDS
 from ecms_desktop.services.core.user_files import read_user_file
 from ecms_desktop.services.documents.shared_sandbox import render_thumbnail
 from ecms_desktop.services.renewals.email_service import EmailService
@@ -116,7 +117,8 @@ class SettingsDialog(QDialog):
         form = QFormLayout(page)
         self.expiring_spin = QSpinBox(page)
         self.expiring_spin.setObjectName("expiringSoonDays")
-        self.expiring_spin.setRange(1, 365)
+        low, high, _unit = SETTING_BOUNDS["expiring_soon_days"]
+        self.expiring_spin.setRange(low, high)
         self.expiring_spin.setSuffix(" days")
         self.expiring_spin.setValue(days)
         company = next((c.name for c in self.companies if c.id == self.company_id), None)

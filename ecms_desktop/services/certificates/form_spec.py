@@ -20,7 +20,7 @@ from typing import Any
 
 from ecms_desktop.models.enums import CertificateType, Status
 from ecms_desktop.rules import RulesPack
-from ecms_desktop.rules.pack import UnknownFormError, UnknownStateError
+from ecms_desktop.rules.pack import FormRule, UnknownFormError, UnknownStateError
 from ecms_desktop.services.certificates.service import ExpiryContext
 from ecms_desktop.services.core.expiry import (
     DEFAULT_EXPIRING_SOON_DAYS,
@@ -320,13 +320,24 @@ def form_choices(rules: RulesPack, states: Sequence[str], current: str = "") -> 
     return out
 
 
-def _permit_hint(rules: RulesPack, states: Sequence[str]) -> tuple[str, str | None, str, str]:
+def _permit_hint(rules: RulesPack, states: Sequence[str], form: FormRule | None) -> tuple[str, str | None, str, str]:
+    """The hint, pattern, strip characters and confidence of the number box: the state-issued
+    document's number, else the state's permit; where the form also takes other issuers' numbers, no
+    pattern (validation checks the number against the issuer written before it)."""
+    document = form.state_document if form is not None else None
+    if document is not None and document.number is not None:
+        n = document.number
+        return n.display, n.pattern, n.strip, n.confidence
     if len(states) != 1:
         return "", None, "", ""
     try:
         p = rules.state(states[0]).permit
     except UnknownStateError:
         return "", None, "", ""
+    issuers = form.number_issuers if form is not None else None
+    if issuers is not None:
+        return (f"{p.display}; the form also takes {issuers.text}: write the issuing state or country before "
+                "such a number (e.g. 'OK 123456789')", None, p.strip, p.confidence)
     return p.display, p.pattern, p.strip, p.confidence
 
 
@@ -446,7 +457,7 @@ def build_form_spec(
             wanted.add(name)
 
     pack_fields = {f.name: f for f in rules.fields}
-    hint, pattern, strip, pconf = _permit_hint(rules, states)
+    hint, pattern, strip, pconf = _permit_hint(rules, states, form)
     fields: list[FieldSpec] = []
     for name in _ORDER:
         if name not in wanted:

@@ -17,7 +17,12 @@ from ecms_desktop.services.core.company_lookup import find_company
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import DocumentError, NotFoundError, ValidationError
 from ecms_desktop.services.core.field_limits import EMAIL_ADDRESS
-from ecms_desktop.services.core.settings import DEFAULT_SETTINGS, BusinessSettings, business_settings
+from ecms_desktop.services.core.settings import (
+    DEFAULT_SETTINGS,
+    BusinessSettings,
+    business_settings,
+    setting_problem,
+)
 from ecms_desktop.services.documents.media_types import sniff_media_type
 from ecms_desktop.services.documents.shared_sandbox import probe_document
 from ecms_desktop.services.documents.worker.pictures import image_pixel_size
@@ -231,6 +236,9 @@ class CompanyService:
             raise ValidationError(f"Setting {key!r} takes a {type(DEFAULT_SETTINGS[key]).__name__}.")
         if isinstance(value, list) and any(type(item) is not int for item in value):
             raise ValidationError(f"Setting {key!r} takes a list of whole numbers.")
+        problem = setting_problem(key, value)
+        if problem is not None:
+            raise ValidationError(problem)
         with self.db.transaction() as s:
             old = business_settings(s, company_id).as_json()[key]
             row = s.execute(select(Setting).where(Setting.key == key, Setting.company_id.is_(None)

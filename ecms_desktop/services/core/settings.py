@@ -54,6 +54,32 @@ class BusinessSettings:
 #: companies) in the database.
 DEFAULT_SETTINGS: dict[str, SettingValue] = BusinessSettings().as_json()
 
+#: The values each setting may take (inclusive; for a list, each of its days), with what the bounds
+#: mean: a negative window or a window of centuries is a slip, not a policy.
+SETTING_BOUNDS: dict[str, tuple[int, int, str]] = {
+    "expiring_soon_days": (1, 365, "days before expiry"),
+    "renewal_window_days": (1, 365, "days before expiry"),
+    "renewal_reminder_days": (1, 365, "days after the request"),
+    "renewal_escalation_days": (0, 365, "days after the request (0: never)"),
+    "permit_check_max_age_days": (1, 3660, "days"),
+    "smtp_rate_per_minute": (0, 10000, "e-mails per minute (0: no limit)"),
+}
+#: Most reminder days a renewal ladder may have.
+MAX_REMINDERS = 10
+
+
+def setting_problem(key: str, value: SettingValue) -> str | None:
+    """Why ``value`` cannot be the setting ``key`` (naming the setting and the allowed range), or
+    None when it can. The value's type is checked by the caller."""
+    low, high, unit = SETTING_BOUNDS[key]
+    values = list(value) if isinstance(value, list) else [value]
+    if isinstance(value, list) and len(values) > MAX_REMINDERS:
+        return f"Setting {key!r} takes at most {MAX_REMINDERS} values; {len(values)} were given."
+    for item in values:
+        if not low <= item <= high:
+            return f"Setting {key!r} must be from {low} to {high} {unit}; {item} is outside that range."
+    return None
+
 
 def business_settings(session: Session, company_id: int | None = None) -> BusinessSettings:
     """The business settings in force for a company, read in one statement: for each setting the

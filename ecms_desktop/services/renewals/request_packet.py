@@ -1,6 +1,9 @@
 """The request packet attached to a renewal e-mail, and reading a returned form back.
 
-A packet is a short cover letter (reportlab) plus the form to fill in:
+A packet is a short cover letter (reportlab) plus the form to fill in. For a document the state
+issues (Florida's annual resale certificate, an exemption number, letter or card: a state-issued form
+of the rules pack) there is nothing the customer can fill in: the packet is the cover letter alone,
+asking for a copy of the current document and saying where the customer gets it. Otherwise the form is:
 
 - the state's **official** fill-in PDF when the company keeps it in its forms library
   (``ecms forms add``): the seller's part and what is known of the buyer are filled in with
@@ -122,14 +125,30 @@ class PacketFile:
 @dataclass(frozen=True)
 class Packet:
     """The files to attach: cover letter first, then the form. ``form_source`` is ``official``
-    (from the forms library) or ``generated``."""
+    (from the forms library), ``generated`` or ``state_issued`` (no form: the letter asks for a copy of
+    the document the state issues)."""
 
     files: tuple[PacketFile, ...]
     form_source: str
 
     @property
-    def form_file(self) -> PacketFile:
-        return self.files[-1]
+    def form_file(self) -> PacketFile | None:
+        """The form to fill in (None when the state issues the document)."""
+        return None if self.form_source == STATE_ISSUED else self.files[-1]
+
+
+#: ``Packet.form_source`` of a request for a document the state issues.
+STATE_ISSUED = "state_issued"
+
+
+def document_request(form: FormRule) -> dict[str, str] | None:
+    """What a request for a state-issued document says (None for a form the customer fills in): the
+    document, who issues it, how the customer gets it and where (from the rules pack)."""
+    doc = form.state_document
+    if not form.is_state_issued or doc is None:
+        return None
+    return {"code": form.code, "name": doc.document, "issued_by": doc.issued_by, "obtain": doc.obtain,
+            "obtain_url": doc.obtain_url or ""}
 
 
 # -- building ---------------------------------------------------------------------------------------
@@ -141,6 +160,8 @@ def build_packet(data: PacketData, rules: RulesPack, official_pdf: bytes | None 
     safe_customer = re.sub(r"[^A-Za-z0-9]+", "-", data.customer_number).strip("-") or "customer"
     letter = "Certificate-request" if data.certificate_id is None else "Renewal-request"  # first request, or renewal
     cover = PacketFile(f"{letter}-{data.token}.pdf", cover_letter_pdf(data, form))
+    if form.is_state_issued:  # nothing to fill in: the letter asks for the current document
+        return Packet((cover,), STATE_ISSUED)
     if official_pdf is not None:
         pdf = fill_official_form(official_pdf, form, data)
         return Packet((cover, PacketFile(f"{form.code}-{safe_customer}.pdf", pdf)), "official")
@@ -216,12 +237,19 @@ def cover_letter_pdf(data: PacketData, form: FormRule) -> bytes:
                f"Our records show that the {data.state_name} exemption certificate on file for your account "
                f"(form {form.code}{', number ' + data.certificate_number if data.certificate_number else ''}) "
                + (f"expired on {expiry}." if expired else f"expires on {expiry}."))
+    document = document_request(form)
+    ask = (f"Please complete the enclosed {form.code} ({form.name}), sign it and return it by replying to "
+           "our e-mail, or send it to " + (data.company_reply_to or "us") + ". We have filled in our part "
+           "(the seller) and what we know of yours; please check every field and complete the rest.")
+    if document is not None:
+        where = f" ({document['obtain_url']})" if document["obtain_url"] else ""
+        ask = (f"The {document['name']} is issued by the {document['issued_by']}: there is no form to fill in. "
+               f"Please send us a copy of your current one by replying to our e-mail, or send it to "
+               f"{data.company_reply_to or 'us'}. How to get it: {document['obtain']}{where}")
     paragraphs = [
         f"Dear {data.customer_name},",
         on_file,
-        (f"Please complete the enclosed {form.code} ({form.name}), sign it and return it by replying to "
-         "our e-mail, or send it to " + (data.company_reply_to or "us") + ". We have filled in our part "
-         "(the seller) and what we know of yours; please check every field and complete the rest."),
+        ask,
         (f"Until we receive a valid certificate, we are required to charge sales tax on purchases delivered "
          f"to {data.state_name}." if first else
          "Until we receive a valid certificate after the expiry date, we are required to charge sales "

@@ -60,7 +60,13 @@ from ecms_desktop.services.renewals.email_service import (
     new_message_id,
 )
 from ecms_desktop.services.renewals.lapsed import lapsed_lines
-from ecms_desktop.services.renewals.request_packet import Address, Packet, PacketData, build_packet
+from ecms_desktop.services.renewals.request_packet import (
+    Address,
+    Packet,
+    PacketData,
+    build_packet,
+    document_request,
+)
 from ecms_desktop.services.renewals.state_forms import customer_reasons, reason_for_form
 from ecms_desktop.services.renewals.templates import (
     PREVIEW_TOKEN,
@@ -768,7 +774,7 @@ class _Composer:
                     "property_description": cert.property_description},
             )
             packet = build_packet(data, rules, self.official_form(item.form_code))
-            form_file = packet.form_file.name
+            form_file = packet.form_file.name if packet.form_file is not None else ""
         kind = item.action.value
         context = {
             "company": self.company_ctx,
@@ -777,6 +783,8 @@ class _Composer:
             "expiry": item.expiry_date.isoformat() if item.expiry_date else "",
             "expired": bool(item.expiry_date and item.expiry_date < self.as_of), "token": token,
             "form_code": item.form_code, "form_file": form_file, "first_request": cert is None,
+            # A document the state issues (nothing to fill in): what it is and where the customer gets it.
+            "state_document": document_request(rules.form(item.form_code)) if packet is not None else None,
             # A company's own template from before first requests may name the certificate: "(none yet)".
             "certificate_id": cert.id if cert else "(none yet)",
             "certificate_number": cert.certificate_number if cert else "",

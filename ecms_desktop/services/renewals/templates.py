@@ -91,6 +91,7 @@ def sample_context(kind: str = "request") -> dict[str, Any]:
         "state": "TX", "state_name": "Texas", "expiry": "2026-03-31", "expired": False,
         "token": PREVIEW_TOKEN, "form_code": "TX-01-339", "form_file": "TX-01-339-C-1001.pdf",
         "certificate_id": 42, "certificate_number": "", "first_request": False, "requested_on": "2026-01-31",
+        "state_document": None,
         "reminder_number": 1 if kind == "reminder" else 0, "days_open": 21, "reminders_sent": 2,
         "subject": "",
     }

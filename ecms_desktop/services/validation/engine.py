@@ -36,11 +36,13 @@ from stdnum.us import ssn as us_ssn
 
 from ecms_desktop.models import Certificate, CertificateType
 from ecms_desktop.rules import RulesPack
+from ecms_desktop.rules.documents import NumberIssuers, PermitFormat
 from ecms_desktop.rules.pack import (
     Acceptance,
     AcceptanceTable,
     FormRule,
     RulesPackError,
+    StateRule,
     UnknownFormError,
     UnknownStateError,
 )
@@ -71,6 +73,11 @@ RULES: Mapping[str, tuple[str, str]] = {
     "field.required": ("error", "Required field missing"),
     "permit.format": ("warning", "Permit number format"),
     "permit.ssn_like": ("warning", "Number looks like a Social Security number"),
+    "permit.issuer_unstated": ("warning", "Number of another issuer? Say whose it is"),
+    "permit.issuer_not_accepted": ("warning", "Number from an issuer the form does not name"),
+    "permit.not_for_reason": ("error", "Number cannot be used for this reason"),
+    "state.no_exemption": ("error", "The state grants no such exemption"),
+    "form.obsolete": ("warning", "Form no longer supported by the state"),
     "ein.invalid": ("error", "EIN invalid"),
     "date.signed_future": ("error", "Signed date in the future"),
     "date.effective_after_expiry": ("error", "Effective date after expiry"),
@@ -124,6 +131,13 @@ PARTIAL_MARKERS: tuple[str, ...] = ("partial",)
 #: company record (when validating an unsaved input without company data they count as present).
 _SELLER_FIELDS: tuple[str, ...] = ("seller_name", "seller_address")
 _SSN_SHAPE = re.compile(r"^\s*\d{3}-\d{2}-\d{4}\s*$")
+#: How an EIN is written (two digits, hyphen, seven digits): a number written so is an employer
+#: identification number, never a Social Security number (written three-two-four), whatever its digits.
+_EIN_SHAPE = re.compile(r"^\s*\d{2}-\d{7}\s*$")
+#: Where the two ways of writing come from.
+NUMBER_SHAPE_SOURCE = ("IRS, Employer ID Numbers (EIN is written 00-0000000, e.g. Form SS-4 and "
+                       "https://www.irs.gov/businesses/small-businesses-self-employed/employer-id-numbers) | "
+                       "SSA, Social Security number written 000-00-0000 (https://www.ssa.gov/history/ssn/geocard.html)")
 
 #: A value read from a document with at least this confidence (0..1) is taken as what the document
 #: says: when it disagrees with the record the finding is an error (approval is blocked until the
@@ -298,11 +312,28 @@ def _valid_ssn(digits: str) -> bool:
 
 def looks_like_ssn(number: str, pattern_matches: bool | None) -> bool:
     """A number in SSN shape (###-##-####) or nine digits forming a valid SSN where the state's
-    permit format does not explain them."""
+    permit format does not explain them. A number written as an EIN (##-#######) is an EIN, not an SSN."""
+    if _EIN_SHAPE.match(number):
+        return False
     digits = re.sub(r"\D", "", number)
     if not _valid_ssn(digits):
         return False
     return bool(_SSN_SHAPE.match(number)) or pattern_matches is not True
+
+
+#: An issuer written before a number: two letters, then a colon or blanks (``OK 123456789``, ``MX: ...``).
+_STATED_ISSUER = re.compile(r"^\s*([A-Za-z]{2})\s*(?::\s*|\s+)(\S.*?)\s*$")
+
+
+def stated_issuer(number: str, states: Mapping[str, Any], issuers: NumberIssuers | None) -> tuple[str | None, str]:
+    """The issuing jurisdiction written before ``number`` (a state of the pack or a foreign issuer the
+    form names) and the number without it; (None, number) when none is written."""
+    found = _STATED_ISSUER.match(number)
+    if found is not None:
+        code = found.group(1).upper()
+        if code in states or (issuers is not None and issuers.foreign_issuer(code) is not None):
+            return code, found.group(2)
+    return None, number.strip()
 
 
 def fingerprint(findings: Iterable[Finding]) -> str:
@@ -354,6 +385,12 @@ class ValidationEngine:
             out.append(Finding("form.unknown", "error", "", "", f"{exc}. The certificate cannot be checked "
                                "against any state's rules until its form is one the rules pack knows."))
             return sort_findings(out)
+        if form.obsolete is not None:
+            old = form.obsolete
+            instead = f" Ask for {' or '.join(old.replaced_by)} instead." if old.replaced_by else ""
+            out.append(Finding("form.obsolete", RULES["form.obsolete"][0], "", "form_code",
+                               f"{form.code} ({form.name}) is no longer supported: {old.text}.{instead} A "
+                               "certificate already on file stays on record.", old.source, old.confidence))
         multi = len(subject.lines) > 1
         if subject.exempt_reason:  # what each state accepts depends on the reason
             for line in subject.lines:
@@ -431,7 +468,7 @@ class ValidationEngine:
                                    f"for {reason} exemptions.", form.source, form.confidence))
         # Permit number format, SSN-looking numbers.
         if number.strip() and st.has_sales_tax:
-            out.extend(self._permit_number(st, line, number))
+            out.extend(self._permit_number(st, form, reason, number))
         # Expiry of the line.
         out.extend(self._expiry(subject, form, line, as_of))
         # Latest permit check.
@@ -453,16 +490,63 @@ class ValidationEngine:
         attr = FIELD_ATTRIBUTES.get(name)
         return attr is not None and _present(subject.values.get(attr))
 
-    def _permit_number(self, st: Any, line: LineSubject, number: str) -> list[Finding]:
+    def _permit_number(self, st: StateRule, form: FormRule, reason: str, number: str) -> list[Finding]:
+        """The number against the format of whoever issued it: a state-issued document's own number
+        format (none known: no format check), else the issuer written beside the number (``OK 123456789``,
+        ``MX ...``) where the form takes other issuers' numbers, else the coverage line's state."""
+        document = form.state_document
+        if document is not None:
+            whose = f"{st.name} {document.document}"
+            if document.number is not None:
+                return self._number_format(st.state, document.number, number, whose, reason)
+            # The document's number has no known format (it is not the state's permit): only an
+            # SSN-looking number is reported.
+            return [f for f in self._number_format(st.state, st.permit, number, whose, reason)
+                    if f.rule == "permit.ssn_like"]
+        issuers = form.number_issuers
+        stated, bare = stated_issuer(number, self.rules.states, issuers)
+        if stated is None or stated == st.state:
+            found = self._number_format(st.state, st.permit, bare, st.name, reason)
+            if issuers is None or stated is not None or st.permit.matches(bare) is not False:
+                return found
+            if any(f.number.matches(bare) for f in issuers.foreign):
+                return []  # a foreign number the form takes (a Mexican RFC), in its format
+            return [f for f in found if f.rule != "permit.format"] + [self._issuer_unstated(st, form, issuers, bare)]
+        foreign = issuers.foreign_issuer(stated) if issuers is not None else None
+        if foreign is not None:
+            return self._number_format(st.state, foreign.number, bare, foreign.name, reason)
+        if issuers is not None and issuers.other_states and stated in self.rules.states:
+            issuer = self.rules.states[stated]
+            return self._number_format(st.state, issuer.permit, bare, issuer.name, reason)
+        accepted = issuers.text if issuers is not None else f"a {st.name} number only"
+        return [Finding("permit.issuer_not_accepted", RULES["permit.issuer_not_accepted"][0], st.state,
+                        "purchaser_tax_id",
+                        f"The number given for {st.name} is written as issued by {stated} ({bare}); the {form.code} "
+                        f"form takes {accepted}. Ask the purchaser for the number the form asks for.",
+                        issuers.source if issuers is not None else form.source,
+                        issuers.confidence if issuers is not None else form.confidence)]
+
+    @staticmethod
+    def _issuer_unstated(st: StateRule, form: FormRule, issuers: NumberIssuers, bare: str) -> Finding:
+        shown = mask_number(bare) if looks_like_ssn(bare, False) else bare
+        return Finding("permit.issuer_unstated", RULES["permit.issuer_unstated"][0], st.state, "purchaser_tax_id",
+                       f"{shown} is not a {st.permit.label} ({st.permit.display}); the {form.code} form also "
+                       f"takes {issuers.text}. Write the issuing state or country before the number (e.g. "
+                       f"'OK {shown}') so that it is checked against that issuer's format.",
+                       issuers.source, issuers.confidence)
+
+    @staticmethod
+    def _number_format(state: str, fmt: PermitFormat, number: str, whose: str, reason: str) -> list[Finding]:
+        """``number`` against ``fmt`` (whose = the issuer in words): SSN-looking numbers, a format
+        mismatch (an error only for a high-confidence format) and numbers that cannot serve ``reason``."""
         out: list[Finding] = []
-        fmt = st.permit
         matches = fmt.matches(number)
         ssn_like = looks_like_ssn(number, matches)
         shown = mask_number(number) if ssn_like else number.strip()
         field_name = "purchaser_tax_id"
         if ssn_like:
-            out.append(Finding("permit.ssn_like", RULES["permit.ssn_like"][0], st.state, field_name,
-                               f"The number given for {st.name} ({shown}) looks like a Social Security "
+            out.append(Finding("permit.ssn_like", RULES["permit.ssn_like"][0], state, field_name,
+                               f"The number given for {whose} ({shown}) looks like a Social Security "
                                "number, not a sales tax permit; ask the purchaser for its permit or "
                                "registration number and do not keep the SSN on file.", fmt.source, "high"))
         if matches is False:
@@ -470,9 +554,14 @@ class ValidationEngine:
             sure = ("" if severity == "error" else
                     f" (the rules pack knows this format with {fmt.confidence} confidence only, so this "
                     "is a warning)")
-            out.append(Finding("permit.format", severity, st.state, field_name,
+            out.append(Finding("permit.format", severity, state, field_name,
                                f"{shown} does not match the {fmt.label} format: {fmt.display}{sure}.",
                                fmt.source, fmt.confidence))
+        restriction = fmt.restriction_for(number, reason)
+        if restriction is not None:  # the state's own words (high or medium confidence) block approval
+            severity = "error" if restriction.confidence in ("high", "medium") else "warning"
+            out.append(Finding("permit.not_for_reason", severity, state, field_name,
+                               f"{shown}: {restriction.message}", restriction.source, restriction.confidence))
         return out
 
     def expiry_rule(self, state: str, form_code: str, reason: str) -> Any:
@@ -602,7 +691,7 @@ class ValidationEngine:
             return [Finding("permit.ssn_like", RULES["permit.ssn_like"][0], st, "purchaser_ein",
                             f"The EIN given ({mask_number(ein)}) is written like a Social Security number; "
                             "ask the purchaser for its EIN (NN-NNNNNNN) and do not keep the SSN on file.",
-                            "python-stdnum us.ssn", "high")]
+                            f"python-stdnum us.ssn | {NUMBER_SHAPE_SOURCE}", "high")]
         try:
             us_ein.validate(ein)
         except InvalidComponent:

@@ -48,6 +48,7 @@ from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.settings import business_settings
 from ecms_desktop.services.core.tabular import Row, header_key, read_table
 from ecms_desktop.services.documents.storage import check_file, store_checked
+from ecms_desktop.services.validation.engine import stated_issuer
 from ecms_desktop.services.validation.name_match import NameVerdict, compare_holder, normalize_name
 
 #: Fields a registry file can be mapped to (``--map column=field``).
@@ -182,6 +183,9 @@ class RegistrySnapshotVerifier:
         self.rules = rules
 
     def verify(self, session: Session, state: str, number: str, *, as_of: dt.date) -> VerificationOutcome:
+        # A number written with another issuer ("OK 123456789" on a Texas 01-339) is in that state's registry.
+        issuer, number = stated_issuer(number, self.rules.states, None)
+        state = issuer or state
         snap = session.execute(select(PermitRegistrySnapshot).where(PermitRegistrySnapshot.state == state)
                                .order_by(PermitRegistrySnapshot.data_date.desc(),
                                          PermitRegistrySnapshot.id.desc()).limit(1)).scalar_one_or_none()
@@ -281,7 +285,11 @@ def holder_note(cert: Certificate, customer_name: str, holder: str) -> str:
 
 def lookup_link(rules: RulesPack, state: str, number: str) -> LookupLink:
     """The state's permit lookup page from the rules pack, with the number filled in where the URL
-    has a ``{number}`` placeholder (otherwise the reviewer pastes the number shown)."""
+    has a ``{number}`` placeholder (otherwise the reviewer pastes the number shown). A number written with
+    another issuer (``OK 123456789``) is looked up at that state's page."""
+    issuer, bare = stated_issuer(number, rules.states, None)
+    if issuer is not None:
+        state, number = issuer, bare
     permit = rules.state(state).permit
     url = permit.lookup_url
     if url and "{number}" in url:

@@ -118,3 +118,36 @@ def test_a_setting_of_the_wrong_type_is_refused_and_nothing_changes(db, company_
     with pytest.raises(ValidationError, match=words):
         service.set_setting(key, value, company_id)
     assert service.settings(company_id) == BusinessSettings()
+
+
+@pytest.mark.parametrize(("key", "value", "words"), [
+    # Rule: a setting takes values within SETTING_BOUNDS (ecms_desktop/services/core/settings.py);
+    # source: the settings' meaning - a window counted in days before expiry is neither negative nor
+    # longer than a year (the desk's spin box already stops at 1..365).
+    ("expiring_soon_days", -5, r"'expiring_soon_days' must be from 1 to 365 .*-5 is outside"),
+    ("expiring_soon_days", 100000, r"'expiring_soon_days' must be from 1 to 365 .*100000 is outside"),
+    ("renewal_window_days", 0, r"'renewal_window_days' must be from 1 to 365"),
+    ("renewal_reminder_days", [7, -1], r"'renewal_reminder_days' must be from 1 to 365 .*-1 is outside"),
+    ("renewal_reminder_days", list(range(1, 13)), r"'renewal_reminder_days' takes at most 10 values"),
+    ("renewal_escalation_days", 400, r"'renewal_escalation_days' must be from 0 to 365"),
+    ("permit_check_max_age_days", 0, r"'permit_check_max_age_days' must be from 1 to 3660"),
+    ("smtp_rate_per_minute", -1, r"'smtp_rate_per_minute' must be from 0 to 10000"),
+])
+def test_a_setting_out_of_its_range_is_refused_naming_the_setting_and_the_range(db, company_id, key, value,
+                                                                                 words):
+    from ecms_desktop.services.companies.service import BusinessSettings
+
+    service = CompanyService(db)
+    with pytest.raises(ValidationError, match=words):
+        service.set_setting(key, value, company_id)
+    assert service.settings(company_id) == BusinessSettings()
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("expiring_soon_days", 1), ("expiring_soon_days", 365), ("renewal_escalation_days", 0),
+    ("smtp_rate_per_minute", 0), ("renewal_reminder_days", [7, 14]),
+])
+def test_a_setting_at_the_edge_of_its_range_is_kept(db, company_id, key, value):
+    service = CompanyService(db)
+    service.set_setting(key, value, company_id)
+    assert service.settings(company_id).as_json()[key] == value

@@ -7,9 +7,10 @@ start without loading them (about 0.6 s less per run, measured with ``time ecms 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -86,35 +87,58 @@ def cmd_list(ctx: CliContext, args: argparse.Namespace) -> int:
         company=args.company, customer=args.customer)
     if args.form:
         q = replace(q, form_code=load_rules_pack().form(args.form).code)
-    rows = service.stream_rows(q)
+    rows = _with_lapses(service, service.stream_rows(q), q.as_of)
     if args.format == "json":
         _stream_json(ctx, rows)
     elif args.format == "csv":
         print_csv(["id", "customer_number", "customer_name", "form", "certificate_number", "exempt_reason",
-                   "states", "status", "expiry_date", "days_left", "review_state"],
+                   "states", "status", "expiry_date", "days_left", "review_state", "lapsed"],
                   ((r.id, r.customer_number, r.customer_name, r.form_code, r.certificate_number,
                     r.exempt_reason, ";".join(line.state for line in r.lines), r.status.value,
-                    r.expiry_date, r.days_left, r.review_state) for r in rows), ctx.out)
+                    r.expiry_date, r.days_left, r.review_state, _lapse_text(lapses))
+                   for r, lapses in rows), ctx.out)
     else:
         print_table(["id", "customer", "number", "form", "cert no.", "states", "status", "expiry"],
                     ((r.id, r.customer_name, r.customer_number, r.form_code, r.certificate_number,
-                      r.states, r.status.value, r.expiry_date or "none") for r in rows), ctx.out)
+                      r.states, r.status.value + (f" (lapsed in {', '.join(sorted(lapses))})" if lapses else ""),
+                      r.expiry_date or "none") for r, lapses in rows), ctx.out)
     return 0
 
 
-def _stream_json(ctx: CliContext, rows: Iterable[CertificateRow]) -> None:
+def _with_lapses(service: CertificateQueryService, rows: Iterable[CertificateRow], on: dt.date,
+                 batch: int = 1000) -> Iterator[tuple[CertificateRow, dict[str, str]]]:
+    """Each row with the states where its SST recurring relationship has lapsed for new sales as of
+    ``on`` (looked up a batch of rows at a time)."""
+    chunk: list[CertificateRow] = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == batch:
+            found = service.lapses([r.id for r in chunk], on)
+            yield from ((r, found.get(r.id, {})) for r in chunk)
+            chunk = []
+    found = service.lapses([r.id for r in chunk], on)
+    yield from ((r, found.get(r.id, {})) for r in chunk)
+
+
+def _lapse_text(lapses: dict[str, str]) -> str:
+    return "; ".join(f"{state} {text}" for state, text in sorted(lapses.items()))
+
+
+def _stream_json(ctx: CliContext, rows: Iterable[tuple[CertificateRow, dict[str, str]]]) -> None:
     """Write the JSON array row by row, so that 100,000 certificates do not sit in memory twice."""
     out = ctx.out
     out.write("[")
     first = True
-    for r in rows:
+    for r, lapses in rows:
         item = {
             "id": r.id, "customer_number": r.customer_number, "customer_name": r.customer_name,
             "form": r.form_code, "certificate_number": r.certificate_number, "exempt_reason": r.exempt_reason,
             "certificate_type": r.certificate_type, "review_state": r.review_state, "status": r.status.value,
             "expiry_date": r.expiry_date.isoformat() if r.expiry_date else None, "days_left": r.days_left,
+            # "lapse" only on a line whose SST recurring relationship has lapsed as of the date
             "lines": [{"state": line.state, "status": line.status.value,
                        "expiry_date": line.expiry_date.isoformat() if line.expiry_date else None}
+                      | ({"lapse": lapses[line.state]} if line.state in lapses else {})
                       for line in r.lines],
         }
         out.write(("\n  " if first else ",\n  ") + json.dumps(item, ensure_ascii=False))
@@ -149,8 +173,12 @@ def cmd_show(ctx: CliContext, args: argparse.Namespace) -> int:
     print_table(["field", "value"], rows, ctx.out)
     ctx.out.write("\n")
     print_table(["state", "status", "expiry", "days left", "basis"],
-                [(line.state, line.status.value, line.expiry_date or "none", line.days_left, line.expiry_basis)
+                [(line.state, line.status.value + (" (lapsed)" if line.lapse else ""),
+                  line.expiry_date or "none", line.days_left, line.expiry_basis)
                  for line in detail.lines], ctx.out)
+    for line in detail.lines:  # the SST recurring relationship ended: no purchase for more than 12 months
+        if line.lapse:
+            ctx.out.write(f"{line.state}: {line.lapse} (as of {detail.as_of})\n")
     if detail.documents:
         ctx.out.write("\n")
         print_table(["document", "name", "type", "pages", "received (UTC)", "sha256"],

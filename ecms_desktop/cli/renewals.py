@@ -169,13 +169,14 @@ def cmd_plan(ctx: CliContext, args: argparse.Namespace) -> int:
                                "customer_number": i.customer_number, "customer": i.customer_name,
                                "recipient": i.recipient, "expiry_date": i.expiry_date, "days_left": i.days_left,
                                "form": i.form_code, "token": i.token, "requested_on": i.requested_on,
-                               "number": i.number, "problem": i.problem} for i in plan.items]}, ctx.out)
+                               "number": i.number, "problem": i.problem, "lapse": i.lapse or None}
+                              for i in plan.items]}, ctx.out)
         return 0
     print_table(["action", "cert", "state", "customer", "to", "expiry", "days", "form", "request", "note"],
                 [(f"{i.action.value}{f' {i.number}' if i.number else ''}",
                   "first request" if i.certificate_id is None else i.certificate_id, i.state,
                   f"{i.customer_name} ({i.customer_number})", i.recipient, i.expiry_date, i.days_left, i.form_code,
-                  i.token or "", i.problem) for i in plan.items], ctx.out)
+                  i.token or "", i.problem or i.lapse) for i in plan.items], ctx.out)
     counts = plan.counts()
     ctx.out.write(f"\n{len(plan.items)} steps due on {plan.as_of}: " +
                   ", ".join(f"{v} {k}" for k, v in counts.items()) + "\n")

@@ -60,6 +60,7 @@ def register(sub: Subparsers) -> None:
     d.add_argument("--to", dest="date_to", type=parse_date, default=None, metavar="YYYY-MM-DD")
     _company(d)
     add_format(d)
+    add_as_of(d)
     d.set_defaults(func=cmd_determine)
 
     e = sub.add_parser("exposure", help="exempt sales without a certificate (untaxed amount), tax collected on "
@@ -145,6 +146,8 @@ def cmd_import(ctx: CliContext, args: argparse.Namespace) -> int:
         return _problems(exc)
     print(f"Imported {args.file}: {result.inserted} new lines, {result.updated} changed, {result.unchanged} "
           f"already present ({result.rows} rows).", file=ctx.out)
+    if result.warning:
+        print(f"warning: {result.warning}", file=sys.stderr)
     return 0
 
 
@@ -178,7 +181,7 @@ def cmd_determine(ctx: CliContext, args: argparse.Namespace) -> int:
 
     company_id = ctx.company_id(args.company)
     svc = DeterminationService(ctx.db())
-    summary = svc.run(company_id, date_from=args.date_from, date_to=args.date_to)
+    summary = svc.run(company_id, date_from=args.date_from, date_to=args.date_to, as_of=as_of(args))
     rows = svc.iter_results(company_id, date_from=args.date_from, date_to=args.date_to)
     if args.format == "json":
         out = ctx.out
@@ -191,6 +194,9 @@ def cmd_determine(ctx: CliContext, args: argparse.Namespace) -> int:
         return 0
     print(f"Determined {summary.lines} new lines ({summary.exempt} exempt, {summary.conflicts} with conflicts, "
           f"{summary.exposures} exposures); rules pack {summary.rules_pack_version}.", file=ctx.out)
+    if summary.booked_in_open_periods:
+        print(f"{summary.booked_in_open_periods} lines are dated in filed periods: their determinations were "
+              "booked in the current open periods as corrections.", file=ctx.out)
     print_table(["invoice", "line", "date", "customer", "state", "amount", "exempt", "certificate", "exempt amt",
                  "also eligible", "why"],
                 ((r.invoice_number, r.line, r.invoice_date, r.customer_number, r.ship_to_state, r.amount,

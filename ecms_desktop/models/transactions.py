@@ -220,7 +220,8 @@ class ExemptionStatusEvent(Base):
     state: Mapped[str] = mapped_column(String(2))
     certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificate.id", ondelete="RESTRICT"))
     certificate_number: Mapped[str] = mapped_column(String(64), default="")
-    #: ``approval``, ``expiry``, ``suspension``, ``archive``, ``revocation``, ``reinstatement``.
+    #: ``approval``, ``expiry``, ``suspension``, ``archive``, ``revocation``, ``reinstatement``,
+    #: ``amendment``, ``lapse`` (SST recurring relationship: no purchase for more than 12 months).
     reason: Mapped[str] = mapped_column(String(20))
     #: The certificate line's status in the state before and after (``exempt`` / ``not_exempt``).
     old_status: Mapped[str] = mapped_column(String(20))

@@ -56,6 +56,7 @@ from ecms_desktop.rules.pack import (
     LocalTax,
     MtcRule,
     PrintedPattern,
+    RecurringRelationship,
     RefusedForm,
     RevisionPattern,
     RulesPack,
@@ -227,7 +228,8 @@ def _state(d: Mapping[str, Any], label: str, expected_code: str,
         has_sales_tax=d["has_sales_tax"],
         sales_tax_note=d["sales_tax_note"],
         sst=SstRule(membership=s["membership"], resale_only=s["resale_only"], restriction=s["restriction"],
-                    note=s["note"], source=s["source"], confidence=s["confidence"]),
+                    note=s["note"], source=s["source"], confidence=s["confidence"],
+                    recurring_relationship=_recurring(s.get("recurring_relationship"))),
         mtc=MtcRule(acceptance=m["acceptance"], allowed_reasons=tuple(m["allowed_reasons"]),
                     requires_fields=tuple(m["requires_fields"]), restriction=m["restriction"], source=m["source"],
                     confidence=m["confidence"]),
@@ -247,6 +249,13 @@ def _state(d: Mapping[str, Any], label: str, expected_code: str,
         no_exemption=tuple(NoExemption(reason=n["reason"], text=n["text"], source=n["source"],
                                        confidence=n["confidence"]) for n in d.get("no_exemption", ())),
     )
+
+
+def _recurring(d: Mapping[str, Any] | None) -> RecurringRelationship | None:
+    if d is None:
+        return None
+    return RecurringRelationship(months=d["months"], certificate_types=tuple(d["certificate_types"]),
+                                 text=d["text"], source=d["source"], confidence=d["confidence"])
 
 
 def _local_tax(d: Mapping[str, Any] | None) -> LocalTax | None:

@@ -45,6 +45,7 @@ __all__ = [
     "LabelPhrase",
     "MtcRule",
     "PrintedPattern",
+    "RecurringRelationship",
     "RefusedForm",
     "RevisionPattern",
     "RulesPack",
@@ -369,6 +370,19 @@ class RefusedForm:
 
 
 @dataclass(frozen=True)
+class RecurringRelationship:
+    """The SST recurring-business-relationship rule of a member state (SSUTA s.317): a certificate of
+    one of ``certificate_types`` needs no renewal while the purchaser keeps buying, and no longer
+    covers new sales once more than ``months`` pass without a sale between seller and purchaser."""
+
+    months: int
+    certificate_types: tuple[str, ...]
+    text: str
+    source: str
+    confidence: str
+
+
+@dataclass(frozen=True)
 class SstRule:
     """Streamlined Sales Tax membership and the resulting acceptance of SST F0003."""
 
@@ -378,6 +392,8 @@ class SstRule:
     note: str
     source: str
     confidence: str
+    #: The recurring-relationship rule (None: the state has none).
+    recurring_relationship: RecurringRelationship | None = None
 
 
 @dataclass(frozen=True)

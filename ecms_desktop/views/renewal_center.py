@@ -111,7 +111,7 @@ class RenewalPlanTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ForegroundRole and col == 9 and item.problem:
             return QColor("#A00000")
         if role == Qt.ItemDataRole.ToolTipRole:
-            return item.problem or (f"Request {item.token}" if item.token else None)
+            return item.problem or item.lapse or (f"Request {item.token}" if item.token else None)
         return None
 
     def setData(self, index: _AnyIndex, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:

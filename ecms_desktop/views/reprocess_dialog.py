@@ -127,7 +127,9 @@ class ReprocessDialog(QDialog):
         self.table.setRowCount(len(changes))
         for row, item in enumerate(changes):
             action = {"adjust": f"adjust in {item.adjustment_period} (filed {item.filed_period})",
-                      "update": "update", "determine": "first determination"}[item.action]
+                      "update": "update", "determine": "first determination" + (
+                          f", booked in {item.adjustment_period} (filed {item.filed_period})"
+                          if item.adjustment_period else "")}[item.action]
             before = f"{'exempt' if item.old_exempt else 'taxable'} {item.old_certificate or ''}".strip()
             after = f"{'exempt' if item.new_exempt else 'taxable'} {item.new_certificate or ''}".strip()
             for col, value in enumerate((item.invoice_number, str(item.line), item.invoice_date.isoformat(),

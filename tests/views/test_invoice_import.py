@@ -102,3 +102,20 @@ def test_a_cancelled_import_keeps_nothing(qtbot, window, db, tmp_path: Path) -> 
     qtbot.waitUntil(lambda: window.invoice_import_outcome is not None, timeout=20000)
     assert isinstance(window.invoice_import_outcome, Cancelled) and _lines(db) == 0
     assert "nothing was imported" in window.statusBar().currentMessage()
+
+
+def test_the_report_warns_of_new_lines_in_filed_periods(qtbot, window, db, company_id, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A filed return never changes silently: the import names the new lines dated inside it (as the CLI)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from ecms_desktop.services.sales.periods import PeriodService
+
+    PeriodService(db).file(company_id, "TX", "2026-02")
+    path = write_sales_csv(tmp_path, "L1,1,2026-02-10,C-1,TX,100,0,yes", "L2,1,2026-03-10,C-2,TX,40,0,yes")
+    window.import_invoice_lines(path)
+    qtbot.waitUntil(lambda: window.invoice_import_outcome is not None, timeout=20000)
+    box = window.invoice_import_report
+    assert box is not None and box.icon() == QMessageBox.Icon.Warning
+    assert "1 new lines are dated inside periods already filed" in box.informativeText()
+    assert "TX 2026-02: invoice L1 line 1 (2026-02-10)" in box.detailedText()
+    assert "L2" not in box.detailedText()

@@ -27,6 +27,7 @@ from ecms_desktop.models import (
     customer_number_key,
 )
 from ecms_desktop.models.validation import PermitCheck, ValidationRun, WarningAcknowledgement
+from ecms_desktop.rules import load_rules_pack
 from ecms_desktop.services.core.company_lookup import find_company
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.expiry import (
@@ -36,6 +37,7 @@ from ecms_desktop.services.core.expiry import (
 )
 from ecms_desktop.services.core.settings import business_settings
 from ecms_desktop.services.customers.service import find_customer
+from ecms_desktop.services.sales.sales_history import LapseFinder
 
 SORT_KEYS = ("customer", "customer_number", "states", "form", "certificate_number", "exempt_reason",
              "expiry", "days_left", "status", "review_state", "id", "created", "errors", "warnings")
@@ -367,6 +369,28 @@ class CertificateQueryService:
             customer_id = find_customer(s, company_id, customer).id if customer else None
             window = business_settings(s, company_id).expiring_soon_days
         return replace(q, company_id=company_id, customer_id=customer_id, window_days=window)
+
+    def lapses(self, ids: Sequence[int], as_of: dt.date) -> dict[int, dict[str, str]]:
+        """For these certificates, the states where the SST recurring relationship has lapsed for new sales
+        by ``as_of``: "lapsed for new sales on D (no purchase since ...)" by state, by certificate id (only
+        those with a lapse). One statement, and each company's sales read once."""
+        out: dict[int, dict[str, str]] = {}
+        if not ids:
+            return out
+        with self.db.reader() as s:
+            find = LapseFinder(s, load_rules_pack(), as_of)
+            rows = s.execute(
+                select(Certificate.id, Certificate.company_id, Customer.number_key, Certificate.certificate_type,
+                       Certificate.effective_date, Certificate.signed_date, CoverageLine.state)
+                .join(Customer, Customer.id == Certificate.customer_id)
+                .join(CoverageLine, CoverageLine.certificate_id == Certificate.id)
+                .where(Certificate.id.in_(list(ids)))
+                .order_by(Certificate.id)).all()
+            for r in rows:
+                for state, lapse in find(r.company_id, r.number_key, r.certificate_type,
+                                         r.effective_date or r.signed_date, (r.state,)).items():
+                    out.setdefault(r.id, {})[state] = lapse.text()
+        return out
 
     def stream_rows(self, q: CertificateQuery, batch: int = 1000) -> Iterator[CertificateRow]:
         """Every matching row in display order, loaded in batches within one read transaction, so that

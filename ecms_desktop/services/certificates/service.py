@@ -53,6 +53,7 @@ from ecms_desktop.services.core.field_limits import currency_problem, date_probl
 from ecms_desktop.services.core.settings import business_settings
 from ecms_desktop.services.documents.storage import CheckedFile, store_checked
 from ecms_desktop.services.sales import exemption_feed
+from ecms_desktop.services.sales.sales_history import recurring_lapses
 from ecms_desktop.services.validation.runs import (
     ApprovalResult,
     accept_findings,
@@ -385,12 +386,16 @@ def gate_decision(review_state: str, *, gate: bool, findings: Sequence[Any], acc
     return review_state, details, wants_approval and bool(blocking)
 
 
-def detail_of(cert: Certificate, as_of: dt.date, window_days: int) -> CertificateDetail:
+def detail_of(cert: Certificate, as_of: dt.date, window_days: int,
+              lapses: Mapping[str, str] | None = None) -> CertificateDetail:
+    """The certificate as the desk and ``ecms show`` show it as of a date; ``lapses``: the text of the
+    states where the SST recurring relationship has lapsed (see :meth:`CertificateService.get`)."""
+    lapses = lapses or {}
     lines = tuple(
         LineDetail(line.state, line.state_tax_id, tuple(line.local_jurisdictions or ()), line.expiry_date,
                    line.expiry_basis, line.expiry_source, line.expiry_origin,
                    line_status(cert.review_state, line.expiry_date, as_of, window_days),
-                   days_left(line.expiry_date, as_of), line.suspended_at)
+                   days_left(line.expiry_date, as_of), line.suspended_at, lapses.get(line.state, ""))
         for line in _sorted_lines(cert)
     )
     docs = tuple(
@@ -430,10 +435,18 @@ class CertificateService:
         return cert
 
     def get(self, cert_id: int, as_of: dt.date) -> CertificateDetail:
-        """One certificate with its lines' status as of a date."""
+        """One certificate with its lines' status as of a date (and, in SST states, whether it has lapsed
+        for new sales by then: no purchase for more than 12 months)."""
         with self.db.reader() as s:
             cert = self._load(s, cert_id)
-            return detail_of(cert, as_of, business_settings(s, cert.company_id).expiring_soon_days)
+            return self._detail(s, cert, as_of)
+
+    def _detail(self, s: Session, cert: Certificate, as_of: dt.date) -> CertificateDetail:
+        """:func:`detail_of` with the lapses of the SST recurring relationship as of ``as_of``."""
+        lapses = recurring_lapses(s, self.rules, cert.company_id, cert.customer.number_key, cert.certificate_type,
+                                  cert.effective_date or cert.signed_date, [ln.state for ln in cert.lines], as_of)
+        return detail_of(cert, as_of, business_settings(s, cert.company_id).expiring_soon_days,
+                         {state: lapse.text() for state, lapse in lapses.items()})
 
     def company_of(self, cert_id: int) -> int | None:
         """The company holding certificate ``cert_id``, or None when there is no such certificate."""
@@ -446,7 +459,7 @@ class CertificateService:
         with self.db.transaction() as s:
             cert = create_certificate(s, self.rules, data, origin=origin, review_state=review_state,
                                       validate="save", as_of=as_of)
-            return detail_of(cert, as_of, business_settings(s, cert.company_id).expiring_soon_days)
+            return self._detail(s, cert, as_of)
 
     def save(self, cert_id: int, data: CertificateInput, *, expected_version: int,
              as_of: dt.date) -> CertificateDetail:
@@ -474,7 +487,7 @@ class CertificateService:
                                  certificate_id=cert.id, before=old, after=new)
                     # An approved certificate's edit can change where the customer is exempt: tell the ERP.
                     exemption_feed.record_amendment(s, cert, exempt_before, as_of=as_of)
-                return detail_of(cert, as_of, business_settings(s, cert.company_id).expiring_soon_days)
+                return self._detail(s, cert, as_of)
         except StaleDataError as exc:
             raise self._lost_race(cert_id, expected_version) from exc
 
@@ -515,7 +528,7 @@ class CertificateService:
                 audit.record(s, action, "certificate", cert.id, company_id=cert.company_id,
                              certificate_id=cert.id, before=before,
                              after={"review_state": new_state, "review_reason": reason}, details=details)
-                return detail_of(cert, as_of, business_settings(s, cert.company_id).expiring_soon_days)
+                return self._detail(s, cert, as_of)
         except StaleDataError as exc:
             raise self._lost_race(cert_id, expected_version) from exc
 

@@ -77,6 +77,9 @@ class LineDetail:
     status: Status
     days_left: int | None
     suspended_at: dt.datetime | None
+    #: "lapsed for new sales on D (no purchase since ...)" where the SST recurring-relationship rule has
+    #: ended the line for new sales as of the date asked ("" otherwise).
+    lapse: str = ""
 
 
 @dataclass(frozen=True)

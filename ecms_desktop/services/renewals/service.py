@@ -59,6 +59,7 @@ from ecms_desktop.services.renewals.email_service import (
     enqueue,
     new_message_id,
 )
+from ecms_desktop.services.renewals.lapsed import lapsed_lines
 from ecms_desktop.services.renewals.request_packet import (
     Address,
     Packet,
@@ -75,6 +76,7 @@ from ecms_desktop.services.renewals.templates import (
     render_template,
     sample_context,
 )
+from ecms_desktop.services.sales.recurring import Lapse
 
 _TOKEN_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 
@@ -126,6 +128,9 @@ class PlanItem:
     number: int = 0
     #: Why the step cannot send an e-mail (no address ...); the step is still recorded.
     problem: str = ""
+    #: For a line with no expiry in an SST state: "lapsed for new sales on D (no purchase since ...)", the
+    #: recurring relationship that ended (``expiry_date`` is then the last day it covered new sales).
+    lapse: str = ""
 
     @property
     def key(self) -> str:
@@ -297,8 +302,12 @@ class RenewalService:
         answered_lines = {r.coverage_line_id for r in requests if r.status == "answered"}
         items: list[PlanItem] = []
         horizon = as_of + dt.timedelta(days=ladder.window_days)
+        lapsed = lapsed_lines(s, self.rules, company_id, rows, as_of)
         for line, cert, cust in rows:
             if line.expiry_date is None:
+                if line.id in lapsed:
+                    items.extend(self._after_lapse(ladder, as_of, line, cert, cust, lapsed[line.id],
+                                                   open_by_line.get(line.id), line.id in answered_lines))
                 continue
             best = furthest.get((cert.customer_id, line.state), line.expiry_date)
             if best is None or best > line.expiry_date:
@@ -340,6 +349,24 @@ class RenewalService:
                         days_left=None)
             items.extend(_follow_ups(ladder, as_of, req, cust, cust.owner_email, base))
         return RenewalPlan(company_id, as_of, ladder, tuple(items))
+
+    def _after_lapse(self, ladder: Ladder, as_of: dt.date, line: CoverageLine, cert: Certificate, cust: Customer,
+                     lapse: Lapse, req: RenewalRequest | None, answered: bool) -> list[PlanItem]:
+        """The steps for a line whose SST recurring relationship has lapsed: a request for a fresh
+        certificate (then reminders and escalation, as for an expired line); no suspension - the lapse
+        itself already keeps the certificate from covering new sales."""
+        last_day = lapse.on - dt.timedelta(days=1)
+        base = dict(certificate_id=cert.id, coverage_line_id=line.id, state=line.state, customer_id=cust.id,
+                    customer_number=cust.number, customer_name=cust.legal_name, expiry_date=last_day,
+                    days_left=(last_day - as_of).days, lapse=lapse.text())
+        if req is not None:
+            return _follow_ups(ladder, as_of, req, cust, cert.owner_email or cust.owner_email, base)
+        if answered:
+            return []
+        form = form_for_line(self.rules, cert.form_code, line.state, cert.exempt_reason)
+        problem = "" if cust.email.strip() else "the customer has no e-mail address"
+        return [PlanItem(Action.REQUEST, recipient=cust.email.strip(), form_code=form, problem=problem,
+                         **base)]  # type: ignore[arg-type]
 
     def queue_step(self, s: Session, item: PlanItem, as_of: dt.date, result: RunResult) -> int | None:
         """Carry out one step in the caller's transaction (request, reminder, escalation: the request and

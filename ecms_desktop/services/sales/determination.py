@@ -55,8 +55,8 @@ Every result names the rule that decided it (:attr:`Result.rule`, kept in the ex
 (obtained within the window after the sale), ``coverage.past_policy`` (valid in law, past our renewal
 policy); or, when nothing covers it, ``coverage.none`` (no certificate in the state) or the reason all
 candidates share (``coverage.expired``, ``coverage.form_refused``, ``coverage.after_good_faith_window``,
-``coverage.not_yet_effective``, ``coverage.suspended``, ``coverage.not_approved``), else
-``coverage.not_covering``.
+``coverage.not_yet_effective``, ``coverage.suspended``, ``coverage.not_approved``,
+``coverage.recurring_lapsed``), else ``coverage.not_covering``.
 
 Coverage tiers: a certificate in force on the invoice date comes before one that covers by good faith,
 which comes before one valid only in law past our renewal policy; within a tier, the precedence below.
@@ -71,6 +71,12 @@ Precedence when several certificates cover the same line (deterministic, first d
 
 The other covering certificates are recorded as ``also_eligible`` with a conflict warning, so that
 the accountant can archive the one that should no longer apply.
+
+SST recurring relationship (when the line carries the customer's sales history, :attr:`SaleLine.sales`):
+in a state whose rules pack has ``sst.recurring_relationship``, a blanket certificate that meets every
+condition above still does not cover a sale made on or after the day it lapsed, i.e. after more than 12
+months without a sale between the company and the customer since the certificate's date
+(:mod:`~ecms_desktop.services.sales.recurring`). The explanation says so per sale, with the rule's source.
 """
 
 from __future__ import annotations
@@ -83,6 +89,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from ecms_desktop.rules import AcceptanceTable, GoodFaith, RulesPack, RulesPackError, load_rules_pack
+from ecms_desktop.services.sales.recurring import SalesHistory
 
 #: The precedence order, as shown to users (README, explanation of conflicts).
 PRECEDENCE = (
@@ -106,6 +113,8 @@ RULE_AFTER_WINDOW = "coverage.after_good_faith_window"
 RULE_NOT_YET_EFFECTIVE = "coverage.not_yet_effective"
 RULE_SUSPENDED = "coverage.suspended"
 RULE_NOT_APPROVED = "coverage.not_approved"
+#: The SST recurring relationship lapsed before the sale (see the end of the module's docstring).
+RULE_RECURRING_LAPSED = "coverage.recurring_lapsed"
 #: Coverage tiers (see the module): in force on the invoice date, by good faith, in law past policy.
 _TIER_OF_RULE = {RULE_CERTIFICATE: 0, RULE_GOOD_FAITH: 1, RULE_PAST_POLICY: 2}
 
@@ -133,6 +142,9 @@ class SaleLine:
     currency: str | None = "USD"
     exempt_reason: str = ""
     po_number: str | None = ""
+    #: The customer's sales with the company (any state), for the SST recurring-relationship rule
+    #: (None: not known, the rule is not applied).
+    sales: SalesHistory | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,6 +441,9 @@ def check_candidate(line: SaleLine, cert: CandidateCertificate, refusals: Refusa
             passes.append(f"commodity {line.commodity_code} is in its list")
     if line.currency is not None and line.currency != cert.currency:
         fails.append(f"currency {cert.currency}; the sale is in {line.currency}")
+    if (line.sales is not None and line.sales.known and coverage is not None and not fails
+            and _recurring_lapsed(line, line.sales, cert, refusals.rules, passes, fails)):
+        codes.append(RULE_RECURRING_LAPSED)
     if fails:
         return False, fails, coverage, notes, codes[0] if len(codes) == len(fails) else RULE_NOT_COVERING
     return True, passes, coverage, notes, covers_by
@@ -481,6 +496,32 @@ def _policy_note(line: SaleLine, coverage: CoverageFacts, policy_binds: bool) ->
     if policy_binds:
         return f" (our renewal policy, which governs new sales: {coverage.policy_text})"
     return f" (renewal policy: {coverage.policy_text}; it also expired in law on {coverage.law_expiry})"
+
+
+def _recurring_lapsed(line: SaleLine, sales: SalesHistory, cert: CandidateCertificate, rules: RulesPack,
+                      passes: list[str], fails: list[str]) -> bool:
+    """The SST recurring-relationship rule of the ship-to state (``sst.recurring_relationship`` in the
+    rules pack; see :mod:`~ecms_desktop.services.sales.recurring`): a blanket certificate no longer covers
+    a sale made after more than N months without a sale between the company and the customer since the
+    certificate's date. Checked only for a certificate that meets every other condition; True when it
+    has lapsed (the reason is in ``fails``), else the reason it is in force is in ``passes``."""
+    state = rules.states.get(line.ship_to_state)
+    rule = state.sst.recurring_relationship if state is not None else None
+    if rule is None or cert.certificate_type not in rule.certificate_types or cert.effective_date is None:
+        return False
+    lapse = sales.lapse(cert.effective_date, rule.months)
+    if line.invoice_date >= lapse.on:
+        fails.append(f"{line.ship_to_state} SST recurring relationship: {lapse.text()}, so it does not cover this "
+                     f"sale of {line.invoice_date}; a fresh certificate is needed (rule "
+                     f"sst.recurring_relationship; source: {rule.source}; confidence: {rule.confidence})")
+        return True
+    previous = sales.previous_sale(line.invoice_date)
+    if previous is None or previous < cert.effective_date:
+        passes.append(f"{line.ship_to_state} SST recurring relationship in force: no gap of more than "
+                      f"{rule.months} months since the certificate's date {cert.effective_date}")
+    else:
+        passes.append(f"{line.ship_to_state} SST recurring relationship in force: previous purchase {previous}")
+    return False
 
 
 def _rank(cert: CandidateCertificate, coverage: CoverageFacts | None) -> tuple[int, int, int, int, int]:

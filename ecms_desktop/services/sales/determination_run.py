@@ -15,7 +15,7 @@ import datetime as dt
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, cast
 
@@ -39,6 +39,9 @@ from ecms_desktop.services.sales.determination_records import (
     classify_exposure,
     same_company,
 )
+from ecms_desktop.services.sales.late_lines import book_late_determinations
+from ecms_desktop.services.sales.recurring import SalesHistory
+from ecms_desktop.services.sales.sales_history import HistoryRows, index_histories, sales_history_rows
 
 _TL = cast(Table, TransactionLine.__table__)
 _DET = cast(Table, Determination.__table__)
@@ -227,10 +230,11 @@ class _Windows:
             cursor.close()
 
 
-def _decide_batch(rows: Sequence[Any], converters: tuple[Any, Any], index: CandidateIndex, counts: list[int]
-                  ) -> Iterator[tuple[Any, ...]]:
+def _decide_batch(rows: Sequence[Any], converters: tuple[Any, Any], index: CandidateIndex, counts: list[int],
+                  histories: _Histories | None = None) -> Iterator[tuple[Any, ...]]:
     """Decide each line; yield its row of :data:`_DET_COLUMNS` and count lines, exempt, conflicts and
-    exposures into ``counts``. ``converters``: :attr:`_Windows.converters`."""
+    exposures into ``counts``. ``converters``: :attr:`_Windows.converters`; ``histories``: the customers'
+    sales, for the SST recurring-relationship rule."""
     no_certificate: dict[str, tuple[str, bool]] = {}
     empty_list = _json([])
     n = exempt_n = conflicts = exposures = 0
@@ -269,7 +273,8 @@ def _decide_batch(rows: Sequence[Any], converters: tuple[Any, Any], index: Candi
             if taxed is not None:
                 taxed = to_decimal(taxed)
         result = determine(SaleLine(invoice, number, day, key, state, amount, county, city, zip_code, product,
-                                    commodity, currency, reason, po), candidates, refusals)
+                                    commodity, currency, reason, po, histories.of(key) if histories else None),
+                           candidates, refusals)
         kind, at_stake = classify_exposure(result, bool(claimed), tax, taxed)
         cert, cov = result.certificate, result.coverage
         exempt_n += result.exempt
@@ -290,6 +295,18 @@ def _decide_batch(rows: Sequence[Any], converters: tuple[Any, Any], index: Candi
     counts[3] += exposures
 
 
+class _Histories:
+    """The customers' sales histories of a run (SST recurring relationship), built from the same rows in
+    the parent and in the worker process; a customer without a sale of its own gets an empty one."""
+
+    def __init__(self, rows: HistoryRows) -> None:
+        self.by_customer = index_histories(rows)
+        self.empty = SalesHistory((), rows[1])
+
+    def of(self, customer_key: str) -> SalesHistory:
+        return self.by_customer.get(customer_key) or self.empty
+
+
 # The second CPU: a worker process reads and decides the first part of each window (the engine is
 # pure Python and bound by one core); the parent runs the SQL part, reads and decides the rest, and
 # writes every result (SQLite has one writer). The worker gets the candidate rows once and builds the
@@ -299,7 +316,8 @@ _worker_state: dict[str, Any] = {}
 
 
 def _worker_init(candidate_rows: list[tuple[Any, ...]], url: str, company_id: int, date_from: dt.date | None,
-                 date_to: dt.date | None, determined_through: int, texts: dict[str, tuple[str, bool]]) -> None:
+                 date_to: dt.date | None, determined_through: int, texts: dict[str, tuple[str, bool]],
+                 history_rows: HistoryRows | None = None) -> None:
     import gc
 
     # This process only reads and decides lines: it holds the candidate index and builds tuples and
@@ -307,7 +325,8 @@ def _worker_init(candidate_rows: list[tuple[Any, ...]], url: str, company_id: in
     # and again) stays off for its life, as in the parent's run (:func:`paused_gc`).
     gc.disable()
     _worker_state.update(index=index_candidates(candidate_rows), url=url, company_id=company_id, date_from=date_from,
-                         date_to=date_to, determined_through=determined_through, texts=texts)
+                         date_to=date_to, determined_through=determined_through, texts=texts,
+                         histories=_Histories(history_rows) if history_rows is not None else None)
 
 
 def _worker_windows() -> tuple[Any, _Windows]:
@@ -335,7 +354,8 @@ def _worker_decide(after_id: int, through_id: int) -> tuple[list[tuple[Any, ...]
         rows = windows.read_with_candidates(after_id, through_id)
     counts = [0, 0, 0, 0]
     process = _worker_state["writer"].process
-    out = [process(r) for r in _decide_batch(rows, windows.converters, _worker_state["index"], counts)]
+    out = [process(r) for r in _decide_batch(rows, windows.converters, _worker_state["index"], counts,
+                                             _worker_state["histories"])]
     return out, counts, time.perf_counter() - started
 
 
@@ -393,11 +413,14 @@ class RunSummary:
     conflicts: int
     exposures: int
     rules_pack_version: str
+    #: Lines dated in a filed period whose determination went into the current open period.
+    booked_in_open_periods: int = 0
 
 
 def run_determination(db: Database, rules_version: str, company_id: int, *, date_from: dt.date | None = None,
                       date_to: dt.date | None = None, batch: int = 50_000, progress: Progress | None = None,
-                      cancel: CancelCheck | None = None, workers: int | None = None) -> RunSummary:
+                      cancel: CancelCheck | None = None, workers: int | None = None, as_of: dt.date | None = None
+                      ) -> RunSummary:
     """Decide every imported line (in the date range) that has no determination yet.
 
     Built for a million lines: the candidates are loaded once; the lines are taken in windows of
@@ -408,9 +431,13 @@ def run_determination(db: Database, rules_version: str, company_id: int, *, date
     ``executemany``. ``workers``: extra processes that decide part of each window (default: one
     on a machine with two or more CPUs when there are at least :data:`PARALLEL_MIN_LINES` lines;
     0: none).
+
+    Lines dated inside a filed period are booked in the state's current open period as of ``as_of``
+    (default: today) at the end (:func:`~ecms_desktop.services.sales.late_lines.book_late_determinations`).
     """
     with db.reader() as s:
         rows_of_candidates = candidate_rows(s, company_id)
+        history_rows = sales_history_rows(s, company_id)
         todo, first = s.execute(_pending(company_id, date_from, date_to,
                                          select(func.count(), func.min(_TL.c.id)))).one()
         last = s.execute(select(func.max(_TL.c.id)).where(same_company(company_id))).scalar() or 0
@@ -427,18 +454,21 @@ def run_determination(db: Database, rules_version: str, company_id: int, *, date
 
         pool = multiprocessing.get_context(worker_start_method()).Pool(
             workers, _worker_init, (rows_of_candidates, db.url, company_id, date_from, date_to,
-                                    determined_through, texts))
+                                    determined_through, texts, history_rows))
     try:
         with paused_gc():
             index = index_candidates(rows_of_candidates)
             del rows_of_candidates
             span = (first - 1, last) if todo else (last, last)
-            return _run(db, rules_version, company_id, date_from, date_to, batch, progress, cancel, index, todo,
-                        span, determined_through, texts, pool, workers)
+            summary = _run(db, rules_version, company_id, date_from, date_to, batch, progress, cancel, index, todo,
+                           span, determined_through, texts, pool, workers, _Histories(history_rows))
     finally:
         if pool is not None:
             pool.terminate()
             pool.join()
+    with db.transaction() as s:
+        booked = book_late_determinations(s, company_id, as_of or dt.date.today())
+    return replace(summary, booked_in_open_periods=len(booked)) if booked else summary
 
 
 def _no_certificate(state: str) -> tuple[str, bool]:
@@ -455,8 +485,8 @@ def _texts() -> dict[str, tuple[str, bool]]:
 
 def _run(db: Database, rules_version: str, company_id: int, date_from: dt.date | None, date_to: dt.date | None,
          batch: int, progress: Progress | None, cancel: CancelCheck | None, index: CandidateIndex, todo: int,
-         span: tuple[int, int], determined_through: int, texts: dict[str, tuple[str, bool]], pool: Any, workers: int
-         ) -> RunSummary:
+         span: tuple[int, int], determined_through: int, texts: dict[str, tuple[str, bool]], pool: Any, workers: int,
+         histories: _Histories | None = None) -> RunSummary:
     counts = [0, 0, 0, 0]  # lines, exempt, conflicts, exposures
     version = rules_version
     after, last = span
@@ -500,7 +530,7 @@ def _run(db: Database, rules_version: str, company_id: int, date_from: dt.date |
                             t0 = time.perf_counter()
                             rows = windows.read_with_candidates(split, through)
                             if rows:
-                                writer.execute(_decide_batch(rows, windows.converters, index, counts))
+                                writer.execute(_decide_batch(rows, windows.converters, index, counts, histories))
                             deciding = time.perf_counter() - t0
                     worker_seconds = 0.0
                     for job in pending:

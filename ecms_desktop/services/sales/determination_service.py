@@ -95,11 +95,11 @@ class DeterminationService:
 
     def run(self, company_id: int, *, date_from: dt.date | None = None, date_to: dt.date | None = None,
             batch: int = 50_000, progress: Progress | None = None, cancel: CancelCheck | None = None,
-            workers: int | None = None) -> RunSummary:
+            workers: int | None = None, as_of: dt.date | None = None) -> RunSummary:
         """Decide every imported line (in the date range) that has no determination yet: see
         :func:`~ecms_desktop.services.sales.determination_run.run_determination`."""
         return run_determination(self.db, self.rules_version, company_id, date_from=date_from, date_to=date_to,
-                                 batch=batch, progress=progress, cancel=cancel, workers=workers)
+                                 batch=batch, progress=progress, cancel=cancel, workers=workers, as_of=as_of)
 
     # results ----------------------------------------------------------------------------------------
 

@@ -59,12 +59,13 @@ from ecms_desktop.services.customers.service import find_customer
 from ecms_desktop.services.exports.safe_export import CsvWriter
 from ecms_desktop.services.sales.candidates import load_candidates
 from ecms_desktop.services.sales.determination import SaleLine, default_refusals, determine
+from ecms_desktop.services.sales.sales_history import LapseFinder, load_sales_histories
 
 log = logging.getLogger(__name__)
 
 EXEMPT = "exempt"
 NOT_EXEMPT = "not_exempt"
-REASONS = ("approval", "expiry", "suspension", "archive", "revocation", "reinstatement", "amendment")
+REASONS = ("approval", "expiry", "suspension", "archive", "revocation", "reinstatement", "amendment", "lapse")
 KEYRING_SERVICE = "ecms-desktop-webhook"
 CSV_COLUMNS = ("event_id", "idempotency_key", "customer_number", "state", "certificate_id", "certificate_number",
                "reason", "old_status", "new_status", "customer_exempt", "effective_date", "created_at")
@@ -215,9 +216,49 @@ def emit_expiries(db: Database, as_of: dt.date, *, company_id: int | None = None
                                      effective=suspended.date())
                 done.add((cert.id, line.state, "suspension"))
                 count += 1
+        count += _emit_lapses(s, as_of, company_id)
         if count:
             audit.record(s, "exemption_feed.sweep", "exemption_status_event", "sweep", company_id=company_id,
                          details={"as_of": as_of.isoformat(), "events": count})
+    return count
+
+
+def _emit_lapses(s: Session, as_of: dt.date, company_id: int | None) -> int:
+    """Events ``lapse`` for the approved lines without expiry whose SST recurring relationship has lapsed by
+    ``as_of`` (no purchase for more than 12 months: see
+    :mod:`~ecms_desktop.services.sales.recurring`), effective the day of the lapse, once per line; whether
+    the customer is still exempt in the state is the engine's answer for a sale on that day."""
+    rules = default_refusals().rules
+    ruled = {code for code, st in rules.states.items() if st.sst.recurring_relationship is not None}
+    done = {(c, st) for c, st in s.execute(
+        select(ExemptionStatusEvent.certificate_id, ExemptionStatusEvent.state)
+        .where(ExemptionStatusEvent.reason == "lapse"))}
+    stmt = (select(Certificate, CoverageLine.state, Customer.number_key)
+            .join(CoverageLine, CoverageLine.certificate_id == Certificate.id)
+            .join(Customer, Customer.id == Certificate.customer_id)
+            .where(Certificate.review_state == ReviewState.APPROVED.value, CoverageLine.expiry_date.is_(None),
+                   CoverageLine.suspended_at.is_(None), CoverageLine.state.in_(ruled))
+            .order_by(Certificate.id, CoverageLine.state))
+    if company_id is not None:
+        stmt = stmt.where(Certificate.company_id == company_id)
+    find = LapseFinder(s, rules, as_of)
+    count = 0
+    for cert, state, key in s.execute(stmt).all():
+        if (cert.id, state) in done or default_refusals()(state, cert.form_code, cert.exempt_reason):
+            continue
+        lapse = find(cert.company_id, key, cert.certificate_type, cert.effective_date or cert.signed_date,
+                     (state,)).get(state)
+        if lapse is None:
+            continue
+        index = load_candidates(s, cert.company_id, key)
+        probe = SaleLine("", 0, lapse.on, key, state, Decimal(100), product_code=None, commodity_code=None,
+                         currency=None, po_number=None, sales=find.history(cert.company_id, key))
+        still = determine(probe, index.get((key, state), ()), policy_binds=True).exempt
+        event = record_status_change(s, cert, state, EXEMPT, NOT_EXEMPT, "lapse", effective=lapse.on)
+        event.customer_exempt = still
+        event.payload = event_payload(event)
+        done.add((cert.id, state))
+        count += 1
     return count
 
 
@@ -263,11 +304,12 @@ def customer_status(db: Database, company_id: int, customer: str, *, as_of: dt.d
     with db.reader() as s:
         key = find_customer(s, company_id, customer).number_key
         index = load_candidates(s, company_id, key)
+        sales = load_sales_histories(s, company_id, key)[key]
     states = [state.upper()] if state else sorted({st for _, st in index})
     out = []
     for st in states:
         probe = SaleLine("", 0, as_of, key, st, Decimal(100), product_code=product,
-                         commodity_code=None, currency=None, po_number=None)
+                         commodity_code=None, currency=None, po_number=None, sales=sales)
         # A new sale: our renewal policy's expiry ends exempt status here, as the renewal loop wants.
         result = determine(probe, index.get((key, st), ()), policy_binds=True)
         cert = result.certificate

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, cast
 
@@ -30,7 +30,9 @@ from ecms_desktop.services.sales.determination_records import (
     evidence_snapshot,
     sale_of,
 )
+from ecms_desktop.services.sales.late_lines import book_late_determinations
 from ecms_desktop.services.sales.periods import PeriodBook
+from ecms_desktop.services.sales.sales_history import load_sales_histories
 
 _TL = cast(Table, TransactionLine.__table__)
 _DET = cast(Table, Determination.__table__)
@@ -155,6 +157,8 @@ def apply_reprocessing(session: Session, rules_version: str, certificate_id: int
                    "exempt_amount": item.new_exempt_amount},
             details={"invoice_number": item.invoice_number, "line": item.line,
                      "filed_period": item.filed_period, "posted_to": item.adjustment_period}))
+    if plan.count("determine"):  # a first decision of a line dated in a filed period goes to the open period
+        book_late_determinations(session, company_id, as_of)
     events.append(audit.NewEvent(
         "certificate.reprocessed", "certificate", certificate_id, company_id=company_id,
         certificate_id=certificate_id,
@@ -175,6 +179,7 @@ def _plan(s: Session, certificate_id: int, date_from: dt.date, date_to: dt.date,
     company_id = cert.company_id
     states = {line.state for line in cert.lines}
     index = load_candidates(s, company_id, customer.number_key)
+    sales = load_sales_histories(s, company_id, customer.number_key)[customer.number_key]
     book = PeriodBook.load(s, company_id)
     rows = s.execute(select(*LINE_COLUMNS).where(
         _TL.c.company_id == company_id, _TL.c.customer_key == customer.number_key,
@@ -192,7 +197,7 @@ def _plan(s: Session, certificate_id: int, date_from: dt.date, date_to: dt.date,
                             line.exempt_reason, line.po_number)
         if line.ship_to_state not in states:
             continue
-        result = determine(line, index.get((line.customer_key, line.ship_to_state), ()))
+        result = determine(replace(line, sales=sales), index.get((line.customer_key, line.ship_to_state), ()))
         old = current.get(r.id)
         filed = book.filed_period(r.ship_to_state, r.invoice_date)
         new_cert = result.certificate_number if result.certificate else None
@@ -206,7 +211,9 @@ def _plan(s: Session, certificate_id: int, date_from: dt.date, date_to: dt.date,
                     and old["exempt_amount"] == result.exempt_amount
                     and old["taxable_amount"] == result.taxable_amount)
             action = "unchanged" if same else ("adjust" if filed else "update")
-        adjustment_period = book.current_open(r.ship_to_state, as_of).label if action == "adjust" else None
+        # a correction, or the first decision of a line dated in a filed period: booked in the open period
+        booked_later = action == "adjust" or (action == "determine" and filed is not None)
+        adjustment_period = book.current_open(r.ship_to_state, as_of).label if booked_later else None
         items.append(ReprocessItem(r.id, r.invoice_number, r.line, r.invoice_date, r.ship_to_state, action,
                                    filed, adjustment_period, old_exempt, old_cert, old_amount, result.exempt,
                                    new_cert or (str(result.certificate_id) if result.certificate_id else None),

@@ -56,6 +56,7 @@ from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.tabular import Row, RowErrors, header_key, layout_problems, parse_number, read_table
 from ecms_desktop.services.core.user_files import refuse_database_file
 from ecms_desktop.services.customers.service import match_sales_to_merged_numbers
+from ecms_desktop.services.sales.late_lines import LineInFiledPeriod, filed_period_warning, new_lines_in_filed_periods
 from ecms_desktop.services.sales.periods import PeriodBook
 
 REQUIRED_COLUMNS = ("invoice_number", "line", "invoice_date", "customer_number", "ship_to_state", "amount")
@@ -119,6 +120,10 @@ class TransactionImportResult:
     unchanged: int = 0
     determinations_cleared: int = 0
     problems: list[Problem] = field(default_factory=list)
+    #: New lines dated inside periods already filed (imported; their determination is booked in the
+    #: current open period), and the warning that names them ("" when none).
+    in_filed_periods: list[LineInFiledPeriod] = field(default_factory=list)
+    warning: str = ""
 
 
 class _RowError(Exception):
@@ -722,10 +727,13 @@ class TransactionImporter:
                     index.create(conn)
                 # Lines that name a customer number merged into another customer match the surviving one.
                 match_sales_to_merged_numbers(s, company_id)
+                result.in_filed_periods = new_lines_in_filed_periods(s, company_id, now)
+                result.warning = filed_period_warning(name, result.in_filed_periods)
             audit.record(s, "import.transactions", "import", name, company_id=company_id,
                          details={"file": name, "rows": total, "inserted": result.inserted,
                                   "updated": result.updated, "unchanged": result.unchanged,
-                                  "determinations_cleared": result.determinations_cleared})
+                                  "determinations_cleared": result.determinations_cleared,
+                                  "new_lines_in_filed_periods": len(result.in_filed_periods)})
         return result
 
     def _update_stored(self, s: Session, company_id: int, name: str, stored: list[tuple[tuple[Any, ...], int]],

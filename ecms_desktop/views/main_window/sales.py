@@ -62,13 +62,18 @@ class SalesMixin(DeskWindow):
         summary = (f"{path.name}: {result.inserted:,} new invoice lines, {result.updated:,} changed, "
                    f"{result.unchanged:,} already present ({result.rows:,} rows).")
         self.statusBar().showMessage(summary, 15000)
-        box = QMessageBox(QMessageBox.Icon.Information, "Invoice lines imported", summary,
-                          QMessageBox.StandardButton.Ok, self)
+        icon = QMessageBox.Icon.Warning if result.warning else QMessageBox.Icon.Information
+        box = QMessageBox(icon, "Invoice lines imported", summary, QMessageBox.StandardButton.Ok, self)
         box.setObjectName("invoiceImportReport")
+        if result.warning:  # new lines dated inside filed periods: named in full below the summary
+            box.setDetailedText(result.warning)
         box.setInformativeText("Transactions > Exposure report decides the new lines (Decide new sales) and shows "
                                "the sales exempt without a covering certificate and the tax collected on covered "
                                "sales." + (f" {result.determinations_cleared:,} changed lines will be decided again."
-                                           if result.determinations_cleared else ""))
+                                           if result.determinations_cleared else "")
+                           + (f" {len(result.in_filed_periods):,} new lines are dated inside periods already "
+                              "filed: they are booked in the current open period, and the filed returns do not "
+                              "change (Show Details names them)." if result.warning else ""))
         self.invoice_import_report = box
         if self.interactive:
             box.open()

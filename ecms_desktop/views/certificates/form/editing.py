@@ -265,8 +265,11 @@ class FormEditing(FormFindings):
         t = self.coverage_table
         t.blockSignals(True)
         t.setRowCount(len(spec.coverage))
+        lapses = {ln.state: ln.lapse for ln in self.detail.lines if ln.lapse} if self.detail is not None else {}
         for r, line in enumerate(spec.coverage):
             status = line.status.label if line.status else ""
+            if line.state in lapses:  # SST recurring relationship ended as of the date shown
+                status = f"{status}; {lapses[line.state]}" if status else lapses[line.state]
             values = [line.state, "yes" if line.accepted else "NO", line.state_tax_id,
                       date_text(line.expiry_date) or "no expiry", status, line.expiry_basis]
             for c, text in enumerate(values):
@@ -298,6 +301,10 @@ class FormEditing(FormFindings):
                     f"  (expired {-left} days before {self._as_of.isoformat()})"
         else:
             value = "No expiry"
+        if self.detail is not None:  # SST recurring relationship: no purchase for more than 12 months
+            lapsed = [f"{ln.state} {ln.lapse}" for ln in self.detail.lines if ln.lapse]
+            if lapsed:
+                value += f"; {'; '.join(lapsed)} as of {self.detail.as_of.isoformat()}"
         self.expiry_value.setText(value)
         self.expiry_basis.setText(e.basis + (f" · confidence: {e.confidence}" if e.confidence else ""))
         self.expiry_source.setText(e.source)

@@ -590,6 +590,21 @@ class RulesPack:
             return form.expiry
         return st.expiry_for(reason)
 
+    def recurring_relationship(self, state: str, form_code: str, certificate_type: str
+                               ) -> RecurringRelationship | None:
+        """The SST recurring-relationship rule that governs a certificate of ``certificate_type`` on
+        ``form_code`` in ``state`` (None: none does). The rule is about the certificates a purchaser
+        completes and the seller keeps (SSUTA s.317); a state-issued document (a reseller permit, an
+        exemption number or card) lasts as its issuer says, not by the sales between the two."""
+        st = self.states.get(state)
+        rule = st.sst.recurring_relationship if st is not None else None
+        if rule is None or certificate_type not in rule.certificate_types:
+            return None
+        form = self.forms.get(normalize_form_code(form_code))
+        if form is not None and form.is_state_issued:
+            return None
+        return rule
+
     def form_acceptance(self, state: str, form_code: str, reason: str) -> Acceptance:
         """Whether ``state`` accepts a certificate on ``form_code`` for ``reason``: the one place that
         decides it, for validation (an error) and determination (no coverage) alike."""

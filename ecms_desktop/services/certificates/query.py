@@ -380,14 +380,15 @@ class CertificateQueryService:
         with self.db.reader() as s:
             find = LapseFinder(s, load_rules_pack(), as_of)
             rows = s.execute(
-                select(Certificate.id, Certificate.company_id, Customer.number_key, Certificate.certificate_type,
-                       Certificate.effective_date, Certificate.signed_date, CoverageLine.state)
+                select(Certificate.id, Certificate.company_id, Customer.number_key, Certificate.form_code,
+                       Certificate.certificate_type, Certificate.effective_date, Certificate.signed_date,
+                       CoverageLine.state)
                 .join(Customer, Customer.id == Certificate.customer_id)
                 .join(CoverageLine, CoverageLine.certificate_id == Certificate.id)
                 .where(Certificate.id.in_(list(ids)))
                 .order_by(Certificate.id)).all()
             for r in rows:
-                for state, lapse in find(r.company_id, r.number_key, r.certificate_type,
+                for state, lapse in find(r.company_id, r.number_key, r.form_code, r.certificate_type,
                                          r.effective_date or r.signed_date, (r.state,)).items():
                     out.setdefault(r.id, {})[state] = lapse.text()
         return out

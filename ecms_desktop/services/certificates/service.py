@@ -443,8 +443,9 @@ class CertificateService:
 
     def _detail(self, s: Session, cert: Certificate, as_of: dt.date) -> CertificateDetail:
         """:func:`detail_of` with the lapses of the SST recurring relationship as of ``as_of``."""
-        lapses = recurring_lapses(s, self.rules, cert.company_id, cert.customer.number_key, cert.certificate_type,
-                                  cert.effective_date or cert.signed_date, [ln.state for ln in cert.lines], as_of)
+        lapses = recurring_lapses(s, self.rules, cert.company_id, cert.customer.number_key, cert.form_code,
+                                  cert.certificate_type, cert.effective_date or cert.signed_date,
+                                  [ln.state for ln in cert.lines], as_of)
         return detail_of(cert, as_of, business_settings(s, cert.company_id).expiring_soon_days,
                          {state: lapse.text() for state, lapse in lapses.items()})
 

@@ -23,7 +23,7 @@ def lapsed_lines(s: Session, rules: RulesPack, company_id: int, rows: Sequence[A
     and state: the newest certificate's. None where another approved certificate still covers the
     customer in the state as of the date (an expiry not yet passed, or no lapse)."""
     find = LapseFinder(s, rules, as_of)
-    if not any(line.expiry_date is None and find.months_for((line.state,), cert.certificate_type)
+    if not any(line.expiry_date is None and find.months_for((line.state,), cert.form_code, cert.certificate_type)
                for line, cert, _cust in rows):
         return {}
     covered: set[tuple[int, str]] = set()
@@ -35,7 +35,8 @@ def lapsed_lines(s: Session, rules: RulesPack, company_id: int, rows: Sequence[A
                 covered.add(k)
             continue
         obtained = cert.effective_date or cert.signed_date
-        lapse = find(company_id, cust.number_key, cert.certificate_type, obtained, (line.state,)).get(line.state)
+        lapse = find(company_id, cust.number_key, cert.form_code, cert.certificate_type, obtained,
+                     (line.state,)).get(line.state)
         if lapse is None or obtained is None:
             covered.add(k)  # no such rule here, or still in force: the line covers the state
         elif k not in newest or (obtained, cert.id) > newest[k][:2]:

@@ -505,9 +505,8 @@ def _recurring_lapsed(line: SaleLine, sales: SalesHistory, cert: CandidateCertif
     a sale made after more than N months without a sale between the company and the customer since the
     certificate's date. Checked only for a certificate that meets every other condition; True when it
     has lapsed (the reason is in ``fails``), else the reason it is in force is in ``passes``."""
-    state = rules.states.get(line.ship_to_state)
-    rule = state.sst.recurring_relationship if state is not None else None
-    if rule is None or cert.certificate_type not in rule.certificate_types or cert.effective_date is None:
+    rule = rules.recurring_relationship(line.ship_to_state, cert.form_code, cert.certificate_type)
+    if rule is None or cert.effective_date is None:
         return False
     lapse = sales.lapse(cert.effective_date, rule.months)
     if line.invoice_date >= lapse.on:

@@ -246,8 +246,8 @@ def _emit_lapses(s: Session, as_of: dt.date, company_id: int | None) -> int:
     for cert, state, key in s.execute(stmt).all():
         if (cert.id, state) in done or default_refusals()(state, cert.form_code, cert.exempt_reason):
             continue
-        lapse = find(cert.company_id, key, cert.certificate_type, cert.effective_date or cert.signed_date,
-                     (state,)).get(state)
+        lapse = find(cert.company_id, key, cert.form_code, cert.certificate_type,
+                     cert.effective_date or cert.signed_date, (state,)).get(state)
         if lapse is None:
             continue
         index = load_candidates(s, cert.company_id, key)

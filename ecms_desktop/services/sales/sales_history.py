@@ -91,22 +91,22 @@ class LapseFinder:
         self.session, self.rules, self.as_of, self.customer = session, rules, as_of, customer
         self._sales: dict[int, tuple[dict[str, SalesHistory], SalesHistory]] = {}
 
-    def months_for(self, states: Iterable[str], certificate_type: str) -> dict[str, int]:
-        """The states (of ``states``) whose rule applies to the certificate type, with the rule's months."""
+    def months_for(self, states: Iterable[str], form_code: str, certificate_type: str) -> dict[str, int]:
+        """The states (of ``states``) whose rule applies to a certificate of the type on the form, with the
+        rule's months (:meth:`RulesPack.recurring_relationship`)."""
         out = {}
         for state in states:
-            st = self.rules.states.get(state)
-            rule = st.sst.recurring_relationship if st is not None else None
-            if rule is not None and certificate_type in rule.certificate_types:
+            rule = self.rules.recurring_relationship(state, form_code, certificate_type)
+            if rule is not None:
                 out[state] = rule.months
         return out
 
-    def __call__(self, company_id: int, customer_key: str, certificate_type: str, obtained: dt.date | None,
-                 states: Iterable[str]) -> dict[str, Lapse]:
+    def __call__(self, company_id: int, customer_key: str, form_code: str, certificate_type: str,
+                 obtained: dt.date | None, states: Iterable[str]) -> dict[str, Lapse]:
         """The states (of ``states``) where a certificate of the customer (of ``certificate_type``, dated
         ``obtained``) has lapsed for new sales by the finder's date, with the lapse. Sales after that date
         cannot undo a lapse before it: a lapse is the first gap, and a later sale does not revive it."""
-        ruled = self.months_for(states, certificate_type)
+        ruled = self.months_for(states, form_code, certificate_type)
         if not ruled or obtained is None:
             return {}
         history = self.history(company_id, customer_key)
@@ -124,8 +124,9 @@ class LapseFinder:
         return known[0].get(customer_key, known[1])
 
 
-def recurring_lapses(session: Session, rules: RulesPack, company_id: int, customer_key: str, certificate_type: str,
-                     obtained: dt.date | None, states: Iterable[str], as_of: dt.date) -> dict[str, Lapse]:
+def recurring_lapses(session: Session, rules: RulesPack, company_id: int, customer_key: str, form_code: str,
+                     certificate_type: str, obtained: dt.date | None, states: Iterable[str], as_of: dt.date
+                     ) -> dict[str, Lapse]:
     """:class:`LapseFinder` for one certificate (reads only its customer's sales)."""
-    return LapseFinder(session, rules, as_of, customer_key)(company_id, customer_key, certificate_type, obtained,
-                                                            states)
+    return LapseFinder(session, rules, as_of, customer_key)(company_id, customer_key, form_code, certificate_type,
+                                                            obtained, states)

@@ -86,6 +86,23 @@ def test_a_single_use_certificate_is_not_subject_to_it() -> None:
     assert determine(line, [_cert("OH", kind="single_use", po="PO-1")]).exempt
 
 
+def test_a_state_issued_document_lasts_as_its_issuer_says() -> None:
+    """SSUTA s.317's relief concerns the certificates a purchaser completes and the seller keeps. A
+    Washington reseller permit is issued by the Department of Revenue and is valid for the period printed
+    on it (WAC 458-20-102(4); rules pack WA-RESELLER-PERMIT, kind state_issued): a year without sales does
+    not end it, the printed expiry does."""
+    history = SalesHistory.of([D(2024, 2, 1), D(2025, 6, 1)])
+    permit = CandidateCertificate(1, "c-1", "approved", "resale", "WA-RESELLER-PERMIT",
+                                  (CoverageFacts(10, "WA", D(2027, 12, 31)),), certificate_number="N1",
+                                  effective_date=CERT_DATE)
+    assert load_rules_pack().form("WA-RESELLER-PERMIT").is_state_issued
+    result = determine(_sale("WA", D(2025, 6, 1), history), [permit])
+    assert result.exempt, _text(result)
+    assert "recurring relationship" not in _text(result)
+    # The same gap ends a purchaser-completed SST certificate in Washington (the case above).
+    assert not determine(_sale("WA", D(2025, 6, 1), history), [_cert("WA")]).exempt
+
+
 def test_without_a_sales_history_the_rule_is_not_applied() -> None:
     """No history (the status question of a caller that knows no sales): nothing can be said to be missing."""
     assert determine(_sale("OH", D(2030, 1, 1), None), [_cert("OH")]).exempt

@@ -9,7 +9,7 @@ import re._constants as sre_c
 import re._parser as sre_parse
 from typing import Any
 
-from ecms_desktop.rules import RulesPack
+from ecms_desktop.rules import PermitFormat, RulesPack
 
 
 def _shape(items: Any, rng: random.Random) -> list[str]:
@@ -54,10 +54,11 @@ class PermitNumbers:
         self.rules = rules
         self._shapes: dict[str, list[list[str]]] = {}
 
-    def _shapes_of(self, state: str, rng: random.Random) -> list[list[str]]:
-        shapes = self._shapes.get(state)
+    def _shapes_of(self, state: str, rng: random.Random, permit: PermitFormat | None = None) -> list[list[str]]:
+        key = state if permit is None else f"{state}/{permit.label}"
+        shapes = self._shapes.get(key)
         if shapes is None:
-            permit = self.rules.state(state).permit
+            permit = permit or self.rules.state(state).permit
             shapes = []
             if permit.pattern:
                 parsed = sre_parse.parse(permit.pattern)
@@ -65,11 +66,13 @@ class PermitNumbers:
                     shape = _shape(parsed, rng)
                     if shape and permit.matches("".join(rng.choice(c) for c in shape)):
                         shapes.append(shape)
-            self._shapes[state] = shapes
+            self._shapes[key] = shapes
         return shapes
 
-    def make(self, state: str, rng: random.Random) -> str:
-        shapes = self._shapes_of(state, rng)
+    def make(self, state: str, rng: random.Random, number: PermitFormat | None = None) -> str:
+        """A number for ``state``: of the state's permit format, or of ``number`` (a state-issued
+        document's own format) when given."""
+        shapes = self._shapes_of(state, rng, number)
         if shapes:
             return "".join([rng.choice(c) for c in rng.choice(shapes)])
         # No known format: 8-10 digits, sometimes grouped with a hyphen.

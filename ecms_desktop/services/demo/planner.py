@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from ecms_desktop.models import ExemptReason, ReviewState, Status, customer_number_key
-from ecms_desktop.rules import RulesPack
+from ecms_desktop.rules import PermitFormat, RulesPack
 from ecms_desktop.rules.pack import MTC_FORM_CODE, SST_FORM_CODE, FormRule
 from ecms_desktop.services.certificates.service import ExpiryContext
 from ecms_desktop.services.core.expiry import certificate_status
@@ -85,7 +85,7 @@ class Planner:
                     self.expiring_pool.setdefault(reason, []).append((state, form))
         self.customers: list[CustomerPlan] = []
         #: A customer keeps its permit number in a state across its certificates.
-        self._permits_held: dict[tuple[int, str], str] = {}
+        self._permits_held: dict[tuple[int, str, str], str] = {}
 
     # -- customers ----------------------------------------------------------------------------
 
@@ -358,7 +358,7 @@ class Planner:
                 eff = as_of - dt.timedelta(days=rng.randint(20, 700))
         signed = eff
         effective: dt.date | None = None
-        if rng.random() < 0.2:
+        if rng.random() < 0.2 or "effective_date" in form.fields_for(reason):
             effective, signed = eff, eff - dt.timedelta(days=rng.randint(0, 12))
         review_reason = ""
         if review == ReviewState.REJECTED.value:
@@ -366,7 +366,12 @@ class Planner:
         elif review == ReviewState.ARCHIVED.value:
             review_reason = rng.choice(ARCHIVE_REASONS)
         home = states[0] if customer.bill[2] not in states else customer.bill[2]
-        tax_id = self._permit(customer.index, home) if self.rules.state(home).has_sales_tax else ""
+        document = form.state_document
+        if document is not None and document.number is not None and document.number.pattern:
+            # A state-issued document carries its own number (an Illinois E number, a Maryland card).
+            tax_id = self._permit(customer.index, home, document.number)
+        else:
+            tax_id = self._permit(customer.index, home) if self.rules.state(home).taxes_sales else ""
         lines = [LinePlan(s, tax_id if s == home else self._permit(customer.index, s)) for s in states]
         if not form.is_multistate:
             lines[0].state_tax_id = ""
@@ -392,6 +397,12 @@ class Planner:
             override = as_of + dt.timedelta(days=rng.randint(200, 900))
             override_reason = "The customer's state permit expires on this date (checked on the state's lookup)."
         ctx = self.contexts[customer.company]
+        if override is None and any(self.rules.expiry_rule(line.state, form.code, reason).printed for line in lines):
+            # The state prints the expiry on the document (a reseller permit, a resale certificate it
+            # issues): the clerk enters the date printed there, which is the rules' date on a true copy.
+            printed = self._expiry(customer.company, form, reason, [ln.state for ln in lines], effective or signed)[0]
+            if printed is not None:
+                override, override_reason = printed, f"As printed on the {form.name}."
         for line in lines:
             decision = ctx.decide(line.state, form.code, reason, effective=effective, signed=signed,
                                   override=override, override_reason=override_reason)
@@ -411,11 +422,13 @@ class Planner:
                          percent, amount, override, override_reason, min(dates) if dates else None, has_document,
                          notes)
 
-    def _permit(self, customer: int, state: str) -> str:
-        key = (customer, state)
+    def _permit(self, customer: int, state: str, document: PermitFormat | None = None) -> str:
+        """The customer's number in ``state``: its permit, or the number of a state-issued document
+        (``document``: its format), the same on every certificate."""
+        key = (customer, state, document.label if document is not None else "")
         number = self._permits_held.get(key)
         if number is None:
-            number = self._permits_held[key] = self.permits.make(state, self.rng)
+            number = self._permits_held[key] = self.permits.make(state, self.rng, document)
         return number
 
     def _exemption_detail(self, reason: str, state: str) -> str:

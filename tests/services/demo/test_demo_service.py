@@ -94,7 +94,11 @@ def test_companies_customers_and_forms_are_real(db, demo) -> None:  # type: igno
             assert (line.expiry_date, line.expiry_basis) == (decision.expiry_date, decision.basis)
         dates = [line.expiry_date for line in cert_lines if line.expiry_date]
         assert expiry == (min(dates) if dates else None)
-        permit = RULES.state(cert_lines[0].state).permit
+        # A state-issued document carries a number of its own format (an Illinois E number, a Maryland
+        # exemption card), which validation checks instead of the state's permit format.
+        document = form.state_document
+        permit = document.number if document is not None and document.number is not None \
+            else RULES.state(cert_lines[0].state).permit
         if tax_id and permit.pattern and not form.is_multistate:
             assert permit.matches(tax_id), (form_code, tax_id)
     assert len(states_seen) >= 10
@@ -218,12 +222,21 @@ def test_planner_customers_look_real() -> None:
     assert any(p.product_codes or p.commodity_codes for p in plans)
     assert any(p.exempt_percent is not None or p.exempt_amount is not None for p in plans)
     assert any(p.form.code == "MTC-UNIFORM" and len(p.lines) > 1 for p in plans)
-    # A customer keeps its permit number in a state across certificates.
-    held: dict[tuple[int, str], set[str]] = {}
+    # A customer keeps its permit number in a state across certificates (and the number of a document the
+    # state issued it, which is another number).
+    held: dict[tuple[int, str, str], set[str]] = {}
     for p in plans:
         if not p.form.is_multistate:
-            held.setdefault((p.customer, p.lines[0].state), set()).add(p.purchaser_tax_id)
+            issued = p.form.code if p.form.state_document is not None else ""
+            held.setdefault((p.customer, p.lines[0].state, issued), set()).add(p.purchaser_tax_id)
     assert all(len(numbers) == 1 for numbers in held.values())
+    # Where the state prints the expiry on the document (WA reseller permit, FL annual resale certificate,
+    # LA, OK, ME, DC: rules pack ``printed``), the clerk enters the printed date: validation asks for it.
+    printed = [p for p in plans if any(RULES.expiry_rule(ln.state, p.form.code, p.reason).printed
+                                       for ln in p.lines)]
+    assert printed, "some certificates on forms whose expiry the state prints"
+    assert all(p.expiry_override is not None and ln.expiry_origin == "printed"
+               for p in printed for ln in p.lines), [(p.form.code, p.expiry_override) for p in printed[:5]]
 
 
 def test_permit_numbers_fit_known_patterns() -> None:

@@ -7,7 +7,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QSpinBox, QToolButton, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QSizePolicy,
+    QSpinBox,
+    QToolButton,
+    QWidget,
+)
 
 from ecms_desktop.models import Status
 from ecms_desktop.services.certificates.query import CheckFilter
@@ -26,6 +35,25 @@ class Filters:
     expiring_within_days: int | None = None
     form_code: str = ""
     check: CheckFilter | None = None
+
+
+def _shrinkable(combo: QComboBox, chars: int) -> None:
+    """Let a combo box with long entries (form codes, check names) be narrower than its longest entry, so
+    that the filter bar fits a 1280-pixel screen whatever fonts the system draws with: it keeps room for
+    ``chars`` characters, takes more when there is, and its list opens wide enough for every entry; the
+    current entry is also its tooltip."""
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(chars)
+    combo.setSizePolicy(QSizePolicy.Policy.Preferred, combo.sizePolicy().verticalPolicy())
+    view = combo.view()
+    view.setMinimumWidth(view.sizeHintForColumn(0) + 2 * view.frameWidth() + 24)
+
+    def tip() -> None:
+        combo.setToolTip(f"{combo.property('baseToolTip') or ''}\n{combo.currentText()}".strip())
+
+    combo.setProperty("baseToolTip", combo.toolTip())
+    combo.currentIndexChanged.connect(tip)
+    tip()
 
 
 class FilterBar(QWidget):
@@ -80,6 +108,7 @@ class FilterBar(QWidget):
         for code in forms or []:
             self.form_combo.addItem(code, code)
         self.form_combo.setMaxVisibleItems(20)
+        _shrinkable(self.form_combo, 12)
         layout.addWidget(self._label("Form", self.form_combo))
         layout.addWidget(self.form_combo)
 
@@ -89,6 +118,7 @@ class FilterBar(QWidget):
         self.check_combo.addItem("Any", None)
         for check in CheckFilter:
             self.check_combo.addItem(check.label, check.value)
+        _shrinkable(self.check_combo, 14)
         layout.addWidget(self._label("Checks", self.check_combo))
         layout.addWidget(self.check_combo)
 

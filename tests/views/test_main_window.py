@@ -100,6 +100,30 @@ def test_select_on_the_command_line_is_done_once(qtbot, db, company_id, ui_setti
     window.shutdown()
 
 
+def test_select_on_the_command_line_with_a_remembered_column_layout(qtbot, db, company_id, ui_settings) -> None:  # type: ignore[no-untyped-def]
+    """Seen in a real window: once the desk had been closed once (its columns and sort remembered),
+    ``ecms-desktop --select N`` selected nothing. Restoring the remembered sort ran a query before any
+    database was open; its empty result announced the grid as ready, and the selection was asked of it."""
+    from ecms_desktop.app import on_first_grid
+
+    first, *_ = seed_certificates(db, company_id, 6)
+    earlier = MainWindow(None, as_of=AS_OF, settings=ui_settings)
+    qtbot.addWidget(earlier)
+    earlier.table.horizontalHeader().setSortIndicator(0, Qt.SortOrder.DescendingOrder)
+    earlier.save_ui_state()
+    earlier.shutdown()
+
+    window = MainWindow(None, as_of=AS_OF, settings=ui_settings)
+    qtbot.addWidget(window)
+    window.show()
+    on_first_grid(window, select=first, review=False)
+    qtbot.wait(100)  # the app's event loop runs while the database is being opened
+    with qtbot.waitSignals([window.grid_ready, window.selection_ready], timeout=15000):
+        window.set_database(db)
+    assert window.selected_certificate_id() == first
+    window.shutdown()
+
+
 def test_the_desk_opens_no_larger_than_the_screen(qtbot, ui_settings) -> None:  # type: ignore[no-untyped-def]
     """On its first start (no window size remembered) the desk opened 1440 x 860 on a 1280 x 800 screen:
     the company selector, Settings and the form's right edge were off screen. (The test screen is

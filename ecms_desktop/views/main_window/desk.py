@@ -554,7 +554,9 @@ class DeskWindow(QMainWindow):
         self._announce_grid()
 
     def _announce_grid(self) -> None:
-        if not self._grid_announced and not self.model.busy:
+        # Only rows read from a database count: restoring a remembered sort runs a query before any
+        # database is open, and its empty result is not the grid the command line waits for.
+        if not self._grid_announced and not self.model.busy and self.model.db is not None:
             self._grid_announced = True
             QTimer.singleShot(0, self.grid_ready.emit)
 

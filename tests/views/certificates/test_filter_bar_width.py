@@ -13,7 +13,7 @@ LONG_CODE = "XX-" + "VERY-LONG-FORM-CODE-" * 4
 def test_a_long_form_code_does_not_widen_the_bar(qtbot) -> None:  # type: ignore[no-untyped-def]
     forms = sorted(load_rules_pack().forms)
     short = FilterBar(["TX"], ["TX-01-339"])
-    every = FilterBar(["TX"], forms + [LONG_CODE])
+    every = FilterBar(["TX"], [*forms, LONG_CODE])
     qtbot.addWidget(short)
     qtbot.addWidget(every)
     assert every.minimumSizeHint().width() == short.minimumSizeHint().width()

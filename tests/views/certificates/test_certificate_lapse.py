@@ -37,3 +37,21 @@ def test_the_expiry_says_the_relationship_lapsed(qtbot, db, company_id, tmp_path
     else:
         assert "lapsed" not in text
     form.runner.wait(10000)
+
+
+def test_states_that_lapsed_together_are_named_once(qtbot, db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Seen on a five-state SST certificate in a real window: the same lapse repeated for each state filled
+    the expiry with five copies of one sentence."""
+    as_of = dt.date(2025, 3, 1)
+    cert = make_signed_certificate(db, company_id, "C-1", as_of=as_of, states=("OH", "MI", "NE"), form="SST-F0003",
+                                   review="approved", effective_date=dt.date(2024, 1, 1),
+                                   signed_date=dt.date(2024, 1, 1))
+    import_sales(db, company_id, tmp_path, "S1,1,2024-02-01,C-1,OH,100,0,yes")
+    form = CertificateForm(db, load_rules_pack())
+    qtbot.addWidget(form)
+    form.set_as_of(as_of)
+    form.load(CertificateService(db).get(cert.id, as_of))
+    text = form.expiry_value.text()
+    assert text.count("lapsed for new sales on 2025-02-02 (no purchase since 2024-02-01)") == 1, text
+    assert "MI, NE, OH lapsed" in text or "OH, MI, NE lapsed" in text, text
+    form.runner.wait(10000)

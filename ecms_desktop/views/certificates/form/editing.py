@@ -302,7 +302,11 @@ class FormEditing(FormFindings):
         else:
             value = "No expiry"
         if self.detail is not None:  # SST recurring relationship: no purchase for more than 12 months
-            lapsed = [f"{ln.state} {ln.lapse}" for ln in self.detail.lines if ln.lapse]
+            by_lapse: dict[str, list[str]] = {}
+            for ln in self.detail.lines:
+                if ln.lapse:  # the states a certificate lapsed in together, said once
+                    by_lapse.setdefault(ln.lapse, []).append(ln.state)
+            lapsed = [f"{', '.join(states)} {lapse}" for lapse, states in by_lapse.items()]
             if lapsed:
                 value += f"; {'; '.join(lapsed)} as of {self.detail.as_of.isoformat()}"
         self.expiry_value.setText(value)

@@ -233,8 +233,9 @@ class ExposureView(QWidget):
         self.decide_button.setVisible(False)
         self.uncovered_label = QLabel("")
         self.tax_label = QLabel("")
+        self.policy_label = QLabel("")
         self.status_label = QLabel("")
-        for figure in (self.uncovered_label, self.tax_label, self.status_label):
+        for figure in (self.uncovered_label, self.tax_label, self.policy_label, self.status_label):
             figure.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         bar = QHBoxLayout()
         for widget in (QLabel("From"), self.from_edit, QLabel("to"), self.to_edit, QLabel("State"), self.state_edit,
@@ -255,6 +256,7 @@ class ExposureView(QWidget):
         figures.addLayout(status_row)
         figures.addWidget(self.uncovered_label)
         figures.addWidget(self.tax_label)
+        figures.addWidget(self.policy_label)
         self.model = ExposureTableModel(self)
         self.table = QTableView()
         self.table.setModel(self.model)
@@ -262,8 +264,9 @@ class ExposureView(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.verticalHeader().setVisible(False)
+        # Every column as wide as its contents: the table scrolls sideways rather than squeezing the
+        # customer's name to an ellipsis when the three measures' columns do not fit.
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
         self.chart = BarChartWidget()
         chart_box = QWidget()
         chart_layout = QVBoxLayout(chart_box)
@@ -315,7 +318,7 @@ class ExposureView(QWidget):
                                       f"{report.date_from} to {report.date_to}{where}.")
         else:
             self.status_label.setText(f"{report.sales_lines:,} sales lines from {report.date_from} to "
-                                      f"{report.date_to}{where}. The two figures below measure different things "
+                                      f"{report.date_to}{where}. The three figures below measure different things "
                                       "and are not added together.")
         if report.undecided_lines:
             self.status_label.setText(self.status_label.text() + f" <b>{report.undecided_lines:,} sales lines are "
@@ -326,6 +329,9 @@ class ExposureView(QWidget):
                                      f"</b> untaxed, in {u.lines:,} lines")
         self.tax_label.setText(f"Tax collected although a certificate covered the sale: <b>{_money(t.tax_collected)}"
                                f"</b> of tax, in {t.lines:,} lines")
+        p = report.past_policy
+        self.policy_label.setText(f"Covered in law, past our renewal policy (not exposure): <b>"
+                                  f"{_money(p.untaxed_amount)}</b> untaxed, in {p.lines:,} lines")
         self._on_group_changed()
         self.report_loaded.emit(report)
 

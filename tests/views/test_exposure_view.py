@@ -62,6 +62,15 @@ def test_exposure_view_shows_table_and_chart(qtbot, sales, company_id) -> None: 
     assert view.model.rowCount(QModelIndex()) == 4
     assert view.chart.items()[0] == ("TX", Decimal("1690.00"))
     assert "1,940.00" in view.uncovered_label.text() and "0.00" in view.tax_label.text()
+    # The third measure is stated beside the other two (it was only in the table's last columns).
+    assert "Covered in law, past our renewal policy (not exposure): <b>0.00</b>" in view.policy_label.text()
+    assert "three figures" in view.status_label.text()
+    # Seen at 1100 pixels in a real window: the customer's name was squeezed to "..." to make room for the
+    # three measures' columns; the table scrolls sideways instead.
+    view.resize(900, 600)
+    view.show()
+    qtbot.waitExposed(view)
+    assert view.table.columnWidth(3) >= view.table.sizeHintForColumn(3) > 40
     view.group_combo.setCurrentIndex(2)  # by customer
     assert [label for label, _ in view.chart.items()] == ["C-1", "C-2", "C-3"]
     view.grab().save("/tmp/exposure_view.png")

@@ -88,7 +88,14 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from ecms_desktop.rules import AcceptanceTable, GoodFaith, RulesPack, RulesPackError, load_rules_pack
+from ecms_desktop.rules import (
+    AcceptanceTable,
+    GoodFaith,
+    RecurringRelationship,
+    RulesPack,
+    RulesPackError,
+    load_rules_pack,
+)
 from ecms_desktop.services.sales.recurring import SalesHistory
 
 #: The precedence order, as shown to users (README, explanation of conflicts).
@@ -273,6 +280,15 @@ class Refusals:
         self._texts: dict[tuple[str, str, str], str] = {}
         self._untaxed: dict[str, str] = {}
         self._windows: dict[str, GoodFaith | None] = {}
+        self._recurring: dict[tuple[str, str, str], RecurringRelationship | None] = {}
+
+    # -- the SST recurring relationship --
+    def recurring(self, state: str, form_code: str, certificate_type: str) -> RecurringRelationship | None:
+        """:meth:`RulesPack.recurring_relationship`, remembered (asked for most covered lines of a run)."""
+        key = (state, form_code, certificate_type)
+        if key not in self._recurring:
+            self._recurring[key] = self.rules.recurring_relationship(state, form_code, certificate_type)
+        return self._recurring[key]
 
     # -- states without a sales tax --
     def no_sales_tax(self, state: str) -> str:
@@ -442,7 +458,7 @@ def check_candidate(line: SaleLine, cert: CandidateCertificate, refusals: Refusa
     if line.currency is not None and line.currency != cert.currency:
         fails.append(f"currency {cert.currency}; the sale is in {line.currency}")
     if (line.sales is not None and line.sales.known and coverage is not None and not fails
-            and _recurring_lapsed(line, line.sales, cert, refusals.rules, passes, fails)):
+            and _recurring_lapsed(line, line.sales, cert, refusals, passes, fails)):
         codes.append(RULE_RECURRING_LAPSED)
     if fails:
         return False, fails, coverage, notes, codes[0] if len(codes) == len(fails) else RULE_NOT_COVERING
@@ -498,14 +514,14 @@ def _policy_note(line: SaleLine, coverage: CoverageFacts, policy_binds: bool) ->
     return f" (renewal policy: {coverage.policy_text}; it also expired in law on {coverage.law_expiry})"
 
 
-def _recurring_lapsed(line: SaleLine, sales: SalesHistory, cert: CandidateCertificate, rules: RulesPack,
+def _recurring_lapsed(line: SaleLine, sales: SalesHistory, cert: CandidateCertificate, refusals: Refusals,
                       passes: list[str], fails: list[str]) -> bool:
     """The SST recurring-relationship rule of the ship-to state (``sst.recurring_relationship`` in the
     rules pack; see :mod:`~ecms_desktop.services.sales.recurring`): a blanket certificate no longer covers
     a sale made after more than N months without a sale between the company and the customer since the
     certificate's date. Checked only for a certificate that meets every other condition; True when it
     has lapsed (the reason is in ``fails``), else the reason it is in force is in ``passes``."""
-    rule = rules.recurring_relationship(line.ship_to_state, cert.form_code, cert.certificate_type)
+    rule = refusals.recurring(line.ship_to_state, cert.form_code, cert.certificate_type)
     if rule is None or cert.effective_date is None:
         return False
     lapse = sales.lapse(cert.effective_date, rule.months)

@@ -49,16 +49,22 @@ def sales_history_rows(session: Session, company_id: int, customer_key: str | No
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         cursor.execute(sql, params)
-        rows = cursor.fetchall()
+        # Grouped as the rows stream in (never all of them held at once: a million lines are hundreds of
+        # thousands of pairs); SQLite hands dates over as text, each distinct one converted once.
+        if to_date is not None:
+            dates: dict[Any, Any] = {}
+
+            def day(raw: Any) -> Any:
+                found = dates.get(raw)
+                if found is None:
+                    found = dates[raw] = to_date(raw)
+                return found
+
+            out = [(key, tuple(day(r[1]) for r in group)) for key, group in groupby(cursor, key=itemgetter(0))]
+        else:
+            out = [(key, tuple(r[1] for r in group)) for key, group in groupby(cursor, key=itemgetter(0))]
     finally:
         cursor.close()
-    if to_date is not None:  # SQLite hands dates over as text: convert each distinct one once
-        dates: dict[Any, Any] = {}
-        for raw in {r[1] for r in rows}:
-            dates[raw] = to_date(raw)
-        out = [(key, tuple(dates[r[1]] for r in group)) for key, group in groupby(rows, key=itemgetter(0))]
-    else:
-        out = [(key, tuple(r[1] for r in group)) for key, group in groupby(rows, key=itemgetter(0))]
     known_from = min((d[0] for _, d in out), default=None) if customer_key is None else session.execute(
         select(func.min(_TL.c.invoice_date)).where(_TL.c.company_id == company_id)).scalar()
     return out, known_from

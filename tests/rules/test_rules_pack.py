@@ -21,8 +21,8 @@ from ecms_desktop.rules import (
     load_rules_pack,
     normalize_form_code,
 )
+from tests.helpers.rules_pack import RULES_DIR, corrupt_copy
 
-RULES_DIR = Path(__file__).resolve().parents[2] / "resources" / "rules"
 STATE_FILES = sorted((RULES_DIR / "states").glob("*.json"))
 FORM_FILES = sorted((RULES_DIR / "forms").glob("*.json"))
 
@@ -306,16 +306,6 @@ def test_sources_are_verbatim_from_the_reference(pack: RulesPack) -> None:
 # --------------------------------------------------------------------------- strict loading
 
 
-def _corrupt_copy(tmp_path: Path, state: str, mutate: Any) -> Path:
-    root = tmp_path / "rules"
-    shutil.copytree(RULES_DIR, root)
-    path = root / "states" / f"{state}.json"
-    data = json.loads(path.read_text(encoding="utf-8"))
-    mutate(data)
-    path.write_text(json.dumps(data), encoding="utf-8")
-    return root
-
-
 def test_loader_accepts_a_clean_copy(tmp_path: Path) -> None:
     root = tmp_path / "rules"
     shutil.copytree(RULES_DIR, root)
@@ -324,19 +314,19 @@ def test_loader_accepts_a_clean_copy(tmp_path: Path) -> None:
 
 
 def test_loader_rejects_unknown_key(tmp_path: Path) -> None:
-    root = _corrupt_copy(tmp_path, "TX", lambda d: d["mtc"].update(surprise=True))
+    root = corrupt_copy(tmp_path, "TX", lambda d: d["mtc"].update(surprise=True))
     with pytest.raises(RulesPackError, match=r"states/TX\.json: \$\.mtc\.surprise: unknown key"):
         load_rules_pack(root)
 
 
 def test_loader_rejects_bad_enum_value(tmp_path: Path) -> None:
-    root = _corrupt_copy(tmp_path, "FL", lambda d: d["expiry"]["resale"].update(kind="decade"))
+    root = corrupt_copy(tmp_path, "FL", lambda d: d["expiry"]["resale"].update(kind="decade"))
     with pytest.raises(RulesPackError, match=r"states/FL\.json: \$\.expiry\.resale\.kind: 'decade'"):
         load_rules_pack(root)
 
 
 def test_loader_rejects_a_month_that_is_not_one(tmp_path: Path) -> None:
-    root = _corrupt_copy(tmp_path, "ME", lambda d: d["forms"][0]["expiry"]["by_issue_month"][1]["months"].append(13))
+    root = corrupt_copy(tmp_path, "ME", lambda d: d["forms"][0]["expiry"]["by_issue_month"][1]["months"].append(13))
     with pytest.raises(RulesPackError,
                        match=r"states/ME\.json: \$\.forms\[0\]\.expiry\.by_issue_month\[1\]\.months\[3\]: "
                              r"expected at most 12|states/ME\.json: \$\.forms\[0\]\.expiry\.by_issue_month"):
@@ -344,7 +334,7 @@ def test_loader_rejects_a_month_that_is_not_one(tmp_path: Path) -> None:
 
 
 def test_loader_rejects_unknown_field_name(tmp_path: Path) -> None:
-    root = _corrupt_copy(tmp_path, "NY", lambda d: d["forms"][0]["required_fields"].append("shoe_size"))
+    root = corrupt_copy(tmp_path, "NY", lambda d: d["forms"][0]["required_fields"].append("shoe_size"))
     with pytest.raises(RulesPackError) as info:
         load_rules_pack(root)
     message = str(info.value)
@@ -353,13 +343,13 @@ def test_loader_rejects_unknown_field_name(tmp_path: Path) -> None:
 
 
 def test_loader_rejects_unknown_reason_code(tmp_path: Path) -> None:
-    root = _corrupt_copy(tmp_path, "CA", lambda d: d["mtc"]["allowed_reasons"].append("charity"))
+    root = corrupt_copy(tmp_path, "CA", lambda d: d["mtc"]["allowed_reasons"].append("charity"))
     with pytest.raises(RulesPackError, match=r"states/CA\.json: \$\.mtc\.allowed_reasons\[1\]"):
         load_rules_pack(root)
 
 
 def test_loader_rejects_missing_key_and_bad_json(tmp_path: Path) -> None:
-    root = _corrupt_copy(tmp_path, "KY", lambda d: d["permit"].pop("pattern"))
+    root = corrupt_copy(tmp_path, "KY", lambda d: d["permit"].pop("pattern"))
     with pytest.raises(RulesPackError, match=r"states/KY\.json: \$\.permit\.pattern: missing"):
         load_rules_pack(root)
     (root / "forms" / "SST-F0003.json").write_text("{not json", encoding="utf-8")

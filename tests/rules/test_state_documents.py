@@ -8,16 +8,14 @@ each case, not from the pack.
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ecms_desktop.rules import RulesPackError, load_rules_pack
+from tests.helpers.rules_pack import corrupt_copy
 
-RULES_DIR = Path(__file__).resolve().parents[2] / "resources" / "rules"
 PACK = load_rules_pack()
 TAXING = sorted(code for code, st in PACK.states.items() if st.has_sales_tax)
 
@@ -119,29 +117,19 @@ def test_florida_and_maryland_document_numbers_follow_the_states_format() -> Non
 # --------------------------------------------------------------------------- the loader's checks
 
 
-def _copy(tmp_path: Path, state: str, mutate: Any) -> Path:
-    root = tmp_path / "rules"
-    shutil.copytree(RULES_DIR, root)
-    path = root / "states" / f"{state}.json"
-    data = json.loads(path.read_text(encoding="utf-8"))
-    mutate(data)
-    path.write_text(json.dumps(data), encoding="utf-8")
-    return root
-
-
 def _form(data: dict[str, Any], code: str) -> dict[str, Any]:
     return next(f for f in data["forms"] if f["code"] == code)
 
 
 def test_a_state_issued_form_without_its_document_is_refused(tmp_path: Path) -> None:
-    root = _copy(tmp_path, "IL", lambda d: _form(d, "IL-E-NUMBER").pop("state_document"))
+    root = corrupt_copy(tmp_path, "IL", lambda d: _form(d, "IL-E-NUMBER").pop("state_document"))
     with pytest.raises(RulesPackError, match=r"states/IL\.json: \$\.forms\[1\]\.state_document: a form of kind "
                                              r"'state_issued' needs a 'state_document'"):
         load_rules_pack(root)
 
 
 def test_an_obsolete_form_replaced_by_an_unknown_form_is_refused(tmp_path: Path) -> None:
-    root = _copy(tmp_path, "CO", lambda d: _form(d, "CO-DR-0563")["obsolete"].update(replaced_by=["CO-DR-9999"]))
+    root = corrupt_copy(tmp_path, "CO", lambda d: _form(d, "CO-DR-0563")["obsolete"].update(replaced_by=["CO-DR-9999"]))
     with pytest.raises(RulesPackError, match=r"states/CO\.json: form 'CO-DR-0563': \$\.obsolete\.replaced_by: "
                                              r"unknown form 'CO-DR-9999'"):
         load_rules_pack(root)
@@ -151,7 +139,7 @@ def test_no_exemption_for_a_reason_one_of_the_states_forms_covers_is_refused(tmp
     def mutate(d: dict[str, Any]) -> None:
         d["no_exemption"] = [{"reason": "government", "text": "x", "source": "y", "confidence": "low"}]
 
-    root = _copy(tmp_path, "MS", mutate)
+    root = corrupt_copy(tmp_path, "MS", mutate)
     with pytest.raises(RulesPackError, match=r"states/MS\.json: \$\.no_exemption\[0\]: the state has no exemption "
                                              r"for 'government' but one of its forms is for it"):
         load_rules_pack(root)

@@ -1,0 +1,22 @@
+"""A changed copy of the program's rules pack, for tests of what the strict loader refuses."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+RULES_DIR = Path(__file__).resolve().parents[2] / "resources" / "rules"
+
+
+def corrupt_copy(tmp_path: Path, state: str, mutate: Any) -> Path:
+    """A copy of the rules pack under ``tmp_path`` whose ``states/<state>.json`` ``mutate`` changed (it
+    gets the parsed file and changes it in place); the copy's root folder."""
+    root = tmp_path / "rules"
+    shutil.copytree(RULES_DIR, root)
+    path = root / "states" / f"{state}.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    mutate(data)
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return root

@@ -4,8 +4,9 @@ Rule ``sst.recurring_relationship`` (rules pack, every full SST member state). S
 summarised in the reference (state-forms.md, "Renewal and seller relief (SSUTA s.317)"): "A blanket
 certificate stays valid while a recurring business relationship exists, meaning no more than 12 months
 between sales. No renewal may be required during that relationship." After more than 12 months without a
-sale the certificate no longer covers new sales (issue 15, point 6: "lapses for future sales (not
-retroactively)"). Expected results below are worked out from that wording, not from running the code.
+sale the certificate no longer covers new sales, not past ones (the relationship ends for future sales;
+the sales made while it existed stay covered). Expected results below are worked out from that
+wording, not from running the code.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ CASES = [
     ("12 months and a day: lapsed for this new sale (SSUTA s.317)", "OH", "SST-F0003", D(2024, 1, 1),
      [D(2024, 2, 1), D(2025, 2, 2)], D(2025, 2, 2), False,
      "lapsed for new sales on 2025-02-02 (no purchase since 2024-02-01)"),
-    ("not retroactive: a sale before the gap stays covered (issue 15 point 6; SSUTA s.317)", "WA", "SST-F0003",
+    ("not retroactive: a sale before the gap stays covered (SSUTA s.317)", "WA", "SST-F0003",
      D(2024, 1, 1), [D(2024, 2, 1), D(2025, 6, 1)], D(2024, 2, 1), True, "recurring relationship in force"),
     ("a sale after the lapse does not revive it: a fresh certificate is needed (SSUTA s.317)", "WA", "WA-REV-27-0032",
      D(2024, 1, 1), [D(2024, 2, 1), D(2025, 6, 1), D(2025, 7, 1)], D(2025, 7, 1), False,

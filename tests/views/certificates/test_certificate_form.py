@@ -101,7 +101,26 @@ def test_fl_expiry_is_end_of_year_and_override_needs_reason(qtbot, db, company_i
     with qtbot.waitSignal(form.saved, timeout=10000) as blocker:
         form.save()
     assert blocker.args[0].expiry_date == dt.date(2027, 1, 31)
-    assert form.expiry_value.text().startswith("2027-01-31 (set by hand)")
+    assert form.expiry_value.text().startswith("2027-01-31 (as printed on the document)")
+
+
+def test_the_printed_expiry_date_needs_no_reason_typed(qtbot, db, company_id, rules, form):
+    """Florida prints the expiry on its annual resale certificate (rules pack: DR-13 ``printed``, DOR
+    brochure GT-800060), and validation asks for that date. Entering it asked for a reason as for a date
+    set by hand: the reason is that the document prints it, filled in when the date is entered."""
+    from ecms_desktop.views.certificates.form.editing import PRINTED_REASON
+
+    form.load(make_desk_certificate(db, company_id, as_of=AS_OF, rules=rules, **DESK_CASES["FL"]))
+    assert "printed date is the one that counts" in form.expiry_printed.text()
+    qtbot.keyClicks(form.override_edit, "2026-12-31")
+    qtbot.keyClick(form.override_edit, Qt.Key.Key_Return)  # editing finished
+    assert form.override_reason_edit.text() == PRINTED_REASON
+    with qtbot.waitSignal(form.saved, timeout=10000) as blocker:
+        form.save()
+    assert blocker.args[0].expiry_date == dt.date(2026, 12, 31)
+    stored = CertificateService(db, rules).get(form.detail.id, AS_OF)
+    assert stored.data.expiry_override_reason == PRINTED_REASON
+    assert {line.expiry_origin for line in stored.lines} == {"printed"}
 
 
 def test_changing_state_or_form_rebuilds(qtbot, db, company_id, rules, form):

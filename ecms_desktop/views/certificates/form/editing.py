@@ -27,6 +27,9 @@ from ecms_desktop.views.certificates.form.findings import FormFindings
 from ecms_desktop.views.certificates.form_builder import NOT_KNOWN, REQUIRED_MARK, SEVERITY_COLOURS
 from ecms_desktop.views.operations import validation
 
+#: The reason an expiry date is entered on a document whose state prints it there.
+PRINTED_REASON = "As printed on the document."
+
 
 class FormEditing(FormFindings):
     """Putting a certificate on screen and following the user's edits."""
@@ -292,7 +295,7 @@ class FormEditing(FormFindings):
     def _fill_expiry(self, spec: FormSpec) -> None:
         e = spec.expiry
         if e.override is not None:
-            value = f"{e.override.isoformat()} (set by hand)"
+            value = f"{e.override.isoformat()} ({'as printed on the document' if e.printed_on_form else 'set by hand'})"
         elif e.date is not None:
             value = e.date.isoformat()
             if self.detail is not None:
@@ -313,8 +316,8 @@ class FormEditing(FormFindings):
         self.expiry_basis.setText(e.basis + (f" · confidence: {e.confidence}" if e.confidence else ""))
         self.expiry_source.setText(e.source)
         self.expiry_printed.setText(
-            "This form prints an expiration date: compare it with the computed date. If they differ, "
-            "type the printed date as the override with the reason." if e.printed_on_form else "")
+            "This document carries its expiration date, and the printed date is the one that counts: type it "
+            "as the Override date below (the computed date is only a cross-check)." if e.printed_on_form else "")
         self.expiry_printed.setVisible(e.printed_on_form)
         self._on_override_edit_text_changed(self.override_edit.text())
 
@@ -369,6 +372,11 @@ class FormEditing(FormFindings):
 
     def _on_override_edit_editing_finished(self) -> None:
         if not self._loading:
+            if (self.spec is not None and self.spec.expiry.printed_on_form and self.override_edit.text().strip()
+                    and not self.override_reason_edit.text().strip()):
+                # The state prints the expiry on the document: that is the reason, unless the clerk says
+                # otherwise.
+                self.override_reason_edit.setText(PRINTED_REASON)
             self._refresh_expiry()
 
     def _on_override_edit_text_changed(self, text: str) -> None:

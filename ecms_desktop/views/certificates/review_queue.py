@@ -403,7 +403,7 @@ class ReviewQueueWindow(QMainWindow):
             self._update_actions()
             present_error(self, error)
 
-        self.runner.run(work, on_done=done, on_error=failed)
+        self.runner.run(work, on_done=done, on_error=failed, parent=self)
 
     def next(self) -> None:
         if self.index < len(self.ids) - 1:
@@ -518,7 +518,7 @@ class ReviewQueueWindow(QMainWindow):
             if self.detail is not None:  # e.g. refused by the validation: show what it found
                 self.form.load_checks()
 
-        self.runner.run(work, on_done=done, on_error=failed)
+        self.runner.run(work, on_done=done, on_error=failed, parent=self)
 
     def _show(self, detail: CertificateDetail, doc: tuple[str, bytes] | None) -> None:
         self.detail = detail

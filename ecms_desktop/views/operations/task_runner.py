@@ -85,7 +85,9 @@ class TaskRunner(QObject):
             on_error: Callable[[BaseException], None] | None = None, title: str = "",
             parent: QWidget | None = None, show_progress: bool = True, delay_ms: int = 500) -> Task:
         """Start ``work`` off the GUI thread. With a ``title`` and ``show_progress``, a modal progress
-        dialog with Cancel appears after ``delay_ms`` if the work is still running."""
+        dialog with Cancel appears after ``delay_ms`` if the work is still running. ``parent``: the window
+        the work is for; if it is deleted before the work ends, the result is dropped (``on_done`` and
+        ``on_error`` are not called)."""
         task = Task(self)
         signals = _Signals()
         dialog: QProgressDialog | None = None
@@ -131,6 +133,8 @@ class TaskRunner(QObject):
             self._running.discard(task)
             self.busy_changed.emit(bool(self._running))
             signals.deleteLater()
+            if parent is not None and not isValid(parent):
+                return  # the window the work was for is gone (a shared runner outlives it): nobody to tell
             if error is None:
                 task.done.emit(result)
                 if on_done:

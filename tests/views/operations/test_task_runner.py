@@ -70,6 +70,30 @@ def test_a_deleted_runner_ignores_late_results(qtbot) -> None:  # type: ignore[n
     assert called == []
 
 
+def test_a_deleted_window_gets_no_late_result(qtbot) -> None:  # type: ignore[no-untyped-def]
+    """Seen in the suite: the review queue's certificate was still loading on the main window's (shared)
+    runner when the queue was closed and deleted; the result arrived and the queue's callback touched its
+    deleted widgets ("Internal C++ object already deleted")."""
+    from PySide6.QtWidgets import QWidget
+
+    runner = TaskRunner()
+    window = QWidget()
+    release = threading.Event()
+    called: list[object] = []
+    runner.run(lambda p, c: release.wait(5) or "late", on_done=called.append, on_error=called.append,
+               parent=window)
+    window.deleteLater()
+    qtbot.waitUntil(lambda: not _alive(window), timeout=5000)
+    release.set()
+    runner.wait()
+    for _ in range(3):
+        QApplication.processEvents()
+    assert called == [] and not runner.busy  # dropped, and the runner is not left busy
+    kept: list[object] = []
+    runner.run(lambda p, c: "on time", on_done=kept.append, parent=QWidget())
+    qtbot.waitUntil(lambda: kept == ["on time"], timeout=5000)
+
+
 def _alive(obj: object) -> bool:
     from shiboken6 import isValid
 

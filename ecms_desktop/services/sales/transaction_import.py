@@ -28,7 +28,7 @@ import datetime as dt
 import io
 import mmap
 import os
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
@@ -47,6 +47,7 @@ from ecms_desktop.services.core.errors import Cancelled, EcmsError, Problem, Val
 from ecms_desktop.services.core.field_limits import (
     FIRST_DATE,
     LAST_DATE,
+    FieldLimit,
     currency_problem,
     date_problem,
     limit,
@@ -359,20 +360,8 @@ def _explain(row: Row, errs: RowErrors, states: frozenset[str]) -> None:
         found = limits["amount"].number_problem(amount, repr(row.text("amount")))
         if found is not None:
             errs.add("amount", found)
-    tax = errs.decimal(row, "tax_collected", money=True)
-    if tax is not None and tax.is_finite() and tax < 0:
-        errs.add("tax_collected", f"{row.text('tax_collected')!r} is not a tax amount (0 or more)")
-    elif tax is not None:
-        found = limits["tax_collected"].number_problem(tax, repr(row.text("tax_collected")))
-        if found is not None:
-            errs.add("tax_collected", found)
-    taxed = errs.decimal(row, "taxed_amount", money=True)
-    if taxed is not None and taxed.is_finite() and taxed < 0:
-        errs.add("taxed_amount", f"{row.text('taxed_amount')!r} is not an amount tax was charged on (0 or more)")
-    elif taxed is not None:
-        found = limits["taxed_amount"].number_problem(taxed, repr(row.text("taxed_amount")))
-        if found is not None:
-            errs.add("taxed_amount", found)
+    _amount_not_below_zero(errs, row, limits, "tax_collected", "a tax amount")
+    _amount_not_below_zero(errs, row, limits, "taxed_amount", "an amount tax was charged on")
     currency = (row.text("currency") or "USD").upper()
     found = currency_problem(currency)
     if found is not None:
@@ -382,6 +371,18 @@ def _explain(row: Row, errs: RowErrors, states: frozenset[str]) -> None:
     errs.choice(row, "exempt_reason", sorted(_REASONS), default="")
     if not errs.problems:  # pragma: no cover - the fast path and this one disagree
         errs.add("", "this row cannot be read")
+
+
+def _amount_not_below_zero(errs: RowErrors, row: Row, limits: Mapping[str, FieldLimit], column: str, what: str) -> None:
+    """Say what is wrong with an optional money column that cannot be negative (``what`` it is, in words)
+    or too large for the database to hold."""
+    value = errs.decimal(row, column, money=True)
+    if value is not None and value.is_finite() and value < 0:
+        errs.add(column, f"{row.text(column)!r} is not {what} (0 or more)")
+    elif value is not None:
+        found = limits[column].number_problem(value, repr(row.text(column)))
+        if found is not None:
+            errs.add(column, found)
 
 
 def _existing(session: Session, company_id: int, keys: list[tuple[str, int]]) -> dict[tuple[str, int], Any]:

@@ -12,6 +12,7 @@ from .company import Company, CompanyRegistration, ExpiryPolicyOverride, Setting
 from .customer import Customer, CustomerNumberAlias, customer_number_key
 from .document import Document, DocumentExtraction, DocumentFile
 from .enums import CertificateType, DocumentSource, ExemptReason, ReviewState, Status
+from .people import CertificateClaim, Person
 
 __all__ = [
     "AuditDigest",
@@ -19,6 +20,7 @@ __all__ = [
     "AuditHead",
     "Base",
     "Certificate",
+    "CertificateClaim",
     "CertificateType",
     "Company",
     "CompanyRegistration",
@@ -31,6 +33,7 @@ __all__ = [
     "DocumentSource",
     "ExemptReason",
     "ExpiryPolicyOverride",
+    "Person",
     "ReviewState",
     "Setting",
     "Status",

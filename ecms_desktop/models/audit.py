@@ -24,7 +24,7 @@ class AuditEvent(Base):
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
                                      autoincrement=False)
     occurred_at: Mapped[dt.datetime]
-    #: The operating-system user (or ``ECMS_USER``) who acted.
+    #: The person who acted (``services/core/people.py``); on PostgreSQL checked by the database.
     actor: Mapped[str] = mapped_column(String(100))
     #: What happened, e.g. ``certificate.created``, ``certificate.approved``, ``document.received``.
     action: Mapped[str] = mapped_column(String(60), index=True)

@@ -53,7 +53,7 @@ from ecms_desktop.services.certificates.import_rows import (
     stage_chunks,
 )
 from ecms_desktop.services.certificates.service import CompanyExpiryPolicy, ExpiryContext
-from ecms_desktop.services.core import audit
+from ecms_desktop.services.core import audit, people
 from ecms_desktop.services.core.bulk import SqliteBulkCache, paused_gc
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import ConflictError, DocumentError, NotFoundError, Problem, ValidationError
@@ -301,7 +301,7 @@ class CertificateImporter:
             reserved = self._reserve(ids, n, len(new_names))
         new_customers = {key: (cid, new_names[key]) for key, cid in zip(new_names, reserved["customer"], strict=True)}
         customer_ids = {key: c.id for key, c in known.items()} | {k: v[0] for k, v in new_customers.items()}
-        actor, now = audit.current_actor(), utcnow()
+        actor, now = self.db.actor().name, utcnow()
         size = max(1000, math.ceil(n / (4 * workers))) if workers > 0 else n
         jobs = [StageJob(
             file_name=table.name, rows=table.rows[start:start + size], first_index=start, company_id=company_id,
@@ -399,7 +399,7 @@ class CertificateImporter:
         """Everything to insert, in order: the new customers (and e-mails filled in), then each
         certificate with its document."""
         encoder = RowEncoder(s.get_bind().dialect)
-        actor, now = audit.current_actor(), utcnow()
+        actor, now = people.actor_name(s), utcnow()
         ws = WriteSet()
 
         def event(new: audit.NewEvent) -> None:

@@ -31,7 +31,7 @@ from ecms_desktop.models import (
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.rules.pack import ExpiryRule, RulesPackError, UnknownFormError, UnknownStateError
 from ecms_desktop.services.certificates.history_service import ACTION_LABELS
-from ecms_desktop.services.core import audit
+from ecms_desktop.services.core import audit, people
 from ecms_desktop.services.core.certificate_records import (
     CertificateDetail,
     CertificateInput,
@@ -517,7 +517,7 @@ class CertificateService:
                     cert.state_before_archive = cert.review_state
                 cert.review_state = new_state
                 cert.review_reason = reason
-                cert.reviewed_by = audit.current_actor()
+                cert.reviewed_by = people.actor_name(s)
                 cert.reviewed_at = utcnow()
                 # The decision is about what the reviewer saw: this version (the decision raises it).
                 cert.reviewed_version = expected_version
@@ -710,7 +710,7 @@ def create_certificate(session: Session, rules: RulesPack, data: CertificateInpu
                                                        accept_findings_reason=accept_findings_reason)
     details: dict[str, Any] = {"origin": origin, **gated}
     if cert.review_state != ReviewState.PENDING:
-        cert.reviewed_by, cert.reviewed_at = audit.current_actor(), utcnow()
+        cert.reviewed_by, cert.reviewed_at = people.actor_name(session), utcnow()
     session.add(cert)
     session.flush()
     if record_audit:

@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from ecms_desktop.models import Company, CompanyRegistration, ExpiryPolicyOverride, Setting
 from ecms_desktop.services.certificates.service import recompute_company_expiries
-from ecms_desktop.services.core import audit
+from ecms_desktop.services.core import audit, people
 from ecms_desktop.services.core.company_lookup import find_company
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import DocumentError, NotFoundError, ValidationError
@@ -274,7 +274,7 @@ class CompanyService:
                 row = ExpiryPolicyOverride(company_id=company_id, state=state, purpose=purpose)
                 s.add(row)
             row.kind, row.years, row.reason = kind, (years if kind != "none" else None), reason.strip()
-            row.changed_by, row.changed_at = audit.current_actor(), dt.datetime.now(dt.UTC)
+            row.changed_by, row.changed_at = people.actor_name(s), dt.datetime.now(dt.UTC)
             s.flush()
             changed = recompute_company_expiries(s, company_id, state)
             audit.record(s, "expiry_policy.changed", "expiry_policy", f"{company_id}:{state}:{purpose}",

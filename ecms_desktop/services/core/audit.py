@@ -10,9 +10,7 @@ names the first event that no longer fits.
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import hashlib
-import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -24,24 +22,13 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ecms_desktop.models import AuditDigest, AuditEvent, AuditHead, utcnow
-from ecms_desktop.services.core import json_text
+from ecms_desktop.services.core import json_text, people
 from ecms_desktop.services.core.bulk import BulkInsert
 
 GENESIS_HASH = "0" * 64
 #: ``session.info`` key: the last event this unit of work appended (seq, previous hash, payload), which
 #: carries the unit of work's state digests (see :func:`seal_last_event`).
 LAST_EVENT_KEY = "ecms_audit_last_event"
-
-
-def current_actor() -> str:
-    """Who is acting: ``ECMS_USER`` if set, else the operating-system user name."""
-    name = os.environ.get("ECMS_USER")
-    if name:
-        return name
-    try:
-        return getpass.getuser()
-    except Exception:
-        return "unknown"
 
 
 _PLAIN = (str, int, bool, type(None))
@@ -189,7 +176,7 @@ def record_many(session: Session, events: Iterable[NewEvent], *, actor: str | No
                 at: dt.datetime | None = None) -> list[AuditEvent]:
     """Append events in the caller's transaction, in order, holding the chain head locked."""
     head = _lock_head(session)
-    who = actor or current_actor()
+    who = actor or people.actor_name(session)
     written: list[AuditEvent] = []
     seq, prev = head.last_seq, head.last_hash
     for new in events:

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import ecms_desktop
 from ecms_desktop import paths
-from ecms_desktop.services.core import anchors, audit, state_digest, user_files
+from ecms_desktop.services.core import anchors, audit, people, state_digest, user_files
 from ecms_desktop.services.core.errors import (
     DatabaseBusyError,
     DatabaseDamagedError,
@@ -167,14 +167,17 @@ class Database:
             raise DatabaseError(f"Cannot use {self.display_url}: {exc}") from exc
         if self.dialect == "sqlite":
             _configure_sqlite(self.engine, lock_timeout)
-        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        #: Who this program acts as on this database (see :mod:`~ecms_desktop.services.core.people`).
+        self.actor_box = people.ActorBox(self.dialect, anchors.database_key(self.url))
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False,
+                                      info={people.ACTOR_KEY: self.actor_box})
         self._write_engine = (
             self.engine.execution_options(ecms_write=True) if self.dialect == "sqlite" else self.engine
         )
         # The anchor key travels in each session's info: the listeners hold no reference to this
         # object, which is freed like any other once its owner lets it go.
         self._write_sessions = sessionmaker(self._write_engine, expire_on_commit=False,
-                                            info={_ANCHOR_KEY: self.anchor_key})
+                                            info={_ANCHOR_KEY: self.anchor_key, people.ACTOR_KEY: self.actor_box})
         state_digest.install(self._write_sessions)
         if self.anchor_key is not None:
             event.listen(self._write_sessions, "before_commit", _anchor_before_commit)
@@ -299,9 +302,22 @@ class Database:
             raise DatabaseError(f"The database {self.display_url} failed: {_first_line(exc)}") from exc
         except SADatabaseError as exc:
             self._raise_if_damaged(exc)
+            _raise_if_refused(exc)
             raise
         finally:
             session.close()
+
+    def actor(self) -> people.Actor:
+        """The person this program acts as here (raises :class:`~ecms_desktop.services.core.people.
+        PermissionDeniedError` when the login or profile is not an active person)."""
+        with self.reader() as s:
+            return people.actor_of(s)
+
+    def act_as(self, profile: str | None) -> people.Actor:
+        """Act as the local profile ``profile`` from now on (SQLite; on PostgreSQL the login decides and
+        this only checks it): the person, or :class:`PermissionDeniedError` naming the profiles."""
+        self.actor_box.choose(profile if self.dialect == "sqlite" else None)
+        return self.actor()
 
     @contextlib.contextmanager
     def write_connection(self) -> Iterator[Connection]:
@@ -316,6 +332,7 @@ class Database:
             raise DatabaseError(f"The database {self.display_url} failed: {_first_line(exc)}") from exc
         except SADatabaseError as exc:
             self._raise_if_damaged(exc)
+            _raise_if_refused(exc)
             raise
 
     @contextlib.contextmanager
@@ -378,6 +395,17 @@ def _anchor_after_rollback(session: Session) -> None:
     key = session.info.get(_ANCHOR_KEY)
     if head is not None and key is not None:
         anchors.AnchorBook().discard(key, head[0], head[1])
+
+
+def _raise_if_refused(exc: SADatabaseError) -> None:
+    """A change the database refused to this login (PostgreSQL ``insufficient_privilege``: a table it may
+    not write, or a transition its person's role does not allow, see ``team_sql``) as the user's error."""
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) == "42501":
+        diag = getattr(orig, "diag", None)
+        primary = getattr(diag, "message_primary", None) or _first_line(exc)
+        raise people.PermissionDeniedError(f"The database refused this change: {primary.removeprefix('ECMS: ')}") \
+            from exc
 
 
 def is_busy_error(exc: BaseException) -> bool:

@@ -30,7 +30,7 @@ Transaction lines, a million at a time, have a cheaper form per block (:class:`L
 
 Tracked records (``KINDS``): certificates with their coverage lines, customers, customer number aliases,
 companies with their registrations, document arrivals, validation runs with their findings, warning
-acknowledgements, business settings, company expiry policies, permit checks, and the ERP's transaction
+acknowledgements, business settings, company expiry policies, permit checks, people, and the ERP's transaction
 lines in blocks of :data:`LINE_BLOCK` ids.
 Stored file bytes need no digest: each ``document_file`` row is named by
 the SHA-256 of its bytes, which ``ecms check`` recomputes.
@@ -76,6 +76,7 @@ from ecms_desktop.models import (
     CustomerNumberAlias,
     Document,
     ExpiryPolicyOverride,
+    Person,
     Setting,
 )
 from ecms_desktop.models.transactions import TransactionLine
@@ -365,6 +366,7 @@ KINDS: dict[str, RecordKind | LineBlockKind] = {k.name: k for k in (
     RecordKind("setting", Setting.__table__),
     RecordKind("expiry_policy", ExpiryPolicyOverride.__table__),
     RecordKind("permit_check", PermitCheck.__table__),
+    RecordKind("person", Person.__table__),
     TRANSACTION_LINES,
 )}
 

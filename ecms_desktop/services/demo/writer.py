@@ -24,7 +24,7 @@ from ecms_desktop.models import (
     utcnow,
 )
 from ecms_desktop.rules import RulesPack
-from ecms_desktop.services.core import audit, state_digest
+from ecms_desktop.services.core import audit, people, state_digest
 from ecms_desktop.services.core.errors import Cancelled
 from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.settings import business_settings
@@ -57,7 +57,7 @@ class Writer:
         self.done = done
         self.company_ids: list[int] = []
         self.customer_ids: list[int] = [0] * len(customers)
-        self.actor = audit.current_actor()
+        self.actor = people.actor_name(session)
         self.n_lines = 0
         self.n_documents = 0
         self.n_events = 0

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ecms_desktop.models import Document, DocumentFile, utcnow
-from ecms_desktop.services.core import audit
+from ecms_desktop.services.core import audit, people
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import DocumentError, NotFoundError, ValidationError
 from ecms_desktop.services.core.user_files import read_user_file
@@ -70,7 +70,7 @@ def store_checked(session: Session, checked: CheckedFile, *, received_via: str,
         session.add(blob)
     doc = Document(certificate_id=certificate_id, sha256=checked.sha256, original_name=checked.name[:255],
                    received_via=received_via, received_at=received_at or utcnow(), sent_at=sent_at,
-                   received_by=audit.current_actor())
+                   received_by=people.actor_name(session))
     doc.file = blob
     session.add(doc)
     session.flush()

@@ -40,7 +40,7 @@ from ecms_desktop.models.renewal import IntakeRecord
 from ecms_desktop.models.validation import PermitCheck
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.services.certificates.service import certificate_for_change, create_certificate
-from ecms_desktop.services.core import audit
+from ecms_desktop.services.core import audit, people
 from ecms_desktop.services.core.certificate_records import CertificateInput, LineInput
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import ConflictError, NotFoundError, ValidationError
@@ -325,7 +325,7 @@ class InboxService:
         with self.db.transaction() as s:
             doc = self._inbox_document(s, document_id)
             item = _item(doc, doc.file)
-            doc.discarded_at, doc.discarded_by, doc.discard_reason = utcnow(), audit.current_actor()[:100], why
+            doc.discarded_at, doc.discarded_by, doc.discard_reason = utcnow(), people.actor_name(s)[:100], why
             s.flush()
             audit.record(s, "document.discarded", "document", doc.id, company_id=doc.company_id,
                          after={"discarded_at": doc.discarded_at, "discarded_by": doc.discarded_by,

@@ -45,7 +45,7 @@ from ecms_desktop.models import (
 from ecms_desktop.models.renewal import EmailTemplate, FormLibraryEntry, RenewalRequest, RenewalStep
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.services.companies.service import CompanyService
-from ecms_desktop.services.core import audit
+from ecms_desktop.services.core import audit, people
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import DocumentError, NotFoundError, ValidationError
 from ecms_desktop.services.core.progress import CancelCheck, Progress
@@ -595,7 +595,7 @@ class RenewalService:
                 row = EmailTemplate(company_id=company_id, kind=source.kind)
                 s.add(row)
             row.subject, row.body_text, row.body_html = source.subject, source.text, source.html
-            row.updated_by = audit.current_actor()
+            row.updated_by = people.actor_name(s)
             s.flush()
             audit.record(s, "email_template.changed", "email_template", f"{company_id}:{source.kind}",
                          company_id=company_id, before=before,
@@ -639,7 +639,7 @@ class RenewalService:
                 row = FormLibraryEntry(company_id=company_id, form_code=form.code)
                 s.add(row)
             row.sha256, row.original_name, row.field_names = checked.sha256, path.name[:255], names
-            row.added_by, row.added_at = audit.current_actor(), utcnow()
+            row.added_by, row.added_at = people.actor_name(s), utcnow()
             s.flush()
             audit.record(s, "forms_library.added", "form_library_entry", row.id, company_id=company_id,
                          before=before, after={"form_code": form.code, "sha256": checked.sha256,

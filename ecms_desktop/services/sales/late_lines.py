@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from ecms_desktop.models import utcnow
 from ecms_desktop.models.transactions import Determination, DeterminationAdjustment, FiledPeriod, TransactionLine
-from ecms_desktop.services.core import audit
+from ecms_desktop.services.core import audit, people
 from ecms_desktop.services.sales.periods import PeriodBook
 
 _TL = cast(Table, TransactionLine.__table__)
@@ -116,7 +116,7 @@ def book_late_determinations(session: Session, company_id: int, as_of: dt.date) 
         return []
     book = PeriodBook.load(session, company_id)
     now = utcnow()
-    actor = audit.current_actor()
+    actor = people.actor_name(session)
     out, entries, events = [], [], []
     for r in rows:
         late = LineInFiledPeriod(r.id, r.invoice_number, r.line, r.invoice_date, r.ship_to_state, r.period)

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ecms_desktop.models.transactions import FiledPeriod, FilingPeriodConfig
-from ecms_desktop.services.core import audit
+from ecms_desktop.services.core import audit, people
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import ConflictError, ValidationError
 
@@ -143,7 +143,7 @@ class PeriodService:
                 row = FilingPeriodConfig(company_id=company_id, state=state, frequency=frequency)
                 s.add(row)
             row.frequency = frequency
-            row.changed_by = audit.current_actor()
+            row.changed_by = people.actor_name(s)
             s.flush()
             audit.record(s, "period.frequency_set", "filing_period_config", row.id, company_id=company_id,
                          before={"state": state, "frequency": before}, after={"state": state, "frequency": frequency})
@@ -166,7 +166,7 @@ class PeriodService:
                 raise ConflictError(f"{state} {period.label} overlaps the filed period {overlap[0]}; "
                                     "a filed return cannot be filed again.")
             row = FiledPeriod(company_id=company_id, state=state, period=period.label, start_date=period.start,
-                              end_date=period.end, filed_by=audit.current_actor())
+                              end_date=period.end, filed_by=people.actor_name(s))
             s.add(row)
             s.flush()
             audit.record(s, "period.filed", "filed_period", row.id, company_id=company_id,

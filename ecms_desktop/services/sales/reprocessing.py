@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from ecms_desktop.models import Certificate, Customer, utcnow
 from ecms_desktop.models.transactions import Determination, DeterminationAdjustment, TransactionLine
-from ecms_desktop.services.core import audit
+from ecms_desktop.services.core import audit, people
 from ecms_desktop.services.core.errors import NotFoundError, ValidationError
 from ecms_desktop.services.sales.candidates import load_candidates
 from ecms_desktop.services.sales.determination import SaleLine, determine
@@ -114,7 +114,7 @@ def apply_reprocessing(session: Session, rules_version: str, certificate_id: int
     plan, computed = _plan(session, certificate_id, date_from, date_to, as_of, prefer_customer_address)
     company_id = session.execute(select(Certificate.company_id).where(Certificate.id == certificate_id)).scalar_one()
     now = utcnow()
-    actor = audit.current_actor()
+    actor = people.actor_name(session)
     events: list[audit.NewEvent] = []
     why = reason or f"reprocessing certificate {plan.certificate_number or certificate_id}"
     for item in plan.changes:

@@ -41,7 +41,7 @@ from ecms_desktop.models.validation import (
 )
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.rules.pack import UnknownStateError
-from ecms_desktop.services.core import audit
+from ecms_desktop.services.core import audit, people
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import Cancelled, DocumentError, NotFoundError, Problem, ValidationError
 from ecms_desktop.services.core.progress import CancelCheck, Progress
@@ -340,7 +340,7 @@ def record_check(session: Session, cert: Certificate, state: str, number: str, m
     check = PermitCheck(certificate_id=cert.id, company_id=cert.company_id, state=state, number_checked=number,
                         method=method, source=outcome.source, result=outcome.result,
                         name_on_record=outcome.name_on_record[:300], message=outcome.message,
-                        checked_at=utcnow(), checked_by=audit.current_actor(), as_of=outcome.as_of,
+                        checked_at=utcnow(), checked_by=people.actor_name(session), as_of=outcome.as_of,
                         snapshot_id=outcome.snapshot_id, evidence_document_id=evidence_document_id,
                         evidence_sha256=evidence_sha256)
     session.add(check)
@@ -444,7 +444,7 @@ class PermitService:
         with self.db.transaction() as s:
             snap = PermitRegistrySnapshot(state=st.state, source_name=path.name[:255], file_sha256=digest,
                                           data_date=data_date, imported_at=utcnow(),
-                                          imported_by=audit.current_actor(), row_count=len(entries),
+                                          imported_by=people.actor_name(s), row_count=len(entries),
                                           column_map=dict(cmap), layout=layout)
             s.add(snap)
             s.flush()

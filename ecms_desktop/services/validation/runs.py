@@ -25,7 +25,7 @@ from ecms_desktop.models import Certificate, utcnow
 from ecms_desktop.models.validation import Finding as FindingRow
 from ecms_desktop.models.validation import PermitCheck, ValidationRun, WarningAcknowledgement
 from ecms_desktop.rules import RulesPack
-from ecms_desktop.services.core import audit
+from ecms_desktop.services.core import audit, people
 from ecms_desktop.services.core.errors import Problem, ValidationError
 from ecms_desktop.services.core.settings import business_settings
 from ecms_desktop.services.validation.engine import (
@@ -118,7 +118,7 @@ def store_run(session: Session, cert: Certificate, findings: Sequence[Finding], 
     fp = fingerprint(findings)
     run = ValidationRun(
         certificate_id=cert.id, company_id=cert.company_id, rules_version=rules_version, as_of=as_of,
-        trigger=trigger, ran_at=utcnow(), ran_by=audit.current_actor(), fingerprint=fp,
+        trigger=trigger, ran_at=utcnow(), ran_by=people.actor_name(session), fingerprint=fp,
         error_count=sum(f.severity == "error" for f in findings),
         warning_count=sum(f.severity == "warning" for f in findings),
         info_count=sum(f.severity == "info" for f in findings),
@@ -210,7 +210,7 @@ def _acknowledge(session: Session, cert: Certificate, run: ValidationRun, findin
                  action: str, key: str) -> WarningAcknowledgement:
     """Record who accepted which findings of a run, when and why (``note``), with its audit event."""
     listed = acknowledged_findings(findings, with_severity=key == "findings")
-    ack = WarningAcknowledgement(certificate_id=cert.id, run_id=run.id, acknowledged_by=audit.current_actor(),
+    ack = WarningAcknowledgement(certificate_id=cert.id, run_id=run.id, acknowledged_by=people.actor_name(session),
                                  acknowledged_at=utcnow(), note=note, warnings=listed)
     session.add(ack)
     session.flush()

@@ -25,7 +25,7 @@ from ecms_desktop.models import Certificate, utcnow
 from ecms_desktop.models.validation import Finding as FindingRow
 from ecms_desktop.models.validation import ValidationRun, WarningAcknowledgement
 from ecms_desktop.rules import RulesPack, load_rules_pack
-from ecms_desktop.services.core import audit, state_digest
+from ecms_desktop.services.core import audit, people, state_digest
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import Cancelled, NotFoundError
 from ecms_desktop.services.core.progress import CancelCheck, Progress
@@ -174,7 +174,7 @@ class ValidationService:
             permits = latest_permits(s, list(found))
             ages: dict[int, int] = {}
             staged: list[tuple[Certificate, dict[str, Any], list[Finding]]] = []  # (cert, run row, findings)
-            ran_at, ran_by = utcnow(), audit.current_actor()
+            ran_at, ran_by = utcnow(), people.actor_name(s)
             for cert in certs:
                 if cert.company_id not in ages:
                     ages[cert.company_id] = permit_max_age(s, cert.company_id)

@@ -8,8 +8,8 @@ import datetime as dt
 
 from ecms_desktop.services.certificates.history_service import certificate_history, event_sentences, field_labels
 from ecms_desktop.services.certificates.service import CertificateService
-from ecms_desktop.services.core.audit import current_actor
 from ecms_desktop.services.core.certificate_records import LineInput
+from ecms_desktop.services.core.people import os_user as current_actor
 from tests.factories import DESK_CASES, RULES, make_desk_certificate
 
 AS_OF = dt.date(2026, 6, 1)

@@ -228,7 +228,7 @@ def test_history_tab_shows_the_audit_trail(qtbot, db, company_id, rules, form):
     actions = [model.index(r, 2).data() for r in range(model.rowCount())]
     assert actions[:1] == ["Created"] and "Edited" in actions
     edited = actions.index("Edited")
-    from ecms_desktop.services.core.audit import current_actor
+    from ecms_desktop.services.core.people import os_user as current_actor
 
     said = model.index(edited, 3).data()
     assert said.startswith(f"Purchaser name changed from “{detail.data.purchaser_name}” to “Renamed LLC” by "

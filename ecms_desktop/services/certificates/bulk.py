@@ -44,10 +44,11 @@ from ecms_desktop.models import (
 from ecms_desktop.models.validation import Finding as FindingRow
 from ecms_desktop.models.validation import ValidationRun, WarningAcknowledgement
 from ecms_desktop.services.certificates.service import ExpiryContext, gate_decision, snapshot_values
-from ecms_desktop.services.core import audit, json_text, state_digest
+from ecms_desktop.services.core import audit, json_text, people, state_digest
 from ecms_desktop.services.core.bulk import BulkInsert
 from ecms_desktop.services.core.certificate_records import CertificateInput
 from ecms_desktop.services.core.errors import Cancelled
+from ecms_desktop.services.core.people import Permission
 from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.state_digest import VALIDATION_RUN, RecordKind
 from ecms_desktop.services.validation.engine import Finding, ValidationEngine, fingerprint, subject_of_new
@@ -322,6 +323,8 @@ class WriteSet:
     digests: dict[str, dict[int, str]] = field(default_factory=dict)
     touched: dict[str, list[int]] = field(default_factory=dict)
     updates: list[tuple[int, str]] = field(default_factory=list)   # (customer id, e-mail filled in)
+    #: New certificates stored already decided (approved in another system): an approver's decision.
+    decided: int = 0
 
     def add_rows(self, table: str, rows: Sequence[tuple[Any, ...]]) -> None:
         self.rows[table].extend(rows)
@@ -330,6 +333,8 @@ class WriteSet:
         for table, rows in part.rows.items():
             self.rows[table].extend(rows)
         self.events.extend(part.events)
+        if part.review_state != "pending":
+            self.decided += 1
         for kind, key, digest in part.digests:
             self.digests.setdefault(kind, {})[key] = digest
 
@@ -342,6 +347,9 @@ def write_set(session: Session, ws: WriteSet, *, progress: Progress | None = Non
     """Execute a :class:`WriteSet` in the caller's transaction: the rows (plain tuples through the
     driver), the customers' e-mails, the records' digests and the audit events, chained from the head
     (locked). Returns the number of the last event appended."""
+    if ws.decided:
+        people.require(session, Permission.APPROVE, f"store {ws.decided} imported certificate(s) as approved "
+                       "(import them as pending for an approver to review, or ask an approver to import them)")
     conn = session.connection()
     total = sum(len(r) for r in ws.rows.values())
     done = 0

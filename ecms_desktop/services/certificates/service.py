@@ -50,6 +50,7 @@ from ecms_desktop.services.core.expiry import (
     line_status,
 )
 from ecms_desktop.services.core.field_limits import currency_problem, date_problem, limits_of, text_list_problem
+from ecms_desktop.services.core.people import Permission
 from ecms_desktop.services.core.settings import business_settings
 from ecms_desktop.services.documents.storage import CheckedFile, store_checked
 from ecms_desktop.services.sales import exemption_feed
@@ -506,6 +507,7 @@ class CertificateService:
                 gate: Callable[[Session, Certificate], dict[str, Any]] | None = None) -> CertificateDetail:
         try:
             with self.db.transaction() as s:
+                people.require(s, Permission.APPROVE, f"{_VERBS[action]} certificate {cert_id}")
                 cert = certificate_for_change(s, cert_id, expected_version)
                 if cert.review_state not in allowed_from:
                     raise ValidationError(f"Certificate {cert_id} is {cert.review_state}; it cannot be "
@@ -606,6 +608,9 @@ class CertificateService:
             return store_checked(s, checked, received_via=received_via, certificate_id=certificate_id,
                                  company_id=cert.company_id).id
 
+
+_VERBS = {"certificate.approved": "approve", "certificate.rejected": "reject", "certificate.archived": "archive",
+          "certificate.unarchived": "unarchive"}
 
 #: Audit actions that change what a certificate is (each raises its version); the latest of them
 #: says who changed a certificate and how when an older copy is refused.
@@ -710,6 +715,7 @@ def create_certificate(session: Session, rules: RulesPack, data: CertificateInpu
                                                        accept_findings_reason=accept_findings_reason)
     details: dict[str, Any] = {"origin": origin, **gated}
     if cert.review_state != ReviewState.PENDING:
+        people.require(session, Permission.APPROVE, f"store a certificate as {cert.review_state}")
         cert.reviewed_by, cert.reviewed_at = people.actor_name(session), utcnow()
     session.add(cert)
     session.flush()

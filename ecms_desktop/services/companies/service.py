@@ -17,6 +17,7 @@ from ecms_desktop.services.core.company_lookup import find_company
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import DocumentError, NotFoundError, ValidationError
 from ecms_desktop.services.core.field_limits import EMAIL_ADDRESS
+from ecms_desktop.services.core.people import Permission
 from ecms_desktop.services.core.settings import (
     DEFAULT_SETTINGS,
     BusinessSettings,
@@ -240,6 +241,7 @@ class CompanyService:
         if problem is not None:
             raise ValidationError(problem)
         with self.db.transaction() as s:
+            people.require(s, Permission.ADMINISTER, "change settings")
             old = business_settings(s, company_id).as_json()[key]
             row = s.execute(select(Setting).where(Setting.key == key, Setting.company_id.is_(None)
                                                   if company_id is None else Setting.company_id == company_id)
@@ -266,6 +268,7 @@ class CompanyService:
             raise ValidationError("Say why the company departs from the rules pack (the reason is audited).")
         state = state.upper()
         with self.db.transaction() as s:
+            people.require(s, Permission.ADMINISTER, "change an expiry policy")
             row = s.execute(select(ExpiryPolicyOverride).where(
                 ExpiryPolicyOverride.company_id == company_id, ExpiryPolicyOverride.state == state,
                 ExpiryPolicyOverride.purpose == purpose)).scalar_one_or_none()

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import ecms_desktop
 from ecms_desktop import paths
-from ecms_desktop.services.core import anchors, audit, people, state_digest, user_files
+from ecms_desktop.services.core import anchors, audit, people, state_digest, team_sql, user_files
 from ecms_desktop.services.core.errors import (
     DatabaseBusyError,
     DatabaseDamagedError,
@@ -226,6 +226,11 @@ class Database:
             with self._connect() as conn:
                 command.upgrade(_alembic_config(conn), "heads")
                 conn.commit()
+        if self.dialect == "postgresql":
+            # What the database enforces for a team (roles, the audit actor): brought up to date each time.
+            with self._connect() as conn:
+                team_sql.install(conn)
+                conn.commit()
         return self.schema_info()
 
     def ensure_ready(self) -> SchemaInfo:
@@ -295,6 +300,9 @@ class Database:
         session = self._write_sessions()
         try:
             with session.begin():
+                # Who acts is settled first: an unknown login or a disabled person is told so, not refused
+                # a table by the database halfway through.
+                people.actor_of(session)
                 yield session
         except OperationalError as exc:
             self._raise_if_busy(exc)

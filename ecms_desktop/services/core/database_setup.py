@@ -10,8 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ecms_desktop.services.core import anchors, audit, state_digest
+from sqlalchemy import func, select, text
+
+from ecms_desktop.models import Person
+from ecms_desktop.services.core import anchors, audit, people, state_digest
 from ecms_desktop.services.core.database import Database, SchemaInfo, SchemaState, revisions_include
+from ecms_desktop.services.core.people import Role
+from ecms_desktop.services.core.people_service import PeopleService
 
 #: The schema revision from which record digests are kept.
 DIGESTS_REVISION = "0005"
@@ -28,11 +33,17 @@ class InitResult:
     baseline_records: int = 0
 
 
-def initialize_database(db: Database) -> InitResult:
+def initialize_database(db: Database, *, admin_name: str | None = None) -> InitResult:
     """Create the ECMS schema in a new or empty database, or upgrade an older one (refusing a foreign
-    or newer one), and audit it."""
+    or newer one), and audit it.
+
+    On PostgreSQL the login doing it is registered as the first admin person (``admin_name``, else the
+    operating-system user or ``ECMS_USER``) when no one is registered yet: a shared database starts in
+    team mode, with the database checking who acts (``team_sql``)."""
     before = db.schema_info()
     after = db.upgrade()
+    if db.dialect == "postgresql":
+        register_installer(db, admin_name)
     if before.state is SchemaState.CURRENT:
         return InitResult("current", before, after)
     created = before.state in (SchemaState.MISSING, SchemaState.EMPTY)
@@ -53,3 +64,12 @@ def initialize_database(db: Database) -> InitResult:
             seq = audit.head_of(s)[0]
             records = audit.count_digests(s, seq)
     return InitResult("created" if created else "upgraded", before, after, records)
+
+
+def register_installer(db: Database, name: str | None) -> None:
+    """Register the login running ``ecms init`` on PostgreSQL as the first admin, if no one is registered."""
+    with db.reader() as s:
+        if s.execute(select(func.count()).select_from(Person)).scalar_one():
+            return
+        login = s.execute(text("SELECT session_user")).scalar_one()
+    PeopleService(db).add(name or people.os_user(), role=Role.ADMIN, login=login)

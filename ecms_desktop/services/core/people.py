@@ -79,7 +79,7 @@ APPROVER_ACTIONS = ("certificate.approved", "certificate.rejected", "certificate
 ADMIN_ACTIONS = ("setting.changed", "expiry_policy.changed", "period.filed", "period.frequency_set",
                  "email_template.changed", "email_template.reset", "smtp.settings_changed",
                  "person.added", "person.changed", "person.disabled", "person.enabled",
-                 "exemption_feed.folder_added", "exemption_feed.webhook_added", "database.restored")
+                 "exemption_feed.folder_added", "exemption_feed.webhook_added")
 
 
 class PermissionDeniedError(EcmsError):

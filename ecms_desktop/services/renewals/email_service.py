@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session
 
 from ecms_desktop.models import Company, Customer, utcnow
 from ecms_desktop.models.renewal import OutboxMessage, SmtpProfile
-from ecms_desktop.services.core import audit
+from ecms_desktop.services.core import audit, people
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import (
     Cancelled,
@@ -52,6 +52,7 @@ from ecms_desktop.services.core.errors import (
     NotSetUpError,
     ValidationError,
 )
+from ecms_desktop.services.core.people import Permission
 from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.settings import business_settings
 from ecms_desktop.services.renewals import smtp_passwords as password_keyring
@@ -253,6 +254,7 @@ class EmailService:
         if password and not username:
             raise ValidationError("The SMTP settings cannot be saved: a password was given without a user name.")
         with self.db.transaction() as s:
+            people.require(s, Permission.ADMINISTER, "change the mail server settings")
             if s.get(Company, company_id) is None:
                 raise NotFoundError(f"There is no company {company_id}.")
             row = s.execute(select(SmtpProfile).where(SmtpProfile.company_id == company_id)).scalar_one_or_none()

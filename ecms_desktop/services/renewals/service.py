@@ -48,6 +48,7 @@ from ecms_desktop.services.companies.service import CompanyService
 from ecms_desktop.services.core import audit, people
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import DocumentError, NotFoundError, ValidationError
+from ecms_desktop.services.core.people import Permission
 from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.settings import business_settings
 from ecms_desktop.services.documents.shared_sandbox import read_form_fields
@@ -588,6 +589,7 @@ class RenewalService:
         """Store the company's own template after checking that it renders (audited)."""
         render_template(source, sample_context(source.kind))
         with self.db.transaction() as s:
+            people.require(s, Permission.ADMINISTER, "change an e-mail template")
             row = s.execute(select(EmailTemplate).where(EmailTemplate.company_id == company_id,
                                                         EmailTemplate.kind == source.kind)).scalar_one_or_none()
             before = None if row is None else {"subject": row.subject, "text": row.body_text, "html": row.body_html}
@@ -604,6 +606,7 @@ class RenewalService:
     def reset_template(self, company_id: int, kind: str) -> None:
         """Go back to the built-in template (audited)."""
         with self.db.transaction() as s:
+            people.require(s, Permission.ADMINISTER, "reset an e-mail template")
             row = s.execute(select(EmailTemplate).where(EmailTemplate.company_id == company_id,
                                                         EmailTemplate.kind == kind)).scalar_one_or_none()
             if row is not None:

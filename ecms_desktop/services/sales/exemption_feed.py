@@ -52,9 +52,10 @@ from sqlalchemy.orm import Session
 
 from ecms_desktop.models import Certificate, CoverageLine, Customer, ReviewState, utcnow
 from ecms_desktop.models.transactions import DeliveryAttempt, ExemptionStatusEvent, FeedFolder, WebhookEndpoint
-from ecms_desktop.services.core import audit
+from ecms_desktop.services.core import audit, people
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import NotFoundError, ValidationError
+from ecms_desktop.services.core.people import Permission
 from ecms_desktop.services.customers.service import find_customer
 from ecms_desktop.services.exports.safe_export import CsvWriter
 from ecms_desktop.services.sales.candidates import load_candidates
@@ -329,6 +330,7 @@ def add_webhook(db: Database, company_id: int, name: str, url: str, *, secret_re
     if not (url.startswith("http://") or url.startswith("https://")):
         raise ValidationError(f"{url!r} is not an http(s) URL.")
     with db.transaction() as s:
+        people.require(s, Permission.ADMINISTER, "add a webhook for the ERP")
         hook = WebhookEndpoint(company_id=company_id, name=name.strip(), url=url.strip(),
                                secret_ref=secret_ref or f"company-{company_id}:{name.strip()}")
         s.add(hook)
@@ -346,6 +348,7 @@ def add_feed_folder(db: Database, company_id: int, name: str, path: Path, *, for
     if not path.is_dir():
         raise ValidationError(f"The feed folder {path} does not exist.")
     with db.transaction() as s:
+        people.require(s, Permission.ADMINISTER, "add a feed folder for the ERP")
         folder = FeedFolder(company_id=company_id, name=name.strip(), path=str(path.resolve()),
                             formats=",".join(sorted(wanted)))
         s.add(folder)

@@ -18,6 +18,7 @@ from ecms_desktop.models.transactions import FiledPeriod, FilingPeriodConfig
 from ecms_desktop.services.core import audit, people
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import ConflictError, ValidationError
+from ecms_desktop.services.core.people import Permission
 
 FREQUENCIES = ("monthly", "quarterly", "annual")
 DEFAULT_FREQUENCY = "monthly"
@@ -136,6 +137,7 @@ class PeriodService:
             raise ValidationError(f"Filing frequency must be one of: {', '.join(FREQUENCIES)}.")
         _check_state(state)
         with self.db.transaction() as s:
+            people.require(s, Permission.ADMINISTER, "set a filing frequency")
             row = s.execute(select(FilingPeriodConfig).where(FilingPeriodConfig.company_id == company_id,
                                                              FilingPeriodConfig.state == state)).scalar_one_or_none()
             before = row.frequency if row else None
@@ -154,6 +156,7 @@ class PeriodService:
         _check_state(state)
         period = parse_period(period_text)
         with self.db.transaction() as s:
+            people.require(s, Permission.ADMINISTER, "mark a period as filed")
             book = PeriodBook.load(s, company_id)
             freq = book.frequency(state)
             if period.frequency != freq:

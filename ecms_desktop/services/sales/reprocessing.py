@@ -22,6 +22,7 @@ from ecms_desktop.models import Certificate, Customer, utcnow
 from ecms_desktop.models.transactions import Determination, DeterminationAdjustment, TransactionLine
 from ecms_desktop.services.core import audit, people
 from ecms_desktop.services.core.errors import NotFoundError, ValidationError
+from ecms_desktop.services.core.people import Permission
 from ecms_desktop.services.sales.candidates import load_candidates
 from ecms_desktop.services.sales.determination import SaleLine, determine
 from ecms_desktop.services.sales.determination_records import (
@@ -111,6 +112,7 @@ def apply_reprocessing(session: Session, rules_version: str, certificate_id: int
                        reason: str = "") -> ReprocessPlan:
     """Apply the certificate (and the customer's other current certificates, by the precedence) to
     the customer's sales in the range, in the caller's transaction, audited line by line."""
+    people.require(session, Permission.REPROCESS, f"apply certificate {certificate_id} to sales again")
     plan, computed = _plan(session, certificate_id, date_from, date_to, as_of, prefer_customer_address)
     company_id = session.execute(select(Certificate.company_id).where(Certificate.id == certificate_id)).scalar_one()
     now = utcnow()

@@ -69,7 +69,7 @@ def test_approving_needs_an_approver(team: Team, person: str, allowed: bool) -> 
     for act in (lambda: service.approve(cert_id, expected_version=version, as_of=AS_OF, acknowledge_warnings=True),
                 lambda: service.reject(cert_id, "no", expected_version=version, as_of=AS_OF),
                 lambda: service.archive(cert_id, "no", expected_version=version, as_of=AS_OF)):
-        with pytest.raises(PermissionDeniedError, match="Riley Reviewer may not .* needs the approver role"):
+        with pytest.raises(PermissionDeniedError, match=r"Riley Reviewer may not .* needs the approver role"):
             act()
     with team.admin.reader() as s:
         assert s.get(Certificate, cert_id).review_state == "pending"
@@ -116,7 +116,7 @@ def test_sqlite_profiles_are_chosen_and_refused_when_unknown(db, db_url) -> None
     if db.dialect != "sqlite":
         pytest.skip("local profiles are the SQLite way; PostgreSQL is checked by login (tests below)")
     with team_on(db, db_url):
-        with pytest.raises(PermissionDeniedError, match="no profile 'Nobody'.*Alex Approver"):
+        with pytest.raises(PermissionDeniedError, match=r"no profile 'Nobody'.*Alex Approver"):
             db.act_as("Nobody")
         assert db.act_as("alex approver").name == "Alex Approver"
         assert PeopleService(db).whoami().mode == "profile"
@@ -142,12 +142,12 @@ def _need_postgres(team: Team) -> None:
 def test_a_reviewers_login_cannot_approve_even_from_psql(team: Team) -> None:
     _need_postgres(team)
     cert_id, _version = _pending(team.dbs["Riley Reviewer"])
-    with pytest.raises(DBAPIError, match="may not set certificate .* to approved"):
+    with pytest.raises(DBAPIError, match=r"may not set certificate .* to approved"):
         _psql(team, "Riley Reviewer", "UPDATE certificate SET review_state = 'approved' WHERE id = :id", id=cert_id)
     # Editing a field is a reviewer's work (the program would audit it; `ecms check` names it when not).
     _psql(team, "Riley Reviewer", "UPDATE certificate SET purchaser_name = 'X' WHERE id = :id", id=cert_id)
     _psql(team, "Alex Approver", "UPDATE certificate SET review_state = 'approved' WHERE id = :id", id=cert_id)
-    with pytest.raises(DBAPIError, match="may not set certificate .* to archived"):
+    with pytest.raises(DBAPIError, match=r"may not set certificate .* to archived"):
         _psql(team, "Riley Reviewer", "UPDATE certificate SET review_state = 'archived' WHERE id = :id", id=cert_id)
 
 
@@ -169,9 +169,9 @@ def test_what_a_reviewers_login_may_not_touch(team: Team, sql: str) -> None:
 def test_the_actor_of_an_event_cannot_be_forged(team: Team) -> None:
     _need_postgres(team)
     riley = team.dbs["Riley Reviewer"]
-    with pytest.raises(PermissionDeniedError, match="names Alex Approver as its actor, but this login is Riley"):
-        with riley.transaction() as s:
-            audit.record(s, "note.added", "note", 1, actor="Alex Approver")
+    forged = "names Alex Approver as its actor, but this login is Riley"
+    with pytest.raises(PermissionDeniedError, match=forged), riley.transaction() as s:
+        audit.record(s, "note.added", "note", 1, actor="Alex Approver")
     # Choosing another profile means nothing on PostgreSQL: the login decides.
     assert riley.act_as("Alex Approver").name == "Riley Reviewer"
     # From psql, naming oneself is all one can do; naming another person is refused by the database.
@@ -180,9 +180,9 @@ def test_the_actor_of_an_event_cannot_be_forged(team: Team) -> None:
               "INSERT INTO audit_event (seq, occurred_at, actor, action, entity_type, entity_id, prev_hash, hash) "
               "VALUES (99999, now(), 'Dana Admin', 'x', 'x', '1', '', 'forged')")
     # An approver's action written in a reviewer's own name is refused too.
-    with pytest.raises(PermissionDeniedError, match="may not write certificate.approved"):
-        with riley.transaction() as s:
-            audit.record(s, "certificate.approved", "certificate", 1)
+    with pytest.raises(PermissionDeniedError, match=r"may not write certificate.approved"), \
+            riley.transaction() as s:
+        audit.record(s, "certificate.approved", "certificate", 1)
     with team.admin.reader() as s:
         assert not s.execute(select(AuditEvent).where(AuditEvent.actor != AuditEvent.actor)).first()
         assert audit.verify_chain(s).ok

@@ -24,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ecms {__version__}")
     parser.add_argument("--db", metavar="URL", help="database URL or SQLite file path "
                         "(default: $ECMS_DATABASE_URL, else the local database in the user data folder)")
+    parser.add_argument("--user", metavar="NAME", help="act as this local profile (SQLite; default: $ECMS_USER, else "
+                        "the profile chosen last, else your system user name); on PostgreSQL your login decides")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to standard error")
     parser.set_defaults(func=None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -38,13 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
         database_commands,
         demo,
         inbox,
+        people,
         renewals,
         transactions,
         validation,
     )
 
     for group in (core, certificates, customers, audit_commands, demo, validation, renewals, inbox, transactions,
-                  audit_pack, database_commands):
+                  audit_pack, database_commands, people):
         group.register(sub)
     return parser
 
@@ -63,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command is None:
         parser.print_help()
         return 2
-    ctx = CliContext(args.db)
+    ctx = CliContext(args.db, user=args.user)
     try:
         return command(ctx, args)
     except EcmsError as exc:

@@ -14,6 +14,7 @@ from ecms_desktop.services.companies.service import CompanyService
 from ecms_desktop.services.core.audit import jsonable
 from ecms_desktop.services.core.database import Database, open_database
 from ecms_desktop.services.core.errors import EcmsError
+from ecms_desktop.services.core.people import PermissionDeniedError
 from ecms_desktop.services.integrity.check import verify_and_anchor
 
 #: What each command module's ``register`` receives: the ``ecms`` parser's sub-commands.
@@ -25,8 +26,10 @@ Command: TypeAlias = "Callable[[CliContext, argparse.Namespace], int]"
 class CliContext:
     """The database a command works on, opened on first use."""
 
-    def __init__(self, url: str | None, out: TextIO | None = None) -> None:
+    def __init__(self, url: str | None, out: TextIO | None = None, *, user: str | None = None) -> None:
         self.url = url
+        #: ``--user``: the local profile to act as (SQLite).
+        self.user = user
         self.out = out or sys.stdout
         self._db: Database | None = None
         self._opened = False
@@ -38,6 +41,8 @@ class CliContext:
         if self._db is None:
             self._db = open_database(self.url)
             self._opened = True
+            if self.user:
+                self._act_as(self._db, self.user)
             report = verify_and_anchor(self._db, "start")
             if not report.ok and warn:
                 print(f"warning: {self._db.display_url} does not match its audit trail's anchors ("
@@ -50,6 +55,16 @@ class CliContext:
         if self._db is None:
             self._db = Database(self.url)
         return self._db
+
+    @staticmethod
+    def _act_as(db: Database, user: str) -> None:
+        if db.dialect == "sqlite":
+            db.act_as(user)
+            return
+        me = db.actor()
+        if me.name.casefold() != " ".join(user.split()).casefold():
+            raise PermissionDeniedError(f"--user {user!r}: on PostgreSQL your database login decides who you are, "
+                                        f"and it is {me.name}; log in as {user} to act as them.")
 
     def company_id(self, name: str | None) -> int:
         """The company named by ``--company`` (id or name), or the only one when none is named."""

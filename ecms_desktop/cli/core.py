@@ -8,11 +8,15 @@ import json
 from ecms_desktop.cli.common import CliContext, Subparsers, add_format, print_json, print_table
 from ecms_desktop.services.companies.service import CompanyService
 from ecms_desktop.services.core.database_setup import initialize_database
+from ecms_desktop.services.core.people_service import PeopleService
 from ecms_desktop.services.core.settings import DEFAULT_SETTINGS
 
 
 def register(sub: Subparsers) -> None:
-    p = sub.add_parser("init", help="create the ECMS database, or upgrade an older one")
+    p = sub.add_parser("init", help="create the ECMS database, or upgrade an older one (on PostgreSQL also the "
+                       "group roles, grants and triggers of team mode, and you as its first admin)")
+    p.add_argument("--admin-name", metavar="NAME", help="on PostgreSQL, your name as the first admin when no one is "
+                   "registered yet (default: $ECMS_USER, else your system user name)")
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("company", help="companies (the seller's legal entities)")
@@ -57,12 +61,18 @@ def register(sub: Subparsers) -> None:
 
 def cmd_init(ctx: CliContext, args: argparse.Namespace) -> int:
     db = ctx.raw_db()
-    result = initialize_database(db)
+    result = initialize_database(db, admin_name=args.admin_name)
     schema = ", ".join(result.after.database_revisions)
     if result.action == "current":
         print(f"{db.display_url} is up to date (schema {schema}).", file=ctx.out)
+    else:
+        print(f"{result.action.capitalize()} {db.display_url} (schema {schema}).", file=ctx.out)
+    if db.dialect == "postgresql":
+        me = PeopleService(db).whoami()
+        print(f"Team mode: the database checks who acts and what each role may do; you are {me.describe()}. "
+              "Add people with `ecms users add NAME --role reviewer --login DB_ROLE`.", file=ctx.out)
+    if result.action == "current":
         return 0
-    print(f"{result.action.capitalize()} {db.display_url} (schema {schema}).", file=ctx.out)
     if result.baseline_records:
         print(f"Integrity baseline: {result.baseline_records} records digested into the audit trail; changes made "
               "outside ECMS Desktop from now on are found by `ecms check`.", file=ctx.out)

@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from ecms_desktop.services.companies.service import CompanyInfo, CompanyService
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import DocumentError
+from ecms_desktop.services.core.people import Permission
 from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.settings import SETTING_BOUNDS
 from ecms_desktop.services.core.user_files import read_user_file
@@ -40,6 +41,7 @@ from ecms_desktop.services.documents.shared_sandbox import render_thumbnail
 from ecms_desktop.services.renewals.email_service import EmailService
 from ecms_desktop.views.email_settings import EmailSettingsWidget
 from ecms_desktop.views.operations.task_runner import TaskRunner
+from ecms_desktop.views.people_views import PeopleTab, refusal_tip
 from ecms_desktop.views.widgets.error_presenter import present_error
 from ecms_desktop.views.widgets.file_dialogs import get_open_file_name
 from ecms_desktop.views.widgets.images import png_image
@@ -78,6 +80,15 @@ class SettingsDialog(QDialog):
                                              company_name=current.name if current else "", parent=self)
         self.email_tab.setObjectName("emailSettings")
         self.tabs.addTab(self.email_tab, "E-mail")
+        actor = db.actor_box.known
+        self.people_tab = PeopleTab(db, runner, actor, self)
+        self.tabs.addTab(self.people_tab, "People")
+        # What only an admin may change is shown, not editable, to others, with the reason.
+        why = refusal_tip(actor, Permission.ADMINISTER, "change business settings or the mail server")
+        if why:
+            for widget in (self.expiring_spin, self.email_tab):
+                widget.setEnabled(False)
+                widget.setToolTip(why)
         # One reply-to address, shown on two tabs: an edit on either shows on the other.
         self.email_tab.reply_to.textEdited.connect(self._on_email_reply_to_edited)
         self.f_reply.textEdited.connect(self._on_company_reply_to_edited)

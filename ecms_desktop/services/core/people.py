@@ -103,8 +103,7 @@ class Actor:
     def refusal(self, permission: Permission, doing: str) -> str:
         """Why this person may not do ``doing`` ("approve certificate 12")."""
         needed = NEEDS[permission]
-        return (f"{self.name} may not {doing}: that needs the {needed.value} role "
-                f"(or {'admin' if needed is not Role.ADMIN else 'an admin to grant it'}), and {self.name} is "
+        return (f"{self.name} may not {doing}: that needs the {needed.value} role, and {self.name} is "
                 f"{self.role.label}. An admin can change roles in Settings > People or with `ecms users set-role`.")
 
 
@@ -141,6 +140,11 @@ class ActorBox:
 
     def forget(self) -> None:
         self._actor = None
+
+    @property
+    def known(self) -> Actor | None:
+        """The actor if already resolved (no database access), else None."""
+        return self._actor
 
     def get(self, connection: Connection) -> Actor:
         if self._actor is None:

@@ -49,7 +49,7 @@ class WhoAmI:
             return (f"{a.name} (no one is registered in this database yet: single-desk mode, every permission; "
                     "register yourself with `ecms users add NAME --role admin`)")
         how = (f"database login {a.login}, checked by the database" if self.mode == "team"
-               else "local profile of this SQLite file, chosen at start (anyone with the file can choose it)")
+               else "a local profile of this SQLite file; anyone who can open the file can choose any profile")
         return f"{a.name}, {a.role.value} ({how})"
 
 

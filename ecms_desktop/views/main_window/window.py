@@ -26,6 +26,7 @@ from ecms_desktop.views.main_window.help import HelpMixin
 from ecms_desktop.views.main_window.inbox import InboxMixin
 from ecms_desktop.views.main_window.intake import IntakeMixin
 from ecms_desktop.views.main_window.outbox import OutboxMixin
+from ecms_desktop.views.main_window.people import PeopleMixin
 from ecms_desktop.views.main_window.review import ReviewMixin
 from ecms_desktop.views.main_window.sales import SalesMixin
 from ecms_desktop.views.main_window.tools import ToolsMixin
@@ -42,7 +43,7 @@ KeyChoice = QKeySequence | QKeySequence.StandardKey | str
 
 
 class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, OutboxMixin, CustomersMixin, ToolsMixin,
-                 WorkListsMixin, SalesMixin, WelcomeMixin, HelpMixin):
+                 WorkListsMixin, SalesMixin, WelcomeMixin, HelpMixin, PeopleMixin):
     """The review desk: certificate grid (and the intake inbox beside it) | document viewer | certificate
     form, with the menus and the toolbar of every feature."""
 
@@ -163,6 +164,7 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, Outbox
         file_menu.addActions([self.act_backup, self.act_check])
         file_menu.addSeparator()
         file_menu.addAction(self.act_settings)
+        file_menu.addAction(self._build_people_actions())
         file_menu.addSeparator()
         file_menu.addAction(self.act_quit)
         edit_menu = bar.addMenu("&Edit")
@@ -242,6 +244,7 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, Outbox
             act.setEnabled(has_company)
         self._update_customer_actions()
         self._update_sales_actions()
+        self._apply_permissions()
 
     def _approval_findings_blocking(self) -> bool:
         """Errors in the validation of the certificate shown in the form block Approve."""

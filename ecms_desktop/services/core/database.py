@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import ecms_desktop
 from ecms_desktop import paths
-from ecms_desktop.services.core import anchors, audit, state_digest, user_files
+from ecms_desktop.services.core import anchors, audit, changes, state_digest, user_files
 from ecms_desktop.services.core.errors import (
     DatabaseBusyError,
     DatabaseDamagedError,
@@ -222,6 +222,10 @@ class Database:
             self._refuse_read_only(creating=info.state is SchemaState.MISSING)
             with self._connect() as conn:
                 command.upgrade(_alembic_config(conn), "heads")
+                conn.commit()
+        if self.dialect == "postgresql":  # other desks learn of each commit (services/core/changes.py)
+            with self._connect() as conn:
+                changes.install_notify(conn)
                 conn.commit()
         return self.schema_info()
 

@@ -282,5 +282,5 @@ def run_watcher(watcher: ChangeWatcher, deliver: Callable[[ChangeBatch], None]) 
         deliver(batch)
 
 
-__all__ = ["CHANNEL", "Change", "ChangeBatch", "ChangeWatcher", "head_seq", "install_notify", "listener_name", "read_changes",
-           "run_watcher"]
+__all__ = ["CHANNEL", "Change", "ChangeBatch", "ChangeWatcher", "head_seq", "install_notify", "listener_name",
+           "read_changes", "run_watcher"]

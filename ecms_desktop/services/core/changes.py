@@ -7,9 +7,9 @@ what (``actor``, ``action``), when (``occurred_at``) and to which certificate, c
 
 * PostgreSQL: a connection of its own (taken out of the pool, never returned to it) listens on the
   :data:`CHANNEL` channel. An ``AFTER INSERT ... FOR EACH STATEMENT`` trigger on ``audit_event``
-  (:func:`install_notify`, installed by :meth:`Database.upgrade <ecms_desktop.services.core.database.Database.upgrade>`)
-  notifies with the table's schema as payload; PostgreSQL delivers it when the writer commits. Several
-  ECMS schemas may share one database, so notifications of other schemas are ignored. A dropped
+  (:mod:`~ecms_desktop.services.core.notify`, installed by ``Database.upgrade``) notifies with the
+  table's schema as payload; PostgreSQL delivers it when the writer commits. Several ECMS schemas
+  may share one database, so notifications of other schemas are ignored. A dropped
   connection is opened again and the events missed meanwhile are read then. Without the trigger (a
   database not upgraded by this program yet) the head of the audit trail is polled instead.
 * SQLite: ``PRAGMA data_version`` on one connection kept open for the watcher's life changes when
@@ -31,23 +31,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import psycopg
-from sqlalchemy import select, text
-from sqlalchemy.engine import Connection
+from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from ecms_desktop.models import AuditEvent
 from ecms_desktop.services.core import audit
 from ecms_desktop.services.core.errors import DatabaseError
+from ecms_desktop.services.core.notify import CHANNEL, TRIGGER
 
 if TYPE_CHECKING:
     from ecms_desktop.services.core.database import Database
 
 log = logging.getLogger(__name__)
 
-#: The PostgreSQL notification channel (the payload is the schema of the ``audit_event`` written to).
-CHANNEL = "ecms_changes"
-_TRIGGER = "ecms_audit_event_notify"
-_FUNCTION = "ecms_notify_audit_event"
 #: The most events one batch lists; more than that and the batch is incomplete ("read everything again").
 DEFAULT_LIMIT = 500
 
@@ -94,19 +90,11 @@ class ChangeBatch:
         """The last change of ``certificate_id`` in this batch (who changed it last, and when)."""
         return next((c for c in reversed(self.changes) if c.certificate_id == certificate_id), None)
 
-
-def install_notify(connection: Connection) -> None:
-    """Make every commit that writes audit events notify :data:`CHANNEL` (PostgreSQL; idempotent).
-    The trigger runs once per statement, so an import of 200,000 events notifies once; the
-    notification is delivered at commit, never for a unit of work that was rolled back."""
-    if connection.dialect.name != "postgresql":
-        return
-    connection.execute(text(
-        f"CREATE OR REPLACE FUNCTION {_FUNCTION}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-        f"BEGIN\n  PERFORM pg_notify('{CHANNEL}', TG_TABLE_SCHEMA);\n  RETURN NULL;\nEND\n$$"))
-    connection.execute(text(f"DROP TRIGGER IF EXISTS {_TRIGGER} ON audit_event"))
-    connection.execute(text(f"CREATE TRIGGER {_TRIGGER} AFTER INSERT ON audit_event "
-                            f"FOR EACH STATEMENT EXECUTE FUNCTION {_FUNCTION}()"))
+    def changed_by(self, certificate_id: int) -> tuple[str, dt.datetime]:
+        """Who changed ``certificate_id`` last and when (UTC); for an incomplete batch that does not list
+        it, "another desk" and now."""
+        change = self.latest_for(certificate_id)
+        return (change.actor, change.occurred_at) if change is not None else ("another desk", dt.datetime.now(dt.UTC))
 
 
 def listener_name(schema: str) -> str:
@@ -246,7 +234,7 @@ class ChangeWatcher:
             with conn.cursor() as cur:
                 cur.execute("SELECT n.nspname, EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid "
                             "AND t.tgname = %s) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                            "WHERE c.oid = 'audit_event'::regclass", (_TRIGGER,))
+                            "WHERE c.oid = 'audit_event'::regclass", (TRIGGER,))
                 schema, notified = cur.fetchone()
                 # Named for whoever looks at the server's connections (pg_stat_activity).
                 cur.execute("SELECT set_config('application_name', %s, false)", (listener_name(schema),))
@@ -282,5 +270,5 @@ def run_watcher(watcher: ChangeWatcher, deliver: Callable[[ChangeBatch], None]) 
         deliver(batch)
 
 
-__all__ = ["CHANNEL", "Change", "ChangeBatch", "ChangeWatcher", "head_seq", "install_notify", "listener_name",
+__all__ = ["CHANNEL", "Change", "ChangeBatch", "ChangeWatcher", "head_seq", "listener_name",
            "read_changes", "run_watcher"]

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import ecms_desktop
 from ecms_desktop import paths
-from ecms_desktop.services.core import anchors, audit, changes, state_digest, user_files
+from ecms_desktop.services.core import anchors, audit, notify, state_digest, user_files
 from ecms_desktop.services.core.errors import (
     DatabaseBusyError,
     DatabaseDamagedError,
@@ -225,7 +225,7 @@ class Database:
                 conn.commit()
         if self.dialect == "postgresql":  # other desks learn of each commit (services/core/changes.py)
             with self._connect() as conn:
-                changes.install_notify(conn)
+                notify.install_notify(conn)
                 conn.commit()
         return self.schema_info()
 

@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import ecms_desktop
 from ecms_desktop import paths
-from ecms_desktop.services.core import anchors, audit, people, state_digest, team_sql, user_files
+from ecms_desktop.services.core import anchors, audit, notify, people, state_digest, team_sql, user_files
 from ecms_desktop.services.core.errors import (
     DatabaseBusyError,
     DatabaseDamagedError,
@@ -227,9 +227,11 @@ class Database:
                 command.upgrade(_alembic_config(conn), "heads")
                 conn.commit()
         if self.dialect == "postgresql":
-            # What the database enforces for a team (roles, the audit actor): brought up to date each time.
+            # What the database enforces for a team (roles, the audit actor) and the notification other
+            # desks learn of each commit by (services/core/changes.py): brought up to date each time.
             with self._connect() as conn:
                 team_sql.install(conn)
+                notify.install_notify(conn)
                 conn.commit()
         return self.schema_info()
 

@@ -14,6 +14,7 @@ the queue (asking first about unsaved edits). Every database read and write runs
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -44,6 +45,7 @@ from ecms_desktop.services.certificates.query import CertificateQuery
 from ecms_desktop.services.certificates.review_queue_service import pending_query
 from ecms_desktop.services.certificates.service import CertificateService
 from ecms_desktop.services.core.certificate_records import CertificateDetail
+from ecms_desktop.services.core.changes import ChangeBatch
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.documents.sandbox import DocumentSandbox
 from ecms_desktop.services.documents.storage import DocumentService
@@ -58,6 +60,8 @@ from ecms_desktop.views.pdf_viewer import DocumentViewer
 from ecms_desktop.views.widgets.error_presenter import offer_retry, present_error
 from ecms_desktop.views.widgets.reason_dialog import ReasonDialog
 from ecms_desktop.views.widgets.screen_fit import first_size
+
+log = logging.getLogger(__name__)
 
 #: (keys, what they do): shown in the help overlay (also available to the main window's overlay).
 SHORTCUTS: tuple[tuple[str, str], ...] = (
@@ -129,6 +133,8 @@ class ReviewQueueWindow(QMainWindow):
         #: After a review: the certificates that followed the one reviewed, to find the next one in
         #: the list read again.
         self._followers: list[int] | None = None
+        #: The list is read again after a change elsewhere: the certificate shown stays (follow_changes).
+        self._keep_current = False
         self.list_model = CertificateTableModel(db, runner, self)
         self.list_model.query_finished.connect(self._on_list_model_query_finished)
         self.list_model.query_failed.connect(self._on_list_model_query_failed)
@@ -327,9 +333,50 @@ class ReviewQueueWindow(QMainWindow):
 
         self.form.leave(start)
 
+    def follow_changes(self, batch: ChangeBatch) -> None:
+        """Other desks' changes: the list is read again (the certificate shown stays) and the certificate
+        shown, when it changed, is shown anew or set beside the unsaved edits (see the form)."""
+        if self.detail is None:
+            self.refresh()
+            return
+        self._keep_current = True
+        self.list_model.refresh(in_place=True)
+        cert_id, as_of = self.detail.id, self.as_of
+        if cert_id not in batch.certificate_ids and batch.complete:
+            return
+        who, at = batch.changed_by(cert_id)
+
+        def done(theirs: CertificateDetail) -> None:
+            if self.detail is None or self.detail.id != theirs.id:
+                return
+            self.form.changed_elsewhere(theirs, who, at)
+            if self.form.detail is not None and self.form.detail.version == theirs.version:
+                self.detail = theirs
+            self._update_actions()
+
+        self.runner.run(lambda _p, _c: self.service.get(cert_id, as_of), on_done=done,
+                        on_error=lambda error: log.warning("reading certificate %s again: %s", cert_id, error),
+                        parent=self)
+
     def _on_list_model_query_finished(self, _total: int) -> None:
         self._busy = False
         ids = self.list_model.ids
+        if self._keep_current and self.detail is not None:  # read again after a change elsewhere
+            self._keep_current = False
+            self.ids = ids
+            self.position_spin.setRange(1, max(1, len(ids)))
+            self.position_total.setText(f"of {len(ids):,}")
+            self.queue_loaded.emit(len(ids))
+            if self.detail.id in ids:
+                self.index = ids.index(self.detail.id)
+            else:
+                self.index = min(self.index, len(ids) - 1)
+                self.statusBar().showMessage(f"Certificate {self.detail.id} left this list (changed on another "
+                                             "desk); it stays here until you move on.", 8000)
+            self._update_position()
+            self._update_actions()
+            return
+        self._keep_current = False
         followers, self._followers = self._followers, None
         self.ids = ids
         self.position_spin.setRange(1, max(1, len(ids)))

@@ -122,21 +122,51 @@ class CertificateTableModel(QAbstractTableModel):
         def work(_progress: Progress, _cancel: CancelCheck) -> list[int]:
             return CertificateQueryService(db).matching_ids(query)
 
+        self._start(work, lambda ids: self._apply_ids(generation, ids), generation)
+
+    def _start(self, work: Callable[[Progress, CancelCheck], Any], done: Callable[[Any], None],
+               generation: int) -> None:
         if self.runner is None:
             try:
-                ids = work(lambda *_: None, lambda: False)
+                result = work(lambda *_: None, lambda: False)
             except Exception as exc:
                 self._on_failed(generation, exc)
                 return
+            done(result)
+            return
+        self.runner.run(work, on_done=done, on_error=lambda exc: self._on_failed(generation, exc))
+
+    def refresh(self, *, in_place: bool = False) -> None:
+        """Run the current query again (after a change elsewhere). ``in_place``: the rows loaded are read
+        again with the ids (off the GUI thread); when the same certificates match in the same order they
+        are repainted where they are (the selection and the scroll position stay), else the rows are
+        replaced as for a new query (``query_finished`` follows either way)."""
+        if not in_place or self.db is None:
+            self._cache.clear()
+            self.set_query(self.query)
+            return
+        self._generation += 1
+        generation, db, query, loaded = self._generation, self.db, self.query, self._loaded
+        self.busy = True
+
+        def work(_progress: Progress, _cancel: CancelCheck) -> tuple[list[int], list[CertificateRow]]:
+            service = CertificateQueryService(db)
+            ids = service.matching_ids(query)
+            return ids, service.load_rows(ids[:loaded], query.as_of, query.window_days) if loaded else []
+
+        self._start(work, lambda result: self._apply_refreshed(generation, *result), generation)
+
+    def _apply_refreshed(self, generation: int, ids: list[int], rows: list[CertificateRow]) -> None:
+        if generation != self._generation:
+            return
+        self._cache = {row.id: row for row in rows}
+        if ids != self._ids:
             self._apply_ids(generation, ids)
             return
-        self.runner.run(work, on_done=lambda ids: self._apply_ids(generation, ids),
-                        on_error=lambda exc: self._on_failed(generation, exc))
-
-    def refresh(self) -> None:
-        """Run the current query again (after a change elsewhere)."""
-        self._cache.clear()
-        self.set_query(self.query)
+        self.busy = False
+        if self._loaded:
+            self.dataChanged.emit(self.index(0, 0), self.index(self._loaded - 1, len(COLUMNS) - 1))
+        self.query_finished.emit(len(ids))
 
     def _apply_ids(self, generation: int, ids: list[int]) -> None:
         if generation != self._generation:

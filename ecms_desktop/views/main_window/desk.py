@@ -120,6 +120,9 @@ class DeskWindow(QMainWindow):
     #: finished (CheckReport).
     backup_finished = Signal(object)
     integrity_checked = Signal(object)
+    #: Changes committed elsewhere were taken in (the ChangeBatch): the grid, the counts and the open
+    #: certificate are being read again (see ``live.py``).
+    changes_shown = Signal(object)
 
     def __init__(self, *, rules: RulesPack | None = None, as_of: dt.date | None = None,
                  runner: TaskRunner | None = None, settings: QSettings | None = None,

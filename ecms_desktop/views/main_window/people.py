@@ -9,6 +9,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDialog, QLabel, QMessageBox
 
 from ecms_desktop.services.core import people
+from ecms_desktop.services.core.changes import ChangeBatch
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.people import Actor, Permission
 from ecms_desktop.views.main_window.desk import DeskWindow
@@ -32,7 +33,15 @@ class PeopleMixin(DeskWindow):
                                                name="actSwitchProfile",
                                                tip="Choose who you are in this local database file")
         self.database_opened.connect(self._on_database_opened_for_people)
+        self.changes_shown.connect(self._on_changes_shown_for_people)
         return self.act_switch_profile
+
+    def _on_changes_shown_for_people(self, batch: ChangeBatch) -> None:
+        """Someone changed the people (a role, a disabled profile): settle again who acts and what they may."""
+        db = self.db
+        if db is not None and (not batch.complete or any(c.entity_type == "person" for c in batch.changes)):
+            ops.who_acts(db).success(lambda who: self._on_who(db, who, ask=False)) \
+                .failure(self._on_background_error).run(self.runner, parent=self)
 
     def _on_database_opened_for_people(self, db: Database | None) -> None:
         self._set_actor(None, settled=False)

@@ -25,6 +25,7 @@ from ecms_desktop.views.main_window.database_menu import DatabaseMenuMixin
 from ecms_desktop.views.main_window.help import HelpMixin
 from ecms_desktop.views.main_window.inbox import InboxMixin
 from ecms_desktop.views.main_window.intake import IntakeMixin
+from ecms_desktop.views.main_window.live import LiveMixin
 from ecms_desktop.views.main_window.outbox import OutboxMixin
 from ecms_desktop.views.main_window.people import PeopleMixin
 from ecms_desktop.views.main_window.review import ReviewMixin
@@ -43,7 +44,7 @@ KeyChoice = QKeySequence | QKeySequence.StandardKey | str
 
 
 class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, OutboxMixin, CustomersMixin, ToolsMixin,
-                 WorkListsMixin, SalesMixin, WelcomeMixin, HelpMixin, PeopleMixin):
+                 WorkListsMixin, SalesMixin, WelcomeMixin, HelpMixin, LiveMixin, PeopleMixin):
     """The review desk: certificate grid (and the intake inbox beside it) | document viewer | certificate
     form, with the menus and the toolbar of every feature."""
 
@@ -297,6 +298,7 @@ class MainWindow(DatabaseMenuMixin, ReviewMixin, IntakeMixin, InboxMixin, Outbox
         if self._closing:
             return
         self._closing = True
+        self.stop_following_changes()
         self.runner.cancel_all()
         try:
             self.viewer.shutdown()

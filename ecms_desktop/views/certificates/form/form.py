@@ -7,7 +7,8 @@ reload). Archive / Unarchive ask for a reason. The History tab shows the audit t
 The form is built in layers, each in its own module: ``fields`` (the sections, state and signals),
 ``findings`` (validation findings and permit checks), ``editing`` (loading and following the edits),
 ``saving`` (save, leave, archive), ``suggesting`` (the values read from the document, offered beside
-their fields); this module wires the widgets to them.
+their fields), ``changed_elsewhere`` (a change saved by another desk meanwhile: shown, or set beside the
+user's edits); this module wires the widgets to them.
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ from PySide6.QtWidgets import QWidget
 
 from ecms_desktop.rules import RulesPack
 from ecms_desktop.services.core.database import Database
-from ecms_desktop.views.certificates.form.suggesting import FormSuggesting
+from ecms_desktop.views.certificates.form.changed_elsewhere import FormChangedElsewhere
 from ecms_desktop.views.operations.task_runner import TaskRunner
 
 
-class CertificateForm(FormSuggesting):
+class CertificateForm(FormChangedElsewhere):
     """Edit one certificate. ``load(detail)`` shows it (None empties the form); ``saved(detail)`` fires
     after a save, archive or unarchive with the new :class:`CertificateDetail` (Archive… / Unarchive…
     ask the reason once and the form does the change itself). ``show_findings(findings)`` shows
@@ -39,6 +40,7 @@ class CertificateForm(FormSuggesting):
                  runner: TaskRunner | None = None) -> None:
         super().__init__(db, rules, parent, runner=runner)
         self._init_suggesting()
+        self._init_changed_elsewhere()
         self._connect()
         self.load(None)
 

@@ -385,6 +385,7 @@ _OF_CLASS: dict[type, tuple[str, Callable[[Any], Any]]] = {
     Setting: ("setting", lambda o: o.id),
     ExpiryPolicyOverride: ("expiry_policy", lambda o: o.id),
     PermitCheck: ("permit_check", lambda o: o.id),
+    Person: ("person", lambda o: o.id),
     TransactionLine: ("transaction_lines", lambda o: None if o.id is None else o.id // LINE_BLOCK),
 }
 

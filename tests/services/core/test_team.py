@@ -104,6 +104,17 @@ def test_a_disabled_person_can_change_nothing(team: Team) -> None:
     make_company(riley, "Riley's")
 
 
+def test_people_are_checked_against_the_trail(team: Team) -> None:
+    from ecms_desktop.services.integrity.check import check_database
+
+    PeopleService(team.dbs["Dana Admin"]).set_role("Riley Reviewer", Role.APPROVER)
+    assert check_database(team.admin).ok
+    with team.admin.write_connection() as conn, conn.begin():  # outside the program: no audit event
+        conn.execute(text("UPDATE person SET role = 'admin' WHERE name = 'Riley Reviewer'"))
+    report = check_database(team.admin)
+    assert not report.ok and any(str(p).startswith("person ") for p in report.problems), report.problems
+
+
 def test_the_last_admin_stays(team: Team) -> None:
     dana = PeopleService(team.dbs["Dana Admin"])
     dana.disable("tester")

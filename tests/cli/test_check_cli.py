@@ -126,6 +126,8 @@ def scalar(engine: Engine, sql: str) -> Any:
 def run_sql(*statements: str, **params: Any) -> Callable[[Engine], None]:
     def tamper(engine: Engine) -> None:
         with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # as the owner, past team mode's triggers (they can)
+                conn.execute(text("SET LOCAL session_replication_role = replica"))
             for statement in statements:
                 conn.execute(text(statement), params)
     return tamper
@@ -159,6 +161,8 @@ def _finding_run(engine: Engine) -> str:
 def _rewrite_chain(engine: Engine) -> None:
     """Edit event 3 and recompute every later hash and the head, with the program's own functions."""
     with Session(engine) as s, s.begin():
+        if engine.dialect.name == "postgresql":  # as the owner, past team mode's triggers (they can)
+            s.execute(text("SET LOCAL session_replication_role = replica"))
         events = s.execute(select(AuditEvent).where(AuditEvent.seq >= 3).order_by(AuditEvent.seq)).scalars().all()
         prev = s.get(AuditEvent, 2).hash  # type: ignore[union-attr]
         events[0].actor = "mallory"

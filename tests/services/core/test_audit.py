@@ -30,9 +30,28 @@ def test_an_untouched_chain_verifies(db) -> None:  # type: ignore[no-untyped-def
     assert events[1].before == {"value": 1} and events[1].actor == "tester"
 
 
+def _as_owner_without_triggers(conn) -> None:  # type: ignore[no-untyped-def]
+    """Tamper as the database's owner or superuser would: PostgreSQL refuses rewriting an event (team mode's
+    trigger) until they switch the triggers off, which they can; the chain must still tell."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL session_replication_role = replica"))
+
+
+def test_postgresql_refuses_rewriting_an_event(db) -> None:  # type: ignore[no-untyped-def]
+    import pytest
+    from sqlalchemy.exc import DBAPIError
+
+    if db.dialect != "postgresql":
+        pytest.skip("the trigger is PostgreSQL's; on SQLite whoever has the file can write it (the chain tells)")
+    _write_events(db)
+    with pytest.raises(DBAPIError, match="audit event 3 cannot be rewritten"), db.engine.begin() as conn:
+        conn.execute(update(AuditEvent).where(AuditEvent.seq == 3).values(actor="mallory"))
+
+
 def test_an_edited_event_is_named(db) -> None:  # type: ignore[no-untyped-def]
     _write_events(db)
     with db.engine.begin() as conn:
+        _as_owner_without_triggers(conn)
         conn.execute(update(AuditEvent).where(AuditEvent.seq == 3).values(actor="mallory"))
     report = _verify(db)
     assert not report.ok and report.first_bad_seq == 3 and "altered" in report.problem
@@ -65,6 +84,7 @@ def test_a_deleted_last_event_is_found_through_the_head(db) -> None:  # type: ig
 def test_reordered_events_are_named(db) -> None:  # type: ignore[no-untyped-def]
     _write_events(db)
     with db.engine.begin() as conn:  # swap the contents of events 2 and 4, keeping their numbers
+        _as_owner_without_triggers(conn)
         conn.execute(update(AuditEvent).where(AuditEvent.seq == 2).values(seq=-2))
         conn.execute(update(AuditEvent).where(AuditEvent.seq == 4).values(seq=2))
         conn.execute(update(AuditEvent).where(AuditEvent.seq == -2).values(seq=4))
@@ -76,6 +96,7 @@ def test_a_rewritten_chain_tail_still_fails_against_the_head(db) -> None:  # typ
     """Someone who recomputes the hashes of an edited last event still has to forge the head row."""
     _write_events(db, 3)
     with db.transaction() as s:
+        _as_owner_without_triggers(s.connection())
         last = s.execute(select(AuditEvent).where(AuditEvent.seq == 3)).scalar_one()
         last.actor = "mallory"
         last.hash = audit.event_hash(last.prev_hash, last)

@@ -1,0 +1,175 @@
+"""Claims and roles at the review: who may approve, who works which pending certificate (both backends)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import select
+
+from ecms_desktop.models import AuditEvent, CertificateClaim, Status
+from ecms_desktop.services.certificates.claims import ClaimService
+from ecms_desktop.services.certificates.query import CertificateQuery, CertificateQueryService, ClaimFilter
+from ecms_desktop.services.certificates.review_queue_service import pending_query
+from ecms_desktop.services.certificates.service import CertificateService
+from ecms_desktop.services.core.certificate_records import CertificateDetail
+from ecms_desktop.services.core.errors import ValidationError
+from ecms_desktop.services.core.audit import verify_chain
+from ecms_desktop.services.core.people import PermissionDeniedError
+from tests.factories import AS_OF, make_certificate
+from tests.helpers.people import act_as, team
+
+PAT, SAM, ANN = "Pat Lee", "Sam Roe", "Ann Approver"
+
+
+def pending(db, company_id, n: int = 1) -> list[CertificateDetail]:  # type: ignore[no-untyped-def]
+    return [make_certificate(db, company_id, customer=f"C-{i}", approve=False) for i in range(1, n + 1)]
+
+
+def events(db, action: str) -> list[SimpleNamespace]:  # type: ignore[no-untyped-def]
+    """The audit events of ``action``, oldest first (their values, readable after the session)."""
+    with db.reader() as s:
+        found = s.execute(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq)).scalars()
+        return [SimpleNamespace(actor=e.actor, certificate_id=e.certificate_id, entity_type=e.entity_type,
+                                before=e.before, after=e.after, details=e.details) for e in found]
+
+
+def claimed(db) -> dict[int, str]:  # type: ignore[no-untyped-def]
+    with db.reader() as s:
+        return {c.certificate_id: c.claimed_by for c in s.execute(select(CertificateClaim)).scalars()}
+
+
+def test_a_reviewer_may_edit_but_not_decide(db, company_id) -> None:  # type: ignore[no-untyped-def]
+    cert, = pending(db, company_id)
+    team(db, (PAT, "reviewer"), (ANN, "approver"))
+    service = CertificateService(db)
+    for decide, verb in ((lambda: service.approve(cert.id, expected_version=cert.version, as_of=AS_OF,
+                                                  acknowledge_warnings=True), "approve"),
+                         (lambda: service.reject(cert.id, "not signed", expected_version=cert.version,
+                                                 as_of=AS_OF), "reject"),
+                         (lambda: service.archive(cert.id, "replaced", expected_version=cert.version,
+                                                  as_of=AS_OF), "archive")):
+        with pytest.raises(PermissionDeniedError, match=f"Pat Lee may not {verb} certificate {cert.id}: that "
+                                                        "needs the approver role"):
+            decide()
+    after = service.get(cert.id, AS_OF)
+    assert (after.review_state, after.version) == ("pending", cert.version)
+    assert not events(db, "certificate.approved") and not events(db, "certificate.rejected")
+    saved = service.save(cert.id, replace(cert.data, purchaser_address="2 Main St"), expected_version=cert.version,
+                         as_of=AS_OF)
+    assert saved.data.purchaser_address == "2 Main St"
+    with pytest.raises(PermissionDeniedError, match="Pat Lee may not store a certificate as approved"):
+        service.create(cert.data, as_of=AS_OF, review_state="approved")
+    act_as(db, ANN)
+    approved = service.approve(cert.id, expected_version=saved.version, as_of=AS_OF, acknowledge_warnings=True)
+    assert approved.review_state == "approved" and events(db, "certificate.approved")[-1].actor == ANN
+
+
+def test_claim_is_all_or_nothing_and_never_changes_the_version(db, company_id) -> None:  # type: ignore[no-untyped-def]
+    a, b, c = pending(db, company_id, 3)
+    approved = make_certificate(db, company_id, customer="C-9")
+    team(db, (PAT, "reviewer"), (SAM, "reviewer"), (ANN, "approver"))
+    claims = ClaimService(db)
+    assert claims.claim([a.id]).done == (a.id,)
+    act_as(db, SAM)
+    with pytest.raises(ValidationError) as refused:
+        claims.claim([b.id, a.id, approved.id, 999])
+    text = str(refused.value)
+    assert f"certificate {a.id} is claimed by Pat Lee since" in text
+    assert f"certificate {approved.id} is approved, not pending review" in text
+    assert "certificate 999 does not exist" in text and "an approver can take over" in text
+    assert claimed(db) == {a.id: PAT}  # nothing of the list was claimed
+    result = claims.claim([b.id, c.id, b.id])
+    assert result.done == (b.id, c.id) and claims.claim([b.id]).unchanged == (b.id,)
+    assert claimed(db) == {a.id: PAT, b.id: SAM, c.id: SAM}
+    service = CertificateService(db)
+    assert [service.get(x.id, AS_OF).version for x in (a, b, c)] == [a.version, b.version, c.version]
+    claims_events = events(db, "claim.claimed")
+    assert [(e.actor, e.certificate_id, e.entity_type) for e in claims_events] == [
+        (PAT, a.id, "certificate"), (SAM, b.id, "certificate"), (SAM, c.id, "certificate")]
+    assert claims.claims([a.id, b.id, 999])[a.id].text().startswith("Claimed by Pat Lee since ")
+    with db.reader() as s:
+        assert verify_chain(s).ok
+
+
+def test_release_and_take_over(db, company_id) -> None:  # type: ignore[no-untyped-def]
+    a, b = pending(db, company_id, 2)
+    team(db, (PAT, "reviewer"), (SAM, "reviewer"), (ANN, "approver"))
+    claims = ClaimService(db)
+    claims.claim([a.id, b.id])
+    act_as(db, SAM)
+    with pytest.raises(ValidationError, match=f"certificate {a.id} is claimed by Pat Lee: only they or an approver"):
+        claims.release([a.id])
+    with pytest.raises(PermissionDeniedError, match="Sam Roe may not take over another person's claim"):
+        claims.claim([a.id], take_over=True)
+    act_as(db, ANN)
+    taken = claims.claim([a.id], take_over=True)
+    assert taken.taken_from == ((a.id, PAT),) and claimed(db) == {a.id: ANN, b.id: PAT}
+    event, = events(db, "claim.taken_over")
+    assert (event.actor, event.before["claimed_by"], event.after["claimed_by"]) == (ANN, PAT, ANN)
+    assert claims.release([b.id]).taken_from == ((b.id, PAT),)
+    assert events(db, "claim.released")[-1].details == {"released_for": PAT}
+    with pytest.raises(ValidationError, match=f"certificate {b.id} is not claimed"):
+        claims.release([a.id, b.id])
+    assert claimed(db) == {a.id: ANN}  # all or nothing
+    claims.release([a.id])
+    assert claimed(db) == {}
+
+
+def test_a_claimed_certificate_is_saved_only_by_its_claimant(db, company_id) -> None:  # type: ignore[no-untyped-def]
+    cert, = pending(db, company_id)
+    team(db, (PAT, "reviewer"), (SAM, "reviewer"), (ANN, "approver"))
+    ClaimService(db).claim([cert.id])
+    service = CertificateService(db)
+    edited = replace(cert.data, purchaser_address="9 Elm St")
+    for who in (SAM, ANN):  # an approver takes it over first
+        act_as(db, who)
+        with pytest.raises(PermissionDeniedError, match=f"Certificate {cert.id} is claimed by Pat Lee since "
+                                                        r"\d\d:\d\d; ask them to release it or an approver to take "
+                                                        "it over"):
+            service.save(cert.id, edited, expected_version=cert.version, as_of=AS_OF)
+    assert service.get(cert.id, AS_OF).version == cert.version
+    act_as(db, PAT)
+    assert service.save(cert.id, edited, expected_version=cert.version, as_of=AS_OF).version == cert.version + 1
+
+
+def test_deciding_ends_the_claim_and_says_whose_it_was(db, company_id) -> None:  # type: ignore[no-untyped-def]
+    a, b, c = pending(db, company_id, 3)
+    team(db, (PAT, "reviewer"), (ANN, "approver"), (SAM, "approver"))
+    ClaimService(db).claim([a.id, b.id, c.id])
+    act_as(db, ANN)
+    ClaimService(db).claim([c.id], take_over=True)
+    service = CertificateService(db)
+    approved = service.approve(a.id, expected_version=a.version, as_of=AS_OF, acknowledge_warnings=True)
+    service.reject(b.id, "not signed", expected_version=b.version, as_of=AS_OF)
+    service.archive(c.id, "replaced", expected_version=c.version, as_of=AS_OF)
+    assert approved.review_state == "approved" and claimed(db) == {}
+    decided = {e.certificate_id: e.details["claim"] for e in
+               events(db, "certificate.approved") + events(db, "certificate.rejected") + events(db, "certificate.archived")}
+    assert {k: (v["claimed_by"], v["by_claimant"]) for k, v in decided.items()} == {
+        a.id: (PAT, False), b.id: (PAT, False), c.id: (ANN, True)}
+    with pytest.raises(ValidationError, match="is approved, not pending review"):
+        ClaimService(db).claim([a.id])
+
+
+def test_the_queue_and_the_grid_filter_mine_and_unclaimed(db, company_id) -> None:  # type: ignore[no-untyped-def]
+    a, b, c = pending(db, company_id, 3)
+    make_certificate(db, company_id, customer="C-9")
+    team(db, (PAT, "reviewer"), (SAM, "reviewer"))
+    ClaimService(db).claim([a.id])
+    act_as(db, SAM)
+    ClaimService(db).claim([c.id])
+    queries = CertificateQueryService(db)
+    base = pending_query(as_of=AS_OF, company_id=company_id)
+    assert queries.matching_ids(base) == [a.id, b.id, c.id]
+    assert queries.matching_ids(replace(base, claim=ClaimFilter.MINE)) == [c.id]
+    assert queries.matching_ids(replace(base, claim=ClaimFilter.UNCLAIMED)) == [b.id]
+    # every status: unclaimed means pending and nobody's
+    assert queries.matching_ids(CertificateQuery(claim=ClaimFilter.UNCLAIMED, sort="id", as_of=AS_OF)) == [b.id]
+    counts = queries.count_by_status(CertificateQuery(claim=ClaimFilter.MINE, as_of=AS_OF))
+    assert counts[Status.PENDING_REVIEW] == 1 and counts[Status.ACTIVE] == 0
+    rows = queries.load_rows([a.id, b.id, c.id], AS_OF)
+    assert [r.claimed_by for r in rows] == [PAT, None, SAM]
+    by_claimant = queries.matching_ids(replace(base, sort="claimed_by"))
+    assert by_claimant.index(a.id) < by_claimant.index(c.id)

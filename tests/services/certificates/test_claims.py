@@ -13,9 +13,9 @@ from ecms_desktop.services.certificates.claims import ClaimService
 from ecms_desktop.services.certificates.query import CertificateQuery, CertificateQueryService, ClaimFilter
 from ecms_desktop.services.certificates.review_queue_service import pending_query
 from ecms_desktop.services.certificates.service import CertificateService
+from ecms_desktop.services.core.audit import verify_chain
 from ecms_desktop.services.core.certificate_records import CertificateDetail
 from ecms_desktop.services.core.errors import ValidationError
-from ecms_desktop.services.core.audit import verify_chain
 from ecms_desktop.services.core.people import PermissionDeniedError
 from tests.factories import AS_OF, make_certificate
 from tests.helpers.people import act_as, team
@@ -145,8 +145,8 @@ def test_deciding_ends_the_claim_and_says_whose_it_was(db, company_id) -> None: 
     service.reject(b.id, "not signed", expected_version=b.version, as_of=AS_OF)
     service.archive(c.id, "replaced", expected_version=c.version, as_of=AS_OF)
     assert approved.review_state == "approved" and claimed(db) == {}
-    decided = {e.certificate_id: e.details["claim"] for e in
-               events(db, "certificate.approved") + events(db, "certificate.rejected") + events(db, "certificate.archived")}
+    decided = {e.certificate_id: e.details["claim"] for action in ("approved", "rejected", "archived")
+               for e in events(db, f"certificate.{action}")}
     assert {k: (v["claimed_by"], v["by_claimant"]) for k, v in decided.items()} == {
         a.id: (PAT, False), b.id: (PAT, False), c.id: (ANN, True)}
     with pytest.raises(ValidationError, match="is approved, not pending review"):

@@ -121,6 +121,13 @@ class ClaimService:
         with self.db.reader() as s:
             return claims_of(s, cert_ids)
 
+    def claim_by_other(self, cert_id: int) -> ClaimInfo | None:
+        """The claim on certificate ``cert_id`` when someone other than the person acting holds it (what the
+        form warns about: "Claimed by Pat Lee since 10:40"), else None."""
+        with self.db.reader() as s:
+            claim = s.get(CertificateClaim, cert_id)
+            return None if claim is None or _mine(claim, people.actor_of(s)) else _info(claim)
+
     def claim(self, cert_ids: Sequence[int], *, take_over: bool = False) -> ClaimResult:
         """Claim these pending certificates for the person acting: all or none. Refused, naming each, when
         one does not exist, is not pending, or is claimed by someone else (``take_over``: an approver takes

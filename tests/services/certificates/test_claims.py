@@ -173,3 +173,24 @@ def test_the_queue_and_the_grid_filter_mine_and_unclaimed(db, company_id) -> Non
     assert [r.claimed_by for r in rows] == [PAT, None, SAM]
     by_claimant = queries.matching_ids(replace(base, sort="claimed_by"))
     assert by_claimant.index(a.id) < by_claimant.index(c.id)
+
+
+def test_the_history_tells_the_claims(db, company_id) -> None:  # type: ignore[no-untyped-def]
+    from ecms_desktop.rules import load_rules_pack
+    from ecms_desktop.services.certificates.history_service import certificate_history
+
+    cert, = pending(db, company_id)
+    team(db, (PAT, "reviewer"), (ANN, "approver"))
+    ClaimService(db).claim([cert.id])
+    act_as(db, ANN)
+    ClaimService(db).claim([cert.id], take_over=True)
+    ClaimService(db).release([cert.id])
+    act_as(db, PAT)
+    ClaimService(db).claim([cert.id])
+    act_as(db, ANN)
+    CertificateService(db).approve(cert.id, expected_version=cert.version, as_of=AS_OF, acknowledge_warnings=True)
+    told = [e.sentences[0].split(" by ")[0] for e in certificate_history(db, load_rules_pack(), cert.id)
+            if e.action.startswith("claim.") or e.action == "certificate.approved"]
+    assert told == ["Claimed", "Claim taken over from Pat Lee", "Claim released", "Claimed", "Approved"]
+    approved = [e for e in certificate_history(db, load_rules_pack(), cert.id) if e.action == "certificate.approved"]
+    assert approved[0].sentences[0].endswith(" It was claimed by Pat Lee.")

@@ -5,22 +5,23 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from sqlalchemy import select
 
 from ecms_desktop.models import AuditEvent
 from ecms_desktop.services.certificates.service import CertificateService
 from tests.factories import AS_OF, make_certificate, make_desk_certificate
 from tests.helpers.cli import ecms
-from tests.helpers.people import act_as, team
+from tests.helpers.team import Team, team_on
 
-PAT, ANN = "Pat Lee", "Ann Approver"
+RILEY, ALEX = "Riley Reviewer", "Alex Approver"
 
 
-def as_person(db, monkeypatch: pytest.MonkeyPatch, name: str) -> None:  # type: ignore[no-untyped-def]
-    """The commands run by ``name`` (the SQLite profile the CLI picks; the login on PostgreSQL)."""
-    monkeypatch.setenv("ECMS_USER", name)
-    act_as(db, name)
+def as_person(team: Team, name: str) -> list[str]:
+    """The global options that run a command as ``name``: their own login on PostgreSQL, their profile on
+    SQLite."""
+    if team.logins:
+        return ["--db", team.url_as(name)]
+    return ["--db", team.url, "--user", name]
 
 
 def actions(db, cert_id: int) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
@@ -30,7 +31,7 @@ def actions(db, cert_id: int) -> list[tuple[str, str]]:  # type: ignore[no-untyp
             if not e.action.startswith(("certificate.created", "certificate.validated"))]
 
 
-def test_approve_lists_what_refuses_it_then_approves(db, company_id, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_approve_lists_what_refuses_it_then_approves(db, company_id) -> None:  # type: ignore[no-untyped-def]
     blocked = make_desk_certificate(db, company_id, as_of=AS_OF)  # required fields missing: errors
     # the purchaser's name differs from the customer's: a warning
     cert = make_certificate(db, company_id, customer="C-2", approve=False, purchaser_name="Gulf Coast Traders")
@@ -68,33 +69,34 @@ def test_reject_archive_unarchive(db, company_id) -> None:  # type: ignore[no-un
     assert code == 1 and "There is no certificate 999." in err
 
 
-def test_a_reviewer_claims_but_may_not_decide(db, company_id, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_reviewer_claims_but_may_not_decide(db, db_url, company_id) -> None:  # type: ignore[no-untyped-def]
     a = make_certificate(db, company_id, customer="C-1", approve=False)
     b = make_certificate(db, company_id, customer="C-2", approve=False)
-    team(db, (PAT, "reviewer"), (ANN, "approver"))
-    as_person(db, monkeypatch, PAT)
-    code, out, err = ecms("--db", db.url, "claim", str(a.id), str(b.id))
-    assert code == 0, err
-    assert out == f"Certificate {a.id} claimed.\nCertificate {b.id} claimed.\n"
-    code, out, _ = ecms("--db", db.url, "claim", str(a.id), "--format", "json")
-    assert code == 0 and json.loads(out) == {"claimed": [], "unchanged": [a.id], "from": {}}
-    for verb, extra in (("approve", ["--acknowledge-warnings"]), ("reject", ["--reason", "x"]),
-                        ("archive", ["--reason", "x"])):
-        code, out, err = ecms("--db", db.url, verb, str(a.id), *extra, "--as-of", AS_OF.isoformat())
-        assert code == 1 and out == ""
-        assert err.startswith(f"error: Pat Lee may not {verb} certificate {a.id}: that needs the approver role")
-    code, _, err = ecms("--db", db.url, "claim", str(a.id), "--take-over")
-    assert code == 1 and "Pat Lee may not take over another person's claim" in err
-    as_person(db, monkeypatch, ANN)
-    code, _, err = ecms("--db", db.url, "claim", str(a.id))
-    assert code == 1 and f"certificate {a.id} is claimed by Pat Lee since" in err and "Nothing was claimed" in err
-    code, out, _ = ecms("--db", db.url, "claim", str(a.id), "--take-over")
-    assert code == 0 and out == f"Certificate {a.id} taken over from Pat Lee.\n"
-    code, out, _ = ecms("--db", db.url, "release", str(b.id))
-    assert code == 0 and out == f"Certificate {b.id} released (it was claimed by Pat Lee).\n"
-    code, out, err = ecms("--db", db.url, "approve", str(a.id), "--acknowledge-warnings", "--as-of",
-                          AS_OF.isoformat())
-    assert code == 0 and out.startswith(f"Certificate {a.id} approved as of {AS_OF} (decided on version "), err
-    assert actions(db, a.id) == [("claim.claimed", PAT), ("claim.taken_over", ANN), ("certificate.approved", ANN)]
-    code, _, err = ecms("--db", db.url, "release", str(a.id))
-    assert code == 1 and f"certificate {a.id} is not claimed" in err
+    with team_on(db, db_url) as team:
+        riley, alex = as_person(team, RILEY), as_person(team, ALEX)
+        code, out, err = ecms(*riley, "claim", str(a.id), str(b.id))
+        assert code == 0, err
+        assert out == f"Certificate {a.id} claimed.\nCertificate {b.id} claimed.\n"
+        code, out, _ = ecms(*riley, "claim", str(a.id), "--format", "json")
+        assert code == 0 and json.loads(out) == {"claimed": [], "unchanged": [a.id], "from": {}}
+        for verb, extra in (("approve", ["--acknowledge-warnings"]), ("reject", ["--reason", "x"]),
+                            ("archive", ["--reason", "x"])):
+            code, out, err = ecms(*riley, verb, str(a.id), *extra, "--as-of", AS_OF.isoformat())
+            assert code == 1 and out == ""
+            assert err.startswith(f"error: Riley Reviewer may not {verb} certificate {a.id}: that needs the approver "
+                                  "role"), err
+        code, _, err = ecms(*riley, "claim", str(a.id), "--take-over")
+        assert code == 1 and "Riley Reviewer may not take over another person's claim" in err
+        code, _, err = ecms(*alex, "claim", str(a.id))
+        assert code == 1 and f"certificate {a.id} is claimed by Riley Reviewer since" in err
+        assert "Nothing was claimed" in err
+        code, out, _ = ecms(*alex, "claim", str(a.id), "--take-over")
+        assert code == 0 and out == f"Certificate {a.id} taken over from Riley Reviewer.\n"
+        code, out, _ = ecms(*alex, "release", str(b.id))
+        assert code == 0 and out == f"Certificate {b.id} released (it was claimed by Riley Reviewer).\n"
+        code, out, err = ecms(*alex, "approve", str(a.id), "--acknowledge-warnings", "--as-of", AS_OF.isoformat())
+        assert code == 0 and out.startswith(f"Certificate {a.id} approved as of {AS_OF} (decided on version "), err
+        assert actions(db, a.id) == [("claim.claimed", RILEY), ("claim.taken_over", ALEX),
+                                     ("certificate.approved", ALEX)]
+        code, _, err = ecms(*alex, "release", str(a.id))
+        assert code == 1 and f"certificate {a.id} is not claimed" in err

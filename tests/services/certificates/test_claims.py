@@ -1,4 +1,5 @@
-"""Claims and roles at the review: who may approve, who works which pending certificate (both backends)."""
+"""Claims and roles at the review: who may approve, who works which pending certificate (both backends; on
+PostgreSQL each person logs in with their own login)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from ecms_desktop.models import AuditEvent, CertificateClaim, Status
+from ecms_desktop.rules import load_rules_pack
 from ecms_desktop.services.certificates.claims import ClaimService
+from ecms_desktop.services.certificates.history_service import certificate_history
 from ecms_desktop.services.certificates.query import CertificateQuery, CertificateQueryService, ClaimFilter
 from ecms_desktop.services.certificates.review_queue_service import pending_query
 from ecms_desktop.services.certificates.service import CertificateService
@@ -18,9 +21,15 @@ from ecms_desktop.services.core.certificate_records import CertificateDetail
 from ecms_desktop.services.core.errors import ValidationError
 from ecms_desktop.services.core.people import PermissionDeniedError
 from tests.factories import AS_OF, make_certificate
-from tests.helpers.people import act_as, team
+from tests.helpers.team import team_on
 
-PAT, SAM, ANN = "Pat Lee", "Sam Roe", "Ann Approver"
+RILEY, ALEX, DANA = "Riley Reviewer", "Alex Approver", "Dana Admin"
+
+
+@pytest.fixture
+def team(db, db_url):  # type: ignore[no-untyped-def]
+    with team_on(db, db_url) as t:
+        yield t
 
 
 def pending(db, company_id, n: int = 1) -> list[CertificateDetail]:  # type: ignore[no-untyped-def]
@@ -40,18 +49,17 @@ def claimed(db) -> dict[int, str]:  # type: ignore[no-untyped-def]
         return {c.certificate_id: c.claimed_by for c in s.execute(select(CertificateClaim)).scalars()}
 
 
-def test_a_reviewer_may_edit_but_not_decide(db, company_id) -> None:  # type: ignore[no-untyped-def]
+def test_a_reviewer_may_edit_but_not_decide(db, company_id, team) -> None:  # type: ignore[no-untyped-def]
     cert, = pending(db, company_id)
-    team(db, (PAT, "reviewer"), (ANN, "approver"))
-    service = CertificateService(db)
+    service = CertificateService(team.dbs[RILEY])
     for decide, verb in ((lambda: service.approve(cert.id, expected_version=cert.version, as_of=AS_OF,
                                                   acknowledge_warnings=True), "approve"),
                          (lambda: service.reject(cert.id, "not signed", expected_version=cert.version,
                                                  as_of=AS_OF), "reject"),
                          (lambda: service.archive(cert.id, "replaced", expected_version=cert.version,
                                                   as_of=AS_OF), "archive")):
-        with pytest.raises(PermissionDeniedError, match=f"Pat Lee may not {verb} certificate {cert.id}: that "
-                                                        "needs the approver role"):
+        with pytest.raises(PermissionDeniedError, match=f"Riley Reviewer may not {verb} certificate {cert.id}: "
+                                                        "that needs the approver role"):
             decide()
     after = service.get(cert.id, AS_OF)
     assert (after.review_state, after.version) == ("pending", cert.version)
@@ -59,88 +67,79 @@ def test_a_reviewer_may_edit_but_not_decide(db, company_id) -> None:  # type: ig
     saved = service.save(cert.id, replace(cert.data, purchaser_address="2 Main St"), expected_version=cert.version,
                          as_of=AS_OF)
     assert saved.data.purchaser_address == "2 Main St"
-    with pytest.raises(PermissionDeniedError, match="Pat Lee may not store a certificate as approved"):
+    with pytest.raises(PermissionDeniedError, match="Riley Reviewer may not store a certificate as approved"):
         service.create(cert.data, as_of=AS_OF, review_state="approved")
-    act_as(db, ANN)
-    approved = service.approve(cert.id, expected_version=saved.version, as_of=AS_OF, acknowledge_warnings=True)
-    assert approved.review_state == "approved" and events(db, "certificate.approved")[-1].actor == ANN
+    approved = CertificateService(team.dbs[ALEX]).approve(cert.id, expected_version=saved.version, as_of=AS_OF,
+                                                          acknowledge_warnings=True)
+    assert approved.review_state == "approved" and events(db, "certificate.approved")[-1].actor == ALEX
 
 
-def test_claim_is_all_or_nothing_and_never_changes_the_version(db, company_id) -> None:  # type: ignore[no-untyped-def]
+def test_claim_is_all_or_nothing_and_never_changes_the_version(db, company_id, team) -> None:  # type: ignore[no-untyped-def]
     a, b, c = pending(db, company_id, 3)
     approved = make_certificate(db, company_id, customer="C-9")
-    team(db, (PAT, "reviewer"), (SAM, "reviewer"), (ANN, "approver"))
-    claims = ClaimService(db)
-    assert claims.claim([a.id]).done == (a.id,)
-    act_as(db, SAM)
+    assert ClaimService(team.dbs[RILEY]).claim([a.id]).done == (a.id,)
+    claims = ClaimService(team.dbs[ALEX])
     with pytest.raises(ValidationError) as refused:
         claims.claim([b.id, a.id, approved.id, 999])
     text = str(refused.value)
-    assert f"certificate {a.id} is claimed by Pat Lee since" in text
+    assert f"certificate {a.id} is claimed by Riley Reviewer since" in text
     assert f"certificate {approved.id} is approved, not pending review" in text
     assert "certificate 999 does not exist" in text and "an approver can take over" in text
-    assert claimed(db) == {a.id: PAT}  # nothing of the list was claimed
+    assert claimed(db) == {a.id: RILEY}  # nothing of the list was claimed
     result = claims.claim([b.id, c.id, b.id])
     assert result.done == (b.id, c.id) and claims.claim([b.id]).unchanged == (b.id,)
-    assert claimed(db) == {a.id: PAT, b.id: SAM, c.id: SAM}
+    assert claimed(db) == {a.id: RILEY, b.id: ALEX, c.id: ALEX}
     service = CertificateService(db)
     assert [service.get(x.id, AS_OF).version for x in (a, b, c)] == [a.version, b.version, c.version]
-    claims_events = events(db, "claim.claimed")
-    assert [(e.actor, e.certificate_id, e.entity_type) for e in claims_events] == [
-        (PAT, a.id, "certificate"), (SAM, b.id, "certificate"), (SAM, c.id, "certificate")]
-    assert claims.claims([a.id, b.id, 999])[a.id].text().startswith("Claimed by Pat Lee since ")
+    assert [(e.actor, e.certificate_id, e.entity_type) for e in events(db, "claim.claimed")] == [
+        (RILEY, a.id, "certificate"), (ALEX, b.id, "certificate"), (ALEX, c.id, "certificate")]
+    assert claims.claims([a.id, b.id, 999])[a.id].text().startswith("Claimed by Riley Reviewer since ")
     with db.reader() as s:
         assert verify_chain(s).ok
 
 
-def test_release_and_take_over(db, company_id) -> None:  # type: ignore[no-untyped-def]
+def test_release_and_take_over(db, company_id, team) -> None:  # type: ignore[no-untyped-def]
     a, b = pending(db, company_id, 2)
-    team(db, (PAT, "reviewer"), (SAM, "reviewer"), (ANN, "approver"))
-    claims = ClaimService(db)
-    claims.claim([a.id, b.id])
-    act_as(db, SAM)
-    with pytest.raises(ValidationError, match=f"certificate {a.id} is claimed by Pat Lee: only they or an approver"):
-        claims.release([a.id])
-    with pytest.raises(PermissionDeniedError, match="Sam Roe may not take over another person's claim"):
-        claims.claim([a.id], take_over=True)
-    act_as(db, ANN)
-    taken = claims.claim([a.id], take_over=True)
-    assert taken.taken_from == ((a.id, PAT),) and claimed(db) == {a.id: ANN, b.id: PAT}
+    ClaimService(team.dbs[ALEX]).claim([a.id, b.id])
+    riley = ClaimService(team.dbs[RILEY])
+    with pytest.raises(ValidationError, match=f"certificate {a.id} is claimed by Alex Approver: only they or an "
+                                              "approver"):
+        riley.release([a.id])
+    with pytest.raises(PermissionDeniedError, match="Riley Reviewer may not take over another person's claim"):
+        riley.claim([a.id], take_over=True)
+    dana = ClaimService(team.dbs[DANA])
+    taken = dana.claim([a.id], take_over=True)
+    assert taken.taken_from == ((a.id, ALEX),) and claimed(db) == {a.id: DANA, b.id: ALEX}
     event, = events(db, "claim.taken_over")
-    assert (event.actor, event.before["claimed_by"], event.after["claimed_by"]) == (ANN, PAT, ANN)
-    assert claims.release([b.id]).taken_from == ((b.id, PAT),)
-    assert events(db, "claim.released")[-1].details == {"released_for": PAT}
+    assert (event.actor, event.before["claimed_by"], event.after["claimed_by"]) == (DANA, ALEX, DANA)
+    assert dana.release([b.id]).taken_from == ((b.id, ALEX),)
+    assert events(db, "claim.released")[-1].details == {"released_for": ALEX}
     with pytest.raises(ValidationError, match=f"certificate {b.id} is not claimed"):
-        claims.release([a.id, b.id])
-    assert claimed(db) == {a.id: ANN}  # all or nothing
-    claims.release([a.id])
+        dana.release([a.id, b.id])
+    assert claimed(db) == {a.id: DANA}  # all or nothing
+    dana.release([a.id])
     assert claimed(db) == {}
 
 
-def test_a_claimed_certificate_is_saved_only_by_its_claimant(db, company_id) -> None:  # type: ignore[no-untyped-def]
+def test_a_claimed_certificate_is_saved_only_by_its_claimant(db, company_id, team) -> None:  # type: ignore[no-untyped-def]
     cert, = pending(db, company_id)
-    team(db, (PAT, "reviewer"), (SAM, "reviewer"), (ANN, "approver"))
-    ClaimService(db).claim([cert.id])
-    service = CertificateService(db)
+    ClaimService(team.dbs[RILEY]).claim([cert.id])
     edited = replace(cert.data, purchaser_address="9 Elm St")
-    for who in (SAM, ANN):  # an approver takes it over first
-        act_as(db, who)
-        with pytest.raises(PermissionDeniedError, match=f"Certificate {cert.id} is claimed by Pat Lee since "
+    for who in (ALEX, DANA):  # an approver takes it over first
+        with pytest.raises(PermissionDeniedError, match=f"Certificate {cert.id} is claimed by Riley Reviewer since "
                                                         r"\d\d:\d\d; ask them to release it or an approver to take "
                                                         "it over"):
-            service.save(cert.id, edited, expected_version=cert.version, as_of=AS_OF)
+            CertificateService(team.dbs[who]).save(cert.id, edited, expected_version=cert.version, as_of=AS_OF)
+    service = CertificateService(team.dbs[RILEY])
     assert service.get(cert.id, AS_OF).version == cert.version
-    act_as(db, PAT)
     assert service.save(cert.id, edited, expected_version=cert.version, as_of=AS_OF).version == cert.version + 1
 
 
-def test_deciding_ends_the_claim_and_says_whose_it_was(db, company_id) -> None:  # type: ignore[no-untyped-def]
+def test_deciding_ends_the_claim_and_says_whose_it_was(db, company_id, team) -> None:  # type: ignore[no-untyped-def]
     a, b, c = pending(db, company_id, 3)
-    team(db, (PAT, "reviewer"), (ANN, "approver"), (SAM, "approver"))
-    ClaimService(db).claim([a.id, b.id, c.id])
-    act_as(db, ANN)
-    ClaimService(db).claim([c.id], take_over=True)
-    service = CertificateService(db)
+    ClaimService(team.dbs[RILEY]).claim([a.id, b.id, c.id])
+    ClaimService(team.dbs[ALEX]).claim([c.id], take_over=True)
+    service = CertificateService(team.dbs[ALEX])
     approved = service.approve(a.id, expected_version=a.version, as_of=AS_OF, acknowledge_warnings=True)
     service.reject(b.id, "not signed", expected_version=b.version, as_of=AS_OF)
     service.archive(c.id, "replaced", expected_version=c.version, as_of=AS_OF)
@@ -148,49 +147,44 @@ def test_deciding_ends_the_claim_and_says_whose_it_was(db, company_id) -> None: 
     decided = {e.certificate_id: e.details["claim"] for action in ("approved", "rejected", "archived")
                for e in events(db, f"certificate.{action}")}
     assert {k: (v["claimed_by"], v["by_claimant"]) for k, v in decided.items()} == {
-        a.id: (PAT, False), b.id: (PAT, False), c.id: (ANN, True)}
+        a.id: (RILEY, False), b.id: (RILEY, False), c.id: (ALEX, True)}
     with pytest.raises(ValidationError, match="is approved, not pending review"):
-        ClaimService(db).claim([a.id])
+        ClaimService(team.dbs[RILEY]).claim([a.id])
 
 
-def test_the_queue_and_the_grid_filter_mine_and_unclaimed(db, company_id) -> None:  # type: ignore[no-untyped-def]
+def test_the_queue_and_the_grid_filter_mine_and_unclaimed(db, company_id, team) -> None:  # type: ignore[no-untyped-def]
     a, b, c = pending(db, company_id, 3)
     make_certificate(db, company_id, customer="C-9")
-    team(db, (PAT, "reviewer"), (SAM, "reviewer"))
-    ClaimService(db).claim([a.id])
-    act_as(db, SAM)
-    ClaimService(db).claim([c.id])
-    queries = CertificateQueryService(db)
+    ClaimService(team.dbs[RILEY]).claim([a.id])
+    ClaimService(team.dbs[ALEX]).claim([c.id])
+    queries = CertificateQueryService(team.dbs[ALEX])
     base = pending_query(as_of=AS_OF, company_id=company_id)
     assert queries.matching_ids(base) == [a.id, b.id, c.id]
     assert queries.matching_ids(replace(base, claim=ClaimFilter.MINE)) == [c.id]
+    assert CertificateQueryService(team.dbs[RILEY]).matching_ids(replace(base, claim=ClaimFilter.MINE)) == [a.id]
     assert queries.matching_ids(replace(base, claim=ClaimFilter.UNCLAIMED)) == [b.id]
     # every status: unclaimed means pending and nobody's
     assert queries.matching_ids(CertificateQuery(claim=ClaimFilter.UNCLAIMED, sort="id", as_of=AS_OF)) == [b.id]
     counts = queries.count_by_status(CertificateQuery(claim=ClaimFilter.MINE, as_of=AS_OF))
     assert counts[Status.PENDING_REVIEW] == 1 and counts[Status.ACTIVE] == 0
     rows = queries.load_rows([a.id, b.id, c.id], AS_OF)
-    assert [r.claimed_by for r in rows] == [PAT, None, SAM]
+    assert [r.claimed_by for r in rows] == [RILEY, None, ALEX]
     by_claimant = queries.matching_ids(replace(base, sort="claimed_by"))
-    assert by_claimant.index(a.id) < by_claimant.index(c.id)
+    assert by_claimant.index(c.id) < by_claimant.index(a.id)  # Alex before Riley
 
 
-def test_the_history_tells_the_claims(db, company_id) -> None:  # type: ignore[no-untyped-def]
-    from ecms_desktop.rules import load_rules_pack
-    from ecms_desktop.services.certificates.history_service import certificate_history
-
+def test_the_history_tells_the_claims(db, company_id, team) -> None:  # type: ignore[no-untyped-def]
     cert, = pending(db, company_id)
-    team(db, (PAT, "reviewer"), (ANN, "approver"))
-    ClaimService(db).claim([cert.id])
-    act_as(db, ANN)
-    ClaimService(db).claim([cert.id], take_over=True)
-    ClaimService(db).release([cert.id])
-    act_as(db, PAT)
-    ClaimService(db).claim([cert.id])
-    act_as(db, ANN)
-    CertificateService(db).approve(cert.id, expected_version=cert.version, as_of=AS_OF, acknowledge_warnings=True)
-    told = [e.sentences[0].split(" by ")[0] for e in certificate_history(db, load_rules_pack(), cert.id)
+    ClaimService(team.dbs[RILEY]).claim([cert.id])
+    alex = ClaimService(team.dbs[ALEX])
+    alex.claim([cert.id], take_over=True)
+    alex.release([cert.id])
+    ClaimService(team.dbs[RILEY]).claim([cert.id])
+    CertificateService(team.dbs[ALEX]).approve(cert.id, expected_version=cert.version, as_of=AS_OF,
+                                               acknowledge_warnings=True)
+    history = certificate_history(db, load_rules_pack(), cert.id)
+    told = [e.sentences[0].split(" by ")[0] for e in history
             if e.action.startswith("claim.") or e.action == "certificate.approved"]
-    assert told == ["Claimed", "Claim taken over from Pat Lee", "Claim released", "Claimed", "Approved"]
-    approved = [e for e in certificate_history(db, load_rules_pack(), cert.id) if e.action == "certificate.approved"]
-    assert approved[0].sentences[0].endswith(" It was claimed by Pat Lee.")
+    assert told == ["Claimed", "Claim taken over from Riley Reviewer", "Claim released", "Claimed", "Approved"]
+    approved = [e for e in history if e.action == "certificate.approved"]
+    assert approved[0].sentences[0].endswith(" It was claimed by Riley Reviewer.")

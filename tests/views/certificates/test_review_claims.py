@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QApplication
 from ecms_desktop.rules import load_rules_pack
 from ecms_desktop.services.certificates.claims import ClaimService
 from ecms_desktop.services.certificates.query import ClaimFilter
+from ecms_desktop.services.certificates.service import CertificateService
 from ecms_desktop.views.certificates.filter_bar import FilterBar, Filters
 from ecms_desktop.views.certificates.form import CertificateForm
 from ecms_desktop.views.certificates.review_queue import SHORTCUTS, ReviewQueueWindow
@@ -16,32 +17,31 @@ from ecms_desktop.views.certificates.table_model import COLUMN_KEYS
 from ecms_desktop.views.certificates.work_lists import _filters_from_json, _filters_to_json
 from ecms_desktop.views.operations.task_runner import TaskRunner
 from tests.factories import AS_OF, make_certificate
-from tests.helpers.people import act_as, team
+from tests.helpers.team import team_on
 
-PAT, SAM = "Pat Lee", "Sam Roe"
+RILEY, ALEX = "Riley Reviewer", "Alex Approver"
 
 
 @pytest.fixture
-def claimed_by_pat(db, company_id) -> list[int]:  # type: ignore[no-untyped-def]
-    """Three pending certificates; Pat Lee claimed the first; Sam Roe acts."""
+def claimed_by_riley(db, db_url, company_id):  # type: ignore[no-untyped-def]
+    """Three pending certificates, Riley Reviewer claimed the first; the team (Alex Approver works here)."""
     ids = [make_certificate(db, company_id, customer=f"C-{i}", approve=False).id for i in range(3)]
-    team(db, (PAT, "reviewer"), (SAM, "reviewer"))
-    ClaimService(db).claim([ids[0]])
-    act_as(db, SAM)
-    return ids
+    with team_on(db, db_url) as team:
+        ClaimService(team.dbs[RILEY]).claim([ids[0]])
+        yield team, ids
 
 
-def test_the_queue_shows_claims_walks_mine_or_unclaimed_and_claims(qtbot, db, claimed_by_pat) -> None:  # type: ignore[no-untyped-def]
-    a, b, c = claimed_by_pat
+def test_the_queue_shows_claims_walks_mine_or_unclaimed_and_claims(qtbot, db, claimed_by_riley) -> None:  # type: ignore[no-untyped-def]
+    team, (a, b, c) = claimed_by_riley
     runner = TaskRunner()
-    win = ReviewQueueWindow(db, load_rules_pack(), runner, AS_OF)
+    win = ReviewQueueWindow(team.dbs[ALEX], load_rules_pack(), runner, AS_OF)
     qtbot.addWidget(win)
     with qtbot.waitSignal(win.certificate_shown, timeout=20000) as shown:
         win.show()
     assert shown.args == [a]
     qtbot.waitUntil(lambda: win.form.claim_notice.isVisible(), timeout=10000)
-    assert win.form.claim_notice.text().startswith("Claimed by Pat Lee since ")
-    assert "Claimed by Pat Lee since" in win.position.text()
+    assert win.form.claim_notice.text().startswith("Claimed by Riley Reviewer since ")
+    assert "Claimed by Riley Reviewer since" in win.position.text()
     assert not win.list_view.isColumnHidden(COLUMN_KEYS.index("claimed_by"))
     assert ("Ctrl+Shift+K", "Claim this certificate (others see that you work on it)") in SHORTCUTS
 
@@ -52,7 +52,7 @@ def test_the_queue_shows_claims_walks_mine_or_unclaimed_and_claims(qtbot, db, cl
     with qtbot.waitSignal(win.claim_changed, timeout=20000):
         win.claim_action.trigger()
     assert win.claim_mine and not win.claim_action.isEnabled() and win.release_action.isEnabled()
-    assert "Claimed by Sam Roe since" in win.position.text()
+    assert "Claimed by Alex Approver since" in win.position.text()
     assert ClaimService(db).claims([a, b, c]).keys() == {a, b}
 
     with qtbot.waitSignals([win.queue_loaded, win.certificate_shown], timeout=20000):
@@ -67,25 +67,27 @@ def test_the_queue_shows_claims_walks_mine_or_unclaimed_and_claims(qtbot, db, cl
     QApplication.processEvents()
 
 
-def test_the_form_says_who_else_claimed_the_certificate(qtbot, db, claimed_by_pat) -> None:  # type: ignore[no-untyped-def]
-    from ecms_desktop.services.certificates.service import CertificateService
-
-    a, b, _ = claimed_by_pat
-    form = CertificateForm(db, load_rules_pack())
+def test_the_form_says_who_else_claimed_the_certificate(qtbot, db, claimed_by_riley) -> None:  # type: ignore[no-untyped-def]
+    team, (a, b, _) = claimed_by_riley
+    form = CertificateForm(team.dbs[ALEX], load_rules_pack())
     form.set_as_of(AS_OF)
     qtbot.addWidget(form)
     form.show()
     with qtbot.waitSignal(form.checks_loaded, timeout=10000):
         form.load(CertificateService(db).get(a, AS_OF))
-    assert form.claim_notice.isVisible() and form.claim_notice.text().startswith("Claimed by Pat Lee since ")
+    assert form.claim_notice.isVisible() and form.claim_notice.text().startswith("Claimed by Riley Reviewer since ")
     with qtbot.waitSignal(form.checks_loaded, timeout=10000):
         form.load(CertificateService(db).get(b, AS_OF))
     assert not form.claim_notice.isVisible()
-    act_as(db, PAT)  # the claimant is not warned about their own claim
-    with qtbot.waitSignal(form.checks_loaded, timeout=10000):
-        form.load(CertificateService(db).get(a, AS_OF))
-    assert not form.claim_notice.isVisible()
     form.runner.wait(10000)
+    own = CertificateForm(team.dbs[RILEY], load_rules_pack())  # the claimant is not warned about their own claim
+    own.set_as_of(AS_OF)
+    qtbot.addWidget(own)
+    own.show()
+    with qtbot.waitSignal(own.checks_loaded, timeout=10000):
+        own.load(CertificateService(db).get(a, AS_OF))
+    assert not own.claim_notice.isVisible()
+    own.runner.wait(10000)
 
 
 def test_the_filter_bar_chooses_whose_certificates(qtbot) -> None:  # type: ignore[no-untyped-def]

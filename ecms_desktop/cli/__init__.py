@@ -42,12 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
         inbox,
         people,
         renewals,
+        review,
         transactions,
         validation,
     )
 
-    for group in (core, certificates, customers, audit_commands, demo, validation, renewals, inbox, transactions,
-                  audit_pack, database_commands, people):
+    for group in (core, certificates, review, customers, audit_commands, demo, validation, renewals, inbox,
+                  transactions, audit_pack, database_commands, people):
         group.register(sub)
     return parser
 

@@ -42,6 +42,9 @@ ACTION_LABELS: dict[str, str] = {
     "renewal.escalated": "Renewal escalated",
     "renewal.cancelled": "Renewal request cancelled",
     "renewal.answered": "Renewal form returned",
+    "claim.claimed": "Claimed",
+    "claim.released": "Claim released",
+    "claim.taken_over": "Claim taken over",
 }
 
 #: Names of the certificate record's values that are not in the rules pack's field vocabulary.
@@ -182,6 +185,9 @@ def event_sentences(action: str, actor: str, occurred_at: dt.datetime, before: M
         tail = f" {warnings} warning(s) acknowledged." if warnings else ""
         if details.get("note"):
             tail += f" Note: {details['note']}."
+        claim = details.get("claim") or {}
+        if claim and not claim.get("by_claimant"):  # an approver decided a certificate another person claimed
+            tail += f" It was claimed by {claim.get('claimed_by')}."
         return said("Approved", tail)
     if action in ("certificate.rejected", "certificate.archived", "certificate.unarchived"):
         return said(ACTION_LABELS[action], _reason(after))
@@ -202,6 +208,10 @@ def event_sentences(action: str, actor: str, occurred_at: dt.datetime, before: M
     if action == "coverage.suspended":
         state, expiry = details.get("state", "?"), details.get("expiry_date")
         return said(f"Exempt status in {state} suspended" + (f" (expired {expiry})" if expiry else ""))
+    if action == "claim.taken_over":
+        return said(f"Claim taken over from {before.get('claimed_by', '?')}")
+    if action == "claim.released" and details.get("released_for"):
+        return said(f"Claim of {details['released_for']} released")
     if action == "document.received":
         name, pages = after.get("original_name", "a document"), after.get("pages")
         return said(f"Document “{name}” received" + (f" ({pages} page(s))" if pages else ""))

@@ -57,6 +57,7 @@ from ecms_desktop.services.core import audit, people
 from ecms_desktop.services.core.bulk import SqliteBulkCache, paused_gc
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import ConflictError, DocumentError, NotFoundError, Problem, ValidationError
+from ecms_desktop.services.core.people import Permission
 from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.tabular import Table, read_table
 from ecms_desktop.services.customers.service import customer_keys, customer_problems
@@ -379,6 +380,9 @@ class CertificateImporter:
             result.skipped_rows = len({p.row for p in result.problems})
             if not rows:
                 return
+        decided = sorted({item.written.review_state for item in rows} - {"pending"})
+        if decided:  # storing a decision is an approver's (as at the desk); the gate has held the rest pending
+            people.require(s, Permission.APPROVE, f"import certificates as {' and '.join(decided)}")
         ws = self._write_set(s, rows, staged, company_id, documents)
         write_set(s, ws, progress=progress, cancel=cancel)
         result.customers_created = len(ws.rows["customer"])

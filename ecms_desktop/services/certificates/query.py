@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, aliased
 
 from ecms_desktop.models import (
     Certificate,
+    CertificateClaim,
     CoverageLine,
     Customer,
     CustomerNumberAlias,
@@ -28,6 +29,7 @@ from ecms_desktop.models import (
 )
 from ecms_desktop.models.validation import PermitCheck, ValidationRun, WarningAcknowledgement
 from ecms_desktop.rules import load_rules_pack
+from ecms_desktop.services.core import people
 from ecms_desktop.services.core.company_lookup import find_company
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.expiry import (
@@ -40,7 +42,7 @@ from ecms_desktop.services.customers.service import find_customer
 from ecms_desktop.services.sales.sales_history import LapseFinder
 
 SORT_KEYS = ("customer", "customer_number", "states", "form", "certificate_number", "exempt_reason",
-             "expiry", "days_left", "status", "review_state", "id", "created", "errors", "warnings")
+             "expiry", "days_left", "status", "review_state", "id", "created", "errors", "warnings", "claimed_by")
 
 
 class CheckFilter(StrEnum):
@@ -60,6 +62,18 @@ class CheckFilter(StrEnum):
                 "permit_unchecked": "Permit not checked"}[self.value]
 
 
+class ClaimFilter(StrEnum):
+    """Whose certificates to see (services/certificates/claims.py): those the person acting claimed, or the
+    pending ones nobody claimed (no filter: all)."""
+
+    MINE = "mine"
+    UNCLAIMED = "unclaimed"
+
+    @property
+    def label(self) -> str:
+        return {"mine": "Mine", "unclaimed": "Unclaimed"}[self.value]
+
+
 @dataclass(frozen=True)
 class CertificateQuery:
     """What the accountant asked to see. Empty fields do not filter."""
@@ -74,6 +88,8 @@ class CertificateQuery:
     exempt_reason: str = ""
     #: Only the certificates this check leaves work on (None: no such filter).
     check: CheckFilter | None = None
+    #: Only the certificates claimed by the person acting, or the pending ones nobody claimed (None: all).
+    claim: ClaimFilter | None = None
     sort: str = "customer"
     descending: bool = False
     as_of: dt.date = field(default_factory=dt.date.today)
@@ -109,6 +125,8 @@ class CertificateRow:
     #: Errors and warnings of the latest validation run (None: never validated).
     errors: int | None = None
     warnings: int | None = None
+    #: Who claimed the certificate to work on it (None: nobody).
+    claimed_by: str | None = None
 
     @property
     def states(self) -> str:
@@ -193,9 +211,19 @@ def _check_condition(check: CheckFilter) -> ColumnElement[bool]:
     return false()
 
 
-def _conditions(q: CertificateQuery, *, with_status: bool = True) -> list[ColumnElement[bool]]:
+def _claim_condition(session: Session, claim: ClaimFilter) -> ColumnElement[bool]:
+    c = Certificate
+    claimed = select(CertificateClaim.certificate_id)
+    if claim is ClaimFilter.MINE:
+        return c.id.in_(claimed.where(CertificateClaim.claimed_by == people.actor_name(session)))
+    return and_(c.review_state == ReviewState.PENDING.value, c.id.not_in(claimed))
+
+
+def _conditions(session: Session, q: CertificateQuery, *, with_status: bool = True) -> list[ColumnElement[bool]]:
     c = Certificate
     conds: list[ColumnElement[bool]] = []
+    if q.claim is not None:
+        conds.append(_claim_condition(session, q.claim))
     if q.company_id is not None:
         conds.append(c.company_id == q.company_id)
     if q.customer_id is not None:
@@ -257,6 +285,8 @@ def _order(q: CertificateQuery) -> list[Any]:
         # never validated sorts with none found (ascending: first), then by id
         "errors": [func.coalesce(_latest_run_count("error_count"), 0)],
         "warnings": [func.coalesce(_latest_run_count("warning_count"), 0)],
+        "claimed_by": [select(CertificateClaim.claimed_by).where(CertificateClaim.certificate_id == c.id)
+                       .correlate(c).scalar_subquery()],
     }
     if q.sort not in keys:
         raise ValueError(f"unknown sort {q.sort!r}; one of {', '.join(SORT_KEYS)}")
@@ -279,7 +309,7 @@ def matching_ids(session: Session, q: CertificateQuery) -> list[int]:
         stmt = stmt.select_from(Customer).join(Certificate, Customer.id == Certificate.customer_id)
         if q.company_id is not None:  # lets the database walk the company's customers in name order
             stmt = stmt.where(Customer.company_id == q.company_id)
-    stmt = stmt.where(*_conditions(q)).order_by(*_order(q))
+    stmt = stmt.where(*_conditions(session, q)).order_by(*_order(q))
     # Core execution: a list of plain ints without the ORM's per-row bookkeeping (100k ids).
     return list(session.connection().execute(stmt).scalars())
 
@@ -288,7 +318,7 @@ def count_by_status(session: Session, q: CertificateQuery) -> dict[Status, int]:
     """How many certificates of each status match the query's other filters (the status strip)."""
     expr = status_expression(q.as_of, q.window_days)
     stmt = (select(expr, func.count()).select_from(Certificate)
-            .where(*_conditions(q, with_status=False)).group_by(expr))
+            .where(*_conditions(session, q, with_status=False)).group_by(expr))
     counts = {s: 0 for s in Status}
     for status, n in session.execute(stmt):
         counts[Status(status)] = n
@@ -307,8 +337,9 @@ def load_rows(session: Session, ids: Sequence[int], as_of: dt.date,
     cert_rows = session.execute(
         select(c.id, c.version, c.company_id, c.customer_id, Customer.number, Customer.legal_name, c.form_code,
                c.certificate_number, c.exempt_reason, c.certificate_type, c.review_state, c.expiry_date,
-               run.error_count, run.warning_count)
+               run.error_count, run.warning_count, CertificateClaim.claimed_by)
         .join(Customer, Customer.id == c.customer_id).outerjoin(run, run.id == latest_run_id())
+        .outerjoin(CertificateClaim, CertificateClaim.certificate_id == c.id)
         .where(c.id.in_(ids))
     ).all()
     lines: dict[int, list[tuple[str, dt.date | None]]] = {}
@@ -326,7 +357,7 @@ def load_rows(session: Session, ids: Sequence[int], as_of: dt.date,
         by_id[r.id] = CertificateRow(
             r.id, r.version, r.company_id, r.customer_id, r.number, r.legal_name, r.form_code,
             r.certificate_number, r.exempt_reason, r.certificate_type, r.review_state, r.expiry_date,
-            days_left(r.expiry_date, as_of), status, line_rows, r.error_count, r.warning_count)
+            days_left(r.expiry_date, as_of), status, line_rows, r.error_count, r.warning_count, r.claimed_by)
     return [by_id[i] for i in ids if i in by_id]
 
 

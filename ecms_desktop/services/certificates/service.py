@@ -30,6 +30,7 @@ from ecms_desktop.models import (
 )
 from ecms_desktop.rules import RulesPack, load_rules_pack
 from ecms_desktop.rules.pack import ExpiryRule, RulesPackError, UnknownFormError, UnknownStateError
+from ecms_desktop.services.certificates import claims
 from ecms_desktop.services.certificates.history_service import ACTION_LABELS
 from ecms_desktop.services.core import audit, people
 from ecms_desktop.services.core.certificate_records import (
@@ -473,6 +474,8 @@ class CertificateService:
         try:
             with self.db.transaction() as s:
                 cert = certificate_for_change(s, cert_id, expected_version)
+                people.require(s, Permission.EDIT, f"edit certificate {cert_id}")
+                claims.require_unclaimed_or_mine(s, cert_id, "save")
                 unknown = not_known(data) if cert.review_state != ReviewState.PENDING else []
                 if unknown:
                     raise ValidationError(f"The certificate cannot be saved: it is {cert.review_state}, and only a "
@@ -517,6 +520,10 @@ class CertificateService:
                     details = {**(details or {}), **gate(s, cert)}
                 if new_state == ReviewState.ARCHIVED:
                     cert.state_before_archive = cert.review_state
+                if new_state != ReviewState.PENDING:  # the claim ends with the certificate leaving pending
+                    ended = claims.end_claim(s, cert_id)
+                    if ended is not None:
+                        details = {**(details or {}), "claim": ended}
                 cert.review_state = new_state
                 cert.review_reason = reason
                 cert.reviewed_by = people.actor_name(s)

@@ -1,5 +1,6 @@
 """The filter bar above the grid: free text (debounced), state, status, expiring within N days, form,
-what the checks left to do (validation errors, warnings to acknowledge, permit not checked), and the
+what the checks left to do (validation errors, warnings to acknowledge, permit not checked), whose they are
+(all, "Mine": claimed by the person acting, "Unclaimed": pending and nobody's), and the
 "Work lists" button whose menu (views/certificates/work_lists.py) applies quick and saved filters."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from ecms_desktop.models import Status
-from ecms_desktop.services.certificates.query import CheckFilter
+from ecms_desktop.services.certificates.query import CheckFilter, ClaimFilter
 from ecms_desktop.views.widgets.theme import STATUS_ORDER
 
 DEBOUNCE_MS = 250
@@ -35,6 +36,7 @@ class Filters:
     expiring_within_days: int | None = None
     form_code: str = ""
     check: CheckFilter | None = None
+    claim: ClaimFilter | None = None
 
 
 def _shrinkable(combo: QComboBox, chars: int) -> None:
@@ -122,6 +124,16 @@ class FilterBar(QWidget):
         layout.addWidget(self._label("Checks", self.check_combo))
         layout.addWidget(self.check_combo)
 
+        self.claim_combo = QComboBox(self)
+        self.claim_combo.setObjectName("filterClaim")
+        self.claim_combo.setToolTip("All certificates, those you claimed (Mine), or the pending ones nobody claimed")
+        self.claim_combo.addItem("All", None)
+        for claim in ClaimFilter:
+            self.claim_combo.addItem(claim.label, claim.value)
+        _shrinkable(self.claim_combo, 4)
+        layout.addWidget(self._label("Claims", self.claim_combo))
+        layout.addWidget(self.claim_combo)
+
         self.lists_button = QToolButton(self)
         self.lists_button.setObjectName("workListsButton")
         self.lists_button.setText("Work lists")
@@ -145,7 +157,7 @@ class FilterBar(QWidget):
         self._applied: tuple[str, Filters] | None = None
         self.text_edit.textChanged.connect(self._debounce.start)
         self.text_edit.returnPressed.connect(self._emit_now)
-        for combo in (self.state_combo, self.status_combo, self.form_combo, self.check_combo):
+        for combo in (self.state_combo, self.status_combo, self.form_combo, self.check_combo, self.claim_combo):
             combo.currentIndexChanged.connect(self._emit_now)
         self.expiring_spin.valueChanged.connect(self._debounce.start)
 
@@ -159,10 +171,12 @@ class FilterBar(QWidget):
         status_value = self.status_combo.currentData()
         days = self.expiring_spin.value()
         check_value = self.check_combo.currentData()
+        claim_value = self.claim_combo.currentData()
         return Filters(text=self.text_edit.text().strip(), state=self.state_combo.currentData() or "",
                        status=Status(status_value) if status_value else None,
                        expiring_within_days=days or None, form_code=self.form_combo.currentData() or "",
-                       check=CheckFilter(check_value) if check_value else None)
+                       check=CheckFilter(check_value) if check_value else None,
+                       claim=ClaimFilter(claim_value) if claim_value else None)
 
     def set_filters(self, filters: Filters) -> None:
         """Show exactly these filters (the others cleared) and emit once. A state or form the rules pack
@@ -172,7 +186,8 @@ class FilterBar(QWidget):
             self.text_edit.setText(filters.text)
             for combo, value in ((self.state_combo, filters.state), (self.form_combo, filters.form_code),
                                  (self.status_combo, filters.status.value if filters.status else None),
-                                 (self.check_combo, filters.check.value if filters.check else None)):
+                                 (self.check_combo, filters.check.value if filters.check else None),
+                                 (self.claim_combo, filters.claim.value if filters.claim else None)):
                 combo.setCurrentIndex(max(combo.findData(value), 0))
             self.expiring_spin.setValue(filters.expiring_within_days or 0)
         finally:
@@ -207,6 +222,7 @@ class FilterBar(QWidget):
             self.expiring_spin.setValue(0)
             self.form_combo.setCurrentIndex(0)
             self.check_combo.setCurrentIndex(0)
+            self.claim_combo.setCurrentIndex(0)
         finally:
             self._quiet = False
         self._emit_now()

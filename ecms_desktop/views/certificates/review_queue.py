@@ -9,18 +9,25 @@ first error, in the status bar), and with warnings it first lists them and asks 
 reason. After either, the list is read again (a certificate that left it is gone), the next certificate
 opens and the cursor lands where the accountant types next (the first empty required field). Esc closes
 the queue (asking first about unsaved edits). Every database read and write runs through the task runner.
+
+Team work: the toolbar's "Show" choice walks all the list's certificates, only those the reviewer claimed
+("Mine") or only the pending ones nobody claimed ("Unclaimed"); Claim (Ctrl+Shift+K) claims the certificate
+shown, Release gives it back; the List pane and the status bar say who claimed each certificate, and the
+form says so when it is someone else (services/certificates/claims.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import replace
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QDialog,
     QDockWidget,
     QHBoxLayout,
@@ -41,7 +48,8 @@ from PySide6.QtWidgets import (
 
 from ecms_desktop.models.enums import ReviewState
 from ecms_desktop.rules import RulesPack
-from ecms_desktop.services.certificates.query import CertificateQuery
+from ecms_desktop.services.certificates.claims import ClaimInfo, ClaimService
+from ecms_desktop.services.certificates.query import CertificateQuery, ClaimFilter
 from ecms_desktop.services.certificates.review_queue_service import pending_query
 from ecms_desktop.services.certificates.service import CertificateService
 from ecms_desktop.services.core.certificate_records import CertificateDetail
@@ -69,6 +77,7 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Alt+Left or K", "Previous certificate"),
     ("Ctrl+Enter", "Approve (saves your edits first) and go to the next"),
     ("Ctrl+Shift+R", "Reject with a reason and go to the next"),
+    ("Ctrl+Shift+K", "Claim this certificate (others see that you work on it)"),
     ("Ctrl+S", "Save your edits"),
     ("Ctrl+G", "Go to a certificate of the list by its position (n of N), or pick it in the List pane"),
     ("Ctrl+Shift+Y", "Accept the value read from the scan for the field you are in"),
@@ -79,8 +88,11 @@ SHORTCUTS: tuple[tuple[str, str], ...] = (
     ("Esc", "Close this help / the review queue (asks first about unsaved edits)"),
 )
 
+#: The claim on a certificate (None: nobody's) and whether it is the reviewer's own.
+_Claim = tuple[ClaimInfo | None, bool]
+
 #: The columns the List pane shows of each certificate of the queue.
-_LIST_COLUMNS = {"customer": 140, "status": 100, "errors": 46, "warnings": 64}
+_LIST_COLUMNS = {"customer": 140, "status": 100, "errors": 46, "warnings": 64, "claimed_by": 90}
 
 
 class ShortcutHelpDialog(QDialog):
@@ -113,6 +125,8 @@ class ReviewQueueWindow(QMainWindow):
     reviewed = Signal(object)
     certificate_shown = Signal(int)
     queue_loaded = Signal(int)
+    #: The certificate shown was claimed or released (its id).
+    claim_changed = Signal(int)
     closed = Signal()
 
     def __init__(self, db: Database, rules: RulesPack, runner: TaskRunner, as_of: dt.date,
@@ -125,6 +139,10 @@ class ReviewQueueWindow(QMainWindow):
         self.db, self.rules, self.runner, self.as_of = db, rules, runner, as_of
         self.company_id = company_id
         self.service = CertificateService(db, rules)
+        self.claims = ClaimService(db)
+        #: The claim on the certificate shown (None: nobody's), and whether it is the reviewer's own.
+        self.claim: ClaimInfo | None = None
+        self.claim_mine = False
         self.documents = DocumentService(db)
         self.query = query or pending_query(as_of=as_of, company_id=company_id)
         self.list_name = list_name if query is not None else "Pending review"
@@ -222,13 +240,29 @@ class ReviewQueueWindow(QMainWindow):
                                          self.close, "closeAction")
         self.go_to_action = self._action("&Go to…", ["Ctrl+G"], "Go to a certificate of the list by its position",
                                          self.ask_position, "goToAction")
+        self.claim_action = self._action("C&laim", ["Ctrl+Shift+K"],
+                                         "Claim this certificate: others see that you work on it", self.claim_current,
+                                         "claimAction")
+        self.release_action = self._action("Re&lease", [], "Release your claim on this certificate",
+                                           self.release_current, "releaseAction")
+        self.claim_combo = QComboBox()
+        self.claim_combo.setObjectName("queueClaimFilter")
+        self.claim_combo.setToolTip("Walk all the certificates of the list, only those you claimed, or only the "
+                                    "pending ones nobody claimed")
+        self.claim_combo.addItem("All", None)
+        for choice in ClaimFilter:
+            self.claim_combo.addItem(choice.label, choice.value)
+        self.claim_combo.setCurrentIndex(max(0, self.claim_combo.findData(
+            self.query.claim.value if self.query.claim else None)))
+        self.claim_combo.activated.connect(self._on_claim_combo_activated)
         self.list_action = self.list_dock.toggleViewAction()
         self.list_action.setObjectName("listAction")
         self.list_action.setText("&List")
         self.list_action.setToolTip("Show the certificates of the list, to pick one (Ctrl+G: go to a position)")
         menu = self.menuBar().addMenu("&Review")
-        for act in (self.approve_action, self.reject_action, None, self.next_action, self.prev_action,
-                    self.go_to_action, None, self.save_action, None, self.close_action):
+        for act in (self.approve_action, self.reject_action, None, self.claim_action, self.release_action, None,
+                    self.next_action, self.prev_action, self.go_to_action, None, self.save_action, None,
+                    self.close_action):
             menu.addSeparator() if act is None else menu.addAction(act)
         view = self.menuBar().addMenu("&View")
         for act in (self.list_action, self.zoom_in_action, self.zoom_out_action, self.next_page_action,
@@ -240,8 +274,13 @@ class ReviewQueueWindow(QMainWindow):
         bar.setMovable(False)
         bar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         for act in (self.prev_action, self.next_action, self.list_action, None, self.approve_action,
-                    self.reject_action, None, self.help_action):
+                    self.reject_action, None, self.claim_action, None, self.help_action):
             bar.addSeparator() if act is None else bar.addAction(act)
+        bar.addSeparator()
+        show = QLabel(" Show: ")
+        show.setBuddy(self.claim_combo)
+        bar.addWidget(show)
+        bar.addWidget(self.claim_combo)
         self.addToolBar(bar)
         self._update_actions()
 
@@ -303,6 +342,8 @@ class ReviewQueueWindow(QMainWindow):
         self.next_action.setEnabled(not self._busy and self.index < len(self.ids) - 1)
         self.prev_action.setEnabled(not self._busy and self.index > 0)
         self.go_to_action.setEnabled(not self._busy and bool(self.ids))
+        self.claim_action.setEnabled(has and state == ReviewState.PENDING and not self.claim_mine)
+        self.release_action.setEnabled(has and self.claim is not None)
 
     # ------------------------------------------------------------------ public API
 
@@ -433,16 +474,17 @@ class ReviewQueueWindow(QMainWindow):
         self._update_actions()
         self._update_position()
 
-        def work(progress: Any, cancel: Any) -> tuple[CertificateDetail, tuple[str, bytes] | None]:
+        def work(progress: Any, cancel: Any) -> tuple[CertificateDetail, tuple[str, bytes] | None, _Claim]:
             detail = self.service.get(cert_id, as_of)
             doc = self.documents.file_bytes(detail.documents[-1].id) if detail.documents else None
-            return detail, doc
+            return detail, doc, self._read_claim(cert_id)
 
-        def done(result: tuple[CertificateDetail, tuple[str, bytes] | None]) -> None:
+        def done(result: tuple[CertificateDetail, tuple[str, bytes] | None, _Claim]) -> None:
             self._busy = False
-            detail, doc = result
+            detail, doc, claim = result
             if self.ids[self.index] != detail.id:
                 return
+            self.claim, self.claim_mine = claim
             self._show(detail, doc)
 
         def failed(error: BaseException) -> None:
@@ -533,6 +575,55 @@ class ReviewQueueWindow(QMainWindow):
         dlg.finished.connect(dlg.deleteLater)
         dlg.open()
 
+    def set_claim_filter(self, claim: ClaimFilter | None) -> None:
+        """Walk all the list's certificates (None), only those the reviewer claimed, or only the unclaimed
+        pending ones, from the first (unsaved edits are saved or discarded first: asked)."""
+        self.claim_combo.setCurrentIndex(max(0, self.claim_combo.findData(claim.value if claim else None)))
+        if claim != self.query.claim:
+            self.walk(replace(self.query, claim=claim), self.list_name)
+
+    def _on_claim_combo_activated(self, _index: int) -> None:
+        value = self.claim_combo.currentData()
+        self.set_claim_filter(ClaimFilter(value) if value else None)
+
+    def claim_current(self) -> None:
+        """Claim the certificate shown (Ctrl+Shift+K): the other reviewers see that you work on it."""
+        self._change_claim(lambda cert_id: self.claims.claim([cert_id]), "claimed by you")
+
+    def release_current(self) -> None:
+        """Release the claim on the certificate shown (yours; an approver may release anyone's)."""
+        self._change_claim(lambda cert_id: self.claims.release([cert_id]), "released")
+
+    def _change_claim(self, change: Any, said: str) -> None:
+        if self.detail is None or self._busy:
+            return
+        cert_id = self.detail.id
+
+        def work(progress: Any, cancel: Any) -> _Claim:
+            change(cert_id)
+            return self._read_claim(cert_id)
+
+        def done(claim: _Claim) -> None:
+            if self.detail is None or self.detail.id != cert_id:
+                return
+            self.claim, self.claim_mine = claim
+            self.statusBar().showMessage(f"Certificate {cert_id} {said}.", 5000)
+            self.list_model.reload_rows([cert_id])
+            self.form.load_checks()  # the form's claim notice
+            self._update_position()
+            self._update_actions()
+            self.claim_changed.emit(cert_id)
+
+        def failed(error: BaseException) -> None:
+            present_error(self, error)
+
+        self.runner.run(work, on_done=done, on_error=failed, parent=self)
+
+    def _read_claim(self, cert_id: int) -> _Claim:
+        """(On a worker) the claim on the certificate and whether it is the reviewer's own."""
+        claim = self.claims.claims([cert_id]).get(cert_id)
+        return claim, claim is not None and claim.claimed_by.casefold() == self.db.actor().name.casefold()
+
     def show_help(self) -> None:
         if self._help is None:
             self._help = ShortcutHelpDialog(SHORTCUTS + tuple(s for s in VIEWER_SHORTCUTS
@@ -588,6 +679,7 @@ class ReviewQueueWindow(QMainWindow):
 
     def _show_empty(self) -> None:
         self.detail = None
+        self.claim, self.claim_mine = None, False
         self.index = -1
         self.form.load(None)
         self.viewer.clear("")
@@ -604,7 +696,8 @@ class ReviewQueueWindow(QMainWindow):
             self.setWindowTitle(f"Review queue{name}")
             return
         who = f" — {self.detail.customer_name}" if self.detail is not None else ""
-        self.position.setText(f"Certificate {self.index + 1} of {len(self.ids):,}{who}")
+        claim = f" — {self.claim.text()}" if self.claim is not None else ""
+        self.position.setText(f"Certificate {self.index + 1} of {len(self.ids):,}{who}{claim}")
         self.setWindowTitle(f"Review queue{name} ({self.index + 1}/{len(self.ids):,})")
         if self.position_spin.value() != self.index + 1 and not self.position_spin.hasFocus():
             self.position_spin.setValue(self.index + 1)

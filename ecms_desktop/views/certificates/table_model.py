@@ -71,6 +71,8 @@ COLUMNS: tuple[Column, ...] = (
                    "validated)"),
     Column("warnings", "Warnings", "warnings", lambda r: _count(r.warnings), align_right=True,
            tooltip="Warnings found by the certificate's latest validation (acknowledged when approving)"),
+    Column("claimed_by", "Claimed by", "claimed_by", lambda r: r.claimed_by or "",
+           tooltip="The reviewer working on the pending certificate (empty: nobody claimed it)"),
 )
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
 STATUS_COLUMN = COLUMN_KEYS.index("status")

@@ -15,7 +15,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QInputDialog, QMenu, QWidget
 
 from ecms_desktop.models import Status
-from ecms_desktop.services.certificates.query import CheckFilter
+from ecms_desktop.services.certificates.query import CheckFilter, ClaimFilter
 from ecms_desktop.views.certificates.filter_bar import FilterBar, Filters
 
 #: Where the saved filters are kept in the UI settings (a JSON object: name -> filters).
@@ -39,6 +39,7 @@ def _filters_to_json(filters: Filters) -> dict[str, object]:
     data = asdict(filters)
     data["status"] = filters.status.value if filters.status else None
     data["check"] = filters.check.value if filters.check else None
+    data["claim"] = filters.claim.value if filters.claim else None
     return data
 
 
@@ -52,7 +53,8 @@ def _filters_from_json(data: object) -> Filters | None:
                        status=Status(data["status"]) if data.get("status") else None,
                        expiring_within_days=int(days) if days else None,
                        form_code=str(data.get("form_code") or ""),
-                       check=CheckFilter(data["check"]) if data.get("check") else None)
+                       check=CheckFilter(data["check"]) if data.get("check") else None,
+                       claim=ClaimFilter(data["claim"]) if data.get("claim") else None)
     except (ValueError, TypeError):
         return None
 

@@ -453,7 +453,7 @@ class DeskWindow(QMainWindow):
         q = self.model.query
         return CertificateQuery(
             text=f.text, states=(f.state,) if f.state else (), statuses=(f.status,) if f.status else (),
-            form_code=f.form_code, expiring_within_days=f.expiring_within_days, check=f.check,
+            form_code=f.form_code, expiring_within_days=f.expiring_within_days, check=f.check, claim=f.claim,
             company_id=self.company_id,
             sort=q.sort, descending=q.descending, as_of=self.as_of, window_days=self.window_days)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ecms_desktop.rules import RulesPack
+from ecms_desktop.services.certificates.claims import ClaimInfo, ClaimService
 from ecms_desktop.services.certificates.form_spec import ExpiryDecider, load_expiry_decider
 from ecms_desktop.services.companies.service import CompanyService
 from ecms_desktop.services.core.database import Database
@@ -55,6 +56,8 @@ class StoredChecks:
     latest: ValidationResult | None
     permit_checks: dict[str, PermitCheckInfo]
     max_age_days: int
+    #: The claim of someone other than the person acting on the certificate (None: unclaimed or theirs).
+    claim_by_other: ClaimInfo | None = None
 
 
 def read_checks(db: Database, rules: RulesPack, cert_id: int, company_id: int) -> Operation[StoredChecks]:
@@ -63,7 +66,8 @@ def read_checks(db: Database, rules: RulesPack, cert_id: int, company_id: int) -
     def work(_p: Progress, _c: CancelCheck) -> StoredChecks:
         return StoredChecks(ValidationService(db, rules).latest(cert_id),
                             PermitService(db, rules).latest_checks(cert_id),
-                            CompanyService(db).permit_check_max_age_days(company_id))
+                            CompanyService(db).permit_check_max_age_days(company_id),
+                            ClaimService(db).claim_by_other(cert_id))
 
     return Operation(work)
 

@@ -49,6 +49,7 @@ class FormEditing(FormFindings):
     def _load(self, detail: CertificateDetail | None) -> None:
         self.detail = detail
         self.banner.setVisible(False)
+        self.claim_notice.setVisible(False)  # until the checks say whose it is
         enabled = detail is not None
         for w in (self.tabs, self.save_button, self.revert_button, self.archive_button):
             w.setEnabled(enabled)

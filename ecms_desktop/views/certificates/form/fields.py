@@ -215,8 +215,14 @@ class FormFields(QWidget):
         self.title.setWordWrap(True)
         self.badge = QLabel("")
         self.badge.setObjectName("statusBadge")
+        # Someone else claimed the certificate shown: said before anyone edits it (services/certificates/claims.py).
+        self.claim_notice = QLabel("")
+        self.claim_notice.setObjectName("claimNotice")
+        self.claim_notice.setStyleSheet("color: #8a4b00; font-weight: bold;")
+        self.claim_notice.setVisible(False)
         head = QHBoxLayout()
         head.addWidget(self.title, 1)
+        head.addWidget(self.claim_notice, 0, Qt.AlignmentFlag.AlignTop)
         head.addWidget(self.badge, 0, Qt.AlignmentFlag.AlignTop)
         return head
 

@@ -196,6 +196,11 @@ class FormFindings(FormFields):
             return  # the form was closed (or moved on) while the checks were read
         latest, checks, max_age = stored.latest, stored.permit_checks, stored.max_age_days
         self.permit_checks = checks
+        claim = stored.claim_by_other
+        self.claim_notice.setText(claim.text() if claim is not None else "")
+        self.claim_notice.setToolTip(f"{claim.claimed_by} is working on this certificate: ask them to release it, "
+                                     "or an approver to take it over, before you edit it." if claim else "")
+        self.claim_notice.setVisible(claim is not None)
         states = list(self._states)
         ids = self._state_ids()
         links = {}

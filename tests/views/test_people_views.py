@@ -45,6 +45,10 @@ def test_a_reviewer_sees_why_approving_is_not_theirs(qtbot, db, db_url, company_
             assert not w.act_approve.isEnabled()
             assert "needs the approver role" in w.act_approve.toolTip()
             assert not w.act_reprocess.isEnabled()
+            # The form's own ways to decide are not offered either: Archive… says why.
+            assert not w.form.archive_button.isEnabled()
+            assert "needs the approver role" in w.form.archive_button.toolTip()
+            assert not w.form.findings_panel.approvable
             w.set_database(None)
         finally:
             w.shutdown()
@@ -55,6 +59,7 @@ def test_a_reviewer_sees_why_approving_is_not_theirs(qtbot, db, db_url, company_
             qtbot.waitUntil(lambda: w.current_detail is not None, timeout=10000)
             w._update_actions()
             assert w.act_approve.isEnabled() and w.actor_label.text() == "Alex Approver · approver"
+            assert w.form.archive_button.isEnabled()
             w.set_database(None)
         finally:
             w.shutdown()

@@ -103,8 +103,11 @@ class PeopleMixin(DeskWindow):
     def _apply_permissions(self) -> None:
         """Disable, with the reason in the tooltip, what the person acting may not do."""
         if self.db is None or not self.actor_settled:
+            self.form.set_decisions_refused("")
             return
         actor = self.actor
+        self.form.set_decisions_refused(refusal_tip(actor, Permission.APPROVE,
+                                                    "approve, reject or archive certificates"))
         gated = [(self.act_approve, Permission.APPROVE, "approve certificates"),  # type: ignore[attr-defined]
                  (self.act_reject, Permission.APPROVE, "reject certificates"),  # type: ignore[attr-defined]
                  (self.act_archive, Permission.APPROVE, "archive certificates"),  # type: ignore[attr-defined]

@@ -130,3 +130,24 @@ def test_a_second_change_before_choosing_is_compared_with_the_version_edited(qtb
     assert form.theirs is second
     assert {r.field for r in form.field_changes()} == {"purchaser_name", "notes"}
     assert "Changed by lee" in form.conflict_title.text()
+
+
+def test_long_values_that_differ_only_at_their_end_are_shown_whole(qtbot, db, form, shown) -> None:  # type: ignore[no-untyped-def]
+    """Seen in a real window: "Allen County Board of Commissioners Dept" beside "... Finance" were both cut
+    to "Allen County Board of Commissioners ...", hiding the one difference."""
+    from PySide6.QtCore import QRect, Qt
+
+    base = "Allen County Board of Commissioners of the State of Indiana, Procurement Division"
+    type_into(qtbot, form, "purchaser_name", base + " Dept")
+    theirs = colleague_saves(db, shown, purchaser_name=base + " Finance")
+    with qtbot.waitSignal(form.changed_underneath, timeout=5000):
+        form.changed_elsewhere(theirs, "pat", AT)
+    table = form.conflict_table
+    qtbot.waitUntil(lambda: table.columnWidth(1) > 60, timeout=5000)
+    for column in (1, 2):
+        text = table.item(0, column).text()
+        width = table.columnWidth(column) - 8
+        needed = table.fontMetrics().boundingRect(QRect(0, 0, width, 10000), int(Qt.TextFlag.TextWordWrap),
+                                                  text).height()
+        assert table.rowHeight(0) >= needed, (column, table.rowHeight(0), needed)
+    assert table.textElideMode() == Qt.TextElideMode.ElideNone

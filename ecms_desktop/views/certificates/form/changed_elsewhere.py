@@ -15,7 +15,7 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -104,6 +104,9 @@ class FormChangedElsewhere(FormSuggesting):
         self.conflict_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.conflict_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.conflict_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.conflict_table.setWordWrap(True)
+        self.conflict_table.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.conflict_table.horizontalHeader().sectionResized.connect(self._on_conflict_column_resized)
         self.take_theirs_button = QPushButton("Take theirs")
         self.take_theirs_button.setObjectName("takeTheirsButton")
         self.take_theirs_button.setToolTip("Their values for the fields listed; your edits to other fields are kept")
@@ -125,6 +128,10 @@ class FormChangedElsewhere(FormSuggesting):
         layout.insertWidget(3, self.conflict_panel)  # below the banner
         self.take_theirs_button.clicked.connect(self.take_theirs)
         self.keep_mine_button.clicked.connect(self.keep_mine)
+
+    def _on_conflict_column_resized(self, _index: int, _old: int, _new: int) -> None:
+        if self.conflict_panel.isVisible():
+            self._fit_conflict_rows()
 
     def _load(self, detail: CertificateDetail | None) -> None:
         self.theirs = None
@@ -162,11 +169,17 @@ class FormChangedElsewhere(FormSuggesting):
                 item = QTableWidgetItem(value)
                 item.setToolTip(value)  # a long value is cut in the cell
                 t.setItem(r, c, item)
-        t.resizeRowsToContents()
-        t.setFixedHeight(t.horizontalHeader().height() + sum(t.rowHeight(r) for r in range(t.rowCount())) + 6)
         self.updated_note.setVisible(False)  # an earlier update's note: the panel says what is new
         self.conflict_panel.setVisible(True)
+        self._fit_conflict_rows()
         self.changed_underneath.emit(rows)
+
+    def _fit_conflict_rows(self) -> None:
+        """Every value whole, wrapped at the columns' widths (two values often differ only at their end, so
+        a value cut short would hide the very difference); again whenever the columns change width."""
+        t = self.conflict_table
+        t.resizeRowsToContents()
+        t.setFixedHeight(t.horizontalHeader().height() + sum(t.rowHeight(r) for r in range(t.rowCount())) + 6)
 
     def _mine(self) -> CertificateInput | None:
         try:

@@ -40,6 +40,24 @@ class FormEditing(FormFindings):
         if self.detail is not None:
             self._refresh_expiry()
 
+    #: Why the person at this desk may not approve, reject, archive or unarchive ("" when they may).
+    decisions_refused = ""
+
+    def set_decisions_refused(self, why: str) -> None:
+        """Offer the review decisions (Archive…, "Acknowledge and approve…") only to someone who may make them;
+        ``why`` is shown instead."""
+        if why == self.decisions_refused:
+            return
+        self.decisions_refused = why
+        detail = self.detail
+        if detail is not None:
+            self.findings_panel.set_approvable(
+                detail.review_state in (ReviewState.PENDING, ReviewState.REJECTED) and not why)
+            self.archive_button.setEnabled(not why)
+            self.archive_button.setToolTip(why or ("Bring the certificate back into use (asks why)"
+                                                   if detail.review_state == ReviewState.ARCHIVED
+                                                   else "Take the certificate out of use (asks why)"))
+
     def load(self, detail: CertificateDetail | None) -> None:
         """Show a certificate (a fresh copy to edit), or an empty, disabled form for None. Loading is
         atomic with respect to edits: nothing of the record shown before reaches the new one."""
@@ -85,7 +103,8 @@ class FormEditing(FormFindings):
             self.findings_changed.emit([])
             return
         self.findings_panel.setEnabled(True)
-        self.findings_panel.set_approvable(detail.review_state in (ReviewState.PENDING, ReviewState.REJECTED))
+        self.findings_panel.set_approvable(detail.review_state in (ReviewState.PENDING, ReviewState.REJECTED)
+                                           and not self.decisions_refused)
         self.builder.setVisible(True)
         d = detail.data
         self.title.setText(f"{detail.customer_name} ({detail.customer_number}) — certificate {detail.id}")
@@ -96,6 +115,9 @@ class FormEditing(FormFindings):
         self.archive_button.setToolTip("Bring the certificate back into use (asks why)"
                                        if detail.review_state == ReviewState.ARCHIVED
                                        else "Take the certificate out of use (asks why)")
+        if self.decisions_refused:
+            self.archive_button.setEnabled(False)
+            self.archive_button.setToolTip(self.decisions_refused)
         self._raw = self._raw_from_input(d)
         self._states = tuple(line.state for line in d.lines)
         self._form_code, self._reason = d.form_code, d.exempt_reason

@@ -75,7 +75,7 @@ class FilterBar(QWidget):
         self.text_edit.setObjectName("filterText")
         self.text_edit.setPlaceholderText("Search customer, customer no., certificate no., permit no.")
         self.text_edit.setClearButtonEnabled(True)
-        self.text_edit.setMinimumWidth(160)
+        self.text_edit.setMinimumWidth(120)
         layout.addWidget(self.text_edit, 3)
 
         self.state_combo = QComboBox(self)
@@ -92,6 +92,7 @@ class FilterBar(QWidget):
         self.status_combo.addItem("Any status", None)
         for status in STATUS_ORDER:
             self.status_combo.addItem(status.label, status.value)
+        _shrinkable(self.status_combo, 7)
         layout.addWidget(self._label("Status", self.status_combo))
         layout.addWidget(self.status_combo)
 
@@ -101,7 +102,7 @@ class FilterBar(QWidget):
         self.expiring_spin.setSpecialValueText("any time")
         self.expiring_spin.setSuffix(" days")
         self.expiring_spin.setToolTip("Approved certificates expiring within N days (0: no filter)")
-        layout.addWidget(self._label("Expiring within", self.expiring_spin))
+        layout.addWidget(self._label("Expiring", self.expiring_spin))
         layout.addWidget(self.expiring_spin)
 
         self.form_combo = QComboBox(self)
@@ -120,18 +121,18 @@ class FilterBar(QWidget):
         self.check_combo.addItem("Any", None)
         for check in CheckFilter:
             self.check_combo.addItem(check.label, check.value)
-        _shrinkable(self.check_combo, 14)
+        _shrinkable(self.check_combo, 10)
         layout.addWidget(self._label("Checks", self.check_combo))
         layout.addWidget(self.check_combo)
 
         self.claim_combo = QComboBox(self)
         self.claim_combo.setObjectName("filterClaim")
         self.claim_combo.setToolTip("All certificates, those you claimed (Mine), or the pending ones nobody claimed")
-        self.claim_combo.addItem("All", None)
+        # Its entries say what they are, so it needs no label (the bar fits 1280 pixels with it).
+        self.claim_combo.addItem("All claims", None)
         for claim in ClaimFilter:
             self.claim_combo.addItem(claim.label, claim.value)
-        _shrinkable(self.claim_combo, 4)
-        layout.addWidget(self._label("Claims", self.claim_combo))
+        _shrinkable(self.claim_combo, 5)
         layout.addWidget(self.claim_combo)
 
         self.lists_button = QToolButton(self)

@@ -227,7 +227,7 @@ def test_approval_blocked_by_errors_then_needs_acknowledgement(db, company_id, c
     version = certs.get(cert_id, AS_OF).version
     with pytest.raises(ValidationError) as err:
         certs.approve_with_validation(cert_id, expected_version=version, as_of=AS_OF, acknowledge_warnings=True)
-    assert "1 error remain" in str(err.value) and "11 digits" in str(err.value)
+    assert "1 error remains." in str(err.value) and "11 digits" in str(err.value)
     assert certs.get(cert_id, AS_OF).review_state == "pending"
     # The refused attempt is on file as an approval-triggered run.
     assert service.latest(cert_id).trigger == "approval"

@@ -190,7 +190,8 @@ def _gate(session: Session, cert: Certificate, run: ValidationRun, *, acknowledg
     if errors:
         raise ValidationError(
             f"Certificate {cert.id} cannot be approved: {len(errors)} "
-            f"{'error remains' if len(errors) == 1 else 'errors remain'}. Correct the certificate (or reject it) first.",
+            f"{'error remains' if len(errors) == 1 else 'errors remain'}. "
+            "Correct the certificate (or reject it) first.",
             [Problem(f"{f.state + ': ' if f.state else ''}{f.message}", column=f.field or None) for f in errors])
     details: dict[str, Any] = {"validation_run_id": run.id, "rules_version": run.rules_version}
     if warnings:

@@ -319,6 +319,7 @@ class Book:
             ("Certificates", f"{len(self.content.certificates)} certificates, "
                              f"{sum(len(x.lines) for x in self.content.certificates)} state lines"),
             ("Generated (UTC)", self.content.generated_at.strftime("%Y-%m-%d %H:%M:%S")),
+            ("Prepared by", self.content.prepared_by or "-"),
             ("Program", f"ECMS Desktop {self.content.program_version}; rules pack {self.content.rules_version}"),
         ]
         out.append(_kv_table(rows, st, self.width, self.brand))

@@ -187,6 +187,8 @@ class PackContent:
     program_version: str
     rules_version: str
     database: str
+    #: The person who prepared the pack (``services/core/people.py``).
+    prepared_by: str = ""
     sections: list[SectionTable] = field(default_factory=list)
 
     def groups(self) -> list[tuple[str, str, str, list[tuple[PackCertificate, PackLine]]]]:

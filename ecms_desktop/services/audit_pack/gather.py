@@ -36,6 +36,7 @@ from ecms_desktop.services.audit_pack.period_status import (
     state_on,
 )
 from ecms_desktop.services.audit_pack.sections import chunks, permit_results, validation_results
+from ecms_desktop.services.core import people
 from ecms_desktop.services.core.company_lookup import find_company
 from ecms_desktop.services.core.expiry import line_status
 from ecms_desktop.services.core.settings import business_settings
@@ -223,7 +224,7 @@ def gather(session: Session, selection: AuditPackSelection, *, generated_at: dt.
                          company.reply_to_email, tuple((r.state, r.number) for r in company.registrations))
     session.expunge_all()
     content = PackContent(sel, brand, tuple(sel.customers), tuple(included), generated_at, __version__,
-                          rules.version, database)
+                          rules.version, database, prepared_by=people.actor_name(session))
     return content
 
 

@@ -53,6 +53,7 @@ def build_manifest(root: Path, content: PackContent, chain: audit.ChainReport,
     return {
         "format": MANIFEST_FORMAT,
         "generated_at": content.generated_at.isoformat(),
+        "prepared_by": content.prepared_by,
         "program": {"name": "ECMS Desktop", "version": content.program_version},
         "rules_pack_version": content.rules_version,
         "database": content.database,

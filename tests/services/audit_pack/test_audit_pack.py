@@ -140,6 +140,7 @@ def test_files_manifest_and_audit_event(db, pack) -> None:  # type: ignore[no-un
         assert len(parts) == 4 and parts[2] in ("TX", "OK")
         assert all(part not in ("", ".", "..") and not part.startswith(".") for part in parts)
     assert manifest["program"]["version"] and manifest["rules_pack_version"]
+    assert manifest["prepared_by"] == "tester"  # the person who prepared it (people.actor_name)
     assert manifest["selection"]["states"] == ["OK", "TX"]
     assert "password" not in manifest["database"]
     with db.reader() as s:
@@ -298,3 +299,12 @@ def test_sections_from_validation_and_transactions(db, company_id, tmp_path: Pat
     manifest = json.loads((result.folder / "manifest.json").read_text(encoding="utf-8"))
     assert [s["key"] for s in manifest["sections"]] == ["certificates", "coverage", "findings", "permit_checks",
                                                         "renewals", "audit_trail"]
+
+
+def test_the_book_names_who_prepared_it(db, pack) -> None:  # type: ignore[no-untyped-def]
+    import pymupdf
+
+    _data, result = pack
+    with pymupdf.open(result.folder / "audit-pack.pdf") as book:
+        scope = " ".join(book[p].get_text() for p in range(min(3, book.page_count))).replace("\n", " ")
+    assert "Prepared by" in scope and "tester" in scope

@@ -48,6 +48,8 @@ class RenewalRequest(Base):
     line_expiry: Mapped[dt.date | None] = mapped_column(Date)
     #: The (as-of) day the first request was sent: reminder and escalation days count from it.
     requested_on: Mapped[dt.date] = mapped_column(Date)
+    #: The person who sent the request (empty for requests from before people were recorded).
+    requested_by: Mapped[str] = mapped_column(String(100), default="", server_default="")
     reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
     escalated_on: Mapped[dt.date | None] = mapped_column(Date)
     last_step_on: Mapped[dt.date | None] = mapped_column(Date)

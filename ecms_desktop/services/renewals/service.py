@@ -485,7 +485,8 @@ class RenewalService:
             req = RenewalRequest(company_id=company_id, customer_id=item.customer_id, certificate_id=cert_id,
                                  coverage_line_id=item.coverage_line_id, state=item.state,
                                  form_code=item.form_code, token=new_token(), status="open",
-                                 line_expiry=item.expiry_date, requested_on=as_of, reminders_sent=0,
+                                 line_expiry=item.expiry_date, requested_on=as_of,
+                                 requested_by=people.actor_name(s), reminders_sent=0,
                                  last_step_on=as_of, closed_reason="")
             s.add(req)
             s.flush()

@@ -64,6 +64,7 @@ def test_a_first_request_sends_the_state_form_and_the_ladder_follows_it_up(db, c
         req = s.execute(select(RenewalRequest)).scalar_one()
         assert (req.certificate_id, req.coverage_line_id, req.state, req.status) == (None, None, "OK", "open")
         assert req.form_code == "OK-RESALE" and req.requested_on == DAY0
+        assert req.requested_by == "tester"  # the person who sent it
         [step] = s.execute(select(RenewalStep)).scalars().all()
         assert (step.kind, step.certificate_id, step.request_id) == ("request", None, req.id)
         outbox = s.get(OutboxMessage, step.outbox_id)

@@ -67,7 +67,8 @@ class ProfileDialog(QDialog):
         intro.setWordWrap(True)
         layout.addWidget(intro)
         if problem:
-            why = QLabel(problem, self)
+            # Its first sentence ("There is no profile 'root' in this database."); the rest is for the CLI.
+            why = QLabel(problem.split(". ")[0].rstrip(".") + ".", self)
             why.setWordWrap(True)
             why.setEnabled(False)
             layout.addWidget(why)

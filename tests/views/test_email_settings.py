@@ -48,7 +48,7 @@ def test_ok_saves_the_server_and_keeps_the_password_in_the_keyring(qtbot, db, co
     dialog = make_dialog(qtbot, db, company_id, tmp_path)
     tab = dialog.email_tab
     assert [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())] == ["Database", "Review", "Companies",
-                                                                            "E-mail"]
+                                                                            "E-mail", "People"]
     tab.host.setText("smtp.acme.example")
     tab.security.setCurrentIndex(tab.security.findData("ssl"))
     assert tab.port.value() == 465  # follows the security choice

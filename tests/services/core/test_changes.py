@@ -144,8 +144,10 @@ def test_postgresql_notification_reaches_a_second_connection(db: Database) -> No
     url = db.engine.url.set(drivername="postgresql", query={})
     with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as listener:
         listener.execute(f"LISTEN {changes.CHANNEL}")
+        company_id = make_company(db)  # several commits: their notifications are not the ones looked at
+        list(listener.notifies(timeout=1.0))
         with db.transaction() as s:  # an event written and rolled back notifies nobody
-            upsert_customer(s, make_company(db), "C-1", legal_name="Kept")
+            upsert_customer(s, company_id, "C-1", legal_name="Kept")
         got = [n.payload for n in listener.notifies(timeout=WAIT_S, stop_after=1)]
         assert schema in got
         with pytest.raises(RuntimeError), db.transaction() as s:

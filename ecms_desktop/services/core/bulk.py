@@ -127,6 +127,12 @@ class BulkInsert:
         return tuple(out)
 
     def execute(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Insert ``rows``. On PostgreSQL they are streamed as they come (``rows`` may be a generator that
+        computes them: the server stores the first ones while the rest are computed)."""
+        if self.copy_sql is not None:
+            assert self.conn is not None
+            copy_rows(self.conn, self.copy_sql, map(self.convert, rows))
+            return
         self._write([self.convert(r) for r in rows])
 
     def execute_processed(self, rows: Iterable[tuple[Any, ...]]) -> None:

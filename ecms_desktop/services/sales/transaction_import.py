@@ -99,7 +99,7 @@ PARALLEL_MIN_BYTES = 8_000_000
 _MIN_LINE_BYTES = 40
 
 
-def _indexes_to_rebuild(conn: Connection, inserted: int, stored_before: int) -> list[Index]:
+def _indexes_to_rebuild(inserted: int, stored_before: int) -> list[Index]:
     """The secondary indexes of ``transaction_line`` to drop during a bulk insert and build afterwards,
     inside the same transaction (measured: building them once after a large insert costs less than
     keeping them up to date row by row; on PostgreSQL a million lines took 13.4 s to insert with them
@@ -116,18 +116,18 @@ def _indexes_to_rebuild(conn: Connection, inserted: int, stored_before: int) -> 
     return sorted(_TL.indexes, key=lambda ix: str(ix.name))
 
 
-def _after_bulk_load(conn: Connection, rebuild: list[Index]) -> None:
+def _after_bulk_load(conn: Connection, rebuild: list[Index], inserted: int) -> None:
     """Build the dropped indexes again (PostgreSQL: with more sort memory for this transaction, so the
-    sort stays in memory) and, on PostgreSQL, refresh the table's statistics: until autovacuum gets to
-    it the planner still thinks the table as small as before the load and picks nested loops and disk
-    sorts for the determination that follows (``ANALYZE`` reads a sample, ~0.3 s, and counts this
-    transaction's own new lines)."""
+    sort stays in memory) and, on PostgreSQL after a large load, refresh the table's statistics: until
+    autovacuum gets to it the planner still takes the table to be as small as before the load and picks
+    nested loops and disk sorts for the determination that follows (``ANALYZE`` reads a sample, ~0.3 s,
+    and counts this transaction's own new lines)."""
     pg = conn.dialect.name == "postgresql"
     if pg and rebuild:
         conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
     for index in rebuild:
         index.create(conn)
-    if pg:
+    if pg and inserted >= _REBUILD_MIN:
         conn.exec_driver_sql("ANALYZE transaction_line")
 
 
@@ -728,7 +728,7 @@ class TransactionImporter:
                     if not chunk.new:
                         continue
                     if not rebuild:
-                        rebuild = _indexes_to_rebuild(conn, inserted + len(chunk.new), stored_before)
+                        rebuild = _indexes_to_rebuild(inserted + len(chunk.new), stored_before)
                         for index in rebuild:
                             index.drop(conn)
                     bulk.execute_processed(chunk.new)
@@ -742,10 +742,9 @@ class TransactionImporter:
                 result = TransactionImportResult(rows=total, inserted=inserted)
                 if stored:
                     self._update_stored(s, company_id, name, stored, now, result)
-                if rebuild or inserted >= _REBUILD_MIN:
-                    if progress:
-                        progress(size or total, size or total, "Building the indexes")
-                    _after_bulk_load(conn, rebuild)
+                if rebuild and progress:
+                    progress(size or total, size or total, "Building the indexes")
+                _after_bulk_load(conn, rebuild, inserted)
                 # Lines that name a customer number merged into another customer match the surviving one.
                 match_sales_to_merged_numbers(s, company_id)
                 result.in_filed_periods = new_lines_in_filed_periods(s, company_id, now)

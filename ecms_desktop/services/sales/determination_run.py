@@ -27,7 +27,7 @@ from ecms_desktop.models import utcnow
 from ecms_desktop.models.transactions import Determination, TransactionLine
 from ecms_desktop.rules import load_rules_pack
 from ecms_desktop.services.core import audit, json_text
-from ecms_desktop.services.core.bulk import BulkInsert, SqliteBulkCache, paused_gc, worker_start_method
+from ecms_desktop.services.core.bulk import BulkInsert, SqliteBulkCache, copy_rows, paused_gc, worker_start_method
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import Cancelled, DatabaseError
 from ecms_desktop.services.core.progress import CancelCheck, Progress
@@ -96,7 +96,9 @@ class _RunTables:
                                  f"explanation {'JSONB' if pg else 'TEXT'} NOT NULL, "
                                  f"taxes_sales {'BOOLEAN' if pg else 'INTEGER'} NOT NULL)")
             rows = list(keys)
-            if rows:  # a company without certificates: every line is decided by SQL
+            if pg:  # a hundred thousand keys: one COPY, not a statement each
+                copy_rows(conn, f"COPY {_KEY_TABLE} (customer_key, state) FROM STDIN", rows)
+            elif rows:  # a company without certificates: every line is decided by SQL
                 conn.exec_driver_sql(f"INSERT INTO {_KEY_TABLE} (customer_key, state) VALUES ({mark}, {mark})", rows)
             conn.exec_driver_sql(f"INSERT INTO {_TEXT_TABLE} (state, explanation, taxes_sales) VALUES ({mark}, "
                                  f"{'CAST(%s AS JSONB)' if pg else '?'}, {mark})",
@@ -163,8 +165,7 @@ class _Windows:
         self.read_sql = (read.format(anti=""), read.format(anti=undetermined))
         self.window_sql = (f"SELECT t.id FROM transaction_line t WHERE t.company_id + 0 = {mark} AND t.id > {mark} "
                            f"ORDER BY t.id LIMIT 1 OFFSET {mark}")
-        # The insert of lines without candidates, split in two statements so that the exposures can be
-        # counted: sold exempt with a taxable amount above zero, and the rest.
+        # The insert of lines without candidates.
         if pg:
             taxable, false, empty = "round(t.amount, 2)", "false", "CAST('[]' AS JSONB)"
             claimed_and_taxable = f"(t.exempt_claimed AND {taxable} > 0)"
@@ -186,11 +187,24 @@ class _Windows:
                   f"SELECT t.id, {false}, NULL, '', NULL, NULL, '', NULL, '', 0, {taxable}, {empty}, {false}, "
                   f"x.explanation, {{kind}}, {{amount}}, {', '.join(mark for _ in constants)} "
                   f"FROM transaction_line t JOIN {_TEXT_TABLE} x ON x.state = t.ship_to_state "
-                  f"WHERE {base}{{anti}} AND NOT {has_key} AND {{exposed}}")
-        self.insert_sql = tuple(
-            (insert.format(kind=mark, amount=taxable, exposed=claimed_and_taxable, anti=anti),
-             insert.format(kind=mark, amount="0", exposed=f"NOT {claimed_and_taxable}", anti=anti))
-            for anti in ("", undetermined))
+                  f"WHERE {base}{{anti}} AND NOT {has_key}{{exposed}}")
+        if pg:
+            # One statement that reads the window once and counts the exposures among the rows it
+            # inserted: the server's work is the run's critical path on PostgreSQL, and two statements
+            # read the window and looked up every line's key twice.
+            kind = f"CASE WHEN {claimed_and_taxable} THEN {mark} ELSE {mark} END"
+            amount = f"CASE WHEN {claimed_and_taxable} THEN {taxable} ELSE 0 END"
+            self.insert_sql: tuple[tuple[str, ...], ...] = tuple(
+                (f"WITH ins AS ({insert.format(kind=kind, amount=amount, exposed='', anti=anti)} "
+                 "RETURNING exposure_kind) SELECT count(*), count(*) FILTER (WHERE exposure_kind <> '') FROM ins",)
+                for anti in ("", undetermined))
+        else:
+            # Two statements, so that the exposures can be counted: sold exempt with a taxable amount
+            # above zero, and the rest.
+            self.insert_sql = tuple(
+                (insert.format(kind=mark, amount=taxable, exposed=f" AND {claimed_and_taxable}", anti=anti),
+                 insert.format(kind=mark, amount="0", exposed=f" AND NOT {claimed_and_taxable}", anti=anti))
+                for anti in ("", undetermined))
         self.constants = constant_values
         self.sqlite = not pg
         self.to_date = _TL.c.invoice_date.type.dialect_impl(dialect).result_processor(dialect, None) \
@@ -212,8 +226,13 @@ class _Windows:
 
     def insert_without_candidates(self, after_id: int, through_id: int) -> tuple[int, int]:
         """Decide the window's lines without candidates in SQL; (lines, exposures)."""
-        exposed_sql, rest_sql = self.insert_sql[after_id < self.determined_through]
+        statements = self.insert_sql[after_id < self.determined_through]
         params = self._params(after_id, through_id)
+        if len(statements) == 1:  # PostgreSQL: one statement that counts both
+            lines, exposed = self.conn.exec_driver_sql(
+                statements[0], (EXPOSURE_UNSUPPORTED, "", *self.constants, *params)).one()
+            return int(lines), int(exposed)
+        exposed_sql, rest_sql = statements
         exposed = self.conn.exec_driver_sql(exposed_sql, (EXPOSURE_UNSUPPORTED, *self.constants, *params)).rowcount
         rest = self.conn.exec_driver_sql(rest_sql, ("", *self.constants, *params)).rowcount
         return exposed + rest, exposed
@@ -308,16 +327,19 @@ class _Histories:
 
 
 # The second CPU: a worker process reads and decides the first part of each window (the engine is
-# pure Python and bound by one core); the parent runs the SQL part, reads and decides the rest, and
-# writes every result (SQLite has one writer). The worker gets the candidate rows once and builds the
-# same index (and the same temporary key tables, on its own read-only connection), so that both
-# sides decide from one snapshot of the certificates.
+# pure Python and bound by one core); the parent runs the SQL part, reads and decides the rest. On
+# SQLite (one writer) the parent writes every result; on PostgreSQL the worker writes its own, on its
+# own connection and in its own transaction, so that the server inserts on two backends at once
+# (inserting a million determinations is most of the server's work there, and was the run's critical
+# path on the parent's one connection). The worker gets the candidate rows once and builds the same
+# index (and the same temporary key tables, on its own connection), so that both sides decide from one
+# snapshot of the certificates.
 _worker_state: dict[str, Any] = {}
 
 
 def _worker_init(candidate_rows: list[tuple[Any, ...]], url: str, company_id: int, date_from: dt.date | None,
                  date_to: dt.date | None, determined_through: int, texts: dict[str, tuple[str, bool]],
-                 history_rows: HistoryRows | None = None) -> None:
+                 history_rows: HistoryRows | None = None, constants: dict[str, Any] | None = None) -> None:
     import gc
 
     # This process only reads and decides lines: it holds the candidate index and builds tuples and
@@ -326,11 +348,12 @@ def _worker_init(candidate_rows: list[tuple[Any, ...]], url: str, company_id: in
     gc.disable()
     _worker_state.update(index=index_candidates(candidate_rows), url=url, company_id=company_id, date_from=date_from,
                          date_to=date_to, determined_through=determined_through, texts=texts,
-                         histories=_Histories(history_rows) if history_rows is not None else None)
+                         histories=_Histories(history_rows) if history_rows is not None else None,
+                         constants=constants or {})
 
 
 def _worker_windows() -> tuple[Any, _Windows]:
-    """The worker's read-only connection, with the run's temporary tables, and its window reader."""
+    """The worker's connection, with the run's temporary tables, and its window reader."""
     if "windows" not in _worker_state:
         st = _worker_state
         db = Database(st["url"])
@@ -341,21 +364,30 @@ def _worker_windows() -> tuple[Any, _Windows]:
                                 f"{str(exc.orig).strip()}") from None
         _RunTables(conn, st["index"].keys(), st["texts"])
         windows = _Windows(conn, st["company_id"], st["date_from"], st["date_to"], st["determined_through"], {})
-        st.update(db=db, conn=conn, windows=windows, writer=BulkInsert(None, _DET, _DET_COLUMNS, dialect=conn.dialect))
+        writes = conn.dialect.name == "postgresql"
+        st.update(db=db, conn=conn, windows=windows, writes=writes,
+                  writer=BulkInsert(conn if writes else None, _DET, _DET_COLUMNS, st["constants"] if writes else None,
+                                    dialect=conn.dialect))
     return _worker_state["conn"], _worker_state["windows"]
 
 
 def _worker_decide(after_id: int, through_id: int) -> tuple[list[tuple[Any, ...]], list[int], float]:
-    """Read the lines with candidates in ``(after_id, through_id]``, decide them and convert the results
-    for the driver (the parent only writes them); also says how long that took (for :class:`_Balance`)."""
+    """Read the lines with candidates in ``(after_id, through_id]`` and decide them; on PostgreSQL write
+    the results (in one transaction, committed before the counts are returned), else convert them for
+    the driver (the parent writes them). Also says how long that took (for :class:`_Balance`)."""
     started = time.perf_counter()
     conn, windows = _worker_windows()
+    counts = [0, 0, 0, 0]
+    writer, index, histories = _worker_state["writer"], _worker_state["index"], _worker_state["histories"]
+    if _worker_state["writes"]:
+        with conn.begin():
+            rows = windows.read_with_candidates(after_id, through_id)
+            writer.execute(_decide_batch(rows, windows.converters, index, counts, histories))
+        return [], counts, time.perf_counter() - started
     with conn.begin():
         rows = windows.read_with_candidates(after_id, through_id)
-    counts = [0, 0, 0, 0]
-    process = _worker_state["writer"].process
-    out = [process(r) for r in _decide_batch(rows, windows.converters, _worker_state["index"], counts,
-                                             _worker_state["histories"])]
+    process = writer.process
+    out = [process(r) for r in _decide_batch(rows, windows.converters, index, counts, histories)]
     return out, counts, time.perf_counter() - started
 
 
@@ -448,19 +480,21 @@ def run_determination(db: Database, rules_version: str, company_id: int, *, date
     if db.dialect == "sqlite" and make_url(db.url).database in (None, "", ":memory:"):
         workers = 0  # a worker could not open the same database
     texts = _texts()
+    constants = {"company_id": company_id, "rules_pack_version": rules_version, "origin": "determine",
+                 "determined_at": utcnow()}
     pool = None
     if workers > 0 and todo:
         import multiprocessing
 
         pool = multiprocessing.get_context(worker_start_method()).Pool(
             workers, _worker_init, (rows_of_candidates, db.url, company_id, date_from, date_to,
-                                    determined_through, texts, history_rows))
+                                    determined_through, texts, history_rows, constants))
     try:
         with paused_gc():
             index = index_candidates(rows_of_candidates)
             del rows_of_candidates
             span = (first - 1, last) if todo else (last, last)
-            summary = _run(db, rules_version, company_id, date_from, date_to, batch, progress, cancel, index, todo,
+            summary = _run(db, rules_version, constants, date_from, date_to, batch, progress, cancel, index, todo,
                            span, determined_through, texts, pool, workers, _Histories(history_rows))
     finally:
         if pool is not None:
@@ -483,15 +517,15 @@ def _texts() -> dict[str, tuple[str, bool]]:
     return {state: _no_certificate(state) for state in load_rules_pack().states}
 
 
-def _run(db: Database, rules_version: str, company_id: int, date_from: dt.date | None, date_to: dt.date | None,
-         batch: int, progress: Progress | None, cancel: CancelCheck | None, index: CandidateIndex, todo: int,
-         span: tuple[int, int], determined_through: int, texts: dict[str, tuple[str, bool]], pool: Any, workers: int,
-         histories: _Histories | None = None) -> RunSummary:
+def _run(db: Database, rules_version: str, constants: dict[str, Any], date_from: dt.date | None,
+         date_to: dt.date | None, batch: int, progress: Progress | None, cancel: CancelCheck | None,
+         index: CandidateIndex, todo: int, span: tuple[int, int], determined_through: int,
+         texts: dict[str, tuple[str, bool]], pool: Any, workers: int, histories: _Histories | None = None
+         ) -> RunSummary:
     counts = [0, 0, 0, 0]  # lines, exempt, conflicts, exposures
     version = rules_version
     after, last = span
-    constants = {"company_id": company_id, "rules_pack_version": version, "origin": "determine",
-                 "determined_at": utcnow()}
+    company_id = constants["company_id"]
     with db.write_connection() as conn:
         tables = _RunTables(conn, index.keys(), texts)
         try:
@@ -499,8 +533,9 @@ def _run(db: Database, rules_version: str, company_id: int, date_from: dt.date |
             writer = BulkInsert(conn, _DET, _DET_COLUMNS, constants)
             # With workers the windows are pipelined: the workers read and decide the first part of
             # window k while the parent runs its SQL part and decides the rest; their results are
-            # written in window k+1's transaction. A stop loses at most the workers' part of one
-            # window; a new run takes it up.
+            # written in window k+1's transaction (on PostgreSQL the workers commit their own). A stop
+            # loses at most the workers' part of one window; a new run takes it up (a window below
+            # the highest determined line is read with the anti-join: its other part may be missing).
             pending: list[Any] = []
             balance = _Balance(workers)
             worker_span = 0  # ids of the window whose workers' results are pending

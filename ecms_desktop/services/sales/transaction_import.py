@@ -99,16 +99,36 @@ PARALLEL_MIN_BYTES = 8_000_000
 _MIN_LINE_BYTES = 40
 
 
-def _indexes_to_rebuild(conn: Connection, inserted: int, stored_before: int) -> list[Index]:
+def _indexes_to_rebuild(inserted: int, stored_before: int) -> list[Index]:
     """The secondary indexes of ``transaction_line`` to drop during a bulk insert and build afterwards,
     inside the same transaction (measured: building them once after a large insert costs less than
-    keeping them up to date row by row). Only on SQLite, where DDL is transactional and readers keep
-    seeing the committed schema, and only once the import has at least doubled the table (``inserted``
-    lines so far against ``stored_before``, the highest line id before it); the unique key that stops
-    duplicate lines is never dropped."""
-    if conn.dialect.name != "sqlite" or inserted < _REBUILD_MIN or inserted < stored_before:
+    keeping them up to date row by row; on PostgreSQL a million lines took 13.4 s to insert with them
+    and 5.1 s + 1.5 s to build them without). Only once the import has at least doubled the table
+    (``inserted`` lines so far against ``stored_before``, the highest line id before it): the first
+    load of a ledger, not a month's file. The unique key that stops duplicate lines is never dropped.
+
+    DDL is transactional on both databases: a failed or cancelled import rolls the drop back with the
+    lines. On SQLite readers keep seeing the committed schema; on PostgreSQL ``DROP INDEX`` locks the
+    table until the import commits, so a desk reading sales lines meanwhile waits for it (at most the
+    lock timeout, then it is told the database is busy)."""
+    if inserted < _REBUILD_MIN or inserted < stored_before:
         return []
     return sorted(_TL.indexes, key=lambda ix: str(ix.name))
+
+
+def _after_bulk_load(conn: Connection, rebuild: list[Index], inserted: int) -> None:
+    """Build the dropped indexes again (PostgreSQL: with more sort memory for this transaction, so the
+    sort stays in memory) and, on PostgreSQL after a large load, refresh the table's statistics: until
+    autovacuum gets to it the planner still takes the table to be as small as before the load and picks
+    nested loops and disk sorts for the determination that follows (``ANALYZE`` reads a sample, ~0.3 s,
+    and counts this transaction's own new lines)."""
+    pg = conn.dialect.name == "postgresql"
+    if pg and rebuild:
+        conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
+    for index in rebuild:
+        index.create(conn)
+    if pg and inserted >= _REBUILD_MIN:
+        conn.exec_driver_sql("ANALYZE transaction_line")
 
 
 @dataclass
@@ -664,7 +684,7 @@ class TransactionImporter:
         size = path.stat().st_size if fast else 0
         with self.db.transaction() as s:
             conn = s.connection()
-            stored_before = s.execute(select(func.max(_TL.c.id))).scalar() or 0 if conn.dialect.name == "sqlite" else 0
+            stored_before = s.execute(select(func.max(_TL.c.id))).scalar() or 0
             bulk = BulkInsert(conn, _TL, _FIELDS, {"company_id": company_id, "imported_at": now})
             state_digest.note_new_transaction_lines(s)
             # Which lines are stored already: nothing to look up for a company without lines; for a
@@ -708,7 +728,7 @@ class TransactionImporter:
                     if not chunk.new:
                         continue
                     if not rebuild:
-                        rebuild = _indexes_to_rebuild(conn, inserted + len(chunk.new), stored_before)
+                        rebuild = _indexes_to_rebuild(inserted + len(chunk.new), stored_before)
                         for index in rebuild:
                             index.drop(conn)
                     bulk.execute_processed(chunk.new)
@@ -722,10 +742,9 @@ class TransactionImporter:
                 result = TransactionImportResult(rows=total, inserted=inserted)
                 if stored:
                     self._update_stored(s, company_id, name, stored, now, result)
-                for index in rebuild:
-                    if progress:
-                        progress(size or total, size or total, f"Building index {index.name}")
-                    index.create(conn)
+                if rebuild and progress:
+                    progress(size or total, size or total, "Building the indexes")
+                _after_bulk_load(conn, rebuild, inserted)
                 # Lines that name a customer number merged into another customer match the surviving one.
                 match_sales_to_merged_numbers(s, company_id)
                 result.in_filed_periods = new_lines_in_filed_periods(s, company_id, now)

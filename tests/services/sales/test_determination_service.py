@@ -246,6 +246,35 @@ def test_a_run_with_worker_processes_decides_the_same(db, company_id, tmp_path, 
     assert _stored(db) == alone
 
 
+def test_a_run_stopped_between_windows_and_run_again_decides_every_line_once_as_one_run_does(  # type: ignore[no-untyped-def]
+        db, company_id, tmp_path, monkeypatch) -> None:
+    """On PostgreSQL the worker commits the lines it decided in its own transaction, apart from the
+    parent's window: a stop can leave a window with only one of its parts stored. The next run (which
+    reads the windows below the highest determined line with the anti-join) decides exactly the
+    missing lines, and the result is what one run in one process stores."""
+    from ecms_desktop.services.core.errors import Cancelled
+    from ecms_desktop.services.sales import determination_run
+
+    _sales_with_certificates(db, company_id, tmp_path)
+    import_sales(db, company_id, tmp_path, *SALES, *(s.replace("A", "Z") for s in SALES), columns=COLUMNS)
+    svc = DeterminationService(db)
+    svc.run(company_id, workers=0)
+    alone = _stored(db)
+    with db.transaction() as s:
+        s.execute(Determination.__table__.delete())
+    monkeypatch.setattr(determination_run._Balance, "split", lambda self, a, t: (a + t) // 2)
+    windows: list[int] = []
+    with pytest.raises(Cancelled):
+        svc.run(company_id, workers=1, batch=5, cancel=lambda: len(windows) > 2,
+                progress=lambda done, total, text: windows.append(done))
+    partial = _stored(db)
+    assert 0 < len(partial) < len(alone)
+    assert all(alone[k] == v for k, v in partial.items())
+    summary = svc.run(company_id, workers=1, batch=5)
+    assert summary.lines == len(alone) - len(partial)
+    assert _stored(db) == alone
+
+
 def test_the_balance_gives_the_parent_what_the_workers_leave_it() -> None:
     from ecms_desktop.services.sales.determination_run import _Balance
 

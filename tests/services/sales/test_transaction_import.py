@@ -155,6 +155,28 @@ def test_a_bulk_import_rebuilds_the_indexes_and_a_cancelled_one_keeps_them(db, c
     assert (again.inserted, again.unchanged) == (0, 2)
 
 
+def test_a_bulk_import_on_postgresql_leaves_the_planner_the_real_size_of_the_table(db, company_id, tmp_path,  # type: ignore[no-untyped-def]
+                                                                                    monkeypatch) -> None:
+    """Until autovacuum gets to a table the planner takes it to be as small as before a large load and
+    plans the determination that follows for a few rows (nested loops, sorts on disk): a bulk import
+    refreshes the statistics of the lines in its own transaction."""
+    from sqlalchemy import text
+
+    from ecms_desktop.services.sales import transaction_import
+
+    if db.dialect != "postgresql":
+        pytest.skip("PostgreSQL's planner statistics (SQLite keeps none unless asked)")
+    monkeypatch.setattr(transaction_import, "_REBUILD_MIN", 1)  # as for a large file
+    rows = [f"INV-{i},1,2026-06-15,C-{i % 7},TX,,,,P1,,{i}.25,USD,0,no,,PO-{i}" for i in range(1, 301)]
+    result = TransactionImporter(db).import_file(write(tmp_path, *rows), company_id=company_id)
+    assert result.inserted == 300
+    with db.reader() as s:
+        assert s.execute(text("SELECT reltuples FROM pg_class WHERE oid = 'transaction_line'::regclass")
+                         ).scalar_one() == 300
+        assert s.execute(text("SELECT count(*) FROM pg_stats WHERE tablename = 'transaction_line' "
+                              "AND schemaname = current_schema()")).scalar_one() > 0
+
+
 # -- a large file: read and checked by a worker process while the lines already checked are stored ------
 
 

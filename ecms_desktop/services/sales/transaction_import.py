@@ -34,7 +34,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Connection, Index, Table, delete, func, select, tuple_, update
+from sqlalchemy import Connection, Index, Table, delete, func, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 from ecms_desktop.models import ExemptReason, customer_number_key, utcnow
@@ -114,6 +114,17 @@ def _indexes_to_rebuild(inserted: int, stored_before: int) -> list[Index]:
     if inserted < _REBUILD_MIN or inserted < stored_before:
         return []
     return sorted(_TL.indexes, key=lambda ix: str(ix.name))
+
+
+def _owns_lines(conn: Connection) -> bool:
+    """Whether this login may drop and build the lines' indexes and refresh their statistics: on PostgreSQL
+    only the table's owner (or a member of its role) may. A person's own login in team mode is not: their
+    large imports keep the indexes up to date row by row (slower, the same lines) and leave the statistics to
+    autovacuum."""
+    if conn.dialect.name != "postgresql":
+        return True
+    return bool(conn.execute(text("SELECT pg_has_role(current_user, c.relowner, 'USAGE') FROM pg_class c "
+                                  "WHERE c.oid = 'transaction_line'::regclass")).scalar())
 
 
 def _after_bulk_load(conn: Connection, rebuild: list[Index], inserted: int) -> None:
@@ -708,6 +719,7 @@ class TransactionImporter:
             problems: list[Problem] = []
             stored: list[tuple[tuple[Any, ...], int]] = []
             rebuild: list[Index] = []
+            owner = _owns_lines(conn)
             with SqliteBulkCache(conn), contextlib.closing(chunks):
                 _progress_check(0, size, "Checking and storing rows", progress, cancel)
                 for chunk in chunks:
@@ -727,7 +739,7 @@ class TransactionImporter:
                                 chunk.new.append(bulk.process(item))
                     if not chunk.new:
                         continue
-                    if not rebuild:
+                    if not rebuild and owner:
                         rebuild = _indexes_to_rebuild(inserted + len(chunk.new), stored_before)
                         for index in rebuild:
                             index.drop(conn)
@@ -744,7 +756,7 @@ class TransactionImporter:
                     self._update_stored(s, company_id, name, stored, now, result)
                 if rebuild and progress:
                     progress(size or total, size or total, "Building the indexes")
-                _after_bulk_load(conn, rebuild, inserted)
+                _after_bulk_load(conn, rebuild, inserted if owner else 0)
                 # Lines that name a customer number merged into another customer match the surviving one.
                 match_sales_to_merged_numbers(s, company_id)
                 result.in_filed_periods = new_lines_in_filed_periods(s, company_id, now)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from ecms_desktop.models import AuditEvent, Certificate, Person
@@ -213,3 +213,22 @@ def test_an_unregistered_login_is_told_how_to_be_added(team: Team) -> None:
             stranger.actor()
     finally:
         stranger.dispose()
+
+
+def test_a_persons_large_import_on_postgresql_keeps_the_indexes(team: Team, monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A first load drops and rebuilds the lines' indexes, which only the table's owner may do: a person's own
+    login imports the same lines with the indexes kept up to date ("must be owner of index" before)."""
+    _need_postgres(team)
+    from ecms_desktop.models.transactions import TransactionLine
+    from ecms_desktop.services.sales import transaction_import
+    from tests.factories import import_sales
+
+    monkeypatch.setattr(transaction_import, "_REBUILD_MIN", 5)  # a "large" import of a few lines
+    company = make_company(team.admin)
+    rows = [f"INV-{i},1,2026-11-0{1 + i % 9},C-{i},TX,100.00,0.00,Y" for i in range(20)]
+    import_sales(team.dbs["Riley Reviewer"], company, tmp_path, *rows)
+    with team.admin.reader() as s:
+        assert s.execute(select(func.count()).select_from(TransactionLine)).scalar_one() == 20
+        indexes = s.execute(text("SELECT count(*) FROM pg_indexes WHERE tablename = 'transaction_line' "
+                                 "AND schemaname = current_schema()")).scalar_one()
+    assert indexes >= 3  # the primary key, the unique key and the secondary indexes are all there

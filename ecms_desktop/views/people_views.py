@@ -138,6 +138,7 @@ class PeopleTab(QWidget):
         self.table.setObjectName("peopleTable")
         self.table.setHorizontalHeaderLabels(["Name", "Role", "Login", "E-mail", "Status"])
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)

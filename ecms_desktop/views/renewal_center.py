@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ecms_desktop.services.core.changes import ChangeBatch
 from ecms_desktop.services.core.errors import Cancelled, EcmsError
 from ecms_desktop.services.renewals.service import Action, PlanItem, RenewalPlan, RenewalService, RunResult
 from ecms_desktop.views.operations import outbox
@@ -68,10 +69,18 @@ class RenewalPlanTableModel(QAbstractTableModel):
         self.items: list[PlanItem] = []
         self.checked: set[str] = set()
 
-    def set_plan(self, plan: RenewalPlan | None) -> None:
+    def set_plan(self, plan: RenewalPlan | None, *, keep_choices: bool = False) -> None:
+        """Show a plan. ``keep_choices`` (the plan read again after another desk's change): the user's ticks
+        stay on the steps still planned, and a step new to the plan is ticked as it would be."""
+        before, ticked = {i.key for i in self.items}, self.checked
         self.beginResetModel()
         self.items = list(plan.items) if plan else []
-        self.checked = {i.key for i in self.items if _preselected(i)}
+        fresh = {i.key for i in self.items if _preselected(i)}
+        if keep_choices:
+            now = {i.key for i in self.items}
+            self.checked = (ticked & now) | (fresh - before)
+        else:
+            self.checked = fresh
         self.endResetModel()
 
     def rowCount(self, parent: _AnyIndex = QModelIndex()) -> int:  # noqa: B008
@@ -177,6 +186,8 @@ class RenewalCenterDialog(QDialog):
         self.queued_earlier = 0
         # Each plan or preview read is numbered: a late answer to an older read is dropped.
         self._plan_generation = 0
+        #: While the plan is read again after another desk's change: (the step looked at, the scroll position).
+        self._keep: tuple[str | None, int] | None = None
         self._preview_generation = 0
         self.date = QDateEdit(qdate(as_of))
         self.date.setCalendarPopup(True)
@@ -266,12 +277,23 @@ class RenewalCenterDialog(QDialog):
     def as_of(self) -> dt.date:
         return pydate(self.date.date())
 
-    def refresh(self) -> None:
-        """Read the plan and the refused addresses off the GUI thread, then show them."""
+    def follow_changes(self, batch: ChangeBatch) -> None:
+        """Another desk committed changes (requests sent or answered, certificates renewed, e-mails): read the
+        plan again, keeping the user's ticks, the step they look at and the scroll position."""
+        if batch.touches(self.company_id):
+            self.refresh(keep_place=True)
+
+    def refresh(self, *, keep_place: bool = False) -> None:
+        """Read the plan and the refused addresses off the GUI thread, then show them (``keep_place``: as
+        :meth:`follow_changes` does)."""
         service, company_id, as_of = self.service, self.company_id, self.as_of()
         self._plan_generation += 1
         generation = self._plan_generation
-        self.summary.setText("Reading the plan…")
+        current = self.table.currentIndex().row()
+        self._keep = ((self.model.items[current].key if 0 <= current < len(self.model.items) else None,
+                       self.table.verticalScrollBar().value()) if keep_place else None)
+        if not keep_place:
+            self.summary.setText("Reading the plan…")
 
         def work(_p: Any, _c: Any) -> tuple[Any, Any, int]:
             return (service.plan(company_id, as_of), service.email.failed_messages(company_id),
@@ -292,16 +314,21 @@ class RenewalCenterDialog(QDialog):
             f"<span style='color:#8A6D00'>{queued} message{' is' if queued == 1 else 's are'} queued from an "
             "earlier send, not sent</span>")
         self.queued_note.setToolTip("They are sent only when you say so: Outbox… > Send queued…" if queued else "")
-        self.model.set_plan(plan)
+        keep, self._keep = self._keep, None
+        self.model.set_plan(plan, keep_choices=keep is not None)
         counts = plan.counts()
         self.summary.setText(plan_summary(counts, plan.as_of))
         self.failures.clear()
         for f in failed:
             self.failures.addItem(f"{f.customer_name} <{f.to_address}>: {f.error}")
         if plan.items:
-            if self.table.currentIndex().row() == 0:
-                self._show_preview(self.model.index(0, 0))
-            self.table.selectRow(0)
+            keys = [i.key for i in plan.items]
+            row = keys.index(keep[0]) if keep is not None and keep[0] in keys else 0
+            if self.table.currentIndex().row() == row:
+                self._show_preview(self.model.index(row, 0))
+            self.table.selectRow(row)
+            if keep is not None:
+                self.table.verticalScrollBar().setValue(keep[1])
         else:
             self.preview_header.setText("Nothing is due on this date.")
             self.preview.clear()

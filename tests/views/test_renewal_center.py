@@ -210,3 +210,24 @@ def test_the_plan_is_counted_in_words() -> None:
     counts = {"request": 138, "reminder": 1, "escalation": 0, "suspend": 100}
     assert plan_summary(counts, dt.date(2026, 12, 6)) == \
         "138 requests, 1 reminder, 0 escalations, 100 suspensions due on 2026-12-06"
+
+
+def test_another_desks_change_keeps_the_users_ticks_and_place(qtbot, db, company_id, dialog):
+    """Live refresh: the plan is read again when another desk commits, and the user's choices stay."""
+    from ecms_desktop.services.core.changes import ChangeBatch
+
+    model = dialog.model
+
+    def row_of(customer: str) -> int:
+        return next(r for r in range(model.rowCount()) if customer in model.index(r, 2).data()
+                    and model.index(r, 1).data() == "Request")
+
+    assert model.setData(model.index(row_of("C-2"), 0), Qt.CheckState.Unchecked, Qt.ItemDataRole.CheckStateRole)
+    dialog.table.selectRow(row_of("C-3"))
+    make_expiring_certificate(db, company_id, "C-9", DAY0 + dt.timedelta(days=20))  # as another desk would
+    with qtbot.waitSignal(dialog.plan_loaded, timeout=30000):
+        dialog.follow_changes(ChangeBatch((), 0, False))
+    assert ticked(model) == {"Customer C-1 (C-1) Request": True, "Customer C-2 (C-2) Request": False,
+                             "Customer C-3 (C-3) Request": True, "Customer C-9 (C-9) Request": True,
+                             "Customer C-OLD (C-OLD) Request": True, "Customer C-OLD (C-OLD) Suspend": False}
+    assert dialog.table.currentIndex().row() == row_of("C-3")

@@ -24,6 +24,7 @@ from ecms_desktop.services.core.database import Database
 from ecms_desktop.views.main_window.desk import DeskWindow
 from ecms_desktop.views.operations import certificates
 from ecms_desktop.views.operations.certificates import ShownCertificate
+from ecms_desktop.views.renewal_center import RenewalCenterDialog
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,13 @@ class LiveMixin(DeskWindow):
             self._read_open_certificate(shown.id, *batch.changed_by(shown.id))
         if self.review_window is not None and self.review_window.isVisible():
             self.review_window.follow_changes(batch)
+        renewals = self.tools.get("renewals")
+        if isinstance(renewals, RenewalCenterDialog):
+            try:
+                if renewals.isVisible():
+                    renewals.follow_changes(batch)
+            except RuntimeError:  # closed and deleted by Qt
+                pass
         self.changes_shown.emit(batch)
 
     # ------------------------------------------------------------------ the grid, in place

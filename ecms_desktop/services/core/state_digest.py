@@ -30,8 +30,8 @@ Transaction lines, a million at a time, have a cheaper form per block (:class:`L
 
 Tracked records (``KINDS``): certificates with their coverage lines, customers, customer number aliases,
 companies with their registrations, document arrivals, validation runs with their findings, warning
-acknowledgements, business settings, company expiry policies, permit checks, people, and the ERP's transaction
-lines in blocks of :data:`LINE_BLOCK` ids.
+acknowledgements, business settings, company expiry policies, permit checks, people and their claims on
+certificates, and the ERP's transaction lines in blocks of :data:`LINE_BLOCK` ids.
 Stored file bytes need no digest: each ``document_file`` row is named by
 the SHA-256 of its bytes, which ``ecms check`` recomputes.
 """
@@ -69,6 +69,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ecms_desktop.models import (
     AuditDigest,
     Certificate,
+    CertificateClaim,
     Company,
     CompanyRegistration,
     CoverageLine,
@@ -198,14 +199,16 @@ class _Child:
 
 
 class RecordKind:
-    """One kind of tracked record: a table keyed by an integer id, with child rows that belong to it."""
+    """One kind of tracked record: a table keyed by an integer id (``key``: the integer column that is its
+    key, ``id`` unless said), with child rows that belong to it."""
 
     def __init__(self, name: str, table: Any, children: Sequence[_Child] = (), *,
-                 added_later: Sequence[str] = ()) -> None:
+                 added_later: Sequence[str] = (), key: str = "id") -> None:
         self.name = name
         self.table = cast(Table, table)
         self.children = tuple(children)
-        self.pk = cast(Column[int], self.table.c.id)
+        self.key = key
+        self.pk = cast(Column[int], self.table.c[key])
         #: Columns added to the table after its records were first digested: left out of the canonical
         #: form while empty (null), so that the digests kept before they existed still fit.
         self.added_later = tuple(added_later)
@@ -243,9 +246,10 @@ class RecordKind:
             rows = conn.execute(stmt).mappings().all()
             if not rows:
                 return
-            after = rows[-1]["id"]
-            digests = self._digests(conn, rows, [r["id"] for r in rows])
-            yield [(str(r["id"]), cast(str, digests[str(r["id"])])) for r in rows]
+            key = self.key
+            after = rows[-1][key]
+            digests = self._digests(conn, rows, [r[key] for r in rows])
+            yield [(str(r[key]), cast(str, digests[str(r[key])])) for r in rows]
 
     def count(self, conn: Connection) -> int:
         return int(conn.execute(select(func.count()).select_from(self.table)).scalar_one())
@@ -263,7 +267,8 @@ class RecordKind:
             for r in conn.execute(select(child.table).where(fk.in_(list(ids)))).mappings():
                 by_parent.setdefault(r[child.parent_key], []).append(r)
             kids.append(by_parent)
-        return {str(r["id"]): self.digest(r, [k.get(r["id"], []) for k in kids]) for r in rows}
+        key = self.key
+        return {str(r[key]): self.digest(r, [k.get(r[key], []) for k in kids]) for r in rows}
 
 
 class LineBlockKind:
@@ -367,6 +372,8 @@ KINDS: dict[str, RecordKind | LineBlockKind] = {k.name: k for k in (
     RecordKind("expiry_policy", ExpiryPolicyOverride.__table__),
     RecordKind("permit_check", PermitCheck.__table__),
     RecordKind("person", Person.__table__),
+    # Which reviewer works a pending certificate (keyed by the certificate).
+    RecordKind("certificate_claim", CertificateClaim.__table__, key="certificate_id"),
     TRANSACTION_LINES,
 )}
 
@@ -386,6 +393,7 @@ _OF_CLASS: dict[type, tuple[str, Callable[[Any], Any]]] = {
     ExpiryPolicyOverride: ("expiry_policy", lambda o: o.id),
     PermitCheck: ("permit_check", lambda o: o.id),
     Person: ("person", lambda o: o.id),
+    CertificateClaim: ("certificate_claim", lambda o: o.certificate_id),
     TransactionLine: ("transaction_lines", lambda o: None if o.id is None else o.id // LINE_BLOCK),
 }
 

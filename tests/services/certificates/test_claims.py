@@ -20,7 +20,7 @@ from ecms_desktop.services.core.audit import verify_chain
 from ecms_desktop.services.core.certificate_records import CertificateDetail
 from ecms_desktop.services.core.errors import ValidationError
 from ecms_desktop.services.core.people import PermissionDeniedError
-from tests.factories import AS_OF, make_certificate
+from tests.factories import AS_OF, make_certificate, make_company
 from tests.helpers.team import team_on
 
 RILEY, ALEX, DANA = "Riley Reviewer", "Alex Approver", "Dana Admin"
@@ -188,3 +188,23 @@ def test_the_history_tells_the_claims(db, company_id, team) -> None:  # type: ig
     assert told == ["Claimed", "Claim taken over from Riley Reviewer", "Claim released", "Claimed", "Approved"]
     approved = [e for e in history if e.action == "certificate.approved"]
     assert approved[0].sentences[0].endswith(" It was claimed by Riley Reviewer.")
+
+
+def test_a_claim_changed_outside_the_program_is_named_by_ecms_check(db, db_url) -> None:  # type: ignore[no-untyped-def]
+    """Claims are among the records checked against the trail: one edited in the database is named."""
+    from sqlalchemy import text
+
+    from ecms_desktop.services.integrity.check import check_database
+
+    company = make_company(db)
+    cert = make_certificate(db, company, approve=False)
+    with team_on(db, db_url) as team:
+        ClaimService(team.dbs["Riley Reviewer"]).claim([cert.id])
+        assert check_database(db).ok
+        with db.write_connection() as conn, conn.begin():
+            if conn.dialect.name == "postgresql":  # as the owner, past team mode's triggers (they can)
+                conn.execute(text("SET LOCAL session_replication_role = replica"))
+            conn.execute(text("UPDATE certificate_claim SET claimed_by = 'Alex Approver'"))
+        report = check_database(db)
+    assert not report.ok and any(str(p).startswith(f"claim on certificate {cert.id}: differs") for p in report.problems), \
+        [str(p) for p in report.problems]

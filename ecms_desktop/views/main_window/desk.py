@@ -226,6 +226,13 @@ class DeskWindow(QMainWindow):
         self.rows_label = QLabel("", self)
         self.rows_label.setObjectName("rowsLabel")
         self.statusBar().addPermanentWidget(self.rows_label)
+        # Shown while the database opened does not match its audit trail (a status message is replaced by the
+        # next one: a grid refresh, another desk's change; this stays until another database is opened).
+        self.integrity_label = QLabel("Audit trail does not match: File > Check database", self)
+        self.integrity_label.setObjectName("integrityProblem")
+        self.integrity_label.setStyleSheet("color: #B00020; font-weight: bold;")
+        self.integrity_label.setVisible(False)
+        self.statusBar().addPermanentWidget(self.integrity_label)
         self.feed_label = QLabel("", self)  # shown only when the ERP feed fails
         self.feed_label.setObjectName("feedProblems")
         self.feed_label.setVisible(False)
@@ -288,6 +295,7 @@ class DeskWindow(QMainWindow):
         if old is not None and old is not db:
             old.dispose()
         self._clear_detail("")
+        self.integrity_label.setVisible(False)
         if db is None:
             self.setWindowTitle("ECMS Desktop")
             self._update_actions()
@@ -323,6 +331,7 @@ class DeskWindow(QMainWindow):
         if self.db is not db:
             return
         self.integrity_checked.emit(report)
+        self.integrity_label.setVisible(not report.ok)
         if report.ok:
             return
         self.statusBar().showMessage("This database does not match its audit trail: see File > Check database.")

@@ -262,3 +262,17 @@ def test_the_pane_never_makes_the_desk_wider_and_shows_the_file_names(qtbot, win
     # ... and what was read stays in view: the form and purchaser read fit the desk's grid pane at 1440.
     header = pane.table.horizontalHeader()
     assert header.sectionPosition(4) + header.sectionSize(4) <= 480
+
+
+def test_a_refresh_keeps_the_document_shown_without_reading_it_again(qtbot, window, db, company_id, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Another desk's change reads the inbox again; the document the user looks at stays selected and is not
+    shown again (the viewer was cleared and the file read once more on every refresh)."""
+    doc_id = arrive(qtbot, window, db, company_id, tmp_path / "kept.pdf", pages=2)
+    select_document(qtbot, window, doc_id)
+    qtbot.waitUntil(lambda: window.viewer.name_label.text() == "kept.pdf", timeout=15000)
+    shown: list[object] = []
+    window.inbox_pane.item_selected.connect(shown.append)
+    with qtbot.waitSignal(window.inbox_updated, timeout=15000):
+        window.refresh_inbox()
+    assert window.inbox_pane.selected_item() is not None and window.inbox_pane.selected_item().id == doc_id
+    assert shown == [] and window.viewer.name_label.text() == "kept.pdf"

@@ -155,6 +155,8 @@ class InboxPane(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("inboxPane")
+        #: The document kept selected through a refresh (not shown again), while it is selected again.
+        self._keeping: int | None = None
         self.model = InboxTableModel(self)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
@@ -240,7 +242,13 @@ class InboxPane(QWidget):
         self.empty_label.setVisible(n == 0)
         row = self.model.row_of(kept.id) if kept is not None else -1
         if row >= 0:
-            self.select_row(row)
+            # The same document stays selected: it is not shown again (a refresh after another desk's change
+            # would otherwise clear the viewer and read the file the user is looking at once more).
+            self._keeping = kept.id if kept is not None else None
+            try:
+                self.select_row(row)
+            finally:
+                self._keeping = None
         else:
             self._update_buttons()
             if kept is not None:
@@ -265,7 +273,10 @@ class InboxPane(QWidget):
 
     def _on_table_current_row_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         self._update_buttons()
-        self.item_selected.emit(self.model.item(current.row()) if current.isValid() else None)
+        item = self.model.item(current.row()) if current.isValid() else None
+        if item is not None and item.id == self._keeping:
+            return
+        self.item_selected.emit(item)
 
 
 __all__ = ["DOCUMENT_ID_ROLE", "InboxPane", "InboxTableModel", "nothing_read", "read_value"]

@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 
 from ecms_desktop.cli.common import CliContext, Subparsers, add_format, print_json, print_table
-from ecms_desktop.rules import load_rules_pack
-from ecms_desktop.services.certificates.history_service import audit_log, audit_log_in_words
-from ecms_desktop.services.integrity.check import check_database, verify_chain
 
 
 def register(sub: Subparsers) -> None:
@@ -17,13 +14,15 @@ def register(sub: Subparsers) -> None:
     add_format(v)
     v.set_defaults(func=cmd_verify)
     lg = asub.add_parser("log", help="show events (all, or one certificate's)")
-    lg.add_argument("certificate_id", nargs="?", type=int)
+    lg.add_argument("certificate_id", nargs="?", type=int, help="only this certificate's events (default: all)")
     lg.add_argument("--limit", type=int, default=None, help="only the last N events")
     add_format(lg)
     lg.set_defaults(func=cmd_log)
 
 
 def cmd_verify(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.integrity.check import check_database, verify_chain
+
     db = ctx.db(warn=False)
     report = verify_chain(db)
     # The chain alone cannot see a rewrite by someone who can write the database: its anchors can,
@@ -46,6 +45,9 @@ def cmd_verify(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_log(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.rules import load_rules_pack
+    from ecms_desktop.services.certificates.history_service import audit_log, audit_log_in_words
+
     if args.format == "json":
         events = audit_log(ctx.db(), certificate_id=args.certificate_id, limit=args.limit)
         print_json([e.__dict__ for e in events], ctx.out)

@@ -10,17 +10,20 @@ import argparse
 import sys
 from pathlib import Path
 
-from ecms_desktop.cli.common import CliContext, Subparsers, add_format, parse_date, print_json
-from ecms_desktop.models import ReviewState
+from ecms_desktop.cli.common import CliContext, Subparsers, add_company, add_format, parse_date, print_json
+from ecms_desktop.vocabulary import ReviewState
 
 
 def register(sub: Subparsers) -> None:
     p = sub.add_parser(
         "audit-pack", help="build an audit pack (workbook, PDF book, certificate files, manifest) or verify one",
+        usage="ecms audit-pack --out DIR --from YYYY-MM-DD --to YYYY-MM-DD [options]\n"
+              "       ecms audit-pack verify DIR_OR_ZIP [--check-database] [--format {table,json}]",
         description="Build an audit pack for a period: `ecms audit-pack --out DIR --from D --to D [...]`. "
                     "Check a pack later: `ecms audit-pack verify DIR_OR_ZIP`.")
-    p.add_argument("--out", type=Path, help="new (or empty) folder for the pack; the zip is written beside it")
-    p.add_argument("--company", default=None, help="company name or id (needed when there are several)")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="new (or empty) folder for the pack; the zip is written beside it")
+    add_company(p)
     p.add_argument("--customer", action="append", default=[], metavar="C",
                    help="customer number or name (repeatable; default all)")
     p.add_argument("--state", action="append", default=[], metavar="XX", help="state code (repeatable; default all)")
@@ -32,9 +35,13 @@ def register(sub: Subparsers) -> None:
                    help="also write DIR.zip (default: yes)")
     p.add_argument("--quiet", action="store_true", help="no progress on standard error")
     p.set_defaults(func=cmd_build)
-    psub = p.add_subparsers(dest="pack_command", metavar="verify")
-    v = psub.add_parser("verify", help="check a pack folder or zip: names any changed, missing or extra file")
-    v.add_argument("pack", type=Path, metavar="DIR_OR_ZIP")
+    # The sub-command's own help line would repeat this one (argparse lists both): it has a description only.
+    psub = p.add_subparsers(title="subcommand", dest="pack_command", metavar="verify DIR_OR_ZIP",
+                            help="check a pack folder or zip instead of building one: names any changed, missing "
+                                 "or extra file (`ecms audit-pack verify -h`)")
+    v = psub.add_parser("verify", description="Check an audit pack: every file against the manifest's hashes, and with "
+                                    "--check-database the manifest against this database's audit trail.")
+    v.add_argument("pack", type=Path, metavar="DIR_OR_ZIP", help="the pack's folder, or its .zip")
     v.add_argument("--check-database", action="store_true",
                    help="also confirm that the manifest is the one recorded in this database's audit trail")
     add_format(v)

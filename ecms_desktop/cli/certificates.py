@@ -13,27 +13,23 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ecms_desktop.cli.common import (
     CliContext,
     Subparsers,
     add_as_of,
+    add_company,
     add_format,
     as_of,
     print_csv,
     print_json,
     print_table,
 )
-from ecms_desktop.models import Status
-from ecms_desktop.rules import load_rules_pack
-from ecms_desktop.services.certificates.query import (
-    CertificateQuery,
-    CertificateQueryService,
-    CertificateRow,
-    CheckFilter,
-)
-from ecms_desktop.services.certificates.service import CertificateService
-from ecms_desktop.services.core.errors import ValidationError
+from ecms_desktop.vocabulary import CheckFilter, Status
+
+if TYPE_CHECKING:
+    from ecms_desktop.services.certificates.query import CertificateQueryService, CertificateRow
 
 
 def register(sub: Subparsers) -> None:
@@ -42,10 +38,11 @@ def register(sub: Subparsers) -> None:
                    help="only this status (repeatable)")
     p.add_argument("--state", action="append", default=[], help="only certificates covering this state")
     p.add_argument("--customer", default=None, help="customer number or name")
-    p.add_argument("--company", default=None)
-    p.add_argument("--form", default="")
+    add_company(p)
+    p.add_argument("--form", default="", metavar="CODE", help="only certificates on this form (e.g. ST-120, MTC)")
     p.add_argument("--text", default="", help="free text over customer, numbers and permit number")
-    p.add_argument("--expiring-within", type=int, default=None, metavar="DAYS")
+    p.add_argument("--expiring-within", type=int, default=None, metavar="DAYS",
+                   help="only certificates that expire within DAYS days of --as-of")
     p.add_argument("--check", choices=[c.value for c in CheckFilter], default=None,
                    help="only the work a check left: errors (latest validation found errors), warnings (pending, "
                         "warnings not acknowledged), permit_unchecked (a state's permit never checked)")
@@ -54,7 +51,7 @@ def register(sub: Subparsers) -> None:
     p.set_defaults(func=cmd_list)
 
     p = sub.add_parser("show", help="show one certificate")
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=int, help="the certificate's id (the first column of `ecms list`)")
     add_as_of(p)
     add_format(p)
     p.set_defaults(func=cmd_show)
@@ -62,8 +59,8 @@ def register(sub: Subparsers) -> None:
     p = sub.add_parser("import", help="import records from a file")
     isub = p.add_subparsers(dest="import_what", required=True)
     c = isub.add_parser("certificates", help="certificates from .csv or .xlsx (all rows checked first)")
-    c.add_argument("file", type=Path)
-    c.add_argument("--company", default=None)
+    c.add_argument("file", type=Path, help="the .csv or .xlsx file, one certificate per row")
+    add_company(c)
     c.add_argument("--skip-invalid", action="store_true",
                    help="import the good rows and report the bad ones (default: import nothing if any is bad)")
     c.add_argument("--documents", type=Path, default=None, metavar="DIR",
@@ -79,6 +76,9 @@ def register(sub: Subparsers) -> None:
 
 
 def cmd_list(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.rules import load_rules_pack
+    from ecms_desktop.services.certificates.query import CertificateQuery, CertificateQueryService, CheckFilter
+
     service = CertificateQueryService(ctx.db())
     q = service.with_names_resolved(CertificateQuery(
         text=args.text, states=tuple(x.upper() for x in args.state), statuses=tuple(Status(x) for x in args.status),
@@ -147,6 +147,8 @@ def _stream_json(ctx: CliContext, rows: Iterable[tuple[CertificateRow, dict[str,
 
 
 def cmd_show(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.certificates.service import CertificateService
+
     detail = CertificateService(ctx.db()).get(args.id, as_of(args))
     if args.format == "json":
         print_json(detail.to_json(), ctx.out)
@@ -190,6 +192,7 @@ def cmd_show(ctx: CliContext, args: argparse.Namespace) -> int:
 
 def cmd_import_certificates(ctx: CliContext, args: argparse.Namespace) -> int:
     from ecms_desktop.services.certificates.import_service import CertificateImporter
+    from ecms_desktop.services.core.errors import ValidationError
 
     if args.accept_findings and not args.reason.strip():
         print("error: --accept-findings needs --reason TEXT: say why the findings are accepted (it is recorded "

@@ -8,14 +8,14 @@ import json
 import math
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TextIO, TypeAlias
+from typing import TYPE_CHECKING, Any, TextIO, TypeAlias
 
-from ecms_desktop.services.companies.service import CompanyService
-from ecms_desktop.services.core.audit import jsonable
-from ecms_desktop.services.core.database import Database, open_database
 from ecms_desktop.services.core.errors import EcmsError
-from ecms_desktop.services.core.people import PermissionDeniedError
-from ecms_desktop.services.integrity.check import verify_and_anchor
+
+# The services (and so SQLAlchemy) are imported where a command needs them, not here: `ecms --help` and
+# `ecms --version` load none of them (tests/cli/test_cli_help.py checks it).
+if TYPE_CHECKING:
+    from ecms_desktop.services.core.database import Database
 
 #: What each command module's ``register`` receives: the ``ecms`` parser's sub-commands.
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -39,6 +39,9 @@ class CliContext:
         ``ecms check`` runs on opening (a warning when it fails, unless ``warn`` is false) and the head is
         anchored on exit."""
         if self._db is None:
+            from ecms_desktop.services.core.database import open_database
+            from ecms_desktop.services.integrity.check import verify_and_anchor
+
             self._db = open_database(self.url)
             self._opened = True
             if self.user:
@@ -53,11 +56,15 @@ class CliContext:
     def raw_db(self) -> Database:
         """The database without the schema check (``ecms init`` creates or upgrades it)."""
         if self._db is None:
+            from ecms_desktop.services.core.database import Database
+
             self._db = Database(self.url)
         return self._db
 
     @staticmethod
     def _act_as(db: Database, user: str) -> None:
+        from ecms_desktop.services.core.people import PermissionDeniedError
+
         if db.dialect == "sqlite":
             db.act_as(user)
             return
@@ -68,10 +75,14 @@ class CliContext:
 
     def company_id(self, name: str | None) -> int:
         """The company named by ``--company`` (id or name), or the only one when none is named."""
+        from ecms_desktop.services.companies.service import CompanyService
+
         return CompanyService(self.db()).find_id(name)
 
     def close(self) -> None:
         if self._db is not None:
+            from ecms_desktop.services.integrity.check import verify_and_anchor
+
             try:
                 if self._opened:
                     verify_and_anchor(self._db, "exit")
@@ -101,6 +112,11 @@ def add_as_of(parser: argparse.ArgumentParser) -> None:
                         help="the date the answer is for (default: today)")
 
 
+def add_company(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--company", default=None, metavar="NAME_OR_ID",
+                        help="the company, by name or id (needed when the database holds several)")
+
+
 def as_of(args: argparse.Namespace) -> dt.date:
     return args.as_of or dt.date.today()
 
@@ -118,6 +134,8 @@ def _json_ready(value: Any) -> Any:
         return {str(k): _json_ready(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_json_ready(v) for v in value]
+    from ecms_desktop.services.core.audit import jsonable
+
     return jsonable(value)
 
 
@@ -128,16 +146,27 @@ def print_json(value: Any, out: TextIO) -> None:
 
 def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], out: TextIO) -> None:
     """A plain aligned text table."""
-    text_rows = [["" if v is None else str(v) for v in row] for row in rows]
+    text_rows = [[fit_cell("" if v is None else str(v)) for v in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in text_rows:
         for i, cell in enumerate(row):
-            widths[i] = min(max(widths[i], len(cell)), 60)
+            widths[i] = max(widths[i], len(cell))
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     out.write(fmt.format(*headers).rstrip() + "\n")
     out.write("  ".join("-" * w for w in widths) + "\n")
     for row in text_rows:
-        out.write(fmt.format(*[c[:60] for c in row]).rstrip() + "\n")
+        out.write(fmt.format(*row).rstrip() + "\n")
+
+
+#: The widest a table cell is printed; longer text is cut and ends with an ellipsis (--format csv or json
+#: give it whole).
+TABLE_CELL_WIDTH = 60
+
+
+def fit_cell(text: str, width: int = TABLE_CELL_WIDTH) -> str:
+    """``text`` on one line of at most ``width`` characters, ending in "…" when it was cut."""
+    text = " ".join(text.splitlines())
+    return text if len(text) <= width else text[: width - 1].rstrip() + "…"
 
 
 def print_csv(headers: Sequence[str], rows: Iterable[Sequence[Any]], out: TextIO) -> None:

@@ -14,7 +14,16 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ecms_desktop.cli.common import CliContext, Subparsers, add_as_of, add_format, as_of, print_json, print_table
+from ecms_desktop.cli.common import (
+    CliContext,
+    Subparsers,
+    add_as_of,
+    add_company,
+    add_format,
+    as_of,
+    print_json,
+    print_table,
+)
 
 if TYPE_CHECKING:
     from ecms_desktop.services.customers.editing import CustomerRecord
@@ -24,15 +33,30 @@ _FIELD_OPTIONS = ("legal_name", "email", "bill_to_line1", "bill_to_city", "bill_
                   "ship_to_line1", "ship_to_city", "ship_to_state", "ship_to_zip", "owner_email", "notes")
 
 
+#: Each field option's help line.
+_FIELD_HELP = {
+    "legal_name": "the customer's legal name (the purchaser on its certificates)",
+    "email": "where renewal requests are sent",
+    "bill_to_line1": "billing address: street", "bill_to_city": "billing address: city",
+    "bill_to_state": "billing address: two-letter state code", "bill_to_zip": "billing address: ZIP code",
+    "ship_to_line1": "shipping address: street", "ship_to_city": "shipping address: city",
+    "ship_to_state": "shipping address: two-letter state code (where the sale is sourced)",
+    "ship_to_zip": "shipping address: ZIP code",
+    "owner_email": "the company's own contact for this customer (copied on escalations)",
+    "notes": "free notes",
+}
+
+
 def _add_fields(p: argparse.ArgumentParser) -> None:
     for field in _FIELD_OPTIONS:
-        p.add_argument(f"--{field.replace('_', '-')}", dest=field, default=None, metavar="TEXT")
+        p.add_argument(f"--{field.replace('_', '-')}", dest=field, default=None, metavar="TEXT",
+                       help=_FIELD_HELP[field])
     p.add_argument("--parent", default=None, metavar="C", help="the parent customer's number or name ('' for none)")
 
 
 def register(sub: Subparsers) -> None:
     p = sub.add_parser("customers", help="customers: list, show, add, edit, merge, exemption matrix, report")
-    p.add_argument("--company", default=None, help="company id or name (default: the only one)")
+    add_company(p)
     p.add_argument("--search", default="", metavar="TEXT", help="only customers whose number, name, e-mail or "
                    "ship-to city contains TEXT")
     add_format(p)
@@ -45,7 +69,7 @@ def register(sub: Subparsers) -> None:
     s.set_defaults(func=cmd_show)
 
     a = csub.add_parser("add", help="add a customer")
-    a.add_argument("number", metavar="NUMBER")
+    a.add_argument("number", metavar="NUMBER", help="the customer number (as in the ERP's sales lines)")
     _add_fields(a)
     add_format(a)
     a.set_defaults(func=cmd_add)

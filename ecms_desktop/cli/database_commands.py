@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ecms_desktop.cli.common import CliContext, Subparsers, add_format, print_json
-from ecms_desktop.services.core.anchors import Anchor
-from ecms_desktop.services.core.database import Database, damaged_message
-from ecms_desktop.services.core.errors import ValidationError
-from ecms_desktop.services.integrity.backup import backup_database, describe_restore, restore_database
-from ecms_desktop.services.integrity.check import CheckReport, anchors_from_path, check_database
+
+if TYPE_CHECKING:
+    from ecms_desktop.services.core.anchors import Anchor
+    from ecms_desktop.services.integrity.check import CheckReport
 
 
 def register(sub: Subparsers) -> None:
@@ -64,6 +64,8 @@ def print_report(report: CheckReport, ctx: CliContext) -> None:
 
 
 def _given_anchors(paths: list[Path]) -> list[Anchor]:
+    from ecms_desktop.services.integrity.check import anchors_from_path
+
     found: list[Anchor] = []
     for path in paths:
         found.extend(anchors_from_path(path))
@@ -71,6 +73,9 @@ def _given_anchors(paths: list[Path]) -> list[Anchor]:
 
 
 def cmd_check(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.core.database import damaged_message
+    from ecms_desktop.services.integrity.check import check_database
+
     given = _given_anchors(args.anchor)
     report = check_database(ctx.db(warn=False), anchors=given, quick=args.quick)
     if args.format == "json":
@@ -83,6 +88,8 @@ def cmd_check(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_backup(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.integrity.backup import backup_database
+
     db = ctx.db(warn=False)
     result = backup_database(db, args.file, overwrite=args.overwrite)
     print(f"Backed up {db.display_url} to {result.path} ({result.size:,} bytes, audit trail to event "
@@ -97,6 +104,10 @@ def cmd_backup(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_restore(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.core.database import Database
+    from ecms_desktop.services.core.errors import ValidationError
+    from ecms_desktop.services.integrity.backup import describe_restore, restore_database
+
     target = Database(ctx.url)
     try:
         info = describe_restore(target, args.file)

@@ -6,8 +6,6 @@ import argparse
 import sys
 
 from ecms_desktop.cli.common import CliContext, Subparsers, add_as_of, as_of, print_table
-from ecms_desktop.services.demo.plans import DemoOptions
-from ecms_desktop.services.demo.service import DemoService
 
 
 def register(sub: Subparsers) -> None:
@@ -30,6 +28,9 @@ def register(sub: Subparsers) -> None:
 
 
 def cmd_demo(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.demo.plans import DemoOptions
+    from ecms_desktop.services.demo.service import DemoService
+
     db = ctx.db()
     show = sys.stderr.isatty()
     last = [-1]

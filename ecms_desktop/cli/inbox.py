@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from ecms_desktop.cli.common import CliContext, Subparsers, add_as_of, add_format, as_of, print_json, print_table
-from ecms_desktop.models import CertificateType, ExemptReason
+from ecms_desktop.vocabulary import CertificateType, ExemptReason
 
 
 def page_range(text: str) -> tuple[int, int]:
@@ -37,7 +37,7 @@ def register(sub: Subparsers) -> None:
     a = isub.add_parser("assign", help="give a document to a customer: attach it to a certificate or make one",
                         description="A new certificate gets only the states, form, reason and type given here; "
                         "those not given stay empty (not known yet) and validation lists them as missing.")
-    a.add_argument("document_id", type=int, metavar="DOC_ID")
+    a.add_argument("document_id", type=int, metavar="DOC_ID", help="the document's id (`ecms inbox` lists them)")
     a.add_argument("--customer", required=True, metavar="C", help="customer number or exact name")
     a.add_argument("--certificate", type=int, default=None, metavar="ID",
                    help="attach the document to this certificate of the customer (default: make a new one)")
@@ -55,12 +55,12 @@ def register(sub: Subparsers) -> None:
     a.set_defaults(func=cmd_assign)
 
     d = isub.add_parser("discard", help="take a document out of the inbox, saying why")
-    d.add_argument("document_id", type=int, metavar="DOC_ID")
-    d.add_argument("--reason", required=True, metavar="TEXT")
+    d.add_argument("document_id", type=int, metavar="DOC_ID", help="the document's id (`ecms inbox` lists them)")
+    d.add_argument("--reason", required=True, metavar="TEXT", help="why it is discarded (kept in the audit trail)")
     d.set_defaults(func=cmd_discard)
 
     s = isub.add_parser("split", help="split a document into page ranges, one inbox document per range")
-    s.add_argument("document_id", type=int, metavar="DOC_ID")
+    s.add_argument("document_id", type=int, metavar="DOC_ID", help="the document's id (`ecms inbox` lists them)")
     s.add_argument("--pages", type=page_range, action="append", required=True, metavar="FIRST-LAST",
                    help="a page range of the file (repeatable), e.g. --pages 1-2 --pages 3-4")
     add_format(s)

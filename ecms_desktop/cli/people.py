@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from ecms_desktop.cli.common import CliContext, Subparsers, add_format, print_json, print_table
-from ecms_desktop.services.core.people import Role
-from ecms_desktop.services.core.people_service import PeopleService, PersonInfo
+from ecms_desktop.vocabulary import Role
+
+if TYPE_CHECKING:
+    from ecms_desktop.services.core.people_service import PersonInfo
 
 _ROLES = [r.value for r in Role]
 
@@ -59,6 +62,8 @@ def _said(ctx: CliContext, what: str, p: PersonInfo) -> int:
 
 
 def cmd_whoami(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.core.people_service import PeopleService
+
     me = PeopleService(ctx.db()).whoami()
     if args.format == "json":
         print_json({"name": me.actor.name, "role": me.actor.role.value, "login": me.actor.login, "mode": me.mode,
@@ -69,6 +74,8 @@ def cmd_whoami(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_list(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.core.people_service import PeopleService
+
     found = PeopleService(ctx.db()).list()
     if args.format == "json":
         print_json([{"name": p.name, "role": p.role.value, "login": p.login, "email": p.email,
@@ -82,17 +89,25 @@ def cmd_list(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_add(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.core.people_service import PeopleService
+
     return _said(ctx, "Added", PeopleService(ctx.db()).add(args.name, role=args.role, login=args.login,
                                                            email=args.email))
 
 
 def cmd_set_role(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.core.people_service import PeopleService
+
     return _said(ctx, "Changed", PeopleService(ctx.db()).set_role(args.name, args.role))
 
 
 def cmd_disable(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.core.people_service import PeopleService
+
     return _said(ctx, "Disabled", PeopleService(ctx.db()).disable(args.name))
 
 
 def cmd_enable(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.core.people_service import PeopleService
+
     return _said(ctx, "Enabled", PeopleService(ctx.db()).enable(args.name))

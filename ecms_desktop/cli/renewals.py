@@ -17,18 +17,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ecms_desktop.cli.common import CliContext, Subparsers, add_as_of, add_format, as_of, print_json, print_table
-from ecms_desktop.services.core.errors import EcmsError, ValidationError
-from ecms_desktop.services.renewals import smtp_passwords as password_keyring
-from ecms_desktop.services.renewals.email_service import (
-    OUTBOX_STATUSES,
-    SECURITY_MODES,
-    DeliveryReport,
-    EmailService,
-    SmtpSettings,
+from ecms_desktop.cli.common import (
+    CliContext,
+    Subparsers,
+    add_as_of,
+    add_company,
+    add_format,
+    as_of,
+    print_json,
+    print_table,
 )
+from ecms_desktop.vocabulary import OUTBOX_STATUSES, SECURITY_MODES
 
 if TYPE_CHECKING:
+    from ecms_desktop.services.renewals.email_service import DeliveryReport, EmailService, SmtpSettings
     from ecms_desktop.services.renewals.returned_forms import ReturnedFormsService, ReturnedItem
     from ecms_desktop.services.renewals.service import RenewalService
 
@@ -39,12 +41,12 @@ def register(sub: Subparsers) -> None:
     p = sub.add_parser("renewals", help="renewal requests: plan, send, failures")
     rsub = p.add_subparsers(dest="renewals_command", required=True)
     pl = rsub.add_parser("plan", help="what is due as of a date: requests, reminders, escalations, suspensions")
-    pl.add_argument("--company", default=None)
+    add_company(pl)
     add_as_of(pl)
     add_format(pl)
     pl.set_defaults(func=cmd_plan)
     se = rsub.add_parser("send", help="carry out the plan and send the e-mails (effectively once)")
-    se.add_argument("--company", default=None)
+    add_company(se)
     se.add_argument("--only", type=int, nargs="+", default=None, metavar="ID",
                     help="only these certificate ids")
     se.add_argument("--dry-run", type=Path, default=None, metavar="DIR",
@@ -53,59 +55,63 @@ def register(sub: Subparsers) -> None:
     add_as_of(se)
     se.set_defaults(func=cmd_send)
     ob = rsub.add_parser("outbox", help="the e-mail outbox: queued, sent and failed messages with the reason")
-    ob.add_argument("--company", default=None)
+    add_company(ob)
     ob.add_argument("--status", choices=tuple(OUTBOX_STATUSES), default=None, help="only messages in this state")
     add_format(ob)
     ob.set_defaults(func=cmd_outbox)
     sq = rsub.add_parser("send-queued", help="send the messages waiting in the outbox (queued earlier, not sent)")
-    sq.add_argument("--company", default=None)
+    add_company(sq)
     sq.add_argument("ids", type=int, nargs="*", metavar="ID", help="only these outbox messages (default: all queued)")
     sq.add_argument("--password-stdin", action="store_true", help="read the SMTP password from standard input")
     sq.set_defaults(func=cmd_send_queued)
     rt = rsub.add_parser("retry", help="send a message the mail server refused again (after fixing the address)")
     rt.add_argument("id", type=int, metavar="ID", help="the outbox message (see `ecms renewals outbox`)")
-    rt.add_argument("--company", default=None)
+    add_company(rt)
     rt.add_argument("--password-stdin", action="store_true", help="read the SMTP password from standard input")
     rt.set_defaults(func=cmd_retry)
     fa = rsub.add_parser("failed", help="messages the mail server refused for good (bad addresses)")
-    fa.add_argument("--company", default=None)
+    add_company(fa)
     add_format(fa)
     fa.set_defaults(func=cmd_failed)
 
     p = sub.add_parser("smtp", help="the company's outgoing mail server")
     ssub = p.add_subparsers(dest="smtp_command", required=True)
     st = ssub.add_parser("set", help="set the SMTP server (the password goes to the OS keyring)")
-    st.add_argument("--company", default=None)
-    st.add_argument("--host", required=True)
-    st.add_argument("--port", type=int, required=True)
-    st.add_argument("--security", choices=SECURITY_MODES, required=True)
-    st.add_argument("--username", default="")
+    add_company(st)
+    st.add_argument("--host", required=True, help="the server's name, e.g. smtp.office365.com")
+    st.add_argument("--port", type=int, required=True, help="587 for starttls, 465 for ssl, 25 for none")
+    st.add_argument("--security", choices=SECURITY_MODES, required=True,
+                    help="how the connection is encrypted (none only for a server on this machine or network)")
+    st.add_argument("--username", default="", help="the login (often the sending address; empty: no login)")
     st.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
-    st.add_argument("--from", dest="from_address", required=True, metavar="ADDRESS")
+    st.add_argument("--from", dest="from_address", required=True, metavar="ADDRESS",
+                    help="the sender address renewal e-mails carry")
     st.set_defaults(func=cmd_smtp_set)
     te = ssub.add_parser("test", help="connect and log in to the SMTP server")
-    te.add_argument("--company", default=None)
-    te.add_argument("--password-stdin", action="store_true")
+    add_company(te)
+    te.add_argument("--password-stdin", action="store_true",
+                    help="read the password from standard input (default: the OS keyring, else a prompt)")
     te.set_defaults(func=cmd_smtp_test)
 
     p = sub.add_parser("forms", help="the company's library of official fill-in forms")
     fsub = p.add_subparsers(dest="forms_command", required=True)
     fadd = fsub.add_parser("add", help="keep an official fill-in PDF for a form code")
-    fadd.add_argument("form_code")
-    fadd.add_argument("file", type=Path)
-    fadd.add_argument("--company", default=None)
+    fadd.add_argument("form_code", help="the rules pack's code of the form (e.g. ST-120)")
+    fadd.add_argument("file", type=Path, help="the official fill-in PDF")
+    add_company(fadd)
     fadd.set_defaults(func=cmd_forms_add)
     fls = fsub.add_parser("list", help="list the forms library")
-    fls.add_argument("--company", default=None)
+    add_company(fls)
     fls.set_defaults(func=cmd_forms_list)
 
     p = sub.add_parser("intake", help="read returned forms back (PDF, image or .eml)")
-    p.add_argument("files", type=Path, nargs="*")
-    p.add_argument("--company", default=None)
+    p.add_argument("files", type=Path, nargs="*", help="returned forms to read (PDF, PNG, JPEG, TIFF or .eml)")
+    add_company(p)
     p.add_argument("--watch", type=Path, default=None, metavar="DIR",
                    help="keep reading new files dropped into DIR (handled ones move to DIR/done)")
     p.add_argument("--interval", type=float, default=5.0, help="seconds between looks at the watched folder")
-    p.add_argument("--cycles", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--cycles", type=int, default=None, metavar="N",
+                   help="with --watch: stop after N looks at the folder (default: until interrupted)")
     add_as_of(p)
     add_format(p)
     p.set_defaults(func=cmd_intake)
@@ -115,12 +121,14 @@ def register(sub: Subparsers) -> None:
     for name, helptext in (("show", "print a template"), ("set", "replace a template from files"),
                            ("reset", "go back to the built-in template")):
         t = tsub.add_parser(name, help=helptext)
-        t.add_argument("kind", choices=("request", "reminder", "escalation"))
-        t.add_argument("--company", default=None)
+        t.add_argument("kind", choices=("request", "reminder", "escalation"), help="which e-mail")
+        add_company(t)
         if name == "set":
             t.add_argument("--subject", default=None, help="the subject template text")
-            t.add_argument("--text-file", type=Path, default=None)
-            t.add_argument("--html-file", type=Path, default=None)
+            t.add_argument("--text-file", type=Path, default=None, metavar="FILE",
+                           help="the plain-text body template (Jinja2, UTF-8)")
+            t.add_argument("--html-file", type=Path, default=None, metavar="FILE",
+                           help="the HTML body template (Jinja2, UTF-8; optional)")
         t.set_defaults(func={"show": cmd_templates_show, "set": cmd_templates_set,
                              "reset": cmd_templates_reset}[name])
 
@@ -132,6 +140,8 @@ def _renewals(ctx: CliContext) -> RenewalService:
 
 
 def _read_stdin_password() -> str:
+    from ecms_desktop.services.core.errors import ValidationError
+
     line = sys.stdin.readline()
     if not line:
         raise ValidationError("--password-stdin was given but standard input is empty.")
@@ -140,6 +150,9 @@ def _read_stdin_password() -> str:
 
 def _password(args: argparse.Namespace, email: EmailService, settings: SmtpSettings) -> str | None:
     """The SMTP password: --password-stdin, else the keyring, else ask (when there is a terminal)."""
+    from ecms_desktop.services.core.errors import ValidationError
+    from ecms_desktop.services.renewals import smtp_passwords as password_keyring
+
     if not settings.username:
         return None
     if args.password_stdin:
@@ -224,6 +237,8 @@ def _print_delivery(ctx: CliContext, report: DeliveryReport) -> int:
 
 
 def cmd_outbox(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.renewals.email_service import EmailService
+
     company_id = ctx.company_id(args.company)
     entries = EmailService(ctx.db()).outbox(company_id, status=args.status)
     if args.format == "json":
@@ -237,6 +252,8 @@ def cmd_outbox(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_send_queued(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.renewals.email_service import EmailService
+
     company_id = ctx.company_id(args.company)
     email = EmailService(ctx.db())
     password = _password(args, email, email.require_profile(company_id))
@@ -246,6 +263,8 @@ def cmd_send_queued(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_retry(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.renewals.email_service import EmailService
+
     company_id = ctx.company_id(args.company)
     email = EmailService(ctx.db())
     password = _password(args, email, email.require_profile(company_id))
@@ -255,6 +274,8 @@ def cmd_retry(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_failed(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.renewals.email_service import EmailService
+
     company_id = ctx.company_id(args.company)
     failed = EmailService(ctx.db()).failed_messages(company_id)
     if args.format == "json":
@@ -267,6 +288,9 @@ def cmd_failed(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_smtp_set(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.core.errors import ValidationError
+    from ecms_desktop.services.renewals.email_service import EmailService
+
     company_id = ctx.company_id(args.company)
     password = _read_stdin_password() if args.password_stdin else None
     if password and not args.username:
@@ -286,6 +310,8 @@ def cmd_smtp_set(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_smtp_test(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.renewals.email_service import EmailService
+
     company_id = ctx.company_id(args.company)
     email = EmailService(ctx.db(), timeout=15)
     settings = email.require_profile(company_id)
@@ -313,6 +339,7 @@ def cmd_forms_list(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_intake(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.core.errors import ValidationError
     from ecms_desktop.services.renewals.returned_forms import ReturnedFormsService
 
     if not args.files and args.watch is None:
@@ -350,6 +377,7 @@ def _watch_one(ctx: CliContext, args: argparse.Namespace, service: ReturnedForms
     does stops the watcher: a file the sandbox refuses is recorded as refused with its reason; a file
     refused before that could not be moved aside is not read again; a database that is busy leaves
     the file for the next look."""
+    from ecms_desktop.services.core.errors import EcmsError
     from ecms_desktop.services.renewals.returned_forms import ReturnedItem
 
     try:
@@ -431,6 +459,8 @@ def cmd_templates_show(ctx: CliContext, args: argparse.Namespace) -> int:
 
 def cmd_templates_set(ctx: CliContext, args: argparse.Namespace) -> int:
     from dataclasses import replace
+
+    from ecms_desktop.services.core.errors import ValidationError
 
     service = _renewals(ctx)
     company_id = ctx.company_id(args.company)

@@ -16,7 +16,6 @@ import sys
 from typing import Any
 
 from ecms_desktop.cli.common import CliContext, Subparsers, add_as_of, add_format, as_of, print_json
-from ecms_desktop.services.core.errors import ValidationError
 
 
 def register(sub: Subparsers) -> None:
@@ -54,6 +53,7 @@ def register(sub: Subparsers) -> None:
 
 def cmd_approve(ctx: CliContext, args: argparse.Namespace) -> int:
     from ecms_desktop.services.certificates.service import CertificateService
+    from ecms_desktop.services.core.errors import ValidationError
 
     service = CertificateService(ctx.db())
     day = as_of(args)

@@ -11,11 +11,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ecms_desktop.cli.common import (
     CliContext,
     Subparsers,
     add_as_of,
+    add_company,
     add_format,
     as_of,
     parse_date,
@@ -23,31 +25,33 @@ from ecms_desktop.cli.common import (
     print_json,
     print_table,
 )
-from ecms_desktop.services.core.errors import ValidationError
-from ecms_desktop.services.sales.periods import FREQUENCIES
+from ecms_desktop.vocabulary import FILING_FREQUENCIES
+
+if TYPE_CHECKING:
+    from ecms_desktop.services.core.errors import ValidationError
 
 
 def _company(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--company", default=None, help="company name or id (default: the only one)")
+    add_company(p)
 
 
 def register(sub: Subparsers) -> None:
     p = sub.add_parser("transactions", help="invoice lines from the ERP")
     tsub = p.add_subparsers(dest="transactions_command", required=True)
     t = tsub.add_parser("import", help="import invoice lines from .csv or .xlsx (all rows checked first)")
-    t.add_argument("file", type=Path)
+    t.add_argument("file", type=Path, help="the .csv or .xlsx file of invoice lines")
     _company(t)
     t.set_defaults(func=cmd_import)
 
     p = sub.add_parser("periods", help="filing periods per state")
     psub = p.add_subparsers(dest="periods_command", required=True)
     s = psub.add_parser("set", help="how often the company files in a state")
-    s.add_argument("--state", required=True)
-    s.add_argument("--frequency", required=True, choices=FREQUENCIES)
+    s.add_argument("--state", required=True, metavar="XX", help="two-letter state code")
+    s.add_argument("--frequency", required=True, choices=FILING_FREQUENCIES, help="how often returns are filed")
     _company(s)
     s.set_defaults(func=cmd_periods_set)
     f = psub.add_parser("file", help="mark a state's return for a period as filed (its sales are frozen)")
-    f.add_argument("--state", required=True)
+    f.add_argument("--state", required=True, metavar="XX", help="two-letter state code")
     f.add_argument("--period", required=True, help="2026-09 (month), 2026-Q3 (quarter) or 2026 (year)")
     _company(f)
     f.set_defaults(func=cmd_periods_file)
@@ -56,8 +60,10 @@ def register(sub: Subparsers) -> None:
     lst.set_defaults(func=cmd_periods_list)
 
     d = sub.add_parser("determine", help="decide which certificate covers each imported sale")
-    d.add_argument("--from", dest="date_from", type=parse_date, default=None, metavar="YYYY-MM-DD")
-    d.add_argument("--to", dest="date_to", type=parse_date, default=None, metavar="YYYY-MM-DD")
+    d.add_argument("--from", dest="date_from", type=parse_date, default=None, metavar="YYYY-MM-DD",
+                   help="only sales on or after this invoice date (default: the earliest)")
+    d.add_argument("--to", dest="date_to", type=parse_date, default=None, metavar="YYYY-MM-DD",
+                   help="only sales on or before this invoice date (default: the latest)")
     _company(d)
     add_format(d)
     add_as_of(d)
@@ -67,22 +73,26 @@ def register(sub: Subparsers) -> None:
                                        "the exempt portion of covered sales (tax), and sales covered in law "
                                        "past our renewal policy (not exposure), kept apart; json adds every "
                                        "line with its measure and rule")
-    e.add_argument("--from", dest="date_from", type=parse_date, required=True, metavar="YYYY-MM-DD")
-    e.add_argument("--to", dest="date_to", type=parse_date, required=True, metavar="YYYY-MM-DD")
-    e.add_argument("--state", default=None)
+    e.add_argument("--from", dest="date_from", type=parse_date, required=True, metavar="YYYY-MM-DD",
+                   help="first invoice date of the period")
+    e.add_argument("--to", dest="date_to", type=parse_date, required=True, metavar="YYYY-MM-DD",
+                   help="last invoice date of the period")
+    e.add_argument("--state", default=None, metavar="XX", help="only this state (default: all)")
     e.add_argument("--out", type=Path, default=None, help="output file (required for xlsx, optional for json and csv)")
     _company(e)
     add_format(e, ("table", "json", "csv", "xlsx"))
     e.set_defaults(func=cmd_exposure)
 
     r = sub.add_parser("reprocess", help="apply a certificate to past sales (filed periods are never changed)")
-    r.add_argument("certificate_id", type=int)
-    r.add_argument("--from", dest="date_from", type=parse_date, required=True, metavar="YYYY-MM-DD")
-    r.add_argument("--to", dest="date_to", type=parse_date, required=True, metavar="YYYY-MM-DD")
+    r.add_argument("certificate_id", type=int, help="the certificate's id")
+    r.add_argument("--from", dest="date_from", type=parse_date, required=True, metavar="YYYY-MM-DD",
+                   help="first invoice date to apply it to")
+    r.add_argument("--to", dest="date_to", type=parse_date, required=True, metavar="YYYY-MM-DD",
+                   help="last invoice date to apply it to")
     r.add_argument("--prefer-customer-address", action="store_true",
                    help="use the customer's ship-to address instead of the invoice's")
     r.add_argument("--yes", action="store_true", help="apply without asking (after showing the preview)")
-    r.add_argument("--reason", default="")
+    r.add_argument("--reason", default="", help="why the sales are reprocessed (kept in the audit trail)")
     add_as_of(r)
     add_format(r)
     r.set_defaults(func=cmd_reprocess)
@@ -90,15 +100,17 @@ def register(sub: Subparsers) -> None:
     x = sub.add_parser("exemptions", help="exemption status for the ERP")
     xsub = x.add_subparsers(dest="exemptions_command", required=True)
     st = xsub.add_parser("status", help="is this customer exempt here on this date (for this product)?")
-    st.add_argument("--customer", required=True)
-    st.add_argument("--state", default=None)
-    st.add_argument("--product", default=None)
+    st.add_argument("--customer", required=True, help="customer number or name")
+    st.add_argument("--state", default=None, metavar="XX", help="only this state (default: every state)")
+    st.add_argument("--product", default=None, metavar="CODE",
+                    help="the product or tax code of the sale (a certificate may cover some products only)")
     _company(st)
     add_as_of(st)
     add_format(st)
     st.set_defaults(func=cmd_status)
     dl = xsub.add_parser("deliver", help="record expiries found by date, then run the connectors")
-    dl.add_argument("--max-attempts", type=int, default=5)
+    dl.add_argument("--max-attempts", type=int, default=5, metavar="N",
+                    help="tries of one event per run before the webhook waits for the next run (default: 5)")
     _company(dl)
     add_as_of(dl)
     dl.set_defaults(func=cmd_deliver)
@@ -107,24 +119,25 @@ def register(sub: Subparsers) -> None:
     add_format(fl)
     fl.set_defaults(func=cmd_failed)
     rt = xsub.add_parser("retry", help="let a stopped webhook try again from the event it stopped at")
-    rt.add_argument("name")
+    rt.add_argument("name", help="the webhook's name")
     rt.add_argument("--url", default=None, help="the webhook's corrected address")
     _company(rt)
     rt.set_defaults(func=cmd_retry)
     sk = xsub.add_parser("skip", help="give up the event a webhook stopped at (the ERP never receives it)")
-    sk.add_argument("name")
-    sk.add_argument("--reason", required=True)
+    sk.add_argument("name", help="the webhook's name")
+    sk.add_argument("--reason", required=True, help="why the event is given up (kept in the audit trail)")
     _company(sk)
     sk.set_defaults(func=cmd_skip)
     hk = xsub.add_parser("add-webhook", help="register an ERP webhook (secret in the OS keyring)")
-    hk.add_argument("name")
-    hk.add_argument("url")
+    hk.add_argument("name", help="a name for the connector")
+    hk.add_argument("url", help="the ERP's https address that receives the events")
     _company(hk)
     hk.set_defaults(func=cmd_add_webhook)
     fd = xsub.add_parser("add-folder", help="register a feed folder the ERP reads")
-    fd.add_argument("name")
-    fd.add_argument("path", type=Path)
-    fd.add_argument("--formats", default="csv,json")
+    fd.add_argument("name", help="a name for the connector")
+    fd.add_argument("path", type=Path, help="the folder the ERP reads")
+    fd.add_argument("--formats", default="csv,json", help="the file formats written there, comma-separated "
+                    "(csv, json; default: both)")
     _company(fd)
     fd.set_defaults(func=cmd_add_folder)
 
@@ -137,6 +150,7 @@ def _problems(exc: ValidationError) -> int:
 
 
 def cmd_import(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.core.errors import ValidationError
     from ecms_desktop.services.sales.transaction_import import TransactionImporter
 
     company_id = ctx.company_id(args.company)

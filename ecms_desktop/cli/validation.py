@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ecms_desktop.cli.common import CliContext, Subparsers, add_as_of, add_format, as_of, print_json, print_table
-from ecms_desktop.services.core.errors import ValidationError
-from ecms_desktop.services.validation.permit_service import REGISTRY_FIELDS, PermitCheckInfo, PermitService
-from ecms_desktop.services.validation.runs import ValidationResult
-from ecms_desktop.services.validation.service import ValidationService
+from ecms_desktop.vocabulary import REGISTRY_FIELDS
+
+if TYPE_CHECKING:
+    from ecms_desktop.services.validation.permit_service import PermitCheckInfo
+    from ecms_desktop.services.validation.runs import ValidationResult
 
 
 def register(sub: Subparsers) -> None:
@@ -28,7 +30,7 @@ def register(sub: Subparsers) -> None:
     psub = p.add_subparsers(dest="permits_command", required=True)
     i = psub.add_parser("import", help="import a state's list of permit holders (.csv or .xlsx)")
     i.add_argument("--state", required=True, help="two-letter state code")
-    i.add_argument("file", type=Path)
+    i.add_argument("file", type=Path, help="the registry file (.csv or .xlsx)")
     i.add_argument("--map", action="append", default=[], metavar="COLUMN=FIELD",
                    help=f"file column for a registry field ({', '.join(REGISTRY_FIELDS)}); repeatable. "
                         "Texas's published active permit holders file needs none.")
@@ -36,20 +38,21 @@ def register(sub: Subparsers) -> None:
     i.set_defaults(func=cmd_permits_import)
 
     v = psub.add_parser("verify", help="check a certificate's permit numbers (latest registry snapshot)")
-    v.add_argument("id", type=int)
+    v.add_argument("id", type=int, help="the certificate's id")
     v.add_argument("--state", action="append", default=[], help="only this state (repeatable)")
     add_as_of(v)
     add_format(v)
     v.set_defaults(func=cmd_permits_verify)
 
     c = psub.add_parser("check", help="record a manual lookup on a state's web site, with evidence")
-    c.add_argument("id", type=int)
-    c.add_argument("--result", required=True, choices=["active", "inactive", "not_found"])
+    c.add_argument("id", type=int, help="the certificate's id")
+    c.add_argument("--result", required=True, choices=["active", "inactive", "not_found"],
+                   help="what the state's page said about the number")
     c.add_argument("--evidence", required=True, type=Path, help="screenshot (PNG/JPEG) or PDF of the result")
     c.add_argument("--source", required=True, metavar="URL", help="the page the number was looked up on")
     c.add_argument("--state", default=None, help="state checked (needed for a multi-state certificate)")
     c.add_argument("--number", default=None, help="number checked (default: the certificate's)")
-    c.add_argument("--note", default="")
+    c.add_argument("--note", default="", help="a remark kept with the check")
     c.add_argument("--name", default="", metavar="HOLDER",
                    help="the holder's name the page shows (compared with the purchaser)")
     add_as_of(c)
@@ -75,6 +78,9 @@ def _print_results(ctx: CliContext, results: list[ValidationResult], fmt: str) -
 
 
 def cmd_validate(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.core.errors import ValidationError
+    from ecms_desktop.services.validation.service import ValidationService
+
     service = ValidationService(ctx.db())
     day = as_of(args)
     if args.stale:
@@ -103,6 +109,8 @@ def cmd_validate(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def _parse_map(items: list[str]) -> dict[str, str] | None:
+    from ecms_desktop.services.core.errors import ValidationError
+
     if not items:
         return None
     out: dict[str, str] = {}
@@ -115,6 +123,8 @@ def _parse_map(items: list[str]) -> dict[str, str] | None:
 
 
 def cmd_permits_import(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.validation.permit_service import PermitService
+
     snap = PermitService(ctx.db()).import_registry(args.file, args.state, data_date=as_of(args),
                                                    column_map=_parse_map(args.map))
     ctx.out.write(f"Imported {snap.row_count} {snap.state} permit holders from {snap.source_name} as snapshot "
@@ -136,12 +146,16 @@ def _print_checks(ctx: CliContext, checks: list[PermitCheckInfo], fmt: str) -> N
 
 
 def cmd_permits_verify(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.validation.permit_service import PermitService
+
     checks = PermitService(ctx.db()).verify(args.id, as_of=as_of(args), states=args.state or None)
     _print_checks(ctx, checks, args.format)
     return 0
 
 
 def cmd_permits_check(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.validation.permit_service import PermitService
+
     check = PermitService(ctx.db()).record_manual_check(
         args.id, state=args.state, result=args.result, evidence=args.evidence, source_url=args.source,
         as_of=as_of(args), number=args.number, note=args.note, name_on_record=args.name)
@@ -151,6 +165,8 @@ def cmd_permits_check(ctx: CliContext, args: argparse.Namespace) -> int:
 
 
 def cmd_permits_reverify(ctx: CliContext, args: argparse.Namespace) -> int:
+    from ecms_desktop.services.validation.permit_service import PermitService
+
     checks = PermitService(ctx.db()).reverify_stale(as_of(args), include_unchecked=args.include_unchecked)
     _print_checks(ctx, checks, args.format)
     return 0

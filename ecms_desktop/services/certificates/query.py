@@ -40,26 +40,10 @@ from ecms_desktop.services.core.expiry import (
 from ecms_desktop.services.core.settings import business_settings
 from ecms_desktop.services.customers.service import find_customer
 from ecms_desktop.services.sales.sales_history import LapseFinder
+from ecms_desktop.vocabulary import CheckFilter as CheckFilter  # with the other vocabularies
 
 SORT_KEYS = ("customer", "customer_number", "states", "form", "certificate_number", "exempt_reason",
              "expiry", "days_left", "status", "review_state", "id", "created", "errors", "warnings", "claimed_by")
-
-
-class CheckFilter(StrEnum):
-    """A work list made of the checks' findings: what is left to do after validation."""
-
-    #: The latest validation of the certificate found errors (approval is blocked until corrected).
-    ERRORS = "errors"
-    #: Pending certificates whose latest validation found warnings and no errors, not yet acknowledged.
-    WARNINGS = "warnings"
-    #: Pending or approved certificates with a state whose permit number was never checked (a check
-    #: that could not be made, "unavailable", does not count).
-    PERMIT_UNCHECKED = "permit_unchecked"
-
-    @property
-    def label(self) -> str:
-        return {"errors": "Validation errors", "warnings": "Warnings to acknowledge",
-                "permit_unchecked": "Permit not checked"}[self.value]
 
 
 class ClaimFilter(StrEnum):

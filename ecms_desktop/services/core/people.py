@@ -35,23 +35,7 @@ from sqlalchemy.orm import Session
 from ecms_desktop import paths
 from ecms_desktop.models import Person
 from ecms_desktop.services.core.errors import EcmsError
-
-
-class Role(StrEnum):
-    REVIEWER = "reviewer"
-    APPROVER = "approver"
-    ADMIN = "admin"
-
-    @property
-    def rank(self) -> int:
-        return _RANKS[self]
-
-    @property
-    def label(self) -> str:
-        return {"reviewer": "a reviewer", "approver": "an approver", "admin": "an admin"}[self.value]
-
-
-_RANKS = {Role.REVIEWER: 1, Role.APPROVER: 2, Role.ADMIN: 3}
+from ecms_desktop.vocabulary import Role as Role  # defined with the other vocabularies, used from here too
 
 
 class Permission(StrEnum):

@@ -56,11 +56,7 @@ from ecms_desktop.services.core.people import Permission
 from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.settings import business_settings
 from ecms_desktop.services.renewals import smtp_passwords as password_keyring
-
-SECURITY_MODES = ("none", "starttls", "ssl")
-#: The outbox's states as the accountant sees them, and the stored states each covers.
-OUTBOX_STATUSES: dict[str, tuple[str, ...]] = {"queued": ("pending", "sending"), "sent": ("sent",),
-                                               "failed": ("failed",)}
+from ecms_desktop.vocabulary import OUTBOX_STATUSES, SECURITY_MODES
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from ecms_desktop.services.core import audit, people
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import ConflictError, ValidationError
 from ecms_desktop.services.core.people import Permission
+from ecms_desktop.vocabulary import FILING_FREQUENCIES as FREQUENCIES
 
-FREQUENCIES = ("monthly", "quarterly", "annual")
 DEFAULT_FREQUENCY = "monthly"
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")

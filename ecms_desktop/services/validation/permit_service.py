@@ -50,9 +50,7 @@ from ecms_desktop.services.core.tabular import Row, header_key, read_table
 from ecms_desktop.services.documents.storage import check_file, store_checked
 from ecms_desktop.services.validation.engine import stated_issuer
 from ecms_desktop.services.validation.name_match import NameVerdict, compare_holder, normalize_name
-
-#: Fields a registry file can be mapped to (``--map column=field``).
-REGISTRY_FIELDS: tuple[str, ...] = ("permit_number", "legal_name", "status", "issue_date", "end_date", "dba_name")
+from ecms_desktop.vocabulary import REGISTRY_FIELDS
 
 #: Built-in column mapping for the Texas Comptroller's "Active Sales Tax Permit Holders" file
 #: (Texas Open Data Portal, data.texas.gov dataset jrea-zgmq). Its 19 columns, as listed on the

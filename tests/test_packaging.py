@@ -36,10 +36,18 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     source = tmp_path_factory.mktemp("source") / "ecms-desktop"
     shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
         ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(out), str(source)], check=True, capture_output=True, timeout=300)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                            "-w", str(out), str(source)], check=True, capture_output=True, text=True, timeout=300)
+    (out / "build-output.txt").write_text(built.stdout + built.stderr)
     (path,) = out.glob("ecms_desktop-*.whl")
     return path
+
+
+def test_building_prints_no_setuptools_warning(wheel: Path) -> None:
+    """First setup used to print about two hundred lines of warnings, one block for each data folder that was
+    not a listed package."""
+    output = (wheel.parent / "build-output.txt").read_text()
+    assert "BuildBackendWarning" not in output and "absent from the `packages` configuration" not in output, output
 
 
 def test_wheel_carries_data_files_and_licences(wheel: Path) -> None:

@@ -41,7 +41,7 @@ from ecms_desktop.services.core import (
     audit,
     notify,
     people,
-    rules_packs,
+    rules_in_force,
     state_digest,
     team_sql,
     user_files,
@@ -243,19 +243,19 @@ class Database:
                 notify.install_notify(conn)
                 conn.commit()
         with self.reader() as s:
-            rules_packs.activate(s)
+            rules_in_force.activate(s)
         return self.schema_info()
 
     def ensure_ready(self) -> SchemaInfo:
         """Check the database before use: anything but an ECMS database with this program's schema
         (a missing file, an empty or foreign database, an older or newer schema) is refused with a
         message saying what to do. Nothing is created or written here. The database's rules pack is made
-        the one in force (:func:`~ecms_desktop.services.core.rules_packs.activate`)."""
+        the one in force (:func:`~ecms_desktop.services.core.rules_in_force.activate`)."""
         info = self.schema_info()
         self._refuse(info, allow_outdated=False)
         self._refuse_read_only(creating=False)
         with self.reader() as s:
-            rules_packs.activate(s)
+            rules_in_force.activate(s)
         return info
 
     def _refuse_read_only(self, *, creating: bool) -> None:

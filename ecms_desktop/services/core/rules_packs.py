@@ -21,43 +21,37 @@ After a change, the certificates whose validation result would change are listed
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
-import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 import ecms_desktop
-from ecms_desktop import paths
 from ecms_desktop.models import InstalledRulesPack
-from ecms_desktop.rules import RulesPackError, default_rules_dir, load_rules_pack, use_rules_dir
-from ecms_desktop.rules.archive import (
-    ArchiveInfo,
-    build_archive,
-    parse_version,
-    program_release,
-    read_archive_file,
-    unpack_archive,
-    unpacked_matches,
-)
+from ecms_desktop.rules import RulesPackError, default_rules_dir, load_rules_pack
+from ecms_desktop.rules.archive import ArchiveInfo, build_archive, parse_version, program_release, read_archive_file
 from ecms_desktop.services.core import audit, people
 from ecms_desktop.services.core.errors import ValidationError
 from ecms_desktop.services.core.people import Permission
+from ecms_desktop.services.core.rules_in_force import (
+    ACTIVE,
+    INSTALLED,
+    PACKAGED,
+    PREVIOUS,
+    RETIRED,
+    activate,
+    activation_problem,
+    newer,
+    pack_rows,
+    packaged_version,
+)
 
 if TYPE_CHECKING:
     from ecms_desktop.services.core.database import Database
 
-log = logging.getLogger(__name__)
-
-ACTIVE, PREVIOUS, RETIRED = "active", "previous", "retired"
-PACKAGED, INSTALLED = "packaged", "installed"
-
-#: Why the installed pack could not be used when a database was last opened in this process (None: no problem).
-_activation_problem: str | None = None
+__all__ = ["RulesChange", "RulesInForce", "RulesPackService", "activate", "packaged_version"]
 
 
 @dataclass(frozen=True)
@@ -93,57 +87,6 @@ class RulesChange:
     in_force: RulesInForce
 
 
-def packaged_version() -> str:
-    """The version of the program's own rules pack (read from its ``pack.json`` alone)."""
-    data = json.loads(default_rules_dir().joinpath("pack.json").read_text(encoding="utf-8"))
-    return str(data["version"])
-
-
-def _newer(a: str, b: str) -> bool:
-    return parse_version(a) > parse_version(b)
-
-
-def _unpacked_folder(sha256: str) -> Path:
-    return paths.cache_dir() / "rules" / sha256
-
-
-def _rows(session: Session) -> dict[str, Any]:
-    """The active and previous rows (without their archives), by status."""
-    rows = session.execute(select(InstalledRulesPack.id, InstalledRulesPack.version, InstalledRulesPack.sha256,
-                                  InstalledRulesPack.installed_at, InstalledRulesPack.installed_by,
-                                  InstalledRulesPack.status)
-                           .where(InstalledRulesPack.status.in_((ACTIVE, PREVIOUS)))
-                           .order_by(InstalledRulesPack.id)).all()
-    return {r.status: r for r in rows}
-
-
-def activate(session: Session) -> None:
-    """Make the database's active rules pack the one in force in this process (see the module's
-    description); the program's own when there is none, when the program's is newer, or when the installed
-    one cannot be used (logged, and :meth:`RulesPackService.show` says why)."""
-    global _activation_problem
-    _activation_problem = None
-    active = _rows(session).get(ACTIVE)
-    if active is None or _newer(packaged_version(), active.version):
-        use_rules_dir(None)
-        return
-    name = f"rules pack {active.version} (installed in the database)"
-    try:
-        data = session.execute(select(InstalledRulesPack.archive).where(InstalledRulesPack.id == active.id)
-                               ).scalar_one()
-        if hashlib.sha256(data).hexdigest() != active.sha256:
-            raise RulesPackError(f"{name}: the stored archive does not match its SHA-256 {active.sha256}; "
-                                 "`ecms check` tells what else changed")
-        folder = _unpacked_folder(active.sha256)
-        if not unpacked_matches(folder, data, name):
-            unpack_archive(data, name, folder)
-        use_rules_dir(folder)
-    except (RulesPackError, OSError) as exc:
-        _activation_problem = f"The installed {name} cannot be used ({exc}); the program's own rules pack is in force."
-        log.warning("%s", _activation_problem)
-        use_rules_dir(None)
-
-
 class RulesPackService:
     """Install, inspect, build and go back from rules packs (see the module's description)."""
 
@@ -157,12 +100,12 @@ class RulesPackService:
         and when, and what going back would return to."""
         packaged = packaged_version()
         with self.db.reader() as s:
-            rows = _rows(s)
+            rows = pack_rows(s)
         active, previous = rows.get(ACTIVE), rows.get(PREVIOUS)
         now = load_rules_pack()
-        note = _activation_problem or ""
-        installed_wins = active is not None and not _newer(packaged, active.version) and not _activation_problem
-        if active is not None and _newer(packaged, active.version):
+        note = activation_problem() or ""
+        installed_wins = active is not None and not newer(packaged, active.version) and not activation_problem()
+        if active is not None and newer(packaged, active.version):
             note = (f"The program's own rules pack {packaged} is newer than the installed {active.version}, "
                     "so the program's own is in force.")
         version = active.version if installed_wins and active is not None else packaged
@@ -219,7 +162,7 @@ class RulesPackService:
             if parse_version(info.version) == parse_version(before[0]):
                 raise ValidationError(f"{info.name}: rules pack {info.version} is already the one in force "
                                       f"({before[2]}); nothing was installed.")
-            if not _newer(info.version, before[0]):
+            if not newer(info.version, before[0]):
                 raise ValidationError(f"{info.name}: rules pack {info.version} is older than the one in force, "
                                       f"{before[0]} ({before[2]}); only a newer pack can be installed "
                                       "(`ecms rules rollback` goes back to the previous one).")
@@ -279,8 +222,8 @@ class RulesPackService:
     @staticmethod
     def _in_force(session: Session) -> tuple[str, str | None, str]:
         """The version, archive checksum and source of the pack the database puts in force."""
-        active = _rows(session).get(ACTIVE)
+        active = pack_rows(session).get(ACTIVE)
         packaged = packaged_version()
-        if active is None or _newer(packaged, active.version):
+        if active is None or newer(packaged, active.version):
             return packaged, None, PACKAGED
         return active.version, active.sha256, INSTALLED

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from ecms_desktop.models import InstalledRulesPack
 from ecms_desktop.rules import load_rules_pack, loader, rules_dir_in_force
 from ecms_desktop.rules.archive import build_archive
-from ecms_desktop.services.core import audit, rules_packs
+from ecms_desktop.services.core import audit, rules_in_force
 from ecms_desktop.services.core.database import Database
 from ecms_desktop.services.core.errors import ValidationError
 from ecms_desktop.services.core.people import PermissionDeniedError
@@ -146,7 +146,7 @@ def test_the_programs_own_newer_pack_wins(db: Database, tmp_path: Path, monkeypa
     RulesPackService(db).install(archive_of(tmp_path, "2026.12.2"))
     newer_program = newer_copy(tmp_path, "2027.1.1", name="program-rules")
     monkeypatch.setattr(loader, "default_rules_dir", lambda: newer_program)
-    monkeypatch.setattr(rules_packs, "default_rules_dir", lambda: newer_program)
+    monkeypatch.setattr(rules_in_force, "default_rules_dir", lambda: newer_program)
     loader._default_pack.cache_clear()
     try:
         db.ensure_ready()

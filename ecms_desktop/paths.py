@@ -3,6 +3,9 @@
 - ``ECMS_DATA_DIR``: the folder for the local database and other data (default: the platform's user
   data folder, e.g. ``~/.local/share/ecms-desktop`` on Linux).
 - ``ECMS_DATABASE_URL``: a full SQLAlchemy URL; wins over the data folder.
+- ``ECMS_CACHE_DIR``: the folder for files the program can make again (the installed rules pack, unpacked;
+  default: ``cache`` in ``ECMS_DATA_DIR`` when that is set, else the platform's user cache folder, e.g.
+  ``~/.cache/ecms-desktop`` on Linux).
 - ``ECMS_LOG_DIR``: the folder for the log file (default: ``logs`` in ``ECMS_DATA_DIR`` when that is
   set, else the platform's user log folder, e.g. ``~/.local/state/ecms-desktop/log`` on Linux).
 """
@@ -32,6 +35,15 @@ def log_dir() -> Path:
     """The folder for the application's log files."""
     own, data = os.environ.get("ECMS_LOG_DIR"), os.environ.get("ECMS_DATA_DIR")
     path = Path(own) if own else Path(data) / "logs" if data else Path(platformdirs.user_log_dir(APP_NAME, APP_AUTHOR))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cache_dir() -> Path:
+    """The folder for files the program can make again from the database (created on first use)."""
+    own, data = os.environ.get("ECMS_CACHE_DIR"), os.environ.get("ECMS_DATA_DIR")
+    path = (Path(own) if own else Path(data) / "cache" if data
+            else Path(platformdirs.user_cache_dir(APP_NAME, APP_AUTHOR)))
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -34,6 +34,15 @@ def _isolated_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     monkeypatch.delenv("ECMS_DATABASE_URL", raising=False)
 
 
+@pytest.fixture(autouse=True)
+def _packaged_rules_pack() -> Iterator[None]:
+    """A rules pack a test installed (and made the one in force) is not left in force for the next test."""
+    yield
+    from ecms_desktop.rules import use_rules_dir
+
+    use_rules_dir(None)
+
+
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     """``../shared`` beside the repository (reference data, real forms, bad PDFs)."""

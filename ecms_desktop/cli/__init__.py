@@ -43,12 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
         people,
         renewals,
         review,
+        rules,
         transactions,
         validation,
     )
 
     for group in (core, certificates, review, customers, audit_commands, demo, validation, renewals, inbox,
-                  transactions, audit_pack, database_commands, people):
+                  transactions, audit_pack, database_commands, people, rules):
         group.register(sub)
     return parser
 

@@ -13,6 +13,7 @@ from .customer import Customer, CustomerNumberAlias, customer_number_key
 from .document import Document, DocumentExtraction, DocumentFile
 from .enums import CertificateType, DocumentSource, ExemptReason, ReviewState, Status
 from .people import CertificateClaim, Person
+from .rules_pack import InstalledRulesPack
 
 __all__ = [
     "AuditDigest",
@@ -33,6 +34,7 @@ __all__ = [
     "DocumentSource",
     "ExemptReason",
     "ExpiryPolicyOverride",
+    "InstalledRulesPack",
     "Person",
     "ReviewState",
     "Setting",

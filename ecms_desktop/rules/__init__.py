@@ -6,7 +6,7 @@ schema (:mod:`~ecms_desktop.rules.schema`), into the frozen dataclasses of :mod:
 """
 
 from ecms_desktop.rules.documents import PermitFormat
-from ecms_desktop.rules.loader import default_rules_dir, load_rules_pack
+from ecms_desktop.rules.loader import default_rules_dir, load_rules_pack, rules_dir_in_force, use_rules_dir
 from ecms_desktop.rules.pack import (
     CONFIDENCE_LEVELS,
     EXPIRY_BASES,
@@ -78,4 +78,6 @@ __all__ = [
     "default_rules_dir",
     "load_rules_pack",
     "normalize_form_code",
+    "rules_dir_in_force",
+    "use_rules_dir",
 ]

@@ -23,6 +23,7 @@ form codes across files), and returns frozen dataclasses.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -70,7 +71,7 @@ from ecms_desktop.rules.pack import (
 )
 from ecms_desktop.rules.schema import SchemaCheck, Traversable, read_json
 
-__all__ = ["default_rules_dir", "load_rules_pack"]
+__all__ = ["RULES_DIR_ENV", "default_rules_dir", "load_rules_pack", "rules_dir_in_force", "use_rules_dir"]
 
 
 def _freeze_map(data: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -381,20 +382,54 @@ def default_rules_dir() -> Traversable:
     return resource_root().joinpath("rules")
 
 
+#: The rules directory in force when it is not the packaged one: set by :func:`use_rules_dir` (an
+#: installed rules pack, see ``services/core/rules_packs.py``) and read by every :func:`load_rules_pack`,
+#: so that worker processes started by this one (they inherit the environment) use the same pack.
+RULES_DIR_ENV = "ECMS_RULES_DIR"
+
+
 @functools.lru_cache(maxsize=1)
 def _default_pack() -> RulesPack:
     return _load(default_rules_dir())
+
+
+@functools.lru_cache(maxsize=4)
+def _pack_at(root: str) -> RulesPack:
+    path = Path(root)
+    if not path.joinpath("pack.json").is_file():
+        raise RulesPackError(f"{path}: the rules pack in force ({RULES_DIR_ENV}) has no pack.json")
+    return _load(path)
+
+
+def use_rules_dir(path: Path | None) -> None:
+    """Make the rules pack in ``path`` (a directory holding ``pack.json``) the one :func:`load_rules_pack`
+    returns from now on, in this process and the processes it starts; ``None``: the packaged pack. The
+    pack is loaded (and checked) here, so a broken one raises :class:`RulesPackError` and changes nothing."""
+    if path is None:
+        os.environ.pop(RULES_DIR_ENV, None)
+        return
+    root = str(Path(path).resolve())
+    _pack_at(root)
+    os.environ[RULES_DIR_ENV] = root
+
+
+def rules_dir_in_force() -> Path | None:
+    """The directory of the rules pack in force when it is not the packaged one (None: the packaged one)."""
+    value = os.environ.get(RULES_DIR_ENV)
+    return Path(value) if value else None
 
 
 def load_rules_pack(path: Path | None = None) -> RulesPack:
     """Load and validate the rules pack.
 
     ``path`` is the rules directory (the one holding ``pack.json``) or ``pack.json``
-    itself; ``None`` loads the packaged pack (cached). Raises :class:`RulesPackError`
-    naming the file and JSON path of the first structural problem.
+    itself; ``None`` loads the pack in force (cached): the one :func:`use_rules_dir` chose, else the
+    packaged one. Raises :class:`RulesPackError` naming the file and JSON path of the first structural
+    problem.
     """
     if path is None:
-        return _default_pack()
+        chosen = os.environ.get(RULES_DIR_ENV)
+        return _pack_at(chosen) if chosen else _default_pack()
     root = Path(path)
     if root.is_file() and root.name == "pack.json":
         root = root.parent

@@ -9,6 +9,7 @@ has succeeded (an error is shown and the dialog stays open).
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, Signal
@@ -42,6 +43,7 @@ from ecms_desktop.services.renewals.email_service import EmailService
 from ecms_desktop.views.email_settings import EmailSettingsWidget
 from ecms_desktop.views.operations.task_runner import TaskRunner
 from ecms_desktop.views.people_views import PeopleTab, refusal_tip
+from ecms_desktop.views.rules_pack_tab import RulesPackTab
 from ecms_desktop.views.widgets.error_presenter import present_error
 from ecms_desktop.views.widgets.file_dialogs import get_open_file_name
 from ecms_desktop.views.widgets.images import png_image
@@ -57,9 +59,12 @@ class SettingsDialog(QDialog):
     saved = Signal()
     #: The user asked to open another database (the main window handles it).
     open_database_requested = Signal()
+    #: A rules pack was installed or gone back from (at once, not on OK: see the Rules pack tab).
+    rules_changed = Signal(object)
 
     def __init__(self, db: Database, runner: TaskRunner, settings: QSettings, *, company_id: int | None,
-                 companies: list[CompanyInfo], expiring_soon_days: int, parent: QWidget | None = None) -> None:
+                 companies: list[CompanyInfo], expiring_soon_days: int, as_of: dt.date | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("settingsDialog")
         self.setWindowTitle("Settings")
@@ -83,6 +88,9 @@ class SettingsDialog(QDialog):
         actor = db.actor_box.known
         self.people_tab = PeopleTab(db, runner, actor, self)
         self.tabs.addTab(self.people_tab, "People")
+        self.rules_tab = RulesPackTab(db, runner, as_of=as_of or dt.date.today(), parent=self)
+        self.rules_tab.rules_changed.connect(self.rules_changed)
+        self.tabs.addTab(self.rules_tab, "Rules pack")
         # What only an admin may change is shown, not editable, to others, with the reason.
         why = refusal_tip(actor, Permission.ADMINISTER, "change business settings or the mail server")
         if why:

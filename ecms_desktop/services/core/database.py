@@ -36,7 +36,16 @@ from sqlalchemy.orm import Session, sessionmaker
 
 import ecms_desktop
 from ecms_desktop import paths
-from ecms_desktop.services.core import anchors, audit, notify, people, state_digest, team_sql, user_files
+from ecms_desktop.services.core import (
+    anchors,
+    audit,
+    notify,
+    people,
+    rules_in_force,
+    state_digest,
+    team_sql,
+    user_files,
+)
 from ecms_desktop.services.core.errors import (
     DatabaseBusyError,
     DatabaseDamagedError,
@@ -233,15 +242,20 @@ class Database:
                 team_sql.install(conn)
                 notify.install_notify(conn)
                 conn.commit()
+        with self.reader() as s:
+            rules_in_force.activate(s)
         return self.schema_info()
 
     def ensure_ready(self) -> SchemaInfo:
         """Check the database before use: anything but an ECMS database with this program's schema
         (a missing file, an empty or foreign database, an older or newer schema) is refused with a
-        message saying what to do. Nothing is created or written here."""
+        message saying what to do. Nothing is created or written here. The database's rules pack is made
+        the one in force (:func:`~ecms_desktop.services.core.rules_in_force.activate`)."""
         info = self.schema_info()
         self._refuse(info, allow_outdated=False)
         self._refuse_read_only(creating=False)
+        with self.reader() as s:
+            rules_in_force.activate(s)
         return info
 
     def _refuse_read_only(self, *, creating: bool) -> None:

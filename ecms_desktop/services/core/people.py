@@ -48,7 +48,7 @@ class Permission(StrEnum):
     APPROVE = "approve"
     #: Reprocess sales after certificates changed.
     REPROCESS = "reprocess"
-    #: Change settings, expiry policies, e-mail templates and servers, people and filing periods.
+    #: Change settings, expiry policies, e-mail templates and servers, people, filing periods and rules packs.
     ADMINISTER = "administer"
 
 
@@ -63,7 +63,8 @@ APPROVER_ACTIONS = ("certificate.approved", "certificate.rejected", "certificate
 ADMIN_ACTIONS = ("setting.changed", "expiry_policy.changed", "period.filed", "period.frequency_set",
                  "email_template.changed", "email_template.reset", "smtp.settings_changed",
                  "person.added", "person.changed", "person.disabled", "person.enabled",
-                 "exemption_feed.folder_added", "exemption_feed.webhook_added")
+                 "exemption_feed.folder_added", "exemption_feed.webhook_added", "rules.installed",
+                 "rules.rolled_back")
 
 
 class PermissionDeniedError(EcmsError):

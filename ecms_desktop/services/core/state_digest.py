@@ -31,7 +31,7 @@ Transaction lines, a million at a time, have a cheaper form per block (:class:`L
 Tracked records (``KINDS``): certificates with their coverage lines, customers, customer number aliases,
 companies with their registrations, document arrivals, validation runs with their findings, warning
 acknowledgements, business settings, company expiry policies, permit checks, people and their claims on
-certificates, and the ERP's transaction lines in blocks of :data:`LINE_BLOCK` ids.
+certificates, the rules packs installed, and the ERP's transaction lines in blocks of :data:`LINE_BLOCK` ids.
 Stored file bytes need no digest: each ``document_file`` row is named by
 the SHA-256 of its bytes, which ``ecms check`` recomputes.
 """
@@ -77,6 +77,7 @@ from ecms_desktop.models import (
     CustomerNumberAlias,
     Document,
     ExpiryPolicyOverride,
+    InstalledRulesPack,
     Person,
     Setting,
 )
@@ -374,6 +375,8 @@ KINDS: dict[str, RecordKind | LineBlockKind] = {k.name: k for k in (
     RecordKind("person", Person.__table__),
     # Which reviewer works a pending certificate (keyed by the certificate).
     RecordKind("certificate_claim", CertificateClaim.__table__, key="certificate_id"),
+    # The rules packs installed (their archive as the SHA-256 of its bytes).
+    RecordKind("rules_pack", InstalledRulesPack.__table__),
     TRANSACTION_LINES,
 )}
 
@@ -394,6 +397,7 @@ _OF_CLASS: dict[type, tuple[str, Callable[[Any], Any]]] = {
     PermitCheck: ("permit_check", lambda o: o.id),
     Person: ("person", lambda o: o.id),
     CertificateClaim: ("certificate_claim", lambda o: o.certificate_id),
+    InstalledRulesPack: ("rules_pack", lambda o: o.id),
     TransactionLine: ("transaction_lines", lambda o: None if o.id is None else o.id // LINE_BLOCK),
 }
 

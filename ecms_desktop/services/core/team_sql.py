@@ -11,8 +11,8 @@ created here once per server: ``ecms_reviewer``, ``ecms_approver`` (a member of 
 - **What each role may do:** an event whose action only an approver (or an admin) may write is refused
   from a reviewer (or a non-admin), whatever program wrote it; a certificate's review state can only be
   set to approved, rejected or archived, or brought back from archived, by an approver
-  (``ecms_certificate_review`` triggers); people, settings, expiry policies, e-mail templates and servers
-  and filing periods can only be written by ``ecms_admin`` members (table grants).
+  (``ecms_certificate_review`` triggers); people, settings, expiry policies, e-mail templates and servers,
+  filing periods and rules packs can only be written by ``ecms_admin`` members (table grants).
 - **Roles are given** by the ``SECURITY DEFINER`` function ``ecms_set_group(login, role)``, which only an
   admin person can call (it checks, then grants that one group and revokes the others).
 
@@ -34,9 +34,9 @@ from ecms_desktop.services.core.people import ADMIN_ACTIONS, APPROVER_ACTIONS, R
 #: The group role of each ECMS role.
 GROUPS = {Role.REVIEWER: "ecms_reviewer", Role.APPROVER: "ecms_approver", Role.ADMIN: "ecms_admin"}
 
-#: Tables only admins write (people, settings, policies, templates, mail servers, filing periods).
+#: Tables only admins write (people, settings, policies, templates, mail servers, filing periods, rules packs).
 ADMIN_TABLES = ("person", "setting", "expiry_policy_override", "email_template", "smtp_profile",
-                "filing_period_config", "filed_period")
+                "filing_period_config", "filed_period", "rules_pack")
 
 
 def _array(values: tuple[str, ...]) -> str:

@@ -50,7 +50,7 @@ _NAMES = {
     "certificate": "certificate", "customer": "customer", "company": "company", "document": "document",
     "validation_run": "validation run", "warning_acknowledgement": "warning acknowledgement",
     "setting": "setting", "expiry_policy": "company expiry policy", "permit_check": "permit check",
-    "person": "person", "certificate_claim": "claim on certificate",
+    "person": "person", "certificate_claim": "claim on certificate", "rules_pack": "installed rules pack",
 }
 
 

@@ -81,9 +81,7 @@ class FilterBar(QWidget):
         self.state_combo = QComboBox(self)
         self.state_combo.setObjectName("filterState")
         self.state_combo.setToolTip("Only certificates covering this state")
-        self.state_combo.addItem("All states", "")
-        for code in states or []:
-            self.state_combo.addItem(code, code)
+        self._fill(self.state_combo, "All states", states or [])
         layout.addWidget(self._label("State", self.state_combo))
         layout.addWidget(self.state_combo)
 
@@ -107,9 +105,7 @@ class FilterBar(QWidget):
 
         self.form_combo = QComboBox(self)
         self.form_combo.setObjectName("filterForm")
-        self.form_combo.addItem("All forms", "")
-        for code in forms or []:
-            self.form_combo.addItem(code, code)
+        self._fill(self.form_combo, "All forms", forms or [])
         self.form_combo.setMaxVisibleItems(20)
         _shrinkable(self.form_combo, 12)
         layout.addWidget(self._label("Form", self.form_combo))
@@ -178,6 +174,24 @@ class FilterBar(QWidget):
                        expiring_within_days=days or None, form_code=self.form_combo.currentData() or "",
                        check=CheckFilter(check_value) if check_value else None,
                        claim=ClaimFilter(claim_value) if claim_value else None)
+
+    @staticmethod
+    def _fill(combo: QComboBox, everything: str, codes: list[str]) -> None:
+        """The combo's choices: ``everything`` (no filter) and ``codes``; the current choice is kept when it
+        is still one of them (no signal)."""
+        current = combo.currentData() or ""
+        combo.blockSignals(True)
+        combo.clear()
+        combo.addItem(everything, "")
+        for code in codes:
+            combo.addItem(code, code)
+        combo.setCurrentIndex(max(0, combo.findData(current)))
+        combo.blockSignals(False)
+
+    def set_choices(self, states: list[str], forms: list[str]) -> None:
+        """The states and forms to choose from (those of the rules pack in force)."""
+        self._fill(self.state_combo, "All states", states)
+        self._fill(self.form_combo, "All forms", forms)
 
     def set_filters(self, filters: Filters) -> None:
         """Show exactly these filters (the others cleared) and emit once. A state or form the rules pack

@@ -136,6 +136,8 @@ class DeskWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.db: Database | None = None
         self.rules = rules or load_rules_pack()
+        #: Rules given by the caller stay; otherwise the desk follows the rules pack the database puts in force.
+        self._rules_given = rules is not None
         self.as_of = as_of or dt.date.today()
         self.runner = runner or TaskRunner(self)
         self.settings = settings or ui_settings()
@@ -302,9 +304,20 @@ class DeskWindow(QMainWindow):
             self.database_opened.emit(None)
             return
         self.setWindowTitle(f"ECMS Desktop — {db.display_url}")
+        if not self._rules_given:
+            self.use_rules_in_force()
         remember_database(self.settings, db.url)
         database.read_companies(db).success(lambda companies: self._on_companies_read(db, companies)) \
             .failure(self._on_background_error).run(self.runner, parent=self)
+
+    def use_rules_in_force(self) -> None:
+        """Use the rules pack in force (the database's, made so when it was opened or a pack was installed) for
+        the form, the filters and every check from now on."""
+        rules = load_rules_pack()
+        if rules is self.rules:
+            return
+        self.rules = self.form.rules = self.form.history.rules = rules
+        self.filter_bar.set_choices(sorted(rules.states), sorted(rules.forms))
 
     def _on_companies_read(self, db: Database, read: DeskCompanies) -> None:
         if self.db is not db:

@@ -92,7 +92,9 @@ class ToolsMixin(DeskWindow):
         if self.db is None:
             return
         dialog = SettingsDialog(self.db, self.runner, self.settings, company_id=self.company_id,
-                                companies=self.companies, expiring_soon_days=self.window_days, parent=self)
+                                companies=self.companies, expiring_soon_days=self.window_days, as_of=self.as_of,
+                                parent=self)
+        dialog.rules_changed.connect(lambda _change: self.use_rules_in_force())
         dialog.saved.connect(lambda: self.leave_form(lambda: self.set_database(self.db)))
         dialog.open_database_requested.connect(lambda: QTimer.singleShot(0, self.open_database_dialog))
         self.settings_dialog = dialog

@@ -210,7 +210,8 @@ def scan_bundle(bundle: Path, rules: Rules, env: BuildEnvironment, outputs: Path
     generated = {outputs / NOTICES, outputs / SOURCE_OFFER, outputs / LICENSES, outputs / SOURCE_DIR}
     shipped = _shipped_records(bundle)
     for found in sorted(bundle.rglob("*.dist-info/METADATA")):  # first: their licence texts are the ones shipped
-        _package(inventory, rules, metadata.PathDistribution(found.parent).metadata, _bundle_licence_files(found.parent))
+        info = found.parent
+        _package(inventory, rules, metadata.PathDistribution(info).metadata, _bundle_licence_files(info))
     for path in sorted(bundle.rglob("*")):
         if any(path == g or g in path.parents for g in generated) or path.is_dir():
             continue

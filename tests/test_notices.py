@@ -54,7 +54,8 @@ def _bundle(root: Path) -> Path:
     info = internal / "ledgerkit-1.4.dist-info"
     _touch(info / "METADATA", "Metadata-Version: 2.4\nName: ledgerkit\nVersion: 1.4\nLicense-Expression: MIT\n")
     _touch(info / "licenses" / "LICENSE", "MIT License\n\nCopyright (c) 2026 Ledgerkit authors\n")
-    _touch(info / "RECORD", "ledgerkit/_speedups.cpython-311-x86_64-linux-gnu.so,,\nledgerkit-1.4.dist-info/METADATA,,\n")
+    _touch(info / "RECORD",
+           "ledgerkit/_speedups.cpython-311-x86_64-linux-gnu.so,,\nledgerkit-1.4.dist-info/METADATA,,\n")
     _touch(internal / "ledgerkit" / "_speedups.cpython-311-x86_64-linux-gnu.so")
     return bundle
 
@@ -89,7 +90,8 @@ def test_the_source_offer_ships_the_source_and_names_the_copyleft_parts(tmp_path
     shipped = bundle / "source" / sdist.name
     assert f"`source/{sdist.name}`" in offer and shipped.is_file()
     assert "three years" in offer and "pymupdf-lite" in offer and "Qt 6" in offer and "libxcrypt" not in offer
-    names = tarfile.open(shipped).getnames()
+    with tarfile.open(shipped) as archive:
+        names = archive.getnames()
     top = names[0].split("/")[0]
     # Complete corresponding source: the program and the scripts that built the bundle.
     for rel in ("ecms_desktop/__init__.py", "installer/notices.py", "installer/ecms-desktop.spec", "LICENSE",

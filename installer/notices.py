@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import stat
+import subprocess
 import sys
 import sysconfig
 import tempfile
@@ -82,11 +83,27 @@ class PythonPackage:
 
 
 @dataclass
+class SystemPackage:
+    """A package of the build machine's system that a shared library of the bundle was copied from, unchanged."""
+
+    name: str
+    version: str
+    source: str
+    source_version: str
+    #: The licences its Debian copyright file names (DEP-5 "License:" lines).
+    licences: str
+    copyright_file: Path
+    files: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Inventory:
     """Everything found, by owner; ``unknown`` must stay empty."""
 
     packages: dict[str, PythonPackage] = field(default_factory=dict)
     components: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    #: Shared libraries copied from the build machine's own (Debian or Ubuntu) packages, by package.
+    system: dict[str, SystemPackage] = field(default_factory=dict)
     unknown: list[str] = field(default_factory=list)
 
 
@@ -233,7 +250,12 @@ def scan_bundle(bundle: Path, rules: Rules, env: BuildEnvironment, outputs: Path
         if component is not None:
             inventory.components[component.name].append(rel)
         elif NATIVE.search(rel) and not EXTENSION.search(rel.removeprefix("lib")):
-            inventory.unknown.append(f"{rel} (a native library no component of {RULES.name} names)")
+            origin = system_origin(path)
+            if origin is None:
+                inventory.unknown.append(f"{rel} (a native library no component of {RULES.name} names, and no "
+                                         "package of this system holds the same file)")
+            else:
+                inventory.system.setdefault(origin.name, origin).files.append(rel)
             continue
         if OWN_FILES.search(rel):
             continue
@@ -244,6 +266,49 @@ def scan_bundle(bundle: Path, rules: Rules, env: BuildEnvironment, outputs: Path
         elif component is None:
             inventory.unknown.append(rel)
     return inventory
+
+
+SYSTEM_LIBRARY_DIRS = ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu",
+                       "/usr/lib/aarch64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib")
+
+
+def system_origin(path: Path) -> SystemPackage | None:
+    """The Debian/Ubuntu package whose file of the same name has the same bytes as ``path`` (PyInstaller copies
+    the libraries a binary needs from the build machine), or None."""
+    if shutil.which("dpkg-query") is None:
+        return None
+    content = path.read_bytes()
+    for folder in SYSTEM_LIBRARY_DIRS:
+        candidate = Path(folder) / path.name
+        if not candidate.is_file() or candidate.resolve().read_bytes() != content:
+            continue
+        real = candidate.resolve()
+        for name in dict.fromkeys((str(real), str(candidate), re.sub(r"^/usr/", "/", str(real)),
+                                   "/usr" + str(real) if not str(real).startswith("/usr/") else str(real))):
+            found = subprocess.run(["dpkg-query", "-S", name], capture_output=True, text=True, check=False)
+            if found.returncode == 0:
+                package = found.stdout.split(":")[0].strip()
+                return _system_package(package)
+    return None
+
+
+def _system_package(package: str) -> SystemPackage:
+    fields = subprocess.run(["dpkg-query", "-W", "-f", "${Version}\t${source:Package}\t${source:Version}", package],
+                            capture_output=True, text=True, check=True).stdout.split("\t")
+    copyright_file = Path("/usr/share/doc") / package / "copyright"
+    if not copyright_file.is_file():
+        raise NoticeError(f"the system package {package} has no copyright file ({copyright_file})")
+    text = copyright_file.read_text(encoding="utf-8", errors="replace")
+    licences = sorted({m.strip() for m in re.findall(r"^License:\s*(.+)$", text, re.MULTILINE)})
+    return SystemPackage(package, fields[0], fields[1], fields[2],
+                         ", ".join(licences) or "see its copyright file", copyright_file.resolve())
+
+
+def _system_source_url(package: SystemPackage) -> str:
+    release = Path("/etc/os-release").read_text(encoding="utf-8") if Path("/etc/os-release").is_file() else ""
+    if re.search(r"^ID=ubuntu", release, re.MULTILINE):
+        return f"<https://launchpad.net/ubuntu/+source/{package.source}/{package.source_version}>"
+    return f"<https://snapshot.debian.org/package/{package.source}/{package.source_version}/>"
 
 
 def _shipped_records(bundle: Path) -> dict[str, metadata.Distribution]:
@@ -387,9 +452,23 @@ def write_bundle_notices(bundle: Path, outputs: Path | None = None, sdist: Path 
         rows.append((c.name, c.licence, c.copyright, c.note, c.source, str(len(files)),
                      ", ".join(f"`{t}`" for t in dict.fromkeys(component_texts[name]))))
     lines += _table(sorted(rows), ("Component", "Licence", "Copyright", "Used for", "Source", "Files", "Texts"))
+    if inventory.system:
+        lines += ["", "## Libraries from the build machine's system", "",
+                  "PyInstaller copied these shared libraries, unchanged, from the packages of the system the bundle "
+                  "was built on (each file is byte for byte the package's); their Debian copyright files name every "
+                  "holder and licence.", ""]
+        rows = []
+        for package in sorted(inventory.system.values(), key=lambda p: p.name):
+            text = licences / "system" / f"{package.name}.copyright.txt"
+            _copy(package.copyright_file, text)
+            rows.append((package.name, package.version, package.licences, str(len(package.files)),
+                         f"`{text.relative_to(outputs).as_posix()}`"))
+        lines += _table(rows, ("Package", "Version", "Licences", "Files", "Text"))
     lines += ["", "## Which file is which", ""]
     for name in sorted(inventory.components):
         lines += [f"- **{name}**: " + ", ".join(f"`{f}`" for f in sorted(inventory.components[name]))]
+    for package in sorted(inventory.system.values(), key=lambda p: p.name):
+        lines += [f"- **{package.name}** (system package): " + ", ".join(f"`{f}`" for f in sorted(package.files))]
     (outputs / NOTICES).write_text("\n".join(lines) + "\n", encoding="utf-8")
     (outputs / SOURCE_OFFER).write_text(source_offer(version, archive.name, inventory, rules), encoding="utf-8")
     return inventory
@@ -442,6 +521,8 @@ def source_offer(version: str, archive: str, inventory: Inventory, rules: Rules)
             for p in sorted(inventory.packages.values(), key=lambda p: p.name.lower()) if _copyleft(p.licence)]
     rows += [(c.name, "as shipped", c.licence, c.source) for c in rules.components
              if c.name in inventory.components and _copyleft(c.licence)]
+    rows += [(f"{p.name} (system library; source package {p.source})", p.version, p.licences, _system_source_url(p))
+             for p in sorted(inventory.system.values(), key=lambda p: p.name) if _copyleft(p.licences)]
     lines = [f"# Source code of ECMS Desktop {version} and of its free-software parts", "",
              "## ECMS Desktop", "",
              f"The complete corresponding source of this version of ECMS Desktop is in this folder: "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import shutil
 import sys
 import tarfile
 from pathlib import Path
@@ -152,3 +153,35 @@ def test_every_licence_text_the_rules_name_exists() -> None:
     for component in notices.load_rules().components:
         for text in component.texts:
             assert notices._resolve_text(text, env), (component.name, text)
+
+
+def _system_library() -> Path:
+    if shutil.which("dpkg-query") is None:
+        pytest.skip("not a Debian or Ubuntu system (no dpkg-query): libraries from system packages cannot be named")
+    for name in ("libstdc++.so.6", "libgcc_s.so.1", "libglib-2.0.so.0"):
+        for folder in notices.SYSTEM_LIBRARY_DIRS:
+            if (Path(folder) / name).is_file():
+                return Path(folder) / name
+    pytest.skip("none of libstdc++, libgcc_s, libglib is installed in the usual library folders")
+
+
+def test_a_library_copied_from_a_system_package_is_named_with_its_copyright(tmp_path: Path, sdist: Path) -> None:
+    system = _system_library()
+    bundle = _bundle(tmp_path)
+    shutil.copyfile(system, bundle / "_internal" / system.name)
+    inventory = notices.write_bundle_notices(bundle, sdist=sdist)
+    (package,) = inventory.system.values()
+    assert package.files == [f"_internal/{system.name}"] and package.version and package.licences
+    text = (bundle / "THIRD-PARTY-NOTICES.md").read_text(encoding="utf-8")
+    assert f"| {package.name} | {package.version} |" in text
+    assert (bundle / "licenses" / "system" / f"{package.name}.copyright.txt").is_file()
+    if "GPL" in package.licences:
+        assert package.source in (bundle / "SOURCE-OFFER.md").read_text(encoding="utf-8")
+
+
+def test_a_changed_copy_of_a_system_library_is_not_taken_for_it(tmp_path: Path, sdist: Path) -> None:
+    system = _system_library()
+    bundle = _bundle(tmp_path)
+    (bundle / "_internal" / system.name).write_bytes(system.read_bytes() + b"patched")
+    with pytest.raises(notices.NoticeError, match=re.escape(f"_internal/{system.name} (a native library")):
+        notices.write_bundle_notices(bundle, sdist=sdist)

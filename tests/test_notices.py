@@ -133,7 +133,7 @@ def test_modules_compiled_into_the_executables_are_traced_to_their_packages() ->
     rules, env = notices.load_rules(), notices.BuildEnvironment()
     inventory = notices.Inventory()
     for module in ("sqlalchemy.orm.session", "jinja2", "json.decoder", "pyimod01_archive", "ecms_desktop.app",
-                   "PYZ-00.pyz", "no_such_module_anywhere"):
+                   "PYZ.pyz", "_sysconfigdata__linux_x86_64-linux-gnu", "no_such_module_anywhere"):
         notices.classify_module(module, env, inventory, rules)
     assert set(inventory.packages) == {"sqlalchemy", "jinja2"}
     assert inventory.packages["jinja2"].licence == "BSD-3-Clause"  # the override of a loose classifier

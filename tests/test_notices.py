@@ -185,3 +185,13 @@ def test_a_changed_copy_of_a_system_library_is_not_taken_for_it(tmp_path: Path, 
     (bundle / "_internal" / system.name).write_bytes(system.read_bytes() + b"patched")
     with pytest.raises(notices.NoticeError, match=re.escape(f"_internal/{system.name} (a native library")):
         notices.write_bundle_notices(bundle, sdist=sdist)
+
+
+def test_notices_can_go_elsewhere_as_into_a_macos_app(tmp_path: Path, sdist: Path) -> None:
+    bundle = _bundle(tmp_path)
+    resources = tmp_path / "ECMS Desktop.app" / "Contents" / "Resources"
+    notices.write_bundle_notices(bundle, resources, sdist=sdist)
+    assert (resources / "THIRD-PARTY-NOTICES.md").is_file() and (resources / "SOURCE-OFFER.md").is_file()
+    assert (resources / "licenses" / "LGPL-3.0.txt").is_file() and (resources / "source" / sdist.name).is_file()
+    assert not (bundle / "THIRD-PARTY-NOTICES.md").exists() and not (bundle / "licenses").exists()
+    assert "(the program's files are in ecms-desktop)" in (resources / "THIRD-PARTY-NOTICES.md").read_text()

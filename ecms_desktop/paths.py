@@ -13,7 +13,9 @@
 from __future__ import annotations
 
 import os
-from importlib import resources
+import sys
+from dataclasses import dataclass
+from importlib import metadata, resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
@@ -74,3 +76,36 @@ def user_guide() -> Path:
     """The user guide (Markdown; its pictures are in ``screenshots/`` beside it), shipped as the package
     ``ecms_desktop.docs`` (the repository's ``docs/`` folder)."""
     return Path(str(resources.files("ecms_desktop.docs").joinpath("user-guide.md")))
+
+
+@dataclass(frozen=True)
+class NoticeFiles:
+    """Where the program's licence notices are (Help > About links to them)."""
+
+    #: THIRD-PARTY-NOTICES.md: every component the program is built on and its licence.
+    notices: Path
+    #: The folder of licence texts.
+    licences: Path
+    #: A bundle: SOURCE-OFFER.md (its source archive ships beside it). Otherwise the folder of the source.
+    source: Path
+    #: True in a PyInstaller bundle (the notices were made from the bundle by installer/notices.py).
+    bundled: bool
+
+
+def notice_files() -> NoticeFiles:
+    """The licence notices of this copy: beside the executable in a bundle (in Contents/Resources of a macOS
+    app), the repository's files in a source checkout, the distribution's licence files in an installed wheel."""
+    if getattr(sys, "frozen", False):  # set by PyInstaller's bootloader
+        folder = Path(sys.executable).resolve().parent
+        if folder.name == "MacOS" and folder.parent.name == "Contents":
+            folder = folder.parent / "Resources"
+        return NoticeFiles(folder / "THIRD-PARTY-NOTICES.md", folder / "licenses", folder / "SOURCE-OFFER.md", True)
+    package = Path(__file__).resolve().parent
+    checkout = package.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "THIRD-PARTY-NOTICES.md").is_file():
+        return NoticeFiles(checkout / "THIRD-PARTY-NOTICES.md", checkout / "installer" / "licenses", checkout, False)
+    dist = metadata.distribution(APP_NAME)
+    found = [Path(str(f.locate())) for f in dist.files or [] if f.name == "THIRD-PARTY-NOTICES.md"]
+    if not found:
+        raise FileNotFoundError(f"THIRD-PARTY-NOTICES.md is missing from the installed {APP_NAME} in {package.parent}")
+    return NoticeFiles(found[0], found[0].parent, package, False)

@@ -60,10 +60,25 @@ class AboutDialog(QDialog):
         source.setWordWrap(True)
         source.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout.addWidget(source)
+        files = facts.notices
+        source_name = "Source code offer" if files.bundled else "Source code"
+        #: The links to the notices, the licence texts and the source (offer), by what they open.
+        self.links: dict[str, Path] = {"Third-party notices": files.notices, "Licence texts": files.licences,
+                                       source_name: files.source}
+        links = QLabel(" · ".join(f'<a href="{QUrl.fromLocalFile(str(path)).toString()}">{html.escape(name)}</a>'
+                                  for name, path in self.links.items()))
+        links.setObjectName("aboutLinks")
+        links.setTextFormat(Qt.TextFormat.RichText)
+        links.setToolTip("Opens the file or folder in your system's viewer")
+        links.linkActivated.connect(self._on_links_link_activated)
+        layout.addWidget(links)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
         self.setMinimumWidth(560)
+
+    def _on_links_link_activated(self, link: str) -> None:
+        QDesktopServices.openUrl(QUrl(link))
 
 
 class UserGuideWindow(QDialog):

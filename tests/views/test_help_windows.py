@@ -40,7 +40,35 @@ def test_about_names_version_rules_database_log_licence_and_source(qtbot, db, tm
     assert "AGPL-3.0-or-later" in shown["licence"]
     assert str(Path(ecms_desktop.__file__).resolve().parent) in about.findChild(type(about.values["version"]),
                                                                               "aboutSource").text()
+    # The links to the notices, the licence texts and the source: in a source checkout, the repository's files.
+    links = about.findChild(type(about.values["version"]), "aboutLinks")
+    targets = [QUrl(href).toLocalFile() for href in re.findall(r'href="([^"]+)"', links.text())]
+    repo = Path(ecms_desktop.__file__).resolve().parent.parent
+    assert targets == [str(repo / "THIRD-PARTY-NOTICES.md"), str(repo / "installer" / "licenses"), str(repo)]
+    assert list(about.links) == ["Third-party notices", "Licence texts", "Source code"]
+    assert all(Path(t).exists() for t in targets)
+    assert (repo / "installer" / "licenses" / "LGPL-3.0.txt").is_file()
     window.shutdown()
+
+
+def test_in_a_bundle_about_links_to_the_files_beside_the_program(qtbot, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A PyInstaller bundle: the notices installer/notices.py wrote beside the executable, and the source offer."""
+    from ecms_desktop.rules import load_rules_pack
+    from ecms_desktop.services.core.about import program_facts
+    from ecms_desktop.views.help_windows import AboutDialog
+
+    bundle = tmp_path / "ecms-desktop"
+    (bundle / "licenses").mkdir(parents=True)
+    for name in ("THIRD-PARTY-NOTICES.md", "SOURCE-OFFER.md", "ecms-desktop"):
+        (bundle / name).write_text("x", encoding="utf-8")
+    monkeypatch.setattr("sys.frozen", True, raising=False)
+    monkeypatch.setattr("sys.executable", str(bundle / "ecms-desktop"))
+    facts = program_facts(load_rules_pack(), None)
+    about = AboutDialog(facts)
+    qtbot.addWidget(about)
+    assert about.links == {"Third-party notices": bundle / "THIRD-PARTY-NOTICES.md",
+                           "Licence texts": bundle / "licenses", "Source code offer": bundle / "SOURCE-OFFER.md"}
+    assert "source folder beside the program" in facts.source and str(facts.installed_in) not in facts.source
 
 
 def test_the_user_guide_opens_with_its_pictures(qtbot, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -7,6 +7,7 @@ from importlib import metadata
 from pathlib import Path
 
 import ecms_desktop
+from ecms_desktop.paths import NoticeFiles, notice_files
 from ecms_desktop.rules import RulesPack
 from ecms_desktop.services.core.database import display_url
 
@@ -27,6 +28,8 @@ class ProgramFacts:
     #: The folder the installed program (its Python source included) runs from.
     installed_in: Path
     source: str
+    #: The licence notices, the licence texts and the source (offer) to link to.
+    notices: NoticeFiles
 
 
 def program_facts(rules: RulesPack, database_url: str | None) -> ProgramFacts:
@@ -39,11 +42,16 @@ def program_facts(rules: RulesPack, database_url: str | None) -> ProgramFacts:
     if licence == "AGPL-3.0-or-later":
         licence = LICENCE_NAME
     installed_in = Path(ecms_desktop.__file__).resolve().parent
+    notices = notice_files()
+    if notices.bundled:
+        where = ("Its complete source ships with it, in the source folder beside the program; SOURCE-OFFER.md says "
+                 "so and where the source of the free-software components it carries is.")
+    else:
+        where = f"Its Python source is installed with it, in {installed_in}."
     source = ("ECMS Desktop is free software: you may run, study, share and change it under this licence. "
-              f"Its Python source is installed with it, in {installed_in}. Whoever gave you this program must "
-              "also give you its complete corresponding source, with any changes they made, on request "
-              "(AGPL section 6). It uses PyMuPDF (AGPL) and the other components listed in "
-              "THIRD-PARTY-NOTICES.md, shipped beside the licence.")
+              f"{where} Whoever gave you this program must also give you its complete corresponding source, with "
+              "any changes they made, on request (AGPL section 6). It uses PyMuPDF (AGPL), Qt and PySide6 (LGPL) "
+              "and the other components listed in THIRD-PARTY-NOTICES.md.")
     return ProgramFacts(version=ecms_desktop.__version__, rules_title=rules.title, rules_version=rules.version,
                         database=display_url(database_url) if database_url else "", licence=licence,
-                        installed_in=installed_in, source=source)
+                        installed_in=installed_in, source=source, notices=notices)

@@ -26,6 +26,7 @@ import json
 import secrets
 import threading
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -73,7 +74,8 @@ class FakeIdentityProvider:
     """The provider; use as a context manager; :attr:`url` is its base address."""
 
     def __init__(self, *, client_id: str = "ecms-test-app", client_secret: str = "", user: str = "tax@acme.example",
-                 clock: Clock | None = None, access_lifetime: int = 3600, rotate_refresh: bool = False) -> None:
+                 clock: Callable[[], dt.datetime] | None = None, access_lifetime: int = 3600,
+                 rotate_refresh: bool = False) -> None:
         self.client_id, self.client_secret, self.user = client_id, client_secret, user
         self.clock = clock or Clock()
         self.access_lifetime, self.rotate_refresh = access_lifetime, rotate_refresh
@@ -84,6 +86,8 @@ class FakeIdentityProvider:
         self.slow_down_first = False
         self.device_outcome = "approve"  # or access_denied, expired_token
         self.deny_next = False
+        #: Seconds between polls the device-code answer asks for.
+        self.interval = 5
         self.give_refresh_token = True
         #: (path, grant type or "") of every request, in order.
         self.requests: list[tuple[str, str]] = []
@@ -208,7 +212,7 @@ class FakeIdentityProvider:
             self.devices[device] = _Device(user_code, form.get("scope", ""), self.pending_polls,
                                            self.slow_down_first, self.device_outcome)
         return 200, {"device_code": device, "user_code": user_code, "verification_uri": f"{self.url}/device",
-                     "expires_in": 900, "interval": 5, "message": f"Enter {user_code} at {self.url}/device"}
+                     "expires_in": 900, "interval": self.interval, "message": f"Enter {user_code} at {self.url}/device"}
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

@@ -195,6 +195,16 @@ class EmailSettingsWidget(QWidget):
             self.oauth.set_provider(provider)
         else:
             self._show_keyring_state()
+        self._fit_window()
+
+    def _fit_window(self) -> None:
+        """Grow the window when rows were shown (never shrink what the user sized)."""
+        window = self.window()
+        if window is self or not window.isVisible():
+            return
+        hint = window.minimumSizeHint()
+        if window.height() < hint.height() or window.width() < hint.width():
+            window.resize(max(window.width(), hint.width()), max(window.height(), hint.height()))
 
     def _on_login_changed(self, _index: int) -> None:
         provider = PROVIDERS.get(str(self.login.currentData()).partition(":")[2])

@@ -98,6 +98,7 @@ class SignInDialog(QDialog):
             f"Sign in as <b>{html.escape(self.settings.username)}</b> in the browser window that opened. ECMS waits "
             f"up to five minutes.<br><br>If no window opened, open this address in a browser on this computer:"
             f"<br><small>{html.escape(url)}</small>")
+        self.adjustSize()
 
     def _on_code_ready(self, code: DeviceCode) -> None:
         self.page, self.copy_text = code.verification_uri, code.user_code
@@ -108,6 +109,7 @@ class SignInDialog(QDialog):
             f"<span style='font-size:20pt; font-family:monospace'>{html.escape(code.user_code)}</span><br>and sign "
             f"in as <b>{html.escape(self.settings.username)}</b>. The code is valid for "
             f"{max(1, code.expires_in // 60)} minutes; ECMS notices when you are done.")
+        self.adjustSize()
 
     def _on_signed_in(self, result: SignedIn) -> None:
         self.signed_in.emit(result)

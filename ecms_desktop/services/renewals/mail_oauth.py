@@ -164,6 +164,16 @@ class SignInNeeded(ExternalServiceError):
     The message ends with where to sign in again; nothing was sent."""
 
 
+#: What to check when the provider refuses the app itself.
+_HINTS = {
+    "unauthorized_client": " (check the client id in Settings > E-mail; for a sign-in with a code, Microsoft needs "
+                           "'Allow public client flows' turned on in the app registration)",
+    "invalid_client": " (check the client id, and for Google the client secret, in Settings > E-mail)",
+    "invalid_scope": " (the app registration must be allowed to send mail: SMTP.Send for Microsoft, the Gmail scope "
+                     "for Google)",
+}
+
+
 # -- HTTP -------------------------------------------------------------------------------------------------
 
 
@@ -184,7 +194,9 @@ def _post(url: str, form: dict[str, str], *, timeout: float) -> dict[str, object
                                        f"{exc.reason}.") from exc
         code = str(data.get("error", exc.code))
         text = str(data.get("error_description") or "").splitlines()[0:1]
-        raise OAuthRefused(f"{code}{': ' + text[0] if text else ''}", code) from exc
+        hint = _HINTS.get(code, "")
+        raise OAuthRefused(f"{urllib.parse.urlsplit(url).netloc} answered {code}{': ' + text[0] if text else ''}"
+                           f"{hint}", code) from exc
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         raise ExternalServiceError(f"Cannot reach the identity provider at {url}: {reason}. Check the network "

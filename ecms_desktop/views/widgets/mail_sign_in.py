@@ -19,11 +19,15 @@ from ecms_desktop.views.operations import mail_sign_in
 from ecms_desktop.views.operations.task_runner import TaskRunner
 from ecms_desktop.views.sign_in_dialog import SignInDialog
 
-HELP = ("The client id is <b>your own app registration</b> at the provider - ECMS ships none: Microsoft Entra "
-        "admin center &gt; App registrations (a public client, no secret; permission SMTP.Send), or Google Cloud "
-        "console &gt; Credentials (an OAuth client of type Desktop app). Google's desktop client secret is not "
-        "secret; paste it below, it is kept in the keyring. The README's 'E-mail with Microsoft 365 and Gmail' "
-        "explains each step.")
+HELP = ("The client id is <b>your own app registration</b> at the provider (ECMS ships none): see "
+        "'E-mail with Microsoft 365 and Gmail' in the README.")
+#: The longer help, as the client id's tooltip.
+HELP_DETAILS = ("Microsoft: Entra admin center > App registrations > New registration; platform 'Mobile and desktop "
+                "applications' with the redirect URI http://127.0.0.1 (any port is allowed); API permission "
+                "SMTP.Send (Office 365 Exchange Online); 'Allow public client flows' on for the sign-in with a code. "
+                "No client secret.\nGoogle: Cloud console > APIs & Services > Credentials > OAuth client ID of type "
+                "'Desktop app'. Its client secret is not secret (Google says so); paste it here, it is kept in the "
+                "keyring.")
 
 
 class MailSignInWidget(QWidget):
@@ -51,6 +55,7 @@ class MailSignInWidget(QWidget):
         self.client_id = QLineEdit(self)
         self.client_id.setObjectName("oauthClientId")
         self.client_id.setPlaceholderText("application (client) id of your app registration")
+        self.client_id.setToolTip(HELP_DETAILS)
         self.tenant = QLineEdit(self)
         self.tenant.setObjectName("oauthTenant")
         self.tenant.setPlaceholderText(f"{DEFAULT_TENANT} (any work or school account), or your tenant id")
@@ -71,7 +76,7 @@ class MailSignInWidget(QWidget):
         self.code_button.setObjectName("signInWithCode")
         self.sign_out_button = QPushButton("Sign out", self)
         self.sign_out_button.setObjectName("signOut")
-        form.addRow("", self.help)
+        form.addRow(self.help)
         form.addRow("Client id:", self.client_id)
         form.addRow("Tenant:", self.tenant)
         form.addRow("Client secret:", self.client_secret)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -25,7 +26,7 @@ from ecms_desktop.services.renewals.email_service import EmailService, SmtpSetti
 from ecms_desktop.services.renewals.mail_oauth import PROVIDERS
 from ecms_desktop.views.operations import outbox
 from ecms_desktop.views.operations.task_runner import TaskRunner
-from ecms_desktop.views.widgets.mail_sign_in import MailSignInWidget
+from ecms_desktop.views.widgets.mail_sign_in import MailSignInWidget, grow_to_fit
 
 #: Security choices as shown, and the port each usually goes with.
 _SECURITY = (("STARTTLS (usually port 587)", "starttls", 587), ("SSL/TLS (usually port 465)", "ssl", 465),
@@ -197,14 +198,12 @@ class EmailSettingsWidget(QWidget):
             self._show_keyring_state()
         self._fit_window()
 
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        QTimer.singleShot(0, self._fit_window)  # once the window has its size
+
     def _fit_window(self) -> None:
-        """Grow the window when rows were shown (never shrink what the user sized)."""
-        window = self.window()
-        if window is self or not window.isVisible():
-            return
-        hint = window.minimumSizeHint()
-        if window.height() < hint.height() or window.width() < hint.width():
-            window.resize(max(window.width(), hint.width()), max(window.height(), hint.height()))
+        grow_to_fit(self)
 
     def _on_login_changed(self, _index: int) -> None:
         provider = PROVIDERS.get(str(self.login.currentData()).partition(":")[2])

@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QWidget
 
 from ecms_desktop.services.core.errors import Cancelled
@@ -28,6 +28,20 @@ HELP_DETAILS = ("Microsoft: Entra admin center > App registrations > New registr
                 "No client secret.\nGoogle: Cloud console > APIs & Services > Credentials > OAuth client ID of type "
                 "'Desktop app'. Its client secret is not secret (Google says so); paste it here, it is kept in the "
                 "keyring.")
+
+
+def grow_to_fit(widget: QWidget) -> None:
+    """Grow ``widget``'s window by what its word-wrapped labels lack at their present width (a tab page does
+    not pass the height its wrapped lines need up to the window); never shrink what the user sized."""
+    window = widget.window()
+    if window is widget or not window.isVisible():
+        return
+    labels = [label for label in widget.findChildren(QLabel) if label.wordWrap() and label.isVisible()]
+    missing = sum(max(0, label.heightForWidth(label.width()) - label.height()) for label in labels)
+    hint = window.minimumSizeHint()
+    width, height = max(window.width(), hint.width()), max(window.height() + missing, hint.height())
+    if (width, height) != (window.width(), window.height()):
+        window.resize(width, height)
 
 
 class MailSignInWidget(QWidget):
@@ -126,11 +140,11 @@ class MailSignInWidget(QWidget):
 
     def _show(self, state: TokenState) -> None:
         self.sign_out_button.setEnabled(state.signed_in)
-        colour = "#2E7D32" if state.signed_in else "#8A6D00"
-        self.state.setText(f"<span style='color:{colour}'>{html.escape(state.describe())}</span>")
+        self._say(state.describe(), "#2E7D32" if state.signed_in else "#8A6D00")
 
     def _say(self, text: str, colour: str = "#8A6D00") -> None:
         self.state.setText(f"<span style='color:{colour}'>{html.escape(text)}</span>")
+        QTimer.singleShot(0, lambda: grow_to_fit(self))
 
     # -- sign in and out
 

@@ -200,7 +200,7 @@ class EmailSettingsWidget(QWidget):
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
-        QTimer.singleShot(0, self._fit_window)  # once the window has its size
+        QTimer.singleShot(0, self, self._fit_window)  # once the window has its size
 
     def _fit_window(self) -> None:
         grow_to_fit(self)

@@ -144,7 +144,7 @@ class MailSignInWidget(QWidget):
 
     def _say(self, text: str, colour: str = "#8A6D00") -> None:
         self.state.setText(f"<span style='color:{colour}'>{html.escape(text)}</span>")
-        QTimer.singleShot(0, lambda: grow_to_fit(self))
+        QTimer.singleShot(0, self, lambda: grow_to_fit(self))
 
     # -- sign in and out
 

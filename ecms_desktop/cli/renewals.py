@@ -30,7 +30,6 @@ from ecms_desktop.services.renewals.email_service import (
     EmailService,
     SmtpSettings,
 )
-from ecms_desktop.services.renewals.mail_oauth import PROVIDERS
 
 if TYPE_CHECKING:
     from ecms_desktop.services.renewals.returned_forms import ReturnedFormsService, ReturnedItem
@@ -92,7 +91,7 @@ def register(sub: Subparsers) -> None:
                     help="the sender address of renewal mail, e.g. 'Acme Tax <tax@acme.example>'")
     st.add_argument("--auth", choices=AUTH_METHODS, default="password",
                     help="password (user name and password) or oauth (sign in at Microsoft 365 or Google)")
-    st.add_argument("--provider", choices=tuple(PROVIDERS), default=None,
+    st.add_argument("--provider", default=None, metavar="microsoft|google",
                     help="with --auth oauth: microsoft (Microsoft 365) or google (Gmail, Google Workspace)")
     st.add_argument("--client-id", default="", metavar="ID",
                     help="with --auth oauth: the application (client) id of YOUR OWN app registration at the "

@@ -98,3 +98,9 @@ def test_oauth_needs_a_provider_and_the_provider_gives_the_server(db, company_id
     assert code == 1 and "only over an encrypted connection" in err
     code, _, err = run(db, capsys, "smtp", "set", "--from", USER)
     assert code == 1 and "--host, --port and --security" in err
+
+
+def test_an_unknown_provider_is_named(db, company_id, capsys):
+    code, _, err = run(db, capsys, "smtp", "set", "--auth", "oauth", "--provider", "yahoo", "--client-id", "x",
+                       "--username", USER, "--from", USER)
+    assert code == 1 and "Unknown sign-in provider 'yahoo': one of microsoft, google" in err

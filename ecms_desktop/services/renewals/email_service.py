@@ -570,9 +570,10 @@ class EmailService:
                 return
             except smtplib.SMTPAuthenticationError as exc:
                 if exc.smtp_code != 535 or force_refresh:
+                    fresh = " even with a fresh token" if force_refresh else ""
                     raise ExternalServiceError(
                         f"The SMTP server {where} refused the OAuth login of {settings.username} "
-                        f"({exc.smtp_code} {_reply_text(exc.smtp_error)}) even with a fresh token: check that "
+                        f"({exc.smtp_code} {_reply_text(exc.smtp_error)}){fresh}: check that "
                         f"{settings.username} is the account signed in and may send mail by SMTP (Microsoft 365: "
                         "'Authenticated SMTP' turned on for the mailbox).") from exc
 

@@ -17,15 +17,30 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from ecms_desktop.models import utcnow
 from ecms_desktop.services.renewals import mail_oauth
 from ecms_desktop.services.renewals import smtp_passwords as keyring_store
 from ecms_desktop.services.renewals.mail_oauth import SIGN_IN_AGAIN, OAuthRefused, SignInNeeded, TokenGrant
 
-if TYPE_CHECKING:
-    from ecms_desktop.services.renewals.email_service import SmtpSettings
+
+class MailboxSettings(Protocol):
+    """What the tokens are kept by: the company's mailbox and its app registration (the mail settings,
+    :class:`~ecms_desktop.services.renewals.email_service.SmtpSettings`)."""
+
+    @property
+    def company_id(self) -> int: ...
+    @property
+    def username(self) -> str: ...
+    @property
+    def oauth_provider(self) -> str: ...
+    @property
+    def oauth_client_id(self) -> str: ...
+    @property
+    def oauth_tenant(self) -> str: ...
+    @property
+    def oauth_idp_url(self) -> str: ...
 
 #: Refresh an access token that expires within this many seconds.
 REFRESH_MARGIN = dt.timedelta(seconds=60)
@@ -67,7 +82,7 @@ class TokenState:
         return f"Signed in as {self.username}, token refreshed automatically{expires}{where}."
 
 
-def token_account(settings: SmtpSettings) -> str:
+def token_account(settings: MailboxSettings) -> str:
     """The keyring account of a company's mailbox sign-in."""
     return f"company-{settings.company_id}:oauth-{settings.oauth_provider}:{settings.username}"
 
@@ -129,11 +144,11 @@ def store_client_secret(company_id: int, provider: str, client_id: str, secret: 
     return _write(account, secret)
 
 
-def client_secret(settings: SmtpSettings) -> str:
+def client_secret(settings: MailboxSettings) -> str:
     return _read(secret_account(settings.company_id, settings.oauth_provider, settings.oauth_client_id)) or ""
 
 
-def client(settings: SmtpSettings) -> mail_oauth.Client:
+def client(settings: MailboxSettings) -> mail_oauth.Client:
     """The app registration of these settings, with its endpoints."""
     return mail_oauth.Client(settings.oauth_provider, settings.oauth_client_id,
                              mail_oauth.endpoints(settings.oauth_provider, tenant=settings.oauth_tenant,
@@ -147,7 +162,7 @@ class TokenKeeper:
     def __init__(self, *, now: Callable[[], dt.datetime] = utcnow, http_timeout: float = 30.0) -> None:
         self.now, self.http_timeout = now, http_timeout
 
-    def load(self, settings: SmtpSettings) -> StoredTokens | None:
+    def load(self, settings: MailboxSettings) -> StoredTokens | None:
         text = _read(token_account(settings))
         if not text:
             return None
@@ -159,7 +174,7 @@ class TokenKeeper:
         except (ValueError, KeyError, TypeError):
             return None
 
-    def save(self, settings: SmtpSettings, grant: TokenGrant, *, previous: StoredTokens | None = None) -> bool:
+    def save(self, settings: MailboxSettings, grant: TokenGrant, *, previous: StoredTokens | None = None) -> bool:
         """Keep a grant (a refresh that gave no new refresh token keeps the old one); True when in the
         keyring, False when only in this session's memory."""
         now = self.now()
@@ -169,10 +184,10 @@ class TokenKeeper:
                 "signed_in_at": (previous.signed_in_at if previous else now).isoformat()}
         return _write(token_account(settings), json.dumps(data))
 
-    def forget(self, settings: SmtpSettings) -> None:
+    def forget(self, settings: MailboxSettings) -> None:
         _erase(token_account(settings))
 
-    def state(self, settings: SmtpSettings) -> TokenState:
+    def state(self, settings: MailboxSettings) -> TokenState:
         stored = self.load(settings)
         status = keyring_store.keyring_status()
         with _lock:
@@ -180,7 +195,7 @@ class TokenKeeper:
         return TokenState(stored is not None, stored.username if stored else settings.username,
                           stored.expires_at if stored else None, "session" if in_session else "keyring", status)
 
-    def access_token(self, settings: SmtpSettings, *, force_refresh: bool = False) -> str:
+    def access_token(self, settings: MailboxSettings, *, force_refresh: bool = False) -> str:
         """A current access token for sending: the stored one, or a refreshed one when it has expired,
         expires within a minute, or the mail server refused it (``force_refresh``)."""
         name = mail_oauth.provider(settings.oauth_provider).name

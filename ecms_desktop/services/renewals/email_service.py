@@ -21,6 +21,11 @@ never, silently, every message left in the outbox - over one SMTP connection:
 - a rate limit (messages per minute, business setting ``smtp_rate_per_minute``; 0 = none) spaces
   the messages.
 
+The server is logged in to with the user name and the password kept in the keyring, or - for
+Microsoft 365 and Gmail - with ``AUTH XOAUTH2`` and an access token of the mailbox's OAuth sign-in
+(:mod:`.mail_sign_in`), refreshed before it expires and once more when the server refuses it. A sign-in
+that is no longer valid stops the run before anything is claimed: every message stays queued.
+
 One sender per company at a time is assumed (the GUI and a scheduled ``ecms renewals send`` should
 not run together on the same company).
 """

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from ecms_desktop.models import AuditEvent
 from ecms_desktop.models.renewal import OutboxMessage
-from ecms_desktop.services.core.errors import ValidationError
+from ecms_desktop.services.core.errors import Cancelled, ValidationError
 from ecms_desktop.services.renewals import mail_oauth, mail_tokens
 from ecms_desktop.services.renewals.email_service import EmailService, build_message, enqueue, new_message_id
 from ecms_desktop.services.renewals.mail_oauth import DeviceCode, OAuthRefused, SignInNeeded
@@ -137,7 +137,10 @@ def test_an_expired_access_token_is_refreshed_before_sending_and_a_rotated_refre
     email = _use_oauth(db, company_id, idp, oauth_smtp.port, clock)
     MailSignIn(email).sign_in_with_browser(company_id, _browser([]), timeout=30)
     first_refresh = next(iter(idp.issued.refresh))
-    clock.advance(3600 - 30)  # still valid for 30 s: within the minute, so refreshed first
+    clock.advance(3600 - 120)  # valid for two more minutes: used as it is
+    assert email.send_queued(company_id, _queue(db, company_id, 1)).sent == 1
+    assert [g for _p, g in idp.requests if g == "refresh_token"] == []
+    clock.advance(90)  # still valid for 30 s: within the minute, so refreshed first
     report = email.send_queued(company_id, _queue(db, company_id, 2))
     assert report.sent == 2 and oauth_smtp.oauth_refusals == 0
     assert [g for _p, g in idp.requests if g == "refresh_token"] == ["refresh_token"]
@@ -267,3 +270,16 @@ def test_provider_endpoints_and_overrides():
     assert (google.authorize, google.token, google.device) == (
         "https://accounts.google.com/o/oauth2/v2/auth", "https://oauth2.googleapis.com/token",
         "https://oauth2.googleapis.com/device/code")
+
+
+def test_a_declined_or_cancelled_browser_sign_in_keeps_nothing(db, company_id, idp, clock, memory_keyring):
+    email = _use_oauth(db, company_id, idp, 2525, clock)
+    idp.deny_next = True
+    with pytest.raises(OAuthRefused, match="was refused: access_denied: The user declined"):
+        MailSignIn(email).sign_in_with_browser(company_id, _browser([]), timeout=30)
+    seen: list[str] = []
+    with pytest.raises(Cancelled, match="Sign-in cancelled; nothing was stored"):
+        MailSignIn(email).sign_in_with_browser(company_id, seen.append, cancel=lambda: bool(seen), timeout=30)
+    assert memory_keyring.passwords == {}
+    with db.reader() as s:
+        assert s.execute(select(AuditEvent).where(AuditEvent.action == "smtp.signed_in")).first() is None

@@ -130,7 +130,6 @@ class EmailSettingsWidget(QWidget):
         form.addRow("Password:", self.password)
         form.addRow("", self.keyring_note)
         form.addRow(self.oauth)
-        self.form = form
         form.addRow("Sender:", self.from_address)
         form.addRow("Reply-to:", self.reply_to)
         test_row = QHBoxLayout()
@@ -138,6 +137,7 @@ class EmailSettingsWidget(QWidget):
         test_row.addWidget(self.test_button)
         form.addRow("Test:", test_row)
         form.addRow("", self.test_result)
+        self.form = form
 
         if self.stored is not None:
             self.host.setText(self.stored.host)

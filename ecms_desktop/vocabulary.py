@@ -103,6 +103,8 @@ class CheckFilter(StrEnum):
 
 #: How an SMTP connection is secured.
 SECURITY_MODES = ("none", "starttls", "ssl")
+#: How the program logs in to the mail server: a password in the keyring, or an OAuth sign-in.
+AUTH_METHODS = ("password", "oauth")
 #: The outbox's states as the accountant sees them, and the stored states each covers.
 OUTBOX_STATUSES: dict[str, tuple[str, ...]] = {"queued": ("pending", "sending"), "sent": ("sent",),
                                                "failed": ("failed",)}

@@ -123,3 +123,29 @@ def smtp():  # type: ignore[no-untyped-def]
 
     with SmtpTestServer() as server:
         yield server
+
+
+@pytest.fixture
+def memory_keyring():  # type: ignore[no-untyped-def]
+    """The keyring is an in-memory one the test can look inside (tests/helpers/memory_keyring.py)."""
+    import keyring
+
+    from tests.helpers.memory_keyring import MemoryKeyring
+
+    before = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(before)
+
+
+@pytest.fixture
+def no_keyring():  # type: ignore[no-untyped-def]
+    """No keyring on this computer (keyring's own "fail" backend), whatever the machine has."""
+    import keyring
+    from keyring.backends import fail
+
+    before = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    yield
+    keyring.set_keyring(before)

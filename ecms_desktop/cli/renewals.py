@@ -1,4 +1,5 @@
-"""``ecms renewals plan|send|outbox|send-queued|retry|failed``, ``ecms smtp set|test``, ``ecms forms add|list``,
+"""``ecms renewals plan|send|outbox|send-queued|retry|failed``, ``ecms smtp set|test`` (and
+``sign-in|sign-out|show`` from :mod:`.smtp_sign_in`), ``ecms forms add|list``,
 ``ecms intake FILE... [--watch DIR]`` and ``ecms templates show|set|reset``.
 
 The services of a command are imported inside it, so that ``ecms --help`` and every other command
@@ -17,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ecms_desktop.cli import smtp_sign_in
 from ecms_desktop.cli.common import (
     CliContext,
     Subparsers,
@@ -27,7 +29,7 @@ from ecms_desktop.cli.common import (
     print_json,
     print_table,
 )
-from ecms_desktop.vocabulary import OUTBOX_STATUSES, SECURITY_MODES
+from ecms_desktop.vocabulary import AUTH_METHODS, OUTBOX_STATUSES, SECURITY_MODES
 
 if TYPE_CHECKING:
     from ecms_desktop.services.renewals.email_service import DeliveryReport, EmailService, SmtpSettings
@@ -76,22 +78,40 @@ def register(sub: Subparsers) -> None:
 
     p = sub.add_parser("smtp", help="the company's outgoing mail server")
     ssub = p.add_subparsers(dest="smtp_command", required=True)
-    st = ssub.add_parser("set", help="set the SMTP server (the password goes to the OS keyring)")
+    st = ssub.add_parser("set", help="set the SMTP server and how to log in (a password goes to the OS keyring; "
+                                     "with --auth oauth, sign in afterwards with `ecms smtp sign-in`)")
     add_company(st)
-    st.add_argument("--host", required=True, help="the server's name, e.g. smtp.office365.com")
-    st.add_argument("--port", type=int, required=True, help="587 for starttls, 465 for ssl, 25 for none")
-    st.add_argument("--security", choices=SECURITY_MODES, required=True,
-                    help="how the connection is encrypted (none only for a server on this machine or network)")
-    st.add_argument("--username", default="", help="the login (often the sending address; empty: no login)")
+    st.add_argument("--host", default=None,
+                    help="the SMTP server (with --auth oauth, default: the provider's, e.g. smtp.office365.com)")
+    st.add_argument("--port", type=int, default=None, help="the server's port (587 for starttls, 465 for ssl)")
+    st.add_argument("--security", choices=SECURITY_MODES, default=None,
+                    help="encryption: starttls, ssl or none (none only inside a trusted network)")
+    st.add_argument("--username", default="", help="the login; with --auth oauth, the mailbox that signs in")
     st.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     st.add_argument("--from", dest="from_address", required=True, metavar="ADDRESS",
-                    help="the sender address renewal e-mails carry")
+                    help="the sender address of renewal mail, e.g. 'Acme Tax <tax@acme.example>'")
+    st.add_argument("--auth", choices=AUTH_METHODS, default="password",
+                    help="password (user name and password) or oauth (sign in at Microsoft 365 or Google)")
+    st.add_argument("--provider", default=None, metavar="microsoft|google",
+                    help="with --auth oauth: microsoft (Microsoft 365) or google (Gmail, Google Workspace)")
+    st.add_argument("--client-id", default="", metavar="ID",
+                    help="with --auth oauth: the application (client) id of YOUR OWN app registration at the "
+                         "provider (see the README: 'E-mail with Microsoft 365 and Gmail')")
+    st.add_argument("--client-secret-stdin", action="store_true",
+                    help="read the app's client secret from standard input (Google desktop apps have one; it is "
+                         "kept in the OS keyring; Microsoft public clients need none)")
+    st.add_argument("--tenant", default="", metavar="T",
+                    help="Microsoft: the tenant id or domain (default: organizations, any work or school account)")
+    st.add_argument("--idp-url", default="", metavar="URL",
+                    help="replace the provider's sign-in host, e.g. https://login.microsoftonline.us for US "
+                         "Government (default: the provider's own)")
     st.set_defaults(func=cmd_smtp_set)
     te = ssub.add_parser("test", help="connect and log in to the SMTP server")
     add_company(te)
     te.add_argument("--password-stdin", action="store_true",
                     help="read the password from standard input (default: the OS keyring, else a prompt)")
     te.set_defaults(func=cmd_smtp_test)
+    smtp_sign_in.register(ssub)
 
     p = sub.add_parser("forms", help="the company's library of official fill-in forms")
     fsub = p.add_subparsers(dest="forms_command", required=True)
@@ -153,7 +173,7 @@ def _password(args: argparse.Namespace, email: EmailService, settings: SmtpSetti
     from ecms_desktop.services.core.errors import ValidationError
     from ecms_desktop.services.renewals import smtp_passwords as password_keyring
 
-    if not settings.username:
+    if not settings.username or settings.auth_method == "oauth":
         return None
     if args.password_stdin:
         return _read_stdin_password()
@@ -289,16 +309,34 @@ def cmd_failed(ctx: CliContext, args: argparse.Namespace) -> int:
 
 def cmd_smtp_set(ctx: CliContext, args: argparse.Namespace) -> int:
     from ecms_desktop.services.core.errors import ValidationError
+    from ecms_desktop.services.renewals import mail_oauth
     from ecms_desktop.services.renewals.email_service import EmailService
 
     company_id = ctx.company_id(args.company)
+    oauth = args.auth == "oauth"
+    if oauth and args.provider is None:
+        raise ValidationError("--auth oauth needs --provider microsoft or --provider google (and --client-id).")
+    preset = mail_oauth.provider(args.provider) if oauth else None
+    host = preset.smtp_host if args.host is None and preset else args.host
+    port = preset.smtp_port if args.port is None and preset else args.port
+    security = preset.smtp_security if args.security is None and preset else args.security
+    if host is None or port is None or security is None:
+        raise ValidationError("Give the mail server with --host, --port and --security (or --auth oauth "
+                              "--provider ... for the provider's own server).")
     password = _read_stdin_password() if args.password_stdin else None
     if password and not args.username:
         raise ValidationError("A password was given without --username.")
-    saved = EmailService(ctx.db()).set_profile(company_id, host=args.host, port=args.port, security=args.security,
+    secret = _read_stdin_password() if args.client_secret_stdin else None
+    saved = EmailService(ctx.db()).set_profile(company_id, host=host, port=port, security=security,
                                                from_address=args.from_address, username=args.username,
-                                               password=password)
+                                               password=password, auth_method=args.auth,
+                                               oauth_provider=args.provider or "", oauth_client_id=args.client_id,
+                                               oauth_tenant=args.tenant, oauth_idp_url=args.idp_url,
+                                               client_secret=secret)
     print(f"SMTP server saved: {saved.settings.describe()}.", file=ctx.out)
+    if oauth:
+        print("Now sign the mailbox in: `ecms smtp sign-in` (or Settings > E-mail > Sign in…).", file=ctx.out)
+        return 0
     if args.username:
         if saved.password_stored:
             print(f"The password is kept in the operating system's keyring ({saved.keyring.description}).",
@@ -315,6 +353,7 @@ def cmd_smtp_test(ctx: CliContext, args: argparse.Namespace) -> int:
     company_id = ctx.company_id(args.company)
     email = EmailService(ctx.db(), timeout=15)
     settings = email.require_profile(company_id)
+    print(f"Login: {smtp_sign_in.login_line(email, company_id)}", file=ctx.out)
     print(email.test_connection(company_id, _password(args, email, settings)), file=ctx.out)
     return 0
 

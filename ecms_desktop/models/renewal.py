@@ -140,6 +140,16 @@ class SmtpProfile(Base):
     security: Mapped[str] = mapped_column(String(10))
     username: Mapped[str] = mapped_column(String(320), default="")
     from_address: Mapped[str] = mapped_column(String(320))
+    #: ``password`` (the user name and a password in the keyring) or ``oauth`` (signed in at the provider).
+    auth_method: Mapped[str] = mapped_column(String(10), default="password", server_default="password")
+    #: With ``oauth``: ``microsoft`` or ``google``.
+    oauth_provider: Mapped[str] = mapped_column(String(20), default="", server_default="")
+    #: The customer's own app registration (application / client id) at the provider.
+    oauth_client_id: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    #: Microsoft: ``organizations`` (any work account) or the tenant id or domain; unused for Google.
+    oauth_tenant: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    #: Replaces the provider's sign-in host (a sovereign cloud); empty: the provider's own.
+    oauth_idp_url: Mapped[str] = mapped_column(String(500), default="", server_default="")
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

@@ -1,13 +1,15 @@
-"""Settings > E-mail: the company's outgoing mail server (server, port, security, user, sender), the
-password kept in the operating system's keyring (never in the database or a file), the reply-to
-address, and "Send test message" with the values on screen, off the GUI thread."""
+"""Settings > E-mail: the company's outgoing mail server (server, port, security, user, sender), how
+to log in - a password kept in the operating system's keyring (never in the database or a file), or a
+sign-in at Microsoft 365 or Google (OAuth; :mod:`.widgets.mail_sign_in`) - the reply-to address, and
+"Send test message" with the values on screen, off the GUI thread."""
 
 from __future__ import annotations
 
 import html
 from dataclasses import dataclass
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -21,29 +23,41 @@ from PySide6.QtWidgets import (
 
 from ecms_desktop.services.renewals import smtp_passwords
 from ecms_desktop.services.renewals.email_service import EmailService, SmtpSettings
+from ecms_desktop.services.renewals.mail_oauth import PROVIDERS
 from ecms_desktop.views.operations import outbox
 from ecms_desktop.views.operations.task_runner import TaskRunner
+from ecms_desktop.views.widgets.mail_sign_in import MailSignInWidget, grow_to_fit
 
 #: Security choices as shown, and the port each usually goes with.
 _SECURITY = (("STARTTLS (usually port 587)", "starttls", 587), ("SSL/TLS (usually port 465)", "ssl", 465),
              ("None (usually port 25; only inside a trusted network)", "none", 25))
+#: Login choices as shown: ``method`` or ``oauth:provider``.
+_LOGIN = (("Password", "password"), ("Microsoft 365 (sign in)", "oauth:microsoft"),
+          ("Google / Gmail (sign in)", "oauth:google"))
+
+
+def login_key(method: str, provider: str) -> str:
+    """The login choice of a method and provider (the combo box's data)."""
+    return f"{method}:{provider}" if method == "oauth" else method
 
 
 @dataclass(frozen=True)
 class SmtpChange:
-    """The mail server as typed, to save on OK (``password`` None: keep what the keyring has)."""
+    """The mail server as typed, to save on OK (``password`` and ``client_secret`` None: keep what the
+    keyring has)."""
 
-    host: str
-    port: int
-    security: str
-    username: str
-    from_address: str
+    settings: SmtpSettings
     password: str | None
+    client_secret: str | None = None
 
     def save(self, email: EmailService, company_id: int) -> None:
-        """Store the settings (audited); the password goes to the keyring only."""
-        email.set_profile(company_id, host=self.host, port=self.port, security=self.security,
-                          from_address=self.from_address, username=self.username, password=self.password)
+        """Store the settings (audited); the password and the client secret go to the keyring only."""
+        t = self.settings
+        email.set_profile(company_id, host=t.host, port=t.port, security=t.security, from_address=t.from_address,
+                          username=t.username, password=self.password, auth_method=t.auth_method,
+                          oauth_provider=t.oauth_provider, oauth_client_id=t.oauth_client_id,
+                          oauth_tenant=t.oauth_tenant, oauth_idp_url=t.oauth_idp_url,
+                          client_secret=self.client_secret)
 
 
 class EmailSettingsWidget(QWidget):
@@ -72,6 +86,12 @@ class EmailSettingsWidget(QWidget):
         self.security.setObjectName("smtpSecurity")
         for label, value, _port in _SECURITY:
             self.security.addItem(label, value)
+        self.login = QComboBox(self)
+        self.login.setObjectName("smtpLogin")
+        for label, value in _LOGIN:
+            self.login.addItem(label, value)
+        self.oauth = MailSignInWidget(email, runner, company_id, self.typed_settings, self)
+        self.oauth.setObjectName("mailSignIn")
         self.username = QLineEdit(self)
         self.username.setObjectName("smtpUser")
         self.username.setPlaceholderText("Leave empty when the server needs no login")
@@ -105,9 +125,11 @@ class EmailSettingsWidget(QWidget):
         form.addRow("Server:", self.host)
         form.addRow("Port:", self.port)
         form.addRow("Security:", self.security)
+        form.addRow("Login:", self.login)
         form.addRow("User:", self.username)
         form.addRow("Password:", self.password)
         form.addRow("", self.keyring_note)
+        form.addRow(self.oauth)
         form.addRow("Sender:", self.from_address)
         form.addRow("Reply-to:", self.reply_to)
         test_row = QHBoxLayout()
@@ -115,6 +137,7 @@ class EmailSettingsWidget(QWidget):
         test_row.addWidget(self.test_button)
         form.addRow("Test:", test_row)
         form.addRow("", self.test_result)
+        self.form = form
 
         if self.stored is not None:
             self.host.setText(self.stored.host)
@@ -122,10 +145,14 @@ class EmailSettingsWidget(QWidget):
             self.security.setCurrentIndex(max(0, self.security.findData(self.stored.security)))
             self.username.setText(self.stored.username)
             self.from_address.setText(self.stored.from_address)
-        self._show_keyring_state()
+            self.login.setCurrentIndex(max(0, self.login.findData(login_key(self.stored.auth_method,
+                                                                            self.stored.oauth_provider))))
+            self.oauth.show_stored(self.stored)
+        self._show_login()
         self.security.currentIndexChanged.connect(self._on_security_changed)
-        self.username.editingFinished.connect(self._show_keyring_state)
-        self.host.editingFinished.connect(self._show_keyring_state)
+        self.login.currentIndexChanged.connect(self._on_login_changed)
+        for edit in (self.username, self.host, self.oauth.client_id, self.oauth.tenant, self.oauth.idp_url):
+            edit.editingFinished.connect(self._show_login)
         self.test_button.clicked.connect(self._on_test_clicked)
         self.setEnabled(company_id is not None)
         if company_id is None:
@@ -134,21 +161,58 @@ class EmailSettingsWidget(QWidget):
     # -- what is on screen
 
     def typed_settings(self) -> SmtpSettings:
+        method, _, provider = str(self.login.currentData()).partition(":")
+        oauth = method == "oauth"
         return SmtpSettings(self.company_id or 0, self.host.text().strip(), self.port.value(),
                             str(self.security.currentData()), self.username.text().strip(),
-                            self.from_address.text().strip())
+                            self.from_address.text().strip(), method, provider,
+                            self.oauth.client_id.text().strip() if oauth else "",
+                            self.oauth.tenant.text().strip() if provider == "microsoft" else "",
+                            self.oauth.idp_url.text().strip() if oauth else "")
 
     def pending_change(self) -> SmtpChange | None:
         """What OK saves: None when nothing was typed or changed."""
         if self.company_id is None:
             return None
         typed = self.typed_settings()
-        password = self.password.text() or None
+        oauth = typed.auth_method == "oauth"
+        password = None if oauth else self.password.text() or None
+        secret = self.oauth.typed_secret() if typed.oauth_provider == "google" else None
         if self.stored is None and not (typed.host or typed.username or typed.from_address or password):
             return None
-        if typed == self.stored and password is None:
+        if typed == self.stored and password is None and secret is None:
             return None
-        return SmtpChange(typed.host, typed.port, typed.security, typed.username, typed.from_address, password)
+        return SmtpChange(typed, password, secret)
+
+    def _show_login(self) -> None:
+        method, _, provider = str(self.login.currentData()).partition(":")
+        oauth = method == "oauth"
+        for widget in (self.password, self.keyring_note):
+            self.form.setRowVisible(widget, not oauth)
+        self.form.setRowVisible(self.oauth, oauth)
+        self.username.setPlaceholderText("the mailbox that signs in, e.g. tax@yourcompany.com" if oauth else
+                                         "Leave empty when the server needs no login")
+        if oauth:
+            self.oauth.set_provider(provider)
+        else:
+            self._show_keyring_state()
+        self._fit_window()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        QTimer.singleShot(0, self, self._fit_window)  # once the window has its size
+
+    def _fit_window(self) -> None:
+        grow_to_fit(self)
+
+    def _on_login_changed(self, _index: int) -> None:
+        provider = PROVIDERS.get(str(self.login.currentData()).partition(":")[2])
+        others = {p.smtp_host for p in PROVIDERS.values()}
+        if provider is not None and (not self.host.text().strip() or self.host.text().strip() in others):
+            self.host.setText(provider.smtp_host)  # the provider's server, unless another one was typed
+            self.security.setCurrentIndex(self.security.findData(provider.smtp_security))
+            self.port.setValue(provider.smtp_port)
+        self._show_login()
 
     def _show_keyring_state(self) -> None:
         status = smtp_passwords.keyring_status()

@@ -6,6 +6,11 @@
         ... send to server.port ...
         server.messages  # list of ReceivedMessage (envelope and parsed message)
 
+``SmtpTestServer(oauth=idp)`` demands ``AUTH XOAUTH2`` before MAIL and accepts only access tokens the
+fake identity provider (tests/helpers/fake_idp.py) issued to that user and that have not expired; a
+refused token gets the 334 error challenge (base64 JSON) and, after the client's empty line, 535 -
+as Gmail and Microsoft 365 answer.
+
 ``hold_after(n)`` makes the n-th accepted message block before the server answers, so a test can
 kill the sending process while that message is in flight (``held`` is set when it is reached;
 ``release()`` lets it finish).
@@ -14,15 +19,22 @@ kill the sending process while that message is in flight (``held`` is set when i
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import email
 import email.policy
+import json
 import socket
 import threading
 from dataclasses import dataclass
 from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, Session
+
+if TYPE_CHECKING:
+    from tests.helpers.fake_idp import FakeIdentityProvider
 
 
 @dataclass
@@ -69,6 +81,43 @@ class _Handler:
         return "250 Message accepted"
 
 
+class _OAuthHandler(_Handler):
+    """Also ``AUTH XOAUTH2`` (aiosmtpd calls a handler's ``auth_<MECHANISM>`` methods)."""
+
+    async def handle_MAIL(self, smtp: SMTP, session: Session, envelope: Envelope, address: str,
+                          mail_options: list[str]) -> str:
+        if not session.authenticated:
+            return "530 5.7.0 Authentication required"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def auth_XOAUTH2(self, smtp: SMTP, args: list[str]) -> AuthResult:
+        if len(args) == 2:
+            try:
+                blob = base64.b64decode(args[1], validate=True)
+            except binascii.Error:
+                await smtp.push("501 5.5.2 Can't decode base64")
+                return AuthResult(success=False, handled=True)
+        else:
+            answer = await smtp.challenge_auth("", encode_to_b64=False)
+            if answer is MISSING:
+                return AuthResult(success=False, handled=True)
+            blob = bytes(answer)  # type: ignore[arg-type]
+        fields = dict(part.split("=", 1) for part in blob.decode("utf-8", "replace").split("\x01") if "=" in part)
+        user, auth = fields.get("user", ""), fields.get("auth", "")
+        token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else ""
+        assert self.server.oauth is not None
+        if token and self.server.oauth.accepts(token, user):
+            with self.server.lock:
+                self.server.oauth_logins.append(user)
+            return AuthResult(success=True, auth_data=user)
+        with self.server.lock:
+            self.server.oauth_refusals += 1
+        await smtp.challenge_auth(json.dumps({"status": "401", "schemes": "bearer", "scope": "https://mail.google.com/"}))
+        return AuthResult(success=False, handled=False, message="535 5.7.8 Username and Password not accepted")
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -78,7 +127,8 @@ def _free_port() -> int:
 class SmtpTestServer:
     """aiosmtpd on a free loopback port, run in a thread."""
 
-    def __init__(self, *, data_size_limit: int = 64 * 1024 * 1024, keep_data: bool = True) -> None:
+    def __init__(self, *, data_size_limit: int = 64 * 1024 * 1024, keep_data: bool = True,
+                 oauth: FakeIdentityProvider | None = None) -> None:
         #: With ``keep_data=False`` (benchmarks) only the envelope is kept, not the message bytes.
         self.keep_data = keep_data
         self.messages: list[ReceivedMessage] = []
@@ -89,9 +139,17 @@ class SmtpTestServer:
         self.hold_at: int | None = None
         self.held = threading.Event()
         self.released = threading.Event()
+        self.oauth = oauth
+        self.oauth_logins: list[str] = []
+        self.oauth_refusals = 0
         self.port = _free_port()
-        self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port,
-                                     data_size_limit=data_size_limit, ready_timeout=10)
+        if oauth is None:
+            self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port,
+                                         data_size_limit=data_size_limit, ready_timeout=10)
+        else:  # plain on loopback; only the XOAUTH2 login is offered, and MAIL needs it
+            self.controller = Controller(_OAuthHandler(self), hostname="127.0.0.1", port=self.port,
+                                         data_size_limit=data_size_limit, ready_timeout=10, auth_require_tls=False,
+                                         auth_exclude_mechanism=["LOGIN", "PLAIN"])
 
     def start(self) -> SmtpTestServer:
         self.controller.start()

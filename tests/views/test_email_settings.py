@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import keyring
-import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QDialogButtonBox
 from sqlalchemy import select
@@ -20,17 +18,7 @@ from ecms_desktop.services.renewals import smtp_passwords
 from ecms_desktop.services.renewals.email_service import EmailService
 from ecms_desktop.views.operations.task_runner import TaskRunner
 from ecms_desktop.views.settings_dialog import SettingsDialog
-from tests.helpers.memory_keyring import MemoryKeyring
 from tests.helpers.smtp_server import closed_port
-
-
-@pytest.fixture
-def memory_keyring():
-    before = keyring.get_keyring()
-    backend = MemoryKeyring()
-    keyring.set_keyring(backend)
-    yield backend
-    keyring.set_keyring(before)
 
 
 def make_dialog(qtbot, db, company_id, tmp_path: Path) -> SettingsDialog:  # type: ignore[no-untyped-def]
@@ -48,7 +36,7 @@ def test_ok_saves_the_server_and_keeps_the_password_in_the_keyring(qtbot, db, co
     dialog = make_dialog(qtbot, db, company_id, tmp_path)
     tab = dialog.email_tab
     assert [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())] == ["Database", "Review", "Companies",
-                                                                            "E-mail", "People"]
+                                                                            "E-mail", "People", "Rules pack"]
     tab.host.setText("smtp.acme.example")
     tab.security.setCurrentIndex(tab.security.findData("ssl"))
     assert tab.port.value() == 465  # follows the security choice

@@ -21,6 +21,11 @@ never, silently, every message left in the outbox - over one SMTP connection:
 - a rate limit (messages per minute, business setting ``smtp_rate_per_minute``; 0 = none) spaces
   the messages.
 
+The server is logged in to with the user name and the password kept in the keyring, or - for
+Microsoft 365 and Gmail - with ``AUTH XOAUTH2`` and an access token of the mailbox's OAuth sign-in
+(:mod:`.mail_sign_in`), refreshed before it expires and once more when the server refuses it. A sign-in
+that is no longer valid stops the run before anything is claimed: every message stays queued.
+
 One sender per company at a time is assumed (the GUI and a scheduled ``ecms renewals send`` should
 not run together on the same company).
 """
@@ -55,13 +60,15 @@ from ecms_desktop.services.core.errors import (
 from ecms_desktop.services.core.people import Permission
 from ecms_desktop.services.core.progress import CancelCheck, Progress
 from ecms_desktop.services.core.settings import business_settings
+from ecms_desktop.services.renewals import mail_oauth, mail_tokens
 from ecms_desktop.services.renewals import smtp_passwords as password_keyring
-from ecms_desktop.vocabulary import OUTBOX_STATUSES, SECURITY_MODES
+from ecms_desktop.services.renewals.mail_oauth import SignInNeeded
+from ecms_desktop.vocabulary import AUTH_METHODS, OUTBOX_STATUSES, SECURITY_MODES
 
 
 @dataclass(frozen=True)
 class SmtpSettings:
-    """A company's SMTP server settings (the password is never part of them)."""
+    """A company's SMTP server settings (the password and the tokens are never part of them)."""
 
     company_id: int
     host: str
@@ -69,6 +76,12 @@ class SmtpSettings:
     security: str
     username: str
     from_address: str
+    #: ``password`` or ``oauth`` (``AUTH XOAUTH2`` with a token from ``oauth_provider``).
+    auth_method: str = "password"
+    oauth_provider: str = ""
+    oauth_client_id: str = ""
+    oauth_tenant: str = ""
+    oauth_idp_url: str = ""
 
     @property
     def keyring_account(self) -> str:
@@ -76,6 +89,8 @@ class SmtpSettings:
 
     def describe(self) -> str:
         who = f" as {self.username}" if self.username else ""
+        if self.auth_method == "oauth":
+            who += f" (signed in at {mail_oauth.provider(self.oauth_provider).name})"
         return f"{self.host}:{self.port} ({self.security}){who}, from {self.from_address}"
 
 
@@ -221,10 +236,12 @@ class EmailService:
 
     def __init__(self, db: Database, *, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic, max_attempts: int = 4, backoff: float = 2.0,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, now: Callable[[], dt.datetime] = utcnow) -> None:
         self.db = db
         self.sleep, self.clock = sleep, clock
         self.max_attempts, self.backoff, self.timeout = max_attempts, backoff, timeout
+        #: OAuth tokens; ``now`` is the clock their expiry is compared with.
+        self.tokens = mail_tokens.TokenKeeper(now=now, http_timeout=timeout)
 
     # -- settings
 
@@ -241,33 +258,52 @@ class EmailService:
         return settings
 
     def set_profile(self, company_id: int, *, host: str, port: int, security: str, from_address: str,
-                    username: str = "", password: str | None = None) -> ProfileSaved:
+                    username: str = "", password: str | None = None, auth_method: str = "password",
+                    oauth_provider: str = "", oauth_client_id: str = "", oauth_tenant: str = "",
+                    oauth_idp_url: str = "", client_secret: str | None = None) -> ProfileSaved:
         """Save the company's SMTP settings (audited). A password given goes to the OS keyring only;
-        ``password_stored`` is False when there is no keyring (it must then be given each time)."""
+        ``password_stored`` is False when there is no keyring (it must then be given each time).
+        With ``auth_method="oauth"`` the mailbox is signed in separately (:mod:`.mail_sign_in`); a
+        client secret given (Google desktop clients) goes to the keyring; a changed sign-in (provider,
+        app, tenant, mailbox) forgets the tokens of the old one."""
         host, from_address, username = host.strip(), from_address.strip(), username.strip()
-        checked_settings(company_id, host=host, port=port, security=security, from_address=from_address,
-                         username=username, doing="saved")
+        wanted = checked_settings(company_id, host=host, port=port, security=security, from_address=from_address,
+                                  username=username, doing="saved", auth_method=auth_method,
+                                  oauth_provider=oauth_provider, oauth_client_id=oauth_client_id,
+                                  oauth_tenant=oauth_tenant, oauth_idp_url=oauth_idp_url)
         if password and not username:
             raise ValidationError("The SMTP settings cannot be saved: a password was given without a user name.")
+        if password and auth_method == "oauth":
+            raise ValidationError("The SMTP settings cannot be saved: a password was given for a sign-in with "
+                                  f"{mail_oauth.provider(oauth_provider).name}, which uses no password.")
         with self.db.transaction() as s:
             people.require(s, Permission.ADMINISTER, "change the mail server settings")
             if s.get(Company, company_id) is None:
                 raise NotFoundError(f"There is no company {company_id}.")
             row = s.execute(select(SmtpProfile).where(SmtpProfile.company_id == company_id)).scalar_one_or_none()
-            before = None if row is None else _public(_settings(row))
+            old = None if row is None else _settings(row)
             if row is None:
                 row = SmtpProfile(company_id=company_id)
                 s.add(row)
             row.host, row.port, row.security = host, port, security
             row.username, row.from_address = username, from_address
+            row.auth_method, row.oauth_provider, row.oauth_client_id = (
+                wanted.auth_method, wanted.oauth_provider, wanted.oauth_client_id)
+            row.oauth_tenant, row.oauth_idp_url = wanted.oauth_tenant, wanted.oauth_idp_url
             s.flush()
             settings = _settings(row)
             status = password_keyring.keyring_status()
             stored = bool(password) and username != "" and password_keyring.store_password(settings.keyring_account,
                                                                                   password or "")
+            details: dict[str, object] = {"password_in_keyring": stored, "keyring": status.description}
+            if settings.auth_method == "oauth" and client_secret is not None:
+                details["client_secret_in_keyring"] = mail_tokens.store_client_secret(
+                    company_id, settings.oauth_provider, settings.oauth_client_id, client_secret.strip())
+            if old is not None and old.auth_method == "oauth" and _sign_in_of(old) != _sign_in_of(settings):
+                self.tokens.forget(old)
+                details["signed_out"] = old.username
             audit.record(s, "smtp.settings_changed", "smtp_profile", company_id, company_id=company_id,
-                         before=before, after=_public(settings),
-                         details={"password_in_keyring": stored, "keyring": status.description})
+                         before=None if old is None else _public(old), after=_public(settings), details=details)
         return ProfileSaved(settings, stored, status)
 
     def stored_password(self, settings: SmtpSettings) -> str | None:
@@ -433,6 +469,9 @@ class EmailService:
                         if conn is None:
                             try:
                                 conn = self._connect(settings, pwd)
+                            except SignInNeeded as exc:  # no use retrying: back to the queue, and say so
+                                self._defer(outbox_id, None, str(exc))
+                                raise
                             except ExternalServiceError as exc:
                                 raise _Transient(None, str(exc)) from exc
                         self._send_one(conn, from_address, to_address, raw)
@@ -463,7 +502,7 @@ class EmailService:
     # -- internals
 
     def _password(self, settings: SmtpSettings, supplied: str | None) -> str | None:
-        if not settings.username:
+        if not settings.username or settings.auth_method == "oauth":
             return None
         if supplied:
             return supplied
@@ -478,6 +517,11 @@ class EmailService:
 
     def _connect(self, settings: SmtpSettings, password: str | None) -> smtplib.SMTP:
         where = f"{settings.host}:{settings.port}"
+        problem = _plain_oauth_problem(settings)
+        if problem:
+            raise ValidationError(f"Not connecting to {where}: {problem}.")
+        # the sign-in is checked (and the token refreshed) before the server is called
+        token = self.tokens.access_token(settings) if settings.auth_method == "oauth" else ""
         try:
             conn: smtplib.SMTP
             if settings.security == "ssl":
@@ -489,7 +533,9 @@ class EmailService:
                 if settings.security == "starttls":
                     conn.starttls(context=ssl.create_default_context())
                     conn.ehlo()
-            if settings.username:
+            if settings.auth_method == "oauth":
+                self._sign_in_xoauth2(conn, settings, token)
+            elif settings.username:
                 conn.login(settings.username, password or "")
             return conn
         except smtplib.SMTPAuthenticationError as exc:
@@ -505,6 +551,30 @@ class EmailService:
         except (OSError, smtplib.SMTPException) as exc:
             raise ExternalServiceError(f"Cannot reach the SMTP server {where}: {exc}. Nothing was sent; "
                                        "the messages stay in the outbox.") from exc
+
+    def _sign_in_xoauth2(self, conn: smtplib.SMTP, settings: SmtpSettings, token: str) -> None:
+        """``AUTH XOAUTH2`` with a current access token; refused (535) once, the token is refreshed and
+        the login tried again."""
+        where = f"{settings.host}:{settings.port}"
+        offered = conn.esmtp_features.get("auth", "").upper().split()
+        if "XOAUTH2" not in offered:
+            raise ExternalServiceError(f"The SMTP server {where} does not offer the OAuth login (AUTH XOAUTH2; it "
+                                       f"offers {', '.join(offered) or 'no login'}). Check the server, or use "
+                                       "the password method.")
+        for force_refresh in (False, True):
+            if force_refresh:
+                token = self.tokens.access_token(settings, force_refresh=True)
+            try:
+                conn.auth("XOAUTH2", _xoauth2_answer(settings.username, token))
+                return
+            except smtplib.SMTPAuthenticationError as exc:
+                if exc.smtp_code != 535 or force_refresh:
+                    fresh = " even with a fresh token" if force_refresh else ""
+                    raise ExternalServiceError(
+                        f"The SMTP server {where} refused the OAuth login of {settings.username} "
+                        f"({exc.smtp_code} {_reply_text(exc.smtp_error)}){fresh}: check that "
+                        f"{settings.username} is the account signed in and may send mail by SMTP (Microsoft 365: "
+                        "'Authenticated SMTP' turned on for the mailbox).") from exc
 
     @staticmethod
     def _send_one(conn: smtplib.SMTP, from_address: str, to_address: str, raw: bytes) -> None:
@@ -575,9 +645,23 @@ class EmailService:
 
 
 def checked_settings(company_id: int, *, host: str, port: int, security: str, from_address: str, username: str,
-                     doing: str) -> SmtpSettings:
+                     doing: str, auth_method: str = "password", oauth_provider: str = "", oauth_client_id: str = "",
+                     oauth_tenant: str = "", oauth_idp_url: str = "") -> SmtpSettings:
     """The settings, or one ValidationError naming every problem (``doing``: "saved", "tested")."""
     problems = []
+    oauth = auth_method == "oauth"
+    if auth_method not in AUTH_METHODS:
+        problems.append(f"the login method {auth_method!r} is not one of {', '.join(AUTH_METHODS)}")
+    if oauth and oauth_provider not in mail_oauth.PROVIDERS:
+        problems.append(f"the sign-in provider {oauth_provider!r} is not one of {', '.join(mail_oauth.PROVIDERS)}")
+    if oauth and not oauth_client_id.strip():
+        problems.append("the client id (your app registration at the provider) is empty")
+    if oauth and not username.strip():
+        problems.append("the user (the mailbox that signs in) is empty")
+    if oauth and oauth_idp_url.strip():
+        url_problem = mail_oauth.check_idp_url(oauth_idp_url.strip())
+        if url_problem:
+            problems.append(url_problem)
     if not host.strip():
         problems.append("the server (host) is empty")
     if not 0 < port < 65536:
@@ -586,9 +670,41 @@ def checked_settings(company_id: int, *, host: str, port: int, security: str, fr
         problems.append(f"security {security!r} is not one of {', '.join(SECURITY_MODES)}")
     if "@" not in email.utils.parseaddr(from_address)[1]:
         problems.append(f"the sender address {from_address!r} is not an e-mail address")
+    if not oauth:
+        oauth_provider = oauth_client_id = oauth_tenant = oauth_idp_url = ""
+    settings = SmtpSettings(company_id, host.strip(), port, security, username.strip(), from_address.strip(),
+                            auth_method, oauth_provider, oauth_client_id.strip(), oauth_tenant.strip(),
+                            oauth_idp_url.strip())
+    plain = _plain_oauth_problem(settings)
+    if plain:
+        problems.append(plain)
     if problems:
         raise ValidationError(f"The SMTP settings cannot be {doing}: " + "; ".join(problems) + ".")
-    return SmtpSettings(company_id, host.strip(), port, security, username.strip(), from_address.strip())
+    return settings
+
+
+def _plain_oauth_problem(settings: SmtpSettings) -> str | None:
+    """A token is never sent in clear text, except to this machine."""
+    if settings.auth_method == "oauth" and settings.security == "none" and not mail_oauth.is_loopback(settings.host):
+        return (f"the OAuth login is sent only over an encrypted connection (starttls or ssl) to {settings.host}; "
+                "security 'none' is allowed only to 127.0.0.1")
+    return None
+
+
+def _xoauth2_answer(username: str, token: str) -> Callable[..., str]:
+    """smtplib's answer to ``AUTH XOAUTH2``: the bearer token first; to a 334 challenge (the server's
+    error details, base64 JSON) an empty line, after which the server says 535."""
+    first = f"user={username}\x01auth=Bearer {token}\x01\x01"
+
+    def answer(challenge: bytes | None = None) -> str:
+        return first if challenge is None else ""
+
+    return answer
+
+
+def _sign_in_of(settings: SmtpSettings) -> tuple[str, ...]:
+    return (settings.oauth_provider, settings.oauth_client_id, settings.oauth_tenant, settings.oauth_idp_url,
+            settings.username, settings.auth_method)
 
 
 def _classify(code: int | None, text: str) -> None:
@@ -607,12 +723,18 @@ def _quit(conn: smtplib.SMTP | None) -> None:
 
 
 def _settings(row: SmtpProfile) -> SmtpSettings:
-    return SmtpSettings(row.company_id, row.host, row.port, row.security, row.username, row.from_address)
+    return SmtpSettings(row.company_id, row.host, row.port, row.security, row.username, row.from_address,
+                        row.auth_method, row.oauth_provider, row.oauth_client_id, row.oauth_tenant, row.oauth_idp_url)
 
 
 def _public(settings: SmtpSettings) -> dict[str, object]:
-    return {"host": settings.host, "port": settings.port, "security": settings.security,
-            "username": settings.username, "from": settings.from_address}
+    public: dict[str, object] = {"host": settings.host, "port": settings.port, "security": settings.security,
+                                 "username": settings.username, "from": settings.from_address,
+                                 "auth": settings.auth_method}
+    if settings.auth_method == "oauth":
+        public.update(provider=settings.oauth_provider, client_id=settings.oauth_client_id,
+                      tenant=settings.oauth_tenant, idp_url=settings.oauth_idp_url)
+    return public
 
 
 def _entry(row: OutboxMessage, customer_name: str) -> OutboxEntry:

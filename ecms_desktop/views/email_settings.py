@@ -197,6 +197,7 @@ class EmailSettingsWidget(QWidget):
         else:
             self._show_keyring_state()
         self._fit_window()
+        QTimer.singleShot(0, self, self._fit_window)  # again once Qt has laid out the rows shown
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)

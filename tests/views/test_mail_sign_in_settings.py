@@ -178,3 +178,21 @@ def test_sending_with_a_sign_in_never_asks_for_a_password(qtbot, db, company_id,
     parent = QWidget()
     qtbot.addWidget(parent)
     assert ask_smtp_password(parent, email, company_id) is None and asked == []
+
+
+def test_choosing_a_sign_in_grows_the_window_so_no_row_is_squeezed(qtbot, db, company_id, tmp_path, idp):
+    """Seen in a real window (Xvfb, openbox): the window kept its height when the sign-in rows appeared, so the
+    client id, tenant and identity provider fields were squeezed below their height and the help line cut."""
+    dialog = make_dialog(qtbot, db, company_id, tmp_path)
+    dialog.resize(663, 511)  # the size the window opened at with the password rows
+    qtbot.waitUntil(lambda: dialog.height() == 511)
+    tab = dialog.email_tab
+    tab.login.setCurrentIndex(tab.login.findData("oauth:microsoft"))
+    fields = (tab.oauth.client_id, tab.oauth.tenant, tab.oauth.idp_url, tab.host, tab.username)
+
+    def nothing_squeezed() -> bool:
+        return all(f.height() >= f.sizeHint().height() for f in fields) and (
+            tab.oauth.help.height() >= tab.oauth.help.heightForWidth(tab.oauth.help.width()))
+
+    qtbot.waitUntil(nothing_squeezed, timeout=3000)
+    assert dialog.height() > 511

@@ -36,10 +36,18 @@ def grow_to_fit(widget: QWidget) -> None:
     window = widget.window()
     if window is widget or not window.isVisible():
         return
+    # Rows just shown or hidden change the window's minimum only when its layout runs again, which Qt leaves
+    # to the next event-loop pass: without this a real window kept its old height and squeezed the rows.
+    for layout in (widget.layout(), window.layout()):
+        if layout is not None:
+            layout.activate()
     labels = [label for label in widget.findChildren(QLabel) if label.wordWrap() and label.isVisible()]
     missing = sum(max(0, label.heightForWidth(label.width()) - label.height()) for label in labels)
     hint = window.minimumSizeHint()
-    width, height = max(window.width(), hint.width()), max(window.height() + missing, hint.height())
+    width = max(window.width(), hint.width())
+    # The height the rows need at this width, wrapped lines included (the minimum size hint leaves them out).
+    needed = window.heightForWidth(width) if window.hasHeightForWidth() else -1
+    height = max(window.height() + missing, hint.height(), needed)
     if (width, height) != (window.width(), window.height()):
         window.resize(width, height)
 

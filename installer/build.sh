@@ -65,9 +65,20 @@ else
   echo "$inputs" > "$stamp"
 fi
 
-PYTHON="$python" installer/build_deb.sh "$bundle" dist
+# The .deb is packed again when the bundle or the packing changed (xz takes a while).
+deb_inputs=$(cat "$stamp" installer/build_deb.sh CHANGELOG.md | sha256sum | cut -d' ' -f1)
+deb_stamp=dist/ecms-desktop.deb-inputs
+version=$("$python" -c 'import ecms_desktop; print(ecms_desktop.__version__)')
+deb="dist/ecms-desktop_${version}_$(dpkg --print-architecture).deb"
+if [ "${ECMS_REBUILD:-0}" != 1 ] && [ -f "$deb" ] && [ -f "$deb_stamp" ] && [ "$(cat "$deb_stamp")" = "$deb_inputs" ]
+then
+  echo "== $deb is up to date (packed from the same bundle)"
+else
+  rm -f "$deb" "$deb_stamp"
+  PYTHON="$python" installer/build_deb.sh "$bundle" dist
+  echo "$deb_inputs" > "$deb_stamp"
+fi
 if [ "$tarball" = yes ]; then
-  version=$("$python" -c 'import ecms_desktop; print(ecms_desktop.__version__)')
   tar -C dist -czf "dist/ecms-desktop-${version}-linux-$(uname -m).tar.gz" ecms-desktop
   echo "Built dist/ecms-desktop-${version}-linux-$(uname -m).tar.gz"
 fi

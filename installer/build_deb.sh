@@ -89,6 +89,8 @@ year=$(date -u +%Y)
   sed -e 's/^[[:space:]]*$/./' -e 's/^/ /' LICENSE
 } > "$root/usr/share/doc/ecms-desktop/copyright"
 chmod 0644 "$root/usr/share/doc/ecms-desktop/copyright"
+gzip -9n < CHANGELOG.md > "$root/usr/share/doc/ecms-desktop/changelog.gz"
+chmod 0644 "$root/usr/share/doc/ecms-desktop/changelog.gz"
 
 installed_kb=$(du -sk "$root" --exclude=DEBIAN | cut -f1)
 joined=$(printf '%s, ' "${depends[@]}")

@@ -167,8 +167,9 @@ def run_checks(deb: Path, tmp: Path) -> None:
 
     def run(args: list[str], what: str, *, expect: int = 0, timeout: float = 300) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(args, cwd=work, env=env, capture_output=True, text=True, timeout=timeout)
-        check(proc.returncode == expect, f"{what}: `{' '.join(Path(a).name if a.startswith(str(app)) else a for a in args)}`"
-              f" exited {proc.returncode} (expected {expect})\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        shown = " ".join(Path(a).name if a.startswith(str(app)) else a for a in args)
+        check(proc.returncode == expect, f"{what}: `{shown}` exited {proc.returncode} (expected {expect})\n"
+              f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         check("Traceback" not in proc.stderr, f"{what}: a Python traceback\n{proc.stderr[-3000:]}")
         return proc
 

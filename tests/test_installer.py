@@ -119,3 +119,33 @@ def test_the_windows_icon_holds_the_png_sizes() -> None:
         assert png == (REPO / "resources" / "icons" / f"ecms-desktop-{size}.png").read_bytes()
     assert make_icons.ico_bytes({s: (REPO / "resources" / "icons" / f"ecms-desktop-{s}.png").read_bytes()
                                  for s in make_icons.SIZES}) == ico
+
+
+def test_the_smoke_test_tells_a_blank_picture_from_a_window(tmp_path: Path) -> None:
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QColor, QImage, QPainter
+
+    smoke = load("smoke_test")
+    blank = QImage(320, 240, QImage.Format.Format_ARGB32)
+    blank.fill(QColor("#f0f0f0"))
+    blank.save(str(tmp_path / "blank.png"), "PNG")
+    with pytest.raises(smoke.SmokeFailure, match="looks blank"):
+        smoke.check_picture(tmp_path / "blank.png", (320, 240))
+    with pytest.raises(smoke.SmokeFailure, match="not 640x480"):
+        smoke.check_picture(tmp_path / "blank.png", (640, 480))
+    drawn = QImage(320, 240, QImage.Format.Format_RGB32)
+    drawn.fill(Qt.GlobalColor.white)
+    painter = QPainter(drawn)
+    for i in range(60):  # bands of many colours, as a window's widgets and text give
+        painter.fillRect(i * 5, 0, 5, 240, QColor.fromHsv(i * 6, 200, 120 + i))
+    painter.end()
+    drawn.save(str(tmp_path / "drawn.png"), "PNG")
+    assert smoke.check_picture(tmp_path / "drawn.png", (320, 240)).startswith("320x240")
+
+
+def test_the_smoke_tests_pdf_is_one_a_reader_opens() -> None:
+    import pymupdf
+
+    smoke = load("smoke_test")
+    with pymupdf.open(stream=smoke.minimal_pdf("Resale certificate"), filetype="pdf") as doc:
+        assert doc.page_count == 1 and "Resale certificate" in doc[0].get_text()

@@ -9,7 +9,8 @@ Checks: the package's files (links in /usr/bin, .desktop file, icons, copyright)
 non-blank picture); the .desktop file's Exec path (`ecms-desktop FILE`: a PDF arrives in the Inbox and is
 drawn, a missing file is named); OCR of a picture through the system's Tesseract (said and left out when
 Tesseract is not installed: the package only recommends it); psycopg's binary driver (it loads and tries
-to connect); and the oldest glibc the bundle runs on. Standard library only: it runs on any Python 3.
+to connect; with ECMS_TEST_DATABASE_URL set, as in CI, it connects to that server and reads, changing
+nothing); and the oldest glibc the bundle runs on. Standard library only: it runs on any Python 3.
 """
 
 from __future__ import annotations
@@ -221,6 +222,16 @@ def run_checks(deb: Path, tmp: Path) -> None:
     check("No module named" not in said and "libpq" not in said and "127.0.0.1" in said,
           f"psycopg's binary driver did not load and try to connect:\n{said[-2000:]}")
     print("ok   PostgreSQL: psycopg's binary driver loads and tries the server (none runs on port 9)")
+    server = os.environ.get("ECMS_TEST_DATABASE_URL", "")
+    if server.startswith("postgresql"):  # a real server (CI's): connect and read, change nothing
+        proc = subprocess.run([str(ecms), "--db", server, "list"], cwd=work, env=env, capture_output=True,
+                              text=True, timeout=60)
+        said = proc.stdout + proc.stderr
+        check("Cannot reach" not in said and "Traceback" not in said,
+              f"the package could not use the PostgreSQL server of ECMS_TEST_DATABASE_URL:\n{said[-2000:]}")
+        print("ok   PostgreSQL: the package connected to the server of ECMS_TEST_DATABASE_URL and read it")
+    else:
+        print("skip PostgreSQL server: ECMS_TEST_DATABASE_URL names none (CI sets it)")
 
     glibc, where = newest_glibc(app)
     print(f"ok   oldest glibc it runs on: {glibc[6:]} (the newest version any file needs: "

@@ -3,7 +3,12 @@
     ecms-desktop [--db URL] [--select CERT_ID] [--as-of YYYY-MM-DD]
                  [--view main|review|settings|shortcuts|findings|renewals|outbox|exposure|audit-pack|worklist|
                          customers|customer|about|inbox]
-                 [--screenshot FILE.png] [--size WIDTHxHEIGHT] [--theme system|light|dark]
+                 [--screenshot FILE.png] [--size WIDTHxHEIGHT] [--theme system|light|dark] [FILE ...]
+
+Files named on the command line (the desktop's "Open with ECMS Desktop" runs ``ecms-desktop %F``) are
+received into the intake inbox as File > Import documents does, and the desk shows its Inbox; a file
+that cannot be taken is named with the reason (in the window, and on standard error) and the others
+are still taken.
 
 Opens on the local database by default (``ECMS_DATABASE_URL`` or the SQLite file in the user data
 folder); on the first run, when there is none yet, it offers to create it. A database named with
@@ -32,6 +37,7 @@ if TYPE_CHECKING:  # Qt and the views are imported when the window opens (see ma
     from ecms_desktop.models import Status
     from ecms_desktop.services.core.database import Database
     from ecms_desktop.views.main_window import MainWindow
+    from ecms_desktop.views.operations.intake import ReceivedFiles
 
 log = logging.getLogger("ecms_desktop.app")
 
@@ -73,7 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--theme", choices=("system", "light", "dark"), help="appearance (default: as in Settings)")
     p.add_argument("--timeout", type=float, default=60.0, help="screenshot mode: seconds to wait for the window")
     p.add_argument("-v", "--verbose", action="store_true", help="log details to standard error")
+    p.add_argument("files", nargs="*", metavar="FILE", type=Path,
+                   help="documents (PDF, PNG, JPEG, TIFF) to receive into the intake inbox of the database's "
+                   "company once it is open; the desk then shows its Inbox")
     return p
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line; files may come before, between or after the options (a file manager puts them last,
+    a person anywhere)."""
+    return build_parser().parse_intermixed_args(argv)
 
 
 def on_first_grid(window: MainWindow, *, select: int | None, review: bool) -> None:
@@ -86,6 +101,28 @@ def on_first_grid(window: MainWindow, *, select: int | None, review: bool) -> No
         window.grid_ready.connect(lambda: window.request_select(select), Qt.ConnectionType.SingleShotConnection)
     if review:
         window.grid_ready.connect(window.open_review_queue, Qt.ConnectionType.SingleShotConnection)
+
+
+def receive_on_start(window: MainWindow, files: Sequence[Path]) -> None:
+    """Files named on the command line, received into the intake inbox once the database is open and the
+    grid's first rows are in (then the company is known), through the desk's own File > Import documents
+    path (off the GUI thread, with progress); the Inbox is shown after, with the first of them. What became
+    of each file (and why one was not taken) is also said on standard error, for a terminal."""
+    from PySide6.QtCore import Qt
+
+    paths = [Path(os.path.abspath(f.expanduser())) for f in files]
+
+    def received(result: ReceivedFiles) -> None:
+        for message in result.messages():
+            print(f"ecms-desktop: {message}", file=sys.stderr)
+        ids = [item.document_id for item in result.arrived or () if item.document_id is not None]
+        if ids:  # the first of them selected and shown in the viewer, once the Inbox is read with them
+            window.inbox_updated.connect(lambda _items: window.inbox_pane.select_document(ids[0]),
+                                         Qt.ConnectionType.SingleShotConnection)
+        window.show_inbox()
+
+    window.intake_finished.connect(received, Qt.ConnectionType.SingleShotConnection)
+    window.grid_ready.connect(lambda: window.receive_files(paths), Qt.ConnectionType.SingleShotConnection)
 
 
 #: Screenshot views that open another feature's window from the main window.
@@ -104,6 +141,10 @@ class _Screenshot:
         self.review_ready = args.view not in ("review", "worklist", "inbox", *_TOOL_VIEWS)
         # With --select, the form's stored validation run and permit checks are waited for too.
         self.checks = args.select is None
+        # Files named on the command line: the picture shows them received (see receive_on_start).
+        self.received = not args.files
+        if args.files:
+            window.intake_finished.connect(self._on_files_received)
         if not self.checks:
             window.form.checks_loaded.connect(self._on_checks_loaded)
         window.tool_opened.connect(self._on_tool_opened)
@@ -167,7 +208,8 @@ class _Screenshot:
             self.window.open_customer_of_certificate(self.args.select)
         elif self.args.view == "about":
             self.window.open_about()
-        elif self.args.view == "inbox":  # ready once the inbox is read and its first document is drawn
+        elif self.args.view == "inbox" and not self.args.files:
+            # ready once the inbox is read and its first document is drawn (with files: once they are in)
             from PySide6.QtCore import Qt
 
             self.window.inbox_updated.connect(self._on_inbox_read, Qt.ConnectionType.SingleShotConnection)
@@ -183,12 +225,21 @@ class _Screenshot:
             rw.viewer.page_painted.connect(self._on_review_ready)
         self._check()
 
+    def _on_files_received(self, _received: ReceivedFiles) -> None:
+        """The files are in; with --view inbox, the Inbox (read again with them) and its first document."""
+        from PySide6.QtCore import Qt
+
+        self.received = True
+        if self.args.view == "inbox":
+            self.window.inbox_updated.connect(self._on_inbox_read, Qt.ConnectionType.SingleShotConnection)
+        self._check()
+
     def _on_inbox_read(self, items: list[object]) -> None:
         from PySide6.QtCore import Qt
 
-        if items:
+        if items and not self.window.viewer.page_count:
             self.window.viewer.page_painted.connect(self._on_review_ready, Qt.ConnectionType.SingleShotConnection)
-        else:
+        else:  # nothing to draw, or the document is drawn already (a later read keeps it shown)
             self._on_review_ready()
 
     def _on_tool_opened(self, widget: QWidget) -> None:
@@ -231,7 +282,8 @@ class _Screenshot:
         self._check()
 
     def _check(self) -> None:
-        if self.grid and self.counts and self.selection and self.review_ready and self.checks and not self.done:
+        if (self.grid and self.counts and self.selection and self.review_ready and self.checks and self.received
+                and not self.done):
             from PySide6.QtCore import QTimer
 
             if self.window.viewer.busy:  # a re-render after a layout change: wait for it
@@ -246,7 +298,8 @@ class _Screenshot:
         waiting = [name for name, ok in (("grid rows", self.grid), ("status counts", self.counts),
                                          ("selected certificate", self.selection),
                                          ("review queue or window", self.review_ready),
-                                         ("validation and permit checks", self.checks)) if not ok]
+                                         ("validation and permit checks", self.checks),
+                                         ("files named on the command line", self.received)) if not ok]
         print(f"ecms-desktop: window not ready after {self.args.timeout:.0f} s (waiting for "
               f"{', '.join(waiting)}); saving the picture anyway", file=sys.stderr)
         self.exit_code = 2
@@ -277,7 +330,7 @@ class _Screenshot:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if args.screenshot is not None:
@@ -290,6 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ecms_desktop.services.documents.sandbox import DocumentSandbox
     from ecms_desktop.views.main_window import MainWindow, ui_settings
     from ecms_desktop.views.settings_dialog import THEME_KEY
+    from ecms_desktop.views.widgets.app_icon import application_icon
     from ecms_desktop.views.widgets.error_presenter import install_exception_hooks
     from ecms_desktop.views.widgets.theme import apply_theme
 
@@ -298,6 +352,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "ecms-desktop"])
     app.setOrganizationName("ECMS")
     app.setApplicationName("ECMS Desktop")
+    QApplication.setDesktopFileName("ecms-desktop")  # the .desktop file: icon and name in the task bar (Wayland)
+    QApplication.setWindowIcon(application_icon())
     settings = ui_settings()
     if args.screenshot is not None:
         # Pictures do not depend on (nor change) the user's saved layout.
@@ -323,6 +379,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     window.show()
     if args.screenshot is None:
         on_first_grid(window, select=args.select, review=args.view == "review")
+    if args.files:
+        receive_on_start(window, args.files)
     # Only the default local database may be created here (after asking, on the first run); a database
     # named with --db must exist: a mistyped path is never silently a new, empty database.
     window.open_database(args.db or paths.default_database_url(), offer_create=args.db is None)

@@ -28,7 +28,7 @@ def test_the_workflow_builds_on_three_systems_with_the_repository_scripts() -> N
     assert dict(jobs) == {"linux": "ubuntu-22.04", "windows": "windows-latest", "macos": "macos-latest"}
     referenced = set(re.findall(r"\b(installer[/\\][\w/\\.-]+\.(?:sh|py|spec|iss))", text))
     referenced = {p.replace("\\", "/") for p in referenced}
-    assert {"installer/build.sh", "installer/smoke_test.sh", "installer/notices.py", "installer/ecms-desktop.spec",
+    assert {"installer/build.sh", "installer/smoke_test.py", "installer/notices.py", "installer/ecms-desktop.spec",
             "installer/windows/ecms-desktop.iss"} <= referenced
     missing = sorted(p for p in referenced if not (REPO / p).is_file())
     assert not missing, f"{WORKFLOW} runs scripts that are not in the repository: {missing}"

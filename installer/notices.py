@@ -376,6 +376,9 @@ def build_sdist(into: Path) -> Path:
     clean copy of the source tree."""
     from setuptools import build_meta  # the build backend pyproject.toml names
 
+    # Absolute before the build changes into the copy: build.sh passes dist/ecms-desktop/source, which the build
+    # would otherwise write inside the temporary copy, leaving the bundle's source/ empty.
+    into = into.resolve()
     into.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as work:
         copy = Path(work) / "ecms-desktop"

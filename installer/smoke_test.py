@@ -157,7 +157,17 @@ def run_checks(deb: Path, tmp: Path) -> None:
         check((root / f"usr/share/icons/hicolor/{size}x{size}/apps/ecms-desktop.png").is_file(), f"no {size} px icon")
     check((root / "usr/share/icons/hicolor/scalable/apps/ecms-desktop.svg").is_file(), "no scalable icon")
     check("AGPL-3.0-or-later" in (root / "usr/share/doc/ecms-desktop/copyright").read_text(), "no copyright file")
-    print("ok   package files: /usr/bin links, .desktop file, icons, copyright")
+    opt = root / "opt" / "ecms-desktop"
+    offer = (opt / "SOURCE-OFFER.md").read_text() if (opt / "SOURCE-OFFER.md").is_file() else ""
+    named = re.search(r"`(source/[^`]+\.tar\.gz)`", offer)
+    check(named is not None, "no SOURCE-OFFER.md naming the source archive in /opt/ecms-desktop")
+    assert named is not None
+    archive = opt / named.group(1)
+    check(archive.is_file() and archive.stat().st_size > 100_000, f"{named.group(1)}, named by the source offer, "
+          "is not in the package")
+    check((opt / "THIRD-PARTY-NOTICES.md").is_file() and (opt / "licenses" / "LICENSE").is_file(),
+          "no THIRD-PARTY-NOTICES.md or licenses/LICENSE in /opt/ecms-desktop")
+    print(f"ok   package files: /usr/bin links, .desktop file, icons, copyright, notices, {named.group(1)}")
 
     # a bare environment: no virtual environment, no PYTHONPATH, the source tree nowhere on a path
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp / "home"), "LANG": "C.UTF-8", "QT_QPA_PLATFORM": "offscreen",

@@ -195,3 +195,12 @@ def test_notices_can_go_elsewhere_as_into_a_macos_app(tmp_path: Path, sdist: Pat
     assert (resources / "licenses" / "LGPL-3.0.txt").is_file() and (resources / "source" / sdist.name).is_file()
     assert not (bundle / "THIRD-PARTY-NOTICES.md").exists() and not (bundle / "licenses").exists()
     assert "(the program's files are in ecms-desktop)" in (resources / "THIRD-PARTY-NOTICES.md").read_text()
+
+
+def test_the_source_archive_lands_in_a_bundle_given_by_a_relative_path(tmp_path: Path, monkeypatch) -> None:
+    """installer/build.sh names the bundle relative to the repository (dist/ecms-desktop): the source archive used
+    to be written inside the build's temporary copy, and the package shipped an empty source/ folder."""
+    monkeypatch.chdir(tmp_path)
+    archive = notices.build_sdist(Path("dist") / "ecms-desktop" / "source")
+    assert archive.is_absolute() and archive.is_file()
+    assert archive.parent == (tmp_path / "dist" / "ecms-desktop" / "source").resolve()

@@ -17,9 +17,15 @@ fi
 
 stamp=.venv/.ecms-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "== Installing ECMS Desktop and its test tools into .venv"
-  .venv/bin/python -m pip install --quiet --upgrade pip "setuptools>=77" wheel
-  .venv/bin/python -m pip install --quiet -e ".[test]"
+  echo "== Installing ECMS Desktop and its test tools into .venv (pip's output: .venv/pip-install.log)"
+  # pip's own output goes to a log, shown when it fails: what it says on success is setuptools' one notice about
+  # editable installs and, on some machines, the warnings of a pip configuration that names missing folders.
+  if ! { .venv/bin/python -m pip install --quiet --upgrade pip "setuptools>=77" wheel &&
+         .venv/bin/python -m pip install --quiet -e ".[test]"; } >.venv/pip-install.log 2>&1; then
+    grep -v "is ignored: it is neither a file nor a directory" .venv/pip-install.log | tail -40 >&2
+    echo "Installing into .venv failed; pip's whole output is in .venv/pip-install.log." >&2
+    exit 1
+  fi
   touch "$stamp"
 fi
 

@@ -52,7 +52,7 @@ then
 else
   echo "== Building $bundle with PyInstaller"
   rm -rf "$bundle" "$stamp"
-  "$venv/bin/pyinstaller" --noconfirm --clean --log-level WARN --distpath dist --workpath build/pyinstaller \
+  "$venv/bin/pyinstaller" --noconfirm --clean --log-level ERROR --distpath dist --workpath build/pyinstaller \
     installer/ecms-desktop.spec
   install -m 0644 installer/linux/ecms-desktop.desktop "$bundle/"
   install -m 0644 resources/icons/ecms-desktop.svg resources/icons/ecms-desktop-256.png "$bundle/"

@@ -80,7 +80,7 @@ def user_guide() -> Path:
 
 @dataclass(frozen=True)
 class NoticeFiles:
-    """Where the program's licence notices are (Help > About links to them)."""
+    """Where the program's licence notices are (Help > About ECMS Desktop links to them)."""
 
     #: THIRD-PARTY-NOTICES.md: every component the program is built on and its licence.
     notices: Path

@@ -21,6 +21,9 @@ class WelcomeMixin(HelpMixin):
 
     welcome: WelcomePanel
     add_company_dialog: AddCompanyDialog | None = None
+    #: Counts every status update: a first-steps check still running when newer counts arrive answers for the
+    #: older ones and is dropped (it would show the steps again over a grid that has certificates by then).
+    _first_steps_asked = 0
 
     def _build_welcome(self, import_certificates: Callable[[], None]) -> None:
         """The panel over the grid; ``import_certificates``: File > Import certificates."""
@@ -40,6 +43,7 @@ class WelcomeMixin(HelpMixin):
             self.welcome.hide()
 
     def _on_counts_updated_check_first_steps(self, counts: dict[Status, int]) -> None:
+        self._first_steps_asked += 1
         if sum(counts.values()):
             if self.welcome.isVisible():
                 self.welcome.hide()
@@ -48,15 +52,15 @@ class WelcomeMixin(HelpMixin):
         self._check_first_steps()
 
     def _check_first_steps(self) -> None:
-        db, company_id = self.db, self.company_id
+        db, company_id, asked = self.db, self.company_id, self._first_steps_asked
         if db is None or self._closing:
             return
         first_steps.read_first_steps(db, company_id) \
-            .success(lambda steps: self._on_first_steps_read(db, company_id, steps)) \
+            .success(lambda steps: self._on_first_steps_read(db, company_id, steps, asked)) \
             .failure(self._on_background_error).run(self.runner)
 
-    def _on_first_steps_read(self, db: Database, company_id: int | None, steps: FirstSteps) -> None:
-        if self.db is not db or self.company_id != company_id:
+    def _on_first_steps_read(self, db: Database, company_id: int | None, steps: FirstSteps, asked: int) -> None:
+        if self.db is not db or self.company_id != company_id or asked != self._first_steps_asked:
             return
         if steps.needed:
             self.welcome.show_steps(steps.company_name)

@@ -4,9 +4,6 @@ task runner to a real loopback SMTP server."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QDialogButtonBox
 from sqlalchemy import select
 
@@ -16,24 +13,13 @@ from ecms_desktop.services.companies.service import CompanyService
 from ecms_desktop.services.core.errors import ExternalServiceError
 from ecms_desktop.services.renewals import smtp_passwords
 from ecms_desktop.services.renewals.email_service import EmailService
-from ecms_desktop.views.operations.task_runner import TaskRunner
-from ecms_desktop.views.settings_dialog import SettingsDialog
+from tests.helpers.settings_dialog import email_settings_dialog
 from tests.helpers.smtp_server import closed_port
-
-
-def make_dialog(qtbot, db, company_id, tmp_path: Path) -> SettingsDialog:  # type: ignore[no-untyped-def]
-    settings = QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat)
-    dialog = SettingsDialog(db, TaskRunner(), settings, company_id=company_id, companies=CompanyService(db).list(),
-                            expiring_soon_days=30)
-    qtbot.addWidget(dialog)
-    dialog.show()
-    dialog.tabs.setCurrentWidget(dialog.email_tab)
-    return dialog
 
 
 def test_ok_saves_the_server_and_keeps_the_password_in_the_keyring(qtbot, db, company_id, tmp_path,
                                                                     memory_keyring):
-    dialog = make_dialog(qtbot, db, company_id, tmp_path)
+    dialog = email_settings_dialog(qtbot, db, company_id, tmp_path)
     tab = dialog.email_tab
     assert [dialog.tabs.tabText(i) for i in range(dialog.tabs.count())] == ["Database", "Review", "Companies",
                                                                             "E-mail", "People", "Rules pack"]
@@ -56,14 +42,14 @@ def test_ok_saves_the_server_and_keeps_the_password_in_the_keyring(qtbot, db, co
         assert "s3cret-pw" not in repr(row.__dict__)
         assert len(events) == 1 and "s3cret-pw" not in repr((events[0].after, events[0].details))
 
-    again = make_dialog(qtbot, db, company_id, tmp_path)  # shown again; the password is not
+    again = email_settings_dialog(qtbot, db, company_id, tmp_path)  # shown again; the password is not
     assert again.email_tab.host.text() == "smtp.acme.example" and again.email_tab.password.text() == ""
     assert "kept in the operating system's keyring" in again.email_tab.keyring_note.text()
     assert again.email_tab.pending_change() is None
 
 
 def test_without_a_keyring_the_tab_says_the_password_is_asked(qtbot, db, company_id, tmp_path):
-    dialog = make_dialog(qtbot, db, company_id, tmp_path)
+    dialog = email_settings_dialog(qtbot, db, company_id, tmp_path)
     dialog.email_tab.username.setText("bob")
     dialog.email_tab.username.editingFinished.emit()
     assert "asked each time" in dialog.email_tab.keyring_note.text()
@@ -72,7 +58,7 @@ def test_without_a_keyring_the_tab_says_the_password_is_asked(qtbot, db, company
 def test_a_mistake_is_named_and_nothing_is_saved(qtbot, db, company_id, tmp_path, monkeypatch):
     shown: list[BaseException] = []
     monkeypatch.setattr("ecms_desktop.views.settings_dialog.present_error", lambda _w, e: shown.append(e))
-    dialog = make_dialog(qtbot, db, company_id, tmp_path)
+    dialog = email_settings_dialog(qtbot, db, company_id, tmp_path)
     dialog.email_tab.host.setText("smtp.acme.example")
     dialog.email_tab.from_address.setText("nobody")
     dialog.expiring_spin.setValue(45)
@@ -84,7 +70,7 @@ def test_a_mistake_is_named_and_nothing_is_saved(qtbot, db, company_id, tmp_path
 
 
 def test_reply_to_is_one_address_on_two_tabs(qtbot, db, company_id, tmp_path):
-    dialog = make_dialog(qtbot, db, company_id, tmp_path)
+    dialog = email_settings_dialog(qtbot, db, company_id, tmp_path)
     dialog.email_tab.reply_to.clear()
     qtbot.keyClicks(dialog.email_tab.reply_to, "replies@acme.example")
     assert dialog.f_reply.text() == "replies@acme.example"
@@ -97,7 +83,7 @@ def test_reply_to_is_one_address_on_two_tabs(qtbot, db, company_id, tmp_path):
 
 
 def test_send_test_message_with_the_values_on_screen(qtbot, db, company_id, tmp_path, smtp):
-    dialog = make_dialog(qtbot, db, company_id, tmp_path)
+    dialog = email_settings_dialog(qtbot, db, company_id, tmp_path)
     tab = dialog.email_tab
     tab.host.setText("127.0.0.1")
     tab.security.setCurrentIndex(tab.security.findData("none"))

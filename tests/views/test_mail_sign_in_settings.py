@@ -8,7 +8,6 @@ from __future__ import annotations
 import threading
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QSettings
@@ -24,6 +23,7 @@ from ecms_desktop.views.operations.task_runner import TaskRunner
 from ecms_desktop.views.settings_dialog import SettingsDialog
 from ecms_desktop.views.widgets.smtp_password import ask_smtp_password
 from tests.helpers.fake_idp import FakeIdentityProvider
+from tests.helpers.settings_dialog import email_settings_dialog
 from tests.helpers.smtp_server import SmtpTestServer
 
 USER = "tax@acme.example"
@@ -41,16 +41,6 @@ def browser(url: str) -> None:
         with urllib.request.urlopen(url, timeout=10):
             pass
     threading.Thread(target=visit, daemon=True).start()
-
-
-def make_dialog(qtbot, db, company_id, tmp_path: Path) -> SettingsDialog:  # type: ignore[no-untyped-def]
-    settings = QSettings(str(tmp_path / "ui.ini"), QSettings.Format.IniFormat)
-    dialog = SettingsDialog(db, TaskRunner(), settings, company_id=company_id, companies=CompanyService(db).list(),
-                            expiring_soon_days=30)
-    qtbot.addWidget(dialog)
-    dialog.show()
-    dialog.tabs.setCurrentWidget(dialog.email_tab)
-    return dialog
 
 
 def choose_microsoft(tab: EmailSettingsWidget, idp: FakeIdentityProvider, port: int) -> None:
@@ -72,7 +62,7 @@ def choose_microsoft(tab: EmailSettingsWidget, idp: FakeIdentityProvider, port: 
 def test_sign_in_through_the_browser_then_ok_and_a_test_message_with_xoauth2(qtbot, db, company_id, tmp_path, idp,
                                                                               memory_keyring):
     with SmtpTestServer(oauth=idp) as smtp:
-        dialog = make_dialog(qtbot, db, company_id, tmp_path)
+        dialog = email_settings_dialog(qtbot, db, company_id, tmp_path)
         tab = dialog.email_tab
         choose_microsoft(tab, idp, smtp.port)
         assert "Not signed in." in tab.oauth.state.text() and not tab.oauth.sign_out_button.isEnabled()
@@ -91,7 +81,7 @@ def test_sign_in_through_the_browser_then_ok_and_a_test_message_with_xoauth2(qtb
     saved = EmailService(db).get_profile(company_id)
     assert saved is not None and (saved.auth_method, saved.oauth_provider, saved.oauth_client_id) == (
         "oauth", "microsoft", idp.client_id)
-    again = make_dialog(qtbot, db, company_id, tmp_path)  # shown again with the state of the sign-in
+    again = email_settings_dialog(qtbot, db, company_id, tmp_path)  # shown again with the state of the sign-in
     assert again.email_tab.login.currentData() == "oauth:microsoft"
     assert f"Signed in as {USER}" in again.email_tab.oauth.state.text()
     assert again.email_tab.pending_change() is None
@@ -99,7 +89,7 @@ def test_sign_in_through_the_browser_then_ok_and_a_test_message_with_xoauth2(qtb
 
 def test_sign_in_with_a_code_shows_it_with_copy_and_sign_out(qtbot, db, company_id, tmp_path, idp, memory_keyring):
     idp.interval, idp.pending_polls = 1, 1
-    dialog = make_dialog(qtbot, db, company_id, tmp_path)
+    dialog = email_settings_dialog(qtbot, db, company_id, tmp_path)
     tab = dialog.email_tab
     choose_microsoft(tab, idp, 2525)
     with qtbot.waitSignal(tab.oauth.signed_in, timeout=30000):
@@ -118,7 +108,7 @@ def test_sign_in_with_a_code_shows_it_with_copy_and_sign_out(qtbot, db, company_
 
 
 def test_cancel_stops_the_wait_and_keeps_nothing(qtbot, db, company_id, tmp_path, idp, memory_keyring):
-    dialog = make_dialog(qtbot, db, company_id, tmp_path)
+    dialog = email_settings_dialog(qtbot, db, company_id, tmp_path)
     tab = dialog.email_tab
     choose_microsoft(tab, idp, 2525)
     opened: list[str] = []
@@ -134,7 +124,7 @@ def test_cancel_stops_the_wait_and_keeps_nothing(qtbot, db, company_id, tmp_path
 
 
 def test_google_asks_for_its_client_secret_and_has_no_code_sign_in(qtbot, db, company_id, tmp_path, memory_keyring):
-    dialog = make_dialog(qtbot, db, company_id, tmp_path)
+    dialog = email_settings_dialog(qtbot, db, company_id, tmp_path)
     tab = dialog.email_tab
     tab.login.setCurrentIndex(tab.login.findData("oauth:google"))
     assert tab.host.text() == "smtp.gmail.com" and tab.oauth.client_secret.isVisible()
@@ -183,7 +173,7 @@ def test_sending_with_a_sign_in_never_asks_for_a_password(qtbot, db, company_id,
 def test_choosing_a_sign_in_grows_the_window_so_no_row_is_squeezed(qtbot, db, company_id, tmp_path, idp):
     """Seen in a real window (Xvfb, openbox): the window kept its height when the sign-in rows appeared, so the
     client id, tenant and identity provider fields were squeezed below their height and the help line cut."""
-    dialog = make_dialog(qtbot, db, company_id, tmp_path)
+    dialog = email_settings_dialog(qtbot, db, company_id, tmp_path)
     dialog.resize(663, 511)  # the size the window opened at with the password rows
     qtbot.waitUntil(lambda: dialog.height() == 511)
     tab = dialog.email_tab
